@@ -1,0 +1,1 @@
+"""Conversion of a Keras/TensorFlow model to TFLite in every quantization mode."""

@@ -1,0 +1,74 @@
+"""A content-addressed cache of converted models.
+
+The key covers everything that changes the bytes: model content hash, mode, options,
+calibration/training data hash and converter version. Entries are written atomically (temp file
+then rename), so a killed conversion never leaves a half-written hit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+CACHE_SCHEMA = 1
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    model_bytes: bytes
+    meta: dict[str, Any]
+
+
+def cache_key(**parts: Any) -> str:
+    """Stable key over JSON-serialisable parts (sorted, so argument order does not matter)."""
+    payload = json.dumps({"schema": CACHE_SCHEMA, **parts}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+class ConversionCache:
+    """Stores ``<key>.tflite`` and ``<key>.json`` under one folder; ``None`` folder disables it."""
+
+    def __init__(self, root: Path | None) -> None:
+        self.root = root
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: str) -> CacheEntry | None:
+        if self.root is None:
+            return None
+        model_path, meta_path = self.root / f"{key}.tflite", self.root / f"{key}.json"
+        try:
+            meta = json.loads(meta_path.read_text())
+            model_bytes = model_path.read_bytes()
+        except (OSError, ValueError):
+            self.misses += 1
+            return None
+        if hashlib.sha256(model_bytes).hexdigest() != meta.get("sha256"):
+            self.misses += 1  # a damaged entry is a miss, and the next put replaces it
+            return None
+        self.hits += 1
+        return CacheEntry(model_bytes, meta)
+
+    def put(self, key: str, model_bytes: bytes, meta: dict[str, Any]) -> None:
+        if self.root is None:
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        meta = {**meta, "sha256": hashlib.sha256(model_bytes).hexdigest()}
+        _atomic_write(self.root / f"{key}.tflite", model_bytes)
+        _atomic_write(self.root / f"{key}.json", json.dumps(meta, indent=1).encode())
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

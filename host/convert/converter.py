@@ -1,0 +1,320 @@
+"""Convert one model in many modes: one generic code path driven by the mode table.
+
+Each mode is converted in its own ``try``: a mode the converter rejects, or whose output breaks
+the mode's promise (a float kernel left in ``full_integer``), fails alone with the reason, and
+the other modes still land on disk with the manifest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from host.convert import tfenv
+from host.convert.cache import ConversionCache, _atomic_write, cache_key
+from host.convert.inspect import TfliteFacts, inspect_tflite
+from host.convert.loader import ModelSource, load_keras_model, model_input_shape, saved_model_signature
+from host.convert.modes import QuantMode
+from host.data.images import ImageSet, list_images, load_image_set, round_robin
+from host.data.preprocess import get_preset
+from host.errors import ConversionError, DatasetError, HostError, InputError
+
+DEFAULT_PRESET = "mobilenet"
+
+
+@dataclass(frozen=True)
+class ConvertOptions:
+    io_type: str = "uint8"
+    calibration_dir: Path | None = None
+    calibration_count: int = 100
+    preset: str | None = None
+    train_dir: Path | None = None
+    qat_epochs: int = 1
+    use_cache: bool = True
+
+
+@dataclass(frozen=True)
+class ModeResult:
+    mode: str
+    ok: bool
+    path: str | None = None
+    size_bytes: int | None = None
+    sha256: str | None = None
+    input_dtype: str | None = None
+    output_dtype: str | None = None
+    seconds: float = 0.0
+    cached: bool = False
+    notes: tuple[str, ...] = ()
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class ConversionReport:
+    model: dict[str, Any]
+    results: tuple[ModeResult, ...]
+    skipped: dict[str, str] = field(default_factory=dict)
+    calibration: dict[str, Any] | None = None
+    manifest_path: Path | None = None
+
+    @property
+    def failed(self) -> list[ModeResult]:
+        return [r for r in self.results if not r.ok]
+
+
+class _Model:
+    """Loads the model at most once, and only when a cache miss needs a converter."""
+
+    def __init__(self, source: ModelSource, meta_cache: Path | None) -> None:
+        self.source = source
+        self._meta_path = meta_cache / f"model-{source.sha256}.json" if meta_cache else None
+        self._keras: Any = None
+        self._saved: Any = None
+
+    def input_shape(self) -> tuple[int, int, int]:
+        if self.source.known_input_shape:
+            return self.source.known_input_shape
+        if self._meta_path and self._meta_path.is_file():
+            return tuple(json.loads(self._meta_path.read_text())["input_shape"])  # type: ignore[return-value]
+        shape = self._load()
+        if self._meta_path:
+            self._meta_path.parent.mkdir(parents=True, exist_ok=True)
+            _atomic_write(self._meta_path, json.dumps({"input_shape": shape}).encode())
+        return shape
+
+    def _load(self) -> tuple[int, int, int]:
+        if self.source.kind == "saved_model":
+            assert self.source.path is not None
+            self._saved, shape = saved_model_signature(self.source.path)
+            return shape
+        self._keras = load_keras_model(self.source)
+        return model_input_shape(self._keras)
+
+    def keras_model(self) -> Any:
+        if self._keras is None and self._saved is None:
+            self._load()
+        if self._keras is None:
+            raise ConversionError("quantization-aware training needs a Keras model, not a SavedModel")
+        return self._keras
+
+    def converter(self) -> Any:
+        tf = tfenv.tf()
+        if self.source.kind == "saved_model":
+            if self._saved is None:
+                self._load()
+            return tf.lite.TFLiteConverter.from_saved_model(str(self.source.path), signature_keys=["serving_default"])
+        return tf.lite.TFLiteConverter.from_keras_model(self.keras_model())
+
+
+def load_calibration(directory: Path, size: tuple[int, int], count: int) -> ImageSet:
+    """The first ``count`` images of a folder, classes interleaved, resized to the model input."""
+    listing = list_images(directory)
+    entries = round_robin(listing.entries)[:count]
+    return load_image_set(entries, size, class_names=listing.class_names, what="calibration images")
+
+
+def apply_mode(converter: Any, mode: QuantMode, io_type: str, representative: Callable[[], Iterator[list[np.ndarray]]] | None) -> None:
+    """Set the converter switches the table row asks for; nothing mode-specific lives elsewhere."""
+    tf = tfenv.tf()
+    if mode.optimize:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if mode.supported_types:
+        converter.target_spec.supported_types = [getattr(tf, name) for name in mode.supported_types]
+    if mode.supported_ops:
+        converter.target_spec.supported_ops = [getattr(tf.lite.OpsSet, name) for name in mode.supported_ops]
+    if mode.needs_calibration:
+        if representative is None:
+            raise ConversionError(f"mode {mode.name} needs calibration data")
+        converter.representative_dataset = representative
+    if mode.io == "quantized":
+        converter.inference_input_type = getattr(tf, io_type)
+        converter.inference_output_type = getattr(tf, io_type)
+
+
+def check_promises(mode: QuantMode, facts: TfliteFacts, io_type: str) -> list[str]:
+    """Fail on a broken promise; return notes for what is legal but worth knowing."""
+    expected_io = io_type if mode.io == "quantized" else "float32"
+    if (facts.input_dtype, facts.output_dtype) != (expected_io, expected_io):
+        raise ConversionError(
+            f"converter produced {facts.input_dtype} input / {facts.output_dtype} output, "
+            f"but mode {mode.name} promises {expected_io}"
+        )
+    if mode.name == "full_integer" and facts.float_kernels:
+        raise ConversionError(
+            "ops with no int8 kernel stayed float: " + ", ".join(facts.float_kernels)
+            + "; use mode 'integer' (float fallback) for this model"
+        )
+    notes = []
+    if mode.weight_dtype != "float32" and mode.weight_dtype not in facts.weight_dtypes:
+        notes.append(f"no weight tensor was stored as {mode.weight_dtype} (the converter skips small tensors)")
+    if mode.activation_dtype == "int16" and "int16" not in facts.activation_dtypes:
+        notes.append("no activation was int16")
+    if mode.name == "integer" and facts.float_kernels:
+        notes.append("float fallback kernels: " + ", ".join(facts.float_kernels))
+    return notes
+
+
+def converter_reason(error: BaseException) -> str:
+    """The converter's own reason in one line, without its MLIR dump."""
+    text = str(error)
+    lines = []
+    for line in text.splitlines():
+        line = re.sub(r"^loc\(.*?\)\)*:\s*", "", line.strip())
+        if line.startswith("error:") or line.startswith("TF Select ops:") or "not supported" in line:
+            lines.append(line.removeprefix("error:").strip())
+    reason = "; ".join(dict.fromkeys(lines)) or (text.strip().splitlines() or [type(error).__name__])[0]
+    return reason[:500]
+
+
+def convert_model(
+    source: ModelSource,
+    modes: list[QuantMode],
+    out_dir: Path,
+    options: ConvertOptions,
+    *,
+    cache: ConversionCache,
+    skipped: dict[str, str] | None = None,
+    on_mode: Callable[[ModeResult], None] | None = None,
+) -> ConversionReport:
+    """Convert ``modes`` into ``out_dir/<mode>.tflite`` and write ``out_dir/manifest.json``."""
+    if options.io_type not in ("uint8", "int8"):
+        raise InputError(f"--io-type must be uint8 or int8, not {options.io_type!r}")
+    preset = get_preset(options.preset or source.preset or DEFAULT_PRESET)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model = _Model(source, cache.root)
+    shape = model.input_shape()
+    calibration = _calibration_for(modes, options, shape)
+    training = _training_for(modes, options, shape)
+    representative = _representative(calibration, preset.apply) if calibration else None
+    results: list[ModeResult] = []
+    for mode in modes:
+        key = cache_key(
+            model=source.sha256, mode=mode.name, converter=tfenv.converter_version(),
+            io=options.io_type if mode.io == "quantized" else None,
+            calibration=calibration.sha256 if calibration and (mode.needs_calibration or mode.needs_training) else None,
+            preset=preset.name if (mode.needs_calibration or mode.needs_training) else None,
+            training=[training.sha256, options.qat_epochs] if training and mode.needs_training else None,
+        )
+        result = _convert_one(mode, key, model, out_dir, options, cache, representative, training, preset.name)
+        results.append(result)
+        if on_mode:
+            on_mode(result)
+    report = ConversionReport(
+        model={**source.describe(), "input_shape": [1, *shape], "preset": preset.name},
+        results=tuple(results),
+        skipped=dict(skipped or {}),
+        calibration={"count": calibration.count, "sha256": calibration.sha256, "skipped_files": len(calibration.skipped)} if calibration else None,
+        manifest_path=out_dir / "manifest.json",
+    )
+    _atomic_write(out_dir / "manifest.json", json.dumps(manifest(report), indent=2).encode())
+    return report
+
+
+def _calibration_for(modes: list[QuantMode], options: ConvertOptions, shape: tuple[int, int, int]) -> ImageSet | None:
+    if not any(m.needs_calibration or m.needs_training for m in modes):
+        return None
+    if options.calibration_dir is None:
+        if any(m.needs_calibration for m in modes):
+            raise InputError("integer modes need calibration images: pass --calibration DIR")
+        return None
+    if options.calibration_count < 1:
+        raise InputError("--calibration-count must be at least 1")
+    if shape[2] != 3:
+        raise DatasetError(f"the model takes {shape[2]}-channel input; only RGB (3-channel) image models are supported")
+    return load_calibration(options.calibration_dir, shape[:2], options.calibration_count)
+
+
+def _training_for(modes: list[QuantMode], options: ConvertOptions, shape: tuple[int, int, int]) -> ImageSet | None:
+    if not any(m.needs_training for m in modes):
+        return None
+    if options.train_dir is None:
+        raise InputError("mode 'qat' needs labelled training images: pass --train-data DIR (class subfolders)")
+    listing = list_images(options.train_dir)
+    if not listing.class_names:
+        raise DatasetError(f"{options.train_dir} has no class subfolders: qat needs labelled images (one folder per class)")
+    return load_image_set(round_robin(listing.entries), shape[:2], class_names=listing.class_names, what="training images")
+
+
+def _representative(calibration: ImageSet, preprocess: Callable[[np.ndarray], np.ndarray]) -> Callable[[], Iterator[list[np.ndarray]]]:
+    inputs = preprocess(calibration.images)
+
+    def representative_dataset() -> Iterator[list[np.ndarray]]:
+        for i in range(inputs.shape[0]):
+            yield [inputs[i : i + 1]]
+
+    return representative_dataset
+
+
+def _convert_one(
+    mode: QuantMode, key: str, model: _Model, out_dir: Path, options: ConvertOptions, cache: ConversionCache,
+    representative: Callable[[], Iterator[list[np.ndarray]]] | None, training: ImageSet | None, preset: str,
+) -> ModeResult:
+    target = out_dir / f"{mode.name}.tflite"
+    started = time.perf_counter()
+    entry = cache.get(key) if options.use_cache else None
+    try:
+        if entry is not None:
+            model_bytes, meta, cached = entry.model_bytes, entry.meta, True
+        else:
+            model_bytes = _run_converter(mode, model, options, representative, training, preset)
+            facts = inspect_tflite(model_bytes)
+            notes = check_promises(mode, facts, options.io_type)
+            meta = {"input_dtype": facts.input_dtype, "output_dtype": facts.output_dtype, "notes": notes,
+                    "convert_seconds": round(time.perf_counter() - started, 3)}
+            cached = False
+            cache.put(key, model_bytes, meta)
+        _atomic_write(target, model_bytes)
+    except HostError as e:
+        target.unlink(missing_ok=True)  # never leave an older build that looks like this one
+        return ModeResult(mode.name, False, seconds=round(time.perf_counter() - started, 3), error=str(e))
+    except Exception as e:  # the converter raises ConverterError, ValueError, RuntimeError, ...
+        target.unlink(missing_ok=True)
+        return ModeResult(mode.name, False, seconds=round(time.perf_counter() - started, 3), error=converter_reason(e))
+    return ModeResult(
+        mode.name, True, path=str(target), size_bytes=len(model_bytes),
+        sha256=hashlib.sha256(model_bytes).hexdigest(), input_dtype=meta["input_dtype"],
+        output_dtype=meta["output_dtype"], seconds=round(time.perf_counter() - started, 3), cached=cached,
+        notes=tuple(meta.get("notes", ())),
+    )
+
+
+def _run_converter(
+    mode: QuantMode, model: _Model, options: ConvertOptions,
+    representative: Callable[[], Iterator[list[np.ndarray]]] | None, training: ImageSet | None, preset: str,
+) -> bytes:
+    if mode.needs_training:
+        from host.convert.qat import convert_qat
+
+        assert training is not None
+        return convert_qat(model.keras_model(), training, preset=preset, epochs=options.qat_epochs)
+    converter = model.converter()
+    apply_mode(converter, mode, options.io_type, representative)
+    with tfenv.silenced():
+        return bytes(converter.convert())
+
+
+def manifest(report: ConversionReport) -> dict[str, Any]:
+    """The design's manifest: model, modes (ok ones), plus failures and skips beside them."""
+    modes = {}
+    for r in report.results:
+        if r.ok:
+            entry = {k: v for k, v in asdict(r).items() if k in ("path", "size_bytes", "sha256", "input_dtype", "output_dtype", "seconds", "cached")}
+            entry["path"] = Path(r.path or "").name
+            if r.notes:
+                entry["notes"] = list(r.notes)
+            modes[r.mode] = entry
+    return {
+        "model": report.model,
+        "converter": tfenv.converter_version(),
+        "calibration": report.calibration,
+        "modes": modes,
+        "failed": {r.mode: r.error for r in report.results if not r.ok},
+        "skipped": report.skipped,
+    }

@@ -1,0 +1,66 @@
+"""What a .tflite model really holds: IO dtypes, weight and activation dtypes, float kernels.
+
+The converter checks every produced model against its mode's promises with these facts, and the
+tests use the same facts, so "full_integer" can never quietly ship float kernels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from device_agent.runtime import inspection_interpreter
+from host.errors import ConversionError
+
+WEIGHT_OPS = frozenset({"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV", "CONV_3D"})
+_BOUNDARY_OPS = frozenset({"QUANTIZE", "DEQUANTIZE"})
+
+
+@dataclass(frozen=True)
+class TfliteFacts:
+    input_dtype: str
+    output_dtype: str
+    input_shape: tuple[int, ...]
+    weight_dtypes: frozenset[str]
+    activation_dtypes: frozenset[str]
+    float_kernels: tuple[str, ...]
+    op_count: int
+
+
+def inspect_tflite(model_content: bytes) -> TfliteFacts:
+    """Read a model's tensors and ops without running it."""
+    try:
+        interpreter = inspection_interpreter(model_content)
+    except (ValueError, RuntimeError) as e:
+        raise ConversionError(f"the produced model does not load in the TFLite interpreter: {e}") from e
+    tensors = interpreter.get_tensor_details()
+    dtype_of = {t["index"]: np.dtype(t["dtype"]).name for t in tensors}
+    ops = interpreter._get_ops_details()  # the public API has no op listing
+    produced_by = {out: op for op in ops for out in op["outputs"]}
+    weight_dtypes: set[str] = set()
+    activation_dtypes: set[str] = set()
+    float_kernels: list[str] = []
+    for op in ops:
+        name = op["op_name"]
+        if name in WEIGHT_OPS and len(op["inputs"]) > 1 and op["inputs"][1] >= 0:
+            weight = op["inputs"][1]
+            source = produced_by.get(weight)
+            if source is not None and source["op_name"] == "DEQUANTIZE":
+                weight = source["inputs"][0]
+            weight_dtypes.add(dtype_of[weight])
+            activation_dtypes.update(dtype_of[o] for o in op["outputs"])
+        if name not in _BOUNDARY_OPS:
+            touched = [i for i in (*op["inputs"], *op["outputs"]) if i >= 0]
+            if any(dtype_of[i] == "float32" for i in touched):
+                float_kernels.append(name)
+    inputs, outputs = interpreter.get_input_details(), interpreter.get_output_details()
+    return TfliteFacts(
+        input_dtype=np.dtype(inputs[0]["dtype"]).name,
+        output_dtype=np.dtype(outputs[0]["dtype"]).name,
+        input_shape=tuple(int(d) for d in inputs[0]["shape"]),
+        weight_dtypes=frozenset(weight_dtypes),
+        activation_dtypes=frozenset(activation_dtypes),
+        float_kernels=tuple(dict.fromkeys(float_kernels)),
+        op_count=len(ops),
+    )

@@ -1,0 +1,211 @@
+"""Resolve what the user named as a model, cheaply, and load it only when a converter needs it.
+
+``resolve_model`` checks the file is what it claims to be and hashes its content without
+importing TensorFlow, so a fully cached conversion never pays for loading the model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from host.errors import ModelLoadError
+
+_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+DEMO_DIR = Path(__file__).resolve().parent.parent / "data" / "demo"
+
+
+@dataclass(frozen=True)
+class Builtin:
+    """A model the tool can build by name; ``weights_file`` is what keras.applications caches."""
+
+    name: str
+    constructor: str
+    input_shape: tuple[int, int, int]
+    preset: str
+    weights_file: str | None = None
+
+
+BUILTINS: dict[str, Builtin] = {
+    b.name: b
+    for b in (
+        Builtin("mobilenet_v2", "MobileNetV2", (224, 224, 3), "mobilenet", "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5"),
+        Builtin("mobilenet", "MobileNet", (224, 224, 3), "mobilenet", "mobilenet_1_0_224_tf.h5"),
+        Builtin("resnet50", "ResNet50", (224, 224, 3), "caffe", "resnet50_weights_tf_dim_ordering_tf_kernels.h5"),
+    )
+}
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """A model identified by content; ``kind`` is keras_file, saved_model, builtin or demo."""
+
+    name: str
+    kind: str
+    sha256: str
+    path: Path | None = None
+    builtin: Builtin | None = None
+    weights_path: Path | None = None
+    known_input_shape: tuple[int, int, int] | None = None
+    preset: str | None = None
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind, "sha256": self.sha256, "path": str(self.path) if self.path else None}
+
+
+def _sha256_file(path: Path, digest: Any = None) -> str:
+    digest = digest or hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _sha256_tree(root: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(root)).encode() + b"\0")
+        _sha256_file(path, digest)
+    return digest.hexdigest()
+
+
+def keras_cache_dir() -> Path:
+    """Where keras.applications keeps downloaded weights (KERAS_HOME or ~/.keras)."""
+    return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "models"
+
+
+def resolve_model(spec: str, weights: str | None = None) -> ModelSource:
+    """Validate ``spec`` (a path or a built-in name) and hash it; no TensorFlow import."""
+    path = Path(spec).expanduser()
+    if spec == "demo":
+        demo = DEMO_DIR / "demo_model.keras"
+        if not demo.is_file():
+            raise ModelLoadError(f"the bundled demo model is missing at {demo}: run python tools/build_demo.py")
+        return _resolve_file(demo, name="demo", kind="demo")
+    if spec in BUILTINS and not path.exists():
+        return _resolve_builtin(BUILTINS[spec], weights)
+    if not path.exists():
+        names = ", ".join(["demo", *BUILTINS])
+        raise ModelLoadError(f"model {spec!r} not found: give a .keras/.h5 file, a SavedModel folder, or one of {names}")
+    if weights is not None:
+        raise ModelLoadError("--weights applies to built-in model names only; a model file carries its own weights")
+    if path.is_dir():
+        if not ((path / "saved_model.pb").is_file() or (path / "saved_model.pbtxt").is_file()):
+            raise ModelLoadError(f"{path} is a folder but not a SavedModel (no saved_model.pb in it)")
+        return ModelSource(path.name, "saved_model", _sha256_tree(path), path=path)
+    return _resolve_file(path, name=path.stem, kind="keras_file")
+
+
+def _resolve_file(path: Path, *, name: str, kind: str) -> ModelSource:
+    with path.open("rb") as handle:
+        head = handle.read(8)
+    suffix = path.suffix.lower()
+    if suffix == ".keras":
+        try:
+            with zipfile.ZipFile(path) as archive:
+                if "config.json" not in archive.namelist():
+                    raise ModelLoadError(f"{path} is a zip file but not a Keras model (no config.json inside)")
+                bad = archive.testzip()
+                if bad is not None:
+                    raise ModelLoadError(f"{path} is corrupt ({bad} fails its checksum): save the model again")
+        except (zipfile.BadZipFile, EOFError, OSError) as e:
+            raise ModelLoadError(f"{path} is not a readable .keras file (truncated or corrupt: {e}); save the model again") from e
+    elif suffix in (".h5", ".hdf5"):
+        if head != _HDF5_MAGIC:
+            raise ModelLoadError(f"{path} is not an HDF5 file: expected a Keras .h5 model")
+    elif suffix == ".tflite":
+        raise ModelLoadError(f"{path} is already a TFLite model; convert from the Keras/TensorFlow model it came from")
+    else:
+        raise ModelLoadError(f"{path} is not a model file: expected .keras, .h5 or a SavedModel folder")
+    return ModelSource(name, kind, _sha256_file(path), path=path, preset="unit" if kind == "demo" else None)
+
+
+def _resolve_builtin(builtin: Builtin, weights: str | None) -> ModelSource:
+    if weights == "none":
+        digest = hashlib.sha256(f"builtin:{builtin.name}:random-weights:seed=0".encode()).hexdigest()
+        return ModelSource(builtin.name, "builtin", digest, builtin=builtin, known_input_shape=builtin.input_shape, preset=builtin.preset)
+    weights_path = Path(weights).expanduser() if weights else keras_cache_dir() / (builtin.weights_file or "")
+    if not weights_path.is_file():
+        raise ModelLoadError(
+            f"weights for {builtin.name} not found at {weights_path}: put the Keras weights file there, "
+            "pass --weights PATH, or --weights none for random weights (no network is used)"
+        )
+    digest = hashlib.sha256(f"builtin:{builtin.name}:".encode())
+    return ModelSource(
+        builtin.name, "builtin", _sha256_file(weights_path, digest), builtin=builtin, weights_path=weights_path,
+        known_input_shape=builtin.input_shape, preset=builtin.preset,
+    )
+
+
+def load_keras_model(source: ModelSource) -> Any:
+    """Build or load the Keras model (Keras 3); SavedModels are not loaded here."""
+    from host.convert import tfenv
+
+    keras = tfenv.keras()
+    if source.kind == "builtin":
+        assert source.builtin is not None
+        keras.utils.set_random_seed(0)
+        constructor = getattr(keras.applications, source.builtin.constructor)
+        weights = str(source.weights_path) if source.weights_path else None
+        try:
+            return constructor(weights=weights, input_shape=source.builtin.input_shape)
+        except (ValueError, OSError) as e:
+            raise ModelLoadError(f"cannot load weights {source.weights_path} into {source.builtin.name}: {_first_line(e)}") from e
+    assert source.path is not None
+    try:
+        return keras.models.load_model(source.path, compile=False)
+    except Exception as e:  # Keras raises many unrelated types for a bad file
+        raise ModelLoadError(f"cannot load {source.path} as a Keras model: {_first_line(e)}") from e
+
+
+def model_input_shape(model: Any) -> tuple[int, int, int]:
+    """(height, width, channels) of a single-image-input Keras model, or a clear error."""
+    inputs = getattr(model, "inputs", None) or []
+    if len(inputs) != 1:
+        raise ModelLoadError(f"the model has {len(inputs)} inputs; only single-input image models are supported")
+    shape = tuple(inputs[0].shape)
+    return _check_image_shape(shape)
+
+
+def _check_image_shape(shape: tuple[Any, ...]) -> tuple[int, int, int]:
+    if len(shape) != 4:
+        raise ModelLoadError(f"model input has shape {shape}; expected an image batch (N, height, width, channels)")
+    dims = shape[1:]
+    if any(d is None or int(d) <= 0 for d in dims):
+        raise ModelLoadError(
+            f"model input size is unknown {shape}: rebuild or re-export the model with a fixed input "
+            "shape, e.g. keras.Input((224, 224, 3))"
+        )
+    return (int(dims[0]), int(dims[1]), int(dims[2]))
+
+
+def saved_model_signature(path: Path) -> tuple[Any, tuple[int, int, int]]:
+    """Load a SavedModel's serving signature and its image input shape."""
+    from host.convert import tfenv
+
+    tf = tfenv.tf()
+    try:
+        loaded = tf.saved_model.load(str(path))
+    except Exception as e:
+        raise ModelLoadError(f"cannot load SavedModel {path}: {_first_line(e)}") from e
+    signatures = dict(getattr(loaded, "signatures", {}) or {})
+    if "serving_default" not in signatures:
+        found = ", ".join(signatures) or "none"
+        raise ModelLoadError(
+            f"SavedModel {path} has no serving_default signature (found: {found}); "
+            "export it with tf.saved_model.save(model, dir, signatures=...)"
+        )
+    signature = signatures["serving_default"]
+    specs = list(signature.structured_input_signature[1].values())
+    if len(specs) != 1:
+        raise ModelLoadError(f"SavedModel {path} takes {len(specs)} inputs; only single-input image models are supported")
+    return loaded, _check_image_shape(tuple(specs[0].shape.as_list()))
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0][:300]

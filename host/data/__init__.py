@@ -1,0 +1,1 @@
+"""Image datasets, preprocessing presets and the bundled demo set."""

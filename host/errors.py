@@ -1,0 +1,36 @@
+"""The host's exception hierarchy.
+
+Every error the library raises on purpose derives from :class:`HostError`, so the CLI can turn
+it into one line and an exit code without a traceback. ``InputError`` and its children are the
+user's to fix (exit 2); other ``HostError``s are failures of the world we talk to.
+"""
+
+from __future__ import annotations
+
+
+class HostError(Exception):
+    """Root of every error the host raises on purpose."""
+
+    exit_code = 1
+
+
+class InputError(HostError):
+    """Bad usage or bad input: the user can fix it by changing what they pass."""
+
+    exit_code = 2
+
+
+class ModelLoadError(InputError):
+    """The model file or name cannot be turned into a Keras/TensorFlow model."""
+
+
+class DatasetError(InputError):
+    """An image folder or labels file cannot be used."""
+
+
+class ModeError(InputError):
+    """A quantization mode name is unknown or cannot apply to the inputs given."""
+
+
+class ConversionError(HostError):
+    """One mode failed in the TFLite converter; other modes are unaffected."""

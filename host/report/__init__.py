@@ -1,0 +1,1 @@
+"""Results for people: console tables, Markdown, CSV, JSON and HTML."""
