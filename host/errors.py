@@ -34,3 +34,31 @@ class ModeError(InputError):
 
 class ConversionError(HostError):
     """One mode failed in the TFLite converter; other modes are unaffected."""
+
+
+class AgentError(HostError):
+    """Root of failures talking to the device agent."""
+
+
+class AgentUnavailable(AgentError):
+    """The agent cannot be reached (not started, port forward gone, device disconnected)."""
+
+
+class AgentTimeout(AgentError):
+    """A call to the agent ran past its deadline."""
+
+
+class AgentUnauthenticated(AgentError):
+    """The agent refused the session token."""
+
+
+class AgentRequestError(AgentError):
+    """The agent refused a request as invalid (bad name, unknown backend, missing file)."""
+
+
+class ModelRejected(AgentError):
+    """The device's TFLite interpreter rejects the model."""
+
+
+class UploadRejected(AgentError):
+    """An upload was refused: over the cap, or its bytes do not match its name."""

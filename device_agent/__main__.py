@@ -1,0 +1,42 @@
+"""``python -m device_agent serve --root DIR --port P --token T`` (also the zipapp's entry)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from device_agent.server import AgentConfig, create_server
+from device_agent.store import DEFAULT_MAX_UPLOAD
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="device_agent")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the gRPC agent")
+    serve.add_argument("--root", type=Path, required=True, help="the agent's folder; nothing outside it is touched")
+    serve.add_argument("--host", default="127.0.0.1", help="listen address (default: loopback only)")
+    serve.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    serve.add_argument("--token", default=os.environ.get("QUANTBENCH_AGENT_TOKEN", ""), help="session token (or $QUANTBENCH_AGENT_TOKEN)")
+    serve.add_argument("--max-upload-bytes", type=int, default=DEFAULT_MAX_UPLOAD)
+    serve.add_argument("--gpu-delegate", default="", help="GPU delegate library path or name")
+    serve.add_argument("--nnapi-delegate", default="", help="NNAPI delegate library path or name")
+    args = parser.parse_args(argv)
+    if len(args.token) < 16:
+        parser.error("a session token of at least 16 characters is required (--token or $QUANTBENCH_AGENT_TOKEN)")
+    config = AgentConfig(args.root, args.token, args.max_upload_bytes, args.gpu_delegate, args.nnapi_delegate)
+    server, port = create_server(config, f"{args.host}:{args.port}")
+    print(f"LISTENING {port}", flush=True)
+    stopped = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, lambda *_: stopped.set())
+    stopped.wait()
+    server.stop(grace=2).wait()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Generated gRPC code; see tools/gen_protos.py."""

@@ -1,0 +1,266 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class DeviceInfoRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class Backend(_message.Message):
+    __slots__ = ("name", "available", "reason")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    AVAILABLE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    available: bool
+    reason: str
+    def __init__(self, name: _Optional[str] = ..., available: _Optional[bool] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class DeviceInfo(_message.Message):
+    __slots__ = ("agent_version", "runtime", "runtime_version", "python", "abi", "cores", "android", "sdk", "model", "soc", "properties", "backends", "root")
+    class PropertiesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    AGENT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    RUNTIME_FIELD_NUMBER: _ClassVar[int]
+    RUNTIME_VERSION_FIELD_NUMBER: _ClassVar[int]
+    PYTHON_FIELD_NUMBER: _ClassVar[int]
+    ABI_FIELD_NUMBER: _ClassVar[int]
+    CORES_FIELD_NUMBER: _ClassVar[int]
+    ANDROID_FIELD_NUMBER: _ClassVar[int]
+    SDK_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    SOC_FIELD_NUMBER: _ClassVar[int]
+    PROPERTIES_FIELD_NUMBER: _ClassVar[int]
+    BACKENDS_FIELD_NUMBER: _ClassVar[int]
+    ROOT_FIELD_NUMBER: _ClassVar[int]
+    agent_version: str
+    runtime: str
+    runtime_version: str
+    python: str
+    abi: str
+    cores: int
+    android: bool
+    sdk: int
+    model: str
+    soc: str
+    properties: _containers.ScalarMap[str, str]
+    backends: _containers.RepeatedCompositeFieldContainer[Backend]
+    root: str
+    def __init__(self, agent_version: _Optional[str] = ..., runtime: _Optional[str] = ..., runtime_version: _Optional[str] = ..., python: _Optional[str] = ..., abi: _Optional[str] = ..., cores: _Optional[int] = ..., android: _Optional[bool] = ..., sdk: _Optional[int] = ..., model: _Optional[str] = ..., soc: _Optional[str] = ..., properties: _Optional[_Mapping[str, str]] = ..., backends: _Optional[_Iterable[_Union[Backend, _Mapping]]] = ..., root: _Optional[str] = ...) -> None: ...
+
+class StatFileRequest(_message.Message):
+    __slots__ = ("sha256",)
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    sha256: str
+    def __init__(self, sha256: _Optional[str] = ...) -> None: ...
+
+class StatFileResponse(_message.Message):
+    __slots__ = ("exists", "size_bytes")
+    EXISTS_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    exists: bool
+    size_bytes: int
+    def __init__(self, exists: _Optional[bool] = ..., size_bytes: _Optional[int] = ...) -> None: ...
+
+class UploadChunk(_message.Message):
+    __slots__ = ("sha256", "size_bytes", "data")
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    sha256: str
+    size_bytes: int
+    data: bytes
+    def __init__(self, sha256: _Optional[str] = ..., size_bytes: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class UploadResponse(_message.Message):
+    __slots__ = ("sha256", "size_bytes", "already_present")
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    ALREADY_PRESENT_FIELD_NUMBER: _ClassVar[int]
+    sha256: str
+    size_bytes: int
+    already_present: bool
+    def __init__(self, sha256: _Optional[str] = ..., size_bytes: _Optional[int] = ..., already_present: _Optional[bool] = ...) -> None: ...
+
+class LatencyParams(_message.Message):
+    __slots__ = ("warmup_runs", "warmup_seconds", "min_runs", "min_seconds", "max_seconds", "seed")
+    WARMUP_RUNS_FIELD_NUMBER: _ClassVar[int]
+    WARMUP_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    MIN_RUNS_FIELD_NUMBER: _ClassVar[int]
+    MIN_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    MAX_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    warmup_runs: int
+    warmup_seconds: float
+    min_runs: int
+    min_seconds: float
+    max_seconds: float
+    seed: int
+    def __init__(self, warmup_runs: _Optional[int] = ..., warmup_seconds: _Optional[float] = ..., min_runs: _Optional[int] = ..., min_seconds: _Optional[float] = ..., max_seconds: _Optional[float] = ..., seed: _Optional[int] = ...) -> None: ...
+
+class EvalParams(_message.Message):
+    __slots__ = ("dataset_sha256", "preset", "limit", "label_offset", "reference_outputs_sha256", "save_outputs")
+    DATASET_SHA256_FIELD_NUMBER: _ClassVar[int]
+    PRESET_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    LABEL_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_OUTPUTS_SHA256_FIELD_NUMBER: _ClassVar[int]
+    SAVE_OUTPUTS_FIELD_NUMBER: _ClassVar[int]
+    dataset_sha256: str
+    preset: str
+    limit: int
+    label_offset: int
+    reference_outputs_sha256: str
+    save_outputs: bool
+    def __init__(self, dataset_sha256: _Optional[str] = ..., preset: _Optional[str] = ..., limit: _Optional[int] = ..., label_offset: _Optional[int] = ..., reference_outputs_sha256: _Optional[str] = ..., save_outputs: _Optional[bool] = ...) -> None: ...
+
+class CellRequest(_message.Message):
+    __slots__ = ("model_sha256", "backend", "latency", "evaluation", "timeout_seconds", "gpu_delegate", "nnapi_delegate")
+    MODEL_SHA256_FIELD_NUMBER: _ClassVar[int]
+    BACKEND_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_FIELD_NUMBER: _ClassVar[int]
+    EVALUATION_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    GPU_DELEGATE_FIELD_NUMBER: _ClassVar[int]
+    NNAPI_DELEGATE_FIELD_NUMBER: _ClassVar[int]
+    model_sha256: str
+    backend: str
+    latency: LatencyParams
+    evaluation: EvalParams
+    timeout_seconds: float
+    gpu_delegate: str
+    nnapi_delegate: str
+    def __init__(self, model_sha256: _Optional[str] = ..., backend: _Optional[str] = ..., latency: _Optional[_Union[LatencyParams, _Mapping]] = ..., evaluation: _Optional[_Union[EvalParams, _Mapping]] = ..., timeout_seconds: _Optional[float] = ..., gpu_delegate: _Optional[str] = ..., nnapi_delegate: _Optional[str] = ...) -> None: ...
+
+class Progress(_message.Message):
+    __slots__ = ("phase", "fraction", "message", "worker_pid")
+    PHASE_FIELD_NUMBER: _ClassVar[int]
+    FRACTION_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    WORKER_PID_FIELD_NUMBER: _ClassVar[int]
+    phase: str
+    fraction: float
+    message: str
+    worker_pid: int
+    def __init__(self, phase: _Optional[str] = ..., fraction: _Optional[float] = ..., message: _Optional[str] = ..., worker_pid: _Optional[int] = ...) -> None: ...
+
+class LatencyStats(_message.Message):
+    __slots__ = ("init_ms", "first_ms", "mean", "std", "min", "p50", "p90", "p95", "p99", "max", "count", "warmup_count", "samples_ms")
+    INIT_MS_FIELD_NUMBER: _ClassVar[int]
+    FIRST_MS_FIELD_NUMBER: _ClassVar[int]
+    MEAN_FIELD_NUMBER: _ClassVar[int]
+    STD_FIELD_NUMBER: _ClassVar[int]
+    MIN_FIELD_NUMBER: _ClassVar[int]
+    P50_FIELD_NUMBER: _ClassVar[int]
+    P90_FIELD_NUMBER: _ClassVar[int]
+    P95_FIELD_NUMBER: _ClassVar[int]
+    P99_FIELD_NUMBER: _ClassVar[int]
+    MAX_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    WARMUP_COUNT_FIELD_NUMBER: _ClassVar[int]
+    SAMPLES_MS_FIELD_NUMBER: _ClassVar[int]
+    init_ms: float
+    first_ms: float
+    mean: float
+    std: float
+    min: float
+    p50: float
+    p90: float
+    p95: float
+    p99: float
+    max: float
+    count: int
+    warmup_count: int
+    samples_ms: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, init_ms: _Optional[float] = ..., first_ms: _Optional[float] = ..., mean: _Optional[float] = ..., std: _Optional[float] = ..., min: _Optional[float] = ..., p50: _Optional[float] = ..., p90: _Optional[float] = ..., p95: _Optional[float] = ..., p99: _Optional[float] = ..., max: _Optional[float] = ..., count: _Optional[int] = ..., warmup_count: _Optional[int] = ..., samples_ms: _Optional[_Iterable[float]] = ...) -> None: ...
+
+class Memory(_message.Message):
+    __slots__ = ("init_rss_mb", "peak_rss_mb")
+    INIT_RSS_MB_FIELD_NUMBER: _ClassVar[int]
+    PEAK_RSS_MB_FIELD_NUMBER: _ClassVar[int]
+    init_rss_mb: float
+    peak_rss_mb: float
+    def __init__(self, init_rss_mb: _Optional[float] = ..., peak_rss_mb: _Optional[float] = ...) -> None: ...
+
+class Delegation(_message.Message):
+    __slots__ = ("delegate", "delegated_nodes", "total_nodes", "fallback")
+    DELEGATE_FIELD_NUMBER: _ClassVar[int]
+    DELEGATED_NODES_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_NODES_FIELD_NUMBER: _ClassVar[int]
+    FALLBACK_FIELD_NUMBER: _ClassVar[int]
+    delegate: str
+    delegated_nodes: int
+    total_nodes: int
+    fallback: bool
+    def __init__(self, delegate: _Optional[str] = ..., delegated_nodes: _Optional[int] = ..., total_nodes: _Optional[int] = ..., fallback: _Optional[bool] = ...) -> None: ...
+
+class Accuracy(_message.Message):
+    __slots__ = ("top1", "top3", "top5", "count")
+    TOP1_FIELD_NUMBER: _ClassVar[int]
+    TOP3_FIELD_NUMBER: _ClassVar[int]
+    TOP5_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    top1: float
+    top3: float
+    top5: float
+    count: int
+    def __init__(self, top1: _Optional[float] = ..., top3: _Optional[float] = ..., top5: _Optional[float] = ..., count: _Optional[int] = ...) -> None: ...
+
+class Fidelity(_message.Message):
+    __slots__ = ("top1_agreement", "mean_abs_error", "max_abs_error", "count")
+    TOP1_AGREEMENT_FIELD_NUMBER: _ClassVar[int]
+    MEAN_ABS_ERROR_FIELD_NUMBER: _ClassVar[int]
+    MAX_ABS_ERROR_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    top1_agreement: float
+    mean_abs_error: float
+    max_abs_error: float
+    count: int
+    def __init__(self, top1_agreement: _Optional[float] = ..., mean_abs_error: _Optional[float] = ..., max_abs_error: _Optional[float] = ..., count: _Optional[int] = ...) -> None: ...
+
+class CellResult(_message.Message):
+    __slots__ = ("status", "error", "phase", "latency", "memory", "delegation", "accuracy", "fidelity", "outputs_sha256", "size_bytes", "accuracy_note", "evaluate_seconds", "evaluated_images")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    PHASE_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_FIELD_NUMBER: _ClassVar[int]
+    DELEGATION_FIELD_NUMBER: _ClassVar[int]
+    ACCURACY_FIELD_NUMBER: _ClassVar[int]
+    FIDELITY_FIELD_NUMBER: _ClassVar[int]
+    OUTPUTS_SHA256_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    ACCURACY_NOTE_FIELD_NUMBER: _ClassVar[int]
+    EVALUATE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    EVALUATED_IMAGES_FIELD_NUMBER: _ClassVar[int]
+    status: str
+    error: str
+    phase: str
+    latency: LatencyStats
+    memory: Memory
+    delegation: Delegation
+    accuracy: Accuracy
+    fidelity: Fidelity
+    outputs_sha256: str
+    size_bytes: int
+    accuracy_note: str
+    evaluate_seconds: float
+    evaluated_images: int
+    def __init__(self, status: _Optional[str] = ..., error: _Optional[str] = ..., phase: _Optional[str] = ..., latency: _Optional[_Union[LatencyStats, _Mapping]] = ..., memory: _Optional[_Union[Memory, _Mapping]] = ..., delegation: _Optional[_Union[Delegation, _Mapping]] = ..., accuracy: _Optional[_Union[Accuracy, _Mapping]] = ..., fidelity: _Optional[_Union[Fidelity, _Mapping]] = ..., outputs_sha256: _Optional[str] = ..., size_bytes: _Optional[int] = ..., accuracy_note: _Optional[str] = ..., evaluate_seconds: _Optional[float] = ..., evaluated_images: _Optional[int] = ...) -> None: ...
+
+class CellEvent(_message.Message):
+    __slots__ = ("progress", "result")
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    progress: Progress
+    result: CellResult
+    def __init__(self, progress: _Optional[_Union[Progress, _Mapping]] = ..., result: _Optional[_Union[CellResult, _Mapping]] = ...) -> None: ...

@@ -1,0 +1,127 @@
+"""Backends: ``cpuN`` (XNNPACK, N threads), ``gpu`` and ``nnapi`` delegates.
+
+Availability is decided from facts (Android version, whether the delegate library loads) and
+always carries a precise reason when the answer is no. Creating an interpreter for a backend
+also measures delegation coverage: how many of the model's nodes the delegate took.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from device_agent.runtime import Runtime
+
+DEFAULT_GPU_DELEGATE = "libtensorflowlite_gpu_delegate.so"
+DEFAULT_NNAPI_DELEGATE = "libtensorflowlite_nnapi_delegate.so"
+NNAPI_MIN_SDK = 27   # Android 8.1
+NNAPI_LAST_SDK = 34  # Android 14; NNAPI is removed from Android 15 (SDK 35)
+
+
+class BackendError(ValueError):
+    """A backend name that does not parse."""
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    name: str
+    kind: str  # cpu | gpu | nnapi
+    threads: int = 1
+
+
+def parse_backend(name: str) -> BackendSpec:
+    match = re.fullmatch(r"cpu(\d+)", name)
+    if match:
+        threads = int(match.group(1))
+        if not 1 <= threads <= 256:
+            raise BackendError(f"backend {name!r}: thread count must be 1..256")
+        return BackendSpec(name, "cpu", threads)
+    if name in ("gpu", "nnapi"):
+        return BackendSpec(name, name)
+    raise BackendError(f"unknown backend {name!r}: use cpuN (cpu1, cpu4, ...), gpu or nnapi")
+
+
+@dataclass(frozen=True)
+class PlatformFacts:
+    android: bool
+    sdk: int
+    emulated: bool
+    description: str  # "Linux x86_64", "Android 14 (SDK 34)"
+
+
+def _library_error(library: str) -> str | None:
+    """None if the shared library loads, else the loader's message."""
+    try:
+        ctypes.CDLL(library)
+    except OSError as e:
+        return str(e)
+    return None
+
+
+def availability(spec: BackendSpec, facts: PlatformFacts, gpu_delegate: str = "", nnapi_delegate: str = "") -> tuple[bool, str]:
+    """(available, reason) for one backend on this device."""
+    prefix = "emulated device: " if facts.emulated else ""
+    if spec.kind == "cpu":
+        return True, ""
+    if spec.kind == "nnapi":
+        if not facts.android:
+            return False, f"NNAPI exists only on Android; this device is {facts.description}"
+        if facts.sdk < NNAPI_MIN_SDK:
+            return False, f"NNAPI needs Android 8.1 (SDK {NNAPI_MIN_SDK}) or later; this device is SDK {facts.sdk}"
+        if facts.sdk > NNAPI_LAST_SDK:
+            return False, f"NNAPI was removed in Android 15 (SDK 35); this device is SDK {facts.sdk}"
+        library = nnapi_delegate or DEFAULT_NNAPI_DELEGATE
+        error = _library_error(library)
+        if error:
+            return False, f"{prefix}no NNAPI delegate library ({error}); push one and pass --nnapi-delegate PATH"
+        return True, ""
+    library = gpu_delegate or DEFAULT_GPU_DELEGATE
+    error = _library_error(library)
+    if error:
+        return False, f"{prefix}no GPU delegate library ({error}); push one and pass --gpu-delegate PATH"
+    return True, ""
+
+
+@dataclass(frozen=True)
+class Delegation:
+    delegate: str
+    delegated_nodes: int
+    total_nodes: int
+
+    @property
+    def fallback(self) -> bool:
+        return self.delegated_nodes == 0
+
+
+def make_interpreter(runtime: Runtime, model_path: str, spec: BackendSpec, gpu_delegate: str = "", nnapi_delegate: str = "") -> Any:
+    """The interpreter for a backend; raises whatever the runtime raises (the worker maps it)."""
+    if spec.kind == "cpu":
+        return runtime.interpreter_class(model_path=model_path, num_threads=spec.threads)
+    library = (gpu_delegate or DEFAULT_GPU_DELEGATE) if spec.kind == "gpu" else (nnapi_delegate or DEFAULT_NNAPI_DELEGATE)
+    delegate = runtime.load_delegate(library)
+    return runtime.interpreter_class(model_path=model_path, experimental_delegates=[delegate], num_threads=1)
+
+
+def delegation_coverage(interpreter: Any, total_nodes: int, delegate_name: str) -> Delegation:
+    """Count original nodes inside DELEGATE partitions (walk back from each partition's outputs).
+
+    The runtime keeps the original nodes first and appends one DELEGATE node per partition, so
+    the nodes a delegate took are those between its partition's inputs and outputs.
+    """
+    ops = interpreter._get_ops_details()  # no public API lists nodes
+    original, delegates = ops[:total_nodes], [op for op in ops[total_nodes:] if op["op_name"] == "DELEGATE"]
+    producer = {out: op["index"] for op in original for out in op["outputs"]}
+    by_index = {op["index"]: op for op in original}
+    taken: set[int] = set()
+    for node in delegates:
+        boundary = set(node["inputs"])
+        stack = [t for t in node["outputs"] if t in producer]
+        while stack:
+            index = producer[stack.pop()]
+            if index in taken:
+                continue
+            taken.add(index)
+            stack.extend(t for t in by_index[index]["inputs"] if t >= 0 and t not in boundary and t in producer)
+    return Delegation(delegate_name, len(taken), total_nodes)

@@ -1,0 +1,191 @@
+"""The agent's gRPC server: validate, delegate to plain Python, map errors to status codes.
+
+Every call but health needs ``authorization: Bearer <token>``; the server binds the loopback
+address unless told otherwise; files are reached only through the content-addressed store.
+"""
+
+from __future__ import annotations
+
+import hmac
+import platform
+import threading
+from collections.abc import Callable, Iterator
+from concurrent import futures
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+from google.protobuf import json_format
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from device_agent import __version__, backends, deviceinfo
+from device_agent._protos import agent_pb2, agent_pb2_grpc
+from device_agent.jobs import run_job
+from device_agent.measure import LatencyParams
+from device_agent.runtime import RuntimeMissing, find_runtime
+from device_agent.store import DEFAULT_MAX_UPLOAD, FileStore, InvalidName, Mismatch, NotInStore, TooLarge
+
+HEALTH_PREFIX = "/grpc.health.v1.Health/"
+MAX_MESSAGE_BYTES = 64 << 20
+DEFAULT_CELL_TIMEOUT_S = 900.0
+REPORTED_BACKENDS = ("cpu1", "cpu4", "gpu", "nnapi")
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    root: Path
+    token: str
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD
+    gpu_delegate: str = ""
+    nnapi_delegate: str = ""
+
+
+class _TokenInterceptor(grpc.ServerInterceptor):
+    """Rejects every non-health call without the session token, before any handler runs."""
+
+    def __init__(self, token: str) -> None:
+        self._expected = f"Bearer {token}".encode()
+
+    def intercept_service(self, continuation: Callable[[Any], Any], details: Any) -> Any:
+        if details.method.startswith(HEALTH_PREFIX):
+            return continuation(details)
+        metadata = dict(details.invocation_metadata or ())
+        given = str(metadata.get("authorization", "")).encode()
+        if hmac.compare_digest(given, self._expected):
+            return continuation(details)
+        handler = continuation(details)
+        if handler is None:
+            return None
+
+        def deny(request: Any, context: grpc.ServicerContext) -> Any:
+            context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong session token")
+
+        kind = ("stream" if handler.request_streaming else "unary") + "_" + ("stream" if handler.response_streaming else "unary")
+        return getattr(grpc, f"{kind}_rpc_method_handler")(deny)
+
+
+class AgentServicer(agent_pb2_grpc.AgentServicer):
+    def __init__(self, config: AgentConfig) -> None:
+        self.config = config
+        self.store = FileStore(config.root, config.max_upload_bytes)
+        self._one_cell_at_a_time = threading.Lock()
+
+    def GetDeviceInfo(self, request: Any, context: grpc.ServicerContext) -> Any:
+        try:
+            runtime = find_runtime()
+            runtime_name, runtime_version = runtime.name, runtime.version
+        except RuntimeMissing as e:
+            runtime_name, runtime_version = "", str(e)
+        facts = deviceinfo.platform_facts()
+        summary = deviceinfo.summary()
+        names = list(REPORTED_BACKENDS)
+        if f"cpu{deviceinfo.cores()}" not in names:
+            names.insert(2, f"cpu{deviceinfo.cores()}")
+        reported = []
+        for name in names:
+            available, reason = backends.availability(backends.parse_backend(name), facts, self.config.gpu_delegate, self.config.nnapi_delegate)
+            if available and not runtime_name:
+                available, reason = False, runtime_version
+            reported.append(agent_pb2.Backend(name=name, available=available, reason=reason))
+        return agent_pb2.DeviceInfo(
+            agent_version=__version__, runtime=runtime_name, runtime_version=runtime_version,
+            python=platform.python_version(), abi=summary["abi"], cores=deviceinfo.cores(), android=facts.android,
+            sdk=facts.sdk, model=summary["model"], soc=summary["soc"], properties=summary["properties"],
+            backends=reported, root=str(self.store.root),
+        )
+
+    def StatFile(self, request: Any, context: grpc.ServicerContext) -> Any:
+        try:
+            stat = self.store.stat(request.sha256)
+        except InvalidName as e:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
+        return agent_pb2.StatFileResponse(exists=stat.exists, size_bytes=stat.size_bytes)
+
+    def UploadFile(self, request_iterator: Iterator[Any], context: grpc.ServicerContext) -> Any:
+        first = next(request_iterator, None)
+        if first is None:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "empty upload")
+
+        def chunks() -> Iterator[bytes]:
+            yield first.data
+            for chunk in request_iterator:
+                yield chunk.data
+
+        try:
+            present = self.store.receive(first.sha256, first.size_bytes, chunks())
+        except InvalidName as e:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
+        except TooLarge as e:
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(e))
+        except Mismatch as e:
+            context.abort(grpc.StatusCode.DATA_LOSS, str(e))
+        return agent_pb2.UploadResponse(sha256=first.sha256, size_bytes=first.size_bytes, already_present=present)
+
+    def RunCell(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+        job = self._validated_job(request, context)
+        spec = backends.parse_backend(request.backend)
+        available, reason = backends.availability(spec, deviceinfo.platform_facts(), job["gpu_delegate"], job["nnapi_delegate"])
+        if not available:
+            yield agent_pb2.CellEvent(result=agent_pb2.CellResult(status="unavailable", error=reason, phase="start"))
+            return
+        timeout = request.timeout_seconds or DEFAULT_CELL_TIMEOUT_S
+        with self._one_cell_at_a_time:
+            for event in run_job(job, timeout, cancelled=lambda: not context.is_active()):
+                kind = event.pop("type")
+                if kind == "progress":
+                    yield agent_pb2.CellEvent(progress=agent_pb2.Progress(**event))
+                    continue
+                if event.pop("error_kind", "") == "model_rejected":
+                    context.abort(grpc.StatusCode.FAILED_PRECONDITION, event.get("error", "model rejected"))
+                result = json_format.ParseDict(event, agent_pb2.CellResult(), ignore_unknown_fields=True)
+                yield agent_pb2.CellEvent(result=result)
+
+    def _validated_job(self, request: Any, context: grpc.ServicerContext) -> dict[str, Any]:
+        try:
+            backends.parse_backend(request.backend)
+            self.store.require(request.model_sha256)
+            latency = LatencyParams(
+                warmup_runs=request.latency.warmup_runs or LatencyParams.warmup_runs,
+                warmup_seconds=request.latency.warmup_seconds or LatencyParams.warmup_seconds,
+                min_runs=request.latency.min_runs or LatencyParams.min_runs,
+                min_seconds=request.latency.min_seconds or LatencyParams.min_seconds,
+                max_seconds=request.latency.max_seconds or LatencyParams.max_seconds,
+                seed=request.latency.seed,
+            )
+            latency.validate()
+            evaluation = None
+            if request.HasField("evaluation") and request.evaluation.dataset_sha256:
+                self.store.require(request.evaluation.dataset_sha256)
+                if request.evaluation.reference_outputs_sha256:
+                    self.store.require(request.evaluation.reference_outputs_sha256)
+                evaluation = json_format.MessageToDict(request.evaluation, preserving_proto_field_name=True)
+        except (InvalidName, backends.BackendError, ValueError) as e:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
+        except NotInStore as e:
+            context.abort(grpc.StatusCode.NOT_FOUND, str(e))
+        return {
+            "root": str(self.store.root), "model_sha256": request.model_sha256, "backend": request.backend,
+            "latency": latency.__dict__, "evaluation": evaluation,
+            "gpu_delegate": request.gpu_delegate or self.config.gpu_delegate,
+            "nnapi_delegate": request.nnapi_delegate or self.config.nnapi_delegate,
+        }
+
+
+def create_server(config: AgentConfig, address: str = "127.0.0.1:0") -> tuple[grpc.Server, int]:
+    """A started server on ``address`` (port 0 picks a free one); returns it and its port."""
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=8),
+        interceptors=[_TokenInterceptor(config.token)],
+        options=[("grpc.max_send_message_length", MAX_MESSAGE_BYTES), ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)],
+    )
+    agent_pb2_grpc.add_AgentServicer_to_server(AgentServicer(config), server)
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    port = server.add_insecure_port(address)
+    if port == 0:
+        raise OSError(f"cannot listen on {address}")
+    server.start()
+    for service in ("", "quantbench.agent.v1.Agent"):
+        health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
+    return server, port

@@ -1,0 +1,111 @@
+"""The agent's content-addressed file store.
+
+Files live at ``<root>/store/<sha256>`` and nowhere else: a name must be exactly 64 lowercase
+hex characters, so no request can reach outside the root. Uploads go to a temporary file in
+``<root>/partial`` and are renamed into place only when their size and hash match; anything
+else (a cap exceeded, a client that leaves) deletes the partial file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+_NAME = re.compile(r"[0-9a-f]{64}")
+DEFAULT_MAX_UPLOAD = 1 << 30
+
+
+class StoreError(Exception):
+    """Root of the store's errors."""
+
+
+class InvalidName(StoreError):
+    """A file name that is not a sha256 hex digest."""
+
+
+class TooLarge(StoreError):
+    """An upload over the configured cap."""
+
+
+class Mismatch(StoreError):
+    """Uploaded bytes whose size or hash differ from what the upload announced."""
+
+
+class NotInStore(StoreError):
+    """A requested file is not in the store."""
+
+
+@dataclass(frozen=True)
+class Stat:
+    exists: bool
+    size_bytes: int = 0
+
+
+class FileStore:
+    def __init__(self, root: Path, max_upload_bytes: int = DEFAULT_MAX_UPLOAD) -> None:
+        self.root = root.resolve()
+        self.files = self.root / "store"
+        self.partial = self.root / "partial"
+        self.max_upload_bytes = max_upload_bytes
+        self.files.mkdir(parents=True, exist_ok=True)
+        self.partial.mkdir(parents=True, exist_ok=True)
+
+    def path(self, name: str) -> Path:
+        """The store path for a name; the only way any code here turns a name into a path."""
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
+            raise InvalidName(f"file name must be 64 lowercase hex characters (a sha256), got {name[:80]!r}")
+        return self.files / name
+
+    def require(self, name: str) -> Path:
+        path = self.path(name)
+        if not path.is_file():
+            raise NotInStore(f"{name} is not on the device; upload it first")
+        return path
+
+    def stat(self, name: str) -> Stat:
+        path = self.path(name)
+        try:
+            return Stat(True, path.stat().st_size)
+        except FileNotFoundError:
+            return Stat(False)
+
+    def receive(self, name: str, size_bytes: int, chunks: Iterable[bytes]) -> bool:
+        """Store streamed bytes under ``name``; True if they were already present."""
+        target = self.path(name)
+        if size_bytes < 0 or size_bytes > self.max_upload_bytes:
+            raise TooLarge(f"upload of {size_bytes} bytes exceeds the cap of {self.max_upload_bytes}")
+        if target.is_file() and target.stat().st_size == size_bytes:
+            for _ in chunks:  # drain the stream so the client sees a normal end
+                pass
+            return True
+        fd, tmp_name = tempfile.mkstemp(dir=self.partial)
+        tmp = Path(tmp_name)
+        try:
+            digest = hashlib.sha256()
+            received = 0
+            with os.fdopen(fd, "wb") as handle:
+                for chunk in chunks:
+                    received += len(chunk)
+                    if received > size_bytes or received > self.max_upload_bytes:
+                        raise TooLarge(f"upload exceeds its announced {size_bytes} bytes or the cap of {self.max_upload_bytes}")
+                    digest.update(chunk)
+                    handle.write(chunk)
+            if received != size_bytes:
+                raise Mismatch(f"upload ended after {received} of {size_bytes} bytes")
+            if digest.hexdigest() != name:
+                raise Mismatch(f"uploaded bytes hash to {digest.hexdigest()}, not {name}")
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return False
+
+    def put_bytes(self, data: bytes) -> str:
+        """Store bytes produced on the device (reference outputs); returns their name."""
+        name = hashlib.sha256(data).hexdigest()
+        self.receive(name, len(data), [data])
+        return name

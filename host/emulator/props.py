@@ -1,0 +1,29 @@
+"""The emulated device's property table, as ``getprop`` answers it."""
+
+from __future__ import annotations
+
+import os
+import platform
+
+EMULATED_MODEL = "quantbench emulated x86_64"
+
+
+def default_props(serial_port: int) -> dict[str, str]:
+    abi = "x86_64" if platform.machine() in ("x86_64", "AMD64") else "arm64-v8a"
+    return {
+        "ro.product.model": EMULATED_MODEL,
+        "ro.product.name": "quantbench_emu",
+        "ro.product.device": "emu64x",
+        "ro.product.manufacturer": "quantbench",
+        "ro.product.cpu.abi": abi,
+        "ro.product.cpu.abilist": abi,
+        "ro.build.version.sdk": "34",
+        "ro.build.version.release": "14",
+        "ro.build.characteristics": "emulator",
+        "ro.hardware": "ranchu",
+        "ro.board.platform": "emulated",
+        "ro.kernel.qemu": "1",
+        "ro.quantbench.emulated": "1",
+        "ro.serialno": f"emulator-{serial_port}",
+        "ro.cores": str(os.cpu_count() or 1),
+    }

@@ -1,0 +1,73 @@
+"""Shared fixtures: a model with known answers and a running agent."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.builders import keras
+
+# Dominant channel -> class of that channel; class 3 scores the sum (always second);
+# class 4 scores minus the sum (always last). So per image: top1 = dominant channel,
+# top2 = class 3, top3 = second-strongest channel, top5 = everything.
+_W = np.array([[4, 0, 0, 2, -4], [0, 4, 0, 2, -4], [0, 0, 4, 2, -4]], dtype=np.float32)
+EXPECTED = {"top1": 0.6, "top3": 0.9, "top5": 1.0, "count": 10}
+
+
+@dataclass(frozen=True)
+class KnownAnswer:
+    folder: Path
+    images: np.ndarray
+    labels: np.ndarray
+    models: dict[str, bytes]  # float, uint8, int8
+
+
+def known_answer_images() -> tuple[np.ndarray, np.ndarray]:
+    images, labels = [], []
+    for i in range(10):
+        dominant, second = i % 3, (i + 1) % 3
+        pixel = np.full(3, 20, dtype=np.uint8)
+        pixel[dominant], pixel[second] = 200, 60
+        images.append(np.broadcast_to(pixel, (4, 4, 3)).copy())
+        labels.append(dominant if i < 6 else second if i < 9 else 4)
+    return np.stack(images), np.asarray(labels, dtype=np.int32)
+
+
+@pytest.fixture(scope="session")
+def known_answer(tmp_path_factory) -> KnownAnswer:
+    from host.convert.cache import ConversionCache
+    from host.convert.converter import ConvertOptions, convert_model
+    from host.convert.loader import resolve_model
+    from host.convert.modes import parse_modes
+
+    root = tmp_path_factory.mktemp("known")
+    images, labels = known_answer_images()
+    for i, image in enumerate(images):
+        (root / "images").mkdir(exist_ok=True)
+        Image.fromarray(image).save(root / "images" / f"{i:02d}.png")
+    k = keras()
+    inp = k.Input((4, 4, 3))
+    dense = k.layers.Dense(5, use_bias=False)
+    model = k.Model(inp, dense(k.layers.GlobalAveragePooling2D()(inp)))
+    dense.set_weights([_W])
+    model.save(root / "known.keras")
+    models = {}
+    for io_type in ("uint8", "int8"):
+        out = root / f"out_{io_type}"
+        convert_model(
+            resolve_model(str(root / "known.keras")), parse_modes("none,full_integer"), out,
+            ConvertOptions(io_type=io_type, calibration_dir=root / "images", preset="unit"), cache=ConversionCache(None),
+        )
+        models[io_type] = (out / "full_integer.tflite").read_bytes()
+        models["float"] = (out / "none.tflite").read_bytes()
+    return KnownAnswer(root, images, labels, models)
+
+
+@pytest.fixture()
+def token() -> str:
+    return secrets.token_hex(16)

@@ -1,0 +1,253 @@
+"""The device agent over real gRPC: measurement, accuracy, isolation and security."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from host.agent_client import AgentClient, cell_request
+from host.errors import AgentRequestError, AgentUnauthenticated, ModelRejected, UploadRejected
+from tests.agent_helpers import dataset_bytes, put, start_agent
+from tests.conftest import EXPECTED
+
+FAST = {"warmup_runs": 1, "warmup_seconds": 0.01, "min_runs": 20, "min_seconds": 0.05, "max_seconds": 5.0}
+
+
+@pytest.fixture()
+def agent(tmp_path, token):
+    server, client = start_agent(tmp_path / "root", token)
+    (tmp_path / "files").mkdir()
+    yield client, tmp_path / "files", tmp_path / "root"
+    client.close()
+    server.stop(0)
+
+
+def test_health_needs_no_token_and_says_serving(agent):
+    client, _, _ = agent
+    assert AgentClient(client.target, "wrong-token-wrong-token").health() == "SERVING"
+
+
+def test_device_info_reports_runtime_and_why_backends_are_missing(agent):
+    client, _, _ = agent
+    info = client.device_info()
+    assert info.runtime in ("ai-edge-litert", "tflite-runtime", "tensorflow") and info.runtime_version
+    assert info.cores >= 1 and info.abi
+    assert info.backend("cpu1").available and info.backend("cpu4").available
+    gpu, nnapi = info.backend("gpu"), info.backend("nnapi")
+    assert not gpu.available and "GPU delegate library" in gpu.reason
+    assert not nnapi.available and "only on Android" in nnapi.reason
+
+
+def test_latency_statistics_are_self_consistent(agent, known_answer):
+    client, files, _ = agent
+    sha = put(client, files, known_answer.models["float"])
+    result = client.run_cell(cell_request(sha, "cpu1", **FAST), deadline_s=60)
+    assert result.status == "ok", result.error
+    lat = result.latency_ms
+    assert lat["min"] <= lat["p50"] <= lat["p90"] <= lat["p95"] <= lat["p99"] <= lat["max"]
+    assert lat["min"] <= lat["mean"] <= lat["max"]
+    assert lat["count"] >= FAST["min_runs"] and lat["count"] == len(result.samples_ms)
+    assert lat["warmup_count"] >= 1, "warm-up happened and was kept out of the samples"
+    assert lat["init"] > 0 and lat["first"] > 0
+    assert result.memory_mb["peak_rss"] >= result.memory_mb["init_rss"] > 0
+    assert result.size_bytes == len(known_answer.models["float"])
+    assert result.delegation["total_nodes"] >= 2 and result.delegation["delegate"] == "xnnpack"
+
+
+@pytest.mark.parametrize("kind", ["float", "uint8", "int8"])
+def test_accuracy_counts_are_exact(agent, known_answer, kind):
+    client, files, _ = agent
+    model = put(client, files, known_answer.models[kind])
+    data = put(client, files, dataset_bytes(known_answer.images, known_answer.labels))
+    result = client.run_cell(cell_request(model, "cpu1", dataset_sha256=data, preset="unit", **FAST), deadline_s=60)
+    assert result.status == "ok", result.error
+    assert result.accuracy == EXPECTED
+    assert result.evaluated_images == 10
+
+
+def test_fidelity_against_the_float_reference(agent, known_answer):
+    client, files, _ = agent
+    data = put(client, files, dataset_bytes(known_answer.images, known_answer.labels))
+    float_model, int_model = put(client, files, known_answer.models["float"]), put(client, files, known_answer.models["uint8"])
+    reference = client.run_cell(cell_request(float_model, "cpu1", dataset_sha256=data, preset="unit", save_outputs=True, **FAST), deadline_s=60)
+    assert len(reference.outputs_sha256) == 64
+    cell = client.run_cell(cell_request(int_model, "cpu1", dataset_sha256=data, preset="unit", reference_outputs_sha256=reference.outputs_sha256, **FAST), deadline_s=60)
+    assert cell.fidelity["top1_agreement"] == 1.0 and cell.fidelity["count"] == 10
+    assert 0 < cell.fidelity["mean_abs_error"] <= cell.fidelity["max_abs_error"] < 0.5
+    same = client.run_cell(cell_request(float_model, "cpu4", dataset_sha256=data, preset="unit", reference_outputs_sha256=reference.outputs_sha256, **FAST), deadline_s=60)
+    assert same.fidelity["max_abs_error"] < 1e-5
+
+
+def test_unavailable_backend_says_why_and_runs_nothing(agent, known_answer):
+    client, files, _ = agent
+    sha = put(client, files, known_answer.models["float"])
+    result = client.run_cell(cell_request(sha, "gpu", **FAST), deadline_s=30)
+    assert result.status == "unavailable" and "GPU delegate" in result.error
+    assert result.latency_ms is None
+
+
+def test_killed_worker_is_a_failed_cell_naming_the_signal_and_the_next_cell_runs(agent, known_answer):
+    client, files, _ = agent
+    sha = put(client, files, known_answer.models["float"])
+    killed = threading.Event()
+
+    def kill_when_measuring(progress):
+        if progress.phase == "measure" and progress.worker_pid and not killed.is_set():
+            killed.set()
+            os.kill(progress.worker_pid, signal.SIGKILL)
+
+    long_cell = cell_request(sha, "cpu1", min_runs=10**9, min_seconds=60, max_seconds=60, timeout_s=120)
+    result = client.run_cell(long_cell, deadline_s=120, on_progress=kill_when_measuring)
+    assert killed.is_set()
+    assert result.status == "failed"
+    assert "SIGKILL" in result.error and result.phase == "measure"
+    after = client.run_cell(cell_request(sha, "cpu1", **FAST), deadline_s=60)
+    assert after.status == "ok"
+
+
+def test_a_hung_worker_is_killed_at_the_cell_timeout(agent, known_answer):
+    client, files, _ = agent
+    sha = put(client, files, known_answer.models["float"])
+    result = client.run_cell(cell_request(sha, "cpu1", min_runs=10**9, min_seconds=60, max_seconds=60, timeout_s=2), deadline_s=60)
+    assert result.status == "failed" and "timed out after 2 s" in result.error
+
+
+def test_every_call_but_health_needs_the_token(agent, known_answer, tmp_path):
+    client, files, _ = agent
+    sha = put(client, files, known_answer.models["float"])
+    for bad in ("", "0" * 32):
+        stranger = AgentClient(client.target, bad)
+        with pytest.raises(AgentUnauthenticated):
+            stranger.device_info()
+        with pytest.raises(AgentUnauthenticated):
+            stranger.stat(sha)
+        with pytest.raises(AgentUnauthenticated):
+            stranger.run_cell(cell_request(sha, "cpu1", **FAST), deadline_s=10)
+        (tmp_path / "x").write_bytes(b"x")
+        with pytest.raises(AgentUnauthenticated):
+            stranger.upload(tmp_path / "x")
+
+
+@pytest.mark.parametrize("name", ["../../etc/passwd", "a" * 63, "A" * 64, "/" + "a" * 63, "a" * 64 + "/x"])
+def test_file_names_must_be_sha256_hex(agent, name):
+    client, _, _ = agent
+    with pytest.raises(AgentRequestError, match="INVALID_ARGUMENT"):
+        client.stat(name)
+    with pytest.raises(AgentRequestError, match="INVALID_ARGUMENT"):
+        client.run_cell(cell_request(name, "cpu1"), deadline_s=10)
+
+
+def test_uploads_over_the_cap_or_with_wrong_bytes_leave_nothing(tmp_path, token):
+    server, client = start_agent(tmp_path / "root", token, max_upload_bytes=1000)
+    try:
+        big = tmp_path / "big"
+        big.write_bytes(os.urandom(5000))
+        with pytest.raises(UploadRejected, match="RESOURCE_EXHAUSTED"):
+            client.upload(big)
+        small = tmp_path / "small"
+        small.write_bytes(b"hello")
+        with pytest.raises(UploadRejected, match="DATA_LOSS"):
+            client.upload(small, sha256="0" * 64)
+        assert list((tmp_path / "root" / "store").iterdir()) == []
+        assert list((tmp_path / "root" / "partial").iterdir()) == []
+        assert client.upload(small) is True and client.upload(small) is False
+    finally:
+        client.close()
+        server.stop(0)
+
+
+def test_a_model_the_interpreter_rejects_is_failed_precondition(agent):
+    client, files, _ = agent
+    sha = put(client, files, b"TFL3" + os.urandom(2000))
+    with pytest.raises(ModelRejected, match="FAILED_PRECONDITION"):
+        client.run_cell(cell_request(sha, "cpu1", **FAST), deadline_s=30)
+
+
+def test_unknown_backend_and_missing_files_are_rejected(agent, known_answer):
+    client, files, _ = agent
+    sha = put(client, files, known_answer.models["float"])
+    with pytest.raises(AgentRequestError, match="unknown backend"):
+        client.run_cell(cell_request(sha, "tpu", **FAST), deadline_s=10)
+    with pytest.raises(AgentRequestError, match="NOT_FOUND"):
+        client.run_cell(cell_request("b" * 64, "cpu1", **FAST), deadline_s=10)
+    with pytest.raises(AgentRequestError, match="NOT_FOUND"):
+        client.run_cell(cell_request(sha, "cpu1", dataset_sha256="c" * 64, **FAST), deadline_s=10)
+
+
+def _serve(argv: list[str], token: str) -> tuple[subprocess.Popen[str], int]:
+    proc = subprocess.Popen([sys.executable, *argv, "--port", "0", "--token", token], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    assert line.startswith("LISTENING"), proc.stderr.read() if proc.poll() is not None else line
+    return proc, int(line.split()[1])
+
+
+@pytest.mark.parametrize("as_zipapp", [False, True], ids=["module", "zipapp"])
+def test_agent_as_a_subprocess_serves_cells(tmp_path, token, known_answer, as_zipapp):
+    from device_agent.zipapp import build_zipapp
+
+    if as_zipapp:
+        build_zipapp(tmp_path / "agent.pyz")
+        argv = [str(tmp_path / "agent.pyz"), "serve", "--root", str(tmp_path / "root")]
+        env_cwd = tmp_path  # the zipapp must not lean on the source tree
+    else:
+        argv = ["-m", "device_agent", "serve", "--root", str(tmp_path / "root")]
+        env_cwd = Path.cwd()
+    proc, port = _serve(argv, token) if not as_zipapp else _serve_in(argv, token, env_cwd)
+    try:
+        client = AgentClient(f"127.0.0.1:{port}", token)
+        assert client.health() == "SERVING"
+        (tmp_path / "files").mkdir()
+        sha = put(client, tmp_path / "files", known_answer.models["float"])
+        assert client.run_cell(cell_request(sha, "cpu1", **FAST), deadline_s=60).status == "ok"
+        client.close()
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=20) == 0
+
+
+def _serve_in(argv: list[str], token: str, cwd: Path) -> tuple[subprocess.Popen[str], int]:
+    """Run with -S and only the dependencies' folder on the path: no .pth file (and so no
+    editable install of this project) is processed, so device_agent can come only from the zipapp."""
+    import numpy
+
+    site_packages = str(Path(numpy.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": site_packages}
+    proc = subprocess.Popen([sys.executable, "-S", *argv, "--port", "0", "--token", token], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd, env=env)
+    line = proc.stdout.readline()
+    assert line.startswith("LISTENING"), proc.stderr.read() if proc.poll() is not None else line
+    return proc, int(line.split()[1])
+
+
+def test_serve_refuses_to_start_without_a_token(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "device_agent", "serve", "--root", str(tmp_path)], capture_output=True, text=True, timeout=60,
+                          env={k: v for k, v in os.environ.items() if k != "QUANTBENCH_AGENT_TOKEN"})
+    assert proc.returncode == 2 and "token" in proc.stderr
+
+
+def test_a_delegate_that_segfaults_fails_its_cell_and_the_agent_stays_up(tmp_path, token, known_answer):
+    import shutil
+
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if not compiler:
+        pytest.skip("no C compiler to build the crashing delegate")
+    library = tmp_path / "libcrash_delegate.so"
+    source = Path(__file__).parent / "native" / "crash_delegate.c"
+    subprocess.run([compiler, "-shared", "-fPIC", "-o", str(library), str(source)], check=True)
+    server, client = start_agent(tmp_path / "root", token, gpu_delegate=str(library))
+    try:
+        (tmp_path / "files").mkdir()
+        sha = put(client, tmp_path / "files", known_answer.models["float"])
+        assert client.device_info().backend("gpu").available
+        crashed = client.run_cell(cell_request(sha, "gpu", **FAST), deadline_s=60)
+        assert crashed.status == "failed"
+        assert "SIGSEGV" in crashed.error and crashed.phase == "delegate"
+        assert client.run_cell(cell_request(sha, "cpu1", **FAST), deadline_s=60).status == "ok"
+    finally:
+        client.close()
+        server.stop(0)

@@ -1,0 +1,110 @@
+"""Benchmark: what the agent adds over a bare in-process interpreter loop.
+
+MobileNetV2 (224, random weights, float), same runtime, same threads, same machine, one run:
+p50 latency the agent reports vs. a bare ``invoke()`` loop, and evaluation images/s through the
+agent vs. a bare preprocess+invoke loop. Goal: latency ratio <= 1.03, throughput ratio >= 0.90.
+
+    python tools/bench/agent_overhead.py [--threads 1] [--images 200] [--rounds 2]
+
+Last line: ``latency_ratio=<x> throughput_ratio=<y>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import secrets
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from device_agent import measure  # noqa: E402
+from device_agent.runtime import find_runtime  # noqa: E402
+from device_agent.server import AgentConfig, create_server  # noqa: E402
+from host.agent_client import AgentClient, cell_request  # noqa: E402
+
+LATENCY = dict(warmup_runs=5, warmup_seconds=1.0, min_runs=100, min_seconds=5.0, max_seconds=60.0)
+
+
+def float_model(work: Path) -> bytes:
+    from host.convert.cache import ConversionCache
+    from host.convert.converter import ConvertOptions, convert_model
+    from host.convert.loader import resolve_model
+    from host.convert.modes import parse_modes
+    from host.paths import cache_dir
+
+    convert_model(resolve_model("mobilenet_v2", "none"), parse_modes("none"), work, ConvertOptions(), cache=ConversionCache(cache_dir() / "convert"))
+    return (work / "none.tflite").read_bytes()
+
+
+def bare_latency_p50(model: bytes, threads: int) -> float:
+    interpreter = find_runtime().interpreter_class(model_content=model, num_threads=threads)
+    interpreter.allocate_tensors()
+    detail = interpreter.get_input_details()[0]
+    interpreter.set_tensor(detail["index"], np.random.default_rng(0).uniform(-1, 1, detail["shape"]).astype(np.float32))
+    samples = measure.run_timing_loop(interpreter.invoke, measure.LatencyParams(**LATENCY))
+    return measure.summarize(samples.timed_ms).p50
+
+
+def bare_throughput(model: bytes, threads: int, images: np.ndarray) -> float:
+    interpreter = find_runtime().interpreter_class(model_content=model, num_threads=threads)
+    interpreter.allocate_tensors()
+    inp, out = interpreter.get_input_details()[0]["index"], interpreter.get_output_details()[0]["index"]
+    started = time.perf_counter()
+    for i in range(images.shape[0]):
+        interpreter.set_tensor(inp, (images[i : i + 1].astype(np.float32) / 127.5 - 1.0))
+        interpreter.invoke()
+        interpreter.get_tensor(out).copy()
+    return images.shape[0] / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--images", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-agent-") as work:
+        root = Path(work)
+        model = float_model(root / "models")
+        images = np.random.default_rng(1).integers(0, 256, (args.images, 224, 224, 3), dtype=np.uint8)
+        dataset = io.BytesIO()
+        np.savez(dataset, images=images, labels=np.zeros(args.images, dtype=np.int32))
+        token = secrets.token_hex(16)
+        server, port = create_server(AgentConfig(root / "agent", token))
+        client = AgentClient(f"127.0.0.1:{port}", token)
+        names = []
+        for data in (model, dataset.getvalue()):
+            path = root / hashlib.sha256(data).hexdigest()
+            path.write_bytes(data)
+            client.upload(path)
+            names.append(path.name)
+        bare_p50, agent_p50, bare_ips, agent_ips = [], [], [], []
+        for _ in range(args.rounds):
+            bare_p50.append(bare_latency_p50(model, args.threads))
+            result = client.run_cell(cell_request(names[0], f"cpu{args.threads}", **LATENCY), deadline_s=600)
+            agent_p50.append(result.latency_ms["p50"])
+            bare_ips.append(bare_throughput(model, args.threads, images))
+            evaluated = client.run_cell(cell_request(names[0], f"cpu{args.threads}", dataset_sha256=names[1], preset="mobilenet",
+                                                     warmup_runs=1, warmup_seconds=0, min_runs=1, min_seconds=0, max_seconds=1), deadline_s=600)
+            agent_ips.append(evaluated.evaluated_images / evaluated.evaluate_seconds)
+        client.close()
+        server.stop(0)
+    runtime = find_runtime()
+    print(f"runtime {runtime.name} {runtime.version}, threads {args.threads}, {args.images} images, {args.rounds} rounds")
+    print(f"p50 latency ms   bare {[round(v, 3) for v in bare_p50]}  agent {[round(v, 3) for v in agent_p50]}")
+    print(f"eval images/s    bare {[round(v, 1) for v in bare_ips]}  agent {[round(v, 1) for v in agent_ips]}")
+    latency_ratio = statistics.median(agent_p50) / statistics.median(bare_p50)
+    throughput_ratio = statistics.median(agent_ips) / statistics.median(bare_ips)
+    print(f"latency_ratio={latency_ratio:.3f} throughput_ratio={throughput_ratio:.3f}")
+
+
+if __name__ == "__main__":
+    main()
