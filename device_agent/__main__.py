@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, lambda *_: stopped.set())
     stopped.wait()
-    server.stop(grace=2).wait()
+    server.stop(grace=0.5).wait()
     return 0
 
 

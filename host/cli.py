@@ -50,11 +50,79 @@ def _run_convert(args: argparse.Namespace) -> int:
     return 1 if report.failed else 0
 
 
+def _add_adb_options(p: argparse.ArgumentParser, *, device: bool = True) -> None:
+    p.add_argument("--adb-server", metavar="HOST:PORT", help="adb server to use (default: $ANDROID_ADB_SERVER_PORT or 5037 here)")
+    if device:
+        p.add_argument("--device", metavar="SERIAL", help="device serial (default: the only one attached, else the emulated device)")
+        p.add_argument("--device-python", metavar="PATH", help="Python on the device (default: probe python3, Termux)")
+        p.add_argument("--gpu-delegate", default="", metavar="LIB", help="GPU delegate library on the device")
+        p.add_argument("--nnapi-delegate", default="", metavar="LIB", help="NNAPI delegate library on the device")
+
+
+def _add_devices(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("devices", help="list ADB devices and emulated ones")
+    _add_adb_options(p, device=False)
+    p.set_defaults(run=_run_devices)
+    emulator = sub.add_parser("emulator", help="start or stop the x86 emulated Android device")
+    actions = emulator.add_subparsers(dest="action", required=True)
+    start = actions.add_parser("start", help="start an emulated device; prints its serial last")
+    start.add_argument("--port", type=int, default=0, help="TCP port of its adbd (default: a free one)")
+    start.add_argument("--root", type=Path, help="sandbox folder standing in for the device filesystem")
+    _add_adb_options(start, device=False)
+    start.set_defaults(run=_run_emulator_start)
+    stop = actions.add_parser("stop", help="disconnect and stop emulated devices")
+    stop.add_argument("--serial")
+    stop.add_argument("--all", action="store_true")
+    _add_adb_options(stop, device=False)
+    stop.set_defaults(run=_run_emulator_stop)
+    doctor = sub.add_parser("doctor", help="what the device lacks for the agent, and how to fix it")
+    _add_adb_options(doctor)
+    doctor.set_defaults(run=_run_doctor)
+
+
+def _run_devices(args: argparse.Namespace) -> int:
+    from host.devices.service import describe_devices
+    from host.report.console import print_devices
+
+    print_devices(describe_devices(args.adb_server))
+    return 0
+
+
+def _run_emulator_start(args: argparse.Namespace) -> int:
+    from host.devices.adb import parse_server
+    from host.emulator import manager
+
+    state = manager.start(parse_server(args.adb_server), args.port, args.root)
+    print(f"sandbox {state.root}")
+    print(state.serial)
+    return 0
+
+
+def _run_emulator_stop(args: argparse.Namespace) -> int:
+    from host.devices.adb import parse_server
+    from host.emulator import manager
+
+    for serial in manager.stop(parse_server(args.adb_server), args.serial, args.all):
+        print(f"stopped {serial}")
+    return 0
+
+
+def _run_doctor(args: argparse.Namespace) -> int:
+    from host.devices.doctor import diagnose
+    from host.devices.service import open_device
+    from host.report.console import print_doctor
+
+    checks = diagnose(open_device(args.adb_server, args.device), args.device_python, args.gpu_delegate, args.nnapi_delegate)
+    print_doctor(checks)
+    return 0 if all(c.ok for c in checks if c.name not in ("gpu delegate", "nnapi delegate", "nnapi")) else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="host", description="Quantize a model and measure it on Android devices.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_convert(sub)
+    _add_devices(sub)
     return parser
 
 

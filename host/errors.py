@@ -62,3 +62,35 @@ class ModelRejected(AgentError):
 
 class UploadRejected(AgentError):
     """An upload was refused: over the cap, or its bytes do not match its name."""
+
+
+class DeviceError(HostError):
+    """Root of failures talking to a device over ADB."""
+
+
+class DeviceNotFound(DeviceError, InputError):
+    """No device with that serial (exit 2: the user named it)."""
+
+
+class DeviceUnauthorized(DeviceError, InputError):
+    """The phone has not accepted this computer's USB debugging key."""
+
+
+class DeviceOffline(DeviceError):
+    """The device is known to adb but offline."""
+
+
+class DeviceDisconnected(DeviceError):
+    """The device went away in the middle of an operation."""
+
+
+class DeviceTimeout(DeviceError):
+    """An ADB operation ran past its deadline."""
+
+
+class AdbServerError(DeviceError):
+    """The adb server cannot be reached or started."""
+
+
+class DeployError(DeviceError):
+    """The agent could not be deployed or started on the device."""

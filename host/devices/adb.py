@@ -1,0 +1,132 @@
+"""The adb server: find the binary, reach (or start) the server, map adbutils errors.
+
+Honours ``ANDROID_ADB_SERVER_PORT`` like adb itself, and ``--adb-server HOST:PORT`` for a
+server on another machine (a lab's device host). A local server that is not running is started
+with the adb binary from PATH or, failing that, the one inside the adbutils wheel.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+from dataclasses import dataclass
+
+import adbutils
+from adbutils.errors import AdbConnectionError, AdbError, AdbTimeout
+
+from host.errors import (
+    AdbServerError, DeviceDisconnected, DeviceError, DeviceNotFound, DeviceOffline, DeviceTimeout, DeviceUnauthorized,
+    InputError,
+)
+
+DEFAULT_PORT = 5037
+SOCKET_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class AdbServerAddress:
+    host: str
+    port: int
+
+    @property
+    def local(self) -> bool:
+        return self.host in ("127.0.0.1", "localhost", "::1")
+
+
+def parse_server(value: str | None) -> AdbServerAddress:
+    """``HOST:PORT`` or None (then ANDROID_ADB_SERVER_HOST/PORT or localhost:5037)."""
+    if not value:
+        host = os.environ.get("ANDROID_ADB_SERVER_HOST", "127.0.0.1")
+        return AdbServerAddress(host, int(os.environ.get("ANDROID_ADB_SERVER_PORT", DEFAULT_PORT)))
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit():
+        raise InputError(f"--adb-server must be HOST:PORT, not {value!r}")
+    return AdbServerAddress(host, int(port))
+
+
+def wheel_adb() -> str:
+    """The adb binary shipped inside the adbutils wheel (``adb_path()`` prefers one on PATH)."""
+    from pathlib import Path
+
+    bundled = Path(adbutils.__file__).parent / "binaries" / "adb"
+    return str(bundled) if bundled.is_file() else adbutils.adb_path()
+
+
+def adb_binary() -> str:
+    """adb from PATH if there is one, else the binary inside the adbutils wheel."""
+    return shutil.which("adb") or wheel_adb()
+
+
+def _listening(address: AdbServerAddress) -> bool:
+    try:
+        with socket.create_connection((address.host, address.port), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
+def client(address: AdbServerAddress, *, start: bool = True) -> adbutils.AdbClient:
+    """An adbutils client whose every socket call is bounded by a timeout."""
+    if not _listening(address):
+        if not (start and address.local):
+            raise AdbServerError(f"no adb server at {address.host}:{address.port}")
+        try:
+            subprocess.run([adb_binary(), "-P", str(address.port), "start-server"], capture_output=True, timeout=60, check=True)
+        except (OSError, subprocess.SubprocessError) as e:
+            raise AdbServerError(f"cannot start the adb server on port {address.port}: {e}") from e
+    return adbutils.AdbClient(host=address.host, port=address.port, socket_timeout=SOCKET_TIMEOUT_S)
+
+
+def kill_server(address: AdbServerAddress) -> None:
+    try:
+        adbutils.AdbClient(host=address.host, port=address.port).server_kill()
+    except (AdbError, OSError):
+        pass
+
+
+def map_adb_error(error: Exception, serial: str, doing: str) -> DeviceError:
+    """adbutils' errors (and socket errors under them) as the host's own, with what we were doing."""
+    text = str(error)
+    lowered = text.lower()
+    if isinstance(error, (AdbTimeout, socket.timeout, TimeoutError)):
+        return DeviceTimeout(f"{serial}: {doing} timed out")
+    if "not found" in lowered and "device" in lowered:
+        return DeviceNotFound(f"device {serial} not found: run 'host devices' to see what is attached")
+    if "unauthorized" in lowered:
+        return DeviceUnauthorized(f"device {serial} is unauthorized: accept the USB debugging prompt on the phone")
+    if "offline" in lowered:
+        return DeviceOffline(f"device {serial} is offline: reconnect it (adb reconnect) and try again")
+    if isinstance(error, (AdbConnectionError, ConnectionError, EOFError, OSError)) or "closed" in lowered or "reset" in lowered:
+        return DeviceDisconnected(f"device {serial} disconnected during {doing}")
+    return DeviceError(f"{serial}: {doing} failed: {text}")
+
+
+def connect_device(address: AdbServerAddress, serial: str, timeout_s: float = 30.0) -> None:
+    """``adb connect`` a network device and wait until adb reports it as ``device``."""
+    import time
+
+    adb = client(address)
+    deadline = time.monotonic() + timeout_s
+    try:
+        adb.connect(serial, timeout=10)
+        while time.monotonic() < deadline:
+            state = next((d.state for d in adb.list() if d.serial == serial), None)
+            if state == "device":
+                return
+            if state == "offline":  # adb 29 after a daemon restart: reconnect now, not in 10 s
+                adb.disconnect(serial)
+                adb.connect(serial, timeout=10)
+            time.sleep(0.1)
+    except (AdbError, OSError) as e:
+        raise map_adb_error(e, serial, "adb connect") from e
+    raise DeviceError(f"{serial}: adb did not report the device as ready within {timeout_s:g} s")
+
+
+def disconnect_device(address: AdbServerAddress, serial: str) -> None:
+    """``adb disconnect``, quietly: the server or the device may be gone already."""
+    try:
+        client(address, start=False).disconnect(serial)
+    except (AdbError, OSError, DeviceError):
+        pass

@@ -1,0 +1,220 @@
+"""One Android device over ADB: properties, shell with exit codes, push with hash skip, forwards.
+
+Everything else in the host talks to a device through this class, never to adbutils.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shlex
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import adbutils
+from adbutils.errors import AdbError
+
+from host.devices.adb import AdbServerAddress, client, map_adb_error
+from host.devices.fastsync import push_file
+from host.errors import DeviceError, DeviceNotFound, DeviceOffline, DeviceUnauthorized
+
+SHELL_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class ShellResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+
+@dataclass(frozen=True)
+class DeviceProps:
+    serial: str
+    model: str
+    manufacturer: str
+    abi: str
+    sdk: int
+    release: str
+    soc: str
+    emulated: bool
+    raw: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DeviceEntry:
+    serial: str
+    state: str
+
+
+def list_devices(address: AdbServerAddress) -> list[DeviceEntry]:
+    try:
+        return [DeviceEntry(d.serial, d.state) for d in client(address).list()]
+    except (AdbError, OSError) as e:
+        raise map_adb_error(e, "adb server", "listing devices") from e
+
+
+def resolve_serial(address: AdbServerAddress, serial: str | None) -> str | None:
+    """The serial to use: the one given (checked), the only device attached, or None if none."""
+    entries = list_devices(address)
+    if serial:
+        entry = next((e for e in entries if e.serial == serial), None)
+        if entry is None:
+            raise DeviceNotFound(f"device {serial} not found: attached are {', '.join(e.serial for e in entries) or 'none'}")
+        _check_state(entry)
+        return serial
+    ready = [e for e in entries if e.state == "device"]
+    if len(ready) > 1:
+        raise DeviceError(f"{len(ready)} devices attached ({', '.join(e.serial for e in ready)}): choose one with --device")
+    return ready[0].serial if ready else None
+
+
+def _check_state(entry: DeviceEntry) -> None:
+    if entry.state == "unauthorized":
+        raise DeviceUnauthorized(f"device {entry.serial} is unauthorized: accept the USB debugging prompt on the phone")
+    if entry.state == "offline":
+        raise DeviceOffline(f"device {entry.serial} is offline: reconnect it (adb reconnect) and try again")
+    if entry.state != "device":
+        raise DeviceError(f"device {entry.serial} is {entry.state}, not ready")
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class Device:
+    def __init__(self, address: AdbServerAddress, serial: str) -> None:
+        self.address = address
+        self.serial = serial
+        self._adb = client(address)
+        self._device: adbutils.AdbDevice = self._adb.device(serial)
+        self._features: set[str] | None = None
+        self._props: DeviceProps | None = None
+
+    # -- facts ---------------------------------------------------------------------------
+    def features(self) -> set[str]:
+        if self._features is None:
+            try:
+                self._features = set(self._device.get_features().split(","))
+            except (AdbError, OSError) as e:
+                raise map_adb_error(e, self.serial, "reading features") from e
+        return self._features
+
+    def props(self) -> DeviceProps:
+        if self._props is None:
+            listing = self.shell("getprop").stdout
+            raw = {}
+            for line in listing.splitlines():
+                key, sep, value = line.partition("]: [")
+                if sep and key.startswith("["):
+                    raw[key[1:]] = value.rstrip("]")
+            sdk = raw.get("ro.build.version.sdk", "0")
+            self._props = DeviceProps(
+                serial=self.serial, model=raw.get("ro.product.model", "unknown"),
+                manufacturer=raw.get("ro.product.manufacturer", ""), abi=raw.get("ro.product.cpu.abi", "unknown"),
+                sdk=int(sdk) if sdk.isdigit() else 0, release=raw.get("ro.build.version.release", ""),
+                soc=raw.get("ro.soc.model") or raw.get("ro.board.platform") or raw.get("ro.hardware", ""),
+                emulated=raw.get("ro.quantbench.emulated") == "1" or raw.get("ro.kernel.qemu") == "1", raw=raw,
+            )
+        return self._props
+
+    # -- shell ---------------------------------------------------------------------------
+    def shell(self, command: str, timeout: float = SHELL_TIMEOUT_S) -> ShellResult:
+        """Run a command; exit code and separate stderr with shell_v2, merged output without it."""
+        v2 = "shell_v2" in self.features()
+        try:
+            if v2:
+                reply = self._device.shell2(command, timeout=timeout, v2=True)
+                return ShellResult(reply.returncode, reply.stdout, reply.stderr)
+            reply = self._device.shell2(f"( {command} )", timeout=timeout)
+            return ShellResult(reply.returncode, reply.output, "")
+        except (AdbError, OSError) as e:
+            raise map_adb_error(e, self.serial, f"shell {command[:60]!r}") from e
+
+    def check_shell(self, command: str, timeout: float = SHELL_TIMEOUT_S) -> str:
+        result = self.shell(command, timeout)
+        if not result.ok:
+            raise DeviceError(f"{self.serial}: {command[:80]!r} exited {result.exit_code}: {(result.stderr or result.stdout).strip()[:300]}")
+        return result.stdout
+
+    # -- files ---------------------------------------------------------------------------
+    def remote_sha256(self, remote: str) -> str | None:
+        """The device file's sha256 (toybox sha256sum), or None if missing or not computable."""
+        result = self.shell(f"sha256sum {shlex.quote(remote)} 2>/dev/null")
+        word = result.stdout.split()[0] if result.ok and result.stdout.split() else ""
+        return word if len(word) == 64 else None
+
+    def push(self, local: Path, remote: str, *, sha256: str | None = None, skip_same: bool = True) -> bool:
+        """Push a file unless the device already has the same bytes; True if it was sent."""
+        if skip_same and (sha256 or sha256_file(local)) == self.remote_sha256(remote):
+            return False
+        self.push_unchecked(local, remote)
+        return True
+
+    def push_unchecked(self, local: Path, remote: str) -> None:
+        try:
+            push_file(self._device, local, remote)
+        except (AdbError, OSError, EOFError) as e:
+            raise map_adb_error(e, self.serial, f"push of {local.name}") from e
+
+    def push_folder(self, local: Path, remote: str) -> int:
+        """Push every file below ``local`` (hash skip per file); returns how many were sent."""
+        sent = 0
+        for path in sorted(p for p in local.rglob("*") if p.is_file()):
+            sent += self.push(path, f"{remote.rstrip('/')}/{path.relative_to(local).as_posix()}")
+        return sent
+
+    def pull(self, remote: str, local: Path) -> int:
+        """Pull one file. (adbutils' ``pull`` takes a missing file for an empty folder and
+        succeeds; pulling the file itself makes the device's FAIL an error.)"""
+        try:
+            return self._device.sync.pull_file(remote, str(local))
+        except (AdbError, OSError, EOFError) as e:
+            local.unlink(missing_ok=True)
+            raise map_adb_error(e, self.serial, f"pull of {remote}") from e
+
+    def exists(self, remote: str) -> bool:
+        try:
+            return self._device.sync.exists(remote)
+        except (AdbError, OSError, EOFError) as e:
+            raise map_adb_error(e, self.serial, f"stat of {remote}") from e
+
+    # -- forwards ------------------------------------------------------------------------
+    def forward(self, remote_port: int, local_port: int = 0) -> int:
+        """Forward a host port (a free one if 0) to the device's ``tcp:remote_port``."""
+        local_port = local_port or _free_port()
+        try:
+            self._device.forward(f"tcp:{local_port}", f"tcp:{remote_port}")
+        except (AdbError, OSError) as e:
+            raise map_adb_error(e, self.serial, "port forward") from e
+        return local_port
+
+    def remove_forward(self, local_port: int) -> None:
+        try:
+            self._device.forward_remove(f"tcp:{local_port}", raise_non_found=False)
+        except (AdbError, OSError):
+            pass  # the device may be gone; the adb server drops its forwards then
+
+    @contextmanager
+    def forwarded(self, remote_port: int) -> Iterator[int]:
+        port = self.forward(remote_port)
+        try:
+            yield port
+        finally:
+            self.remove_forward(port)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -1,0 +1,126 @@
+"""The emulated device's ADB daemon: accepts the adb server's connections and routes services.
+
+    python -m host.emulator.adbd --root DIR [--port P] [--host 127.0.0.1]
+
+It answers CNXN without auth, advertises only what it implements, and serves ``shell:``
+(v1/v2), ``exec:``, ``sync:`` and ``tcp:PORT``; anything else is refused with CLSE.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+from host.emulator import services
+from host.emulator.props import default_props
+from host.emulator.sandbox import Sandbox
+from host.emulator.sync import serve_sync
+from host.emulator.transport import A_CLSE, A_OKAY, Connection, StreamClosed
+
+FEATURES = ("shell_v2", "stat_v2", "ls_v2", "fixed_push_mkdir")
+
+
+class EmulatedAdbd:
+    def __init__(self, root: Path, props: dict[str, str]) -> None:
+        self.sandbox = Sandbox(root)
+        self.props = props
+        self.sandbox.install_tools(props)
+        self.process_groups: set[int] = set()
+        self.banner = (
+            "device::" + "".join(f"{k}={props[k]};" for k in ("ro.product.name", "ro.product.model", "ro.product.device"))
+            + "features=" + ",".join(FEATURES)
+        )
+
+    async def handle_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await Connection(reader, writer, self.banner, self.open_service).serve()
+
+    async def open_service(self, service: str, connection: Connection, remote_id: int) -> None:
+        """Accept (OKAY) or refuse (CLSE) one OPEN, then serve it until either side closes."""
+        name, _, argument = service.partition(":")
+        if name == "tcp":
+            await self._open_tcp(argument, connection, remote_id)
+            return
+        handler = self._handler(name, argument)
+        if handler is None:
+            await connection.send(A_CLSE, 0, remote_id)
+            return
+        stream = connection.new_stream(remote_id)
+        try:
+            await connection.send(A_OKAY, stream.local_id, remote_id)
+            await handler(stream)
+        except StreamClosed:
+            pass
+        finally:
+            await stream.close()
+
+    def _handler(self, name: str, argument: str):  # type: ignore[no-untyped-def]
+        options = name.split(",")
+        track = self.process_groups.add
+        if options[0] == "shell" and "v2" in options[1:]:
+            return lambda stream: services.serve_shell_v2(self.sandbox, stream, argument, track)
+        if options[0] in ("shell", "exec"):
+            return lambda stream: services.serve_shell_v1(self.sandbox, stream, argument, track)
+        if name == "sync":
+            return lambda stream: serve_sync(self.sandbox, stream)
+        return None
+
+    async def _open_tcp(self, argument: str, connection: Connection, remote_id: int) -> None:
+        port_text = argument.split(":")[0]
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", int(port_text)), timeout=5)
+        except (OSError, ValueError, asyncio.TimeoutError):
+            await connection.send(A_CLSE, 0, remote_id)  # connect first, refuse if nothing listens
+            return
+        stream = connection.new_stream(remote_id)
+        await connection.send(A_OKAY, stream.local_id, remote_id)
+        await services.serve_tcp(stream, reader, writer)
+
+    def kill_processes(self) -> None:
+        for group in self.process_groups:
+            services._kill_group(group)
+
+
+async def run(root: Path, host: str, port: int, props_port_hint: int | None = None) -> None:
+    server_ready = asyncio.get_running_loop().create_future()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    daemon: EmulatedAdbd | None = None
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await server_ready
+        assert daemon is not None
+        await daemon.handle_connection(reader, writer)
+
+    server = await asyncio.start_server(handle, host, port, limit=4 << 20)
+    bound = server.sockets[0].getsockname()[1]
+    daemon = EmulatedAdbd(root, default_props(bound))
+    server_ready.set_result(None)
+    print(f"LISTENING {bound}", flush=True)
+    async with server:
+        await stop.wait()
+    daemon.kill_processes()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m host.emulator.adbd")
+    parser.add_argument("--root", type=Path, required=True, help="sandbox folder standing in for the device's filesystem")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args(argv)
+    args.root.mkdir(parents=True, exist_ok=True)
+    try:
+        asyncio.run(run(args.root, args.host, args.port))
+    except OSError as e:
+        print(f"error: cannot listen on {args.host}:{args.port}: {e.strerror}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""Start and stop emulated devices: a background adbd, connected to the adb server.
+
+Each running emulator leaves a state file (serial, port, pid, sandbox) under the user data
+folder so ``host emulator stop`` and ``host devices`` find it from another process. The sandbox
+folder is kept between runs, so the agent's file store survives and nothing is pushed twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from host.devices.adb import AdbServerAddress, connect_device, disconnect_device
+from host.errors import DeviceError, InputError
+from host.paths import data_dir
+
+START_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class EmulatorState:
+    serial: str
+    port: int
+    pid: int
+    root: str
+    log: str
+
+
+def _state_dir() -> Path:
+    return data_dir() / "emulator" / "running"
+
+
+def default_root() -> Path:
+    return data_dir() / "emulator" / "sandbox"
+
+
+def running() -> list[EmulatorState]:
+    """Emulators whose daemon is still alive (stale state files are removed)."""
+    states = []
+    folder = _state_dir()
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            state = EmulatorState(**json.loads(path.read_text()))
+            os.kill(state.pid, 0)
+        except (OSError, ValueError, TypeError):
+            path.unlink(missing_ok=True)
+            continue
+        states.append(state)
+    return states
+
+
+def start(address: AdbServerAddress, port: int = 0, root: Path | None = None) -> EmulatorState:
+    """Start the daemon in the background, adb-connect it, wait until adb says ``device``."""
+    root = (root or default_root()).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    log = root.parent / f"adbd-{os.getpid()}-{int(time.time() * 1000)}.log"
+    with log.open("w") as handle:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "host.emulator.adbd", "--root", str(root), "--port", str(port)],
+            stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+    bound = _wait_listening(proc, log)
+    serial = f"127.0.0.1:{bound}"
+    state = EmulatorState(serial, bound, proc.pid, str(root), str(log))
+    _state_dir().mkdir(parents=True, exist_ok=True)
+    (_state_dir() / f"{bound}.json").write_text(json.dumps(asdict(state)))
+    try:
+        _connect(address, serial)
+    except BaseException:
+        stop_state(address, state)
+        raise
+    return state
+
+
+def _wait_listening(proc: subprocess.Popen[bytes], log: Path) -> int:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        for line in log.read_text().splitlines():
+            if line.startswith("LISTENING "):
+                return int(line.split()[1])
+        if proc.poll() is not None:
+            text = log.read_text().strip().splitlines()
+            raise InputError(text[-1] if text else f"the emulated device exited with {proc.returncode}")
+        time.sleep(0.05)
+    proc.kill()
+    raise DeviceError("the emulated device did not start listening in time")
+
+
+def _connect(address: AdbServerAddress, serial: str) -> None:
+    connect_device(address, serial, START_TIMEOUT_S)
+
+
+def stop_state(address: AdbServerAddress, state: EmulatorState) -> None:
+    disconnect_device(address, state.serial)
+    try:
+        os.kill(state.pid, signal.SIGTERM)
+        for _ in range(100):
+            os.kill(state.pid, 0)
+            time.sleep(0.05)
+        os.kill(state.pid, signal.SIGKILL)
+    except OSError:
+        pass
+    (_state_dir() / f"{state.port}.json").unlink(missing_ok=True)
+
+
+def stop(address: AdbServerAddress, serial: str | None = None, everything: bool = False) -> list[str]:
+    states = running()
+    if not everything:
+        if serial is None:
+            if len(states) > 1:
+                raise InputError(f"{len(states)} emulated devices run: pass --serial S or --all")
+            states = states[:1]
+        else:
+            states = [s for s in states if s.serial == serial]
+            if not states:
+                raise InputError(f"no emulated device {serial} is running")
+    for state in states:
+        stop_state(address, state)
+    return [s.serial for s in states]

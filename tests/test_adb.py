@@ -1,0 +1,167 @@
+"""The real ADB path: adbutils -> a real adb server (36 and 29) -> the emulated device's adbd."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from host.cli import main
+from host.devices.deploy import agent_running, start_agent
+from host.devices.device import Device
+from host.devices.doctor import diagnose
+from host.devices.service import open_device
+from host.errors import DeviceDisconnected, DeviceError, DeviceNotFound
+from tests.adb_fixtures import adb_binaries, emulated_device, private_adb_server
+
+BIG = 50 * 1024 * 1024
+
+
+@pytest.fixture(scope="module", params=sorted(adb_binaries().items()), ids=lambda item: item[0])
+def adb_server(request, tmp_path_factory):
+    os.environ.setdefault("QUANTBENCH_DATA_DIR", str(tmp_path_factory.mktemp("data")))
+    with private_adb_server(request.param[1]) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def emulator(adb_server, tmp_path_factory):
+    with emulated_device(adb_server, tmp_path_factory.mktemp("sandbox")) as state:
+        yield state
+
+
+@pytest.fixture(scope="module")
+def device(adb_server, emulator) -> Device:
+    return Device(adb_server.address, emulator.serial)
+
+
+@pytest.fixture(scope="module")
+def big_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("big") / "big.bin"
+    path.write_bytes(os.urandom(BIG))
+    return path
+
+
+def test_the_adb_server_lists_the_emulated_device_with_its_properties(device):
+    props = device.props()
+    assert props.abi in ("x86_64", "arm64-v8a") and props.sdk == 34 and props.emulated
+    assert "emulated" in props.model
+
+
+def test_shell_exit_codes_and_separate_stderr(device):
+    result = device.shell("echo out; echo err >&2; exit 3")
+    assert (result.exit_code, result.stdout, result.stderr) == (3, "out\n", "err\n")
+    assert device.shell("true").exit_code == 0
+    assert device.shell("kill -9 $$").exit_code == 137
+
+
+def test_push_then_pull_50_mb_is_identical_and_not_sent_twice(device, big_file, tmp_path):
+    assert device.push(big_file, "/data/local/tmp/t/big.bin") is True
+    assert device.push(big_file, "/data/local/tmp/t/big.bin") is False, "same bytes must not be pushed again"
+    device.pull("/data/local/tmp/t/big.bin", tmp_path / "back.bin")
+    assert hashlib.sha256((tmp_path / "back.bin").read_bytes()).digest() == hashlib.sha256(big_file.read_bytes()).digest()
+
+
+def test_folder_push(device, tmp_path):
+    (tmp_path / "d" / "sub").mkdir(parents=True)
+    (tmp_path / "d" / "a.txt").write_text("a")
+    (tmp_path / "d" / "sub" / "b.txt").write_text("bb")
+    assert device.push_folder(tmp_path / "d", "/data/local/tmp/folder") == 2
+    assert device.push_folder(tmp_path / "d", "/data/local/tmp/folder") == 0
+    assert device.shell("cat /data/local/tmp/folder/sub/b.txt").stdout == "bb"
+
+
+def test_concurrent_shells_during_a_push(device, big_file):
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        push = pool.submit(device.push_unchecked, big_file, "/data/local/tmp/concurrent.bin")
+        shells = [pool.submit(device.shell, f"echo {i}; sleep 0.2; echo done{i}") for i in range(5)]
+        outputs = [s.result(timeout=60) for s in shells]
+        push.result(timeout=120)
+    assert [o.stdout for o in outputs] == [f"{i}\ndone{i}\n" for i in range(5)]
+    assert device.remote_sha256("/data/local/tmp/concurrent.bin") == hashlib.sha256(big_file.read_bytes()).hexdigest()
+
+
+def test_a_path_that_climbs_out_of_the_sandbox_is_refused(device, tmp_path, emulator):
+    (tmp_path / "evil").write_text("x")
+    with pytest.raises(DeviceError):
+        device.push_unchecked(tmp_path / "evil", "/../../../../tmp/escaped-by-push")
+    assert not os.path.exists("/tmp/escaped-by-push")
+    with pytest.raises(DeviceError):
+        device.pull("/../../../../etc/hostname", tmp_path / "stolen")
+    assert not device.exists("/../../etc/hostname")
+
+
+def test_agent_over_adb_forward_answers_a_real_grpc_call(device):
+    with start_agent(device) as session:
+        info = session.client.device_info()
+        assert session.client.health() == "SERVING"
+        assert info.runtime and info.sdk == 34 and info.abi == device.props().abi
+        gpu = info.backend("gpu")
+        assert not gpu.available and gpu.reason.startswith("emulated device: no GPU delegate library")
+        pid = session.pid
+    assert not agent_running(device, pid), "leaving the session stops the agent"
+
+
+def test_doctor_reports_the_runtime_it_finds(device):
+    checks = {c.name: c for c in diagnose(device)}
+    assert checks["tflite runtime"].ok and "ai_edge_litert" in checks["tflite runtime"].found
+    assert checks["numpy"].ok and checks["grpcio"].ok and checks["python"].ok
+    assert not checks["gpu delegate"].ok and checks["gpu delegate"].fix
+
+
+def test_unknown_serial_is_a_clear_error(adb_server, capsys):
+    with pytest.raises(DeviceNotFound, match="not found"):
+        open_device(None, "no-such-device")
+    assert main(["doctor", "--device", "no-such-device"]) == 2
+    assert "not found" in capsys.readouterr().err
+
+
+def test_cli_lists_devices(emulator, capsys):
+    assert main(["devices"]) == 0
+    assert emulator.serial in capsys.readouterr().out
+
+
+def test_daemon_killed_mid_transfer_is_a_clear_disconnect_not_a_hang(adb_server, tmp_path):
+    """A FIFO feeds the push slowly so the daemon dies with the transfer in flight."""
+    with emulated_device(adb_server, tmp_path / "sandbox") as state:
+        device = Device(adb_server.address, state.serial)
+        fifo = tmp_path / "slow.fifo"
+        os.mkfifo(fifo)
+        stop = threading.Event()
+
+        def feed() -> None:
+            try:
+                with open(fifo, "wb") as handle:
+                    while not stop.is_set():
+                        handle.write(os.urandom(64 * 1024))
+                        handle.flush()
+                        time.sleep(0.01)
+            except (BrokenPipeError, OSError):
+                pass
+
+        feeder = threading.Thread(target=feed, daemon=True)
+        feeder.start()
+        errors: list[BaseException] = []
+        pusher = threading.Thread(target=lambda: _capture(errors, device.push_unchecked, fifo, "/data/local/tmp/slow.bin"))
+        started = time.monotonic()
+        pusher.start()
+        time.sleep(1.0)
+        os.kill(state.pid, signal.SIGKILL)
+        pusher.join(timeout=90)
+        stop.set()
+        assert not pusher.is_alive(), "the push hung after the device died"
+        assert time.monotonic() - started < 90
+        assert errors and isinstance(errors[0], DeviceDisconnected), errors
+        assert "disconnected during push" in str(errors[0])
+
+
+def _capture(errors: list[BaseException], fn, *args) -> None:  # type: ignore[no-untyped-def]
+    try:
+        fn(*args)
+    except BaseException as e:  # noqa: BLE001 - the test inspects it
+        errors.append(e)

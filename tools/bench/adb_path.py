@@ -1,0 +1,79 @@
+"""Benchmark: the emulated device's ADB path.
+
+50 MB push through adbutils vs. the ``adb push`` command line on the same emulated device, and
+unary gRPC latency (GetDeviceInfo) through ``adb forward`` vs. straight to the agent's port.
+A private adb server on a free port is used and killed at the end.
+
+    python tools/bench/adb_path.py [--mb 50] [--repeats 3] [--calls 300]
+
+Last line: ``push_ratio=<adbutils MB/s / adb push MB/s> forward_latency_ratio=<forward / direct>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from host.agent_client import AgentClient  # noqa: E402
+from host.devices.deploy import start_agent  # noqa: E402
+from host.devices.device import Device  # noqa: E402
+from host.devices.adb import adb_binary  # noqa: E402
+from tests.adb_fixtures import emulated_device, private_adb_server  # noqa: E402
+
+
+def unary_ms(client: AgentClient, calls: int) -> float:
+    client.stat("0" * 64)
+    samples = []
+    for _ in range(calls):
+        started = time.perf_counter()
+        client.stat("0" * 64)
+        samples.append((time.perf_counter() - started) * 1000)
+    return statistics.median(samples)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--mb", type=int, default=50)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--calls", type=int, default=300)
+    args = parser.parse_args()
+    binary = adb_binary()
+    with tempfile.TemporaryDirectory(prefix="bench-adb-") as work, private_adb_server(binary) as server:
+        root = Path(work)
+        os.environ["QUANTBENCH_DATA_DIR"] = str(root / "data")
+        payload = root / "payload.bin"
+        payload.write_bytes(os.urandom(args.mb * 1024 * 1024))
+        with emulated_device(server, root / "sandbox") as state:
+            device = Device(server.address, state.serial)
+            lib_s, cli_s = [], []
+            for i in range(args.repeats):
+                started = time.perf_counter()
+                device.push_unchecked(payload, f"/data/local/tmp/lib{i}.bin")
+                lib_s.append(time.perf_counter() - started)
+                started = time.perf_counter()
+                subprocess.run([binary, "-P", str(server.address.port), "-s", state.serial, "push", str(payload), f"/data/local/tmp/cli{i}.bin"],
+                               check=True, capture_output=True)
+                cli_s.append(time.perf_counter() - started)
+            with start_agent(device) as session:
+                forwarded = unary_ms(session.client, args.calls)
+                direct_client = AgentClient(f"127.0.0.1:{session.remote_port}", session.token)
+                direct = unary_ms(direct_client, args.calls)
+                direct_client.close()
+    lib_mbps = args.mb / statistics.median(lib_s)
+    cli_mbps = args.mb / statistics.median(cli_s)
+    print(f"adb {binary}")
+    print(f"push {args.mb} MB: adbutils {lib_mbps:.0f} MB/s, adb push {cli_mbps:.0f} MB/s (median of {args.repeats})")
+    print(f"unary gRPC: through adb forward {forwarded:.3f} ms, direct {direct:.3f} ms (median of {args.calls})")
+    print(f"push_ratio={lib_mbps / cli_mbps:.3f} forward_latency_ratio={forwarded / direct:.3f}")
+
+
+if __name__ == "__main__":
+    main()
