@@ -83,9 +83,13 @@ def run_cell(job: dict[str, Any], reporter: Reporter) -> dict[str, Any]:
     init_started = time.perf_counter()
     try:
         interpreter = backends.make_interpreter(runtime, str(model_path), spec, job.get("gpu_delegate", ""), job.get("nnapi_delegate", ""))
+    except Exception as e:
+        raise CellFailure("delegate", f"cannot apply {spec.name}: {e}") from e
+    reporter.progress("allocate")
+    try:
         interpreter.allocate_tensors()
     except Exception as e:
-        raise CellFailure("delegate", f"cannot prepare {spec.name}: {e}") from e
+        raise CellFailure("allocate", f"the runtime cannot prepare the model on {spec.name}: {e}") from e
     init_ms = (time.perf_counter() - init_started) * 1000.0
     init_rss, _ = measure.read_memory_mb()
     name = "xnnpack" if spec.kind == "cpu" else spec.kind
@@ -108,6 +112,7 @@ def run_cell(job: dict[str, Any], reporter: Reporter) -> dict[str, Any]:
     samples = measure.run_timing_loop(interpreter.invoke, params, listener)
     stats = measure.summarize(samples.timed_ms)
     result["latency"] = {"init_ms": init_ms, "first_ms": first_ms, "warmup_count": len(samples.warmup_ms),
+                         "warmup_total_ms": sum(samples.warmup_ms),
                          "samples_ms": list(samples.timed_ms), **stats.__dict__}
 
     evaluation = job.get("evaluation")

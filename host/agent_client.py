@@ -17,6 +17,7 @@ from google.protobuf import json_format
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from device_agent._protos import agent_pb2, agent_pb2_grpc
+from device_agent.measure import LatencyParams
 from host.errors import (
     AgentError, AgentRequestError, AgentTimeout, AgentUnauthenticated, AgentUnavailable, ModelRejected, UploadRejected,
 )
@@ -108,7 +109,7 @@ def cell_result_from_proto(message: Any) -> CellResult:
         samples = tuple(lat.samples_ms)
         latency = {"init": lat.init_ms, "first": lat.first_ms, "mean": lat.mean, "std": lat.std, "min": lat.min,
                    "p50": lat.p50, "p90": lat.p90, "p95": lat.p95, "p99": lat.p99, "max": lat.max, "count": lat.count,
-                   "warmup_count": lat.warmup_count}
+                   "warmup_count": lat.warmup_count, "warmup_total": lat.warmup_total_ms}
     memory = {"init_rss": message.memory.init_rss_mb, "peak_rss": message.memory.peak_rss_mb} if message.HasField("memory") else None
     delegation = None
     if message.HasField("delegation"):
@@ -222,8 +223,10 @@ class AgentClient:
 
 
 def cell_request(
-    model_sha256: str, backend: str, *, warmup_runs: int = 1, warmup_seconds: float = 0.5, min_runs: int = 50,
-    min_seconds: float = 1.0, max_seconds: float = 150.0, seed: int = 0, timeout_s: float = 900.0,
+    model_sha256: str, backend: str, *, warmup_runs: int = LatencyParams.warmup_runs,
+    warmup_seconds: float = LatencyParams.warmup_seconds, min_runs: int = LatencyParams.min_runs,
+    min_seconds: float = LatencyParams.min_seconds, max_seconds: float = LatencyParams.max_seconds, seed: int = 0,
+    timeout_s: float = 900.0,
     dataset_sha256: str = "", preset: str = "mobilenet", limit: int = 0, label_offset: int = 0,
     reference_outputs_sha256: str = "", save_outputs: bool = False, gpu_delegate: str = "", nnapi_delegate: str = "",
 ) -> Any:

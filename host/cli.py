@@ -7,12 +7,13 @@ Nothing here measures or converts; each subcommand is a few lines over a library
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from host import __version__
-from host.errors import HostError
+from host.errors import HostError, InputError
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -117,16 +118,115 @@ def _run_doctor(args: argparse.Namespace) -> int:
     return 0 if all(c.ok for c in checks if c.name not in ("gpu delegate", "nnapi delegate", "nnapi")) else 1
 
 
+def _add_bench(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help="convert, push, and measure every mode x backend on a device")
+    _add_adb_options(p)
+    p.add_argument("--model", default="demo", help="model file, SavedModel folder, or built-in name (default: the bundled demo)")
+    p.add_argument("--dataset", help="evaluation images: class subfolders, or a flat folder with --labels (ILSVRC val)")
+    p.add_argument("--labels", help="labels file for a flat --dataset: one class index per line, sorted file-name order")
+    p.add_argument("--label-offset", type=int, default=0, help="added to labels (1 for 1001-class models with a background class)")
+    p.add_argument("--crop", type=float, default=1.0, help="central crop fraction before resizing (0.875 for ImageNet-style eval)")
+    p.add_argument("--modes", default="all", help="modes to measure (default: all that apply)")
+    p.add_argument("--backends", default="cpu1,cpu4,gpu,nnapi", help="cpuN, gpu, nnapi (default: cpu1,cpu4,gpu,nnapi)")
+    p.add_argument("--limit", type=int, help="evaluate only the first N images")
+    _add_model_options(p)
+    p.add_argument("--warmup-runs", type=int, default=1)
+    p.add_argument("--warmup-seconds", type=float, default=0.5)
+    p.add_argument("--min-runs", type=int, default=50)
+    p.add_argument("--min-seconds", type=float, default=1.0)
+    p.add_argument("--max-seconds", type=float, default=150.0)
+    p.add_argument("--cell-timeout", type=float, default=900.0, help="seconds before a cell's worker is killed")
+    p.add_argument("--json", type=Path, help="write the run as JSON (the documented contract)")
+    p.add_argument("--report", type=Path, help="write a self-contained HTML report with charts")
+    p.add_argument("--db", type=Path, help="results database (default: ~/.local/share/quantbench/results.sqlite)")
+    p.add_argument("--resume", metavar="RUN_ID", help="run only the missing or failed cells of an earlier run")
+    p.set_defaults(run=_run_bench)
+
+
+def _run_bench(args: argparse.Namespace) -> int:
+    from host.bench.config import BenchConfig, default_db
+    from host.bench.service import run_bench
+    from host.report.console import ProgressListener, print_run
+    from host.report.formats import to_json
+    from host.report.html import to_html
+
+    config = BenchConfig(
+        model=args.model, weights=args.weights, dataset=args.dataset, labels=args.labels,
+        calibration=str(args.calibration) if args.calibration else None,
+        train_data=str(args.train_data) if args.train_data else None, modes=args.modes, backends=args.backends,
+        limit=args.limit, calibration_count=args.calibration_count, preset=args.preset, io_type=args.io_type,
+        label_offset=args.label_offset, crop=args.crop, qat_epochs=args.qat_epochs, warmup_runs=args.warmup_runs,
+        warmup_seconds=args.warmup_seconds, min_runs=args.min_runs, min_seconds=args.min_seconds,
+        max_seconds=args.max_seconds, cell_timeout=args.cell_timeout, device=args.device, adb_server=args.adb_server,
+        device_python=args.device_python, gpu_delegate=args.gpu_delegate, nnapi_delegate=args.nnapi_delegate,
+        use_cache=not args.no_cache,
+    )
+    with ProgressListener() as listener:
+        run = run_bench(config, args.db or default_db(), listener, resume=args.resume)
+    print_run(run)
+    if args.json:
+        args.json.write_text(to_json(run))
+        print(f"json: {args.json}")
+    if args.report:
+        args.report.write_text(to_html(run))
+        print(f"report: {args.report}")
+    return 1 if any(c.status == "failed" for c in run.cells) else 0
+
+
+def _add_report(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report", help="show or export a stored run")
+    p.add_argument("run_id", nargs="?", default="latest", help="run id (or a unique prefix), or latest")
+    p.add_argument("--format", choices=("table", "md", "json", "csv", "html"), default="table")
+    p.add_argument("-o", "--output", type=Path, help="write to a file instead of standard output")
+    p.add_argument("--db", type=Path, help="results database")
+    p.set_defaults(run=_run_report)
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    from host.bench.config import default_db
+    from host.report.console import print_run
+    from host.report.formats import to_csv, to_json, to_markdown
+    from host.report.html import to_html
+    from host.store import ResultsStore
+
+    db = args.db or default_db()
+    if not db.is_file():
+        raise InputError(f"no results database at {db}: run 'host bench' first or pass --db")
+    store = ResultsStore(db)
+    try:
+        run = store.load_run(args.run_id)
+    finally:
+        store.close()
+    if args.format == "table" and not args.output:
+        print_run(run)
+        return 0
+    render = {"table": to_markdown, "md": to_markdown, "json": to_json, "csv": to_csv, "html": to_html}[args.format]
+    text = render(run)
+    if args.output:
+        args.output.write_text(text)
+        print(f"wrote {args.output}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="host", description="Quantize a model and measure it on Android devices.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_convert(sub)
+    _add_bench(sub)
+    _add_report(sub)
     _add_devices(sub)
     return parser
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _interrupt)  # run the same cleanup as Ctrl-C (agent, forward, emulator)
     parser = build_parser()
     args = parser.parse_args(argv)
     run: Command = args.run

@@ -154,7 +154,7 @@ class Progress(_message.Message):
     def __init__(self, phase: _Optional[str] = ..., fraction: _Optional[float] = ..., message: _Optional[str] = ..., worker_pid: _Optional[int] = ...) -> None: ...
 
 class LatencyStats(_message.Message):
-    __slots__ = ("init_ms", "first_ms", "mean", "std", "min", "p50", "p90", "p95", "p99", "max", "count", "warmup_count", "samples_ms")
+    __slots__ = ("init_ms", "first_ms", "mean", "std", "min", "p50", "p90", "p95", "p99", "max", "count", "warmup_count", "samples_ms", "warmup_total_ms")
     INIT_MS_FIELD_NUMBER: _ClassVar[int]
     FIRST_MS_FIELD_NUMBER: _ClassVar[int]
     MEAN_FIELD_NUMBER: _ClassVar[int]
@@ -168,6 +168,7 @@ class LatencyStats(_message.Message):
     COUNT_FIELD_NUMBER: _ClassVar[int]
     WARMUP_COUNT_FIELD_NUMBER: _ClassVar[int]
     SAMPLES_MS_FIELD_NUMBER: _ClassVar[int]
+    WARMUP_TOTAL_MS_FIELD_NUMBER: _ClassVar[int]
     init_ms: float
     first_ms: float
     mean: float
@@ -181,7 +182,8 @@ class LatencyStats(_message.Message):
     count: int
     warmup_count: int
     samples_ms: _containers.RepeatedScalarFieldContainer[float]
-    def __init__(self, init_ms: _Optional[float] = ..., first_ms: _Optional[float] = ..., mean: _Optional[float] = ..., std: _Optional[float] = ..., min: _Optional[float] = ..., p50: _Optional[float] = ..., p90: _Optional[float] = ..., p95: _Optional[float] = ..., p99: _Optional[float] = ..., max: _Optional[float] = ..., count: _Optional[int] = ..., warmup_count: _Optional[int] = ..., samples_ms: _Optional[_Iterable[float]] = ...) -> None: ...
+    warmup_total_ms: float
+    def __init__(self, init_ms: _Optional[float] = ..., first_ms: _Optional[float] = ..., mean: _Optional[float] = ..., std: _Optional[float] = ..., min: _Optional[float] = ..., p50: _Optional[float] = ..., p90: _Optional[float] = ..., p95: _Optional[float] = ..., p99: _Optional[float] = ..., max: _Optional[float] = ..., count: _Optional[int] = ..., warmup_count: _Optional[int] = ..., samples_ms: _Optional[_Iterable[float]] = ..., warmup_total_ms: _Optional[float] = ...) -> None: ...
 
 class Memory(_message.Message):
     __slots__ = ("init_rss_mb", "peak_rss_mb")

@@ -23,7 +23,7 @@ from host.convert.cache import ConversionCache, _atomic_write, cache_key
 from host.convert.inspect import TfliteFacts, inspect_tflite
 from host.convert.loader import ModelSource, load_keras_model, model_input_shape, saved_model_signature
 from host.convert.modes import QuantMode
-from host.data.images import ImageSet, list_images, load_image_set, round_robin
+from host.data.images import ImageEntry, ImageSet, list_images, load_image_set, round_robin
 from host.data.preprocess import get_preset
 from host.errors import ConversionError, DatasetError, HostError, InputError
 
@@ -34,6 +34,7 @@ DEFAULT_PRESET = "mobilenet"
 class ConvertOptions:
     io_type: str = "uint8"
     calibration_dir: Path | None = None
+    calibration_entries: tuple[ImageEntry, ...] = ()  # a slice of the evaluation dataset, kept apart
     calibration_count: int = 100
     preset: str | None = None
     train_dir: Path | None = None
@@ -220,6 +221,9 @@ def convert_model(
 def _calibration_for(modes: list[QuantMode], options: ConvertOptions, shape: tuple[int, int, int]) -> ImageSet | None:
     if not any(m.needs_calibration or m.needs_training for m in modes):
         return None
+    if options.calibration_entries:
+        entries = options.calibration_entries[: options.calibration_count]
+        return load_image_set(entries, shape[:2], what="calibration images")
     if options.calibration_dir is None:
         if any(m.needs_calibration for m in modes):
             raise InputError("integer modes need calibration images: pass --calibration DIR")

@@ -16,7 +16,6 @@ from typing import Any
 from host.errors import ModelLoadError
 
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
-DEMO_DIR = Path(__file__).resolve().parent.parent / "data" / "demo"
 
 
 @dataclass(frozen=True)
@@ -82,10 +81,16 @@ def resolve_model(spec: str, weights: str | None = None) -> ModelSource:
     """Validate ``spec`` (a path or a built-in name) and hash it; no TensorFlow import."""
     path = Path(spec).expanduser()
     if spec == "demo":
-        demo = DEMO_DIR / "demo_model.keras"
-        if not demo.is_file():
-            raise ModelLoadError(f"the bundled demo model is missing at {demo}: run python tools/build_demo.py")
-        return _resolve_file(demo, name="demo", kind="demo")
+        from dataclasses import replace
+
+        from host.data.demo import MODEL_FILE, demo_meta
+
+        if not MODEL_FILE.is_file():
+            raise ModelLoadError(f"the bundled demo model is missing at {MODEL_FILE}: run python tools/build_demo.py")
+        meta = demo_meta()
+        size = int(meta.get("input_size", 0)) or None
+        source = _resolve_file(MODEL_FILE, name="demo", kind="demo")
+        return replace(source, preset=str(meta.get("preset", "mobilenet")), known_input_shape=(size, size, 3) if size else None)
     if spec in BUILTINS and not path.exists():
         return _resolve_builtin(BUILTINS[spec], weights)
     if not path.exists():
@@ -121,7 +126,7 @@ def _resolve_file(path: Path, *, name: str, kind: str) -> ModelSource:
         raise ModelLoadError(f"{path} is already a TFLite model; convert from the Keras/TensorFlow model it came from")
     else:
         raise ModelLoadError(f"{path} is not a model file: expected .keras, .h5 or a SavedModel folder")
-    return ModelSource(name, kind, _sha256_file(path), path=path, preset="unit" if kind == "demo" else None)
+    return ModelSource(name, kind, _sha256_file(path), path=path)
 
 
 def _resolve_builtin(builtin: Builtin, weights: str | None) -> ModelSource:

@@ -7,15 +7,18 @@ from pathlib import Path
 from host.convert import tfenv
 from host.convert.cache import ConversionCache
 from host.convert.converter import ConversionReport, ConvertOptions, convert_model
-from host.convert.loader import DEMO_DIR, resolve_model
+from host.convert.loader import resolve_model
 from host.convert.modes import applicable_modes, parse_modes
 from host.paths import cache_dir
 
 
 def default_calibration_dir(model: str) -> Path | None:
     """The demo model brings its own calibration images; other models need --calibration."""
-    folder = DEMO_DIR / "calibration"
-    return folder if model == "demo" and folder.is_dir() else None
+    if model != "demo":
+        return None
+    from host.data.demo import split_folder
+
+    return split_folder("calibration")
 
 
 def convert_command(
@@ -26,6 +29,10 @@ def convert_command(
     requested = parse_modes(modes)
     source = resolve_model(model, weights)
     calibration = calibration or default_calibration_dir(model)
+    if model == "demo" and train_data is None:
+        from host.data.demo import split_folder
+
+        train_data = split_folder("train")
     runnable, skipped = applicable_modes(
         requested, explicit_all="all" in modes.split(",") or "post_training" in modes.split(","),
         has_calibration=calibration is not None, has_training=train_data is not None,

@@ -30,13 +30,18 @@ class EmulatedAdbd:
         self.props = props
         self.sandbox.install_tools(props)
         self.process_groups: set[int] = set()
+        self.writers: set[asyncio.StreamWriter] = set()
         self.banner = (
             "device::" + "".join(f"{k}={props[k]};" for k in ("ro.product.name", "ro.product.model", "ro.product.device"))
             + "features=" + ",".join(FEATURES)
         )
 
     async def handle_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await Connection(reader, writer, self.banner, self.open_service).serve()
+        self.writers.add(writer)
+        try:
+            await Connection(reader, writer, self.banner, self.open_service).serve()
+        finally:
+            self.writers.discard(writer)
 
     async def open_service(self, service: str, connection: Connection, remote_id: int) -> None:
         """Accept (OKAY) or refuse (CLSE) one OPEN, then serve it until either side closes."""
@@ -79,7 +84,10 @@ class EmulatedAdbd:
         await connection.send(A_OKAY, stream.local_id, remote_id)
         await services.serve_tcp(stream, reader, writer)
 
-    def kill_processes(self) -> None:
+    def shutdown(self) -> None:
+        """Drop the adb server's connections (it would keep them open forever) and kill shells."""
+        for writer in list(self.writers):
+            writer.close()
         for group in self.process_groups:
             services._kill_group(group)
 
@@ -101,9 +109,9 @@ async def run(root: Path, host: str, port: int, props_port_hint: int | None = No
     daemon = EmulatedAdbd(root, default_props(bound))
     server_ready.set_result(None)
     print(f"LISTENING {bound}", flush=True)
-    async with server:
-        await stop.wait()
-    daemon.kill_processes()
+    await stop.wait()
+    server.close()
+    daemon.shutdown()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -47,8 +47,10 @@ def running() -> list[EmulatorState]:
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         try:
             state = EmulatorState(**json.loads(path.read_text()))
-            os.kill(state.pid, 0)
         except (OSError, ValueError, TypeError):
+            path.unlink(missing_ok=True)
+            continue
+        if not _alive(state.pid):
             path.unlink(missing_ok=True)
             continue
         states.append(state)
@@ -96,16 +98,35 @@ def _connect(address: AdbServerAddress, serial: str) -> None:
     connect_device(address, serial, START_TIMEOUT_S)
 
 
+def _alive(pid: int) -> bool:
+    """Whether the daemon still runs; reaps it if it is our child (a zombie is not alive)."""
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass  # started by another process: look at it from outside
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
+
+
 def stop_state(address: AdbServerAddress, state: EmulatorState) -> None:
     disconnect_device(address, state.serial)
     try:
         os.kill(state.pid, signal.SIGTERM)
-        for _ in range(100):
-            os.kill(state.pid, 0)
-            time.sleep(0.05)
-        os.kill(state.pid, signal.SIGKILL)
     except OSError:
         pass
+    deadline = time.monotonic() + 5.0
+    while _alive(state.pid):
+        if time.monotonic() > deadline:
+            try:
+                os.kill(state.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            break
+        time.sleep(0.02)
     (_state_dir() / f"{state.port}.json").unlink(missing_ok=True)
 
 

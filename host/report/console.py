@@ -63,3 +63,75 @@ def print_doctor(checks, console: Console = _console) -> None:  # type: ignore[n
         status = "[green]ok[/green]" if check.ok else "[red]missing[/red]"
         table.add_row(check.name, status, check.found, "" if check.ok else check.fix)
     console.print(table)
+
+
+def print_run(run, console: Console = _console) -> None:  # type: ignore[no-untyped-def]
+    """The seed's tables for a run, footnotes for every cell that has no number, and notes."""
+    from host.report.tables import build_tables, device_line
+
+    console.print(f"[bold]{run.model.get('name')}[/bold] run {run.run_id} - dataset {run.dataset.get('name') or 'none'} "
+                  f"({run.dataset.get('count') or 0} images)")
+    for section in build_tables(run):
+        console.print(f"device: {device_line(run, section.device)}")
+        for spec in section.tables:
+            table = Table(title=spec.title, title_justify="left")
+            for i, column in enumerate(spec.header):
+                table.add_column(column, justify="left" if i == 0 else "right")
+            for row in spec.rows:
+                table.add_row(*[f"[red]{v}[/red]" if v.startswith("failed") else f"[yellow]{v}[/yellow]" if v.startswith("unavailable") else v for v in row])
+            console.print(table)
+        for i, reason in enumerate(section.footnotes, 1):
+            console.print(f"[{i}] {reason}", markup=False, highlight=False)
+    for note in run.notes:
+        console.print(f"note: {note}", markup=False, highlight=False)
+    stats = run.stats or {}
+    if stats:
+        console.print("this run: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in stats.items()), highlight=False)
+
+
+class ProgressListener:
+    """One progress bar over all cells, showing the current cell's phase."""
+
+    def __init__(self, console: Console = _console) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.console = console
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                                 console=console, transient=True)
+        self.task = None
+        self.live = console.is_terminal
+
+    def __enter__(self) -> "ProgressListener":
+        if self.live:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.live:
+            self.progress.stop()
+
+    def stage(self, text: str) -> None:
+        self.console.print(f"- {text}", highlight=False)
+
+    def matrix(self, total: int, done: int) -> None:
+        if self.task is None:
+            self.task = self.progress.add_task("cells", total=total, completed=done)
+
+    def cell_started(self, key) -> None:  # type: ignore[no-untyped-def]
+        if self.task is not None:
+            self.progress.update(self.task, description=f"{key[1]}/{key[2]}: start")
+
+    def cell_progress(self, key, phase: str, fraction: float) -> None:  # type: ignore[no-untyped-def]
+        if self.task is not None:
+            self.progress.update(self.task, description=f"{key[1]}/{key[2]}: {phase} {int(100 * fraction)}%")
+
+    def cell_done(self, cell) -> None:  # type: ignore[no-untyped-def]
+        if self.task is not None:
+            self.progress.advance(self.task)
+        if cell.status == "ok":
+            lat = cell.latency_ms or {}
+            acc = f", top-1 {100 * cell.accuracy['top1']:.1f}%" if cell.accuracy else ""
+            line = f"  {cell.mode}/{cell.backend}: ok, p50 {lat.get('p50', 0):.3f} ms{acc}"
+        else:
+            line = f"  {cell.mode}/{cell.backend}: {cell.status}: {cell.error}"
+        self.console.print(line, markup=False, highlight=False)

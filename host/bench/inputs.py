@@ -1,0 +1,111 @@
+"""Everything a bench needs from the host before a device is touched: models and the dataset."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from host.bench.config import BenchConfig
+from host.convert import tfenv
+from host.convert.cache import ConversionCache
+from host.convert.converter import ConversionReport, ConvertOptions, convert_model
+from host.convert.loader import resolve_model
+from host.convert.modes import applicable_modes, parse_modes
+from host.data import demo
+from host.data.datasets import load_evaluation, pack_for_device, slice_dataset
+from host.paths import cache_dir
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    mode: str
+    path: Path
+    sha256: str
+    size_bytes: int
+
+
+@dataclass(frozen=True)
+class PreparedInputs:
+    model: dict[str, Any]
+    conversion: ConversionReport
+    models: dict[str, ModelFile]
+    failed_modes: dict[str, str]
+    modes: list[str]
+    dataset: dict[str, Any]
+    dataset_file: Path | None
+    preset: str
+    notes: list[str] = field(default_factory=list)
+
+
+def _demo_defaults(config: BenchConfig) -> BenchConfig:
+    """The demo model brings its own evaluation, calibration and training splits."""
+    if config.model != "demo":
+        return config
+    from dataclasses import replace
+
+    meta = demo.demo_meta()
+    return replace(
+        config,
+        dataset=config.dataset or str(demo.split_folder("eval")),
+        calibration=config.calibration or str(demo.split_folder("calibration")),
+        train_data=config.train_data or str(demo.split_folder("train")),
+        preset=config.preset or str(meta.get("preset", "mobilenet")),
+    )
+
+
+def prepare_inputs(config: BenchConfig, on_stage: Any = lambda text: None) -> PreparedInputs:
+    uses_demo_data = config.model == "demo" and config.dataset is None
+    config = _demo_defaults(config)
+    source = resolve_model(config.model, config.weights)
+    notes: list[str] = []
+    slices = None
+    if config.dataset:
+        slices = slice_dataset(
+            Path(config.dataset), labels_file=Path(config.labels) if config.labels else None, limit=config.limit,
+            calibration_count=config.calibration_count, take_calibration=config.calibration is None,
+        )
+    calibration_entries = slices.calibration if slices else ()
+    requested = parse_modes(config.modes)
+    names = config.modes.split(",")
+    runnable, skipped = applicable_modes(
+        requested, explicit_all="all" in names or "post_training" in names,
+        has_calibration=bool(config.calibration or calibration_entries), has_training=bool(config.train_data),
+        qat_installed=tfenv.qat_installed(),
+    )
+    for mode, reason in skipped.items():
+        notes.append(f"mode {mode} skipped: {reason}")
+    on_stage(f"converting {len(runnable)} modes")
+    options = ConvertOptions(
+        io_type=config.io_type, calibration_dir=Path(config.calibration) if config.calibration else None,
+        calibration_entries=calibration_entries, calibration_count=config.calibration_count, preset=config.preset,
+        train_dir=Path(config.train_data) if config.train_data else None, qat_epochs=config.qat_epochs,
+        use_cache=config.use_cache,
+    )
+    cache = ConversionCache(cache_dir() / "convert")
+    out = cache_dir() / "bench-models" / source.sha256[:16]
+    report = convert_model(source, runnable, out, options, cache=cache, skipped=skipped)
+    models = {
+        r.mode: ModelFile(r.mode, Path(r.path or ""), r.sha256 or "", r.size_bytes or 0) for r in report.results if r.ok
+    }
+    failed = {r.mode: f"conversion failed: {r.error}" for r in report.results if not r.ok}
+    input_shape = report.model["input_shape"]
+    dataset: dict[str, Any] = {"name": None, "sha256": None, "count": 0}
+    dataset_file = None
+    if slices is not None:
+        on_stage("loading evaluation images")
+        images = load_evaluation(slices, (input_shape[1], input_shape[2]), config.crop)
+        if images.skipped:
+            notes.append(f"{len(images.skipped)} unreadable evaluation image(s) skipped")
+        if not slices.labelled:
+            notes.append("the dataset has no labels: accuracy is n/a (give class subfolders or --labels)")
+        dataset_file, sha = pack_for_device(images, cache_dir() / "datasets")
+        dataset = {"name": "demo" if uses_demo_data else slices.name,
+                   "sha256": sha, "count": images.count, "labelled": slices.labelled}
+    else:
+        notes.append("no dataset given (--dataset DIR): latency only, accuracy and fidelity are n/a")
+    return PreparedInputs(
+        model={"name": source.name, "sha256": source.sha256, "input_shape": input_shape, "preset": report.model["preset"]},
+        conversion=report, models=models, failed_modes=failed, modes=[m.name for m in runnable],
+        dataset=dataset, dataset_file=dataset_file, preset=report.model["preset"], notes=notes,
+    )

@@ -1,0 +1,171 @@
+"""``host bench`` and ``--resume`` as library calls.
+
+Data flow (design.md): validate; convert every mode (cache); open the device (the one named,
+the only one attached, or an emulated one started for this run); deploy the agent; push models
+and the dataset into its store (skipping what is there); run the cells, storing each at once;
+finish the run. ``--resume RUN_ID`` redoes only cells that are missing or failed.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+from host import __version__
+from host.bench.config import BenchConfig
+from host.bench.inputs import PreparedInputs, prepare_inputs
+from host.bench.matrix import MatrixRun, SessionLost, cell_order, now
+from host.devices.adb import parse_server
+from host.devices.deploy import STORE, AgentSession, start_agent
+from host.devices.device import Device, list_devices, resolve_serial
+from host.errors import DeviceError, HostError, InputError
+from host.results import CellRecord, DeviceRecord, RunRecord
+from host.store import ResultsStore
+
+
+@contextmanager
+def bench_device(config: BenchConfig, on_stage=lambda text: None) -> Iterator[Device]:  # type: ignore[no-untyped-def]
+    """The named device, else the only real device attached, else a running or new emulator."""
+    from host.emulator import manager
+
+    address = parse_server(config.adb_server)
+    if config.device:
+        yield Device(address, resolve_serial(address, config.device) or config.device)
+        return
+    emulated = {s.serial for s in manager.running()}
+    ready = [e.serial for e in list_devices(address) if e.state == "device"]
+    real = [s for s in ready if s not in emulated]
+    if len(real) > 1:
+        raise InputError(f"{len(real)} devices attached ({', '.join(real)}): choose one with --device")
+    if real:
+        yield Device(address, real[0])
+        return
+    reusable = [s for s in ready if s in emulated]
+    if reusable:
+        yield Device(address, reusable[0])
+        return
+    on_stage("starting the emulated device")
+    state = manager.start(address)
+    try:
+        yield Device(address, state.serial)
+    finally:
+        manager.stop_state(address, state)
+
+
+def push_inputs(session: AgentSession, inputs: PreparedInputs) -> dict[str, int]:
+    """Put models and the dataset into the agent's store over ADB, skipping what is there."""
+    files = [(m.path, m.sha256) for m in inputs.models.values()]
+    if inputs.dataset_file is not None:
+        files.append((inputs.dataset_file, str(inputs.dataset["sha256"])))
+    pushed = pushed_bytes = 0
+    for path, sha in files:
+        exists, size = session.client.stat(sha)
+        if exists and size == path.stat().st_size:
+            continue
+        session.device.push_unchecked(path, f"{STORE}/{sha}")
+        pushed += 1
+        pushed_bytes += path.stat().st_size
+    return {"pushed_files": pushed, "pushed_bytes": pushed_bytes, "files": len(files)}
+
+
+def _device_record(session: AgentSession) -> DeviceRecord:
+    info = session.client.device_info()
+    props = session.device.props()
+    return DeviceRecord(
+        serial=session.device.serial, model=info.model or props.model, abi=info.abi, sdk=info.sdk or props.sdk,
+        runtime=info.runtime, runtime_version=info.runtime_version, cores=info.cores, emulated=props.emulated,
+        soc=info.soc or props.soc,
+    )
+
+
+def new_run_id() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+
+
+def run_bench(config: BenchConfig, db_path: Path, listener, resume: str | None = None) -> RunRecord:  # type: ignore[no-untyped-def]
+    store = ResultsStore(db_path)
+    try:
+        previous = None
+        if resume:
+            previous = store.load_run(resume)
+            config = replace(BenchConfig.from_json(previous.config), device=config.device or previous.config.get("device"),
+                             adb_server=config.adb_server or previous.config.get("adb_server"))
+        config.validate()
+        inputs = prepare_inputs(config, listener.stage)
+        if previous is not None and previous.model.get("sha256") != inputs.model["sha256"]:
+            raise InputError(f"the model changed since run {previous.run_id}; start a new run instead of resuming")
+        if previous is not None and previous.dataset.get("sha256") != inputs.dataset.get("sha256"):
+            raise InputError(f"the dataset changed since run {previous.run_id}; start a new run instead of resuming")
+        run_id = previous.run_id if previous else new_run_id()
+        stored_config = {**config.to_json(), "modes": list(dict.fromkeys([*inputs.modes, *inputs.failed_modes]))}
+        if previous is None:
+            store.create_run(RunRecord(run_id, now(), __version__, inputs.model, inputs.dataset, stored_config, notes=tuple(inputs.notes)))
+        done = {c.key: c for c in (previous.cells if previous else ()) if c.status in ("ok", "unavailable")}
+        stats = {"converted": sum(1 for r in inputs.conversion.results if r.ok and not r.cached),
+                 "conversion_cache_hits": sum(1 for r in inputs.conversion.results if r.cached)}
+        with bench_device(config, listener.stage) as device:
+            stats.update(_run_on_device(store, run_id, config, inputs, device, done, listener))
+        store.finish_run(run_id, now(), inputs.notes, stats)
+        return store.load_run(run_id)
+    finally:
+        store.close()
+
+
+def _run_on_device(store: ResultsStore, run_id: str, config: BenchConfig, inputs: PreparedInputs, device: Device,
+                   done: dict[tuple[str, str, str], CellRecord], listener) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    order = cell_order(stored_modes(inputs), config.backend_names())
+    todo = [(m, b) for m, b in order if (device.serial, m, b) not in done]
+    listener.matrix(len(order), len(order) - len(todo))
+    stats: dict[str, int] = {"cells_run": 0, "agent_restarts": 0}
+    restarts_left = 1
+    while todo:
+        listener.stage(f"deploying the agent to {device.serial}")
+        try:
+            session = start_agent(device, device_python=config.device_python, gpu_delegate=config.gpu_delegate,
+                                  nnapi_delegate=config.nnapi_delegate)
+        except HostError as e:
+            _fail_remaining(store, run_id, device.serial, todo, f"agent could not start: {e}", listener)
+            return stats
+        with session:
+            store.add_device(run_id, _device_record(session))
+            listener.stage("pushing models and dataset")
+            stats.update(push_inputs(session, inputs))
+            matrix = MatrixRun(session, device.serial, inputs, config, lambda cell: store.save_cell(run_id, cell), listener)
+            reference = done.get((device.serial, "none", "cpu1"))
+            if reference is not None and reference.outputs_sha256 and session.client.stat(reference.outputs_sha256)[0]:
+                matrix.reference_outputs = reference.outputs_sha256
+            elif reference is not None and ("none", "cpu1") not in todo:
+                todo.insert(0, ("none", "cpu1"))  # its outputs are gone from the device: measure it again
+            try:
+                while todo:
+                    mode, backend = todo[0]
+                    matrix.run_cell(mode, backend)
+                    todo.pop(0)
+                    stats["cells_run"] += 1
+            except (SessionLost, DeviceError) as e:
+                if restarts_left == 0:
+                    _fail_remaining(store, run_id, device.serial, todo, f"device or agent lost: {e}", listener)
+                    return stats
+                restarts_left -= 1
+                stats["agent_restarts"] += 1
+                listener.stage(f"agent lost ({e}); restarting it")
+    return stats
+
+
+def stored_modes(inputs: PreparedInputs) -> list[str]:
+    from host.convert.modes import MODES
+
+    wanted = set(inputs.modes) | set(inputs.failed_modes)
+    return [m.name for m in MODES if m.name in wanted]
+
+
+def _fail_remaining(store: ResultsStore, run_id: str, serial: str, todo: list[tuple[str, str]], reason: str, listener) -> None:  # type: ignore[no-untyped-def]
+    for mode, backend in todo:
+        cell = CellRecord(serial, mode, backend, "failed", reason, "start", finished=now())
+        store.save_cell(run_id, cell)
+        listener.cell_done(cell)
+    todo.clear()

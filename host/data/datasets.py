@@ -1,0 +1,95 @@
+"""Evaluation datasets: resolve the layout, slice evaluation and calibration apart, pack for the device.
+
+Layouts: class subfolders (labels are sorted folder indices), or ILSVRC2012 validation (a flat
+folder plus a labels file with one class index per line, in sorted file-name order, as TFLite's
+``run_eval`` takes it), or a flat folder without labels (then accuracy is n/a with the reason).
+
+Order: labelled class folders are interleaved (one image per class in turn) so ``--limit``
+keeps every class; flat folders keep file-name order. When calibration images come from the
+same dataset, they are its *last* ``calibration_count`` images in that order and evaluation
+takes the first ``limit`` of the rest: never the same image in both.
+"""
+
+from __future__ import annotations
+
+import io
+import hashlib
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from host.data.images import ImageEntry, ImageSet, list_images, load_image_set, round_robin
+from host.errors import DatasetError
+
+_FIXED_TIME = (2020, 1, 1, 0, 0, 0)
+
+
+@dataclass(frozen=True)
+class DatasetSlices:
+    name: str
+    evaluation: tuple[ImageEntry, ...]
+    calibration: tuple[ImageEntry, ...]
+    class_names: tuple[str, ...]
+    labelled: bool
+
+
+def read_labels(path: Path, count: int) -> list[int]:
+    try:
+        lines = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+        labels = [int(line.split()[-1]) for line in lines]
+    except (OSError, ValueError) as e:
+        raise DatasetError(f"cannot read labels file {path}: one integer class index per line expected ({e})") from e
+    if len(labels) != count:
+        raise DatasetError(f"labels file {path} has {len(labels)} lines but the folder has {count} images")
+    return labels
+
+
+def slice_dataset(root: Path, *, labels_file: Path | None, limit: int | None, calibration_count: int,
+                  take_calibration: bool) -> DatasetSlices:
+    listing = list_images(root)
+    entries = listing.entries
+    if labels_file is not None:
+        if listing.class_names:
+            raise DatasetError(f"{root} has class subfolders; --labels is for a flat folder (ILSVRC layout)")
+        labels = read_labels(labels_file, len(entries))
+        entries = tuple(ImageEntry(e.path, label) for e, label in zip(entries, labels))
+    elif listing.class_names:
+        entries = round_robin(entries)
+    calibration: tuple[ImageEntry, ...] = ()
+    if take_calibration:
+        if len(entries) <= calibration_count:
+            raise DatasetError(
+                f"{root} has {len(entries)} images: too few to keep {calibration_count} calibration images apart "
+                "from evaluation; pass --calibration DIR or a smaller --calibration-count"
+            )
+        calibration, entries = entries[-calibration_count:], entries[:-calibration_count]
+    if limit is not None:
+        if limit < 1:
+            raise DatasetError("--limit must be at least 1")
+        entries = entries[:limit]
+    labelled = any(e.label >= 0 for e in entries)
+    return DatasetSlices(root.name, entries, calibration, listing.class_names, labelled)
+
+
+def load_evaluation(slices: DatasetSlices, size: tuple[int, int], crop_fraction: float) -> ImageSet:
+    return load_image_set(slices.evaluation, size, crop_fraction=crop_fraction, class_names=slices.class_names, what="evaluation images")
+
+
+def pack_for_device(images: ImageSet, folder: Path) -> tuple[Path, str]:
+    """Write images and labels as an .npz with fixed timestamps; same content, same bytes and name."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+        for name, array in (("images", np.ascontiguousarray(images.images, dtype=np.uint8)),
+                            ("labels", np.ascontiguousarray(images.labels, dtype=np.int32))):
+            payload = io.BytesIO()
+            np.lib.format.write_array(payload, array, allow_pickle=False)
+            archive.writestr(zipfile.ZipInfo(f"{name}.npy", _FIXED_TIME), payload.getvalue())
+    data = buffer.getvalue()
+    sha = hashlib.sha256(data).hexdigest()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{sha}.npz"
+    if not path.is_file():
+        path.write_bytes(data)
+    return path, sha

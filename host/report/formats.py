@@ -1,0 +1,62 @@
+"""Run reports as text: JSON (the design's contract), CSV (one row per cell), Markdown."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from host.report.tables import RunTables, build_tables, device_line
+from host.results import RunRecord, run_json
+
+CSV_COLUMNS = (
+    "run_id", "device", "mode", "backend", "status", "error", "size_bytes",
+    "latency_init_ms", "latency_first_ms", "latency_mean_ms", "latency_std_ms", "latency_min_ms", "latency_p50_ms",
+    "latency_p90_ms", "latency_p95_ms", "latency_p99_ms", "latency_max_ms", "latency_count",
+    "init_rss_mb", "peak_rss_mb", "delegated_nodes", "total_nodes", "top1", "top3", "top5", "accuracy_count",
+    "top1_agreement", "mean_abs_error", "max_abs_error",
+)
+
+
+def to_json(run: RunRecord) -> str:
+    return json.dumps(run_json(run), indent=2) + "\n"
+
+
+def to_csv(run: RunRecord) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    for cell in run_json(run)["cells"]:
+        lat = cell["latency_ms"] or {}
+        mem = cell["memory_mb"] or {}
+        dlg = cell["delegation"] or {}
+        acc = cell["accuracy"] or {}
+        fid = cell["fidelity"] or {}
+        writer.writerow([
+            run.run_id, cell["device"], cell["mode"], cell["backend"], cell["status"], cell["error"] or "", cell["size_bytes"],
+            *(lat.get(k) for k in ("init", "first", "mean", "std", "min", "p50", "p90", "p95", "p99", "max", "count")),
+            mem.get("init_rss"), mem.get("peak_rss"), dlg.get("delegated_nodes"), dlg.get("total_nodes"),
+            acc.get("top1"), acc.get("top3"), acc.get("top5"), acc.get("count"),
+            fid.get("top1_agreement"), fid.get("mean_abs_error"), fid.get("max_abs_error"),
+        ])
+    return out.getvalue()
+
+
+def _md_table(header: tuple[str, ...], rows: tuple[tuple[str, ...], ...]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def to_markdown(run: RunRecord, sections: list[RunTables] | None = None) -> str:
+    parts = [f"## {run.model.get('name')} - run {run.run_id}", "",
+             f"Dataset: {run.dataset.get('name') or 'none'} ({run.dataset.get('count') or 0} images). Started {run.started}."]
+    for section in sections or build_tables(run):
+        parts += ["", f"**Device:** {device_line(run, section.device)}"]
+        for table in section.tables:
+            parts += ["", f"**{table.title}**", "", _md_table(table.header, table.rows)]
+        if section.footnotes:
+            parts += [""] + [f"[{i}] {reason}" for i, reason in enumerate(section.footnotes, 1)]
+    if run.notes:
+        parts += ["", "Notes:"] + [f"- {note}" for note in run.notes]
+    return "\n".join(parts) + "\n"

@@ -1,0 +1,114 @@
+"""The seed post's three tables (size, accuracy, latency) plus fidelity and delegation, as data.
+
+Console, Markdown and HTML all render these; a cell that was not measured never shows a number:
+it shows ``unavailable [n]`` or ``failed [n]`` with its reason as footnote n.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from host.results import CellRecord, RunRecord
+
+
+@dataclass
+class Footnotes:
+    reasons: list[str] = field(default_factory=list)
+
+    def mark(self, cell: CellRecord) -> str:
+        reason = cell.error or cell.status
+        if reason not in self.reasons:
+            self.reasons.append(reason)
+        return f"{cell.status} [{self.reasons.index(reason) + 1}]"
+
+
+@dataclass(frozen=True)
+class Table:
+    title: str
+    header: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+
+
+@dataclass(frozen=True)
+class RunTables:
+    device: str
+    tables: tuple[Table, ...]
+    footnotes: tuple[str, ...]
+
+
+def _modes_backends(cells: list[CellRecord], run: RunRecord) -> tuple[list[str], list[str]]:
+    modes = [m for m in run.config.get("modes", []) if any(c.mode == m for c in cells)]
+    backends = [b for b in run.config.get("backends", []) if any(c.backend == b for c in cells)]
+    return modes or sorted({c.mode for c in cells}), backends or sorted({c.backend for c in cells})
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+def build_tables(run: RunRecord) -> list[RunTables]:
+    result = []
+    for serial in sorted({c.device for c in run.cells}):
+        cells = [c for c in run.cells if c.device == serial]
+        modes, backends = _modes_backends(cells, run)
+        grid = {(c.mode, c.backend): c for c in cells}
+        notes = Footnotes()
+
+        def show(cell: CellRecord | None, render) -> str:  # type: ignore[no-untyped-def]
+            if cell is None:
+                return "not run"
+            if cell.status != "ok":
+                return notes.mark(cell)
+            return render(cell)
+
+        sizes = {m: next((c.size_bytes for c in cells if c.mode == m and c.size_bytes), None) for m in modes}
+        base = sizes.get("none")
+        size_rows = tuple(
+            (m, f"{sizes[m]:,}" if sizes[m] else "-", f"{sizes[m] / base:.3f}" if sizes[m] and base else "-") for m in modes
+        )
+
+        def accuracy(cell: CellRecord) -> str:
+            if not cell.accuracy:
+                return "n/a (no labels)" if run.dataset.get("sha256") else "n/a (no dataset)"
+            return f"{_pct(cell.accuracy['top1'])} / {_pct(cell.accuracy['top3'])}"
+
+        def latency(cell: CellRecord) -> str:
+            lat = cell.latency_ms or {}
+            return f"{lat['p50']:.3f} ±{lat['std']:.3f}"
+
+        def fidelity(cell: CellRecord) -> str:
+            if (cell.mode, cell.backend) == ("none", "cpu1"):
+                return "reference"
+            if not cell.fidelity:
+                return "n/a"
+            return f"{_pct(cell.fidelity['top1_agreement'])} / {cell.fidelity['mean_abs_error']:.4f}"
+
+        def delegation(cell: CellRecord) -> str:
+            d = cell.delegation or {}
+            if not d:
+                return "-"
+            text = f"{d['delegated_nodes']}/{d['total_nodes']} {d.get('delegate', '')}".strip()
+            return text + (": fallback, nothing delegated" if d["delegated_nodes"] == 0 else "")
+
+        def grid_table(title: str, render) -> Table:  # type: ignore[no-untyped-def]
+            rows = tuple((m, *(show(grid.get((m, b)), render) for b in backends)) for m in modes)
+            return Table(title, ("mode", *backends), rows)
+
+        tables = (
+            Table("Model size", ("mode", "bytes", "vs none"), size_rows),
+            grid_table(f"Accuracy top-1 / top-3 ({run.dataset.get('count') or 0} images)", accuracy),
+            grid_table("Latency p50 ±std (ms)", latency),
+            grid_table("Fidelity vs none/cpu1: top-1 agreement / mean abs error", fidelity),
+            grid_table("Delegation: nodes taken by the delegate / all nodes", delegation),
+        )
+        result.append(RunTables(serial, tables, tuple(notes.reasons)))
+    return result
+
+
+def device_line(run: RunRecord, serial: str) -> str:
+    device = next((d for d in run.devices if d.serial == serial), None)
+    if device is None:
+        return serial
+    emulated = ", emulated" if device.emulated else ""
+    return (f"{device.model} ({device.abi}, SDK {device.sdk}, {device.cores} cores{emulated}) - "
+            f"{device.runtime} {device.runtime_version} - serial {serial}")

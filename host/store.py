@@ -1,0 +1,169 @@
+"""The results database: SQLite with a versioned schema; every cell is committed as it finishes.
+
+Tables: ``runs`` (one per bench run, with the configuration needed to resume it), ``devices``
+(per run), ``cells`` (one per device x mode x backend, replaced when a resumed run redoes it),
+and ``samples`` (each cell's raw latency samples as a float64 blob, for distribution-level
+comparisons). WAL mode lets a report read while a bench writes.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from array import array
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from host.errors import InputError
+from host.results import CellRecord, DeviceRecord, RunRecord
+
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY, started TEXT NOT NULL, finished TEXT, tool_version TEXT NOT NULL,
+    model TEXT NOT NULL, dataset TEXT NOT NULL, config TEXT NOT NULL, notes TEXT NOT NULL DEFAULT '[]',
+    stats TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE IF NOT EXISTS devices (
+    run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE, serial TEXT NOT NULL, info TEXT NOT NULL,
+    PRIMARY KEY (run_id, serial)
+);
+CREATE TABLE IF NOT EXISTS cells (
+    run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE, device TEXT NOT NULL, mode TEXT NOT NULL,
+    backend TEXT NOT NULL, status TEXT NOT NULL, error TEXT NOT NULL, phase TEXT NOT NULL, size_bytes INTEGER,
+    latency TEXT, memory TEXT, delegation TEXT, accuracy TEXT, fidelity TEXT, outputs_sha256 TEXT NOT NULL,
+    finished TEXT NOT NULL, extra TEXT NOT NULL DEFAULT '{}',
+    PRIMARY KEY (run_id, device, mode, backend)
+);
+CREATE TABLE IF NOT EXISTS samples (
+    run_id TEXT NOT NULL, device TEXT NOT NULL, mode TEXT NOT NULL, backend TEXT NOT NULL,
+    count INTEGER NOT NULL, data BLOB NOT NULL,
+    PRIMARY KEY (run_id, device, mode, backend)
+);
+"""
+
+
+class StoreError(InputError):
+    """The database file cannot be used (not a database, or a newer schema): the user picks another."""
+
+
+def _dump(value: Any) -> str | None:
+    return None if value is None else json.dumps(value)
+
+
+def _load(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+class ResultsStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"{path} is not a usable results database: {e}") from e
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        with self._transaction() as db:
+            for statement in _SCHEMA.strip().split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            row = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            if row is None:
+                db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            elif int(row[0]) > SCHEMA_VERSION:
+                raise StoreError(f"{self.path} has schema {row[0]}, newer than this tool's {SCHEMA_VERSION}: upgrade quantbench")
+
+    # -- writing --------------------------------------------------------------------------
+    def create_run(self, run: RunRecord) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO runs (run_id, started, tool_version, model, dataset, config, notes) VALUES (?,?,?,?,?,?,?)",
+                (run.run_id, run.started, run.tool_version, json.dumps(run.model), json.dumps(run.dataset),
+                 json.dumps(run.config), json.dumps(list(run.notes))),
+            )
+
+    def add_device(self, run_id: str, device: DeviceRecord) -> None:
+        with self._transaction() as db:
+            db.execute("INSERT OR REPLACE INTO devices VALUES (?,?,?)", (run_id, device.serial, json.dumps(asdict(device))))
+
+    def save_cell(self, run_id: str, cell: CellRecord) -> None:
+        """Commit one finished cell (and its samples) at once."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO cells VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (run_id, cell.device, cell.mode, cell.backend, cell.status, cell.error, cell.phase, cell.size_bytes,
+                 _dump(cell.latency_ms), _dump(cell.memory_mb), _dump(cell.delegation), _dump(cell.accuracy),
+                 _dump(cell.fidelity), cell.outputs_sha256, cell.finished, json.dumps(cell.extra)),
+            )
+            db.execute("DELETE FROM samples WHERE run_id=? AND device=? AND mode=? AND backend=?", (run_id, *cell.key))
+            if cell.samples_ms:
+                db.execute("INSERT INTO samples VALUES (?,?,?,?,?,?)",
+                           (run_id, *cell.key, len(cell.samples_ms), array("d", cell.samples_ms).tobytes()))
+
+    def finish_run(self, run_id: str, stamp: str, notes: list[str], stats: dict[str, Any]) -> None:
+        with self._transaction() as db:
+            db.execute("UPDATE runs SET finished=?, notes=?, stats=? WHERE run_id=?", (stamp, json.dumps(notes), json.dumps(stats), run_id))
+
+    # -- reading --------------------------------------------------------------------------
+    def resolve_run_id(self, ref: str | None) -> str:
+        """``latest``/None gives the newest run; a prefix of a run id is accepted when unique."""
+        if not ref or ref == "latest":
+            row = self._db.execute("SELECT run_id FROM runs ORDER BY started DESC, rowid DESC LIMIT 1").fetchone()
+            if row is None:
+                raise InputError(f"no runs in {self.path}: run 'host bench' first")
+            return str(row[0])
+        rows = self._db.execute("SELECT run_id FROM runs WHERE run_id LIKE ?", (ref + "%",)).fetchall()
+        if len(rows) != 1:
+            raise InputError(f"run {ref!r} {'is ambiguous' if rows else 'not found'} in {self.path}")
+        return str(rows[0][0])
+
+    def load_run(self, ref: str | None) -> RunRecord:
+        run_id = self.resolve_run_id(ref)
+        row = self._db.execute("SELECT run_id, started, finished, tool_version, model, dataset, config, notes, stats FROM runs WHERE run_id=?", (run_id,)).fetchone()
+        devices = tuple(DeviceRecord(**json.loads(info)) for (info,) in self._db.execute("SELECT info FROM devices WHERE run_id=? ORDER BY serial", (run_id,)))
+        samples = {
+            (d, m, b): tuple(array("d", blob))
+            for d, m, b, blob in self._db.execute("SELECT device, mode, backend, data FROM samples WHERE run_id=?", (run_id,))
+        }
+        order = {name: i for i, name in enumerate(json.loads(row[6]).get("modes", []))}
+        cells = []
+        for c in self._db.execute("SELECT device, mode, backend, status, error, phase, size_bytes, latency, memory, delegation, accuracy, fidelity, outputs_sha256, finished, extra FROM cells WHERE run_id=?", (run_id,)):
+            cells.append(CellRecord(
+                device=c[0], mode=c[1], backend=c[2], status=c[3], error=c[4], phase=c[5], size_bytes=c[6],
+                latency_ms=_load(c[7]), memory_mb=_load(c[8]), delegation=_load(c[9]), accuracy=_load(c[10]),
+                fidelity=_load(c[11]), outputs_sha256=c[12], finished=c[13], samples_ms=samples.get((c[0], c[1], c[2]), ()),
+                extra=json.loads(c[14]),
+            ))
+        backends = json.loads(row[6]).get("backends", [])
+        cells.sort(key=lambda c: (c.device, order.get(c.mode, 99), backends.index(c.backend) if c.backend in backends else 99))
+        return RunRecord(
+            run_id=row[0], started=row[1], finished=row[2] or "", tool_version=row[3], model=json.loads(row[4]),
+            dataset=json.loads(row[5]), config=json.loads(row[6]), devices=devices, cells=tuple(cells),
+            notes=tuple(json.loads(row[7])), stats=json.loads(row[8]),
+        )
+
+    def list_runs(self, limit: int = 20) -> list[tuple[str, str, str]]:
+        return [(r[0], r[1], json.loads(r[2]).get("name", "?")) for r in
+                self._db.execute("SELECT run_id, started, model FROM runs ORDER BY started DESC LIMIT ?", (limit,))]

@@ -1,0 +1,172 @@
+"""``host bench`` end to end: demo model, real adb server, emulated device, agent, SQLite, reports."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from host.cli import main
+from host.emulator import manager
+from host.store import ResultsStore
+from tests.adb_fixtures import private_adb_server
+from host.devices.adb import wheel_adb
+
+FAST = ["--min-runs", "10", "--min-seconds", "0.05", "--warmup-seconds", "0.01"]
+MODES = "none,dynamic_range,float16,integer,full_integer,int16x8"
+CELL_KEYS = {"device", "mode", "backend", "status", "error", "size_bytes", "latency_ms", "memory_mb", "delegation", "accuracy", "fidelity"}
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    """Private adb server, data and cache folders; every emulator stopped at the end."""
+    root = tmp_path_factory.mktemp("bench")
+    saved = {k: os.environ.get(k) for k in ("QUANTBENCH_DATA_DIR", "QUANTBENCH_CACHE_DIR")}
+    os.environ["QUANTBENCH_DATA_DIR"] = str(root / "data")
+    os.environ["QUANTBENCH_CACHE_DIR"] = str(root / "cache")
+    with private_adb_server(wheel_adb()) as server:
+        yield root
+        manager.stop(server.address, everything=True)
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture(scope="module")
+def first_run(env):
+    argv = ["bench", "--modes", MODES, "--limit", "60", "--db", str(env / "results.sqlite"),
+            "--json", str(env / "run.json"), "--report", str(env / "run.html"), *FAST]
+    assert main(argv) == 0
+    return json.loads((env / "run.json").read_text())
+
+
+def _store_listing(env: Path) -> dict[str, float]:
+    store = env / "data" / "emulator" / "sandbox" / "data" / "local" / "tmp" / "quantbench" / "root" / "store"
+    return {p.name: p.stat().st_mtime_ns for p in store.iterdir()}
+
+
+def test_json_matches_the_contract_field_by_field(first_run):
+    run = first_run
+    assert set(run) == {"run_id", "started", "tool_version", "model", "dataset", "devices", "cells"}
+    assert set(run["model"]) == {"name", "sha256", "input_shape"} and run["model"]["name"] == "demo"
+    assert run["model"]["input_shape"] == [1, 64, 64, 3]
+    assert run["dataset"]["name"] == "demo" and run["dataset"]["count"] == 60 and len(run["dataset"]["sha256"]) == 64
+    (device,) = run["devices"]
+    assert set(device) == {"serial", "model", "abi", "sdk", "runtime", "runtime_version", "cores"}
+    assert len(run["cells"]) == 6 * 4
+    for cell in run["cells"]:
+        assert set(cell) == CELL_KEYS
+        if cell["backend"] in ("cpu1", "cpu4"):
+            assert cell["status"] == "ok", cell
+            assert set(cell["latency_ms"]) == {"init", "first", "mean", "std", "min", "p50", "p90", "p95", "p99", "max", "count"}
+            assert set(cell["memory_mb"]) == {"init_rss", "peak_rss"}
+            assert set(cell["delegation"]) == {"delegated_nodes", "total_nodes"}
+            assert set(cell["accuracy"]) == {"top1", "top3", "top5", "count"} and cell["accuracy"]["count"] == 60
+            assert cell["accuracy"]["top1"] >= 0.9
+            if (cell["mode"], cell["backend"]) != ("none", "cpu1"):
+                assert set(cell["fidelity"]) == {"top1_agreement", "mean_abs_error", "max_abs_error"}
+        else:
+            assert cell["status"] == "unavailable" and "emulated device" in cell["error"]
+            assert cell["latency_ms"] is None and cell["accuracy"] is None and cell["fidelity"] is None
+
+
+def test_the_database_holds_every_cell_with_its_samples(env, first_run):
+    store = ResultsStore(env / "results.sqlite")
+    run = store.load_run(first_run["run_id"])
+    store.close()
+    assert len(run.cells) == 24
+    for cell in run.cells:
+        if cell.status == "ok":
+            assert len(cell.samples_ms) == cell.latency_ms["count"] >= 10
+
+
+def test_second_identical_run_converts_nothing_and_pushes_nothing(env, first_run):
+    before = _store_listing(env)
+    argv = ["bench", "--modes", MODES, "--limit", "60", "--db", str(env / "results.sqlite"), *FAST]
+    assert main(argv) == 0
+    store = ResultsStore(env / "results.sqlite")
+    run = store.load_run("latest")
+    store.close()
+    assert run.run_id != first_run["run_id"]
+    assert run.stats["converted"] == 0 and run.stats["conversion_cache_hits"] == 6
+    assert run.stats["pushed_files"] == 0 and run.stats["files"] == 7
+    after = _store_listing(env)
+    new_files = set(after) - set(before)
+    assert {name: after[name] for name in before} == before, "no stored file was written again"
+    assert len(new_files) <= 1, "at most the new reference outputs"
+
+
+def test_reports_in_every_format(env, first_run, capsys):
+    db = str(env / "results.sqlite")
+    run_id = first_run["run_id"]
+    assert main(["report", run_id, "--format", "md", "--db", db]) == 0
+    markdown = capsys.readouterr().out
+    assert "| mode | bytes | vs none |" in markdown and "unavailable [1]" in markdown
+    assert main(["report", run_id, "--format", "csv", "--db", db]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 25 and lines[0].startswith("run_id,device,mode,backend,status")
+    assert main(["report", run_id, "--format", "json", "--db", db]) == 0
+    assert json.loads(capsys.readouterr().out) == first_run
+    assert main(["report", "nope", "--db", db]) == 2
+
+
+def test_html_report_renders_in_headless_chromium_with_its_charts(env, first_run):
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if not chromium:
+        pytest.skip("no Chromium installed (CI installs Debian's chromium)")
+    page = env / "run.html"
+    html = page.read_text()
+    for chart in ("chart-latency", "chart-accuracy-size", "chart-latency-distribution"):
+        assert f'id="{chart}"' in html
+    profile = env / "chromium-profile"
+    base = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", f"--user-data-dir={profile}", "--virtual-time-budget=5000"]
+    dom = subprocess.run([*base, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    assert 'data-charts-rendered="3"' in dom, "all three chart images decoded in the browser"
+    assert "Latency p50" in dom and "unavailable [1]" in dom
+    shot = env / "report.png"
+    subprocess.run([*base, f"--screenshot={shot}", "--window-size=1280,2400", page.as_uri()], capture_output=True, timeout=120)
+    assert shot.is_file() and shot.stat().st_size > 10_000
+
+
+def test_resume_after_a_killed_run_completes_only_what_was_missing(env, first_run):
+    db = env / "resume.sqlite"
+    argv = [sys.executable, "-m", "host.cli", "bench", "--modes", "none,float16,integer", "--backends", "cpu1,cpu4",
+            "--limit", "20", "--db", str(db), "--min-runs", "10", "--min-seconds", "1.5", "--warmup-seconds", "0.01"]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
+    deadline = time.monotonic() + 240
+    done_before: dict[tuple[str, str], str] = {}
+    while time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.5)
+        if db.is_file():
+            store = ResultsStore(db)
+            try:
+                run = store.load_run("latest")
+                done_before = {(c.mode, c.backend): c.finished for c in run.cells}
+            except Exception:  # noqa: BLE001 - the run row may not exist yet
+                done_before = {}
+            finally:
+                store.close()
+            if len(done_before) >= 2:
+                proc.send_signal(signal.SIGKILL)
+                break
+    proc.wait(timeout=30)
+    assert 2 <= len(done_before) < 6, f"the run must be killed mid-way, got {len(done_before)} cells"
+    assert main(["bench", "--resume", run.run_id, "--db", str(db)]) == 0
+    store = ResultsStore(db)
+    resumed = store.load_run(run.run_id)
+    store.close()
+    assert len(resumed.cells) == 6 and all(c.status == "ok" for c in resumed.cells)
+    for cell in resumed.cells:
+        if (cell.mode, cell.backend) in done_before:
+            assert cell.finished == done_before[(cell.mode, cell.backend)], "finished cells are not run again"
+    assert resumed.stats["cells_run"] == 6 - len(done_before)

@@ -1,0 +1,44 @@
+"""The CLI as users call it: a python -m smoke test, and bad input ending in exit 2 with one line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from host.cli import main
+
+
+def test_python_dash_m_runs_the_cli():
+    proc = subprocess.run([sys.executable, "-m", "host.cli", "--version"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.startswith("host ")
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["bench", "--backends", "tpu"], "unknown backend 'tpu'"),
+        (["bench", "--modes", "int3"], "unknown mode 'int3'"),
+        (["bench", "--limit", "0"], "--limit must be at least 1"),
+        (["bench", "--min-runs", "0"], "latency settings"),
+        (["bench", "--dataset", "/no/such/folder"], "does not exist"),
+        (["bench", "--labels", "x.txt"], "--labels needs --dataset"),
+        (["bench", "--adb-server", "nonsense"], "HOST:PORT"),
+    ],
+)
+def test_bench_rejects_bad_input_before_any_work(tmp_path, capsys, argv, expected):
+    code = main([*argv, "--db", str(tmp_path / "r.sqlite")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and expected in err[0] and "Traceback" not in err[0]
+
+
+def test_report_without_a_database_is_a_clear_error(tmp_path, capsys):
+    assert main(["report", "--db", str(tmp_path / "none.sqlite")]) == 2
+    assert "no results database" in capsys.readouterr().err
+
+
+def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path, capsys):
+    (tmp_path / "bad.sqlite").write_bytes(b"not sqlite at all" * 100)
+    assert main(["report", "--db", str(tmp_path / "bad.sqlite")]) == 2
+    assert "not a usable results database" in capsys.readouterr().err

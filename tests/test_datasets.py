@@ -1,0 +1,54 @@
+"""Dataset layouts and slicing: ILSVRC labels, --limit, calibration kept apart from evaluation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from host.data.datasets import load_evaluation, pack_for_device, slice_dataset
+from host.errors import DatasetError
+from tests.builders import write_image_folder
+
+
+def _flat(root, count):
+    root.mkdir()
+    for i in range(count):
+        Image.fromarray(np.full((8, 8, 3), i * 10, dtype=np.uint8)).save(root / f"ILSVRC2012_val_{i + 1:08d}.JPEG", quality=95)
+    return root
+
+
+def test_ilsvrc_layout_takes_labels_in_sorted_file_name_order(tmp_path):
+    root = _flat(tmp_path / "val", 6)
+    (tmp_path / "labels.txt").write_text("\n".join(str(v) for v in [5, 4, 3, 2, 1, 0]) + "\n")
+    slices = slice_dataset(root, labels_file=tmp_path / "labels.txt", limit=None, calibration_count=2, take_calibration=False)
+    assert [e.label for e in slices.evaluation] == [5, 4, 3, 2, 1, 0]
+    assert [e.path.name for e in slices.evaluation] == sorted(p.name for p in root.iterdir())
+
+
+def test_labels_count_must_match(tmp_path):
+    root = _flat(tmp_path / "val", 3)
+    (tmp_path / "labels.txt").write_text("1\n2\n")
+    with pytest.raises(DatasetError, match="2 lines but the folder has 3"):
+        slice_dataset(root, labels_file=tmp_path / "labels.txt", limit=None, calibration_count=1, take_calibration=False)
+
+
+def test_calibration_slice_never_overlaps_evaluation_and_limit_applies_after(tmp_path):
+    write_image_folder(tmp_path / "ds", classes=3, per_class=5)
+    slices = slice_dataset(tmp_path / "ds", labels_file=None, limit=4, calibration_count=3, take_calibration=True)
+    assert len(slices.calibration) == 3 and len(slices.evaluation) == 4
+    assert not {e.path for e in slices.calibration} & {e.path for e in slices.evaluation}
+    assert [e.label for e in slices.evaluation] == [0, 1, 2, 0], "classes interleaved so a limit keeps every class"
+    with pytest.raises(DatasetError, match="too few"):
+        slice_dataset(tmp_path / "ds", labels_file=None, limit=None, calibration_count=15, take_calibration=True)
+
+
+def test_device_dataset_file_is_deterministic(tmp_path):
+    write_image_folder(tmp_path / "ds", classes=2, per_class=3)
+    slices = slice_dataset(tmp_path / "ds", labels_file=None, limit=None, calibration_count=1, take_calibration=False)
+    images = load_evaluation(slices, (8, 8), 1.0)
+    first, sha1 = pack_for_device(images, tmp_path / "a")
+    second, sha2 = pack_for_device(images, tmp_path / "b")
+    assert sha1 == sha2 and first.read_bytes() == second.read_bytes()
+    with np.load(first) as data:
+        assert data["images"].shape == (6, 8, 8, 3) and list(data["labels"]) == [0, 1, 0, 1, 0, 1]

@@ -1,0 +1,72 @@
+"""Benchmark: the whole ``host bench`` against the work it exists to do.
+
+MobileNetV2 (224, random weights), 100 evaluation images, every post-training mode on ``cpu1``
+and ``cpu2`` through the emulated device and a private adb server; a cold run (empty caches,
+empty device) and then a warm one. Prints time in converters, time in interpreter invokes
+(first + warm-up + timed runs + evaluation, as the agent measured them) and the whole run.
+
+    python tools/bench/bench_e2e.py [--images 100] [--backends cpu1,cpu2]
+
+Last line: ``overhead_cold=<run/(convert+invoke)> overhead_warm=<run/invoke>``. Goal: warm <= 1.25.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from host.devices.adb import wheel_adb  # noqa: E402
+from host.store import ResultsStore  # noqa: E402
+from tests.adb_fixtures import private_adb_server  # noqa: E402
+from tools.bench.common import synthetic_images, timed_host  # noqa: E402
+
+
+def invoke_seconds(db: Path, run_ref: str) -> tuple[str, float, int]:
+    store = ResultsStore(db)
+    try:
+        run = store.load_run(run_ref)
+    finally:
+        store.close()
+    total = 0.0
+    for cell in run.cells:
+        if cell.status == "ok" and cell.latency_ms:
+            lat = cell.latency_ms
+            total += (lat["first"] + lat.get("warmup_total", 0.0) + sum(cell.samples_ms)) / 1000.0
+            total += float(cell.extra.get("evaluate_seconds", 0.0))
+    return run.run_id, total, sum(1 for c in run.cells if c.status == "ok")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--images", type=int, default=100)
+    parser.add_argument("--backends", default="cpu1,cpu2")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-e2e-") as work, private_adb_server(wheel_adb()):
+        root = Path(work)
+        env = {"QUANTBENCH_DATA_DIR": str(root / "data"), "QUANTBENCH_CACHE_DIR": str(root / "cache")}
+        os.environ.update(env)
+        dataset = synthetic_images(root / "eval", args.images, seed=1)
+        calibration = synthetic_images(root / "calibration", 100, seed=2)
+        db = root / "results.sqlite"
+        command = ["bench", "--model", "mobilenet_v2", "--weights", "none", "--modes", "post_training",
+                   "--backends", args.backends, "--dataset", str(dataset), "--calibration", str(calibration), "--db", str(db)]
+        cold_wall, _ = timed_host(command, env)
+        manifests = list((root / "cache" / "bench-models").glob("*/manifest.json"))
+        convert = sum(m["seconds"] for m in json.loads(manifests[0].read_text())["modes"].values())
+        _, cold_invoke, cold_cells = invoke_seconds(db, "latest")
+        warm_wall, _ = timed_host(command, env)
+        _, warm_invoke, warm_cells = invoke_seconds(db, "latest")
+    print(f"MobileNetV2 224 random weights, {args.images} images, post-training modes x {args.backends}")
+    print(f"cold: run {cold_wall:.1f} s, converters {convert:.1f} s, invokes {cold_invoke:.1f} s ({cold_cells} cells ok)")
+    print(f"warm: run {warm_wall:.1f} s, converters 0.0 s (cached), invokes {warm_invoke:.1f} s ({warm_cells} cells ok)")
+    print(f"overhead_cold={cold_wall / (convert + cold_invoke):.3f} overhead_warm={warm_wall / warm_invoke:.3f}")
+
+
+if __name__ == "__main__":
+    main()
