@@ -8,19 +8,21 @@ comparisons). WAL mode lets a report read while a bench writes.
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from array import array
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from host.errors import InputError
 from host.results import CellRecord, DeviceRecord, RunRecord
 
 SCHEMA_VERSION = 1
+T = TypeVar("T")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
@@ -47,8 +49,29 @@ CREATE TABLE IF NOT EXISTS samples (
 """
 
 
+# Columns added after a table first shipped: (table, column, definition). Opening a database
+# adds whichever are missing, so older files keep working.
+_ADDED_COLUMNS = (
+    ("runs", "stats", "TEXT NOT NULL DEFAULT '{}'"),
+    ("cells", "extra", "TEXT NOT NULL DEFAULT '{}'"),
+)
+
+
 class StoreError(InputError):
     """The database file cannot be used (not a database, or a newer schema): the user picks another."""
+
+
+def _mapped(method: Callable[..., T]) -> Callable[..., T]:
+    """sqlite3 errors (a locked, damaged or foreign file) become StoreError with the path."""
+
+    @functools.wraps(method)
+    def wrapper(self: ResultsStore, *args: Any, **kwargs: Any) -> T:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as e:
+            raise StoreError(f"results database {self.path}: {e}") from e
+
+    return wrapper
 
 
 def _dump(value: Any) -> str | None:
@@ -89,6 +112,10 @@ class ResultsStore:
             for statement in _SCHEMA.strip().split(";"):
                 if statement.strip():
                     db.execute(statement)
+            for table, column, definition in _ADDED_COLUMNS:
+                present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+                if column not in present:
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
             row = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
             if row is None:
                 db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
@@ -96,6 +123,7 @@ class ResultsStore:
                 raise StoreError(f"{self.path} has schema {row[0]}, newer than this tool's {SCHEMA_VERSION}: upgrade quantbench")
 
     # -- writing --------------------------------------------------------------------------
+    @_mapped
     def create_run(self, run: RunRecord) -> None:
         with self._transaction() as db:
             db.execute(
@@ -104,10 +132,12 @@ class ResultsStore:
                  json.dumps(run.config), json.dumps(list(run.notes))),
             )
 
+    @_mapped
     def add_device(self, run_id: str, device: DeviceRecord) -> None:
         with self._transaction() as db:
             db.execute("INSERT OR REPLACE INTO devices VALUES (?,?,?)", (run_id, device.serial, json.dumps(asdict(device))))
 
+    @_mapped
     def save_cell(self, run_id: str, cell: CellRecord) -> None:
         """Commit one finished cell (and its samples) at once."""
         with self._transaction() as db:
@@ -122,11 +152,13 @@ class ResultsStore:
                 db.execute("INSERT INTO samples VALUES (?,?,?,?,?,?)",
                            (run_id, *cell.key, len(cell.samples_ms), array("d", cell.samples_ms).tobytes()))
 
+    @_mapped
     def finish_run(self, run_id: str, stamp: str, notes: list[str], stats: dict[str, Any]) -> None:
         with self._transaction() as db:
             db.execute("UPDATE runs SET finished=?, notes=?, stats=? WHERE run_id=?", (stamp, json.dumps(notes), json.dumps(stats), run_id))
 
     # -- reading --------------------------------------------------------------------------
+    @_mapped
     def resolve_run_id(self, ref: str | None) -> str:
         """``latest``/None gives the newest run; a prefix of a run id is accepted when unique."""
         if not ref or ref == "latest":
@@ -139,6 +171,7 @@ class ResultsStore:
             raise InputError(f"run {ref!r} {'is ambiguous' if rows else 'not found'} in {self.path}")
         return str(rows[0][0])
 
+    @_mapped
     def load_run(self, ref: str | None) -> RunRecord:
         run_id = self.resolve_run_id(ref)
         row = self._db.execute("SELECT run_id, started, finished, tool_version, model, dataset, config, notes, stats FROM runs WHERE run_id=?", (run_id,)).fetchone()
@@ -164,6 +197,7 @@ class ResultsStore:
             notes=tuple(json.loads(row[7])), stats=json.loads(row[8]),
         )
 
+    @_mapped
     def list_runs(self, limit: int = 20) -> list[tuple[str, str, str]]:
         return [(r[0], r[1], json.loads(r[2]).get("name", "?")) for r in
                 self._db.execute("SELECT run_id, started, model FROM runs ORDER BY started DESC LIMIT ?", (limit,))]

@@ -54,7 +54,7 @@ def slice_dataset(root: Path, *, labels_file: Path | None, limit: int | None, ca
         if listing.class_names:
             raise DatasetError(f"{root} has class subfolders; --labels is for a flat folder (ILSVRC layout)")
         labels = read_labels(labels_file, len(entries))
-        entries = tuple(ImageEntry(e.path, label) for e, label in zip(entries, labels))
+        entries = tuple(ImageEntry(e.path, label) for e, label in zip(entries, labels, strict=True))
     elif listing.class_names:
         entries = round_robin(entries)
     calibration: tuple[ImageEntry, ...] = ()

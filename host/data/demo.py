@@ -138,7 +138,7 @@ def split_folder(split: str) -> Path:
         shutil.rmtree(folder)
     images, labels = generate_split(split)
     counters = [0] * len(CLASSES)
-    for image, label in zip(images, labels):
+    for image, label in zip(images, labels, strict=True):
         target = folder / f"{label:02d}_{CLASSES[label]}" / f"{counters[label]:04d}.png"
         target.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(image).save(target, optimize=False, compress_level=1)

@@ -84,7 +84,7 @@ def charts(run: RunRecord, serial: str) -> list[tuple[str, str, str]]:
     with_samples = [c for c in ok if c.samples_ms]
     if with_samples:
         fig, axes = plt.subplots(1, len(backends), figsize=(max(6, 3.5 * len(backends)), 4), squeeze=False)
-        for ax, backend in zip(axes[0], backends):
+        for ax, backend in zip(axes[0], backends, strict=True):
             cells = [c for c in with_samples if c.backend == backend]
             if cells:
                 ax.boxplot([list(c.samples_ms) for c in cells], tick_labels=[c.mode for c in cells], showfliers=False)

@@ -6,6 +6,7 @@ it shows ``unavailable [n]`` or ``failed [n]`` with its reason as footnote n.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from host.results import CellRecord, RunRecord
@@ -46,63 +47,67 @@ def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.1f}%"
 
 
+def _accuracy(run: RunRecord, cell: CellRecord) -> str:
+    if not cell.accuracy:
+        return "n/a (no labels)" if run.dataset.get("sha256") else "n/a (no dataset)"
+    return f"{_pct(cell.accuracy['top1'])} / {_pct(cell.accuracy['top3'])}"
+
+
+def _latency(run: RunRecord, cell: CellRecord) -> str:
+    lat = cell.latency_ms or {}
+    return f"{lat['p50']:.3f} ±{lat['std']:.3f}"
+
+
+def _fidelity(run: RunRecord, cell: CellRecord) -> str:
+    if (cell.mode, cell.backend) == ("none", "cpu1"):
+        return "reference"
+    if not cell.fidelity:
+        return "n/a"
+    return f"{_pct(cell.fidelity['top1_agreement'])} / {cell.fidelity['mean_abs_error']:.4f}"
+
+
+def _delegation(run: RunRecord, cell: CellRecord) -> str:
+    d = cell.delegation or {}
+    if not d:
+        return "-"
+    text = f"{d['delegated_nodes']}/{d['total_nodes']} {d.get('delegate', '')}".strip()
+    return text + (": fallback, nothing delegated" if d["delegated_nodes"] == 0 else "")
+
+
+GRIDS: tuple[tuple[str, Callable[[RunRecord, CellRecord], str]], ...] = (
+    ("Accuracy top-1 / top-3 ({count} images)", _accuracy),
+    ("Latency p50 ±std (ms)", _latency),
+    ("Fidelity vs none/cpu1: top-1 agreement / mean abs error", _fidelity),
+    ("Delegation: nodes taken by the delegate / all nodes", _delegation),
+)
+
+
+def device_tables(run: RunRecord, serial: str) -> RunTables:
+    """The tables for one device; every cell without a number points at its footnote."""
+    cells = [c for c in run.cells if c.device == serial]
+    modes, backends = _modes_backends(cells, run)
+    grid = {(c.mode, c.backend): c for c in cells}
+    notes = Footnotes()
+    sizes = {m: next((c.size_bytes for c in cells if c.mode == m and c.size_bytes), None) for m in modes}
+    base = sizes.get("none")
+    size_rows = tuple(
+        (m, f"{sizes[m]:,}" if sizes[m] else "-", f"{sizes[m] / base:.3f}" if sizes[m] and base else "-") for m in modes
+    )
+    tables = [Table("Model size", ("mode", "bytes", "vs none"), size_rows)]
+    for title, render in GRIDS:
+        rows = []
+        for mode in modes:
+            row = [mode]
+            for backend in backends:
+                cell = grid.get((mode, backend))
+                row.append("not run" if cell is None else render(run, cell) if cell.status == "ok" else notes.mark(cell))
+            rows.append(tuple(row))
+        tables.append(Table(title.format(count=run.dataset.get("count") or 0), ("mode", *backends), tuple(rows)))
+    return RunTables(serial, tuple(tables), tuple(notes.reasons))
+
+
 def build_tables(run: RunRecord) -> list[RunTables]:
-    result = []
-    for serial in sorted({c.device for c in run.cells}):
-        cells = [c for c in run.cells if c.device == serial]
-        modes, backends = _modes_backends(cells, run)
-        grid = {(c.mode, c.backend): c for c in cells}
-        notes = Footnotes()
-
-        def show(cell: CellRecord | None, render) -> str:  # type: ignore[no-untyped-def]
-            if cell is None:
-                return "not run"
-            if cell.status != "ok":
-                return notes.mark(cell)
-            return render(cell)
-
-        sizes = {m: next((c.size_bytes for c in cells if c.mode == m and c.size_bytes), None) for m in modes}
-        base = sizes.get("none")
-        size_rows = tuple(
-            (m, f"{sizes[m]:,}" if sizes[m] else "-", f"{sizes[m] / base:.3f}" if sizes[m] and base else "-") for m in modes
-        )
-
-        def accuracy(cell: CellRecord) -> str:
-            if not cell.accuracy:
-                return "n/a (no labels)" if run.dataset.get("sha256") else "n/a (no dataset)"
-            return f"{_pct(cell.accuracy['top1'])} / {_pct(cell.accuracy['top3'])}"
-
-        def latency(cell: CellRecord) -> str:
-            lat = cell.latency_ms or {}
-            return f"{lat['p50']:.3f} ±{lat['std']:.3f}"
-
-        def fidelity(cell: CellRecord) -> str:
-            if (cell.mode, cell.backend) == ("none", "cpu1"):
-                return "reference"
-            if not cell.fidelity:
-                return "n/a"
-            return f"{_pct(cell.fidelity['top1_agreement'])} / {cell.fidelity['mean_abs_error']:.4f}"
-
-        def delegation(cell: CellRecord) -> str:
-            d = cell.delegation or {}
-            if not d:
-                return "-"
-            text = f"{d['delegated_nodes']}/{d['total_nodes']} {d.get('delegate', '')}".strip()
-            return text + (": fallback, nothing delegated" if d["delegated_nodes"] == 0 else "")
-
-        def grid_table(title: str, render) -> Table:  # type: ignore[no-untyped-def]
-            rows = tuple((m, *(show(grid.get((m, b)), render) for b in backends)) for m in modes)
-            return Table(title, ("mode", *backends), rows)
-
-        tables = (
-            Table("Model size", ("mode", "bytes", "vs none"), size_rows),
-            grid_table(f"Accuracy top-1 / top-3 ({run.dataset.get('count') or 0} images)", accuracy),
-            grid_table("Latency p50 ±std (ms)", latency),
-            grid_table("Fidelity vs none/cpu1: top-1 agreement / mean abs error", fidelity),
-            grid_table("Delegation: nodes taken by the delegate / all nodes", delegation),
-        )
-        result.append(RunTables(serial, tables, tuple(notes.reasons)))
-    return result
+    return [device_tables(run, serial) for serial in sorted({c.device for c in run.cells})]
 
 
 def device_line(run: RunRecord, serial: str) -> str:
