@@ -165,3 +165,15 @@ def _capture(errors: list[BaseException], fn, *args) -> None:  # type: ignore[no
         fn(*args)
     except BaseException as e:  # noqa: BLE001 - the test inspects it
         errors.append(e)
+
+
+def test_a_device_that_never_authorizes_this_computer_is_reported_as_unauthorized(adb_server, tmp_path, capsys):
+    from host.emulator import manager
+
+    state = manager.start(adb_server.address, 0, tmp_path / "locked", require_auth=True)
+    try:
+        assert main(["doctor", "--device", state.serial]) == 2
+        err = capsys.readouterr().err
+        assert "unauthorized" in err and "accept the USB debugging prompt" in err
+    finally:
+        manager.stop_state(adb_server.address, state)

@@ -170,3 +170,39 @@ def test_resume_after_a_killed_run_completes_only_what_was_missing(env, first_ru
         if (cell.mode, cell.backend) in done_before:
             assert cell.finished == done_before[(cell.mode, cell.backend)], "finished cells are not run again"
     assert resumed.stats["cells_run"] == 6 - len(done_before)
+
+
+def test_a_device_that_disconnects_mid_run_fails_the_rest_and_loses_nothing(env):
+    """Kill the emulated device under a running bench: finished cells stay, the rest fail, exit 1."""
+    from host.devices.adb import parse_server
+
+    state = manager.start(parse_server(None), 0, env / "doomed-sandbox")
+    db = env / "disconnect.sqlite"
+    argv = [sys.executable, "-m", "host.cli", "bench", "--device", state.serial, "--modes", "none,float16,integer",
+            "--backends", "cpu1,cpu4", "--limit", "20", "--db", str(db), "--min-runs", "10", "--min-seconds", "1.0",
+            "--warmup-seconds", "0.01", "--cell-timeout", "60"]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    deadline = time.monotonic() + 240
+    finished_before = 0
+    while time.monotonic() < deadline and proc.poll() is None and finished_before < 1:
+        time.sleep(0.3)
+        if db.is_file():
+            store = ResultsStore(db)
+            try:
+                finished_before = len(store.load_run("latest").cells)
+            except Exception:  # noqa: BLE001 - the run row may not exist yet
+                finished_before = 0
+            finally:
+                store.close()
+    os.kill(state.pid, signal.SIGKILL)
+    code = proc.wait(timeout=300)
+    manager.stop_state(parse_server(None), state)
+    store = ResultsStore(db)
+    run = store.load_run("latest")
+    store.close()
+    assert code == 1, proc.stderr.read() if proc.stderr else ""
+    assert len(run.cells) == 6, "every cell is recorded: measured before the loss, failed after it"
+    ok = [c for c in run.cells if c.status == "ok"]
+    failed = [c for c in run.cells if c.status == "failed"]
+    assert len(ok) >= finished_before >= 1 and failed
+    assert all(c.error for c in failed)

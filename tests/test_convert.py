@@ -260,3 +260,10 @@ def test_all_skips_modes_without_inputs_with_reasons(workspace, tmp_path):
     report = convert_command(str(workspace / "tiny.keras"), "all", tmp_path / "o", use_cache=False)
     assert [r.mode for r in report.results] == ["none", "dynamic_range", "float16"]
     assert "--calibration" in report.skipped["integer"] and "qat" in report.skipped
+
+
+def test_h5_model_converts(tmp_path):
+    weight_dominated_model().save(tmp_path / "tiny.h5")
+    report = convert_model(resolve_model(str(tmp_path / "tiny.h5")), parse_modes("none,float16"), tmp_path / "o", ConvertOptions(), cache=ConversionCache(None))
+    assert all(r.ok for r in report.results), [r.error for r in report.results]
+    assert inspect_tflite((tmp_path / "o" / "float16.tflite").read_bytes()).weight_dtypes == {"float16"}

@@ -103,7 +103,7 @@ def map_adb_error(error: Exception, serial: str, doing: str) -> DeviceError:
     return DeviceError(f"{serial}: {doing} failed: {text}")
 
 
-def connect_device(address: AdbServerAddress, serial: str, timeout_s: float = 30.0) -> None:
+def connect_device(address: AdbServerAddress, serial: str, timeout_s: float = 30.0, accept_unauthorized: bool = False) -> None:
     """``adb connect`` a network device and wait until adb reports it as ``device``."""
     import time
 
@@ -113,7 +113,7 @@ def connect_device(address: AdbServerAddress, serial: str, timeout_s: float = 30
         adb.connect(serial, timeout=10)
         while time.monotonic() < deadline:
             state = next((d.state for d in adb.list() if d.serial == serial), None)
-            if state == "device":
+            if state == "device" or (state == "unauthorized" and accept_unauthorized):
                 return
             if state == "offline":  # adb 29 after a daemon restart: reconnect now, not in 10 s
                 adb.disconnect(serial)

@@ -25,7 +25,8 @@ FEATURES = ("shell_v2", "stat_v2", "ls_v2", "fixed_push_mkdir")
 
 
 class EmulatedAdbd:
-    def __init__(self, root: Path, props: dict[str, str]) -> None:
+    def __init__(self, root: Path, props: dict[str, str], require_auth: bool = False) -> None:
+        self.require_auth = require_auth
         self.sandbox = Sandbox(root)
         self.props = props
         self.sandbox.install_tools(props)
@@ -39,7 +40,7 @@ class EmulatedAdbd:
     async def handle_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.writers.add(writer)
         try:
-            await Connection(reader, writer, self.banner, self.open_service).serve()
+            await Connection(reader, writer, self.banner, self.open_service, self.require_auth).serve()
         finally:
             self.writers.discard(writer)
 
@@ -92,7 +93,7 @@ class EmulatedAdbd:
             services._kill_group(group)
 
 
-async def run(root: Path, host: str, port: int, props_port_hint: int | None = None) -> None:
+async def run(root: Path, host: str, port: int, require_auth: bool = False) -> None:
     server_ready = asyncio.get_running_loop().create_future()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -106,7 +107,7 @@ async def run(root: Path, host: str, port: int, props_port_hint: int | None = No
 
     server = await asyncio.start_server(handle, host, port, limit=4 << 20)
     bound = server.sockets[0].getsockname()[1]
-    daemon = EmulatedAdbd(root, default_props(bound))
+    daemon = EmulatedAdbd(root, default_props(bound), require_auth)
     server_ready.set_result(None)
     print(f"LISTENING {bound}", flush=True)
     await stop.wait()
@@ -119,10 +120,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", type=Path, required=True, help="sandbox folder standing in for the device's filesystem")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--require-auth", action="store_true", help="behave like a phone that never accepts this computer's key")
     args = parser.parse_args(argv)
     args.root.mkdir(parents=True, exist_ok=True)
     try:
-        asyncio.run(run(args.root, args.host, args.port))
+        asyncio.run(run(args.root, args.host, args.port, args.require_auth))
     except OSError as e:
         print(f"error: cannot listen on {args.host}:{args.port}: {e.strerror}", file=sys.stderr)
         return 2

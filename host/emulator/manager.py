@@ -57,14 +57,16 @@ def running() -> list[EmulatorState]:
     return states
 
 
-def start(address: AdbServerAddress, port: int = 0, root: Path | None = None) -> EmulatorState:
-    """Start the daemon in the background, adb-connect it, wait until adb says ``device``."""
+def start(address: AdbServerAddress, port: int = 0, root: Path | None = None, require_auth: bool = False) -> EmulatorState:
+    """Start the daemon in the background, adb-connect it, wait until adb says ``device``
+    (or ``unauthorized`` for a device started with ``require_auth``)."""
     root = (root or default_root()).resolve()
     root.mkdir(parents=True, exist_ok=True)
     log = root.parent / f"adbd-{os.getpid()}-{int(time.time() * 1000)}.log"
     with log.open("w") as handle:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "host.emulator.adbd", "--root", str(root), "--port", str(port)],
+            [sys.executable, "-m", "host.emulator.adbd", "--root", str(root), "--port", str(port),
+             *(["--require-auth"] if require_auth else [])],
             stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
         )
     bound = _wait_listening(proc, log)
@@ -73,7 +75,7 @@ def start(address: AdbServerAddress, port: int = 0, root: Path | None = None) ->
     _state_dir().mkdir(parents=True, exist_ok=True)
     (_state_dir() / f"{bound}.json").write_text(json.dumps(asdict(state)))
     try:
-        _connect(address, serial)
+        _connect(address, serial, require_auth)
     except BaseException:
         stop_state(address, state)
         raise
@@ -94,8 +96,8 @@ def _wait_listening(proc: subprocess.Popen[bytes], log: Path) -> int:
     raise DeviceError("the emulated device did not start listening in time")
 
 
-def _connect(address: AdbServerAddress, serial: str) -> None:
-    connect_device(address, serial, START_TIMEOUT_S)
+def _connect(address: AdbServerAddress, serial: str, require_auth: bool) -> None:
+    connect_device(address, serial, START_TIMEOUT_S, accept_unauthorized=require_auth)
 
 
 def _alive(pid: int) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import struct
 from collections.abc import Awaitable, Callable
 
@@ -22,6 +23,7 @@ A_CLSE = 0x45534C43
 A_WRTE = 0x45545257
 A_AUTH = 0x48545541
 A_STLS = 0x534C5453
+AUTH_TOKEN, AUTH_SIGNATURE, AUTH_RSAPUBLICKEY = 1, 2, 3
 VERSION = 0x01000001
 MAX_PAYLOAD = 1 << 20
 HEADER = struct.Struct("<6I")
@@ -127,11 +129,12 @@ class Connection:
     """One adb-server connection; ``open_service`` decides how each OPEN is served."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, banner: str,
-                 open_service: Callable[[str, Connection, int], Awaitable[None]]) -> None:
+                 open_service: Callable[[str, Connection, int], Awaitable[None]], require_auth: bool = False) -> None:
         self.reader = reader
         self.writer = writer
         self.banner = banner
         self.open_service = open_service
+        self.require_auth = require_auth  # a phone that never accepts this computer's key
         self.max_payload = MAX_PAYLOAD
         self.streams: dict[int, Stream] = {}
         self.connected = False
@@ -181,6 +184,13 @@ class Connection:
             self.writer.close()
 
     async def _dispatch(self, command: int, arg0: int, arg1: int, payload: bytes) -> None:
+        if command == A_CNXN and self.require_auth:
+            await self.send(A_AUTH, AUTH_TOKEN, 0, os.urandom(20))
+            return
+        if command == A_AUTH:
+            if arg0 == AUTH_SIGNATURE:  # no key is ever accepted: ask again; the host then offers
+                await self.send(A_AUTH, AUTH_TOKEN, 0, os.urandom(20))  # its public key and waits
+            return
         if command == A_CNXN:
             self.max_payload = max(4096, min(MAX_PAYLOAD, arg1))
             for stream in list(self.streams.values()):
