@@ -55,8 +55,8 @@ def to_markdown(run: RunRecord, sections: list[RunTables] | None = None) -> str:
         parts += ["", f"**Device:** {device_line(run, section.device)}"]
         for table in section.tables:
             parts += ["", f"**{table.title}**", "", _md_table(table.header, table.rows)]
-        if section.footnotes:
-            parts += [""] + [f"[{i}] {reason}" for i, reason in enumerate(section.footnotes, 1)]
+        for i, reason in enumerate(section.footnotes, 1):
+            parts += ["", f"[{i}] {reason}"]  # a paragraph each, or Markdown runs them together
     if run.notes:
         parts += ["", "Notes:"] + [f"- {note}" for note in run.notes]
     return "\n".join(parts) + "\n"
