@@ -17,10 +17,10 @@ from typing import Any
 
 import grpc
 from google.protobuf import json_format
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from device_agent import __version__, backends, deviceinfo
-from device_agent._protos import agent_pb2, agent_pb2_grpc
+from device_agent._protos import agent_pb2, agent_pb2_grpc, health_pb2_grpc
+from device_agent.health import SERVING, HealthServicer
 from device_agent.jobs import run_job
 from device_agent.measure import LatencyParams
 from device_agent.runtime import RuntimeMissing, find_runtime
@@ -180,12 +180,12 @@ def create_server(config: AgentConfig, address: str = "127.0.0.1:0") -> tuple[gr
         options=[("grpc.max_send_message_length", MAX_MESSAGE_BYTES), ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)],
     )
     agent_pb2_grpc.add_AgentServicer_to_server(AgentServicer(config), server)
-    health_servicer = health.HealthServicer()
+    health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     port = server.add_insecure_port(address)
     if port == 0:
         raise OSError(f"cannot listen on {address}")
     server.start()
     for service in ("", "quantbench.agent.v1.Agent"):
-        health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
+        health_servicer.set(service, SERVING)
     return server, port

@@ -14,9 +14,8 @@ from typing import Any
 
 import grpc
 from google.protobuf import json_format
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from device_agent._protos import agent_pb2, agent_pb2_grpc
+from device_agent._protos import agent_pb2, agent_pb2_grpc, health_pb2, health_pb2_grpc
 from device_agent.measure import LatencyParams
 from host.errors import (
     AgentError, AgentRequestError, AgentTimeout, AgentUnauthenticated, AgentUnavailable, ModelRejected, UploadRejected,

@@ -251,3 +251,20 @@ def test_a_delegate_that_segfaults_fails_its_cell_and_the_agent_stays_up(tmp_pat
     finally:
         client.close()
         server.stop(0)
+
+
+def test_standard_health_service_check_and_watch_without_a_token(agent):
+    import grpc
+
+    from device_agent._protos import health_pb2, health_pb2_grpc
+
+    client, _, _ = agent
+    with grpc.insecure_channel(client.target) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        reply = stub.Check(health_pb2.HealthCheckRequest(service="quantbench.agent.v1.Agent"), timeout=5)
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
+        first = next(iter(stub.Watch(health_pb2.HealthCheckRequest(service=""), timeout=5)))
+        assert first.status == health_pb2.HealthCheckResponse.SERVING
+        with pytest.raises(grpc.RpcError) as unknown:
+            stub.Check(health_pb2.HealthCheckRequest(service="nope"), timeout=5)
+        assert unknown.value.code() == grpc.StatusCode.NOT_FOUND

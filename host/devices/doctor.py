@@ -17,10 +17,10 @@ from host.errors import DeployError
 _PROBE = r'''
 import ctypes, importlib, json, platform
 from importlib import metadata
-DISTRIBUTIONS = {"grpc": "grpcio", "google.protobuf": "protobuf", "grpc_health.v1.health": "grpcio-health-checking",
+DISTRIBUTIONS = {"grpc": "grpcio", "google.protobuf": "protobuf",
                  "ai_edge_litert.interpreter": "ai-edge-litert", "tflite_runtime.interpreter": "tflite-runtime"}
 out = {"python": platform.python_version(), "modules": {}, "libraries": {}}
-for name in ("numpy", "grpc", "google.protobuf", "grpc_health.v1.health", "ai_edge_litert.interpreter", "tflite_runtime.interpreter", "tensorflow"):
+for name in ("numpy", "grpc", "google.protobuf", "ai_edge_litert.interpreter", "tflite_runtime.interpreter", "tensorflow"):
     try:
         module = importlib.import_module(name)
         try:
@@ -54,7 +54,6 @@ def _module_fixes(termux: bool) -> dict[str, tuple[str, str]]:
         "numpy": ("numpy", f"{pkg} {'python-numpy' if termux else 'numpy'}"),
         "grpc": ("grpcio", f"{pkg} {'python-grpcio' if termux else 'grpcio'}"),
         "google.protobuf": ("protobuf", "pip install protobuf"),
-        "grpc_health.v1.health": ("grpcio-health-checking", "pip install grpcio-health-checking"),
     }
 
 
