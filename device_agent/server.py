@@ -24,7 +24,14 @@ from device_agent.health import SERVING, HealthServicer
 from device_agent.jobs import run_job
 from device_agent.measure import LatencyParams
 from device_agent.runtime import RuntimeMissing, find_runtime
-from device_agent.store import DEFAULT_MAX_UPLOAD, FileStore, InvalidName, Mismatch, NotInStore, TooLarge
+from device_agent.store import (
+    DEFAULT_MAX_UPLOAD,
+    FileStore,
+    InvalidName,
+    Mismatch,
+    NotInStore,
+    TooLarge,
+)
 
 HEALTH_PREFIX = "/grpc.health.v1.Health/"
 MAX_MESSAGE_BYTES = 64 << 20

@@ -6,7 +6,6 @@ the rest of the host never touches protobuf.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,8 +17,15 @@ from google.protobuf import json_format
 from device_agent._protos import agent_pb2, agent_pb2_grpc, health_pb2, health_pb2_grpc
 from device_agent.measure import LatencyParams
 from host.errors import (
-    AgentError, AgentRequestError, AgentTimeout, AgentUnauthenticated, AgentUnavailable, ModelRejected, UploadRejected,
+    AgentError,
+    AgentRequestError,
+    AgentTimeout,
+    AgentUnauthenticated,
+    AgentUnavailable,
+    ModelRejected,
+    UploadRejected,
 )
+from host.hashing import sha256_file
 
 CHUNK_BYTES = 1 << 20
 MAX_MESSAGE_BYTES = 64 << 20
@@ -123,14 +129,6 @@ def cell_result_from_proto(message: Any) -> CellResult:
         accuracy_note=message.accuracy_note, evaluate_seconds=message.evaluate_seconds,
         evaluated_images=message.evaluated_images,
     )
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class AgentClient:

@@ -12,7 +12,12 @@ from pathlib import Path
 import pytest
 
 from host.agent_client import AgentClient, cell_request
-from host.errors import AgentRequestError, AgentUnauthenticated, ModelRejected, UploadRejected
+from host.errors import (
+    AgentRequestError,
+    AgentUnauthenticated,
+    ModelRejected,
+    UploadRejected,
+)
 from tests.agent_helpers import dataset_bytes, put, start_agent
 from tests.conftest import EXPECTED
 

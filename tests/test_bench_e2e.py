@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from host.cli import main
+from host.devices.adb import wheel_adb
 from host.emulator import manager
 from host.store import ResultsStore
 from tests.adb_fixtures import private_adb_server
-from host.devices.adb import wheel_adb
 
 FAST = ["--min-runs", "10", "--min-seconds", "0.05", "--warmup-seconds", "0.01"]
 MODES = "none,dynamic_range,float16,integer,full_integer,int16x8"

@@ -19,9 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from device_agent.preprocess import get_preset  # noqa: E402
 from host.convert import tfenv  # noqa: E402
 from host.data import demo  # noqa: E402
-from device_agent.preprocess import get_preset  # noqa: E402
 
 PRESET = "mobilenet"
 

@@ -21,9 +21,20 @@ import numpy as np
 from host.convert import tfenv
 from host.convert.cache import ConversionCache, _atomic_write, cache_key
 from host.convert.inspect import TfliteFacts, inspect_tflite
-from host.convert.loader import ModelSource, load_keras_model, model_input_shape, saved_model_signature
+from host.convert.loader import (
+    ModelSource,
+    load_keras_model,
+    model_input_shape,
+    saved_model_signature,
+)
 from host.convert.modes import QuantMode
-from host.data.images import ImageEntry, ImageSet, list_images, load_image_set, round_robin
+from host.data.images import (
+    ImageEntry,
+    ImageSet,
+    list_images,
+    load_image_set,
+    round_robin,
+)
 from host.data.preprocess import get_preset
 from host.errors import ConversionError, DatasetError, HostError, InputError
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from host.errors import ModelLoadError
+from host.hashing import sha256_file, sha256_tree
 
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
@@ -56,22 +57,6 @@ class ModelSource:
         return {"name": self.name, "kind": self.kind, "sha256": self.sha256, "path": str(self.path) if self.path else None}
 
 
-def _sha256_file(path: Path, digest: Any = None) -> str:
-    digest = digest or hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _sha256_tree(root: Path) -> str:
-    digest = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        digest.update(str(path.relative_to(root)).encode() + b"\0")
-        _sha256_file(path, digest)
-    return digest.hexdigest()
-
-
 def keras_cache_dir() -> Path:
     """Where keras.applications keeps downloaded weights (KERAS_HOME or ~/.keras)."""
     return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "models"
@@ -101,7 +86,7 @@ def resolve_model(spec: str, weights: str | None = None) -> ModelSource:
     if path.is_dir():
         if not ((path / "saved_model.pb").is_file() or (path / "saved_model.pbtxt").is_file()):
             raise ModelLoadError(f"{path} is a folder but not a SavedModel (no saved_model.pb in it)")
-        return ModelSource(path.name, "saved_model", _sha256_tree(path), path=path)
+        return ModelSource(path.name, "saved_model", sha256_tree(path), path=path)
     return _resolve_file(path, name=path.stem, kind="keras_file")
 
 
@@ -126,7 +111,7 @@ def _resolve_file(path: Path, *, name: str, kind: str) -> ModelSource:
         raise ModelLoadError(f"{path} is already a TFLite model; convert from the Keras/TensorFlow model it came from")
     else:
         raise ModelLoadError(f"{path} is not a model file: expected .keras, .h5 or a SavedModel folder")
-    return ModelSource(name, kind, _sha256_file(path), path=path)
+    return ModelSource(name, kind, sha256_file(path), path=path)
 
 
 def _resolve_builtin(builtin: Builtin, weights: str | None) -> ModelSource:
@@ -141,7 +126,7 @@ def _resolve_builtin(builtin: Builtin, weights: str | None) -> ModelSource:
         )
     digest = hashlib.sha256(f"builtin:{builtin.name}:".encode())
     return ModelSource(
-        builtin.name, "builtin", _sha256_file(weights_path, digest), builtin=builtin, weights_path=weights_path,
+        builtin.name, "builtin", sha256_file(weights_path, digest), builtin=builtin, weights_path=weights_path,
         known_input_shape=builtin.input_shape, preset=builtin.preset,
     )
 

@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 
-
 _UNKNOWN_ARG = re.compile(r"(?:unexpected keyword argument '(\w+)'|Unrecognized keyword arguments: \[([^\]]*)\])")
 
 

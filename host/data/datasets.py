@@ -12,15 +12,21 @@ takes the first ``limit`` of the rest: never the same image in both.
 
 from __future__ import annotations
 
-import io
 import hashlib
+import io
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from host.data.images import ImageEntry, ImageSet, list_images, load_image_set, round_robin
+from host.data.images import (
+    ImageEntry,
+    ImageSet,
+    list_images,
+    load_image_set,
+    round_robin,
+)
 from host.errors import DatasetError
 
 _FIXED_TIME = (2020, 1, 1, 0, 0, 0)

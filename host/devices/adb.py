@@ -17,7 +17,13 @@ import adbutils
 from adbutils.errors import AdbConnectionError, AdbError, AdbTimeout
 
 from host.errors import (
-    AdbServerError, DeviceDisconnected, DeviceError, DeviceNotFound, DeviceOffline, DeviceTimeout, DeviceUnauthorized,
+    AdbServerError,
+    DeviceDisconnected,
+    DeviceError,
+    DeviceNotFound,
+    DeviceOffline,
+    DeviceTimeout,
+    DeviceUnauthorized,
     InputError,
 )
 

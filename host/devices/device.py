@@ -5,7 +5,6 @@ Everything else in the host talks to a device through this class, never to adbut
 
 from __future__ import annotations
 
-import hashlib
 import shlex
 import socket
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ from adbutils.errors import AdbError
 from host.devices.adb import AdbServerAddress, client, map_adb_error
 from host.devices.fastsync import push_file
 from host.errors import DeviceError, DeviceNotFound, DeviceOffline, DeviceUnauthorized
+from host.hashing import sha256_file
 
 SHELL_TIMEOUT_S = 60.0
 
@@ -82,14 +82,6 @@ def _check_state(entry: DeviceEntry) -> None:
         raise DeviceOffline(f"device {entry.serial} is offline: reconnect it (adb reconnect) and try again")
     if entry.state != "device":
         raise DeviceError(f"device {entry.serial} is {entry.state}, not ready")
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class Device:

@@ -58,7 +58,12 @@ def _module_fixes(termux: bool) -> dict[str, tuple[str, str]]:
 
 
 def diagnose(device: Device, device_python: str | None = None, gpu_delegate: str = "", nnapi_delegate: str = "") -> list[Check]:
-    from device_agent.backends import DEFAULT_GPU_DELEGATE, DEFAULT_NNAPI_DELEGATE, NNAPI_LAST_SDK, NNAPI_MIN_SDK
+    from device_agent.backends import (
+        DEFAULT_GPU_DELEGATE,
+        DEFAULT_NNAPI_DELEGATE,
+        NNAPI_LAST_SDK,
+        NNAPI_MIN_SDK,
+    )
 
     props = device.props()
     checks = [Check("device", True, f"{props.model} ({props.abi}), Android {props.release or '?'} SDK {props.sdk}"

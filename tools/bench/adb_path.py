@@ -23,9 +23,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from host.agent_client import AgentClient  # noqa: E402
+from host.devices.adb import adb_binary  # noqa: E402
 from host.devices.deploy import start_agent  # noqa: E402
 from host.devices.device import Device  # noqa: E402
-from host.devices.adb import adb_binary  # noqa: E402
 from tests.adb_fixtures import emulated_device, private_adb_server  # noqa: E402
 
 
