@@ -9,7 +9,7 @@ import sys
 import threading
 from pathlib import Path
 
-from device_agent.server import AgentConfig, create_server
+from device_agent.server import Activity, AgentConfig, create_server
 from device_agent.store import DEFAULT_MAX_UPLOAD
 
 
@@ -24,16 +24,22 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--max-upload-bytes", type=int, default=DEFAULT_MAX_UPLOAD)
     serve.add_argument("--gpu-delegate", default="", help="GPU delegate library path or name")
     serve.add_argument("--nnapi-delegate", default="", help="NNAPI delegate library path or name")
+    serve.add_argument("--idle-exit", type=float, default=900.0,
+                       help="exit after this many seconds without a call from the host (0: never)")
     args = parser.parse_args(argv)
     if len(args.token) < 16:
         parser.error("a session token of at least 16 characters is required (--token or $QUANTBENCH_AGENT_TOKEN)")
     config = AgentConfig(args.root, args.token, args.max_upload_bytes, args.gpu_delegate, args.nnapi_delegate)
-    server, port = create_server(config, f"{args.host}:{args.port}")
+    activity = Activity()
+    server, port = create_server(config, f"{args.host}:{args.port}", activity)
     print(f"LISTENING {port}", flush=True)
     stopped = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, lambda *_: stopped.set())
-    stopped.wait()
+    while not stopped.wait(timeout=min(5.0, args.idle_exit) if args.idle_exit > 0 else None):
+        if args.idle_exit > 0 and activity.idle_seconds() > args.idle_exit:
+            print(f"no call from the host for {args.idle_exit:g} s: exiting", flush=True)
+            break
     server.stop(grace=0.5).wait()
     return 0
 

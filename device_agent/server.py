@@ -6,9 +6,12 @@ address unless told otherwise; files are reached only through the content-addres
 
 from __future__ import annotations
 
+import functools
 import hmac
+import inspect
 import platform
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent import futures
 from dataclasses import dataclass
@@ -48,6 +51,54 @@ class AgentConfig:
     nnapi_delegate: str = ""
 
 
+class Activity:
+    """When the agent last served a call, and how many calls are running now.
+
+    An agent whose host went away (unplugged phone, killed controller) exits after an idle
+    period instead of lingering on the device.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._active = 0
+        self._last = time.monotonic()
+
+    def begin(self) -> None:
+        with self._lock:
+            self._active += 1
+
+    def end(self) -> None:
+        with self._lock:
+            self._active -= 1
+            self._last = time.monotonic()
+
+    def idle_seconds(self) -> float:
+        with self._lock:
+            return 0.0 if self._active else time.monotonic() - self._last
+
+
+def _tracked(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Count a unary or streaming RPC as activity from its start to its last message."""
+    if inspect.isgeneratorfunction(method):
+        @functools.wraps(method)
+        def stream(self: AgentServicer, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+            self.activity.begin()
+            try:
+                yield from method(self, request, context)
+            finally:
+                self.activity.end()
+        return stream
+
+    @functools.wraps(method)
+    def unary(self: AgentServicer, request: Any, context: grpc.ServicerContext) -> Any:
+        self.activity.begin()
+        try:
+            return method(self, request, context)
+        finally:
+            self.activity.end()
+    return unary
+
+
 class _TokenInterceptor(grpc.ServerInterceptor):
     """Rejects every non-health call without the session token, before any handler runs."""
 
@@ -73,11 +124,13 @@ class _TokenInterceptor(grpc.ServerInterceptor):
 
 
 class AgentServicer(agent_pb2_grpc.AgentServicer):
-    def __init__(self, config: AgentConfig) -> None:
+    def __init__(self, config: AgentConfig, activity: Activity | None = None) -> None:
         self.config = config
+        self.activity = activity or Activity()
         self.store = FileStore(config.root, config.max_upload_bytes)
         self._one_cell_at_a_time = threading.Lock()
 
+    @_tracked
     def GetDeviceInfo(self, request: Any, context: grpc.ServicerContext) -> Any:
         try:
             runtime = find_runtime()
@@ -102,6 +155,7 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
             backends=reported, root=str(self.store.root),
         )
 
+    @_tracked
     def StatFile(self, request: Any, context: grpc.ServicerContext) -> Any:
         try:
             stat = self.store.stat(request.sha256)
@@ -109,6 +163,7 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
         return agent_pb2.StatFileResponse(exists=stat.exists, size_bytes=stat.size_bytes)
 
+    @_tracked
     def UploadFile(self, request_iterator: Iterator[Any], context: grpc.ServicerContext) -> Any:
         first = next(request_iterator, None)
         if first is None:
@@ -129,6 +184,7 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
             context.abort(grpc.StatusCode.DATA_LOSS, str(e))
         return agent_pb2.UploadResponse(sha256=first.sha256, size_bytes=first.size_bytes, already_present=present)
 
+    @_tracked
     def RunCell(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         job = self._validated_job(request, context)
         spec = backends.parse_backend(request.backend)
@@ -179,14 +235,14 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
         }
 
 
-def create_server(config: AgentConfig, address: str = "127.0.0.1:0") -> tuple[grpc.Server, int]:
+def create_server(config: AgentConfig, address: str = "127.0.0.1:0", activity: Activity | None = None) -> tuple[grpc.Server, int]:
     """A started server on ``address`` (port 0 picks a free one); returns it and its port."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=8),
         interceptors=[_TokenInterceptor(config.token)],
         options=[("grpc.max_send_message_length", MAX_MESSAGE_BYTES), ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)],
     )
-    agent_pb2_grpc.add_AgentServicer_to_server(AgentServicer(config), server)
+    agent_pb2_grpc.add_AgentServicer_to_server(AgentServicer(config, activity), server)
     health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     port = server.add_insecure_port(address)

@@ -273,3 +273,31 @@ def test_standard_health_service_check_and_watch_without_a_token(agent):
         with pytest.raises(grpc.RpcError) as unknown:
             stub.Check(health_pb2.HealthCheckRequest(service="nope"), timeout=5)
         assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_an_agent_nobody_talks_to_exits_by_itself(tmp_path, token):
+    proc = subprocess.Popen([sys.executable, "-m", "device_agent", "serve", "--root", str(tmp_path), "--port", "0", "--token", token,
+                             "--idle-exit", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().startswith("LISTENING")
+    assert proc.wait(timeout=30) == 0
+    assert "no call from the host" in proc.stdout.read()
+
+
+def test_the_agent_listens_on_loopback_only(tmp_path, token):
+    """Read the kernel's socket table instead of probing other addresses."""
+    proc, port = _serve(["-m", "device_agent", "serve", "--root", str(tmp_path)], token)
+    try:
+        listening = []
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            with open(table) as handle:
+                for line in handle.readlines()[1:]:
+                    local, state = line.split()[1], line.split()[3]
+                    address, hex_port = local.rsplit(":", 1)
+                    if int(hex_port, 16) == port and state == "0A":  # 0A: LISTEN
+                        listening.append(address)
+        assert listening, "the agent's listening socket was not found"
+        loopback = {"0100007F", "00000000000000000000000001000000", "0000000000000000FFFF00000100007F"}  # 127.0.0.1, ::1, ::ffff:127.0.0.1
+        assert set(listening) <= loopback, listening
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

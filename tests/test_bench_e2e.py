@@ -197,6 +197,8 @@ def test_a_device_that_disconnects_mid_run_fails_the_rest_and_loses_nothing(env)
     os.kill(state.pid, signal.SIGKILL)
     code = proc.wait(timeout=300)
     manager.stop_state(parse_server(None), state)
+    # a phone would keep the orphaned agent until its idle exit; here, end it with the test
+    subprocess.run(["pkill", "-f", str(env / "doomed-sandbox")], check=False)
     store = ResultsStore(db)
     run = store.load_run("latest")
     store.close()
