@@ -8,6 +8,8 @@ bytes and the deployer can skip pushing an unchanged agent by its hash.
 from __future__ import annotations
 
 import hashlib
+import os
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -20,7 +22,10 @@ def build_zipapp(target: Path) -> str:
     """Write the zipapp to ``target`` and return its sha256."""
     files = sorted(p for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".tmp")
+    # a unique temporary name: several devices may build at once; the rename is atomic
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=".agent-", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(tmp_name)
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr(zipfile.ZipInfo("__main__.py", _FIXED_TIME), _MAIN)
         for path in files:

@@ -51,10 +51,14 @@ def _run_convert(args: argparse.Namespace) -> int:
     return 1 if report.failed else 0
 
 
-def _add_adb_options(p: argparse.ArgumentParser, *, device: bool = True) -> None:
+def _add_adb_options(p: argparse.ArgumentParser, *, device: bool = True, many: bool = False) -> None:
     p.add_argument("--adb-server", metavar="HOST:PORT", help="adb server to use (default: $ANDROID_ADB_SERVER_PORT or 5037 here)")
-    if device:
+    if device and many:
+        p.add_argument("--device", metavar="SERIAL", action="append",
+                       help="device serial; repeat to bench several devices at once (default: the only one attached, else the emulated device)")
+    elif device:
         p.add_argument("--device", metavar="SERIAL", help="device serial (default: the only one attached, else the emulated device)")
+    if device:
         p.add_argument("--device-python", metavar="PATH", help="Python on the device (default: probe python3, Termux)")
         p.add_argument("--gpu-delegate", default="", metavar="LIB", help="GPU delegate library on the device")
         p.add_argument("--nnapi-delegate", default="", metavar="LIB", help="NNAPI delegate library on the device")
@@ -120,7 +124,7 @@ def _run_doctor(args: argparse.Namespace) -> int:
 
 def _add_bench(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="convert, push, and measure every mode x backend on a device")
-    _add_adb_options(p)
+    _add_adb_options(p, many=True)
     p.add_argument("--model", default="demo", help="model file, SavedModel folder, or built-in name (default: the bundled demo)")
     p.add_argument("--dataset", help="evaluation images: class subfolders, or a flat folder with --labels (ILSVRC val)")
     p.add_argument("--labels", help="labels file for a flat --dataset: one class index per line, sorted file-name order")
@@ -157,7 +161,7 @@ def _run_bench(args: argparse.Namespace) -> int:
         limit=args.limit, calibration_count=args.calibration_count, preset=args.preset, io_type=args.io_type,
         label_offset=args.label_offset, crop=args.crop, qat_epochs=args.qat_epochs, warmup_runs=args.warmup_runs,
         warmup_seconds=args.warmup_seconds, min_runs=args.min_runs, min_seconds=args.min_seconds,
-        max_seconds=args.max_seconds, cell_timeout=args.cell_timeout, device=args.device, adb_server=args.adb_server,
+        max_seconds=args.max_seconds, cell_timeout=args.cell_timeout, device=",".join(args.device or []) or None, adb_server=args.adb_server,
         device_python=args.device_python, gpu_delegate=args.gpu_delegate, nnapi_delegate=args.nnapi_delegate,
         use_cache=not args.no_cache,
     )

@@ -208,3 +208,28 @@ def test_a_device_that_disconnects_mid_run_fails_the_rest_and_loses_nothing(env)
     failed = [c for c in run.cells if c.status == "failed"]
     assert len(ok) >= finished_before >= 1 and failed
     assert all(c.error for c in failed)
+
+
+def test_several_devices_run_at_once_into_one_run(env, tmp_path):
+    """A farm: two devices named with --device, each measuring its own matrix concurrently."""
+    from host.devices.adb import parse_server
+
+    address = parse_server(None)
+    first = manager.start(address, 0, tmp_path / "farm-a")
+    second = manager.start(address, 0, tmp_path / "farm-b")
+    try:
+        out = tmp_path / "farm.json"
+        argv = ["bench", "--device", first.serial, "--device", second.serial, "--modes", "none,float16", "--backends", "cpu1,gpu",
+                "--limit", "20", "--db", str(env / "farm.sqlite"), "--json", str(out), *FAST]
+        assert main(argv) == 0
+    finally:
+        manager.stop_state(address, first)
+        manager.stop_state(address, second)
+    run = json.loads(out.read_text())
+    assert {d["serial"] for d in run["devices"]} == {first.serial, second.serial}
+    assert len(run["cells"]) == 8
+    for serial in (first.serial, second.serial):
+        mine = {(c["mode"], c["backend"]): c for c in run["cells"] if c["device"] == serial}
+        assert mine[("none", "cpu1")]["status"] == mine[("float16", "cpu1")]["status"] == "ok"
+        assert mine[("float16", "cpu1")]["fidelity"] is not None, "each device has its own reference"
+        assert mine[("none", "gpu")]["status"] == "unavailable"

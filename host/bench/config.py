@@ -53,6 +53,10 @@ class BenchConfig:
     use_cache: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def device_serials(self) -> list[str]:
+        """Serials named with --device (repeatable, or comma-separated); empty means choose one."""
+        return list(dict.fromkeys(d.strip() for d in (self.device or "").split(",") if d.strip()))
+
     def mode_names(self) -> list[str]:
         return [m.name for m in parse_modes(self.modes)]
 

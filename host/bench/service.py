@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -28,13 +29,13 @@ from host.store import ResultsStore
 
 
 @contextmanager
-def bench_device(config: BenchConfig, on_stage=lambda text: None) -> Iterator[Device]:  # type: ignore[no-untyped-def]
-    """The named device, else the only real device attached, else a running or new emulator."""
+def bench_devices(config: BenchConfig, on_stage=lambda text: None) -> Iterator[list[Device]]:  # type: ignore[no-untyped-def]
+    """The named devices, else the only real device attached, else a running or new emulator."""
     from host.emulator import manager
 
     address = parse_server(config.adb_server)
-    if config.device:
-        yield Device(address, resolve_serial(address, config.device) or config.device)
+    if config.device_serials():
+        yield [Device(address, resolve_serial(address, serial) or serial) for serial in config.device_serials()]
         return
     emulated = {s.serial for s in manager.running()}
     ready = [e.serial for e in list_devices(address) if e.state == "device"]
@@ -42,16 +43,16 @@ def bench_device(config: BenchConfig, on_stage=lambda text: None) -> Iterator[De
     if len(real) > 1:
         raise InputError(f"{len(real)} devices attached ({', '.join(real)}): choose one with --device")
     if real:
-        yield Device(address, real[0])
+        yield [Device(address, real[0])]
         return
     reusable = [s for s in ready if s in emulated]
     if reusable:
-        yield Device(address, reusable[0])
+        yield [Device(address, reusable[0])]
         return
     on_stage("starting the emulated device")
     state = manager.start(address)
     try:
-        yield Device(address, state.serial)
+        yield [Device(address, state.serial)]
     finally:
         manager.stop_state(address, state)
 
@@ -107,8 +108,18 @@ def run_bench(config: BenchConfig, db_path: Path, listener, resume: str | None =
         done = {c.key: c for c in (previous.cells if previous else ()) if c.status in ("ok", "unavailable")}
         stats = {"converted": sum(1 for r in inputs.conversion.results if r.ok and not r.cached),
                  "conversion_cache_hits": sum(1 for r in inputs.conversion.results if r.cached)}
-        with bench_device(config, listener.stage) as device:
-            stats.update(_run_on_device(store, run_id, config, inputs, device, done, listener))
+        with bench_devices(config, listener.stage) as devices:
+            order = cell_order(stored_modes(inputs), config.backend_names())
+            listener.matrix(len(order) * len(devices), sum(1 for d in devices for m, b in order if (d.serial, m, b) in done))
+            if len(devices) == 1:
+                per_device = [_run_on_device(store, run_id, config, inputs, devices[0], done, listener)]
+            else:  # a farm: every device runs its own matrix at the same time
+                with ThreadPoolExecutor(max_workers=len(devices), thread_name_prefix="device") as pool:
+                    futures = [pool.submit(_run_on_device, store, run_id, config, inputs, d, done, listener) for d in devices]
+                    per_device = [f.result() for f in futures]
+        for device_stats in per_device:
+            for key, value in device_stats.items():
+                stats[key] = stats.get(key, 0) + value
         store.finish_run(run_id, now(), inputs.notes, stats)
         return store.load_run(run_id)
     finally:
@@ -119,7 +130,6 @@ def _run_on_device(store: ResultsStore, run_id: str, config: BenchConfig, inputs
                    done: dict[tuple[str, str, str], CellRecord], listener) -> dict[str, int]:  # type: ignore[no-untyped-def]
     order = cell_order(stored_modes(inputs), config.backend_names())
     todo = [(m, b) for m, b in order if (device.serial, m, b) not in done]
-    listener.matrix(len(order), len(order) - len(todo))
     stats: dict[str, int] = {"cells_run": 0, "agent_restarts": 0}
     restarts_left = 1
     while todo:

@@ -106,6 +106,7 @@ class ProgressListener:
                                  console=console, transient=True)
         self.task = None
         self.live = console.is_terminal
+        self.serials: set[str] = set()
 
     def __enter__(self) -> "ProgressListener":
         if self.live:
@@ -124,6 +125,7 @@ class ProgressListener:
             self.task = self.progress.add_task("cells", total=total, completed=done)
 
     def cell_started(self, key) -> None:  # type: ignore[no-untyped-def]
+        self.serials.add(key[0])
         if self.task is not None:
             self.progress.update(self.task, description=f"{key[1]}/{key[2]}: start")
 
@@ -134,10 +136,11 @@ class ProgressListener:
     def cell_done(self, cell) -> None:  # type: ignore[no-untyped-def]
         if self.task is not None:
             self.progress.advance(self.task)
+        where = f"{cell.device} " if len(self.serials) > 1 else ""
         if cell.status == "ok":
             lat = cell.latency_ms or {}
             acc = f", top-1 {100 * cell.accuracy['top1']:.1f}%" if cell.accuracy else ""
-            line = f"  {cell.mode}/{cell.backend}: ok, p50 {lat.get('p50', 0):.3f} ms{acc}"
+            line = f"  {where}{cell.mode}/{cell.backend}: ok, p50 {lat.get('p50', 0):.3f} ms{acc}"
         else:
-            line = f"  {cell.mode}/{cell.backend}: {cell.status}: {cell.error}"
+            line = f"  {where}{cell.mode}/{cell.backend}: {cell.status}: {cell.error}"
         self.console.print(line, markup=False, highlight=False)
