@@ -233,3 +233,24 @@ def test_several_devices_run_at_once_into_one_run(env, tmp_path):
         assert mine[("none", "cpu1")]["status"] == mine[("float16", "cpu1")]["status"] == "ok"
         assert mine[("float16", "cpu1")]["fidelity"] is not None, "each device has its own reference"
         assert mine[("none", "gpu")]["status"] == "unavailable"
+
+
+def test_given_tflite_builds_are_benched_as_they_are(env, tmp_path):
+    """A release pipeline's own builds: a host convert folder (manifest), or one .tflite file."""
+    assert main(["convert", "demo", "--modes", "none,float16", "--out", str(tmp_path / "build")]) == 0
+    for model, modes in ((tmp_path / "build", {"none", "float16"}), (tmp_path / "build" / "float16.tflite", {"float16"})):
+        out = tmp_path / f"{model.name}.json"
+        argv = ["bench", "--model", str(model), "--backends", "cpu1", "--dataset", str(demo_eval()), "--limit", "30",
+                "--db", str(env / "given.sqlite"), "--json", str(out), *FAST]
+        assert main(argv) == 0
+        run = json.loads(out.read_text())
+        assert {c["mode"] for c in run["cells"]} == modes
+        for cell in run["cells"]:
+            assert cell["status"] == "ok" and cell["accuracy"]["top1"] >= 0.9
+            assert cell["size_bytes"] == (tmp_path / "build" / f"{cell['mode']}.tflite").stat().st_size
+
+
+def demo_eval() -> Path:
+    from host.data.demo import split_folder
+
+    return split_folder("eval")

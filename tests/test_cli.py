@@ -42,3 +42,13 @@ def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path, capsys):
     (tmp_path / "bad.sqlite").write_bytes(b"not sqlite at all" * 100)
     assert main(["report", "--db", str(tmp_path / "bad.sqlite")]) == 2
     assert "not a usable results database" in capsys.readouterr().err
+
+
+def test_a_truncated_or_corrupt_tflite_is_refused_before_any_device_work(tmp_path, capsys, known_answer):
+    good = known_answer.models["float"]
+    (tmp_path / "cut.tflite").write_bytes(good[: len(good) // 2])
+    (tmp_path / "noise.tflite").write_bytes(b"\x00" * 4096)
+    for name in ("cut.tflite", "noise.tflite"):
+        code = main(["bench", "--model", str(tmp_path / name), "--db", str(tmp_path / "r.sqlite")])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2 and len(err) == 1 and "is not a valid TFLite model" in err[0], err

@@ -58,6 +58,9 @@ class BenchConfig:
         return list(dict.fromkeys(d.strip() for d in (self.device or "").split(",") if d.strip()))
 
     def mode_names(self) -> list[str]:
+        """Requested conversion modes; a single given .tflite file is its own mode, named after it."""
+        if self.model.lower().endswith(".tflite"):
+            return [Path(self.model).stem]
         return [m.name for m in parse_modes(self.modes)]
 
     def backend_names(self) -> list[str]:

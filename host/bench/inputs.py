@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from host.bench.config import BenchConfig
+from host.bench.given import is_given, load_given
 from host.convert import tfenv
 from host.convert.cache import ConversionCache
 from host.convert.converter import ConversionReport, ConvertOptions, convert_model
 from host.convert.loader import resolve_model
 from host.convert.modes import applicable_modes, parse_modes
 from host.data import demo
-from host.data.datasets import load_evaluation, pack_for_device, slice_dataset
+from host.data.datasets import DatasetSlices, load_evaluation, pack_for_device, slice_dataset
 from host.paths import cache_dir
 
 
@@ -28,7 +29,7 @@ class ModelFile:
 @dataclass(frozen=True)
 class PreparedInputs:
     model: dict[str, Any]
-    conversion: ConversionReport
+    conversion: ConversionReport | None  # None when the .tflite files were given
     models: dict[str, ModelFile]
     failed_modes: dict[str, str]
     modes: list[str]
@@ -42,8 +43,6 @@ def _demo_defaults(config: BenchConfig) -> BenchConfig:
     """The demo model brings its own evaluation, calibration and training splits."""
     if config.model != "demo":
         return config
-    from dataclasses import replace
-
     meta = demo.demo_meta()
     return replace(
         config,
@@ -57,14 +56,24 @@ def _demo_defaults(config: BenchConfig) -> BenchConfig:
 def prepare_inputs(config: BenchConfig, on_stage: Any = lambda text: None) -> PreparedInputs:
     uses_demo_data = config.model == "demo" and config.dataset is None
     config = _demo_defaults(config)
-    source = resolve_model(config.model, config.weights)
     notes: list[str] = []
+    given = is_given(config.model)
     slices = None
     if config.dataset:
         slices = slice_dataset(
             Path(config.dataset), labels_file=Path(config.labels) if config.labels else None, limit=config.limit,
-            calibration_count=config.calibration_count, take_calibration=config.calibration is None,
+            calibration_count=config.calibration_count, take_calibration=config.calibration is None and not given,
         )
+    if given:
+        model, files = load_given(config.model, config.modes)
+        models = {m: ModelFile(m, g.path, g.sha256, g.size_bytes) for m, g in files.items()}
+        preset = config.preset or "mobilenet"
+        notes.append(f"benched the given .tflite build(s) as they are; preprocessing preset {preset}")
+        return _with_dataset(config, slices, uses_demo_data, PreparedInputs(
+            model={**model, "preset": preset}, conversion=None, models=models, failed_modes={}, modes=list(models),
+            dataset={}, dataset_file=None, preset=preset, notes=notes,
+        ), on_stage)
+    source = resolve_model(config.model, config.weights)
     calibration_entries = slices.calibration if slices else ()
     requested = parse_modes(config.modes)
     names = config.modes.split(",")
@@ -89,23 +98,26 @@ def prepare_inputs(config: BenchConfig, on_stage: Any = lambda text: None) -> Pr
         r.mode: ModelFile(r.mode, Path(r.path or ""), r.sha256 or "", r.size_bytes or 0) for r in report.results if r.ok
     }
     failed = {r.mode: f"conversion failed: {r.error}" for r in report.results if not r.ok}
-    input_shape = report.model["input_shape"]
-    dataset: dict[str, Any] = {"name": None, "sha256": None, "count": 0}
-    dataset_file = None
-    if slices is not None:
-        on_stage("loading evaluation images")
-        images = load_evaluation(slices, (input_shape[1], input_shape[2]), config.crop)
-        if images.skipped:
-            notes.append(f"{len(images.skipped)} unreadable evaluation image(s) skipped")
-        if not slices.labelled:
-            notes.append("the dataset has no labels: accuracy is n/a (give class subfolders or --labels)")
-        dataset_file, sha = pack_for_device(images, cache_dir() / "datasets")
-        dataset = {"name": "demo" if uses_demo_data else slices.name,
-                   "sha256": sha, "count": images.count, "labelled": slices.labelled}
-    else:
-        notes.append("no dataset given (--dataset DIR): latency only, accuracy and fidelity are n/a")
-    return PreparedInputs(
-        model={"name": source.name, "sha256": source.sha256, "input_shape": input_shape, "preset": report.model["preset"]},
+    return _with_dataset(config, slices, uses_demo_data, PreparedInputs(
+        model={"name": source.name, "sha256": source.sha256, "input_shape": report.model["input_shape"], "preset": report.model["preset"]},
         conversion=report, models=models, failed_modes=failed, modes=[m.name for m in runnable],
-        dataset=dataset, dataset_file=dataset_file, preset=report.model["preset"], notes=notes,
-    )
+        dataset={}, dataset_file=None, preset=report.model["preset"], notes=notes,
+    ), on_stage)
+
+
+def _with_dataset(config: BenchConfig, slices: DatasetSlices | None, uses_demo_data: bool, inputs: PreparedInputs,
+                  on_stage: Any) -> PreparedInputs:
+    """Load the evaluation images at the model's input size and pack them for the device."""
+    if slices is None:
+        inputs.notes.append("no dataset given (--dataset DIR): latency only, accuracy and fidelity are n/a")
+        return replace(inputs, dataset={"name": None, "sha256": None, "count": 0})
+    on_stage("loading evaluation images")
+    shape = inputs.model["input_shape"]
+    images = load_evaluation(slices, (shape[1], shape[2]), config.crop)
+    if images.skipped:
+        inputs.notes.append(f"{len(images.skipped)} unreadable evaluation image(s) skipped")
+    if not slices.labelled:
+        inputs.notes.append("the dataset has no labels: accuracy is n/a (give class subfolders or --labels)")
+    dataset_file, sha = pack_for_device(images, cache_dir() / "datasets")
+    dataset = {"name": "demo" if uses_demo_data else slices.name, "sha256": sha, "count": images.count, "labelled": slices.labelled}
+    return replace(inputs, dataset=dataset, dataset_file=dataset_file)

@@ -106,8 +106,8 @@ def run_bench(config: BenchConfig, db_path: Path, listener, resume: str | None =
         if previous is None:
             store.create_run(RunRecord(run_id, now(), __version__, inputs.model, inputs.dataset, stored_config, notes=tuple(inputs.notes)))
         done = {c.key: c for c in (previous.cells if previous else ()) if c.status in ("ok", "unavailable")}
-        stats = {"converted": sum(1 for r in inputs.conversion.results if r.ok and not r.cached),
-                 "conversion_cache_hits": sum(1 for r in inputs.conversion.results if r.cached)}
+        results = inputs.conversion.results if inputs.conversion else ()
+        stats = {"converted": sum(1 for r in results if r.ok and not r.cached), "conversion_cache_hits": sum(1 for r in results if r.cached)}
         with bench_devices(config, listener.stage) as devices:
             order = cell_order(stored_modes(inputs), config.backend_names())
             listener.matrix(len(order) * len(devices), sum(1 for d in devices for m, b in order if (d.serial, m, b) in done))
@@ -167,10 +167,12 @@ def _run_on_device(store: ResultsStore, run_id: str, config: BenchConfig, inputs
 
 
 def stored_modes(inputs: PreparedInputs) -> list[str]:
+    """Modes in the table's order; names the table does not know (given files) after, as given."""
     from host.convert.modes import MODES
 
-    wanted = set(inputs.modes) | set(inputs.failed_modes)
-    return [m.name for m in MODES if m.name in wanted]
+    wanted = list(dict.fromkeys([*inputs.modes, *inputs.failed_modes]))
+    known = [m.name for m in MODES if m.name in wanted]
+    return known + [m for m in wanted if m not in known]
 
 
 def _fail_remaining(store: ResultsStore, run_id: str, serial: str, todo: list[tuple[str, str]], reason: str, listener) -> None:  # type: ignore[no-untyped-def]
