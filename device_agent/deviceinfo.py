@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 from functools import cache
+from typing import Any
 
 from device_agent.backends import PlatformFacts
 
@@ -58,11 +59,11 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
-def summary() -> dict[str, str]:
+def summary() -> dict[str, Any]:
     props = android_properties()
     return {
         "abi": props.get("ro.product.cpu.abi") or platform.machine(),
         "model": props.get("ro.product.model") or platform.node(),
         "soc": props.get("ro.soc.model") or props.get("ro.board.platform") or props.get("ro.hardware") or "",
-        "properties": {k: props[k] for k in WANTED if k in props},  # type: ignore[dict-item]
+        "properties": {k: props[k] for k in WANTED if k in props},
     }

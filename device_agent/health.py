@@ -21,7 +21,7 @@ SERVICE_UNKNOWN = health_pb2.HealthCheckResponse.SERVICE_UNKNOWN
 
 class HealthServicer(health_pb2_grpc.HealthServicer):
     def __init__(self) -> None:
-        self._status: dict[str, int] = {}
+        self._status: dict[str, Any] = {}
         self._changed = threading.Condition()
 
     def set(self, service: str, status: int) -> None:

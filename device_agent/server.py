@@ -168,6 +168,7 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
         first = next(request_iterator, None)
         if first is None:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "empty upload")
+            raise AssertionError("abort raises")
 
         def chunks() -> Iterator[bytes]:
             yield first.data

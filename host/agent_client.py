@@ -45,7 +45,7 @@ _CODE_TO_ERROR: dict[grpc.StatusCode, type[AgentError]] = {
 def map_rpc_error(error: grpc.RpcError) -> AgentError:
     code = error.code() if hasattr(error, "code") else None
     details = error.details() if hasattr(error, "details") else str(error)
-    kind = _CODE_TO_ERROR.get(code, AgentError)  # type: ignore[arg-type]
+    kind = _CODE_TO_ERROR.get(code, AgentError)
     name = code.name if code is not None else "UNKNOWN"
     return kind(f"agent: {details or name} ({name})")
 

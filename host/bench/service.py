@@ -9,7 +9,7 @@ finish the run. ``--resume RUN_ID`` redoes only cells that are missing or failed
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import replace
@@ -19,7 +19,7 @@ from pathlib import Path
 from host import __version__
 from host.bench.config import BenchConfig
 from host.bench.inputs import PreparedInputs, prepare_inputs
-from host.bench.matrix import MatrixRun, SessionLost, cell_order, now
+from host.bench.matrix import BenchListener, MatrixRun, SessionLost, cell_order, now
 from host.devices.adb import parse_server
 from host.devices.deploy import STORE, AgentSession, start_agent
 from host.devices.device import Device, list_devices, resolve_serial
@@ -29,7 +29,7 @@ from host.store import ResultsStore
 
 
 @contextmanager
-def bench_devices(config: BenchConfig, on_stage=lambda text: None) -> Iterator[list[Device]]:  # type: ignore[no-untyped-def]
+def bench_devices(config: BenchConfig, on_stage: Callable[[str], None] = lambda text: None) -> Iterator[list[Device]]:
     """The named devices, else the only real device attached, else a running or new emulator."""
     from host.emulator import manager
 
@@ -87,7 +87,7 @@ def new_run_id() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
 
 
-def run_bench(config: BenchConfig, db_path: Path, listener, resume: str | None = None) -> RunRecord:  # type: ignore[no-untyped-def]
+def run_bench(config: BenchConfig, db_path: Path, listener: BenchListener, resume: str | None = None) -> RunRecord:
     store = ResultsStore(db_path)
     try:
         previous = None
@@ -127,7 +127,7 @@ def run_bench(config: BenchConfig, db_path: Path, listener, resume: str | None =
 
 
 def _run_on_device(store: ResultsStore, run_id: str, config: BenchConfig, inputs: PreparedInputs, device: Device,
-                   done: dict[tuple[str, str, str], CellRecord], listener) -> dict[str, int]:  # type: ignore[no-untyped-def]
+                   done: dict[tuple[str, str, str], CellRecord], listener: BenchListener) -> dict[str, int]:
     order = cell_order(stored_modes(inputs), config.backend_names())
     todo = [(m, b) for m, b in order if (device.serial, m, b) not in done]
     stats: dict[str, int] = {"cells_run": 0, "agent_restarts": 0}
@@ -175,7 +175,7 @@ def stored_modes(inputs: PreparedInputs) -> list[str]:
     return known + [m for m in wanted if m not in known]
 
 
-def _fail_remaining(store: ResultsStore, run_id: str, serial: str, todo: list[tuple[str, str]], reason: str, listener) -> None:  # type: ignore[no-untyped-def]
+def _fail_remaining(store: ResultsStore, run_id: str, serial: str, todo: list[tuple[str, str]], reason: str, listener: BenchListener) -> None:
     for mode, backend in todo:
         cell = CellRecord(serial, mode, backend, "failed", reason, "start", finished=now())
         store.save_cell(run_id, cell)

@@ -94,7 +94,8 @@ class _Model:
         if self.source.known_input_shape:
             return self.source.known_input_shape
         if self._meta_path and self._meta_path.is_file():
-            return tuple(json.loads(self._meta_path.read_text())["input_shape"])  # type: ignore[return-value]
+            height, width, channels = json.loads(self._meta_path.read_text())["input_shape"]
+            return int(height), int(width), int(channels)
         shape = self._load()
         if self._meta_path:
             self._meta_path.parent.mkdir(parents=True, exist_ok=True)

@@ -73,7 +73,7 @@ def resolve_model(spec: str, weights: str | None = None) -> ModelSource:
         if not MODEL_FILE.is_file():
             raise ModelLoadError(f"the bundled demo model is missing at {MODEL_FILE}: run python tools/build_demo.py")
         meta = demo_meta()
-        size = int(meta.get("input_size", 0)) or None
+        size = int(str(meta.get("input_size", 0))) or None
         source = _resolve_file(MODEL_FILE, name="demo", kind="demo")
         return replace(source, preset=str(meta.get("preset", "mobilenet")), known_input_shape=(size, size, 3) if size else None)
     if spec in BUILTINS and not path.exists():
@@ -124,9 +124,9 @@ def _resolve_builtin(builtin: Builtin, weights: str | None) -> ModelSource:
             f"weights for {builtin.name} not found at {weights_path}: put the Keras weights file there, "
             "pass --weights PATH, or --weights none for random weights (no network is used)"
         )
-    digest = hashlib.sha256(f"builtin:{builtin.name}:".encode())
+    prefix = hashlib.sha256(f"builtin:{builtin.name}:".encode())
     return ModelSource(
-        builtin.name, "builtin", sha256_file(weights_path, digest), builtin=builtin, weights_path=weights_path,
+        builtin.name, "builtin", sha256_file(weights_path, prefix), builtin=builtin, weights_path=weights_path,
         known_input_shape=builtin.input_shape, preset=builtin.preset,
     )
 

@@ -83,7 +83,7 @@ def render(label: int, rng: np.random.Generator) -> np.ndarray:
         draw.polygon(_polygon(cx, cy, radius * 1.2, 5, angle, inner=0.45), fill=fg)
     else:
         _texture(draw, name, side, fg, rng)
-    small = image.filter(ImageFilter.GaussianBlur(scale / 3)).resize((SIZE, SIZE), Image.BILINEAR)
+    small = image.filter(ImageFilter.GaussianBlur(scale / 3)).resize((SIZE, SIZE), Image.Resampling.BILINEAR)
     pixels = np.asarray(small, dtype=np.float32) + rng.normal(0, 8, (SIZE, SIZE, 3))
     return np.clip(pixels, 0, 255).astype(np.uint8)
 
@@ -98,7 +98,7 @@ def _texture(draw: ImageDraw.ImageDraw, name: str, side: int, fg: tuple[int, int
         c, s = math.cos(tilt), math.sin(tilt)
         for k in range(-span, span):
             offset = k * period + phase - side * 0.3
-            band = [(-side, offset), (2 * side, offset), (2 * side, offset + width), (-side, offset + width)]
+            band: list[tuple[float, float]] = [(-side, offset), (2 * side, offset), (2 * side, offset + width), (-side, offset + width)]
             if name == "v_stripes":
                 band = [(y, x) for x, y in band]
             centre = side / 2

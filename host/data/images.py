@@ -94,7 +94,7 @@ def decode_rgb(path: Path, size: tuple[int, int], crop_fraction: float = 1.0) ->
                     rgba = img.convert("RGBA")
                     background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
                     img = Image.alpha_composite(background, rgba)
-                rgb = img.convert("RGB")
+                rgb: Image.Image = img.convert("RGB")
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError):
         return None
     if crop_fraction < 1.0:
@@ -104,7 +104,7 @@ def decode_rgb(path: Path, size: tuple[int, int], crop_fraction: float = 1.0) ->
         rgb = rgb.crop((left, top, left + cw, top + ch))
     height, width = size
     if rgb.size != (width, height):
-        rgb = rgb.resize((width, height), Image.BILINEAR)
+        rgb = rgb.resize((width, height), Image.Resampling.BILINEAR)
     return np.asarray(rgb, dtype=np.uint8)
 
 

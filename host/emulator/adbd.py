@@ -13,13 +13,15 @@ import asyncio
 import os
 import signal
 import sys
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 from host.emulator import services
 from host.emulator.props import default_props
 from host.emulator.sandbox import Sandbox
 from host.emulator.sync import serve_sync
-from host.emulator.transport import A_CLSE, A_OKAY, Connection, StreamClosed
+from host.emulator.transport import A_CLSE, A_OKAY, Connection, Stream, StreamClosed
 
 FEATURES = ("shell_v2", "stat_v2", "ls_v2", "fixed_push_mkdir")
 
@@ -63,7 +65,7 @@ class EmulatedAdbd:
         finally:
             await stream.close()
 
-    def _handler(self, name: str, argument: str):  # type: ignore[no-untyped-def]
+    def _handler(self, name: str, argument: str) -> Callable[[Stream], Coroutine[Any, Any, None]] | None:
         options = name.split(",")
         track = self.process_groups.add
         if options[0] == "shell" and "v2" in options[1:]:

@@ -11,7 +11,8 @@ import asyncio
 import logging
 import os
 import struct
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -122,14 +123,14 @@ class Stream:
                 log.exception("stream close callback failed")
 
 
-ServiceHandler = Callable[[str, "Stream"], Awaitable[None]]
+ServiceOpener = Callable[[str, "Connection", int], Coroutine[Any, Any, None]]
 
 
 class Connection:
     """One adb-server connection; ``open_service`` decides how each OPEN is served."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, banner: str,
-                 open_service: Callable[[str, Connection, int], Awaitable[None]], require_auth: bool = False) -> None:
+                 open_service: ServiceOpener, require_auth: bool = False) -> None:
         self.reader = reader
         self.writer = writer
         self.banner = banner
@@ -205,18 +206,15 @@ class Connection:
             task = asyncio.create_task(self.open_service(service, self, arg0))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
-        elif command == A_OKAY:
-            stream = self.streams.get(arg1)
-            if stream:
-                stream._acknowledge()
+            return
+        target = self.streams.get(arg1)
+        if command == A_OKAY and target:
+            target._acknowledge()
         elif command == A_WRTE:
-            stream = self.streams.get(arg1)
-            if stream:
-                stream._deliver(payload)
+            if target:
+                target._deliver(payload)
             else:
                 await self.send(A_CLSE, 0, arg0)
-        elif command == A_CLSE:
-            stream = self.streams.get(arg1)
-            if stream:  # the client left; CLSE for ids we no longer know is the host's echo
-                stream._sent_close = True
-                stream._closed_by_any()
+        elif command == A_CLSE and target:  # the client left; CLSE for ids we no longer know is the host's echo
+            target._sent_close = True
+            target._closed_by_any()

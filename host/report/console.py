@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from rich.console import Console
+from rich.progress import TaskID
 from rich.table import Table
 
 from host.convert.converter import ConversionReport
+from host.results import CellRecord, RunRecord
+
+if TYPE_CHECKING:  # the device layer imports adbutils; reports need not
+    from host.devices.doctor import Check
+    from host.devices.service import DeviceRow
 
 # Logs and CI captures are not terminals: give them room instead of rich's 80 columns.
 _console = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160)
@@ -41,7 +48,7 @@ def print_conversion(report: ConversionReport, console: Console = _console) -> N
     console.print(f"manifest: {report.manifest_path}")
 
 
-def print_devices(rows, console: Console = _console) -> None:  # type: ignore[no-untyped-def]
+def print_devices(rows: list[DeviceRow], console: Console = _console) -> None:
     table = Table(title="Devices")
     for column in ("serial", "state", "model", "abi", "sdk", "soc", "note"):
         table.add_column(column, no_wrap=column in ("serial", "state"), min_width=max((len(r.serial) for r in rows), default=6) if column == "serial" else None)
@@ -55,7 +62,7 @@ def print_devices(rows, console: Console = _console) -> None:  # type: ignore[no
     console.print(table)
 
 
-def print_doctor(checks, console: Console = _console) -> None:  # type: ignore[no-untyped-def]
+def print_doctor(checks: list[Check], console: Console = _console) -> None:
     table = Table(title="Device check")
     for column in ("check", "status", "found", "fix"):
         table.add_column(column)
@@ -65,7 +72,7 @@ def print_doctor(checks, console: Console = _console) -> None:  # type: ignore[n
     console.print(table)
 
 
-def print_run(run, console: Console = _console) -> None:  # type: ignore[no-untyped-def]
+def print_run(run: RunRecord, console: Console = _console) -> None:
     """The seed's tables for a run, footnotes for every cell that has no number, and notes."""
     from host.report.tables import build_tables, device_line
 
@@ -104,7 +111,7 @@ class ProgressListener:
         self.console = console
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                                  console=console, transient=True)
-        self.task = None
+        self.task: TaskID | None = None
         self.live = console.is_terminal
         self.serials: set[str] = set()
 
@@ -124,16 +131,16 @@ class ProgressListener:
         if self.task is None:
             self.task = self.progress.add_task("cells", total=total, completed=done)
 
-    def cell_started(self, key) -> None:  # type: ignore[no-untyped-def]
+    def cell_started(self, key: tuple[str, str, str]) -> None:
         self.serials.add(key[0])
         if self.task is not None:
             self.progress.update(self.task, description=f"{key[1]}/{key[2]}: start")
 
-    def cell_progress(self, key, phase: str, fraction: float) -> None:  # type: ignore[no-untyped-def]
+    def cell_progress(self, key: tuple[str, str, str], phase: str, fraction: float) -> None:
         if self.task is not None:
             self.progress.update(self.task, description=f"{key[1]}/{key[2]}: {phase} {int(100 * fraction)}%")
 
-    def cell_done(self, cell) -> None:  # type: ignore[no-untyped-def]
+    def cell_done(self, cell: CellRecord) -> None:
         if self.task is not None:
             self.progress.advance(self.task)
         where = f"{cell.device} " if len(self.serials) > 1 else ""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+from typing import Any
 
 from host.report.tables import build_tables, device_line
 from host.results import RunRecord
@@ -24,7 +25,7 @@ figure { margin: 1rem 0 2rem; } figcaption { color: #555; }
 """
 
 
-def _figure_png(fig) -> str:  # type: ignore[no-untyped-def]
+def _figure_png(fig: Any) -> str:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     import matplotlib.pyplot as plt
@@ -51,10 +52,12 @@ def charts(run: RunRecord, serial: str) -> list[tuple[str, str, str]]:
     fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(modes)), 4))
     width = 0.8 / max(1, len(backends))
     for i, backend in enumerate(backends):
-        xs, p50, upper = [], [], []
+        xs: list[float] = []
+        p50: list[float] = []
+        upper: list[float] = []
         for j, mode in enumerate(modes):
             cell = grid.get((mode, backend))
-            if cell:
+            if cell and cell.latency_ms:
                 xs.append(j + i * width)
                 p50.append(cell.latency_ms["p50"])
                 upper.append(cell.latency_ms["p90"] - cell.latency_ms["p50"])
@@ -65,20 +68,23 @@ def charts(run: RunRecord, serial: str) -> list[tuple[str, str, str]]:
     ax.legend()
     out.append(("chart-latency", "p50 latency per mode and backend (whiskers reach p90)", _figure_png(fig)))
 
-    scored = [c for c in ok if c.accuracy and c.size_bytes]
-    if scored:
+    # (size MB, top-1 %) of the first measured backend per mode
+    points: dict[str, tuple[float, float]] = {}
+    scored_backend = ""
+    for c in ok:
+        if c.accuracy and c.size_bytes and c.mode not in points:
+            points[c.mode] = (c.size_bytes / 1e6, 100 * c.accuracy["top1"])
+            scored_backend = scored_backend or c.backend
+    if points:
         fig, ax = plt.subplots(figsize=(6, 4))
-        first = {}
-        for c in scored:
-            first.setdefault(c.mode, c)
-        for mode, c in first.items():
-            ax.scatter(c.size_bytes / 1e6, 100 * c.accuracy["top1"], s=40)
-            ax.annotate(mode, (c.size_bytes / 1e6, 100 * c.accuracy["top1"]), textcoords="offset points", xytext=(5, 4))
-        tops = [100 * c.accuracy["top1"] for c in first.values()]
+        for mode, (size_mb, top1) in points.items():
+            ax.scatter(size_mb, top1, s=40)
+            ax.annotate(mode, (size_mb, top1), textcoords="offset points", xytext=(5, 4))
+        tops = [top1 for _, top1 in points.values()]
         ax.set_ylim(max(0.0, min(tops) - 2.0), min(100.0, max(tops)) + 1.0)
         ax.set_xlabel("model size (MB)")
         ax.set_ylabel("top-1 accuracy (%)")
-        ax.set_title(f"Accuracy against size ({next(iter(first.values())).backend})")
+        ax.set_title(f"Accuracy against size ({scored_backend})")
         out.append(("chart-accuracy-size", "top-1 accuracy against model size", _figure_png(fig)))
 
     with_samples = [c for c in ok if c.samples_ms]

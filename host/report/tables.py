@@ -82,6 +82,12 @@ GRIDS: tuple[tuple[str, Callable[[RunRecord, CellRecord], str]], ...] = (
 )
 
 
+def _size_cells(size: int | None, base: int | None) -> tuple[str, str]:
+    if not size:
+        return "-", "-"
+    return f"{size:,}", f"{size / base:.3f}" if base else "-"
+
+
 def device_tables(run: RunRecord, serial: str) -> RunTables:
     """The tables for one device; every cell without a number points at its footnote."""
     cells = [c for c in run.cells if c.device == serial]
@@ -90,9 +96,7 @@ def device_tables(run: RunRecord, serial: str) -> RunTables:
     notes = Footnotes()
     sizes = {m: next((c.size_bytes for c in cells if c.mode == m and c.size_bytes), None) for m in modes}
     base = sizes.get("none")
-    size_rows = tuple(
-        (m, f"{sizes[m]:,}" if sizes[m] else "-", f"{sizes[m] / base:.3f}" if sizes[m] and base else "-") for m in modes
-    )
+    size_rows = tuple((m, *_size_cells(sizes[m], base)) for m in modes)
     tables = [Table("Model size", ("mode", "bytes", "vs none"), size_rows)]
     for title, render in GRIDS:
         rows = []

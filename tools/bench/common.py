@@ -19,7 +19,7 @@ def synthetic_images(root: Path, count: int, size: int = 256, classes: int = 10,
         folder = root / f"class_{i % classes:02d}"
         folder.mkdir(parents=True, exist_ok=True)
         low = rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)
-        Image.fromarray(low).resize((size, size), Image.BICUBIC).save(folder / f"{i:05d}.jpg", quality=90)
+        Image.fromarray(low).resize((size, size), Image.Resampling.BICUBIC).save(folder / f"{i:05d}.jpg", quality=90)
     return root
 
 
