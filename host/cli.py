@@ -11,6 +11,7 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from host import __version__
 from host.errors import HostError, InputError
@@ -214,6 +215,57 @@ def _run_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_check(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("check", help="compare a run with a baseline; exit 1 on regression")
+    p.add_argument("--baseline", required=True, help="run id (or prefix, or latest) in --db, or a host bench --json file")
+    p.add_argument("--current", required=True, help="run id (or prefix, or latest) in --db, or a host bench --json file")
+    p.add_argument("--max-latency-increase", type=float, default=10.0, metavar="PCT", help="p50 latency rise allowed (default 10%%)")
+    p.add_argument("--max-accuracy-drop", type=float, default=1.0, metavar="POINTS", help="top-1 drop allowed in points (default 1.0)")
+    p.add_argument("--alpha", type=float, default=0.01, help="significance for latency rises judged on raw samples (default 0.01)")
+    p.add_argument("--junit", type=Path, help="write JUnit XML for CI")
+    p.add_argument("--db", type=Path, help="results database")
+    p.set_defaults(run=_run_check)
+
+
+def _load_run_ref(ref: str, db: Path | None) -> Any:
+    import json
+
+    from host.bench.config import default_db
+    from host.results import run_from_json
+    from host.store import ResultsStore
+
+    path = Path(ref)
+    if path.is_file():
+        try:
+            return run_from_json(json.loads(path.read_text()))
+        except ValueError as e:
+            raise InputError(f"{path}: {e}") from e
+    db = db or default_db()
+    if not db.is_file():
+        raise InputError(f"{ref} is not a JSON file and there is no results database at {db}")
+    store = ResultsStore(db)
+    try:
+        return store.load_run(ref)
+    finally:
+        store.close()
+
+
+def _run_check(args: argparse.Namespace) -> int:
+    from host.regress import Thresholds, compare, junit_xml
+    from host.report.console import print_findings
+
+    limits = Thresholds(args.max_latency_increase, args.max_accuracy_drop, args.alpha)
+    if limits.max_latency_increase < 0 or limits.max_accuracy_drop < 0 or not 0 < limits.alpha < 1:
+        raise InputError("--max-latency-increase and --max-accuracy-drop must be >= 0, --alpha between 0 and 1")
+    baseline, current = _load_run_ref(args.baseline, args.db), _load_run_ref(args.current, args.db)
+    findings = compare(baseline, current, limits)
+    print_findings(baseline, current, findings)
+    if args.junit:
+        junit_xml(findings, args.junit)
+        print(f"junit: {args.junit}")
+    return 1 if any(f.regressed for f in findings) else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="host", description="Quantize a model and measure it on Android devices.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -221,6 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_convert(sub)
     _add_bench(sub)
     _add_report(sub)
+    _add_check(sub)
     _add_devices(sub)
     return parser
 

@@ -101,3 +101,23 @@ def run_json(run: RunRecord) -> dict[str, Any]:
         ],
         "cells": [cell_json(c) for c in run.cells],
     }
+
+
+def run_from_json(data: dict[str, Any]) -> RunRecord:
+    """A run read back from ``host bench --json`` (no raw samples: the contract has none)."""
+    try:
+        devices = tuple(DeviceRecord(**{k: d.get(k) for k in ("serial", "model", "abi", "sdk", "runtime", "runtime_version", "cores")})
+                        for d in data.get("devices", []))
+        cells = tuple(
+            CellRecord(device=c["device"], mode=c["mode"], backend=c["backend"], status=c["status"], error=c.get("error") or "",
+                       size_bytes=c.get("size_bytes"), latency_ms=c.get("latency_ms"), memory_mb=c.get("memory_mb"),
+                       delegation=c.get("delegation"), accuracy=c.get("accuracy"), fidelity=c.get("fidelity"))
+            for c in data["cells"]
+        )
+        modes = list(dict.fromkeys(c.mode for c in cells))
+        backends = list(dict.fromkeys(c.backend for c in cells))
+        return RunRecord(run_id=data["run_id"], started=data.get("started", ""), tool_version=data.get("tool_version", ""),
+                         model=dict(data.get("model") or {}), dataset=dict(data.get("dataset") or {}),
+                         config={"modes": modes, "backends": backends}, devices=devices, cells=cells)
+    except (KeyError, TypeError) as e:
+        raise ValueError(f"not a host bench JSON run: missing {e}") from e

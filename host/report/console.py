@@ -16,6 +16,7 @@ from host.results import CellRecord, RunRecord
 if TYPE_CHECKING:  # the device layer imports adbutils; reports need not
     from host.devices.doctor import Check
     from host.devices.service import DeviceRow
+    from host.regress import Finding
 
 # Logs and CI captures are not terminals: give them room instead of rich's 80 columns.
 _console = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160)
@@ -151,3 +152,18 @@ class ProgressListener:
         else:
             line = f"  {where}{cell.mode}/{cell.backend}: {cell.status}: {cell.error}"
         self.console.print(line, markup=False, highlight=False)
+
+
+def print_findings(baseline: RunRecord, current: RunRecord, findings: list[Finding], console: Console = _console) -> None:
+    """Every comparison the gate made, regressions first, and a one-line verdict."""
+    table = Table(title=f"{current.run_id} against baseline {baseline.run_id}", title_justify="left")
+    for column in ("device", "mode", "backend", "check", "baseline", "current", "verdict", "detail"):
+        table.add_column(column)
+    for f in sorted(findings, key=lambda f: (not f.regressed, f.mode, f.backend, f.check)):
+        verdict = "[red]REGRESSED[/red]" if f.regressed else "[green]ok[/green]"
+        table.add_row(f.device, f.mode, f.backend, f.check, f.baseline, f.current, verdict, f.detail)
+    console.print(table)
+    regressed = sum(f.regressed for f in findings)
+    cells = len({(f.device, f.mode, f.backend) for f in findings})
+    console.print(f"{regressed} regression(s) in {cells} compared cell(s)" if regressed else f"no regression in {cells} compared cell(s)",
+                  highlight=False)

@@ -1,0 +1,129 @@
+"""Release gate: compare a current run with a baseline, cell by cell.
+
+A cell (device, mode, backend) regresses when:
+
+* it was ``ok`` and now is not (failed, unavailable, or missing);
+* its top-1 accuracy dropped by more than ``max_accuracy_drop`` points;
+* its p50 latency rose by more than ``max_latency_increase`` percent **and**, when both runs
+  kept raw samples, the rise is significant (one-sided Mann-Whitney U, p < ``alpha``), so noise
+  in a single median does not fail a release. Runs loaded from JSON have no samples; then the
+  threshold alone decides.
+
+Devices are matched by serial, or, when each run has exactly one device, to each other.
+"""
+
+from __future__ import annotations
+
+import math
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from host.errors import InputError
+from host.results import CellRecord, RunRecord
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    max_latency_increase: float = 10.0  # percent of the baseline p50
+    max_accuracy_drop: float = 1.0  # top-1 percentage points
+    alpha: float = 0.01
+
+
+@dataclass(frozen=True)
+class Finding:
+    device: str
+    mode: str
+    backend: str
+    check: str  # status | accuracy | latency
+    regressed: bool
+    baseline: str
+    current: str
+    detail: str = ""
+
+
+def mann_whitney_greater(current: np.ndarray, baseline: np.ndarray) -> float:
+    """One-sided p-value that ``current`` tends to be larger than ``baseline`` (normal approx.)."""
+    n1, n2 = len(current), len(baseline)
+    if n1 == 0 or n2 == 0:
+        return 1.0
+    combined = np.concatenate([current, baseline])
+    order = combined.argsort(kind="mergesort")
+    ranks = np.empty(len(combined), dtype=np.float64)
+    ranks[order] = np.arange(1, len(combined) + 1)
+    values, inverse, counts = np.unique(combined, return_inverse=True, return_counts=True)
+    if len(values) < len(combined):  # average ranks over ties
+        sums = np.bincount(inverse, weights=ranks)
+        ranks = (sums / counts)[inverse]
+    u = ranks[:n1].sum() - n1 * (n1 + 1) / 2.0
+    mean = n1 * n2 / 2.0
+    tie_term = float(((counts**3 - counts).sum()) / ((n1 + n2) * (n1 + n2 - 1))) if n1 + n2 > 1 else 0.0
+    variance = n1 * n2 / 12.0 * ((n1 + n2 + 1) - tie_term)
+    if variance <= 0:
+        return 1.0 if u <= mean else 0.0
+    z = (u - mean - 0.5) / math.sqrt(variance)
+    return 0.5 * math.erfc(z / math.sqrt(2.0))
+
+
+def _pair_devices(baseline: RunRecord, current: RunRecord) -> dict[str, str]:
+    """current serial -> baseline serial."""
+    base = sorted({c.device for c in baseline.cells})
+    cur = sorted({c.device for c in current.cells})
+    if len(base) == 1 and len(cur) == 1:
+        return {cur[0]: base[0]}
+    return {s: s for s in cur if s in base}
+
+
+def compare(baseline: RunRecord, current: RunRecord, limits: Thresholds = Thresholds()) -> list[Finding]:
+    pairs = _pair_devices(baseline, current)
+    if not pairs:
+        raise InputError("the runs share no device: name the same serials, or compare single-device runs")
+    base_cells = {c.key: c for c in baseline.cells}
+    current_cells = {c.key: c for c in current.cells}
+    findings: list[Finding] = []
+    for key, base in sorted(base_cells.items()):
+        current_serial = next((c for c, b in pairs.items() if b == key[0]), None)
+        if current_serial is None or base.status != "ok":
+            continue
+        cell = current_cells.get((current_serial, key[1], key[2]))
+        findings.extend(_compare_cell(base, cell, current_serial, limits))
+    return findings
+
+
+def _compare_cell(base: CellRecord, cell: CellRecord | None, serial: str, limits: Thresholds) -> list[Finding]:
+    where = (serial, base.mode, base.backend)
+    if cell is None or cell.status != "ok":
+        now = "missing" if cell is None else f"{cell.status}: {cell.error}"
+        return [Finding(*where, "status", True, "ok", now)]
+    out = [Finding(*where, "status", False, "ok", "ok")]
+    if base.accuracy and cell.accuracy:
+        drop = 100.0 * (base.accuracy["top1"] - cell.accuracy["top1"])
+        out.append(Finding(*where, "accuracy", drop > limits.max_accuracy_drop, f"{100 * base.accuracy['top1']:.2f}%",
+                           f"{100 * cell.accuracy['top1']:.2f}%", f"top-1 {-drop:+.2f} points (limit -{limits.max_accuracy_drop:g})"))
+    if base.latency_ms and cell.latency_ms:
+        before, after = base.latency_ms["p50"], cell.latency_ms["p50"]
+        increase = 100.0 * (after - before) / before if before > 0 else 0.0
+        over = increase > limits.max_latency_increase
+        detail = f"p50 {increase:+.1f}% (limit +{limits.max_latency_increase:g}%)"
+        if over and base.samples_ms and cell.samples_ms:
+            p_value = mann_whitney_greater(np.asarray(cell.samples_ms), np.asarray(base.samples_ms))
+            detail += f", Mann-Whitney p={p_value:.2g}"
+            over = p_value < limits.alpha
+            if not over:
+                detail += " (not significant: noise)"
+        out.append(Finding(*where, "latency", over, f"{before:.3f} ms", f"{after:.3f} ms", detail))
+    return out
+
+
+def junit_xml(findings: list[Finding], path: Path, name: str = "quantbench.check") -> None:
+    suite = ET.Element("testsuite", name=name, tests=str(len(findings)), failures=str(sum(f.regressed for f in findings)))
+    for f in findings:
+        case = ET.SubElement(suite, "testcase", classname=f"{name}.{f.device}.{f.mode}.{f.backend}", name=f.check)
+        if f.regressed:
+            failure = ET.SubElement(case, "failure", message=f"{f.check} regressed: {f.baseline} -> {f.current}")
+            failure.text = f.detail
+        else:
+            ET.SubElement(case, "system-out").text = f"{f.baseline} -> {f.current} {f.detail}".strip()
+    ET.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)
