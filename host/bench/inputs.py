@@ -8,11 +8,11 @@ from typing import Any
 
 from host.bench.config import BenchConfig
 from host.bench.given import is_given, load_given
-from host.convert import tfenv
 from host.convert.cache import ConversionCache
 from host.convert.converter import ConversionReport, ConvertOptions, convert_model
 from host.convert.loader import resolve_model
-from host.convert.modes import applicable_modes, parse_modes
+from host.convert.modes import parse_modes, select_modes
+from host.convert.service import demo_splits_for
 from host.data import demo
 from host.data.datasets import DatasetSlices, load_evaluation, pack_for_device, slice_dataset
 from host.paths import cache_dir
@@ -43,13 +43,16 @@ def _demo_defaults(config: BenchConfig) -> BenchConfig:
     """The demo model brings its own evaluation, calibration and training splits."""
     if config.model != "demo":
         return config
-    meta = demo.demo_meta()
+    calibration, train_data = demo_splits_for(
+        parse_modes(config.modes), Path(config.calibration) if config.calibration else None,
+        Path(config.train_data) if config.train_data else None,
+    )
     return replace(
         config,
         dataset=config.dataset or str(demo.split_folder("eval")),
-        calibration=config.calibration or str(demo.split_folder("calibration")),
-        train_data=config.train_data or str(demo.split_folder("train")),
-        preset=config.preset or str(meta.get("preset", "mobilenet")),
+        calibration=str(calibration) if calibration else None,
+        train_data=str(train_data) if train_data else None,
+        preset=config.preset or str(demo.demo_meta().get("preset", "mobilenet")),
     )
 
 
@@ -58,11 +61,13 @@ def prepare_inputs(config: BenchConfig, on_stage: Any = lambda text: None) -> Pr
     config = _demo_defaults(config)
     notes: list[str] = []
     given = is_given(config.model)
+    # calibration images come out of the dataset only when a mode needs them and none were given
+    needs_calibration = not given and any(m.needs_calibration for m in parse_modes(config.modes))
     slices = None
     if config.dataset:
         slices = slice_dataset(
             Path(config.dataset), labels_file=Path(config.labels) if config.labels else None, limit=config.limit,
-            calibration_count=config.calibration_count, take_calibration=config.calibration is None and not given,
+            calibration_count=config.calibration_count, take_calibration=needs_calibration and config.calibration is None,
         )
     if given:
         model, files = load_given(config.model, config.modes)
@@ -75,12 +80,8 @@ def prepare_inputs(config: BenchConfig, on_stage: Any = lambda text: None) -> Pr
         ), on_stage)
     source = resolve_model(config.model, config.weights)
     calibration_entries = slices.calibration if slices else ()
-    requested = parse_modes(config.modes)
-    names = config.modes.split(",")
-    runnable, skipped = applicable_modes(
-        requested, explicit_all="all" in names or "post_training" in names,
-        has_calibration=bool(config.calibration or calibration_entries), has_training=bool(config.train_data),
-        qat_installed=tfenv.qat_installed(),
+    runnable, skipped = select_modes(
+        config.modes, has_calibration=bool(config.calibration or calibration_entries), has_training=bool(config.train_data),
     )
     for mode, reason in skipped.items():
         notes.append(f"mode {mode} skipped: {reason}")

@@ -143,3 +143,14 @@ def applicable_modes(
         else:
             raise ModeError(reason)
     return runnable, skipped
+
+
+def select_modes(text: str, *, has_calibration: bool, has_training: bool) -> tuple[list[QuantMode], dict[str, str]]:
+    """Parse ``--modes`` and keep what can run with the inputs given (see applicable_modes)."""
+    from host.convert.tfenv import qat_installed
+
+    names = {part.strip() for part in text.split(",")}
+    return applicable_modes(
+        parse_modes(text), explicit_all=bool(names & {"all", "post_training"}), has_calibration=has_calibration,
+        has_training=has_training, qat_installed=qat_installed(),
+    )
