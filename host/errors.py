@@ -94,3 +94,9 @@ class AdbServerError(DeviceError):
 
 class DeployError(DeviceError):
     """The agent could not be deployed or started on the device."""
+
+
+class BenchInterrupted(HostError):
+    """Ctrl-C (or SIGTERM) during a bench: finished cells are stored and the run can resume."""
+
+    exit_code = 130

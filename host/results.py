@@ -51,6 +51,7 @@ class DeviceRecord:
     cores: int
     emulated: bool = False
     soc: str = ""
+    adb_serial: str = ""  # how adb reached it in this run (serial is the device's own, ro.serialno)
 
 
 @dataclass(frozen=True)

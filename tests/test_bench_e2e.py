@@ -15,6 +15,7 @@ import pytest
 
 from host.cli import main
 from host.devices.adb import wheel_adb
+from host.devices.device import Device
 from host.emulator import manager
 from host.store import ResultsStore
 from tests.adb_fixtures import private_adb_server
@@ -138,8 +139,11 @@ def test_html_report_renders_in_headless_chromium_with_its_charts(env, first_run
     assert shot.is_file() and shot.stat().st_size > 10_000
 
 
-def test_resume_after_a_killed_run_completes_only_what_was_missing(env, first_run):
-    db = env / "resume.sqlite"
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["killed", "ctrl-c"])
+def test_resume_after_a_killed_run_completes_only_what_was_missing(env, first_run, sig):
+    """SIGKILL leaves the emulated device running; Ctrl-C stops it, so the resumed run reaches it
+    again through a new adb serial: cells are found by the device's own serial number."""
+    db = env / f"resume-{sig.name}.sqlite"
     argv = [sys.executable, "-m", "host.cli", "bench", "--modes", "none,float16,integer", "--backends", "cpu1,cpu4",
             "--limit", "20", "--db", str(db), "--min-runs", "10", "--min-seconds", "1.5", "--warmup-seconds", "0.01"]
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
@@ -157,9 +161,10 @@ def test_resume_after_a_killed_run_completes_only_what_was_missing(env, first_ru
             finally:
                 store.close()
             if len(done_before) >= 2:
-                proc.send_signal(signal.SIGKILL)
+                proc.send_signal(sig)
                 break
-    proc.wait(timeout=30)
+    code = proc.wait(timeout=60)
+    assert code == (130 if sig == signal.SIGINT else -9)
     assert 2 <= len(done_before) < 6, f"the run must be killed mid-way, got {len(done_before)} cells"
     assert main(["bench", "--resume", run.run_id, "--db", str(db)]) == 0
     store = ResultsStore(db)
@@ -217,6 +222,7 @@ def test_several_devices_run_at_once_into_one_run(env, tmp_path):
     address = parse_server(None)
     first = manager.start(address, 0, tmp_path / "farm-a")
     second = manager.start(address, 0, tmp_path / "farm-b")
+    identities = {Device(address, first.serial).identity, Device(address, second.serial).identity}
     try:
         out = tmp_path / "farm.json"
         argv = ["bench", "--device", first.serial, "--device", second.serial, "--modes", "none,float16", "--backends", "cpu1,gpu",
@@ -226,9 +232,9 @@ def test_several_devices_run_at_once_into_one_run(env, tmp_path):
         manager.stop_state(address, first)
         manager.stop_state(address, second)
     run = json.loads(out.read_text())
-    assert {d["serial"] for d in run["devices"]} == {first.serial, second.serial}
+    assert {d["serial"] for d in run["devices"]} == identities and len(identities) == 2
     assert len(run["cells"]) == 8
-    for serial in (first.serial, second.serial):
+    for serial in identities:
         mine = {(c["mode"], c["backend"]): c for c in run["cells"] if c["device"] == serial}
         assert mine[("none", "cpu1")]["status"] == mine[("float16", "cpu1")]["status"] == "ok"
         assert mine[("float16", "cpu1")]["fidelity"] is not None, "each device has its own reference"

@@ -12,7 +12,7 @@ import secrets
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -23,7 +23,7 @@ from host.bench.matrix import BenchListener, MatrixRun, SessionLost, cell_order,
 from host.devices.adb import parse_server
 from host.devices.deploy import STORE, AgentSession, start_agent
 from host.devices.device import Device, list_devices, resolve_serial
-from host.errors import DeviceError, HostError, InputError
+from host.errors import AgentError, BenchInterrupted, DeviceError, HostError, InputError
 from host.results import CellRecord, DeviceRecord, RunRecord
 from host.store import ResultsStore
 
@@ -77,9 +77,9 @@ def _device_record(session: AgentSession) -> DeviceRecord:
     info = session.client.device_info()
     props = session.device.props()
     return DeviceRecord(
-        serial=session.device.serial, model=info.model or props.model, abi=info.abi, sdk=info.sdk or props.sdk,
+        serial=session.device.identity, model=info.model or props.model, abi=info.abi, sdk=info.sdk or props.sdk,
         runtime=info.runtime, runtime_version=info.runtime_version, cores=info.cores, emulated=props.emulated,
-        soc=info.soc or props.soc,
+        soc=info.soc or props.soc, adb_serial=session.device.serial,
     )
 
 
@@ -108,15 +108,13 @@ def run_bench(config: BenchConfig, db_path: Path, listener: BenchListener, resum
         done = {c.key: c for c in (previous.cells if previous else ()) if c.status in ("ok", "unavailable")}
         results = inputs.conversion.results if inputs.conversion else ()
         stats = {"converted": sum(1 for r in results if r.ok and not r.cached), "conversion_cache_hits": sum(1 for r in results if r.cached)}
-        with bench_devices(config, listener.stage) as devices:
-            order = cell_order(stored_modes(inputs), config.backend_names())
-            listener.matrix(len(order) * len(devices), sum(1 for d in devices for m, b in order if (d.serial, m, b) in done))
-            if len(devices) == 1:
-                per_device = [_run_on_device(store, run_id, config, inputs, devices[0], done, listener)]
-            else:  # a farm: every device runs its own matrix at the same time
-                with ThreadPoolExecutor(max_workers=len(devices), thread_name_prefix="device") as pool:
-                    futures = [pool.submit(_run_on_device, store, run_id, config, inputs, d, done, listener) for d in devices]
-                    per_device = [f.result() for f in futures]
+        try:
+            per_device = _run_devices(store, run_id, config, inputs, done, listener)
+        except KeyboardInterrupt:
+            raise BenchInterrupted(
+                f"interrupted; finished cells of run {run_id} are stored in {db_path}: "
+                f"finish it with 'host bench --resume {run_id}'"
+            ) from None
         for device_stats in per_device:
             for key, value in device_stats.items():
                 stats[key] = stats.get(key, 0) + value
@@ -126,11 +124,37 @@ def run_bench(config: BenchConfig, db_path: Path, listener: BenchListener, resum
         store.close()
 
 
+def _run_devices(store: ResultsStore, run_id: str, config: BenchConfig, inputs: PreparedInputs,
+                 done: dict[tuple[str, str, str], CellRecord], listener: BenchListener) -> list[dict[str, int]]:
+    """Every device's cells; several devices run at the same time (a farm)."""
+    with bench_devices(config, listener.stage) as devices:
+        order = cell_order(stored_modes(inputs), config.backend_names())
+        listener.matrix(len(order) * len(devices), sum(1 for d in devices for m, b in order if (_identity(d), m, b) in done))
+        if len(devices) == 1:
+            return [_run_on_device(store, run_id, config, inputs, devices[0], done, listener)]
+        with ThreadPoolExecutor(max_workers=len(devices), thread_name_prefix="device") as pool:
+            futures = [pool.submit(_run_on_device, store, run_id, config, inputs, d, done, listener) for d in devices]
+            return [f.result() for f in futures]
+
+
+def _identity(device: Device) -> str:
+    """Cells are keyed by the device's own serial number, so a resumed run finds them again even
+    when the adb serial changed; a device that cannot say is keyed by its adb serial."""
+    try:
+        return device.identity
+    except HostError:
+        return device.serial
+
+
 def _run_on_device(store: ResultsStore, run_id: str, config: BenchConfig, inputs: PreparedInputs, device: Device,
                    done: dict[tuple[str, str, str], CellRecord], listener: BenchListener) -> dict[str, int]:
+    """All of one device's cells; a lost agent or device gets one fresh session, then the rest fail."""
     order = cell_order(stored_modes(inputs), config.backend_names())
-    todo = [(m, b) for m, b in order if (device.serial, m, b) not in done]
-    stats: dict[str, int] = {"cells_run": 0, "agent_restarts": 0}
+    key = _identity(device)
+    todo = [(m, b) for m, b in order if (key, m, b) not in done]
+    stats: dict[str, int] = {"cells_run": 0, "agent_restarts": 0, "pushed_files": 0, "pushed_bytes": 0, "files": 0}
+    stored_reference = done.get((key, "none", "cpu1"))
+    progress = _DeviceProgress(stored_reference.outputs_sha256 if stored_reference else "")
     restarts_left = 1
     while todo:
         listener.stage(f"deploying the agent to {device.serial}")
@@ -138,32 +162,47 @@ def _run_on_device(store: ResultsStore, run_id: str, config: BenchConfig, inputs
             session = start_agent(device, device_python=config.device_python, gpu_delegate=config.gpu_delegate,
                                   nnapi_delegate=config.nnapi_delegate)
         except HostError as e:
-            _fail_remaining(store, run_id, device.serial, todo, f"agent could not start: {e}", listener)
-            return stats
-        with session:
-            store.add_device(run_id, _device_record(session))
-            listener.stage("pushing models and dataset")
-            stats.update(push_inputs(session, inputs))
-            matrix = MatrixRun(session, device.serial, inputs, config, lambda cell: store.save_cell(run_id, cell), listener)
-            reference = done.get((device.serial, "none", "cpu1"))
-            if reference is not None and reference.outputs_sha256 and session.client.stat(reference.outputs_sha256)[0]:
-                matrix.reference_outputs = reference.outputs_sha256
-            elif reference is not None and ("none", "cpu1") not in todo:
-                todo.insert(0, ("none", "cpu1"))  # its outputs are gone from the device: measure it again
-            try:
-                while todo:
-                    mode, backend = todo[0]
-                    matrix.run_cell(mode, backend)
-                    todo.pop(0)
-                    stats["cells_run"] += 1
-            except (SessionLost, DeviceError) as e:
-                if restarts_left == 0:
-                    _fail_remaining(store, run_id, device.serial, todo, f"device or agent lost: {e}", listener)
-                    return stats
-                restarts_left -= 1
-                stats["agent_restarts"] += 1
-                listener.stage(f"agent lost ({e}); restarting it")
+            _fail_remaining(store, run_id, key, todo, f"agent could not start: {e}", listener)
+            break
+        try:
+            with session:
+                _run_session(session, store, run_id, config, inputs, todo, progress, stats, listener)
+        except (SessionLost, DeviceError, AgentError) as e:
+            if restarts_left == 0:
+                _fail_remaining(store, run_id, key, todo, f"device or agent lost: {e}", listener)
+                break
+            restarts_left -= 1
+            stats["agent_restarts"] += 1
+            listener.stage(f"agent lost ({e}); restarting it")
     return stats
+
+
+@dataclass
+class _DeviceProgress:
+    """What must outlive one agent session: the fidelity reference's outputs on the device."""
+
+    reference: str = ""
+
+
+def _run_session(session: AgentSession, store: ResultsStore, run_id: str, config: BenchConfig, inputs: PreparedInputs,
+                 todo: list[tuple[str, str]], progress: _DeviceProgress, stats: dict[str, int], listener: BenchListener) -> None:
+    """Push what the device lacks, then run cells from the front of ``todo`` until done or lost."""
+    serial = session.device.identity
+    store.add_device(run_id, _device_record(session))
+    listener.stage("pushing models and dataset")
+    for key, value in push_inputs(session, inputs).items():
+        stats[key] = max(stats[key], value) if key == "files" else stats[key] + value
+    matrix = MatrixRun(session, serial, inputs, config, lambda cell: store.save_cell(run_id, cell), listener)
+    if progress.reference and session.client.stat(progress.reference)[0]:
+        matrix.reference_outputs = progress.reference
+    elif progress.reference and ("none", "cpu1") not in todo:
+        todo.insert(0, ("none", "cpu1"))  # its outputs are gone from the device: measure it again
+    while todo:
+        mode, backend = todo[0]
+        matrix.run_cell(mode, backend)
+        progress.reference = matrix.reference_outputs
+        todo.pop(0)
+        stats["cells_run"] += 1
 
 
 def stored_modes(inputs: PreparedInputs) -> list[str]:

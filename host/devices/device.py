@@ -94,6 +94,12 @@ class Device:
         self._props: DeviceProps | None = None
 
     # -- facts ---------------------------------------------------------------------------
+    @property
+    def identity(self) -> str:
+        """The device's own serial number (ro.serialno): stable when the adb serial is not (Wi-Fi
+        adb addresses, an emulated device restarted on another port). Falls back to the adb serial."""
+        return self.props().raw.get("ro.serialno") or self.serial
+
     def features(self) -> set[str]:
         if self._features is None:
             try:

@@ -109,7 +109,7 @@ async def run(root: Path, host: str, port: int, require_auth: bool = False) -> N
 
     server = await asyncio.start_server(handle, host, port, limit=4 << 20)
     bound = server.sockets[0].getsockname()[1]
-    daemon = EmulatedAdbd(root, default_props(bound), require_auth)
+    daemon = EmulatedAdbd(root, default_props(root), require_auth)
     server_ready.set_result(None)
     print(f"LISTENING {bound}", flush=True)
     await stop.wait()

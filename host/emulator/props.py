@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
+from pathlib import Path
 
 EMULATED_MODEL = "quantbench emulated x86_64"
 
 
-def default_props(serial_port: int) -> dict[str, str]:
+def default_props(sandbox: Path) -> dict[str, str]:
+    """Properties of the emulated device; its serial number is stable per sandbox, like a phone's."""
     abi = "x86_64" if platform.machine() in ("x86_64", "AMD64") else "arm64-v8a"
     return {
         "ro.product.model": EMULATED_MODEL,
@@ -24,6 +27,6 @@ def default_props(serial_port: int) -> dict[str, str]:
         "ro.board.platform": "emulated",
         "ro.kernel.qemu": "1",
         "ro.quantbench.emulated": "1",
-        "ro.serialno": f"emulator-{serial_port}",
+        "ro.serialno": "QBEMU" + hashlib.sha256(str(sandbox.resolve()).encode()).hexdigest()[:10].upper(),
         "ro.cores": str(os.cpu_count() or 1),
     }

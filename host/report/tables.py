@@ -119,5 +119,6 @@ def device_line(run: RunRecord, serial: str) -> str:
     if device is None:
         return serial
     emulated = ", emulated" if device.emulated else ""
+    via = f" via {device.adb_serial}" if device.adb_serial and device.adb_serial != serial else ""
     return (f"{device.model} ({device.abi}, SDK {device.sdk}, {device.cores} cores{emulated}) - "
-            f"{device.runtime} {device.runtime_version} - serial {serial}")
+            f"{device.runtime} {device.runtime_version} - serial {serial}{via}")
