@@ -1,19 +1,18 @@
-"""One cell in a fresh process: load, apply the backend, time, evaluate; report as JSON lines.
+"""One cell in a fresh process: load, apply the backend, time, evaluate; report events.
 
-Run as ``python -m device_agent.worker`` with the job as one JSON line on stdin. Events go to
-the original stdout as JSON lines; fd 1 is pointed at stderr first so that nothing the runtime
-prints can corrupt them. A crash in native code kills only this process; the supervisor
-(``jobs.py``) turns that into a failed cell naming the signal and the last phase reported.
+``run_in_child`` is the entry point of the process ``jobs.py`` starts for each cell (forked
+from a server that has numpy and the runtime imported already). Events go to the parent over a
+pipe as dicts. A crash in native code kills only this process; the supervisor turns that into a
+failed cell naming the signal and the last phase reported.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import numpy as np
 
@@ -34,14 +33,13 @@ class CellFailure(Exception):
 
 
 class Reporter:
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
+    def __init__(self, send: Callable[[dict[str, Any]], None]) -> None:
+        self.send = send
         self.phase = "start"
         self._last = 0.0
 
     def emit(self, event: dict[str, Any]) -> None:
-        self.stream.write(json.dumps(event) + "\n")
-        self.stream.flush()
+        self.send(event)
 
     def progress(self, phase: str, fraction: float = 0.0, message: str = "", *, throttle: bool = False) -> None:
         now = time.monotonic()
@@ -159,13 +157,10 @@ def _evaluate(interpreter: Any, store: FileStore, evaluation: dict[str, Any], re
     return out
 
 
-def main() -> int:
-    events = os.fdopen(os.dup(1), "w")
-    os.dup2(2, 1)  # anything printed by native code now lands on stderr
-    sys.stdout = sys.stderr
-    reporter = Reporter(events)
+def run_in_child(job: dict[str, Any], connection: Any) -> None:
+    """Run one cell and send its events through ``connection``; always ends with a result."""
+    reporter = Reporter(connection.send)
     try:
-        job = json.loads(sys.stdin.readline())
         reporter.progress("start")
         result = run_cell(job, reporter)
     except CellFailure as e:
@@ -174,8 +169,4 @@ def main() -> int:
         result = {"status": "failed", "error": f"{type(e).__name__}: {e}", "phase": reporter.phase}
     result.setdefault("phase", "done")
     reporter.emit({"type": "result", **result})
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    connection.close()

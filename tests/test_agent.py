@@ -301,3 +301,13 @@ def test_the_agent_listens_on_loopback_only(tmp_path, token):
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_cells_still_run_where_the_forkserver_cannot(agent, known_answer, monkeypatch):
+    from device_agent import jobs
+
+    monkeypatch.setattr(jobs, "_forkserver_failed", True)  # as after an OSError starting it
+    client, files, _ = agent
+    sha = put(client, files, known_answer.models["float"])
+    result = client.run_cell(cell_request(sha, "cpu1", **FAST), deadline_s=120)
+    assert result.status == "ok" and result.latency_ms["count"] >= FAST["min_runs"]
