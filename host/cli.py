@@ -166,6 +166,8 @@ def _run_bench(args: argparse.Namespace) -> int:
         device_python=args.device_python, gpu_delegate=args.gpu_delegate, nnapi_delegate=args.nnapi_delegate,
         use_cache=not args.no_cache,
     )
+    for output in (args.json, args.report):
+        _writable(output)  # before the run, not after it
     with ProgressListener() as listener:
         run = run_bench(config, args.db or default_db(), listener, resume=args.resume)
     print_run(run)
@@ -176,6 +178,18 @@ def _run_bench(args: argparse.Namespace) -> int:
         args.report.write_text(to_html(run))
         print(f"report: {args.report}")
     return 1 if any(c.status == "failed" for c in run.cells) else 0
+
+
+def _writable(path: Path | None) -> None:
+    """Create the file's folder and make sure the file can be written, or fail now with exit 2."""
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a"):
+            pass
+    except OSError as e:
+        raise InputError(f"cannot write {path}: {e.strerror}") from e
 
 
 def _add_report(sub: argparse._SubParsersAction) -> None:
@@ -208,6 +222,7 @@ def _run_report(args: argparse.Namespace) -> int:
     render = {"table": to_markdown, "md": to_markdown, "json": to_json, "csv": to_csv, "html": to_html}[args.format]
     text = render(run)
     if args.output:
+        _writable(args.output)
         args.output.write_text(text)
         print(f"wrote {args.output}")
     else:
@@ -261,6 +276,7 @@ def _run_check(args: argparse.Namespace) -> int:
     findings = compare(baseline, current, limits)
     print_findings(baseline, current, findings)
     if args.junit:
+        _writable(args.junit)
         junit_xml(findings, args.junit)
         print(f"junit: {args.junit}")
     return 1 if any(f.regressed for f in findings) else 0
@@ -292,6 +308,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HostError as e:
         print(f"error: {e}", file=sys.stderr)
         return e.exit_code
+    except OSError as e:  # a path the user gave that cannot be read or written
+        where = f" ({e.filename})" if e.filename else ""
+        print(f"error: {e.strerror or e}{where}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

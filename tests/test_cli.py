@@ -25,6 +25,7 @@ def test_python_dash_m_runs_the_cli():
         (["bench", "--dataset", "/no/such/folder"], "does not exist"),
         (["bench", "--labels", "x.txt"], "--labels needs --dataset"),
         (["bench", "--adb-server", "nonsense"], "HOST:PORT"),
+        (["bench", "--json", "/proc/no-such-dir/run.json"], "cannot write /proc/no-such-dir/run.json"),
     ],
 )
 def test_bench_rejects_bad_input_before_any_work(tmp_path, capsys, argv, expected):
@@ -52,3 +53,9 @@ def test_a_truncated_or_corrupt_tflite_is_refused_before_any_device_work(tmp_pat
         code = main(["bench", "--model", str(tmp_path / name), "--db", str(tmp_path / "r.sqlite")])
         err = capsys.readouterr().err.strip().splitlines()
         assert code == 2 and len(err) == 1 and "is not a valid TFLite model" in err[0], err
+
+
+def test_an_unwritable_output_folder_is_one_line_not_a_traceback(capsys, known_answer):
+    code = main(["convert", str(known_answer.folder / "known.keras"), "--modes", "none", "--out", "/proc/no-such-dir"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "/proc/no-such-dir" in err[0]
