@@ -108,8 +108,11 @@ def _run_emulator_stop(args: argparse.Namespace) -> int:
     from host.devices.adb import parse_server
     from host.emulator import manager
 
-    for serial in manager.stop(parse_server(args.adb_server), args.serial, args.all):
+    stopped = manager.stop(parse_server(args.adb_server), args.serial, args.all)
+    for serial in stopped:
         print(f"stopped {serial}")
+    if not stopped:
+        print("no emulated device is running")
     return 0
 
 
