@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from host import __version__
+from host.convert.modes import IO_TYPES
 from host.errors import HostError, InputError
 
 Command = Callable[[argparse.Namespace], int]
@@ -32,7 +33,7 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", help="built-in models: 'none' for random weights, or a weights file path")
     p.add_argument("--calibration", type=Path, help="image folder for integer-mode calibration")
     p.add_argument("--calibration-count", type=int, default=100, help="calibration images (default 100)")
-    p.add_argument("--io-type", choices=("uint8", "int8"), default="uint8", help="full_integer input/output type")
+    p.add_argument("--io-type", choices=IO_TYPES, default="uint8", help="full_integer input/output type")
     p.add_argument("--preset", help="preprocessing preset: mobilenet, unit, caffe, torch, raw")
     p.add_argument("--train-data", type=Path, help="labelled image folder (class subfolders) for qat")
     p.add_argument("--qat-epochs", type=int, default=1, help="quantization-aware fine-tuning epochs (default 1)")

@@ -199,8 +199,3 @@ class ResultsStore:
             dataset=json.loads(row[5]), config=json.loads(row[6]), devices=devices, cells=tuple(cells),
             notes=tuple(json.loads(row[7])), stats=json.loads(row[8]),
         )
-
-    @_mapped
-    def list_runs(self, limit: int = 20) -> list[tuple[str, str, str]]:
-        return [(r[0], r[1], json.loads(r[2]).get("name", "?")) for r in
-                self._db.execute("SELECT run_id, started, model FROM runs ORDER BY started DESC LIMIT ?", (limit,))]

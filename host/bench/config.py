@@ -8,7 +8,7 @@ from typing import Any
 
 from device_agent.backends import BackendError, parse_backend
 from device_agent.measure import LatencyParams
-from host.convert.modes import parse_modes
+from host.convert.modes import IO_TYPES, parse_modes
 from host.errors import InputError
 from host.paths import data_dir
 
@@ -84,7 +84,7 @@ class BenchConfig:
             raise InputError("--calibration-count must be at least 1")
         if not 0.1 <= self.crop <= 1.0:
             raise InputError("--crop must be between 0.1 and 1.0")
-        if self.io_type not in ("uint8", "int8"):
+        if self.io_type not in IO_TYPES:
             raise InputError("--io-type must be uint8 or int8")
         try:
             self.latency_params().validate()

@@ -25,23 +25,6 @@ class BenchListener(Protocol):
     def cell_done(self, cell: CellRecord) -> None: ...
 
 
-class SilentListener:
-    def stage(self, text: str) -> None:
-        pass
-
-    def matrix(self, total: int, done: int) -> None:
-        pass
-
-    def cell_started(self, key: tuple[str, str, str]) -> None:
-        pass
-
-    def cell_progress(self, key: tuple[str, str, str], phase: str, fraction: float) -> None:
-        pass
-
-    def cell_done(self, cell: CellRecord) -> None:
-        pass
-
-
 class SessionLost(Exception):
     """The agent stopped answering: the caller restarts it or gives up on the device."""
 

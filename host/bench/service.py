@@ -64,12 +64,13 @@ def push_inputs(session: AgentSession, inputs: PreparedInputs) -> dict[str, int]
         files.append((inputs.dataset_file, str(inputs.dataset["sha256"])))
     pushed = pushed_bytes = 0
     for path, sha in files:
-        exists, size = session.client.stat(sha)
-        if exists and size == path.stat().st_size:
+        local_size = path.stat().st_size
+        exists, stored_size = session.client.stat(sha)
+        if exists and stored_size == local_size:
             continue
         session.device.push_unchecked(path, f"{STORE}/{sha}")
         pushed += 1
-        pushed_bytes += path.stat().st_size
+        pushed_bytes += local_size
     return {"pushed_files": pushed, "pushed_bytes": pushed_bytes, "files": len(files)}
 
 
@@ -102,7 +103,7 @@ def run_bench(config: BenchConfig, db_path: Path, listener: BenchListener, resum
         if previous is not None and previous.dataset.get("sha256") != inputs.dataset.get("sha256"):
             raise InputError(f"the dataset changed since run {previous.run_id}; start a new run instead of resuming")
         run_id = previous.run_id if previous else new_run_id()
-        stored_config = {**config.to_json(), "modes": list(dict.fromkeys([*inputs.modes, *inputs.failed_modes]))}
+        stored_config = {**config.to_json(), "modes": stored_modes(inputs)}
         if previous is None:
             store.create_run(RunRecord(run_id, now(), __version__, inputs.model, inputs.dataset, stored_config, notes=tuple(inputs.notes)))
         done = {c.key: c for c in (previous.cells if previous else ()) if c.status in ("ok", "unavailable")}

@@ -27,7 +27,7 @@ from host.convert.loader import (
     model_input_shape,
     saved_model_signature,
 )
-from host.convert.modes import QuantMode
+from host.convert.modes import IO_TYPES, QuantMode
 from host.data.images import (
     ImageEntry,
     ImageSet,
@@ -197,7 +197,7 @@ def convert_model(
     on_mode: Callable[[ModeResult], None] | None = None,
 ) -> ConversionReport:
     """Convert ``modes`` into ``out_dir/<mode>.tflite`` and write ``out_dir/manifest.json``."""
-    if options.io_type not in ("uint8", "int8"):
+    if options.io_type not in IO_TYPES:
         raise InputError(f"--io-type must be uint8 or int8, not {options.io_type!r}")
     preset = get_preset(options.preset or source.preset or DEFAULT_PRESET)
     out_dir.mkdir(parents=True, exist_ok=True)

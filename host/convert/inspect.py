@@ -25,7 +25,6 @@ class TfliteFacts:
     weight_dtypes: frozenset[str]
     activation_dtypes: frozenset[str]
     float_kernels: tuple[str, ...]
-    op_count: int
 
 
 def inspect_tflite(model_content: bytes) -> TfliteFacts:
@@ -62,5 +61,4 @@ def inspect_tflite(model_content: bytes) -> TfliteFacts:
         weight_dtypes=frozenset(weight_dtypes),
         activation_dtypes=frozenset(activation_dtypes),
         float_kernels=tuple(dict.fromkeys(float_kernels)),
-        op_count=len(ops),
     )

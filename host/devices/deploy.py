@@ -19,7 +19,7 @@ from types import TracebackType
 from device_agent.zipapp import build_zipapp
 from host import TOOL_NAME
 from host.agent_client import AgentClient
-from host.devices.device import Device
+from host.devices.device import Device, alive_from_stat
 from host.errors import AgentError, DeployError
 from host.paths import cache_dir
 
@@ -89,9 +89,7 @@ class AgentSession:
 
 def agent_running(device: Device, pid: int) -> bool:
     """Whether the process lives (a zombie waiting for its reaper counts as gone)."""
-    stat = device.shell(f"cat /proc/{pid}/stat 2>/dev/null").stdout
-    fields = stat.rsplit(")", 1)[-1].split()
-    return bool(fields) and fields[0] not in ("Z", "X")
+    return alive_from_stat(device.shell(f"cat /proc/{pid}/stat 2>/dev/null").stdout)
 
 
 def start_agent(device: Device, *, device_python: str | None = None, gpu_delegate: str = "", nnapi_delegate: str = "",

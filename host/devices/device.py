@@ -53,6 +53,12 @@ class DeviceEntry:
     state: str
 
 
+def alive_from_stat(stat: str) -> bool:
+    """Whether a /proc/PID/stat line describes a live process (a zombie waiting for its reaper is not)."""
+    fields = stat.rsplit(")", 1)[-1].split()
+    return bool(fields) and fields[0] not in ("Z", "X")
+
+
 def list_devices(address: AdbServerAddress) -> list[DeviceEntry]:
     try:
         return [DeviceEntry(d.serial, d.state) for d in client(address).list()]

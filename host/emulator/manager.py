@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from host.devices.adb import AdbServerAddress, connect_device, disconnect_device
+from host.devices.device import alive_from_stat
 from host.errors import DeviceError, InputError
 from host.paths import data_dir
 
@@ -109,7 +110,7 @@ def _alive(pid: int) -> bool:
         pass  # started by another process: look at it from outside
     try:
         with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
+            return alive_from_stat(handle.read())
     except OSError:
         return False
 

@@ -20,7 +20,6 @@ import stat
 import sys
 from pathlib import Path
 
-DEVICE_PREFIXES = ("/data/", "/sdcard")
 WORKDIR = "/data/local/tmp"
 _DEVICE_WORD = re.compile(r"(?<![\w./-])(/data/[^\s'\";|&<>()]*|/data(?=[\s'\";|&<>()]|$)|/sdcard[^\s'\";|&<>()]*)")
 
@@ -55,9 +54,6 @@ class Sandbox:
         if real != self.root and self.root not in real.parents:
             raise SandboxEscape(f"{device_path}: resolves outside the device root")
         return candidate
-
-    def device_path(self, host_path: Path) -> str:
-        return "/" + host_path.resolve().relative_to(self.root).as_posix()
 
     def rewrite_command(self, command: str) -> str:
         """Rewrite /data/... and /sdcard... words of a shell command into the sandbox."""
