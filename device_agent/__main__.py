@@ -13,6 +13,17 @@ from device_agent.server import Activity, AgentConfig, create_server
 from device_agent.store import DEFAULT_MAX_UPLOAD
 
 
+def _read_token(from_stdin: bool) -> str:
+    """The session token from stdin's first line (then stdin is let go) or the environment."""
+    if not from_stdin:
+        return os.environ.pop("QUANTBENCH_AGENT_TOKEN", "")
+    token = sys.stdin.readline().strip()
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)  # a detached agent must not hold the launching shell's input open
+    os.close(devnull)
+    return token
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="device_agent")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -20,16 +31,20 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--root", type=Path, required=True, help="the agent's folder; nothing outside it is touched")
     serve.add_argument("--host", default="127.0.0.1", help="listen address (default: loopback only)")
     serve.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    serve.add_argument("--token", default=os.environ.get("QUANTBENCH_AGENT_TOKEN", ""), help="session token (or $QUANTBENCH_AGENT_TOKEN)")
+    serve.add_argument("--token-stdin", action="store_true",
+                       help="read the session token from the first line of standard input (else $QUANTBENCH_AGENT_TOKEN); "
+                            "a token is never taken from the command line, where other users could read it")
     serve.add_argument("--max-upload-bytes", type=int, default=DEFAULT_MAX_UPLOAD)
+    serve.add_argument("--incoming", type=Path, help="folder the host pushes files into over ADB (read only by AdoptFile)")
     serve.add_argument("--gpu-delegate", default="", help="GPU delegate library path or name")
     serve.add_argument("--nnapi-delegate", default="", help="NNAPI delegate library path or name")
     serve.add_argument("--idle-exit", type=float, default=900.0,
                        help="exit after this many seconds without a call from the host (0: never)")
     args = parser.parse_args(argv)
-    if len(args.token) < 16:
-        parser.error("a session token of at least 16 characters is required (--token or $QUANTBENCH_AGENT_TOKEN)")
-    config = AgentConfig(args.root, args.token, args.max_upload_bytes, args.gpu_delegate, args.nnapi_delegate)
+    token = _read_token(args.token_stdin)
+    if len(token) < 16:
+        parser.error("a session token of at least 16 characters is required (--token-stdin or $QUANTBENCH_AGENT_TOKEN)")
+    config = AgentConfig(args.root, token, args.max_upload_bytes, args.gpu_delegate, args.nnapi_delegate, args.incoming)
     activity = Activity()
     server, port = create_server(config, f"{args.host}:{args.port}", activity)
     print(f"LISTENING {port}", flush=True)

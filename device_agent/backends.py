@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from device_agent.contract import Delegation
+from device_agent.errors import InvalidRequest
 from device_agent.runtime import Runtime
 
 DEFAULT_GPU_DELEGATE = "libtensorflowlite_gpu_delegate.so"
@@ -20,7 +22,7 @@ NNAPI_MIN_SDK = 27   # Android 8.1
 NNAPI_LAST_SDK = 34  # Android 14; NNAPI is removed from Android 15 (SDK 35)
 
 
-class BackendError(ValueError):
+class BackendError(InvalidRequest):
     """A backend name that does not parse."""
 
 
@@ -84,17 +86,6 @@ def availability(spec: BackendSpec, facts: PlatformFacts, gpu_delegate: str = ""
     return True, ""
 
 
-@dataclass(frozen=True)
-class Delegation:
-    delegate: str
-    delegated_nodes: int
-    total_nodes: int
-
-    @property
-    def fallback(self) -> bool:
-        return self.delegated_nodes == 0
-
-
 def make_interpreter(runtime: Runtime, model_path: str, spec: BackendSpec, gpu_delegate: str = "", nnapi_delegate: str = "") -> Any:
     """The interpreter for a backend; raises whatever the runtime raises (the worker maps it)."""
     if spec.kind == "cpu":
@@ -124,4 +115,4 @@ def delegation_coverage(interpreter: Any, total_nodes: int, delegate_name: str) 
                 continue
             taken.add(index)
             stack.extend(t for t in by_index[index]["inputs"] if t >= 0 and t not in boundary and t in producer)
-    return Delegation(delegate_name, len(taken), total_nodes)
+    return Delegation(len(taken), total_nodes, delegate=delegate_name, fallback=not taken)

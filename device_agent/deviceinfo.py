@@ -7,8 +7,8 @@ import platform
 import re
 import shutil
 import subprocess
+from dataclasses import dataclass
 from functools import cache
-from typing import Any
 
 from device_agent.backends import PlatformFacts
 
@@ -59,11 +59,19 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
-def summary() -> dict[str, Any]:
+@dataclass(frozen=True)
+class DeviceSummary:
+    abi: str
+    model: str
+    soc: str
+    properties: dict[str, str]
+
+
+def summary() -> DeviceSummary:
     props = android_properties()
-    return {
-        "abi": props.get("ro.product.cpu.abi") or platform.machine(),
-        "model": props.get("ro.product.model") or platform.node(),
-        "soc": props.get("ro.soc.model") or props.get("ro.board.platform") or props.get("ro.hardware") or "",
-        "properties": {k: props[k] for k in WANTED if k in props},
-    }
+    return DeviceSummary(
+        abi=props.get("ro.product.cpu.abi") or platform.machine(),
+        model=props.get("ro.product.model") or platform.node(),
+        soc=props.get("ro.soc.model") or props.get("ro.board.platform") or props.get("ro.hardware") or "",
+        properties={k: props[k] for k in WANTED if k in props},
+    )

@@ -8,51 +8,32 @@ output's parameters. Images run in dataset order, the same for every mode and ba
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from device_agent.contract import Accuracy, Fidelity
 from device_agent.preprocess import get_preset
+from device_agent.runtime import TensorInfo, tensor_info
 
 PROGRESS_EVERY = 64  # images between progress callbacks
 
 
-@dataclass(frozen=True)
-class Accuracy:
-    top1: float
-    top3: float
-    top5: float
-    count: int
-
-
-@dataclass(frozen=True)
-class Fidelity:
-    top1_agreement: float
-    mean_abs_error: float
-    max_abs_error: float
-    count: int
-
-
-def quantize_input(values: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
-    dtype = np.dtype(detail["dtype"])
-    if dtype == np.float32:
+def quantize_input(values: np.ndarray, tensor: TensorInfo) -> np.ndarray:
+    if tensor.dtype == np.float32:
         return values.astype(np.float32, copy=False)
-    scale, zero_point = detail["quantization"]
-    if not scale:
-        raise ValueError(f"model input is {dtype.name} without quantization parameters")
-    info = np.iinfo(dtype)
-    return np.clip(np.round(values / scale + zero_point), info.min, info.max).astype(dtype)
+    if not tensor.scale:
+        raise ValueError(f"model input is {tensor.dtype.name} without quantization parameters")
+    info = np.iinfo(tensor.dtype)
+    return np.clip(np.round(values / tensor.scale + tensor.zero_point), info.min, info.max).astype(tensor.dtype)
 
 
-def dequantize_output(values: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
-    dtype = np.dtype(detail["dtype"])
-    if dtype == np.float32:
+def dequantize_output(values: np.ndarray, tensor: TensorInfo) -> np.ndarray:
+    if tensor.dtype == np.float32:
         return values.astype(np.float32, copy=False)
-    scale, zero_point = detail["quantization"]
-    if not scale:
+    if not tensor.scale:
         return values.astype(np.float32)
-    return (values.astype(np.float32) - zero_point) * scale
+    return (values.astype(np.float32) - tensor.zero_point) * tensor.scale
 
 
 def run_outputs(
@@ -60,26 +41,23 @@ def run_outputs(
 ) -> np.ndarray:
     """Dequantized outputs (N, classes) of the model over all images, one invoke per image."""
     preprocess = get_preset(preset).apply
-    input_detail = interpreter.get_input_details()[0]
-    output_detail = interpreter.get_output_details()[0]
-    expected = tuple(int(d) for d in input_detail["shape"][1:])
-    if tuple(images.shape[1:]) != expected:
-        raise ValueError(f"dataset images are {tuple(images.shape[1:])}, the model takes {expected}")
+    source, target = tensor_info(interpreter.get_input_details()[0]), tensor_info(interpreter.get_output_details()[0])
+    if tuple(images.shape[1:]) != source.shape[1:]:
+        raise ValueError(f"dataset images are {tuple(images.shape[1:])}, the model takes {source.shape[1:]}")
     set_input, invoke, get_output = interpreter.set_tensor, interpreter.invoke, interpreter.get_tensor
-    input_index, output_index = input_detail["index"], output_detail["index"]
     total = images.shape[0]
-    outputs = np.empty((total, int(np.prod(output_detail["shape"][1:]))), dtype=np.dtype(output_detail["dtype"]))
+    outputs = np.empty((total, int(np.prod(target.shape[1:]))), dtype=target.dtype)
     # one image at a time end to end: a preprocessed batch of 224x224 floats would not fit in
     # cache, and measured ~25% slower than this loop
     for i in range(total):
-        set_input(input_index, quantize_input(preprocess(images[i : i + 1]), input_detail))
+        set_input(source.index, quantize_input(preprocess(images[i : i + 1]), source))
         invoke()
-        outputs[i] = get_output(output_index).reshape(-1)
+        outputs[i] = get_output(target.index).reshape(-1)
         if on_progress and (i + 1) % PROGRESS_EVERY == 0:
             on_progress(i + 1, total)
     if on_progress:
         on_progress(total, total)
-    return dequantize_output(outputs, output_detail)
+    return dequantize_output(outputs, target)
 
 
 def accuracy(outputs: np.ndarray, labels: np.ndarray) -> Accuracy | None:

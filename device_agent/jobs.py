@@ -21,6 +21,8 @@ from functools import cache
 from typing import Any
 
 from device_agent import worker
+from device_agent.contract import DEFAULT_CELL_TIMEOUT_S, CellRequest, CellResult, Progress, failed
+from device_agent.worker import Event
 
 PRELOAD = ["numpy", "device_agent.worker", "device_agent.runtime"]
 
@@ -57,9 +59,9 @@ def _forkserver() -> Any | None:
     return context
 
 
-def _launch(context: Any, job: dict[str, Any]) -> tuple[Any, Any]:
+def _launch(context: Any, root: str, request: CellRequest) -> tuple[Any, Any]:
     receiver, sender = context.Pipe(duplex=False)
-    process = context.Process(target=worker.run_in_child, args=(job, sender), name="cell-worker", daemon=True)
+    process = context.Process(target=worker.run_in_child, args=(root, request, sender), name="cell-worker", daemon=True)
     try:
         process.start()
     except BaseException:
@@ -70,46 +72,51 @@ def _launch(context: Any, job: dict[str, Any]) -> tuple[Any, Any]:
     return process, receiver
 
 
-def _start(job: dict[str, Any]) -> tuple[Any, Any]:
+def _start(root: str, request: CellRequest) -> tuple[Any, Any]:
     """Start the worker process; if the forkserver cannot run here, use spawn from then on."""
     global _forkserver_failed
     context = None if _forkserver_failed else _forkserver()
     if context is not None:
         try:
-            return _launch(context, job)
+            return _launch(context, root, request)
         except OSError:
             _forkserver_failed = True
-    return _launch(multiprocessing.get_context("spawn"), job)
+    return _launch(multiprocessing.get_context("spawn"), root, request)
 
 
-def run_job(job: dict[str, Any], timeout_s: float, cancelled: Callable[[], bool] = lambda: False) -> Iterator[dict[str, Any]]:
-    """Yield the worker's progress events and then one result event, whatever the worker does."""
-    process, receiver = _start(job)
+def _exit_reason(process: Any, phase: str) -> str:
+    code = process.exitcode
+    if code is not None and code < 0:
+        return f"worker killed by {signal_name(-code)} in phase {phase}"
+    return f"worker exited with code {code} in phase {phase} without a result"
+
+
+def run_job(root: str, request: CellRequest, cancelled: Callable[[], bool] = lambda: False) -> Iterator[Event]:
+    """Yield the worker's progress events and then one result, whatever the worker does."""
+    timeout_s = request.timeout_seconds or DEFAULT_CELL_TIMEOUT_S
+    process, receiver = _start(root, request)
     deadline = time.monotonic() + timeout_s
     phase = "start"
-    result: dict[str, Any] | None = None
+    result: CellResult | None = None
     try:
         while result is None:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 process.kill()
-                result = {"status": "failed", "phase": phase, "error": f"timed out after {timeout_s:g} s in phase {phase}; worker killed"}
-                break
-            if cancelled():
+                result = failed(phase, f"timed out after {timeout_s:g} s in phase {phase}; worker killed")
+            elif cancelled():
                 process.kill()
-                result = {"status": "failed", "phase": phase, "error": "cancelled by the host"}
-                break
-            if not receiver.poll(min(remaining, 0.2)):
-                continue
-            try:
-                event = receiver.recv()
-            except (EOFError, OSError):
-                break  # the worker is gone without a result: its exit status says why
-            if event.get("type") == "progress":
-                phase = event.get("phase", phase)
-                yield event
-            elif event.get("type") == "result":
-                result = event
+                result = failed(phase, "cancelled by the host")
+            elif receiver.poll(min(remaining, 0.2)):
+                try:
+                    event = receiver.recv()
+                except (EOFError, OSError):
+                    break  # the worker is gone without a result: its exit status says why
+                if isinstance(event, Progress):
+                    phase = event.phase
+                    yield event
+                else:
+                    result = event
     finally:
         if result is None and process.is_alive():
             process.join(timeout=2.0)
@@ -117,12 +124,4 @@ def run_job(job: dict[str, Any], timeout_s: float, cancelled: Callable[[], bool]
             process.kill()
         process.join()
         receiver.close()
-    if result is None:
-        code = process.exitcode
-        if code is not None and code < 0:
-            error = f"worker killed by {signal_name(-code)} in phase {phase}"
-        else:
-            error = f"worker exited with code {code} in phase {phase} without a result"
-        result = {"status": "failed", "phase": phase, "error": error}
-    result.pop("type", None)
-    yield {"type": "result", **result}
+    yield result if result is not None else failed(phase, _exit_reason(process, phase))

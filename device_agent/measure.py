@@ -13,26 +13,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-
-@dataclass(frozen=True)
-class LatencyParams:
-    warmup_runs: int = 1
-    warmup_seconds: float = 0.5
-    min_runs: int = 50
-    min_seconds: float = 1.0
-    max_seconds: float = 150.0
-    seed: int = 0
-
-    def validate(self) -> None:
-        """Reject impossible settings before any work (benchmark_model's ValidateParams)."""
-        if self.warmup_runs < 0 or self.warmup_seconds < 0:
-            raise ValueError("warm-up runs and seconds must be >= 0")
-        if self.min_runs < 1:
-            raise ValueError("min_runs must be >= 1")
-        if self.min_seconds < 0 or self.max_seconds <= 0:
-            raise ValueError("min_seconds must be >= 0 and max_seconds > 0")
-        if self.max_seconds < self.min_seconds:
-            raise ValueError("max_seconds must be >= min_seconds")
+from device_agent.contract import LatencyParams
+from device_agent.errors import InvalidRequest
 
 
 @dataclass
@@ -84,7 +66,9 @@ def percentile(sorted_samples: list[float], p: float) -> float:
 
 
 @dataclass(frozen=True)
-class LatencyStats:
+class Summary:
+    """Statistics of the timed samples (warm-up excluded)."""
+
     mean: float
     std: float
     min: float
@@ -96,14 +80,14 @@ class LatencyStats:
     count: int
 
 
-def summarize(samples: tuple[float, ...] | list[float]) -> LatencyStats:
+def summarize(samples: tuple[float, ...] | list[float]) -> Summary:
     if not samples:
-        raise ValueError("no timed samples")
+        raise InvalidRequest("no timed samples")
     ordered = sorted(samples)
     n = len(ordered)
     mean = sum(ordered) / n
     variance = sum((s - mean) ** 2 for s in ordered) / n
-    return LatencyStats(
+    return Summary(
         mean=mean, std=math.sqrt(variance), min=ordered[0], max=ordered[-1],
         p50=percentile(ordered, 50), p90=percentile(ordered, 90), p95=percentile(ordered, 95),
         p99=percentile(ordered, 99), count=n,

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from device_agent.errors import InvalidRequest
+
 _TORCH_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 _TORCH_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 _CAFFE_MEAN_BGR = np.array([103.939, 116.779, 123.68], dtype=np.float32)
@@ -57,7 +59,7 @@ PRESETS: dict[str, Preset] = {
 }
 
 
-class UnknownPreset(ValueError):
+class UnknownPreset(InvalidRequest):
     """A preset name not in the table."""
 
 

@@ -7,6 +7,10 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+import numpy as np
+
+from device_agent.errors import DeviceAgentError
+
 
 @dataclass(frozen=True)
 class Runtime:
@@ -19,7 +23,25 @@ class Runtime:
     op_resolver_type: Any
 
 
-class RuntimeMissing(RuntimeError):
+@dataclass(frozen=True)
+class TensorInfo:
+    """An input or output tensor as the interpreter describes it, typed."""
+
+    index: int
+    shape: tuple[int, ...]
+    dtype: np.dtype[Any]
+    scale: float
+    zero_point: int
+
+
+def tensor_info(detail: dict[str, Any]) -> TensorInfo:
+    """The interpreter's detail dict (its only API for this) as a TensorInfo."""
+    scale, zero_point = detail.get("quantization", (0.0, 0))
+    return TensorInfo(int(detail["index"]), tuple(int(d) for d in detail["shape"]), np.dtype(detail["dtype"]),
+                      float(scale), int(zero_point))
+
+
+class RuntimeMissing(DeviceAgentError):
     """No TFLite runtime is importable on this device."""
 
 

@@ -14,18 +14,19 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent import futures
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import grpc
-from google.protobuf import json_format
 
 from device_agent import __version__, backends, deviceinfo
 from device_agent._protos import agent_pb2, agent_pb2_grpc, health_pb2_grpc
+from device_agent.contract import Backend, CellRequest, CellResult, DeviceInfo, LatencyParams
+from device_agent.errors import DeviceAgentError, InvalidRequest, WireError
 from device_agent.health import SERVING, HealthServicer
 from device_agent.jobs import run_job
-from device_agent.measure import LatencyParams
+from device_agent.preprocess import get_preset
 from device_agent.runtime import RuntimeMissing, find_runtime
 from device_agent.store import (
     DEFAULT_MAX_UPLOAD,
@@ -35,10 +36,10 @@ from device_agent.store import (
     NotInStore,
     TooLarge,
 )
+from device_agent.wire import event_message, from_message, to_message
 
 HEALTH_PREFIX = "/grpc.health.v1.Health/"
 MAX_MESSAGE_BYTES = 64 << 20
-DEFAULT_CELL_TIMEOUT_S = 900.0
 REPORTED_BACKENDS = ("cpu1", "cpu4", "gpu", "nnapi")
 
 
@@ -49,6 +50,7 @@ class AgentConfig:
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD
     gpu_delegate: str = ""
     nnapi_delegate: str = ""
+    incoming: Path | None = None  # where the host pushes files over ADB for AdoptFile
 
 
 class Activity:
@@ -123,44 +125,62 @@ class _TokenInterceptor(grpc.ServerInterceptor):
         return getattr(grpc, f"{kind}_rpc_method_handler")(deny)
 
 
+def _abort(context: grpc.ServicerContext, error: DeviceAgentError) -> NoReturn:
+    """Map the agent's errors to status codes (the client maps them back)."""
+    codes: tuple[tuple[type[DeviceAgentError], grpc.StatusCode], ...] = (
+        (NotInStore, grpc.StatusCode.NOT_FOUND), (TooLarge, grpc.StatusCode.RESOURCE_EXHAUSTED),
+        (Mismatch, grpc.StatusCode.DATA_LOSS), (InvalidRequest, grpc.StatusCode.INVALID_ARGUMENT),
+        (InvalidName, grpc.StatusCode.INVALID_ARGUMENT), (WireError, grpc.StatusCode.INVALID_ARGUMENT),
+    )
+    code = next((c for kind, c in codes if isinstance(error, kind)), grpc.StatusCode.INTERNAL)
+    context.abort(code, str(error))
+    raise AssertionError("context.abort raises")
+
+
+def device_info(config: AgentConfig, root: Path) -> DeviceInfo:
+    """What this device is and which backends it can run, with the reason for each it cannot."""
+    try:
+        runtime = find_runtime()
+        runtime_name, runtime_version = runtime.name, runtime.version
+    except RuntimeMissing as e:
+        runtime_name, runtime_version = "", str(e)
+    facts = deviceinfo.platform_facts()
+    summary = deviceinfo.summary()
+    names = list(REPORTED_BACKENDS)
+    if f"cpu{deviceinfo.cores()}" not in names:
+        names.insert(2, f"cpu{deviceinfo.cores()}")
+    reported = []
+    for name in names:
+        available, reason = backends.availability(backends.parse_backend(name), facts, config.gpu_delegate, config.nnapi_delegate)
+        if available and not runtime_name:
+            available, reason = False, runtime_version
+        reported.append(Backend(name, available, reason))
+    return DeviceInfo(
+        agent_version=__version__, runtime=runtime_name, runtime_version=runtime_version, python=platform.python_version(),
+        abi=summary.abi, cores=deviceinfo.cores(), android=facts.android, sdk=facts.sdk, model=summary.model, soc=summary.soc,
+        properties=summary.properties, backends=tuple(reported), root=str(root),
+    )
+
+
 class AgentServicer(agent_pb2_grpc.AgentServicer):
+    """Thin: validate, delegate to the store, the worker supervisor or device facts, map errors."""
+
     def __init__(self, config: AgentConfig, activity: Activity | None = None) -> None:
         self.config = config
         self.activity = activity or Activity()
-        self.store = FileStore(config.root, config.max_upload_bytes)
+        self.store = FileStore(config.root, config.max_upload_bytes, config.incoming)
         self._one_cell_at_a_time = threading.Lock()
 
     @_tracked
     def GetDeviceInfo(self, request: Any, context: grpc.ServicerContext) -> Any:
-        try:
-            runtime = find_runtime()
-            runtime_name, runtime_version = runtime.name, runtime.version
-        except RuntimeMissing as e:
-            runtime_name, runtime_version = "", str(e)
-        facts = deviceinfo.platform_facts()
-        summary = deviceinfo.summary()
-        names = list(REPORTED_BACKENDS)
-        if f"cpu{deviceinfo.cores()}" not in names:
-            names.insert(2, f"cpu{deviceinfo.cores()}")
-        reported = []
-        for name in names:
-            available, reason = backends.availability(backends.parse_backend(name), facts, self.config.gpu_delegate, self.config.nnapi_delegate)
-            if available and not runtime_name:
-                available, reason = False, runtime_version
-            reported.append(agent_pb2.Backend(name=name, available=available, reason=reason))
-        return agent_pb2.DeviceInfo(
-            agent_version=__version__, runtime=runtime_name, runtime_version=runtime_version,
-            python=platform.python_version(), abi=summary["abi"], cores=deviceinfo.cores(), android=facts.android,
-            sdk=facts.sdk, model=summary["model"], soc=summary["soc"], properties=summary["properties"],
-            backends=reported, root=str(self.store.root),
-        )
+        return to_message(device_info(self.config, self.store.root))
 
     @_tracked
     def StatFile(self, request: Any, context: grpc.ServicerContext) -> Any:
         try:
             stat = self.store.stat(request.sha256)
-        except InvalidName as e:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
+        except DeviceAgentError as e:
+            _abort(context, e)
         return agent_pb2.StatFileResponse(exists=stat.exists, size_bytes=stat.size_bytes)
 
     @_tracked
@@ -177,63 +197,46 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
 
         try:
             present = self.store.receive(first.sha256, first.size_bytes, chunks())
-        except InvalidName as e:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
-        except TooLarge as e:
-            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(e))
-        except Mismatch as e:
-            context.abort(grpc.StatusCode.DATA_LOSS, str(e))
+        except DeviceAgentError as e:
+            _abort(context, e)
         return agent_pb2.UploadResponse(sha256=first.sha256, size_bytes=first.size_bytes, already_present=present)
 
     @_tracked
-    def RunCell(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-        job = self._validated_job(request, context)
-        spec = backends.parse_backend(request.backend)
-        available, reason = backends.availability(spec, deviceinfo.platform_facts(), job["gpu_delegate"], job["nnapi_delegate"])
-        if not available:
-            yield agent_pb2.CellEvent(result=agent_pb2.CellResult(status="unavailable", error=reason, phase="start"))
-            return
-        timeout = request.timeout_seconds or DEFAULT_CELL_TIMEOUT_S
-        with self._one_cell_at_a_time:
-            for event in run_job(job, timeout, cancelled=lambda: not context.is_active()):
-                kind = event.pop("type")
-                if kind == "progress":
-                    yield agent_pb2.CellEvent(progress=agent_pb2.Progress(**event))
-                    continue
-                if event.pop("error_kind", "") == "model_rejected":
-                    context.abort(grpc.StatusCode.FAILED_PRECONDITION, event.get("error", "model rejected"))
-                result = json_format.ParseDict(event, agent_pb2.CellResult(), ignore_unknown_fields=True)
-                yield agent_pb2.CellEvent(result=result)
-
-    def _validated_job(self, request: Any, context: grpc.ServicerContext) -> dict[str, Any]:
+    def AdoptFile(self, request: Any, context: grpc.ServicerContext) -> Any:
         try:
-            backends.parse_backend(request.backend)
-            self.store.require(request.model_sha256)
-            latency = LatencyParams(
-                warmup_runs=request.latency.warmup_runs or LatencyParams.warmup_runs,
-                warmup_seconds=request.latency.warmup_seconds or LatencyParams.warmup_seconds,
-                min_runs=request.latency.min_runs or LatencyParams.min_runs,
-                min_seconds=request.latency.min_seconds or LatencyParams.min_seconds,
-                max_seconds=request.latency.max_seconds or LatencyParams.max_seconds,
-                seed=request.latency.seed,
-            )
-            latency.validate()
-            evaluation = None
-            if request.HasField("evaluation") and request.evaluation.dataset_sha256:
-                self.store.require(request.evaluation.dataset_sha256)
-                if request.evaluation.reference_outputs_sha256:
-                    self.store.require(request.evaluation.reference_outputs_sha256)
-                evaluation = json_format.MessageToDict(request.evaluation, preserving_proto_field_name=True)
-        except (InvalidName, backends.BackendError, ValueError) as e:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
-        except NotInStore as e:
-            context.abort(grpc.StatusCode.NOT_FOUND, str(e))
-        return {
-            "root": str(self.store.root), "model_sha256": request.model_sha256, "backend": request.backend,
-            "latency": latency.__dict__, "evaluation": evaluation,
-            "gpu_delegate": request.gpu_delegate or self.config.gpu_delegate,
-            "nnapi_delegate": request.nnapi_delegate or self.config.nnapi_delegate,
-        }
+            present = self.store.adopt(request.sha256)
+            size = self.store.stat(request.sha256).size_bytes
+        except DeviceAgentError as e:
+            _abort(context, e)
+        return agent_pb2.UploadResponse(sha256=request.sha256, size_bytes=size, already_present=present)
+
+    @_tracked
+    def RunCell(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+        try:
+            job = self._validated(from_message(request, CellRequest))
+        except DeviceAgentError as e:
+            _abort(context, e)
+        available, reason = backends.availability(backends.parse_backend(job.backend), deviceinfo.platform_facts(),
+                                                  job.gpu_delegate, job.nnapi_delegate)
+        if not available:
+            yield event_message(CellResult(status="unavailable", error=reason, phase="start"))
+            return
+        with self._one_cell_at_a_time:
+            for event in run_job(str(self.store.root), job, cancelled=lambda: not context.is_active()):
+                yield event_message(event)
+
+    def _validated(self, job: CellRequest) -> CellRequest:
+        """Every name resolvable, every setting possible; defaults filled in from the agent's config."""
+        backends.parse_backend(job.backend)
+        self.store.require(job.model_sha256)
+        (job.latency or LatencyParams()).validate()
+        if job.evaluation is not None:
+            self.store.require(job.evaluation.dataset_sha256)
+            if job.evaluation.reference_outputs_sha256:
+                self.store.require(job.evaluation.reference_outputs_sha256)
+            get_preset(job.evaluation.preset)
+        return replace(job, gpu_delegate=job.gpu_delegate or self.config.gpu_delegate,
+                       nnapi_delegate=job.nnapi_delegate or self.config.nnapi_delegate)
 
 
 def create_server(config: AgentConfig, address: str = "127.0.0.1:0", activity: Activity | None = None) -> tuple[grpc.Server, int]:

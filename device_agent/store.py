@@ -3,7 +3,12 @@
 Files live at ``<root>/store/<sha256>`` and nowhere else: a name must be exactly 64 lowercase
 hex characters, so no request can reach outside the root. Uploads go to a temporary file in
 ``<root>/partial`` and are renamed into place only when their size and hash match; anything
-else (a cap exceeded, a client that leaves) deletes the partial file.
+else (a cap exceeded, a client that leaves) deletes the partial file. So the store holds only
+verified files: a name that is present is the content it names.
+
+Files the host pushes over ADB land in the ``incoming`` folder it named at start (ADB writes
+there as the shell user; the agent may run as an app that can only read it) and are adopted
+into the store by name, after the same size and hash checks.
 """
 
 from __future__ import annotations
@@ -16,11 +21,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from device_agent.errors import DeviceAgentError
+
 _NAME = re.compile(r"[0-9a-f]{64}")
 DEFAULT_MAX_UPLOAD = 1 << 30
 
 
-class StoreError(Exception):
+class StoreError(DeviceAgentError):
     """Root of the store's errors."""
 
 
@@ -47,8 +54,9 @@ class Stat:
 
 
 class FileStore:
-    def __init__(self, root: Path, max_upload_bytes: int = DEFAULT_MAX_UPLOAD) -> None:
+    def __init__(self, root: Path, max_upload_bytes: int = DEFAULT_MAX_UPLOAD, incoming: Path | None = None) -> None:
         self.root = root.resolve()
+        self.incoming = incoming.resolve() if incoming else None
         self.files = self.root / "store"
         self.partial = self.root / "partial"
         self.max_upload_bytes = max_upload_bytes
@@ -103,6 +111,26 @@ class FileStore:
         finally:
             tmp.unlink(missing_ok=True)
         return False
+
+    def adopt(self, name: str) -> bool:
+        """Take ``<incoming>/<name>`` into the store if its bytes hash to ``name``; True if already there.
+
+        The staged file is copied while it is hashed (the agent may not own the incoming folder);
+        the host removes it afterwards.
+        """
+        target = self.path(name)
+        if target.is_file():
+            return True
+        if self.incoming is None:
+            raise NotInStore("this agent was started without an incoming folder; upload the file instead")
+        source = self.incoming / name
+        try:
+            size = source.stat().st_size
+            handle = source.open("rb")
+        except OSError as e:
+            raise NotInStore(f"{name} is not in the incoming folder: {e.strerror}") from e
+        with handle:
+            return self.receive(name, size, iter(lambda: handle.read(1 << 20), b""))
 
     def put_bytes(self, data: bytes) -> str:
         """Store bytes produced on the device (reference outputs); returns their name."""

@@ -1,23 +1,45 @@
-"""The host's exception hierarchy.
+"""The host's exception hierarchy and its exit codes, in one table.
 
-Every error the library raises on purpose derives from :class:`HostError`, so the CLI can turn
-it into one line and an exit code without a traceback. ``InputError`` and its children are the
-user's to fix (exit 2); other ``HostError``s are failures of the world we talk to.
+Every error the library raises on purpose derives from :class:`HostError`, so the CLI turns it
+into one line and the exit code its class names, never a traceback. ``InputError`` and its
+children are the user's to fix (exit 2); other ``HostError``s are failures of the world we
+talk to (exit 1).
 """
 
 from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Every exit status of ``host``; the README's table is checked against this one."""
+
+    OK = 0
+    FAILED = 1
+    USAGE = 2
+    INTERRUPTED = 130
+
+
+EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
+    ExitCode.OK: "success: every cell ok or unavailable (bench); no regression (check, compare); a launcher works (doctor)",
+    ExitCode.FAILED: "some cells failed, after every other cell ran (bench); a regression (check, compare); "
+                     "the device lacks what the agent needs (doctor); a device, adb or agent failure",
+    ExitCode.USAGE: "bad usage or bad input, with a one-line reason (unknown mode, missing file, several devices "
+                    "and no --device, a damaged database)",
+    ExitCode.INTERRUPTED: "Ctrl-C or SIGTERM; finished cells are stored and the printed command resumes the run",
+}
 
 
 class HostError(Exception):
     """Root of every error the host raises on purpose."""
 
-    exit_code = 1
+    exit_code = ExitCode.FAILED
 
 
 class InputError(HostError):
     """Bad usage or bad input: the user can fix it by changing what they pass."""
 
-    exit_code = 2
+    exit_code = ExitCode.USAGE
 
 
 class ModelLoadError(InputError):
@@ -30,6 +52,14 @@ class DatasetError(InputError):
 
 class ModeError(InputError):
     """A quantization mode name is unknown or cannot apply to the inputs given."""
+
+
+class StoreError(InputError):
+    """The results database cannot be used (not ours, damaged, newer schema): pick another."""
+
+
+class RecordError(InputError):
+    """Stored or given data (a database row, a JSON file) does not have the shape it must have."""
 
 
 class ConversionError(HostError):
@@ -56,12 +86,12 @@ class AgentRequestError(AgentError):
     """The agent refused a request as invalid (bad name, unknown backend, missing file)."""
 
 
-class ModelRejected(AgentError):
-    """The device's TFLite interpreter rejects the model."""
-
-
 class UploadRejected(AgentError):
     """An upload was refused: over the cap, or its bytes do not match its name."""
+
+
+class AgentProtocolError(AgentError):
+    """The agent answered with a message this host cannot read (another version of the contract)."""
 
 
 class DeviceError(HostError):
@@ -69,7 +99,11 @@ class DeviceError(HostError):
 
 
 class DeviceNotFound(DeviceError, InputError):
-    """No device with that serial (exit 2: the user named it)."""
+    """No device with that serial, or none at all (exit 2: the user names or attaches one)."""
+
+
+class AmbiguousDevice(DeviceError, InputError):
+    """Several devices are attached and none was named."""
 
 
 class DeviceUnauthorized(DeviceError, InputError):
@@ -96,7 +130,11 @@ class DeployError(DeviceError):
     """The agent could not be deployed or started on the device."""
 
 
+class EmulatorError(DeviceError):
+    """The emulated device could not be started or reached."""
+
+
 class BenchInterrupted(HostError):
     """Ctrl-C (or SIGTERM) during a bench: finished cells are stored and the run can resume."""
 
-    exit_code = 130
+    exit_code = ExitCode.INTERRUPTED

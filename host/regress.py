@@ -14,6 +14,7 @@ Devices are matched by serial, or, when each run has exactly one device, to each
 
 from __future__ import annotations
 
+import json
 import math
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -22,14 +23,33 @@ from pathlib import Path
 import numpy as np
 
 from host.errors import InputError
-from host.results import CellRecord, RunRecord
+from host.params import Param, at_least, between, validate
+from host.results import CellRecord, RunRecord, run_from_json
+from host.store import DB, ResultsStore
 
 
 @dataclass(frozen=True)
 class Thresholds:
-    max_latency_increase: float = 10.0  # percent of the baseline p50
-    max_accuracy_drop: float = 1.0  # top-1 percentage points
-    alpha: float = 0.01
+    max_latency_increase: float = Param(10.0, "p50 latency rise allowed", unit="% of the baseline", metavar="PCT",
+                                        check=at_least(0)).field()
+    max_accuracy_drop: float = Param(1.0, "top-1 accuracy drop allowed", unit="percentage points", metavar="POINTS",
+                                     check=at_least(0)).field()
+    alpha: float = Param(0.01, "significance level for latency rises judged on raw samples", metavar="P",
+                         check=between(1e-12, 0.5)).field()
+
+
+    def validate(self) -> None:
+        validate(self)
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    baseline: str = Param("", "run id (or prefix, or latest) in --db, or a host bench --json file", metavar="RUN|FILE",
+                          required=True).field()
+    current: str = Param("", "run id (or prefix, or latest) in --db, or a host bench --json file", metavar="RUN|FILE",
+                         required=True).field()
+    junit: str | None = Param(None, "write JUnit XML for the CI's test report", metavar="FILE").field()
+    db: str | None = DB.field()
 
 
 @dataclass(frozen=True)
@@ -67,6 +87,24 @@ def mann_whitney_greater(current: np.ndarray, baseline: np.ndarray) -> float:
     return 0.5 * math.erfc(z / math.sqrt(2.0))
 
 
+def load_run_ref(ref: str, db: Path) -> RunRecord:
+    """A run from a ``host bench --json`` file, or by id (prefix, latest) from the database."""
+    path = Path(ref)
+    if path.is_file():
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError) as e:
+            raise InputError(f"{path}: not readable JSON ({e})") from e
+        return run_from_json(data, str(path))
+    if not db.is_file():
+        raise InputError(f"{ref} is not a JSON file and there is no results database at {db}")
+    store = ResultsStore(db)
+    try:
+        return store.load_run(ref)
+    finally:
+        store.close()
+
+
 def _pair_devices(baseline: RunRecord, current: RunRecord) -> dict[str, str]:
     """current serial -> baseline serial."""
     base = sorted({c.device for c in baseline.cells})
@@ -98,17 +136,19 @@ def _compare_cell(base: CellRecord, cell: CellRecord | None, serial: str, limits
         now = "missing" if cell is None else f"{cell.status}: {cell.error}"
         return [Finding(*where, "status", True, "ok", now)]
     out = [Finding(*where, "status", False, "ok", "ok")]
-    if base.accuracy and cell.accuracy:
-        drop = 100.0 * (base.accuracy["top1"] - cell.accuracy["top1"])
-        out.append(Finding(*where, "accuracy", drop > limits.max_accuracy_drop, f"{100 * base.accuracy['top1']:.2f}%",
-                           f"{100 * cell.accuracy['top1']:.2f}%", f"top-1 {-drop:+.2f} points (limit -{limits.max_accuracy_drop:g})"))
-    if base.latency_ms and cell.latency_ms:
-        before, after = base.latency_ms["p50"], cell.latency_ms["p50"]
+    before_acc, after_acc = base.result.accuracy, cell.result.accuracy
+    if before_acc and after_acc:
+        drop = 100.0 * (before_acc.top1 - after_acc.top1)
+        out.append(Finding(*where, "accuracy", drop > limits.max_accuracy_drop, f"{100 * before_acc.top1:.2f}%",
+                           f"{100 * after_acc.top1:.2f}%", f"top-1 {-drop:+.2f} points (limit -{limits.max_accuracy_drop:g})"))
+    before_lat, after_lat = base.result.latency, cell.result.latency
+    if before_lat and after_lat:
+        before, after = before_lat.p50, after_lat.p50
         increase = 100.0 * (after - before) / before if before > 0 else 0.0
         over = increase > limits.max_latency_increase
         detail = f"p50 {increase:+.1f}% (limit +{limits.max_latency_increase:g}%)"
-        if over and base.samples_ms and cell.samples_ms:
-            p_value = mann_whitney_greater(np.asarray(cell.samples_ms), np.asarray(base.samples_ms))
+        if over and before_lat.samples_ms and after_lat.samples_ms:
+            p_value = mann_whitney_greater(np.asarray(after_lat.samples_ms), np.asarray(before_lat.samples_ms))
             detail += f", Mann-Whitney p={p_value:.2g}"
             over = p_value < limits.alpha
             if not over:

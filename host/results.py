@@ -1,43 +1,62 @@
 """Run and cell records, and their JSON in exactly the design's contract.
 
-Records keep a little more than the contract (raw samples, the phase a failure reached, the
-delegate's name): the store and the reports use it; ``run_json`` emits the contract only.
+A ``CellRecord`` embeds the agent's typed ``CellResult`` and adds where and when it was
+measured. Records keep more than the contract (raw samples, the phase a failure reached, the
+delegate's name); ``run_json`` emits the contract only, ``run_from_json`` reads it back.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
-CELL_STATUSES = ("ok", "unavailable", "failed")
-LATENCY_KEYS = ("init", "first", "mean", "std", "min", "p50", "p90", "p95", "p99", "max", "count")
+from device_agent.contract import Accuracy, CellResult, Delegation, Fidelity, LatencyStats, Memory
+from host.codec import decode, encode
+from host.errors import RecordError
+
+T = TypeVar("T")
+
+# Field names of the typed results as the JSON contract (and the database) spell them.
+CONTRACT_NAMES: Mapping[str, str] = {
+    "init_ms": "init", "first_ms": "first", "warmup_total_ms": "warmup_total", "init_rss_mb": "init_rss",
+    "peak_rss_mb": "peak_rss",
+}
+CONTRACT_KEYS: Mapping[str, tuple[str, ...]] = {
+    "latency_ms": ("init", "first", "mean", "std", "min", "p50", "p90", "p95", "p99", "max", "count"),
+    "memory_mb": ("init_rss", "peak_rss"),
+    "delegation": ("delegated_nodes", "total_nodes"),
+    "accuracy": ("top1", "top3", "top5", "count"),
+    "fidelity": ("top1_agreement", "mean_abs_error", "max_abs_error"),
+}
 
 
 @dataclass(frozen=True)
 class CellRecord:
+    """One measured (or refused) cell: the agent's result, and where and when it was measured."""
+
     device: str
     mode: str
     backend: str
-    status: str
-    error: str = ""
-    phase: str = ""
-    size_bytes: int | None = None
-    latency_ms: dict[str, float] | None = None
-    memory_mb: dict[str, float] | None = None
-    delegation: dict[str, Any] | None = None
-    accuracy: dict[str, float] | None = None
-    fidelity: dict[str, float] | None = None
-    samples_ms: tuple[float, ...] = ()
-    outputs_sha256: str = ""
+    result: CellResult
+    size_bytes: int | None = None  # the model file's size, known to the host even when nothing ran
     finished: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)  # evaluate_seconds, evaluated_images, accuracy_note
 
     @property
     def key(self) -> tuple[str, str, str]:
         return (self.device, self.mode, self.backend)
 
-    def with_finished(self, stamp: str) -> CellRecord:
-        return replace(self, finished=stamp)
+    @property
+    def status(self) -> str:
+        return self.result.status
+
+    @property
+    def error(self) -> str:
+        return self.result.error
+
+    @property
+    def ok(self) -> bool:
+        return self.result.status == "ok"
 
 
 @dataclass(frozen=True)
@@ -55,35 +74,79 @@ class DeviceRecord:
 
 
 @dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    sha256: str
+    input_shape: tuple[int, ...]
+    preset: str = ""
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str | None = None
+    sha256: str | None = None
+    count: int = 0
+    labelled: bool = False
+
+
+@dataclass(frozen=True)
+class RunStats:
+    """What a run did besides measuring: conversions, pushes, agent restarts."""
+
+    converted: int = 0
+    conversion_cache_hits: int = 0
+    cells_run: int = 0
+    agent_restarts: int = 0
+    pushed_files: int = 0
+    pushed_bytes: int = 0
+    files: int = 0
+
+    def plus(self, other: RunStats) -> RunStats:
+        """Totals over devices; ``files`` is the number of distinct files, the same on each."""
+        return RunStats(
+            converted=self.converted + other.converted,
+            conversion_cache_hits=self.conversion_cache_hits + other.conversion_cache_hits,
+            cells_run=self.cells_run + other.cells_run, agent_restarts=self.agent_restarts + other.agent_restarts,
+            pushed_files=self.pushed_files + other.pushed_files, pushed_bytes=self.pushed_bytes + other.pushed_bytes,
+            files=max(self.files, other.files),
+        )
+
+
+@dataclass(frozen=True)
 class RunRecord:
     run_id: str
     started: str
     tool_version: str
-    model: dict[str, Any]
-    dataset: dict[str, Any]
-    config: dict[str, Any]
+    model: ModelInfo
+    dataset: DatasetInfo
+    modes: tuple[str, ...]
+    backends: tuple[str, ...]
+    config: Mapping[str, Any] = field(default_factory=dict)  # the stored bench settings, read by resume
     devices: tuple[DeviceRecord, ...] = ()
     cells: tuple[CellRecord, ...] = ()
     finished: str = ""
-    notes: tuple[str, ...] = field(default=())
-    stats: dict[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+    stats: RunStats = field(default_factory=RunStats)
 
 
-def _subset(values: dict[str, Any] | None, keys: tuple[str, ...]) -> dict[str, Any] | None:
-    if values is None:
+def part_json(value: object, keys: tuple[str, ...] | None = None) -> dict[str, Any] | None:
+    """A typed part of a result in the contract's names (all of them, or just ``keys``)."""
+    if value is None:
         return None
-    return {k: values.get(k) for k in keys}
+    data = {k: v for k, v in encode(value, CONTRACT_NAMES).items() if k != "samples_ms"}
+    return data if keys is None else {k: data.get(k) for k in keys}
 
 
 def cell_json(cell: CellRecord) -> dict[str, Any]:
+    r = cell.result
     return {
-        "device": cell.device, "mode": cell.mode, "backend": cell.backend, "status": cell.status,
-        "error": cell.error or None, "size_bytes": cell.size_bytes,
-        "latency_ms": _subset(cell.latency_ms, LATENCY_KEYS),
-        "memory_mb": _subset(cell.memory_mb, ("init_rss", "peak_rss")),
-        "delegation": _subset(cell.delegation, ("delegated_nodes", "total_nodes")),
-        "accuracy": _subset(cell.accuracy, ("top1", "top3", "top5", "count")),
-        "fidelity": _subset(cell.fidelity, ("top1_agreement", "mean_abs_error", "max_abs_error")),
+        "device": cell.device, "mode": cell.mode, "backend": cell.backend, "status": r.status,
+        "error": r.error or None, "size_bytes": cell.size_bytes,
+        "latency_ms": part_json(r.latency, CONTRACT_KEYS["latency_ms"]),
+        "memory_mb": part_json(r.memory, CONTRACT_KEYS["memory_mb"]),
+        "delegation": part_json(r.delegation, CONTRACT_KEYS["delegation"]),
+        "accuracy": part_json(r.accuracy, CONTRACT_KEYS["accuracy"]),
+        "fidelity": part_json(r.fidelity, CONTRACT_KEYS["fidelity"]),
     }
 
 
@@ -93,8 +156,8 @@ def run_json(run: RunRecord) -> dict[str, Any]:
         "run_id": run.run_id,
         "started": run.started,
         "tool_version": run.tool_version,
-        "model": {k: run.model.get(k) for k in ("name", "sha256", "input_shape")},
-        "dataset": {k: run.dataset.get(k) for k in ("name", "sha256", "count")},
+        "model": {"name": run.model.name, "sha256": run.model.sha256, "input_shape": list(run.model.input_shape)},
+        "dataset": {"name": run.dataset.name, "sha256": run.dataset.sha256, "count": run.dataset.count},
         "devices": [
             {"serial": d.serial, "model": d.model, "abi": d.abi, "sdk": d.sdk, "runtime": d.runtime,
              "runtime_version": d.runtime_version, "cores": d.cores}
@@ -104,21 +167,43 @@ def run_json(run: RunRecord) -> dict[str, Any]:
     }
 
 
-def run_from_json(data: dict[str, Any]) -> RunRecord:
-    """A run read back from ``host bench --json`` (no raw samples: the contract has none)."""
+def result_from_parts(status: str, error: str, phase: str, parts: Mapping[str, object], where: str,
+                      **extra: Any) -> CellResult:
+    """A CellResult from contract-named parts (``latency_ms``, ``memory_mb``, ...), each checked."""
+    def part(key: str, kind: type[T]) -> T | None:
+        value = parts.get(key)
+        return None if value is None else decode(kind, value, f"{where}.{key}", CONTRACT_NAMES)
+
+    return CellResult(
+        status=status, error=error, phase=phase, latency=part("latency_ms", LatencyStats), memory=part("memory_mb", Memory),
+        delegation=part("delegation", Delegation), accuracy=part("accuracy", Accuracy), fidelity=part("fidelity", Fidelity),
+        **extra,
+    )
+
+
+def _cell_from_json(data: object, where: str) -> CellRecord:
+    if not isinstance(data, dict):
+        raise RecordError(f"{where}: expected an object")
     try:
-        devices = tuple(DeviceRecord(**{k: d.get(k) for k in ("serial", "model", "abi", "sdk", "runtime", "runtime_version", "cores")})
-                        for d in data.get("devices", []))
-        cells = tuple(
-            CellRecord(device=c["device"], mode=c["mode"], backend=c["backend"], status=c["status"], error=c.get("error") or "",
-                       size_bytes=c.get("size_bytes"), latency_ms=c.get("latency_ms"), memory_mb=c.get("memory_mb"),
-                       delegation=c.get("delegation"), accuracy=c.get("accuracy"), fidelity=c.get("fidelity"))
-            for c in data["cells"]
-        )
-        modes = list(dict.fromkeys(c.mode for c in cells))
-        backends = list(dict.fromkeys(c.backend for c in cells))
-        return RunRecord(run_id=data["run_id"], started=data.get("started", ""), tool_version=data.get("tool_version", ""),
-                         model=dict(data.get("model") or {}), dataset=dict(data.get("dataset") or {}),
-                         config={"modes": modes, "backends": backends}, devices=devices, cells=cells)
-    except (KeyError, TypeError) as e:
-        raise ValueError(f"not a host bench JSON run: missing {e}") from e
+        result = result_from_parts(str(data["status"]), str(data.get("error") or ""), "", data, where)
+        return CellRecord(str(data["device"]), str(data["mode"]), str(data["backend"]), result, data.get("size_bytes"))
+    except KeyError as e:
+        raise RecordError(f"{where}: missing {e}") from e
+
+
+def run_from_json(data: object, where: str) -> RunRecord:
+    """A run read back from ``host bench --json`` (no raw samples: the contract has none)."""
+    if not isinstance(data, dict) or "cells" not in data or "run_id" not in data:
+        raise RecordError(f"{where} is not a host bench JSON run (an object with run_id and cells)")
+    cells_data = data["cells"]
+    if not isinstance(cells_data, list):
+        raise RecordError(f"{where}: cells must be a list")
+    cells = tuple(_cell_from_json(c, f"{where}: cells[{i}]") for i, c in enumerate(cells_data))
+    devices = tuple(decode(DeviceRecord, d, f"{where}: devices[{i}]") for i, d in enumerate(data.get("devices") or []))
+    return RunRecord(
+        run_id=str(data["run_id"]), started=str(data.get("started", "")), tool_version=str(data.get("tool_version", "")),
+        model=decode(ModelInfo, data.get("model") or {}, f"{where}: model"),
+        dataset=decode(DatasetInfo, data.get("dataset") or {}, f"{where}: dataset"),
+        modes=tuple(dict.fromkeys(c.mode for c in cells)), backends=tuple(dict.fromkeys(c.backend for c in cells)),
+        devices=devices, cells=cells,
+    )

@@ -15,14 +15,26 @@ import threading
 from array import array
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from host.errors import InputError
-from host.results import CellRecord, DeviceRecord, RunRecord
+from host.codec import decode, encode, loads
+from host.errors import InputError, RecordError, StoreError
+from host.params import Param
+from host.results import (
+    CellRecord,
+    DatasetInfo,
+    DeviceRecord,
+    ModelInfo,
+    RunRecord,
+    RunStats,
+    part_json,
+    result_from_parts,
+)
 
 SCHEMA_VERSION = 1
+DB = Param(None, "results database (default: ~/.local/share/quantbench/results.sqlite)", metavar="FILE")
 T = TypeVar("T")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -58,10 +70,6 @@ _ADDED_COLUMNS = (
 )
 
 
-class StoreError(InputError):
-    """The database file cannot be used (not a database, or a newer schema): the user picks another."""
-
-
 def _mapped(method: Callable[..., T]) -> Callable[..., T]:
     """sqlite3 errors (a locked, damaged or foreign file) become StoreError with the path."""
 
@@ -75,12 +83,13 @@ def _mapped(method: Callable[..., T]) -> Callable[..., T]:
     return wrapper
 
 
-def _dump(value: Any) -> str | None:
-    return None if value is None else json.dumps(value)
+def _dump(value: object) -> str | None:
+    data = part_json(value)
+    return None if data is None else json.dumps(data)
 
 
-def _load(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
+_CELL_COLUMNS = ("device, mode, backend, status, error, phase, size_bytes, latency, memory, delegation, accuracy, fidelity, "
+                 "outputs_sha256, finished, extra")
 
 
 class ResultsStore:
@@ -131,34 +140,37 @@ class ResultsStore:
         with self._transaction() as db:
             db.execute(
                 "INSERT INTO runs (run_id, started, tool_version, model, dataset, config, notes) VALUES (?,?,?,?,?,?,?)",
-                (run.run_id, run.started, run.tool_version, json.dumps(run.model), json.dumps(run.dataset),
-                 json.dumps(run.config), json.dumps(list(run.notes))),
+                (run.run_id, run.started, run.tool_version, json.dumps(encode(run.model)), json.dumps(encode(run.dataset)),
+                 json.dumps(dict(run.config)), json.dumps(list(run.notes))),
             )
 
     @_mapped
     def add_device(self, run_id: str, device: DeviceRecord) -> None:
         with self._transaction() as db:
-            db.execute("INSERT OR REPLACE INTO devices VALUES (?,?,?)", (run_id, device.serial, json.dumps(asdict(device))))
+            db.execute("INSERT OR REPLACE INTO devices VALUES (?,?,?)", (run_id, device.serial, json.dumps(encode(device))))
 
     @_mapped
     def save_cell(self, run_id: str, cell: CellRecord) -> None:
         """Commit one finished cell (and its samples) at once."""
+        r = cell.result
+        extra = {"evaluate_seconds": r.evaluate_seconds, "evaluated_images": r.evaluated_images, "accuracy_note": r.accuracy_note}
+        samples = r.latency.samples_ms if r.latency else ()
         with self._transaction() as db:
             db.execute(
                 "INSERT OR REPLACE INTO cells VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (run_id, cell.device, cell.mode, cell.backend, cell.status, cell.error, cell.phase, cell.size_bytes,
-                 _dump(cell.latency_ms), _dump(cell.memory_mb), _dump(cell.delegation), _dump(cell.accuracy),
-                 _dump(cell.fidelity), cell.outputs_sha256, cell.finished, json.dumps(cell.extra)),
+                (run_id, cell.device, cell.mode, cell.backend, r.status, r.error, r.phase, cell.size_bytes,
+                 _dump(r.latency), _dump(r.memory), _dump(r.delegation), _dump(r.accuracy), _dump(r.fidelity),
+                 r.outputs_sha256, cell.finished, json.dumps(extra)),
             )
             db.execute("DELETE FROM samples WHERE run_id=? AND device=? AND mode=? AND backend=?", (run_id, *cell.key))
-            if cell.samples_ms:
-                db.execute("INSERT INTO samples VALUES (?,?,?,?,?,?)",
-                           (run_id, *cell.key, len(cell.samples_ms), array("d", cell.samples_ms).tobytes()))
+            if samples:
+                db.execute("INSERT INTO samples VALUES (?,?,?,?,?,?)", (run_id, *cell.key, len(samples), array("d", samples).tobytes()))
 
     @_mapped
-    def finish_run(self, run_id: str, stamp: str, notes: list[str], stats: dict[str, Any]) -> None:
+    def finish_run(self, run_id: str, stamp: str, notes: list[str], stats: RunStats) -> None:
         with self._transaction() as db:
-            db.execute("UPDATE runs SET finished=?, notes=?, stats=? WHERE run_id=?", (stamp, json.dumps(notes), json.dumps(stats), run_id))
+            db.execute("UPDATE runs SET finished=?, notes=?, stats=? WHERE run_id=?",
+                       (stamp, json.dumps(notes), json.dumps(encode(stats)), run_id))
 
     # -- reading --------------------------------------------------------------------------
     @_mapped
@@ -177,25 +189,44 @@ class ResultsStore:
     @_mapped
     def load_run(self, ref: str | None) -> RunRecord:
         run_id = self.resolve_run_id(ref)
-        row = self._db.execute("SELECT run_id, started, finished, tool_version, model, dataset, config, notes, stats FROM runs WHERE run_id=?", (run_id,)).fetchone()
-        devices = tuple(DeviceRecord(**json.loads(info)) for (info,) in self._db.execute("SELECT info FROM devices WHERE run_id=? ORDER BY serial", (run_id,)))
-        samples = {
-            (d, m, b): tuple(array("d", blob))
-            for d, m, b, blob in self._db.execute("SELECT device, mode, backend, data FROM samples WHERE run_id=?", (run_id,))
-        }
-        order = {name: i for i, name in enumerate(json.loads(row[6]).get("modes", []))}
-        cells = []
-        for c in self._db.execute("SELECT device, mode, backend, status, error, phase, size_bytes, latency, memory, delegation, accuracy, fidelity, outputs_sha256, finished, extra FROM cells WHERE run_id=?", (run_id,)):
-            cells.append(CellRecord(
-                device=c[0], mode=c[1], backend=c[2], status=c[3], error=c[4], phase=c[5], size_bytes=c[6],
-                latency_ms=_load(c[7]), memory_mb=_load(c[8]), delegation=_load(c[9]), accuracy=_load(c[10]),
-                fidelity=_load(c[11]), outputs_sha256=c[12], finished=c[13], samples_ms=samples.get((c[0], c[1], c[2]), ()),
-                extra=json.loads(c[14]),
-            ))
-        backends = json.loads(row[6]).get("backends", [])
-        cells.sort(key=lambda c: (c.device, order.get(c.mode, 99), backends.index(c.backend) if c.backend in backends else 99))
+        row = self._db.execute(
+            "SELECT run_id, started, finished, tool_version, model, dataset, config, notes, stats FROM runs WHERE run_id=?", (run_id,),
+        ).fetchone()
+        where = f"{self.path}: run {run_id}"
+        config = loads(row[6], f"{where} config")
+        if not isinstance(config, dict):
+            raise RecordError(f"{where} config: expected an object")
+        devices = tuple(decode(DeviceRecord, loads(info, f"{where} device"), f"{where} device")
+                        for (info,) in self._db.execute("SELECT info FROM devices WHERE run_id=? ORDER BY serial", (run_id,)))
+        modes, backends = tuple(config.get("modes", [])), tuple(config.get("backends", []))
+        cells = sorted(self._load_cells(run_id, where), key=lambda c: (
+            c.device, modes.index(c.mode) if c.mode in modes else 99, backends.index(c.backend) if c.backend in backends else 99))
         return RunRecord(
-            run_id=row[0], started=row[1], finished=row[2] or "", tool_version=row[3], model=json.loads(row[4]),
-            dataset=json.loads(row[5]), config=json.loads(row[6]), devices=devices, cells=tuple(cells),
-            notes=tuple(json.loads(row[7])), stats=json.loads(row[8]),
+            run_id=row[0], started=row[1], finished=row[2] or "", tool_version=row[3],
+            model=decode(ModelInfo, loads(row[4], f"{where} model"), f"{where} model"),
+            dataset=decode(DatasetInfo, loads(row[5], f"{where} dataset"), f"{where} dataset"),
+            modes=modes, backends=backends, config=config, devices=devices, cells=tuple(cells),
+            notes=tuple(loads(row[7], f"{where} notes") or ()),
+            stats=decode(RunStats, loads(row[8], f"{where} stats") or {}, f"{where} stats"),
         )
+
+    def _load_cells(self, run_id: str, where: str) -> list[CellRecord]:
+        samples = {}
+        for d, m, b, blob in self._db.execute("SELECT device, mode, backend, data FROM samples WHERE run_id=?", (run_id,)):
+            if len(blob) % 8:
+                raise RecordError(f"{where}: the samples of {m}/{b} are damaged ({len(blob)} bytes, not a multiple of 8)")
+            samples[(d, m, b)] = tuple(array("d", blob))
+        cells = []
+        for c in self._db.execute(f"SELECT {_CELL_COLUMNS} FROM cells WHERE run_id=?", (run_id,)):
+            here = f"{where} cell {c[1]}/{c[2]}"
+            parts = {key: loads(text, f"{here} {key}") for key, text in zip(
+                ("latency_ms", "memory_mb", "delegation", "accuracy", "fidelity"), c[7:12], strict=True)}
+            extra = loads(c[14], f"{here} extra") or {}
+            result = result_from_parts(
+                c[3], c[4], c[5], parts, here, outputs_sha256=c[12], evaluate_seconds=float(extra.get("evaluate_seconds", 0.0)),
+                evaluated_images=int(extra.get("evaluated_images", 0)), accuracy_note=str(extra.get("accuracy_note", "")),
+            )
+            if result.latency is not None:
+                result = replace(result, latency=replace(result.latency, samples_ms=samples.get((c[0], c[1], c[2]), ())))
+            cells.append(CellRecord(c[0], c[1], c[2], result, size_bytes=c[6], finished=c[13]))
+        return cells

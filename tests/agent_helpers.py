@@ -1,18 +1,22 @@
-"""Helpers for agent tests: an in-process server and content-addressed files."""
+"""Helpers for agent tests: an in-process server, content-addressed files, cell requests."""
 
 from __future__ import annotations
 
 import hashlib
 import io
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from device_agent.contract import CellRequest, EvalParams, LatencyParams
 from device_agent.server import AgentConfig, create_server
-from host.agent_client import AgentClient
+from host.devices.agent_client import AgentClient
+
+FAST = LatencyParams(warmup_runs=1, warmup_seconds=0.01, min_runs=20, min_seconds=0.05, max_seconds=5.0)
 
 
-def start_agent(root: Path, token: str, **config):
+def start_agent(root: Path, token: str, **config: Any):
     server, port = create_server(AgentConfig(root, token, **config))
     return server, AgentClient(f"127.0.0.1:{port}", token)
 
@@ -29,3 +33,9 @@ def dataset_bytes(images: np.ndarray, labels: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     np.savez(buffer, images=images, labels=labels)
     return buffer.getvalue()
+
+
+def request(model: str, backend: str = "cpu1", latency: LatencyParams = FAST, timeout: float = 900.0, **evaluation: Any) -> CellRequest:
+    """A cell request; evaluation keywords (dataset_sha256, preset, ...) add an evaluation."""
+    return CellRequest(model, backend, latency=latency, timeout_seconds=timeout,
+                       evaluation=EvalParams(**evaluation) if evaluation else None)

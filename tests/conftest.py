@@ -1,4 +1,6 @@
-"""Shared fixtures: a model with known answers and a running agent."""
+"""Shared fixtures: the one tiny model every conversion test uses, a model with known answers,
+and a session token. Test tiers live in ``unit/`` (fast: no TensorFlow, no subprocess),
+``integration/`` and ``e2e/``."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.builders import keras
+from tests.builders import keras, weight_dominated_model, write_image_folder
 
 # Dominant channel -> class of that channel; class 3 scores the sum (always second);
 # class 4 scores minus the sum (always last). So per image: top1 = dominant channel,
@@ -27,6 +29,15 @@ class KnownAnswer:
     models: dict[str, bytes]  # float, uint8, int8
 
 
+@dataclass(frozen=True)
+class TinyWorkspace:
+    """The shared tiny model (~160k weights, so sizes follow the weights) and labelled images."""
+
+    root: Path
+    model: Path
+    images: Path
+
+
 def known_answer_images() -> tuple[np.ndarray, np.ndarray]:
     images, labels = [], []
     for i in range(10):
@@ -39,11 +50,19 @@ def known_answer_images() -> tuple[np.ndarray, np.ndarray]:
 
 
 @pytest.fixture(scope="session")
+def tiny(tmp_path_factory) -> TinyWorkspace:
+    root = tmp_path_factory.mktemp("tiny")
+    weight_dominated_model().save(root / "tiny.keras")
+    write_image_folder(root / "images", classes=4, per_class=10)
+    return TinyWorkspace(root, root / "tiny.keras", root / "images")
+
+
+@pytest.fixture(scope="session")
 def known_answer(tmp_path_factory) -> KnownAnswer:
     from host.convert.cache import ConversionCache
     from host.convert.converter import ConvertOptions, convert_model
     from host.convert.loader import resolve_model
-    from host.convert.modes import parse_modes
+    from host.convert.modes import ModeRequest
 
     root = tmp_path_factory.mktemp("known")
     images, labels = known_answer_images()
@@ -60,7 +79,7 @@ def known_answer(tmp_path_factory) -> KnownAnswer:
     for io_type in ("uint8", "int8"):
         out = root / f"out_{io_type}"
         convert_model(
-            resolve_model(str(root / "known.keras")), parse_modes("none,full_integer"), out,
+            resolve_model(str(root / "known.keras")), ModeRequest.parse("none,full_integer").modes, out,
             ConvertOptions(io_type=io_type, calibration_dir=root / "images", preset="unit"), cache=ConversionCache(None),
         )
         models[io_type] = (out / "full_integer.tflite").read_bytes()

@@ -71,6 +71,12 @@ class StatFileResponse(_message.Message):
     size_bytes: int
     def __init__(self, exists: _Optional[bool] = ..., size_bytes: _Optional[int] = ...) -> None: ...
 
+class AdoptFileRequest(_message.Message):
+    __slots__ = ("sha256",)
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    sha256: str
+    def __init__(self, sha256: _Optional[str] = ...) -> None: ...
+
 class UploadChunk(_message.Message):
     __slots__ = ("sha256", "size_bytes", "data")
     SHA256_FIELD_NUMBER: _ClassVar[int]

@@ -50,6 +50,11 @@ class AgentStub:
                 request_serializer=agent__pb2.UploadChunk.SerializeToString,
                 response_deserializer=agent__pb2.UploadResponse.FromString,
                 _registered_method=True)
+        self.AdoptFile = channel.unary_unary(
+                '/quantbench.agent.v1.Agent/AdoptFile',
+                request_serializer=agent__pb2.AdoptFileRequest.SerializeToString,
+                response_deserializer=agent__pb2.UploadResponse.FromString,
+                _registered_method=True)
         self.RunCell = channel.unary_stream(
                 '/quantbench.agent.v1.Agent/RunCell',
                 request_serializer=agent__pb2.CellRequest.SerializeToString,
@@ -82,6 +87,14 @@ class AgentServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AdoptFile(self, request, context):
+        """Take a file the host pushed over ADB into the agent's incoming folder (named by its sha256)
+        into the store, once its bytes hash to that name; a mismatch is DATA_LOSS and leaves nothing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def RunCell(self, request, context):
         """Run one cell (model x backend) in a fresh worker process; progress events, then one result.
         """
@@ -105,6 +118,11 @@ def add_AgentServicer_to_server(servicer, server):
             'UploadFile': grpc.stream_unary_rpc_method_handler(
                     servicer.UploadFile,
                     request_deserializer=agent__pb2.UploadChunk.FromString,
+                    response_serializer=agent__pb2.UploadResponse.SerializeToString,
+            ),
+            'AdoptFile': grpc.unary_unary_rpc_method_handler(
+                    servicer.AdoptFile,
+                    request_deserializer=agent__pb2.AdoptFileRequest.FromString,
                     response_serializer=agent__pb2.UploadResponse.SerializeToString,
             ),
             'RunCell': grpc.unary_stream_rpc_method_handler(
@@ -193,6 +211,33 @@ class Agent:
             target,
             '/quantbench.agent.v1.Agent/UploadFile',
             agent__pb2.UploadChunk.SerializeToString,
+            agent__pb2.UploadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AdoptFile(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quantbench.agent.v1.Agent/AdoptFile',
+            agent__pb2.AdoptFileRequest.SerializeToString,
             agent__pb2.UploadResponse.FromString,
             options,
             channel_credentials,

@@ -1,18 +1,31 @@
-"""Every bench parameter in one declared table, validated before any work starts."""
+"""Every bench parameter in one declared table, validated before any work starts.
+
+The fields below are the table (see ``host/params.py``): the CLI's options are generated from
+them, defaults live here once (latency defaults come from the agent's own ``LatencyParams``),
+and ``validate`` rejects impossible settings before any conversion or device work.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from device_agent.backends import BackendError, parse_backend
-from device_agent.measure import LatencyParams
-from host.convert.modes import IO_TYPES, parse_modes
-from host.errors import InputError
+from device_agent.contract import DEFAULT_CELL_TIMEOUT_S, LatencyParams
+from device_agent.errors import InvalidRequest
+from host.codec import decode, encode
+from host.convert import options as convert_options
+from host.convert.modes import ModeRequest
+from host.devices import options as device_options
+from host.errors import InputError, RecordError
+from host.params import Param, at_least, between, positive, validate
 from host.paths import data_dir
+from host.store import DB
 
 DEFAULT_BACKENDS = "cpu1,cpu4,gpu,nnapi"
+_LATENCY = LatencyParams()
 
 
 def default_db() -> Path:
@@ -22,49 +35,59 @@ def default_db() -> Path:
 @dataclass(frozen=True)
 class BenchConfig:
     # what to measure
-    model: str = "demo"
-    weights: str | None = None
-    dataset: str | None = None
-    labels: str | None = None
-    calibration: str | None = None
-    train_data: str | None = None
-    modes: str = "all"
-    backends: str = DEFAULT_BACKENDS
-    limit: int | None = None
-    calibration_count: int = 100
-    preset: str | None = None
-    io_type: str = "uint8"
-    label_offset: int = 0
-    crop: float = 1.0
-    qat_epochs: int = 1
+    model: str = Param("demo", "model file, SavedModel folder, built-in name, .tflite build, or a host convert output "
+                       "folder (default: demo, the bundled model)", metavar="MODEL").field()
+    weights: str | None = convert_options.WEIGHTS.field()
+    dataset: str | None = Param(None, "evaluation images: class subfolders, or a flat folder with --labels (ILSVRC val)",
+                                metavar="DIR").field()
+    labels: str | None = Param(None, "labels file for a flat --dataset: one class index per line, in sorted file-name order",
+                               metavar="FILE").field()
+    calibration: str | None = convert_options.CALIBRATION.field()
+    train_data: str | None = convert_options.TRAIN_DATA.field()
+    modes: str = convert_options.MODES.field()
+    backends: str = Param(DEFAULT_BACKENDS, "backends, comma-separated: cpuN (N threads, XNNPACK), gpu, nnapi",
+                          metavar="LIST").field()
+    limit: int | None = Param(None, "evaluate only the first N images", unit="images", metavar="N", check=at_least(1)).field()
+    calibration_count: int = convert_options.CALIBRATION_COUNT.field()
+    preset: str | None = convert_options.PRESET.field()
+    io_type: str = convert_options.IO_TYPE.field()
+    label_offset: int = Param(0, "added to every label (1 for 1001-class models with a background class)", metavar="N").field()
+    crop: float = Param(1.0, "central crop before resizing (0.875 for ImageNet-style evaluation)", unit="fraction of the side",
+                        metavar="F", check=between(0.1, 1.0)).field()
+    qat_epochs: int = convert_options.QAT_EPOCHS.field()
+    use_cache: bool = convert_options.USE_CACHE.field()
     # how to measure (benchmark_model's parameters)
-    warmup_runs: int = 1
-    warmup_seconds: float = 0.5
-    min_runs: int = 50
-    min_seconds: float = 1.0
-    max_seconds: float = 150.0
-    cell_timeout: float = 900.0
+    warmup_runs: int = Param(_LATENCY.warmup_runs, "warm-up invokes before timing, kept out of the statistics", unit="runs",
+                             metavar="N", check=at_least(0)).field()
+    warmup_seconds: float = Param(_LATENCY.warmup_seconds, "minimum warm-up time", unit="seconds", metavar="S",
+                                  check=at_least(0)).field()
+    min_runs: int = Param(_LATENCY.min_runs, "minimum timed invokes per cell", unit="runs", metavar="N", check=at_least(1)).field()
+    min_seconds: float = Param(_LATENCY.min_seconds, "minimum timing per cell (both minimums are met)", unit="seconds",
+                               metavar="S", check=at_least(0)).field()
+    max_seconds: float = Param(_LATENCY.max_seconds, "cap on timing per cell, even if the minimums are not met",
+                               unit="seconds", metavar="S", check=positive).field()
+    cell_timeout: float = Param(DEFAULT_CELL_TIMEOUT_S, "a cell's worker is killed past this", unit="seconds", metavar="S",
+                                check=positive).field()
     # where
-    device: str | None = None
-    adb_server: str | None = None
-    device_python: str | None = None
-    gpu_delegate: str = ""
-    nnapi_delegate: str = ""
-    use_cache: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)
+    device: tuple[str, ...] = device_options.DEVICES.field()
+    adb_server: str | None = device_options.ADB_SERVER.field()
+    device_python: str | None = device_options.DEVICE_PYTHON.field()
+    gpu_delegate: str = device_options.GPU_DELEGATE.field()
+    nnapi_delegate: str = device_options.NNAPI_DELEGATE.field()
 
-    def device_serials(self) -> list[str]:
-        """Serials named with --device (repeatable, or comma-separated); empty means choose one."""
-        return list(dict.fromkeys(d.strip() for d in (self.device or "").split(",") if d.strip()))
+    @cached_property
+    def given_build(self) -> bool:
+        """A .tflite file or a host convert folder: benched as it is, nothing converted."""
+        path = Path(self.model)
+        return path.suffix.lower() == ".tflite" or (path.is_dir() and (path / "manifest.json").is_file())
 
-    def mode_names(self) -> list[str]:
-        """Requested conversion modes; a single given .tflite file is its own mode, named after it."""
-        if self.model.lower().endswith(".tflite"):
-            return [Path(self.model).stem]
-        return [m.name for m in parse_modes(self.modes)]
+    @cached_property
+    def mode_request(self) -> ModeRequest:
+        return ModeRequest.parse(self.modes)
 
+    @cached_property
     def backend_names(self) -> list[str]:
-        names = [b.strip() for b in self.backends.split(",") if b.strip()]
+        names = list(dict.fromkeys(b.strip() for b in self.backends.split(",") if b.strip()))
         if not names:
             raise InputError("no backend given: pass --backends, e.g. cpu1,cpu4,gpu,nnapi")
         for name in names:
@@ -72,26 +95,22 @@ class BenchConfig:
                 parse_backend(name)
             except BackendError as e:
                 raise InputError(str(e)) from e
-        return list(dict.fromkeys(names))
+        return names
+
+    def latency_params(self) -> LatencyParams:
+        """The agent's own parameter type: one definition of what a valid setting is."""
+        return LatencyParams(self.warmup_runs, self.warmup_seconds, self.min_runs, self.min_seconds, self.max_seconds)
 
     def validate(self) -> None:
         """Reject impossible settings before any conversion or device work."""
-        self.mode_names()
-        self.backend_names()
-        if self.limit is not None and self.limit < 1:
-            raise InputError("--limit must be at least 1")
-        if self.calibration_count < 1:
-            raise InputError("--calibration-count must be at least 1")
-        if not 0.1 <= self.crop <= 1.0:
-            raise InputError("--crop must be between 0.1 and 1.0")
-        if self.io_type not in IO_TYPES:
-            raise InputError("--io-type must be uint8 or int8")
+        validate(self)
+        if not self.given_build or Path(self.model).is_dir():
+            self.mode_request  # noqa: B018 - parsing is the check
+        self.backend_names  # noqa: B018
         try:
             self.latency_params().validate()
-        except ValueError as e:
+        except InvalidRequest as e:
             raise InputError(f"latency settings: {e}") from e
-        if self.cell_timeout <= 0:
-            raise InputError("--cell-timeout must be positive")
         from host.devices.adb import parse_server
 
         parse_server(self.adb_server)
@@ -102,19 +121,29 @@ class BenchConfig:
             if value and not Path(value).exists():
                 raise InputError(f"--{name.replace('_', '-')} {value} does not exist")
 
-    def latency_params(self) -> LatencyParams:
-        """The agent's own parameter type: one definition of what a valid setting is."""
-        return LatencyParams(self.warmup_runs, self.warmup_seconds, self.min_runs, self.min_seconds, self.max_seconds)
-
-    def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["modes"] = self.mode_names()
-        data["backends"] = self.backend_names()
-        return data
+    def to_stored(self, modes: list[str]) -> dict[str, Any]:
+        """The settings as stored with a run (modes as measured, backends as a list), for resume."""
+        return {**encode(self), "modes": modes, "backends": self.backend_names}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> BenchConfig:
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        known["modes"] = ",".join(known.get("modes", [])) or "all"
-        known["backends"] = ",".join(known.get("backends", [])) or DEFAULT_BACKENDS
-        return cls(**known)
+    def from_stored(cls, data: object, where: str) -> BenchConfig:
+        if not isinstance(data, dict):
+            raise RecordError(f"{where}: the stored configuration is not an object")
+        data = {**data, "modes": ",".join(data.get("modes") or []) or "all",
+                "backends": ",".join(data.get("backends") or []) or DEFAULT_BACKENDS}
+        if isinstance(data.get("device"), str) or data.get("device") is None:  # stored comma-joined before 0.2
+            data["device"] = [d for d in (data.get("device") or "").split(",") if d]
+        return decode(cls, data, where)
+
+    def with_devices(self, devices: tuple[str, ...], adb_server: str | None) -> BenchConfig:
+        return replace(self, device=devices or self.device, adb_server=adb_server or self.adb_server)
+
+
+@dataclass(frozen=True)
+class BenchOutputs:
+    """Where a bench writes besides the database, and which run it continues."""
+
+    json: str | None = Param(None, "write the run as JSON (the documented contract)", metavar="FILE").field()
+    report: str | None = Param(None, "write a self-contained HTML report with charts", metavar="FILE.html").field()
+    db: str | None = DB.field()
+    resume: str | None = Param(None, "run only the missing or failed cells of an earlier run", metavar="RUN_ID").field()

@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from host.convert.inspect import inspect_tflite
-from host.convert.modes import parse_modes
+from host.convert.modes import ModeRequest
 from host.errors import ConversionError, InputError
 from host.hashing import sha256_file
+from host.results import ModelInfo
 
 
 @dataclass(frozen=True)
@@ -26,45 +26,48 @@ class GivenModel:
     size_bytes: int
 
 
-def is_given(model: str) -> bool:
-    path = Path(model)
-    return path.suffix.lower() == ".tflite" or (path.is_dir() and (path / "manifest.json").is_file())
+def _manifest_files(path: Path, request: ModeRequest | None) -> tuple[str, dict[str, Path]]:
+    try:
+        manifest = json.loads((path / "manifest.json").read_text())
+        entries = manifest["modes"]
+        name = str(manifest.get("model", {}).get("name") or path.name)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        raise InputError(f"{path / 'manifest.json'} is not a host convert manifest: {e}") from e
+    wanted = set(request.names) if request else set(entries)
+    files = {mode: path / entry["path"] for mode, entry in entries.items() if mode in wanted}
+    if not files:
+        raise InputError(f"{path} holds none of the requested modes ({', '.join(sorted(wanted))}); it has {', '.join(entries) or 'none'}")
+    return name, files
 
 
-def load_given(model: str, modes: str) -> tuple[dict[str, Any], dict[str, GivenModel]]:
-    """(model description, models by mode) for a .tflite file or a manifest folder."""
+def _check(mode: str, file: Path) -> tuple[GivenModel, tuple[int, ...]]:
+    try:
+        facts = inspect_tflite(file.read_bytes())
+    except OSError as e:
+        raise InputError(f"cannot read {file}: {e.strerror}") from e
+    except ConversionError as e:
+        raise InputError(f"{file} is not a valid TFLite model (corrupt or truncated?): {str(e).split(': ', 1)[-1]}") from e
+    if len(facts.input_shape) != 4 or facts.input_shape[3] != 3:
+        raise InputError(f"{file} takes input {list(facts.input_shape)}; only RGB image models (N, H, W, 3) are supported")
+    return GivenModel(mode, file, sha256_file(file), file.stat().st_size), facts.input_shape
+
+
+def load_given(model: str, request: ModeRequest | None) -> tuple[ModelInfo, dict[str, GivenModel]]:
+    """(model description, models by mode) for a .tflite file, or a manifest folder filtered by ``request``."""
     path = Path(model)
     if path.suffix.lower() == ".tflite":
         if not path.is_file():
             raise InputError(f"{path} does not exist")
-        files = {path.stem: path}
-        name = path.stem
+        name, files = path.stem, {path.stem: path}
     else:
-        try:
-            manifest = json.loads((path / "manifest.json").read_text())
-            entries = manifest["modes"]
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            raise InputError(f"{path / 'manifest.json'} is not a host convert manifest: {e}") from e
-        wanted = {m.name for m in parse_modes(modes)}
-        files = {mode: path / entry["path"] for mode, entry in entries.items() if mode in wanted}
-        if not files:
-            raise InputError(f"{path} holds none of the requested modes ({modes}); it has {', '.join(entries) or 'none'}")
-        name = str(manifest.get("model", {}).get("name") or path.name)
+        name, files = _manifest_files(path, request)
     models: dict[str, GivenModel] = {}
     shapes = set()
     for mode, file in files.items():
-        try:
-            facts = inspect_tflite(file.read_bytes())
-        except OSError as e:
-            raise InputError(f"cannot read {file}: {e.strerror}") from e
-        except ConversionError as e:
-            raise InputError(f"{file} is not a valid TFLite model (corrupt or truncated?): {str(e).split(': ', 1)[-1]}") from e
-        if len(facts.input_shape) != 4 or facts.input_shape[3] != 3:
-            raise InputError(f"{file} takes input {list(facts.input_shape)}; only RGB image models (N, H, W, 3) are supported")
-        shapes.add(facts.input_shape)
-        models[mode] = GivenModel(mode, file, sha256_file(file), file.stat().st_size)
+        models[mode], shape = _check(mode, file)
+        shapes.add(shape)
     if len(shapes) != 1:
         raise InputError(f"the models take different input shapes {sorted(shapes)}; bench builds of one model together")
-    shape = list(shapes.pop())
+    shape = shapes.pop()
     sha = next(iter(models.values())).sha256 if len(models) == 1 else sha256_file(path / "manifest.json")
-    return {"name": name, "sha256": sha, "input_shape": [1, *shape[1:]]}, models
+    return ModelInfo(name, sha, (1, *shape[1:])), models

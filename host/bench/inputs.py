@@ -4,18 +4,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
 from host.bench.config import BenchConfig
-from host.bench.given import is_given, load_given
+from host.bench.given import load_given
 from host.convert.cache import ConversionCache
-from host.convert.converter import ConversionReport, ConvertOptions, convert_model
+from host.convert.converter import ConversionListener, ConversionReport, ConvertOptions, convert_model
 from host.convert.loader import resolve_model
-from host.convert.modes import parse_modes, select_modes
+from host.convert.modes import MODES
 from host.convert.service import demo_splits_for
 from host.data import demo
 from host.data.datasets import DatasetSlices, load_evaluation, pack_for_device, slice_dataset
 from host.paths import cache_dir
+from host.results import DatasetInfo, ModelInfo
+
+
+class InputsListener(ConversionListener, Protocol):
+    def stage(self, text: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -28,15 +33,28 @@ class ModelFile:
 
 @dataclass(frozen=True)
 class PreparedInputs:
-    model: dict[str, Any]
+    model: ModelInfo
     conversion: ConversionReport | None  # None when the .tflite files were given
     models: dict[str, ModelFile]
     failed_modes: dict[str, str]
     modes: list[str]
-    dataset: dict[str, Any]
+    dataset: DatasetInfo
     dataset_file: Path | None
     preset: str
     notes: list[str] = field(default_factory=list)
+
+    def stored_modes(self) -> list[str]:
+        """Modes in the table's order; names the table does not know (given files) after, as given."""
+        wanted = list(dict.fromkeys([*self.modes, *self.failed_modes]))
+        known = [m.name for m in MODES if m.name in wanted]
+        return known + [m for m in wanted if m not in known]
+
+    def files(self) -> list[tuple[Path, str]]:
+        """(path, sha256) of every file the device needs: the models and the packed dataset."""
+        files = [(m.path, m.sha256) for m in self.models.values()]
+        if self.dataset_file is not None and self.dataset.sha256:
+            files.append((self.dataset_file, self.dataset.sha256))
+        return files
 
 
 def _demo_defaults(config: BenchConfig) -> BenchConfig:
@@ -44,7 +62,7 @@ def _demo_defaults(config: BenchConfig) -> BenchConfig:
     if config.model != "demo":
         return config
     calibration, train_data = demo_splits_for(
-        parse_modes(config.modes), Path(config.calibration) if config.calibration else None,
+        config.mode_request, Path(config.calibration) if config.calibration else None,
         Path(config.train_data) if config.train_data else None,
     )
     return replace(
@@ -56,69 +74,73 @@ def _demo_defaults(config: BenchConfig) -> BenchConfig:
     )
 
 
-def prepare_inputs(config: BenchConfig, on_stage: Any = lambda text: None) -> PreparedInputs:
+def _slices(config: BenchConfig) -> DatasetSlices | None:
+    """Evaluation images, and calibration images carved from them only when a mode needs them."""
+    if not config.dataset:
+        return None
+    needs_calibration = not config.given_build and config.mode_request.needs_calibration
+    return slice_dataset(
+        Path(config.dataset), labels_file=Path(config.labels) if config.labels else None, limit=config.limit,
+        calibration_count=config.calibration_count, take_calibration=needs_calibration and config.calibration is None,
+    )
+
+
+def prepare_inputs(config: BenchConfig, listener: InputsListener) -> PreparedInputs:
     uses_demo_data = config.model == "demo" and config.dataset is None
     config = _demo_defaults(config)
-    notes: list[str] = []
-    given = is_given(config.model)
-    # calibration images come out of the dataset only when a mode needs them and none were given
-    needs_calibration = not given and any(m.needs_calibration for m in parse_modes(config.modes))
-    slices = None
-    if config.dataset:
-        slices = slice_dataset(
-            Path(config.dataset), labels_file=Path(config.labels) if config.labels else None, limit=config.limit,
-            calibration_count=config.calibration_count, take_calibration=needs_calibration and config.calibration is None,
-        )
-    if given:
-        model, files = load_given(config.model, config.modes)
-        models = {m: ModelFile(m, g.path, g.sha256, g.size_bytes) for m, g in files.items()}
-        preset = config.preset or "mobilenet"
-        notes.append(f"benched the given .tflite build(s) as they are; preprocessing preset {preset}")
-        return _with_dataset(config, slices, uses_demo_data, PreparedInputs(
-            model={**model, "preset": preset}, conversion=None, models=models, failed_modes={}, modes=list(models),
-            dataset={}, dataset_file=None, preset=preset, notes=notes,
-        ), on_stage)
+    slices = _slices(config)
+    inputs = _given(config) if config.given_build else _converted(config, slices, listener)
+    return _with_dataset(config, slices, uses_demo_data, inputs, listener)
+
+
+def _given(config: BenchConfig) -> PreparedInputs:
+    model, files = load_given(config.model, None if Path(config.model).suffix.lower() == ".tflite" else config.mode_request)
+    models = {m: ModelFile(m, g.path, g.sha256, g.size_bytes) for m, g in files.items()}
+    preset = config.preset or "mobilenet"
+    return PreparedInputs(
+        model=replace(model, preset=preset), conversion=None, models=models, failed_modes={}, modes=list(models),
+        dataset=DatasetInfo(), dataset_file=None, preset=preset,
+        notes=[f"benched the given .tflite build(s) as they are; preprocessing preset {preset}"],
+    )
+
+
+def _converted(config: BenchConfig, slices: DatasetSlices | None, listener: InputsListener) -> PreparedInputs:
     source = resolve_model(config.model, config.weights)
     calibration_entries = slices.calibration if slices else ()
-    runnable, skipped = select_modes(
-        config.modes, has_calibration=bool(config.calibration or calibration_entries), has_training=bool(config.train_data),
+    runnable, skipped = config.mode_request.select(
+        has_calibration=bool(config.calibration or calibration_entries), has_training=bool(config.train_data),
     )
-    for mode, reason in skipped.items():
-        notes.append(f"mode {mode} skipped: {reason}")
-    on_stage(f"converting {len(runnable)} modes")
     options = ConvertOptions(
         io_type=config.io_type, calibration_dir=Path(config.calibration) if config.calibration else None,
         calibration_entries=calibration_entries, calibration_count=config.calibration_count, preset=config.preset,
         train_dir=Path(config.train_data) if config.train_data else None, qat_epochs=config.qat_epochs,
         use_cache=config.use_cache,
     )
-    cache = ConversionCache(cache_dir() / "convert")
     out = cache_dir() / "bench-models" / source.sha256[:16]
-    report = convert_model(source, runnable, out, options, cache=cache, skipped=skipped)
-    models = {
-        r.mode: ModelFile(r.mode, Path(r.path or ""), r.sha256 or "", r.size_bytes or 0) for r in report.results if r.ok
-    }
-    failed = {r.mode: f"conversion failed: {r.error}" for r in report.results if not r.ok}
-    return _with_dataset(config, slices, uses_demo_data, PreparedInputs(
-        model={"name": source.name, "sha256": source.sha256, "input_shape": report.model["input_shape"], "preset": report.model["preset"]},
-        conversion=report, models=models, failed_modes=failed, modes=[m.name for m in runnable],
-        dataset={}, dataset_file=None, preset=report.model["preset"], notes=notes,
-    ), on_stage)
+    report = convert_model(source, runnable, out, options, cache=ConversionCache(cache_dir() / "convert"), skipped=skipped,
+                           listener=listener)
+    models = {r.mode: ModelFile(r.mode, Path(r.path or ""), r.sha256 or "", r.size_bytes or 0) for r in report.results if r.ok}
+    return PreparedInputs(
+        model=ModelInfo(source.name, source.sha256, report.model.input_shape, report.model.preset), conversion=report,
+        models=models, failed_modes={r.mode: f"conversion failed: {r.error}" for r in report.results if not r.ok},
+        modes=[m.name for m in runnable], dataset=DatasetInfo(), dataset_file=None, preset=report.model.preset,
+        notes=[f"mode {mode} skipped: {reason}" for mode, reason in skipped.items()],
+    )
 
 
 def _with_dataset(config: BenchConfig, slices: DatasetSlices | None, uses_demo_data: bool, inputs: PreparedInputs,
-                  on_stage: Any) -> PreparedInputs:
+                  listener: InputsListener) -> PreparedInputs:
     """Load the evaluation images at the model's input size and pack them for the device."""
     if slices is None:
         inputs.notes.append("no dataset given (--dataset DIR): latency only, accuracy and fidelity are n/a")
-        return replace(inputs, dataset={"name": None, "sha256": None, "count": 0})
-    on_stage("loading evaluation images")
-    shape = inputs.model["input_shape"]
+        return inputs
+    listener.stage("loading evaluation images")
+    shape = inputs.model.input_shape
     images = load_evaluation(slices, (shape[1], shape[2]), config.crop)
     if images.skipped:
         inputs.notes.append(f"{len(images.skipped)} unreadable evaluation image(s) skipped")
     if not slices.labelled:
         inputs.notes.append("the dataset has no labels: accuracy is n/a (give class subfolders or --labels)")
     dataset_file, sha = pack_for_device(images, cache_dir() / "datasets")
-    dataset = {"name": "demo" if uses_demo_data else slices.name, "sha256": sha, "count": images.count, "labelled": slices.labelled}
+    dataset = DatasetInfo("demo" if uses_demo_data else slices.name, sha, images.count, slices.labelled)
     return replace(inputs, dataset=dataset, dataset_file=dataset_file)

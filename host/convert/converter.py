@@ -11,13 +11,14 @@ import hashlib
 import json
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
+from host.codec import encode
 from host.convert import tfenv
 from host.convert.cache import ConversionCache, _atomic_write, cache_key
 from host.convert.inspect import TfliteFacts, inspect_tflite
@@ -69,11 +70,37 @@ class ModeResult:
 
 
 @dataclass(frozen=True)
+class ConvertedModel:
+    """The source model as the manifest describes it."""
+
+    name: str
+    kind: str
+    sha256: str
+    path: str | None
+    input_shape: tuple[int, ...]
+    preset: str
+
+
+@dataclass(frozen=True)
+class CalibrationInfo:
+    count: int
+    sha256: str
+    skipped_files: int
+
+
+class ConversionListener(Protocol):
+    """Hears about each mode as it starts and ends (the console's live progress)."""
+
+    def mode_started(self, mode: str, index: int, total: int) -> None: ...
+    def mode_done(self, result: ModeResult) -> None: ...
+
+
+@dataclass(frozen=True)
 class ConversionReport:
-    model: dict[str, Any]
+    model: ConvertedModel
     results: tuple[ModeResult, ...]
     skipped: dict[str, str] = field(default_factory=dict)
-    calibration: dict[str, Any] | None = None
+    calibration: CalibrationInfo | None = None
     manifest_path: Path | None = None
 
     @property
@@ -188,13 +215,13 @@ def converter_reason(error: BaseException) -> str:
 
 def convert_model(
     source: ModelSource,
-    modes: list[QuantMode],
+    modes: Sequence[QuantMode],
     out_dir: Path,
     options: ConvertOptions,
     *,
     cache: ConversionCache,
     skipped: dict[str, str] | None = None,
-    on_mode: Callable[[ModeResult], None] | None = None,
+    listener: ConversionListener | None = None,
 ) -> ConversionReport:
     """Convert ``modes`` into ``out_dir/<mode>.tflite`` and write ``out_dir/manifest.json``."""
     if options.io_type not in IO_TYPES:
@@ -207,7 +234,9 @@ def convert_model(
     training = _training_for(modes, options, shape)
     representative = _representative(calibration, preset.apply) if calibration else None
     results: list[ModeResult] = []
-    for mode in modes:
+    for index, mode in enumerate(modes):
+        if listener:
+            listener.mode_started(mode.name, index, len(modes))
         key = cache_key(
             model=source.sha256, mode=mode.name, converter=tfenv.converter_version(),
             io=options.io_type if mode.io == "quantized" else None,
@@ -217,20 +246,21 @@ def convert_model(
         )
         result = _convert_one(mode, key, model, out_dir, options, cache, representative, training, preset.name)
         results.append(result)
-        if on_mode:
-            on_mode(result)
+        if listener:
+            listener.mode_done(result)
     report = ConversionReport(
-        model={**source.describe(), "input_shape": [1, *shape], "preset": preset.name},
+        model=ConvertedModel(source.name, source.kind, source.sha256, str(source.path) if source.path else None,
+                             (1, *shape), preset.name),
         results=tuple(results),
         skipped=dict(skipped or {}),
-        calibration={"count": calibration.count, "sha256": calibration.sha256, "skipped_files": len(calibration.skipped)} if calibration else None,
+        calibration=CalibrationInfo(calibration.count, calibration.sha256, len(calibration.skipped)) if calibration else None,
         manifest_path=out_dir / "manifest.json",
     )
     _atomic_write(out_dir / "manifest.json", json.dumps(manifest(report), indent=2).encode())
     return report
 
 
-def _calibration_for(modes: list[QuantMode], options: ConvertOptions, shape: tuple[int, int, int]) -> ImageSet | None:
+def _calibration_for(modes: Sequence[QuantMode], options: ConvertOptions, shape: tuple[int, int, int]) -> ImageSet | None:
     if not any(m.needs_calibration or m.needs_training for m in modes):
         return None
     if options.calibration_entries:
@@ -247,7 +277,7 @@ def _calibration_for(modes: list[QuantMode], options: ConvertOptions, shape: tup
     return load_calibration(options.calibration_dir, shape[:2], options.calibration_count)
 
 
-def _training_for(modes: list[QuantMode], options: ConvertOptions, shape: tuple[int, int, int]) -> ImageSet | None:
+def _training_for(modes: Sequence[QuantMode], options: ConvertOptions, shape: tuple[int, int, int]) -> ImageSet | None:
     if not any(m.needs_training for m in modes):
         return None
     if options.train_dir is None:
@@ -327,9 +357,9 @@ def manifest(report: ConversionReport) -> dict[str, Any]:
                 entry["notes"] = list(r.notes)
             modes[r.mode] = entry
     return {
-        "model": report.model,
+        "model": encode(report.model),
         "converter": tfenv.converter_version(),
-        "calibration": report.calibration,
+        "calibration": encode(report.calibration),
         "modes": modes,
         "failed": {r.mode: r.error for r in report.results if not r.ok},
         "skipped": report.skipped,

@@ -91,66 +91,66 @@ MODES_BY_NAME: dict[str, QuantMode] = {mode.name: mode for mode in MODES}
 POST_TRAINING_MODES: tuple[str, ...] = tuple(m.name for m in MODES if not m.needs_training)
 
 
-def parse_modes(text: str) -> list[QuantMode]:
-    """Turn ``"none,float16"`` or ``"all"`` into modes in table order, rejecting unknown names.
+@dataclass(frozen=True)
+class ModeRequest:
+    """What ``--modes`` asked for, parsed once: the modes in table order, and whether a group
+    (``all``/``post_training``) was named, in which case a mode whose inputs are missing is
+    skipped with its reason instead of being an error."""
 
-    ``all`` expands to every mode; which of them apply to the inputs at hand is decided by
-    :func:`applicable_modes`, so the caller can say why a mode was left out.
-    """
-    names = [part.strip() for part in text.split(",") if part.strip()]
-    if not names:
-        raise ModeError("no mode given: pass --modes with one or more of " + ", ".join(MODES_BY_NAME) + ", or all")
-    wanted: set[str] = set()
-    for name in names:
-        if name == "all":
-            wanted.update(MODES_BY_NAME)
-        elif name == "post_training":
-            wanted.update(POST_TRAINING_MODES)
-        elif name in MODES_BY_NAME:
-            wanted.add(name)
-        else:
-            raise ModeError(f"unknown mode {name!r}: choose from {', '.join(MODES_BY_NAME)}, post_training or all")
-    return [mode for mode in MODES if mode.name in wanted]
+    modes: tuple[QuantMode, ...]
+    explicit_all: bool
 
+    @classmethod
+    def parse(cls, text: str) -> ModeRequest:
+        names = [part.strip() for part in text.split(",") if part.strip()]
+        if not names:
+            raise ModeError("no mode given: pass --modes with one or more of " + ", ".join(MODES_BY_NAME) + ", or all")
+        wanted: set[str] = set()
+        for name in names:
+            if name == "all":
+                wanted.update(MODES_BY_NAME)
+            elif name == "post_training":
+                wanted.update(POST_TRAINING_MODES)
+            elif name in MODES_BY_NAME:
+                wanted.add(name)
+            else:
+                raise ModeError(f"unknown mode {name!r}: choose from {', '.join(MODES_BY_NAME)}, post_training or all")
+        return cls(tuple(m for m in MODES if m.name in wanted), bool({"all", "post_training"} & set(names)))
 
-def applicable_modes(
-    requested: list[QuantMode],
-    *,
-    explicit_all: bool,
-    has_calibration: bool,
-    has_training: bool,
-    qat_installed: bool,
-) -> tuple[list[QuantMode], dict[str, str]]:
-    """Split the requested modes into those that can run and those skipped, with reasons.
+    @property
+    def names(self) -> list[str]:
+        return [m.name for m in self.modes]
 
-    A mode named explicitly whose inputs are missing is a usage error (exit 2); under ``all``
-    it is skipped with its reason so the rest still convert.
-    """
-    runnable: list[QuantMode] = []
-    skipped: dict[str, str] = {}
-    for mode in requested:
-        reason = None
-        if mode.needs_calibration and not has_calibration:
-            reason = f"mode {mode.name!r} needs calibration images: pass --calibration DIR"
-        elif mode.needs_training and not has_training:
-            reason = f"mode {mode.name!r} needs labelled training images: pass --train-data DIR (class subfolders)"
-        elif mode.needs_training and not qat_installed:
-            reason = f"mode {mode.name!r} needs tensorflow-model-optimization: pip install 'quantbench[qat]'"
-        if reason is None:
-            runnable.append(mode)
-        elif explicit_all:
-            skipped[mode.name] = reason
-        else:
-            raise ModeError(reason)
-    return runnable, skipped
+    @property
+    def needs_calibration(self) -> bool:
+        return any(m.needs_calibration for m in self.modes)
 
+    @property
+    def needs_training(self) -> bool:
+        return any(m.needs_training for m in self.modes)
 
-def select_modes(text: str, *, has_calibration: bool, has_training: bool) -> tuple[list[QuantMode], dict[str, str]]:
-    """Parse ``--modes`` and keep what can run with the inputs given (see applicable_modes)."""
-    from host.convert.tfenv import qat_installed
+    def select(self, *, has_calibration: bool, has_training: bool) -> tuple[list[QuantMode], dict[str, str]]:
+        """The modes that can run with the inputs given, and the skipped ones with reasons.
 
-    names = {part.strip() for part in text.split(",")}
-    return applicable_modes(
-        parse_modes(text), explicit_all=bool(names & {"all", "post_training"}), has_calibration=has_calibration,
-        has_training=has_training, qat_installed=qat_installed(),
-    )
+        A mode named explicitly whose inputs are missing is a usage error (exit 2); under a group
+        it is skipped with its reason so the rest still convert.
+        """
+        from host.convert.tfenv import qat_installed
+
+        runnable: list[QuantMode] = []
+        skipped: dict[str, str] = {}
+        for mode in self.modes:
+            reason = None
+            if mode.needs_calibration and not has_calibration:
+                reason = f"mode {mode.name!r} needs calibration images: pass --calibration DIR"
+            elif mode.needs_training and not has_training:
+                reason = f"mode {mode.name!r} needs labelled training images: pass --train-data DIR (class subfolders)"
+            elif mode.needs_training and not qat_installed():
+                reason = f"mode {mode.name!r} needs tensorflow-model-optimization: pip install 'quantbench[qat]'"
+            if reason is None:
+                runnable.append(mode)
+            elif self.explicit_all:
+                skipped[mode.name] = reason
+            else:
+                raise ModeError(reason)
+        return runnable, skipped

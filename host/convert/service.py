@@ -5,36 +5,36 @@ from __future__ import annotations
 from pathlib import Path
 
 from host.convert.cache import ConversionCache
-from host.convert.converter import ConversionReport, ConvertOptions, convert_model
+from host.convert.converter import ConversionListener, ConversionReport, ConvertOptions, convert_model
 from host.convert.loader import resolve_model
-from host.convert.modes import QuantMode, parse_modes, select_modes
+from host.convert.modes import ModeRequest
+from host.convert.options import ConvertConfig
 from host.paths import cache_dir
 
 
-def demo_splits_for(modes: list[QuantMode], calibration: Path | None, train_data: Path | None) -> tuple[Path | None, Path | None]:
+def demo_splits_for(request: ModeRequest, calibration: Path | None, train_data: Path | None) -> tuple[Path | None, Path | None]:
     """The demo brings its own calibration and training images, generated only when a mode needs them."""
     from host.data.demo import split_folder
 
-    if calibration is None and any(m.needs_calibration for m in modes):
+    if calibration is None and request.needs_calibration:
         calibration = split_folder("calibration")
-    if train_data is None and any(m.needs_training for m in modes):
+    if train_data is None and request.needs_training:
         train_data = split_folder("train")
     return calibration, train_data
 
 
-def convert_command(
-    model: str, modes: str, out: Path, *, weights: str | None = None, calibration: Path | None = None,
-    calibration_count: int = 100, io_type: str = "uint8", preset: str | None = None,
-    train_data: Path | None = None, qat_epochs: int = 1, use_cache: bool = True,
-) -> ConversionReport:
-    requested = parse_modes(modes)  # a bad name fails before any work
-    source = resolve_model(model, weights)
-    if model == "demo":
-        calibration, train_data = demo_splits_for(requested, calibration, train_data)
-    runnable, skipped = select_modes(modes, has_calibration=calibration is not None, has_training=train_data is not None)
+def convert_command(config: ConvertConfig, listener: ConversionListener | None = None) -> ConversionReport:
+    config.validate()
+    request = config.mode_request
+    source = resolve_model(config.model, config.weights)
+    calibration = Path(config.calibration) if config.calibration else None
+    train_data = Path(config.train_data) if config.train_data else None
+    if config.model == "demo":
+        calibration, train_data = demo_splits_for(request, calibration, train_data)
+    runnable, skipped = request.select(has_calibration=calibration is not None, has_training=train_data is not None)
     options = ConvertOptions(
-        io_type=io_type, calibration_dir=calibration, calibration_count=calibration_count, preset=preset,
-        train_dir=train_data, qat_epochs=qat_epochs, use_cache=use_cache,
+        io_type=config.io_type, calibration_dir=calibration, calibration_count=config.calibration_count,
+        preset=config.preset, train_dir=train_data, qat_epochs=config.qat_epochs, use_cache=config.use_cache,
     )
     cache = ConversionCache(cache_dir() / "convert")
-    return convert_model(source, runnable, out, options, cache=cache, skipped=skipped)
+    return convert_model(source, runnable, Path(config.out), options, cache=cache, skipped=skipped, listener=listener)

@@ -11,6 +11,8 @@ import os
 import shutil
 import socket
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import adbutils
@@ -90,6 +92,37 @@ def kill_server(address: AdbServerAddress) -> None:
         adbutils.AdbClient(host=address.host, port=address.port).server_kill()
     except (AdbError, OSError):
         pass
+
+
+def free_local_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def private_server(binary: str | None = None) -> Iterator[AdbServerAddress]:
+    """An adb server of our own on a free local port (never the user's), killed on exit.
+
+    Tests and benchmarks use it; ``ANDROID_ADB_SERVER_PORT`` points at it meanwhile, so every
+    adb client in this process (ours and adbutils') talks to it.
+    """
+    port = free_local_port()
+    try:
+        subprocess.run([binary or adb_binary(), "-P", str(port), "start-server"], check=True, capture_output=True, timeout=60)
+    except (OSError, subprocess.SubprocessError) as e:
+        raise AdbServerError(f"cannot start an adb server on port {port}: {e}") from e
+    address = AdbServerAddress("127.0.0.1", port)
+    saved = os.environ.get("ANDROID_ADB_SERVER_PORT")
+    os.environ["ANDROID_ADB_SERVER_PORT"] = str(port)
+    try:
+        yield address
+    finally:
+        kill_server(address)
+        if saved is None:
+            os.environ.pop("ANDROID_ADB_SERVER_PORT", None)
+        else:
+            os.environ["ANDROID_ADB_SERVER_PORT"] = saved
 
 
 def map_adb_error(error: Exception, serial: str, doing: str) -> DeviceError:

@@ -6,7 +6,6 @@ Everything else in the host talks to a device through this class, never to adbut
 from __future__ import annotations
 
 import shlex
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -15,9 +14,10 @@ from pathlib import Path
 import adbutils
 from adbutils.errors import AdbError
 
-from host.devices.adb import AdbServerAddress, client, map_adb_error
+from host.devices import shellv2
+from host.devices.adb import AdbServerAddress, client, free_local_port, map_adb_error
 from host.devices.fastsync import push_file
-from host.errors import DeviceError, DeviceNotFound, DeviceOffline, DeviceUnauthorized
+from host.errors import DeviceError
 from host.hashing import sha256_file
 
 SHELL_TIMEOUT_S = 60.0
@@ -66,30 +66,6 @@ def list_devices(address: AdbServerAddress) -> list[DeviceEntry]:
         raise map_adb_error(e, "adb server", "listing devices") from e
 
 
-def resolve_serial(address: AdbServerAddress, serial: str | None) -> str | None:
-    """The serial to use: the one given (checked), the only device attached, or None if none."""
-    entries = list_devices(address)
-    if serial:
-        entry = next((e for e in entries if e.serial == serial), None)
-        if entry is None:
-            raise DeviceNotFound(f"device {serial} not found: attached are {', '.join(e.serial for e in entries) or 'none'}")
-        _check_state(entry)
-        return serial
-    ready = [e for e in entries if e.state == "device"]
-    if len(ready) > 1:
-        raise DeviceError(f"{len(ready)} devices attached ({', '.join(e.serial for e in ready)}): choose one with --device")
-    return ready[0].serial if ready else None
-
-
-def _check_state(entry: DeviceEntry) -> None:
-    if entry.state == "unauthorized":
-        raise DeviceUnauthorized(f"device {entry.serial} is unauthorized: accept the USB debugging prompt on the phone")
-    if entry.state == "offline":
-        raise DeviceOffline(f"device {entry.serial} is offline: reconnect it (adb reconnect) and try again")
-    if entry.state != "device":
-        raise DeviceError(f"device {entry.serial} is {entry.state}, not ready")
-
-
 class Device:
     def __init__(self, address: AdbServerAddress, serial: str) -> None:
         self.address = address
@@ -133,10 +109,18 @@ class Device:
         return self._props
 
     # -- shell ---------------------------------------------------------------------------
-    def shell(self, command: str, timeout: float = SHELL_TIMEOUT_S) -> ShellResult:
-        """Run a command; exit code and separate stderr with shell_v2, merged output without it."""
+    def shell(self, command: str, timeout: float = SHELL_TIMEOUT_S, stdin: bytes | None = None) -> ShellResult:
+        """Run a command; exit code and separate stderr with shell_v2, merged output without it.
+
+        ``stdin`` is how secrets reach the device: never on a command line, where any local user
+        could read them from /proc (it needs shell_v2, which every Android 7+ device has)."""
         v2 = "shell_v2" in self.features()
         try:
+            if stdin is not None:
+                if not v2:
+                    raise DeviceError(f"{self.serial}: the device's adbd has no shell_v2 (Android 7+) to send input to a command")
+                code, out, err = shellv2.run(self._device, command, stdin, timeout)
+                return ShellResult(code, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
             if v2:
                 reply = self._device.shell2(command, timeout=timeout, v2=True)
                 return ShellResult(reply.returncode, reply.stdout, reply.stderr)
@@ -196,7 +180,7 @@ class Device:
     # -- forwards ------------------------------------------------------------------------
     def forward(self, remote_port: int, local_port: int = 0) -> int:
         """Forward a host port (a free one if 0) to the device's ``tcp:remote_port``."""
-        local_port = local_port or _free_port()
+        local_port = local_port or free_local_port()
         try:
             self._device.forward(f"tcp:{local_port}", f"tcp:{remote_port}")
         except (AdbError, OSError) as e:
@@ -218,7 +202,3 @@ class Device:
             self.remove_forward(port)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])

@@ -10,9 +10,8 @@ import base64
 import json
 from dataclasses import dataclass
 
-from host.devices.deploy import PYTHON_CANDIDATES, find_device_python
 from host.devices.device import Device
-from host.errors import DeployError
+from host.devices.launcher import PYTHON_CANDIDATES, ShellLauncher
 
 _PROBE = r'''
 import ctypes, importlib, json, platform
@@ -68,12 +67,12 @@ def diagnose(device: Device, device_python: str | None = None, gpu_delegate: str
     props = device.props()
     checks = [Check("device", True, f"{props.model} ({props.abi}), Android {props.release or '?'} SDK {props.sdk}"
                     + (" [emulated]" if props.emulated else ""))]
-    try:
-        python = find_device_python(device, device_python)
-    except DeployError:
+    launcher = ShellLauncher.find(device, device_python)
+    if launcher is None:
         checks.append(Check("python", False, f"not found (tried {', '.join((device_python,) if device_python else PYTHON_CANDIDATES)})",
                             "install Termux, run 'pkg install python', then pass --device-python /data/data/com.termux/files/usr/bin/python3"))
         return checks
+    python = launcher.python
     libraries = [gpu_delegate or DEFAULT_GPU_DELEGATE, nnapi_delegate or DEFAULT_NNAPI_DELEGATE]
     script = _PROBE.replace("LIBRARIES", repr(libraries))
     encoded = base64.b64encode(script.encode()).decode()
@@ -102,3 +101,11 @@ def diagnose(device: Device, device_python: str | None = None, gpu_delegate: str
         nnapi = probe["libraries"][libraries[1]]
         checks.append(Check("nnapi delegate", nnapi == "ok", nnapi, "push an NNAPI delegate library and pass --nnapi-delegate PATH"))
     return checks
+
+
+OPTIONAL_CHECKS = ("gpu delegate", "nnapi delegate", "nnapi")
+
+
+def healthy(checks: list[Check]) -> bool:
+    """Whether the agent can run: every check passes but the optional accelerator ones."""
+    return all(c.ok for c in checks if c.name not in OPTIONAL_CHECKS)

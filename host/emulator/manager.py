@@ -18,7 +18,8 @@ from pathlib import Path
 
 from host.devices.adb import AdbServerAddress, connect_device, disconnect_device
 from host.devices.device import alive_from_stat
-from host.errors import DeviceError, InputError
+from host.devices.select import Attached
+from host.errors import EmulatorError, InputError
 from host.paths import data_dir
 
 START_TIMEOUT_S = 30.0
@@ -91,10 +92,10 @@ def _wait_listening(proc: subprocess.Popen[bytes], log: Path) -> int:
                 return int(line.split()[1])
         if proc.poll() is not None:
             text = log.read_text().strip().splitlines()
-            raise InputError(text[-1] if text else f"the emulated device exited with {proc.returncode}")
+            raise EmulatorError("the emulated device did not start: " + (text[-1] if text else f"its daemon exited with {proc.returncode}"))
         time.sleep(0.05)
     proc.kill()
-    raise DeviceError("the emulated device did not start listening in time")
+    raise EmulatorError(f"the emulated device did not start listening within {START_TIMEOUT_S:g} s (log: {log})")
 
 
 def _connect(address: AdbServerAddress, serial: str, require_auth: bool) -> None:
@@ -147,3 +148,10 @@ def stop(address: AdbServerAddress, serial: str | None = None, everything: bool 
     for state in states:
         stop_state(address, state)
     return [s.serial for s in states]
+
+
+def with_unconnected(rows: list[Attached]) -> list[Attached]:
+    """``host devices`` rows plus emulated devices whose daemon runs but adb does not list."""
+    known = {r.serial for r in rows}
+    return rows + [Attached(s.serial, "not connected", None, "emulated; run 'host emulator stop' or start it again")
+                   for s in running() if s.serial not in known]

@@ -7,19 +7,20 @@ import sys
 from typing import TYPE_CHECKING
 
 from rich.console import Console
-from rich.progress import TaskID
 from rich.table import Table
 
+from host.codec import encode
 from host.convert.converter import ConversionReport
-from host.results import CellRecord, RunRecord
+from host.results import RunRecord
 
 if TYPE_CHECKING:  # the device layer imports adbutils; reports need not
     from host.devices.doctor import Check
-    from host.devices.service import DeviceRow
+    from host.devices.select import Attached
     from host.regress import Finding
 
 # Logs and CI captures are not terminals: give them room instead of rich's 80 columns.
-_console = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160)
+CONSOLE = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160)
+_console = CONSOLE
 
 
 def _size(n: int) -> str:
@@ -28,7 +29,7 @@ def _size(n: int) -> str:
 
 def print_conversion(report: ConversionReport, console: Console = _console) -> None:
     """Size per mode with the ratio to ``none``, dtypes, seconds, and every failure's reason."""
-    table = Table(title=f"Conversion of {report.model['name']} (input {report.model['input_shape']})")
+    table = Table(title=f"Conversion of {report.model.name} (input {list(report.model.input_shape)})")
     for column in ("mode", "size (bytes)", "vs none", "input", "output", "seconds", "status"):
         table.add_column(column, justify="right" if column in ("size (bytes)", "vs none", "seconds") else "left")
     base = next((r.size_bytes for r in report.results if r.mode == "none" and r.ok), None)
@@ -44,12 +45,12 @@ def print_conversion(report: ConversionReport, console: Console = _console) -> N
     for mode, reason in report.skipped.items():
         table.add_row(mode, "-", "-", "-", "-", "-", f"[yellow]skipped[/yellow]: {reason}")
     console.print(table)
-    if report.calibration and report.calibration["skipped_files"]:
-        console.print(f"calibration: {report.calibration['skipped_files']} unreadable image(s) skipped")
+    if report.calibration and report.calibration.skipped_files:
+        console.print(f"calibration: {report.calibration.skipped_files} unreadable image(s) skipped")
     console.print(f"manifest: {report.manifest_path}")
 
 
-def print_devices(rows: list[DeviceRow], console: Console = _console) -> None:
+def print_devices(rows: list[Attached], console: Console = _console) -> None:
     table = Table(title="Devices")
     for column in ("serial", "state", "model", "abi", "sdk", "soc", "note"):
         table.add_column(column, no_wrap=column in ("serial", "state"), min_width=max((len(r.serial) for r in rows), default=6) if column == "serial" else None)
@@ -77,8 +78,8 @@ def print_run(run: RunRecord, console: Console = _console) -> None:
     """The seed's tables for a run, footnotes for every cell that has no number, and notes."""
     from host.report.tables import build_tables, device_line
 
-    console.print(f"[bold]{run.model.get('name')}[/bold] run {run.run_id} - dataset {run.dataset.get('name') or 'none'} "
-                  f"({run.dataset.get('count') or 0} images)")
+    console.print(f"[bold]{run.model.name}[/bold] run {run.run_id} - dataset {run.dataset.name or 'none'} "
+                  f"({run.dataset.count} images)")
     for section in build_tables(run):
         console.print(f"device: {device_line(run, section.device)}")
         for spec in section.tables:
@@ -92,66 +93,9 @@ def print_run(run: RunRecord, console: Console = _console) -> None:
             console.print(f"[{i}] {reason}", markup=False, highlight=False)
     for note in run.notes:
         console.print(f"note: {note}", markup=False, highlight=False)
-    stats = run.stats or {}
-    if stats:
+    stats = encode(run.stats)
+    if any(stats.values()):
         console.print("this run: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in stats.items()), highlight=False)
-
-
-class ProgressListener:
-    """One progress bar over all cells, showing the current cell's phase."""
-
-    def __init__(self, console: Console = _console) -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-        )
-
-        self.console = console
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                                 console=console, transient=True)
-        self.task: TaskID | None = None
-        self.live = console.is_terminal
-        self.serials: set[str] = set()
-
-    def __enter__(self) -> "ProgressListener":
-        if self.live:
-            self.progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.live:
-            self.progress.stop()
-
-    def stage(self, text: str) -> None:
-        self.console.print(f"- {text}", highlight=False)
-
-    def matrix(self, total: int, done: int) -> None:
-        if self.task is None:
-            self.task = self.progress.add_task("cells", total=total, completed=done)
-
-    def cell_started(self, key: tuple[str, str, str]) -> None:
-        self.serials.add(key[0])
-        if self.task is not None:
-            self.progress.update(self.task, description=f"{key[1]}/{key[2]}: start")
-
-    def cell_progress(self, key: tuple[str, str, str], phase: str, fraction: float) -> None:
-        if self.task is not None:
-            self.progress.update(self.task, description=f"{key[1]}/{key[2]}: {phase} {int(100 * fraction)}%")
-
-    def cell_done(self, cell: CellRecord) -> None:
-        if self.task is not None:
-            self.progress.advance(self.task)
-        where = f"{cell.device} " if len(self.serials) > 1 else ""
-        if cell.status == "ok":
-            lat = cell.latency_ms or {}
-            acc = f", top-1 {100 * cell.accuracy['top1']:.1f}%" if cell.accuracy else ""
-            line = f"  {where}{cell.mode}/{cell.backend}: ok, p50 {lat.get('p50', 0):.3f} ms{acc}"
-        else:
-            line = f"  {where}{cell.mode}/{cell.backend}: {cell.status}: {cell.error}"
-        self.console.print(line, markup=False, highlight=False)
 
 
 def print_findings(baseline: RunRecord, current: RunRecord, findings: list[Finding], console: Console = _console) -> None:

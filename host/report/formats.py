@@ -49,8 +49,8 @@ def _md_table(header: tuple[str, ...], rows: tuple[tuple[str, ...], ...]) -> str
 
 
 def to_markdown(run: RunRecord, sections: list[RunTables] | None = None) -> str:
-    parts = [f"## {run.model.get('name')} - run {run.run_id}", "",
-             f"Dataset: {run.dataset.get('name') or 'none'} ({run.dataset.get('count') or 0} images). Started {run.started}."]
+    parts = [f"## {run.model.name} - run {run.run_id}", "",
+             f"Dataset: {run.dataset.name or 'none'} ({run.dataset.count} images). Started {run.started}."]
     for section in sections or build_tables(run):
         parts += ["", f"**Device:** {device_line(run, section.device)}"]
         for table in section.tables:
@@ -60,3 +60,12 @@ def to_markdown(run: RunRecord, sections: list[RunTables] | None = None) -> str:
     if run.notes:
         parts += ["", "Notes:"] + [f"- {note}" for note in run.notes]
     return "\n".join(parts) + "\n"
+
+
+def _html(run: RunRecord) -> str:
+    from host.report.html import to_html
+
+    return to_html(run)
+
+
+RENDERERS = {"md": to_markdown, "json": to_json, "csv": to_csv, "html": _html}

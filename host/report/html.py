@@ -11,7 +11,7 @@ import html
 import io
 from typing import Any
 
-from host.report.tables import build_tables, device_line
+from host.report.tables import build_tables, device_line, modes_backends
 from host.results import RunRecord
 
 _STYLE = """
@@ -41,12 +41,11 @@ def charts(run: RunRecord, serial: str) -> list[tuple[str, str, str]]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    ok = [c for c in run.cells if c.device == serial and c.status == "ok" and c.latency_ms]
+    ok = [c for c in run.cells if c.device == serial and c.ok and c.result.latency]
     if not ok:
         return []
-    modes = [m for m in run.config.get("modes", []) if any(c.mode == m for c in ok)]
-    backends = [b for b in run.config.get("backends", []) if any(c.backend == b for c in ok)]
-    grid = {(c.mode, c.backend): c for c in ok}
+    modes, backends = modes_backends(ok, run)
+    grid = {(c.mode, c.backend): c.result.latency for c in ok if c.result.latency}
     out = []
 
     fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(modes)), 4))
@@ -56,11 +55,11 @@ def charts(run: RunRecord, serial: str) -> list[tuple[str, str, str]]:
         p50: list[float] = []
         upper: list[float] = []
         for j, mode in enumerate(modes):
-            cell = grid.get((mode, backend))
-            if cell and cell.latency_ms:
+            latency = grid.get((mode, backend))
+            if latency:
                 xs.append(j + i * width)
-                p50.append(cell.latency_ms["p50"])
-                upper.append(cell.latency_ms["p90"] - cell.latency_ms["p50"])
+                p50.append(latency.p50)
+                upper.append(latency.p90 - latency.p50)
         ax.bar(xs, p50, width, yerr=[[0] * len(upper), upper], capsize=3, label=backend)
     ax.set_xticks([j + width * (len(backends) - 1) / 2 for j in range(len(modes))], modes, rotation=20)
     ax.set_ylabel("latency p50 (ms), whisker to p90")
@@ -72,8 +71,8 @@ def charts(run: RunRecord, serial: str) -> list[tuple[str, str, str]]:
     points: dict[str, tuple[float, float]] = {}
     scored_backend = ""
     for c in ok:
-        if c.accuracy and c.size_bytes and c.mode not in points:
-            points[c.mode] = (c.size_bytes / 1e6, 100 * c.accuracy["top1"])
+        if c.result.accuracy and c.size_bytes and c.mode not in points:
+            points[c.mode] = (c.size_bytes / 1e6, 100 * c.result.accuracy.top1)
             scored_backend = scored_backend or c.backend
     if points:
         fig, ax = plt.subplots(figsize=(6, 4))
@@ -87,13 +86,14 @@ def charts(run: RunRecord, serial: str) -> list[tuple[str, str, str]]:
         ax.set_title(f"Accuracy against size ({scored_backend})")
         out.append(("chart-accuracy-size", "top-1 accuracy against model size", _figure_png(fig)))
 
-    with_samples = [c for c in ok if c.samples_ms]
+    with_samples = [c for c in ok if c.result.latency and c.result.latency.samples_ms]
     if with_samples:
         fig, axes = plt.subplots(1, len(backends), figsize=(max(6, 3.5 * len(backends)), 4), squeeze=False)
         for ax, backend in zip(axes[0], backends, strict=True):
             cells = [c for c in with_samples if c.backend == backend]
             if cells:
-                ax.boxplot([list(c.samples_ms) for c in cells], tick_labels=[c.mode for c in cells], showfliers=False)
+                ax.boxplot([list(c.result.latency.samples_ms) for c in cells if c.result.latency],
+                           tick_labels=[c.mode for c in cells], showfliers=False)
             ax.set_title(backend)
             ax.tick_params(axis="x", rotation=45)
             ax.set_ylabel("ms")
@@ -115,9 +115,9 @@ def _table_html(title: str, header: tuple[str, ...], rows: tuple[tuple[str, ...]
 
 
 def to_html(run: RunRecord) -> str:
-    parts = [f"<h1>{html.escape(str(run.model.get('name')))}: quantization benchmark</h1>",
+    parts = [f"<h1>{html.escape(run.model.name)}: quantization benchmark</h1>",
              f"<p>Run {html.escape(run.run_id)}, started {html.escape(run.started)}; dataset "
-             f"{html.escape(str(run.dataset.get('name') or 'none'))} ({run.dataset.get('count') or 0} images).</p>"]
+             f"{html.escape(run.dataset.name or 'none')} ({run.dataset.count} images).</p>"]
     for section in build_tables(run):
         parts.append(f"<h2>{html.escape(device_line(run, section.device))}</h2>")
         for table in section.tables:
@@ -133,5 +133,5 @@ def to_html(run: RunRecord) -> str:
     check = ("<script>window.addEventListener('load',function(){var n=0;document.querySelectorAll('figure img')"
              ".forEach(function(i){if(i.naturalWidth>0)n++;});document.body.setAttribute('data-charts-rendered',n);});</script>")
     parts.append(check)
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(str(run.model.get('name')))} - {html.escape(run.run_id)}</title>"
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(run.model.name)} - {html.escape(run.run_id)}</title>"
             f"<style>{_STYLE}</style></head><body>{''.join(parts)}</body></html>\n")

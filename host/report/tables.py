@@ -37,9 +37,10 @@ class RunTables:
     footnotes: tuple[str, ...]
 
 
-def _modes_backends(cells: list[CellRecord], run: RunRecord) -> tuple[list[str], list[str]]:
-    modes = [m for m in run.config.get("modes", []) if any(c.mode == m for c in cells)]
-    backends = [b for b in run.config.get("backends", []) if any(c.backend == b for c in cells)]
+def modes_backends(cells: list[CellRecord], run: RunRecord) -> tuple[list[str], list[str]]:
+    """The run's modes and backends that have cells here, in the run's order."""
+    modes = [m for m in run.modes if any(c.mode == m for c in cells)]
+    backends = [b for b in run.backends if any(c.backend == b for c in cells)]
     return modes or sorted({c.mode for c in cells}), backends or sorted({c.backend for c in cells})
 
 
@@ -48,30 +49,32 @@ def _pct(value: float | None) -> str:
 
 
 def _accuracy(run: RunRecord, cell: CellRecord) -> str:
-    if not cell.accuracy:
-        return "n/a (no labels)" if run.dataset.get("sha256") else "n/a (no dataset)"
-    return f"{_pct(cell.accuracy['top1'])} / {_pct(cell.accuracy['top3'])}"
+    accuracy = cell.result.accuracy
+    if accuracy is None:
+        return "n/a (no labels)" if run.dataset.sha256 else "n/a (no dataset)"
+    return f"{_pct(accuracy.top1)} / {_pct(accuracy.top3)}"
 
 
 def _latency(run: RunRecord, cell: CellRecord) -> str:
-    lat = cell.latency_ms or {}
-    return f"{lat['p50']:.3f} ±{lat['std']:.3f}"
+    latency = cell.result.latency
+    return "-" if latency is None else f"{latency.p50:.3f} ±{latency.std:.3f}"
 
 
 def _fidelity(run: RunRecord, cell: CellRecord) -> str:
     if (cell.mode, cell.backend) == ("none", "cpu1"):
         return "reference"
-    if not cell.fidelity:
+    fidelity = cell.result.fidelity
+    if fidelity is None:
         return "n/a"
-    return f"{_pct(cell.fidelity['top1_agreement'])} / {cell.fidelity['mean_abs_error']:.4f}"
+    return f"{_pct(fidelity.top1_agreement)} / {fidelity.mean_abs_error:.4f}"
 
 
 def _delegation(run: RunRecord, cell: CellRecord) -> str:
-    d = cell.delegation or {}
-    if not d:
+    d = cell.result.delegation
+    if d is None:
         return "-"
-    text = f"{d['delegated_nodes']}/{d['total_nodes']} {d.get('delegate', '')}".strip()
-    return text + (": fallback, nothing delegated" if d["delegated_nodes"] == 0 else "")
+    text = f"{d.delegated_nodes}/{d.total_nodes} {d.delegate}".strip()
+    return text + (": fallback, nothing delegated" if d.delegated_nodes == 0 else "")
 
 
 GRIDS: tuple[tuple[str, Callable[[RunRecord, CellRecord], str]], ...] = (
@@ -91,7 +94,7 @@ def _size_cells(size: int | None, base: int | None) -> tuple[str, str]:
 def device_tables(run: RunRecord, serial: str) -> RunTables:
     """The tables for one device; every cell without a number points at its footnote."""
     cells = [c for c in run.cells if c.device == serial]
-    modes, backends = _modes_backends(cells, run)
+    modes, backends = modes_backends(cells, run)
     grid = {(c.mode, c.backend): c for c in cells}
     notes = Footnotes()
     sizes = {m: next((c.size_bytes for c in cells if c.mode == m and c.size_bytes), None) for m in modes}
@@ -106,7 +109,7 @@ def device_tables(run: RunRecord, serial: str) -> RunTables:
                 cell = grid.get((mode, backend))
                 row.append("not run" if cell is None else render(run, cell) if cell.status == "ok" else notes.mark(cell))
             rows.append(tuple(row))
-        tables.append(Table(title.format(count=run.dataset.get("count") or 0), ("mode", *backends), tuple(rows)))
+        tables.append(Table(title.format(count=run.dataset.count), ("mode", *backends), tuple(rows)))
     return RunTables(serial, tuple(tables), tuple(notes.reasons))
 
 

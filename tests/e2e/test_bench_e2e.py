@@ -29,17 +29,12 @@ CELL_KEYS = {"device", "mode", "backend", "status", "error", "size_bytes", "late
 def env(tmp_path_factory):
     """Private adb server, data and cache folders; every emulator stopped at the end."""
     root = tmp_path_factory.mktemp("bench")
-    saved = {k: os.environ.get(k) for k in ("QUANTBENCH_DATA_DIR", "QUANTBENCH_CACHE_DIR")}
-    os.environ["QUANTBENCH_DATA_DIR"] = str(root / "data")
-    os.environ["QUANTBENCH_CACHE_DIR"] = str(root / "cache")
-    with private_adb_server(wheel_adb()) as server:
-        yield root
-        manager.stop(server.address, everything=True)
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("QUANTBENCH_DATA_DIR", str(root / "data"))
+        patch.setenv("QUANTBENCH_CACHE_DIR", str(root / "cache"))
+        with private_adb_server(wheel_adb()) as server:
+            yield root
+            manager.stop(server.address, everything=True)
 
 
 @pytest.fixture(scope="module")
@@ -86,8 +81,9 @@ def test_the_database_holds_every_cell_with_its_samples(env, first_run):
     store.close()
     assert len(run.cells) == 24
     for cell in run.cells:
-        if cell.status == "ok":
-            assert len(cell.samples_ms) == cell.latency_ms["count"] >= 10
+        if cell.ok:
+            assert cell.result.latency is not None
+            assert len(cell.result.latency.samples_ms) == cell.result.latency.count >= 10
 
 
 def test_second_identical_run_converts_nothing_and_pushes_nothing(env, first_run):
@@ -98,8 +94,8 @@ def test_second_identical_run_converts_nothing_and_pushes_nothing(env, first_run
     run = store.load_run("latest")
     store.close()
     assert run.run_id != first_run["run_id"]
-    assert run.stats["converted"] == 0 and run.stats["conversion_cache_hits"] == 6
-    assert run.stats["pushed_files"] == 0 and run.stats["files"] == 7
+    assert run.stats.converted == 0 and run.stats.conversion_cache_hits == 6
+    assert run.stats.pushed_files == 0 and run.stats.files == 7
     after = _store_listing(env)
     new_files = set(after) - set(before)
     assert {name: after[name] for name in before} == before, "no stored file was written again"
@@ -174,7 +170,7 @@ def test_resume_after_a_killed_run_completes_only_what_was_missing(env, first_ru
     for cell in resumed.cells:
         if (cell.mode, cell.backend) in done_before:
             assert cell.finished == done_before[(cell.mode, cell.backend)], "finished cells are not run again"
-    assert resumed.stats["cells_run"] == 6 - len(done_before)
+    assert resumed.stats.cells_run == 6 - len(done_before)
 
 
 def test_a_device_that_disconnects_mid_run_fails_the_rest_and_loses_nothing(env):

@@ -3,33 +3,35 @@
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 
 import pytest
 
 from host.errors import InputError
-from host.results import CellRecord, DeviceRecord, RunRecord
+from host.results import DeviceRecord, RunStats
 from host.store import ResultsStore, StoreError
+from tests.records import cell, run
 
 
-def _run(run_id: str = "r1") -> RunRecord:
-    return RunRecord(run_id, "2026-11-22T00:00:00+00:00", "0.1.0", {"name": "m", "sha256": "a" * 64, "input_shape": [1, 8, 8, 3]},
-                     {"name": "d", "sha256": "b" * 64, "count": 3}, {"modes": ["none", "float16"], "backends": ["cpu1", "gpu"]})
-
-
-def test_round_trip_keeps_cells_samples_and_order(tmp_path):
+def test_round_trip_keeps_typed_cells_samples_and_order(tmp_path):
     store = ResultsStore(tmp_path / "r.sqlite")
-    store.create_run(_run())
+    store.create_run(run("r1"))
     store.add_device("r1", DeviceRecord("emu", "model", "x86_64", 34, "ai-edge-litert", "2.3.0", 2, True))
-    store.save_cell("r1", CellRecord("emu", "float16", "cpu1", "ok", latency_ms={"p50": 1.0}, samples_ms=(1.0, 2.0, 3.0)))
-    store.save_cell("r1", CellRecord("emu", "none", "gpu", "unavailable", error="no GPU"))
-    store.save_cell("r1", CellRecord("emu", "none", "cpu1", "failed", error="boom"))
-    store.save_cell("r1", CellRecord("emu", "none", "cpu1", "ok", samples_ms=(0.5,), extra={"evaluate_seconds": 1.5}))
-    store.finish_run("r1", "2026-11-22T00:01:00+00:00", ["a note"], {"pushed_files": 0})
+    slow = cell("emu", "float16", "cpu1", samples=(1.0, 2.0, 3.0))
+    store.save_cell("r1", slow)
+    store.save_cell("r1", cell("emu", "none", "gpu", status="unavailable", error="no GPU"))
+    store.save_cell("r1", cell("emu", "none", "cpu1", status="failed"))
+    reference = cell("emu", "none", "cpu1", samples=(0.5,), outputs="c" * 64)
+    reference = replace(reference, result=replace(reference.result, evaluate_seconds=1.5, evaluated_images=100))
+    store.save_cell("r1", reference)
+    store.finish_run("r1", "2026-11-22T00:01:00+00:00", ["a note"], RunStats(pushed_files=2))
     store.close()
-    run = ResultsStore(tmp_path / "r.sqlite").load_run("latest")
-    assert [(c.mode, c.backend, c.status) for c in run.cells] == [("none", "cpu1", "ok"), ("none", "gpu", "unavailable"), ("float16", "cpu1", "ok")]
-    assert run.cells[2].samples_ms == (1.0, 2.0, 3.0) and run.cells[0].extra == {"evaluate_seconds": 1.5}
-    assert run.devices[0].emulated and run.stats == {"pushed_files": 0} and run.notes == ("a note",)
+    loaded = ResultsStore(tmp_path / "r.sqlite").load_run("latest")
+    assert [(c.mode, c.backend, c.status) for c in loaded.cells] == [("none", "cpu1", "ok"), ("none", "gpu", "unavailable"), ("float16", "cpu1", "ok")]
+    assert loaded.cells[2] == slow, "a cell reads back exactly as it was written, samples included"
+    assert loaded.cells[0] == reference and loaded.cells[1].error == "no GPU"
+    assert loaded.devices[0].emulated and loaded.stats == RunStats(pushed_files=2) and loaded.notes == ("a note",)
+    assert (loaded.modes, loaded.backends) == (("none", "float16"), ("cpu1", "cpu4", "gpu"))
 
 
 def test_an_older_file_gains_the_new_columns(tmp_path):
@@ -43,12 +45,13 @@ def test_an_older_file_gains_the_new_columns(tmp_path):
             status TEXT NOT NULL, error TEXT NOT NULL, phase TEXT NOT NULL, size_bytes INTEGER, latency TEXT, memory TEXT,
             delegation TEXT, accuracy TEXT, fidelity TEXT, outputs_sha256 TEXT NOT NULL, finished TEXT NOT NULL,
             PRIMARY KEY (run_id, device, mode, backend));
-        INSERT INTO runs VALUES ('old', '2026-01-01', NULL, '0.0.9', '{"name": "m"}', '{}', '{"modes": ["none"]}', '[]');
+        INSERT INTO runs VALUES ('old', '2026-01-01', NULL, '0.0.9', '{"name": "m", "sha256": "a", "input_shape": [1, 8, 8, 3]}',
+                                 '{}', '{"modes": ["none"]}', '[]');
         INSERT INTO cells VALUES ('old', 'emu', 'none', 'cpu1', 'ok', '', 'done', 10, NULL, NULL, NULL, NULL, NULL, '', 'x');
     """)
     db.close()
-    run = ResultsStore(tmp_path / "old.sqlite").load_run("old")
-    assert run.stats == {} and run.cells[0].extra == {}
+    old = ResultsStore(tmp_path / "old.sqlite").load_run("old")
+    assert old.stats == RunStats() and old.cells[0].result.evaluated_images == 0 and old.model.name == "m"
 
 
 def test_a_newer_schema_or_a_foreign_file_is_refused_as_input(tmp_path):

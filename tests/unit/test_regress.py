@@ -10,21 +10,10 @@ import pytest
 
 from host.cli import main
 from host.regress import Thresholds, compare, mann_whitney_greater
-from host.results import CellRecord, RunRecord, run_json
+from host.results import run_json
 from host.store import ResultsStore
-
-
-def _cell(serial, mode, backend, samples=(1.0, 1.1, 0.9, 1.0, 1.2), top1=0.9, status="ok"):
-    ordered = sorted(samples)
-    latency = {"p50": ordered[len(ordered) // 2], "mean": float(np.mean(samples))} if status == "ok" else None
-    return CellRecord(serial, mode, backend, status, "" if status == "ok" else "boom", latency_ms=latency,
-                      accuracy={"top1": top1, "top3": 1.0, "top5": 1.0, "count": 100} if status == "ok" else None,
-                      samples_ms=tuple(samples) if status == "ok" else ())
-
-
-def _run(run_id, cells):
-    return RunRecord(run_id, "2026-11-22T00:00:00+00:00", "0.1.0", {"name": "m", "sha256": "a", "input_shape": [1, 8, 8, 3]},
-                     {"name": "d", "sha256": "b", "count": 100}, {"modes": ["none", "float16"], "backends": ["cpu1", "cpu4"]}, cells=tuple(cells))
+from tests.records import cell as _cell
+from tests.records import run as _run
 
 
 def test_mann_whitney_matches_scipy():

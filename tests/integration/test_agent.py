@@ -11,17 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from host.agent_client import AgentClient, cell_request
-from host.errors import (
-    AgentRequestError,
-    AgentUnauthenticated,
-    ModelRejected,
-    UploadRejected,
-)
-from tests.agent_helpers import dataset_bytes, put, start_agent
+from device_agent.contract import Accuracy, LatencyParams
+from host.devices.agent_client import AgentClient
+from host.errors import AgentRequestError, AgentUnauthenticated, UploadRejected
+from tests.agent_helpers import FAST, dataset_bytes, put, request, start_agent
 from tests.conftest import EXPECTED
 
-FAST = {"warmup_runs": 1, "warmup_seconds": 0.01, "min_runs": 20, "min_seconds": 0.05, "max_seconds": 5.0}
+LONG = LatencyParams(warmup_runs=1, warmup_seconds=0.0, min_runs=10**9, min_seconds=60, max_seconds=60)
 
 
 @pytest.fixture()
@@ -52,17 +48,18 @@ def test_device_info_reports_runtime_and_why_backends_are_missing(agent):
 def test_latency_statistics_are_self_consistent(agent, known_answer):
     client, files, _ = agent
     sha = put(client, files, known_answer.models["float"])
-    result = client.run_cell(cell_request(sha, "cpu1", **FAST), deadline_s=60)
+    result = client.run_cell(request(sha), deadline_s=60)
     assert result.status == "ok", result.error
-    lat = result.latency_ms
-    assert lat["min"] <= lat["p50"] <= lat["p90"] <= lat["p95"] <= lat["p99"] <= lat["max"]
-    assert lat["min"] <= lat["mean"] <= lat["max"]
-    assert lat["count"] >= FAST["min_runs"] and lat["count"] == len(result.samples_ms)
-    assert lat["warmup_count"] >= 1, "warm-up happened and was kept out of the samples"
-    assert lat["init"] > 0 and lat["first"] > 0
-    assert result.memory_mb["peak_rss"] >= result.memory_mb["init_rss"] > 0
+    lat = result.latency
+    assert lat is not None and result.memory is not None and result.delegation is not None
+    assert lat.min <= lat.p50 <= lat.p90 <= lat.p95 <= lat.p99 <= lat.max
+    assert lat.min <= lat.mean <= lat.max
+    assert lat.count >= FAST.min_runs and lat.count == len(lat.samples_ms)
+    assert lat.warmup_count >= 1, "warm-up happened and was kept out of the samples"
+    assert lat.init_ms > 0 and lat.first_ms > 0
+    assert result.memory.peak_rss_mb >= result.memory.init_rss_mb > 0
     assert result.size_bytes == len(known_answer.models["float"])
-    assert result.delegation["total_nodes"] >= 2 and result.delegation["delegate"] == "xnnpack"
+    assert result.delegation.total_nodes >= 2 and result.delegation.delegate == "xnnpack"
 
 
 @pytest.mark.parametrize("kind", ["float", "uint8", "int8"])
@@ -70,9 +67,9 @@ def test_accuracy_counts_are_exact(agent, known_answer, kind):
     client, files, _ = agent
     model = put(client, files, known_answer.models[kind])
     data = put(client, files, dataset_bytes(known_answer.images, known_answer.labels))
-    result = client.run_cell(cell_request(model, "cpu1", dataset_sha256=data, preset="unit", **FAST), deadline_s=60)
+    result = client.run_cell(request(model, dataset_sha256=data, preset="unit"), deadline_s=60)
     assert result.status == "ok", result.error
-    assert result.accuracy == EXPECTED
+    assert result.accuracy == Accuracy(**EXPECTED)
     assert result.evaluated_images == 10
 
 
@@ -80,21 +77,21 @@ def test_fidelity_against_the_float_reference(agent, known_answer):
     client, files, _ = agent
     data = put(client, files, dataset_bytes(known_answer.images, known_answer.labels))
     float_model, int_model = put(client, files, known_answer.models["float"]), put(client, files, known_answer.models["uint8"])
-    reference = client.run_cell(cell_request(float_model, "cpu1", dataset_sha256=data, preset="unit", save_outputs=True, **FAST), deadline_s=60)
+    reference = client.run_cell(request(float_model, dataset_sha256=data, preset="unit", save_outputs=True), deadline_s=60)
     assert len(reference.outputs_sha256) == 64
-    cell = client.run_cell(cell_request(int_model, "cpu1", dataset_sha256=data, preset="unit", reference_outputs_sha256=reference.outputs_sha256, **FAST), deadline_s=60)
-    assert cell.fidelity["top1_agreement"] == 1.0 and cell.fidelity["count"] == 10
-    assert 0 < cell.fidelity["mean_abs_error"] <= cell.fidelity["max_abs_error"] < 0.5
-    same = client.run_cell(cell_request(float_model, "cpu4", dataset_sha256=data, preset="unit", reference_outputs_sha256=reference.outputs_sha256, **FAST), deadline_s=60)
-    assert same.fidelity["max_abs_error"] < 1e-5
+    cell = client.run_cell(request(int_model, dataset_sha256=data, preset="unit", reference_outputs_sha256=reference.outputs_sha256), deadline_s=60)
+    assert cell.fidelity is not None and cell.fidelity.top1_agreement == 1.0 and cell.fidelity.count == 10
+    assert 0 < cell.fidelity.mean_abs_error <= cell.fidelity.max_abs_error < 0.5
+    same = client.run_cell(request(float_model, "cpu4", dataset_sha256=data, preset="unit", reference_outputs_sha256=reference.outputs_sha256), deadline_s=60)
+    assert same.fidelity is not None and same.fidelity.max_abs_error < 1e-5
 
 
 def test_unavailable_backend_says_why_and_runs_nothing(agent, known_answer):
     client, files, _ = agent
     sha = put(client, files, known_answer.models["float"])
-    result = client.run_cell(cell_request(sha, "gpu", **FAST), deadline_s=30)
+    result = client.run_cell(request(sha, "gpu"), deadline_s=30)
     assert result.status == "unavailable" and "GPU delegate" in result.error
-    assert result.latency_ms is None
+    assert result.latency is None
 
 
 def test_killed_worker_is_a_failed_cell_naming_the_signal_and_the_next_cell_runs(agent, known_answer):
@@ -107,19 +104,18 @@ def test_killed_worker_is_a_failed_cell_naming_the_signal_and_the_next_cell_runs
             killed.set()
             os.kill(progress.worker_pid, signal.SIGKILL)
 
-    long_cell = cell_request(sha, "cpu1", min_runs=10**9, min_seconds=60, max_seconds=60, timeout_s=120)
-    result = client.run_cell(long_cell, deadline_s=120, on_progress=kill_when_measuring)
+    result = client.run_cell(request(sha, latency=LONG, timeout=120), deadline_s=120, on_progress=kill_when_measuring)
     assert killed.is_set()
     assert result.status == "failed"
     assert "SIGKILL" in result.error and result.phase == "measure"
-    after = client.run_cell(cell_request(sha, "cpu1", **FAST), deadline_s=60)
+    after = client.run_cell(request(sha), deadline_s=60)
     assert after.status == "ok"
 
 
 def test_a_hung_worker_is_killed_at_the_cell_timeout(agent, known_answer):
     client, files, _ = agent
     sha = put(client, files, known_answer.models["float"])
-    result = client.run_cell(cell_request(sha, "cpu1", min_runs=10**9, min_seconds=60, max_seconds=60, timeout_s=2), deadline_s=60)
+    result = client.run_cell(request(sha, latency=LONG, timeout=2), deadline_s=60)
     assert result.status == "failed" and "timed out after 2 s" in result.error
 
 
@@ -133,7 +129,7 @@ def test_every_call_but_health_needs_the_token(agent, known_answer, tmp_path):
         with pytest.raises(AgentUnauthenticated):
             stranger.stat(sha)
         with pytest.raises(AgentUnauthenticated):
-            stranger.run_cell(cell_request(sha, "cpu1", **FAST), deadline_s=10)
+            stranger.run_cell(request(sha), deadline_s=10)
         (tmp_path / "x").write_bytes(b"x")
         with pytest.raises(AgentUnauthenticated):
             stranger.upload(tmp_path / "x")
@@ -145,7 +141,7 @@ def test_file_names_must_be_sha256_hex(agent, name):
     with pytest.raises(AgentRequestError, match="INVALID_ARGUMENT"):
         client.stat(name)
     with pytest.raises(AgentRequestError, match="INVALID_ARGUMENT"):
-        client.run_cell(cell_request(name, "cpu1"), deadline_s=10)
+        client.run_cell(request(name), deadline_s=10)
 
 
 def test_uploads_over_the_cap_or_with_wrong_bytes_leave_nothing(tmp_path, token):
@@ -167,26 +163,33 @@ def test_uploads_over_the_cap_or_with_wrong_bytes_leave_nothing(tmp_path, token)
         server.stop(0)
 
 
-def test_a_model_the_interpreter_rejects_is_failed_precondition(agent):
+def test_a_model_the_interpreter_rejects_is_a_failed_cell_in_phase_load(agent, known_answer):
     client, files, _ = agent
     sha = put(client, files, b"TFL3" + os.urandom(2000))
-    with pytest.raises(ModelRejected, match="FAILED_PRECONDITION"):
-        client.run_cell(cell_request(sha, "cpu1", **FAST), deadline_s=30)
+    result = client.run_cell(request(sha), deadline_s=30)
+    assert (result.status, result.phase) == ("failed", "load")
+    assert "rejects the model" in result.error
+    assert client.run_cell(request(put(client, files, known_answer.models["float"])), deadline_s=30).ok
 
 
 def test_unknown_backend_and_missing_files_are_rejected(agent, known_answer):
     client, files, _ = agent
     sha = put(client, files, known_answer.models["float"])
     with pytest.raises(AgentRequestError, match="unknown backend"):
-        client.run_cell(cell_request(sha, "tpu", **FAST), deadline_s=10)
+        client.run_cell(request(sha, "tpu"), deadline_s=10)
     with pytest.raises(AgentRequestError, match="NOT_FOUND"):
-        client.run_cell(cell_request("b" * 64, "cpu1", **FAST), deadline_s=10)
+        client.run_cell(request("b" * 64), deadline_s=10)
     with pytest.raises(AgentRequestError, match="NOT_FOUND"):
-        client.run_cell(cell_request(sha, "cpu1", dataset_sha256="c" * 64, **FAST), deadline_s=10)
+        client.run_cell(request(sha, dataset_sha256="c" * 64), deadline_s=10)
+    with pytest.raises(AgentRequestError, match="unknown preprocessing preset"):
+        client.run_cell(request(sha, dataset_sha256=sha, preset="nope"), deadline_s=10)
 
 
 def _serve(argv: list[str], token: str) -> tuple[subprocess.Popen[str], int]:
-    proc = subprocess.Popen([sys.executable, *argv, "--port", "0", "--token", token], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, *argv, "--port", "0", "--token-stdin"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    proc.stdin.write(token + "\n")
+    proc.stdin.close()
     line = proc.stdout.readline()
     assert line.startswith("LISTENING"), proc.stderr.read() if proc.poll() is not None else line
     return proc, int(line.split()[1])
@@ -209,7 +212,7 @@ def test_agent_as_a_subprocess_serves_cells(tmp_path, token, known_answer, as_zi
         assert client.health() == "SERVING"
         (tmp_path / "files").mkdir()
         sha = put(client, tmp_path / "files", known_answer.models["float"])
-        assert client.run_cell(cell_request(sha, "cpu1", **FAST), deadline_s=60).status == "ok"
+        assert client.run_cell(request(sha), deadline_s=60).status == "ok"
         client.close()
     finally:
         proc.terminate()
@@ -222,8 +225,8 @@ def _serve_in(argv: list[str], token: str, cwd: Path) -> tuple[subprocess.Popen[
     import numpy
 
     site_packages = str(Path(numpy.__file__).resolve().parents[1])
-    env = {**os.environ, "PYTHONPATH": site_packages}
-    proc = subprocess.Popen([sys.executable, "-S", *argv, "--port", "0", "--token", token], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd, env=env)
+    env = {**os.environ, "PYTHONPATH": site_packages, "QUANTBENCH_AGENT_TOKEN": token}
+    proc = subprocess.Popen([sys.executable, "-S", *argv, "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd, env=env)
     line = proc.stdout.readline()
     assert line.startswith("LISTENING"), proc.stderr.read() if proc.poll() is not None else line
     return proc, int(line.split()[1])
@@ -242,17 +245,17 @@ def test_a_delegate_that_segfaults_fails_its_cell_and_the_agent_stays_up(tmp_pat
     if not compiler:
         pytest.skip("no C compiler to build the crashing delegate")
     library = tmp_path / "libcrash_delegate.so"
-    source = Path(__file__).parent / "native" / "crash_delegate.c"
+    source = Path(__file__).parents[1] / "native" / "crash_delegate.c"
     subprocess.run([compiler, "-shared", "-fPIC", "-o", str(library), str(source)], check=True)
     server, client = start_agent(tmp_path / "root", token, gpu_delegate=str(library))
     try:
         (tmp_path / "files").mkdir()
         sha = put(client, tmp_path / "files", known_answer.models["float"])
         assert client.device_info().backend("gpu").available
-        crashed = client.run_cell(cell_request(sha, "gpu", **FAST), deadline_s=60)
+        crashed = client.run_cell(request(sha, "gpu"), deadline_s=60)
         assert crashed.status == "failed"
         assert "SIGSEGV" in crashed.error and crashed.phase == "delegate"
-        assert client.run_cell(cell_request(sha, "cpu1", **FAST), deadline_s=60).status == "ok"
+        assert client.run_cell(request(sha), deadline_s=60).status == "ok"
     finally:
         client.close()
         server.stop(0)
@@ -276,8 +279,9 @@ def test_standard_health_service_check_and_watch_without_a_token(agent):
 
 
 def test_an_agent_nobody_talks_to_exits_by_itself(tmp_path, token):
-    proc = subprocess.Popen([sys.executable, "-m", "device_agent", "serve", "--root", str(tmp_path), "--port", "0", "--token", token,
-                             "--idle-exit", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "device_agent", "serve", "--root", str(tmp_path), "--port", "0",
+                             "--idle-exit", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "QUANTBENCH_AGENT_TOKEN": token})
     assert proc.stdout.readline().startswith("LISTENING")
     assert proc.wait(timeout=30) == 0
     assert "no call from the host" in proc.stdout.read()
@@ -309,5 +313,5 @@ def test_cells_still_run_where_the_forkserver_cannot(agent, known_answer, monkey
     monkeypatch.setattr(jobs, "_forkserver_failed", True)  # as after an OSError starting it
     client, files, _ = agent
     sha = put(client, files, known_answer.models["float"])
-    result = client.run_cell(cell_request(sha, "cpu1", **FAST), deadline_s=120)
-    assert result.status == "ok" and result.latency_ms["count"] >= FAST["min_runs"]
+    result = client.run_cell(request(sha), deadline_s=120)
+    assert result.status == "ok" and result.latency is not None and result.latency.count >= FAST.min_runs

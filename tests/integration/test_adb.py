@@ -12,11 +12,12 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from host.cli import main
-from host.devices.deploy import agent_running, start_agent
 from host.devices.device import Device
 from host.devices.doctor import diagnose
-from host.devices.service import open_device
-from host.errors import DeviceDisconnected, DeviceError, DeviceNotFound
+from host.devices.launcher import running
+from host.devices.select import resolve_one
+from host.devices.session import open_session
+from host.errors import DeviceDisconnected, DeviceError, DeviceNotFound, UploadRejected
 from tests.adb_fixtures import adb_binaries, emulated_device, private_adb_server
 
 BIG = 50 * 1024 * 1024
@@ -24,9 +25,11 @@ BIG = 50 * 1024 * 1024
 
 @pytest.fixture(scope="module", params=sorted(adb_binaries().items()), ids=lambda item: item[0])
 def adb_server(request, tmp_path_factory):
-    os.environ.setdefault("QUANTBENCH_DATA_DIR", str(tmp_path_factory.mktemp("data")))
-    with private_adb_server(request.param[1]) as server:
-        yield server
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("QUANTBENCH_DATA_DIR", str(tmp_path_factory.mktemp("data")))
+        patch.setenv("QUANTBENCH_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+        with private_adb_server(request.param[1]) as server:
+            yield server
 
 
 @pytest.fixture(scope="module")
@@ -96,15 +99,38 @@ def test_a_path_that_climbs_out_of_the_sandbox_is_refused(device, tmp_path, emul
     assert not device.exists("/../../etc/hostname")
 
 
-def test_agent_over_adb_forward_answers_a_real_grpc_call(device):
-    with start_agent(device) as session:
-        info = session.client.device_info()
+def test_agent_over_adb_forward_answers_a_real_grpc_call(device, tmp_path):
+    with open_session(device) as session:
+        info = session.device_info()
         assert session.client.health() == "SERVING"
         assert info.runtime and info.sdk == 34 and info.abi == device.props().abi
         gpu = info.backend("gpu")
-        assert not gpu.available and gpu.reason.startswith("emulated device: no GPU delegate library")
-        pid = session.pid
-    assert not agent_running(device, pid), "leaving the session stops the agent"
+        assert gpu is not None and not gpu.available and gpu.reason.startswith("emulated device: no GPU delegate library")
+        payload = tmp_path / "payload.bin"
+        payload.write_bytes(os.urandom(300_000))
+        sha = hashlib.sha256(payload.read_bytes()).hexdigest()
+        assert session.ensure(payload, sha) is True and session.has_file(sha)
+        assert session.ensure(payload, sha) is False, "a file the store holds is not sent again"
+        assert not device.exists(f"/data/local/tmp/quantbench/incoming/{sha}"), "the staged copy is removed"
+        pid = session.agent.pid
+    assert not running(device, pid), "leaving the session stops the agent"
+
+
+def test_a_file_whose_bytes_do_not_match_its_name_never_enters_the_store(device, tmp_path):
+    with open_session(device) as session:
+        wrong = tmp_path / "wrong.bin"
+        wrong.write_bytes(b"not what the name says")
+        with pytest.raises(UploadRejected, match="DATA_LOSS"):
+            session.ensure(wrong, "a" * 64)
+        assert not session.has_file("a" * 64)
+
+
+def test_the_token_never_appears_on_a_command_line(device):
+    """Any local user can read /proc/*/cmdline; the token goes in on the agent's stdin."""
+    with open_session(device) as session:
+        token = session.client._metadata[0][1].removeprefix("Bearer ")
+        listing = device.shell("cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' '").stdout
+        assert session.agent.pid and token not in listing
 
 
 def test_doctor_reports_the_runtime_it_finds(device):
@@ -116,7 +142,7 @@ def test_doctor_reports_the_runtime_it_finds(device):
 
 def test_unknown_serial_is_a_clear_error(adb_server, capsys):
     with pytest.raises(DeviceNotFound, match="not found"):
-        open_device(None, "no-such-device")
+        resolve_one(adb_server.address, "no-such-device")
     assert main(["doctor", "--device", "no-such-device"]) == 2
     assert "not found" in capsys.readouterr().err
 

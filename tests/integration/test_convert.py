@@ -14,7 +14,8 @@ from host.convert.cache import ConversionCache
 from host.convert.converter import ConvertOptions, convert_model
 from host.convert.inspect import inspect_tflite
 from host.convert.loader import resolve_model
-from host.convert.modes import MODES, parse_modes
+from host.convert.modes import MODES, ModeRequest
+from host.convert.options import ConvertConfig
 from host.errors import ModeError
 from tests.builders import sin_model, weight_dominated_model, write_image_folder
 
@@ -22,11 +23,9 @@ POST_TRAINING = "none,dynamic_range,float16,integer,full_integer,int16x8"
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory):
-    root = tmp_path_factory.mktemp("convert")
-    weight_dominated_model().save(root / "tiny.keras")
-    write_image_folder(root / "images", classes=4, per_class=6)
-    return root
+def workspace(tiny):
+    """The shared tiny model and images (tests write their outputs beside them)."""
+    return tiny.root
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +33,7 @@ def converted(workspace):
     """All post-training modes once (uint8 IO), plus qat when its extra is installed."""
     modes = POST_TRAINING + (",qat" if tfenv.qat_installed() else "")
     report = convert_model(
-        resolve_model(str(workspace / "tiny.keras")), parse_modes(modes), workspace / "out",
+        resolve_model(str(workspace / "tiny.keras")), ModeRequest.parse(modes).modes, workspace / "out",
         ConvertOptions(calibration_dir=workspace / "images", train_dir=workspace / "images"),
         cache=ConversionCache(workspace / "cache"),
     )
@@ -107,7 +106,7 @@ def test_qat_produces_int8_kernels(converted):
 
 def test_int8_io_option(workspace):
     report = convert_model(
-        resolve_model(str(workspace / "tiny.keras")), parse_modes("full_integer"), workspace / "out_int8",
+        resolve_model(str(workspace / "tiny.keras")), ModeRequest.parse("full_integer").modes, workspace / "out_int8",
         ConvertOptions(io_type="int8", calibration_dir=workspace / "images"), cache=ConversionCache(None),
     )
     facts = inspect_tflite((workspace / "out_int8" / "full_integer.tflite").read_bytes())
@@ -124,7 +123,7 @@ def test_cache_hit_returns_identical_bytes_without_the_converter(workspace, conv
     monkeypatch.setattr(converter_module, "_run_converter", converter_must_not_run)
     cache = ConversionCache(workspace / "cache")
     again = convert_model(
-        resolve_model(str(workspace / "tiny.keras")), parse_modes(POST_TRAINING), workspace / "out_again",
+        resolve_model(str(workspace / "tiny.keras")), ModeRequest.parse(POST_TRAINING).modes, workspace / "out_again",
         ConvertOptions(calibration_dir=workspace / "images"), cache=cache,
     )
     first = {r.mode: r.sha256 for r in report.results}
@@ -137,7 +136,7 @@ def test_changed_calibration_misses_the_cache_for_integer_modes_only(workspace, 
     write_image_folder(tmp_path / "other", classes=4, per_class=6, seed=9)
     cache = ConversionCache(workspace / "cache")
     report = convert_model(
-        resolve_model(str(workspace / "tiny.keras")), parse_modes("float16,integer"), tmp_path / "o",
+        resolve_model(str(workspace / "tiny.keras")), ModeRequest.parse("float16,integer").modes, tmp_path / "o",
         ConvertOptions(calibration_dir=tmp_path / "other"), cache=cache,
     )
     assert {r.mode: r.cached for r in report.results} == {"float16": True, "integer": False}
@@ -147,7 +146,7 @@ def test_a_mode_with_no_int8_kernel_fails_alone(tmp_path):
     sin_model().save(tmp_path / "sin.keras")
     write_image_folder(tmp_path / "images", classes=2, per_class=4, size=8)
     report = convert_model(
-        resolve_model(str(tmp_path / "sin.keras")), parse_modes("none,integer,full_integer"), tmp_path / "out",
+        resolve_model(str(tmp_path / "sin.keras")), ModeRequest.parse("none,integer,full_integer").modes, tmp_path / "out",
         ConvertOptions(calibration_dir=tmp_path / "images"), cache=ConversionCache(None),
     )
     status = {r.mode: r for r in report.results}
@@ -161,9 +160,10 @@ def test_a_mode_with_no_int8_kernel_fails_alone(tmp_path):
 
 def test_mode_table_and_parsing():
     assert [m.name for m in MODES] == ["none", "dynamic_range", "float16", "integer", "full_integer", "int16x8", "qat"]
-    assert [m.name for m in parse_modes("float16,none")] == ["none", "float16"]
+    assert ModeRequest.parse("float16,none").names == ["none", "float16"]
+    assert not ModeRequest.parse("none").explicit_all and ModeRequest.parse("post_training,none").explicit_all
     with pytest.raises(ModeError, match="unknown mode 'int4'"):
-        parse_modes("none,int4")
+        ModeRequest.parse("none,int4")
 
 
 def _cli_error(capsys, argv):
@@ -216,12 +216,11 @@ def test_saved_model_without_serving_signature_exits_2(tmp_path, capsys):
 
 
 def test_saved_model_with_signature_converts(tmp_path):
-    tf = tfenv.tf()
     model = weight_dominated_model()
     model.export(str(tmp_path / "sm"), verbose=False)
-    report = convert_model(resolve_model(str(tmp_path / "sm")), parse_modes("none,float16"), tmp_path / "o", ConvertOptions(), cache=ConversionCache(None))
+    report = convert_model(resolve_model(str(tmp_path / "sm")), ModeRequest.parse("none,float16").modes, tmp_path / "o", ConvertOptions(), cache=ConversionCache(None))
     assert all(r.ok for r in report.results), [r.error for r in report.results]
-    assert tf is not None
+    assert inspect_tflite((tmp_path / "o" / "float16.tflite").read_bytes()).weight_dtypes == {"float16"}
 
 
 def test_unknown_input_size_exits_2(tmp_path, capsys):
@@ -257,13 +256,13 @@ def test_builtin_without_weights_on_disk_is_a_clear_error(tmp_path, capsys, monk
 def test_all_skips_modes_without_inputs_with_reasons(workspace, tmp_path):
     from host.convert.service import convert_command
 
-    report = convert_command(str(workspace / "tiny.keras"), "all", tmp_path / "o", use_cache=False)
+    report = convert_command(ConvertConfig(str(workspace / "tiny.keras"), str(tmp_path / "o"), modes="all", use_cache=False))
     assert [r.mode for r in report.results] == ["none", "dynamic_range", "float16"]
     assert "--calibration" in report.skipped["integer"] and "qat" in report.skipped
 
 
 def test_h5_model_converts(tmp_path):
     weight_dominated_model().save(tmp_path / "tiny.h5")
-    report = convert_model(resolve_model(str(tmp_path / "tiny.h5")), parse_modes("none,float16"), tmp_path / "o", ConvertOptions(), cache=ConversionCache(None))
+    report = convert_model(resolve_model(str(tmp_path / "tiny.h5")), ModeRequest.parse("none,float16").modes, tmp_path / "o", ConvertOptions(), cache=ConversionCache(None))
     assert all(r.ok for r in report.results), [r.error for r in report.results]
     assert inspect_tflite((tmp_path / "o" / "float16.tflite").read_bytes()).weight_dtypes == {"float16"}

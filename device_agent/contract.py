@@ -1,0 +1,169 @@
+"""The host <-> agent contract as frozen dataclasses, one per message of ``protos/agent.proto``.
+
+Both sides work with these types only; ``wire.py`` converts them to and from protobuf, strictly
+(a field one side has and the other lacks is an error), so no dict keyed by field names ever
+crosses a module boundary. Each dataclass has the name and the fields of its message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from device_agent.errors import InvalidRequest
+
+DEFAULT_CELL_TIMEOUT_S = 900.0
+CELL_STATUSES = ("ok", "unavailable", "failed")
+
+
+@dataclass(frozen=True)
+class LatencyParams:
+    """TFLite ``benchmark_model``'s timing settings; the defaults are the tool's defaults."""
+
+    warmup_runs: int = 1
+    warmup_seconds: float = 0.5
+    min_runs: int = 50
+    min_seconds: float = 1.0
+    max_seconds: float = 150.0
+    seed: int = 0
+
+    def validate(self) -> None:
+        """Reject impossible settings before any work (benchmark_model's ValidateParams)."""
+        if self.warmup_runs < 0 or self.warmup_seconds < 0:
+            raise InvalidRequest("warm-up runs and seconds must be >= 0")
+        if self.min_runs < 1:
+            raise InvalidRequest("min_runs must be >= 1")
+        if self.min_seconds < 0 or self.max_seconds <= 0:
+            raise InvalidRequest("min_seconds must be >= 0 and max_seconds > 0")
+        if self.max_seconds < self.min_seconds:
+            raise InvalidRequest("max_seconds must be >= min_seconds")
+
+
+@dataclass(frozen=True)
+class EvalParams:
+    dataset_sha256: str
+    preset: str = "mobilenet"
+    limit: int = 0
+    label_offset: int = 0
+    reference_outputs_sha256: str = ""
+    save_outputs: bool = False
+
+
+@dataclass(frozen=True)
+class CellRequest:
+    model_sha256: str
+    backend: str
+    latency: LatencyParams | None = None
+    evaluation: EvalParams | None = None
+    timeout_seconds: float = DEFAULT_CELL_TIMEOUT_S
+    gpu_delegate: str = ""
+    nnapi_delegate: str = ""
+
+
+@dataclass(frozen=True)
+class Progress:
+    phase: str
+    fraction: float = 0.0
+    message: str = ""
+    worker_pid: int = 0
+
+
+@dataclass(frozen=True)
+class LatencyStats:
+    init_ms: float
+    first_ms: float
+    mean: float
+    std: float
+    min: float
+    p50: float
+    p90: float
+    p95: float
+    p99: float
+    max: float
+    count: int
+    warmup_count: int = 0
+    samples_ms: tuple[float, ...] = ()
+    warmup_total_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class Memory:
+    init_rss_mb: float
+    peak_rss_mb: float
+
+
+@dataclass(frozen=True)
+class Delegation:
+    delegated_nodes: int
+    total_nodes: int
+    delegate: str = ""
+    fallback: bool = False  # the delegate took nothing: the model ran on the CPU kernels
+
+
+@dataclass(frozen=True)
+class Accuracy:
+    top1: float
+    top3: float
+    top5: float
+    count: int
+
+
+@dataclass(frozen=True)
+class Fidelity:
+    top1_agreement: float
+    mean_abs_error: float
+    max_abs_error: float
+    count: int = 0
+
+
+@dataclass(frozen=True)
+class CellResult:
+    """One cell's outcome. A model the interpreter rejects is a failed result (phase ``load``)."""
+
+    status: str
+    error: str = ""
+    phase: str = ""
+    latency: LatencyStats | None = None
+    memory: Memory | None = None
+    delegation: Delegation | None = None
+    accuracy: Accuracy | None = None
+    fidelity: Fidelity | None = None
+    outputs_sha256: str = ""
+    size_bytes: int = 0
+    accuracy_note: str = ""
+    evaluate_seconds: float = 0.0
+    evaluated_images: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+def failed(phase: str, error: str) -> CellResult:
+    return CellResult(status="failed", phase=phase, error=error)
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    available: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    agent_version: str
+    runtime: str
+    runtime_version: str
+    python: str
+    abi: str
+    cores: int
+    android: bool
+    sdk: int
+    model: str
+    soc: str
+    properties: dict[str, str] = field(default_factory=dict)
+    backends: tuple[Backend, ...] = ()
+    root: str = ""
+
+    def backend(self, name: str) -> Backend | None:
+        return next((b for b in self.backends if b.name == name), None)

@@ -1,0 +1,45 @@
+"""One cell: the request the agent gets, and the record the store keeps."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from device_agent.contract import CellRequest, CellResult, EvalParams, failed
+from host.bench.config import BenchConfig
+from host.bench.inputs import PreparedInputs
+from host.bench.plan import REFERENCE, CellKey, now
+from host.convert.converter import ConversionListener
+from host.results import CellRecord
+
+
+class BenchListener(ConversionListener, Protocol):
+    """What a bench reports while it runs (the console's live display listens)."""
+
+    def stage(self, text: str) -> None: ...
+    def matrix(self, total: int, done: int) -> None: ...
+    def cell_started(self, key: CellKey) -> None: ...
+    def cell_progress(self, key: CellKey, phase: str, fraction: float) -> None: ...
+    def cell_done(self, cell: CellRecord) -> None: ...
+
+
+def cell_request(config: BenchConfig, inputs: PreparedInputs, mode: str, backend: str, reference_outputs: str) -> CellRequest:
+    """The agent's job for one cell; the reference cell saves its outputs for the others' fidelity."""
+    is_reference = (mode, backend) == REFERENCE
+    evaluation = None
+    if inputs.dataset.sha256:
+        evaluation = EvalParams(
+            dataset_sha256=inputs.dataset.sha256, preset=inputs.preset, label_offset=config.label_offset,
+            reference_outputs_sha256="" if is_reference else reference_outputs, save_outputs=is_reference,
+        )
+    return CellRequest(
+        model_sha256=inputs.models[mode].sha256, backend=backend, latency=config.latency_params(), evaluation=evaluation,
+        timeout_seconds=config.cell_timeout, gpu_delegate=config.gpu_delegate, nnapi_delegate=config.nnapi_delegate,
+    )
+
+
+def record(identity: str, mode: str, backend: str, result: CellResult, size_bytes: int | None) -> CellRecord:
+    return CellRecord(identity, mode, backend, result, size_bytes, finished=now())
+
+
+def failed_record(identity: str, mode: str, backend: str, phase: str, reason: str, size_bytes: int | None = None) -> CellRecord:
+    return record(identity, mode, backend, failed(phase, reason), size_bytes)

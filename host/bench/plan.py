@@ -1,0 +1,76 @@
+"""What a run measures and what is left of it: the cell order, and the resume policy.
+
+A new run measures every mode x backend on every device, the fidelity reference (none/cpu1)
+first. ``--resume RUN_ID`` takes the stored settings, refuses a changed model or dataset, and
+keeps the cells that are ``ok`` or ``unavailable``: only missing or failed cells run again.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from host.bench.config import BenchConfig
+from host.bench.inputs import PreparedInputs
+from host.errors import InputError
+from host.results import CellRecord, RunRecord
+
+REFERENCE = ("none", "cpu1")
+CellKey = tuple[str, str, str]  # device identity, mode, backend
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def new_run_id() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+
+
+def cell_order(modes: list[str], backends: list[str]) -> list[tuple[str, str]]:
+    """Modes in table order x backends as given, the fidelity reference (none/cpu1) first."""
+    order = [(m, b) for m in modes for b in backends]
+    if REFERENCE in order:
+        order.remove(REFERENCE)
+        order.insert(0, REFERENCE)
+    return order
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """The run to write into, its settings, and the cells an earlier attempt already finished."""
+
+    run_id: str
+    config: BenchConfig
+    previous: RunRecord | None = None
+    done: dict[CellKey, CellRecord] = field(default_factory=dict)
+
+    def todo(self, identity: str, order: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        return [(m, b) for m, b in order if (identity, m, b) not in self.done]
+
+    def stored_reference(self, identity: str) -> str:
+        """The sha256 of the reference outputs an earlier attempt left on this device, if any."""
+        cell = self.done.get((identity, *REFERENCE))
+        return cell.result.outputs_sha256 if cell else ""
+
+    def check_inputs(self, inputs: PreparedInputs) -> None:
+        """A resumed run must measure the same model on the same images."""
+        if self.previous is None:
+            return
+        if self.previous.model.sha256 != inputs.model.sha256:
+            raise InputError(f"the model changed since run {self.run_id}; start a new run instead of resuming")
+        if self.previous.dataset.sha256 != inputs.dataset.sha256:
+            raise InputError(f"the dataset changed since run {self.run_id}; start a new run instead of resuming")
+
+
+def new_plan(config: BenchConfig) -> RunPlan:
+    return RunPlan(new_run_id(), config)
+
+
+def resume_plan(previous: RunRecord, given: BenchConfig) -> RunPlan:
+    """The stored run's settings (devices and adb server may be named anew) and its kept cells."""
+    stored = BenchConfig.from_stored(previous.config, f"run {previous.run_id}")
+    config = stored.with_devices(given.device, given.adb_server)
+    done = {c.key: c for c in previous.cells if c.status in ("ok", "unavailable")}
+    return RunPlan(previous.run_id, config, previous, done)

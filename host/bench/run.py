@@ -1,0 +1,114 @@
+"""``host bench`` and ``--resume`` as one library call.
+
+Data flow (design.md): validate; convert every mode (cache); choose the devices (the named
+ones, the only one attached, or an emulated one started for this run); run each device's cells
+(several devices at once, a farm); store each cell as it finishes; finish the run. The run's row
+is written only when its first cell is stored, so a bench that never reached a device leaves
+no empty run behind to be mistaken for ``latest``.
+"""
+
+from __future__ import annotations
+
+import shlex
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from functools import reduce
+from pathlib import Path
+
+from host import __version__
+from host.bench.cells import BenchListener
+from host.bench.config import BenchConfig, default_db
+from host.bench.inputs import PreparedInputs, prepare_inputs
+from host.bench.plan import RunPlan, new_plan, now, resume_plan
+from host.bench.runner import DeviceRunner
+from host.bench.targets import bench_devices, identity
+from host.devices.device import Device
+from host.devices.launcher import AgentOptions
+from host.devices.session import AgentSession, AgentSettings, open_session
+from host.errors import BenchInterrupted
+from host.results import CellRecord, DeviceRecord, RunRecord, RunStats
+from host.store import ResultsStore
+
+
+class StoreSink:
+    """Writes cells and devices to the store; creates the run's row before the first of them."""
+
+    def __init__(self, store: ResultsStore, plan: RunPlan, inputs: PreparedInputs) -> None:
+        self.store = store
+        self.plan = plan
+        self.inputs = inputs
+        self.created = plan.previous is not None
+        self._lock = threading.Lock()
+
+    def ensure_run(self) -> None:
+        with self._lock:
+            if self.created:
+                return
+            i = self.inputs
+            self.store.create_run(RunRecord(
+                self.plan.run_id, now(), __version__, i.model, i.dataset, tuple(i.stored_modes()),
+                tuple(self.plan.config.backend_names), self.plan.config.to_stored(i.stored_modes()), notes=tuple(i.notes),
+            ))
+            self.created = True
+
+    def add_device(self, device: DeviceRecord) -> None:
+        self.ensure_run()
+        self.store.add_device(self.plan.run_id, device)
+
+    def save(self, cell: CellRecord) -> None:
+        self.ensure_run()
+        self.store.save_cell(self.plan.run_id, cell)
+
+
+def resume_command(run_id: str, db_path: Path) -> str:
+    """The exact command that finishes the run (with --db when it is not the default)."""
+    db = "" if db_path.resolve() == default_db().resolve() else f" --db {shlex.quote(str(db_path))}"
+    return f"host bench --resume {run_id}{db}"
+
+
+def conversion_stats(inputs: PreparedInputs) -> RunStats:
+    results = inputs.conversion.results if inputs.conversion else ()
+    return RunStats(converted=sum(1 for r in results if r.ok and not r.cached), conversion_cache_hits=sum(1 for r in results if r.cached))
+
+
+def run_bench(config: BenchConfig, db_path: Path, listener: BenchListener, resume: str | None = None) -> RunRecord:
+    store = ResultsStore(db_path)
+    try:
+        plan = resume_plan(store.load_run(resume), config) if resume else new_plan(config)
+        plan.config.validate()
+        inputs = prepare_inputs(plan.config, listener)
+        plan.check_inputs(inputs)
+        sink = StoreSink(store, plan, inputs)
+        try:
+            stats = conversion_stats(inputs).plus(measure(plan, inputs, sink, listener))
+        except KeyboardInterrupt:
+            where = f"finished cells of run {plan.run_id} are stored in {db_path}" if sink.created else "no cell had finished"
+            raise BenchInterrupted(f"interrupted; {where}: finish it with '{resume_command(plan.run_id, db_path)}'"
+                                   if sink.created else f"interrupted; {where}") from None
+        sink.ensure_run()
+        store.finish_run(plan.run_id, now(), inputs.notes, stats)
+        return store.load_run(plan.run_id)
+    finally:
+        store.close()
+
+
+def measure(plan: RunPlan, inputs: PreparedInputs, sink: StoreSink, listener: BenchListener) -> RunStats:
+    """Every device's cells; several devices run at the same time (a farm)."""
+    config = plan.config
+    settings = AgentSettings(config.device_python, AgentOptions(config.gpu_delegate, config.nnapi_delegate))
+
+    def opener(device: Device) -> DeviceRunner:
+        def open_agent() -> AgentSession:
+            listener.stage(f"deploying the agent to {device.serial}")
+            return open_session(device, settings)
+        return DeviceRunner(identity(device), open_agent, plan, inputs, sink, listener)
+
+    with bench_devices(config, listener.stage) as devices:
+        runners = [opener(d) for d in devices]
+        listener.matrix(sum(len(r.order()) for r in runners),
+                        sum(len(r.order()) - len(plan.todo(r.identity, r.order())) for r in runners))
+        if len(runners) == 1:
+            return runners[0].run()
+        with ThreadPoolExecutor(max_workers=len(runners), thread_name_prefix="device") as pool:
+            futures = [pool.submit(r.run) for r in runners]
+            return reduce(RunStats.plus, (f.result() for f in futures), RunStats())

@@ -1,0 +1,126 @@
+"""All of one device's cells: its agent session, the fidelity reference, and the restart policy.
+
+Each cell runs in its own ``try`` and is stored before the next starts. A lost agent or device
+(the channel drops, ADB fails) gets one fresh session; when that one is lost too, the remaining
+cells fail with the reason and the other devices go on. The fidelity reference's outputs live on
+the device: a new session that no longer finds them measures the reference again first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Protocol
+
+from device_agent.contract import CellRequest, CellResult, Progress
+from host.bench.cells import BenchListener, cell_request, failed_record, record
+from host.bench.inputs import PreparedInputs
+from host.bench.plan import REFERENCE, RunPlan, cell_order
+from host.errors import AgentError, AgentTimeout, AgentUnavailable, DeviceError, HostError
+from host.results import CellRecord, DeviceRecord, RunStats
+
+
+class Session(Protocol):
+    """What a runner needs from an agent session (``host.devices.session.AgentSession``)."""
+
+    def ensure(self, path: Path, sha256: str) -> bool: ...
+    def has_file(self, sha256: str) -> bool: ...
+    def device_record(self) -> DeviceRecord: ...
+    def run_cell(self, request: CellRequest, on_progress: Callable[[Progress], None] | None = None) -> CellResult: ...
+    def close(self) -> None: ...
+
+
+class RunSink(Protocol):
+    """Where finished cells go, at once (the results store)."""
+
+    def add_device(self, device: DeviceRecord) -> None: ...
+    def save(self, cell: CellRecord) -> None: ...
+
+
+@dataclass
+class DeviceRunner:
+    identity: str  # the device's own serial number: resumed runs find its cells under it
+    open_session: Callable[[], Session]
+    plan: RunPlan
+    inputs: PreparedInputs
+    sink: RunSink
+    listener: BenchListener
+    restarts: int = 1
+    reference: str = ""  # sha256 of the reference outputs on the device
+    stats: RunStats = RunStats()
+
+    def order(self) -> list[tuple[str, str]]:
+        return cell_order(self.inputs.stored_modes(), self.plan.config.backend_names)
+
+    def run(self) -> RunStats:
+        todo = self.plan.todo(self.identity, self.order())
+        self.reference = self.plan.stored_reference(self.identity)
+        restarts_left = self.restarts
+        while todo:
+            try:
+                session = self.open_session()
+            except HostError as e:
+                self._fail_all(todo, f"agent could not start: {e}")
+                break
+            try:
+                self._run_session(session, todo)
+            except (DeviceError, AgentError) as e:
+                if restarts_left == 0:
+                    self._fail_all(todo, f"device or agent lost: {e}")
+                    break
+                restarts_left -= 1
+                self.stats = replace(self.stats, agent_restarts=self.stats.agent_restarts + 1)
+                self.listener.stage(f"{self.identity}: agent lost ({e}); restarting it")
+            finally:
+                session.close()
+        return self.stats
+
+    def _run_session(self, session: Session, todo: list[tuple[str, str]]) -> None:
+        """Push what the device lacks, then run cells from the front of ``todo`` until done or lost."""
+        self.sink.add_device(session.device_record())
+        self.listener.stage(f"{self.identity}: pushing models and dataset (files already there are skipped)")
+        files = self.inputs.files()
+        for path, sha in files:
+            if session.ensure(path, sha):
+                self.stats = replace(self.stats, pushed_files=self.stats.pushed_files + 1,
+                                     pushed_bytes=self.stats.pushed_bytes + path.stat().st_size)
+        self.stats = replace(self.stats, files=len(files))
+        if self.reference and not session.has_file(self.reference):
+            self.reference = ""
+            if REFERENCE not in todo:
+                todo.insert(0, REFERENCE)  # its outputs are gone from the device: measure it again
+        while todo:
+            self.run_cell(session, *todo[0])
+            todo.pop(0)
+            self.stats = replace(self.stats, cells_run=self.stats.cells_run + 1)
+
+    def run_cell(self, session: Session, mode: str, backend: str) -> CellRecord:
+        """One cell, whatever happens to it; only a lost agent or device escapes (to restart)."""
+        key = (self.identity, mode, backend)
+        self.listener.cell_started(key)
+        model = self.inputs.models.get(mode)
+        if model is None:
+            cell = failed_record(self.identity, mode, backend, "convert", self.inputs.failed_modes.get(mode, "no model"))
+        else:
+            request = cell_request(self.plan.config, self.inputs, mode, backend, self.reference)
+            try:
+                result = session.run_cell(request, lambda p: self.listener.cell_progress(key, p.phase, p.fraction))
+            except (AgentUnavailable, AgentTimeout):
+                raise
+            except AgentError as e:
+                result = failed_record(self.identity, mode, backend, "start", str(e)).result
+            cell = record(self.identity, mode, backend, result, model.size_bytes)
+            if (mode, backend) == REFERENCE and cell.ok:
+                self.reference = result.outputs_sha256
+        self.sink.save(cell)
+        self.listener.cell_done(cell)
+        return cell
+
+    def _fail_all(self, todo: list[tuple[str, str]], reason: str) -> None:
+        for mode, backend in todo:
+            model = self.inputs.models.get(mode)
+            cell = failed_record(self.identity, mode, backend, "start", reason, model.size_bytes if model else None)
+            self.sink.save(cell)
+            self.listener.cell_done(cell)
+        todo.clear()

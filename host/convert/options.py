@@ -1,0 +1,48 @@
+"""The conversion options as declared parameters, shared by ``host convert`` and ``host bench``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from host.convert.modes import IO_TYPES, ModeRequest
+from host.params import Param, at_least, validate
+
+MODES = Param("all", "modes, comma-separated: none, dynamic_range, float16, integer, full_integer, int16x8, qat; "
+              "or post_training, or all (every mode whose inputs are given)", metavar="LIST")
+WEIGHTS = Param(None, "built-in models: 'none' for random weights, or the weights file (nothing is downloaded)",
+                metavar="none|PATH")
+CALIBRATION = Param(None, "image folder for integer-mode calibration (default: the last --calibration-count images of "
+                    "--dataset, never evaluated)", metavar="DIR")
+CALIBRATION_COUNT = Param(100, "calibration images", unit="images", metavar="N", check=at_least(1))
+IO_TYPE = Param("uint8", "full_integer input/output type", choices=IO_TYPES)
+PRESET = Param(None, "preprocessing preset: mobilenet, unit, caffe, torch, raw (default: the model's)", metavar="P")
+TRAIN_DATA = Param(None, "labelled images (class subfolders) for quantization-aware training (qat)", metavar="DIR")
+QAT_EPOCHS = Param(1, "quantization-aware fine-tuning epochs", unit="epochs", metavar="N", check=at_least(1))
+USE_CACHE = Param(True, "convert again even when a cached result exists", flag="--no-cache")
+
+
+@dataclass(frozen=True)
+class ConvertConfig:
+    """``host convert MODEL --modes LIST --out DIR [...]``."""
+
+    model: str = Param("", ".keras/.h5 file, SavedModel folder, or a built-in name (demo, mobilenet_v2, ...)",
+                       positional=True, metavar="MODEL").field()
+    out: str = Param("", "folder for <mode>.tflite and manifest.json", metavar="DIR", required=True).field()
+    modes: str = MODES.field()
+    weights: str | None = WEIGHTS.field()
+    calibration: str | None = CALIBRATION.field()
+    calibration_count: int = CALIBRATION_COUNT.field()
+    io_type: str = IO_TYPE.field()
+    preset: str | None = PRESET.field()
+    train_data: str | None = TRAIN_DATA.field()
+    qat_epochs: int = QAT_EPOCHS.field()
+    use_cache: bool = USE_CACHE.field()
+
+    @cached_property
+    def mode_request(self) -> ModeRequest:
+        return ModeRequest.parse(self.modes)
+
+    def validate(self) -> None:
+        validate(self)
+        self.mode_request  # noqa: B018 - a bad mode name fails before any work

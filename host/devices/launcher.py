@@ -1,0 +1,142 @@
+"""How the agent is started and stopped on a device: the one place that knows launch methods.
+
+``ShellLauncher`` runs the agent with a Python the shell user can execute (one given with
+``--device-python`` or found on PATH), in ``/data/local/tmp/quantbench``. The session token
+reaches the agent on its standard input, never on a command line. The agent picks a free port
+on the device's loopback and writes it to its log, which the launcher reads back.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shlex
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from host import TOOL_NAME
+from host.devices.device import Device, alive_from_stat
+from host.errors import DeployError
+
+DEVICE_HOME = f"/data/local/tmp/{TOOL_NAME}"
+INCOMING = f"{DEVICE_HOME}/incoming"  # where ADB pushes land before the agent adopts them
+PYTHON_CANDIDATES = ("python3", "python")
+START_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class AgentOptions:
+    """What the agent is started with besides its token."""
+
+    gpu_delegate: str = ""
+    nnapi_delegate: str = ""
+    idle_exit_s: float = 900.0
+
+
+@dataclass(frozen=True)
+class RunningAgent:
+    pid: int
+    port: int
+    log_path: str
+    root: str
+
+
+class Launcher(Protocol):
+    """Deploys, starts and stops the agent on one device."""
+
+    name: str
+
+    def deploy(self, zipapp: Path, sha256: str) -> str: ...
+    def start(self, zipapp: str, token: str, options: AgentOptions) -> RunningAgent: ...
+    def stop(self, agent: RunningAgent) -> None: ...
+
+
+def _serve_arguments(zipapp: str, root: str, options: AgentOptions) -> str:
+    flags = [f"--root {shlex.quote(root)}", "--port 0", "--token-stdin", f"--incoming {INCOMING}",
+             f"--idle-exit {options.idle_exit_s:g}"]
+    flags += [f"--{flag} {shlex.quote(value)}" for flag, value in (("gpu-delegate", options.gpu_delegate),
+                                                                   ("nnapi-delegate", options.nnapi_delegate)) if value]
+    return f"{shlex.quote(zipapp)} serve {' '.join(flags)}"
+
+
+class ShellLauncher:
+    """The agent under a Python the shell user can run: rooted or custom builds, or one pushed."""
+
+    name = "shell"
+    home = DEVICE_HOME
+
+    def __init__(self, device: Device, python: str) -> None:
+        self.device = device
+        self.python = python
+
+    @classmethod
+    def find(cls, device: Device, given: str | None = None) -> ShellLauncher | None:
+        """The launcher with the given Python, else the first candidate that runs; None if none runs."""
+        for candidate in (given,) if given else PYTHON_CANDIDATES:
+            result = device.shell(f"{shlex.quote(candidate)} -c 'import sys; print(sys.version_info[0])' 2>/dev/null")
+            if result.ok and result.stdout.strip() == "3":
+                return cls(device, candidate)
+        return None
+
+    def deploy(self, zipapp: Path, sha256: str) -> str:
+        """The zipapp in the shell's own folder, pushed only when its hash changed."""
+        self.device.check_shell(f"mkdir -p {self.home}")
+        remote = f"{self.home}/agent.pyz"
+        self.device.push(zipapp, remote, sha256=sha256)
+        return remote
+
+    def start(self, zipapp: str, token: str, options: AgentOptions) -> RunningAgent:
+        root = f"{self.home}/root"
+        self.device.check_shell(f"mkdir -p {root} {INCOMING}")
+        log_path = f"{self.home}/agent-{secrets.token_hex(4)}.log"
+        command = (f"cd {self.home} && {detached(f'{shlex.quote(self.python)} {_serve_arguments(zipapp, root, options)}', log_path)}")
+        started = self.device.shell(command, stdin=f"{token}\n".encode())
+        words = started.stdout.strip().split()
+        if not started.ok or not words or not words[-1].isdigit():
+            raise DeployError(f"{self.device.serial}: the agent did not start: {(started.stderr or started.stdout).strip()[:200]}")
+        pid = int(words[-1])
+        return RunningAgent(pid, wait_for_port(self.device, log_path, pid), log_path, root)
+
+    def stop(self, agent: RunningAgent) -> None:
+        stop_process(self.device, agent.pid, "")
+
+
+def detached(command: str, log_path: str) -> str:
+    """Shell text that starts ``command`` in the background, its output to ``log_path``, and prints
+    its pid. A background job's stdin is /dev/null before its own redirections apply, so the
+    shell's stdin (which carries the token) is passed down on fd 3."""
+    return f"exec 3<&0; nohup {command} > {log_path} 2>&1 <&3 3<&- & echo $!"
+
+
+def running(device: Device, pid: int, prefix: str = "") -> bool:
+    """Whether the process lives (a zombie waiting for its reaper counts as gone)."""
+    return alive_from_stat(device.shell(f"{prefix}cat /proc/{pid}/stat 2>/dev/null").stdout)
+
+
+def stop_process(device: Device, pid: int, prefix: str, wait_s: float = 5.0) -> None:
+    """SIGTERM, wait for the exit, SIGKILL past ``wait_s``; ``prefix`` runs the commands as the
+    process's own user (``run-as PKG ``), since the shell may not signal an app's processes."""
+    device.shell(f"{prefix}kill {pid} 2>/dev/null", timeout=10)
+    deadline = time.monotonic() + wait_s
+    while running(device, pid, prefix):
+        if time.monotonic() > deadline:
+            device.shell(f"{prefix}kill -9 {pid} 2>/dev/null", timeout=10)
+            return
+        time.sleep(0.1)
+
+
+def wait_for_port(device: Device, log_path: str, pid: int, prefix: str = "", timeout_s: float = START_TIMEOUT_S) -> int:
+    """The port the agent reports in its log; its last lines as the error if it exits first."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        log = device.shell(f"{prefix}cat {log_path} 2>/dev/null").stdout
+        for line in log.splitlines():
+            if line.startswith("LISTENING "):
+                return int(line.split()[1])
+        if not running(device, pid, prefix):
+            tail = " | ".join(log.strip().splitlines()[-3:])
+            raise DeployError(f"{device.serial}: the agent exited at start: {tail or 'no output'} (run 'host doctor')")
+        time.sleep(0.2)
+    device.shell(f"{prefix}kill {pid} 2>/dev/null")
+    raise DeployError(f"{device.serial}: the agent did not report its port within {timeout_s:g} s")

@@ -1,0 +1,142 @@
+"""An agent session on one device: deploy, launch, the channel, and the device-side store.
+
+``open_session`` deploys the zipapp (pushed only when its hash changed), starts the agent with a
+fresh token through the device's launcher, opens the channel and waits for SERVING.
+``AgentSession.ensure`` puts a file into the agent's content-addressed store, skipping it only
+when the store already holds that sha256 (the store holds verified files only). Closing the
+session (normally, on error or on Ctrl-C) stops the agent and closes the channel.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from device_agent.contract import CellRequest, CellResult, DeviceInfo, Progress
+from device_agent.zipapp import build_zipapp
+from host.devices.agent_client import AgentClient
+from host.devices.channel import Channel, open_channel
+from host.devices.device import Device
+from host.devices.launcher import INCOMING, AgentOptions, Launcher, RunningAgent, ShellLauncher
+from host.errors import AgentError, DeployError
+from host.paths import cache_dir
+from host.results import DeviceRecord
+
+SERVING_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class AgentSettings:
+    """How to run the agent on a device."""
+
+    device_python: str | None = None
+    options: AgentOptions = AgentOptions()
+
+
+def agent_zipapp() -> tuple[Path, str]:
+    """Build the zipapp into the cache and return (path, sha256)."""
+    path = cache_dir() / "agent" / "agent.pyz"
+    return path, build_zipapp(path)
+
+
+def find_launcher(device: Device, settings: AgentSettings) -> Launcher:
+    """The launcher that works on this device, or the advice for making one work."""
+    launcher = ShellLauncher.find(device, settings.device_python)
+    if launcher is None:
+        tried = settings.device_python or "python3, python"
+        raise DeployError(f"{device.serial}: no Python 3 the shell can run (tried {tried}); pass --device-python PATH "
+                          "(run 'host doctor' for the full list)")
+    return launcher
+
+
+class AgentSession:
+    """A running agent on one device, reached through its channel."""
+
+    def __init__(self, device: Device, launcher: Launcher, agent: RunningAgent, channel: Channel, client: AgentClient) -> None:
+        self.device = device
+        self.launcher = launcher
+        self.agent = agent
+        self.channel = channel
+        self.client = client
+
+    def ensure(self, path: Path, sha256: str) -> bool:
+        """Put a file into the agent's store unless it holds that content already; True if sent."""
+        if self.has_file(sha256):
+            return False
+        staged = f"{INCOMING}/{sha256}"
+        self.device.push_unchecked(path, staged)
+        try:
+            self.client.adopt(sha256)
+        finally:
+            self.device.shell(f"rm -f {staged}")
+        return True
+
+    def has_file(self, sha256: str) -> bool:
+        return self.client.stat(sha256)[0]
+
+    def device_info(self) -> DeviceInfo:
+        return self.client.device_info()
+
+    def device_record(self) -> DeviceRecord:
+        """The device as a run records it: the agent's view, completed by ADB's properties."""
+        info = self.client.device_info()
+        props = self.device.props()
+        return DeviceRecord(
+            serial=self.device.identity, model=info.model or props.model, abi=info.abi, sdk=info.sdk or props.sdk,
+            runtime=info.runtime, runtime_version=info.runtime_version, cores=info.cores, emulated=props.emulated,
+            soc=info.soc or props.soc, adb_serial=self.device.serial,
+        )
+
+    def run_cell(self, request: CellRequest, on_progress: Callable[[Progress], None] | None = None) -> CellResult:
+        return self.client.run_cell(request, deadline_s=request.timeout_seconds + 60, on_progress=on_progress)
+
+    def close(self) -> None:
+        """Close the channel, stop the agent; never masks the error that brought us here."""
+        self.client.close()
+        try:
+            self.channel.close()
+            self.launcher.stop(self.agent)
+        except Exception:  # noqa: BLE001 - the device may be gone; stopping is best effort
+            pass
+
+    def __enter__(self) -> AgentSession:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+
+def open_session(device: Device, settings: AgentSettings = AgentSettings()) -> AgentSession:
+    launcher = find_launcher(device, settings)
+    remote = launcher.deploy(*agent_zipapp())
+    token = secrets.token_hex(24)
+    agent = launcher.start(remote, token, settings.options)
+    try:
+        channel = open_channel(device, agent.port)
+    except BaseException:
+        launcher.stop(agent)
+        raise
+    session = AgentSession(device, launcher, agent, channel, AgentClient(channel.target, token))
+    try:
+        wait_serving(session.client, SERVING_TIMEOUT_S)
+    except BaseException:
+        session.close()
+        raise
+    return session
+
+
+def wait_serving(client: AgentClient, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            if client.health(deadline_s=2.0) == "SERVING":
+                return
+        except AgentError as e:
+            last = e
+        time.sleep(0.1)
+    raise DeployError(f"the agent did not become SERVING within {timeout_s:g} s ({last})")

@@ -1,0 +1,138 @@
+"""Declared parameters: one table per command, from which the CLI options and the config come.
+
+A config is a frozen dataclass whose fields are declared with :meth:`Param.field`; each
+:class:`Param` carries the default, the unit, the help text and the check. ``add_arguments``
+builds the argparse options from those fields, ``from_namespace`` builds the config back, and
+``validate`` runs every check before any work (TFLite ``benchmark_model``'s
+``DefaultParams``/``GetFlags``/``ValidateParams`` as one table). Shared options (the conversion
+ones, used by ``convert`` and ``bench``) are one ``Param`` each, used in both configs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import types
+import typing
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from host.errors import InputError
+
+Check = Callable[[Any], "str | None"]
+
+
+@dataclass(frozen=True)
+class Param:
+    """One option: its default, what it means, its unit, and what values it accepts."""
+
+    default: Any
+    help: str
+    unit: str = ""
+    metavar: str | None = None
+    check: Check | None = None
+    choices: tuple[str, ...] | None = None
+    flag: str | None = None  # default: --<field-name-with-dashes>
+    short: str | None = None  # a one-letter alias such as -o
+    many: bool = False  # repeatable: --device A --device B
+    positional: bool = False
+    required: bool = False
+
+    def field(self) -> Any:
+        default = self.default
+        return dataclasses.field(default=default, metadata={"param": self})
+
+
+def at_least(low: float) -> Check:
+    return lambda value: None if value is None or value >= low else f"must be at least {low:g}"
+
+
+def between(low: float, high: float) -> Check:
+    return lambda value: None if value is None or low <= value <= high else f"must be between {low:g} and {high:g}"
+
+
+def positive(value: Any) -> str | None:
+    return None if value is None or value > 0 else "must be positive"
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _base(hint: Any) -> Any:
+    """int for ``int | None``, str for ``tuple[str, ...]``."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return _base(next(a for a in typing.get_args(hint) if a is not type(None)))
+    if origin is tuple:
+        return typing.get_args(hint)[0]
+    return hint
+
+
+def params(cls: type) -> list[tuple[dataclasses.Field[Any], Param]]:
+    """The declared parameters of a config class, in declaration order."""
+    return [(f, f.metadata["param"]) for f in dataclasses.fields(cls) if "param" in f.metadata]
+
+
+def flag_of(field: dataclasses.Field[Any], spec: Param) -> str:
+    return spec.flag or "--" + field.name.replace("_", "-")
+
+
+def _flags(field: dataclasses.Field[Any], spec: Param) -> list[str]:
+    return ([spec.short] if spec.short else []) + [flag_of(field, spec)]
+
+
+def _help(spec: Param, kind: Any) -> str:
+    """The help text with its unit and default: ``minimum warm-up time (seconds; default: 0.5)``."""
+    notes = [spec.unit] if spec.unit and spec.unit not in spec.help else []
+    if kind is not bool and spec.default not in (None, "", ()) and "default" not in spec.help:
+        notes.append(f"default: {spec.default}")
+    text = spec.help + (f" ({'; '.join(notes)})" if notes else "")
+    return text.replace("%", "%%")
+
+
+def add_arguments(parser: argparse.ArgumentParser, cls: type, only: Iterable[str] | None = None) -> None:
+    """Add an option (or positional) for each parameter of ``cls`` (or those named in ``only``)."""
+    wanted = set(only) if only is not None else None
+    for field, spec in params(cls):
+        if wanted is not None and field.name not in wanted:
+            continue
+        kind = _base(_hints(cls)[field.name])
+        kind = str if kind is Path else kind
+        if spec.positional:
+            optional = {"nargs": "?", "default": spec.default} if spec.default not in (None, "") else {}
+            parser.add_argument(field.name, metavar=spec.metavar, help=_help(spec, kind), **optional)
+        elif kind is bool:
+            action = "store_false" if spec.default else "store_true"
+            parser.add_argument(*_flags(field, spec), dest=field.name, action=action, help=_help(spec, kind))
+        else:
+            parser.add_argument(
+                *_flags(field, spec), dest=field.name, type=kind, default=None if spec.many else spec.default, choices=spec.choices,
+                metavar=spec.metavar, required=spec.required, action="append" if spec.many else "store",
+                help=_help(spec, kind),
+            )
+
+
+def from_namespace(cls: type, namespace: argparse.Namespace) -> Any:
+    """The config ``cls`` from parsed options (repeated options become tuples)."""
+    values = {}
+    for field, spec in params(cls):
+        if hasattr(namespace, field.name):
+            value = getattr(namespace, field.name)
+            values[field.name] = tuple(value or ()) if spec.many else value
+    return cls(**values)
+
+
+def validate(config: Any) -> None:
+    """Every parameter's check, plus finiteness for every number: InputError naming the flag."""
+    for field, spec in params(type(config)):
+        value = getattr(config, field.name)
+        flag = flag_of(field, spec) if not spec.positional else field.name
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InputError(f"{flag} must be a finite number, not {value}")
+        problem = spec.check(value) if spec.check else None
+        if problem:
+            raise InputError(f"{flag} {problem}")

@@ -1,0 +1,114 @@
+"""The console while a run goes: conversion mode by mode, then cells with done/total and an ETA.
+
+On a terminal a live display shows the mode being converted (with its elapsed time) and the
+cells (done/total, elapsed, time remaining, the current cell's phase). Every finished mode and
+cell also prints one line, so logs and CI captures tell the same story. A reason a backend is
+unavailable is printed once per run, with a number; later cells with the same reason refer to it.
+"""
+
+from __future__ import annotations
+
+import time
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from host.convert.converter import ModeResult
+from host.report.console import CONSOLE
+from host.results import CellRecord
+
+
+class ProgressListener:
+    """Listens to ``host convert`` and ``host bench`` and draws their progress."""
+
+    def __init__(self, console: Console = CONSOLE) -> None:
+        self.console = console
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                                 TextColumn("eta"), TimeRemainingColumn(), console=console, transient=True)
+        self.live = console.is_terminal
+        self.cells: TaskID | None = None
+        self.conversion: TaskID | None = None
+        self.reasons: list[str] = []
+        self.serials: set[str] = set()
+        self._done = self._total = 0
+        self._mode_started = 0.0
+
+    def __enter__(self) -> ProgressListener:
+        if self.live:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.live:
+            self.progress.stop()
+
+    def _line(self, text: str) -> None:
+        self.console.print(text, markup=False, highlight=False)
+
+    def stage(self, text: str) -> None:
+        self._line(f"- {text}")
+
+    # -- conversion -----------------------------------------------------------------------
+    def mode_started(self, mode: str, index: int, total: int) -> None:
+        self._mode_started = time.monotonic()
+        if self.conversion is None:
+            self.conversion = self.progress.add_task("converting", total=total)
+        self.progress.update(self.conversion, description=f"converting {mode}", completed=index)
+
+    def mode_done(self, result: ModeResult) -> None:
+        if self.conversion is not None:
+            self.progress.advance(self.conversion)
+        seconds = time.monotonic() - self._mode_started
+        if result.ok:
+            how = "cached" if result.cached else f"converted in {seconds:.1f} s"
+            self._line(f"  {result.mode}: {how}, {result.size_bytes:,} bytes")
+        else:
+            self._line(f"  {result.mode}: conversion failed after {seconds:.1f} s: {result.error}")
+
+    # -- cells ----------------------------------------------------------------------------
+    def matrix(self, total: int, done: int) -> None:
+        if self.conversion is not None:
+            self.progress.remove_task(self.conversion)
+            self.conversion = None
+        self._total, self._done = total, done
+        if self.cells is None:
+            self.cells = self.progress.add_task("cells", total=total, completed=done)
+        if done:
+            self._line(f"- {done} of {total} cells were finished by an earlier attempt")
+
+    def cell_started(self, key: tuple[str, str, str]) -> None:
+        self.serials.add(key[0])
+        if self.cells is not None:
+            self.progress.update(self.cells, description=f"{key[1]}/{key[2]}: start")
+
+    def cell_progress(self, key: tuple[str, str, str], phase: str, fraction: float) -> None:
+        if self.cells is not None:
+            self.progress.update(self.cells, description=f"{key[1]}/{key[2]}: {phase} {int(100 * fraction)}%")
+
+    def cell_done(self, cell: CellRecord) -> None:
+        self._done += 1
+        if self.cells is not None:
+            self.progress.advance(self.cells)
+        where = f"{cell.device} " if len(self.serials) > 1 else ""
+        self._line(f"  [{self._done}/{self._total}] {where}{cell.mode}/{cell.backend}: {self._outcome(cell)}")
+
+    def _outcome(self, cell: CellRecord) -> str:
+        r = cell.result
+        if r.ok:
+            latency = f", p50 {r.latency.p50:.3f} ms" if r.latency else ""
+            accuracy = f", top-1 {100 * r.accuracy.top1:.1f}%" if r.accuracy else ""
+            return f"ok{latency}{accuracy}"
+        if cell.status != "unavailable":
+            return f"{cell.status}: {cell.error}"
+        if cell.error in self.reasons:
+            return f"unavailable [{self.reasons.index(cell.error) + 1}]"
+        self.reasons.append(cell.error)
+        return f"unavailable [{len(self.reasons)}]: {cell.error}"
