@@ -18,7 +18,9 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from functools import cache
-from typing import Any
+from multiprocessing.connection import Connection
+from multiprocessing.context import DefaultContext, ForkServerContext, SpawnContext
+from multiprocessing.process import BaseProcess
 
 from device_agent import worker
 from device_agent.contract import DEFAULT_CELL_TIMEOUT_S, CellRequest, CellResult, Progress, failed
@@ -47,7 +49,7 @@ def _short_temp_dir() -> str | None:
 
 
 @cache
-def _forkserver() -> Any | None:
+def _forkserver() -> ForkServerContext | None:
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return None
     short = _short_temp_dir()
@@ -59,7 +61,7 @@ def _forkserver() -> Any | None:
     return context
 
 
-def _launch(context: Any, root: str, request: CellRequest) -> tuple[Any, Any]:
+def _launch(context: ForkServerContext | SpawnContext | DefaultContext, root: str, request: CellRequest) -> tuple[BaseProcess, Connection]:
     receiver, sender = context.Pipe(duplex=False)
     process = context.Process(target=worker.run_in_child, args=(root, request, sender), name="cell-worker", daemon=True)
     try:
@@ -72,7 +74,7 @@ def _launch(context: Any, root: str, request: CellRequest) -> tuple[Any, Any]:
     return process, receiver
 
 
-def _start(root: str, request: CellRequest) -> tuple[Any, Any]:
+def _start(root: str, request: CellRequest) -> tuple[BaseProcess, Connection]:
     """Start the worker process; if the forkserver cannot run here, use spawn from then on."""
     global _forkserver_failed
     context = None if _forkserver_failed else _forkserver()
@@ -84,7 +86,7 @@ def _start(root: str, request: CellRequest) -> tuple[Any, Any]:
     return _launch(multiprocessing.get_context("spawn"), root, request)
 
 
-def _exit_reason(process: Any, phase: str) -> str:
+def _exit_reason(process: BaseProcess, phase: str) -> str:
     code = process.exitcode
     if code is not None and code < 0:
         return f"worker killed by {signal_name(-code)} in phase {phase}"

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from concurrent import futures
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import grpc
 
@@ -79,26 +79,29 @@ class Activity:
             return 0.0 if self._active else time.monotonic() - self._last
 
 
-def _tracked(method: Callable[..., Any]) -> Callable[..., Any]:
+Handler = TypeVar("Handler", bound=Callable[..., object])
+
+
+def _tracked(method: Handler) -> Handler:
     """Count a unary or streaming RPC as activity from its start to its last message."""
     if inspect.isgeneratorfunction(method):
         @functools.wraps(method)
-        def stream(self: AgentServicer, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+        def stream(self: AgentServicer, request: object, context: grpc.ServicerContext) -> Iterator[object]:
             self.activity.begin()
             try:
                 yield from method(self, request, context)
             finally:
                 self.activity.end()
-        return stream
+        return stream  # type: ignore[return-value]
 
     @functools.wraps(method)
-    def unary(self: AgentServicer, request: Any, context: grpc.ServicerContext) -> Any:
+    def unary(self: AgentServicer, request: object, context: grpc.ServicerContext) -> object:
         self.activity.begin()
         try:
             return method(self, request, context)
         finally:
             self.activity.end()
-    return unary
+    return unary  # type: ignore[return-value]
 
 
 class _TokenInterceptor(grpc.ServerInterceptor):
@@ -172,11 +175,11 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
         self._one_cell_at_a_time = threading.Lock()
 
     @_tracked
-    def GetDeviceInfo(self, request: Any, context: grpc.ServicerContext) -> Any:
+    def GetDeviceInfo(self, request: agent_pb2.DeviceInfoRequest, context: grpc.ServicerContext) -> agent_pb2.DeviceInfo:
         return to_message(device_info(self.config, self.store.root))
 
     @_tracked
-    def StatFile(self, request: Any, context: grpc.ServicerContext) -> Any:
+    def StatFile(self, request: agent_pb2.StatFileRequest, context: grpc.ServicerContext) -> agent_pb2.StatFileResponse:
         try:
             stat = self.store.stat(request.sha256)
         except DeviceAgentError as e:
@@ -184,7 +187,7 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
         return agent_pb2.StatFileResponse(exists=stat.exists, size_bytes=stat.size_bytes)
 
     @_tracked
-    def UploadFile(self, request_iterator: Iterator[Any], context: grpc.ServicerContext) -> Any:
+    def UploadFile(self, request_iterator: Iterator[agent_pb2.UploadChunk], context: grpc.ServicerContext) -> agent_pb2.UploadResponse:
         first = next(request_iterator, None)
         if first is None:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "empty upload")
@@ -202,7 +205,7 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
         return agent_pb2.UploadResponse(sha256=first.sha256, size_bytes=first.size_bytes, already_present=present)
 
     @_tracked
-    def AdoptFile(self, request: Any, context: grpc.ServicerContext) -> Any:
+    def AdoptFile(self, request: agent_pb2.AdoptFileRequest, context: grpc.ServicerContext) -> agent_pb2.UploadResponse:
         try:
             present = self.store.adopt(request.sha256)
             size = self.store.stat(request.sha256).size_bytes
@@ -211,7 +214,7 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
         return agent_pb2.UploadResponse(sha256=request.sha256, size_bytes=size, already_present=present)
 
     @_tracked
-    def RunCell(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+    def RunCell(self, request: agent_pb2.CellRequest, context: grpc.ServicerContext) -> Iterator[agent_pb2.CellEvent]:
         try:
             job = self._validated(from_message(request, CellRequest))
         except DeviceAgentError as e:

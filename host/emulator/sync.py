@@ -10,6 +10,9 @@ import errno
 import os
 import stat
 import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
 
 from host.emulator.sandbox import Sandbox, SandboxEscape
 from host.emulator.transport import Stream, StreamClosed
@@ -124,30 +127,75 @@ async def _list(sandbox: Sandbox, replies: _Replies, tag: bytes, path: str) -> N
     replies.add(b"DONE" + bytes(16 if tag == b"LIST" else 72))
 
 
-async def _send(sandbox: Sandbox, stream: Stream, replies: _Replies, spec: str) -> None:
-    """Receive DATA frames until DONE; write them unless the path is refused; then OKAY or FAIL."""
+def _send_spec(spec: str) -> tuple[str, int]:
+    """``path,mode`` split at the last comma (a path may contain commas)."""
     path, _, mode_text = spec.rpartition(",")
     if not path:
-        path, mode_text = spec, "33188"
+        return spec, 0o100644
     try:
-        mode = int(mode_text)
+        return path, int(mode_text)
     except ValueError:
-        mode = 0o100644
+        return path, 0o100644
+
+
+@dataclass
+class _Incoming:
+    """Where a SEND's bytes go: a partial file renamed into place at DONE, or a symlink target."""
+
+    path: str
+    mode: int
+    target: Path | None = None
+    partial: Path | None = None
+    handle: BinaryIO | None = None
+    link: bytearray = field(default_factory=bytearray)
     error: str | None = None
-    handle = None
-    target = None
-    try:
-        target = sandbox.host_path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-    except (SandboxEscape, OSError) as e:
-        error = f"{path}: {e}"
-    partial = target.with_name(f".{target.name}.partial") if target is not None and error is None else None
-    symlink_target = bytearray()
-    if partial is not None and not stat.S_ISLNK(mode):
+
+    def open(self, sandbox: Sandbox) -> None:
         try:
-            handle = open(partial, "wb")
-        except OSError as e:
-            error = f"{path}: {e.strerror}"
+            self.target = sandbox.host_path(self.path)
+            self.target.parent.mkdir(parents=True, exist_ok=True)
+            self.partial = self.target.with_name(f".{self.target.name}.partial")
+            if not stat.S_ISLNK(self.mode):
+                self.handle = open(self.partial, "wb")
+        except (SandboxEscape, OSError) as e:
+            self.error = f"{self.path}: {getattr(e, 'strerror', None) or e}"
+
+    def write(self, data: bytes) -> None:
+        if stat.S_ISLNK(self.mode):
+            self.link += data
+        elif self.handle is not None:
+            self.handle.write(data)
+
+    def abandon(self) -> None:
+        """The client left mid-transfer: nothing of it stays."""
+        if self.handle is not None:
+            self.handle.close()
+        if self.partial is not None:
+            self.partial.unlink(missing_ok=True)
+
+    def finish(self, mtime: int) -> None:
+        if self.handle is not None:
+            self.handle.close()
+        if self.error is None and self.target is not None and self.partial is not None:
+            try:
+                if stat.S_ISLNK(self.mode):
+                    self.target.unlink(missing_ok=True)
+                    os.symlink(bytes(self.link).rstrip(b"\0").decode(), self.target)
+                else:
+                    os.chmod(self.partial, stat.S_IMODE(self.mode) or 0o644)
+                    os.replace(self.partial, self.target)
+                    if mtime:
+                        os.utime(self.target, (mtime, mtime))
+            except OSError as e:
+                self.error = f"{self.path}: {e.strerror}"
+        if self.partial is not None and self.partial.exists():
+            self.partial.unlink()
+
+
+async def _send(sandbox: Sandbox, stream: Stream, replies: _Replies, spec: str) -> None:
+    """Receive DATA frames until DONE; write them unless the path is refused; then OKAY or FAIL."""
+    incoming = _Incoming(*_send_spec(spec))
+    incoming.open(sandbox)
     mtime = 0
     try:
         while True:
@@ -155,36 +203,18 @@ async def _send(sandbox: Sandbox, stream: Stream, replies: _Replies, spec: str) 
             if tag == b"DATA":
                 if length > SYNC_DATA_MAX:
                     raise StreamClosed("DATA frame over 64 KiB")
-                data = await stream.readexactly(length)
-                if stat.S_ISLNK(mode):
-                    symlink_target += data
-                elif handle is not None:
-                    handle.write(data)
+                incoming.write(await stream.readexactly(length))
             elif tag == b"DONE":
                 mtime = length
                 break
             else:
                 raise StreamClosed(f"unexpected {tag!r} during SEND")
-    finally:
-        if handle is not None:
-            handle.close()
-    if error is None and target is not None and partial is not None:
-        try:
-            if stat.S_ISLNK(mode):
-                link = bytes(symlink_target).rstrip(b"\0").decode()
-                target.unlink(missing_ok=True)
-                os.symlink(link, target)
-            else:
-                os.chmod(partial, stat.S_IMODE(mode) or 0o644)
-                os.replace(partial, target)
-                if mtime:
-                    os.utime(target, (mtime, mtime))
-        except OSError as e:
-            error = f"{path}: {e.strerror}"
-    if partial is not None and partial.exists():
-        partial.unlink()
-    if error:
-        replies.fail(error)
+    except BaseException:
+        incoming.abandon()
+        raise
+    incoming.finish(mtime)
+    if incoming.error:
+        replies.fail(incoming.error)
     else:
         replies.add(_REQ.pack(b"OKAY", 0))
 

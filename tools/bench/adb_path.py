@@ -22,11 +22,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from host.agent_client import AgentClient  # noqa: E402
-from host.devices.adb import adb_binary  # noqa: E402
-from host.devices.deploy import start_agent  # noqa: E402
+from host.devices.adb import adb_binary, private_server  # noqa: E402
+from host.devices.agent_client import AgentClient  # noqa: E402
 from host.devices.device import Device  # noqa: E402
-from tests.adb_fixtures import emulated_device, private_adb_server  # noqa: E402
+from host.devices.session import open_session  # noqa: E402
+from host.emulator import manager  # noqa: E402
 
 
 def unary_ms(client: AgentClient, calls: int) -> float:
@@ -46,27 +46,32 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=300)
     args = parser.parse_args()
     binary = adb_binary()
-    with tempfile.TemporaryDirectory(prefix="bench-adb-") as work, private_adb_server(binary) as server:
+    with tempfile.TemporaryDirectory(prefix="bench-adb-") as work, private_server(binary) as address:
         root = Path(work)
         os.environ["QUANTBENCH_DATA_DIR"] = str(root / "data")
+        os.environ["QUANTBENCH_CACHE_DIR"] = str(root / "cache")
         payload = root / "payload.bin"
         payload.write_bytes(os.urandom(args.mb * 1024 * 1024))
-        with emulated_device(server, root / "sandbox") as state:
-            device = Device(server.address, state.serial)
+        state = manager.start(address, 0, root / "sandbox")
+        try:
+            device = Device(address, state.serial)
             lib_s, cli_s = [], []
             for i in range(args.repeats):
                 started = time.perf_counter()
                 device.push_unchecked(payload, f"/data/local/tmp/lib{i}.bin")
                 lib_s.append(time.perf_counter() - started)
                 started = time.perf_counter()
-                subprocess.run([binary, "-P", str(server.address.port), "-s", state.serial, "push", str(payload), f"/data/local/tmp/cli{i}.bin"],
+                subprocess.run([binary, "-P", str(address.port), "-s", state.serial, "push", str(payload), f"/data/local/tmp/cli{i}.bin"],
                                check=True, capture_output=True)
                 cli_s.append(time.perf_counter() - started)
-            with start_agent(device) as session:
+            with open_session(device) as session:
                 forwarded = unary_ms(session.client, args.calls)
-                direct_client = AgentClient(f"127.0.0.1:{session.remote_port}", session.token)
+                token = session.client._metadata[0][1].removeprefix("Bearer ")
+                direct_client = AgentClient(f"127.0.0.1:{session.agent.port}", token)
                 direct = unary_ms(direct_client, args.calls)
                 direct_client.close()
+        finally:
+            manager.stop_state(address, state)
     lib_mbps = args.mb / statistics.median(lib_s)
     cli_mbps = args.mb / statistics.median(cli_s)
     print(f"adb {binary}")

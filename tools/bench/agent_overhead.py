@@ -26,21 +26,23 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from device_agent import measure  # noqa: E402
+from device_agent.contract import CellRequest, EvalParams, LatencyParams  # noqa: E402
 from device_agent.runtime import find_runtime  # noqa: E402
 from device_agent.server import AgentConfig, create_server  # noqa: E402
-from host.agent_client import AgentClient, cell_request  # noqa: E402
+from host.devices.agent_client import AgentClient  # noqa: E402
 
-LATENCY = dict(warmup_runs=5, warmup_seconds=1.0, min_runs=100, min_seconds=5.0, max_seconds=60.0)
+LATENCY = LatencyParams(warmup_runs=5, warmup_seconds=1.0, min_runs=100, min_seconds=5.0, max_seconds=60.0)
+ONE_RUN = LatencyParams(warmup_runs=1, warmup_seconds=0, min_runs=1, min_seconds=0, max_seconds=1)
 
 
 def float_model(work: Path) -> bytes:
     from host.convert.cache import ConversionCache
     from host.convert.converter import ConvertOptions, convert_model
     from host.convert.loader import resolve_model
-    from host.convert.modes import parse_modes
+    from host.convert.modes import ModeRequest
     from host.paths import cache_dir
 
-    convert_model(resolve_model("mobilenet_v2", "none"), parse_modes("none"), work, ConvertOptions(), cache=ConversionCache(cache_dir() / "convert"))
+    convert_model(resolve_model("mobilenet_v2", "none"), ModeRequest.parse("none").modes, work, ConvertOptions(), cache=ConversionCache(cache_dir() / "convert"))
     return (work / "none.tflite").read_bytes()
 
 
@@ -49,7 +51,7 @@ def bare_latency_p50(model: bytes, threads: int) -> float:
     interpreter.allocate_tensors()
     detail = interpreter.get_input_details()[0]
     interpreter.set_tensor(detail["index"], np.random.default_rng(0).uniform(-1, 1, detail["shape"]).astype(np.float32))
-    samples = measure.run_timing_loop(interpreter.invoke, measure.LatencyParams(**LATENCY))
+    samples = measure.run_timing_loop(interpreter.invoke, LATENCY)
     return measure.summarize(samples.timed_ms).p50
 
 
@@ -89,11 +91,12 @@ def main() -> None:
         bare_p50, agent_p50, bare_ips, agent_ips = [], [], [], []
         for _ in range(args.rounds):
             bare_p50.append(bare_latency_p50(model, args.threads))
-            result = client.run_cell(cell_request(names[0], f"cpu{args.threads}", **LATENCY), deadline_s=600)
-            agent_p50.append(result.latency_ms["p50"])
+            result = client.run_cell(CellRequest(names[0], f"cpu{args.threads}", LATENCY), deadline_s=600)
+            assert result.latency is not None, result.error
+            agent_p50.append(result.latency.p50)
             bare_ips.append(bare_throughput(model, args.threads, images))
-            evaluated = client.run_cell(cell_request(names[0], f"cpu{args.threads}", dataset_sha256=names[1], preset="mobilenet",
-                                                     warmup_runs=1, warmup_seconds=0, min_runs=1, min_seconds=0, max_seconds=1), deadline_s=600)
+            evaluated = client.run_cell(CellRequest(names[0], f"cpu{args.threads}", ONE_RUN, EvalParams(names[1], "mobilenet")),
+                                        deadline_s=600)
             agent_ips.append(evaluated.evaluated_images / evaluated.evaluate_seconds)
         client.close()
         server.stop(0)

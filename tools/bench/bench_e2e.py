@@ -21,9 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from host.devices.adb import wheel_adb  # noqa: E402
+from host.devices.adb import private_server, wheel_adb  # noqa: E402
 from host.store import ResultsStore  # noqa: E402
-from tests.adb_fixtures import private_adb_server  # noqa: E402
 from tools.bench.common import synthetic_images, timed_host  # noqa: E402
 
 
@@ -35,11 +34,11 @@ def invoke_seconds(db: Path, run_ref: str) -> tuple[str, float, int]:
         store.close()
     total = 0.0
     for cell in run.cells:
-        if cell.status == "ok" and cell.latency_ms:
-            lat = cell.latency_ms
-            total += (lat["first"] + lat.get("warmup_total", 0.0) + sum(cell.samples_ms)) / 1000.0
-            total += float(cell.extra.get("evaluate_seconds", 0.0))
-    return run.run_id, total, sum(1 for c in run.cells if c.status == "ok")
+        lat = cell.result.latency
+        if cell.ok and lat:
+            total += (lat.first_ms + lat.warmup_total_ms + sum(lat.samples_ms)) / 1000.0
+            total += cell.result.evaluate_seconds
+    return run.run_id, total, sum(1 for c in run.cells if c.ok)
 
 
 def main() -> None:
@@ -47,7 +46,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=100)
     parser.add_argument("--backends", default="cpu1,cpu2")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="bench-e2e-") as work, private_adb_server(wheel_adb()):
+    with tempfile.TemporaryDirectory(prefix="bench-e2e-") as work, private_server(wheel_adb()):
         root = Path(work)
         env = {"QUANTBENCH_DATA_DIR": str(root / "data"), "QUANTBENCH_CACHE_DIR": str(root / "cache")}
         os.environ.update(env)

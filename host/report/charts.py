@@ -1,0 +1,118 @@
+"""The report's charts, as embedded PNGs drawn with matplotlib (only measured cells are drawn).
+
+Readable whatever the numbers: an axis whose values span more than 10x is logarithmic (one
+reference-kernel mode can be 40x slower than the rest); builds that land on the same point of
+the accuracy-against-size chart share one label instead of printing over each other; latency
+distributions are horizontal boxes, so long mode names never collide.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from typing import Any
+
+from device_agent.contract import LatencyStats
+from host.report.tables import modes_backends
+from host.results import CellRecord, RunRecord
+
+LOG_SPAN = 10.0
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _png(fig: Any) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    _pyplot().close(fig)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def wide_span(values: list[float]) -> bool:
+    positive = [v for v in values if v > 0]
+    return bool(positive) and max(positive) / min(positive) > LOG_SPAN
+
+
+def latency_chart(grid: dict[tuple[str, str], LatencyStats], modes: list[str], backends: list[str]) -> str:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(modes)), 4))
+    width = 0.8 / max(1, len(backends))
+    for i, backend in enumerate(backends):
+        points = [(j + i * width, grid[(mode, backend)]) for j, mode in enumerate(modes) if (mode, backend) in grid]
+        ax.bar([x for x, _ in points], [lat.p50 for _, lat in points], width, label=backend, capsize=3,
+               yerr=[[0] * len(points), [lat.p90 - lat.p50 for _, lat in points]])
+    if wide_span([lat.p50 for lat in grid.values()]):
+        ax.set_yscale("log")
+    ax.set_xticks([j + width * (len(backends) - 1) / 2 for j in range(len(modes))], modes, rotation=20)
+    ax.set_ylabel("latency p50 (ms), whisker to p90")
+    ax.set_title("Latency per mode and backend")
+    ax.legend()
+    return _png(fig)
+
+
+def accuracy_size_chart(points: dict[str, tuple[float, float]], backend: str) -> str:
+    """One dot per distinct (size, accuracy); builds that coincide share one label."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    groups: dict[tuple[float, float], list[str]] = {}
+    for mode, (size_mb, top1) in points.items():
+        groups.setdefault((round(size_mb, 2), round(top1, 1)), []).append(mode)
+    for i, ((size_mb, top1), modes) in enumerate(sorted(groups.items())):
+        ax.scatter(size_mb, top1, s=40)
+        ax.annotate(", ".join(modes), (size_mb, top1), textcoords="offset points", xytext=(6, 8 if i % 2 else -12), fontsize=8)
+    tops = [top1 for _, top1 in points.values()]
+    ax.set_ylim(max(0.0, min(tops) - 2.0), min(100.0, max(tops)) + 1.5)
+    if wide_span([size for size, _ in points.values()]):
+        ax.set_xscale("log")
+    ax.set_xlabel("model size (MB)")
+    ax.set_ylabel("top-1 accuracy (%)")
+    ax.set_title(f"Accuracy against size ({backend})")
+    return _png(fig)
+
+
+def distribution_chart(cells: list[CellRecord], backends: list[str]) -> str:
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(backends), figsize=(max(6, 4 * len(backends)), 0.5 + 0.45 * len(cells) / len(backends) + 2),
+                             squeeze=False)
+    for ax, backend in zip(axes[0], backends, strict=True):
+        mine = [c for c in cells if c.backend == backend and c.result.latency]
+        samples = [list(c.result.latency.samples_ms) for c in mine if c.result.latency]
+        if samples:
+            ax.boxplot(samples, tick_labels=[c.mode for c in mine], showfliers=False, orientation="horizontal")
+            if wide_span([min(s) for s in samples] + [max(s) for s in samples]):
+                ax.set_xscale("log")
+        ax.set_title(backend)
+        ax.set_xlabel("ms")
+    fig.suptitle("Latency distributions (raw samples, outliers hidden)")
+    fig.tight_layout()
+    return _png(fig)
+
+
+def charts(run: RunRecord, serial: str) -> list[tuple[str, str, str]]:
+    """(chart id, caption, base64 PNG) for one device's measured cells."""
+    ok = [c for c in run.cells if c.device == serial and c.ok and c.result.latency]
+    if not ok:
+        return []
+    modes, backends = modes_backends(ok, run)
+    grid = {(c.mode, c.backend): c.result.latency for c in ok if c.result.latency}
+    out = [("chart-latency", "p50 latency per mode and backend (whiskers reach p90)", latency_chart(grid, modes, backends))]
+    points: dict[str, tuple[float, float]] = {}
+    scored = [c for c in ok if c.result.accuracy and c.size_bytes]
+    for c in scored:
+        if c.backend == scored[0].backend and c.result.accuracy and c.size_bytes:
+            points[c.mode] = (c.size_bytes / 1e6, 100 * c.result.accuracy.top1)
+    if points:
+        out.append(("chart-accuracy-size", "top-1 accuracy against model size",
+                    accuracy_size_chart(points, scored[0].backend)))
+    with_samples = [c for c in ok if c.result.latency and c.result.latency.samples_ms]
+    if with_samples:
+        out.append(("chart-latency-distribution", "latency distributions from raw samples",
+                    distribution_chart(with_samples, [b for b in backends if any(c.backend == b for c in with_samples)])))
+    return out

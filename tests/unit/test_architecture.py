@@ -1,0 +1,92 @@
+"""The shape of the code, checked: package layering, function size, who imports what.
+
+Read from the source with ``ast`` (lazy imports inside functions count too), so nothing here
+imports the packages it checks.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+MAX_FUNCTION_LINES = 50
+
+
+def _modules(*folders: str) -> list[Path]:
+    return [p for folder in folders for p in (ROOT / folder).rglob("*.py") if "_protos" not in p.parts]
+
+
+def _imports(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{a.name}" for a in node.names)
+    return names
+
+
+def _package(name: str) -> str:
+    """host.devices.select -> host.devices; host.cli -> host.cli (a top-level module)."""
+    parts = name.split(".")
+    if len(parts) >= 2 and (ROOT / parts[0] / parts[1]).is_dir():
+        return ".".join(parts[:2])
+    return ".".join(parts[:2]) if len(parts) >= 2 and (ROOT / parts[0] / f"{parts[1]}.py").is_file() else parts[0]
+
+
+def test_no_import_cycle_between_the_packages_of_host():
+    graph: dict[str, set[str]] = {}
+    for path in _modules("host"):
+        source = _package(".".join(path.relative_to(ROOT).with_suffix("").parts))
+        targets = {_package(n) for n in _imports(path) if n.startswith("host.")}
+        graph.setdefault(source, set()).update(t for t in targets if t != source and t != "host")
+    cycles = []
+
+    def visit(node: str, trail: list[str]) -> None:
+        for nxt in sorted(graph.get(node, ())):
+            if nxt in trail:
+                cycles.append(" -> ".join(trail[trail.index(nxt):] + [nxt]))
+            elif len(trail) < 12:
+                visit(nxt, [*trail, nxt])
+
+    for start in sorted(graph):
+        visit(start, [start])
+    assert not cycles, "import cycles between host packages:\n" + "\n".join(sorted(set(cycles)))
+
+
+def test_no_function_over_the_size_limit():
+    long = []
+    for path in _modules("host", "device_agent"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = node.end_lineno - node.lineno + 1
+                if length > MAX_FUNCTION_LINES:
+                    long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({length} lines)")
+    assert not long, "split these functions:\n" + "\n".join(long)
+
+
+def test_tools_import_nothing_from_tests():
+    offenders = [str(p.relative_to(ROOT)) for p in _modules("tools") if any(n.startswith("tests") for n in _imports(p))]
+    assert not offenders
+
+
+def test_only_the_devices_package_imports_adbutils():
+    offenders = [str(p.relative_to(ROOT)) for p in _modules("host", "device_agent")
+                 if any(n.startswith("adbutils") for n in _imports(p)) and "devices" not in p.parts]
+    assert not offenders
+
+
+def test_the_agent_imports_nothing_from_the_host():
+    offenders = [str(p.relative_to(ROOT)) for p in _modules("device_agent") if any(n.startswith("host") for n in _imports(p))]
+    assert not offenders, "the agent runs on the phone with numpy, grpcio, protobuf and a TFLite runtime only"
+
+
+def test_the_readme_lists_every_exit_code():
+    from host.errors import ExitCode
+
+    readme = (ROOT / "README.md").read_text()
+    table = dict(re.findall(r"^\| (\d+) \| (.+?) \|$", readme, flags=re.M))
+    assert sorted(int(code) for code in table) == sorted(int(code) for code in ExitCode)

@@ -1,0 +1,76 @@
+"""ADB and gRPC failures become the host's own errors, with the exit code their class names."""
+
+from __future__ import annotations
+
+import socket
+
+import grpc
+import pytest
+from adbutils.errors import AdbConnectionError, AdbError, AdbTimeout
+
+from host.devices.adb import map_adb_error
+from host.devices.agent_client import map_rpc_error
+from host.errors import (
+    AgentError,
+    AgentRequestError,
+    AgentTimeout,
+    AgentUnauthenticated,
+    AgentUnavailable,
+    DeviceDisconnected,
+    DeviceError,
+    DeviceNotFound,
+    DeviceOffline,
+    DeviceTimeout,
+    DeviceUnauthorized,
+    ExitCode,
+    UploadRejected,
+)
+
+
+@pytest.mark.parametrize(("error", "kind", "words"), [
+    (AdbTimeout("read timed out"), DeviceTimeout, "push timed out"),
+    (socket.timeout(), DeviceTimeout, "timed out"),
+    (AdbError("device 'X' not found"), DeviceNotFound, "not found"),
+    (AdbError("device unauthorized.\nThis adb server's $ADB_VENDOR_KEYS is not set"), DeviceUnauthorized, "accept the USB debugging prompt"),
+    (AdbError("device offline"), DeviceOffline, "offline"),
+    (AdbConnectionError("closed"), DeviceDisconnected, "disconnected during push"),
+    (ConnectionResetError(104, "reset"), DeviceDisconnected, "disconnected during push"),
+    (AdbError("something else entirely"), DeviceError, "push failed: something else entirely"),
+])
+def test_adb_errors(error, kind, words):
+    mapped = map_adb_error(error, "SERIAL1", "push")
+    assert type(mapped) is kind and words in str(mapped)
+
+
+def test_adb_exit_codes_follow_who_can_fix_it():
+    assert map_adb_error(AdbError("device 'X' not found"), "X", "shell").exit_code == ExitCode.USAGE
+    assert map_adb_error(AdbConnectionError("closed"), "X", "shell").exit_code == ExitCode.FAILED
+
+
+class _RpcError(grpc.RpcError):
+    """A failed call as grpc raises it (the channel's own class is private)."""
+
+    def __init__(self, code: grpc.StatusCode, details: str) -> None:
+        self._code, self._details = code, details
+
+    def code(self) -> grpc.StatusCode:
+        return self._code
+
+    def details(self) -> str:
+        return self._details
+
+
+@pytest.mark.parametrize(("code", "kind"), [
+    (grpc.StatusCode.UNAVAILABLE, AgentUnavailable),
+    (grpc.StatusCode.DEADLINE_EXCEEDED, AgentTimeout),
+    (grpc.StatusCode.UNAUTHENTICATED, AgentUnauthenticated),
+    (grpc.StatusCode.INVALID_ARGUMENT, AgentRequestError),
+    (grpc.StatusCode.NOT_FOUND, AgentRequestError),
+    (grpc.StatusCode.RESOURCE_EXHAUSTED, UploadRejected),
+    (grpc.StatusCode.DATA_LOSS, UploadRejected),
+    (grpc.StatusCode.INTERNAL, AgentError),
+])
+def test_grpc_status_codes(code, kind):
+    mapped = map_rpc_error(_RpcError(code, "what the agent said"))
+    assert type(mapped) is kind
+    assert str(mapped) == f"agent: what the agent said ({code.name})"
