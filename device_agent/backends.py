@@ -53,20 +53,13 @@ class PlatformFacts:
     description: str  # "Linux x86_64", "Android 14 (SDK 34)"
 
 
-def _library_error(library: str) -> str | None:
-    """None if the shared library loads, else the loader's message."""
-    try:
-        ctypes.CDLL(library)
-    except OSError as e:
-        return str(e)
-    return None
+def platform_availability(spec: BackendSpec, facts: PlatformFacts) -> tuple[bool, str]:
+    """(available, reason) from the device's facts alone: nothing is loaded here.
 
-
-def availability(spec: BackendSpec, facts: PlatformFacts, gpu_delegate: str = "", nnapi_delegate: str = "") -> tuple[bool, str]:
-    """(available, reason) for one backend on this device."""
-    prefix = "emulated device: " if facts.emulated else ""
-    if spec.kind == "cpu":
-        return True, ""
+    Delegate libraries are untrusted code: whether one loads is found out only in a worker or a
+    throwaway probe process (``library_error``), never in the agent, so a library that crashes
+    on load costs exactly its own cells.
+    """
     if spec.kind == "nnapi":
         if not facts.android:
             return False, f"NNAPI exists only on Android; this device is {facts.description}"
@@ -74,16 +67,33 @@ def availability(spec: BackendSpec, facts: PlatformFacts, gpu_delegate: str = ""
             return False, f"NNAPI needs Android 8.1 (SDK {NNAPI_MIN_SDK}) or later; this device is SDK {facts.sdk}"
         if facts.sdk > NNAPI_LAST_SDK:
             return False, f"NNAPI was removed in Android 15 (SDK 35); this device is SDK {facts.sdk}"
-        library = nnapi_delegate or DEFAULT_NNAPI_DELEGATE
-        error = _library_error(library)
-        if error:
-            return False, f"{prefix}no NNAPI delegate library ({error}); push one and pass --nnapi-delegate PATH"
-        return True, ""
-    library = gpu_delegate or DEFAULT_GPU_DELEGATE
-    error = _library_error(library)
-    if error:
-        return False, f"{prefix}no GPU delegate library ({error}); push one and pass --gpu-delegate PATH"
     return True, ""
+
+
+def library_for(spec: BackendSpec, gpu_delegate: str = "", nnapi_delegate: str = "") -> str | None:
+    """The delegate library a backend needs, or None for the CPU."""
+    if spec.kind == "gpu":
+        return gpu_delegate or DEFAULT_GPU_DELEGATE
+    if spec.kind == "nnapi":
+        return nnapi_delegate or DEFAULT_NNAPI_DELEGATE
+    return None
+
+
+def library_error(library: str) -> str | None:
+    """None if the shared library loads, else the loader's message. Loads it: call this only in a
+    worker or probe process."""
+    try:
+        ctypes.CDLL(library)
+    except OSError as e:
+        return str(e)
+    return None
+
+
+def missing_library_reason(spec: BackendSpec, facts: PlatformFacts, error: str) -> str:
+    """Why the backend is unavailable when its library does not load, with the fix."""
+    prefix = "emulated device: " if facts.emulated else ""
+    name, flag = ("GPU", "--gpu-delegate") if spec.kind == "gpu" else ("NNAPI", "--nnapi-delegate")
+    return f"{prefix}no {name} delegate library ({error}); push one and pass {flag} PATH"
 
 
 def make_interpreter(runtime: Runtime, model_path: str, spec: BackendSpec, gpu_delegate: str = "", nnapi_delegate: str = "") -> Any:

@@ -167,3 +167,18 @@ class DeviceInfo:
 
     def backend(self, name: str) -> Backend | None:
         return next((b for b in self.backends if b.name == name), None)
+
+
+@dataclass(frozen=True)
+class PruneRequest:
+    max_bytes: int
+    max_age_days: float = 0.0
+    keep_sha256: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PruneResponse:
+    removed_files: int
+    removed_bytes: int
+    kept_files: int
+    kept_bytes: int

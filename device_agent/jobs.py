@@ -61,9 +61,12 @@ def _forkserver() -> ForkServerContext | None:
     return context
 
 
-def _launch(context: ForkServerContext | SpawnContext | DefaultContext, root: str, request: CellRequest) -> tuple[BaseProcess, Connection]:
+Context = ForkServerContext | SpawnContext | DefaultContext
+
+
+def _launch(context: Context, target: Callable[..., None], *args: object) -> tuple[BaseProcess, Connection]:
     receiver, sender = context.Pipe(duplex=False)
-    process = context.Process(target=worker.run_in_child, args=(root, request, sender), name="cell-worker", daemon=True)
+    process = context.Process(target=target, args=(*args, sender), name="cell-worker", daemon=True)
     try:
         process.start()
     except BaseException:
@@ -74,29 +77,54 @@ def _launch(context: ForkServerContext | SpawnContext | DefaultContext, root: st
     return process, receiver
 
 
-def _start(root: str, request: CellRequest) -> tuple[BaseProcess, Connection]:
-    """Start the worker process; if the forkserver cannot run here, use spawn from then on."""
+def _start(target: Callable[..., None], *args: object) -> tuple[BaseProcess, Connection]:
+    """Start a worker process; if the forkserver cannot run here, use spawn from then on."""
     global _forkserver_failed
     context = None if _forkserver_failed else _forkserver()
     if context is not None:
         try:
-            return _launch(context, root, request)
+            return _launch(context, target, *args)
         except OSError:
             _forkserver_failed = True
-    return _launch(multiprocessing.get_context("spawn"), root, request)
+    return _launch(multiprocessing.get_context("spawn"), target, *args)
+
+
+def probe_library(library: str, timeout_s: float = 30.0) -> str | None:
+    """Whether a delegate library loads, found out in a throwaway process: None if it loads,
+    else why not (the loader's message, or the signal that killed the probe)."""
+    process, receiver = _start(worker.probe_in_child, library)
+    try:
+        if receiver.poll(timeout_s):
+            try:
+                error: str | None = receiver.recv()
+                return error
+            except (EOFError, OSError):
+                pass  # the probe died while loading: its exit status says how
+        else:
+            process.kill()
+            return f"loading it did not finish within {timeout_s:g} s"
+    finally:
+        process.join(timeout=5)
+        if process.is_alive():
+            process.kill()
+            process.join()
+        receiver.close()
+    return f"loading it crashed the probe process ({_how_it_ended(process)})"
+
+
+def _how_it_ended(process: BaseProcess) -> str:
+    code = process.exitcode
+    return f"killed by {signal_name(-code)}" if code is not None and code < 0 else f"exited with code {code}"
 
 
 def _exit_reason(process: BaseProcess, phase: str) -> str:
-    code = process.exitcode
-    if code is not None and code < 0:
-        return f"worker killed by {signal_name(-code)} in phase {phase}"
-    return f"worker exited with code {code} in phase {phase} without a result"
+    return f"worker {_how_it_ended(process)} in phase {phase}" + ("" if (process.exitcode or 0) < 0 else " without a result")
 
 
 def run_job(root: str, request: CellRequest, cancelled: Callable[[], bool] = lambda: False) -> Iterator[Event]:
     """Yield the worker's progress events and then one result, whatever the worker does."""
     timeout_s = request.timeout_seconds or DEFAULT_CELL_TIMEOUT_S
-    process, receiver = _start(root, request)
+    process, receiver = _start(worker.run_in_child, root, request)
     deadline = time.monotonic() + timeout_s
     phase = "start"
     result: CellResult | None = None

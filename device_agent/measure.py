@@ -109,3 +109,15 @@ def read_memory_mb() -> tuple[float, float]:
 
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
         return peak, peak
+
+
+def available_memory_mb() -> float:
+    """MemAvailable from /proc/meminfo (what can be allocated without swapping), in MB; 0 if unknown."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return float(line.split()[1]) / 1024.0
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0.0

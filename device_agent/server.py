@@ -22,10 +22,10 @@ import grpc
 
 from device_agent import __version__, backends, deviceinfo
 from device_agent._protos import agent_pb2, agent_pb2_grpc, health_pb2_grpc
-from device_agent.contract import Backend, CellRequest, CellResult, DeviceInfo, LatencyParams
+from device_agent.contract import Backend, CellRequest, CellResult, DeviceInfo, LatencyParams, PruneRequest
 from device_agent.errors import DeviceAgentError, InvalidRequest, WireError
 from device_agent.health import SERVING, HealthServicer
-from device_agent.jobs import run_job
+from device_agent.jobs import probe_library, run_job
 from device_agent.preprocess import get_preset
 from device_agent.runtime import RuntimeMissing, find_runtime
 from device_agent.store import (
@@ -154,7 +154,13 @@ def device_info(config: AgentConfig, root: Path) -> DeviceInfo:
         names.insert(2, f"cpu{deviceinfo.cores()}")
     reported = []
     for name in names:
-        available, reason = backends.availability(backends.parse_backend(name), facts, config.gpu_delegate, config.nnapi_delegate)
+        spec = backends.parse_backend(name)
+        available, reason = backends.platform_availability(spec, facts)
+        library = backends.library_for(spec, config.gpu_delegate, config.nnapi_delegate)
+        if available and library:
+            error = probe_library(library)  # in a throwaway process: a library may crash on load
+            if error is not None:
+                available, reason = False, backends.missing_library_reason(spec, facts, error)
         if available and not runtime_name:
             available, reason = False, runtime_version
         reported.append(Backend(name, available, reason))
@@ -214,13 +220,21 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
         return agent_pb2.UploadResponse(sha256=request.sha256, size_bytes=size, already_present=present)
 
     @_tracked
+    def PruneStore(self, request: agent_pb2.PruneRequest, context: grpc.ServicerContext) -> agent_pb2.PruneResponse:
+        try:
+            for name in request.keep_sha256:
+                self.store.path(name)  # names are checked like every other
+            return to_message(self.store.prune(from_message(request, PruneRequest)))
+        except DeviceAgentError as e:
+            _abort(context, e)
+
+    @_tracked
     def RunCell(self, request: agent_pb2.CellRequest, context: grpc.ServicerContext) -> Iterator[agent_pb2.CellEvent]:
         try:
             job = self._validated(from_message(request, CellRequest))
         except DeviceAgentError as e:
             _abort(context, e)
-        available, reason = backends.availability(backends.parse_backend(job.backend), deviceinfo.platform_facts(),
-                                                  job.gpu_delegate, job.nnapi_delegate)
+        available, reason = backends.platform_availability(backends.parse_backend(job.backend), deviceinfo.platform_facts())
         if not available:
             yield event_message(CellResult(status="unavailable", error=reason, phase="start"))
             return
@@ -247,7 +261,8 @@ def create_server(config: AgentConfig, address: str = "127.0.0.1:0", activity: A
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=8),
         interceptors=[_TokenInterceptor(config.token)],
-        options=[("grpc.max_send_message_length", MAX_MESSAGE_BYTES), ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)],
+        options=[("grpc.max_send_message_length", MAX_MESSAGE_BYTES), ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                 ("grpc.so_reuseport", 0)],  # no other process may bind the agent's port too and take its calls
     )
     agent_pb2_grpc.add_AgentServicer_to_server(AgentServicer(config, activity), server)
     health_servicer = HealthServicer()

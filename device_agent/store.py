@@ -17,10 +17,12 @@ import hashlib
 import os
 import re
 import tempfile
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from device_agent.contract import PruneRequest, PruneResponse
 from device_agent.errors import DeviceAgentError
 
 _NAME = re.compile(r"[0-9a-f]{64}")
@@ -70,10 +72,34 @@ class FileStore:
         return self.files / name
 
     def require(self, name: str) -> Path:
+        """The path of a stored file, marked as used now (pruning removes the least recently used)."""
         path = self.path(name)
-        if not path.is_file():
-            raise NotInStore(f"{name} is not on the device; upload it first")
+        try:
+            os.utime(path)
+        except FileNotFoundError:
+            raise NotInStore(f"{name} is not on the device; upload it first") from None
         return path
+
+    def prune(self, request: PruneRequest) -> PruneResponse:
+        """Remove least recently used files beyond the byte budget or the age bound, never a kept one."""
+        keep = set(request.keep_sha256)
+        entries = []
+        for path in self.files.iterdir():
+            try:
+                st = path.stat()
+            except FileNotFoundError:
+                continue
+            entries.append((st.st_mtime, st.st_size, path))
+        entries.sort(reverse=True)  # newest first
+        oldest_allowed = time.time() - request.max_age_days * 86400 if request.max_age_days > 0 else 0.0
+        kept = removed = kept_bytes = removed_bytes = 0
+        for mtime, size, path in entries:
+            if path.name in keep or (kept_bytes + size <= request.max_bytes and mtime >= oldest_allowed):
+                kept, kept_bytes = kept + 1, kept_bytes + size
+            else:
+                path.unlink(missing_ok=True)
+                removed, removed_bytes = removed + 1, removed_bytes + size
+        return PruneResponse(removed, removed_bytes, kept, kept_bytes)
 
     def stat(self, name: str) -> Stat:
         path = self.path(name)

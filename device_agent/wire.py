@@ -19,7 +19,7 @@ T = TypeVar("T")
 _TYPES: tuple[type, ...] = (
     contract.LatencyParams, contract.EvalParams, contract.CellRequest, contract.Progress, contract.LatencyStats,
     contract.Memory, contract.Delegation, contract.Accuracy, contract.Fidelity, contract.CellResult, contract.Backend,
-    contract.DeviceInfo,
+    contract.DeviceInfo, contract.PruneRequest, contract.PruneResponse,
 )
 _BY_NAME: dict[str, type] = {t.__name__: t for t in _TYPES}
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from device_agent import backends, evaluate, measure
+from device_agent import backends, deviceinfo, evaluate, measure
 from device_agent.contract import (
     CellRequest,
     CellResult,
@@ -46,6 +46,10 @@ class CellFailure(DeviceAgentError):
     def __init__(self, phase: str, message: str) -> None:
         super().__init__(message)
         self.phase = phase
+
+
+class BackendUnavailable(DeviceAgentError):
+    """The backend's delegate library does not load on this device: the cell is unavailable."""
 
 
 class Reporter:
@@ -91,12 +95,17 @@ def prepare(store: FileStore, request: CellRequest, reporter: Reporter) -> Prepa
         runtime = find_runtime()
         model_path = store.require(request.model_sha256)
         model_bytes = model_path.read_bytes()
-        total_nodes = len(inspection_interpreter(model_bytes)._get_ops_details())
+        inspection = inspection_interpreter(model_bytes)
+        total_nodes = len(inspection._get_ops_details())
     except ValueError as e:
         raise CellFailure("load", f"the interpreter rejects the model: {e}") from e
     except Exception as e:
         raise CellFailure("load", str(e)) from e
     reporter.progress("delegate", message=spec.name)
+    library = backends.library_for(spec, request.gpu_delegate, request.nnapi_delegate)
+    error = backends.library_error(library) if library else None  # here, in the worker: it may crash
+    if error is not None:
+        raise BackendUnavailable(backends.missing_library_reason(spec, deviceinfo.platform_facts(), error))
     started = time.perf_counter()
     try:
         interpreter = backends.make_interpreter(runtime, str(model_path), spec, request.gpu_delegate, request.nnapi_delegate)
@@ -107,11 +116,23 @@ def prepare(store: FileStore, request: CellRequest, reporter: Reporter) -> Prepa
         interpreter.allocate_tensors()
     except Exception as e:
         reason = str(e).strip() or f"{type(e).__name__} with no message from the runtime"
-        raise CellFailure("allocate", f"the runtime cannot prepare the model on {spec.name}: {reason}") from e
+        raise CellFailure("allocate", f"the runtime cannot prepare the model on {spec.name}: {reason} "
+                                      f"({memory_needs(inspection)})") from e
     init_ms = (time.perf_counter() - started) * 1000.0
     init_rss, _ = measure.read_memory_mb()
     name = "xnnpack" if spec.kind == "cpu" else spec.kind
     return Prepared(interpreter, len(model_bytes), init_ms, init_rss, backends.delegation_coverage(interpreter, total_nodes, name))
+
+
+def memory_needs(interpreter: Any) -> str:
+    """What the model's tensors take against what the device has free: the usual reason a model
+    cannot be allocated, which the runtime does not always say."""
+    needed = 0
+    for tensor in interpreter.get_tensor_details():
+        shape = [int(d) for d in tensor["shape"]]
+        if all(d >= 0 for d in shape):
+            needed += int(np.prod(shape, dtype=np.int64)) * np.dtype(tensor["dtype"]).itemsize
+    return f"its tensors take {needed / 1e6:,.0f} MB; {measure.available_memory_mb():,.0f} MB of memory is available"
 
 
 def time_invokes(prepared: Prepared, params: LatencyParams, reporter: Reporter) -> LatencyStats:
@@ -183,6 +204,12 @@ def run_cell(root: Path, request: CellRequest, reporter: Reporter) -> CellResult
                    accuracy_note=found.accuracy_note)
 
 
+def probe_in_child(library: str, connection: Any) -> None:
+    """Load one library in this throwaway process and report the loader's error (None if it loads)."""
+    connection.send(backends.library_error(library))
+    connection.close()
+
+
 def run_in_child(root: str, request: CellRequest, connection: Any) -> None:
     """Run one cell and send its events through ``connection``; always ends with a result."""
     reporter = Reporter(connection.send)
@@ -191,6 +218,8 @@ def run_in_child(root: str, request: CellRequest, connection: Any) -> None:
         result = run_cell(Path(root), request, reporter)
     except CellFailure as e:
         result = failed(e.phase, str(e))
+    except BackendUnavailable as e:
+        result = CellResult(status="unavailable", error=str(e), phase="delegate")
     except Exception as e:  # the protocol must always end in a result
         result = failed(reporter.phase, f"{type(e).__name__}: {e}")
     connection.send(result)

@@ -15,22 +15,15 @@ from pathlib import Path
 
 from host import __version__
 from host.errors import ExitCode, HostError, InputError
+from host.fsio import atomic_write, check_writable
 from host.params import add_arguments, from_namespace, validate
 
 Command = Callable[[argparse.Namespace], int]
 
 
 def _writable(path: str | None) -> None:
-    """Create the file's folder and make sure the file can be written, or fail now with exit 2."""
-    if path is None:
-        return
-    target = Path(path)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with target.open("a"):
-            pass
-    except OSError as e:
-        raise InputError(f"cannot write {target}: {e.strerror}") from e
+    if path is not None:
+        check_writable(Path(path))
 
 
 def _db(path: str | None) -> Path:
@@ -67,7 +60,7 @@ def _run_bench(args: argparse.Namespace) -> int:
     print_run(run)
     for path, render in ((outputs.json, to_json), (outputs.report, to_html)):
         if path:
-            Path(path).write_text(render(run))
+            atomic_write(Path(path), render(run))
             print(f"wrote {path}")
     return ExitCode.FAILED if any(c.status == "failed" for c in run.cells) else ExitCode.OK
 
@@ -82,7 +75,7 @@ def _run_report(args: argparse.Namespace) -> int:
     db = _db(options.db)
     if not db.is_file():
         raise InputError(f"no results database at {db}: run 'host bench' first or pass --db")
-    store = ResultsStore(db)
+    store = ResultsStore(db, read_only=True)
     try:
         run = store.load_run(options.run_id)
     finally:
@@ -93,7 +86,7 @@ def _run_report(args: argparse.Namespace) -> int:
     text = RENDERERS["md" if options.format == "table" else options.format](run)
     if options.output:
         _writable(options.output)
-        Path(options.output).write_text(text)
+        atomic_write(Path(options.output), text)
         print(f"wrote {options.output}")
     else:
         sys.stdout.write(text)
@@ -101,12 +94,14 @@ def _run_report(args: argparse.Namespace) -> int:
 
 
 def _run_check(args: argparse.Namespace) -> int:
-    from host.regress import CheckOptions, Thresholds, compare, junit_xml, load_run_ref
+    from host.regress import CheckOptions, Thresholds, check_same_inputs, compare, junit_xml, load_run_ref
     from host.report.console import print_findings
 
     limits, options = from_namespace(Thresholds, args), from_namespace(CheckOptions, args)
     limits.validate()
     baseline, current = load_run_ref(options.baseline, _db(options.db)), load_run_ref(options.current, _db(options.db))
+    if not options.allow_different_inputs:
+        check_same_inputs(baseline, current)
     findings = compare(baseline, current, limits)
     print_findings(baseline, current, findings)
     if options.junit:
@@ -114,6 +109,24 @@ def _run_check(args: argparse.Namespace) -> int:
         junit_xml(findings, Path(options.junit))
         print(f"junit: {options.junit}")
     return ExitCode.FAILED if any(f.regressed for f in findings) else ExitCode.OK
+
+
+def _run_cache_prune(args: argparse.Namespace) -> int:
+    from host.cache import PruneOptions, prune_host
+
+    options = from_namespace(PruneOptions, args)
+    print(prune_host(options.max_mb, options.max_days).describe("caches on this machine"))
+    if options.device:
+        from host.devices.adb import parse_server
+        from host.devices.select import resolve_one
+        from host.devices.session import AgentSettings, open_session
+
+        device = resolve_one(parse_server(options.adb_server), options.device)
+        with open_session(device, AgentSettings(options.device_python)) as session:
+            pruned = session.prune_store(options.device_store_max_mb * 1_000_000, max_age_days=options.max_days)
+        print(f"agent store on {device.serial}: removed {pruned.removed_files} files ({pruned.removed_bytes / 1e6:.1f} MB), "
+              f"{pruned.kept_files} files ({pruned.kept_bytes / 1e6:.1f} MB) kept")
+    return ExitCode.OK
 
 
 def _run_devices(args: argparse.Namespace) -> int:
@@ -156,12 +169,16 @@ def _run_emulator_stop(args: argparse.Namespace) -> int:
 def _run_doctor(args: argparse.Namespace) -> int:
     from host.devices.adb import parse_server
     from host.devices.doctor import diagnose, healthy
+    from host.devices.leftovers import reap
     from host.devices.options import DoctorOptions
     from host.devices.select import resolve_one
     from host.report.console import print_doctor
 
     options = from_namespace(DoctorOptions, args)
-    device = resolve_one(parse_server(options.adb_server), options.device)
+    address = parse_server(options.adb_server)
+    device = resolve_one(address, options.device)
+    for line in reap(address, {device.serial}):
+        print(f"cleaned up: {line}")
     checks = diagnose(device, options.device_python, options.gpu_delegate, options.nnapi_delegate)
     print_doctor(checks)
     return ExitCode.OK if healthy(checks) else ExitCode.FAILED
@@ -178,6 +195,7 @@ def _command(sub: argparse._SubParsersAction, name: str, help: str, run: Command
 
 def _add_commands(sub: argparse._SubParsersAction) -> None:
     from host.bench.config import BenchConfig, BenchOutputs
+    from host.cache import PruneOptions
     from host.convert.options import ConvertConfig
     from host.devices.options import AdbOptions, DoctorOptions
     from host.emulator.options import StartOptions, StopOptions
@@ -195,6 +213,10 @@ def _add_commands(sub: argparse._SubParsersAction) -> None:
     _command(actions, "stop", "disconnect and stop emulated devices", _run_emulator_stop, StopOptions)
     _command(sub, "doctor", "check a device (the one named, or the only one attached) for what the agent needs",
              _run_doctor, DoctorOptions)
+    cache = sub.add_parser("cache", help="the caches on this machine and on devices")
+    _command(cache.add_subparsers(dest="action", required=True), "prune",
+             "remove cache entries unused for --max-days, then the least recently used beyond --max-mb", _run_cache_prune,
+             PruneOptions)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -227,6 +249,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return int(ExitCode.INTERRUPTED)
+    finally:
+        _stop_started_servers(keep=getattr(args, "action", "") == "start")
+
+
+def _stop_started_servers(keep: bool) -> None:
+    """An adb server this command started at a --adb-server address it named is stopped again
+    (an emulated device started for later use keeps it); either way the user is told."""
+    if "host.devices.adb" in sys.modules:
+        from host.devices.adb import stop_started_servers
+
+        for note in stop_started_servers(keep):
+            print(f"note: {note}", file=sys.stderr)
 
 
 if __name__ == "__main__":

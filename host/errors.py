@@ -62,6 +62,10 @@ class RecordError(InputError):
     """Stored or given data (a database row, a JSON file) does not have the shape it must have."""
 
 
+class OutputError(InputError):
+    """A file the user asked for cannot be written there (no space, no permission, no folder)."""
+
+
 class ConversionError(HostError):
     """One mode failed in the TFLite converter; other modes are unaffected."""
 
@@ -108,6 +112,10 @@ class AmbiguousDevice(DeviceError, InputError):
 
 class DeviceUnauthorized(DeviceError, InputError):
     """The phone has not accepted this computer's USB debugging key."""
+
+
+class DeviceBusy(DeviceError):
+    """Another bench on this machine is using the device (and --no-wait was given)."""
 
 
 class DeviceOffline(DeviceError):

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from host.errors import InputError
+from host.fsio import atomic_write
 from host.params import Param, at_least, between, validate
 from host.results import CellRecord, RunRecord, run_from_json
 from host.store import DB, ResultsStore
@@ -50,6 +51,8 @@ class CheckOptions:
                          required=True).field()
     junit: str | None = Param(None, "write JUnit XML for the CI's test report", metavar="FILE").field()
     db: str | None = DB.field()
+    allow_different_inputs: bool = Param(False, "compare runs of different models or datasets (refused otherwise: the "
+                                         "numbers would not measure the same thing)").field()
 
 
 @dataclass(frozen=True)
@@ -98,7 +101,7 @@ def load_run_ref(ref: str, db: Path) -> RunRecord:
         return run_from_json(data, str(path))
     if not db.is_file():
         raise InputError(f"{ref} is not a JSON file and there is no results database at {db}")
-    store = ResultsStore(db)
+    store = ResultsStore(db, read_only=True)
     try:
         return store.load_run(ref)
     finally:
@@ -112,6 +115,16 @@ def _pair_devices(baseline: RunRecord, current: RunRecord) -> dict[str, str]:
     if len(base) == 1 and len(cur) == 1:
         return {cur[0]: base[0]}
     return {s: s for s in cur if s in base}
+
+
+def check_same_inputs(baseline: RunRecord, current: RunRecord) -> None:
+    """Runs of different models or datasets are not a regression check: refuse them."""
+    for what, before, after in (("model", baseline.model.sha256, current.model.sha256),
+                                ("dataset", baseline.dataset.sha256, current.dataset.sha256)):
+        if before != after:
+            names = (baseline.model.name, current.model.name) if what == "model" else (baseline.dataset.name, current.dataset.name)
+            raise InputError(f"the runs measured different {what}s ({names[0]} {str(before)[:12]} against {names[1]} "
+                             f"{str(after)[:12]}): pass --allow-different-inputs to compare them anyway")
 
 
 def compare(baseline: RunRecord, current: RunRecord, limits: Thresholds = Thresholds()) -> list[Finding]:
@@ -166,4 +179,4 @@ def junit_xml(findings: list[Finding], path: Path, name: str = "quantbench.check
             failure.text = f.detail
         else:
             ET.SubElement(case, "system-out").text = f"{f.baseline} -> {f.current} {f.detail}".strip()
-    ET.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)
+    atomic_write(path, ET.tostring(suite, encoding="utf-8", xml_declaration=True))

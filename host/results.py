@@ -79,6 +79,7 @@ class ModelInfo:
     sha256: str
     input_shape: tuple[int, ...]
     preset: str = ""
+    classes: int = 0  # scores per image (the output's size); 0 when unknown
 
 
 @dataclass(frozen=True)

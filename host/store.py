@@ -3,7 +3,8 @@
 Tables: ``runs`` (one per bench run, with the configuration needed to resume it), ``devices``
 (per run), ``cells`` (one per device x mode x backend, replaced when a resumed run redoes it),
 and ``samples`` (each cell's raw latency samples as a float64 blob, for distribution-level
-comparisons). WAL mode lets a report read while a bench writes.
+comparisons). Readers open the file read-only and write nothing; a reader waits out a writer's
+commit (busy timeout), so a report can be read while a bench writes.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import functools
 import json
 import sqlite3
 import threading
+import urllib.parse
 from array import array
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -34,6 +36,7 @@ from host.results import (
 )
 
 SCHEMA_VERSION = 1
+APPLICATION_ID = 0x51424E43  # "QBNC" in the SQLite header: this file is a quantbench results database
 DB = Param(None, "results database (default: ~/.local/share/quantbench/results.sqlite)", metavar="FILE")
 T = TypeVar("T")
 _SCHEMA = """
@@ -93,23 +96,60 @@ _CELL_COLUMNS = ("device, mode, backend, status, error, phase, size_bytes, laten
 
 
 class ResultsStore:
-    def __init__(self, path: Path) -> None:
+    """One results database. Writers migrate it; readers (``read_only``) never change a byte, so
+    a database on a read-only filesystem, or one being written by a bench, can be read."""
+
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self.read_only = read_only
+        self._lock = threading.RLock()  # devices run in threads and share this connection
         try:
-            self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-            self._lock = threading.RLock()  # devices run in threads and share this connection
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            self._migrate()
+            self._db = self._connect()
+            self._check_ours()
+            if not read_only:
+                # a rollback journal, not WAL: readers then open the file read-only without creating
+                # -wal/-shm files (nothing of a reader is ever written), and wait out a writer's commit
+                self._db.execute("PRAGMA journal_mode=DELETE")
+                self._db.execute("PRAGMA foreign_keys=ON")
+                self._migrate()
+            self._check_schema()
         except sqlite3.DatabaseError as e:
             raise StoreError(f"{path} is not a usable results database: {e}") from e
+
+    def _connect(self) -> sqlite3.Connection:
+        if not self.read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            return sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        if not self.path.is_file():
+            raise StoreError(f"no results database at {self.path}: run 'host bench' first or pass --db")
+        uri = "file:" + urllib.parse.quote(str(self.path.resolve()))
+        db = sqlite3.connect(uri + "?mode=ro", uri=True, timeout=30, isolation_level=None, check_same_thread=False)
+        try:
+            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return db
+        except sqlite3.OperationalError:  # WAL on a read-only filesystem: no -shm can be made
+            db.close()
+            return sqlite3.connect(uri + "?mode=ro&immutable=1", uri=True, isolation_level=None, check_same_thread=False)
+
+    def _check_ours(self) -> None:
+        """Refuse, untouched, a database that another application made."""
+        app_id = int(self._db.execute("PRAGMA application_id").fetchone()[0])
+        tables = {str(r[0]) for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if app_id == APPLICATION_ID or (app_id == 0 and not tables and not self.read_only):
+            return
+        if app_id == 0 and {"meta", "runs", "cells"} <= tables:
+            return  # written before databases were marked; a writer marks it
+        found = f"application_id {app_id:#x}" if app_id else "tables " + ", ".join(sorted(tables)[:6]) if tables else "no tables"
+        raise StoreError(f"{self.path} is not a quantbench results database ({found}); it was left untouched: pass --db "
+                         "with a results file of ours, or a new path")
 
     def close(self) -> None:
         self._db.close()
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
+        if self.read_only:
+            raise StoreError(f"{self.path} was opened read-only")
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -128,11 +168,19 @@ class ResultsStore:
                 present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
                 if column not in present:
                     db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
-            row = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-            if row is None:
+            if db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() is None:
                 db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-            elif int(row[0]) > SCHEMA_VERSION:
-                raise StoreError(f"{self.path} has schema {row[0]}, newer than this tool's {SCHEMA_VERSION}: upgrade quantbench")
+            db.execute(f"PRAGMA application_id={APPLICATION_ID}")
+
+    def _check_schema(self) -> None:
+        row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        if row is None or not str(row[0]).isdigit():
+            raise StoreError(f"{self.path} is damaged: its schema_version is {None if row is None else row[0]!r}, not a number")
+        if int(row[0]) > SCHEMA_VERSION:
+            raise StoreError(f"{self.path} has schema {row[0]}, newer than this tool's {SCHEMA_VERSION}: upgrade quantbench")
+        for table, column, _ in _ADDED_COLUMNS:
+            if column not in {r[1] for r in self._db.execute(f"PRAGMA table_info({table})")}:
+                raise StoreError(f"{self.path} was written by an older quantbench: any 'host bench --db {self.path}' upgrades it")
 
     # -- writing --------------------------------------------------------------------------
     @_mapped

@@ -77,6 +77,28 @@ class AdoptFileRequest(_message.Message):
     sha256: str
     def __init__(self, sha256: _Optional[str] = ...) -> None: ...
 
+class PruneRequest(_message.Message):
+    __slots__ = ("max_bytes", "max_age_days", "keep_sha256")
+    MAX_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MAX_AGE_DAYS_FIELD_NUMBER: _ClassVar[int]
+    KEEP_SHA256_FIELD_NUMBER: _ClassVar[int]
+    max_bytes: int
+    max_age_days: float
+    keep_sha256: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, max_bytes: _Optional[int] = ..., max_age_days: _Optional[float] = ..., keep_sha256: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class PruneResponse(_message.Message):
+    __slots__ = ("removed_files", "removed_bytes", "kept_files", "kept_bytes")
+    REMOVED_FILES_FIELD_NUMBER: _ClassVar[int]
+    REMOVED_BYTES_FIELD_NUMBER: _ClassVar[int]
+    KEPT_FILES_FIELD_NUMBER: _ClassVar[int]
+    KEPT_BYTES_FIELD_NUMBER: _ClassVar[int]
+    removed_files: int
+    removed_bytes: int
+    kept_files: int
+    kept_bytes: int
+    def __init__(self, removed_files: _Optional[int] = ..., removed_bytes: _Optional[int] = ..., kept_files: _Optional[int] = ..., kept_bytes: _Optional[int] = ...) -> None: ...
+
 class UploadChunk(_message.Message):
     __slots__ = ("sha256", "size_bytes", "data")
     SHA256_FIELD_NUMBER: _ClassVar[int]

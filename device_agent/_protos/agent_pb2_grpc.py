@@ -55,6 +55,11 @@ class AgentStub:
                 request_serializer=agent__pb2.AdoptFileRequest.SerializeToString,
                 response_deserializer=agent__pb2.UploadResponse.FromString,
                 _registered_method=True)
+        self.PruneStore = channel.unary_unary(
+                '/quantbench.agent.v1.Agent/PruneStore',
+                request_serializer=agent__pb2.PruneRequest.SerializeToString,
+                response_deserializer=agent__pb2.PruneResponse.FromString,
+                _registered_method=True)
         self.RunCell = channel.unary_stream(
                 '/quantbench.agent.v1.Agent/RunCell',
                 request_serializer=agent__pb2.CellRequest.SerializeToString,
@@ -95,6 +100,14 @@ class AgentServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PruneStore(self, request, context):
+        """Bound the store: remove the least recently used files (never those in keep_sha256) until it
+        holds at most max_bytes, and any not used for max_age_days (0: no age bound).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def RunCell(self, request, context):
         """Run one cell (model x backend) in a fresh worker process; progress events, then one result.
         """
@@ -124,6 +137,11 @@ def add_AgentServicer_to_server(servicer, server):
                     servicer.AdoptFile,
                     request_deserializer=agent__pb2.AdoptFileRequest.FromString,
                     response_serializer=agent__pb2.UploadResponse.SerializeToString,
+            ),
+            'PruneStore': grpc.unary_unary_rpc_method_handler(
+                    servicer.PruneStore,
+                    request_deserializer=agent__pb2.PruneRequest.FromString,
+                    response_serializer=agent__pb2.PruneResponse.SerializeToString,
             ),
             'RunCell': grpc.unary_stream_rpc_method_handler(
                     servicer.RunCell,
@@ -239,6 +257,33 @@ class Agent:
             '/quantbench.agent.v1.Agent/AdoptFile',
             agent__pb2.AdoptFileRequest.SerializeToString,
             agent__pb2.UploadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PruneStore(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quantbench.agent.v1.Agent/PruneStore',
+            agent__pb2.PruneRequest.SerializeToString,
+            agent__pb2.PruneResponse.FromString,
             options,
             channel_credentials,
             insecure,

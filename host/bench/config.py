@@ -15,6 +15,7 @@ from typing import Any
 from device_agent.backends import BackendError, parse_backend
 from device_agent.contract import DEFAULT_CELL_TIMEOUT_S, LatencyParams
 from device_agent.errors import InvalidRequest
+from host.cache import CACHE_MAX_DAYS, CACHE_MAX_MB, DEVICE_STORE_MAX_MB
 from host.codec import decode, encode
 from host.convert import options as convert_options
 from host.convert.modes import ModeRequest
@@ -74,6 +75,12 @@ class BenchConfig:
     device_python: str | None = device_options.DEVICE_PYTHON.field()
     gpu_delegate: str = device_options.GPU_DELEGATE.field()
     nnapi_delegate: str = device_options.NNAPI_DELEGATE.field()
+    wait: bool = Param(True, "refuse a device another bench on this machine is using, instead of waiting for it",
+                       flag="--no-wait").field()
+    # how much is kept
+    cache_max_mb: int = CACHE_MAX_MB.field()
+    cache_max_days: float = CACHE_MAX_DAYS.field()
+    device_store_max_mb: int = DEVICE_STORE_MAX_MB.field()
 
     @cached_property
     def given_build(self) -> bool:

@@ -11,6 +11,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from host.convert.inspect import inspect_tflite
 from host.convert.modes import ModeRequest
 from host.errors import ConversionError, InputError
@@ -40,7 +42,7 @@ def _manifest_files(path: Path, request: ModeRequest | None) -> tuple[str, dict[
     return name, files
 
 
-def _check(mode: str, file: Path) -> tuple[GivenModel, tuple[int, ...]]:
+def _check(mode: str, file: Path) -> tuple[GivenModel, tuple[int, ...], int]:
     try:
         facts = inspect_tflite(file.read_bytes())
     except OSError as e:
@@ -49,7 +51,8 @@ def _check(mode: str, file: Path) -> tuple[GivenModel, tuple[int, ...]]:
         raise InputError(f"{file} is not a valid TFLite model (corrupt or truncated?): {str(e).split(': ', 1)[-1]}") from e
     if len(facts.input_shape) != 4 or facts.input_shape[3] != 3:
         raise InputError(f"{file} takes input {list(facts.input_shape)}; only RGB image models (N, H, W, 3) are supported")
-    return GivenModel(mode, file, sha256_file(file), file.stat().st_size), facts.input_shape
+    classes = int(np.prod(facts.output_shape[1:])) if len(facts.output_shape) > 1 else 0
+    return GivenModel(mode, file, sha256_file(file), file.stat().st_size), facts.input_shape, classes
 
 
 def load_given(model: str, request: ModeRequest | None) -> tuple[ModelInfo, dict[str, GivenModel]]:
@@ -62,12 +65,13 @@ def load_given(model: str, request: ModeRequest | None) -> tuple[ModelInfo, dict
     else:
         name, files = _manifest_files(path, request)
     models: dict[str, GivenModel] = {}
-    shapes = set()
+    shapes, classes = set(), set()
     for mode, file in files.items():
-        models[mode], shape = _check(mode, file)
+        models[mode], shape, scores = _check(mode, file)
         shapes.add(shape)
+        classes.add(scores)
     if len(shapes) != 1:
         raise InputError(f"the models take different input shapes {sorted(shapes)}; bench builds of one model together")
     shape = shapes.pop()
     sha = next(iter(models.values())).sha256 if len(models) == 1 else sha256_file(path / "manifest.json")
-    return ModelInfo(name, sha, (1, *shape[1:])), models
+    return ModelInfo(name, sha, (1, *shape[1:]), classes=max(classes)), models

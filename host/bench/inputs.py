@@ -6,15 +6,18 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
+import numpy as np
+
 from host.bench.config import BenchConfig
 from host.bench.given import load_given
 from host.convert.cache import ConversionCache
 from host.convert.converter import ConversionListener, ConversionReport, ConvertOptions, convert_model
+from host.convert.inspect import inspect_tflite
 from host.convert.loader import resolve_model
 from host.convert.modes import MODES
 from host.convert.service import demo_splits_for
 from host.data import demo
-from host.data.datasets import DatasetSlices, load_evaluation, pack_for_device, slice_dataset
+from host.data.datasets import DatasetSlices, check_labels, load_evaluation, pack_for_device, slice_dataset
 from host.paths import cache_dir
 from host.results import DatasetInfo, ModelInfo
 
@@ -121,11 +124,20 @@ def _converted(config: BenchConfig, slices: DatasetSlices | None, listener: Inpu
                            listener=listener)
     models = {r.mode: ModelFile(r.mode, Path(r.path or ""), r.sha256 or "", r.size_bytes or 0) for r in report.results if r.ok}
     return PreparedInputs(
-        model=ModelInfo(source.name, source.sha256, report.model.input_shape, report.model.preset), conversion=report,
+        model=ModelInfo(source.name, source.sha256, report.model.input_shape, report.model.preset, _classes(models)),
+        conversion=report,
         models=models, failed_modes={r.mode: f"conversion failed: {r.error}" for r in report.results if not r.ok},
         modes=[m.name for m in runnable], dataset=DatasetInfo(), dataset_file=None, preset=report.model.preset,
         notes=[f"mode {mode} skipped: {reason}" for mode, reason in skipped.items()],
     )
+
+
+def _classes(models: dict[str, ModelFile]) -> int:
+    """The number of scores the model gives (its output's size), read from one converted build."""
+    for model in models.values():
+        shape = inspect_tflite(model.path.read_bytes()).output_shape
+        return int(np.prod(shape[1:])) if len(shape) > 1 else 0
+    return 0
 
 
 def _with_dataset(config: BenchConfig, slices: DatasetSlices | None, uses_demo_data: bool, inputs: PreparedInputs,
@@ -134,6 +146,7 @@ def _with_dataset(config: BenchConfig, slices: DatasetSlices | None, uses_demo_d
     if slices is None:
         inputs.notes.append("no dataset given (--dataset DIR): latency only, accuracy and fidelity are n/a")
         return inputs
+    check_labels(slices.evaluation, inputs.model.classes, config.label_offset)
     listener.stage("loading evaluation images")
     shape = inputs.model.input_shape
     images = load_evaluation(slices, (shape[1], shape[2]), config.crop)

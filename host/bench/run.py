@@ -12,6 +12,7 @@ from __future__ import annotations
 import shlex
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from functools import reduce
 from pathlib import Path
 
@@ -22,10 +23,12 @@ from host.bench.inputs import PreparedInputs, prepare_inputs
 from host.bench.plan import RunPlan, new_plan, now, resume_plan
 from host.bench.runner import DeviceRunner
 from host.bench.targets import bench_devices, identity
+from host.cache import prune_host
 from host.devices.device import Device
-from host.devices.launcher import AgentOptions
-from host.devices.session import AgentSession, AgentSettings, open_session
-from host.errors import BenchInterrupted
+from host.devices.launcher import AgentOptions, Launcher
+from host.devices.lock import device_lock
+from host.devices.session import AgentSession, AgentSettings, find_launcher, open_session
+from host.errors import BenchInterrupted, DeployError, HostError, InputError
 from host.results import CellRecord, DeviceRecord, RunRecord, RunStats
 from host.store import ResultsStore
 
@@ -76,39 +79,77 @@ def run_bench(config: BenchConfig, db_path: Path, listener: BenchListener, resum
     try:
         plan = resume_plan(store.load_run(resume), config) if resume else new_plan(config)
         plan.config.validate()
-        inputs = prepare_inputs(plan.config, listener)
-        plan.check_inputs(inputs)
-        sink = StoreSink(store, plan, inputs)
-        try:
-            stats = conversion_stats(inputs).plus(measure(plan, inputs, sink, listener))
-        except KeyboardInterrupt:
-            where = f"finished cells of run {plan.run_id} are stored in {db_path}" if sink.created else "no cell had finished"
-            raise BenchInterrupted(f"interrupted; {where}: finish it with '{resume_command(plan.run_id, db_path)}'"
-                                   if sink.created else f"interrupted; {where}") from None
+        with bench_devices(plan.config, listener.stage) as devices:
+            targets = find_targets(devices, agent_settings(plan.config))  # before any conversion
+            inputs = prepare_inputs(plan.config, listener)
+            plan.check_inputs(inputs)
+            sink = StoreSink(store, plan, inputs)
+            try:
+                stats = conversion_stats(inputs).plus(measure(plan, inputs, sink, listener, targets))
+            except KeyboardInterrupt:
+                raise BenchInterrupted(f"interrupted; finished cells of run {plan.run_id} are stored in {db_path}: finish it "
+                                       f"with '{resume_command(plan.run_id, db_path)}'" if sink.created else
+                                       "interrupted before any cell finished; nothing was stored") from None
         sink.ensure_run()
         store.finish_run(plan.run_id, now(), inputs.notes, stats)
+        pruned = prune_host(plan.config.cache_max_mb, plan.config.cache_max_days)
+        if pruned.removed_entries:
+            listener.stage(pruned.describe("caches on this machine"))
         return store.load_run(plan.run_id)
     finally:
         store.close()
 
 
-def measure(plan: RunPlan, inputs: PreparedInputs, sink: StoreSink, listener: BenchListener) -> RunStats:
+def agent_settings(config: BenchConfig) -> AgentSettings:
+    return AgentSettings(config.device_python, AgentOptions(config.gpu_delegate, config.nnapi_delegate))
+
+
+@dataclass(frozen=True)
+class Target:
+    """A device to bench, and how to start the agent on it (or why it cannot be)."""
+
+    device: Device
+    identity: str
+    launcher: Launcher | None
+    problem: HostError | None = None
+
+
+def find_targets(devices: list[Device], settings: AgentSettings) -> list[Target]:
+    """Each device with the launcher that works on it. When none can run the agent the bench
+    stops here, before any conversion; a farm goes on with the devices that can."""
+    targets = []
+    for device in devices:
+        try:
+            targets.append(Target(device, identity(device), find_launcher(device, settings)))
+        except HostError as e:
+            if len(devices) == 1 or isinstance(e, InputError):
+                raise
+            targets.append(Target(device, identity(device), None, e))
+    if all(t.problem for t in targets):
+        raise targets[0].problem or DeployError("no device can run the agent")
+    return targets
+
+
+def measure(plan: RunPlan, inputs: PreparedInputs, sink: StoreSink, listener: BenchListener, targets: list[Target]) -> RunStats:
     """Every device's cells; several devices run at the same time (a farm)."""
     config = plan.config
-    settings = AgentSettings(config.device_python, AgentOptions(config.gpu_delegate, config.nnapi_delegate))
+    settings = agent_settings(config)
 
-    def opener(device: Device) -> DeviceRunner:
+    def runner(target: Target) -> DeviceRunner:
         def open_agent() -> AgentSession:
-            listener.stage(f"deploying the agent to {device.serial}")
-            return open_session(device, settings)
-        return DeviceRunner(identity(device), open_agent, plan, inputs, sink, listener)
+            if target.problem is not None:
+                raise target.problem
+            listener.stage(f"deploying the agent to {target.device.serial}")
+            return open_session(target.device, settings, target.launcher)
 
-    with bench_devices(config, listener.stage) as devices:
-        runners = [opener(d) for d in devices]
-        listener.matrix(sum(len(r.order()) for r in runners),
-                        sum(len(r.order()) - len(plan.todo(r.identity, r.order())) for r in runners))
-        if len(runners) == 1:
-            return runners[0].run()
-        with ThreadPoolExecutor(max_workers=len(runners), thread_name_prefix="device") as pool:
-            futures = [pool.submit(r.run) for r in runners]
-            return reduce(RunStats.plus, (f.result() for f in futures), RunStats())
+        return DeviceRunner(target.identity, open_agent, plan, inputs, sink, listener,
+                            hold=lambda: device_lock(target.identity, wait=config.wait, on_wait=listener.stage))
+
+    runners = [runner(t) for t in targets]
+    listener.matrix(sum(len(r.order()) for r in runners),
+                    sum(len(r.order()) - len(plan.todo(r.identity, r.order())) for r in runners))
+    if len(runners) == 1:
+        return runners[0].run()
+    with ThreadPoolExecutor(max_workers=len(runners), thread_name_prefix="device") as pool:
+        futures = [pool.submit(r.run) for r in runners]
+        return reduce(RunStats.plus, (f.result() for f in futures), RunStats())

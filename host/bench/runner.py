@@ -9,11 +9,12 @@ the device: a new session that no longer finds them measures the reference again
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
-from device_agent.contract import CellRequest, CellResult, Progress
+from device_agent.contract import CellRequest, CellResult, Progress, PruneResponse
 from host.bench.cells import BenchListener, cell_request, failed_record, record
 from host.bench.inputs import PreparedInputs
 from host.bench.plan import REFERENCE, RunPlan, cell_order
@@ -26,6 +27,7 @@ class Session(Protocol):
 
     def ensure(self, path: Path, sha256: str) -> bool: ...
     def has_file(self, sha256: str) -> bool: ...
+    def prune_store(self, max_bytes: int, keep: tuple[str, ...]) -> PruneResponse: ...
     def device_record(self) -> DeviceRecord: ...
     def run_cell(self, request: CellRequest, on_progress: Callable[[Progress], None] | None = None) -> CellResult: ...
     def close(self) -> None: ...
@@ -46,6 +48,7 @@ class DeviceRunner:
     inputs: PreparedInputs
     sink: RunSink
     listener: BenchListener
+    hold: Callable[[], AbstractContextManager[None]] = nullcontext  # the device, for this bench alone
     restarts: int = 1
     reference: str = ""  # sha256 of the reference outputs on the device
     stats: RunStats = RunStats()
@@ -55,6 +58,12 @@ class DeviceRunner:
 
     def run(self) -> RunStats:
         todo = self.plan.todo(self.identity, self.order())
+        if todo:
+            with self.hold():
+                self._run(todo)
+        return self.stats
+
+    def _run(self, todo: list[tuple[str, str]]) -> None:
         self.reference = self.plan.stored_reference(self.identity)
         restarts_left = self.restarts
         while todo:
@@ -74,7 +83,6 @@ class DeviceRunner:
                 self.listener.stage(f"{self.identity}: agent lost ({e}); restarting it")
             finally:
                 session.close()
-        return self.stats
 
     def _run_session(self, session: Session, todo: list[tuple[str, str]]) -> None:
         """Push what the device lacks, then run cells from the front of ``todo`` until done or lost."""
@@ -86,6 +94,10 @@ class DeviceRunner:
                 self.stats = replace(self.stats, pushed_files=self.stats.pushed_files + 1,
                                      pushed_bytes=self.stats.pushed_bytes + path.stat().st_size)
         self.stats = replace(self.stats, files=len(files))
+        pruned = session.prune_store(self.plan.config.device_store_max_mb * 1_000_000, tuple(sha for _, sha in files))
+        if pruned.removed_files:
+            self.listener.stage(f"{self.identity}: removed {pruned.removed_files} least recently used files "
+                                f"({pruned.removed_bytes / 1e6:.1f} MB) from the device's store")
         if self.reference and not session.has_file(self.reference):
             self.reference = ""
             if REFERENCE not in todo:

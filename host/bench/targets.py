@@ -7,9 +7,10 @@ one place that combines device selection with the emulator, so ``host.devices`` 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 from host.bench.config import BenchConfig
+from host.devices import leftovers
 from host.devices.adb import parse_server
 from host.devices.device import Device
 from host.devices.select import resolve
@@ -19,17 +20,20 @@ from host.errors import HostError
 
 @contextmanager
 def bench_devices(config: BenchConfig, stage: Callable[[str], None]) -> Iterator[list[Device]]:
+    """The devices to bench; emulated ones are held (and stopped by the last bench using them)."""
     address = parse_server(config.adb_server)
     devices = resolve(address, config.device)
-    if devices:
+    with ExitStack() as held:
+        if not devices:
+            stage("no device attached: starting the emulated device")
+            devices = [Device(address, manager.shared(address).serial)]
+        for device in devices:
+            state = manager.find(device.serial)
+            if state is not None:
+                held.enter_context(manager.in_use(address, state))
+        for line in leftovers.reap(address, {d.serial for d in devices}):
+            stage(line)
         yield devices
-        return
-    stage("no device attached: starting the emulated device")
-    state = manager.start(address)
-    try:
-        yield [Device(address, state.serial)]
-    finally:
-        manager.stop_state(address, state)
 
 
 def identity(device: Device) -> str:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from host.cache import touch
+from host.fsio import atomic_write
 
 CACHE_SCHEMA = 1
 
@@ -52,6 +53,8 @@ class ConversionCache:
             self.misses += 1  # a damaged entry is a miss, and the next put replaces it
             return None
         self.hits += 1
+        touch(model_path)  # used: pruning removes the least recently used entries first
+        touch(meta_path)
         return CacheEntry(model_bytes, meta)
 
     def put(self, key: str, model_bytes: bytes, meta: dict[str, Any]) -> None:
@@ -59,16 +62,7 @@ class ConversionCache:
             return
         self.root.mkdir(parents=True, exist_ok=True)
         meta = {**meta, "sha256": hashlib.sha256(model_bytes).hexdigest()}
-        _atomic_write(self.root / f"{key}.tflite", model_bytes)
-        _atomic_write(self.root / f"{key}.json", json.dumps(meta, indent=1).encode())
+        atomic_write(self.root / f"{key}.tflite", model_bytes)
+        atomic_write(self.root / f"{key}.json", json.dumps(meta, indent=1).encode())
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

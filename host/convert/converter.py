@@ -20,7 +20,7 @@ import numpy as np
 
 from host.codec import encode
 from host.convert import tfenv
-from host.convert.cache import ConversionCache, _atomic_write, cache_key
+from host.convert.cache import ConversionCache, cache_key
 from host.convert.inspect import TfliteFacts, inspect_tflite
 from host.convert.loader import (
     ModelSource,
@@ -38,6 +38,7 @@ from host.data.images import (
 )
 from host.data.preprocess import get_preset
 from host.errors import ConversionError, DatasetError, HostError, InputError
+from host.fsio import atomic_write
 
 DEFAULT_PRESET = "mobilenet"
 
@@ -126,7 +127,7 @@ class _Model:
         shape = self._load()
         if self._meta_path:
             self._meta_path.parent.mkdir(parents=True, exist_ok=True)
-            _atomic_write(self._meta_path, json.dumps({"input_shape": shape}).encode())
+            atomic_write(self._meta_path, json.dumps({"input_shape": shape}).encode())
         return shape
 
     def _load(self) -> tuple[int, int, int]:
@@ -256,7 +257,7 @@ def convert_model(
         calibration=CalibrationInfo(calibration.count, calibration.sha256, len(calibration.skipped)) if calibration else None,
         manifest_path=out_dir / "manifest.json",
     )
-    _atomic_write(out_dir / "manifest.json", json.dumps(manifest(report), indent=2).encode())
+    atomic_write(out_dir / "manifest.json", json.dumps(manifest(report), indent=2).encode())
     return report
 
 
@@ -316,7 +317,7 @@ def _convert_one(
                     "convert_seconds": round(time.perf_counter() - started, 3)}
             cached = False
             cache.put(key, model_bytes, meta)
-        _atomic_write(target, model_bytes)
+        atomic_write(target, model_bytes)
     except HostError as e:
         target.unlink(missing_ok=True)  # never leave an older build that looks like this one
         return ModeResult(mode.name, False, seconds=round(time.perf_counter() - started, 3), error=str(e))

@@ -22,6 +22,7 @@ class TfliteFacts:
     input_dtype: str
     output_dtype: str
     input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
     weight_dtypes: frozenset[str]
     activation_dtypes: frozenset[str]
     float_kernels: tuple[str, ...]
@@ -58,6 +59,7 @@ def inspect_tflite(model_content: bytes) -> TfliteFacts:
         input_dtype=np.dtype(inputs[0]["dtype"]).name,
         output_dtype=np.dtype(outputs[0]["dtype"]).name,
         input_shape=tuple(int(d) for d in inputs[0]["shape"]),
+        output_shape=tuple(int(d) for d in outputs[0]["shape"]),
         weight_dtypes=frozenset(weight_dtypes),
         activation_dtypes=frozenset(activation_dtypes),
         float_kernels=tuple(dict.fromkeys(float_kernels)),

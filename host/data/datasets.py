@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from host.cache import touch
 from host.data.images import (
     ImageEntry,
     ImageSet,
@@ -28,6 +29,7 @@ from host.data.images import (
     round_robin,
 )
 from host.errors import DatasetError
+from host.fsio import atomic_write
 
 _FIXED_TIME = (2020, 1, 1, 0, 0, 0)
 
@@ -41,15 +43,37 @@ class DatasetSlices:
     labelled: bool
 
 
-def read_labels(path: Path, count: int) -> list[int]:
+def read_labels(path: Path, count: int) -> list[tuple[int, int]]:
+    """(line number, class index) for each non-empty line; a line that is not a class index is an error."""
     try:
-        lines = [line.strip() for line in path.read_text().splitlines() if line.strip()]
-        labels = [int(line.split()[-1]) for line in lines]
-    except (OSError, ValueError) as e:
-        raise DatasetError(f"cannot read labels file {path}: one integer class index per line expected ({e})") from e
+        lines = path.read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise DatasetError(f"cannot read labels file {path}: {e}") from e
+    labels = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        word = line.split()[-1]
+        if not word.lstrip("-").isdigit():
+            raise DatasetError(f"{path} line {number}: {line.strip()[:40]!r} is not a class index")
+        if int(word) < 0:
+            raise DatasetError(f"{path} line {number}: {word} is not a class index (0 or more)")
+        labels.append((number, int(word)))
     if len(labels) != count:
         raise DatasetError(f"labels file {path} has {len(labels)} lines but the folder has {count} images")
     return labels
+
+
+def check_labels(entries: tuple[ImageEntry, ...], classes: int, offset: int) -> None:
+    """Every label (plus --label-offset) must name one of the model's classes: the first that does
+    not is an error naming where it came from, instead of an image silently scored wrong."""
+    if classes <= 0:
+        return
+    for entry in entries:
+        if entry.label >= 0 and not 0 <= entry.label + offset < classes:
+            shifted = f" + --label-offset {offset}" if offset else ""
+            raise DatasetError(f"{entry.origin or entry.path}: label {entry.label}{shifted} is outside the model's "
+                               f"{classes} classes (0..{classes - 1})")
 
 
 def slice_dataset(root: Path, *, labels_file: Path | None, limit: int | None, calibration_count: int,
@@ -60,7 +84,8 @@ def slice_dataset(root: Path, *, labels_file: Path | None, limit: int | None, ca
         if listing.class_names:
             raise DatasetError(f"{root} has class subfolders; --labels is for a flat folder (ILSVRC layout)")
         labels = read_labels(labels_file, len(entries))
-        entries = tuple(ImageEntry(e.path, label) for e, label in zip(entries, labels, strict=True))
+        entries = tuple(ImageEntry(e.path, label, f"{labels_file} line {number}")
+                        for e, (number, label) in zip(entries, labels, strict=True))
     elif listing.class_names:
         entries = round_robin(entries)
     calibration: tuple[ImageEntry, ...] = ()
@@ -96,6 +121,8 @@ def pack_for_device(images: ImageSet, folder: Path) -> tuple[Path, str]:
     sha = hashlib.sha256(data).hexdigest()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{sha}.npz"
-    if not path.is_file():
-        path.write_bytes(data)
+    if path.is_file():
+        touch(path)
+    else:
+        atomic_write(path, data)
     return path, sha

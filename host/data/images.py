@@ -25,6 +25,7 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".
 class ImageEntry:
     path: Path
     label: int  # -1 when unknown
+    origin: str = ""  # where the label came from ("labels.txt line 17", "folder cat"), for messages
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ def list_images(root: Path | str) -> ImageListing:
     class_dirs = [d for d in subdirs if any(_is_image(f) for f in d.iterdir())]
     if class_dirs:
         entries = [
-            ImageEntry(f, label)
+            ImageEntry(f, label, f"class folder {d.name!r}")
             for label, d in enumerate(class_dirs)
             for f in sorted(d.iterdir())
             if _is_image(f)

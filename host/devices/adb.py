@@ -37,6 +37,7 @@ SOCKET_TIMEOUT_S = 60.0
 class AdbServerAddress:
     host: str
     port: int
+    named: bool = False  # given with --adb-server: a server we start there is stopped when the command ends
 
     @property
     def local(self) -> bool:
@@ -51,7 +52,13 @@ def parse_server(value: str | None) -> AdbServerAddress:
     host, _, port = value.rpartition(":")
     if not host or not port.isdigit():
         raise InputError(f"--adb-server must be HOST:PORT, not {value!r}")
-    return AdbServerAddress(host, int(port))
+    if not 1 <= int(port) <= 65535:
+        raise InputError(f"--adb-server {value}: the port must be between 1 and 65535")
+    return AdbServerAddress(host.strip("[]"), int(port), named=True)
+
+
+# Servers this command started at an address the user named; the CLI stops them when it ends.
+STARTED: list[AdbServerAddress] = []
 
 
 def wheel_adb() -> str:
@@ -82,9 +89,28 @@ def client(address: AdbServerAddress, *, start: bool = True) -> adbutils.AdbClie
             raise AdbServerError(f"no adb server at {address.host}:{address.port}")
         try:
             subprocess.run([adb_binary(), "-P", str(address.port), "start-server"], capture_output=True, timeout=60, check=True)
+        except subprocess.CalledProcessError as e:
+            reason = (e.stderr or b"").decode("utf-8", "replace").strip().splitlines()
+            raise AdbServerError(f"cannot start an adb server on port {address.port}: {reason[-1] if reason else e}") from e
         except (OSError, subprocess.SubprocessError) as e:
-            raise AdbServerError(f"cannot start the adb server on port {address.port}: {e}") from e
+            raise AdbServerError(f"cannot start an adb server on port {address.port}: {e}") from e
+        if address.named and address not in STARTED:
+            STARTED.append(address)
     return adbutils.AdbClient(host=address.host, port=address.port, socket_timeout=SOCKET_TIMEOUT_S)
+
+
+def stop_started_servers(keep: bool = False) -> list[str]:
+    """Stop the servers this command started at named addresses (unless ``keep``); notes to print."""
+    notes = []
+    while STARTED:
+        address = STARTED.pop()
+        where = f"{address.host}:{address.port}"
+        if keep:
+            notes.append(f"no adb server was listening on {where}: this command started one there; it keeps running")
+        else:
+            kill_server(address)
+            notes.append(f"no adb server was listening on {where}: this command started one there, and stopped it")
+    return notes
 
 
 def kill_server(address: AdbServerAddress) -> None:
@@ -125,20 +151,26 @@ def private_server(binary: str | None = None) -> Iterator[AdbServerAddress]:
             os.environ["ANDROID_ADB_SERVER_PORT"] = saved
 
 
-def map_adb_error(error: Exception, serial: str, doing: str) -> DeviceError:
-    """adbutils' errors (and socket errors under them) as the host's own, with what we were doing."""
+EMULATED_GONE = ("the emulated device's daemon is gone (stopped, or it crashed: see its log under "
+                 "~/.local/share/quantbench/emulator); run the bench again, which starts a new one, or 'host emulator start'")
+
+
+def map_adb_error(error: Exception, serial: str, doing: str, *, emulated: bool = False) -> DeviceError:
+    """adbutils' errors (and socket errors under them) as the host's own, with what we were doing.
+    For an emulated device, a lost or offline device means its daemon is gone: advice for a
+    phone's cable would not help, so the message says what happened and what to do."""
     text = str(error)
     lowered = text.lower()
     if isinstance(error, (AdbTimeout, socket.timeout, TimeoutError)):
         return DeviceTimeout(f"{serial}: {doing} timed out")
     if "not found" in lowered and "device" in lowered:
-        return DeviceNotFound(f"device {serial} not found: run 'host devices' to see what is attached")
+        return DeviceNotFound(f"device {serial} not found: " + (EMULATED_GONE if emulated else "run 'host devices' to see what is attached"))
     if "unauthorized" in lowered:
         return DeviceUnauthorized(f"device {serial} is unauthorized: accept the USB debugging prompt on the phone")
     if "offline" in lowered:
-        return DeviceOffline(f"device {serial} is offline: reconnect it (adb reconnect) and try again")
+        return DeviceOffline(f"device {serial} is offline: " + (EMULATED_GONE if emulated else "reconnect it (adb reconnect) and try again"))
     if isinstance(error, (AdbConnectionError, ConnectionError, EOFError, OSError)) or "closed" in lowered or "reset" in lowered:
-        return DeviceDisconnected(f"device {serial} disconnected during {doing}")
+        return DeviceDisconnected(f"device {serial} disconnected during {doing}" + (f": {EMULATED_GONE}" if emulated else ""))
     return DeviceError(f"{serial}: {doing} failed: {text}")
 
 

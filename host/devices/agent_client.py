@@ -14,7 +14,7 @@ from typing import Any
 import grpc
 
 from device_agent._protos import agent_pb2, agent_pb2_grpc, health_pb2, health_pb2_grpc
-from device_agent.contract import CellRequest, CellResult, DeviceInfo, Progress
+from device_agent.contract import CellRequest, CellResult, DeviceInfo, Progress, PruneRequest, PruneResponse
 from device_agent.errors import WireError
 from device_agent.wire import event_from_message, from_message, to_message
 from host.errors import (
@@ -107,6 +107,11 @@ class AgentClient:
         """Move a file pushed over ADB into the store once its bytes hash to ``sha256``."""
         reply = self._call(self._stub.AdoptFile, agent_pb2.AdoptFileRequest(sha256=sha256), deadline_s)
         return not reply.already_present
+
+    def prune(self, request: PruneRequest) -> PruneResponse:
+        """Bound the agent's store (least recently used files go first, kept ones never)."""
+        response: PruneResponse = _read(self._call(self._stub.PruneStore, to_message(request)), PruneResponse)
+        return response
 
     def upload(self, path: Path, sha256: str | None = None, deadline_s: float = 600.0) -> bool:
         """Stream a file into the agent's store unless it is there; True if it was sent."""

@@ -75,6 +75,11 @@ class Device:
         self._features: set[str] | None = None
         self._props: DeviceProps | None = None
 
+    def _map(self, error: Exception, doing: str) -> DeviceError:
+        """The host's error for an ADB failure; an emulated device (known from its properties,
+        read before it went away) gets advice for an emulated device."""
+        return map_adb_error(error, self.serial, doing, emulated=bool(self._props and self._props.emulated))
+
     # -- facts ---------------------------------------------------------------------------
     @property
     def identity(self) -> str:
@@ -87,7 +92,7 @@ class Device:
             try:
                 self._features = set(self._device.get_features().split(","))
             except (AdbError, OSError) as e:
-                raise map_adb_error(e, self.serial, "reading features") from e
+                raise self._map(e, "reading features") from e
         return self._features
 
     def props(self) -> DeviceProps:
@@ -127,7 +132,7 @@ class Device:
             reply = self._device.shell2(f"( {command} )", timeout=timeout)
             return ShellResult(reply.returncode, reply.output, "")
         except (AdbError, OSError) as e:
-            raise map_adb_error(e, self.serial, f"shell {command[:60]!r}") from e
+            raise self._map(e, f"shell {command[:60]!r}") from e
 
     def check_shell(self, command: str, timeout: float = SHELL_TIMEOUT_S) -> str:
         result = self.shell(command, timeout)
@@ -153,7 +158,7 @@ class Device:
         try:
             push_file(self._device, local, remote)
         except (AdbError, OSError, EOFError) as e:
-            raise map_adb_error(e, self.serial, f"push of {local.name}") from e
+            raise self._map(e, f"push of {local.name}") from e
 
     def push_folder(self, local: Path, remote: str) -> int:
         """Push every file below ``local`` (hash skip per file); returns how many were sent."""
@@ -169,13 +174,13 @@ class Device:
             return self._device.sync.pull_file(remote, str(local))
         except (AdbError, OSError, EOFError) as e:
             local.unlink(missing_ok=True)
-            raise map_adb_error(e, self.serial, f"pull of {remote}") from e
+            raise self._map(e, f"pull of {remote}") from e
 
     def exists(self, remote: str) -> bool:
         try:
             return self._device.sync.exists(remote)
         except (AdbError, OSError, EOFError) as e:
-            raise map_adb_error(e, self.serial, f"stat of {remote}") from e
+            raise self._map(e, f"stat of {remote}") from e
 
     # -- forwards ------------------------------------------------------------------------
     def forward(self, remote_port: int, local_port: int = 0) -> int:
@@ -184,7 +189,7 @@ class Device:
         try:
             self._device.forward(f"tcp:{local_port}", f"tcp:{remote_port}")
         except (AdbError, OSError) as e:
-            raise map_adb_error(e, self.serial, "port forward") from e
+            raise self._map(e, "port forward") from e
         return local_port
 
     def remove_forward(self, local_port: int) -> None:

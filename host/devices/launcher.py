@@ -17,12 +17,15 @@ from typing import Protocol
 
 from host import TOOL_NAME
 from host.devices.device import Device, alive_from_stat
-from host.errors import DeployError
+from host.errors import DeployError, InputError
 
 DEVICE_HOME = f"/data/local/tmp/{TOOL_NAME}"
 INCOMING = f"{DEVICE_HOME}/incoming"  # where ADB pushes land before the agent adopts them
 PYTHON_CANDIDATES = ("python3", "python")
 START_TIMEOUT_S = 60.0
+KEEP_LOGS = 10
+# the newest agent logs stay, older ones go (toybox's ls -t and tail, as on every Android)
+PRUNE_LOGS = f"ls -t agent-*.log 2>/dev/null | tail -n +{KEEP_LOGS + 1} | while read -r old; do rm -f \"$old\"; done"
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,7 @@ class Launcher(Protocol):
     """Deploys, starts and stops the agent on one device."""
 
     name: str
+    stop_prefix: str  # what commands acting as the agent's user start with ("" for the shell user)
 
     def deploy(self, zipapp: Path, sha256: str) -> str: ...
     def start(self, zipapp: str, token: str, options: AgentOptions) -> RunningAgent: ...
@@ -65,6 +69,7 @@ class ShellLauncher:
 
     name = "shell"
     home = DEVICE_HOME
+    stop_prefix = ""
 
     def __init__(self, device: Device, python: str) -> None:
         self.device = device
@@ -72,11 +77,16 @@ class ShellLauncher:
 
     @classmethod
     def find(cls, device: Device, given: str | None = None) -> ShellLauncher | None:
-        """The launcher with the given Python, else the first candidate that runs; None if none runs."""
+        """The launcher with the given Python (which must run: InputError if not), else the first
+        candidate on the shell's PATH that runs; None if none does."""
         for candidate in (given,) if given else PYTHON_CANDIDATES:
-            result = device.shell(f"{shlex.quote(candidate)} -c 'import sys; print(sys.version_info[0])' 2>/dev/null")
+            result = device.shell(f"{shlex.quote(candidate)} -c 'import sys; print(sys.version_info[0])'")
             if result.ok and result.stdout.strip() == "3":
                 return cls(device, candidate)
+            if given:
+                said = (result.stderr or result.stdout).strip().splitlines()
+                raise InputError(f"--device-python {given} does not run Python 3 on {device.serial}: "
+                                 f"{said[-1] if said else f'exit {result.exit_code}'}")
         return None
 
     def deploy(self, zipapp: Path, sha256: str) -> str:
@@ -88,7 +98,7 @@ class ShellLauncher:
 
     def start(self, zipapp: str, token: str, options: AgentOptions) -> RunningAgent:
         root = f"{self.home}/root"
-        self.device.check_shell(f"mkdir -p {root} {INCOMING}")
+        self.device.check_shell(f"mkdir -p {root} {INCOMING} && cd {self.home} && {PRUNE_LOGS}")
         log_path = f"{self.home}/agent-{secrets.token_hex(4)}.log"
         command = (f"cd {self.home} && {detached(f'{shlex.quote(self.python)} {_serve_arguments(zipapp, root, options)}', log_path)}")
         started = self.device.shell(command, stdin=f"{token}\n".encode())
@@ -99,14 +109,15 @@ class ShellLauncher:
         return RunningAgent(pid, wait_for_port(self.device, log_path, pid), log_path, root)
 
     def stop(self, agent: RunningAgent) -> None:
-        stop_process(self.device, agent.pid, "")
+        stop_process(self.device, agent.pid, self.stop_prefix)
 
 
 def detached(command: str, log_path: str) -> str:
-    """Shell text that starts ``command`` in the background, its output to ``log_path``, and prints
-    its pid. A background job's stdin is /dev/null before its own redirections apply, so the
-    shell's stdin (which carries the token) is passed down on fd 3."""
-    return f"exec 3<&0; nohup {command} > {log_path} 2>&1 <&3 3<&- & echo $!"
+    """Shell text that reads the token from its stdin, starts ``command`` in the background with
+    the token on the command's stdin (``echo`` is a shell builtin: no process gets it as an
+    argument), its output to ``log_path``, and prints its pid. The shell reads the token before
+    it goes on, so it cannot exit before the token arrives."""
+    return f'read -r token; echo "$token" | nohup {command} > {log_path} 2>&1 & echo $!'
 
 
 def running(device: Device, pid: int, prefix: str = "") -> bool:

@@ -9,6 +9,7 @@ session (normally, on error or on Ctrl-C) stops the agent and closes the channel
 
 from __future__ import annotations
 
+import os
 import secrets
 import time
 from collections.abc import Callable
@@ -16,8 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from device_agent.contract import CellRequest, CellResult, DeviceInfo, Progress
+from device_agent.contract import CellRequest, CellResult, DeviceInfo, Progress, PruneRequest, PruneResponse
 from device_agent.zipapp import build_zipapp
+from host.devices import leftovers
 from host.devices.agent_client import AgentClient
 from host.devices.channel import Channel, open_channel
 from host.devices.device import Device
@@ -62,6 +64,10 @@ class AgentSession:
         self.agent = agent
         self.channel = channel
         self.client = client
+        self.record = leftovers.remember(leftovers.SessionRecord(
+            os.getpid(), device.serial, device.address.host, device.address.port, channel.local_port, agent.pid,
+            launcher.stop_prefix,
+        ))
 
     def ensure(self, path: Path, sha256: str) -> bool:
         """Put a file into the agent's store unless it holds that content already; True if sent."""
@@ -77,6 +83,10 @@ class AgentSession:
 
     def has_file(self, sha256: str) -> bool:
         return self.client.stat(sha256)[0]
+
+    def prune_store(self, max_bytes: int, keep: tuple[str, ...] = (), max_age_days: float = 0.0) -> PruneResponse:
+        """Bound the device-side store; the files in ``keep`` stay whatever the budget."""
+        return self.client.prune(PruneRequest(max_bytes, max_age_days, keep))
 
     def device_info(self) -> DeviceInfo:
         return self.client.device_info()
@@ -100,7 +110,8 @@ class AgentSession:
         try:
             self.channel.close()
             self.launcher.stop(self.agent)
-        except Exception:  # noqa: BLE001 - the device may be gone; stopping is best effort
+            leftovers.forget(self.record)
+        except Exception:  # noqa: BLE001 - the device may be gone (then the record lets a later run clean up)
             pass
 
     def __enter__(self) -> AgentSession:
@@ -110,8 +121,8 @@ class AgentSession:
         self.close()
 
 
-def open_session(device: Device, settings: AgentSettings = AgentSettings()) -> AgentSession:
-    launcher = find_launcher(device, settings)
+def open_session(device: Device, settings: AgentSettings = AgentSettings(), launcher: Launcher | None = None) -> AgentSession:
+    launcher = launcher or find_launcher(device, settings)
     remote = launcher.deploy(*agent_zipapp())
     token = secrets.token_hex(24)
     agent = launcher.start(remote, token, settings.options)

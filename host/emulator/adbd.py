@@ -1,9 +1,11 @@
 """The emulated device's ADB daemon: accepts the adb server's connections and routes services.
 
-    python -m host.emulator.adbd --root DIR [--port P] [--host 127.0.0.1]
+    python -m host.emulator.adbd --root DIR [--port P] [--authorized-key FILE ...]
 
-It answers CNXN without auth, advertises only what it implements, and serves ``shell:``
-(v1/v2), ``exec:``, ``sync:`` and ``tcp:PORT``; anything else is refused with CLSE.
+Like a phone, it lets in only a host whose ADB key it trusts (by default the key of the user who
+started it, ``~/.android/adbkey.pub``); any other host stays ``unauthorized``. It listens on
+loopback only, advertises only what it implements, and serves ``shell:`` (v1/v2), ``exec:``,
+``sync:`` and ``tcp:PORT``; anything else is refused with CLSE.
 """
 
 from __future__ import annotations
@@ -18,17 +20,19 @@ from pathlib import Path
 from typing import Any
 
 from host.emulator import services
+from host.emulator.auth import PublicKey, load_keys, user_key_path
 from host.emulator.props import default_props
 from host.emulator.sandbox import Sandbox
 from host.emulator.sync import serve_sync
 from host.emulator.transport import A_CLSE, A_OKAY, Connection, Stream, StreamClosed
 
 FEATURES = ("shell_v2", "stat_v2", "ls_v2", "fixed_push_mkdir")
+LOOPBACK = "127.0.0.1"  # like a phone's adbd over USB, reachable from this machine only
 
 
 class EmulatedAdbd:
-    def __init__(self, root: Path, props: dict[str, str], require_auth: bool = False) -> None:
-        self.require_auth = require_auth
+    def __init__(self, root: Path, props: dict[str, str], trusted: list[PublicKey]) -> None:
+        self.trusted = trusted
         self.sandbox = Sandbox(root)
         self.props = props
         self.sandbox.install_tools(props)
@@ -42,7 +46,7 @@ class EmulatedAdbd:
     async def handle_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.writers.add(writer)
         try:
-            await Connection(reader, writer, self.banner, self.open_service, self.require_auth).serve()
+            await Connection(reader, writer, self.banner, self.open_service, self.trusted).serve()
         finally:
             self.writers.discard(writer)
 
@@ -95,7 +99,7 @@ class EmulatedAdbd:
             services._kill_group(group)
 
 
-async def run(root: Path, host: str, port: int, require_auth: bool = False) -> None:
+async def run(root: Path, host: str, port: int, trusted: list[PublicKey]) -> None:
     server_ready = asyncio.get_running_loop().create_future()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -109,7 +113,7 @@ async def run(root: Path, host: str, port: int, require_auth: bool = False) -> N
 
     server = await asyncio.start_server(handle, host, port, limit=4 << 20)
     bound = server.sockets[0].getsockname()[1]
-    daemon = EmulatedAdbd(root, default_props(root), require_auth)
+    daemon = EmulatedAdbd(root, default_props(root), trusted)
     server_ready.set_result(None)
     print(f"LISTENING {bound}", flush=True)
     await stop.wait()
@@ -120,15 +124,20 @@ async def run(root: Path, host: str, port: int, require_auth: bool = False) -> N
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m host.emulator.adbd")
     parser.add_argument("--root", type=Path, required=True, help="sandbox folder standing in for the device's filesystem")
-    parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--require-auth", action="store_true", help="behave like a phone that never accepts this computer's key")
+    parser.add_argument("--authorized-key", type=Path, action="append", default=None,
+                        help="adb public key file of a host to trust (default: this user's ~/.android/adbkey.pub)")
+    parser.add_argument("--trust-no-key", action="store_true", help="a phone that has paired with no computer: every host stays unauthorized")
     args = parser.parse_args(argv)
     args.root.mkdir(parents=True, exist_ok=True)
+    trusted = [] if args.trust_no_key else load_keys(args.authorized_key or [user_key_path()])
+    if not trusted and not args.trust_no_key:
+        print(f"warning: no trusted adb key found ({', '.join(map(str, args.authorized_key or [user_key_path()]))}): "
+              "every host will see this device as unauthorized", flush=True)
     try:
-        asyncio.run(run(args.root, args.host, args.port, args.require_auth))
+        asyncio.run(run(args.root, LOOPBACK, args.port, trusted))
     except OSError as e:
-        print(f"error: cannot listen on {args.host}:{args.port}: {e.strerror}", file=sys.stderr)
+        print(f"error: cannot listen on {LOOPBACK}:{args.port}: {e.strerror}", file=sys.stderr)
         return 2
     return 0
 

@@ -3,20 +3,28 @@
 Each running emulator leaves a state file (serial, port, pid, sandbox) under the user data
 folder so ``host emulator stop`` and ``host devices`` find it from another process. The sandbox
 folder is kept between runs, so the agent's file store survives and nothing is pushed twice.
+
+An emulated device a bench started for itself (``auto``) is stopped by the last bench using it:
+each bench holds a shared lock on its ``<port>.users`` file while it uses it, and at its end
+stops it only if no other bench holds one. One started with ``host emulator start`` is left
+running until ``host emulator stop``.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from host.devices.adb import AdbServerAddress, connect_device, disconnect_device
+from host.devices.adb import AdbServerAddress, client, connect_device, disconnect_device
 from host.devices.device import alive_from_stat
 from host.devices.select import Attached
 from host.errors import EmulatorError, InputError
@@ -32,6 +40,7 @@ class EmulatorState:
     pid: int
     root: str
     log: str
+    auto: bool = False  # started by a bench for its own use: the last bench using it stops it
 
 
 def _state_dir() -> Path:
@@ -59,25 +68,31 @@ def running() -> list[EmulatorState]:
     return states
 
 
-def start(address: AdbServerAddress, port: int = 0, root: Path | None = None, require_auth: bool = False) -> EmulatorState:
+def start(address: AdbServerAddress, port: int = 0, root: Path | None = None, trust_no_key: bool = False,
+          auto: bool = False) -> EmulatorState:
     """Start the daemon in the background, adb-connect it, wait until adb says ``device``
-    (or ``unauthorized`` for a device started with ``require_auth``)."""
+    (or ``unauthorized`` for a device that trusts no key).
+
+    The adb server is reached first: starting it creates this user's key pair, which the
+    daemon reads at its start and trusts, like a phone paired with this computer."""
+    if not trust_no_key:
+        client(address)
     root = (root or default_root()).resolve()
     root.mkdir(parents=True, exist_ok=True)
     log = root.parent / f"adbd-{os.getpid()}-{int(time.time() * 1000)}.log"
     with log.open("w") as handle:
         proc = subprocess.Popen(
             [sys.executable, "-m", "host.emulator.adbd", "--root", str(root), "--port", str(port),
-             *(["--require-auth"] if require_auth else [])],
+             *(["--trust-no-key"] if trust_no_key else [])],
             stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
         )
     bound = _wait_listening(proc, log)
     serial = f"127.0.0.1:{bound}"
-    state = EmulatorState(serial, bound, proc.pid, str(root), str(log))
+    state = EmulatorState(serial, bound, proc.pid, str(root), str(log), auto)
     _state_dir().mkdir(parents=True, exist_ok=True)
     (_state_dir() / f"{bound}.json").write_text(json.dumps(asdict(state)))
     try:
-        _connect(address, serial, require_auth)
+        connect_device(address, serial, START_TIMEOUT_S, accept_unauthorized=trust_no_key)
     except BaseException:
         stop_state(address, state)
         raise
@@ -98,10 +113,6 @@ def _wait_listening(proc: subprocess.Popen[bytes], log: Path) -> int:
     raise EmulatorError(f"the emulated device did not start listening within {START_TIMEOUT_S:g} s (log: {log})")
 
 
-def _connect(address: AdbServerAddress, serial: str, require_auth: bool) -> None:
-    connect_device(address, serial, START_TIMEOUT_S, accept_unauthorized=require_auth)
-
-
 def _alive(pid: int) -> bool:
     """Whether the daemon still runs; reaps it if it is our child (a zombie is not alive)."""
     try:
@@ -114,6 +125,47 @@ def _alive(pid: int) -> bool:
             return alive_from_stat(handle.read())
     except OSError:
         return False
+
+
+def shared(address: AdbServerAddress) -> EmulatorState:
+    """The emulated device on the default sandbox for a bench that found no device: a running one
+    (connected to this adb server), else a new one that the last bench using it stops. Starting
+    is serialized, so two benches that start together share one device instead of starting two
+    daemons over one sandbox."""
+    folder = _state_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder / "start.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        for state in running():
+            if Path(state.root) == default_root().resolve():
+                connect_device(address, state.serial, START_TIMEOUT_S)
+                return state
+        return start(address, auto=True)
+    finally:
+        os.close(fd)
+
+
+def find(serial: str) -> EmulatorState | None:
+    return next((s for s in running() if s.serial == serial), None)
+
+
+@contextmanager
+def in_use(address: AdbServerAddress, state: EmulatorState) -> Iterator[None]:
+    """Use an emulated device; at the end, stop it if a bench started it and no bench holds it."""
+    fd = os.open(_state_dir() / f"{state.port}.users", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        yield
+    finally:
+        try:
+            if state.auto:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # raises while another bench uses it
+                stop_state(address, state)
+        except BlockingIOError:
+            pass
+        finally:
+            os.close(fd)
 
 
 def stop_state(address: AdbServerAddress, state: EmulatorState) -> None:
@@ -132,6 +184,7 @@ def stop_state(address: AdbServerAddress, state: EmulatorState) -> None:
             break
         time.sleep(0.02)
     (_state_dir() / f"{state.port}.json").unlink(missing_ok=True)
+    (_state_dir() / f"{state.port}.users").unlink(missing_ok=True)
 
 
 def stop(address: AdbServerAddress, serial: str | None = None, everything: bool = False) -> list[str]:

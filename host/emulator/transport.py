@@ -14,6 +14,8 @@ import struct
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from host.emulator.auth import TOKEN_SIZE, PublicKey, verify
+
 log = logging.getLogger(__name__)
 
 A_SYNC = 0x434E5953
@@ -130,12 +132,15 @@ class Connection:
     """One adb-server connection; ``open_service`` decides how each OPEN is served."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, banner: str,
-                 open_service: ServiceOpener, require_auth: bool = False) -> None:
+                 open_service: ServiceOpener, trusted: list[PublicKey]) -> None:
         self.reader = reader
         self.writer = writer
         self.banner = banner
         self.open_service = open_service
-        self.require_auth = require_auth  # a phone that never accepts this computer's key
+        self.trusted = trusted  # the keys of the hosts this device has paired with
+        self.token = b""
+        self.authorized = False
+        self._host_maxdata = MAX_PAYLOAD
         self.max_payload = MAX_PAYLOAD
         self.streams: dict[int, Stream] = {}
         self.connected = False
@@ -184,20 +189,37 @@ class Connection:
                 task.cancel()
             self.writer.close()
 
-    async def _dispatch(self, command: int, arg0: int, arg1: int, payload: bytes) -> None:
-        if command == A_CNXN and self.require_auth:
-            await self.send(A_AUTH, AUTH_TOKEN, 0, os.urandom(20))
-            return
-        if command == A_AUTH:
-            if arg0 == AUTH_SIGNATURE:  # no key is ever accepted: ask again; the host then offers
-                await self.send(A_AUTH, AUTH_TOKEN, 0, os.urandom(20))  # its public key and waits
-            return
+    async def _challenge(self) -> None:
+        self.token = os.urandom(TOKEN_SIZE)
+        await self.send(A_AUTH, AUTH_TOKEN, 0, self.token)
+
+    async def _accept(self) -> None:
+        self.max_payload = max(4096, min(MAX_PAYLOAD, self._host_maxdata))
+        for stream in list(self.streams.values()):
+            stream._closed_by_any()
+        self.authorized = self.connected = True
+        await self.send(A_CNXN, VERSION, MAX_PAYLOAD, self.banner.encode())
+
+    async def _authenticate(self, command: int, arg0: int, arg1: int, payload: bytes) -> None:
+        """CNXN and AUTH: a signature from a trusted key gets CNXN, anything else a new token.
+
+        A host that then offers its public key (AUTH RSAPUBLICKEY) would make a phone ask its
+        user; this device never asks, so such a host stays unauthorized, as adb reports it."""
         if command == A_CNXN:
-            self.max_payload = max(4096, min(MAX_PAYLOAD, arg1))
-            for stream in list(self.streams.values()):
-                stream._closed_by_any()
-            self.connected = True
-            await self.send(A_CNXN, VERSION, MAX_PAYLOAD, self.banner.encode())
+            self._host_maxdata = arg1
+            if self.authorized:
+                await self._accept()
+            else:
+                await self._challenge()
+        elif arg0 == AUTH_SIGNATURE and self.token:
+            if any(verify(self.token, payload, key) for key in self.trusted):
+                await self._accept()
+            else:
+                await self._challenge()
+
+    async def _dispatch(self, command: int, arg0: int, arg1: int, payload: bytes) -> None:
+        if command in (A_CNXN, A_AUTH):
+            await self._authenticate(command, arg0, arg1, payload)
             return
         if not self.connected:
             return  # the protocol says to ignore anything before CNXN

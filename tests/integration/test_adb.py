@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
+import subprocess
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -12,12 +13,13 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from host.cli import main
-from host.devices.device import Device
+from host.devices.adb import AdbServerAddress, connect_device, free_local_port, kill_server
+from host.devices.device import Device, list_devices
 from host.devices.doctor import diagnose
 from host.devices.launcher import running
 from host.devices.select import resolve_one
 from host.devices.session import open_session
-from host.errors import DeviceDisconnected, DeviceError, DeviceNotFound, UploadRejected
+from host.errors import DeviceDisconnected, DeviceError, DeviceNotFound, DeviceUnauthorized, UploadRejected
 from tests.adb_fixtures import adb_binaries, emulated_device, private_adb_server
 
 BIG = 50 * 1024 * 1024
@@ -125,12 +127,41 @@ def test_a_file_whose_bytes_do_not_match_its_name_never_enters_the_store(device,
         assert not session.has_file("a" * 64)
 
 
+def _command_lines() -> list[bytes]:
+    lines = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/cmdline", "rb") as handle:
+                    lines.append(handle.read())
+            except OSError:
+                pass
+    return lines
+
+
 def test_the_token_never_appears_on_a_command_line(device):
-    """Any local user can read /proc/*/cmdline; the token goes in on the agent's stdin."""
-    with open_session(device) as session:
-        token = session.client._metadata[0][1].removeprefix("Bearer ")
-        listing = device.shell("cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' '").stdout
-        assert session.agent.pid and token not in listing
+    """Any local user can read /proc/*/cmdline: poll it while agents start and run (the emulated
+    device's processes are this machine's), and look for each session's token."""
+    seen: list[bytes] = []
+    done = threading.Event()
+
+    def poll() -> None:
+        while not done.is_set():
+            seen.extend(line for line in _command_lines() if b"serve" in line or b"TOKEN" in line or b"token" in line)
+
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    tokens = []
+    try:
+        for _ in range(3):
+            with open_session(device) as session:
+                tokens.append(session.client._metadata[0][1].removeprefix("Bearer ").encode())
+                assert session.client.health() == "SERVING"
+    finally:
+        done.set()
+        poller.join(timeout=10)
+    assert any(b"serve" in line for line in seen), "the poller saw the agents' command lines"
+    assert not [line for line in seen if any(token in line for token in tokens)]
 
 
 def test_doctor_reports_the_runtime_it_finds(device):
@@ -193,13 +224,58 @@ def _capture(errors: list[BaseException], fn, *args) -> None:  # type: ignore[no
         errors.append(e)
 
 
+def test_a_computer_whose_key_the_device_does_not_trust_stays_unauthorized(adb_server, emulator, tmp_path):
+    """Another user's adb server (another key) reaches the port but gets no shell: like a phone."""
+    port = free_local_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANDROID_")}
+    subprocess.run([adb_server.binary, "-P", str(port), "start-server"], env={**env, "HOME": str(tmp_path)}, check=True,
+                   capture_output=True, timeout=60)
+    stranger = AdbServerAddress("127.0.0.1", port)
+    try:
+        connect_device(stranger, emulator.serial, timeout_s=20, accept_unauthorized=True)
+        assert {e.serial: e.state for e in list_devices(stranger)}[emulator.serial] == "unauthorized"
+        with pytest.raises(DeviceUnauthorized):
+            Device(stranger, emulator.serial).shell("id")
+    finally:
+        kill_server(stranger)
+    assert Device(adb_server.address, emulator.serial).shell("echo still mine").stdout == "still mine\n"
+
+
 def test_a_device_that_never_authorizes_this_computer_is_reported_as_unauthorized(adb_server, tmp_path, capsys):
     from host.emulator import manager
 
-    state = manager.start(adb_server.address, 0, tmp_path / "locked", require_auth=True)
+    state = manager.start(adb_server.address, 0, tmp_path / "locked", trust_no_key=True)
     try:
         assert main(["doctor", "--device", state.serial]) == 2
         err = capsys.readouterr().err
         assert "unauthorized" in err and "accept the USB debugging prompt" in err
     finally:
         manager.stop_state(adb_server.address, state)
+
+
+@pytest.mark.parametrize(("argv", "words"), [
+    (["--device", "NOSUCH"], "device NOSUCH not found"),
+    (["--device-python", "/nonexistent/python3"], "--device-python /nonexistent/python3 does not run Python 3"),
+])
+def test_bad_device_settings_exit_2_before_any_conversion_and_store_no_run(adb_server, emulator, tmp_path, capsys, argv, words):
+    db = tmp_path / "r.sqlite"
+    started = time.monotonic()
+    if "--device" not in argv:
+        argv = [*argv, "--device", emulator.serial]
+    assert main(["bench", *argv, "--db", str(db)]) == 2
+    err = capsys.readouterr()
+    lines = err.err.strip().splitlines()
+    assert len(lines) == 1 and words in lines[0], err.err
+    assert "converting" not in err.out and "converted" not in err.out and time.monotonic() - started < 30
+    assert main(["report", "latest", "--db", str(db)]) == 2 and "no runs" in capsys.readouterr().err
+
+
+def test_a_named_adb_server_address_with_no_server_is_started_said_and_stopped(capsys):
+    port = free_local_port()
+    assert main(["devices", "--adb-server", f"127.0.0.1:{port}"]) == 0
+    err = capsys.readouterr().err
+    assert f"no adb server was listening on 127.0.0.1:{port}: this command started one there, and stopped it" in err
+    import socket
+
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()

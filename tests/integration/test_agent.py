@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -238,16 +239,20 @@ def test_serve_refuses_to_start_without_a_token(tmp_path):
     assert proc.returncode == 2 and "token" in proc.stderr
 
 
-def test_a_delegate_that_segfaults_fails_its_cell_and_the_agent_stays_up(tmp_path, token, known_answer):
+def _native_library(tmp_path: Path, name: str) -> Path:
     import shutil
 
     compiler = shutil.which("cc") or shutil.which("gcc")
     if not compiler:
-        pytest.skip("no C compiler to build the crashing delegate")
-    library = tmp_path / "libcrash_delegate.so"
-    source = Path(__file__).parents[1] / "native" / "crash_delegate.c"
+        pytest.skip("no C compiler to build the misbehaving delegate")
+    library = tmp_path / f"lib{name}.so"
+    source = Path(__file__).parents[1] / "native" / f"{name}.c"
     subprocess.run([compiler, "-shared", "-fPIC", "-o", str(library), str(source)], check=True)
-    server, client = start_agent(tmp_path / "root", token, gpu_delegate=str(library))
+    return library
+
+
+def test_a_delegate_that_segfaults_fails_its_cell_and_the_agent_stays_up(tmp_path, token, known_answer):
+    server, client = start_agent(tmp_path / "root", token, gpu_delegate=str(_native_library(tmp_path, "crash_delegate")))
     try:
         (tmp_path / "files").mkdir()
         sha = put(client, tmp_path / "files", known_answer.models["float"])
@@ -256,6 +261,24 @@ def test_a_delegate_that_segfaults_fails_its_cell_and_the_agent_stays_up(tmp_pat
         assert crashed.status == "failed"
         assert "SIGSEGV" in crashed.error and crashed.phase == "delegate"
         assert client.run_cell(request(sha), deadline_s=60).status == "ok"
+    finally:
+        client.close()
+        server.stop(0)
+
+
+def test_a_library_that_aborts_on_load_costs_only_its_own_cells(tmp_path, token, known_answer):
+    """Loading happens in a probe or worker process, never in the agent: the agent answers on."""
+    server, client = start_agent(tmp_path / "root", token, gpu_delegate=str(_native_library(tmp_path, "abort_on_load")))
+    try:
+        (tmp_path / "files").mkdir()
+        sha = put(client, tmp_path / "files", known_answer.models["float"])
+        gpu = client.device_info().backend("gpu")
+        assert gpu is not None and not gpu.available and "crashed the probe process (killed by SIGABRT)" in gpu.reason
+        assert client.run_cell(request(sha), deadline_s=60).ok
+        crashed = client.run_cell(request(sha, "gpu"), deadline_s=60)
+        assert (crashed.status, crashed.phase) == ("failed", "delegate") and "SIGABRT" in crashed.error
+        assert client.run_cell(request(sha, "cpu4"), deadline_s=60).ok
+        assert client.health() == "SERVING"
     finally:
         client.close()
         server.stop(0)
@@ -307,6 +330,25 @@ def test_the_agent_listens_on_loopback_only(tmp_path, token):
         proc.wait(timeout=20)
 
 
+def test_no_other_process_can_bind_the_agent_port_too(tmp_path, token):
+    """gRPC sets SO_REUSEPORT by default, which lets any same-user process listen on the agent's
+    port and take its calls; the agent turns it off."""
+    import errno
+    import socket
+
+    proc, port = _serve(["-m", "device_agent", "serve", "--root", str(tmp_path)], token)
+    try:
+        intruder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        intruder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        with pytest.raises(OSError) as refused:
+            intruder.bind(("127.0.0.1", port))
+        assert refused.value.errno == errno.EADDRINUSE
+        intruder.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
 def test_cells_still_run_where_the_forkserver_cannot(agent, known_answer, monkeypatch):
     from device_agent import jobs
 
@@ -315,3 +357,20 @@ def test_cells_still_run_where_the_forkserver_cannot(agent, known_answer, monkey
     sha = put(client, files, known_answer.models["float"])
     result = client.run_cell(request(sha), deadline_s=120)
     assert result.status == "ok" and result.latency is not None and result.latency.count >= FAST.min_runs
+
+
+def test_a_model_too_big_to_allocate_says_what_it_needs(agent, tmp_path):
+    """A 32768x32768 convolution needs ~288 GB of tensors: the reason names the size, even where
+    the runtime's own message is empty (it is, without XNNPACK)."""
+    from host.convert import tfenv
+
+    tf = tfenv.tf()
+    k = tfenv.keras()
+    inp = k.Input((32768, 32768, 3), batch_size=1)
+    model = k.Model(inp, k.layers.GlobalAveragePooling2D()(k.layers.Conv2D(64, 3, padding="same")(inp)))
+    with tfenv.silenced():
+        data = tf.lite.TFLiteConverter.from_keras_model(model).convert()
+    client, files, _ = agent
+    result = client.run_cell(request(put(client, files, data)), deadline_s=120)
+    assert (result.status, result.phase) == ("failed", "allocate"), result
+    assert re.search(r"its tensors take 28\d,\d{3} MB; [\d,]+ MB of memory is available", result.error), result.error

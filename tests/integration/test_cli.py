@@ -27,6 +27,8 @@ def test_python_dash_m_runs_the_cli():
         (["bench", "--dataset", "/no/such/folder"], "does not exist"),
         (["bench", "--labels", "x.txt"], "--labels needs --dataset"),
         (["bench", "--adb-server", "nonsense"], "HOST:PORT"),
+        (["bench", "--adb-server", "127.0.0.1:99999"], "the port must be between 1 and 65535"),
+        (["bench", "--qat-epochs", "-1"], "--qat-epochs must be at least 1"),
         (["bench", "--json", "/proc/no-such-dir/run.json"], "cannot write /proc/no-such-dir/run.json"),
     ],
 )
@@ -61,3 +63,64 @@ def test_an_unwritable_output_folder_is_one_line_not_a_traceback(capsys, known_a
     code = main(["convert", str(known_answer.folder / "known.keras"), "--modes", "none", "--out", "/proc/no-such-dir"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "/proc/no-such-dir" in err[0]
+
+
+@pytest.mark.parametrize("journal", ["delete", "wal"])
+def test_a_run_on_a_read_only_filesystem_can_still_be_read(tmp_path, journal):
+    """The folder is bind-mounted read-only in a private mount namespace (unshare -rm: a user
+    namespace, so no root is needed where they are allowed), then the run is read back."""
+    import json
+    import shutil
+    import sqlite3
+
+    from host.results import RunStats
+    from host.store import ResultsStore
+    from tests.records import cell, run
+
+    if shutil.which("unshare") is None:
+        pytest.skip("no unshare(1) to make a read-only mount")
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    store = ResultsStore(folder / "r.sqlite")
+    store.create_run(run("r1"))
+    store.save_cell("r1", cell("D", "none", "cpu1"))
+    store.finish_run("r1", "2026-11-22T00:01:00+00:00", [], RunStats())
+    store.close()
+    if journal == "wal":  # a file an older version left in WAL mode
+        sqlite3.connect(folder / "r.sqlite").execute("PRAGMA journal_mode=WAL").fetchone()
+    script = (f"mount --bind {folder} {folder} && mount -o remount,bind,ro {folder} && touch {folder}/probe 2>/dev/null; "
+              f"test ! -e {folder}/probe && exec {sys.executable} -m host.cli report latest --format json --db {folder}/r.sqlite")
+    proc = subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0 and ("unshare" in proc.stderr or "mount" in proc.stderr):
+        pytest.skip(f"cannot make a private read-only mount here: {proc.stderr.strip()[:200]}")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["run_id"] == "r1"
+
+
+def test_an_output_that_cannot_be_written_leaves_no_partial_file_and_names_the_path(tmp_path):
+    """A file-size limit makes the write fail half way (as a full disk would): the report is not
+    left 0-byte or half-written, and the one-line error names the path."""
+    import resource
+    import signal as signals
+
+    from host.results import RunStats
+    from host.store import ResultsStore
+    from tests.records import cell, run
+
+    store = ResultsStore(tmp_path / "r.sqlite")
+    store.create_run(run("r1"))
+    for mode in ("none", "float16"):
+        store.save_cell("r1", cell("D", mode, "cpu1", samples=tuple(float(i) for i in range(2000))))
+    store.finish_run("r1", "2026-11-22T00:01:00+00:00", [], RunStats())
+    store.close()
+    out = tmp_path / "out" / "report.html"
+
+    def small_files() -> None:
+        signals.signal(signals.SIGXFSZ, signals.SIG_IGN)  # a write past the limit fails with EFBIG instead
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+
+    proc = subprocess.run([sys.executable, "-m", "host.cli", "report", "--format", "html", "-o", str(out), "--db",
+                           str(tmp_path / "r.sqlite")], capture_output=True, text=True, timeout=120, preexec_fn=small_files)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and f"cannot write {out}" in lines[0], proc.stderr
+    assert not out.exists() and list(out.parent.iterdir()) == [], "no partial file and no temporary left behind"

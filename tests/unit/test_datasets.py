@@ -52,3 +52,35 @@ def test_device_dataset_file_is_deterministic(tmp_path):
     assert sha1 == sha2 and first.read_bytes() == second.read_bytes()
     with np.load(first) as data:
         assert data["images"].shape == (6, 8, 8, 3) and list(data["labels"]) == [0, 1, 0, 1, 0, 1]
+
+
+@pytest.mark.parametrize(("labels", "words"), [
+    ([5, 4, -7, 2], "labels.txt line 3: -7 is not a class index"),
+    ([5, 4, "cat", 2], "labels.txt line 3: 'cat' is not a class index"),
+])
+def test_a_label_that_is_not_a_class_index_names_its_line(tmp_path, labels, words):
+    root = _flat(tmp_path / "val", 4)
+    (tmp_path / "labels.txt").write_text("\n".join(str(v) for v in labels) + "\n")
+    with pytest.raises(DatasetError, match=words):
+        slice_dataset(root, labels_file=tmp_path / "labels.txt", limit=None, calibration_count=1, take_calibration=False)
+
+
+def test_labels_outside_the_model_s_classes_name_the_first_bad_line(tmp_path):
+    from host.data.datasets import check_labels
+
+    root = _flat(tmp_path / "val", 4)
+    (tmp_path / "labels.txt").write_text("1\n\n2\n5000\n3\n")
+    slices = slice_dataset(root, labels_file=tmp_path / "labels.txt", limit=None, calibration_count=1, take_calibration=False)
+    check_labels(slices.evaluation, 5001, 0)
+    with pytest.raises(DatasetError, match=r"labels.txt line 4: label 5000 is outside the model's 10 classes \(0..9\)"):
+        check_labels(slices.evaluation, 10, 0)
+
+
+def test_a_label_offset_that_pushes_labels_out_of_range(tmp_path):
+    from host.data.datasets import check_labels
+
+    write_image_folder(tmp_path / "ds", classes=3, per_class=2)
+    slices = slice_dataset(tmp_path / "ds", labels_file=None, limit=None, calibration_count=1, take_calibration=False)
+    check_labels(slices.evaluation, 3, 0)
+    with pytest.raises(DatasetError, match=r"class folder 'class_2': label 2 \+ --label-offset 1 is outside the model's 3 classes"):
+        check_labels(slices.evaluation, 3, 1)

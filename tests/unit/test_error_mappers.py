@@ -42,6 +42,12 @@ def test_adb_errors(error, kind, words):
     assert type(mapped) is kind and words in str(mapped)
 
 
+def test_an_emulated_device_that_is_gone_is_not_told_to_reconnect_a_cable():
+    for error in (AdbError("device offline"), AdbConnectionError("closed"), AdbError("device '127.0.0.1:5555' not found")):
+        text = str(map_adb_error(error, "127.0.0.1:5555", "shell", emulated=True))
+        assert "emulated device's daemon is gone" in text and "run the bench again" in text and "adb reconnect" not in text
+
+
 def test_adb_exit_codes_follow_who_can_fix_it():
     assert map_adb_error(AdbError("device 'X' not found"), "X", "shell").exit_code == ExitCode.USAGE
     assert map_adb_error(AdbConnectionError("closed"), "X", "shell").exit_code == ExitCode.FAILED

@@ -82,3 +82,20 @@ def test_cli_with_stored_runs_uses_raw_samples(tmp_path, capsys):
     assert main(["check", "--baseline", "base", "--current", "cur", "--db", str(tmp_path / "r.sqlite")]) == 0
     assert "not significant" in capsys.readouterr().out
     assert main(["check", "--baseline", "nope", "--current", "cur", "--db", str(tmp_path / "r.sqlite")]) == 2
+
+
+def test_runs_of_different_models_or_datasets_are_refused_unless_allowed(tmp_path, capsys):
+    from dataclasses import replace
+
+    base = _run("base", [_cell("A", "none", "cpu1")])
+    other_model = replace(base, run_id="cur", model=replace(base.model, name="m2", sha256="f" * 64))
+    other_data = replace(base, run_id="cur2", dataset=replace(base.dataset, sha256="e" * 64))
+    for run in (base, other_model, other_data):
+        (tmp_path / f"{run.run_id}.json").write_text(json.dumps(run_json(run)))
+    for name, words in (("cur", "different models"), ("cur2", "different datasets")):
+        argv = ["check", "--baseline", str(tmp_path / "base.json"), "--current", str(tmp_path / f"{name}.json")]
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and words in err[0] and "--allow-different-inputs" in err[0]
+        assert main([*argv, "--allow-different-inputs"]) == 0
+        capsys.readouterr()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from device_agent.contract import CellRequest, CellResult, LatencyParams
+from device_agent.contract import CellRequest, CellResult, LatencyParams, PruneResponse
 from host.bench.config import BenchConfig
 from host.bench.inputs import ModelFile, PreparedInputs
 from host.bench.plan import REFERENCE, new_plan, resume_plan
@@ -62,6 +62,9 @@ class ScriptedSession:
 
     def has_file(self, sha256: str) -> bool:
         return sha256 in self.device.files
+
+    def prune_store(self, max_bytes: int, keep: tuple[str, ...]) -> PruneResponse:
+        return PruneResponse(0, 0, len(self.device.files), 0)
 
     def device_record(self) -> DeviceRecord:
         return DeviceRecord("PHONE1", "Pixel", "arm64-v8a", 34, "tflite-runtime", "2.20", 8)

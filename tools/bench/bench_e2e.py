@@ -27,7 +27,7 @@ from tools.bench.common import synthetic_images, timed_host  # noqa: E402
 
 
 def invoke_seconds(db: Path, run_ref: str) -> tuple[str, float, int]:
-    store = ResultsStore(db)
+    store = ResultsStore(db, read_only=True)
     try:
         run = store.load_run(run_ref)
     finally:
