@@ -144,9 +144,12 @@ def _run_emulator_start(args: argparse.Namespace) -> int:
     from host.devices.adb import parse_server
     from host.emulator import manager
     from host.emulator.options import StartOptions
+    from host.emulator.profiles import PROFILES
 
     options = from_namespace(StartOptions, args)
-    state = manager.start(parse_server(options.adb_server), options.port, Path(options.root) if options.root else None)
+    state = manager.start(parse_server(options.adb_server), options.port, Path(options.root) if options.root else None,
+                          profile=options.profile, offline=options.offline)
+    print(f"profile {state.profile}: {PROFILES[state.profile].summary}")
     print(f"sandbox {state.root}")
     print(state.serial)
     return ExitCode.OK
@@ -168,7 +171,7 @@ def _run_emulator_stop(args: argparse.Namespace) -> int:
 
 def _run_doctor(args: argparse.Namespace) -> int:
     from host.devices.adb import parse_server
-    from host.devices.doctor import diagnose, healthy
+    from host.devices.doctor import diagnose
     from host.devices.leftovers import reap
     from host.devices.options import DoctorOptions
     from host.devices.select import resolve_one
@@ -179,9 +182,39 @@ def _run_doctor(args: argparse.Namespace) -> int:
     device = resolve_one(address, options.device)
     for line in reap(address, {device.serial}):
         print(f"cleaned up: {line}")
-    checks = diagnose(device, options.device_python, options.gpu_delegate, options.nnapi_delegate)
-    print_doctor(checks)
-    return ExitCode.OK if healthy(checks) else ExitCode.FAILED
+    diagnosis = diagnose(device, options.device_python, options.gpu_delegate, options.nnapi_delegate)
+    print_doctor(diagnosis)
+    return ExitCode.OK if diagnosis.healthy else ExitCode.FAILED
+
+
+def _run_provision(args: argparse.Namespace) -> int:
+    from host.devices.adb import parse_server
+    from host.devices.options import OneDevice
+    from host.devices.provision import provision
+    from host.devices.select import resolve_one
+
+    options = from_namespace(OneDevice, args)
+    device = resolve_one(parse_server(options.adb_server), options.device)
+    ran = provision(device, lambda text: print(f"- {text}", flush=True))
+    print(f"{device.serial}: Termux has what the agent needs" + ("" if ran else " (nothing was missing)"))
+    return ExitCode.OK
+
+
+def _run_agent_command(args: argparse.Namespace) -> int:
+    from host.devices.adb import parse_server
+    from host.devices.attach import agent_command
+    from host.devices.launcher import AgentOptions
+    from host.devices.options import AgentCommandOptions
+    from host.devices.select import resolve_one
+    from host.devices.session import agent_zipapp
+
+    options = from_namespace(AgentCommandOptions, args)
+    device = resolve_one(parse_server(options.adb_server), options.device)
+    line = agent_command(device, *agent_zipapp(), AgentOptions(options.gpu_delegate, options.nnapi_delegate))
+    print(f"Paste this line into the Termux app on {device.serial}, then run 'host bench --device {device.serial} --attach':",
+          file=sys.stderr)
+    print(line)
+    return ExitCode.OK
 
 
 def _command(sub: argparse._SubParsersAction, name: str, help: str, run: Command, *tables: type) -> argparse.ArgumentParser:
@@ -197,7 +230,7 @@ def _add_commands(sub: argparse._SubParsersAction) -> None:
     from host.bench.config import BenchConfig, BenchOutputs
     from host.cache import PruneOptions
     from host.convert.options import ConvertConfig
-    from host.devices.options import AdbOptions, DoctorOptions
+    from host.devices.options import AdbOptions, AgentCommandOptions, DoctorOptions, OneDevice
     from host.emulator.options import StartOptions, StopOptions
     from host.regress import CheckOptions, Thresholds
     from host.report.options import ReportOptions
@@ -211,8 +244,12 @@ def _add_commands(sub: argparse._SubParsersAction) -> None:
     actions = emulator.add_subparsers(dest="action", required=True)
     _command(actions, "start", "start an emulated device; prints its serial last", _run_emulator_start, StartOptions)
     _command(actions, "stop", "disconnect and stop emulated devices", _run_emulator_stop, StopOptions)
-    _command(sub, "doctor", "check a device (the one named, or the only one attached) for what the agent needs",
-             _run_doctor, DoctorOptions)
+    _command(sub, "doctor", "check a device (the one named, or the only one attached): the launcher that works, "
+             "or what it lacks and the steps", _run_doctor, DoctorOptions)
+    _command(sub, "provision", "install what the agent needs inside Termux (a debuggable build), through run-as; "
+             "the phone needs its own internet", _run_provision, OneDevice)
+    _command(sub, "agent-command", "print the line that starts the agent inside the Termux app (then bench --attach)",
+             _run_agent_command, AgentCommandOptions)
     cache = sub.add_parser("cache", help="the caches on this machine and on devices")
     _command(cache.add_subparsers(dest="action", required=True), "prune",
              "remove cache entries unused for --max-days, then the least recently used beyond --max-mb", _run_cache_prune,

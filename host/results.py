@@ -71,6 +71,7 @@ class DeviceRecord:
     emulated: bool = False
     soc: str = ""
     adb_serial: str = ""  # how adb reached it in this run (serial is the device's own, ro.serialno)
+    launcher: str = ""  # how the agent was started: termux-run-as, shell or attach
 
 
 @dataclass(frozen=True)

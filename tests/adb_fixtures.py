@@ -35,8 +35,9 @@ def private_adb_server(binary: str) -> Iterator[AdbServer]:
 
 
 @contextmanager
-def emulated_device(server: AdbServer, root: Path) -> Iterator[manager.EmulatorState]:
-    state = manager.start(server.address, 0, root)
+def emulated_device(server: AdbServer, root: Path, profile: str = "shell-python") -> Iterator[manager.EmulatorState]:
+    """An emulated phone; by default one whose shell can run Python (the ADB tests need no Termux)."""
+    state = manager.start(server.address, 0, root, profile=profile)
     try:
         yield state
     finally:

@@ -77,6 +77,8 @@ class BenchConfig:
     nnapi_delegate: str = device_options.NNAPI_DELEGATE.field()
     wait: bool = Param(True, "refuse a device another bench on this machine is using, instead of waiting for it",
                        flag="--no-wait").field()
+    attach: bool = Param(False, "use the agent started inside the Termux app with the line from 'host agent-command' "
+                         "(Termux from F-Droid or Play)").field()
     # how much is kept
     cache_max_mb: int = CACHE_MAX_MB.field()
     cache_max_days: float = CACHE_MAX_DAYS.field()

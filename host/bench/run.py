@@ -101,7 +101,7 @@ def run_bench(config: BenchConfig, db_path: Path, listener: BenchListener, resum
 
 
 def agent_settings(config: BenchConfig) -> AgentSettings:
-    return AgentSettings(config.device_python, AgentOptions(config.gpu_delegate, config.nnapi_delegate))
+    return AgentSettings(config.device_python, AgentOptions(config.gpu_delegate, config.nnapi_delegate), config.attach)
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ one place that combines device selection with the emulator, so ``host.devices`` 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 
@@ -13,8 +14,10 @@ from host.bench.config import BenchConfig
 from host.devices import leftovers
 from host.devices.adb import parse_server
 from host.devices.device import Device
+from host.devices.provision import provision
 from host.devices.select import resolve
 from host.emulator import manager
+from host.emulator.profiles import DEFAULT_PROFILE as TERMUX_PROFILE
 from host.errors import HostError
 
 
@@ -25,15 +28,21 @@ def bench_devices(config: BenchConfig, stage: Callable[[str], None]) -> Iterator
     devices = resolve(address, config.device)
     with ExitStack() as held:
         if not devices:
-            stage("no device attached: starting the emulated device")
+            stage("no device attached: starting the emulated device (a phone with Termux, reached through run-as)")
             devices = [Device(address, manager.shared(address).serial)]
         for device in devices:
-            state = manager.find(device.serial)
-            if state is not None:
-                held.enter_context(manager.in_use(address, state))
+            emulated = manager.find(device.serial)
+            if emulated is not None:
+                held.enter_context(manager.in_use(address, emulated))
+                if emulated.profile == TERMUX_PROFILE:  # our own phone: its Termux gets the agent's packages
+                    provision(device, functools.partial(_say, stage, device.serial))
         for line in leftovers.reap(address, {d.serial for d in devices}):
             stage(line)
         yield devices
+
+
+def _say(stage: Callable[[str], None], serial: str, text: str) -> None:
+    stage(f"{serial}: {text}")
 
 
 def identity(device: Device) -> str:

@@ -1,17 +1,20 @@
-"""``host doctor``: what the device lacks for the agent, and the command that fixes each.
+"""``host doctor``: which launcher can start the agent, and what the device lacks, with the fix.
 
-Everything is checked over ADB with one probe script run by the device's own Python: modules
-and versions, the TFLite runtime the agent would pick, delegate libraries, Android version.
+Every launch method is checked (``choose.py``); for the one that works, one probe script run by
+its Python reports modules, versions and the TFLite runtime the agent would pick, and whether
+the delegate libraries load (in that throwaway probe process, never in an agent). When no
+launcher works, the advice says what this phone is missing and the exact steps.
 """
 
 from __future__ import annotations
 
-import base64
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from device_agent.backends import DEFAULT_GPU_DELEGATE, DEFAULT_NNAPI_DELEGATE, NNAPI_LAST_SDK, NNAPI_MIN_SDK
+from host.devices.choose import LauncherCheck, advice, check_all
 from host.devices.device import Device
-from host.devices.launcher import PYTHON_CANDIDATES, ShellLauncher
+from host.devices.launcher import Launcher
 
 _PROBE = r'''
 import ctypes, importlib, json, platform
@@ -37,6 +40,7 @@ for lib in LIBRARIES:
         out["libraries"][lib] = "ERROR " + str(e)[:160]
 print(json.dumps(out))
 '''
+OPTIONAL_CHECKS = ("gpu delegate", "nnapi delegate", "nnapi")
 
 
 @dataclass(frozen=True)
@@ -47,65 +51,60 @@ class Check:
     fix: str = ""
 
 
-def _module_fixes(termux: bool) -> dict[str, tuple[str, str]]:
-    pkg = "pkg install" if termux else "pip install"
-    return {
-        "numpy": ("numpy", f"{pkg} {'python-numpy' if termux else 'numpy'}"),
-        "grpc": ("grpcio", f"{pkg} {'python-grpcio' if termux else 'grpcio'}"),
-        "google.protobuf": ("protobuf", "pip install protobuf"),
-    }
+@dataclass(frozen=True)
+class Diagnosis:
+    device: str
+    launchers: tuple[LauncherCheck, ...]
+    chosen: str | None
+    checks: tuple[Check, ...] = ()
+    advice: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def healthy(self) -> bool:
+        """Whether the agent can run: a launcher works and every check but the accelerators passes."""
+        return self.chosen is not None and all(c.ok for c in self.checks if c.name not in OPTIONAL_CHECKS)
 
 
-def diagnose(device: Device, device_python: str | None = None, gpu_delegate: str = "", nnapi_delegate: str = "") -> list[Check]:
-    from device_agent.backends import (
-        DEFAULT_GPU_DELEGATE,
-        DEFAULT_NNAPI_DELEGATE,
-        NNAPI_LAST_SDK,
-        NNAPI_MIN_SDK,
-    )
-
+def diagnose(device: Device, device_python: str | None = None, gpu_delegate: str = "", nnapi_delegate: str = "") -> Diagnosis:
     props = device.props()
-    checks = [Check("device", True, f"{props.model} ({props.abi}), Android {props.release or '?'} SDK {props.sdk}"
-                    + (" [emulated]" if props.emulated else ""))]
-    launcher = ShellLauncher.find(device, device_python)
-    if launcher is None:
-        checks.append(Check("python", False, f"not found (tried {', '.join((device_python,) if device_python else PYTHON_CANDIDATES)})",
-                            "install Termux, run 'pkg install python', then pass --device-python /data/data/com.termux/files/usr/bin/python3"))
-        return checks
-    python = launcher.python
+    line = (f"{props.model} ({props.abi}), Android {props.release or '?'} SDK {props.sdk}" + (" [emulated]" if props.emulated else ""))
+    found = check_all(device, device_python)
+    checks = tuple(c for c, _ in found)
+    working = [(c, launcher) for c, launcher in found if launcher is not None and c.name != "attach"]
+    if not working:
+        attached = next((c for c in checks if c.name == "attach" and c.works), None)
+        return Diagnosis(line, checks, "attach" if attached else None,
+                         advice="" if attached else advice(device, [c for c in checks if c.name != "attach"]))
+    check, launcher = working[0]
+    assert launcher is not None
+    return Diagnosis(line, checks, check.name, tuple(_probe(launcher, props.sdk, gpu_delegate, nnapi_delegate)))
+
+
+def _probe(launcher: Launcher, sdk: int, gpu_delegate: str, nnapi_delegate: str) -> list[Check]:
     libraries = [gpu_delegate or DEFAULT_GPU_DELEGATE, nnapi_delegate or DEFAULT_NNAPI_DELEGATE]
-    script = _PROBE.replace("LIBRARIES", repr(libraries))
-    encoded = base64.b64encode(script.encode()).decode()
-    result = device.shell(f"{python} -c \"import base64; exec(base64.b64decode('{encoded}'))\"", timeout=120)
+    result = launcher.python(_PROBE.replace("LIBRARIES", repr(libraries)))
     try:
         probe = json.loads(result.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):
-        checks.append(Check("python", False, f"{python} failed to run the probe: {(result.stderr or result.stdout).strip()[:200]}"))
-        return checks
-    checks.append(Check("python", True, f"{python} {probe['python']}"))
-    termux = "com.termux" in python
-    for module, (package, fix) in _module_fixes(termux).items():
+        return [Check("python", False, f"the probe did not run: {(result.stderr or result.stdout).strip()[:200]}")]
+    termux = launcher.name == "termux-run-as"
+    checks = [Check("python", True, probe["python"])]
+    for module, package, termux_fix in (("numpy", "numpy", "pkg install python-numpy"), ("grpc", "grpcio", "pkg install python-grpcio"),
+                                        ("google.protobuf", "protobuf", "pip install protobuf")):
         found = probe["modules"][module]
-        checks.append(Check(package, not found.startswith("ERROR"), found, fix))
-    runtimes = [(m, v) for m, v in probe["modules"].items() if m.split(".")[0] in ("ai_edge_litert", "tflite_runtime", "tensorflow")]
-    usable = [(m.split(".")[0], v) for m, v in runtimes if not v.startswith("ERROR")]
+        checks.append(Check(package, not found.startswith("ERROR"), found, termux_fix if termux else f"pip install {package}"))
+    usable = [(m.split(".")[0], v) for m, v in probe["modules"].items()
+              if m.split(".")[0] in ("ai_edge_litert", "tflite_runtime", "tensorflow") and not v.startswith("ERROR")]
     checks.append(Check("tflite runtime", bool(usable), f"{usable[0][0]} {usable[0][1]}" if usable else "none importable",
-                        "pip install ai-edge-litert (or tflite-runtime for this ABI)"))
+                        "pkg install python-tflite-runtime" if termux else "pip install ai-edge-litert (or tflite-runtime)"))
     gpu = probe["libraries"][libraries[0]]
     checks.append(Check("gpu delegate", gpu == "ok", gpu, "push libtensorflowlite_gpu_delegate.so built for this ABI and pass --gpu-delegate PATH"))
-    if props.sdk < NNAPI_MIN_SDK:
-        checks.append(Check("nnapi", False, f"SDK {props.sdk}", "NNAPI needs Android 8.1 (SDK 27) or later"))
-    elif props.sdk > NNAPI_LAST_SDK:
-        checks.append(Check("nnapi", False, f"SDK {props.sdk}", "NNAPI was removed in Android 15; use the GPU delegate or LiteRT accelerators"))
+    if sdk < NNAPI_MIN_SDK:
+        checks.append(Check("nnapi", False, f"SDK {sdk}", "NNAPI needs Android 8.1 (SDK 27) or later"))
+    elif sdk > NNAPI_LAST_SDK:
+        checks.append(Check("nnapi", False, f"SDK {sdk}", "NNAPI was removed in Android 15; use the GPU delegate or LiteRT accelerators"))
     else:
         nnapi = probe["libraries"][libraries[1]]
         checks.append(Check("nnapi delegate", nnapi == "ok", nnapi, "push an NNAPI delegate library and pass --nnapi-delegate PATH"))
     return checks
-
-
-OPTIONAL_CHECKS = ("gpu delegate", "nnapi delegate", "nnapi")
-
-
-def healthy(checks: list[Check]) -> bool:
-    """Whether the agent can run: every check passes but the optional accelerator ones."""
-    return all(c.ok for c in checks if c.name not in OPTIONAL_CHECKS)

@@ -1,9 +1,10 @@
-"""How the agent is started and stopped on a device: the one place that knows launch methods.
+"""How the agent is started and stopped on a device: the protocol every launch method follows,
+what they share, and the ``shell`` launcher.
 
-``ShellLauncher`` runs the agent with a Python the shell user can execute (one given with
-``--device-python`` or found on PATH), in ``/data/local/tmp/quantbench``. The session token
-reaches the agent on its standard input, never on a command line. The agent picks a free port
-on the device's loopback and writes it to its log, which the launcher reads back.
+A launcher deploys the zipapp, starts the agent with the session token on its standard input
+(never on a command line), reads the port the agent reports back from its log, and stops it.
+The methods: ``termux-run-as`` (``termux.py``), ``shell`` (here), ``attach`` (``attach.py``);
+``choose.py`` picks the one that works on a device.
 """
 
 from __future__ import annotations
@@ -16,16 +17,18 @@ from pathlib import Path
 from typing import Protocol
 
 from host import TOOL_NAME
-from host.devices.device import Device, alive_from_stat
+from host.devices.device import Device, ShellResult, alive_from_stat
 from host.errors import DeployError, InputError
 
-DEVICE_HOME = f"/data/local/tmp/{TOOL_NAME}"
+DEVICE_HOME = f"/data/local/tmp/{TOOL_NAME}"  # the shell user's folder: the zipapp and incoming files
 INCOMING = f"{DEVICE_HOME}/incoming"  # where ADB pushes land before the agent adopts them
+SHELL_ZIPAPP = f"{DEVICE_HOME}/agent.pyz"
 PYTHON_CANDIDATES = ("python3", "python")
 START_TIMEOUT_S = 60.0
 KEEP_LOGS = 10
 # the newest agent logs stay, older ones go (toybox's ls -t and tail, as on every Android)
 PRUNE_LOGS = f"ls -t agent-*.log 2>/dev/null | tail -n +{KEEP_LOGS + 1} | while read -r old; do rm -f \"$old\"; done"
+VERSION_PROBE = "import sys; print(sys.version_info[0])"
 
 
 @dataclass(frozen=True)
@@ -39,10 +42,11 @@ class AgentOptions:
 
 @dataclass(frozen=True)
 class RunningAgent:
-    pid: int
+    pid: int  # 0 when unknown (an agent the user started)
     port: int
     log_path: str
     root: str
+    token: str
 
 
 class Launcher(Protocol):
@@ -51,17 +55,40 @@ class Launcher(Protocol):
     name: str
     stop_prefix: str  # what commands acting as the agent's user start with ("" for the shell user)
 
+    def python(self, script: str, timeout: float = 120.0) -> ShellResult: ...
     def deploy(self, zipapp: Path, sha256: str) -> str: ...
     def start(self, zipapp: str, token: str, options: AgentOptions) -> RunningAgent: ...
     def stop(self, agent: RunningAgent) -> None: ...
 
 
-def _serve_arguments(zipapp: str, root: str, options: AgentOptions) -> str:
-    flags = [f"--root {shlex.quote(root)}", "--port 0", "--token-stdin", f"--incoming {INCOMING}",
-             f"--idle-exit {options.idle_exit_s:g}"]
+def serve_arguments(root: str, options: AgentOptions, *, port: int = 0, token_stdin: bool = True) -> str:
+    flags = [f"--root {root}", f"--port {port}", f"--incoming {INCOMING}", f"--idle-exit {options.idle_exit_s:g}"]
+    flags += ["--token-stdin"] if token_stdin else []
     flags += [f"--{flag} {shlex.quote(value)}" for flag, value in (("gpu-delegate", options.gpu_delegate),
                                                                    ("nnapi-delegate", options.nnapi_delegate)) if value]
-    return f"{shlex.quote(zipapp)} serve {' '.join(flags)}"
+    return "serve " + " ".join(flags)
+
+
+def deploy_for_shell(device: Device, zipapp: Path, sha256: str) -> None:
+    """The zipapp in the shell user's folder (pushed only when its hash changed), and the
+    incoming folder: both readable by an app by exact path, as ``/data/local/tmp`` files are."""
+    device.check_shell(f"mkdir -p {INCOMING} && chmod 755 {DEVICE_HOME} {INCOMING}")
+    device.push(zipapp, SHELL_ZIPAPP, sha256=sha256)
+
+
+def detached(command: str, log_path: str) -> str:
+    """Shell text that reads the token from its stdin, starts ``command`` in the background with
+    the token on the command's stdin (``echo`` is a shell builtin: no process gets it as an
+    argument), its output to ``log_path``, and prints its pid. The shell reads the token before
+    it goes on, so it cannot exit before the token arrives."""
+    return f'read -r token; echo "$token" | nohup {command} > {log_path} 2>&1 & echo $!'
+
+
+def started_pid(device: Device, result: ShellResult) -> int:
+    words = result.stdout.strip().split()
+    if not result.ok or not words or not words[-1].isdigit():
+        raise DeployError(f"{device.serial}: the agent did not start: {(result.stderr or result.stdout).strip()[:300]}")
+    return int(words[-1])
 
 
 class ShellLauncher:
@@ -73,14 +100,14 @@ class ShellLauncher:
 
     def __init__(self, device: Device, python: str) -> None:
         self.device = device
-        self.python = python
+        self.python_path = python
 
     @classmethod
     def find(cls, device: Device, given: str | None = None) -> ShellLauncher | None:
         """The launcher with the given Python (which must run: InputError if not), else the first
         candidate on the shell's PATH that runs; None if none does."""
         for candidate in (given,) if given else PYTHON_CANDIDATES:
-            result = device.shell(f"{shlex.quote(candidate)} -c 'import sys; print(sys.version_info[0])'")
+            result = device.shell(f"{shlex.quote(candidate)} -c '{VERSION_PROBE}'")
             if result.ok and result.stdout.strip() == "3":
                 return cls(device, candidate)
             if given:
@@ -89,35 +116,24 @@ class ShellLauncher:
                                  f"{said[-1] if said else f'exit {result.exit_code}'}")
         return None
 
+    def python(self, script: str, timeout: float = 120.0) -> ShellResult:
+        return self.device.shell(f"{shlex.quote(self.python_path)} -c {shlex.quote(script)}", timeout=timeout)
+
     def deploy(self, zipapp: Path, sha256: str) -> str:
-        """The zipapp in the shell's own folder, pushed only when its hash changed."""
-        self.device.check_shell(f"mkdir -p {self.home}")
-        remote = f"{self.home}/agent.pyz"
-        self.device.push(zipapp, remote, sha256=sha256)
-        return remote
+        deploy_for_shell(self.device, zipapp, sha256)
+        return SHELL_ZIPAPP
 
     def start(self, zipapp: str, token: str, options: AgentOptions) -> RunningAgent:
         root = f"{self.home}/root"
-        self.device.check_shell(f"mkdir -p {root} {INCOMING} && cd {self.home} && {PRUNE_LOGS}")
         log_path = f"{self.home}/agent-{secrets.token_hex(4)}.log"
-        command = (f"cd {self.home} && {detached(f'{shlex.quote(self.python)} {_serve_arguments(zipapp, root, options)}', log_path)}")
-        started = self.device.shell(command, stdin=f"{token}\n".encode())
-        words = started.stdout.strip().split()
-        if not started.ok or not words or not words[-1].isdigit():
-            raise DeployError(f"{self.device.serial}: the agent did not start: {(started.stderr or started.stdout).strip()[:200]}")
-        pid = int(words[-1])
-        return RunningAgent(pid, wait_for_port(self.device, log_path, pid), log_path, root)
+        self.device.check_shell(f"mkdir -p {root} && cd {self.home} && {PRUNE_LOGS}")
+        command = f"{shlex.quote(self.python_path)} {zipapp} {serve_arguments(root, options)}"
+        pid = started_pid(self.device, self.device.shell(f"cd {self.home} && {detached(command, log_path)}",
+                                                         stdin=f"{token}\n".encode()))
+        return RunningAgent(pid, wait_for_port(self.device, log_path, pid), log_path, root, token)
 
     def stop(self, agent: RunningAgent) -> None:
         stop_process(self.device, agent.pid, self.stop_prefix)
-
-
-def detached(command: str, log_path: str) -> str:
-    """Shell text that reads the token from its stdin, starts ``command`` in the background with
-    the token on the command's stdin (``echo`` is a shell builtin: no process gets it as an
-    argument), its output to ``log_path``, and prints its pid. The shell reads the token before
-    it goes on, so it cannot exit before the token arrives."""
-    return f'read -r token; echo "$token" | nohup {command} > {log_path} 2>&1 & echo $!'
 
 
 def running(device: Device, pid: int, prefix: str = "") -> bool:

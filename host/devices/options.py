@@ -34,3 +34,21 @@ class DoctorOptions:
     device_python: str | None = DEVICE_PYTHON.field()
     gpu_delegate: str = GPU_DELEGATE.field()
     nnapi_delegate: str = NNAPI_DELEGATE.field()
+
+
+@dataclass(frozen=True)
+class OneDevice:
+    """A command on one device: the one named, or the only one attached."""
+
+    adb_server: str | None = ADB_SERVER.field()
+    device: str | None = DEVICE.field()
+
+
+@dataclass(frozen=True)
+class AgentCommandOptions:
+    """``host agent-command``: the device, and the delegates the pasted agent is started with."""
+
+    adb_server: str | None = ADB_SERVER.field()
+    device: str | None = DEVICE.field()
+    gpu_delegate: str = GPU_DELEGATE.field()
+    nnapi_delegate: str = NNAPI_DELEGATE.field()

@@ -19,11 +19,11 @@ from types import TracebackType
 
 from device_agent.contract import CellRequest, CellResult, DeviceInfo, Progress, PruneRequest, PruneResponse
 from device_agent.zipapp import build_zipapp
-from host.devices import leftovers
+from host.devices import choose, leftovers
 from host.devices.agent_client import AgentClient
 from host.devices.channel import Channel, open_channel
 from host.devices.device import Device
-from host.devices.launcher import INCOMING, AgentOptions, Launcher, RunningAgent, ShellLauncher
+from host.devices.launcher import INCOMING, AgentOptions, Launcher, RunningAgent
 from host.errors import AgentError, DeployError
 from host.paths import cache_dir
 from host.results import DeviceRecord
@@ -37,6 +37,7 @@ class AgentSettings:
 
     device_python: str | None = None
     options: AgentOptions = AgentOptions()
+    attach: bool = False  # use the agent the user started inside Termux (host agent-command)
 
 
 def agent_zipapp() -> tuple[Path, str]:
@@ -46,13 +47,8 @@ def agent_zipapp() -> tuple[Path, str]:
 
 
 def find_launcher(device: Device, settings: AgentSettings) -> Launcher:
-    """The launcher that works on this device, or the advice for making one work."""
-    launcher = ShellLauncher.find(device, settings.device_python)
-    if launcher is None:
-        tried = settings.device_python or "python3, python"
-        raise DeployError(f"{device.serial}: no Python 3 the shell can run (tried {tried}); pass --device-python PATH "
-                          "(run 'host doctor' for the full list)")
-    return launcher
+    """The launcher that works on this device, or NoLauncher with what it lacks and the steps."""
+    return choose.find_launcher(device, settings.device_python, settings.attach)
 
 
 class AgentSession:
@@ -98,7 +94,7 @@ class AgentSession:
         return DeviceRecord(
             serial=self.device.identity, model=info.model or props.model, abi=info.abi, sdk=info.sdk or props.sdk,
             runtime=info.runtime, runtime_version=info.runtime_version, cores=info.cores, emulated=props.emulated,
-            soc=info.soc or props.soc, adb_serial=self.device.serial,
+            soc=info.soc or props.soc, adb_serial=self.device.serial, launcher=self.launcher.name,
         )
 
     def run_cell(self, request: CellRequest, on_progress: Callable[[Progress], None] | None = None) -> CellResult:
@@ -131,7 +127,7 @@ def open_session(device: Device, settings: AgentSettings = AgentSettings(), laun
     except BaseException:
         launcher.stop(agent)
         raise
-    session = AgentSession(device, launcher, agent, channel, AgentClient(channel.target, token))
+    session = AgentSession(device, launcher, agent, channel, AgentClient(channel.target, agent.token))
     try:
         wait_serving(session.client, SERVING_TIMEOUT_S)
     except BaseException:

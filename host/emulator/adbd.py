@@ -21,6 +21,7 @@ from typing import Any
 
 from host.emulator import services
 from host.emulator.auth import PublicKey, load_keys, user_key_path
+from host.emulator.profiles import DEFAULT_PROFILE, PROFILES, Profile
 from host.emulator.props import default_props
 from host.emulator.sandbox import Sandbox
 from host.emulator.sync import serve_sync
@@ -31,11 +32,11 @@ LOOPBACK = "127.0.0.1"  # like a phone's adbd over USB, reachable from this mach
 
 
 class EmulatedAdbd:
-    def __init__(self, root: Path, props: dict[str, str], trusted: list[PublicKey]) -> None:
+    def __init__(self, root: Path, props: dict[str, str], trusted: list[PublicKey], profile: Profile, offline: bool = False) -> None:
         self.trusted = trusted
         self.sandbox = Sandbox(root)
         self.props = props
-        self.sandbox.install_tools(props)
+        self.sandbox.install(props, profile, offline)
         self.process_groups: set[int] = set()
         self.writers: set[asyncio.StreamWriter] = set()
         self.banner = (
@@ -99,7 +100,7 @@ class EmulatedAdbd:
             services._kill_group(group)
 
 
-async def run(root: Path, host: str, port: int, trusted: list[PublicKey]) -> None:
+async def run(root: Path, host: str, port: int, trusted: list[PublicKey], profile: Profile, offline: bool) -> None:
     server_ready = asyncio.get_running_loop().create_future()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -113,7 +114,7 @@ async def run(root: Path, host: str, port: int, trusted: list[PublicKey]) -> Non
 
     server = await asyncio.start_server(handle, host, port, limit=4 << 20)
     bound = server.sockets[0].getsockname()[1]
-    daemon = EmulatedAdbd(root, default_props(root), trusted)
+    daemon = EmulatedAdbd(root, default_props(root), trusted, profile, offline)
     server_ready.set_result(None)
     print(f"LISTENING {bound}", flush=True)
     await stop.wait()
@@ -128,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--authorized-key", type=Path, action="append", default=None,
                         help="adb public key file of a host to trust (default: this user's ~/.android/adbkey.pub)")
     parser.add_argument("--trust-no-key", action="store_true", help="a phone that has paired with no computer: every host stays unauthorized")
+    parser.add_argument("--profile", choices=sorted(PROFILES), default=DEFAULT_PROFILE, help="the kind of phone to imitate")
+    parser.add_argument("--offline", action="store_true", help="a phone without internet: Termux's pkg and pip cannot download")
     args = parser.parse_args(argv)
     args.root.mkdir(parents=True, exist_ok=True)
     trusted = [] if args.trust_no_key else load_keys(args.authorized_key or [user_key_path()])
@@ -135,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"warning: no trusted adb key found ({', '.join(map(str, args.authorized_key or [user_key_path()]))}): "
               "every host will see this device as unauthorized", flush=True)
     try:
-        asyncio.run(run(args.root, LOOPBACK, args.port, trusted))
+        asyncio.run(run(args.root, LOOPBACK, args.port, trusted, PROFILES[args.profile], args.offline))
     except OSError as e:
         print(f"error: cannot listen on {LOOPBACK}:{args.port}: {e.strerror}", file=sys.stderr)
         return 2

@@ -27,6 +27,9 @@ from pathlib import Path
 from host.devices.adb import AdbServerAddress, client, connect_device, disconnect_device
 from host.devices.device import alive_from_stat
 from host.devices.select import Attached
+from host.emulator import profiles
+from host.emulator.profiles import DEFAULT_PROFILE
+from host.emulator.sandbox import Sandbox
 from host.errors import EmulatorError, InputError
 from host.paths import data_dir
 
@@ -41,6 +44,7 @@ class EmulatorState:
     root: str
     log: str
     auto: bool = False  # started by a bench for its own use: the last bench using it stops it
+    profile: str = DEFAULT_PROFILE
 
 
 def _state_dir() -> Path:
@@ -69,7 +73,7 @@ def running() -> list[EmulatorState]:
 
 
 def start(address: AdbServerAddress, port: int = 0, root: Path | None = None, trust_no_key: bool = False,
-          auto: bool = False) -> EmulatorState:
+          auto: bool = False, profile: str = DEFAULT_PROFILE, offline: bool = False) -> EmulatorState:
     """Start the daemon in the background, adb-connect it, wait until adb says ``device``
     (or ``unauthorized`` for a device that trusts no key).
 
@@ -83,12 +87,13 @@ def start(address: AdbServerAddress, port: int = 0, root: Path | None = None, tr
     with log.open("w") as handle:
         proc = subprocess.Popen(
             [sys.executable, "-m", "host.emulator.adbd", "--root", str(root), "--port", str(port),
-             *(["--trust-no-key"] if trust_no_key else [])],
+             "--profile", profiles.profile(profile).name, *(["--trust-no-key"] if trust_no_key else []),
+             *(["--offline"] if offline else [])],
             stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
         )
     bound = _wait_listening(proc, log)
     serial = f"127.0.0.1:{bound}"
-    state = EmulatorState(serial, bound, proc.pid, str(root), str(log), auto)
+    state = EmulatorState(serial, bound, proc.pid, str(root), str(log), auto, profile)
     _state_dir().mkdir(parents=True, exist_ok=True)
     (_state_dir() / f"{bound}.json").write_text(json.dumps(asdict(state)))
     try:
@@ -183,8 +188,29 @@ def stop_state(address: AdbServerAddress, state: EmulatorState) -> None:
                 pass
             break
         time.sleep(0.02)
+    power_off(Path(state.root))
     (_state_dir() / f"{state.port}.json").unlink(missing_ok=True)
     (_state_dir() / f"{state.port}.users").unlink(missing_ok=True)
+
+
+def power_off(root: Path) -> int:
+    """End every process the emulated phone still runs (an app's agent outlives adbd, as on a
+    phone, until the phone is switched off). Its processes carry the device's shell settings
+    (``BASH_ENV`` of its sandbox) in their environment; returns how many were ended."""
+    marker = f"BASH_ENV={Sandbox(root).internal / 'shellrc'}".encode()
+    ended = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/environ", "rb") as handle:
+                if marker not in handle.read().split(b"\0"):
+                    continue
+            os.kill(int(entry.name), signal.SIGKILL)
+            ended += 1
+        except OSError:
+            continue
+    return ended
 
 
 def stop(address: AdbServerAddress, serial: str | None = None, everything: bool = False) -> list[str]:

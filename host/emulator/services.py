@@ -1,13 +1,15 @@
 """Shell (v1, v2, exec) and tcp forwarding services of the emulated device.
 
-Shell commands run as ``/bin/sh -c`` in the sandbox's /data/local/tmp with the sandbox's PATH
-(``getprop``, ``python3``), each in its own session so that a client that leaves (CLSE) can
-have the whole process group killed, as adbd does.
+Shell commands run as the device's shell user (``sandbox.py`` says what that means), each in
+its own session so that a client that leaves (CLSE) can have the whole process group killed, as
+adbd does. Run as root, the emulated device drops every capability for them first, so file
+modes bind them as they bind a phone's shell user.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
 import signal
 import struct
@@ -28,12 +30,27 @@ def _kill_group(pid: int) -> None:
         pass
 
 
+PR_CAPBSET_DROP = 24
+LAST_CAPABILITY = 63
+
+
+def drop_capabilities() -> None:
+    """In the child, before exec: as root, empty the bounding set so the shell runs without any
+    capability (file modes then apply to it); as any other user there is nothing to drop."""
+    if os.geteuid() != 0:
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    for capability in range(LAST_CAPABILITY + 1):
+        libc.prctl(PR_CAPBSET_DROP, capability, 0, 0, 0)
+
+
 async def _start(sandbox: Sandbox, command: str, merge_stderr: bool, track: Callable[[int], None]) -> asyncio.subprocess.Process:
-    argv = ["/bin/sh", "-c", sandbox.rewrite_command(command)] if command.strip() else ["/bin/sh"]
+    # "$0" is what the device's shell calls itself in its messages: "/system/bin/sh: ...: not found"
+    argv = [sandbox.shell, "-c", sandbox.rewrite_command(command), "/system/bin/sh"] if command.strip() else [sandbox.shell]
     proc = await asyncio.create_subprocess_exec(
         *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT if merge_stderr else asyncio.subprocess.PIPE,
-        cwd=sandbox.workdir, env=sandbox.shell_env(), start_new_session=True,
+        cwd=sandbox.workdir, env=sandbox.shell_env(), start_new_session=True, preexec_fn=drop_capabilities,
     )
     track(proc.pid)
     return proc
@@ -47,7 +64,7 @@ async def serve_shell_v1(sandbox: Sandbox, stream: Stream, command: str, track: 
     pump_in = asyncio.create_task(_pump_stdin_raw(stream, proc.stdin))
     try:
         while chunk := await proc.stdout.read(READ_SIZE):
-            await stream.write(chunk)
+            await stream.write(sandbox.device_view(chunk))
         await proc.wait()
     except StreamClosed:
         _kill_if_running(proc)
@@ -80,7 +97,7 @@ async def serve_shell_v2(sandbox: Sandbox, stream: Stream, command: str, track: 
 
     async def relay(source: asyncio.StreamReader, kind: int) -> None:
         while chunk := await source.read(READ_SIZE):
-            await frame(kind, chunk)
+            await frame(kind, sandbox.device_view(chunk))
 
     pump_in = asyncio.create_task(_pump_stdin_v2(stream, proc.stdin))
     try:

@@ -152,7 +152,7 @@ class _Incoming:
 
     def open(self, sandbox: Sandbox) -> None:
         try:
-            self.target = sandbox.host_path(self.path)
+            self.target = sandbox.host_path(self.path, write=True)
             self.target.parent.mkdir(parents=True, exist_ok=True)
             self.partial = self.target.with_name(f".{self.target.name}.partial")
             if not stat.S_ISLNK(self.mode):

@@ -14,7 +14,7 @@ from host.convert.converter import ConversionReport
 from host.results import RunRecord
 
 if TYPE_CHECKING:  # the device layer imports adbutils; reports need not
-    from host.devices.doctor import Check
+    from host.devices.doctor import Diagnosis
     from host.devices.select import Attached
     from host.regress import Finding
 
@@ -64,14 +64,27 @@ def print_devices(rows: list[Attached], console: Console = _console) -> None:
     console.print(table)
 
 
-def print_doctor(checks: list[Check], console: Console = _console) -> None:
-    table = Table(title="Device check")
-    for column in ("check", "status", "found", "fix"):
+def print_doctor(diagnosis: Diagnosis, console: Console = _console) -> None:
+    """The launchers (which works, what each found, the fix), then the chosen one's checks or the advice."""
+    console.print(f"device: {diagnosis.device}", highlight=False)
+    table = Table(title="Launchers (how the agent is started)", title_justify="left")
+    for column in ("launcher", "status", "found", "fix"):
         table.add_column(column)
-    for check in checks:
-        status = "[green]ok[/green]" if check.ok else "[red]missing[/red]"
-        table.add_row(check.name, status, check.found, "" if check.ok else check.fix)
+    for launcher in diagnosis.launchers:
+        status = "[green]works[/green]" if launcher.works else "[red]no[/red]"
+        table.add_row(launcher.name, status, launcher.found, "" if launcher.works else launcher.fix)
     console.print(table)
+    if diagnosis.chosen is None:
+        console.print(diagnosis.advice, markup=False, highlight=False)
+        return
+    console.print(f"launcher used: {diagnosis.chosen}", highlight=False)
+    if diagnosis.checks:
+        table = Table(title=f"What the agent needs, under {diagnosis.chosen}", title_justify="left")
+        for column in ("check", "status", "found", "fix"):
+            table.add_column(column)
+        for check in diagnosis.checks:
+            table.add_row(check.name, "[green]ok[/green]" if check.ok else "[red]missing[/red]", check.found, "" if check.ok else check.fix)
+        console.print(table)
 
 
 def print_run(run: RunRecord, console: Console = _console) -> None:

@@ -123,5 +123,6 @@ def device_line(run: RunRecord, serial: str) -> str:
         return serial
     emulated = ", emulated" if device.emulated else ""
     via = f" via {device.adb_serial}" if device.adb_serial and device.adb_serial != serial else ""
+    via += f", agent started by {device.launcher}" if device.launcher else ""
     return (f"{device.model} ({device.abi}, SDK {device.sdk}, {device.cores} cores{emulated}) - "
             f"{device.runtime} {device.runtime_version} - serial {serial}{via}")

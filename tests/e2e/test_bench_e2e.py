@@ -46,7 +46,8 @@ def first_run(env):
 
 
 def _store_listing(env: Path) -> dict[str, tuple[int, int]]:
-    store = env / "data" / "emulator" / "sandbox" / "data" / "local" / "tmp" / "quantbench" / "root" / "store"
+    # the bench's own emulated phone runs the agent inside Termux, whose files live beside the sandbox
+    store = env / "data" / "emulator" / "sandbox.private" / "apps" / "com.termux" / "files" / "home" / "quantbench" / "root" / "store"
     return {p.name: (p.stat().st_ino, p.stat().st_size) for p in store.iterdir()}  # a rewrite makes a new inode
 
 

@@ -164,8 +164,10 @@ def test_the_token_never_appears_on_a_command_line(device):
     assert not [line for line in seen if any(token in line for token in tokens)]
 
 
-def test_doctor_reports_the_runtime_it_finds(device):
-    checks = {c.name: c for c in diagnose(device)}
+def test_doctor_reports_the_launcher_and_the_runtime_it_finds(device):
+    diagnosis = diagnose(device)
+    checks = {c.name: c for c in diagnosis.checks}
+    assert diagnosis.chosen == "shell" and diagnosis.healthy
     assert checks["tflite runtime"].ok and "ai_edge_litert" in checks["tflite runtime"].found
     assert checks["numpy"].ok and checks["grpcio"].ok and checks["python"].ok
     assert not checks["gpu delegate"].ok and checks["gpu delegate"].fix

@@ -1,0 +1,135 @@
+"""Which launcher can start the agent on a device, and, when none can, what to do about it.
+
+Checked in this order: ``termux-run-as`` (a debuggable Termux with its packages), ``shell`` (a
+Python 3 the shell user can run, with the agent's modules), ``attach`` (an agent the user
+started inside Termux, only with ``--attach``). ``host doctor`` shows every check; ``host
+bench`` takes the first that works, or stops before any conversion with the same advice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from host.devices.attach import AttachLauncher, load_ticket
+from host.devices.device import Device
+from host.devices.launcher import PYTHON_CANDIDATES, VERSION_PROBE, Launcher, ShellLauncher
+from host.devices.termux import PACKAGE, RUN_AS, TermuxRunAsLauncher
+from host.errors import DeployError
+
+READY_PROBE = """
+import importlib
+missing = []
+for name in ("numpy", "grpc", "google.protobuf"):
+    try:
+        importlib.import_module(name)
+    except Exception:
+        missing.append(name)
+runtimes = []
+for name in ("ai_edge_litert.interpreter", "tflite_runtime.interpreter", "tensorflow.lite.python.interpreter"):
+    try:
+        importlib.import_module(name)
+        runtimes.append(name.split(".")[0])
+        break
+    except Exception:
+        pass
+print("READY " + runtimes[0] if not missing and runtimes else "MISSING " + ", ".join(missing + ([] if runtimes else ["a TFLite runtime"])))
+"""
+
+
+class NoLauncher(DeployError):
+    """No launch method works on the device; the message says what the phone lacks and the steps."""
+
+
+@dataclass(frozen=True)
+class LauncherCheck:
+    name: str
+    works: bool
+    found: str
+    fix: str = ""
+
+
+def _ready(launcher: Launcher, name: str, fix: str) -> LauncherCheck:
+    """Whether the agent's modules import under this launcher's Python."""
+    result = launcher.python(READY_PROBE)
+    said = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else (result.stderr.strip() or "no output")
+    if said.startswith("READY "):
+        return LauncherCheck(name, True, f"Python 3 with numpy, grpcio, protobuf and {said.split()[1]}")
+    return LauncherCheck(name, False, f"Python 3 runs, but it lacks {said.removeprefix('MISSING ')}", fix)
+
+
+def check_termux(device: Device) -> tuple[LauncherCheck, TermuxRunAsLauncher | None]:
+    name = TermuxRunAsLauncher.name
+    result = device.shell(f"{RUN_AS}id")
+    said = (result.stderr or result.stdout).strip().splitlines()
+    if not result.ok:
+        reason = said[-1] if said else f"run-as exited {result.exit_code}"
+        if "unknown package" in reason:
+            return LauncherCheck(name, False, reason, "install Termux's GitHub release (the debuggable build) and open it once"), None
+        if "not debuggable" in reason:
+            return LauncherCheck(name, False, f"{reason} (an F-Droid or Play build)",
+                                 "start the agent inside Termux with 'host agent-command', or install the GitHub release"), None
+        return LauncherCheck(name, False, reason, "this phone's run-as does not work for Termux"), None
+    launcher = TermuxRunAsLauncher(device)
+    version = launcher.python(VERSION_PROBE)
+    if not (version.ok and version.stdout.strip() == "3"):
+        return LauncherCheck(name, False, f"{PACKAGE} is debuggable but has no Python yet",
+                             f"host provision --device {device.serial}"), None
+    check = _ready(launcher, name, f"host provision --device {device.serial}")
+    return check, launcher if check.works else None
+
+
+def check_shell(device: Device, given: str | None) -> tuple[LauncherCheck, ShellLauncher | None]:
+    launcher = ShellLauncher.find(device, given)
+    if launcher is None:
+        tried = ", ".join((given,) if given else PYTHON_CANDIDATES)
+        return LauncherCheck("shell", False, f"no Python 3 the shell user can run (tried {tried})",
+                             "on a rooted or custom build with a Python the shell can run, pass --device-python PATH"), None
+    check = _ready(launcher, "shell", f"install numpy, grpcio, protobuf and a TFLite runtime for {launcher.python_path}")
+    return check, launcher if check.works else None
+
+
+def check_attach(device: Device) -> tuple[LauncherCheck, AttachLauncher | None]:
+    ticket = load_ticket(device.identity)
+    if ticket is None:
+        return LauncherCheck("attach", False, "no agent was started inside Termux",
+                             f"host agent-command --device {device.serial}, paste its line into Termux, then bench --attach"), None
+    return LauncherCheck("attach", True, f"an agent started inside Termux on port {ticket.port} (host agent-command)"), \
+        AttachLauncher(device, ticket)
+
+
+def check_all(device: Device, device_python: str | None = None) -> list[tuple[LauncherCheck, Launcher | None]]:
+    checks: list[tuple[LauncherCheck, Launcher | None]] = []
+    if device_python is None:
+        checks.append(check_termux(device))
+    checks.append(check_shell(device, device_python))
+    checks.append(check_attach(device))
+    return checks
+
+
+def advice(device: Device, checks: list[LauncherCheck]) -> str:
+    """What the phone lacks and the exact steps, for doctor and for a bench that cannot start."""
+    lines = [f"no way to start the agent on {device.serial}:"]
+    lines += [f"  - {c.name}: {c.found}" for c in checks]
+    lines += [
+        "Do one of these:",
+        f"  1. Install Termux's GitHub release (debuggable) from https://github.com/termux/termux-app/releases, "
+        f"open it once, then: host provision --device {device.serial}",
+        f"  2. With Termux from F-Droid or Google Play: host agent-command --device {device.serial}, paste the line it "
+        f"prints into the Termux app, then: host bench --device {device.serial} --attach",
+        "  3. On a rooted or custom build with a Python 3 the shell can run: pass --device-python PATH",
+    ]
+    return "\n".join(lines)
+
+
+def find_launcher(device: Device, device_python: str | None = None, attach: bool = False) -> Launcher:
+    """The launcher to use: the attached agent when asked, else the first that works."""
+    if attach:
+        check, attached = check_attach(device)
+        if attached is None:
+            raise NoLauncher(f"{device.serial}: {check.found}: {check.fix}")
+        return attached
+    checks = [c for c in check_all(device, device_python) if c[0].name != "attach"]
+    for _, launcher in checks:
+        if launcher is not None:
+            return launcher
+    raise NoLauncher(advice(device, [c for c, _ in checks]))

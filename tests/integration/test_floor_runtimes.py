@@ -1,0 +1,61 @@
+"""The agent on what phones have: Termux's grpcio 1.81.1, tflite_runtime as well as ai_edge_litert,
+numpy 1.26 and 2.x. CI installs two floor environments (``.ci/run``): grpcio 1.81.1 with numpy
+1.26 and tflite-runtime, and grpcio 1.81.1 with numpy 2.x and ai-edge-litert (PyPI's tflite-runtime
+wheels are built for numpy 1.x only), and names their Pythons in ``QUANTBENCH_FLOOR_PYTHONS``;
+the zipapp runs real cells under each, with nothing of ours on its path.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.agent_helpers import dataset_bytes, put, request
+from tests.conftest import EXPECTED
+
+ROOT = Path(__file__).resolve().parents[2]
+FLOOR = [p for p in os.environ.get("QUANTBENCH_FLOOR_PYTHONS", "").split(os.pathsep) if p]
+
+
+def test_the_agent_is_python_3_10_syntax():
+    """The floor is Python 3.10: the agent's code must parse as 3.10 (no newer syntax)."""
+    for path in sorted((ROOT / "device_agent").rglob("*.py")):
+        ast.parse(path.read_text(), filename=str(path), feature_version=(3, 10))
+
+
+@pytest.mark.skipif(not FLOOR, reason="no floor environment (CI sets QUANTBENCH_FLOOR_PYTHONS; see .ci/run)")
+@pytest.mark.parametrize("python", FLOOR or ["none"])
+def test_the_zipapp_runs_real_cells_on_the_floor_runtimes(python, tmp_path, token, known_answer):
+    from device_agent.contract import Accuracy
+    from device_agent.zipapp import build_zipapp
+    from host.devices.agent_client import AgentClient
+
+    versions = subprocess.run([python, "-c", "import grpc, numpy, importlib.util as u; print(grpc.__version__, numpy.__version__, "
+                               "'ai-edge-litert' if u.find_spec('ai_edge_litert') else 'tflite-runtime')"],
+                              capture_output=True, text=True, check=True).stdout.split()
+    assert versions[0] == "1.81.1", versions
+    build_zipapp(tmp_path / "agent.pyz")
+    proc = subprocess.Popen([python, str(tmp_path / "agent.pyz"), "serve", "--root", str(tmp_path / "root"), "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+                            env={"PATH": os.environ.get("PATH", ""), "QUANTBENCH_AGENT_TOKEN": token})
+    line = proc.stdout.readline()
+    assert line.startswith("LISTENING"), proc.stderr.read() if proc.poll() is not None else line
+    client = AgentClient(f"127.0.0.1:{int(line.split()[1])}", token)
+    try:
+        info = client.device_info()
+        assert info.runtime == versions[2] and info.backend("cpu1").available
+        (tmp_path / "files").mkdir()
+        data = put(client, tmp_path / "files", dataset_bytes(known_answer.images, known_answer.labels))
+        for kind in ("float", "uint8"):
+            result = client.run_cell(request(put(client, tmp_path / "files", known_answer.models[kind]), dataset_sha256=data,
+                                             preset="unit"), deadline_s=120)
+            assert result.ok, result.error
+            assert result.accuracy == Accuracy(**EXPECTED)
+    finally:
+        client.close()
+        proc.terminate()
+        proc.wait(timeout=20)
