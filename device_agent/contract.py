@@ -88,7 +88,8 @@ class LatencyStats:
 @dataclass(frozen=True)
 class Memory:
     init_rss_mb: float
-    peak_rss_mb: float
+    peak_rss_mb: float  # the model's and the runtime's: read after timing, before the dataset is touched
+    evaluate_peak_rss_mb: float = 0.0  # the whole worker's peak once the evaluation ran (0: no evaluation)
 
 
 @dataclass(frozen=True)
@@ -164,6 +165,7 @@ class DeviceInfo:
     properties: dict[str, str] = field(default_factory=dict)
     backends: tuple[Backend, ...] = ()
     root: str = ""
+    store_free_bytes: int = 0  # free space where the agent's store is
 
     def backend(self, name: str) -> Backend | None:
         return next((b for b in self.backends if b.name == name), None)

@@ -1,22 +1,25 @@
-"""Accuracy (top-1/3/5) and fidelity against reference outputs.
+"""Accuracy (top-1/3/5) and fidelity against reference outputs, over the dataset in batches.
 
 Inputs are the dataset's uint8 images through the named preset, then quantized with the model's
 own input scale and zero point when its input is uint8/int8; outputs are dequantized with the
-output's parameters. Images run in dataset order, the same for every mode and backend.
+output's parameters. Images run in dataset order, the same for every mode and backend. Nothing
+grows with the number of images but the labels (4 bytes each): scores are accumulated batch by
+batch, the reference outputs are read in step, and this cell's outputs are written as they come.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
 
 import numpy as np
 
 from device_agent.contract import Accuracy, Fidelity
-from device_agent.preprocess import get_preset
+from device_agent.errors import InvalidRequest
 from device_agent.runtime import TensorInfo, tensor_info
-
-PROGRESS_EVERY = 64  # images between progress callbacks
 
 
 def quantize_input(values: np.ndarray, tensor: TensorInfo) -> np.ndarray:
@@ -36,51 +39,112 @@ def dequantize_output(values: np.ndarray, tensor: TensorInfo) -> np.ndarray:
     return (values.astype(np.float32) - tensor.zero_point) * tensor.scale
 
 
-def run_outputs(
-    interpreter: Any, images: np.ndarray, preset: str, on_progress: Callable[[int, int], None] | None = None
-) -> np.ndarray:
-    """Dequantized outputs (N, classes) of the model over all images, one invoke per image."""
-    preprocess = get_preset(preset).apply
-    source, target = tensor_info(interpreter.get_input_details()[0]), tensor_info(interpreter.get_output_details()[0])
-    if tuple(images.shape[1:]) != source.shape[1:]:
-        raise ValueError(f"dataset images are {tuple(images.shape[1:])}, the model takes {source.shape[1:]}")
-    set_input, invoke, get_output = interpreter.set_tensor, interpreter.invoke, interpreter.get_tensor
-    total = images.shape[0]
-    outputs = np.empty((total, int(np.prod(target.shape[1:]))), dtype=target.dtype)
-    # one image at a time end to end: a preprocessed batch of 224x224 floats would not fit in
-    # cache, and measured ~25% slower than this loop
-    for i in range(total):
-        set_input(source.index, quantize_input(preprocess(images[i : i + 1]), source))
-        invoke()
-        outputs[i] = get_output(target.index).reshape(-1)
-        if on_progress and (i + 1) % PROGRESS_EVERY == 0:
-            on_progress(i + 1, total)
-    if on_progress:
-        on_progress(total, total)
-    return dequantize_output(outputs, target)
+class Runner:
+    """The model over images, one invoke per image: a preprocessed batch of 224x224 floats would
+    not fit in cache, and measured ~25% slower than this loop."""
+
+    def __init__(self, interpreter: Any, preprocess: Callable[[np.ndarray], np.ndarray]) -> None:
+        self.interpreter = interpreter
+        self.preprocess = preprocess
+        self.source = tensor_info(interpreter.get_input_details()[0])
+        self.target = tensor_info(interpreter.get_output_details()[0])
+        self.classes = int(np.prod(self.target.shape[1:]))
+
+    def check(self, image_shape: tuple[int, ...]) -> None:
+        if tuple(image_shape) != self.source.shape[1:]:
+            raise ValueError(f"dataset images are {tuple(image_shape)}, the model takes {self.source.shape[1:]}")
+
+    def outputs(self, images: np.ndarray) -> np.ndarray:
+        """Dequantized outputs (n, classes) for a batch of uint8 images."""
+        out = np.empty((images.shape[0], self.classes), dtype=self.target.dtype)
+        set_input, invoke, get_output = self.interpreter.set_tensor, self.interpreter.invoke, self.interpreter.get_tensor
+        for i in range(images.shape[0]):
+            set_input(self.source.index, quantize_input(self.preprocess(images[i : i + 1]), self.source))
+            invoke()
+            out[i] = get_output(self.target.index).reshape(-1)
+        return dequantize_output(out, self.target)
 
 
-def accuracy(outputs: np.ndarray, labels: np.ndarray) -> Accuracy | None:
-    """Top-k over the labelled images (label >= 0); None when nothing is labelled."""
-    known = labels >= 0
-    if not known.any():
-        return None
-    scores, truth = outputs[known], labels[known]
-    k = min(5, scores.shape[1])
-    # stable descending order: ties go to the lower class index, deterministically
-    top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-    hits = top == truth[:, None]
-    return Accuracy(
-        top1=float(hits[:, :1].any(axis=1).mean()),
-        top3=float(hits[:, :3].any(axis=1).mean()),
-        top5=float(hits[:, :5].any(axis=1).mean()),
-        count=int(known.sum()),
-    )
+@dataclass
+class Scorer:
+    """Top-k hits over labelled images and agreement with the reference, accumulated per batch."""
+
+    labels: np.ndarray  # the class index each image should get; -1 when unknown
+    hits: np.ndarray = field(default_factory=lambda: np.zeros(3, dtype=np.int64))
+    seen: int = 0
+    agree: int = 0
+    abs_sum: float = 0.0
+    abs_max: float = 0.0
+    compared: int = 0
+
+    def add(self, outputs: np.ndarray, reference: np.ndarray | None = None) -> None:
+        labels = self.labels[self.seen : self.seen + outputs.shape[0]]
+        known = labels >= 0
+        if known.any():
+            k = min(5, outputs.shape[1])
+            # stable descending order: ties go to the lower class index, deterministically
+            top = np.argsort(-outputs[known], axis=1, kind="stable")[:, :k]
+            hit = top == labels[known][:, None]
+            self.hits += [int(hit[:, :n].any(axis=1).sum()) for n in (1, 3, 5)]
+        if reference is not None:
+            if reference.shape != outputs.shape:
+                raise ValueError(f"reference outputs are {reference.shape[1:]} per image, this cell's are {outputs.shape[1:]}")
+            diff = np.abs(outputs - reference)
+            self.agree += int((outputs.argmax(axis=1) == reference.argmax(axis=1)).sum())
+            self.abs_sum += float(diff.sum(dtype=np.float64))
+            self.abs_max = max(self.abs_max, float(diff.max(initial=0.0)))
+            self.compared += outputs.shape[0]
+        self.seen += outputs.shape[0]
+
+    def accuracy(self) -> Accuracy | None:
+        labelled = int((self.labels[: self.seen] >= 0).sum())
+        if not labelled:
+            return None
+        top1, top3, top5 = (float(h) / labelled for h in self.hits)
+        return Accuracy(top1, top3, top5, labelled)
+
+    def fidelity(self, classes: int) -> Fidelity | None:
+        if not self.compared:
+            return None
+        return Fidelity(self.agree / self.compared, self.abs_sum / (self.compared * classes), self.abs_max, self.compared)
 
 
-def fidelity(outputs: np.ndarray, reference: np.ndarray) -> Fidelity:
-    if outputs.shape != reference.shape:
-        raise ValueError(f"reference outputs are {reference.shape}, this cell's are {outputs.shape}")
-    diff = np.abs(outputs.astype(np.float32) - reference.astype(np.float32))
-    agreement = (outputs.argmax(axis=1) == reference.argmax(axis=1)).mean()
-    return Fidelity(float(agreement), float(diff.mean()), float(diff.max()), int(outputs.shape[0]))
+class OutputsReader:
+    """Rows of a float32 .npy of outputs, read in step with the evaluation (never all at once)."""
+
+    def __init__(self, path: Path) -> None:
+        self._handle: BinaryIO = path.open("rb")
+        version = np.lib.format.read_magic(self._handle)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read_header(self._handle)
+        if fortran or dtype != np.float32 or len(shape) != 2:
+            raise InvalidRequest("the reference outputs are not a (images, classes) float32 array")
+        self.shape: tuple[int, int] = (int(shape[0]), int(shape[1]))
+
+    def read(self, rows: int) -> np.ndarray:
+        data = self._handle.read(rows * self.shape[1] * 4)
+        return np.frombuffer(data, dtype=np.float32).reshape(-1, self.shape[1])
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+class OutputsWriter:
+    """A float32 .npy of outputs written row batch by row batch, hashed as it is written."""
+
+    def __init__(self, path: Path, shape: tuple[int, int]) -> None:
+        self.path = path
+        self.digest = hashlib.sha256()
+        self._handle = path.open("wb")
+        header = np.lib.format.header_data_from_array_1_0(np.empty((0, shape[1]), dtype=np.float32))
+        header["shape"] = shape
+        np.lib.format.write_array_header_1_0(self, header)
+
+    def write(self, data: bytes | np.ndarray) -> None:
+        payload = data.astype("<f4", copy=False).tobytes() if isinstance(data, np.ndarray) else data
+        self.digest.update(payload)
+        self._handle.write(payload)
+
+    def close(self) -> str:
+        self._handle.close()
+        return self.digest.hexdigest()

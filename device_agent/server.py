@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import hmac
 import inspect
+import os
 import platform
 import threading
 import time
@@ -167,8 +168,16 @@ def device_info(config: AgentConfig, root: Path) -> DeviceInfo:
     return DeviceInfo(
         agent_version=__version__, runtime=runtime_name, runtime_version=runtime_version, python=platform.python_version(),
         abi=summary.abi, cores=deviceinfo.cores(), android=facts.android, sdk=facts.sdk, model=summary.model, soc=summary.soc,
-        properties=summary.properties, backends=tuple(reported), root=str(root),
+        properties=summary.properties, backends=tuple(reported), root=str(root), store_free_bytes=_free_bytes(root),
     )
+
+
+def _free_bytes(folder: Path) -> int:
+    try:
+        stat = os.statvfs(folder)
+    except OSError:
+        return 0
+    return int(stat.f_bavail * stat.f_frsize)
 
 
 class AgentServicer(agent_pb2_grpc.AgentServicer):

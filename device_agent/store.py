@@ -108,11 +108,13 @@ class FileStore:
         except FileNotFoundError:
             return Stat(False)
 
-    def receive(self, name: str, size_bytes: int, chunks: Iterable[bytes]) -> bool:
-        """Store streamed bytes under ``name``; True if they were already present."""
+    def receive(self, name: str, size_bytes: int, chunks: Iterable[bytes], cap: int | None = None) -> bool:
+        """Store streamed bytes under ``name``; True if they were already present. ``cap`` bounds
+        the size (the upload cap unless given: adopted files are on the device already)."""
+        cap = self.max_upload_bytes if cap is None else cap
         target = self.path(name)
-        if size_bytes < 0 or size_bytes > self.max_upload_bytes:
-            raise TooLarge(f"upload of {size_bytes} bytes exceeds the cap of {self.max_upload_bytes}")
+        if size_bytes < 0 or size_bytes > cap:
+            raise TooLarge(f"upload of {size_bytes} bytes exceeds the cap of {cap}")
         if target.is_file() and target.stat().st_size == size_bytes:
             for _ in chunks:  # drain the stream so the client sees a normal end
                 pass
@@ -125,8 +127,8 @@ class FileStore:
             with os.fdopen(fd, "wb") as handle:
                 for chunk in chunks:
                     received += len(chunk)
-                    if received > size_bytes or received > self.max_upload_bytes:
-                        raise TooLarge(f"upload exceeds its announced {size_bytes} bytes or the cap of {self.max_upload_bytes}")
+                    if received > size_bytes or received > cap:
+                        raise TooLarge(f"upload exceeds its announced {size_bytes} bytes or the cap of {cap}")
                     digest.update(chunk)
                     handle.write(chunk)
             if received != size_bytes:
@@ -155,8 +157,24 @@ class FileStore:
             handle = source.open("rb")
         except OSError as e:
             raise NotInStore(f"{name} is not in the incoming folder: {e.strerror}") from e
-        with handle:
-            return self.receive(name, size, iter(lambda: handle.read(1 << 20), b""))
+        with handle:  # already on the device: its size was bounded by the room there, not by the upload cap
+            return self.receive(name, size, iter(lambda: handle.read(1 << 20), b""), cap=size)
+
+    def new_partial(self) -> Path:
+        """A fresh temporary path inside the store's folder, for a file the agent makes itself."""
+        fd, name = tempfile.mkstemp(dir=self.partial)
+        os.close(fd)
+        return Path(name)
+
+    def put_file(self, path: Path, name: str) -> str:
+        """Move a file the agent wrote (``path``, in ``partial``) into the store under its sha256."""
+        target = self.path(name)
+        try:
+            if not target.is_file():  # the same content is there already: keep it, as every other name
+                os.replace(path, target)
+        finally:
+            path.unlink(missing_ok=True)
+        return name
 
     def put_bytes(self, data: bytes) -> str:
         """Store bytes produced on the device (reference outputs); returns their name."""

@@ -10,7 +10,6 @@ describes the model and the runtime, not the evaluation images.
 
 from __future__ import annotations
 
-import io
 import os
 import time
 from collections.abc import Callable
@@ -32,11 +31,14 @@ from device_agent.contract import (
     Progress,
     failed,
 )
+from device_agent.dataset import DatasetReader
 from device_agent.errors import DeviceAgentError
+from device_agent.preprocess import get_preset
 from device_agent.runtime import find_runtime, inspection_interpreter, tensor_info
 from device_agent.store import FileStore
 
 PROGRESS_INTERVAL_S = 0.5
+EVAL_BATCH = 64  # images per read: 64 x 224 x 224 x 3 bytes is under 10 MB
 Event = Progress | CellResult
 
 
@@ -161,31 +163,59 @@ def time_invokes(prepared: Prepared, params: LatencyParams, reporter: Reporter) 
     )
 
 
+def _batch_size() -> int:
+    """Images per read from the dataset file (a test may ask for fewer, to prove batching)."""
+    return max(1, int(os.environ.get("QUANTBENCH_EVAL_BATCH", EVAL_BATCH)))
+
+
+class _Rate:
+    """Progress with images/s and the time left, at most every PROGRESS_INTERVAL_S."""
+
+    def __init__(self, reporter: Reporter, total: int) -> None:
+        self.reporter, self.total, self.started = reporter, total, time.perf_counter()
+
+    def done(self, count: int) -> None:
+        elapsed = max(time.perf_counter() - self.started, 1e-9)
+        rate = count / elapsed
+        eta = (self.total - count) / rate if rate else 0.0
+        self.reporter.progress("evaluate", count / max(1, self.total),
+                               f"{count}/{self.total} images, {rate:.0f} images/s, {eta:.0f} s left", throttle=True)
+
+
 def run_evaluation(interpreter: Any, store: FileStore, params: EvalParams, reporter: Reporter) -> CellResult:
-    """Accuracy, fidelity and saved outputs, as the fields of a partial result."""
+    """Accuracy, fidelity and saved outputs over the dataset, batch by batch, as a partial result."""
     reporter.progress("evaluate")
+    reference = writer = None
     try:
-        with np.load(store.require(params.dataset_sha256), allow_pickle=False) as data:
-            images, labels = data["images"], data["labels"].astype(np.int64)
-        if params.limit > 0:
-            images, labels = images[: params.limit], labels[: params.limit]
-        started = time.perf_counter()
-        outputs = evaluate.run_outputs(interpreter, images, params.preset or "mobilenet",
-                                       lambda done, total: reporter.progress("evaluate", done / total, throttle=True))
-        seconds = time.perf_counter() - started
-        accuracy = evaluate.accuracy(outputs, np.where(labels >= 0, labels + params.label_offset, -1))
-        fidelity = None
-        if params.reference_outputs_sha256:
-            fidelity = evaluate.fidelity(outputs, np.load(store.require(params.reference_outputs_sha256), allow_pickle=False))
-        saved = ""
-        if params.save_outputs:
-            buffer = io.BytesIO()
-            np.save(buffer, outputs.astype(np.float32), allow_pickle=False)
-            saved = store.put_bytes(buffer.getvalue())
+        runner = evaluate.Runner(interpreter, get_preset(params.preset or "mobilenet").apply)
+        with DatasetReader(store.require(params.dataset_sha256), params.limit, _batch_size()) as data:
+            runner.check((data.header.height, data.header.width, data.header.channels))
+            labels = data.labels()
+            scorer = evaluate.Scorer(np.where(labels >= 0, labels + params.label_offset, -1))
+            if params.reference_outputs_sha256:
+                reference = evaluate.OutputsReader(store.require(params.reference_outputs_sha256))
+                if reference.shape != (data.count, runner.classes):
+                    raise ValueError(f"reference outputs are {reference.shape}, this cell makes {(data.count, runner.classes)}")
+            if params.save_outputs:
+                writer = evaluate.OutputsWriter(store.new_partial(), (data.count, runner.classes))
+            rate, started = _Rate(reporter, data.count), time.perf_counter()
+            for start, images in data.batches():
+                outputs = runner.outputs(images)
+                scorer.add(outputs, reference.read(len(outputs)) if reference else None)
+                if writer is not None:
+                    writer.write(outputs)
+                rate.done(start + len(outputs))
+            seconds = time.perf_counter() - started
+        saved = store.put_file(writer.path, writer.close()) if writer is not None else ""
     except Exception as e:
         raise CellFailure("evaluate", str(e)) from e
-    return CellResult(status="ok", accuracy=accuracy, fidelity=fidelity, outputs_sha256=saved, evaluate_seconds=seconds,
-                      evaluated_images=int(outputs.shape[0]), accuracy_note="" if accuracy else "the dataset has no labels")
+    finally:
+        if reference is not None:
+            reference.close()
+    accuracy = scorer.accuracy()
+    return CellResult(status="ok", accuracy=accuracy, fidelity=scorer.fidelity(runner.classes), outputs_sha256=saved,
+                      evaluate_seconds=seconds, evaluated_images=scorer.seen,
+                      accuracy_note="" if accuracy else "the dataset has no labels")
 
 
 def run_cell(root: Path, request: CellRequest, reporter: Reporter) -> CellResult:
@@ -193,13 +223,14 @@ def run_cell(root: Path, request: CellRequest, reporter: Reporter) -> CellResult
     store = FileStore(root)
     prepared = prepare(store, request, reporter)
     latency = time_invokes(prepared, request.latency or LatencyParams(), reporter)
-    memory = Memory(prepared.init_rss_mb, measure.read_memory_mb()[1])  # before the dataset is read
+    memory = Memory(prepared.init_rss_mb, measure.read_memory_mb()[1])  # the model's: before any dataset is read
     result = CellResult(status="ok", phase="done", latency=latency, memory=memory, delegation=prepared.delegation,
                         size_bytes=prepared.size_bytes)
     if request.evaluation is None:
         return result
     found = run_evaluation(prepared.interpreter, store, request.evaluation, reporter)
-    return replace(result, accuracy=found.accuracy, fidelity=found.fidelity, outputs_sha256=found.outputs_sha256,
+    memory = replace(memory, evaluate_peak_rss_mb=measure.read_memory_mb()[1])
+    return replace(result, memory=memory, accuracy=found.accuracy, fidelity=found.fidelity, outputs_sha256=found.outputs_sha256,
                    evaluate_seconds=found.evaluate_seconds, evaluated_images=found.evaluated_images,
                    accuracy_note=found.accuracy_note)
 

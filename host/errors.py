@@ -118,6 +118,10 @@ class DeviceBusy(DeviceError):
     """Another bench on this machine is using the device (and --no-wait was given)."""
 
 
+class StorageFull(DeviceError):
+    """The device has not the room for the files a run needs."""
+
+
 class DeviceOffline(DeviceError):
     """The device is known to adb but offline."""
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import io
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from device_agent.contract import CellRequest, EvalParams, LatencyParams
+from device_agent.dataset import DatasetHeader
 from device_agent.server import AgentConfig, create_server
 from host.devices.agent_client import AgentClient
 
@@ -30,9 +30,10 @@ def put(client: AgentClient, folder: Path, data: bytes) -> str:
 
 
 def dataset_bytes(images: np.ndarray, labels: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    np.savez(buffer, images=images, labels=labels)
-    return buffer.getvalue()
+    """A packed dataset file (device_agent/dataset.py) of these images and labels."""
+    count, height, width, channels = images.shape
+    return (np.ascontiguousarray(images, dtype=np.uint8).tobytes() + np.asarray(labels, dtype="<i4").tobytes()
+            + DatasetHeader(count, height, width, channels).footer())
 
 
 def request(model: str, backend: str = "cpu1", latency: LatencyParams = FAST, timeout: float = 900.0, **evaluation: Any) -> CellRequest:

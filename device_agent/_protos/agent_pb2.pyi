@@ -21,7 +21,7 @@ class Backend(_message.Message):
     def __init__(self, name: _Optional[str] = ..., available: _Optional[bool] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class DeviceInfo(_message.Message):
-    __slots__ = ("agent_version", "runtime", "runtime_version", "python", "abi", "cores", "android", "sdk", "model", "soc", "properties", "backends", "root")
+    __slots__ = ("agent_version", "runtime", "runtime_version", "python", "abi", "cores", "android", "sdk", "model", "soc", "properties", "backends", "root", "store_free_bytes")
     class PropertiesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -42,6 +42,7 @@ class DeviceInfo(_message.Message):
     PROPERTIES_FIELD_NUMBER: _ClassVar[int]
     BACKENDS_FIELD_NUMBER: _ClassVar[int]
     ROOT_FIELD_NUMBER: _ClassVar[int]
+    STORE_FREE_BYTES_FIELD_NUMBER: _ClassVar[int]
     agent_version: str
     runtime: str
     runtime_version: str
@@ -55,7 +56,8 @@ class DeviceInfo(_message.Message):
     properties: _containers.ScalarMap[str, str]
     backends: _containers.RepeatedCompositeFieldContainer[Backend]
     root: str
-    def __init__(self, agent_version: _Optional[str] = ..., runtime: _Optional[str] = ..., runtime_version: _Optional[str] = ..., python: _Optional[str] = ..., abi: _Optional[str] = ..., cores: _Optional[int] = ..., android: _Optional[bool] = ..., sdk: _Optional[int] = ..., model: _Optional[str] = ..., soc: _Optional[str] = ..., properties: _Optional[_Mapping[str, str]] = ..., backends: _Optional[_Iterable[_Union[Backend, _Mapping]]] = ..., root: _Optional[str] = ...) -> None: ...
+    store_free_bytes: int
+    def __init__(self, agent_version: _Optional[str] = ..., runtime: _Optional[str] = ..., runtime_version: _Optional[str] = ..., python: _Optional[str] = ..., abi: _Optional[str] = ..., cores: _Optional[int] = ..., android: _Optional[bool] = ..., sdk: _Optional[int] = ..., model: _Optional[str] = ..., soc: _Optional[str] = ..., properties: _Optional[_Mapping[str, str]] = ..., backends: _Optional[_Iterable[_Union[Backend, _Mapping]]] = ..., root: _Optional[str] = ..., store_free_bytes: _Optional[int] = ...) -> None: ...
 
 class StatFileRequest(_message.Message):
     __slots__ = ("sha256",)
@@ -214,12 +216,14 @@ class LatencyStats(_message.Message):
     def __init__(self, init_ms: _Optional[float] = ..., first_ms: _Optional[float] = ..., mean: _Optional[float] = ..., std: _Optional[float] = ..., min: _Optional[float] = ..., p50: _Optional[float] = ..., p90: _Optional[float] = ..., p95: _Optional[float] = ..., p99: _Optional[float] = ..., max: _Optional[float] = ..., count: _Optional[int] = ..., warmup_count: _Optional[int] = ..., samples_ms: _Optional[_Iterable[float]] = ..., warmup_total_ms: _Optional[float] = ...) -> None: ...
 
 class Memory(_message.Message):
-    __slots__ = ("init_rss_mb", "peak_rss_mb")
+    __slots__ = ("init_rss_mb", "peak_rss_mb", "evaluate_peak_rss_mb")
     INIT_RSS_MB_FIELD_NUMBER: _ClassVar[int]
     PEAK_RSS_MB_FIELD_NUMBER: _ClassVar[int]
+    EVALUATE_PEAK_RSS_MB_FIELD_NUMBER: _ClassVar[int]
     init_rss_mb: float
     peak_rss_mb: float
-    def __init__(self, init_rss_mb: _Optional[float] = ..., peak_rss_mb: _Optional[float] = ...) -> None: ...
+    evaluate_peak_rss_mb: float
+    def __init__(self, init_rss_mb: _Optional[float] = ..., peak_rss_mb: _Optional[float] = ..., evaluate_peak_rss_mb: _Optional[float] = ...) -> None: ...
 
 class Delegation(_message.Message):
     __slots__ = ("delegate", "delegated_nodes", "total_nodes", "fallback")

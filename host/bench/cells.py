@@ -18,7 +18,7 @@ class BenchListener(ConversionListener, Protocol):
     def stage(self, text: str) -> None: ...
     def matrix(self, total: int, done: int) -> None: ...
     def cell_started(self, key: CellKey) -> None: ...
-    def cell_progress(self, key: CellKey, phase: str, fraction: float) -> None: ...
+    def cell_progress(self, key: CellKey, phase: str, fraction: float, message: str = "") -> None: ...
     def cell_done(self, cell: CellRecord) -> None: ...
 
 
@@ -26,9 +26,10 @@ def cell_request(config: BenchConfig, inputs: PreparedInputs, mode: str, backend
     """The agent's job for one cell; the reference cell saves its outputs for the others' fidelity."""
     is_reference = (mode, backend) == REFERENCE
     evaluation = None
-    if inputs.dataset.sha256:
+    if inputs.dataset_file_sha256:
         evaluation = EvalParams(
-            dataset_sha256=inputs.dataset.sha256, preset=inputs.preset, label_offset=config.label_offset,
+            dataset_sha256=inputs.dataset_file_sha256, limit=inputs.dataset.count, preset=inputs.preset,
+            label_offset=config.label_offset,
             reference_outputs_sha256="" if is_reference else reference_outputs, save_outputs=is_reference,
         )
     return CellRequest(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
@@ -17,7 +18,8 @@ from host.convert.loader import resolve_model
 from host.convert.modes import MODES
 from host.convert.service import demo_splits_for
 from host.data import demo
-from host.data.datasets import DatasetSlices, check_labels, load_evaluation, pack_for_device, slice_dataset
+from host.data.datasets import DatasetSlices, check_labels, slice_dataset
+from host.data.packed import pack
 from host.paths import cache_dir
 from host.results import DatasetInfo, ModelInfo
 
@@ -44,6 +46,7 @@ class PreparedInputs:
     dataset: DatasetInfo
     dataset_file: Path | None
     preset: str
+    dataset_file_sha256: str = ""  # the packed file's name on the device; the run evaluates its first dataset.count images
     notes: list[str] = field(default_factory=list)
 
     def stored_modes(self) -> list[str]:
@@ -55,8 +58,8 @@ class PreparedInputs:
     def files(self) -> list[tuple[Path, str]]:
         """(path, sha256) of every file the device needs: the models and the packed dataset."""
         files = [(m.path, m.sha256) for m in self.models.values()]
-        if self.dataset_file is not None and self.dataset.sha256:
-            files.append((self.dataset_file, self.dataset.sha256))
+        if self.dataset_file is not None and self.dataset_file_sha256:
+            files.append((self.dataset_file, self.dataset_file_sha256))
         return files
 
 
@@ -147,13 +150,32 @@ def _with_dataset(config: BenchConfig, slices: DatasetSlices | None, uses_demo_d
         inputs.notes.append("no dataset given (--dataset DIR): latency only, accuracy and fidelity are n/a")
         return inputs
     check_labels(slices.evaluation, inputs.model.classes, config.label_offset)
-    listener.stage("loading evaluation images")
     shape = inputs.model.input_shape
-    images = load_evaluation(slices, (shape[1], shape[2]), config.crop)
-    if images.skipped:
-        inputs.notes.append(f"{len(images.skipped)} unreadable evaluation image(s) skipped")
+    progress = _PackProgress(listener)
+    packed = pack(slices.pool, len(slices.evaluation), (shape[1], shape[2]), config.crop, cache_dir() / "datasets",
+                  on_progress=progress)
+    progress.finish(packed.count)
+    if packed.skipped:
+        inputs.notes.append(f"{len(packed.skipped)} unreadable evaluation image(s) skipped")
     if not slices.labelled:
         inputs.notes.append("the dataset has no labels: accuracy is n/a (give class subfolders or --labels)")
-    dataset_file, sha = pack_for_device(images, cache_dir() / "datasets")
-    dataset = DatasetInfo("demo" if uses_demo_data else slices.name, sha, images.count, slices.labelled)
-    return replace(inputs, dataset=dataset, dataset_file=dataset_file)
+    dataset = DatasetInfo("demo" if uses_demo_data else slices.name, packed.identity, packed.count, slices.labelled)
+    return replace(inputs, dataset=dataset, dataset_file=packed.path, dataset_file_sha256=packed.file_sha256)
+
+
+class _PackProgress:
+    """Packing progress as stage lines: the first, then at most one every 5 s, with images/s."""
+
+    def __init__(self, listener: InputsListener) -> None:
+        self.listener, self.started, self.last, self.decoded = listener, time.monotonic(), 0.0, False
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if not self.decoded or now - self.last >= 5.0:
+            rate = done / max(now - self.started, 1e-6)
+            self.listener.stage(f"packing evaluation images: {done}/{total} decoded ({rate:.0f} images/s)")
+            self.last, self.decoded = now, True
+
+    def finish(self, count: int) -> None:
+        if not self.decoded:
+            self.listener.stage(f"evaluation images: {count} already packed (reused)")

@@ -18,7 +18,7 @@ from device_agent.contract import CellRequest, CellResult, Progress, PruneRespon
 from host.bench.cells import BenchListener, cell_request, failed_record, record
 from host.bench.inputs import PreparedInputs
 from host.bench.plan import REFERENCE, RunPlan, cell_order
-from host.errors import AgentError, AgentTimeout, AgentUnavailable, DeviceError, HostError
+from host.errors import AgentError, AgentTimeout, AgentUnavailable, DeviceError, HostError, StorageFull
 from host.results import CellRecord, DeviceRecord, RunStats
 
 
@@ -28,6 +28,7 @@ class Session(Protocol):
     def ensure(self, path: Path, sha256: str) -> bool: ...
     def has_file(self, sha256: str) -> bool: ...
     def prune_store(self, max_bytes: int, keep: tuple[str, ...]) -> PruneResponse: ...
+    def store_free_bytes(self) -> int: ...
     def device_record(self) -> DeviceRecord: ...
     def run_cell(self, request: CellRequest, on_progress: Callable[[Progress], None] | None = None) -> CellResult: ...
     def close(self) -> None: ...
@@ -74,6 +75,8 @@ class DeviceRunner:
                 break
             try:
                 self._run_session(session, todo)
+            except StorageFull as e:
+                self._fail_all(todo, str(e))
             except (DeviceError, AgentError) as e:
                 if restarts_left == 0:
                     self._fail_all(todo, f"device or agent lost: {e}")
@@ -89,6 +92,7 @@ class DeviceRunner:
         self.sink.add_device(session.device_record())
         self.listener.stage(f"{self.identity}: pushing models and dataset (files already there are skipped)")
         files = self.inputs.files()
+        self._check_space(session, [(path, sha) for path, sha in files if not session.has_file(sha)])
         for path, sha in files:
             if session.ensure(path, sha):
                 self.stats = replace(self.stats, pushed_files=self.stats.pushed_files + 1,
@@ -107,6 +111,17 @@ class DeviceRunner:
             todo.pop(0)
             self.stats = replace(self.stats, cells_run=self.stats.cells_run + 1)
 
+    def _check_space(self, session: Session, missing: list[tuple[Path, str]]) -> None:
+        """Refuse, with the figures, to push what does not fit: each file is staged in the shell's
+        folder and copied into the agent's store, so one file's size more is needed meanwhile."""
+        sizes = [path.stat().st_size for path, _ in missing]
+        need = sum(sizes) + max(sizes, default=0)
+        free = session.store_free_bytes()
+        if need and free and need > free:
+            raise StorageFull(f"{self.identity}: not enough room on the device: this run needs {need / 1e6:,.0f} MB "
+                              f"(models and the evaluation images), {free / 1e6:,.0f} MB are free; free some space, use "
+                              "--limit, or 'host cache prune --device ...'")
+
     def run_cell(self, session: Session, mode: str, backend: str) -> CellRecord:
         """One cell, whatever happens to it; only a lost agent or device escapes (to restart)."""
         key = (self.identity, mode, backend)
@@ -117,7 +132,7 @@ class DeviceRunner:
         else:
             request = cell_request(self.plan.config, self.inputs, mode, backend, self.reference)
             try:
-                result = session.run_cell(request, lambda p: self.listener.cell_progress(key, p.phase, p.fraction))
+                result = session.run_cell(request, lambda p: self.listener.cell_progress(key, p.phase, p.fraction, p.message))
             except (AgentUnavailable, AgentTimeout):
                 raise
             except AgentError as e:

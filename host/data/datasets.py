@@ -12,35 +12,25 @@ takes the first ``limit`` of the rest: never the same image in both.
 
 from __future__ import annotations
 
-import hashlib
-import io
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from host.cache import touch
 from host.data.images import (
     ImageEntry,
-    ImageSet,
     list_images,
-    load_image_set,
     round_robin,
 )
 from host.errors import DatasetError
-from host.fsio import atomic_write
-
-_FIXED_TIME = (2020, 1, 1, 0, 0, 0)
 
 
 @dataclass(frozen=True)
 class DatasetSlices:
     name: str
-    evaluation: tuple[ImageEntry, ...]
+    evaluation: tuple[ImageEntry, ...]  # the images evaluated (--limit applied)
     calibration: tuple[ImageEntry, ...]
     class_names: tuple[str, ...]
     labelled: bool
+    pool: tuple[ImageEntry, ...] = ()  # every evaluation image in order, before --limit: packed files are its prefixes
 
 
 def read_labels(path: Path, count: int) -> list[tuple[int, int]]:
@@ -96,33 +86,12 @@ def slice_dataset(root: Path, *, labels_file: Path | None, limit: int | None, ca
                 "from evaluation; pass --calibration DIR or a smaller --calibration-count"
             )
         calibration, entries = entries[-calibration_count:], entries[:-calibration_count]
+    pool = entries
     if limit is not None:
         if limit < 1:
             raise DatasetError("--limit must be at least 1")
         entries = entries[:limit]
     labelled = any(e.label >= 0 for e in entries)
-    return DatasetSlices(root.name, entries, calibration, listing.class_names, labelled)
+    return DatasetSlices(root.name, entries, calibration, listing.class_names, labelled, pool)
 
 
-def load_evaluation(slices: DatasetSlices, size: tuple[int, int], crop_fraction: float) -> ImageSet:
-    return load_image_set(slices.evaluation, size, crop_fraction=crop_fraction, class_names=slices.class_names, what="evaluation images")
-
-
-def pack_for_device(images: ImageSet, folder: Path) -> tuple[Path, str]:
-    """Write images and labels as an .npz with fixed timestamps; same content, same bytes and name."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
-        for name, array in (("images", np.ascontiguousarray(images.images, dtype=np.uint8)),
-                            ("labels", np.ascontiguousarray(images.labels, dtype=np.int32))):
-            payload = io.BytesIO()
-            np.lib.format.write_array(payload, array, allow_pickle=False)
-            archive.writestr(zipfile.ZipInfo(f"{name}.npy", _FIXED_TIME), payload.getvalue())
-    data = buffer.getvalue()
-    sha = hashlib.sha256(data).hexdigest()
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{sha}.npz"
-    if path.is_file():
-        touch(path)
-    else:
-        atomic_write(path, data)
-    return path, sha

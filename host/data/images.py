@@ -9,6 +9,7 @@ cannot be decoded are skipped and counted, never fatal, unless nothing readable 
 from __future__ import annotations
 
 import hashlib
+import math
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,12 +85,16 @@ def list_images(root: Path | str) -> ImageListing:
 def decode_rgb(path: Path, size: tuple[int, int], crop_fraction: float = 1.0) -> np.ndarray | None:
     """Decode one image to uint8 RGB of ``size`` (height, width); None if it cannot be read.
 
-    ``crop_fraction`` < 1 takes a central crop first (0.875 is the ImageNet evaluation custom).
+    ``crop_fraction`` < 1 takes a central crop first (0.875 is the ImageNet evaluation custom). A JPEG is
+    decoded at the smallest 1/2^k scale that still covers the crop at ``size`` (Pillow's ``draft``),
+    which makes a 500x375 photo for a 224x224 model several times cheaper to decode.
     """
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with Image.open(path) as img:
+                if img.format == "JPEG":  # let the decoder scale by 1/2, 1/4 or 1/8 first: far less to decode
+                    img.draft(img.mode, (math.ceil(size[1] / crop_fraction), math.ceil(size[0] / crop_fraction)))
                 img.load()
                 if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
                     rgba = img.convert("RGBA")

@@ -87,6 +87,10 @@ class AgentSession:
     def device_info(self) -> DeviceInfo:
         return self.client.device_info()
 
+    def store_free_bytes(self) -> int:
+        """Free space where the agent's store lives (0 when the agent cannot tell)."""
+        return self.client.device_info().store_free_bytes
+
     def device_record(self) -> DeviceRecord:
         """The device as a run records it: the agent's view, completed by ADB's properties."""
         info = self.client.device_info()

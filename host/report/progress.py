@@ -25,6 +25,8 @@ from host.convert.converter import ModeResult
 from host.report.console import CONSOLE
 from host.results import CellRecord
 
+LOG_EVERY_S = 30.0  # off a terminal, a long evaluation prints its images/s and time left this often
+
 
 class ProgressListener:
     """Listens to ``host convert`` and ``host bench`` and draws their progress."""
@@ -40,6 +42,7 @@ class ProgressListener:
         self.serials: set[str] = set()
         self._done = self._total = 0
         self._mode_started = 0.0
+        self._last_line = time.monotonic()
 
     def __enter__(self) -> ProgressListener:
         if self.live:
@@ -89,9 +92,14 @@ class ProgressListener:
         if self.cells is not None:
             self.progress.update(self.cells, description=f"{key[1]}/{key[2]}: start")
 
-    def cell_progress(self, key: tuple[str, str, str], phase: str, fraction: float) -> None:
+    def cell_progress(self, key: tuple[str, str, str], phase: str, fraction: float, message: str = "") -> None:
+        detail = f" ({message})" if message and phase == "evaluate" else ""
         if self.cells is not None:
-            self.progress.update(self.cells, description=f"{key[1]}/{key[2]}: {phase} {int(100 * fraction)}%")
+            self.progress.update(self.cells, description=f"{key[1]}/{key[2]}: {phase} {int(100 * fraction)}%{detail}")
+        now = time.monotonic()
+        if not self.live and detail and now - self._last_line >= LOG_EVERY_S:  # logs get a line now and then
+            self._last_line = now
+            self._line(f"  {key[1]}/{key[2]}: evaluating{detail}")
 
     def cell_done(self, cell: CellRecord) -> None:
         self._done += 1

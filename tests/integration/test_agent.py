@@ -374,3 +374,51 @@ def test_a_model_too_big_to_allocate_says_what_it_needs(agent, tmp_path):
     result = client.run_cell(request(put(client, files, data)), deadline_s=120)
     assert (result.status, result.phase) == ("failed", "allocate"), result
     assert re.search(r"its tensors take 28\d,\d{3} MB; [\d,]+ MB of memory is available", result.error), result.error
+
+
+def test_evaluation_in_small_batches_gives_exactly_the_in_memory_result(tmp_path, token, known_answer):
+    """The worker reads the dataset in batches; with 3 images per batch instead of all at once the
+    accuracy, the fidelity and the saved outputs are the same, byte for byte."""
+    import numpy as np
+
+    images = np.concatenate([known_answer.images] * 5)
+    labels = np.concatenate([known_answer.labels] * 5)
+    results = {}
+    for batch in ("3", "64"):
+        proc = subprocess.Popen([sys.executable, "-m", "device_agent", "serve", "--root", str(tmp_path / batch), "--port", "0"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env={**os.environ, "QUANTBENCH_AGENT_TOKEN": token, "QUANTBENCH_EVAL_BATCH": batch})
+        port = int(proc.stdout.readline().split()[1])
+        client = AgentClient(f"127.0.0.1:{port}", token)
+        try:
+            (tmp_path / f"files{batch}").mkdir()
+            data = put(client, tmp_path / f"files{batch}", dataset_bytes(images, labels))
+            reference = client.run_cell(request(put(client, tmp_path / f"files{batch}", known_answer.models["float"]),
+                                                dataset_sha256=data, preset="unit", save_outputs=True), deadline_s=60)
+            cell = client.run_cell(request(put(client, tmp_path / f"files{batch}", known_answer.models["uint8"]), dataset_sha256=data,
+                                           preset="unit", reference_outputs_sha256=reference.outputs_sha256), deadline_s=60)
+            results[batch] = (reference.accuracy, reference.outputs_sha256, cell.accuracy, cell.fidelity, cell.evaluated_images)
+        finally:
+            client.close()
+            proc.terminate()
+            proc.wait(timeout=20)
+    assert results["3"] == results["64"] and results["3"][4] == 50
+    assert results["3"][0] == Accuracy(**{**EXPECTED, "count": 50})
+
+
+def test_the_memory_figures_describe_the_model_not_the_dataset(agent, known_answer):
+    """peak_rss is read before the dataset is touched: 20x more images leave it where it was,
+    while the evaluation's own peak is reported apart."""
+    import numpy as np
+
+    client, files, _ = agent
+    model = put(client, files, known_answer.models["float"])
+    peaks = []
+    for copies in (1, 4000):
+        rng = np.random.default_rng(copies)
+        images = rng.integers(0, 255, (10 * copies, 4, 4, 3), dtype=np.uint8)
+        data = put(client, files, dataset_bytes(images, np.zeros(len(images), dtype=np.int32)))
+        result = client.run_cell(request(model, dataset_sha256=data, preset="unit"), deadline_s=120)
+        assert result.memory is not None and result.memory.evaluate_peak_rss_mb >= result.memory.peak_rss_mb
+        peaks.append(result.memory.peak_rss_mb)
+    assert abs(peaks[1] - peaks[0]) < 5.0, peaks

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from host.data.datasets import load_evaluation, pack_for_device, slice_dataset
+from host.data.datasets import slice_dataset
 from host.errors import DatasetError
 from tests.builders import write_image_folder
 
@@ -43,15 +43,57 @@ def test_calibration_slice_never_overlaps_evaluation_and_limit_applies_after(tmp
         slice_dataset(tmp_path / "ds", labels_file=None, limit=None, calibration_count=15, take_calibration=True)
 
 
-def test_device_dataset_file_is_deterministic(tmp_path):
+def _packed_images(path, count=0):
+    from device_agent.dataset import DatasetReader
+
+    with DatasetReader(path, count, batch=3) as reader:
+        return np.concatenate([images.copy() for _, images in reader.batches()]), reader.labels()
+
+
+def test_the_packed_file_is_deterministic_and_read_back_exactly(tmp_path):
+    from host.data.images import load_image_set
+    from host.data.packed import pack
+
     write_image_folder(tmp_path / "ds", classes=2, per_class=3)
     slices = slice_dataset(tmp_path / "ds", labels_file=None, limit=None, calibration_count=1, take_calibration=False)
-    images = load_evaluation(slices, (8, 8), 1.0)
-    first, sha1 = pack_for_device(images, tmp_path / "a")
-    second, sha2 = pack_for_device(images, tmp_path / "b")
-    assert sha1 == sha2 and first.read_bytes() == second.read_bytes()
-    with np.load(first) as data:
-        assert data["images"].shape == (6, 8, 8, 3) and list(data["labels"]) == [0, 1, 0, 1, 0, 1]
+    first = pack(slices.pool, 6, (8, 8), 1.0, tmp_path / "a", workers=1)
+    second = pack(slices.pool, 6, (8, 8), 1.0, tmp_path / "b", workers=1)
+    assert first.file_sha256 == second.file_sha256 and first.path.read_bytes() == second.path.read_bytes()
+    images, labels = _packed_images(first.path)
+    in_memory = load_image_set(slices.evaluation, (8, 8))
+    assert np.array_equal(images, in_memory.images) and list(labels) == [0, 1, 0, 1, 0, 1]
+
+
+def test_a_smaller_limit_reuses_the_packed_prefix_and_a_larger_one_decodes_only_the_rest(tmp_path, monkeypatch):
+    from host.data import packed
+
+    write_image_folder(tmp_path / "ds", classes=3, per_class=4)
+    pool = slice_dataset(tmp_path / "ds", labels_file=None, limit=None, calibration_count=1, take_calibration=False).pool
+    decoded: list[int] = []
+    real = packed._decode_chunk
+    monkeypatch.setattr(packed, "_decode_chunk", lambda paths, size, crop: decoded.append(len(paths)) or real(paths, size, crop))
+    monkeypatch.setattr(packed, "CHUNK", 4)
+    big = packed.pack(pool, 8, (8, 8), 1.0, tmp_path / "cache", workers=1)
+    small = packed.pack(pool, 5, (8, 8), 1.0, tmp_path / "cache", workers=1)
+    assert (small.file_sha256, small.count, sum(decoded)) == (big.file_sha256, 5, 8), "the prefix, no new copy"
+    assert small.identity != big.identity, "a run of 5 images is not a run of 8"
+    bigger = packed.pack(pool, 12, (8, 8), 1.0, tmp_path / "cache", workers=1)
+    assert sum(decoded) == 12 and bigger.count == 12, "only the 4 new images were decoded"
+    assert sorted(p.suffix for p in (tmp_path / "cache").iterdir()) == [".json", ".qbds"], "the shorter file is gone"
+    fresh = packed.pack(pool, 8, (8, 8), 1.0, tmp_path / "fresh", workers=1)
+    assert np.array_equal(_packed_images(bigger.path, 8)[0], _packed_images(fresh.path)[0]), "copied images are the same"
+
+
+def test_unreadable_images_are_skipped_and_counted(tmp_path):
+    from host.data.packed import pack
+
+    write_image_folder(tmp_path / "ds", classes=2, per_class=3)
+    broken = sorted((tmp_path / "ds" / "class_1").iterdir())[0]
+    broken.write_bytes(b"not an image")
+    slices = slice_dataset(tmp_path / "ds", labels_file=None, limit=None, calibration_count=1, take_calibration=False)
+    result = pack(slices.pool, 6, (8, 8), 1.0, tmp_path / "c", workers=1)
+    assert result.count == 5 and result.skipped == (str(broken),)
+    assert list(_packed_images(result.path)[1]) == [0, 0, 1, 0, 1]
 
 
 @pytest.mark.parametrize(("labels", "words"), [

@@ -33,7 +33,7 @@ class Quiet:
 
     def matrix(self, total: int, done: int) -> None: ...
     def cell_started(self, key: tuple[str, str, str]) -> None: ...
-    def cell_progress(self, key: tuple[str, str, str], phase: str, fraction: float) -> None: ...
+    def cell_progress(self, key: tuple[str, str, str], phase: str, fraction: float, message: str = "") -> None: ...
     def cell_done(self, cell: object) -> None: ...
     def mode_started(self, mode: str, index: int, total: int) -> None: ...
     def mode_done(self, result: object) -> None: ...
@@ -46,6 +46,7 @@ class Device:
     files: set[str] = field(default_factory=set)
     requests: list[CellRequest] = field(default_factory=list)
     sessions: int = 0
+    free: int = 10**9
 
 
 class ScriptedSession:
@@ -65,6 +66,9 @@ class ScriptedSession:
 
     def prune_store(self, max_bytes: int, keep: tuple[str, ...]) -> PruneResponse:
         return PruneResponse(0, 0, len(self.device.files), 0)
+
+    def store_free_bytes(self) -> int:
+        return self.device.free
 
     def device_record(self) -> DeviceRecord:
         return DeviceRecord("PHONE1", "Pixel", "arm64-v8a", 34, "tflite-runtime", "2.20", 8)
@@ -93,7 +97,8 @@ def inputs(tmp_path) -> PreparedInputs:
     dataset = tmp_path / "data.npz"
     dataset.write_bytes(b"images")
     return PreparedInputs(ModelInfo("m", "m" * 64, (1, 8, 8, 3), "unit"), None, models, {}, list(models),
-                          DatasetInfo("d", hashlib.sha256(b"images").hexdigest(), 10, True), dataset, "unit")
+                          DatasetInfo("d", "d" * 64, 10, True), dataset, "unit",
+                          dataset_file_sha256=hashlib.sha256(b"images").hexdigest())
 
 
 CONFIG = BenchConfig(modes="none,float16,integer", backends="cpu1,cpu4", min_runs=3)
@@ -114,7 +119,8 @@ def test_the_reference_runs_first_and_every_other_cell_compares_to_its_outputs(t
     first, *rest = device.requests
     assert (first.model_sha256, first.backend) == (inputs.models["none"].sha256, "cpu1")
     assert first.evaluation.save_outputs and not first.evaluation.reference_outputs_sha256
-    reference = next(f for f in device.files if f not in {m.sha256 for m in inputs.models.values()} | {inputs.dataset.sha256})
+    assert (first.evaluation.dataset_sha256, first.evaluation.limit) == (inputs.dataset_file_sha256, 10)
+    reference = next(f for f in device.files if f not in {m.sha256 for m in inputs.models.values()} | {inputs.dataset_file_sha256})
     assert all(r.evaluation.reference_outputs_sha256 == reference and not r.evaluation.save_outputs for r in rest)
     assert (stats.cells_run, stats.pushed_files, stats.files, stats.agent_restarts) == (6, 4, 4, 0)
     assert all(r.latency == LatencyParams(min_runs=3) for r in device.requests)
@@ -200,3 +206,12 @@ def test_the_resume_command_names_the_database_unless_it_is_the_default(tmp_path
     monkeypatch.setenv("QUANTBENCH_DATA_DIR", str(tmp_path / "data"))
     assert resume_command("R1", tmp_path / "data" / "results.sqlite") == "host bench --resume R1"
     assert resume_command("R1", tmp_path / "my runs.sqlite") == f"host bench --resume R1 --db '{tmp_path / 'my runs.sqlite'}'"
+
+
+def test_a_device_without_room_fails_its_cells_with_the_figures_before_pushing(tmp_path, inputs):
+    store, phone = ResultsStore(tmp_path / "r.sqlite"), Device(free=100)
+    plan = new_plan(CONFIG)
+    stats = _runner(store, plan, inputs, phone, [None]).run()
+    cells = store.load_run(plan.run_id).cells
+    assert stats.pushed_files == 0 and not phone.files and not phone.requests
+    assert all(c.status == "failed" and "not enough room on the device" in c.error and "MB are free" in c.error for c in cells)

@@ -12,14 +12,14 @@ import numpy as np
 from PIL import Image
 
 
-def synthetic_images(root: Path, count: int, size: int = 256, classes: int = 10, seed: int = 0) -> Path:
+def synthetic_images(root: Path, count: int, size: int | tuple[int, int] = 256, classes: int = 10, seed: int = 0) -> Path:
     """``count`` smooth random RGB JPEGs in class subfolders (content is irrelevant to timing)."""
     rng = np.random.default_rng(seed)
     for i in range(count):
         folder = root / f"class_{i % classes:02d}"
         folder.mkdir(parents=True, exist_ok=True)
         low = rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)
-        Image.fromarray(low).resize((size, size), Image.Resampling.BICUBIC).save(folder / f"{i:05d}.jpg", quality=90)
+        Image.fromarray(low).resize(size if isinstance(size, tuple) else (size, size), Image.Resampling.BICUBIC).save(folder / f"{i:05d}.jpg", quality=90)
     return root
 
 
