@@ -57,6 +57,7 @@ class CellRequest:
     timeout_seconds: float = DEFAULT_CELL_TIMEOUT_S
     gpu_delegate: str = ""
     nnapi_delegate: str = ""
+    cpu_mask: int = 0  # pin the worker to these CPUs (bit i: cpu i); 0: no pinning
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,9 @@ class CellResult:
     accuracy_note: str = ""
     evaluate_seconds: float = 0.0
     evaluated_images: int = 0
+    reference_before_ms: float = 0.0  # a fixed CPU loop before the timing runs and after them:
+    reference_after_ms: float = 0.0  # much slower after means the CPU slowed down (throttling)
+    predictions: bytes = b""  # top-1 class per evaluated image (uint16, or uint32 past 65535 classes)
 
     @property
     def ok(self) -> bool:

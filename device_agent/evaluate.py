@@ -76,9 +76,11 @@ class Scorer:
     abs_sum: float = 0.0
     abs_max: float = 0.0
     compared: int = 0
+    top1: list[np.ndarray] = field(default_factory=list)
 
     def add(self, outputs: np.ndarray, reference: np.ndarray | None = None) -> None:
         labels = self.labels[self.seen : self.seen + outputs.shape[0]]
+        self.top1.append(np.argmax(outputs, axis=1))
         known = labels >= 0
         if known.any():
             k = min(5, outputs.shape[1])
@@ -95,6 +97,12 @@ class Scorer:
             self.abs_max = max(self.abs_max, float(diff.max(initial=0.0)))
             self.compared += outputs.shape[0]
         self.seen += outputs.shape[0]
+
+    def predictions(self, classes: int) -> bytes:
+        """Each image's top-1 class, compactly: what paired (image by image) comparisons need."""
+        if not self.top1:
+            return b""
+        return np.concatenate(self.top1).astype("<u2" if classes <= 65535 else "<u4").tobytes()
 
     def accuracy(self) -> Accuracy | None:
         labelled = int((self.labels[: self.seen] >= 0).sum())

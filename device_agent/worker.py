@@ -214,25 +214,50 @@ def run_evaluation(interpreter: Any, store: FileStore, params: EvalParams, repor
             reference.close()
     accuracy = scorer.accuracy()
     return CellResult(status="ok", accuracy=accuracy, fidelity=scorer.fidelity(runner.classes), outputs_sha256=saved,
-                      evaluate_seconds=seconds, evaluated_images=scorer.seen,
+                      evaluate_seconds=seconds, evaluated_images=scorer.seen, predictions=scorer.predictions(runner.classes),
                       accuracy_note="" if accuracy else "the dataset has no labels")
+
+
+def reference_loop_ms() -> float:
+    """A fixed piece of CPU work, best of three: it takes longer when the CPU has slowed down."""
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        total = 0
+        for i in range(100_000):
+            total += i * i % 7
+        best = min(best, (time.perf_counter() - started) * 1000.0)
+    return best
+
+
+def pin(mask: int) -> None:
+    """Run on the CPUs in ``mask`` only (the fastest cores, as the host chose them)."""
+    if mask:
+        cpus = {i for i in range(mask.bit_length()) if mask >> i & 1}
+        try:
+            os.sched_setaffinity(0, cpus)
+        except (OSError, AttributeError) as e:
+            raise CellFailure("start", f"cannot pin the worker to CPUs {sorted(cpus)}: {e}") from e
 
 
 def run_cell(root: Path, request: CellRequest, reporter: Reporter) -> CellResult:
     """Every phase of one cell; raises CellFailure with the phase on any error."""
+    pin(request.cpu_mask)
     store = FileStore(root)
     prepared = prepare(store, request, reporter)
+    before = reference_loop_ms()
     latency = time_invokes(prepared, request.latency or LatencyParams(), reporter)
+    after = reference_loop_ms()
     memory = Memory(prepared.init_rss_mb, measure.read_memory_mb()[1])  # the model's: before any dataset is read
     result = CellResult(status="ok", phase="done", latency=latency, memory=memory, delegation=prepared.delegation,
-                        size_bytes=prepared.size_bytes)
+                        size_bytes=prepared.size_bytes, reference_before_ms=before, reference_after_ms=after)
     if request.evaluation is None:
         return result
     found = run_evaluation(prepared.interpreter, store, request.evaluation, reporter)
     memory = replace(memory, evaluate_peak_rss_mb=measure.read_memory_mb()[1])
     return replace(result, memory=memory, accuracy=found.accuracy, fidelity=found.fidelity, outputs_sha256=found.outputs_sha256,
                    evaluate_seconds=found.evaluate_seconds, evaluated_images=found.evaluated_images,
-                   accuracy_note=found.accuracy_note)
+                   accuracy_note=found.accuracy_note, predictions=found.predictions)
 
 
 def probe_in_child(library: str, connection: Any) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from host import __version__
 from host.errors import ExitCode, HostError, InputError
 from host.fsio import atomic_write, check_writable
-from host.params import add_arguments, from_namespace, validate
+from host.params import add_arguments, from_namespace, params, validate
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -94,21 +94,44 @@ def _run_report(args: argparse.Namespace) -> int:
 
 
 def _run_check(args: argparse.Namespace) -> int:
-    from host.regress import CheckOptions, Thresholds, check_same_inputs, compare, junit_xml, load_run_ref
-    from host.report.console import print_findings
+    from host.gate.options import CheckOptions, Thresholds
+    from host.gate.output import write_outputs
+    from host.gate.verdicts import check_same_inputs, compare, load_run_ref
+    from host.report.console import print_verdicts
 
     limits, options = from_namespace(Thresholds, args), from_namespace(CheckOptions, args)
-    limits.validate()
+    for path in (options.junit, options.markdown, options.json):
+        if path:
+            _writable(path)
     baseline, current = load_run_ref(options.baseline, _db(options.db)), load_run_ref(options.current, _db(options.db))
     if not options.allow_different_inputs:
         check_same_inputs(baseline, current)
-    findings = compare(baseline, current, limits)
-    print_findings(baseline, current, findings)
-    if options.junit:
-        _writable(options.junit)
-        junit_xml(findings, Path(options.junit))
-        print(f"junit: {options.junit}")
-    return ExitCode.FAILED if any(f.regressed for f in findings) else ExitCode.OK
+    verdicts = compare(baseline, current, limits)
+    print_verdicts(verdicts, limits.inconclusive)
+    for line in write_outputs(verdicts, options.junit, options.markdown, options.json):
+        print(line)
+    return ExitCode.FAILED if verdicts.failed(limits.inconclusive) else ExitCode.OK
+
+
+def _run_compare(args: argparse.Namespace) -> int:
+    from host.bench.compare import run_compare
+    from host.bench.config import BenchConfig, CompareOptions
+    from host.gate.options import Thresholds
+    from host.gate.output import write_outputs
+    from host.report.console import print_verdicts
+    from host.report.progress import ProgressListener
+
+    options, config, limits = from_namespace(CompareOptions, args), from_namespace(BenchConfig, args), from_namespace(Thresholds, args)
+    for path in (options.junit, options.markdown, options.json):
+        _writable(path)
+    with ProgressListener() as listener:
+        result = run_compare(options, config, limits, _db(options.db), listener)
+    print_verdicts(result.verdicts, limits.inconclusive)
+    print(f"{result.repeats} repeats per cell at most, {result.device_seconds / 60:.1f} min of device time; stopped: "
+          f"{result.stopped}; stored as runs {result.baseline.run_id} (baseline) and {result.current.run_id} (current)")
+    for line in write_outputs(result.verdicts, options.junit, options.markdown, options.json):
+        print(line)
+    return ExitCode.FAILED if result.verdicts.failed(limits.inconclusive) else ExitCode.OK
 
 
 def _run_cache_prune(args: argparse.Namespace) -> int:
@@ -227,18 +250,22 @@ def _command(sub: argparse._SubParsersAction, name: str, help: str, run: Command
 
 
 def _add_commands(sub: argparse._SubParsersAction) -> None:
-    from host.bench.config import BenchConfig, BenchOutputs
+    from host.bench.config import NOT_FOR_COMPARE, BenchConfig, BenchOutputs, CompareOptions
     from host.cache import PruneOptions
     from host.convert.options import ConvertConfig
     from host.devices.options import AdbOptions, AgentCommandOptions, DoctorOptions, OneDevice
     from host.emulator.options import StartOptions, StopOptions
-    from host.regress import CheckOptions, Thresholds
+    from host.gate.options import CheckOptions, Thresholds
     from host.report.options import ReportOptions
 
     _command(sub, "convert", "convert a Keras/TensorFlow model to TFLite in quantization modes", _run_convert, ConvertConfig)
     _command(sub, "bench", "convert, push, and measure every mode x backend on a device", _run_bench, BenchConfig, BenchOutputs)
     _command(sub, "report", "show or export a stored run", _run_report, ReportOptions)
     _command(sub, "check", "compare a run with a baseline; exit 1 on regression", _run_check, CheckOptions, Thresholds)
+    compare = _command(sub, "compare", "measure two builds on one device, interleaved, until every cell is decided or the "
+                       "budget is spent; exit 1 on regression", _run_compare, CompareOptions, Thresholds)
+    add_arguments(compare, BenchConfig, only=[f.name for f, _ in params(BenchConfig) if f.name not in NOT_FOR_COMPARE])
+    compare.set_defaults(tables=(CompareOptions, Thresholds, BenchConfig))
     _command(sub, "devices", "list ADB devices and emulated ones", _run_devices, AdbOptions)
     emulator = sub.add_parser("emulator", help="start or stop the x86 emulated Android device")
     actions = emulator.add_subparsers(dest="action", required=True)

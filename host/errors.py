@@ -21,7 +21,8 @@ class ExitCode(IntEnum):
 
 
 EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
-    ExitCode.OK: "success: every cell ok or unavailable (bench); no regression (check, compare); a launcher works (doctor)",
+    ExitCode.OK: "success: every cell ok or unavailable (bench); no regression (check, compare; inconclusive cells "
+                 "too, unless --inconclusive fail); a launcher works (doctor)",
     ExitCode.FAILED: "some cells failed, after every other cell ran (bench); a regression (check, compare); "
                      "the device lacks what the agent needs (doctor); a device, adb or agent failure",
     ExitCode.USAGE: "bad usage or bad input, with a one-line reason (unknown mode, missing file, several devices "

@@ -31,6 +31,45 @@ CONTRACT_KEYS: Mapping[str, tuple[str, ...]] = {
 }
 
 
+CPU_ZONE_WORDS = ("cpu", "soc", "tsens", "cluster", "big", "little", "x86_pkg")
+
+
+@dataclass(frozen=True)
+class Conditions:
+    """The phone's temperatures, thermal status and CPU clocks at one moment."""
+
+    temperatures_c: dict[str, float] = field(default_factory=dict)  # zone type -> degrees C
+    thermal_status: int = -1  # -1: unknown
+    cur_khz: tuple[int, ...] = ()  # per CPU, 0 when unreadable
+    max_khz: tuple[int, ...] = ()
+
+    @property
+    def hottest_c(self) -> float | None:
+        """The hottest CPU zone (any zone when none is named like a CPU's)."""
+        cpu = [t for name, t in self.temperatures_c.items() if any(w in name.lower() for w in CPU_ZONE_WORDS)]
+        values = cpu or list(self.temperatures_c.values())
+        return max(values) if values else None
+
+
+@dataclass(frozen=True)
+class RepeatRecord:
+    """One repeat of a cell: a fresh worker's timing, the statistical unit of every verdict."""
+
+    repeat: int
+    position: int  # where in the run's order it ran (the order is recorded, and reproducible from the seed)
+    median_ms: float
+    samples_ms: tuple[float, ...] = ()
+    started: str = ""
+    finished: str = ""
+    before: Conditions | None = None  # the phone's temperatures, thermal status and clocks before ...
+    after: Conditions | None = None  # ... and after the timing
+    reference_before_ms: float = 0.0
+    reference_after_ms: float = 0.0
+    cooled_s: float = 0.0  # how long it waited for the phone to cool first
+    throttled: str = ""  # why it is left out of verdicts (empty: it is not)
+    kind: str = "repeat"  # "repeat", or "sustained" (one long run, read in windows)
+
+
 @dataclass(frozen=True)
 class CellRecord:
     """One measured (or refused) cell: the agent's result, and where and when it was measured."""
@@ -41,6 +80,13 @@ class CellRecord:
     result: CellResult
     size_bytes: int | None = None  # the model file's size, known to the host even when nothing ran
     finished: str = ""
+    repeats: tuple[RepeatRecord, ...] = ()
+    outcomes: bytes = b""  # one bit per evaluated image, set when its top-1 class was right (packed, big-endian)
+
+    @property
+    def timed(self) -> tuple[RepeatRecord, ...]:
+        """The repeats that count: not throttled, not the sustained run."""
+        return tuple(r for r in self.repeats if r.kind == "repeat" and not r.throttled)
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -72,6 +118,8 @@ class DeviceRecord:
     soc: str = ""
     adb_serial: str = ""  # how adb reached it in this run (serial is the device's own, ro.serialno)
     launcher: str = ""  # how the agent was started: termux-run-as, shell or attach
+    cpu_mask: int = 0  # the CPUs the workers were pinned to (0: not pinned)
+    fixed_performance: bool = False  # Android's fixed-performance mode was on during the run
 
 
 @dataclass(frozen=True)

@@ -29,13 +29,14 @@ from host.results import (
     DatasetInfo,
     DeviceRecord,
     ModelInfo,
+    RepeatRecord,
     RunRecord,
     RunStats,
     part_json,
     result_from_parts,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: repeats (each cell measured several times) and per-image outcomes
 APPLICATION_ID = 0x51424E43  # "QBNC" in the SQLite header: this file is a quantbench results database
 DB = Param(None, "results database (default: ~/.local/share/quantbench/results.sqlite)", metavar="FILE")
 T = TypeVar("T")
@@ -54,8 +55,13 @@ CREATE TABLE IF NOT EXISTS cells (
     run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE, device TEXT NOT NULL, mode TEXT NOT NULL,
     backend TEXT NOT NULL, status TEXT NOT NULL, error TEXT NOT NULL, phase TEXT NOT NULL, size_bytes INTEGER,
     latency TEXT, memory TEXT, delegation TEXT, accuracy TEXT, fidelity TEXT, outputs_sha256 TEXT NOT NULL,
-    finished TEXT NOT NULL, extra TEXT NOT NULL DEFAULT '{}',
+    finished TEXT NOT NULL, extra TEXT NOT NULL DEFAULT '{}', outcomes BLOB,
     PRIMARY KEY (run_id, device, mode, backend)
+);
+CREATE TABLE IF NOT EXISTS repeats (
+    run_id TEXT NOT NULL, device TEXT NOT NULL, mode TEXT NOT NULL, backend TEXT NOT NULL, repeat INTEGER NOT NULL,
+    kind TEXT NOT NULL, position INTEGER NOT NULL, median_ms REAL NOT NULL, record TEXT NOT NULL, samples BLOB NOT NULL,
+    PRIMARY KEY (run_id, device, mode, backend, kind, repeat)
 );
 CREATE TABLE IF NOT EXISTS samples (
     run_id TEXT NOT NULL, device TEXT NOT NULL, mode TEXT NOT NULL, backend TEXT NOT NULL,
@@ -70,6 +76,7 @@ CREATE TABLE IF NOT EXISTS samples (
 _ADDED_COLUMNS = (
     ("runs", "stats", "TEXT NOT NULL DEFAULT '{}'"),
     ("cells", "extra", "TEXT NOT NULL DEFAULT '{}'"),
+    ("cells", "outcomes", "BLOB"),
 )
 
 
@@ -92,7 +99,7 @@ def _dump(value: object) -> str | None:
 
 
 _CELL_COLUMNS = ("device, mode, backend, status, error, phase, size_bytes, latency, memory, delegation, accuracy, fidelity, "
-                 "outputs_sha256, finished, extra")
+                 "outputs_sha256, finished, extra, outcomes")
 
 
 class ResultsStore:
@@ -168,8 +175,11 @@ class ResultsStore:
                 present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
                 if column not in present:
                     db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
-            if db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() is None:
+            row = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            if row is None:
                 db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            elif str(row[0]).isdigit() and int(row[0]) < SCHEMA_VERSION:
+                db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
             db.execute(f"PRAGMA application_id={APPLICATION_ID}")
 
     def _check_schema(self) -> None:
@@ -205,14 +215,24 @@ class ResultsStore:
         samples = r.latency.samples_ms if r.latency else ()
         with self._transaction() as db:
             db.execute(
-                "INSERT OR REPLACE INTO cells VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT OR REPLACE INTO cells VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (run_id, cell.device, cell.mode, cell.backend, r.status, r.error, r.phase, cell.size_bytes,
                  _dump(r.latency), _dump(r.memory), _dump(r.delegation), _dump(r.accuracy), _dump(r.fidelity),
-                 r.outputs_sha256, cell.finished, json.dumps(extra)),
+                 r.outputs_sha256, cell.finished, json.dumps(extra), cell.outcomes or None),
             )
+            db.execute("DELETE FROM repeats WHERE run_id=? AND device=? AND mode=? AND backend=?", (run_id, *cell.key))
             db.execute("DELETE FROM samples WHERE run_id=? AND device=? AND mode=? AND backend=?", (run_id, *cell.key))
             if samples:
                 db.execute("INSERT INTO samples VALUES (?,?,?,?,?,?)", (run_id, *cell.key, len(samples), array("d", samples).tobytes()))
+
+    @_mapped
+    def save_repeat(self, run_id: str, key: tuple[str, str, str], repeat: RepeatRecord) -> None:
+        """Commit one repeat of a cell (its samples with it) at once."""
+        record = {k: v for k, v in encode(repeat).items() if k not in ("samples_ms", "repeat", "kind", "position", "median_ms")}
+        with self._transaction() as db:
+            db.execute("INSERT OR REPLACE INTO repeats VALUES (?,?,?,?,?,?,?,?,?,?)",
+                       (run_id, *key, repeat.repeat, repeat.kind, repeat.position, repeat.median_ms, json.dumps(record),
+                        array("d", repeat.samples_ms).tobytes()))
 
     @_mapped
     def finish_run(self, run_id: str, stamp: str, notes: list[str], stats: RunStats) -> None:
@@ -264,6 +284,7 @@ class ResultsStore:
             if len(blob) % 8:
                 raise RecordError(f"{where}: the samples of {m}/{b} are damaged ({len(blob)} bytes, not a multiple of 8)")
             samples[(d, m, b)] = tuple(array("d", blob))
+        repeats = self._load_repeats(run_id, where)
         cells = []
         for c in self._db.execute(f"SELECT {_CELL_COLUMNS} FROM cells WHERE run_id=?", (run_id,)):
             here = f"{where} cell {c[1]}/{c[2]}"
@@ -276,5 +297,19 @@ class ResultsStore:
             )
             if result.latency is not None:
                 result = replace(result, latency=replace(result.latency, samples_ms=samples.get((c[0], c[1], c[2]), ())))
-            cells.append(CellRecord(c[0], c[1], c[2], result, size_bytes=c[6], finished=c[13]))
+            cells.append(CellRecord(c[0], c[1], c[2], result, size_bytes=c[6], finished=c[13],
+                                    repeats=repeats.get((c[0], c[1], c[2]), ()), outcomes=bytes(c[15] or b"")))
         return cells
+
+    def _load_repeats(self, run_id: str, where: str) -> dict[tuple[str, str, str], tuple[RepeatRecord, ...]]:
+        found: dict[tuple[str, str, str], list[RepeatRecord]] = {}
+        rows = self._db.execute("SELECT device, mode, backend, repeat, kind, position, median_ms, record, samples FROM repeats "
+                                "WHERE run_id=? ORDER BY kind, repeat", (run_id,))
+        for d, m, b, repeat, kind, position, median, record, blob in rows:
+            here = f"{where} cell {m}/{b} repeat {repeat}"
+            if len(blob) % 8:
+                raise RecordError(f"{here}: its samples are damaged ({len(blob)} bytes, not a multiple of 8)")
+            data = {**(loads(record, here) or {}), "repeat": repeat, "kind": kind, "position": position, "median_ms": median,
+                    "samples_ms": list(array("d", blob))}
+            found.setdefault((d, m, b), []).append(decode(RepeatRecord, data, here))
+        return {key: tuple(values) for key, values in found.items()}

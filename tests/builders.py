@@ -60,3 +60,19 @@ def write_image_folder(root: Path, classes: int = 4, per_class: int = 8, size: i
             pixels = rng.integers(0, 255, (size, size, 3), dtype=np.uint8)
             Image.fromarray(pixels).save(folder / f"{i:03d}.png")
     return root
+
+
+def conv_stack_tflite(blocks: int, size: int = 32) -> bytes:
+    """A float image model of ``blocks`` identical 3x3 convolutions: its latency grows with ``blocks``
+    (a build made slower by a known margin, for the release gate)."""
+    from host.convert import tfenv
+
+    k = keras()
+    k.utils.set_random_seed(0)
+    inp = k.Input((size, size, 3), batch_size=1)
+    x = inp
+    for _ in range(blocks):
+        x = k.layers.Conv2D(16, 3, padding="same", activation="relu")(x)
+    model = k.Model(inp, k.layers.Dense(4)(k.layers.GlobalAveragePooling2D()(x)))
+    with tfenv.silenced():
+        return bytes(tfenv.tf().lite.TFLiteConverter.from_keras_model(model).convert())

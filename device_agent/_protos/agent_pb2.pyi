@@ -154,7 +154,7 @@ class EvalParams(_message.Message):
     def __init__(self, dataset_sha256: _Optional[str] = ..., preset: _Optional[str] = ..., limit: _Optional[int] = ..., label_offset: _Optional[int] = ..., reference_outputs_sha256: _Optional[str] = ..., save_outputs: _Optional[bool] = ...) -> None: ...
 
 class CellRequest(_message.Message):
-    __slots__ = ("model_sha256", "backend", "latency", "evaluation", "timeout_seconds", "gpu_delegate", "nnapi_delegate")
+    __slots__ = ("model_sha256", "backend", "latency", "evaluation", "timeout_seconds", "gpu_delegate", "nnapi_delegate", "cpu_mask")
     MODEL_SHA256_FIELD_NUMBER: _ClassVar[int]
     BACKEND_FIELD_NUMBER: _ClassVar[int]
     LATENCY_FIELD_NUMBER: _ClassVar[int]
@@ -162,6 +162,7 @@ class CellRequest(_message.Message):
     TIMEOUT_SECONDS_FIELD_NUMBER: _ClassVar[int]
     GPU_DELEGATE_FIELD_NUMBER: _ClassVar[int]
     NNAPI_DELEGATE_FIELD_NUMBER: _ClassVar[int]
+    CPU_MASK_FIELD_NUMBER: _ClassVar[int]
     model_sha256: str
     backend: str
     latency: LatencyParams
@@ -169,7 +170,8 @@ class CellRequest(_message.Message):
     timeout_seconds: float
     gpu_delegate: str
     nnapi_delegate: str
-    def __init__(self, model_sha256: _Optional[str] = ..., backend: _Optional[str] = ..., latency: _Optional[_Union[LatencyParams, _Mapping]] = ..., evaluation: _Optional[_Union[EvalParams, _Mapping]] = ..., timeout_seconds: _Optional[float] = ..., gpu_delegate: _Optional[str] = ..., nnapi_delegate: _Optional[str] = ...) -> None: ...
+    cpu_mask: int
+    def __init__(self, model_sha256: _Optional[str] = ..., backend: _Optional[str] = ..., latency: _Optional[_Union[LatencyParams, _Mapping]] = ..., evaluation: _Optional[_Union[EvalParams, _Mapping]] = ..., timeout_seconds: _Optional[float] = ..., gpu_delegate: _Optional[str] = ..., nnapi_delegate: _Optional[str] = ..., cpu_mask: _Optional[int] = ...) -> None: ...
 
 class Progress(_message.Message):
     __slots__ = ("phase", "fraction", "message", "worker_pid")
@@ -262,7 +264,7 @@ class Fidelity(_message.Message):
     def __init__(self, top1_agreement: _Optional[float] = ..., mean_abs_error: _Optional[float] = ..., max_abs_error: _Optional[float] = ..., count: _Optional[int] = ...) -> None: ...
 
 class CellResult(_message.Message):
-    __slots__ = ("status", "error", "phase", "latency", "memory", "delegation", "accuracy", "fidelity", "outputs_sha256", "size_bytes", "accuracy_note", "evaluate_seconds", "evaluated_images")
+    __slots__ = ("status", "error", "phase", "latency", "memory", "delegation", "accuracy", "fidelity", "outputs_sha256", "size_bytes", "accuracy_note", "evaluate_seconds", "evaluated_images", "reference_before_ms", "reference_after_ms", "predictions")
     STATUS_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     PHASE_FIELD_NUMBER: _ClassVar[int]
@@ -276,6 +278,9 @@ class CellResult(_message.Message):
     ACCURACY_NOTE_FIELD_NUMBER: _ClassVar[int]
     EVALUATE_SECONDS_FIELD_NUMBER: _ClassVar[int]
     EVALUATED_IMAGES_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_BEFORE_MS_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_AFTER_MS_FIELD_NUMBER: _ClassVar[int]
+    PREDICTIONS_FIELD_NUMBER: _ClassVar[int]
     status: str
     error: str
     phase: str
@@ -289,7 +294,10 @@ class CellResult(_message.Message):
     accuracy_note: str
     evaluate_seconds: float
     evaluated_images: int
-    def __init__(self, status: _Optional[str] = ..., error: _Optional[str] = ..., phase: _Optional[str] = ..., latency: _Optional[_Union[LatencyStats, _Mapping]] = ..., memory: _Optional[_Union[Memory, _Mapping]] = ..., delegation: _Optional[_Union[Delegation, _Mapping]] = ..., accuracy: _Optional[_Union[Accuracy, _Mapping]] = ..., fidelity: _Optional[_Union[Fidelity, _Mapping]] = ..., outputs_sha256: _Optional[str] = ..., size_bytes: _Optional[int] = ..., accuracy_note: _Optional[str] = ..., evaluate_seconds: _Optional[float] = ..., evaluated_images: _Optional[int] = ...) -> None: ...
+    reference_before_ms: float
+    reference_after_ms: float
+    predictions: bytes
+    def __init__(self, status: _Optional[str] = ..., error: _Optional[str] = ..., phase: _Optional[str] = ..., latency: _Optional[_Union[LatencyStats, _Mapping]] = ..., memory: _Optional[_Union[Memory, _Mapping]] = ..., delegation: _Optional[_Union[Delegation, _Mapping]] = ..., accuracy: _Optional[_Union[Accuracy, _Mapping]] = ..., fidelity: _Optional[_Union[Fidelity, _Mapping]] = ..., outputs_sha256: _Optional[str] = ..., size_bytes: _Optional[int] = ..., accuracy_note: _Optional[str] = ..., evaluate_seconds: _Optional[float] = ..., evaluated_images: _Optional[int] = ..., reference_before_ms: _Optional[float] = ..., reference_after_ms: _Optional[float] = ..., predictions: _Optional[bytes] = ...) -> None: ...
 
 class CellEvent(_message.Message):
     __slots__ = ("progress", "result")

@@ -9,7 +9,7 @@ from host.bench.config import BenchConfig
 from host.bench.inputs import PreparedInputs
 from host.bench.plan import REFERENCE, CellKey, now
 from host.convert.converter import ConversionListener
-from host.results import CellRecord
+from host.results import CellRecord, RepeatRecord
 
 
 class BenchListener(ConversionListener, Protocol):
@@ -20,9 +20,11 @@ class BenchListener(ConversionListener, Protocol):
     def cell_started(self, key: CellKey) -> None: ...
     def cell_progress(self, key: CellKey, phase: str, fraction: float, message: str = "") -> None: ...
     def cell_done(self, cell: CellRecord) -> None: ...
+    def repeat_done(self, key: CellKey, repeat: RepeatRecord) -> None: ...
 
 
-def cell_request(config: BenchConfig, inputs: PreparedInputs, mode: str, backend: str, reference_outputs: str) -> CellRequest:
+def cell_request(config: BenchConfig, inputs: PreparedInputs, mode: str, backend: str, reference_outputs: str,
+                 cpu_mask: int = 0) -> CellRequest:
     """The agent's job for one cell; the reference cell saves its outputs for the others' fidelity."""
     is_reference = (mode, backend) == REFERENCE
     evaluation = None
@@ -35,6 +37,7 @@ def cell_request(config: BenchConfig, inputs: PreparedInputs, mode: str, backend
     return CellRequest(
         model_sha256=inputs.models[mode].sha256, backend=backend, latency=config.latency_params(), evaluation=evaluation,
         timeout_seconds=config.cell_timeout, gpu_delegate=config.gpu_delegate, nnapi_delegate=config.nnapi_delegate,
+        cpu_mask=cpu_mask,
     )
 
 

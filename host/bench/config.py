@@ -69,6 +69,24 @@ class BenchConfig:
                                unit="seconds", metavar="S", check=positive).field()
     cell_timeout: float = Param(DEFAULT_CELL_TIMEOUT_S, "a cell's worker is killed past this", unit="seconds", metavar="S",
                                 check=positive).field()
+    # repeats, order and the phone's state (the statistical unit of a verdict is the repeat)
+    repeats: int = Param(1, "measure each cell this many times, each in a fresh worker (verdicts need 3 or more)",
+                         unit="repeats", metavar="R", check=at_least(1)).field()
+    order: str = Param("shuffled", "order of the repeats: shuffled rounds, interleaved rounds, or blocked (a cell's "
+                       "repeats together)", choices=("shuffled", "interleaved", "blocked")).field()
+    seed: int | None = Param(None, "seed of the shuffled order (default: a new one, recorded with the run)",
+                             metavar="N").field()
+    cooldown: float = Param(60.0, "before each repeat, wait at most this long for the phone to cool", unit="seconds",
+                            metavar="S", check=at_least(0)).field()
+    cool_below: float = Param(45.0, "cool means thermal status none and the hottest CPU zone below this",
+                              unit="degrees C", metavar="C", check=between(20, 120)).field()
+    cpu_mask: str = Param("none", "pin the workers to CPUs: auto (the fastest cores, from cpufreq maxima), a hex mask "
+                          "(0xf0), or none", metavar="auto|HEX|none").field()
+    fixed_performance: bool = Param(True, "leave Android's fixed-performance mode off (it is turned on where offered, "
+                                    "Android 11+, and restored afterwards)", flag="--no-fixed-performance").field()
+    sustained: float = Param(0.0, "also run the --sustained-cells for this long each, read in windows: throttle onset",
+                             unit="minutes", metavar="MIN", check=at_least(0)).field()
+    sustained_cells: str = Param("none/cpu1", "the cells of --sustained, comma-separated mode/backend", metavar="LIST").field()
     # where
     device: tuple[str, ...] = device_options.DEVICES.field()
     adb_server: str | None = device_options.ADB_SERVER.field()
@@ -106,6 +124,27 @@ class BenchConfig:
                 raise InputError(str(e)) from e
         return names
 
+    def mask(self, fastest: int) -> int:
+        """The CPU mask the workers run on: 0 (no pinning), the fastest cores, or the hex given."""
+        text = self.cpu_mask.strip().lower()
+        if text == "none":
+            return 0
+        if text == "auto":
+            return fastest
+        try:
+            value = int(text, 16)
+        except ValueError:
+            raise InputError(f"--cpu-mask must be auto, none or a hex mask such as 0xf0, not {self.cpu_mask!r}") from None
+        if value <= 0:
+            raise InputError("--cpu-mask must name at least one CPU")
+        return value
+
+    def sustained_pairs(self) -> list[tuple[str, str]]:
+        pairs = [tuple(p.strip().split("/", 1)) for p in self.sustained_cells.split(",") if p.strip()]
+        if any(len(p) != 2 for p in pairs):
+            raise InputError(f"--sustained-cells takes mode/backend pairs, not {self.sustained_cells!r}")
+        return [(p[0], p[1]) for p in pairs]
+
     def latency_params(self) -> LatencyParams:
         """The agent's own parameter type: one definition of what a valid setting is."""
         return LatencyParams(self.warmup_runs, self.warmup_seconds, self.min_runs, self.min_seconds, self.max_seconds)
@@ -123,6 +162,8 @@ class BenchConfig:
         from host.devices.adb import parse_server
 
         parse_server(self.adb_server)
+        self.mask(1)
+        self.sustained_pairs()
         if self.labels and not self.dataset:
             raise InputError("--labels needs --dataset (the flat image folder it labels)")
         for name in ("dataset", "labels", "calibration", "train_data"):
@@ -156,3 +197,22 @@ class BenchOutputs:
     report: str | None = Param(None, "write a self-contained HTML report with charts", metavar="FILE.html").field()
     db: str | None = DB.field()
     resume: str | None = Param(None, "run only the missing or failed cells of an earlier run", metavar="RUN_ID").field()
+
+
+@dataclass(frozen=True)
+class CompareOptions:
+    baseline: str = Param("", "the build to compare against: a .tflite file, a host convert folder, or a model to convert",
+                          positional=True, metavar="BASELINE").field()
+    current: str = Param("", "the candidate build, in the same forms", positional=True, metavar="CURRENT").field()
+    budget: float = Param(30.0, "device time after which no further round starts; cells still undecided are "
+                          "inconclusive", unit="minutes", metavar="MIN", check=positive).field()
+    max_repeats: int = Param(30, "repeats per cell and side at most (about 30 settle a shift of one IQR)", unit="repeats",
+                             metavar="N", check=at_least(2)).field()
+    junit: str | None = Param(None, "write JUnit XML for the CI's test report", metavar="FILE").field()
+    markdown: str | None = Param(None, "write the verdicts as Markdown, for a pull request", metavar="FILE").field()
+    json: str | None = Param(None, "write the verdicts as JSON", metavar="FILE").field()
+    db: str | None = DB.field()
+
+
+# bench settings that make no sense for compare (it sets the model and the repeats itself)
+NOT_FOR_COMPARE = frozenset({"model", "repeats", "sustained", "sustained_cells"})

@@ -9,6 +9,7 @@ from typing import Protocol
 
 import numpy as np
 
+from device_agent.dataset import DatasetReader
 from host.bench.config import BenchConfig
 from host.bench.given import load_given
 from host.convert.cache import ConversionCache
@@ -47,6 +48,7 @@ class PreparedInputs:
     dataset_file: Path | None
     preset: str
     dataset_file_sha256: str = ""  # the packed file's name on the device; the run evaluates its first dataset.count images
+    labels: np.ndarray | None = None  # each evaluated image's class (label offset applied; -1 unknown)
     notes: list[str] = field(default_factory=list)
 
     def stored_modes(self) -> list[str]:
@@ -54,6 +56,17 @@ class PreparedInputs:
         wanted = list(dict.fromkeys([*self.modes, *self.failed_modes]))
         known = [m.name for m in MODES if m.name in wanted]
         return known + [m for m in wanted if m not in known]
+
+    def outcomes(self, predictions: bytes) -> bytes:
+        """One bit per evaluated image, set when its top-1 prediction is its label (packed): what a
+        paired accuracy comparison (McNemar) needs, 6 KB for 50,000 images."""
+        if not predictions or self.labels is None:
+            return b""
+        width = 2 if len(predictions) == 2 * len(self.labels) else 4
+        predicted = np.frombuffer(predictions, dtype="<u2" if width == 2 else "<u4").astype(np.int64)
+        if len(predicted) != len(self.labels):
+            return b""
+        return bytes(np.packbits(predicted == self.labels))
 
     def files(self) -> list[tuple[Path, str]]:
         """(path, sha256) of every file the device needs: the models and the packed dataset."""
@@ -160,7 +173,10 @@ def _with_dataset(config: BenchConfig, slices: DatasetSlices | None, uses_demo_d
     if not slices.labelled:
         inputs.notes.append("the dataset has no labels: accuracy is n/a (give class subfolders or --labels)")
     dataset = DatasetInfo("demo" if uses_demo_data else slices.name, packed.identity, packed.count, slices.labelled)
-    return replace(inputs, dataset=dataset, dataset_file=packed.path, dataset_file_sha256=packed.file_sha256)
+    with DatasetReader(packed.path, packed.count) as reader:
+        labels = reader.labels()
+    labels = np.where(labels >= 0, labels + config.label_offset, -1)
+    return replace(inputs, dataset=dataset, dataset_file=packed.path, dataset_file_sha256=packed.file_sha256, labels=labels)
 
 
 class _PackProgress:

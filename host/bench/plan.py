@@ -7,8 +7,10 @@ keeps the cells that are ``ok`` or ``unavailable``: only missing or failed cells
 
 from __future__ import annotations
 
+import random
 import secrets
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
 from host.bench.config import BenchConfig
@@ -38,6 +40,44 @@ def cell_order(modes: list[str], backends: list[str]) -> list[tuple[str, str]]:
 
 
 @dataclass(frozen=True)
+class Unit:
+    """One timing of one cell: repeat 0 also evaluates accuracy; "sustained" is the long run."""
+
+    mode: str
+    backend: str
+    repeat: int = 0
+    kind: str = "repeat"
+
+    @property
+    def cell(self) -> tuple[str, str]:
+        return (self.mode, self.backend)
+
+
+def units(cells: list[tuple[str, str]], repeats: int, order: str, seed: int,
+          sustained: Sequence[tuple[str, str]] = ()) -> list[Unit]:
+    """Every timing of the run in the order it is measured; the fidelity reference comes first.
+
+    ``blocked``: a cell's repeats together; ``interleaved``: round after round of every cell;
+    ``shuffled``: rounds in an order drawn from ``seed`` (recorded, so the order is reproducible).
+    """
+    if order == "blocked":
+        plan = [Unit(m, b, r) for m, b in cells for r in range(repeats)]
+    else:
+        rng = random.Random(seed)
+        plan = []
+        for r in range(repeats):
+            round_cells = list(cells)
+            if order == "shuffled":
+                rng.shuffle(round_cells)
+            plan += [Unit(m, b, r) for m, b in round_cells]
+    first = Unit(*REFERENCE)
+    if first in plan:
+        plan.remove(first)
+        plan.insert(0, first)
+    return plan + [Unit(m, b, 0, "sustained") for m, b in sustained if (m, b) in cells]
+
+
+@dataclass(frozen=True)
 class RunPlan:
     """The run to write into, its settings, and the cells an earlier attempt already finished."""
 
@@ -46,8 +86,20 @@ class RunPlan:
     previous: RunRecord | None = None
     done: dict[CellKey, CellRecord] = field(default_factory=dict)
 
-    def todo(self, identity: str, order: list[tuple[str, str]]) -> list[tuple[str, str]]:
-        return [(m, b) for m, b in order if (identity, m, b) not in self.done]
+    def units(self, cells: list[tuple[str, str]]) -> list[Unit]:
+        c = self.config
+        return units(cells, c.repeats, c.order, c.seed or 0, c.sustained_pairs() if c.sustained > 0 else [])
+
+    def todo(self, identity: str, cells: list[tuple[str, str]]) -> list[Unit]:
+        """The units still to measure: those of cells not kept, and repeats the kept cells lack."""
+        left = []
+        for unit in self.units(cells):
+            cell = self.done.get((identity, *unit.cell))
+            if cell is None:
+                left.append(unit)
+            elif cell.ok and not any(r.repeat == unit.repeat and r.kind == unit.kind for r in cell.repeats):
+                left.append(unit)
+        return left
 
     def stored_reference(self, identity: str) -> str:
         """The sha256 of the reference outputs an earlier attempt left on this device, if any."""
@@ -65,6 +117,9 @@ class RunPlan:
 
 
 def new_plan(config: BenchConfig) -> RunPlan:
+    """A new run; a shuffled order without --seed gets a new seed, recorded with the run."""
+    if config.seed is None:
+        config = replace(config, seed=secrets.randbelow(2**31))
     return RunPlan(new_run_id(), config)
 
 

@@ -29,7 +29,7 @@ from host.devices.launcher import AgentOptions, Launcher
 from host.devices.lock import device_lock
 from host.devices.session import AgentSession, AgentSettings, find_launcher, open_session
 from host.errors import BenchInterrupted, DeployError, HostError, InputError
-from host.results import CellRecord, DeviceRecord, RunRecord, RunStats
+from host.results import CellRecord, DeviceRecord, RepeatRecord, RunRecord, RunStats
 from host.store import ResultsStore
 
 
@@ -61,6 +61,9 @@ class StoreSink:
     def save(self, cell: CellRecord) -> None:
         self.ensure_run()
         self.store.save_cell(self.plan.run_id, cell)
+
+    def save_repeat(self, key: tuple[str, str, str], repeat: RepeatRecord) -> None:
+        self.store.save_repeat(self.plan.run_id, key, repeat)
 
 
 def resume_command(run_id: str, db_path: Path) -> str:
@@ -146,8 +149,8 @@ def measure(plan: RunPlan, inputs: PreparedInputs, sink: StoreSink, listener: Be
                             hold=lambda: device_lock(target.identity, wait=config.wait, on_wait=listener.stage))
 
     runners = [runner(t) for t in targets]
-    listener.matrix(sum(len(r.order()) for r in runners),
-                    sum(len(r.order()) - len(plan.todo(r.identity, r.order())) for r in runners))
+    total = sum(len(plan.units(r.order())) for r in runners)
+    listener.matrix(total, total - sum(len(plan.todo(r.identity, r.order())) for r in runners))
     if len(runners) == 1:
         return runners[0].run()
     with ThreadPoolExecutor(max_workers=len(runners), thread_name_prefix="device") as pool:

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
-from device_agent.contract import CellRequest, CellResult, Progress, PruneResponse
+from device_agent.contract import CellRequest, CellResult, LatencyParams, Progress, PruneResponse
 from host.bench.cells import BenchListener, cell_request, failed_record, record
 from host.bench.inputs import PreparedInputs
-from host.bench.plan import REFERENCE, RunPlan, cell_order
+from host.bench.plan import REFERENCE, RunPlan, Unit, cell_order
+from host.bench.repeat import CoolDown, measure_repeat
+from host.devices.conditions import fastest_cores
 from host.errors import AgentError, AgentTimeout, AgentUnavailable, DeviceError, HostError, StorageFull
-from host.results import CellRecord, DeviceRecord, RunStats
+from host.results import CellRecord, Conditions, DeviceRecord, RepeatRecord, RunStats
 
 
 class Session(Protocol):
@@ -30,6 +32,9 @@ class Session(Protocol):
     def prune_store(self, max_bytes: int, keep: tuple[str, ...]) -> PruneResponse: ...
     def store_free_bytes(self) -> int: ...
     def device_record(self) -> DeviceRecord: ...
+    def conditions(self) -> Conditions: ...
+    def wait_cool(self, below_c: float, bound_s: float, say: Callable[[str], None]) -> tuple[Conditions, float]: ...
+    def set_fixed_performance(self, enabled: bool) -> bool: ...
     def run_cell(self, request: CellRequest, on_progress: Callable[[Progress], None] | None = None) -> CellResult: ...
     def close(self) -> None: ...
 
@@ -39,6 +44,7 @@ class RunSink(Protocol):
 
     def add_device(self, device: DeviceRecord) -> None: ...
     def save(self, cell: CellRecord) -> None: ...
+    def save_repeat(self, key: tuple[str, str, str], repeat: RepeatRecord) -> None: ...
 
 
 @dataclass
@@ -53,6 +59,11 @@ class DeviceRunner:
     restarts: int = 1
     reference: str = ""  # sha256 of the reference outputs on the device
     stats: RunStats = RunStats()
+    cpu_mask: int = 0
+    fixed: bool = False  # fixed-performance mode turned on by this runner (and to turn off)
+    positions: dict[Unit, int] = field(default_factory=dict)
+    measured: dict[tuple[str, str], bool] = field(default_factory=dict)  # cell -> whether its repeat 0 timed
+    more: Callable[[], list[Unit]] = list  # asked when the units run out: further ones, on the same session (compare)
 
     def order(self) -> list[tuple[str, str]]:
         return cell_order(self.inputs.stored_modes(), self.plan.config.backend_names)
@@ -64,8 +75,9 @@ class DeviceRunner:
                 self._run(todo)
         return self.stats
 
-    def _run(self, todo: list[tuple[str, str]]) -> None:
+    def _run(self, todo: list[Unit]) -> None:
         self.reference = self.plan.stored_reference(self.identity)
+        self.positions = {u: i for i, u in enumerate(self.plan.units(self.order()))}
         restarts_left = self.restarts
         while todo:
             try:
@@ -87,9 +99,9 @@ class DeviceRunner:
             finally:
                 session.close()
 
-    def _run_session(self, session: Session, todo: list[tuple[str, str]]) -> None:
-        """Push what the device lacks, then run cells from the front of ``todo`` until done or lost."""
-        self.sink.add_device(session.device_record())
+    def _prepare(self, session: Session) -> None:
+        """Push what the device lacks, bound its store, pin and steady its CPUs, record it."""
+        config = self.plan.config
         self.listener.stage(f"{self.identity}: pushing models and dataset (files already there are skipped)")
         files = self.inputs.files()
         self._check_space(session, [(path, sha) for path, sha in files if not session.has_file(sha)])
@@ -98,18 +110,33 @@ class DeviceRunner:
                 self.stats = replace(self.stats, pushed_files=self.stats.pushed_files + 1,
                                      pushed_bytes=self.stats.pushed_bytes + path.stat().st_size)
         self.stats = replace(self.stats, files=len(files))
-        pruned = session.prune_store(self.plan.config.device_store_max_mb * 1_000_000, tuple(sha for _, sha in files))
+        pruned = session.prune_store(config.device_store_max_mb * 1_000_000, tuple(sha for _, sha in files))
         if pruned.removed_files:
             self.listener.stage(f"{self.identity}: removed {pruned.removed_files} least recently used files "
                                 f"({pruned.removed_bytes / 1e6:.1f} MB) from the device's store")
-        if self.reference and not session.has_file(self.reference):
-            self.reference = ""
-            if REFERENCE not in todo:
-                todo.insert(0, REFERENCE)  # its outputs are gone from the device: measure it again
-        while todo:
-            self.run_cell(session, *todo[0])
-            todo.pop(0)
-            self.stats = replace(self.stats, cells_run=self.stats.cells_run + 1)
+        self.cpu_mask = config.mask(fastest_cores(session.conditions()))
+        fixed = config.fixed_performance and session.set_fixed_performance(True)
+        self.sink.add_device(replace(session.device_record(), cpu_mask=self.cpu_mask, fixed_performance=fixed))
+        self.fixed = fixed
+
+    def _run_session(self, session: Session, todo: list[Unit]) -> None:
+        """Run units from the front of ``todo`` until done or lost; fixed-performance mode is
+        restored however this ends (Ctrl-C too)."""
+        self.fixed = False
+        try:
+            self._prepare(session)
+            if self.reference and not session.has_file(self.reference):
+                self.reference = ""  # its outputs are gone from the device: measure the reference again
+                missing = [u for u in self.plan.units(self.order()) if u.cell == REFERENCE and u.kind == "repeat" and u not in todo]
+                todo[:0] = missing
+            while todo:
+                self.run_unit(session, todo[0])
+                todo.pop(0)
+                if not todo:
+                    todo.extend(self.more())
+        finally:
+            if self.fixed:
+                session.set_fixed_performance(False)
 
     def _check_space(self, session: Session, missing: list[tuple[Path, str]]) -> None:
         """Refuse, with the figures, to push what does not fit: each file is staged in the shell's
@@ -122,32 +149,78 @@ class DeviceRunner:
                               f"(models and the evaluation images), {free / 1e6:,.0f} MB are free; free some space, use "
                               "--limit, or 'host cache prune --device ...'")
 
-    def run_cell(self, session: Session, mode: str, backend: str) -> CellRecord:
-        """One cell, whatever happens to it; only a lost agent or device escapes (to restart)."""
-        key = (self.identity, mode, backend)
-        self.listener.cell_started(key)
+    def run_unit(self, session: Session, unit: Unit) -> None:
+        """One repeat (repeat 0 is the cell itself: evaluated, stored as the cell); a later repeat of
+        a cell that did not time anything is skipped."""
+        if unit.repeat == 0 and unit.kind == "repeat":
+            self.run_cell(session, unit)
+            return
+        if not self.measured.get(unit.cell, self._kept_ok(unit.cell)):
+            return
+        latency = self._latency(unit)
+        request = cell_request(self.plan.config, self.inputs, unit.mode, unit.backend, "", self.cpu_mask)
+        request = replace(request, evaluation=None, latency=latency,
+                          timeout_seconds=request.timeout_seconds + latency.max_seconds + latency.warmup_seconds)
+        result, repeat = self._measure(session, request, unit)
+        if repeat is not None:
+            self.sink.save_repeat((self.identity, *unit.cell), repeat)
+            self.listener.repeat_done((self.identity, *unit.cell), repeat)
+        elif not result.ok:
+            self.listener.stage(f"{self.identity}: {unit.mode}/{unit.backend} repeat {unit.repeat} failed: {result.error}")
+
+    def _kept_ok(self, cell: tuple[str, str]) -> bool:
+        kept = self.plan.done.get((self.identity, *cell))
+        return kept is not None and kept.ok
+
+    def _latency(self, unit: Unit) -> LatencyParams:
+        params = self.plan.config.latency_params()
+        if unit.kind == "sustained":  # one long run, read in windows afterwards
+            seconds = self.plan.config.sustained * 60.0
+            return replace(params, min_runs=1, min_seconds=seconds, max_seconds=seconds)
+        return params
+
+    def _measure(self, session: Session, request: CellRequest, unit: Unit) -> tuple[CellResult, RepeatRecord | None]:
+        key = (self.identity, unit.mode, unit.backend)
+        cool = CoolDown(self.plan.config.cool_below, self.plan.config.cooldown)
+        position = self.positions.setdefault(unit, len(self.positions))
+        result, repeat = measure_repeat(session, request, unit, position, cool, self.listener.stage,
+                                        lambda p: self.listener.cell_progress(key, p.phase, p.fraction, p.message))
+        self.stats = replace(self.stats, cells_run=self.stats.cells_run + 1)
+        return result, repeat
+
+    def run_cell(self, session: Session, unit: Unit) -> CellRecord:
+        """One cell (its repeat 0), whatever happens to it; only a lost agent or device escapes."""
+        mode, backend = unit.cell
+        self.listener.cell_started((self.identity, mode, backend))
         model = self.inputs.models.get(mode)
+        repeat: RepeatRecord | None = None
         if model is None:
             cell = failed_record(self.identity, mode, backend, "convert", self.inputs.failed_modes.get(mode, "no model"))
         else:
-            request = cell_request(self.plan.config, self.inputs, mode, backend, self.reference)
+            request = cell_request(self.plan.config, self.inputs, mode, backend, self.reference, self.cpu_mask)
             try:
-                result = session.run_cell(request, lambda p: self.listener.cell_progress(key, p.phase, p.fraction, p.message))
+                result, repeat = self._measure(session, request, unit)
             except (AgentUnavailable, AgentTimeout):
                 raise
             except AgentError as e:
                 result = failed_record(self.identity, mode, backend, "start", str(e)).result
-            cell = record(self.identity, mode, backend, result, model.size_bytes)
+            cell = replace(record(self.identity, mode, backend, result, model.size_bytes),
+                           outcomes=self.inputs.outcomes(result.predictions))
             if (mode, backend) == REFERENCE and cell.ok:
                 self.reference = result.outputs_sha256
+        self.measured[unit.cell] = cell.ok
         self.sink.save(cell)
+        if repeat is not None:
+            self.sink.save_repeat(cell.key, repeat)
         self.listener.cell_done(cell)
         return cell
 
-    def _fail_all(self, todo: list[tuple[str, str]], reason: str) -> None:
-        for mode, backend in todo:
-            model = self.inputs.models.get(mode)
-            cell = failed_record(self.identity, mode, backend, "start", reason, model.size_bytes if model else None)
+    def _fail_all(self, todo: list[Unit], reason: str) -> None:
+        for unit in todo:
+            if unit.repeat != 0 or unit.kind != "repeat":
+                continue
+            model = self.inputs.models.get(unit.mode)
+            cell = failed_record(self.identity, unit.mode, unit.backend, "start", reason, model.size_bytes if model else None)
             self.sink.save(cell)
             self.listener.cell_done(cell)
         todo.clear()

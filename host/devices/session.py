@@ -22,11 +22,12 @@ from device_agent.zipapp import build_zipapp
 from host.devices import choose, leftovers
 from host.devices.agent_client import AgentClient
 from host.devices.channel import Channel, open_channel
+from host.devices.conditions import read_conditions, set_fixed_performance, wait_until_cool
 from host.devices.device import Device
 from host.devices.launcher import INCOMING, AgentOptions, Launcher, RunningAgent
 from host.errors import AgentError, DeployError
 from host.paths import cache_dir
-from host.results import DeviceRecord
+from host.results import Conditions, DeviceRecord
 
 SERVING_TIMEOUT_S = 60.0
 
@@ -86,6 +87,15 @@ class AgentSession:
 
     def device_info(self) -> DeviceInfo:
         return self.client.device_info()
+
+    def conditions(self) -> Conditions:
+        return read_conditions(self.device)
+
+    def wait_cool(self, below_c: float, bound_s: float, say: Callable[[str], None]) -> tuple[Conditions, float]:
+        return wait_until_cool(self.device, below_c, bound_s, say)
+
+    def set_fixed_performance(self, enabled: bool) -> bool:
+        return set_fixed_performance(self.device, enabled)
 
     def store_free_bytes(self) -> int:
         """Free space where the agent's store lives (0 when the agent cannot tell)."""

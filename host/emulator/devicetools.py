@@ -159,7 +159,23 @@ def pm(args: list[str]) -> int:
     return 1
 
 
+THERMAL_NAMES = ("none", "light", "moderate", "severe", "critical", "emergency", "shutdown")
+
+
+def _state(name: str, default: str) -> str:
+    path = HERE / name
+    return path.read_text().strip() if path.is_file() else default
+
+
 def dumpsys(args: list[str]) -> int:
+    if args[:1] == ["thermalservice"]:
+        status = int(_state("thermal_status", "0"))
+        print(f"IsStatusOverride: false\nThermalEventListeners:\n\tcallbacks: 0\nThermalStatusListeners:\n\tcallbacks: 0\n"
+              f"Thermal Status: {status}\nCached temperatures:")
+        return 0
+    if args[:1] == ["power"]:
+        print(f"Power Manager State:\n  mFixedPerformanceModeEnabled={_state('fixed_performance', 'false')}")
+        return 0
     if args[:1] != ["package"] or len(args) < 2:
         print(f"Can't find service: {args[0] if args else ''}" if args else "usage: dumpsys SERVICE", file=sys.stderr)
         return 0 if not args else 1
@@ -259,7 +275,16 @@ def pip(args: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"getprop": getprop, "run-as": run_as, "kill": kill, "id": ident, "pm": pm, "dumpsys": dumpsys, "pkg": pkg,
+def cmd(args: list[str]) -> int:
+    """cmd power set-fixed-performance-mode-enabled true|false (Android 11+); silent on success."""
+    if args[:2] == ["power", "set-fixed-performance-mode-enabled"] and len(args) == 3 and args[2] in ("true", "false"):
+        (HERE / "fixed_performance").write_text(args[2] + "\n")
+        return 0
+    print(f"cmd: unsupported: {' '.join(args)}", file=sys.stderr)
+    return 255
+
+
+COMMANDS = {"cmd": cmd, "getprop": getprop, "run-as": run_as, "kill": kill, "id": ident, "pm": pm, "dumpsys": dumpsys, "pkg": pkg,
             "pip": pip}
 
 if __name__ == "__main__":

@@ -29,8 +29,10 @@ import sys
 from pathlib import Path
 
 from host.emulator.profiles import SYSTEM_PACKAGES, Profile
+from host.emulator.thermal import install_sensors
 
-SHARED = ("/proc", "/dev", "/sys")  # the kernel's own, the same for the device and this machine
+SHARED = ("/proc", "/dev", "/sys")  # the kernel's own, the same for the device and this machine ...
+DEVICE_SYS = ("/sys/class/thermal", "/sys/devices/system/cpu")  # ... but the phone's thermal zones and CPUs
 _ABSOLUTE = re.compile(r"(?<![\w.~}/-])(/(?!/)[^\s'\";|&<>()`]*)")
 # (device folder, mode): what the shell user may list, cross and write, as on a phone. The shell
 # user owns the sandbox, so the owner's bits are the ones that bind it: 0111 may be crossed only.
@@ -46,7 +48,7 @@ TOOLS = (
     "date", "uname", "df", "du", "stat", "find", "tee", "readlink", "realpath", "basename", "dirname", "od", "dd", "timeout",
     "ps", "which", "nice", "taskset", "pwd", "expr", "seq", "yes", "base64", "gzip", "tar",
 )
-DEVICE_COMMANDS = ("getprop", "run-as", "pm", "dumpsys", "id", "kill")
+DEVICE_COMMANDS = ("getprop", "run-as", "pm", "dumpsys", "id", "kill", "cmd")
 SHELLRC = """\
 # sourced by every non-interactive shell of the emulated device (BASH_ENV)
 enable -n kill  # the device's kill: it knows which processes belong to an app
@@ -99,9 +101,9 @@ class Sandbox:
         """Every absolute path of a shell command as the sandbox path (the kernel's own excepted)."""
         def rewrite(match: re.Match[str]) -> str:
             path = match.group(0)
-            if any(path == shared or path.startswith(shared + "/") for shared in SHARED):
-                return path
-            return str(self.root) + path
+            if _under(path, DEVICE_SYS) or not _under(path, SHARED):
+                return str(self.root) + path
+            return path
         return _ABSOLUTE.sub(rewrite, command)
 
     def device_view(self, output: bytes) -> bytes:
@@ -129,6 +131,7 @@ class Sandbox:
             "profile": {"name": profile.name, "apps": [a.__dict__ for a in profile.apps], "shell_python": profile.shell_python},
         }, indent=1))
         self._install_tools(profile)
+        install_sensors(self.root, self.internal)
         for app in profile.apps:
             self._install_app(app.package)
         for folder, mode in reversed(LAYOUT):
@@ -192,6 +195,10 @@ class Sandbox:
     @property
     def shell(self) -> str:
         return _bash()
+
+
+def _under(path: str, prefixes: tuple[str, ...]) -> bool:
+    return any(path == p or path.startswith(p + "/") for p in prefixes)
 
 
 def _script(path: Path, text: str) -> None:

@@ -13,6 +13,7 @@ import io
 from typing import Any
 
 from device_agent.contract import LatencyStats
+from host.report.sustained import Sustained, describe, sustained_runs
 from host.report.tables import modes_backends
 from host.results import CellRecord, RunRecord
 
@@ -95,6 +96,22 @@ def distribution_chart(cells: list[CellRecord], backends: list[str]) -> str:
     return _png(fig)
 
 
+def sustained_chart(runs: list[Sustained]) -> str:
+    """Window medians over time, one line per sustained cell; a dashed line where throttling began."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for run in runs:
+        line = ax.plot([w.start_s / 60 for w in run.windows], [w.median_ms for w in run.windows], marker="o", markersize=3,
+                       label=f"{run.mode}/{run.backend}")
+        if run.onset_s is not None:
+            ax.axvline(run.onset_s / 60, linestyle="--", color=line[0].get_color(), linewidth=1)
+    ax.set_xlabel("minutes into the sustained run")
+    ax.set_ylabel("latency p50 per window (ms)")
+    ax.set_title("Sustained latency (dashed: throttle onset, first window >10% slower than the first)")
+    ax.legend()
+    return _png(fig)
+
+
 def charts(run: RunRecord, serial: str) -> list[tuple[str, str, str]]:
     """(chart id, caption, base64 PNG) for one device's measured cells."""
     ok = [c for c in run.cells if c.device == serial and c.ok and c.result.latency]
@@ -115,4 +132,7 @@ def charts(run: RunRecord, serial: str) -> list[tuple[str, str, str]]:
     if with_samples:
         out.append(("chart-latency-distribution", "latency distributions from raw samples",
                     distribution_chart(with_samples, [b for b in backends if any(c.backend == b for c in with_samples)])))
+    long_runs = [r for r in sustained_runs(ok) if r.windows]
+    if long_runs:
+        out.append(("chart-sustained", "; ".join(describe(r) for r in long_runs), sustained_chart(long_runs)))
     return out

@@ -16,7 +16,7 @@ from host.results import RunRecord
 if TYPE_CHECKING:  # the device layer imports adbutils; reports need not
     from host.devices.doctor import Diagnosis
     from host.devices.select import Attached
-    from host.regress import Finding
+    from host.gate.verdicts import Verdicts
 
 # Logs and CI captures are not terminals: give them room instead of rich's 80 columns.
 CONSOLE = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160)
@@ -104,6 +104,8 @@ def print_run(run: RunRecord, console: Console = _console) -> None:
             console.print(table)
         for i, reason in enumerate(section.footnotes, 1):
             console.print(f"[{i}] {reason}", markup=False, highlight=False)
+        for line in section.lines:
+            console.print(line, markup=False, highlight=False)
     for note in run.notes:
         console.print(f"note: {note}", markup=False, highlight=False)
     stats = encode(run.stats)
@@ -111,16 +113,21 @@ def print_run(run: RunRecord, console: Console = _console) -> None:
         console.print("this run: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in stats.items()), highlight=False)
 
 
-def print_findings(baseline: RunRecord, current: RunRecord, findings: list[Finding], console: Console = _console) -> None:
-    """Every comparison the gate made, regressions first, and a one-line verdict."""
-    table = Table(title=f"{current.run_id} against baseline {baseline.run_id}", title_justify="left")
+def print_verdicts(verdicts: Verdicts, inconclusive: str, console: Console = _console) -> None:
+    """Every check the gate made, regressions first, the warnings, and a one-line summary."""
+    from host.gate.output import ranked, summary
+    from host.gate.stats import INCONCLUSIVE, REGRESSED
+
+    colour = {REGRESSED: "[red]REGRESSED[/red]", INCONCLUSIVE: "[yellow]inconclusive[/yellow]"}
+    table = Table(title=f"{verdicts.current} against baseline {verdicts.baseline}", title_justify="left")
     for column in ("device", "mode", "backend", "check", "baseline", "current", "verdict", "detail"):
         table.add_column(column)
-    for f in sorted(findings, key=lambda f: (not f.regressed, f.mode, f.backend, f.check)):
-        verdict = "[red]REGRESSED[/red]" if f.regressed else "[green]ok[/green]"
-        table.add_row(f.device, f.mode, f.backend, f.check, f.baseline, f.current, verdict, f.detail)
+    for f in ranked(verdicts.findings):
+        table.add_row(f.device, f.mode, f.backend, f.check, f.baseline, f.current,
+                      colour.get(f.verdict, "[green]no regression[/green]"), f.detail)
     console.print(table)
-    regressed = sum(f.regressed for f in findings)
-    cells = len({(f.device, f.mode, f.backend) for f in findings})
-    console.print(f"{regressed} regression(s) in {cells} compared cell(s)" if regressed else f"no regression in {cells} compared cell(s)",
-                  highlight=False)
+    for warning in verdicts.warnings:
+        console.print(f"warning: {warning}", markup=False, highlight=False)
+    undecided = verdicts.count(INCONCLUSIVE)
+    policy = f" (--inconclusive {inconclusive}: {'they fail' if inconclusive == 'fail' else 'they do not fail'} the gate)"
+    console.print(summary(verdicts) + (policy if undecided else ""), highlight=False)

@@ -57,6 +57,7 @@ def to_markdown(run: RunRecord, sections: list[RunTables] | None = None) -> str:
             parts += ["", f"**{table.title}**", "", _md_table(table.header, table.rows)]
         for i, reason in enumerate(section.footnotes, 1):
             parts += ["", f"[{i}] {reason}"]  # a paragraph each, or Markdown runs them together
+        parts += [line for text in section.lines for line in ("", text)]
     if run.notes:
         parts += ["", "Notes:"] + [f"- {note}" for note in run.notes]
     return "\n".join(parts) + "\n"

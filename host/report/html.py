@@ -1,7 +1,9 @@
 """One self-contained HTML page: the tables and three matplotlib charts as embedded PNGs.
 
 Charts: p50 latency per mode and backend (bars, whiskers to p90); accuracy against model size;
-latency distributions from the raw samples. Only measured cells are drawn.
+latency distributions from the raw samples; sustained runs in windows with the throttle onset.
+Only measured cells are drawn. Repeats are listed with the phone's temperature and thermal
+status around each, in the order they ran.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import html
 
 from host.report.charts import charts
-from host.report.tables import build_tables, device_line
+from host.report.tables import build_tables, device_line, repeats_table
 from host.results import RunRecord
 
 _STYLE = """
@@ -45,9 +47,13 @@ def to_html(run: RunRecord) -> str:
             parts.append(_table_html(table.title, table.header, table.rows))
         if section.footnotes:
             parts.append('<ol class="notes">' + "".join(f"<li>{html.escape(r)}</li>" for r in section.footnotes) + "</ol>")
+        parts += [f'<p class="notes">{html.escape(line)}</p>' for line in section.lines]
         for chart_id, caption, png in charts(run, section.device):
             parts.append(f'<figure id="{chart_id}"><img alt="{html.escape(caption)}" src="data:image/png;base64,{png}">'
                          f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+        detail = repeats_table(run, section.device)
+        if detail is not None:
+            parts.append(_table_html(detail.title, detail.header, detail.rows))
     if run.notes:
         parts.append('<ul class="notes">' + "".join(f"<li>{html.escape(n)}</li>" for n in run.notes) + "</ul>")
     # After load, record how many chart images decoded: a quick self-check for people and tests.

@@ -23,7 +23,7 @@ from rich.progress import (
 
 from host.convert.converter import ModeResult
 from host.report.console import CONSOLE
-from host.results import CellRecord
+from host.results import CellRecord, RepeatRecord
 
 LOG_EVERY_S = 30.0  # off a terminal, a long evaluation prints its images/s and time left this often
 
@@ -81,9 +81,12 @@ class ProgressListener:
         if self.conversion is not None:
             self.progress.remove_task(self.conversion)
             self.conversion = None
+        if self.cells is not None:  # more units were added (host compare's further rounds)
+            self._total = total
+            self.progress.update(self.cells, total=total)
+            return
         self._total, self._done = total, done
-        if self.cells is None:
-            self.cells = self.progress.add_task("cells", total=total, completed=done)
+        self.cells = self.progress.add_task("cells", total=total, completed=done)
         if done:
             self._line(f"- {done} of {total} cells were finished by an earlier attempt")
 
@@ -107,6 +110,15 @@ class ProgressListener:
             self.progress.advance(self.cells)
         where = f"{cell.device} " if len(self.serials) > 1 else ""
         self._line(f"  [{self._done}/{self._total}] {where}{cell.mode}/{cell.backend}: {self._outcome(cell)}")
+
+    def repeat_done(self, key: tuple[str, str, str], repeat: RepeatRecord) -> None:
+        self._done += 1
+        if self.cells is not None:
+            self.progress.advance(self.cells)
+        where = f"{key[0]} " if len(self.serials) > 1 else ""
+        what = "sustained run" if repeat.kind == "sustained" else f"repeat {repeat.repeat}"
+        note = f" (throttled: {repeat.throttled})" if repeat.throttled else ""
+        self._line(f"  [{self._done}/{self._total}] {where}{key[1]}/{key[2]} {what}: median {repeat.median_ms:.3f} ms{note}")
 
     def _outcome(self, cell: CellRecord) -> str:
         r = cell.result

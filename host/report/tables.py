@@ -35,6 +35,7 @@ class RunTables:
     device: str
     tables: tuple[Table, ...]
     footnotes: tuple[str, ...]
+    lines: tuple[str, ...] = ()  # how it was measured (repeats, pinning), and sustained runs
 
 
 def modes_backends(cells: list[CellRecord], run: RunRecord) -> tuple[list[str], list[str]]:
@@ -56,8 +57,21 @@ def _accuracy(run: RunRecord, cell: CellRecord) -> str:
 
 
 def _latency(run: RunRecord, cell: CellRecord) -> str:
+    """One run's p50 ±std; with repeats, the median of their medians [95% CI], the between-repeat
+    CV, and how many repeats count (throttled ones are left out and said so)."""
     latency = cell.result.latency
-    return "-" if latency is None else f"{latency.p50:.3f} ±{latency.std:.3f}"
+    if latency is None:
+        return "-"
+    timed = cell.timed
+    if len(timed) < 2:
+        return f"{latency.p50:.3f} ±{latency.std:.3f}"
+    from host.gate.stats import summarize_repeats
+
+    s = summarize_repeats([r.median_ms for r in timed])
+    interval = f" [{s.low:.3f}, {s.high:.3f}]" if s.low is not None and s.high is not None else ""
+    throttled = sum(1 for r in cell.repeats if r.kind == "repeat" and r.throttled)
+    left_out = f", {throttled} throttled" if throttled else ""
+    return f"{s.median:.3f}{interval} cv {100 * s.cv:.1f}% (n={s.count}{left_out})"
 
 
 def _fidelity(run: RunRecord, cell: CellRecord) -> str:
@@ -79,7 +93,7 @@ def _delegation(run: RunRecord, cell: CellRecord) -> str:
 
 GRIDS: tuple[tuple[str, Callable[[RunRecord, CellRecord], str]], ...] = (
     ("Accuracy top-1 / top-3 ({count} images)", _accuracy),
-    ("Latency p50 ±std (ms)", _latency),
+    ("Latency p50 (ms): ±std in one run; with repeats, median of repeat medians [95% CI], CV between repeats", _latency),
     ("Fidelity vs none/cpu1: top-1 agreement / mean abs error", _fidelity),
     ("Delegation: nodes taken by the delegate / all nodes", _delegation),
 )
@@ -110,7 +124,45 @@ def device_tables(run: RunRecord, serial: str) -> RunTables:
                 row.append("not run" if cell is None else render(run, cell) if cell.status == "ok" else notes.mark(cell))
             rows.append(tuple(row))
         tables.append(Table(title.format(count=run.dataset.count), ("mode", *backends), tuple(rows)))
-    return RunTables(serial, tuple(tables), tuple(notes.reasons))
+    return RunTables(serial, tuple(tables), tuple(notes.reasons), measurement_lines(run, serial, cells))
+
+
+def measurement_lines(run: RunRecord, serial: str, cells: list[CellRecord]) -> tuple[str, ...]:
+    """The repeats, their order and seed, the CPU pinning and performance mode, throttled repeats
+    left out, and each sustained run's windows: what a reader needs to trust the latency table."""
+    from host.report.sustained import describe, sustained_runs
+
+    lines = []
+    repeats = [r for c in cells for r in c.repeats if r.kind == "repeat"]
+    if repeats:
+        most = max(r.repeat for r in repeats) + 1
+        order = run.config.get("order", "")
+        seed = f", seed {run.config['seed']}" if order == "shuffled" and run.config.get("seed") is not None else ""
+        throttled = [r for r in repeats if r.throttled]
+        lines.append(f"{most} repeat(s) per cell, each in a fresh worker, order {order or 'as planned'}{seed}; "
+                     f"{len(throttled)} throttled repeat(s) left out of the figures")
+    device = next((d for d in run.devices if d.serial == serial), None)
+    if device is not None and (device.cpu_mask or device.fixed_performance):
+        pinned = f"workers pinned to CPUs {device.cpu_mask:#x}" if device.cpu_mask else "workers not pinned"
+        lines.append(pinned + ("; Android fixed-performance mode on" if device.fixed_performance else ""))
+    lines += [describe(s) for s in sustained_runs(cells)]
+    return tuple(lines)
+
+
+def repeats_table(run: RunRecord, serial: str) -> Table | None:
+    """Every repeat with the phone's state around it (the HTML report's detail)."""
+    rows = []
+    for cell in (c for c in run.cells if c.device == serial):
+        for r in sorted(cell.repeats, key=lambda r: r.position):
+            hot = [c.hottest_c if c else None for c in (r.before, r.after)]
+            rows.append((f"{cell.mode}/{cell.backend}", f"{r.kind} {r.repeat}", str(r.position), f"{r.median_ms:.3f}",
+                         " -> ".join("?" if t is None else f"{t:.1f}" for t in hot),
+                         " -> ".join(str(c.thermal_status) if c else "?" for c in (r.before, r.after)),
+                         f"{r.cooled_s:.0f}", r.throttled or "-"))
+    if not rows:
+        return None
+    header = ("cell", "repeat", "position", "median (ms)", "hottest CPU zone (C)", "thermal status", "cooled (s)", "throttled")
+    return Table("Repeats in the order they ran", header, tuple(sorted(rows, key=lambda row: int(row[2]))))
 
 
 def build_tables(run: RunRecord) -> list[RunTables]:

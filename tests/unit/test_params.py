@@ -6,15 +6,15 @@ import dataclasses
 
 import pytest
 
-from host.bench.config import BenchConfig, BenchOutputs
+from host.bench.config import BenchConfig, BenchOutputs, CompareOptions
 from host.cli import build_parser, main
 from host.convert.options import ConvertConfig
 from host.devices.options import DoctorOptions
 from host.errors import InputError
+from host.gate.options import CheckOptions, Thresholds
 from host.params import from_namespace, params, validate
-from host.regress import Thresholds
 
-TABLES = (BenchConfig, BenchOutputs, ConvertConfig, DoctorOptions, Thresholds)
+TABLES = (BenchConfig, BenchOutputs, CompareOptions, CheckOptions, ConvertConfig, DoctorOptions, Thresholds)
 
 
 @pytest.mark.parametrize("table", TABLES, ids=lambda t: t.__name__)

@@ -15,11 +15,11 @@ import pytest
 from device_agent.contract import CellRequest, CellResult, LatencyParams, PruneResponse
 from host.bench.config import BenchConfig
 from host.bench.inputs import ModelFile, PreparedInputs
-from host.bench.plan import REFERENCE, new_plan, resume_plan
+from host.bench.plan import REFERENCE, Unit, new_plan, resume_plan, units
 from host.bench.run import StoreSink, resume_command
 from host.bench.runner import DeviceRunner
 from host.errors import AgentUnavailable, DeployError, InputError
-from host.results import DatasetInfo, DeviceRecord, ModelInfo
+from host.results import Conditions, DatasetInfo, DeviceRecord, ModelInfo
 from host.store import ResultsStore
 from tests.records import latency
 
@@ -35,6 +35,7 @@ class Quiet:
     def cell_started(self, key: tuple[str, str, str]) -> None: ...
     def cell_progress(self, key: tuple[str, str, str], phase: str, fraction: float, message: str = "") -> None: ...
     def cell_done(self, cell: object) -> None: ...
+    def repeat_done(self, key: object, repeat: object) -> None: ...
     def mode_started(self, mode: str, index: int, total: int) -> None: ...
     def mode_done(self, result: object) -> None: ...
 
@@ -47,6 +48,12 @@ class Device:
     requests: list[CellRequest] = field(default_factory=list)
     sessions: int = 0
     free: int = 10**9
+    script: list[Conditions] = field(default_factory=list)  # what the phone reports, in turn
+    fixed: list[bool] = field(default_factory=list)  # fixed-performance mode switched on and off
+    hot_after: set[int] = field(default_factory=set)  # thermal status severe once this many cells ran
+    slowed_at: set[int] = field(default_factory=set)  # the reference loop slows down during these cells (1-based)
+    interrupt_at: int | None = None  # Ctrl-C during this cell (1-based)
+    max_khz: tuple[int, ...] = (1800000,) * 4
 
 
 class ScriptedSession:
@@ -70,6 +77,19 @@ class ScriptedSession:
     def store_free_bytes(self) -> int:
         return self.device.free
 
+    def conditions(self) -> Conditions:
+        if self.device.script:
+            return self.device.script.pop(0)
+        status = 3 if len(self.device.requests) in self.device.hot_after else 0
+        return Conditions({"cpu": 35.0}, status, self.device.max_khz, self.device.max_khz)
+
+    def wait_cool(self, below_c, bound_s, say):
+        return self.conditions(), 0.0
+
+    def set_fixed_performance(self, enabled: bool) -> bool:
+        self.device.fixed.append(enabled)
+        return True
+
     def device_record(self) -> DeviceRecord:
         return DeviceRecord("PHONE1", "Pixel", "arm64-v8a", 34, "tflite-runtime", "2.20", 8)
 
@@ -78,11 +98,15 @@ class ScriptedSession:
             raise AgentUnavailable("agent: connection reset (UNAVAILABLE)")
         self.cells += 1
         self.device.requests.append(request)
+        n = len(self.device.requests)
+        if n == self.device.interrupt_at:
+            raise KeyboardInterrupt
         outputs = ""
         if request.evaluation and request.evaluation.save_outputs:
-            outputs = hashlib.sha256(f"outputs {len(self.device.requests)}".encode()).hexdigest()
+            outputs = hashlib.sha256(f"outputs {n}".encode()).hexdigest()
             self.device.files.add(outputs)
-        return CellResult("ok", phase="done", latency=latency((1.0, 1.1)), outputs_sha256=outputs)
+        return CellResult("ok", phase="done", latency=latency((1.0 + n / 100, 1.1)), outputs_sha256=outputs,
+                          reference_before_ms=10.0, reference_after_ms=12.0 if n in self.device.slowed_at else 10.1)
 
     def close(self) -> None: ...
 
@@ -198,7 +222,7 @@ def test_no_run_is_written_before_its_first_cell(tmp_path, inputs):
     runner = _runner(store, new_plan(CONFIG), inputs, Device(), [])
     with pytest.raises(InputError, match="no runs"):
         store.load_run("latest")
-    runner.run_cell(ScriptedSession(Device(), None), *REFERENCE)
+    runner.run_cell(ScriptedSession(Device(), None), Unit(*REFERENCE))
     assert store.load_run("latest").run_id == runner.plan.run_id
 
 
@@ -215,3 +239,74 @@ def test_a_device_without_room_fails_its_cells_with_the_figures_before_pushing(t
     cells = store.load_run(plan.run_id).cells
     assert stats.pushed_files == 0 and not phone.files and not phone.requests
     assert all(c.status == "failed" and "not enough room on the device" in c.error and "MB are free" in c.error for c in cells)
+
+
+# -- repeats ----------------------------------------------------------------------------------
+
+CELLS = [(m, b) for m in ("none", "float16", "integer") for b in ("cpu1", "cpu4")]
+
+
+def test_each_order_of_repeats_and_the_seed_that_reproduces_it():
+    blocked = units(CELLS, 3, "blocked", 0)
+    assert [(u.cell, u.repeat) for u in blocked[:3]] == [(("none", "cpu1"), r) for r in range(3)]
+    interleaved = units(CELLS, 3, "interleaved", 0)
+    assert [u.cell for u in interleaved[:6]] == CELLS and [u.repeat for u in interleaved[6:12]] == [1] * 6
+    shuffled = units(CELLS, 3, "shuffled", 7)
+    assert shuffled == units(CELLS, 3, "shuffled", 7) and shuffled != units(CELLS, 3, "shuffled", 8)
+    assert shuffled[0] == Unit(*REFERENCE), "the fidelity reference comes first whatever the order"
+    rounds = [sorted(u.cell for u in shuffled if u.repeat == r) for r in range(3)]
+    assert all(r == sorted(CELLS) for r in rounds), "every round times every cell once"
+    with_long = units(CELLS, 2, "shuffled", 7, sustained=[("none", "cpu1")])
+    assert with_long[-1] == Unit("none", "cpu1", 0, "sustained") and len(with_long) == 13
+
+
+def test_repeats_are_stored_in_the_order_the_seed_gives_and_only_the_first_evaluates(tmp_path, inputs):
+    store, device = ResultsStore(tmp_path / "r.sqlite"), Device()
+    plan = new_plan(replace(CONFIG, repeats=3))
+    assert plan.config.seed is not None, "a new seed is drawn and recorded"
+    _runner(store, plan, inputs, device, [None]).run()
+    assert len(device.requests) == 18
+    assert [r.evaluation is not None for r in device.requests].count(True) == 6
+    run = store.load_run(plan.run_id)
+    assert run.config["seed"] == plan.config.seed and run.config["order"] == "shuffled"
+    ran = sorted(((r.position, (c.mode, c.backend), r.repeat) for c in run.cells for r in c.repeats))
+    expected = units(CELLS, 3, "shuffled", plan.config.seed)
+    assert [(cell, repeat) for _, cell, repeat in ran] == [(u.cell, u.repeat) for u in expected]
+    assert all(len(c.timed) == 3 for c in run.cells)
+
+
+def test_throttled_repeats_are_kept_with_their_reason_and_left_out(tmp_path, inputs):
+    store, device = ResultsStore(tmp_path / "r.sqlite"), Device(hot_after={3}, slowed_at={5})
+    plan = new_plan(replace(CONFIG, repeats=2, order="blocked"))
+    _runner(store, plan, inputs, device, [None]).run()
+    repeats = [r for c in store.load_run(plan.run_id).cells for r in c.repeats]
+    throttled = sorted((r.position, r.throttled) for r in repeats if r.throttled)
+    assert [p for p, _ in throttled] == [2, 4]
+    assert "thermal status 3" in throttled[0][1] and "reference loop took 20% longer" in throttled[1][1]
+    cells = store.load_run(plan.run_id).cells
+    assert sum(len(c.timed) for c in cells) == 10
+
+
+def test_workers_are_pinned_to_the_fastest_cores_and_fixed_performance_is_restored(tmp_path, inputs):
+    store, device = ResultsStore(tmp_path / "r.sqlite"), Device(max_khz=(1800000, 1800000, 2800000, 2800000))
+    plan = new_plan(replace(CONFIG, cpu_mask="auto"))
+    _runner(store, plan, inputs, device, [None]).run()
+    assert {r.cpu_mask for r in device.requests} == {0b1100} and device.fixed == [True, False]
+    (recorded,) = store.load_run(plan.run_id).devices
+    assert recorded.cpu_mask == 0b1100 and recorded.fixed_performance
+    interrupted = Device(interrupt_at=2)
+    with pytest.raises(KeyboardInterrupt):
+        _runner(store, new_plan(replace(CONFIG, cpu_mask="0x1")), inputs, interrupted, [None]).run()
+    assert interrupted.fixed == [True, False], "Ctrl-C still turns fixed-performance mode off"
+    untouched = Device()
+    _runner(store, new_plan(replace(CONFIG, fixed_performance=False)), inputs, untouched, [None]).run()
+    assert untouched.fixed == [] and {r.cpu_mask for r in untouched.requests} == {0}
+
+
+def test_more_units_run_on_the_same_session(tmp_path, inputs):
+    store, device = ResultsStore(tmp_path / "r.sqlite"), Device()
+    rounds = [[Unit("none", "cpu1", 1), Unit("float16", "cpu4", 1)], []]
+    runner = _runner(store, new_plan(CONFIG), inputs, device, [None])
+    runner.more = lambda: rounds.pop(0)
+    runner.run()
+    assert device.sessions == 1 and len(device.requests) == 8 and not rounds

@@ -1,0 +1,140 @@
+"""The release gate end to end on the emulated phone: repeats, host check, host compare, heat.
+
+Two builds of one small image model: ``base`` and ``slower`` (three times the convolutions).
+Two benches of the same build must not fail ``host check``; ``host compare`` must pass the same
+build and fail the slower one; a phone that reports itself throttled has its repeats left out;
+a hot phone is waited for; fixed-performance mode is on while measuring and off afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from host.cli import main
+from host.devices.adb import wheel_adb
+from host.emulator import manager
+from host.emulator.thermal import set_thermal
+from host.store import ResultsStore
+from tests.adb_fixtures import emulated_device, private_adb_server
+from tests.builders import conv_stack_tflite
+
+FAST = ["--backends", "cpu1", "--min-runs", "20", "--min-seconds", "0.1", "--warmup-seconds", "0.01"]
+
+
+@pytest.fixture(scope="module")
+def phone(tmp_path_factory):
+    root = tmp_path_factory.mktemp("gate")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("QUANTBENCH_DATA_DIR", str(root / "data"))
+        patch.setenv("QUANTBENCH_CACHE_DIR", str(root / "cache"))
+        with private_adb_server(wheel_adb()) as server, emulated_device(server, root / "phone") as state:
+            yield root, state
+
+
+@pytest.fixture(scope="module")
+def builds(phone):
+    root, _ = phone
+    (root / "base.tflite").write_bytes(conv_stack_tflite(4))
+    (root / "slower.tflite").write_bytes(conv_stack_tflite(12))
+    return root / "base.tflite", root / "slower.tflite"
+
+
+def _bench(root: Path, state: manager.EmulatorState, model: Path, *extra: str) -> str:
+    assert main(["bench", "--model", str(model), "--device", state.serial, "--db", str(root / "r.sqlite"), *FAST, *extra]) == 0
+    store = ResultsStore(root / "r.sqlite", read_only=True)
+    try:
+        return store.load_run("latest").run_id
+    finally:
+        store.close()
+
+
+def _internal(state: manager.EmulatorState) -> Path:
+    return Path(state.root).parent / (Path(state.root).name + ".private") / "internal"
+
+
+def test_two_benches_of_the_same_build_do_not_fail_the_gate(phone, builds, capsys):
+    root, state = phone
+    first = _bench(root, state, builds[0], "--repeats", "6")
+    second = _bench(root, state, builds[0], "--repeats", "6")
+    capsys.readouterr()
+    assert main(["check", "--baseline", first, "--current", second, "--db", str(root / "r.sqlite")]) == 0
+    out = capsys.readouterr().out
+    assert "0 regressed" in out and "(n=6)" in out
+    assert (_internal(state) / "fixed_performance").read_text().strip() == "false", "restored after the bench"
+    store = ResultsStore(root / "r.sqlite", read_only=True)
+    (device,) = store.load_run(second).devices
+    store.close()
+    assert device.fixed_performance, "the emulated phone (Android 14) offers fixed-performance mode"
+
+
+def test_compare_passes_the_same_build_and_fails_a_slower_one(phone, builds, capsys):
+    root, state = phone
+    base, slower = builds
+    common = ["--device", state.serial, "--db", str(root / "r.sqlite"), *FAST]
+    assert main(["compare", str(base), str(base), *common, "--seed", "11"]) == 0
+    assert "0 regressed" in capsys.readouterr().out
+    junit = root / "compare.xml"
+    assert main(["compare", str(base), str(slower), *common, "--junit", str(junit), "--seed", "11"]) == 1
+    out = capsys.readouterr().out
+    assert "1 regressed" in out and "REGRESSED" in out and "stored as runs" in out
+    assert ET.parse(junit).getroot().get("failures") == "1"
+    store = ResultsStore(root / "r.sqlite", read_only=True)
+    baseline_id, current_id = out.rsplit("stored as runs ", 1)[1].replace(" (baseline) and", "").split()[:2]
+    runs = [store.load_run(run_id) for run_id in (baseline_id, current_id)]
+    store.close()
+    positions = sorted((r.position, side) for side, run in enumerate(runs) for c in run.cells for r in c.repeats)
+    rounds = [sorted(side for _, side in positions[i:i + 2]) for i in range(0, len(positions), 2)]
+    assert all(r == [0, 1] for r in rounds), "each round times both builds once (interleaved A/B)"
+    assert runs[0].model.name == "base" and runs[1].model.name == "slower" and runs[1].cells[0].mode == "base"
+
+
+def test_a_throttled_phone_has_its_repeats_left_out_of_the_verdict(phone, builds, capsys):
+    root, state = phone
+    baseline = _bench(root, state, builds[0], "--repeats", "5")
+    set_thermal(Path(state.root), status=3)
+    try:
+        throttled = _bench(root, state, builds[0], "--repeats", "5", "--cooldown", "0.5")
+    finally:
+        set_thermal(Path(state.root), status=0)
+    out = capsys.readouterr().out
+    assert "throttled: thermal status 3" in out and "5 throttled repeat(s) left out" in out
+    assert main(["check", "--baseline", baseline, "--current", throttled, "--db", str(root / "r.sqlite"), "--json",
+                 str(root / "v.json")]) == 0
+    latency = next(f for f in json.loads((root / "v.json").read_text())["findings"] if f["check"] == "latency")
+    assert latency["verdict"] == "inconclusive" and "5 throttled left out" in latency["current"]
+
+
+def test_a_hot_phone_is_waited_for_before_each_repeat(phone, builds, capsys):
+    root, state = phone
+    set_thermal(Path(state.root), temperature_c=70.0)
+    cooler = threading.Timer(2.0, set_thermal, (Path(state.root),), {"temperature_c": 35.0})
+    cooler.start()
+    started = time.monotonic()
+    try:
+        run_id = _bench(root, state, builds[0], "--repeats", "2", "--cooldown", "60")
+    finally:
+        cooler.cancel()
+        set_thermal(Path(state.root), temperature_c=35.0)
+    assert time.monotonic() - started >= 2.0
+    assert "waiting for the phone to cool" in capsys.readouterr().out
+    store = ResultsStore(root / "r.sqlite", read_only=True)
+    (cell,) = store.load_run(run_id).cells
+    store.close()
+    first = min(cell.repeats, key=lambda r: r.position)
+    assert first.cooled_s >= 1.5 and first.before is not None and first.before.hottest_c == 35.0
+    assert all(r.after is not None and r.after.max_khz for r in cell.repeats), "clocks recorded around every repeat"
+
+
+def test_a_sustained_run_is_read_in_windows_with_a_chart(phone, builds, capsys):
+    root, state = phone
+    report = root / "sustained.html"
+    _bench(root, state, builds[0], "--sustained", "0.2", "--sustained-cells", "base/cpu1", "--report", str(report))
+    out = capsys.readouterr().out
+    assert "sustained base/cpu1: 0.2 min in 2 windows" in out
+    assert 'id="chart-sustained"' in report.read_text() and "Repeats in the order they ran" in report.read_text()
