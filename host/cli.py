@@ -12,11 +12,15 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from host import __version__
 from host.errors import ExitCode, HostError, InputError
 from host.fsio import atomic_write, check_writable
 from host.params import add_arguments, from_namespace, params, validate
+
+if TYPE_CHECKING:
+    from host.store.location import StoreLocation
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -26,10 +30,11 @@ def _writable(path: str | None) -> None:
         check_writable(Path(path))
 
 
-def _db(path: str | None) -> Path:
-    from host.bench.config import default_db
+def _db(value: str | None) -> StoreLocation:
+    """The results store named by --db, $QUANTBENCH_DB, or the default file."""
+    from host.store.location import locate
 
-    return Path(path) if path else default_db()
+    return locate(value)
 
 
 def _run_convert(args: argparse.Namespace) -> int:
@@ -73,8 +78,8 @@ def _run_report(args: argparse.Namespace) -> int:
 
     options = from_namespace(ReportOptions, args)
     db = _db(options.db)
-    if not db.is_file():
-        raise InputError(f"no results database at {db}: run 'host bench' first or pass --db")
+    if not db.exists():
+        raise InputError(f"no results database at {db.describe()}: run 'host bench' first or pass --db")
     store = ResultsStore(db, read_only=True)
     try:
         run = store.load_run(options.run_id)

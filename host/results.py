@@ -7,6 +7,8 @@ delegate's name); ``run_json`` emits the contract only, ``run_from_json`` reads 
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -42,6 +44,10 @@ class Conditions:
     thermal_status: int = -1  # -1: unknown
     cur_khz: tuple[int, ...] = ()  # per CPU, 0 when unreadable
     max_khz: tuple[int, ...] = ()
+    governors: tuple[str, ...] = ()  # per CPU, "" when unreadable
+    battery_level: int = -1  # percent; -1 unknown
+    battery_temp_c: float | None = None
+    plugged: str = ""  # ac, usb, wireless, none; "" unknown
 
     @property
     def hottest_c(self) -> float | None:
@@ -49,6 +55,27 @@ class Conditions:
         cpu = [t for name, t in self.temperatures_c.items() if any(w in name.lower() for w in CPU_ZONE_WORDS)]
         values = cpu or list(self.temperatures_c.values())
         return max(values) if values else None
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What a device is, as far as a measurement depends on it: the build, the chip, the kernel,
+    how its CPUs are governed and clocked, the TFLite runtime and the delegate libraries. Two
+    cells with the same fingerprint ran on the same software on the same hardware."""
+
+    build: str = ""  # ro.build.fingerprint
+    hardware: str = ""  # ro.hardware
+    soc: str = ""  # ro.soc.manufacturer ro.soc.model, else ro.board.platform
+    kernel: str = ""  # uname -r
+    governors: tuple[str, ...] = ()
+    max_khz: tuple[int, ...] = ()
+    runtime: str = ""  # the agent's TFLite runtime and its version
+    delegates: tuple[str, ...] = ()  # "gpu: LIB (loads)" or "gpu: unavailable: REASON"
+
+    @property
+    def id(self) -> str:
+        """A short, stable name for this fingerprint (what each cell records)."""
+        return hashlib.sha256(json.dumps(encode(self), sort_keys=True).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -82,6 +109,7 @@ class CellRecord:
     finished: str = ""
     repeats: tuple[RepeatRecord, ...] = ()
     outcomes: bytes = b""  # one bit per evaluated image, set when its top-1 class was right (packed, big-endian)
+    fingerprint: str = ""  # the device's fingerprint id when this cell was measured (DeviceRecord.fingerprint_id)
 
     @property
     def timed(self) -> tuple[RepeatRecord, ...]:
@@ -120,6 +148,8 @@ class DeviceRecord:
     launcher: str = ""  # how the agent was started: termux-run-as, shell or attach
     cpu_mask: int = 0  # the CPUs the workers were pinned to (0: not pinned)
     fixed_performance: bool = False  # Android's fixed-performance mode was on during the run
+    fingerprint: Fingerprint | None = None
+    at_start: Conditions | None = None  # temperatures, thermal status, clocks and battery when the run started
 
 
 @dataclass(frozen=True)

@@ -23,16 +23,17 @@ from host.bench.cells import BenchListener
 from host.bench.config import BenchConfig, CompareOptions
 from host.bench.inputs import PreparedInputs, prepare_inputs
 from host.bench.plan import RunPlan, Unit, new_plan, new_run_id, now
-from host.bench.run import StoreSink, Target, agent_settings, conversion_stats, find_targets
+from host.bench.run import RESTARTS, StoreSink, Target, agent_settings, conversion_stats, find_targets
 from host.bench.runner import DeviceRunner
 from host.bench.targets import bench_devices
 from host.devices.lock import device_lock
+from host.devices.reconnect import wait_for_device
 from host.devices.session import AgentSession, open_session
 from host.errors import BenchInterrupted, InputError
 from host.gate.options import Thresholds
 from host.gate.verdicts import Verdicts, compare
 from host.results import CellRecord, DeviceRecord, RepeatRecord, RunRecord
-from host.store import ResultsStore
+from host.store import ResultsStore, StoreLocation
 
 SIDES = ("baseline", "current")
 
@@ -159,7 +160,7 @@ class Rounds:
         return units
 
 
-def run_compare(options: CompareOptions, config: BenchConfig, limits: Thresholds, db_path: Path,
+def run_compare(options: CompareOptions, config: BenchConfig, limits: Thresholds, db_path: StoreLocation | Path,
                 listener: BenchListener) -> CompareResult:
     config = replace(config, repeats=limits.min_repeats, sustained=0.0, model=options.baseline)
     config.validate()
@@ -194,7 +195,9 @@ def _measure(plan: RunPlan, inputs: PreparedInputs, sinks: dict[str, StoreSink],
         return open_session(target.device, settings, target.launcher)
 
     runner = DeviceRunner(target.identity, open_agent, plan, inputs, SplitSink(sinks), listener,
-                          hold=lambda: device_lock(target.identity, wait=plan.config.wait, on_wait=listener.stage))
+                          hold=lambda: device_lock(target.identity, wait=plan.config.wait, on_wait=listener.stage),
+                          restarts=RESTARTS,
+                          reconnect=lambda: wait_for_device(target.device, plan.config.reconnect_wait, listener.stage))
     planned = len(plan.units(runner.order()))
     rounds = Rounds(store, sinks, limits, options, listener, plan.config.seed or 0, planned, repeats=plan.config.repeats)
     runner.more = rounds.more

@@ -22,15 +22,14 @@ from host.convert.modes import ModeRequest
 from host.devices import options as device_options
 from host.errors import InputError, RecordError
 from host.params import Param, at_least, between, positive, validate
-from host.paths import data_dir
-from host.store import DB
+from host.store.location import DB, default_path
 
 DEFAULT_BACKENDS = "cpu1,cpu4,gpu,nnapi"
 _LATENCY = LatencyParams()
 
 
 def default_db() -> Path:
-    return data_dir() / "results.sqlite"
+    return default_path()
 
 
 @dataclass(frozen=True)
@@ -89,7 +88,12 @@ class BenchConfig:
     sustained_cells: str = Param("none/cpu1", "the cells of --sustained, comma-separated mode/backend", metavar="LIST").field()
     # where
     device: tuple[str, ...] = device_options.DEVICES.field()
+    all_devices: bool = device_options.ALL_DEVICES.field()
     adb_server: str | None = device_options.ADB_SERVER.field()
+    stf: str | None = device_options.STF.field()
+    stf_filter: str | None = device_options.STF_FILTER.field()
+    stf_timeout: float = device_options.STF_TIMEOUT.field()
+    reconnect_wait: float = device_options.RECONNECT_WAIT.field()
     device_python: str | None = device_options.DEVICE_PYTHON.field()
     gpu_delegate: str = device_options.GPU_DELEGATE.field()
     nnapi_delegate: str = device_options.NNAPI_DELEGATE.field()
@@ -164,6 +168,12 @@ class BenchConfig:
         parse_server(self.adb_server)
         self.mask(1)
         self.sustained_pairs()
+        if self.stf_filter and not self.stf:
+            raise InputError("--stf-filter chooses devices of an STF server: give its URL with --stf")
+        if self.all_devices and (self.device or self.stf):
+            raise InputError("--all-devices takes every ready device: leave out --device and --stf")
+        if self.stf and self.device and self.stf_filter:
+            raise InputError("--stf takes devices by --device serial or by --stf-filter, not both")
         if self.labels and not self.dataset:
             raise InputError("--labels needs --dataset (the flat image folder it labels)")
         for name in ("dataset", "labels", "calibration", "train_data"):

@@ -22,8 +22,9 @@ REFERENCE = ("none", "cpu1")
 CellKey = tuple[str, str, str]  # device identity, mode, backend
 
 
-def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+def now(precise: bool = False) -> str:
+    """UTC, to the second; ``precise`` to the microsecond (a run's start: "latest" must be exact)."""
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds" if precise else "seconds")
 
 
 def new_run_id() -> str:

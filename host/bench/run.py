@@ -18,7 +18,7 @@ from pathlib import Path
 
 from host import __version__
 from host.bench.cells import BenchListener
-from host.bench.config import BenchConfig, default_db
+from host.bench.config import BenchConfig
 from host.bench.inputs import PreparedInputs, prepare_inputs
 from host.bench.plan import RunPlan, new_plan, now, resume_plan
 from host.bench.runner import DeviceRunner
@@ -27,10 +27,13 @@ from host.cache import prune_host
 from host.devices.device import Device
 from host.devices.launcher import AgentOptions, Launcher
 from host.devices.lock import device_lock
+from host.devices.reconnect import wait_for_device
 from host.devices.session import AgentSession, AgentSettings, find_launcher, open_session
 from host.errors import BenchInterrupted, DeployError, HostError, InputError
 from host.results import CellRecord, DeviceRecord, RepeatRecord, RunRecord, RunStats
-from host.store import ResultsStore
+from host.store import ResultsStore, StoreLocation
+
+RESTARTS = 3  # fresh agent sessions a device gets after losses (each after waiting for the device)
 
 
 class StoreSink:
@@ -49,7 +52,7 @@ class StoreSink:
                 return
             i = self.inputs
             self.store.create_run(RunRecord(
-                self.plan.run_id, now(), __version__, i.model, i.dataset, tuple(i.stored_modes()),
+                self.plan.run_id, now(precise=True), __version__, i.model, i.dataset, tuple(i.stored_modes()),
                 tuple(self.plan.config.backend_names), self.plan.config.to_stored(i.stored_modes()), notes=tuple(i.notes),
             ))
             self.created = True
@@ -66,9 +69,11 @@ class StoreSink:
         self.store.save_repeat(self.plan.run_id, key, repeat)
 
 
-def resume_command(run_id: str, db_path: Path) -> str:
-    """The exact command that finishes the run (with --db when it is not the default)."""
-    db = "" if db_path.resolve() == default_db().resolve() else f" --db {shlex.quote(str(db_path))}"
+def resume_command(run_id: str, location: StoreLocation | Path) -> str:
+    """The exact command that finishes the run (with --db when it is not the default; a
+    PostgreSQL URL without its password, which the environment supplies again)."""
+    location = location if isinstance(location, StoreLocation) else StoreLocation(path=location)
+    db = "" if location.is_default() else f" --db {shlex.quote(location.describe().replace(':***@', '@'))}"
     return f"host bench --resume {run_id}{db}"
 
 
@@ -77,7 +82,7 @@ def conversion_stats(inputs: PreparedInputs) -> RunStats:
     return RunStats(converted=sum(1 for r in results if r.ok and not r.cached), conversion_cache_hits=sum(1 for r in results if r.cached))
 
 
-def run_bench(config: BenchConfig, db_path: Path, listener: BenchListener, resume: str | None = None) -> RunRecord:
+def run_bench(config: BenchConfig, db_path: StoreLocation | Path, listener: BenchListener, resume: str | None = None) -> RunRecord:
     store = ResultsStore(db_path)
     try:
         plan = resume_plan(store.load_run(resume), config) if resume else new_plan(config)
@@ -90,7 +95,7 @@ def run_bench(config: BenchConfig, db_path: Path, listener: BenchListener, resum
             try:
                 stats = conversion_stats(inputs).plus(measure(plan, inputs, sink, listener, targets))
             except KeyboardInterrupt:
-                raise BenchInterrupted(f"interrupted; finished cells of run {plan.run_id} are stored in {db_path}: finish it "
+                raise BenchInterrupted(f"interrupted; finished cells of run {plan.run_id} are stored in {store.where}: finish it "
                                        f"with '{resume_command(plan.run_id, db_path)}'" if sink.created else
                                        "interrupted before any cell finished; nothing was stored") from None
         sink.ensure_run()
@@ -146,7 +151,8 @@ def measure(plan: RunPlan, inputs: PreparedInputs, sink: StoreSink, listener: Be
             return open_session(target.device, settings, target.launcher)
 
         return DeviceRunner(target.identity, open_agent, plan, inputs, sink, listener,
-                            hold=lambda: device_lock(target.identity, wait=config.wait, on_wait=listener.stage))
+                            hold=lambda: device_lock(target.identity, wait=config.wait, on_wait=listener.stage),
+                            restarts=RESTARTS, reconnect=lambda: wait_for_device(target.device, config.reconnect_wait, listener.stage))
 
     runners = [runner(t) for t in targets]
     total = sum(len(plan.units(r.order())) for r in runners)

@@ -1,8 +1,9 @@
 """All of one device's cells: its agent session, the fidelity reference, and the restart policy.
 
 Each cell runs in its own ``try`` and is stored before the next starts. A lost agent or device
-(the channel drops, ADB fails) gets one fresh session; when that one is lost too, the remaining
-cells fail with the reason and the other devices go on. The fidelity reference's outputs live on
+(the channel drops, ADB fails) is waited for (a device that dropped off is reconnected where
+adb can, for a bounded time) and gets a fresh session, up to ``restarts`` times; after that, or
+when the device stays away, the remaining cells fail with the reason and the other devices go on. The fidelity reference's outputs live on
 the device: a new session that no longer finds them measures the reference again first.
 """
 
@@ -61,9 +62,11 @@ class DeviceRunner:
     stats: RunStats = RunStats()
     cpu_mask: int = 0
     fixed: bool = False  # fixed-performance mode turned on by this runner (and to turn off)
+    fingerprint: str = ""  # the id of the device's fingerprint in this session, stored with each cell
     positions: dict[Unit, int] = field(default_factory=dict)
     measured: dict[tuple[str, str], bool] = field(default_factory=dict)  # cell -> whether its repeat 0 timed
     more: Callable[[], list[Unit]] = list  # asked when the units run out: further ones, on the same session (compare)
+    reconnect: Callable[[], bool] = lambda: True  # after a loss: wait for the device to be back (False: it stayed away)
 
     def order(self) -> list[tuple[str, str]]:
         return cell_order(self.inputs.stored_modes(), self.plan.config.backend_names)
@@ -96,6 +99,9 @@ class DeviceRunner:
                 restarts_left -= 1
                 self.stats = replace(self.stats, agent_restarts=self.stats.agent_restarts + 1)
                 self.listener.stage(f"{self.identity}: agent lost ({e}); restarting it")
+                if not self.reconnect():
+                    self._fail_all(todo, f"device or agent lost: {e} (the device did not come back in time)")
+                    break
             finally:
                 session.close()
 
@@ -116,7 +122,9 @@ class DeviceRunner:
                                 f"({pruned.removed_bytes / 1e6:.1f} MB) from the device's store")
         self.cpu_mask = config.mask(fastest_cores(session.conditions()))
         fixed = config.fixed_performance and session.set_fixed_performance(True)
-        self.sink.add_device(replace(session.device_record(), cpu_mask=self.cpu_mask, fixed_performance=fixed))
+        device = replace(session.device_record(), cpu_mask=self.cpu_mask, fixed_performance=fixed)
+        self.fingerprint = device.fingerprint.id if device.fingerprint else ""
+        self.sink.add_device(device)
         self.fixed = fixed
 
     def _run_session(self, session: Session, todo: list[Unit]) -> None:
@@ -205,7 +213,7 @@ class DeviceRunner:
             except AgentError as e:
                 result = failed_record(self.identity, mode, backend, "start", str(e)).result
             cell = replace(record(self.identity, mode, backend, result, model.size_bytes),
-                           outcomes=self.inputs.outcomes(result.predictions))
+                           outcomes=self.inputs.outcomes(result.predictions), fingerprint=self.fingerprint)
             if (mode, backend) == REFERENCE and cell.ok:
                 self.reference = result.outputs_sha256
         self.measured[unit.cell] = cell.ok

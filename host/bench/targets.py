@@ -1,4 +1,6 @@
-"""The devices a bench runs on: the named ones, the only one attached, or an emulated one.
+"""The devices a bench runs on: the named ones, every ready one (``--all-devices``), phones
+reserved from DeviceFarmer/STF (``--stf``, given back when the bench ends), the only one
+attached, or an emulated one.
 
 An emulated device started here is stopped when the bench ends (Ctrl-C included). This is the
 one place that combines device selection with the emulator, so ``host.devices`` stays free of it.
@@ -11,11 +13,11 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 
 from host.bench.config import BenchConfig
-from host.devices import leftovers
+from host.devices import leftovers, stf
 from host.devices.adb import parse_server
 from host.devices.device import Device
 from host.devices.provision import provision
-from host.devices.select import resolve
+from host.devices.select import every_ready, resolve
 from host.emulator import manager
 from host.emulator.profiles import DEFAULT_PROFILE as TERMUX_PROFILE
 from host.errors import HostError
@@ -25,8 +27,15 @@ from host.errors import HostError
 def bench_devices(config: BenchConfig, stage: Callable[[str], None]) -> Iterator[list[Device]]:
     """The devices to bench; emulated ones are held (and stopped by the last bench using them)."""
     address = parse_server(config.adb_server)
-    devices = resolve(address, config.device)
     with ExitStack() as held:
+        if config.stf:
+            farm = stf.StfClient(config.stf)
+            devices = held.enter_context(stf.reserved(address, farm, config.device, config.stf_filter, config.stf_timeout * 60,
+                                                      stage))
+        elif config.all_devices:
+            devices = every_ready(address)
+        else:
+            devices = resolve(address, config.device)
         if not devices:
             stage("no device attached: starting the emulated device (a phone with Termux, reached through run-as)")
             devices = [Device(address, manager.shared(address).serial)]

@@ -19,17 +19,26 @@ from host.results import Conditions
 SNAPSHOT = (
     'for z in /sys/class/thermal/thermal_zone*; do echo "zone $(cat $z/type 2>/dev/null) $(cat $z/temp 2>/dev/null)"; done; '
     'for c in /sys/devices/system/cpu/cpu[0-9]*; do echo "cpu ${c##*cpu} $(cat $c/cpufreq/scaling_cur_freq 2>/dev/null) '
-    '$(cat $c/cpufreq/cpuinfo_max_freq 2>/dev/null)"; done; dumpsys thermalservice 2>/dev/null | grep "Thermal Status"'
+    '$(cat $c/cpufreq/cpuinfo_max_freq 2>/dev/null) $(cat $c/cpufreq/scaling_governor 2>/dev/null)"; done; '
+    'dumpsys thermalservice 2>/dev/null | grep "Thermal Status"; '
+    'dumpsys battery 2>/dev/null | grep -E "^ *(level|temperature|AC powered|USB powered|Wireless powered):"'
 )
+PLUGS = {"AC powered": "ac", "USB powered": "usb", "Wireless powered": "wireless"}
 
 
 def parse_conditions(text: str) -> Conditions:
     temperatures: dict[str, float] = {}
     cur: dict[int, int] = {}
     top: dict[int, int] = {}
+    governors: dict[int, str] = {}
+    battery: dict[str, str] = {}
     status = -1
     for line in text.splitlines():
         words = line.split()
+        key, colon, said = line.strip().partition(":")
+        if colon and (key in ("level", "temperature") or key in PLUGS):
+            battery[key] = said.strip()
+            continue
         if words[:1] == ["zone"] and len(words) >= 3 and words[-1].lstrip("-").isdigit():
             value = int(words[-1])
             celsius = value / 1000.0 if abs(value) > 1000 else float(value)  # most zones give millidegrees
@@ -39,10 +48,20 @@ def parse_conditions(text: str) -> Conditions:
             numbers = [int(w) for w in words[2:] if w.isdigit()]
             cur[int(words[1])] = numbers[0] if numbers else 0
             top[int(words[1])] = numbers[1] if len(numbers) > 1 else 0
+            governors[int(words[1])] = next((w for w in words[2:] if not w.isdigit()), "")
         elif "Thermal Status" in line and words[-1].isdigit():
             status = int(words[-1])
     cpus = range(max(cur) + 1) if cur else range(0)
-    return Conditions(temperatures, status, tuple(cur.get(c, 0) for c in cpus), tuple(top.get(c, 0) for c in cpus))
+    return Conditions(temperatures, status, tuple(cur.get(c, 0) for c in cpus), tuple(top.get(c, 0) for c in cpus),
+                      tuple(governors.get(c, "") for c in cpus), *_battery(battery))
+
+
+def _battery(found: dict[str, str]) -> tuple[int, float | None, str]:
+    """dumpsys battery's level (%), temperature (tenths of a degree) and power source."""
+    level, tenths = found.get("level", ""), found.get("temperature", "").lstrip("-")
+    plugged = [name for key, name in PLUGS.items() if found.get(key) == "true"]
+    return (int(level) if level.isdigit() else -1, int(found["temperature"]) / 10 if tenths.isdigit() else None,
+            plugged[0] if plugged else "none" if any(k in found for k in PLUGS) else "")
 
 
 def read_conditions(device: Device) -> Conditions:

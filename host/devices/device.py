@@ -6,6 +6,7 @@ Everything else in the host talks to a device through this class, never to adbut
 from __future__ import annotations
 
 import shlex
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -182,7 +183,15 @@ class Device:
         except (AdbError, OSError, EOFError) as e:
             raise self._map(e, f"stat of {remote}") from e
 
-    # -- forwards ------------------------------------------------------------------------
+    # -- streams and forwards ------------------------------------------------------------
+    def open_stream(self, remote_port: int) -> socket.socket:
+        """A socket connected to ``tcp:remote_port`` on the device through the adb server (wherever
+        that server runs): what the agent channel relays over."""
+        try:
+            return self._device.create_connection(adbutils.Network.TCP, remote_port)
+        except (AdbError, OSError) as e:
+            raise self._map(e, f"connecting to tcp:{remote_port} on the device") from e
+
     def forward(self, remote_port: int, local_port: int = 0) -> int:
         """Forward a host port (a free one if 0) to the device's ``tcp:remote_port``."""
         local_port = local_port or free_local_port()

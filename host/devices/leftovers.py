@@ -1,6 +1,7 @@
-"""What a session leaves on a device while it runs (the agent, a port forward), recorded on this
-machine, so that after a controller is killed (SIGKILL, a crash, a closed laptop) the next run
-or ``host doctor`` stops that agent and removes that forward instead of leaving them behind.
+"""What a session leaves on a device while it runs (its agent), recorded on this machine, so
+that after a controller is killed (SIGKILL, a crash, a closed laptop) the next run or ``host
+doctor`` stops that agent instead of leaving it behind. Records from versions that reached the
+agent through an ``adb forward`` name its port, and that forward is removed too.
 """
 
 from __future__ import annotations

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from host.params import Param
+from host.params import Param, at_least, positive
 
 ADB_SERVER = Param(None, "adb server to use (default: $ANDROID_ADB_SERVER_PORT, else 5037 on this machine)",
                    metavar="HOST:PORT")
 DEVICE = Param(None, "device serial (default: the only device attached)", metavar="SERIAL")
 DEVICES = Param((), "device serial; repeat to bench several devices at once (default: the only one attached, "
                 "else the emulated device)", metavar="SERIAL", many=True, flag="--device")
+ALL_DEVICES = Param(False, "bench every device the adb server has ready (a farm host), each in parallel")
+STF = Param(None, "reserve the devices from a DeviceFarmer/STF server at URL (token in $STF_TOKEN): the --device serials, "
+            "or every free one that passes --stf-filter; they are given back when the bench ends", metavar="URL")
+STF_FILTER = Param(None, "which STF devices: comma-separated FIELD OP VALUE over the farm's fields (=, !=, >=, <=, >, <, "
+                   "~ contains), e.g. 'sdk>=30,abi=arm64-v8a'", metavar="FILTER")
+STF_TIMEOUT = Param(120.0, "STF reservation timeout: frees the phones by itself if this host dies mid-run", unit="minutes",
+                    metavar="MIN", check=positive)
+RECONNECT_WAIT = Param(60.0, "how long a device that dropped off (USB re-enumeration, an adb server restart) is waited for, "
+                       "and reconnected where adb can, before its remaining cells fail", unit="seconds", metavar="S",
+                       check=at_least(0))
 DEVICE_PYTHON = Param(None, "a Python 3 the device's shell user can run (default: python3 or python on its PATH)",
                       metavar="PATH")
 GPU_DELEGATE = Param("", "GPU delegate library on the device (default: libtensorflowlite_gpu_delegate.so)", metavar="LIB")

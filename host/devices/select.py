@@ -79,6 +79,17 @@ def resolve(address: AdbServerAddress, serials: Sequence[str]) -> list[Device]:
     return [Device(address, chosen[0].serial)] if chosen else []
 
 
+def every_ready(address: AdbServerAddress) -> list[Device]:
+    """Every device the server has ready (a farm host's phones; emulated ones too); the others are
+    named with their state, since the user asked for all of them."""
+    rows = list_devices(address)
+    ready = [Device(address, e.serial) for e in rows if e.state == "device"]
+    if not ready:
+        states = ", ".join(f"{e.serial} {e.state}" for e in rows) or "none attached"
+        raise DeviceNotFound(f"--all-devices: no device is ready ({states})")
+    return ready
+
+
 def resolve_one(address: AdbServerAddress, serial: str | None) -> Device:
     """Exactly one device for commands that never start an emulated one (doctor, provision)."""
     devices = resolve(address, [serial] if serial else [])

@@ -24,6 +24,7 @@ from host.devices.agent_client import AgentClient
 from host.devices.channel import Channel, open_channel
 from host.devices.conditions import read_conditions, set_fixed_performance, wait_until_cool
 from host.devices.device import Device
+from host.devices.fingerprint import read_fingerprint
 from host.devices.launcher import INCOMING, AgentOptions, Launcher, RunningAgent
 from host.errors import AgentError, DeployError
 from host.paths import cache_dir
@@ -55,14 +56,16 @@ def find_launcher(device: Device, settings: AgentSettings) -> Launcher:
 class AgentSession:
     """A running agent on one device, reached through its channel."""
 
-    def __init__(self, device: Device, launcher: Launcher, agent: RunningAgent, channel: Channel, client: AgentClient) -> None:
+    def __init__(self, device: Device, launcher: Launcher, agent: RunningAgent, channel: Channel, client: AgentClient,
+                 options: AgentOptions | None = None) -> None:
+        self.options = options or AgentOptions()
         self.device = device
         self.launcher = launcher
         self.agent = agent
         self.channel = channel
         self.client = client
         self.record = leftovers.remember(leftovers.SessionRecord(
-            os.getpid(), device.serial, device.address.host, device.address.port, channel.local_port, agent.pid,
+            os.getpid(), device.serial, device.address.host, device.address.port, 0, agent.pid,
             launcher.stop_prefix,
         ))
 
@@ -105,10 +108,12 @@ class AgentSession:
         """The device as a run records it: the agent's view, completed by ADB's properties."""
         info = self.client.device_info()
         props = self.device.props()
+        now = self.conditions()
         return DeviceRecord(
             serial=self.device.identity, model=info.model or props.model, abi=info.abi, sdk=info.sdk or props.sdk,
             runtime=info.runtime, runtime_version=info.runtime_version, cores=info.cores, emulated=props.emulated,
             soc=info.soc or props.soc, adb_serial=self.device.serial, launcher=self.launcher.name,
+            fingerprint=read_fingerprint(self.device, info, now, self.options), at_start=now,
         )
 
     def run_cell(self, request: CellRequest, on_progress: Callable[[Progress], None] | None = None) -> CellResult:
@@ -141,7 +146,7 @@ def open_session(device: Device, settings: AgentSettings = AgentSettings(), laun
     except BaseException:
         launcher.stop(agent)
         raise
-    session = AgentSession(device, launcher, agent, channel, AgentClient(channel.target, agent.token))
+    session = AgentSession(device, launcher, agent, channel, AgentClient(channel.target, agent.token), settings.options)
     try:
         wait_serving(session.client, SERVING_TIMEOUT_S)
     except BaseException:

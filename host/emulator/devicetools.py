@@ -173,6 +173,13 @@ def dumpsys(args: list[str]) -> int:
         print(f"IsStatusOverride: false\nThermalEventListeners:\n\tcallbacks: 0\nThermalStatusListeners:\n\tcallbacks: 0\n"
               f"Thermal Status: {status}\nCached temperatures:")
         return 0
+    if args[:1] == ["battery"]:  # AOSP's BatteryService dump; scripted through the "battery" state file
+        level, temperature, plugged = (_state("battery", "100 250 usb").split() + ["100", "250", "usb"])[:3]
+        print(f"Current Battery Service state:\n  AC powered: {str(plugged == 'ac').lower()}\n"
+              f"  USB powered: {str(plugged == 'usb').lower()}\n  Wireless powered: {str(plugged == 'wireless').lower()}\n"
+              f"  status: {2 if plugged != 'none' else 3}\n  health: 2\n  present: true\n  level: {level}\n  scale: 100\n"
+              f"  voltage: 4200\n  temperature: {temperature}\n  technology: Li-ion")
+        return 0
     if args[:1] == ["power"]:
         print(f"Power Manager State:\n  mFixedPerformanceModeEnabled={_state('fixed_performance', 'false')}")
         return 0

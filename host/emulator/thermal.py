@@ -40,11 +40,17 @@ def install_sensors(root: Path, internal: Path) -> None:
     for cpu in range(cores):
         folder = root / "sys" / "devices" / "system" / "cpu" / f"cpu{cpu}" / "cpufreq"
         top = BIG_KHZ if cpu == cores - 1 and cores > 1 else LITTLE_KHZ
-        for name, value in (("cpuinfo_max_freq", top), ("scaling_max_freq", top), ("scaling_cur_freq", top)):
+        for name, value in (("cpuinfo_max_freq", top), ("scaling_max_freq", top), ("scaling_cur_freq", top),
+                            ("scaling_governor", "schedutil")):
             if not (folder / name).is_file():
                 _write(folder / name, f"{value}\n")
     if not (internal / "thermal_status").is_file():
         _write(internal / "thermal_status", "0\n")
+
+
+def set_battery(root: Path, level: int, temperature_c: float, plugged: str = "usb") -> None:
+    """Script ``dumpsys battery``: level (%), temperature, and what it is plugged into (ac, usb, wireless, none)."""
+    (root.parent / (root.name + ".private") / "internal" / "battery").write_text(f"{level} {int(temperature_c * 10)} {plugged}\n")
 
 
 def set_thermal(root: Path, temperature_c: float | None = None, status: int | None = None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from host.params import Param, at_least, between, validate
-from host.store import DB
+from host.store.location import DB
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from host.gate import stats
 from host.gate.options import Thresholds
 from host.gate.stats import INCONCLUSIVE, NO_REGRESSION, REGRESSED, Decision
 from host.results import CellRecord, DeviceRecord, RunRecord, run_from_json
-from host.store import ResultsStore
+from host.store import ResultsStore, StoreLocation
 
 DEVICE_SPEED_WARNING = 0.05  # the reference loop's median differs more than this between the runs
 
@@ -65,7 +65,7 @@ class Verdicts:
         return self.count(REGRESSED) > 0 or (inconclusive == "fail" and self.count(INCONCLUSIVE) > 0)
 
 
-def load_run_ref(ref: str, db: Path) -> RunRecord:
+def load_run_ref(ref: str, db: StoreLocation | Path) -> RunRecord:
     """A run from a ``host bench --json`` file, or by id (prefix, latest) from the database."""
     path = Path(ref)
     if path.is_file():
@@ -74,8 +74,9 @@ def load_run_ref(ref: str, db: Path) -> RunRecord:
         except (OSError, ValueError) as e:
             raise InputError(f"{path}: not readable JSON ({e})") from e
         return run_from_json(data, str(path))
-    if not db.is_file():
-        raise InputError(f"{ref} is not a JSON file and there is no results database at {db}")
+    location = db if isinstance(db, StoreLocation) else StoreLocation(path=db)
+    if not location.exists():
+        raise InputError(f"{ref} is not a JSON file and there is no results database at {location.describe()}")
     store = ResultsStore(db, read_only=True)
     try:
         return store.load_run(ref)
@@ -202,6 +203,12 @@ def device_warnings(baseline: RunRecord, current: RunRecord, base_serial: str, c
             if a != b:
                 warnings.append(f"{current_serial}: the devices' fingerprints differ: {name} {a!r} in {baseline.run_id}, "
                                 f"{b!r} in {current.run_id}")
+        if before.fingerprint and after.fingerprint:
+            for name in ("build", "soc", "kernel", "governors", "max_khz", "delegates"):
+                a, b = getattr(before.fingerprint, name), getattr(after.fingerprint, name)
+                if a != b:
+                    warnings.append(f"{current_serial}: the devices' fingerprints differ: {name} {a!r} in "
+                                    f"{baseline.run_id}, {b!r} in {current.run_id}")
     speed_before, speed_after = _reference_loop(baseline, base_serial), _reference_loop(current, current_serial)
     if speed_before and speed_after and abs(speed_after / speed_before - 1) > DEVICE_SPEED_WARNING:
         warnings.append(f"{current_serial}: the device itself ran {100 * (speed_after / speed_before - 1):+.0f}% slower in "

@@ -89,7 +89,7 @@ def print_doctor(diagnosis: Diagnosis, console: Console = _console) -> None:
 
 def print_run(run: RunRecord, console: Console = _console) -> None:
     """The seed's tables for a run, footnotes for every cell that has no number, and notes."""
-    from host.report.tables import build_tables, device_line
+    from host.report.tables import build_tables, cross_device, device_line
 
     console.print(f"[bold]{run.model.name}[/bold] run {run.run_id} - dataset {run.dataset.name or 'none'} "
                   f"({run.dataset.count} images)")
@@ -106,6 +106,14 @@ def print_run(run: RunRecord, console: Console = _console) -> None:
             console.print(f"[{i}] {reason}", markup=False, highlight=False)
         for line in section.lines:
             console.print(line, markup=False, highlight=False)
+    farm = cross_device(run)
+    if farm is not None:
+        table = Table(title=farm.title, title_justify="left")
+        for i, column in enumerate(farm.header):
+            table.add_column(column, justify="left" if i == 0 else "right")
+        for row in farm.rows:
+            table.add_row(*row)
+        console.print(table)
     for note in run.notes:
         console.print(f"note: {note}", markup=False, highlight=False)
     stats = encode(run.stats)

@@ -6,7 +6,7 @@ import csv
 import io
 import json
 
-from host.report.tables import RunTables, build_tables, device_line
+from host.report.tables import RunTables, build_tables, cross_device, device_line
 from host.results import RunRecord, run_json
 
 CSV_COLUMNS = (
@@ -58,6 +58,9 @@ def to_markdown(run: RunRecord, sections: list[RunTables] | None = None) -> str:
         for i, reason in enumerate(section.footnotes, 1):
             parts += ["", f"[{i}] {reason}"]  # a paragraph each, or Markdown runs them together
         parts += [line for text in section.lines for line in ("", text)]
+    farm = cross_device(run)
+    if farm is not None:
+        parts += ["", f"**{farm.title}**", "", _md_table(farm.header, farm.rows)]
     if run.notes:
         parts += ["", "Notes:"] + [f"- {note}" for note in run.notes]
     return "\n".join(parts) + "\n"

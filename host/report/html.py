@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 
 from host.report.charts import charts
-from host.report.tables import build_tables, device_line, repeats_table
+from host.report.tables import build_tables, cross_device, device_line, repeats_table
 from host.results import RunRecord
 
 _STYLE = """
@@ -54,6 +54,9 @@ def to_html(run: RunRecord) -> str:
         detail = repeats_table(run, section.device)
         if detail is not None:
             parts.append(_table_html(detail.title, detail.header, detail.rows))
+    farm = cross_device(run)
+    if farm is not None:
+        parts.append(_table_html(farm.title, farm.header, farm.rows))
     if run.notes:
         parts.append('<ul class="notes">' + "".join(f"<li>{html.escape(n)}</li>" for n in run.notes) + "</ul>")
     # After load, record how many chart images decoded: a quick self-check for people and tests.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from host.params import Param
-from host.store import DB
+from host.store.location import DB
 
 FORMATS = ("table", "md", "json", "csv", "html")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from host.results import CellRecord, RunRecord
+from host.results import CellRecord, DeviceRecord, RunRecord
 
 
 @dataclass
@@ -142,11 +142,41 @@ def measurement_lines(run: RunRecord, serial: str, cells: list[CellRecord]) -> t
         lines.append(f"{most} repeat(s) per cell, each in a fresh worker, order {order or 'as planned'}{seed}; "
                      f"{len(throttled)} throttled repeat(s) left out of the figures")
     device = next((d for d in run.devices if d.serial == serial), None)
+    if device is not None:
+        lines += fingerprint_lines(device, cells)
     if device is not None and (device.cpu_mask or device.fixed_performance):
         pinned = f"workers pinned to CPUs {device.cpu_mask:#x}" if device.cpu_mask else "workers not pinned"
         lines.append(pinned + ("; Android fixed-performance mode on" if device.fixed_performance else ""))
     lines += [describe(s) for s in sustained_runs(cells)]
     return tuple(lines)
+
+
+def _clocks(max_khz: tuple[int, ...]) -> str:
+    distinct = sorted({k for k in max_khz if k}, reverse=True)
+    return "/".join(f"{k / 1e6:.2f}" for k in distinct) + " GHz" if distinct else "unknown"
+
+
+def fingerprint_lines(device: DeviceRecord, cells: list[CellRecord]) -> list[str]:
+    """The device's fingerprint and its state when the run started; cells measured under another
+    fingerprint (the phone was updated or swapped mid-run) are counted."""
+    lines = []
+    f = device.fingerprint
+    if f is not None:
+        governors = ", ".join(sorted({g for g in f.governors if g})) or "unknown"
+        lines.append(f"fingerprint {f.id}: build {f.build or 'unknown'}; SoC {f.soc or 'unknown'} ({f.hardware or '?'}); "
+                     f"kernel {f.kernel or 'unknown'}; governor {governors}; max clocks {_clocks(f.max_khz)}; "
+                     f"{f.runtime or 'runtime unknown'}" + (f"; {'; '.join(f.delegates)}" if f.delegates else ""))
+        other = sum(1 for c in cells if c.fingerprint and c.fingerprint != f.id)
+        if other:
+            lines.append(f"{other} cell(s) were measured under another fingerprint: the device changed during the run")
+    s = device.at_start
+    if s is not None:
+        battery = f"battery {s.battery_level}%" if s.battery_level >= 0 else "battery unknown"
+        battery += f" at {s.battery_temp_c:.1f} C" if s.battery_temp_c is not None else ""
+        battery += f" ({s.plugged})" if s.plugged else ""
+        hottest = f", hottest CPU zone {s.hottest_c:.1f} C" if s.hottest_c is not None else ""
+        lines.append(f"at the start: {battery}, thermal status {s.thermal_status if s.thermal_status >= 0 else 'unknown'}{hottest}")
+    return lines
 
 
 def repeats_table(run: RunRecord, serial: str) -> Table | None:
@@ -163,6 +193,34 @@ def repeats_table(run: RunRecord, serial: str) -> Table | None:
         return None
     header = ("cell", "repeat", "position", "median (ms)", "hottest CPU zone (C)", "thermal status", "cooled (s)", "throttled")
     return Table("Repeats in the order they ran", header, tuple(sorted(rows, key=lambda row: int(row[2]))))
+
+
+def cross_device(run: RunRecord) -> Table | None:
+    """A farm run at a glance: one row per device, p50 latency (ms) and top-1 per mode x backend.
+    Cells without a number say why in the per-device tables' footnotes."""
+    serials = sorted({c.device for c in run.cells})
+    if len(serials) < 2:
+        return None
+    modes, backends = modes_backends(list(run.cells), run)
+    grid = {c.key: c for c in run.cells}
+    columns = [(m, b) for m in modes for b in backends if any((s, m, b) in grid for s in serials)]
+    rows = []
+    for serial in serials:
+        device = next((d for d in run.devices if d.serial == serial), None)
+        row = [f"{device.model} ({serial})" if device else serial]
+        for mode, backend in columns:
+            cell = grid.get((serial, mode, backend))
+            if cell is None:
+                row.append("not run")
+            elif not cell.ok:
+                row.append(cell.status)
+            else:
+                latency = f"{cell.result.latency.p50:.3f}" if cell.result.latency else "-"
+                top1 = f" / {_pct(cell.result.accuracy.top1)}" if cell.result.accuracy else ""
+                row.append(latency + top1)
+        rows.append(tuple(row))
+    header = ("device", *(f"{m}/{b}" for m, b in columns))
+    return Table("Across devices: p50 latency (ms) / top-1", header, tuple(rows))
 
 
 def build_tables(run: RunRecord) -> list[RunTables]:

@@ -138,3 +138,28 @@ def test_a_sustained_run_is_read_in_windows_with_a_chart(phone, builds, capsys):
     out = capsys.readouterr().out
     assert "sustained base/cpu1: 0.2 min in 2 windows" in out
     assert 'id="chart-sustained"' in report.read_text() and "Repeats in the order they ran" in report.read_text()
+
+
+def test_the_devices_fingerprint_and_state_are_stored_and_shown(phone, builds, capsys):
+    import os
+
+    from host.emulator.thermal import set_battery
+
+    root, state = phone
+    set_battery(Path(state.root), 41, 33.5, "none")
+    try:
+        run_id = _bench(root, state, builds[0])
+    finally:
+        set_battery(Path(state.root), 100, 25.0, "usb")
+    out = capsys.readouterr().out
+    store = ResultsStore(root / "r.sqlite", read_only=True)
+    run = store.load_run(run_id)
+    store.close()
+    (device,) = run.devices
+    f = device.fingerprint
+    assert f is not None and f.build.startswith("quantbench/") and f.kernel == os.uname().release
+    assert set(f.governors) == {"schedutil"} and max(f.max_khz) == 2_400_000 and f.runtime.startswith("ai-edge-litert")
+    assert any(d.startswith("gpu: unavailable") for d in f.delegates)
+    assert all(c.fingerprint == f.id for c in run.cells)
+    assert (device.at_start.battery_level, device.at_start.battery_temp_c, device.at_start.plugged) == (41, 33.5, "none")
+    assert f"fingerprint {f.id}: build quantbench/" in out and "at the start: battery 41% at 33.5 C (none)" in out

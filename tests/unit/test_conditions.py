@@ -9,11 +9,16 @@ PIXEL = """zone cpu-0-0-usr 41200
 zone cpu-1-0-usr 47800
 zone battery 31000
 zone sdm-therm -1
-cpu 0 1804800 1804800
-cpu 1 300000 1804800
-cpu 4 2131200 2419200
+cpu 0 1804800 1804800 schedutil
+cpu 1 300000 1804800 schedutil
+cpu 4 2131200 2419200 performance
 cpu 7 2841600 2841600
 Thermal Status: 2
+  AC powered: false
+  USB powered: true
+  Wireless powered: false
+  level: 87
+  temperature: 312
 """
 
 
@@ -22,6 +27,8 @@ def test_a_phones_snapshot_is_read_as_given_and_unknowns_stay_unknown():
     assert c.temperatures_c == {"cpu-0-0-usr": 41.2, "cpu-1-0-usr": 47.8, "battery": 31.0, "sdm-therm": -1.0}
     assert c.thermal_status == 2 and c.hottest_c == 47.8, "the hottest CPU zone, not the battery"
     assert c.max_khz == (1804800, 1804800, 0, 0, 2419200, 0, 0, 2841600), "CPUs that said nothing are 0, not guessed"
+    assert c.governors == ("schedutil", "schedutil", "", "", "performance", "", "", "")
+    assert (c.battery_level, c.battery_temp_c, c.plugged) == (87, 31.2, "usb")
     assert parse_conditions("") == Conditions()
     assert parse_conditions("zone x unreadable\ncpu 0\n").cur_khz == (0,)
 

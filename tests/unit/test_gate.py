@@ -15,7 +15,7 @@ from host.gate.options import Thresholds
 from host.gate.output import as_json, markdown
 from host.gate.stats import INCONCLUSIVE, NO_REGRESSION, REGRESSED
 from host.gate.verdicts import compare
-from host.results import run_json
+from host.results import Fingerprint, run_json
 from host.store import ResultsStore
 from tests.records import cell as _cell
 from tests.records import device as _device
@@ -129,10 +129,12 @@ def test_a_cell_that_stopped_working_or_vanished_regresses():
 
 def test_differing_device_fingerprints_and_device_speed_are_warned_about():
     rng = np.random.default_rng(7)
-    base = _run("b", [_cell("A", "none", "cpu1", medians=_medians(rng, 10.0), reference_ms=5.0)], devices=[_device("A")])
+    base = _run("b", [_cell("A", "none", "cpu1", medians=_medians(rng, 10.0), reference_ms=5.0)],
+                devices=[_device("A", fingerprint=Fingerprint(build="x/y:14/A", kernel="6.1.25"))])
     current = _run("c", [_cell("A", "none", "cpu1", medians=_medians(rng, 10.0), reference_ms=6.0)],
-                   devices=[_device("A", runtime_version="2.16.1")])
+                   devices=[_device("A", runtime_version="2.16.1", fingerprint=Fingerprint(build="x/y:14/A", kernel="6.1.57"))])
     warnings = compare(base, current).warnings
+    assert any("kernel '6.1.25' in b, '6.1.57' in c" in w for w in warnings)
     assert any("fingerprints differ: runtime_version '2.14.0'" in w for w in warnings)
     assert any("+20% slower" in w and "host compare" in w for w in warnings)
 

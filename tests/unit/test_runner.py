@@ -310,3 +310,18 @@ def test_more_units_run_on_the_same_session(tmp_path, inputs):
     runner.more = lambda: rounds.pop(0)
     runner.run()
     assert device.sessions == 1 and len(device.requests) == 8 and not rounds
+
+
+def test_a_device_that_stays_away_fails_the_rest_and_one_that_comes_back_goes_on(tmp_path, inputs):
+    store, device = ResultsStore(tmp_path / "r.sqlite"), Device()
+    plan = new_plan(CONFIG)
+    runner = _runner(store, plan, inputs, device, [2, None])
+    waited = []
+    runner.reconnect = lambda: waited.append(1) or False
+    runner.run()
+    cells = store.load_run(plan.run_id).cells
+    assert waited == [1] and sum(c.ok for c in cells) == 2
+    assert all("did not come back in time" in c.error for c in cells if not c.ok)
+    back = _runner(store, new_plan(CONFIG), inputs, Device(), [2, None])
+    back.reconnect = lambda: True
+    assert back.run().agent_restarts == 1 and all(c.ok for c in store.load_run(back.plan.run_id).cells)

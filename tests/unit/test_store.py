@@ -56,7 +56,7 @@ def test_an_older_file_gains_the_new_columns(tmp_path):
 
 def test_a_newer_schema_or_a_foreign_file_is_refused_as_input(tmp_path):
     store = ResultsStore(tmp_path / "new.sqlite")
-    store._db.execute("UPDATE meta SET value='99' WHERE key='schema_version'")
+    store.backend.execute("UPDATE meta SET value='99' WHERE key='schema_version'")
     store.close()
     with pytest.raises(StoreError, match="newer than this tool"):
         ResultsStore(tmp_path / "new.sqlite")

@@ -1,12 +1,14 @@
 """Benchmark: the emulated device's ADB path.
 
-50 MB push through adbutils vs. the ``adb push`` command line on the same emulated device, and
-unary gRPC latency (GetDeviceInfo) through ``adb forward`` vs. straight to the agent's port.
+50 MB push through adbutils vs. the ``adb push`` command line on the same emulated device; unary
+gRPC latency (Stat) and gRPC upload throughput through the session's channel (a relay over the
+adb server's connection, what bench uses) vs. an ``adb forward`` vs. straight to the agent's port.
 A private adb server on a free port is used and killed at the end.
 
     python tools/bench/adb_path.py [--mb 50] [--repeats 3] [--calls 300]
 
-Last line: ``push_ratio=<adbutils MB/s / adb push MB/s> forward_latency_ratio=<forward / direct>``.
+Last line: ``push_ratio=<adbutils MB/s / adb push MB/s> tunnel_latency_ratio=<tunnel / forward>
+tunnel_throughput_ratio=<tunnel MB/s / forward MB/s> forward_latency_ratio=<forward / direct>``.
 """
 
 from __future__ import annotations
@@ -39,6 +41,17 @@ def unary_ms(client: AgentClient, calls: int) -> float:
     return statistics.median(samples)
 
 
+def upload_mbps(client: AgentClient, payload: Path, repeats: int) -> float:
+    """gRPC upload of ``payload`` (a fresh name each time, so nothing is skipped)."""
+    seconds = []
+    for _ in range(repeats):
+        payload.write_bytes(os.urandom(payload.stat().st_size))
+        started = time.perf_counter()
+        client.upload(payload)
+        seconds.append(time.perf_counter() - started)
+    return payload.stat().st_size / 1e6 / statistics.median(seconds)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--mb", type=int, default=50)
@@ -52,7 +65,7 @@ def main() -> None:
         os.environ["QUANTBENCH_CACHE_DIR"] = str(root / "cache")
         payload = root / "payload.bin"
         payload.write_bytes(os.urandom(args.mb * 1024 * 1024))
-        state = manager.start(address, 0, root / "sandbox")
+        state = manager.start(address, 0, root / "sandbox", profile="shell-python")  # the transport is measured, not Termux
         try:
             device = Device(address, state.serial)
             lib_s, cli_s = [], []
@@ -64,20 +77,24 @@ def main() -> None:
                 subprocess.run([binary, "-P", str(address.port), "-s", state.serial, "push", str(payload), f"/data/local/tmp/cli{i}.bin"],
                                check=True, capture_output=True)
                 cli_s.append(time.perf_counter() - started)
-            with open_session(device) as session:
-                forwarded = unary_ms(session.client, args.calls)
-                token = session.client._metadata[0][1].removeprefix("Bearer ")
-                direct_client = AgentClient(f"127.0.0.1:{session.agent.port}", token)
-                direct = unary_ms(direct_client, args.calls)
-                direct_client.close()
+            upload = root / "upload.bin"
+            upload.write_bytes(os.urandom(20 * 1024 * 1024))
+            with open_session(device) as session, device.forwarded(session.agent.port) as port:
+                token = session.agent.token
+                with AgentClient(f"127.0.0.1:{port}", token) as forward_client, \
+                        AgentClient(f"127.0.0.1:{session.agent.port}", token) as direct_client:
+                    tunnel, forwarded, direct = (unary_ms(c, args.calls) for c in (session.client, forward_client, direct_client))
+                    tunnel_mbps, forward_mbps = (upload_mbps(c, upload, args.repeats) for c in (session.client, forward_client))
         finally:
             manager.stop_state(address, state)
     lib_mbps = args.mb / statistics.median(lib_s)
     cli_mbps = args.mb / statistics.median(cli_s)
     print(f"adb {binary}")
     print(f"push {args.mb} MB: adbutils {lib_mbps:.0f} MB/s, adb push {cli_mbps:.0f} MB/s (median of {args.repeats})")
-    print(f"unary gRPC: through adb forward {forwarded:.3f} ms, direct {direct:.3f} ms (median of {args.calls})")
-    print(f"push_ratio={lib_mbps / cli_mbps:.3f} forward_latency_ratio={forwarded / direct:.3f}")
+    print(f"unary gRPC: tunnel {tunnel:.3f} ms, adb forward {forwarded:.3f} ms, direct {direct:.3f} ms (median of {args.calls})")
+    print(f"gRPC upload 20 MB: tunnel {tunnel_mbps:.0f} MB/s, adb forward {forward_mbps:.0f} MB/s (median of {args.repeats})")
+    print(f"push_ratio={lib_mbps / cli_mbps:.3f} tunnel_latency_ratio={tunnel / forwarded:.3f} "
+          f"tunnel_throughput_ratio={tunnel_mbps / forward_mbps:.3f} forward_latency_ratio={forwarded / direct:.3f}")
 
 
 if __name__ == "__main__":
