@@ -20,6 +20,7 @@ from host.fsio import atomic_write, check_writable
 from host.params import add_arguments, from_namespace, params, validate
 
 if TYPE_CHECKING:
+    from host.results import RunRecord
     from host.store.location import StoreLocation
 
 Command = Callable[[argparse.Namespace], int]
@@ -52,6 +53,7 @@ def _run_convert(args: argparse.Namespace) -> int:
 def _run_bench(args: argparse.Namespace) -> int:
     from host.bench.config import BenchConfig, BenchOutputs
     from host.bench.run import run_bench
+    from host.quant.pareto import recommend
     from host.report.console import print_run
     from host.report.formats import to_json
     from host.report.html import to_html
@@ -63,6 +65,9 @@ def _run_bench(args: argparse.Namespace) -> int:
     with ProgressListener() as listener:
         run = run_bench(config, _db(outputs.db), listener, resume=outputs.resume)
     print_run(run)
+    recommendation = recommend(run)
+    if recommendation.pick:
+        print(f"recommended: {recommendation.reason} (limits and the front: host recommend {run.run_id})")
     for path, render in ((outputs.json, to_json), (outputs.report, to_html)):
         if path:
             atomic_write(Path(path), render(run))
@@ -70,21 +75,26 @@ def _run_bench(args: argparse.Namespace) -> int:
     return ExitCode.FAILED if any(c.status == "failed" for c in run.cells) else ExitCode.OK
 
 
-def _run_report(args: argparse.Namespace) -> int:
-    from host.report.console import print_run
-    from host.report.formats import RENDERERS
-    from host.report.options import ReportOptions
+def _load_run(run_id: str, db_option: str | None) -> RunRecord:
     from host.store import ResultsStore
 
-    options = from_namespace(ReportOptions, args)
-    db = _db(options.db)
+    db = _db(db_option)
     if not db.exists():
         raise InputError(f"no results database at {db.describe()}: run 'host bench' first or pass --db")
     store = ResultsStore(db, read_only=True)
     try:
-        run = store.load_run(options.run_id)
+        return store.load_run(run_id)
     finally:
         store.close()
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    from host.report.console import print_run
+    from host.report.formats import RENDERERS
+    from host.report.options import ReportOptions
+
+    options = from_namespace(ReportOptions, args)
+    run = _load_run(options.run_id, options.db)
     if options.format == "table" and not options.output:
         print_run(run)
         return ExitCode.OK
@@ -137,6 +147,55 @@ def _run_compare(args: argparse.Namespace) -> int:
     for line in write_outputs(result.verdicts, options.junit, options.markdown, options.json):
         print(line)
     return ExitCode.FAILED if result.verdicts.failed(limits.inconclusive) else ExitCode.OK
+
+
+def _run_debug(args: argparse.Namespace) -> int:
+    from host.quant.options import DebugOptions
+    from host.quant.service import debug_command
+    from host.report.debug import print_debug, write_debug
+
+    options = from_namespace(DebugOptions, args)
+    _writable(options.out and str(Path(options.out) / "debug.json"))
+    report, integer_build = debug_command(options)
+    print_debug(report, options.top)
+    written = write_debug(report, integer_build, Path(options.out)) if options.out else []
+    for path in written:
+        print(f"wrote {path}")
+    if written:
+        print(f"see the graph coloured by error: model-explorer {written[0]} --node_data_paths={written[2]}")
+    return ExitCode.OK
+
+
+def _run_tune(args: argparse.Namespace) -> int:
+    from host.quant.options import TuneOptions
+    from host.quant.tune import tune_command
+    from host.report.progress import ProgressListener
+    from host.report.tune import print_tune
+
+    options = from_namespace(TuneOptions, args)
+    _writable(str(Path(options.out) / "tune.json"))
+    with ProgressListener() as listener:
+        result = tune_command(options, _db(options.db), listener)
+    print_tune(result)
+    return ExitCode.OK if result.met else ExitCode.FAILED
+
+
+def _run_recommend(args: argparse.Namespace) -> int:
+    from host.quant.options import RecommendOptions
+    from host.quant.pareto import recommend
+    from host.report.console import print_recommendation
+    from host.report.html import to_html
+
+    options = from_namespace(RecommendOptions, args)
+    _writable(options.report)
+    run = _load_run(options.run_id, options.db)
+    recommendation = recommend(run, max_size=options.max_size, max_latency=options.max_latency,
+                               min_accuracy=options.min_accuracy, backend=options.backend, device=options.device)
+    print_recommendation(recommendation)
+    if options.report:
+        atomic_write(Path(options.report), to_html(run, recommendation))
+        print(f"wrote {options.report}")
+    return ExitCode.OK if recommendation.pick else ExitCode.FAILED
 
 
 def _run_cache_prune(args: argparse.Namespace) -> int:
@@ -261,6 +320,7 @@ def _add_commands(sub: argparse._SubParsersAction) -> None:
     from host.devices.options import AdbOptions, AgentCommandOptions, DoctorOptions, OneDevice
     from host.emulator.options import StartOptions, StopOptions
     from host.gate.options import CheckOptions, Thresholds
+    from host.quant.options import DebugOptions, RecommendOptions, TuneOptions
     from host.report.options import ReportOptions
 
     _command(sub, "convert", "convert a Keras/TensorFlow model to TFLite in quantization modes", _run_convert, ConvertConfig)
@@ -271,6 +331,12 @@ def _add_commands(sub: argparse._SubParsersAction) -> None:
                        "budget is spent; exit 1 on regression", _run_compare, CompareOptions, Thresholds)
     add_arguments(compare, BenchConfig, only=[f.name for f, _ in params(BenchConfig) if f.name not in NOT_FOR_COMPARE])
     compare.set_defaults(tables=(CompareOptions, Thresholds, BenchConfig))
+    _command(sub, "debug", "per-layer quantization error of the integer build, per tensor and per channel, mapped to "
+             "Keras layers and ranked, suspects marked", _run_debug, DebugOptions)
+    _command(sub, "tune", "find on the device the fewest layers to keep in float for an accuracy target; writes the "
+             "tuned build folder", _run_tune, TuneOptions)
+    _command(sub, "recommend", "the Pareto front of a run's builds and the one to ship, with the reason", _run_recommend,
+             RecommendOptions)
     _command(sub, "devices", "list ADB devices and emulated ones", _run_devices, AdbOptions)
     emulator = sub.add_parser("emulator", help="start or stop the x86 emulated Android device")
     actions = emulator.add_subparsers(dest="action", required=True)

@@ -42,3 +42,19 @@ def emulated_device(server: AdbServer, root: Path, profile: str = "shell-python"
         yield state
     finally:
         manager.stop_state(server.address, state)
+
+
+@contextmanager
+def isolated_host(root: Path) -> Iterator[AdbServer]:
+    """This machine as a fresh user would have it: data and cache folders under ``root`` and a
+    private adb server; every emulated device started meanwhile is stopped at the end."""
+    import pytest
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("QUANTBENCH_DATA_DIR", str(root / "data"))
+        patch.setenv("QUANTBENCH_CACHE_DIR", str(root / "cache"))
+        with private_adb_server(wheel_adb()) as server:
+            try:
+                yield server
+            finally:
+                manager.stop(server.address, everything=True)

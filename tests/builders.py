@@ -76,3 +76,70 @@ def conv_stack_tflite(blocks: int, size: int = 32) -> bytes:
     model = k.Model(inp, k.layers.Dense(4)(k.layers.GlobalAveragePooling2D()(x)))
     with tfenv.silenced():
         return bytes(tfenv.tf().lite.TFLiteConverter.from_keras_model(model).convert())
+
+
+OUTLIER_PRODUCER, OUTLIER_CONSUMER = "mix", "wide"
+
+
+def smooth_images(count: int, size: int = 32, seed: int = 0) -> np.ndarray:
+    """uint8 RGB images of coarse colour blocks with a little noise: structure a small convnet's
+    pooled features can tell apart (pure noise averages out to one class)."""
+    rng = np.random.default_rng(seed)
+    low = rng.uniform(0, 255, (count, 4, 4, 3))
+    up = np.repeat(np.repeat(low, size // 4, 1), size // 4, 2)
+    return np.clip(up + rng.normal(0, 12, up.shape), 0, 255).astype(np.uint8)
+
+
+def outlier_model(scale: float = 300.0, size: int = 32, classes: int = 4):
+    """A small convnet whose quantization-sensitive layer is known by construction.
+
+    Channel 3 of ``mix`` (through its BatchNorm) is made ``scale`` times wider and ``wide``
+    divides that input channel by the same factor: the float function is unchanged, but in int8
+    the outlier stretches the ``mix`` tensor's range so its other 23 channels collapse, and the
+    tiny ``wide`` weights of that channel vanish in weight quantization. Keeping only one of the
+    pair in float gains nothing; keeping both recovers the float accuracy. The classifier's
+    bias is centred so the four classes are predicted about equally often.
+    """
+    k = keras()
+    k.utils.set_random_seed(1)
+    inp = k.Input((size, size, 3), name="image")
+    x = k.layers.Conv2D(16, 3, strides=2, padding="same", name="features")(inp)
+    x = k.layers.ReLU(6.0, name="features_relu")(x)
+    x = k.layers.Conv2D(24, 1, name=OUTLIER_PRODUCER)(x)
+    x = k.layers.BatchNormalization(name=f"{OUTLIER_PRODUCER}_bn")(x)
+    x = k.layers.Conv2D(32, 1, name=OUTLIER_CONSUMER)(x)
+    x = k.layers.ReLU(name=f"{OUTLIER_CONSUMER}_relu")(x)
+    x = k.layers.GlobalAveragePooling2D(name="pool")(x)
+    model = k.Model(inp, k.layers.Dense(classes, name="classes")(x))
+    gamma, beta, mean, variance = model.get_layer(f"{OUTLIER_PRODUCER}_bn").get_weights()
+    gamma[3] *= scale
+    beta[3] *= scale
+    model.get_layer(f"{OUTLIER_PRODUCER}_bn").set_weights([gamma, beta, mean, variance])
+    weights = model.get_layer(OUTLIER_CONSUMER).get_weights()
+    weights[0][:, :, 3, :] /= scale
+    model.get_layer(OUTLIER_CONSUMER).set_weights(weights)
+    logits = model.predict(smooth_images(400, size, seed=9) / 127.5 - 1.0, verbose=0)
+    kernel, bias = model.get_layer("classes").get_weights()
+    model.get_layer("classes").set_weights([kernel, bias - logits.mean(0)])
+    return model
+
+
+def teacher_labelled_folder(model, root: Path, images: np.ndarray) -> Path:
+    """Class subfolders holding each image under the class the float model predicts for it (the
+    ``mobilenet`` preset): the float build scores 100% by construction, so every point lost is
+    quantization's."""
+    predicted = np.argmax(model.predict(images / 127.5 - 1.0, verbose=0), axis=1)
+    for c in range(int(model.output_shape[-1])):
+        (root / f"class_{c}").mkdir(parents=True, exist_ok=True)
+    for i, (pixels, label) in enumerate(zip(images, predicted, strict=True)):
+        Image.fromarray(pixels).save(root / f"class_{label}" / f"{i:04d}.png")
+    return root
+
+
+def outlier_workspace(root: Path) -> Path:
+    """``root/outlier.keras`` with teacher-labelled ``calibration`` (60) and ``eval`` (200) folders."""
+    model = outlier_model()
+    model.save(root / "outlier.keras")
+    teacher_labelled_folder(model, root / "calibration", smooth_images(60, seed=5))
+    teacher_labelled_folder(model, root / "eval", smooth_images(200, seed=0))
+    return root

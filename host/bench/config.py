@@ -18,7 +18,7 @@ from device_agent.errors import InvalidRequest
 from host.cache import CACHE_MAX_DAYS, CACHE_MAX_MB, DEVICE_STORE_MAX_MB
 from host.codec import decode, encode
 from host.convert import options as convert_options
-from host.convert.modes import ModeRequest
+from host.convert.modes import MODES_BY_NAME, ModeRequest
 from host.devices import options as device_options
 from host.errors import InputError, RecordError
 from host.params import Param, at_least, between, positive, validate
@@ -55,6 +55,7 @@ class BenchConfig:
     crop: float = Param(1.0, "central crop before resizing (0.875 for ImageNet-style evaluation)", unit="fraction of the side",
                         metavar="F", check=between(0.1, 1.0)).field()
     qat_epochs: int = convert_options.QAT_EPOCHS.field()
+    keep_float: str | None = convert_options.KEEP_FLOAT.field()
     use_cache: bool = convert_options.USE_CACHE.field()
     # how to measure (benchmark_model's parameters)
     warmup_runs: int = Param(_LATENCY.warmup_runs, "warm-up invokes before timing, kept out of the statistics", unit="runs",
@@ -115,6 +116,10 @@ class BenchConfig:
     @cached_property
     def mode_request(self) -> ModeRequest:
         return ModeRequest.parse(self.modes)
+
+    @property
+    def keep_float_layers(self) -> tuple[str, ...]:
+        return convert_options.keep_float_layers(self.keep_float)
 
     @cached_property
     def backend_names(self) -> list[str]:
@@ -189,7 +194,8 @@ class BenchConfig:
     def from_stored(cls, data: object, where: str) -> BenchConfig:
         if not isinstance(data, dict):
             raise RecordError(f"{where}: the stored configuration is not an object")
-        data = {**data, "modes": ",".join(data.get("modes") or []) or "all",
+        known = [m for m in data.get("modes") or [] if m in MODES_BY_NAME]  # variants come back with --keep-float or the manifest
+        data = {**data, "modes": ",".join(known) or "all",
                 "backends": ",".join(data.get("backends") or []) or DEFAULT_BACKENDS}
         if isinstance(data.get("device"), str) or data.get("device") is None:  # stored comma-joined before 0.2
             data["device"] = [d for d in (data.get("device") or "").split(",") if d]

@@ -36,7 +36,8 @@ def _manifest_files(path: Path, request: ModeRequest | None) -> tuple[str, dict[
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
         raise InputError(f"{path / 'manifest.json'} is not a host convert manifest: {e}") from e
     wanted = set(request.names) if request else set(entries)
-    files = {mode: path / entry["path"] for mode, entry in entries.items() if mode in wanted}
+    files = {mode: path / entry["path"] for mode, entry in entries.items()
+             if mode in wanted or entry.get("variant_of") in wanted}  # a selective build goes with its mode
     if not files:
         raise InputError(f"{path} holds none of the requested modes ({', '.join(sorted(wanted))}); it has {', '.join(entries) or 'none'}")
     return name, files

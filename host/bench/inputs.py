@@ -12,12 +12,13 @@ import numpy as np
 from device_agent.dataset import DatasetReader
 from host.bench.config import BenchConfig
 from host.bench.given import load_given
+from host.convert import options as convert_options
 from host.convert.cache import ConversionCache
 from host.convert.converter import ConversionListener, ConversionReport, ConvertOptions, convert_model
 from host.convert.inspect import inspect_tflite
 from host.convert.loader import resolve_model
 from host.convert.modes import MODES
-from host.convert.service import demo_splits_for
+from host.convert.service import demo_keep_float, demo_splits_for
 from host.data import demo
 from host.data.datasets import DatasetSlices, check_labels, slice_dataset
 from host.data.packed import pack
@@ -80,12 +81,13 @@ def _demo_defaults(config: BenchConfig) -> BenchConfig:
     """The demo model brings its own evaluation, calibration and training splits."""
     if config.model != "demo":
         return config
+    keep_float = config.keep_float if config.keep_float is not None else ",".join(demo_keep_float(config.mode_request))
     calibration, train_data = demo_splits_for(
         config.mode_request, Path(config.calibration) if config.calibration else None,
-        Path(config.train_data) if config.train_data else None,
+        Path(config.train_data) if config.train_data else None, keep_float=bool(convert_options.keep_float_layers(keep_float)),
     )
     return replace(
-        config,
+        config, keep_float=keep_float,
         dataset=config.dataset or str(demo.split_folder("eval")),
         calibration=str(calibration) if calibration else None,
         train_data=str(train_data) if train_data else None,
@@ -97,7 +99,7 @@ def _slices(config: BenchConfig) -> DatasetSlices | None:
     """Evaluation images, and calibration images carved from them only when a mode needs them."""
     if not config.dataset:
         return None
-    needs_calibration = not config.given_build and config.mode_request.needs_calibration
+    needs_calibration = not config.given_build and (config.mode_request.needs_calibration or bool(config.keep_float_layers))
     return slice_dataset(
         Path(config.dataset), labels_file=Path(config.labels) if config.labels else None, limit=config.limit,
         calibration_count=config.calibration_count, take_calibration=needs_calibration and config.calibration is None,
@@ -133,7 +135,7 @@ def _converted(config: BenchConfig, slices: DatasetSlices | None, listener: Inpu
         io_type=config.io_type, calibration_dir=Path(config.calibration) if config.calibration else None,
         calibration_entries=calibration_entries, calibration_count=config.calibration_count, preset=config.preset,
         train_dir=Path(config.train_data) if config.train_data else None, qat_epochs=config.qat_epochs,
-        use_cache=config.use_cache,
+        use_cache=config.use_cache, keep_float=config.keep_float_layers,
     )
     out = cache_dir() / "bench-models" / source.sha256[:16]
     report = convert_model(source, runnable, out, options, cache=ConversionCache(cache_dir() / "convert"), skipped=skipped,
@@ -143,7 +145,7 @@ def _converted(config: BenchConfig, slices: DatasetSlices | None, listener: Inpu
         model=ModelInfo(source.name, source.sha256, report.model.input_shape, report.model.preset, _classes(models)),
         conversion=report,
         models=models, failed_modes={r.mode: f"conversion failed: {r.error}" for r in report.results if not r.ok},
-        modes=[m.name for m in runnable], dataset=DatasetInfo(), dataset_file=None, preset=report.model.preset,
+        modes=[m.name for m in runnable] + [r.mode for r in report.results if r.variant_of], dataset=DatasetInfo(), dataset_file=None, preset=report.model.preset,
         notes=[f"mode {mode} skipped: {reason}" for mode, reason in skipped.items()],
     )
 

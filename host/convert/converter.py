@@ -53,6 +53,7 @@ class ConvertOptions:
     train_dir: Path | None = None
     qat_epochs: int = 1
     use_cache: bool = True
+    keep_float: tuple[str, ...] = ()  # layer names or op types: also build the integer variant with them in float
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,9 @@ class ModeResult:
     cached: bool = False
     notes: tuple[str, ...] = ()
     error: str | None = None
+    variant_of: str | None = None  # a selective build: the mode it varies, and what it keeps in float
+    keep_float: tuple[str, ...] = ()
+    float_layers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -109,7 +113,7 @@ class ConversionReport:
         return [r for r in self.results if not r.ok]
 
 
-class _Model:
+class LoadedModel:
     """Loads the model at most once, and only when a cache miss needs a converter."""
 
     def __init__(self, source: ModelSource, meta_cache: Path | None) -> None:
@@ -144,6 +148,10 @@ class _Model:
         if self._keras is None:
             raise ConversionError("quantization-aware training needs a Keras model, not a SavedModel")
         return self._keras
+
+    def layer_names(self) -> list[str]:
+        """The Keras layer names (none for a SavedModel): what users call the ops."""
+        return [layer.name for layer in self.keras_model().layers] if self.source.kind != "saved_model" else []
 
     def converter(self) -> Any:
         tf = tfenv.tf()
@@ -229,11 +237,11 @@ def convert_model(
         raise InputError(f"--io-type must be uint8 or int8, not {options.io_type!r}")
     preset = get_preset(options.preset or source.preset or DEFAULT_PRESET)
     out_dir.mkdir(parents=True, exist_ok=True)
-    model = _Model(source, cache.root)
+    model = LoadedModel(source, cache.root)
     shape = model.input_shape()
-    calibration = _calibration_for(modes, options, shape)
+    calibration = _calibration_for(modes, options, shape, variant=bool(options.keep_float))
     training = _training_for(modes, options, shape)
-    representative = _representative(calibration, preset.apply) if calibration else None
+    representative = representative_dataset_of(calibration, preset.apply) if calibration else None
     results: list[ModeResult] = []
     for index, mode in enumerate(modes):
         if listener:
@@ -249,6 +257,8 @@ def convert_model(
         results.append(result)
         if listener:
             listener.mode_done(result)
+    if options.keep_float:
+        results.append(_convert_variant(source.sha256, model, out_dir, options, cache, representative, calibration, preset.name))
     report = ConversionReport(
         model=ConvertedModel(source.name, source.kind, source.sha256, str(source.path) if source.path else None,
                              (1, *shape), preset.name),
@@ -261,14 +271,15 @@ def convert_model(
     return report
 
 
-def _calibration_for(modes: Sequence[QuantMode], options: ConvertOptions, shape: tuple[int, int, int]) -> ImageSet | None:
-    if not any(m.needs_calibration or m.needs_training for m in modes):
+def _calibration_for(modes: Sequence[QuantMode], options: ConvertOptions, shape: tuple[int, int, int],
+                     variant: bool = False) -> ImageSet | None:
+    if not variant and not any(m.needs_calibration or m.needs_training for m in modes):
         return None
     if options.calibration_entries:
         entries = options.calibration_entries[: options.calibration_count]
         return load_image_set(entries, shape[:2], what="calibration images")
     if options.calibration_dir is None:
-        if any(m.needs_calibration for m in modes):
+        if variant or any(m.needs_calibration for m in modes):
             raise InputError("integer modes need calibration images: pass --calibration DIR")
         return None
     if options.calibration_count < 1:
@@ -289,7 +300,7 @@ def _training_for(modes: Sequence[QuantMode], options: ConvertOptions, shape: tu
     return load_image_set(round_robin(listing.entries), shape[:2], class_names=listing.class_names, what="training images")
 
 
-def _representative(calibration: ImageSet, preprocess: Callable[[np.ndarray], np.ndarray]) -> Callable[[], Iterator[list[np.ndarray]]]:
+def representative_dataset_of(calibration: ImageSet, preprocess: Callable[[np.ndarray], np.ndarray]) -> Callable[[], Iterator[list[np.ndarray]]]:
     inputs = preprocess(calibration.images)
 
     def representative_dataset() -> Iterator[list[np.ndarray]]:
@@ -300,7 +311,7 @@ def _representative(calibration: ImageSet, preprocess: Callable[[np.ndarray], np
 
 
 def _convert_one(
-    mode: QuantMode, key: str, model: _Model, out_dir: Path, options: ConvertOptions, cache: ConversionCache,
+    mode: QuantMode, key: str, model: LoadedModel, out_dir: Path, options: ConvertOptions, cache: ConversionCache,
     representative: Callable[[], Iterator[list[np.ndarray]]] | None, training: ImageSet | None, preset: str,
 ) -> ModeResult:
     target = out_dir / f"{mode.name}.tflite"
@@ -332,8 +343,52 @@ def _convert_one(
     )
 
 
+def _convert_variant(
+    model_sha: str, model: LoadedModel, out_dir: Path, options: ConvertOptions, cache: ConversionCache,
+    representative: Callable[[], Iterator[list[np.ndarray]]] | None, calibration: ImageSet | None, preset: str,
+) -> ModeResult:
+    """The integer build with ``options.keep_float`` left in float (``host/quant/selective.py``)."""
+    from host.convert.selective import Calibrated, KeepFloat, variant_name
+
+    name = variant_name(KeepFloat(options.keep_float))
+    started = time.perf_counter()
+    key = cache_key(model=model_sha, mode=name, keep_float=list(options.keep_float), converter=tfenv.converter_version(),
+                    calibration=calibration.sha256 if calibration else None, preset=preset)
+    entry = cache.get(key) if options.use_cache else None
+    try:
+        if entry is not None:
+            model_bytes, meta, cached = entry.model_bytes, entry.meta, True
+        else:
+            if representative is None:
+                raise ConversionError("--keep-float needs calibration images")
+            calibrated = Calibrated.from_converter(model.converter(), representative, model.layer_names())
+            keep = calibrated.keep(options.keep_float)
+            model_bytes = calibrated.build(keep)
+            facts = inspect_tflite(model_bytes)
+            meta = {"input_dtype": facts.input_dtype, "output_dtype": facts.output_dtype, "float_layers": list(keep.layers),
+                    "notes": [f"kept in float: {', '.join(keep.layers or keep.op_types)}"]}
+            cached = False
+            cache.put(key, model_bytes, meta)
+        target = out_dir / f"{name}.tflite"
+        atomic_write(target, model_bytes)
+    except HostError as e:
+        (out_dir / f"{name}.tflite").unlink(missing_ok=True)
+        return ModeResult(name, False, seconds=round(time.perf_counter() - started, 3), error=str(e), variant_of="integer",
+                          keep_float=options.keep_float)
+    except Exception as e:  # the quantizer raises what the converter raises
+        (out_dir / f"{name}.tflite").unlink(missing_ok=True)
+        return ModeResult(name, False, seconds=round(time.perf_counter() - started, 3), error=converter_reason(e),
+                          variant_of="integer", keep_float=options.keep_float)
+    return ModeResult(
+        name, True, path=str(target), size_bytes=len(model_bytes), sha256=hashlib.sha256(model_bytes).hexdigest(),
+        input_dtype=meta["input_dtype"], output_dtype=meta["output_dtype"], seconds=round(time.perf_counter() - started, 3),
+        cached=cached, notes=tuple(meta.get("notes", ())), variant_of="integer", keep_float=options.keep_float,
+        float_layers=tuple(meta.get("float_layers", ())),
+    )
+
+
 def _run_converter(
-    mode: QuantMode, model: _Model, options: ConvertOptions,
+    mode: QuantMode, model: LoadedModel, options: ConvertOptions,
     representative: Callable[[], Iterator[list[np.ndarray]]] | None, training: ImageSet | None, preset: str,
 ) -> bytes:
     if mode.needs_training:
@@ -356,6 +411,8 @@ def manifest(report: ConversionReport) -> dict[str, Any]:
             entry["path"] = Path(r.path or "").name
             if r.notes:
                 entry["notes"] = list(r.notes)
+            if r.variant_of:
+                entry.update(variant_of=r.variant_of, keep_float=list(r.keep_float), float_layers=list(r.float_layers))
             modes[r.mode] = entry
     return {
         "model": encode(report.model),

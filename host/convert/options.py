@@ -19,7 +19,16 @@ IO_TYPE = Param("uint8", "full_integer input/output type", choices=IO_TYPES)
 PRESET = Param(None, "preprocessing preset: mobilenet, unit, caffe, torch, raw (default: the model's)", metavar="P")
 TRAIN_DATA = Param(None, "labelled images (class subfolders) for quantization-aware training (qat)", metavar="DIR")
 QAT_EPOCHS = Param(1, "quantization-aware fine-tuning epochs", unit="epochs", metavar="N", check=at_least(1))
+KEEP_FLOAT = Param(None, "also build integer with these layers (Keras layer names, or op types such as MEAN) left in "
+                   "float, named integer+keepN; 'none' for no such build (the demo's default: the layers 'host tune' found "
+                   "for it)", metavar="LAYER,...")
 USE_CACHE = Param(True, "convert again even when a cached result exists", flag="--no-cache")
+
+
+def keep_float_layers(text: str | None) -> tuple[str, ...]:
+    """``--keep-float`` as a tuple; ``none`` (or nothing) is no selective build."""
+    names = tuple(dict.fromkeys(part.strip() for part in (text or "").split(",") if part.strip()))
+    return () if names in ((), ("none",)) else names
 
 
 @dataclass(frozen=True)
@@ -37,7 +46,12 @@ class ConvertConfig:
     preset: str | None = PRESET.field()
     train_data: str | None = TRAIN_DATA.field()
     qat_epochs: int = QAT_EPOCHS.field()
+    keep_float: str | None = KEEP_FLOAT.field()
     use_cache: bool = USE_CACHE.field()
+
+    @property
+    def keep_float_layers(self) -> tuple[str, ...]:
+        return keep_float_layers(self.keep_float)
 
     @cached_property
     def mode_request(self) -> ModeRequest:

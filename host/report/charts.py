@@ -13,6 +13,7 @@ import io
 from typing import Any
 
 from device_agent.contract import LatencyStats
+from host.quant.pareto import Build
 from host.report.sustained import Sustained, describe, sustained_runs
 from host.report.tables import modes_backends
 from host.results import CellRecord, RunRecord
@@ -58,23 +59,55 @@ def latency_chart(grid: dict[tuple[str, str], LatencyStats], modes: list[str], b
     return _png(fig)
 
 
+def _legend_points(ax: Any, points: dict[str, tuple[float, float]], highlight: str | None = None) -> None:
+    """One numbered marker per distinct point, named in a legend beside the plot: labels never
+    print over each other however alike the builds score."""
+    groups: dict[tuple[float, float], list[str]] = {}
+    for name, (x, y) in points.items():
+        groups.setdefault((round(x, 3), round(y, 1)), []).append(name)
+    for i, ((x, y), names) in enumerate(sorted(groups.items()), 1):
+        picked = highlight in names
+        ax.scatter(x, y, s=90 if picked else 40, marker="*" if picked else "o", zorder=3,
+                   label=f"{i}: {', '.join(names)}" + (" (recommended)" if picked else ""))
+        ax.annotate(str(i), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
+
+
+def _accuracy_axis(ax: Any, tops: list[float]) -> None:
+    ax.set_ylim(max(0.0, min(tops) - 2.0), min(100.0, max(tops)) + 1.5)
+    ax.set_ylabel("top-1 accuracy (%)")
+
+
 def accuracy_size_chart(points: dict[str, tuple[float, float]], backend: str) -> str:
-    """One dot per distinct (size, accuracy); builds that coincide share one label."""
+    """One numbered dot per distinct (size, accuracy), the builds named in a legend."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 4))
-    groups: dict[tuple[float, float], list[str]] = {}
-    for mode, (size_mb, top1) in points.items():
-        groups.setdefault((round(size_mb, 2), round(top1, 1)), []).append(mode)
-    for i, ((size_mb, top1), modes) in enumerate(sorted(groups.items())):
-        ax.scatter(size_mb, top1, s=40)
-        ax.annotate(", ".join(modes), (size_mb, top1), textcoords="offset points", xytext=(6, 8 if i % 2 else -12), fontsize=8)
-    tops = [top1 for _, top1 in points.values()]
-    ax.set_ylim(max(0.0, min(tops) - 2.0), min(100.0, max(tops)) + 1.5)
+    _legend_points(ax, points)
+    _accuracy_axis(ax, [top1 for _, top1 in points.values()])
     if wide_span([size for size, _ in points.values()]):
         ax.set_xscale("log")
     ax.set_xlabel("model size (MB)")
-    ax.set_ylabel("top-1 accuracy (%)")
     ax.set_title(f"Accuracy against size ({backend})")
+    return _png(fig)
+
+
+def pareto_chart(builds: list[Build], pick: Build | None) -> str:
+    """Accuracy against p50 latency for every measured build; the front (no build both faster and
+    more accurate) drawn as a dashed staircase."""
+    plt = _pyplot()
+    front: list[Build] = []
+    for build in sorted(builds, key=lambda b: (b.p50_ms, -(b.top1 or 0.0))):
+        if not front or (build.top1 or 0.0) > (front[-1].top1 or 0.0):
+            front.append(build)
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    _legend_points(ax, {b.label: (b.p50_ms, b.top1 or 0.0) for b in builds}, pick.label if pick else None)
+    ax.step([b.p50_ms for b in front], [b.top1 or 0.0 for b in front], where="post", color="#888", linestyle="--",
+            linewidth=1, zorder=1)
+    _accuracy_axis(ax, [b.top1 or 0.0 for b in builds])
+    if wide_span([b.p50_ms for b in builds]):
+        ax.set_xscale("log")
+    ax.set_xlabel("latency p50 (ms)")
+    ax.set_title("Accuracy against latency (dashed: the Pareto front)")
     return _png(fig)
 
 

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from host.codec import encode
 from host.convert.converter import ConversionReport
+from host.quant.pareto import Recommendation
 from host.results import RunRecord
 
 if TYPE_CHECKING:  # the device layer imports adbutils; reports need not
@@ -139,3 +140,17 @@ def print_verdicts(verdicts: Verdicts, inconclusive: str, console: Console = _co
     undecided = verdicts.count(INCONCLUSIVE)
     policy = f" (--inconclusive {inconclusive}: {'they fail' if inconclusive == 'fail' else 'they do not fail'} the gate)"
     console.print(summary(verdicts) + (policy if undecided else ""), highlight=False)
+
+
+def print_recommendation(recommendation: Recommendation, console: Console = _console) -> None:
+    """The measured builds (front marked), what the limits excluded, and the pick with its reason."""
+    table = Table(title=f"Builds measured on {recommendation.device or '-'} (* on the Pareto front: accuracy, latency, size)")
+    for column in ("build", "top-1", "p50 (ms)", "size (MB)", "front", "excluded by"):
+        table.add_column(column, justify="right" if column in ("top-1", "p50 (ms)", "size (MB)") else "left")
+    front = set(recommendation.front)
+    for build in sorted(recommendation.builds, key=lambda b: b.p50_ms):
+        table.add_row(build.label, "n/a" if build.top1 is None else f"{build.top1:.1f}%", f"{build.p50_ms:.3f}",
+                      f"{build.size_mb:.2f}", "*" if build in front else "", recommendation.excluded.get(build.label, ""),
+                      style="bold green" if build == recommendation.pick else None)
+    console.print(table)
+    console.print(("recommended: " if recommendation.pick else "no recommendation: ") + recommendation.reason)

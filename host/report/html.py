@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import html
 
-from host.report.charts import charts
+from host.quant.pareto import Recommendation, recommend
+from host.report.charts import charts, pareto_chart
 from host.report.tables import build_tables, cross_device, device_line, repeats_table
 from host.results import RunRecord
 
@@ -37,10 +38,24 @@ def _table_html(title: str, header: tuple[str, ...], rows: tuple[tuple[str, ...]
     return f"<h3>{html.escape(title)}</h3><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def to_html(run: RunRecord) -> str:
+def recommendation_html(recommendation: Recommendation) -> list[str]:
+    """The report's first section: the build to ship, why, and accuracy against latency."""
+    if recommendation.pick is None:
+        return [f'<section id="recommendation"><h2>Which build to ship</h2><p>{html.escape(recommendation.reason)}</p></section>']
+    png = pareto_chart(list(recommendation.builds), recommendation.pick)
+    front = ", ".join(b.label for b in recommendation.front)
+    return [f'<section id="recommendation"><h2>Which build to ship: {html.escape(recommendation.pick.label)}</h2>'
+            f"<p><strong>{html.escape(recommendation.reason)}</strong></p>"
+            f'<p class="notes">Pareto front (accuracy, latency, size) on {html.escape(recommendation.device)}: {html.escape(front)}</p>'
+            f'<figure id="chart-pareto"><img alt="accuracy against latency" src="data:image/png;base64,{png}">'
+            "<figcaption>top-1 against p50 latency; dashed: the front; star: the recommended build</figcaption></figure></section>"]
+
+
+def to_html(run: RunRecord, recommendation: Recommendation | None = None) -> str:
     parts = [f"<h1>{html.escape(run.model.name)}: quantization benchmark</h1>",
              f"<p>Run {html.escape(run.run_id)}, started {html.escape(run.started)}; dataset "
              f"{html.escape(run.dataset.name or 'none')} ({run.dataset.count} images).</p>"]
+    parts += recommendation_html(recommendation or recommend(run))
     for section in build_tables(run):
         parts.append(f"<h2>{html.escape(device_line(run, section.device))}</h2>")
         for table in section.tables:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -14,11 +15,10 @@ from pathlib import Path
 import pytest
 
 from host.cli import main
-from host.devices.adb import wheel_adb
 from host.devices.device import Device
 from host.emulator import manager
 from host.store import ResultsStore
-from tests.adb_fixtures import private_adb_server
+from tests.adb_fixtures import isolated_host
 
 FAST = ["--min-runs", "10", "--min-seconds", "0.05", "--warmup-seconds", "0.01"]
 MODES = "none,dynamic_range,float16,integer,full_integer,int16x8"
@@ -29,12 +29,8 @@ CELL_KEYS = {"device", "mode", "backend", "status", "error", "size_bytes", "late
 def env(tmp_path_factory):
     """Private adb server, data and cache folders; every emulator stopped at the end."""
     root = tmp_path_factory.mktemp("bench")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("QUANTBENCH_DATA_DIR", str(root / "data"))
-        patch.setenv("QUANTBENCH_CACHE_DIR", str(root / "cache"))
-        with private_adb_server(wheel_adb()) as server:
-            yield root
-            manager.stop(server.address, everything=True)
+    with isolated_host(root):
+        yield root
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +55,7 @@ def test_json_matches_the_contract_field_by_field(first_run):
     assert run["dataset"]["name"] == "demo" and run["dataset"]["count"] == 60 and len(run["dataset"]["sha256"]) == 64
     (device,) = run["devices"]
     assert set(device) == {"serial", "model", "abi", "sdk", "runtime", "runtime_version", "cores"}
-    assert len(run["cells"]) == 6 * 4
+    assert len(run["cells"]) == 7 * 4  # the six modes and the demo's integer+keep2 (two layers in float)
     for cell in run["cells"]:
         assert set(cell) == CELL_KEYS
         if cell["backend"] in ("cpu1", "cpu4"):
@@ -68,7 +64,10 @@ def test_json_matches_the_contract_field_by_field(first_run):
             assert set(cell["memory_mb"]) == {"init_rss", "peak_rss"}
             assert set(cell["delegation"]) == {"delegated_nodes", "total_nodes"}
             assert set(cell["accuracy"]) == {"top1", "top3", "top5", "count"} and cell["accuracy"]["count"] == 60
-            assert cell["accuracy"]["top1"] >= 0.9
+            if cell["mode"] in ("integer", "full_integer"):  # the demo's outlier channel: int8 loses tens of points
+                assert cell["accuracy"]["top1"] <= 0.8, cell
+            else:  # ... and keeping its producer and consumer in float (integer+keep2) wins them back
+                assert cell["accuracy"]["top1"] >= 0.9, cell
             if (cell["mode"], cell["backend"]) != ("none", "cpu1"):
                 assert set(cell["fidelity"]) == {"top1_agreement", "mean_abs_error", "max_abs_error"}
         else:
@@ -80,7 +79,7 @@ def test_the_database_holds_every_cell_with_its_samples(env, first_run):
     store = ResultsStore(env / "results.sqlite")
     run = store.load_run(first_run["run_id"])
     store.close()
-    assert len(run.cells) == 24
+    assert len(run.cells) == 28
     for cell in run.cells:
         if cell.ok:
             assert cell.result.latency is not None
@@ -95,8 +94,8 @@ def test_second_identical_run_converts_nothing_and_pushes_nothing(env, first_run
     run = store.load_run("latest")
     store.close()
     assert run.run_id != first_run["run_id"]
-    assert run.stats.converted == 0 and run.stats.conversion_cache_hits == 6
-    assert run.stats.pushed_files == 0 and run.stats.files == 7
+    assert run.stats.converted == 0 and run.stats.conversion_cache_hits == 7
+    assert run.stats.pushed_files == 0 and run.stats.files == 8
     after = _store_listing(env)
     new_files = set(after) - set(before)
     assert {name: after[name] for name in before} == before, "no stored file was written again"
@@ -111,7 +110,7 @@ def test_reports_in_every_format(env, first_run, capsys):
     assert "| mode | bytes | vs none |" in markdown and "unavailable [1]" in markdown
     assert main(["report", run_id, "--format", "csv", "--db", db]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 25 and lines[0].startswith("run_id,device,mode,backend,status")
+    assert len(lines) == 29 and lines[0].startswith("run_id,device,mode,backend,status")
     assert main(["report", run_id, "--format", "json", "--db", db]) == 0
     assert json.loads(capsys.readouterr().out) == first_run
     assert main(["report", "nope", "--db", db]) == 2
@@ -123,13 +122,16 @@ def test_html_report_renders_in_headless_chromium_with_its_charts(env, first_run
         pytest.skip("no Chromium installed (CI installs Debian's chromium)")
     page = env / "run.html"
     html = page.read_text()
-    for chart in ("chart-latency", "chart-accuracy-size", "chart-latency-distribution"):
+    for chart in ("chart-pareto", "chart-latency", "chart-accuracy-size", "chart-latency-distribution"):
         assert f'id="{chart}"' in html
+    assert html.index('id="recommendation"') < html.index("Model size"), "the recommendation comes first"
+    pick = re.search(r"Which build to ship: (\S+) on cpu", html)
+    assert pick and pick.group(1) not in ("integer", "full_integer"), "never the builds that lost 40 points"
     profile = env / "chromium-profile"
     base = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
             "--disable-component-update", "--disable-sync", f"--user-data-dir={profile}", "--virtual-time-budget=5000"]
     dom = subprocess.run([*base, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120).stdout
-    assert 'data-charts-rendered="3"' in dom, "all three chart images decoded in the browser"
+    assert 'data-charts-rendered="4"' in dom, "all four chart images decoded in the browser"
     assert "Latency p50" in dom and "unavailable [1]" in dom
     shot = env / "report.png"
     subprocess.run([*base, f"--screenshot={shot}", "--window-size=1280,2400", page.as_uri()], capture_output=True, timeout=120)
@@ -162,16 +164,16 @@ def test_resume_after_a_killed_run_completes_only_what_was_missing(env, first_ru
                 break
     code = proc.wait(timeout=60)
     assert code == (130 if sig == signal.SIGINT else -9)
-    assert 2 <= len(done_before) < 6, f"the run must be killed mid-way, got {len(done_before)} cells"
+    assert 2 <= len(done_before) < 8, f"the run must be killed mid-way, got {len(done_before)} cells"
     assert main(["bench", "--resume", run.run_id, "--db", str(db)]) == 0
     store = ResultsStore(db)
     resumed = store.load_run(run.run_id)
     store.close()
-    assert len(resumed.cells) == 6 and all(c.status == "ok" for c in resumed.cells)
+    assert len(resumed.cells) == 8 and all(c.status == "ok" for c in resumed.cells)  # integer+keep2 too
     for cell in resumed.cells:
         if (cell.mode, cell.backend) in done_before:
             assert cell.finished == done_before[(cell.mode, cell.backend)], "finished cells are not run again"
-    assert resumed.stats.cells_run == 6 - len(done_before)
+    assert resumed.stats.cells_run == 8 - len(done_before)
 
 
 def test_a_device_that_disconnects_mid_run_fails_the_rest_and_loses_nothing(env):
@@ -180,7 +182,7 @@ def test_a_device_that_disconnects_mid_run_fails_the_rest_and_loses_nothing(env)
 
     state = manager.start(parse_server(None), 0, env / "doomed-sandbox")
     db = env / "disconnect.sqlite"
-    argv = [sys.executable, "-m", "host.cli", "bench", "--device", state.serial, "--modes", "none,float16,integer",
+    argv = [sys.executable, "-m", "host.cli", "bench", "--device", state.serial, "--modes", "none,float16,integer", "--keep-float", "none",
             "--backends", "cpu1,cpu4", "--limit", "20", "--db", str(db), "--min-runs", "10", "--min-seconds", "1.0",
             "--warmup-seconds", "0.01", "--cell-timeout", "60", "--reconnect-wait", "3"]
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
@@ -238,7 +240,7 @@ def test_a_device_that_drops_off_mid_run_is_reconnected_and_the_run_completes(en
     address = parse_server(None)
     state = manager.start(address, 0, env / f"flaky-{how}")
     db = env / f"{how}.sqlite"
-    argv = [sys.executable, "-m", "host.cli", "bench", "--device", state.serial, "--modes", "none,float16,integer",
+    argv = [sys.executable, "-m", "host.cli", "bench", "--device", state.serial, "--modes", "none,float16,integer", "--keep-float", "none",
             "--backends", "cpu1,cpu4", "--limit", "20", "--db", str(db), "--min-runs", "10", "--min-seconds", "1.0",
             "--warmup-seconds", "0.01", "--reconnect-wait", "60"]
     try:

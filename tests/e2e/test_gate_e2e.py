@@ -17,11 +17,10 @@ from pathlib import Path
 import pytest
 
 from host.cli import main
-from host.devices.adb import wheel_adb
 from host.emulator import manager
 from host.emulator.thermal import set_thermal
 from host.store import ResultsStore
-from tests.adb_fixtures import emulated_device, private_adb_server
+from tests.adb_fixtures import emulated_device, isolated_host
 from tests.builders import conv_stack_tflite
 
 FAST = ["--backends", "cpu1", "--min-runs", "20", "--min-seconds", "0.1", "--warmup-seconds", "0.01"]
@@ -30,11 +29,8 @@ FAST = ["--backends", "cpu1", "--min-runs", "20", "--min-seconds", "0.1", "--war
 @pytest.fixture(scope="module")
 def phone(tmp_path_factory):
     root = tmp_path_factory.mktemp("gate")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("QUANTBENCH_DATA_DIR", str(root / "data"))
-        patch.setenv("QUANTBENCH_CACHE_DIR", str(root / "cache"))
-        with private_adb_server(wheel_adb()) as server, emulated_device(server, root / "phone") as state:
-            yield root, state
+    with isolated_host(root) as server, emulated_device(server, root / "phone") as state:
+        yield root, state
 
 
 @pytest.fixture(scope="module")

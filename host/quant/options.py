@@ -1,0 +1,74 @@
+"""The options of ``host debug``, ``host tune`` and ``host recommend`` as declared parameters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from host.convert import options as convert_options
+from host.devices import options as device_options
+from host.params import Param, at_least
+from host.store.location import DB
+
+MODEL = Param("", ".keras/.h5 file, SavedModel folder, or a built-in name (demo, mobilenet_v2, ...)", positional=True,
+              metavar="MODEL")
+CALIBRATION = Param(None, "images the integer build is calibrated on (the demo brings its own)", metavar="DIR")
+
+
+@dataclass(frozen=True)
+class DebugOptions:
+    """``host debug MODEL --calibration DIR --dataset DIR [--out DIR]``."""
+
+    model: str = MODEL.field()
+    calibration: str | None = CALIBRATION.field()
+    dataset: str | None = Param(None, "images the layers are measured on (default: the calibration images; the demo: "
+                                "its evaluation images)", metavar="DIR").field()
+    count: int = Param(100, "images to measure on", unit="images", metavar="N", check=at_least(1)).field()
+    calibration_count: int = convert_options.CALIBRATION_COUNT.field()
+    weights: str | None = convert_options.WEIGHTS.field()
+    preset: str | None = convert_options.PRESET.field()
+    out: str | None = Param(None, "write integer.tflite, debug.json, debug.html (error by layer depth) and "
+                            "model-explorer.json (node data) here", metavar="DIR").field()
+    top: int = Param(15, "layers shown in the console (all are written)", unit="layers", metavar="N", check=at_least(1)).field()
+
+
+@dataclass(frozen=True)
+class TuneOptions:
+    """``host tune MODEL --calibration DIR --dataset DIR --max-accuracy-drop POINTS --device S [--backend B] --out DIR``."""
+
+    model: str = MODEL.field()
+    out: str = Param("", "the tuned build folder (host convert style: none, integer and the tuned integer+keepN, with "
+                     "manifest.json), plus tune.json with every candidate", metavar="DIR", required=True).field()
+    calibration: str | None = CALIBRATION.field()
+    dataset: str | None = Param(None, "labelled evaluation images measured on the device (class subfolders, or flat with "
+                                "--labels; the demo brings its own)", metavar="DIR").field()
+    labels: str | None = Param(None, "labels file for a flat --dataset", metavar="FILE").field()
+    limit: int | None = Param(None, "evaluate only the first N images", unit="images", metavar="N", check=at_least(1)).field()
+    max_accuracy_drop: float = Param(1.0, "the tuned build may lose at most this much top-1 against the float build, "
+                                     "measured on the device", unit="points", metavar="POINTS", check=at_least(0)).field()
+    backend: str = Param("cpu1", "the backend whose accuracy counts (its numerics differ: tune for the one you ship)",
+                         metavar="B").field()
+    budget: float = Param(30.0, "device time after which no further candidate starts", unit="minutes", metavar="MIN",
+                          check=at_least(0.1)).field()
+    candidates: int = Param(6, "layers the debugger ranks worst, each tried alone on the device (and with its "
+                            "neighbour when both rank)", unit="layers", metavar="N", check=at_least(1)).field()
+    calibration_count: int = convert_options.CALIBRATION_COUNT.field()
+    weights: str | None = convert_options.WEIGHTS.field()
+    preset: str | None = convert_options.PRESET.field()
+    device: tuple[str, ...] = device_options.DEVICES.field()
+    adb_server: str | None = device_options.ADB_SERVER.field()
+    db: str | None = DB.field()
+
+
+@dataclass(frozen=True)
+class RecommendOptions:
+    """``host recommend RUN [--max-size MB] [--max-latency MS] [--min-accuracy PCT] [--backend B]``."""
+
+    run_id: str = Param("latest", "the run (its id, or latest)", positional=True, metavar="RUN").field()
+    max_size: float | None = Param(None, "largest model file allowed", unit="MB", metavar="MB", check=at_least(0)).field()
+    max_latency: float | None = Param(None, "slowest p50 latency allowed", unit="ms", metavar="MS", check=at_least(0)).field()
+    min_accuracy: float | None = Param(None, "lowest top-1 allowed", unit="%", metavar="PCT", check=at_least(0)).field()
+    backend: str | None = Param(None, "the backend the app will use (default: the one where the pick is fastest)",
+                                metavar="B").field()
+    device: str | None = Param(None, "the device whose cells count (default: the run's first)", metavar="SERIAL").field()
+    report: str | None = Param(None, "write the run's HTML report with this recommendation at the top", metavar="FILE.html").field()
+    db: str | None = DB.field()

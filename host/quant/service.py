@@ -1,0 +1,75 @@
+"""``host debug`` as one library call: calibrate, instrument, measure every layer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from host.codec import encode
+from host.convert.graph import neighbours
+from host.convert.selective import quantize
+from host.quant.debug import IDEAL_RMSE_OVER_SCALE, SUSPECT_RMSE_OVER_SCALE, SUSPECT_SIGNAL_LOST, LayerError, layer_errors
+from host.quant.inputs import default_dirs, load_images, load_inputs
+from host.quant.options import DebugOptions
+
+EXPLORER_THRESHOLDS = ((0.03, "#d7f0dd"), (SUSPECT_SIGNAL_LOST, "#fff1c2"), (0.5, "#f9c99a"), (1.0, "#f08080"))
+
+
+@dataclass(frozen=True)
+class DebugReport:
+    model: str
+    model_sha256: str
+    mode: str
+    calibration_images: int
+    debug_images: int
+    layers: tuple[LayerError, ...]
+    suggestion: tuple[str, ...] = ()  # the worst suspect and the suspects that read its output
+    model_arg: str = ""  # the model as the user named it, for the commands we suggest
+
+    @property
+    def suspects(self) -> list[LayerError]:
+        return [e for e in self.layers if e.suspect]
+
+
+def layer_dict(error: LayerError) -> dict[str, Any]:
+    return {**encode(error), "score": round(error.score, 4), "suspect": error.suspect, "reasons": list(error.suspect_reasons)}
+
+
+def report_json(report: DebugReport) -> dict[str, Any]:
+    return {
+        "model": {"name": report.model, "sha256": report.model_sha256}, "mode": report.mode,
+        "calibration_images": report.calibration_images, "debug_images": report.debug_images,
+        "ideal_rmse_over_scale": round(float(IDEAL_RMSE_OVER_SCALE), 4), "suspect_rmse_over_scale": SUSPECT_RMSE_OVER_SCALE,
+        "suspect_signal_lost": SUSPECT_SIGNAL_LOST, "layers": [layer_dict(e) for e in report.layers],
+    }
+
+
+def model_explorer_data(report: DebugReport) -> dict[str, Any]:
+    """Model Explorer's node data: each quantized op's output tensor (its name in the float and the
+    integer build alike) coloured by the signal it lost."""
+    results = {e.tensor: {"value": round(e.score, 4)} for e in report.layers}
+    return {"results": results, "thresholds": [{"value": v, "bgColor": c} for v, c in EXPLORER_THRESHOLDS]}
+
+
+def suggest(errors: list[LayerError], consumers: dict[str, tuple[str, ...]]) -> tuple[str, ...]:
+    """What to try in float first: the worst suspect, with every suspect consumer of its output
+    (an outlier tensor is repaired only with its producer and its reader in float together)."""
+    suspects = [e for e in errors if e.suspect]
+    if not suspects:
+        return ()
+    worst = suspects[0]
+    readers = set(consumers.get(worst.tensor, ()))
+    return (worst.layer, *(e.layer for e in suspects[1:] if e.tensor in readers))
+
+
+def debug_command(options: DebugOptions) -> tuple[DebugReport, bytes]:
+    """Calibrate once, measure every quantized op on the debug images; also the integer build the
+    numbers describe (for Model Explorer)."""
+    calibration, dataset = default_dirs(options.model, options.calibration, options.dataset)
+    inputs = load_inputs(options.model, options.weights, calibration, options.calibration_count, options.preset)
+    images = load_images(dataset, inputs.calibration.images.shape[1:3], options.count) if dataset else inputs.calibration
+    errors = layer_errors(quantize(inputs.calibrated.model, numeric_verify=True), inputs.preprocessed(images),
+                          inputs.calibrated.ops)
+    report = DebugReport(inputs.source.name, inputs.source.sha256, "integer", inputs.calibration.count, images.count,
+                         tuple(errors), suggest(errors, neighbours(inputs.calibrated.ops)), options.model)
+    return report, inputs.calibrated.build()

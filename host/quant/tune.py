@@ -1,0 +1,286 @@
+"""Find, on the device and its backend, the fewest layers to keep in float for an accuracy target.
+
+The search follows Intel Neural Compressor's basic strategy, measured where it matters:
+
+1. rank the quantized ops by the debugger's per-channel error (``debug.layer_errors``);
+2. try the worst ``candidates`` alone on the device, and each adjacent pair of them (a tensor's
+   producer and its consumer) together: an outlier tensor can only be repaired by keeping both
+   the op that makes it and the op that reads it, so every single fallback may show no gain;
+3. fall back cumulatively in order of measured gain (the debugger's rank breaks ties) until the
+   target holds, never stopping because the single fallbacks showed nothing;
+4. drop again, one at a time, every kept layer the target does not need.
+
+Every candidate is a build benched like any other (``host bench`` on a folder of builds), so
+its accuracy, latency and size are stored as a run; ``tune.json`` in the output folder lists
+them, and a second ``host tune`` with the same inputs measures only what is missing. The
+device time spent is counted, and no new candidate starts once ``--budget`` is spent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from host.bench.config import BenchConfig
+from host.convert import tfenv
+from host.convert.converter import (
+    CalibrationInfo,
+    ConversionReport,
+    ConvertedModel,
+    ModeResult,
+    manifest,
+)
+from host.convert.graph import neighbours
+from host.convert.selective import KeepFloat, quantize, variant_name
+from host.errors import InputError
+from host.fsio import atomic_write
+from host.quant.debug import LayerError, layer_errors
+from host.quant.inputs import QuantInputs, default_dirs, load_images, load_inputs
+from host.quant.options import TuneOptions
+from host.results import RunRecord
+
+STATE_FILE = "tune.json"
+REFERENCE = "none"
+BASE = "integer"
+
+
+@dataclass
+class Candidate:
+    """One build the search measured: what it keeps in float, and what the device said."""
+
+    name: str
+    keep: tuple[str, ...]  # op tensors (denylisted nodes)
+    layers: tuple[str, ...]  # their Keras layer names, for people
+    step: str  # reference, base, single, pair, cumulative, prune
+    sha256: str = ""
+    size_bytes: int = 0
+    top1: float | None = None  # percent
+    p50_ms: float | None = None
+    run_id: str = ""
+    error: str = ""
+
+    @property
+    def measured(self) -> bool:
+        return bool(self.run_id) and (self.top1 is not None or bool(self.error))
+
+
+@dataclass
+class TuneResult:
+    target: float  # percent top-1 the tuned build must reach
+    reference: Candidate
+    base: Candidate
+    chosen: Candidate
+    candidates: list[Candidate]
+    met: bool
+    stopped: str  # why the search ended
+    device_seconds: float
+    ranked: list[LayerError] = field(default_factory=list)
+    out: Path | None = None
+
+    def layer_costs(self) -> list[tuple[str, float | None, int]]:
+        """Each kept layer's own price: latency and size of its single fallback over the base build."""
+        singles = {c.layers[0]: c for c in self.candidates if c.step == "single" and c.layers}
+        costs = []
+        for layer in self.chosen.layers:
+            single = singles.get(layer)
+            latency = (single.p50_ms - self.base.p50_ms) if single and single.p50_ms is not None and self.base.p50_ms is not None else None
+            costs.append((layer, latency, (single.size_bytes - self.base.size_bytes) if single else 0))
+        return costs
+
+
+def _key(keep: Sequence[str]) -> str:
+    return hashlib.sha256("\n".join(sorted(keep)).encode()).hexdigest()[:12] if keep else "base"
+
+
+def candidate_name(layers: Sequence[str]) -> str:
+    return "keep:" + "+".join(layers) if layers else BASE
+
+
+class _Search:
+    """The state of one tune: candidates by key, the device time spent, and how to measure."""
+
+    def __init__(self, options: TuneOptions, inputs: QuantInputs, measure: Callable[[Path], RunRecord],
+                 identity: dict[str, Any], on_step: Callable[[str], None]) -> None:
+        self.options, self.inputs, self.measure_run, self.identity, self.on_step = options, inputs, measure, identity, on_step
+        self.out = Path(options.out)
+        self.folder = self.out / "candidates"
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.by_key: dict[str, Candidate] = self._load()
+        self.layer_of = {op.tensor: op.layer for op in inputs.calibrated.ops}
+        self.spent = 0.0
+
+    def _load(self) -> dict[str, Candidate]:
+        path = self.out / STATE_FILE
+        if not path.is_file():
+            return {}
+        try:
+            state = json.loads(path.read_text())
+        except ValueError:
+            return {}
+        if state.get("inputs") != self.identity:
+            return {}  # another model, dataset, device or backend: nothing carries over
+        return {key: Candidate(**{**value, "keep": tuple(value["keep"]), "layers": tuple(value["layers"])})
+                for key, value in state.get("candidates", {}).items()}
+
+    def save(self, extra: dict[str, Any] | None = None) -> None:
+        state = {"inputs": self.identity, "candidates": {k: asdict(c) for k, c in self.by_key.items()}, **(extra or {})}
+        atomic_write(self.out / STATE_FILE, json.dumps(state, indent=2).encode())
+
+    def budget_left(self) -> bool:
+        return self.spent < self.options.budget * 60
+
+    def candidate(self, keep: Sequence[str], step: str) -> Candidate:
+        """The candidate keeping ``keep`` in float, built now (cheap) and measured later."""
+        keep = tuple(dict.fromkeys(keep))
+        key = REFERENCE if step == "reference" else _key(keep)
+        data = self.inputs.float_model() if step == "reference" else quantize(self.inputs.calibrated.model, KeepFloat(keep, nodes=keep))
+        sha = hashlib.sha256(data).hexdigest()
+        known = self.by_key.get(key)
+        if known is not None and known.sha256 == sha:
+            return known
+        layers = tuple(self.layer_of.get(t, t) for t in keep)
+        name = REFERENCE if step == "reference" else candidate_name(layers)
+        atomic_write(self.folder / f"{key}.tflite", data)
+        self.by_key[key] = Candidate(name, keep, layers, step, sha, len(data))
+        return self.by_key[key]
+
+    def run(self, wanted: list[Candidate]) -> None:
+        """Bench the unmeasured ``wanted`` in one run (one agent session); store what came back."""
+        todo = [c for c in wanted if not c.measured]
+        if not todo:
+            return
+        entries = {c.name: {"path": f"{self._key_of(c)}.tflite", "variant_of": BASE} for c in todo}
+        atomic_write(self.folder / "manifest.json", json.dumps(
+            {"model": {"name": self.inputs.source.name}, "modes": entries}, indent=2).encode())
+        self.on_step("measuring on the device: " + ", ".join(c.name for c in todo))
+        started = time.monotonic()
+        run = self.measure_run(self.folder)
+        self.spent += time.monotonic() - started
+        cells = {cell.mode: cell for cell in run.cells if cell.backend == self.options.backend}
+        for c in todo:
+            cell = cells.get(c.name)
+            c.run_id = run.run_id
+            if cell is None or not cell.ok or cell.result.accuracy is None:
+                c.error = (cell.result.error if cell else "") or "no accuracy measured"
+            else:
+                c.top1 = round(100 * cell.result.accuracy.top1, 3)
+                c.p50_ms = cell.result.latency.p50 if cell.result.latency else None
+        self.save()
+
+    def _key_of(self, candidate: Candidate) -> str:
+        return next(k for k, c in self.by_key.items() if c is candidate)
+
+
+def _units(ranked: list[LayerError], count: int, consumers: dict[str, tuple[str, ...]]) -> list[tuple[str, ...]]:
+    """The worst ``count`` ops alone, then each producer/consumer pair among them."""
+    top = [e.tensor for e in ranked[:count]]
+    singles: list[tuple[str, ...]] = [(t,) for t in top]
+    return singles + [(a, b) for a in top for b in consumers.get(a, ()) if b in top]
+
+
+def search(options: TuneOptions, inputs: QuantInputs, ranked: list[LayerError], measure: Callable[[Path], RunRecord],
+           identity: dict[str, Any], on_step: Callable[[str], None] = lambda text: None) -> TuneResult:
+    s = _Search(options, inputs, measure, identity, on_step)
+    reference, base = s.candidate((), "reference"), s.candidate((), "base")
+    units = _units(ranked, options.candidates, neighbours(inputs.calibrated.ops))
+    probes = [s.candidate(unit, "single" if len(unit) == 1 else "pair") for unit in units]
+    s.run([reference, base, *probes])
+    if reference.top1 is None:
+        raise InputError(f"the float build gave no accuracy on {options.backend}: {reference.error}")
+    target = reference.top1 - options.max_accuracy_drop
+    meets: Callable[[Candidate], bool] = lambda c: c.top1 is not None and c.top1 >= target - 1e-9
+    rank_of = {e.tensor: i for i, e in enumerate(ranked)}
+    order = sorted(zip(units, probes, strict=True), key=lambda up: (-((up[1].top1 or 0.0) - (base.top1 or 0.0)), min(rank_of[t] for t in up[0])))
+    chosen, stopped = base, "the integer build already meets the target"
+    if not meets(base):
+        chosen, stopped = _cumulative(s, order, meets)
+    if meets(chosen) and chosen is not base:
+        chosen = _prune(s, chosen, meets)
+    result = TuneResult(target, reference, base, chosen, list(s.by_key.values()), meets(chosen), stopped, s.spent, ranked, s.out)
+    s.save({"target": target, "chosen": chosen.name, "met": result.met, "stopped": stopped})
+    return result
+
+
+def _cumulative(s: _Search, order: list[tuple[tuple[str, ...], Candidate]], meets: Callable[[Candidate], bool]) -> tuple[Candidate, str]:
+    kept: list[str] = []
+    best: Candidate | None = None
+    for unit, probe in order:
+        if meets(probe) and len(probe.keep) <= len(kept) + len(unit):
+            return probe, "target met"
+        kept += [t for t in unit if t not in kept]
+        if not s.budget_left():
+            return best or probe, "budget spent before the target was met"
+        step = s.candidate(kept, "cumulative")
+        s.run([step])
+        if best is None or (step.top1 or 0) > (best.top1 or 0):
+            best = step
+        if meets(step):
+            return step, "target met"
+    return best or s.by_key["base"], f"not met with the {len(order)} fallbacks tried: raise --candidates"
+
+
+def _prune(s: _Search, chosen: Candidate, meets: Callable[[Candidate], bool]) -> Candidate:
+    """Drop each kept op the target does not need (the latest added first)."""
+    for tensor in reversed(chosen.keep):
+        if len(chosen.keep) == 1 or not s.budget_left():
+            break
+        trial = s.candidate([t for t in chosen.keep if t != tensor], "prune")
+        s.run([trial])
+        if meets(trial):
+            chosen = trial
+    return chosen
+
+
+def tune_command(options: TuneOptions, db: Any, listener: Any) -> TuneResult:
+    """Calibrate, rank, search on the device, and write the tuned build folder."""
+    from host.bench.run import run_bench
+    from host.data.images import list_images
+
+    calibration, dataset = default_dirs(options.model, options.calibration, options.dataset)
+    if dataset is None:
+        raise InputError("pass --dataset DIR: labelled images whose accuracy is measured on the device")
+    listener.stage("calibrating and ranking layers by quantization error")
+    inputs = load_inputs(options.model, options.weights, calibration, options.calibration_count, options.preset)
+    debug_images = load_images(calibration, inputs.calibration.images.shape[1:3], 100)
+    ranked = layer_errors(quantize(inputs.calibrated.model, numeric_verify=True), inputs.preprocessed(debug_images),
+                          inputs.calibrated.ops)
+    bench = replace(BenchConfig(), dataset=str(dataset), labels=options.labels, limit=options.limit, backends=options.backend,
+                    preset=inputs.preset, device=options.device, adb_server=options.adb_server)
+
+    def measure(folder: Path) -> RunRecord:
+        return run_bench(replace(bench, model=str(folder)), db, listener)
+
+    identity = {"model": inputs.source.sha256, "calibration": inputs.calibration.sha256, "dataset": str(Path(dataset).resolve()),
+                "images": len(list_images(dataset).entries), "limit": options.limit, "backend": options.backend,
+                "device": list(options.device), "converter": tfenv.converter_version()}
+    result = search(options, inputs, ranked, measure, identity, listener.stage)
+    write_build(result, inputs, Path(options.out))
+    return result
+
+
+def write_build(result: TuneResult, inputs: QuantInputs, out: Path) -> None:
+    """A host convert-style folder: none, integer, and the tuned variant, with its manifest."""
+    picks: list[tuple[str, Candidate, str | None]] = [(REFERENCE, result.reference, None), (BASE, result.base, None)]
+    if result.chosen is not result.base:
+        picks.append((variant_name(KeepFloat(result.chosen.layers)), result.chosen, BASE))
+    results = []
+    for mode, candidate, variant_of in picks:
+        data = (out / "candidates" / f"{REFERENCE if candidate.step == 'reference' else _key(candidate.keep)}.tflite").read_bytes()
+        atomic_write(out / f"{mode}.tflite", data)
+        results.append(ModeResult(mode, True, path=str(out / f"{mode}.tflite"), size_bytes=len(data), sha256=candidate.sha256,
+                                  input_dtype="float32", output_dtype="float32", variant_of=variant_of,
+                                  keep_float=candidate.layers if variant_of else (), float_layers=candidate.layers if variant_of else (),
+                                  notes=(f"tuned on the device: top-1 {candidate.top1}% (target {result.target:.2f}%)",) if variant_of else ()))
+    source = inputs.source
+    report = ConversionReport(
+        model=ConvertedModel(source.name, source.kind, source.sha256, str(source.path) if source.path else None,
+                             (1, *inputs.calibration.images.shape[1:4]), inputs.preset),
+        results=tuple(results), calibration=CalibrationInfo(inputs.calibration.count, inputs.calibration.sha256,
+                                                            len(inputs.calibration.skipped)),
+    )
+    atomic_write(out / "manifest.json", json.dumps(manifest(report), indent=2).encode())

@@ -1,0 +1,50 @@
+"""``host tune`` shown: every candidate the device measured, the pick, and what each float layer costs."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from host.quant.tune import Candidate, TuneResult
+
+
+def _value(value: float | None, unit: str) -> str:
+    return "-" if value is None else f"{value:.3f}{unit}" if unit == " ms" else f"{value:.1f}{unit}"
+
+
+def candidate_rows(result: TuneResult) -> list[tuple[str, ...]]:
+    def row(c: Candidate) -> tuple[str, ...]:
+        mark = " <- chosen" if c is result.chosen else ""
+        return (c.step, c.name + mark, str(len(c.keep)), _value(c.top1, "%"), _value(c.p50_ms, " ms"),
+                f"{c.size_bytes / 1e6:.3f}", c.error or ("meets" if c.top1 is not None and c.top1 >= result.target - 1e-9 else "-"))
+
+    order = {"reference": 0, "base": 1, "single": 2, "pair": 3, "cumulative": 4, "prune": 5}
+    return [row(c) for c in sorted(result.candidates, key=lambda c: order.get(c.step, 9))]
+
+
+def print_tune(result: TuneResult, console: Console | None = None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    table = Table(title=f"Candidates measured on the device (target top-1 >= {result.target:.2f}%)")
+    for column in ("step", "build", "float ops", "top-1", "p50", "size (MB)", "target"):
+        table.add_column(column, justify="right" if column in ("float ops", "top-1", "p50", "size (MB)") else "left")
+    for row in candidate_rows(result):
+        table.add_row(*row)
+    console.print(table)
+    chosen, base, reference = result.chosen, result.base, result.reference
+    console.print(f"float {reference.top1}%, integer {base.top1}%, chosen {chosen.name}: {chosen.top1}% "
+                  f"({'target met' if result.met else 'target NOT met'}; {result.stopped}); "
+                  f"{result.device_seconds / 60:.1f} min of device time")
+    for layer, latency, size in result.layer_costs():
+        cost = f"{latency:+.3f} ms p50" if latency is not None else "latency not measured alone"
+        console.print(f"  keeping {layer} in float costs {cost}, {size / 1e3:+.1f} KB")
+    if chosen is not base and chosen.p50_ms is not None and base.p50_ms is not None:
+        console.print(f"  in all: {chosen.p50_ms - base.p50_ms:+.3f} ms p50 and {(chosen.size_bytes - base.size_bytes) / 1e3:+.1f} KB "
+                      f"over the integer build, {reference.size_bytes / max(1, chosen.size_bytes):.2f}x smaller than float")
+    if result.out:
+        console.print(f"tuned build folder: {result.out} (manifest.json names the kept layers; bench it with "
+                      f"'host bench {result.out}'); every candidate: {result.out / 'tune.json'}")
