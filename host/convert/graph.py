@@ -32,7 +32,9 @@ class GraphOp:
     @property
     def layer(self) -> str:
         """The name to show: the layer that owns the op's weights when there is one (a conv, not its BN)."""
-        return self.layers[-1] if self.layers else self.tensor.split(";")[0]
+        if self.layers:
+            return self.layers[-1]
+        return f"{self.op_type} (model output)" if self.tensor.startswith("StatefulPartitionedCall") else self.tensor.split(";")[0]
 
 
 def layers_of(tensor_name: str, known: Iterable[str] = ()) -> tuple[str, ...]:

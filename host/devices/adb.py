@@ -180,6 +180,7 @@ def connect_device(address: AdbServerAddress, serial: str, timeout_s: float = 30
 
     adb = client(address)
     deadline = time.monotonic() + timeout_s
+    state = None
     try:
         adb.connect(serial, timeout=10)
         while time.monotonic() < deadline:
@@ -192,7 +193,11 @@ def connect_device(address: AdbServerAddress, serial: str, timeout_s: float = 30
             time.sleep(0.1)
     except (AdbError, OSError) as e:
         raise map_adb_error(e, serial, "adb connect") from e
-    raise DeviceError(f"{serial}: adb did not report the device as ready within {timeout_s:g} s")
+    if state == "unauthorized":
+        raise DeviceUnauthorized(f"{serial}: the device does not trust the adb server's key: a server started by another "
+                                 "user or HOME signs with another ~/.android/adbkey; stop it (adb kill-server) and try again")
+    raise DeviceError(f"{serial}: adb did not report the device as ready within {timeout_s:g} s"
+                      + (f" (its state: {state})" if state else ""))
 
 
 def disconnect_device(address: AdbServerAddress, serial: str) -> None:

@@ -17,7 +17,7 @@ def _value(value: float | None, unit: str) -> str:
 def candidate_rows(result: TuneResult) -> list[tuple[str, ...]]:
     def row(c: Candidate) -> tuple[str, ...]:
         mark = " <- chosen" if c is result.chosen else ""
-        return (c.step, c.name + mark, str(len(c.keep)), _value(c.top1, "%"), _value(c.p50_ms, " ms"),
+        return (c.step, c.name + mark, "all" if c.step == "reference" else str(len(c.keep)), _value(c.top1, "%"), _value(c.p50_ms, " ms"),
                 f"{c.size_bytes / 1e6:.3f}", c.error or ("meets" if c.top1 is not None and c.top1 >= result.target - 1e-9 else "-"))
 
     order = {"reference": 0, "base": 1, "single": 2, "pair": 3, "cumulative": 4, "prune": 5}
@@ -36,8 +36,8 @@ def print_tune(result: TuneResult, console: Console | None = None) -> None:
         table.add_row(*row)
     console.print(table)
     chosen, base, reference = result.chosen, result.base, result.reference
-    console.print(f"float {reference.top1}%, integer {base.top1}%, chosen {chosen.name}: {chosen.top1}% "
-                  f"({'target met' if result.met else 'target NOT met'}; {result.stopped}); "
+    verdict = "target met" if result.met else f"target NOT met: {result.stopped}"
+    console.print(f"float {reference.top1}%, integer {base.top1}%, chosen {chosen.name}: {chosen.top1}% ({verdict}); "
                   f"{result.device_seconds / 60:.1f} min of device time")
     for layer, latency, size in result.layer_costs():
         cost = f"{latency:+.3f} ms p50" if latency is not None else "latency not measured alone"
@@ -47,4 +47,4 @@ def print_tune(result: TuneResult, console: Console | None = None) -> None:
                       f"over the integer build, {reference.size_bytes / max(1, chosen.size_bytes):.2f}x smaller than float")
     if result.out:
         console.print(f"tuned build folder: {result.out} (manifest.json names the kept layers; bench it with "
-                      f"'host bench {result.out}'); every candidate: {result.out / 'tune.json'}")
+                      f"'host bench --model {result.out}'); every candidate: {result.out / 'tune.json'}")
