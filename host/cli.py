@@ -158,11 +158,12 @@ def _run_debug(args: argparse.Namespace) -> int:
     _writable(options.out and str(Path(options.out) / "debug.json"))
     report, integer_build = debug_command(options)
     print_debug(report, options.top)
-    written = write_debug(report, integer_build, Path(options.out)) if options.out else []
-    for path in written:
+    written = write_debug(report, integer_build, Path(options.out)) if options.out else {}
+    for path in written.values():
         print(f"wrote {path}")
     if written:
-        print(f"see the graph coloured by error: model-explorer {written[0]} --node_data_paths={written[2]}")
+        print(f"see the graph coloured by error: model-explorer {written['integer.tflite']} "
+              f"--node_data_paths={written['model-explorer.json']}")
     return ExitCode.OK
 
 

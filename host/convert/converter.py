@@ -162,11 +162,11 @@ class LoadedModel:
         return tf.lite.TFLiteConverter.from_keras_model(self.keras_model())
 
 
-def load_calibration(directory: Path, size: tuple[int, int], count: int) -> ImageSet:
+def load_calibration(directory: Path, size: tuple[int, int], count: int, what: str = "calibration images") -> ImageSet:
     """The first ``count`` images of a folder, classes interleaved, resized to the model input."""
     listing = list_images(directory)
     entries = round_robin(listing.entries)[:count]
-    return load_image_set(entries, size, class_names=listing.class_names, what="calibration images")
+    return load_image_set(entries, size, class_names=listing.class_names, what=what)
 
 
 def apply_mode(converter: Any, mode: QuantMode, io_type: str, representative: Callable[[], Iterator[list[np.ndarray]]] | None) -> None:
@@ -314,76 +314,69 @@ def _convert_one(
     mode: QuantMode, key: str, model: LoadedModel, out_dir: Path, options: ConvertOptions, cache: ConversionCache,
     representative: Callable[[], Iterator[list[np.ndarray]]] | None, training: ImageSet | None, preset: str,
 ) -> ModeResult:
-    target = out_dir / f"{mode.name}.tflite"
-    started = time.perf_counter()
-    entry = cache.get(key) if options.use_cache else None
-    try:
-        if entry is not None:
-            model_bytes, meta, cached = entry.model_bytes, entry.meta, True
-        else:
-            model_bytes = _run_converter(mode, model, options, representative, training, preset)
-            facts = inspect_tflite(model_bytes)
-            notes = check_promises(mode, facts, options.io_type)
-            meta = {"input_dtype": facts.input_dtype, "output_dtype": facts.output_dtype, "notes": notes,
-                    "convert_seconds": round(time.perf_counter() - started, 3)}
-            cached = False
-            cache.put(key, model_bytes, meta)
-        atomic_write(target, model_bytes)
-    except HostError as e:
-        target.unlink(missing_ok=True)  # never leave an older build that looks like this one
-        return ModeResult(mode.name, False, seconds=round(time.perf_counter() - started, 3), error=str(e))
-    except Exception as e:  # the converter raises ConverterError, ValueError, RuntimeError, ...
-        target.unlink(missing_ok=True)
-        return ModeResult(mode.name, False, seconds=round(time.perf_counter() - started, 3), error=converter_reason(e))
-    return ModeResult(
-        mode.name, True, path=str(target), size_bytes=len(model_bytes),
-        sha256=hashlib.sha256(model_bytes).hexdigest(), input_dtype=meta["input_dtype"],
-        output_dtype=meta["output_dtype"], seconds=round(time.perf_counter() - started, 3), cached=cached,
-        notes=tuple(meta.get("notes", ())),
-    )
+    def build() -> tuple[bytes, dict[str, Any]]:
+        model_bytes = _run_converter(mode, model, options, representative, training, preset)
+        facts = inspect_tflite(model_bytes)
+        return model_bytes, _facts_meta(facts, check_promises(mode, facts, options.io_type))
+
+    return _cached_build(mode.name, key, out_dir, options.use_cache, cache, build)
 
 
 def _convert_variant(
     model_sha: str, model: LoadedModel, out_dir: Path, options: ConvertOptions, cache: ConversionCache,
     representative: Callable[[], Iterator[list[np.ndarray]]] | None, calibration: ImageSet | None, preset: str,
 ) -> ModeResult:
-    """The integer build with ``options.keep_float`` left in float (``host/quant/selective.py``)."""
-    from host.convert.selective import Calibrated, KeepFloat, variant_name
+    """The integer build with ``options.keep_float`` left in float (``host/convert/selective.py``)."""
+    from host.convert.selective import BASE_MODE, Calibrated, KeepFloat, variant_name
 
     name = variant_name(KeepFloat(options.keep_float))
-    started = time.perf_counter()
     key = cache_key(model=model_sha, mode=name, keep_float=list(options.keep_float), converter=tfenv.converter_version(),
                     calibration=calibration.sha256 if calibration else None, preset=preset)
-    entry = cache.get(key) if options.use_cache else None
+
+    def build() -> tuple[bytes, dict[str, Any]]:
+        if representative is None:
+            raise ConversionError("--keep-float needs calibration images")
+        calibrated = Calibrated.from_converter(model.converter(), representative, model.layer_names())
+        keep = calibrated.keep(options.keep_float)
+        model_bytes = calibrated.build(keep)
+        meta = _facts_meta(inspect_tflite(model_bytes), [f"kept in float: {', '.join(keep.layers or keep.op_types)}"])
+        return model_bytes, {**meta, "float_layers": list(keep.layers)}
+
+    return _cached_build(name, key, out_dir, options.use_cache, cache, build, variant_of=BASE_MODE, keep_float=options.keep_float)
+
+
+def _facts_meta(facts: TfliteFacts, notes: list[str]) -> dict[str, Any]:
+    return {"input_dtype": facts.input_dtype, "output_dtype": facts.output_dtype, "notes": notes}
+
+
+def _cached_build(
+    name: str, key: str, out_dir: Path, use_cache: bool, cache: ConversionCache,
+    build: Callable[[], tuple[bytes, dict[str, Any]]], **variant: Any,
+) -> ModeResult:
+    """``out_dir/<name>.tflite`` from the cache or from ``build`` (then cached); a failure is the
+    build's result with its reason, and leaves no older file that looks like this build."""
+    target = out_dir / f"{name}.tflite"
+    started = time.perf_counter()
+    entry = cache.get(key) if use_cache else None
     try:
         if entry is not None:
             model_bytes, meta, cached = entry.model_bytes, entry.meta, True
         else:
-            if representative is None:
-                raise ConversionError("--keep-float needs calibration images")
-            calibrated = Calibrated.from_converter(model.converter(), representative, model.layer_names())
-            keep = calibrated.keep(options.keep_float)
-            model_bytes = calibrated.build(keep)
-            facts = inspect_tflite(model_bytes)
-            meta = {"input_dtype": facts.input_dtype, "output_dtype": facts.output_dtype, "float_layers": list(keep.layers),
-                    "notes": [f"kept in float: {', '.join(keep.layers or keep.op_types)}"]}
+            model_bytes, meta = build()
+            meta["convert_seconds"] = round(time.perf_counter() - started, 3)
             cached = False
             cache.put(key, model_bytes, meta)
-        target = out_dir / f"{name}.tflite"
         atomic_write(target, model_bytes)
     except HostError as e:
-        (out_dir / f"{name}.tflite").unlink(missing_ok=True)
-        return ModeResult(name, False, seconds=round(time.perf_counter() - started, 3), error=str(e), variant_of="integer",
-                          keep_float=options.keep_float)
-    except Exception as e:  # the quantizer raises what the converter raises
-        (out_dir / f"{name}.tflite").unlink(missing_ok=True)
-        return ModeResult(name, False, seconds=round(time.perf_counter() - started, 3), error=converter_reason(e),
-                          variant_of="integer", keep_float=options.keep_float)
+        target.unlink(missing_ok=True)
+        return ModeResult(name, False, seconds=round(time.perf_counter() - started, 3), error=str(e), **variant)
+    except Exception as e:  # the converter raises ConverterError, ValueError, RuntimeError, ...
+        target.unlink(missing_ok=True)
+        return ModeResult(name, False, seconds=round(time.perf_counter() - started, 3), error=converter_reason(e), **variant)
     return ModeResult(
         name, True, path=str(target), size_bytes=len(model_bytes), sha256=hashlib.sha256(model_bytes).hexdigest(),
         input_dtype=meta["input_dtype"], output_dtype=meta["output_dtype"], seconds=round(time.perf_counter() - started, 3),
-        cached=cached, notes=tuple(meta.get("notes", ())), variant_of="integer", keep_float=options.keep_float,
-        float_layers=tuple(meta.get("float_layers", ())),
+        cached=cached, notes=tuple(meta.get("notes", ())), float_layers=tuple(meta.get("float_layers", ())), **variant,
     )
 
 

@@ -32,10 +32,6 @@ class KeepFloat:
     op_types: tuple[str, ...] = ()
     layers: tuple[str, ...] = ()  # one name per node (the layer holding its weights), for manifests and tables
 
-    @property
-    def count(self) -> int:
-        return len(self.nodes) + len(self.op_types)
-
 
 def variant_name(keep: KeepFloat) -> str:
     """The build's mode name in manifests and tables: ``integer+keep2`` keeps two layers in float."""

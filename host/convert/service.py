@@ -41,7 +41,7 @@ def convert_command(config: ConvertConfig, listener: ConversionListener | None =
     source = resolve_model(config.model, config.weights)
     calibration = Path(config.calibration) if config.calibration else None
     train_data = Path(config.train_data) if config.train_data else None
-    keep_float = config.keep_float_layers if config.keep_float or config.model != "demo" else demo_keep_float(request)
+    keep_float = config.keep_float_layers if config.keep_float is not None or config.model != "demo" else demo_keep_float(request)
     if config.model == "demo":
         calibration, train_data = demo_splits_for(request, calibration, train_data, bool(keep_float))
     runnable, skipped = request.select(has_calibration=calibration is not None, has_training=train_data is not None)

@@ -14,11 +14,12 @@ import numpy as np
 from host.convert.cache import ConversionCache
 from host.convert.converter import DEFAULT_PRESET, LoadedModel, load_calibration, representative_dataset_of
 from host.convert.loader import ModelSource, resolve_model
-from host.convert.selective import Calibrated
-from host.data.images import ImageSet, list_images, load_image_set, round_robin
+from host.convert.selective import Calibrated, quantize
+from host.data.images import ImageSet
 from host.data.preprocess import get_preset
 from host.errors import InputError
 from host.paths import cache_dir
+from host.quant.debug import LayerError, layer_errors
 
 
 @dataclass
@@ -41,6 +42,10 @@ class QuantInputs:
 
     def preprocessed(self, images: ImageSet) -> np.ndarray:
         return get_preset(self.preset).apply(images.images)
+
+    def rank(self, images: ImageSet) -> list[LayerError]:
+        """Every quantized op's error over ``images`` with the instrumented build, worst first."""
+        return layer_errors(quantize(self.calibrated.model, numeric_verify=True), self.preprocessed(images), self.calibrated.ops)
 
 
 def default_dirs(model: str, calibration: str | None, dataset: str | None) -> tuple[Path, Path | None]:
@@ -67,9 +72,3 @@ def load_inputs(model: str, weights: str | None, calibration: Path, count: int, 
     calibrated = Calibrated.from_converter(loaded.converter(), representative_dataset_of(images, get_preset(name).apply),
                                            loaded.layer_names())
     return QuantInputs(source, loaded, name, images, calibrated)
-
-
-def load_images(directory: Path, size: tuple[int, int], count: int) -> ImageSet:
-    """The first ``count`` images of a folder, classes interleaved (labels kept when it has classes)."""
-    listing = list_images(directory)
-    return load_image_set(round_robin(listing.entries)[:count], size, class_names=listing.class_names, what="debug images")

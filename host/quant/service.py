@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from host.codec import encode
+from host.convert.converter import load_calibration
 from host.convert.graph import neighbours
-from host.convert.selective import quantize
-from host.quant.debug import IDEAL_RMSE_OVER_SCALE, SUSPECT_RMSE_OVER_SCALE, SUSPECT_SIGNAL_LOST, LayerError, layer_errors
-from host.quant.inputs import default_dirs, load_images, load_inputs
+from host.quant.debug import IDEAL_RMSE_OVER_SCALE, SUSPECT_RMSE_OVER_SCALE, SUSPECT_SIGNAL_LOST, LayerError
+from host.quant.inputs import default_dirs, load_inputs
 from host.quant.options import DebugOptions
 
 EXPLORER_THRESHOLDS = ((0.03, "#d7f0dd"), (SUSPECT_SIGNAL_LOST, "#fff1c2"), (0.5, "#f9c99a"), (1.0, "#f08080"))
@@ -67,9 +67,9 @@ def debug_command(options: DebugOptions) -> tuple[DebugReport, bytes]:
     numbers describe (for Model Explorer)."""
     calibration, dataset = default_dirs(options.model, options.calibration, options.dataset)
     inputs = load_inputs(options.model, options.weights, calibration, options.calibration_count, options.preset)
-    images = load_images(dataset, inputs.calibration.images.shape[1:3], options.count) if dataset else inputs.calibration
-    errors = layer_errors(quantize(inputs.calibrated.model, numeric_verify=True), inputs.preprocessed(images),
-                          inputs.calibrated.ops)
+    images = (load_calibration(dataset, inputs.calibration.images.shape[1:3], options.count, what="debug images")
+              if dataset else inputs.calibration)
+    errors = inputs.rank(images)
     report = DebugReport(inputs.source.name, inputs.source.sha256, "integer", inputs.calibration.count, images.count,
                          tuple(errors), suggest(errors, neighbours(inputs.calibrated.ops)), options.model)
     return report, inputs.calibrated.build()

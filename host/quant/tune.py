@@ -36,11 +36,11 @@ from host.convert.converter import (
     manifest,
 )
 from host.convert.graph import neighbours
-from host.convert.selective import KeepFloat, quantize, variant_name
+from host.convert.selective import KeepFloat, variant_name
 from host.errors import InputError
 from host.fsio import atomic_write
-from host.quant.debug import LayerError, layer_errors
-from host.quant.inputs import QuantInputs, default_dirs, load_images, load_inputs
+from host.quant.debug import LayerError
+from host.quant.inputs import QuantInputs, default_dirs, load_inputs
 from host.quant.options import TuneOptions
 from host.results import RunRecord
 
@@ -63,6 +63,11 @@ class Candidate:
     p50_ms: float | None = None
     run_id: str = ""
     error: str = ""
+
+    @property
+    def key(self) -> str:
+        """Its name in tune.json and its file in ``candidates/``: by what it keeps, whatever step made it."""
+        return REFERENCE if self.step == "reference" else _key(self.keep)
 
     @property
     def measured(self) -> bool:
@@ -137,24 +142,23 @@ class _Search:
     def candidate(self, keep: Sequence[str], step: str) -> Candidate:
         """The candidate keeping ``keep`` in float, built now (cheap) and measured later."""
         keep = tuple(dict.fromkeys(keep))
-        key = REFERENCE if step == "reference" else _key(keep)
-        data = self.inputs.float_model() if step == "reference" else quantize(self.inputs.calibrated.model, KeepFloat(keep, nodes=keep))
-        sha = hashlib.sha256(data).hexdigest()
-        known = self.by_key.get(key)
-        if known is not None and known.sha256 == sha:
-            return known
         layers = tuple(self.layer_of.get(t, t) for t in keep)
-        name = REFERENCE if step == "reference" else candidate_name(layers)
-        atomic_write(self.folder / f"{key}.tflite", data)
-        self.by_key[key] = Candidate(name, keep, layers, step, sha, len(data))
-        return self.by_key[key]
+        fresh = Candidate(REFERENCE if step == "reference" else candidate_name(layers), keep, layers, step)
+        data = self.inputs.float_model() if step == "reference" else self.inputs.calibrated.build(KeepFloat(keep, nodes=keep))
+        fresh.sha256, fresh.size_bytes = hashlib.sha256(data).hexdigest(), len(data)
+        known = self.by_key.get(fresh.key)
+        if known is not None and known.sha256 == fresh.sha256:
+            return known
+        atomic_write(self.folder / f"{fresh.key}.tflite", data)
+        self.by_key[fresh.key] = fresh
+        return fresh
 
     def run(self, wanted: list[Candidate]) -> None:
         """Bench the unmeasured ``wanted`` in one run (one agent session); store what came back."""
         todo = [c for c in wanted if not c.measured]
         if not todo:
             return
-        entries = {c.name: {"path": f"{self._key_of(c)}.tflite", "variant_of": BASE} for c in todo}
+        entries = {c.name: {"path": f"{c.key}.tflite", "variant_of": BASE} for c in todo}
         atomic_write(self.folder / "manifest.json", json.dumps(
             {"model": {"name": self.inputs.source.name}, "modes": entries}, indent=2).encode())
         self.on_step("measuring on the device: " + ", ".join(c.name for c in todo))
@@ -171,9 +175,6 @@ class _Search:
                 c.top1 = round(100 * cell.result.accuracy.top1, 3)
                 c.p50_ms = cell.result.latency.p50 if cell.result.latency else None
         self.save()
-
-    def _key_of(self, candidate: Candidate) -> str:
-        return next(k for k, c in self.by_key.items() if c is candidate)
 
 
 def _units(ranked: list[LayerError], count: int, consumers: dict[str, tuple[str, ...]]) -> list[tuple[str, ...]]:
@@ -246,9 +247,7 @@ def tune_command(options: TuneOptions, db: Any, listener: Any) -> TuneResult:
         raise InputError("pass --dataset DIR: labelled images whose accuracy is measured on the device")
     listener.stage("calibrating and ranking layers by quantization error")
     inputs = load_inputs(options.model, options.weights, calibration, options.calibration_count, options.preset)
-    debug_images = load_images(calibration, inputs.calibration.images.shape[1:3], 100)
-    ranked = layer_errors(quantize(inputs.calibrated.model, numeric_verify=True), inputs.preprocessed(debug_images),
-                          inputs.calibrated.ops)
+    ranked = inputs.rank(inputs.calibration)
     bench = replace(BenchConfig(), dataset=str(dataset), labels=options.labels, limit=options.limit, backends=options.backend,
                     preset=inputs.preset, device=options.device, adb_server=options.adb_server)
 
@@ -270,7 +269,7 @@ def write_build(result: TuneResult, inputs: QuantInputs, out: Path) -> None:
         picks.append((variant_name(KeepFloat(result.chosen.layers)), result.chosen, BASE))
     results = []
     for mode, candidate, variant_of in picks:
-        data = (out / "candidates" / f"{REFERENCE if candidate.step == 'reference' else _key(candidate.keep)}.tflite").read_bytes()
+        data = (out / "candidates" / f"{candidate.key}.tflite").read_bytes()
         atomic_write(out / f"{mode}.tflite", data)
         results.append(ModeResult(mode, True, path=str(out / f"{mode}.tflite"), size_bytes=len(data), sha256=candidate.sha256,
                                   input_dtype="float32", output_dtype="float32", variant_of=variant_of,

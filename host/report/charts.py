@@ -107,7 +107,7 @@ def pareto_chart(builds: list[Build], pick: Build | None) -> str:
     if wide_span([b.p50_ms for b in builds]):
         ax.set_xscale("log")
     ax.set_xlabel("latency p50 (ms)")
-    ax.set_title("Accuracy against latency (dashed: the Pareto front)")
+    ax.set_title("Accuracy against latency (dashed: no build both faster and more accurate)")
     return _png(fig)
 
 

@@ -94,8 +94,9 @@ def debug_html(report: DebugReport) -> str:
     )
 
 
-def write_debug(report: DebugReport, integer_build: bytes, out: Path) -> list[Path]:
-    """DIR/integer.tflite, debug.json, model-explorer.json and debug.html, each written atomically."""
+def write_debug(report: DebugReport, integer_build: bytes, out: Path) -> dict[str, Path]:
+    """DIR/integer.tflite, debug.json, model-explorer.json and debug.html, each written atomically;
+    the paths by file name."""
     out.mkdir(parents=True, exist_ok=True)
     files = {
         "integer.tflite": integer_build,
@@ -105,4 +106,4 @@ def write_debug(report: DebugReport, integer_build: bytes, out: Path) -> list[Pa
     }
     for name, data in files.items():
         atomic_write(out / name, data)
-    return [out / name for name in files]
+    return {name: out / name for name in files}
