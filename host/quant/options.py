@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from device_agent.backends import BackendError, parse_backend
 from host.convert import options as convert_options
 from host.devices import options as device_options
 from host.params import Param, at_least
@@ -12,6 +13,16 @@ from host.store.location import DB
 MODEL = Param("", ".keras/.h5 file, SavedModel folder, or a built-in name (demo, mobilenet_v2, ...)", positional=True,
               metavar="MODEL")
 CALIBRATION = Param(None, "images the integer build is calibrated on (the demo brings its own)", metavar="DIR")
+
+
+def known_backend(value: str | None) -> str | None:
+    """A backend name bench would take (checked before any calibration or device work)."""
+    if value is not None:
+        try:
+            parse_backend(value)
+        except BackendError as e:
+            return f"names no backend: {e}"
+    return None
 
 
 @dataclass(frozen=True)
@@ -46,7 +57,7 @@ class TuneOptions:
     max_accuracy_drop: float = Param(1.0, "the tuned build may lose at most this much top-1 against the float build, "
                                      "measured on the device", unit="points", metavar="POINTS", check=at_least(0)).field()
     backend: str = Param("cpu1", "the backend whose accuracy counts (its numerics differ: tune for the one you ship)",
-                         metavar="B").field()
+                         metavar="B", check=known_backend).field()
     budget: float = Param(30.0, "device time after which no further candidate starts", unit="minutes", metavar="MIN",
                           check=at_least(0.1)).field()
     candidates: int = Param(6, "layers the debugger ranks worst, each tried alone on the device (and with its "
@@ -68,7 +79,7 @@ class RecommendOptions:
     max_latency: float | None = Param(None, "slowest p50 latency allowed", unit="ms", metavar="MS", check=at_least(0)).field()
     min_accuracy: float | None = Param(None, "lowest top-1 allowed", unit="%", metavar="PCT", check=at_least(0)).field()
     backend: str | None = Param(None, "the backend the app will use (default: the one where the pick is fastest)",
-                                metavar="B").field()
+                                metavar="B", check=known_backend).field()
     device: str | None = Param(None, "the device whose cells count (default: the run's first)", metavar="SERIAL").field()
     report: str | None = Param(None, "write the run's HTML report with this recommendation at the top", metavar="FILE.html").field()
     db: str | None = DB.field()

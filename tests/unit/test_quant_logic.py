@@ -154,3 +154,14 @@ def test_a_stored_run_with_variants_resumes_with_its_known_modes():
                                       "keep_float": "block7_project,head"}, "run r")
     assert config.mode_request.names == ["none", "integer"] and config.keep_float_layers == ("block7_project", "head")
     assert BenchConfig.from_stored({"modes": ["keep:mix", "keep:mix+wide"]}, "run r").modes == "all"
+
+
+@pytest.mark.parametrize("backend", ["bogus", "cpu0"])
+def test_a_backend_bench_would_refuse_is_refused_before_any_work(backend):
+    from host.params import validate
+    from host.quant.options import RecommendOptions, TuneOptions
+
+    for options in (TuneOptions(model="demo", out="x", backend=backend), RecommendOptions(backend=backend)):
+        with pytest.raises(InputError, match="--backend names no backend"):
+            validate(options)
+    validate(TuneOptions(model="demo", out="x", backend="cpu4"))
