@@ -4,14 +4,18 @@
 
 Like a phone, it lets in only a host whose ADB key it trusts (by default the key of the user who
 started it, ``~/.android/adbkey.pub``); any other host stays ``unauthorized``. It listens on
-loopback only, advertises only what it implements, and serves ``shell:`` (v1/v2), ``exec:``,
-``sync:`` and ``tcp:PORT``; anything else is refused with CLSE.
+loopback only and advertises Android 14's features that it implements: ``shell:`` (v1/v2, PTY),
+``exec:``, ``sync:`` (v1 and ``sendrecv_v2`` without compression), ``abb_exec:``, ``tcp:PORT``,
+``reverse:``, and a production build's answers to ``root:``, ``unroot:`` and ``remount:``;
+anything else is refused with CLSE. Every process it starts runs confined in the shell's domain
+(``domains.py``); the phone's own commands are answered by its services (``binder.py``).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import signal
 import sys
@@ -21,35 +25,51 @@ from typing import Any
 
 from host.emulator import services
 from host.emulator.auth import PublicKey, load_keys, user_key_path
+from host.emulator.binder import Services
+from host.emulator.commands import Phone
+from host.emulator.domains import DomainError, Domains, preflight
 from host.emulator.profiles import DEFAULT_PROFILE, PROFILES, Profile
 from host.emulator.props import default_props
+from host.emulator.reverse import ReverseForwards
 from host.emulator.sandbox import Sandbox
-from host.emulator.sync import serve_sync
 from host.emulator.transport import A_CLSE, A_OKAY, Connection, Stream, StreamClosed
 
-FEATURES = ("shell_v2", "stat_v2", "ls_v2", "fixed_push_mkdir")
+# Android 14's adbd features, less those it would need and this device does not emulate:
+# abb (the framed binder bridge), the sendrecv_v2 compressions (brotli, lz4, zstd), delayed_ack, track_app
+FEATURES = ("shell_v2", "cmd", "stat_v2", "ls_v2", "fixed_push_mkdir", "apex", "abb_exec", "fixed_push_symlink_timestamp",
+            "remount_shell", "sendrecv_v2", "sendrecv_v2_dry_run_send")
 LOOPBACK = "127.0.0.1"  # like a phone's adbd over USB, reachable from this machine only
 
 
 class EmulatedAdbd:
     def __init__(self, root: Path, props: dict[str, str], trusted: list[PublicKey], profile: Profile, offline: bool = False) -> None:
+        preflight()
         self.trusted = trusted
         self.sandbox = Sandbox(root)
-        self.props = props
         self.sandbox.install(props, profile, offline)
-        self.process_groups: set[int] = set()
+        self.domains = Domains(self.sandbox.root, self.sandbox.internal, profile)
+        self.domains.start()
+        device = json.loads((self.sandbox.internal / "device.json").read_text())
+        self.services = Services(Phone(self.sandbox, self.domains, device))
+        self.services.start()
+        self.device = services.Device(self.sandbox, self.domains, props)
         self.writers: set[asyncio.StreamWriter] = set()
         self.banner = (
             "device::" + "".join(f"{k}={props[k]};" for k in ("ro.product.name", "ro.product.model", "ro.product.device"))
             + "features=" + ",".join(FEATURES)
         )
+        self.reverse: dict[Connection, ReverseForwards] = {}
 
     async def handle_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.writers.add(writer)
+        connection = Connection(reader, writer, self.banner, self.open_service, self.trusted)
         try:
-            await Connection(reader, writer, self.banner, self.open_service, self.trusted).serve()
+            await connection.serve()
         finally:
             self.writers.discard(writer)
+            forwards = self.reverse.pop(connection, None)
+            if forwards is not None:
+                forwards.close()
 
     async def open_service(self, service: str, connection: Connection, remote_id: int) -> None:
         """Accept (OKAY) or refuse (CLSE) one OPEN, then serve it until either side closes."""
@@ -57,7 +77,7 @@ class EmulatedAdbd:
         if name == "tcp":
             await self._open_tcp(argument, connection, remote_id)
             return
-        handler = self._handler(name, argument)
+        handler = self._handler(name, argument, connection)
         if handler is None:
             await connection.send(A_CLSE, 0, remote_id)
             return
@@ -70,34 +90,48 @@ class EmulatedAdbd:
         finally:
             await stream.close()
 
-    def _handler(self, name: str, argument: str) -> Callable[[Stream], Coroutine[Any, Any, None]] | None:
-        options = name.split(",")
-        track = self.process_groups.add
-        if options[0] == "shell" and "v2" in options[1:]:
-            return lambda stream: services.serve_shell_v2(self.sandbox, stream, argument, track)
-        if options[0] in ("shell", "exec"):
-            return lambda stream: services.serve_shell_v1(self.sandbox, stream, argument, track)
+    def _handler(self, name: str, argument: str, connection: Connection) -> Callable[[Stream], Coroutine[Any, Any, None]] | None:
+        kind = name.split(",")[0]
+        if kind in ("shell", "exec"):
+            request = services.ShellRequest.parse(name, argument)
+            return lambda stream: services.serve_shell(self.device, stream, request)
         if name == "sync":
-            return lambda stream: serve_sync(self.sandbox, stream)
+            return lambda stream: services.serve_sync(self.device, stream)
+        if name == "abb_exec":
+            return lambda stream: services.serve_abb_exec(self.device, stream, argument)
+        if name == "reverse":
+            forwards = self.reverse.setdefault(connection, ReverseForwards(connection))
+            return lambda stream: _answer(stream, forwards.handle(argument))
+        answer = services.production_answer(name)
+        if answer is not None:
+            return lambda stream: stream.write(answer.encode())
         return None
 
     async def _open_tcp(self, argument: str, connection: Connection, remote_id: int) -> None:
         port_text = argument.split(":")[0]
         try:
-            reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", int(port_text)), timeout=5)
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(LOOPBACK, int(port_text)), timeout=5)
         except (OSError, ValueError, asyncio.TimeoutError):
             await connection.send(A_CLSE, 0, remote_id)  # connect first, refuse if nothing listens
             return
         stream = connection.new_stream(remote_id)
         await connection.send(A_OKAY, stream.local_id, remote_id)
-        await services.serve_tcp(stream, reader, writer)
+        await services.relay_tcp(stream, reader, writer)
 
     def shutdown(self) -> None:
-        """Drop the adb server's connections (it would keep them open forever) and kill shells."""
+        """Drop the adb server's connections (it would keep them open forever) and kill shells.
+        The domains stay: an app's processes outlive adbd, as on a phone (``power_off`` ends them)."""
         for writer in list(self.writers):
             writer.close()
-        for group in self.process_groups:
-            services._kill_group(group)
+        for group in list(self.device.process_groups):
+            services.kill_group(group)
+        for forwards in self.reverse.values():
+            forwards.close()
+        self.services.stop()
+
+
+async def _answer(stream: Stream, reply: Coroutine[Any, Any, bytes]) -> None:
+    await stream.write(await reply)
 
 
 async def run(root: Path, host: str, port: int, trusted: list[PublicKey], profile: Profile, offline: bool) -> None:
@@ -114,7 +148,7 @@ async def run(root: Path, host: str, port: int, trusted: list[PublicKey], profil
 
     server = await asyncio.start_server(handle, host, port, limit=4 << 20)
     bound = server.sockets[0].getsockname()[1]
-    daemon = EmulatedAdbd(root, default_props(root), trusted, profile, offline)
+    daemon = EmulatedAdbd(root, default_props(root, profile), trusted, profile, offline)
     server_ready.set_result(None)
     print(f"LISTENING {bound}", flush=True)
     await stop.wait()
@@ -139,6 +173,9 @@ def main(argv: list[str] | None = None) -> int:
               "every host will see this device as unauthorized", flush=True)
     try:
         asyncio.run(run(args.root, LOOPBACK, args.port, trusted, PROFILES[args.profile], args.offline))
+    except DomainError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     except OSError as e:
         print(f"error: cannot listen on {LOOPBACK}:{args.port}: {e.strerror}", file=sys.stderr)
         return 2

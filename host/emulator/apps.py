@@ -1,31 +1,35 @@
 """The user's own hands on the emulated phone: typing a line into an app's terminal (Termux).
 
 A test (or a demo) that imitates what a person does inside the Termux app, such as pasting the
-line from ``host agent-command``, runs it here: as the app's user, in the app's home, with
-Termux's environment, the device's paths rewritten as for any command on the device.
+line from ``host agent-command``, runs it here: in the app's domain (its uid, its namespaces),
+in its home, with Termux's environment, as the app's own terminal would.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
+from host.emulator.domains import Domains
+from host.emulator.profiles import PROFILES
 from host.emulator.sandbox import Sandbox
-from host.emulator.services import drop_capabilities
+from host.errors import EmulatorError
+
+PACKAGE = "com.termux"
+PREFIX = f"/data/data/{PACKAGE}/files/usr"
+HOME = f"/data/data/{PACKAGE}/files/home"
 
 
 def type_in_termux(root: Path, line: str, timeout: float = 600.0) -> subprocess.CompletedProcess[str]:
-    """Run ``line`` as if typed into the Termux app of the emulated device at ``root``."""
+    """Run ``line`` as if typed into the Termux app of the running emulated device at ``root``."""
     sandbox = Sandbox(root)
-    package = "com.termux"
-    home = sandbox.apps / package
-    prefix = home / "files" / "usr"
-    rewritten = sandbox.rewrite_command(line)
-    for placeholder in (sandbox.root / "data" / "data" / package, sandbox.root / "data" / "user" / "0" / package):
-        rewritten = rewritten.replace(str(placeholder), str(home))
-    env = {**sandbox.shell_env(), "QB_EMU_APP": package, "PREFIX": str(prefix), "HOME": str(home / "files" / "home"),
-           "TMPDIR": str(prefix / "tmp"), "PATH": f"{prefix / 'bin'}:{sandbox.root / 'system' / 'bin'}",
-           "LD_PRELOAD": str(prefix / "lib" / "libtermux-exec.so")}
-    return subprocess.run([sandbox.shell, "-c", rewritten, "/data/data/com.termux/files/usr/bin/bash"], cwd=home / "files" / "home",
-                          env=env, capture_output=True, text=True, timeout=timeout, start_new_session=True,
-                          preexec_fn=drop_capabilities)
+    profile = PROFILES[json.loads((sandbox.internal / "device.json").read_text())["profile"]["name"]]
+    domains = Domains(sandbox.root, sandbox.internal, profile)
+    domains.attach()
+    if PACKAGE not in domains.holders:
+        raise EmulatorError(f"the emulated device at {root} has no running Termux")
+    env = {"PREFIX": PREFIX, "HOME": HOME, "TMPDIR": f"{PREFIX}/tmp", "PATH": f"{PREFIX}/bin:/system/bin",
+           "LD_PRELOAD": f"{PREFIX}/lib/libtermux-exec.so", "LANG": "en_US.UTF-8", "SHELL": f"{PREFIX}/bin/bash"}
+    argv = domains.enter_argv(PACKAGE, ["/system/bin/sh", "-c", line], env, cwd=HOME)
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, start_new_session=True)

@@ -28,6 +28,7 @@ from host.devices.adb import AdbServerAddress, client, connect_device, disconnec
 from host.devices.device import alive_from_stat
 from host.devices.select import Attached
 from host.emulator import profiles
+from host.emulator.domains import DomainError, Domains, preflight
 from host.emulator.profiles import DEFAULT_PROFILE
 from host.emulator.sandbox import Sandbox
 from host.errors import EmulatorError, InputError
@@ -79,6 +80,10 @@ def start(address: AdbServerAddress, port: int = 0, root: Path | None = None, tr
 
     The adb server is reached first: starting it creates this user's key pair, which the
     daemon reads at its start and trusts, like a phone paired with this computer."""
+    try:
+        preflight()
+    except DomainError as e:
+        raise EmulatorError(str(e)) from None
     if not trust_no_key:
         client(address)
     root = (root or default_root()).resolve()
@@ -90,6 +95,7 @@ def start(address: AdbServerAddress, port: int = 0, root: Path | None = None, tr
              "--profile", profiles.profile(profile).name, *(["--trust-no-key"] if trust_no_key else []),
              *(["--offline"] if offline else [])],
             stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            env=device_environment(),
         )
     bound = _wait_listening(proc, log)
     serial = f"127.0.0.1:{bound}"
@@ -195,22 +201,21 @@ def stop_state(address: AdbServerAddress, state: EmulatorState) -> None:
 
 def power_off(root: Path) -> int:
     """End every process the emulated phone still runs (an app's agent outlives adbd, as on a
-    phone, until the phone is switched off). Its processes carry the device's shell settings
-    (``BASH_ENV`` of its sandbox) in their environment; returns how many were ended."""
-    marker = f"BASH_ENV={Sandbox(root).internal / 'shellrc'}".encode()
-    ended = 0
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/environ", "rb") as handle:
-                if marker not in handle.read().split(b"\0"):
-                    continue
-            os.kill(int(entry.name), signal.SIGKILL)
-            ended += 1
-        except OSError:
-            continue
-    return ended
+    phone, until the phone is switched off): each domain's pid 1, and with it its whole PID
+    namespace. Returns how many domains were ended."""
+    sandbox = Sandbox(root)
+    return Domains(sandbox.root, sandbox.internal, profiles.PROFILES[DEFAULT_PROFILE]).power_off()
+
+
+SECRET_MARKERS = ("TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "KEY")
+SECRET_NAMES = ("QUANTBENCH_DB", "DATABASE_URL", "PGPASSFILE", "PGSERVICEFILE")
+
+
+def device_environment() -> dict[str, str]:
+    """What the emulated device's daemon is started with: this process's environment less its
+    secrets (the database URL, STF token, passwords ...), which no process of the phone may see."""
+    return {k: v for k, v in os.environ.items()
+            if k not in SECRET_NAMES and not any(m in k.upper() for m in SECRET_MARKERS) and not k.startswith("PG")}
 
 
 def stop(address: AdbServerAddress, serial: str | None = None, everything: bool = False) -> list[str]:

@@ -1,63 +1,65 @@
-"""The emulated phone's filesystem: a sandbox folder with a phone's layout and permissions.
+"""The emulated phone's filesystem: a sandbox folder with a phone's layout, owners and modes.
 
-Mapping rules (the contract of the emulated device):
+The sandbox is the device's ``/`` for real: every process of the device (shell, sync, run-as,
+apps) runs in kernel namespaces whose root is built from it (``jail.py``, ``domains.py``), so a
+relative ``..``, ``/proc/self/root`` or a symlink cannot leave it, and every permission check is
+the kernel's. Its layout is a phone's:
 
-* ``root`` is the device's ``/``. Sync paths (push, pull, stat, list) are device paths inside
-  it; a path whose ``..`` would climb above ``/``, or that resolves through a symlink to
-  somewhere outside, is refused; so is an app's private folder (``/data/data/<pkg>``), and a
-  write anywhere but ``/data/local/tmp`` and ``/sdcard``, as a phone refuses them to the shell.
-* Shell commands run as the shell user, in ``/``, with ``PATH=/system/bin``: a phone's tools
-  (the host's, linked in one by one), ``getprop``, ``run-as``, ``pm``, ``dumpsys``, ``id`` and
-  ``kill`` answering as a phone does, and no Python unless the profile is ``shell-python``.
-  Every absolute path in a command is rewritten into the sandbox, except ``/proc``, ``/dev``
-  and ``/sys``, which are this machine's.
-* Folders have a phone's modes: ``/data`` and ``/data/data`` can be crossed but not listed, an
-  app's ``/data/data/<pkg>`` is closed (``Permission denied``); the app's real files live beside
-  the sandbox (``<root>.private/apps/<pkg>``), reached only through ``run-as`` (or by the app).
-  When the emulated device runs as root, shell commands run with every capability dropped, so
-  these modes hold for them as they do for the shell user.
+* ``/system`` (read-only in every domain): ``/system/bin`` holds mksh as ``sh``, toybox and its
+  applets, and the phone's own commands (``getprop``, ``run-as``, ``pm``, ``dumpsys``, ``cmd``,
+  ``logcat``, ...), which are clients of the device's services (``qbdevice``); ``/system/etc``
+  holds ``passwd``/``group`` (Android's ids) and ``mkshrc``; ``/system/build.prop`` the
+  properties. ``/etc`` and ``/bin`` link there, as on Android.
+* ``/data`` (``system`` 0771: crossed, not listed, by the shell), ``/data/local/tmp`` (``shell``
+  0771: the shell's own folder), ``/data/data/<pkg>`` (the app's uid, 0700: closed to the shell),
+  ``/data/user/0`` linking to ``/data/data``; ``/sdcard`` linking to ``/storage/emulated/0``
+  (``sdcard_rw``).
+* ``/sys``: the phone's thermal zones and CPU frequencies (``thermal.py``), nothing of this machine's.
+
+Run as root the owners are Android's uids; as another user every file is that user's and each
+domain maps it to its own uid (the modes still hold; the apps' folders are hidden from the shell).
+The daemon's own state (``device.json``, the domains' holders, the services' socket, scripted
+sensors) lives beside the sandbox in ``<root>.private/internal``, which no domain can reach.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-import re
 import shutil
 import stat
+import subprocess
 import sys
 from pathlib import Path
 
+from host.emulator.domains import SDCARD_RW, SHELL_UID, SYSTEM_UID, DomainError, userns_mode
 from host.emulator.profiles import SYSTEM_PACKAGES, Profile
 from host.emulator.thermal import install_sensors
 
-SHARED = ("/proc", "/dev", "/sys")  # the kernel's own, the same for the device and this machine ...
-DEVICE_SYS = ("/sys/class/thermal", "/sys/devices/system/cpu")  # ... but the phone's thermal zones and CPUs
-_ABSOLUTE = re.compile(r"(?<![\w.~}/-])(/(?!/)[^\s'\";|&<>()`]*)")
-# (device folder, mode): what the shell user may list, cross and write, as on a phone. The shell
-# user owns the sandbox, so the owner's bits are the ones that bind it: 0111 may be crossed only.
+NATIVE = Path(__file__).with_name("native") / "qbdevice.c"
+# (device folder, owner uid, group gid, mode), as a phone has them
 LAYOUT = (
-    ("system", 0o555), ("system/bin", 0o555), ("data", 0o111), ("data/local", 0o111), ("data/local/tmp", 0o771),
-    ("data/data", 0o111), ("data/user", 0o111), ("data/user/0", 0o111), ("sdcard", 0o777),
+    ("system", 0, 0, 0o755), ("system/bin", 0, SHELL_UID, 0o755), ("system/etc", 0, 0, 0o755),
+    ("data", SYSTEM_UID, SYSTEM_UID, 0o771), ("data/local", 0, 0, 0o751), ("data/local/tmp", SHELL_UID, SHELL_UID, 0o771),
+    ("data/data", SYSTEM_UID, SYSTEM_UID, 0o771), ("data/user", SYSTEM_UID, SYSTEM_UID, 0o711),
+    ("storage", 0, 0, 0o755), ("storage/emulated", 0, SDCARD_RW, 0o771), ("storage/emulated/0", 0, SDCARD_RW, 0o2770),
+    ("storage/self", 0, 0, 0o755), ("sys", 0, 0, 0o755), ("vendor", 0, 0, 0o755), ("apex", 0, 0, 0o755),
 )
-WRITABLE = ("/data/local/tmp", "/sdcard")
-# The phone's tools the shell user has (toybox and mksh builtins on Android; this machine's here).
-TOOLS = (
-    "ls", "cat", "mkdir", "rm", "rmdir", "mv", "cp", "ln", "chmod", "touch", "sleep", "sha256sum", "md5sum", "head", "tail",
-    "tr", "grep", "sed", "awk", "cut", "sort", "uniq", "wc", "xargs", "nohup", "env", "printf", "test", "[", "true", "false",
-    "date", "uname", "df", "du", "stat", "find", "tee", "readlink", "realpath", "basename", "dirname", "od", "dd", "timeout",
-    "ps", "which", "nice", "taskset", "pwd", "expr", "seq", "yes", "base64", "gzip", "tar",
-)
-DEVICE_COMMANDS = ("getprop", "run-as", "pm", "dumpsys", "id", "kill", "cmd")
-SHELLRC = """\
-# sourced by every non-interactive shell of the emulated device (BASH_ENV)
-enable -n kill  # the device's kill: it knows which processes belong to an app
-command_not_found_handle() { echo "/system/bin/sh: $1: inaccessible or not found" >&2; return 127; }
+LINKS = (("etc", "/system/etc"), ("bin", "/system/bin"), ("sdcard", "/storage/self/primary"),
+         ("storage/self/primary", "/storage/emulated/0"), ("data/user/0", "/data/data"))
+# the phone's own commands: clients of the device's services (binder.py answers them)
+SERVICE_COMMANDS = ("getprop", "setprop", "run-as", "pm", "dumpsys", "cmd", "logcat", "log", "getenforce", "remount")
+TERMUX_COMMANDS = ("pkg", "apt")
+NOT_ON_A_PHONE = ("su", "login", "passwd", "mkpasswd", "sh", "chroot", "unshare", "nsenter", "switch_root", "pivot_root")
+SHELL_PATH = "/product/bin:/apex/com.android.runtime/bin:/apex/com.android.art/bin:/system_ext/bin:/system/bin:/system/xbin:/odm/bin:/vendor/bin:/vendor/xbin"
+MKSHRC = """\
+# /system/etc/mkshrc: the interactive shell's prompt, as Android's
+: ${TERM:=xterm-256color}
+: ${HOSTNAME:=$(getprop ro.product.device)}
+PS1='${HOSTNAME:=localhost}:${PWD:-?} $ '
+export HOSTNAME TERM
 """
-
-
-class SandboxEscape(PermissionError):
-    """A device path that leaves the sandbox, or that the shell user may not touch."""
 
 
 class Sandbox:
@@ -65,140 +67,169 @@ class Sandbox:
         self.root = root.resolve()
         self.private = self.root.parent / (self.root.name + ".private")
         self.internal = self.private / "internal"
-        self.apps = self.private / "apps"
 
-    # -- paths ----------------------------------------------------------------------------
-    def _normalized(self, device_path: str) -> list[str]:
-        if not device_path.startswith("/"):
-            device_path = f"/{device_path}"
-        parts: list[str] = []
-        for part in device_path.split("/"):
-            if part in ("", "."):
-                continue
-            if part == "..":
-                if not parts:
-                    raise SandboxEscape(f"{device_path}: climbs above the device root")
-                parts.pop()
-            else:
-                parts.append(part)
-        return parts
-
-    def host_path(self, device_path: str, *, write: bool = False) -> Path:
-        """The sandbox path for a device path the shell user may reach (``write``: may write)."""
-        parts = self._normalized(device_path)
-        absolute = "/" + "/".join(parts)
-        if parts[:2] == ["data", "data"] and len(parts) > 2 or parts[:3] == ["data", "user", "0"] and len(parts) > 3:
-            raise SandboxEscape(f"{absolute}: Permission denied")
-        if write and not any(absolute == w or absolute.startswith(w + "/") for w in WRITABLE):
-            raise SandboxEscape(f"{absolute}: Permission denied")
-        candidate = self.root.joinpath(*parts)
-        real = candidate.resolve()
-        if real != self.root and self.root not in real.parents:
-            raise SandboxEscape(f"{absolute}: resolves outside the device root")
-        return candidate
-
-    def rewrite_command(self, command: str) -> str:
-        """Every absolute path of a shell command as the sandbox path (the kernel's own excepted)."""
-        def rewrite(match: re.Match[str]) -> str:
-            path = match.group(0)
-            if _under(path, DEVICE_SYS) or not _under(path, SHARED):
-                return str(self.root) + path
-            return path
-        return _ABSOLUTE.sub(rewrite, command)
-
-    def device_view(self, output: bytes) -> bytes:
-        """Output as the device would print it: sandbox paths back to device paths (``/data/...``)."""
-        if self.root.as_posix().encode() not in output:
-            return output
-        apps = (self.apps.as_posix() + "/").encode()
-        return output.replace(apps, b"/data/data/").replace(self.root.as_posix().encode() + b"/", b"/") \
-            .replace(self.root.as_posix().encode(), b"/")
+    def app_home(self, package: str) -> Path:
+        """Where this machine sees an app's data folder (``/data/data/<pkg>`` on the device)."""
+        return self.root / "data" / "data" / package
 
     # -- installation ---------------------------------------------------------------------------
     def install(self, props: dict[str, str], profile: Profile, offline: bool = False) -> None:
-        """Lay out the phone's folders and modes, its tools, its apps; idempotent."""
-        for folder, _ in LAYOUT:  # open for the set-up; the phone's modes are set at the end
-            (self.root / folder).mkdir(parents=True, exist_ok=True)
-            os.chmod(self.root / folder, 0o755)
+        """Lay out the phone's folders, owners and modes, its programs, its apps; idempotent."""
         self.internal.mkdir(parents=True, exist_ok=True)
         os.chmod(self.private, 0o700)
-        shutil.copyfile(Path(__file__).with_name("devicetools.py"), self.internal / "devicetools.py")
-        (self.internal / "shellrc").write_text(SHELLRC)
-        site = _site_packages()
+        (self.internal / "socket").mkdir(exist_ok=True)
+        os.chmod(self.internal / "socket", 0o755)
+        for folder, _, _, _ in LAYOUT:
+            (self.root / folder).mkdir(parents=True, exist_ok=True)
+        for link, target in LINKS:
+            path = self.root / link
+            if path.is_symlink() and os.readlink(path) == target:
+                continue
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)  # an older sandbox's folder where the phone has a link
+            path.unlink(missing_ok=True)
+            path.symlink_to(target)
         (self.internal / "device.json").write_text(json.dumps({
-            "root": str(self.root), "apps": str(self.apps), "python": sys.executable, "site_packages": site, "props": props, "offline": offline,
-            "system_packages": list(SYSTEM_PACKAGES),
+            "props": props, "offline": offline, "system_packages": list(SYSTEM_PACKAGES), "python": sys.executable,
+            "site_packages": _site_packages(),
             "profile": {"name": profile.name, "apps": [a.__dict__ for a in profile.apps], "shell_python": profile.shell_python},
         }, indent=1))
-        self._install_tools(profile)
+        self._install_system(props, profile)
         install_sensors(self.root, self.internal)
         for app in profile.apps:
-            self._install_app(app.package)
-        for folder, mode in reversed(LAYOUT):
-            os.chmod(self.root / folder, mode)
+            self._install_app(app.package, app.uid)
+        for folder, uid, gid, mode in LAYOUT:
+            self._own(self.root / folder, uid, gid, mode)
 
-    def _install_tools(self, profile: Profile) -> None:
+    def _own(self, path: Path, uid: int, gid: int, mode: int) -> None:
+        if not userns_mode():
+            os.lchown(path, uid, gid)
+        os.chmod(path, mode)
+
+    def _install_system(self, props: dict[str, str], profile: Profile) -> None:
         bin_dir = self.root / "system" / "bin"
-        for name in TOOLS:
-            found = shutil.which(name, path="/usr/bin:/bin")
-            link = bin_dir / name
-            if found and not link.is_symlink():
-                link.unlink(missing_ok=True)
-                link.symlink_to(found)
-        _script(bin_dir / "sh", f'#!{_bash()}\nexec {_bash()} "$@"\n')
-        for name in DEVICE_COMMANDS:
-            _script(bin_dir / name, f'#!/bin/sh\nexec {sys.executable} -S {self.internal / "devicetools.py"} {name} "$@"\n')
+        _copy(Path(_which("mksh")), bin_dir / "sh")
+        _copy(Path(_which("toybox")), bin_dir / "toybox")
+        applets = subprocess.run([_which("toybox")], capture_output=True, text=True, check=True).stdout.split()
+        own = set(SERVICE_COMMANDS) | set(NOT_ON_A_PHONE) | {"init", "qbdevice", "toybox"}
+        for name in applets:
+            if name not in own:
+                _link(bin_dir / name, "toybox")
+        self._build_qbdevice(bin_dir / "qbdevice")
+        for name in (*SERVICE_COMMANDS, "init"):
+            _link(bin_dir / name, "qbdevice")
         python = bin_dir / "python3"
         if profile.shell_python:
-            _script(python, f'#!/bin/sh\nPYTHONNOUSERSITE=1 exec {sys.executable} "$@"\n')
+            _script(python, f'#!/system/bin/sh\nPYTHONNOUSERSITE=1 exec {sys.executable} "$@"\n')
             _script(bin_dir / "python", python.read_text())
         else:
             python.unlink(missing_ok=True)
             (bin_dir / "python").unlink(missing_ok=True)
+        etc = self.root / "system" / "etc"
+        _text(etc / "mkshrc", MKSHRC)
+        users, groups = _ids(profile)
+        _text(etc / "passwd", "".join(f"{name}:x:{uid}:{uid}::/:/system/bin/sh\n" for name, uid in users))
+        _text(etc / "group", "".join(f"{name}:x:{gid}:\n" for name, gid in groups))
+        _text(etc / "hosts", "127.0.0.1 localhost\n::1 ip6-localhost\n")
+        _text(self.root / "system" / "build.prop", "".join(f"{k}={v}\n" for k, v in sorted(props.items()) if k.startswith("ro.")))
 
-    def _install_app(self, package: str) -> None:
-        """The app's placeholder for the shell (closed), and its real folder beside the sandbox."""
-        for placeholder in (self.root / "data" / "data" / package, self.root / "data" / "user" / "0" / package):
-            placeholder.mkdir(exist_ok=True)
-            os.chmod(placeholder, 0)
-        home = self.apps / package
+    def _build_qbdevice(self, target: Path) -> None:
+        """The native client and init, built from our source once per source and compiler."""
+        compiler = shutil.which("cc") or shutil.which("gcc")
+        if compiler is None:
+            raise DomainError("the emulated device needs a C compiler to build its native helper (Debian: apt-get install gcc)")
+        key = hashlib.sha256(NATIVE.read_bytes() + compiler.encode()).hexdigest()
+        stamp = self.internal / "qbdevice.sha256"
+        if target.is_file() and stamp.is_file() and stamp.read_text() == key:
+            return
+        partial = target.with_name(".qbdevice.partial")
+        for flags in (["-static"], []):  # static needs libc.a (libc6-dev); dynamic uses the bound libraries
+            done = subprocess.run([compiler, *flags, "-O2", "-o", str(partial), str(NATIVE)], capture_output=True, text=True)
+            if done.returncode == 0:
+                break
+        else:
+            raise DomainError(f"cannot build the emulated device's native helper: {done.stderr.strip().splitlines()[-1:]}")
+        os.chmod(partial, 0o755)
+        os.replace(partial, target)
+        stamp.write_text(key)
+
+    def _install_app(self, package: str, uid: int) -> None:
+        """The app's data folder: its own uid, closed to everyone else; Termux's base system in it."""
+        home = self.app_home(package)
         home.mkdir(parents=True, exist_ok=True)
-        os.chmod(home, 0o700)
         if package == "com.termux":
             self._install_termux_base(home / "files" / "usr")
             (home / "files" / "home").mkdir(parents=True, exist_ok=True)
+        if not userns_mode():
+            for folder, dirs, files in os.walk(home):
+                for name in (folder, *(os.path.join(folder, n) for n in dirs + files)):
+                    os.lchown(name, uid, uid)
+        os.chmod(home, 0o700)
 
     def _install_termux_base(self, prefix: Path) -> None:
         """Termux before any ``pkg install``: its package manager and libtermux-exec, no Python."""
         for folder in ("bin", "lib", "tmp", "var/lib"):
             (prefix / folder).mkdir(parents=True, exist_ok=True)
-        for name in ("pkg", "apt"):
-            _script(prefix / "bin" / name, f'#!/bin/sh\nexec {sys.executable} -S {self.internal / "devicetools.py"} pkg "$@"\n')
+        for name in TERMUX_COMMANDS:
+            _link(prefix / "bin" / name, "/system/bin/qbdevice")
         preload = prefix / "lib" / "libtermux-exec.so"
-        if not preload.exists():
+        if not preload.exists() and not preload.is_symlink():
             preload.symlink_to(_harmless_library())  # so LD_PRELOAD works as on a phone, and does nothing
 
     # -- the shell --------------------------------------------------------------------------------
-    def shell_env(self) -> dict[str, str]:
-        """The shell user's environment: a phone's, nothing of this machine's."""
-        return {
-            "PATH": str(self.root / "system" / "bin"), "HOME": str(self.root), "TMPDIR": str(self.root / "data" / "local" / "tmp"),
-            "ANDROID_DATA": str(self.root / "data"), "EXTERNAL_STORAGE": str(self.root / "sdcard"), "USER": "shell",
-            "LOGNAME": "shell", "HOSTNAME": "localhost", "TERM": "dumb", "BASH_ENV": str(self.internal / "shellrc"),
-            "LANG": "C.UTF-8",
+    def shell_env(self, props: dict[str, str], tty: bool = False) -> dict[str, str]:
+        """The shell user's environment, as ``adb shell env`` prints it on a phone; nothing of this machine's."""
+        env = {
+            "PATH": SHELL_PATH, "HOME": "/", "TMPDIR": "/data/local/tmp", "ANDROID_DATA": "/data", "ANDROID_ROOT": "/system",
+            "ANDROID_STORAGE": "/storage", "EXTERNAL_STORAGE": "/sdcard", "ASEC_MOUNTPOINT": "/mnt/asec", "USER": "shell",
+            "LOGNAME": "shell", "SHELL": "/bin/sh", "HOSTNAME": props.get("ro.product.device", "localhost"),
+            "DOWNLOAD_CACHE": "/data/cache",
         }
-
-    @property
-    def workdir(self) -> Path:
-        return self.root
-
-    @property
-    def shell(self) -> str:
-        return _bash()
+        if tty:
+            env |= {"TERM": "xterm-256color", "ENV": "/system/etc/mkshrc"}
+        return env
 
 
-def _under(path: str, prefixes: tuple[str, ...]) -> bool:
-    return any(path == p or path.startswith(p + "/") for p in prefixes)
+def _which(name: str) -> str:
+    found = shutil.which(name)
+    if found is None:
+        raise DomainError(f"the emulated device needs {name} (Debian: apt-get install {name})")
+    return str(Path(found).resolve())
+
+
+def _ids(profile: Profile) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+    """Android's user and group names, and the apps' (u0_aNNN), for toybox's ls and id."""
+    common = [("root", 0), ("system", 1000), ("radio", 1001), ("input", 1004), ("log", 1007), ("adb", 1011),
+              ("sdcard_rw", 1015), ("sdcard_r", 1028), ("ext_data_rw", 1078), ("ext_obb_rw", 1079), ("shell", 2000),
+              ("net_bt_admin", 3001), ("net_bt", 3002), ("inet", 3003), ("net_bw_stats", 3006), ("readproc", 3009),
+              ("uhid", 3011), ("readtracefs", 3012), ("everybody", 9997), ("nobody", 9999)]
+    apps = [(f"u0_a{a.uid - 10000}", a.uid) for a in profile.apps]
+    caches = [(f"u0_a{a.uid - 10000}_cache", a.uid + 10000) for a in profile.apps]
+    alls = [(f"all_a{a.uid - 10000}", a.uid + 40000) for a in profile.apps]
+    return common + apps, common + apps + caches + alls
+
+
+def _copy(source: Path, target: Path) -> None:
+    if target.is_file() and not target.is_symlink() and target.stat().st_size == source.stat().st_size \
+            and target.read_bytes() == source.read_bytes():
+        return
+    partial = target.with_name(f".{target.name}.partial")
+    shutil.copyfile(source, partial)
+    os.chmod(partial, 0o755)
+    os.replace(partial, target)
+
+
+def _link(path: Path, target: str) -> None:
+    if path.is_symlink() and os.readlink(path) == target:
+        return
+    path.unlink(missing_ok=True)
+    path.symlink_to(target)
+
+
+def _text(path: Path, text: str) -> None:
+    if not path.is_file() or path.read_text() != text:
+        path.write_text(text)
+    os.chmod(path, 0o644)
 
 
 def _script(path: Path, text: str) -> None:
@@ -206,10 +237,6 @@ def _script(path: Path, text: str) -> None:
         path.unlink(missing_ok=True)
         path.write_text(text)
     path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH | stat.S_IRGRP | stat.S_IROTH)
-
-
-def _bash() -> str:
-    return shutil.which("bash") or "/bin/sh"
 
 
 def _site_packages() -> str:

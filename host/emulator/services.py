@@ -1,70 +1,142 @@
-"""Shell (v1, v2, exec) and tcp forwarding services of the emulated device.
+"""adbd's services on the emulated device: shell (v1, v2, with or without a PTY), exec, sync,
+``abb_exec``, tcp forwards, ``reverse:``, and a production build's ``root:``/``unroot:``/``remount:``.
 
-Shell commands run as the device's shell user (``sandbox.py`` says what that means), each in
-its own session so that a client that leaves (CLSE) can have the whole process group killed, as
-adbd does. Run as root, the emulated device drops every capability for them first, so file
-modes bind them as they bind a phone's shell user.
+Every process runs in the shell's domain (``domains.py``): uid 2000, its own namespaces rooted at
+the sandbox. Each is started in a session of its own so that a client that leaves (CLSE) has the
+whole process group killed, as adbd does.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import os
 import signal
 import struct
 from collections.abc import Callable
+from dataclasses import dataclass
 
+from host.emulator.domains import SHELL, Domains
 from host.emulator.sandbox import Sandbox
 from host.emulator.transport import Stream, StreamClosed
 
 SHELL_STDIN, SHELL_STDOUT, SHELL_STDERR, SHELL_EXIT, SHELL_CLOSE_STDIN, SHELL_WINDOW = 0, 1, 2, 3, 4, 5
 _V2_HEADER = struct.Struct("<BI")
 READ_SIZE = 64 * 1024
+TIOCSWINSZ, TIOCGPTPEER, TIOCSPTLCK = 0x5414, 0x5441, 0x40045431
+# what a production (user) build's adbd answers; AOSP daemon/restart_service.cpp, remount_service.cpp
+PRODUCTION_ANSWERS = {
+    "root": "adbd cannot run as root in production builds\n",
+    "unroot": "adbd not running as root\n",
+    "remount": "Not running as root. Try \"adb root\" first.\n",
+    "disable-verity": "verity cannot be disabled/enabled - USER build\n",
+    "enable-verity": "verity cannot be disabled/enabled - USER build\n",
+}
 
 
-def _kill_group(pid: int) -> None:
+def kill_group(pid: int) -> None:
     try:
         os.killpg(pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
 
 
-PR_CAPBSET_DROP = 24
-LAST_CAPABILITY = 63
+@dataclass(frozen=True)
+class ShellRequest:
+    """What a ``shell``/``exec`` OPEN asks for: the command, the v2 framing, a PTY, TERM."""
+
+    command: str
+    v2: bool
+    pty: bool
+    term: str = ""
+
+    @classmethod
+    def parse(cls, name: str, argument: str) -> ShellRequest:
+        options = name.split(",")
+        v2 = "v2" in options[1:]
+        if options[0] == "exec":
+            return cls(argument, False, False)
+        pty = "pty" in options[1:] or ("raw" not in options[1:] and not argument.strip())
+        term = next((o.split("=", 1)[1] for o in options[1:] if o.startswith("TERM=")), "")
+        return cls(argument, v2, pty, term)
 
 
-def drop_capabilities() -> None:
-    """In the child, before exec: as root, empty the bounding set so the shell runs without any
-    capability (file modes then apply to it); as any other user there is nothing to drop."""
-    if os.geteuid() != 0:
-        return
-    libc = ctypes.CDLL(None, use_errno=True)
-    for capability in range(LAST_CAPABILITY + 1):
-        libc.prctl(PR_CAPBSET_DROP, capability, 0, 0, 0)
+class Device:
+    """What every service needs: the sandbox, the domains, the properties, the process groups."""
+
+    def __init__(self, sandbox: Sandbox, domains: Domains, props: dict[str, str]) -> None:
+        self.sandbox = sandbox
+        self.domains = domains
+        self.props = props
+        self.process_groups: set[int] = set()
+
+    def shell_argv(self, request: ShellRequest) -> list[str]:
+        env = self.sandbox.shell_env(self.props, tty=request.pty)
+        if request.term:
+            env["TERM"] = request.term
+        # "$0" is what the device's shell calls itself in its messages: "/system/bin/sh: ...: not found"
+        argv = ["/system/bin/sh", "-c", request.command] if request.command.strip() else ["/system/bin/sh"]
+        return self.domains.enter_argv(SHELL, argv, env, tty=request.pty)
+
+    def open_pty(self) -> tuple[int, int]:
+        """A terminal from the shell domain's own devpts (so ``tty`` names it there, ``/dev/pts/N``)."""
+        import fcntl
+
+        master = os.open(f"/proc/{self.domains.holders[SHELL]}/root/dev/ptmx", os.O_RDWR | os.O_NOCTTY)
+        try:
+            fcntl.ioctl(master, TIOCSPTLCK, struct.pack("i", 0))
+            slave = fcntl.ioctl(master, TIOCGPTPEER, os.O_RDWR | os.O_NOCTTY)
+        except OSError:
+            os.close(master)
+            raise
+        return master, slave
+
+    async def spawn(self, argv: list[str], merge_stderr: bool, pty_slave: int | None = None) -> asyncio.subprocess.Process:
+        if pty_slave is not None:
+            proc = await asyncio.create_subprocess_exec(*argv, stdin=pty_slave, stdout=pty_slave, stderr=pty_slave,
+                                                        start_new_session=True)
+        else:
+            proc = await asyncio.create_subprocess_exec(
+                *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT if merge_stderr else asyncio.subprocess.PIPE, start_new_session=True)
+        self.process_groups.add(proc.pid)
+        proc_wait = proc.wait
+
+        async def wait_and_forget() -> int:
+            code = await proc_wait()
+            self.process_groups.discard(proc.pid)
+            return code
+        proc.wait = wait_and_forget  # type: ignore[method-assign]
+        return proc
 
 
-async def _start(sandbox: Sandbox, command: str, merge_stderr: bool, track: Callable[[int], None]) -> asyncio.subprocess.Process:
-    # "$0" is what the device's shell calls itself in its messages: "/system/bin/sh: ...: not found"
-    argv = [sandbox.shell, "-c", sandbox.rewrite_command(command), "/system/bin/sh"] if command.strip() else [sandbox.shell]
-    proc = await asyncio.create_subprocess_exec(
-        *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT if merge_stderr else asyncio.subprocess.PIPE,
-        cwd=sandbox.workdir, env=sandbox.shell_env(), start_new_session=True, preexec_fn=drop_capabilities,
-    )
-    track(proc.pid)
-    return proc
+def _exit_byte(code: int) -> bytes:
+    return bytes([code & 0xFF if code >= 0 else (128 - code) & 0xFF])
 
 
-async def serve_shell_v1(sandbox: Sandbox, stream: Stream, command: str, track: Callable[[int], None]) -> None:
+def _kill_if_running(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is None:
+        kill_group(proc.pid)
+
+
+# -- shell and exec --------------------------------------------------------------------------------------
+async def serve_shell(device: Device, stream: Stream, request: ShellRequest) -> None:
+    if request.pty:
+        await _serve_pty(device, stream, request)
+    elif request.v2:
+        await _serve_v2(device, stream, request)
+    else:
+        await _serve_v1(device, stream, request)
+
+
+async def _serve_v1(device: Device, stream: Stream, request: ShellRequest) -> None:
     """``shell:CMD`` and ``exec:CMD``: raw bytes, stderr merged, no exit status."""
-    proc = await _start(sandbox, command, True, track)
+    proc = await device.spawn(device.shell_argv(request), merge_stderr=True)
     stream.on_close.append(lambda: _kill_if_running(proc))
     assert proc.stdout is not None and proc.stdin is not None
-    pump_in = asyncio.create_task(_pump_stdin_raw(stream, proc.stdin))
+    pump_in = asyncio.create_task(_pump_raw(stream, proc.stdin))
     try:
         while chunk := await proc.stdout.read(READ_SIZE):
-            await stream.write(sandbox.device_view(chunk))
+            await stream.write(chunk)
         await proc.wait()
     except StreamClosed:
         _kill_if_running(proc)
@@ -73,7 +145,7 @@ async def serve_shell_v1(sandbox: Sandbox, stream: Stream, command: str, track: 
         await stream.close()
 
 
-async def _pump_stdin_raw(stream: Stream, stdin: asyncio.StreamWriter) -> None:
+async def _pump_raw(stream: Stream, stdin: asyncio.StreamWriter) -> None:
     try:
         while data := await stream.read():
             stdin.write(data)
@@ -84,26 +156,32 @@ async def _pump_stdin_raw(stream: Stream, stdin: asyncio.StreamWriter) -> None:
         stdin.close()
 
 
-async def serve_shell_v2(sandbox: Sandbox, stream: Stream, command: str, track: Callable[[int], None]) -> None:
-    """``shell,v2,...:CMD``: framed stdout/stderr, stdin and close-stdin, exit code, then CLSE."""
-    proc = await _start(sandbox, command, False, track)
+class _Framer:
+    def __init__(self, stream: Stream) -> None:
+        self.stream = stream
+        self.lock = asyncio.Lock()
+
+    async def frame(self, kind: int, data: bytes) -> None:
+        async with self.lock:
+            await self.stream.write(_V2_HEADER.pack(kind, len(data)) + data)
+
+
+async def _serve_v2(device: Device, stream: Stream, request: ShellRequest) -> None:
+    """``shell,v2,raw:CMD``: framed stdout/stderr, stdin and close-stdin, exit code, then CLSE."""
+    proc = await device.spawn(device.shell_argv(request), merge_stderr=False)
     stream.on_close.append(lambda: _kill_if_running(proc))
     assert proc.stdout is not None and proc.stderr is not None and proc.stdin is not None
-    lock = asyncio.Lock()
-
-    async def frame(kind: int, data: bytes) -> None:
-        async with lock:
-            await stream.write(_V2_HEADER.pack(kind, len(data)) + data)
+    framer = _Framer(stream)
 
     async def relay(source: asyncio.StreamReader, kind: int) -> None:
         while chunk := await source.read(READ_SIZE):
-            await frame(kind, sandbox.device_view(chunk))
+            await framer.frame(kind, chunk)
 
-    pump_in = asyncio.create_task(_pump_stdin_v2(stream, proc.stdin))
+    stdin = proc.stdin
+    pump_in = asyncio.create_task(_pump_v2(stream, stdin.write, stdin.close, stdin.drain))
     try:
         await asyncio.gather(relay(proc.stdout, SHELL_STDOUT), relay(proc.stderr, SHELL_STDERR))
-        code = await proc.wait()
-        await frame(SHELL_EXIT, bytes([code & 0xFF if code >= 0 else (128 - code) & 0xFF]))
+        await framer.frame(SHELL_EXIT, _exit_byte(await proc.wait()))
     except StreamClosed:
         _kill_if_running(proc)
     finally:
@@ -111,35 +189,147 @@ async def serve_shell_v2(sandbox: Sandbox, stream: Stream, command: str, track: 
         await stream.close()
 
 
-async def _pump_stdin_v2(stream: Stream, stdin: asyncio.StreamWriter) -> None:
+async def _pump_v2(stream: Stream, write: Callable[[bytes], object], close_stdin: Callable[[], object],
+                   drain: Callable[[], object] | None, window: Callable[[bytes], None] | None = None) -> None:
     try:
         while True:
             kind, length = _V2_HEADER.unpack(await stream.readexactly(_V2_HEADER.size))
             data = await stream.readexactly(length) if length else b""
             if kind == SHELL_STDIN:
-                stdin.write(data)
-                await stdin.drain()
+                write(data)
+                if drain is not None:
+                    await drain()  # type: ignore[misc]
             elif kind == SHELL_CLOSE_STDIN:
-                stdin.close()
-    except (StreamClosed, ConnectionError):
+                close_stdin()
+            elif kind == SHELL_WINDOW and window is not None:
+                window(data)
+    except (StreamClosed, ConnectionError, OSError):
         pass
     finally:
-        stdin.close()
+        close_stdin()
 
 
-def _kill_if_running(proc: asyncio.subprocess.Process) -> None:
-    if proc.returncode is None:
-        _kill_group(proc.pid)
+def _set_window(master: int, text: bytes) -> None:
+    """A v2 window-size frame, ``ROWSxCOLS,XPIXxYPIX``, onto the PTY."""
+    try:
+        size, _, pixels = text.rstrip(b"\0").decode().partition(",")
+        rows, cols = (int(v) for v in size.split("x"))
+        xpix, ypix = (int(v) for v in pixels.split("x")) if pixels else (0, 0)
+    except ValueError:
+        return
+    import fcntl
+
+    fcntl.ioctl(master, TIOCSWINSZ, struct.pack("HHHH", rows, cols, xpix, ypix))
 
 
-async def serve_tcp(stream: Stream, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """Relay an accepted ``tcp:PORT`` stream; EOF from the target becomes CLSE (no half-close)."""
+async def _serve_pty(device: Device, stream: Stream, request: ShellRequest) -> None:
+    """A terminal: the shell on a PTY (prompt, job control, echo), v1 raw or v2 framed."""
+    master, slave = device.open_pty()
+    os.set_blocking(master, False)
+    try:
+        proc = await device.spawn(device.shell_argv(request), merge_stderr=True, pty_slave=slave)
+    finally:
+        os.close(slave)
+    stream.on_close.append(lambda: _kill_if_running(proc))
+    framer = _Framer(stream)
+    loop = asyncio.get_running_loop()
+    output: asyncio.Queue[bytes] = asyncio.Queue()
+
+    def readable() -> None:
+        try:
+            output.put_nowait(os.read(master, READ_SIZE))
+        except OSError:  # EIO: the last process holding the terminal is gone
+            loop.remove_reader(master)
+            output.put_nowait(b"")
+
+    loop.add_reader(master, readable)
+
+    def to_terminal(data: bytes) -> None:
+        os.write(master, data)
+
+    pump_in = asyncio.create_task(
+        _pump_v2(stream, to_terminal, lambda: None, None, lambda text: _set_window(master, text)) if request.v2
+        else _pump_pty_raw(stream, to_terminal))
+    try:
+        while chunk := await output.get():
+            if request.v2:
+                await framer.frame(SHELL_STDOUT, chunk)
+            else:
+                await stream.write(chunk)
+        code = await proc.wait()
+        if request.v2:
+            await framer.frame(SHELL_EXIT, _exit_byte(code))
+    except StreamClosed:
+        _kill_if_running(proc)
+    finally:
+        loop.remove_reader(master)
+        os.close(master)
+        pump_in.cancel()
+        await stream.close()
+
+
+async def _pump_pty_raw(stream: Stream, write: Callable[[bytes], None]) -> None:
+    try:
+        while data := await stream.read():
+            write(data)
+    except (StreamClosed, OSError):
+        pass
+
+
+# -- abb_exec ----------------------------------------------------------------------------------------------------
+async def serve_abb_exec(device: Device, stream: Stream, argument: str) -> None:
+    """``abb_exec:SERVICE\\0ARG...``: ``cmd SERVICE ARG...`` in the shell's domain, raw both ways
+    (what ``adb install`` streams an APK into on Android 10+)."""
+    argv = ["/system/bin/cmd", *argument.split("\0")]
+    proc = await device.spawn(device.domains.enter_argv(SHELL, argv, device.sandbox.shell_env(device.props)),
+                              merge_stderr=True)
+    stream.on_close.append(lambda: _kill_if_running(proc))
+    assert proc.stdout is not None and proc.stdin is not None
+    pump_in = asyncio.create_task(_pump_raw(stream, proc.stdin))
+    try:
+        while chunk := await proc.stdout.read(READ_SIZE):
+            await stream.write(chunk)
+        await proc.wait()
+    except StreamClosed:
+        _kill_if_running(proc)
+    finally:
+        pump_in.cancel()
+        await stream.close()
+
+
+# -- sync -----------------------------------------------------------------------------------------------------------
+async def serve_sync(device: Device, stream: Stream) -> None:
+    """``sync:`` by a sync server in the shell's domain (``syncd.py``), as uid 2000: the daemon
+    only relays bytes, so what may be listed, read and written is the kernel's decision."""
+    proc = await device.spawn(device.domains.enter_argv(SHELL, None, {}, sync=True), merge_stderr=False)
+    stream.on_close.append(lambda: _kill_if_running(proc))
+    assert proc.stdout is not None and proc.stdin is not None
+    pump_in = asyncio.create_task(_pump_raw(stream, proc.stdin))
+    try:
+        while chunk := await proc.stdout.read(1 << 20):
+            await stream.write(chunk)
+        await proc.wait()
+    except StreamClosed:
+        _kill_if_running(proc)
+    finally:
+        pump_in.cancel()
+        await stream.close()
+
+
+# -- tcp forwards ------------------------------------------------------------------------------------------------
+async def relay_tcp(stream: Stream, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Relay a TCP connection over a stream; EOF from either side becomes CLSE (no half-close)."""
     stream.on_close.append(writer.close)
 
     async def to_target() -> None:
-        while data := await stream.read():
-            writer.write(data)
-            await writer.drain()
+        try:
+            while data := await stream.read():
+                writer.write(data)
+                await writer.drain()
+        except (StreamClosed, ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
 
     upstream = asyncio.create_task(to_target())
     try:
@@ -151,3 +341,9 @@ async def serve_tcp(stream: Stream, reader: asyncio.StreamReader, writer: asynci
         upstream.cancel()
         writer.close()
         await stream.close()
+
+
+def production_answer(name: str) -> str | None:
+    return PRODUCTION_ANSWERS.get(name)
+
+

@@ -28,6 +28,8 @@ A_AUTH = 0x48545541
 A_STLS = 0x534C5453
 AUTH_TOKEN, AUTH_SIGNATURE, AUTH_RSAPUBLICKEY = 1, 2, 3
 VERSION = 0x01000001
+VERSION_MIN = 0x01000000  # before 0x01000001, every packet's data_check is the sum of its payload bytes
+MAX_PAYLOAD_V1 = 4096
 MAX_PAYLOAD = 1 << 20
 HEADER = struct.Struct("<6I")
 
@@ -48,6 +50,7 @@ class Stream:
         self._offset = 0
         self._okay = asyncio.Event()
         self.closed = False
+        self.opened: asyncio.Future[bool] = asyncio.get_running_loop().create_future()  # for streams this side opens
         self._sent_close = False
         self.on_close: list[Callable[[], None]] = []
 
@@ -117,6 +120,8 @@ class Stream:
         self.closed = True
         self._okay.set()
         self._inbox.put_nowait(None)
+        if not self.opened.done():
+            self.opened.set_result(False)
         self.connection.streams.pop(self.local_id, None)
         for callback in self.on_close:
             try:
@@ -142,12 +147,21 @@ class Connection:
         self.authorized = False
         self._host_maxdata = MAX_PAYLOAD
         self.max_payload = MAX_PAYLOAD
+        self.version = VERSION  # the lower of ours and the host's
         self.streams: dict[int, Stream] = {}
         self.connected = False
         self.lost = False
         self._next_id = 1
         self._send_lock = asyncio.Lock()
         self.tasks: set[asyncio.Task[None]] = set()
+
+    async def open_stream(self, service: str) -> Stream | None:
+        """A stream this device opens to the host (``reverse:`` forwards); None if the host refuses."""
+        stream = self.new_stream(0)
+        await self.send(A_OPEN, stream.local_id, 0, service.encode() + b"\0")
+        if await stream.opened:
+            return stream
+        return None
 
     def new_stream(self, remote_id: int) -> Stream:
         stream = Stream(self, self._next_id, remote_id)
@@ -158,7 +172,8 @@ class Connection:
     async def send(self, command: int, arg0: int, arg1: int, payload: bytes | memoryview = b"") -> None:
         if self.lost:
             raise StreamClosed("connection lost")
-        header = HEADER.pack(command, arg0, arg1, len(payload), 0, command ^ 0xFFFFFFFF)
+        check = sum(bytes(payload)) & 0xFFFFFFFF if self.version < VERSION else 0
+        header = HEADER.pack(command, arg0, arg1, len(payload), check, command ^ 0xFFFFFFFF)
         async with self._send_lock:
             self.writer.write(header)
             if len(payload):
@@ -178,6 +193,9 @@ class Connection:
                     log.warning("bad packet header; dropping the connection")
                     return
                 payload = await self.reader.readexactly(length) if length else b""
+                if self.version < VERSION and self.connected and _check != sum(payload) & 0xFFFFFFFF:
+                    log.warning("bad data checksum from a version %#x host; dropping the connection", self.version)
+                    return
                 await self._dispatch(command, arg0, arg1, payload)
         except (asyncio.IncompleteReadError, ConnectionError, OSError):
             return
@@ -194,11 +212,12 @@ class Connection:
         await self.send(A_AUTH, AUTH_TOKEN, 0, self.token)
 
     async def _accept(self) -> None:
-        self.max_payload = max(4096, min(MAX_PAYLOAD, self._host_maxdata))
+        limit = MAX_PAYLOAD if self.version >= VERSION else MAX_PAYLOAD_V1
+        self.max_payload = max(MAX_PAYLOAD_V1, min(limit, self._host_maxdata))
         for stream in list(self.streams.values()):
             stream._closed_by_any()
         self.authorized = self.connected = True
-        await self.send(A_CNXN, VERSION, MAX_PAYLOAD, self.banner.encode())
+        await self.send(A_CNXN, VERSION, self.max_payload, self.banner.encode())
 
     async def _authenticate(self, command: int, arg0: int, arg1: int, payload: bytes) -> None:
         """CNXN and AUTH: a signature from a trusted key gets CNXN, anything else a new token.
@@ -207,6 +226,7 @@ class Connection:
         user; this device never asks, so such a host stays unauthorized, as adb reports it."""
         if command == A_CNXN:
             self._host_maxdata = arg1
+            self.version = max(VERSION_MIN, min(VERSION, arg0))
             if self.authorized:
                 await self._accept()
             else:
@@ -230,7 +250,10 @@ class Connection:
             task.add_done_callback(self.tasks.discard)
             return
         target = self.streams.get(arg1)
-        if command == A_OKAY and target:
+        if command == A_OKAY and target and not target.opened.done() and target.remote_id == 0:
+            target.remote_id = arg0  # the host accepted a stream this device opened
+            target.opened.set_result(True)
+        elif command == A_OKAY and target:
             target._acknowledge()
         elif command == A_WRTE:
             if target:
