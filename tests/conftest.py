@@ -4,7 +4,9 @@ and a session token. Test tiers live in ``unit/`` (fast: no TensorFlow, no subpr
 
 from __future__ import annotations
 
+import os
 import secrets
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,6 +49,28 @@ def known_answer_images() -> tuple[np.ndarray, np.ndarray]:
         images.append(np.broadcast_to(pixel, (4, 4, 3)).copy())
         labels.append(dominant if i < 6 else second if i < 9 else 4)
     return np.stack(images), np.asarray(labels, dtype=np.int32)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_user_adb_server():
+    """No test reaches the user's adb server (5037, or their ``ANDROID_ADB_SERVER_PORT``): the
+    session's default is a private port. A test that needs a server starts its own
+    (``tests.adb_fixtures.private_adb_server``); one started on the default by accident is killed here."""
+    from host.devices.adb import adb_binary, free_local_port
+
+    port = free_local_port()
+    saved = os.environ.get("ANDROID_ADB_SERVER_PORT")
+    os.environ["ANDROID_ADB_SERVER_PORT"] = str(port)
+    yield port
+    if saved is None:
+        os.environ.pop("ANDROID_ADB_SERVER_PORT", None)
+    else:
+        os.environ["ANDROID_ADB_SERVER_PORT"] = saved
+    import socket
+
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", port)) == 0:
+            subprocess.run([adb_binary(), "-P", str(port), "kill-server"], capture_output=True, timeout=30)
 
 
 @pytest.fixture(scope="session")

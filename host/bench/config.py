@@ -185,6 +185,10 @@ class BenchConfig:
             value = getattr(self, name)
             if value and not Path(value).exists():
                 raise InputError(f"--{name.replace('_', '-')} {value} does not exist")
+        if self.given_build:  # a corrupt or truncated build is refused before any device is looked for
+            from host.bench.given import load_given
+
+            load_given(self.model, None if Path(self.model).suffix.lower() == ".tflite" else self.mode_request)
 
     def to_stored(self, modes: list[str]) -> dict[str, Any]:
         """The settings as stored with a run (modes as measured, backends as a list), for resume."""

@@ -35,6 +35,8 @@ PACKAGES = {  # emulated Termux packages: what each links from this machine's Py
 }
 PIP_PACKAGES = {"protobuf": ("google", "protobuf-*.dist-info")}
 THERMAL_SERVICES = ("thermalservice", "battery", "power", "package")
+HEARTBEAT_S = 1.0
+LOG_CAPACITY = 10_000
 SETTABLE_PREFIXES = ("debug.", "log.tag.", "persist.log.tag", "persist.debug.")
 
 
@@ -336,6 +338,7 @@ def log(phone: Phone, call: Call) -> int:
         args = args[2:]
     with phone.log_changed:
         phone.log.append(LogEntry(time.time(), os.getpid(), priority[:1].upper(), tag, " ".join(args)))
+        del phone.log[:-LOG_CAPACITY]
         phone.log_changed.notify_all()
     return 0
 
@@ -349,10 +352,22 @@ def _format(entry: LogEntry, style: str) -> str:
     return f"{stamp} {entry.pid:5d} {entry.pid:5d} {entry.priority} {entry.tag:<8}: {entry.message}\n"
 
 
+def _heartbeat(phone: Phone) -> None:
+    """healthd's periodic battery line, as every phone's log has it (a followed log is never silent)."""
+    level, temperature, plugged = (phone.state("battery", "100 250 usb").split() + ["100", "250", "usb"])[:3]
+    with phone.log_changed:
+        if phone.log and time.time() - phone.log[-1].when < HEARTBEAT_S:
+            return
+        phone.log.append(LogEntry(time.time(), 1, "I", "healthd", f"battery l={level} v=4200 t={int(temperature) / 10:.1f} "
+                                  f"h=2 st={2 if plugged != 'none' else 3} chg={plugged[:1] if plugged != 'none' else ''}"))
+        del phone.log[:-LOG_CAPACITY]
+        phone.log_changed.notify_all()
+
+
 def logcat(phone: Phone, call: Call) -> int:
     """``logcat [-c] [-d] [-v FORMAT]``: the main buffer; without ``-d``, follows it until the caller leaves."""
     args = call.args
-    if "-c" in args:
+    if "-c" in args or "--clear" in args:
         with phone.log_changed:
             phone.log.clear()
         return 0
@@ -365,12 +380,14 @@ def logcat(phone: Phone, call: Call) -> int:
             shown = len(phone.log)
         for entry in entries:
             call.out(_format(entry, style))
-        if "-d" in args:
+        if "-d" in args or "--dump" in args:
             return 0
         if not call.alive():
             return 0
         with phone.log_changed:
-            phone.log_changed.wait(timeout=0.2)
+            if phone.log_changed.wait(timeout=HEARTBEAT_S):
+                continue
+        _heartbeat(phone)
 
 
 # -- Termux, inside the app -----------------------------------------------------------------------------

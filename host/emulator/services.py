@@ -22,6 +22,7 @@ from host.emulator.transport import Stream, StreamClosed
 SHELL_STDIN, SHELL_STDOUT, SHELL_STDERR, SHELL_EXIT, SHELL_CLOSE_STDIN, SHELL_WINDOW = 0, 1, 2, 3, 4, 5
 _V2_HEADER = struct.Struct("<BI")
 READ_SIZE = 64 * 1024
+LOG_KEEP = 2000
 TIOCSWINSZ, TIOCGPTPEER, TIOCSPTLCK = 0x5414, 0x5441, 0x40045431
 # what a production (user) build's adbd answers; AOSP daemon/restart_service.cpp, remount_service.cpp
 PRODUCTION_ANSWERS = {
@@ -68,6 +69,7 @@ class Device:
         self.domains = domains
         self.props = props
         self.process_groups: set[int] = set()
+        self.command_log = sandbox.internal / "commands.log"
 
     def shell_argv(self, request: ShellRequest) -> list[str]:
         env = self.sandbox.shell_env(self.props, tty=request.pty)
@@ -76,6 +78,13 @@ class Device:
         # "$0" is what the device's shell calls itself in its messages: "/system/bin/sh: ...: not found"
         argv = ["/system/bin/sh", "-c", request.command] if request.command.strip() else ["/system/bin/sh"]
         return self.domains.enter_argv(SHELL, argv, env, tty=request.pty)
+
+    def record(self, request: ShellRequest, code: int) -> None:
+        """Each shell command's exit status, newest last (a phone's adbd logs its own), the last
+        LOG_KEEP kept: it shows a client that ran a command the phone lacks (127)."""
+        lines = self.command_log.read_text().splitlines() if self.command_log.is_file() else []
+        lines.append(f"{code}\t{request.command[:300]!r}")
+        self.command_log.write_text("\n".join(lines[-LOG_KEEP:]) + "\n")
 
     def open_pty(self) -> tuple[int, int]:
         """A terminal from the shell domain's own devpts (so ``tty`` names it there, ``/dev/pts/N``)."""
@@ -137,7 +146,7 @@ async def _serve_v1(device: Device, stream: Stream, request: ShellRequest) -> No
     try:
         while chunk := await proc.stdout.read(READ_SIZE):
             await stream.write(chunk)
-        await proc.wait()
+        device.record(request, await proc.wait())
     except StreamClosed:
         _kill_if_running(proc)
     finally:
@@ -181,7 +190,9 @@ async def _serve_v2(device: Device, stream: Stream, request: ShellRequest) -> No
     pump_in = asyncio.create_task(_pump_v2(stream, stdin.write, stdin.close, stdin.drain))
     try:
         await asyncio.gather(relay(proc.stdout, SHELL_STDOUT), relay(proc.stderr, SHELL_STDERR))
-        await framer.frame(SHELL_EXIT, _exit_byte(await proc.wait()))
+        code = await proc.wait()
+        device.record(request, code)
+        await framer.frame(SHELL_EXIT, _exit_byte(code))
     except StreamClosed:
         _kill_if_running(proc)
     finally:

@@ -42,8 +42,8 @@ def first_run(env):
 
 
 def _store_listing(env: Path) -> dict[str, tuple[int, int]]:
-    # the bench's own emulated phone runs the agent inside Termux, whose files live beside the sandbox
-    store = env / "data" / "emulator" / "sandbox.private" / "apps" / "com.termux" / "files" / "home" / "quantbench" / "root" / "store"
+    # the bench's own emulated phone runs the agent inside Termux, in the app's own data folder
+    store = env / "data" / "emulator" / "sandbox" / "data" / "data" / "com.termux" / "files" / "home" / "quantbench" / "root" / "store"
     return {p.name: (p.stat().st_ino, p.stat().st_size) for p in store.iterdir()}  # a rewrite makes a new inode
 
 
@@ -144,8 +144,10 @@ def test_resume_after_a_killed_run_completes_only_what_was_missing(env, first_ru
     again through a new adb serial: cells are found by the device's own serial number."""
     db = env / f"resume-{sig.name}.sqlite"
     argv = [sys.executable, "-m", "host.cli", "bench", "--modes", "none,float16,integer", "--backends", "cpu1,cpu4",
-            "--limit", "20", "--db", str(db), "--min-runs", "10", "--min-seconds", "1.5", "--warmup-seconds", "0.01"]
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
+            "--limit", "20", "--db", str(db), "--min-runs", "10", "--min-seconds", "3", "--warmup-seconds", "0.01"]
+    # 3 s a cell: six cells are left when two are stored, so the run cannot end before the signal lands
+    log = (env / f"resume-{sig.name}.err").open("w")
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=log, env=os.environ.copy())
     deadline = time.monotonic() + 240
     done_before: dict[tuple[str, str], str] = {}
     while time.monotonic() < deadline and proc.poll() is None:
@@ -163,7 +165,8 @@ def test_resume_after_a_killed_run_completes_only_what_was_missing(env, first_ru
                 proc.send_signal(sig)
                 break
     code = proc.wait(timeout=60)
-    assert code == (130 if sig == signal.SIGINT else -9)
+    log.close()
+    assert code == (130 if sig == signal.SIGINT else -9), (env / f"resume-{sig.name}.err").read_text()[-2000:]
     assert 2 <= len(done_before) < 8, f"the run must be killed mid-way, got {len(done_before)} cells"
     assert main(["bench", "--resume", run.run_id, "--db", str(db)]) == 0
     store = ResultsStore(db)

@@ -61,7 +61,11 @@ def test_two_benches_of_the_same_build_do_not_fail_the_gate(phone, builds, capsy
     capsys.readouterr()
     assert main(["check", "--baseline", first, "--current", second, "--db", str(root / "r.sqlite")]) == 0
     out = capsys.readouterr().out
-    assert "0 regressed" in out and "(n=6)" in out
+    store = ResultsStore(root / "r.sqlite", read_only=True)
+    kept = [sum(1 for r in cell.repeats if r.kind == "repeat" and not r.throttled) for cell in store.load_run(second).cells]
+    store.close()
+    # a busy machine may flag a repeat as throttled: it is left out (and said), never a regression
+    assert "0 regressed" in out and all(f"(n={n}" in out for n in kept), (kept, out)
     assert (_internal(state) / "fixed_performance").read_text().strip() == "false", "restored after the bench"
     store = ResultsStore(root / "r.sqlite", read_only=True)
     (device,) = store.load_run(second).devices
