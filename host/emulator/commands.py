@@ -346,9 +346,9 @@ def log(phone: Phone, call: Call) -> int:
 def _format(entry: LogEntry, style: str) -> str:
     stamp = time.strftime("%m-%d %H:%M:%S", time.localtime(entry.when)) + f".{int(entry.when * 1000) % 1000:03d}"
     if style == "time":
-        return f"{stamp} {entry.priority}/{entry.tag}({entry.pid:5d}): {entry.message}\n"
+        return f"{stamp} {entry.priority}/{entry.tag:<8}({entry.pid:5d}): {entry.message}\n"
     if style == "brief":
-        return f"{entry.priority}/{entry.tag}({entry.pid:5d}): {entry.message}\n"
+        return f"{entry.priority}/{entry.tag:<8}({entry.pid:5d}): {entry.message}\n"
     return f"{stamp} {entry.pid:5d} {entry.pid:5d} {entry.priority} {entry.tag:<8}: {entry.message}\n"
 
 

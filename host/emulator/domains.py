@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from host.emulator.jail import encode_spec
 from host.emulator.profiles import Profile
 
 JAIL = Path(__file__).with_name("jail.py")
@@ -56,9 +57,12 @@ def domains_of(profile: Profile) -> list[Domain]:
     return [shell, *apps]
 
 
+USERNS_VARIABLE = "QUANTBENCH_EMULATOR_USERNS"  # "1": user namespaces even as root (what any other user gets)
+
+
 def userns_mode() -> bool:
-    """Real uids as root; a user namespace per domain as anyone else."""
-    return os.geteuid() != 0
+    """Real uids as root; a user namespace per domain as anyone else (or when asked, to test that way)."""
+    return os.geteuid() != 0 or os.environ.get(USERNS_VARIABLE) == "1"
 
 
 def preflight() -> None:
@@ -150,7 +154,7 @@ class Domains:
     def _start_holder(self, spec: dict[str, Any]) -> int:
         (self.internal / "mnt" / str(spec["domain"])).mkdir(parents=True, exist_ok=True)
         try:
-            done = subprocess.run([sys.executable, "-I", "-S", str(JAIL), "holder", json.dumps(spec)], capture_output=True,
+            done = subprocess.run([sys.executable, "-I", "-S", str(JAIL), "holder", encode_spec(spec)], capture_output=True,
                                   text=True, timeout=HOLDER_TIMEOUT_S, stdin=subprocess.DEVNULL, env={"PATH": "/usr/bin:/bin"})
         except subprocess.TimeoutExpired as e:
             raise DomainError(f"the {spec['domain']} domain did not start within {HOLDER_TIMEOUT_S:g} s") from e
@@ -182,7 +186,7 @@ class Domains:
         spec = {"holder": self.holders[name], "userns": self.userns, "uid": domain.uid, "gid": domain.gid,
                 "groups": list(domain.groups), "cwd": cwd or domain.home, "argv": argv or [], "env": env, "tty": tty,
                 "sync": sync, **({"exec_error": exec_error} if exec_error else {})}
-        return [sys.executable, "-I", "-S", str(JAIL), "enter", json.dumps(spec)]
+        return [sys.executable, "-I", "-S", str(JAIL), "enter", encode_spec(spec)]
 
     def domain_of_pid(self, pid: int) -> str | None:
         """The domain a process (this machine's pid) lives in, from its PID namespace; None if none."""

@@ -1,7 +1,9 @@
 """The emulated phone's kernel confinement: one set of namespaces per domain, and a way in.
 
-    python -I -S jail.py holder SPEC_JSON      start a domain's namespaces, print the holder's pid
-    python -I -S jail.py enter SPEC_JSON       run one command (or the sync server) inside one
+    python -I -S jail.py holder SPEC      start a domain's namespaces, print the holder's pid
+    python -I -S jail.py enter SPEC       run one command (or the sync server) inside one
+
+(SPEC: ``encode_spec`` of a mapping, made by ``domains.py``.)
 
 This file runs with the standard library only (``-I -S``), by path, as the emulated device's
 daemon does it: it must never import the project.
@@ -19,10 +21,10 @@ is reachable from inside but what the spec binds read-only (shared libraries; an
 
 from __future__ import annotations
 
+import _signal  # the builtin beneath signal: it starts without importing enum
 import ctypes
-import json
+import marshal
 import os
-import signal
 import sys
 
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
@@ -236,7 +238,7 @@ def enter(spec: dict) -> int:
     child = os.fork()
     if child == 0:
         try:
-            _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            _libc.prctl(PR_SET_PDEATHSIG, _signal.SIGKILL, 0, 0, 0)
             if spec.get("tty") and not spec["userns"]:
                 os.fchown(0, spec["uid"], spec["gid"])  # the terminal is the user's, as adbd's chown makes it
             _credentials(spec)
@@ -255,8 +257,8 @@ def enter(spec: dict) -> int:
             os.write(2, f"{said}\n".encode())
             os._exit(127 if isinstance(e, FileNotFoundError) else 126)
         os._exit(1)
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(signum, lambda number, _frame: _forward(child, number))
+    for signum in (_signal.SIGTERM, _signal.SIGINT, _signal.SIGHUP):
+        _signal.signal(signum, lambda number, _frame: _forward(child, number))
     while True:
         try:
             _, status = os.waitpid(child, 0)
@@ -276,13 +278,25 @@ def _forward(child: int, number: int) -> None:
             pass
 
 
+def encode_spec(spec: dict) -> str:
+    """A spec as one argument: marshal (builtin, so decoding it costs no import) in hex."""
+    return marshal.dumps(spec).hex()
+
+
+def decode_spec(text: str) -> dict:
+    spec = marshal.loads(bytes.fromhex(text))
+    if not isinstance(spec, dict):
+        raise JailError(0, "the spec is not a mapping")
+    return spec
+
+
 def main(argv: list[str]) -> int:
-    verb, spec = argv[1], json.loads(argv[2])
+    verb, spec = argv[1], decode_spec(argv[2])
     if verb == "holder":
         return holder(spec)
     if verb == "enter":
         return enter(spec)
-    print(f"usage: jail.py holder|enter SPEC_JSON (not {verb!r})", file=sys.stderr)
+    print(f"usage: jail.py holder|enter SPEC (not {verb!r})", file=sys.stderr)
     return 2
 
 

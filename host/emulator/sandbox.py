@@ -53,6 +53,11 @@ SERVICE_COMMANDS = ("getprop", "setprop", "run-as", "pm", "dumpsys", "cmd", "log
 TERMUX_COMMANDS = ("pkg", "apt")
 NOT_ON_A_PHONE = ("su", "login", "passwd", "mkpasswd", "sh", "chroot", "unshare", "nsenter", "switch_root", "pivot_root")
 SHELL_PATH = "/product/bin:/apex/com.android.runtime/bin:/apex/com.android.art/bin:/system_ext/bin:/system/bin:/system/xbin:/odm/bin:/vendor/bin:/vendor/xbin"
+# Android's toybox (built for Android) lists these columns when ps is given no -o; Debian's lists PID TTY TIME CMD
+PS = """#!/system/bin/sh
+case " $* " in *" -o "*|*" -O "*|*" -o"*) exec /system/bin/toybox ps "$@";; esac
+exec /system/bin/toybox ps -o USER,PID,PPID,VSZ,RSS,WCHAN,ADDR,S,NAME "$@"
+"""
 MKSHRC = """\
 # /system/etc/mkshrc: the interactive shell's prompt, as Android's
 : ${TERM:=xterm-256color}
@@ -100,6 +105,17 @@ class Sandbox:
             self._install_app(app.package, app.uid)
         for folder, uid, gid, mode in LAYOUT:
             self._own(self.root / folder, uid, gid, mode)
+        self._adopt(self.root / "data" / "local" / "tmp", SHELL_UID)
+
+    def _adopt(self, folder: Path, uid: int) -> None:
+        """Files an older sandbox left there under another owner become the shell's (it pushed them)."""
+        if userns_mode():
+            return
+        for path, dirs, files in os.walk(folder):
+            for name in (*dirs, *files):
+                entry = os.path.join(path, name)
+                if os.lstat(entry).st_uid != uid:
+                    os.lchown(entry, uid, uid)
 
     def _own(self, path: Path, uid: int, gid: int, mode: int) -> None:
         if not userns_mode():
@@ -111,10 +127,11 @@ class Sandbox:
         _copy(Path(_which("mksh")), bin_dir / "sh")
         _copy(Path(_which("toybox")), bin_dir / "toybox")
         applets = subprocess.run([_which("toybox")], capture_output=True, text=True, check=True).stdout.split()
-        own = set(SERVICE_COMMANDS) | set(NOT_ON_A_PHONE) | {"init", "qbdevice", "toybox"}
+        own = set(SERVICE_COMMANDS) | set(NOT_ON_A_PHONE) | {"init", "qbdevice", "toybox", "ps"}
         for name in applets:
             if name not in own:
                 _link(bin_dir / name, "toybox")
+        _script(bin_dir / "ps", PS)
         self._build_qbdevice(bin_dir / "qbdevice")
         for name in (*SERVICE_COMMANDS, "init"):
             _link(bin_dir / name, "qbdevice")

@@ -23,6 +23,7 @@ SHELL_STDIN, SHELL_STDOUT, SHELL_STDERR, SHELL_EXIT, SHELL_CLOSE_STDIN, SHELL_WI
 _V2_HEADER = struct.Struct("<BI")
 READ_SIZE = 64 * 1024
 LOG_KEEP = 2000
+DRAIN_S = 5.0  # how long a closed forward may take to hand its last bytes to the socket
 TIOCSWINSZ, TIOCGPTPEER, TIOCSPTLCK = 0x5414, 0x5441, 0x40045431
 # what a production (user) build's adbd answers; AOSP daemon/restart_service.cpp, remount_service.cpp
 PRODUCTION_ANSWERS = {
@@ -329,8 +330,9 @@ async def serve_sync(device: Device, stream: Stream) -> None:
 
 # -- tcp forwards ------------------------------------------------------------------------------------------------
 async def relay_tcp(stream: Stream, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """Relay a TCP connection over a stream; EOF from either side becomes CLSE (no half-close)."""
-    stream.on_close.append(writer.close)
+    """Relay a TCP connection over a stream; EOF from either side becomes CLSE (no half-close).
+    A CLSE closes the socket only once what came before it is written (the host's last WRTE
+    and its CLSE can arrive together)."""
 
     async def to_target() -> None:
         try:
@@ -346,7 +348,12 @@ async def relay_tcp(stream: Stream, reader: asyncio.StreamReader, writer: asynci
     try:
         while data := await reader.read(READ_SIZE * 4):
             await stream.write(data)
-    except (StreamClosed, ConnectionError, OSError):
+    except StreamClosed:  # the host closed: what it wrote before its CLSE still goes to the socket
+        try:
+            await asyncio.wait_for(asyncio.shield(upstream), DRAIN_S)
+        except asyncio.TimeoutError:
+            pass
+    except (ConnectionError, OSError):
         pass
     finally:
         upstream.cancel()

@@ -133,13 +133,17 @@ def _frames(channel: _Channel, sink: Callable[[bytes], object]) -> int:
 
 
 def _open_partial(path: str, partial: str, is_link: bool) -> tuple[BinaryIO | None, str | None]:
+    """The file a SEND writes into, or AOSP's failure text (file_sync_service.cpp)."""
     try:
         _mkdirs(os.path.dirname(path))
-        if os.path.isdir(path):
-            raise IsADirectoryError(errno.EISDIR, "Is a directory")
+    except OSError as e:
+        return None, f"secure_mkdirs failed: {e.strerror}"
+    if os.path.isdir(path):
+        return None, f"couldn't create file: {os.strerror(errno.EISDIR)}"
+    try:
         return (None if is_link else open(partial, "wb")), None
     except OSError as e:
-        return None, f"{path}: {e.strerror or e}"
+        return None, f"couldn't create file: {e.strerror}"
 
 
 def _place(path: str, partial: str, mode: int, link: bytes | None, mtime: int) -> str | None:
@@ -193,18 +197,15 @@ def _send(channel: _Channel, spec: str, dry_run: bool = False) -> None:
 def _recv(channel: _Channel, path: str) -> None:
     try:
         handle = open(path, "rb")
-    except IsADirectoryError:
-        channel.fail(f"{path}: is a directory")
-        return
     except OSError as e:
-        channel.fail(f"{path}: {e.strerror}")
+        channel.fail(f"open failed: {e.strerror}")
         return
     with handle:
         while True:
             try:
                 block = handle.read(SYNC_DATA_MAX)
             except OSError as e:
-                channel.fail(f"{path}: {e.strerror}")
+                channel.fail(f"read failed: {e.strerror}")
                 return
             if not block:
                 break

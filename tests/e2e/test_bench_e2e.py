@@ -378,9 +378,9 @@ def test_what_a_killed_bench_left_on_the_device_is_cleaned_up_by_doctor(env, tmp
         proc.wait(timeout=30)
         (record_path,) = sessions.glob(f"{proc.pid}-*.json")
         record = jsonlib.loads(record_path.read_text())
-        assert running(device, record["agent_pid"]), "the killed bench left its agent running"
+        assert running(device, record["agent_pid"], record["stop_prefix"]), "the killed bench left its agent running"
         assert record["local_port"] == 0 and device._device.forward_list() == [], "no forward to leave behind"
         assert main(["doctor", "--device", state.serial]) == 0
-        assert not running(device, record["agent_pid"]) and not record_path.exists()
+        assert not running(device, record["agent_pid"], record["stop_prefix"]) and not record_path.exists()
     finally:
         manager.stop_state(address, state)

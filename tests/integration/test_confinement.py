@@ -25,7 +25,7 @@ from host.devices.device import Device
 from host.devices.provision import provision
 from host.devices.session import open_session
 from host.emulator import manager
-from host.emulator.domains import Domains
+from host.emulator.domains import USERNS_VARIABLE, Domains
 from host.emulator.profiles import PROFILES
 from host.emulator.sandbox import Sandbox
 from tests.adb_fixtures import adb_binaries, private_adb_server
@@ -187,3 +187,26 @@ def test_no_secret_of_the_controller_reaches_the_phone(lab):
     for text in environments:
         for value in SECRETS.values():
             assert value not in text
+
+
+def test_as_another_user_each_domain_is_a_user_namespace(tmp_path, monkeypatch):
+    """What a non-root user gets (forced here as root): one uid outside, the domain's uid inside,
+    the apps' folders hidden from the shell, PID namespaces apart."""
+    monkeypatch.setenv(USERNS_VARIABLE, "1")
+    monkeypatch.setenv("QUANTBENCH_DATA_DIR", str(tmp_path / "data"))
+    with private_adb_server(adb_binaries()["adb-wheel"]) as server:
+        state = manager.start(server.address, 0, tmp_path / "sandbox", profile="termux")
+        try:
+            device = Device(server.address, state.serial)
+            assert device.shell("id -u").stdout == "2000\n"
+            assert device.shell("run-as com.termux id -u").stdout == "10123\n"
+            denied = device.shell("ls /data/data/com.termux")
+            assert denied.exit_code == 1 and "Permission denied" in denied.stderr
+            assert device.shell("run-as com.termux ls /data/data/com.termux/files").stdout.split() == ["home", "usr"]
+            sleeper = device.shell("run-as com.termux sh -c 'nohup sleep 60 >/dev/null 2>&1 & echo $!'").stdout.strip()
+            assert device.shell(f"kill {sleeper}").exit_code == 1 and "sleep" not in device.shell("ps -A").stdout
+            assert device.shell(f"run-as com.termux kill {sleeper}").exit_code == 0
+            sandbox = Sandbox(Path(state.root))
+            assert (sandbox.root / "data" / "local" / "tmp").stat().st_uid == os.geteuid(), "one uid outside"
+        finally:
+            manager.stop_state(server.address, state)
