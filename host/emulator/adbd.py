@@ -52,7 +52,7 @@ class EmulatedAdbd:
         device = json.loads((self.sandbox.internal / "device.json").read_text())
         self.services = Services(Phone(self.sandbox, self.domains, device))
         self.services.start()
-        self.device = services.Device(self.sandbox, self.domains, props)
+        self.device = services.ServiceContext(self.sandbox, self.domains, props)
         self.writers: set[asyncio.StreamWriter] = set()
         self.banner = (
             "device::" + "".join(f"{k}={props[k]};" for k in ("ro.product.name", "ro.product.model", "ro.product.device"))

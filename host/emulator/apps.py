@@ -31,5 +31,5 @@ def type_in_termux(root: Path, line: str, timeout: float = 600.0) -> subprocess.
         raise EmulatorError(f"the emulated device at {root} has no running Termux")
     env = {"PREFIX": PREFIX, "HOME": HOME, "TMPDIR": f"{PREFIX}/tmp", "PATH": f"{PREFIX}/bin:/system/bin",
            "LD_PRELOAD": f"{PREFIX}/lib/libtermux-exec.so", "LANG": "en_US.UTF-8", "SHELL": f"{PREFIX}/bin/bash"}
-    argv = domains.enter_argv(PACKAGE, ["/system/bin/sh", "-c", line], env, cwd=HOME)
-    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, start_new_session=True)
+    entry = domains.enter(PACKAGE, ["/system/bin/sh", "-c", line], env, cwd=HOME)
+    return subprocess.run(entry.argv, env=entry.env, capture_output=True, text=True, timeout=timeout, start_new_session=True)

@@ -152,9 +152,9 @@ def run_as(phone: Phone, call: Call) -> int:
     if not app["debuggable"]:
         call.err(f"run-as: package not debuggable: {package}\n")
         return 1
-    argv = phone.domains.enter_argv(package, command or ["/system/bin/sh"], call.env, cwd=f"/data/data/{package}",
-                                    exec_error="run-as: exec failed for {name}: {error}")
-    proc = subprocess.Popen(argv, stdin=call.fds[0], stdout=call.fds[1], stderr=call.fds[2], start_new_session=True)
+    entry = phone.domains.enter(package, command or ["/system/bin/sh"], call.env, cwd=f"/data/data/{package}", run_as=True)
+    proc = subprocess.Popen(entry.argv, env=entry.env, stdin=call.fds[0], stdout=call.fds[1], stderr=call.fds[2],
+                            start_new_session=True)
     while True:
         try:
             return proc.wait(timeout=0.2)

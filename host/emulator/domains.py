@@ -37,6 +37,17 @@ class DomainError(RuntimeError):
     """A domain's namespaces could not be made or entered; the message says why and what to do."""
 
 
+ENTER = "qbenter"  # built from native/qbenter.c into the daemon's own folder, which no domain sees
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A process of this machine that runs something inside a domain: its argv and environment."""
+
+    argv: list[str]
+    env: dict[str, str]
+
+
 @dataclass(frozen=True)
 class Domain:
     name: str  # "shell", or an app's package
@@ -58,6 +69,12 @@ def domains_of(profile: Profile) -> list[Domain]:
 
 
 USERNS_VARIABLE = "QUANTBENCH_EMULATOR_USERNS"  # "1": user namespaces even as root (what any other user gets)
+
+
+def jail_argv(verb: str, spec: dict[str, Any]) -> list[str]:
+    """``jail.py VERB SPEC``, imported rather than run as a script, so its compiled form is reused."""
+    start = f"import sys; sys.path.insert(0, {str(JAIL.parent)!r}); import jail; sys.exit(jail.main(sys.argv))"
+    return [sys.executable, "-I", "-S", "-c", start, verb, encode_spec(spec)]
 
 
 def userns_mode() -> bool:
@@ -154,7 +171,7 @@ class Domains:
     def _start_holder(self, spec: dict[str, Any]) -> int:
         (self.internal / "mnt" / str(spec["domain"])).mkdir(parents=True, exist_ok=True)
         try:
-            done = subprocess.run([sys.executable, "-I", "-S", str(JAIL), "holder", encode_spec(spec)], capture_output=True,
+            done = subprocess.run(jail_argv("holder", spec), capture_output=True,
                                   text=True, timeout=HOLDER_TIMEOUT_S, stdin=subprocess.DEVNULL, env={"PATH": "/usr/bin:/bin"})
         except subprocess.TimeoutExpired as e:
             raise DomainError(f"the {spec['domain']} domain did not start within {HOLDER_TIMEOUT_S:g} s") from e
@@ -179,14 +196,18 @@ class Domains:
         return ended
 
     # -- entering ----------------------------------------------------------------------------
-    def enter_argv(self, name: str, argv: list[str] | None, env: dict[str, str], cwd: str | None = None,
-                   tty: bool = False, sync: bool = False, exec_error: str | None = None) -> list[str]:
-        """The command line (of this machine) that runs ``argv`` in domain ``name``."""
+    def enter(self, name: str, argv: list[str] | None, env: dict[str, str], cwd: str | None = None,
+              tty: bool = False, sync: bool = False, run_as: bool = False) -> Entry:
+        """How this machine runs ``argv`` in domain ``name``: the native ``qbenter`` (a command),
+        or ``jail.py enter`` (the sync server, which is Python). ``run_as``: exec failures as run-as says them."""
         domain = self.by_name[name]
+        if not sync:
+            head = [str(self.internal / ENTER), str(self.holders[name]), str(int(self.userns)), str(domain.uid), str(domain.gid),
+                    ",".join(map(str, domain.groups)), cwd or domain.home, str(int(tty)), "run-as" if run_as else "plain", "--"]
+            return Entry([*head, *(argv or [])], env)
         spec = {"holder": self.holders[name], "userns": self.userns, "uid": domain.uid, "gid": domain.gid,
-                "groups": list(domain.groups), "cwd": cwd or domain.home, "argv": argv or [], "env": env, "tty": tty,
-                "sync": sync, **({"exec_error": exec_error} if exec_error else {})}
-        return [sys.executable, "-I", "-S", str(JAIL), "enter", encode_spec(spec)]
+                "groups": list(domain.groups), "cwd": cwd or domain.home, "argv": [], "env": {}, "tty": False, "sync": True}
+        return Entry(jail_argv("enter", spec), {})
 
     def domain_of_pid(self, pid: int) -> str | None:
         """The domain a process (this machine's pid) lives in, from its PID namespace; None if none."""

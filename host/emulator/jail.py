@@ -1,7 +1,7 @@
 """The emulated phone's kernel confinement: one set of namespaces per domain, and a way in.
 
     python -I -S jail.py holder SPEC      start a domain's namespaces, print the holder's pid
-    python -I -S jail.py enter SPEC       run one command (or the sync server) inside one
+    python -I -S jail.py enter SPEC       run the sync server (or one command) inside one
 
 (SPEC: ``encode_spec`` of a mapping, made by ``domains.py``.)
 
@@ -17,6 +17,8 @@ holder's namespaces, forks (a PID namespace admits only new children), takes the
 credentials and execs the command. As root the domains are real uids; as any other user each
 domain is a user namespace mapping that user to the domain's uid. Nothing outside the sandbox
 is reachable from inside but what the spec binds read-only (shared libraries; an app's Python).
+The daemon runs each shell command through ``native/qbenter.c``, which enters the same way
+without starting Python; ``enter`` here serves the sync server, which is Python.
 """
 
 from __future__ import annotations
@@ -253,8 +255,7 @@ def enter(spec: dict) -> int:
             os.execvpe(spec["argv"][0], spec["argv"], spec["env"])  # PATH as the domain's environment has it
         except OSError as e:
             name = spec["argv"][0] if spec.get("argv") else "sync"
-            said = spec.get("exec_error", "{name}: {error}").format(name=name, error=e.strerror or e)
-            os.write(2, f"{said}\n".encode())
+            os.write(2, f"{name}: {e.strerror or e}\n".encode())
             os._exit(127 if isinstance(e, FileNotFoundError) else 126)
         os._exit(1)
     for signum in (_signal.SIGTERM, _signal.SIGINT, _signal.SIGHUP):

@@ -33,11 +33,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from host.emulator.domains import SDCARD_RW, SHELL_UID, SYSTEM_UID, DomainError, userns_mode
+from host.emulator.domains import ENTER, SDCARD_RW, SHELL_UID, SYSTEM_UID, DomainError, userns_mode
 from host.emulator.profiles import SYSTEM_PACKAGES, Profile
 from host.emulator.thermal import install_sensors
 
 NATIVE = Path(__file__).with_name("native") / "qbdevice.c"
+ENTER_SOURCE = Path(__file__).with_name("native") / "qbenter.c"
 # (device folder, owner uid, group gid, mode), as a phone has them
 LAYOUT = (
     ("system", 0, 0, 0o755), ("system/bin", 0, SHELL_UID, 0o755), ("system/etc", 0, 0, 0o755),
@@ -132,7 +133,8 @@ class Sandbox:
             if name not in own:
                 _link(bin_dir / name, "toybox")
         _script(bin_dir / "ps", PS)
-        self._build_qbdevice(bin_dir / "qbdevice")
+        self._build(NATIVE, bin_dir / "qbdevice")
+        self._build(ENTER_SOURCE, self.internal / ENTER)
         for name in (*SERVICE_COMMANDS, "init"):
             _link(bin_dir / name, "qbdevice")
         python = bin_dir / "python3"
@@ -150,18 +152,18 @@ class Sandbox:
         _text(etc / "hosts", "127.0.0.1 localhost\n::1 ip6-localhost\n")
         _text(self.root / "system" / "build.prop", "".join(f"{k}={v}\n" for k, v in sorted(props.items()) if k.startswith("ro.")))
 
-    def _build_qbdevice(self, target: Path) -> None:
-        """The native client and init, built from our source once per source and compiler."""
+    def _build(self, source: Path, target: Path) -> None:
+        """A native helper, built from our source once per source and compiler."""
         compiler = shutil.which("cc") or shutil.which("gcc")
         if compiler is None:
-            raise DomainError("the emulated device needs a C compiler to build its native helper (Debian: apt-get install gcc)")
-        key = hashlib.sha256(NATIVE.read_bytes() + compiler.encode()).hexdigest()
-        stamp = self.internal / "qbdevice.sha256"
+            raise DomainError("the emulated device needs a C compiler to build its native helpers (Debian: apt-get install gcc)")
+        key = hashlib.sha256(source.read_bytes() + compiler.encode()).hexdigest()
+        stamp = self.internal / f"{target.name}.sha256"
         if target.is_file() and stamp.is_file() and stamp.read_text() == key:
             return
-        partial = target.with_name(".qbdevice.partial")
+        partial = target.with_name(f".{target.name}.partial")
         for flags in (["-static"], []):  # static needs libc.a (libc6-dev); dynamic uses the bound libraries
-            done = subprocess.run([compiler, *flags, "-O2", "-o", str(partial), str(NATIVE)], capture_output=True, text=True)
+            done = subprocess.run([compiler, *flags, "-O2", "-o", str(partial), str(source)], capture_output=True, text=True)
             if done.returncode == 0:
                 break
         else:

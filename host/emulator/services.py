@@ -15,7 +15,7 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from host.emulator.domains import SHELL, Domains
+from host.emulator.domains import SHELL, Domains, Entry
 from host.emulator.sandbox import Sandbox
 from host.emulator.transport import Stream, StreamClosed
 
@@ -62,7 +62,7 @@ class ShellRequest:
         return cls(argument, v2, pty, term)
 
 
-class Device:
+class ServiceContext:
     """What every service needs: the sandbox, the domains, the properties, the process groups."""
 
     def __init__(self, sandbox: Sandbox, domains: Domains, props: dict[str, str]) -> None:
@@ -72,13 +72,13 @@ class Device:
         self.process_groups: set[int] = set()
         self.command_log = sandbox.internal / "commands.log"
 
-    def shell_argv(self, request: ShellRequest) -> list[str]:
+    def shell_entry(self, request: ShellRequest) -> Entry:
         env = self.sandbox.shell_env(self.props, tty=request.pty)
         if request.term:
             env["TERM"] = request.term
         # "$0" is what the device's shell calls itself in its messages: "/system/bin/sh: ...: not found"
         argv = ["/system/bin/sh", "-c", request.command] if request.command.strip() else ["/system/bin/sh"]
-        return self.domains.enter_argv(SHELL, argv, env, tty=request.pty)
+        return self.domains.enter(SHELL, argv, env, tty=request.pty)
 
     def record(self, request: ShellRequest, code: int) -> None:
         """Each shell command's exit status, newest last (a phone's adbd logs its own), the last
@@ -100,13 +100,13 @@ class Device:
             raise
         return master, slave
 
-    async def spawn(self, argv: list[str], merge_stderr: bool, pty_slave: int | None = None) -> asyncio.subprocess.Process:
+    async def spawn(self, entry: Entry, merge_stderr: bool, pty_slave: int | None = None) -> asyncio.subprocess.Process:
         if pty_slave is not None:
-            proc = await asyncio.create_subprocess_exec(*argv, stdin=pty_slave, stdout=pty_slave, stderr=pty_slave,
-                                                        start_new_session=True)
+            proc = await asyncio.create_subprocess_exec(*entry.argv, env=entry.env, stdin=pty_slave, stdout=pty_slave,
+                                                        stderr=pty_slave, start_new_session=True)
         else:
             proc = await asyncio.create_subprocess_exec(
-                *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                *entry.argv, env=entry.env, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT if merge_stderr else asyncio.subprocess.PIPE, start_new_session=True)
         self.process_groups.add(proc.pid)
         proc_wait = proc.wait
@@ -129,7 +129,7 @@ def _kill_if_running(proc: asyncio.subprocess.Process) -> None:
 
 
 # -- shell and exec --------------------------------------------------------------------------------------
-async def serve_shell(device: Device, stream: Stream, request: ShellRequest) -> None:
+async def serve_shell(device: ServiceContext, stream: Stream, request: ShellRequest) -> None:
     if request.pty:
         await _serve_pty(device, stream, request)
     elif request.v2:
@@ -138,9 +138,9 @@ async def serve_shell(device: Device, stream: Stream, request: ShellRequest) -> 
         await _serve_v1(device, stream, request)
 
 
-async def _serve_v1(device: Device, stream: Stream, request: ShellRequest) -> None:
+async def _serve_v1(device: ServiceContext, stream: Stream, request: ShellRequest) -> None:
     """``shell:CMD`` and ``exec:CMD``: raw bytes, stderr merged, no exit status."""
-    proc = await device.spawn(device.shell_argv(request), merge_stderr=True)
+    proc = await device.spawn(device.shell_entry(request), merge_stderr=True)
     stream.on_close.append(lambda: _kill_if_running(proc))
     assert proc.stdout is not None and proc.stdin is not None
     pump_in = asyncio.create_task(_pump_raw(stream, proc.stdin))
@@ -176,9 +176,9 @@ class _Framer:
             await self.stream.write(_V2_HEADER.pack(kind, len(data)) + data)
 
 
-async def _serve_v2(device: Device, stream: Stream, request: ShellRequest) -> None:
+async def _serve_v2(device: ServiceContext, stream: Stream, request: ShellRequest) -> None:
     """``shell,v2,raw:CMD``: framed stdout/stderr, stdin and close-stdin, exit code, then CLSE."""
-    proc = await device.spawn(device.shell_argv(request), merge_stderr=False)
+    proc = await device.spawn(device.shell_entry(request), merge_stderr=False)
     stream.on_close.append(lambda: _kill_if_running(proc))
     assert proc.stdout is not None and proc.stderr is not None and proc.stdin is not None
     framer = _Framer(stream)
@@ -234,12 +234,12 @@ def _set_window(master: int, text: bytes) -> None:
     fcntl.ioctl(master, TIOCSWINSZ, struct.pack("HHHH", rows, cols, xpix, ypix))
 
 
-async def _serve_pty(device: Device, stream: Stream, request: ShellRequest) -> None:
+async def _serve_pty(device: ServiceContext, stream: Stream, request: ShellRequest) -> None:
     """A terminal: the shell on a PTY (prompt, job control, echo), v1 raw or v2 framed."""
     master, slave = device.open_pty()
     os.set_blocking(master, False)
     try:
-        proc = await device.spawn(device.shell_argv(request), merge_stderr=True, pty_slave=slave)
+        proc = await device.spawn(device.shell_entry(request), merge_stderr=True, pty_slave=slave)
     finally:
         os.close(slave)
     stream.on_close.append(lambda: _kill_if_running(proc))
@@ -289,12 +289,11 @@ async def _pump_pty_raw(stream: Stream, write: Callable[[bytes], None]) -> None:
 
 
 # -- abb_exec ----------------------------------------------------------------------------------------------------
-async def serve_abb_exec(device: Device, stream: Stream, argument: str) -> None:
+async def serve_abb_exec(device: ServiceContext, stream: Stream, argument: str) -> None:
     """``abb_exec:SERVICE\\0ARG...``: ``cmd SERVICE ARG...`` in the shell's domain, raw both ways
     (what ``adb install`` streams an APK into on Android 10+)."""
     argv = ["/system/bin/cmd", *argument.split("\0")]
-    proc = await device.spawn(device.domains.enter_argv(SHELL, argv, device.sandbox.shell_env(device.props)),
-                              merge_stderr=True)
+    proc = await device.spawn(device.domains.enter(SHELL, argv, device.sandbox.shell_env(device.props)), merge_stderr=True)
     stream.on_close.append(lambda: _kill_if_running(proc))
     assert proc.stdout is not None and proc.stdin is not None
     pump_in = asyncio.create_task(_pump_raw(stream, proc.stdin))
@@ -310,10 +309,10 @@ async def serve_abb_exec(device: Device, stream: Stream, argument: str) -> None:
 
 
 # -- sync -----------------------------------------------------------------------------------------------------------
-async def serve_sync(device: Device, stream: Stream) -> None:
+async def serve_sync(device: ServiceContext, stream: Stream) -> None:
     """``sync:`` by a sync server in the shell's domain (``syncd.py``), as uid 2000: the daemon
     only relays bytes, so what may be listed, read and written is the kernel's decision."""
-    proc = await device.spawn(device.domains.enter_argv(SHELL, None, {}, sync=True), merge_stderr=False)
+    proc = await device.spawn(device.domains.enter(SHELL, None, {}, sync=True), merge_stderr=False)
     stream.on_close.append(lambda: _kill_if_running(proc))
     assert proc.stdout is not None and proc.stdin is not None
     pump_in = asyncio.create_task(_pump_raw(stream, proc.stdin))

@@ -13,8 +13,11 @@ import errno
 import os
 import stat
 import struct
-from collections.abc import Callable
-from typing import BinaryIO
+
+MYPY = False
+if MYPY:  # names for the type checker only: the sync server starts for every sync session, without them
+    from collections.abc import Callable
+    from typing import BinaryIO
 
 _REQ = struct.Struct("<4sI")
 _STAT_V1 = struct.Struct("<4sIII")
