@@ -135,14 +135,19 @@ def _receive(conn: socket.socket) -> tuple[list[int], bytes]:
         if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
             fds.frombytes(data[: len(data) - (len(data) % fds.itemsize)])
     received = list(fds)
-    if len(header) < 8:
-        header += _exactly(conn, 8 - len(header))
-    if header[:4] != MAGIC:
-        raise BadRequest("not a qbdevice request")
-    (size,) = struct.unpack("<I", header[4:])
-    if size > MAX_REQUEST:
-        raise BadRequest(f"request of {size} bytes")
-    return received, _exactly(conn, size)
+    try:
+        if len(header) < 8:
+            header += _exactly(conn, 8 - len(header))
+        if header[:4] != MAGIC:
+            raise BadRequest("not a qbdevice request")
+        (size,) = struct.unpack("<I", header[4:])
+        if size > MAX_REQUEST:
+            raise BadRequest(f"request of {size} bytes")
+        return received, _exactly(conn, size)
+    except BaseException:
+        for fd in received:
+            os.close(fd)
+        raise
 
 
 def _exactly(conn: socket.socket, size: int) -> bytes:

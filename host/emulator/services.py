@@ -140,16 +140,26 @@ async def serve_shell(device: ServiceContext, stream: Stream, request: ShellRequ
 
 async def _serve_v1(device: ServiceContext, stream: Stream, request: ShellRequest) -> None:
     """``shell:CMD`` and ``exec:CMD``: raw bytes, stderr merged, no exit status."""
-    proc = await device.spawn(device.shell_entry(request), merge_stderr=True)
+    code = await _relay_raw(device, stream, device.shell_entry(request), merge_stderr=True)
+    if code is not None:
+        device.record(request, code)
+
+
+async def _relay_raw(device: ServiceContext, stream: Stream, entry: Entry, merge_stderr: bool,
+                     chunk: int = READ_SIZE) -> int | None:
+    """A process's output as raw stream bytes, the stream's bytes as its input; its exit status,
+    or None when the client left first (then its whole process group is killed)."""
+    proc = await device.spawn(entry, merge_stderr=merge_stderr)
     stream.on_close.append(lambda: _kill_if_running(proc))
     assert proc.stdout is not None and proc.stdin is not None
     pump_in = asyncio.create_task(_pump_raw(stream, proc.stdin))
     try:
-        while chunk := await proc.stdout.read(READ_SIZE):
-            await stream.write(chunk)
-        device.record(request, await proc.wait())
+        while data := await proc.stdout.read(chunk):
+            await stream.write(data)
+        return await proc.wait()
     except StreamClosed:
         _kill_if_running(proc)
+        return None
     finally:
         pump_in.cancel()
         await stream.close()
@@ -290,41 +300,17 @@ async def _pump_pty_raw(stream: Stream, write: Callable[[bytes], None]) -> None:
 
 # -- abb_exec ----------------------------------------------------------------------------------------------------
 async def serve_abb_exec(device: ServiceContext, stream: Stream, argument: str) -> None:
-    """``abb_exec:SERVICE\\0ARG...``: ``cmd SERVICE ARG...`` in the shell's domain, raw both ways
+    """``abb_exec:SERVICE\0ARG...``: ``cmd SERVICE ARG...`` in the shell's domain, raw both ways
     (what ``adb install`` streams an APK into on Android 10+)."""
     argv = ["/system/bin/cmd", *argument.split("\0")]
-    proc = await device.spawn(device.domains.enter(SHELL, argv, device.sandbox.shell_env(device.props)), merge_stderr=True)
-    stream.on_close.append(lambda: _kill_if_running(proc))
-    assert proc.stdout is not None and proc.stdin is not None
-    pump_in = asyncio.create_task(_pump_raw(stream, proc.stdin))
-    try:
-        while chunk := await proc.stdout.read(READ_SIZE):
-            await stream.write(chunk)
-        await proc.wait()
-    except StreamClosed:
-        _kill_if_running(proc)
-    finally:
-        pump_in.cancel()
-        await stream.close()
+    await _relay_raw(device, stream, device.domains.enter(SHELL, argv, device.sandbox.shell_env(device.props)), merge_stderr=True)
 
 
 # -- sync -----------------------------------------------------------------------------------------------------------
 async def serve_sync(device: ServiceContext, stream: Stream) -> None:
     """``sync:`` by a sync server in the shell's domain (``syncd.py``), as uid 2000: the daemon
     only relays bytes, so what may be listed, read and written is the kernel's decision."""
-    proc = await device.spawn(device.domains.enter(SHELL, None, {}, sync=True), merge_stderr=False)
-    stream.on_close.append(lambda: _kill_if_running(proc))
-    assert proc.stdout is not None and proc.stdin is not None
-    pump_in = asyncio.create_task(_pump_raw(stream, proc.stdin))
-    try:
-        while chunk := await proc.stdout.read(1 << 20):
-            await stream.write(chunk)
-        await proc.wait()
-    except StreamClosed:
-        _kill_if_running(proc)
-    finally:
-        pump_in.cancel()
-        await stream.close()
+    await _relay_raw(device, stream, device.domains.enter(SHELL, None, {}, sync=True), merge_stderr=False, chunk=1 << 20)
 
 
 # -- tcp forwards ------------------------------------------------------------------------------------------------

@@ -138,6 +138,13 @@ def test_html_report_renders_in_headless_chromium_with_its_charts(env, first_run
     assert shot.is_file() and shot.stat().st_size > 10_000
 
 
+def _interruptible() -> None:
+    """Ctrl-C's SIGINT back to its default for the bench: a script that starts this suite in the
+    background (``cmd &``) leaves SIGINT ignored for every descendant (POSIX), and Python then
+    never raises KeyboardInterrupt. A terminal's Ctrl-C finds the default, as the bench here does."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["killed", "ctrl-c"])
 def test_resume_after_a_killed_run_completes_only_what_was_missing(env, first_run, sig):
     """SIGKILL leaves the emulated device running; Ctrl-C stops it, so the resumed run reaches it
@@ -147,7 +154,7 @@ def test_resume_after_a_killed_run_completes_only_what_was_missing(env, first_ru
             "--limit", "20", "--db", str(db), "--min-runs", "10", "--min-seconds", "3", "--warmup-seconds", "0.01"]
     # 3 s a cell: six cells are left when two are stored, so the run cannot end before the signal lands
     log = (env / f"resume-{sig.name}.err").open("w")
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=log, env=os.environ.copy())
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=log, env=os.environ.copy(), preexec_fn=_interruptible)
     deadline = time.monotonic() + 240
     done_before: dict[tuple[str, str], str] = {}
     while time.monotonic() < deadline and proc.poll() is None:
