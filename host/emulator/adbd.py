@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import signal
 import sys
@@ -46,10 +45,9 @@ class EmulatedAdbd:
         preflight()
         self.trusted = trusted
         self.sandbox = Sandbox(root)
-        self.sandbox.install(props, profile, offline)
+        device = self.sandbox.install(props, profile, offline)
         self.domains = Domains(self.sandbox.root, self.sandbox.internal, profile)
         self.domains.start()
-        device = json.loads((self.sandbox.internal / "device.json").read_text())
         self.services = Services(Phone(self.sandbox, self.domains, device))
         self.services.start()
         self.device = services.ServiceContext(self.sandbox, self.domains, props)

@@ -92,14 +92,14 @@ class Services:
         fds: list[int] = []
         try:
             with conn:
-                pid, uid, _gid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
+                pid, _uid, _gid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
                 fds, body = _receive(conn)
                 domain = self.phone.domains.domain_of_pid(pid)
                 if domain is None or len(fds) != 3:
                     return
                 argv, env, cwd = parse_request(body)
                 handler = COMMANDS.get(os.path.basename(argv[0]))
-                call = Call(argv, env, cwd, (fds[0], fds[1], fds[2]), domain, uid, caller_alive(conn.fileno()))
+                call = Call(argv, env, cwd, (fds[0], fds[1], fds[2]), domain, caller_alive(conn.fileno()))
                 if handler is None:
                     call.err(f"{argv[0]}: inaccessible or not found\n")
                     status = 127

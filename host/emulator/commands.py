@@ -34,7 +34,7 @@ PACKAGES = {  # emulated Termux packages: what each links from this machine's Py
                               ("python", "python-numpy")),
 }
 PIP_PACKAGES = {"protobuf": ("google", "protobuf-*.dist-info")}
-THERMAL_SERVICES = ("thermalservice", "battery", "power", "package")
+EMULATED_SERVICES = ("thermalservice", "battery", "power", "package")
 HEARTBEAT_S = 1.0
 LOG_CAPACITY = 10_000
 SETTABLE_PREFIXES = ("debug.", "log.tag.", "persist.log.tag", "persist.debug.")
@@ -49,7 +49,6 @@ class Call:
     cwd: str
     fds: tuple[int, int, int]  # the caller's stdin, stdout, stderr
     domain: str  # "shell", or the calling app's package
-    caller_uid: int
     alive: Callable[[], bool] = lambda: True  # whether the caller still waits for the answer
 
     @property
@@ -265,7 +264,7 @@ THERMAL_NAMES = ("none", "light", "moderate", "severe", "critical", "emergency",
 def dumpsys(phone: Phone, call: Call) -> int:
     args = call.args
     if not args or args[:1] == ["-l"]:
-        call.out("Currently running services:\n" + "".join(f"  {name}\n" for name in THERMAL_SERVICES))
+        call.out("Currently running services:\n" + "".join(f"  {name}\n" for name in EMULATED_SERVICES))
         return 0
     service = args[0]
     if service == "thermalservice":
@@ -305,7 +304,7 @@ def cmd(phone: Phone, call: Call) -> int:
         call.err("cmd: No service specified; use -l to list all running services. Use -w to start and wait for a service.\n")
         return 20
     if args[0] == "-l":
-        call.out("Currently running services:\n" + "".join(f"  {name}\n" for name in THERMAL_SERVICES))
+        call.out("Currently running services:\n" + "".join(f"  {name}\n" for name in EMULATED_SERVICES))
         return 0
     service, rest = args[0], args[1:]
     if service == "package":
@@ -319,7 +318,7 @@ def cmd(phone: Phone, call: Call) -> int:
     if service == "thermalservice" and rest == ["reset"]:
         (phone.sandbox.internal / "thermal_status").write_text("0\n")
         return 0
-    if service in THERMAL_SERVICES:
+    if service in EMULATED_SERVICES:
         call.out(f"Unknown command: {' '.join(rest)}\n" if rest else "")
         return 255
     call.err(f"cmd: Can't find service: {service}\n")

@@ -189,11 +189,7 @@ class Domains:
             return {}
 
     def power_off(self) -> int:
-        """End every domain, and with its pid 1 every process in it; how many holders were ended."""
-        state = self._load()
-        ended = sum(_kill(int(entry["pid"]), entry.get("start")) for entry in state.values())
-        self.state_path.unlink(missing_ok=True)
-        return ended
+        return power_off(self.internal)
 
     # -- entering ----------------------------------------------------------------------------
     def enter(self, name: str, argv: list[str] | None, env: dict[str, str], cwd: str | None = None,
@@ -222,6 +218,19 @@ class Domains:
             except OSError:
                 continue
         return None
+
+
+def power_off(internal: Path) -> int:
+    """End every domain whose holder ``internal/holders.json`` names, and with its pid 1 every
+    process in it; how many holders were ended."""
+    path = internal / "holders.json"
+    try:
+        state = json.loads(path.read_text())
+    except (OSError, ValueError):
+        state = {}
+    ended = sum(_kill(int(entry["pid"]), entry.get("start")) for entry in state.values()) if isinstance(state, dict) else 0
+    path.unlink(missing_ok=True)
+    return ended
 
 
 def _start_time(pid: int) -> str | None:

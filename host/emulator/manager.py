@@ -28,7 +28,8 @@ from host.devices.adb import AdbServerAddress, client, connect_device, disconnec
 from host.devices.device import alive_from_stat
 from host.devices.select import Attached
 from host.emulator import profiles
-from host.emulator.domains import DomainError, Domains, preflight
+from host.emulator.domains import DomainError, preflight
+from host.emulator.domains import power_off as end_domains
 from host.emulator.profiles import DEFAULT_PROFILE
 from host.emulator.sandbox import Sandbox
 from host.errors import EmulatorError, InputError
@@ -203,8 +204,7 @@ def power_off(root: Path) -> int:
     """End every process the emulated phone still runs (an app's agent outlives adbd, as on a
     phone, until the phone is switched off): each domain's pid 1, and with it its whole PID
     namespace. Returns how many domains were ended."""
-    sandbox = Sandbox(root)
-    return Domains(sandbox.root, sandbox.internal, profiles.PROFILES[DEFAULT_PROFILE]).power_off()
+    return end_domains(Sandbox(root).internal)
 
 
 SECRET_MARKERS = ("TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "KEY")

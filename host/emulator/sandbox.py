@@ -32,6 +32,7 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from host.emulator.domains import ENTER, SDCARD_RW, SHELL_UID, SYSTEM_UID, DomainError, userns_mode
 from host.emulator.profiles import SYSTEM_PACKAGES, Profile
@@ -79,8 +80,9 @@ class Sandbox:
         return self.root / "data" / "data" / package
 
     # -- installation ---------------------------------------------------------------------------
-    def install(self, props: dict[str, str], profile: Profile, offline: bool = False) -> None:
-        """Lay out the phone's folders, owners and modes, its programs, its apps; idempotent."""
+    def install(self, props: dict[str, str], profile: Profile, offline: bool = False) -> dict[str, Any]:
+        """Lay out the phone's folders, owners and modes, its programs, its apps; idempotent.
+        Returns the device's description, as written to ``device.json``."""
         self.internal.mkdir(parents=True, exist_ok=True)
         os.chmod(self.private, 0o700)
         (self.internal / "socket").mkdir(exist_ok=True)
@@ -95,11 +97,12 @@ class Sandbox:
                 shutil.rmtree(path)  # an older sandbox's folder where the phone has a link
             path.unlink(missing_ok=True)
             path.symlink_to(target)
-        (self.internal / "device.json").write_text(json.dumps({
+        description = {
             "props": props, "offline": offline, "system_packages": list(SYSTEM_PACKAGES), "python": sys.executable,
             "site_packages": _site_packages(),
             "profile": {"name": profile.name, "apps": [a.__dict__ for a in profile.apps], "shell_python": profile.shell_python},
-        }, indent=1))
+        }
+        (self.internal / "device.json").write_text(json.dumps(description, indent=1))
         self._install_system(props, profile)
         install_sensors(self.root, self.internal)
         for app in profile.apps:
@@ -107,6 +110,7 @@ class Sandbox:
         for folder, uid, gid, mode in LAYOUT:
             self._own(self.root / folder, uid, gid, mode)
         self._adopt(self.root / "data" / "local" / "tmp", SHELL_UID)
+        return description
 
     def _adopt(self, folder: Path, uid: int) -> None:
         """Files an older sandbox left there under another owner become the shell's (it pushed them)."""

@@ -23,6 +23,7 @@ SHELL_STDIN, SHELL_STDOUT, SHELL_STDERR, SHELL_EXIT, SHELL_CLOSE_STDIN, SHELL_WI
 _V2_HEADER = struct.Struct("<BI")
 READ_SIZE = 64 * 1024
 LOG_KEEP = 2000
+LOG_TRIM_BYTES = 1 << 20
 DRAIN_S = 5.0  # how long a closed forward may take to hand its last bytes to the socket
 TIOCSWINSZ, TIOCGPTPEER, TIOCSPTLCK = 0x5414, 0x5441, 0x40045431
 # what a production (user) build's adbd answers; AOSP daemon/restart_service.cpp, remount_service.cpp
@@ -83,9 +84,12 @@ class ServiceContext:
     def record(self, request: ShellRequest, code: int) -> None:
         """Each shell command's exit status, newest last (a phone's adbd logs its own), the last
         LOG_KEEP kept: it shows a client that ran a command the phone lacks (127)."""
-        lines = self.command_log.read_text().splitlines() if self.command_log.is_file() else []
-        lines.append(f"{code}\t{request.command[:300]!r}")
-        self.command_log.write_text("\n".join(lines[-LOG_KEEP:]) + "\n")
+        with self.command_log.open("a") as log:
+            log.write(f"{code}\t{request.command[:300]!r}\n")
+            grown = log.tell() > LOG_TRIM_BYTES
+        if grown:  # rarely: keep the newest lines
+            lines = self.command_log.read_text().splitlines()
+            self.command_log.write_text("\n".join(lines[-LOG_KEEP:]) + "\n")
 
     def open_pty(self) -> tuple[int, int]:
         """A terminal from the shell domain's own devpts (so ``tty`` names it there, ``/dev/pts/N``)."""
