@@ -1,4 +1,6 @@
-"""Backends: ``cpuN`` (XNNPACK, N threads), ``gpu`` and ``nnapi`` delegates.
+"""Backends: ``cpuN`` (XNNPACK, N threads), ``gpu`` / ``gpu-fp32`` / ``npu`` (LiteRT's
+accelerators, ``accelerators.py``), ``nnapi``, and ``gpu`` through a classic delegate library when
+one is given.
 
 Availability is decided from facts (Android version, whether the delegate library loads) and
 always carries a precise reason when the answer is no. Creating an interpreter for a backend
@@ -29,7 +31,7 @@ class BackendError(InvalidRequest):
 @dataclass(frozen=True)
 class BackendSpec:
     name: str
-    kind: str  # cpu | gpu | nnapi
+    kind: str  # cpu | gpu | npu | nnapi
     threads: int = 1
 
 
@@ -40,9 +42,16 @@ def parse_backend(name: str) -> BackendSpec:
         if not 1 <= threads <= 256:
             raise BackendError(f"backend {name!r}: thread count must be 1..256")
         return BackendSpec(name, "cpu", threads)
-    if name in ("gpu", "nnapi"):
+    if name in ("gpu", "nnapi", "npu"):
         return BackendSpec(name, name)
-    raise BackendError(f"unknown backend {name!r}: use cpuN (cpu1, cpu4, ...), gpu or nnapi")
+    if name == "gpu-fp32":
+        return BackendSpec(name, "gpu")
+    raise BackendError(f"unknown backend {name!r}: use cpuN (cpu1, cpu4, ...), gpu, gpu-fp32, npu or nnapi")
+
+
+def uses_litert(spec: BackendSpec, gpu_delegate: str = "") -> bool:
+    """GPU and NPU run through LiteRT's CompiledModel, unless a classic GPU delegate library is given."""
+    return spec.kind == "npu" or (spec.kind == "gpu" and (spec.name == "gpu-fp32" or not gpu_delegate))
 
 
 @dataclass(frozen=True)
@@ -51,6 +60,9 @@ class PlatformFacts:
     sdk: int
     emulated: bool
     description: str  # "Linux x86_64", "Android 14 (SDK 34)"
+    software_gpu: str = ""  # an emulated device's GPU ("SwiftShader (fp32)"); empty: none, or real hardware
+    software_npu: str = ""
+    missing_gpu: str = ""  # an emulated device without a software GPU: what to install for one
 
 
 def platform_availability(spec: BackendSpec, facts: PlatformFacts) -> tuple[bool, str]:
@@ -60,6 +72,8 @@ def platform_availability(spec: BackendSpec, facts: PlatformFacts) -> tuple[bool
     throwaway probe process (``library_error``), never in the agent, so a library that crashes
     on load costs exactly its own cells.
     """
+    if facts.emulated and spec.kind == "gpu" and not facts.software_gpu and facts.missing_gpu:
+        return False, f"emulated device: this machine has no software Vulkan for its GPU; {facts.missing_gpu}"
     if spec.kind == "nnapi":
         if not facts.android:
             return False, f"NNAPI exists only on Android; this device is {facts.description}"
@@ -71,7 +85,9 @@ def platform_availability(spec: BackendSpec, facts: PlatformFacts) -> tuple[bool
 
 
 def library_for(spec: BackendSpec, gpu_delegate: str = "", nnapi_delegate: str = "") -> str | None:
-    """The delegate library a backend needs, or None for the CPU."""
+    """The classic delegate library a backend needs, or None (the CPU, and LiteRT's accelerators)."""
+    if uses_litert(spec, gpu_delegate):
+        return None
     if spec.kind == "gpu":
         return gpu_delegate or DEFAULT_GPU_DELEGATE
     if spec.kind == "nnapi":
@@ -105,6 +121,13 @@ def make_interpreter(runtime: Runtime, model_path: str, spec: BackendSpec, gpu_d
     return runtime.interpreter_class(model_path=model_path, experimental_delegates=[delegate], num_threads=1)
 
 
+def software_hardware(spec: BackendSpec, facts: PlatformFacts) -> str:
+    """The emulated device's software GPU or NPU that runs this backend; empty on real hardware."""
+    if not facts.emulated:
+        return ""
+    return facts.software_gpu if spec.kind == "gpu" else facts.software_npu if spec.kind == "npu" else ""
+
+
 def delegation_coverage(interpreter: Any, total_nodes: int, delegate_name: str) -> Delegation:
     """Count original nodes inside DELEGATE partitions (walk back from each partition's outputs).
 
@@ -125,4 +148,5 @@ def delegation_coverage(interpreter: Any, total_nodes: int, delegate_name: str) 
                 continue
             taken.add(index)
             stack.extend(t for t in by_index[index]["inputs"] if t >= 0 and t not in boundary and t in producer)
-    return Delegation(len(taken), total_nodes, delegate=delegate_name, fallback=not taken)
+    return Delegation(len(taken), total_nodes, delegate=delegate_name, fallback=not taken, engine="tflite-interpreter",
+                      accelerator="XNNPACK" if delegate_name == "xnnpack" else f"{delegate_name} delegate")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from device_agent.errors import InvalidRequest
 
 DEFAULT_CELL_TIMEOUT_S = 900.0
-CELL_STATUSES = ("ok", "unavailable", "failed")
+CELL_STATUSES = ("ok", "unavailable", "failed", "fallback", "numerics")
 
 
 @dataclass(frozen=True)
@@ -99,6 +99,28 @@ class Delegation:
     total_nodes: int
     delegate: str = ""
     fallback: bool = False  # the delegate took nothing: the model ran on the CPU kernels
+    engine: str = ""  # tflite-interpreter | litert-compiled-model
+    accelerator: str = ""  # what ran it, with its version
+    hardware: str = ""  # an emulated device's software GPU/NPU; empty on real hardware
+
+
+@dataclass(frozen=True)
+class Numerics:
+    """Outputs that cannot be scored: any of them makes the cell's outcome ``numerics``."""
+
+    nan_values: int = 0
+    inf_values: int = 0
+    zero_vectors: int = 0
+    first_image: int = -1
+
+    @property
+    def bad(self) -> bool:
+        return bool(self.nan_values or self.inf_values or self.zero_vectors)
+
+    def describe(self) -> str:
+        parts = [f"{n} {what}" for n, what in ((self.nan_values, "NaN outputs"), (self.inf_values, "Inf outputs"),
+                                               (self.zero_vectors, "all-zero output vectors")) if n]
+        return ", ".join(parts) + f" (first at image {self.first_image})"
 
 
 @dataclass(frozen=True)
@@ -137,6 +159,7 @@ class CellResult:
     reference_before_ms: float = 0.0  # a fixed CPU loop before the timing runs and after them:
     reference_after_ms: float = 0.0  # much slower after means the CPU slowed down (throttling)
     predictions: bytes = b""  # top-1 class per evaluated image (uint16, or uint32 past 65535 classes)
+    numerics: Numerics | None = None
 
     @property
     def ok(self) -> bool:

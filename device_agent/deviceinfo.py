@@ -18,6 +18,7 @@ WANTED = (
     "ro.product.model", "ro.product.manufacturer", "ro.product.device", "ro.product.cpu.abi",
     "ro.build.version.sdk", "ro.build.version.release", "ro.soc.model", "ro.soc.manufacturer",
     "ro.board.platform", "ro.hardware", "ro.kernel.qemu", "ro.quantbench.emulated",
+    "ro.quantbench.software_gpu", "ro.quantbench.software_npu",
 )
 
 
@@ -49,7 +50,10 @@ def platform_facts() -> PlatformFacts:
         description = f"Android {props.get('ro.build.version.release', '?')} (SDK {sdk})"
     else:
         description = f"{platform.system()} {platform.machine()}"
-    return PlatformFacts(android=android, sdk=sdk, emulated=emulated, description=description)
+    return PlatformFacts(android=android, sdk=sdk, emulated=emulated, description=description,
+                         software_gpu=props.get("ro.quantbench.software_gpu", ""),
+                         software_npu=props.get("ro.quantbench.software_npu", ""),
+                         missing_gpu=props.get("ro.quantbench.software_gpu_missing", ""))
 
 
 def cores() -> int:

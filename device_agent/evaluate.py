@@ -17,7 +17,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from device_agent.contract import Accuracy, Fidelity
+from device_agent.contract import Accuracy, Fidelity, Numerics
 from device_agent.errors import InvalidRequest
 from device_agent.runtime import TensorInfo, tensor_info
 
@@ -77,8 +77,28 @@ class Scorer:
     abs_max: float = 0.0
     compared: int = 0
     top1: list[np.ndarray] = field(default_factory=list)
+    nan_values: int = 0
+    inf_values: int = 0
+    zero_vectors: int = 0
+    first_bad: int = -1
+
+    def _count_unscorable(self, outputs: np.ndarray) -> None:
+        """NaN, Inf and all-zero rows: ``max`` and ``argmax`` would silently rank them."""
+        nan, inf = np.isnan(outputs), np.isinf(outputs)
+        zero = ~outputs.any(axis=1)
+        bad_rows = nan.any(axis=1) | inf.any(axis=1) | zero
+        if bad_rows.any():
+            self.nan_values += int(nan.sum())
+            self.inf_values += int(inf.sum())
+            self.zero_vectors += int(zero.sum())
+            if self.first_bad < 0:
+                self.first_bad = self.seen + int(np.argmax(bad_rows))
+
+    def numerics(self) -> Numerics:
+        return Numerics(self.nan_values, self.inf_values, self.zero_vectors, self.first_bad)
 
     def add(self, outputs: np.ndarray, reference: np.ndarray | None = None) -> None:
+        self._count_unscorable(outputs)
         labels = self.labels[self.seen : self.seen + outputs.shape[0]]
         self.top1.append(np.argmax(outputs, axis=1))
         known = labels >= 0

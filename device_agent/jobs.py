@@ -92,7 +92,16 @@ def _start(target: Callable[..., None], *args: object) -> tuple[BaseProcess, Con
 def probe_library(library: str, timeout_s: float = 30.0) -> str | None:
     """Whether a delegate library loads, found out in a throwaway process: None if it loads,
     else why not (the loader's message, or the signal that killed the probe)."""
-    process, receiver = _start(worker.probe_in_child, library)
+    return _probe(timeout_s, worker.probe_in_child, library)
+
+
+def probe_litert(root: str, backend: str, timeout_s: float = 60.0) -> str | None:
+    """Whether LiteRT's accelerator for a backend registers here, in a throwaway process."""
+    return _probe(timeout_s, worker.probe_litert_in_child, root, backend)
+
+
+def _probe(timeout_s: float, target: Callable[..., None], *args: object) -> str | None:
+    process, receiver = _start(target, *args)
     try:
         if receiver.poll(timeout_s):
             try:

@@ -26,7 +26,7 @@ from device_agent._protos import agent_pb2, agent_pb2_grpc, health_pb2_grpc
 from device_agent.contract import Backend, CellRequest, CellResult, DeviceInfo, LatencyParams, PruneRequest
 from device_agent.errors import DeviceAgentError, InvalidRequest, WireError
 from device_agent.health import SERVING, HealthServicer
-from device_agent.jobs import probe_library, run_job
+from device_agent.jobs import probe_library, probe_litert, run_job
 from device_agent.preprocess import get_preset
 from device_agent.runtime import RuntimeMissing, find_runtime
 from device_agent.store import (
@@ -41,7 +41,7 @@ from device_agent.wire import event_message, from_message, to_message
 
 HEALTH_PREFIX = "/grpc.health.v1.Health/"
 MAX_MESSAGE_BYTES = 64 << 20
-REPORTED_BACKENDS = ("cpu1", "cpu4", "gpu", "nnapi")
+REPORTED_BACKENDS = ("cpu1", "cpu4", "gpu", "gpu-fp32", "nnapi", "npu")
 
 
 @dataclass(frozen=True)
@@ -154,6 +154,7 @@ def device_info(config: AgentConfig, root: Path) -> DeviceInfo:
     if f"cpu{deviceinfo.cores()}" not in names:
         names.insert(2, f"cpu{deviceinfo.cores()}")
     reported = []
+    litert_probes: dict[str, str | None] = {}
     for name in names:
         spec = backends.parse_backend(name)
         available, reason = backends.platform_availability(spec, facts)
@@ -162,6 +163,11 @@ def device_info(config: AgentConfig, root: Path) -> DeviceInfo:
             error = probe_library(library)  # in a throwaway process: a library may crash on load
             if error is not None:
                 available, reason = False, backends.missing_library_reason(spec, facts, error)
+        elif available and backends.uses_litert(spec, config.gpu_delegate):
+            error = litert_probes.get(spec.kind) if spec.kind in litert_probes else probe_litert(str(root), name)
+            litert_probes[spec.kind] = error  # gpu and gpu-fp32 load the same accelerator
+            if error is not None:
+                available, reason = False, ("emulated device: " if facts.emulated else "") + error
         if available and not runtime_name:
             available, reason = False, runtime_version
         reported.append(Backend(name, available, reason))

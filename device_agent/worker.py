@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from device_agent import backends, deviceinfo, evaluate, measure
+from device_agent import backends, deviceinfo, evaluate, litert_cell, measure
 from device_agent.contract import (
     CellRequest,
     CellResult,
@@ -33,6 +33,7 @@ from device_agent.contract import (
 )
 from device_agent.dataset import DatasetReader
 from device_agent.errors import DeviceAgentError
+from device_agent.litert_capi import LiteRtError
 from device_agent.preprocess import get_preset
 from device_agent.runtime import find_runtime, inspection_interpreter, tensor_info
 from device_agent.store import FileStore
@@ -52,6 +53,18 @@ class CellFailure(DeviceAgentError):
 
 class BackendUnavailable(DeviceAgentError):
     """The backend's delegate library does not load on this device: the cell is unavailable."""
+
+
+class AcceleratorFallback(DeviceAgentError):
+    """The accelerator took none of the model, or refused to run it without the CPU: no GPU/NPU number."""
+
+
+class BadNumerics(DeviceAgentError):
+    """Outputs held NaN, Inf or all-zero vectors: nothing of this cell is scored."""
+
+    def __init__(self, result: CellResult) -> None:
+        super().__init__(result.error)
+        self.result = result
 
 
 class Reporter:
@@ -94,23 +107,35 @@ def prepare(store: FileStore, request: CellRequest, reporter: Reporter) -> Prepa
     spec = backends.parse_backend(request.backend)
     reporter.progress("load")
     try:
-        runtime = find_runtime()
+        find_runtime()
         model_path = store.require(request.model_sha256)
         model_bytes = model_path.read_bytes()
         inspection = inspection_interpreter(model_bytes)
-        total_nodes = len(inspection._get_ops_details())
+        op_names = [op["op_name"] for op in inspection._get_ops_details()]
     except ValueError as e:
         raise CellFailure("load", f"the interpreter rejects the model: {e}") from e
     except Exception as e:
         raise CellFailure("load", str(e)) from e
     reporter.progress("delegate", message=spec.name)
+    if backends.uses_litert(spec, request.gpu_delegate):
+        try:
+            prepared = litert_cell.prepare(store.root, str(model_path), op_names, spec)
+        except (litert_cell.CompileFailed, LiteRtError) as e:
+            raise CellFailure("delegate", str(e)) from e
+        return Prepared(prepared.model, len(model_bytes), prepared.init_ms, measure.read_memory_mb()[0], prepared.delegation)
+    return _prepare_interpreter(request, spec, str(model_path), len(model_bytes), inspection, len(op_names), reporter)
+
+
+def _prepare_interpreter(request: CellRequest, spec: backends.BackendSpec, model_path: str, size: int, inspection: Any,
+                         total_nodes: int, reporter: Reporter) -> Prepared:
+    """The TFLite interpreter with XNNPACK or a classic delegate library (GPU, NNAPI)."""
     library = backends.library_for(spec, request.gpu_delegate, request.nnapi_delegate)
     error = backends.library_error(library) if library else None  # here, in the worker: it may crash
     if error is not None:
         raise BackendUnavailable(backends.missing_library_reason(spec, deviceinfo.platform_facts(), error))
     started = time.perf_counter()
     try:
-        interpreter = backends.make_interpreter(runtime, str(model_path), spec, request.gpu_delegate, request.nnapi_delegate)
+        interpreter = backends.make_interpreter(find_runtime(), model_path, spec, request.gpu_delegate, request.nnapi_delegate)
     except Exception as e:
         raise CellFailure("delegate", f"cannot apply {spec.name}: {e}") from e
     reporter.progress("allocate")
@@ -123,7 +148,11 @@ def prepare(store: FileStore, request: CellRequest, reporter: Reporter) -> Prepa
     init_ms = (time.perf_counter() - started) * 1000.0
     init_rss, _ = measure.read_memory_mb()
     name = "xnnpack" if spec.kind == "cpu" else spec.kind
-    return Prepared(interpreter, len(model_bytes), init_ms, init_rss, backends.delegation_coverage(interpreter, total_nodes, name))
+    delegation = backends.delegation_coverage(interpreter, total_nodes, name)
+    if spec.kind != "cpu" and delegation.delegated_nodes == 0:
+        raise AcceleratorFallback(f"the {spec.kind} delegate took none of the model's {total_nodes} ops: it would run "
+                                  f"on the CPU kernels, so there is no {spec.name} figure")
+    return Prepared(interpreter, size, init_ms, init_rss, delegation)
 
 
 def memory_needs(interpreter: Any) -> str:
@@ -212,6 +241,11 @@ def run_evaluation(interpreter: Any, store: FileStore, params: EvalParams, repor
     finally:
         if reference is not None:
             reference.close()
+    numerics = scorer.numerics()
+    if numerics.bad:
+        raise BadNumerics(CellResult(status="numerics", phase="evaluate", numerics=numerics, evaluated_images=scorer.seen,
+                                     error=f"outputs that cannot be scored: {numerics.describe()}; no accuracy or "
+                                           f"fidelity is given for this cell"))
     accuracy = scorer.accuracy()
     return CellResult(status="ok", accuracy=accuracy, fidelity=scorer.fidelity(runner.classes), outputs_sha256=saved,
                       evaluate_seconds=seconds, evaluated_images=scorer.seen, predictions=scorer.predictions(runner.classes),
@@ -266,6 +300,12 @@ def probe_in_child(library: str, connection: Any) -> None:
     connection.close()
 
 
+def probe_litert_in_child(root: str, backend: str, connection: Any) -> None:
+    """Whether LiteRT registers a backend's accelerator, found out in this throwaway process."""
+    connection.send(litert_cell.probe(Path(root), backends.parse_backend(backend)))
+    connection.close()
+
+
 def run_in_child(root: str, request: CellRequest, connection: Any) -> None:
     """Run one cell and send its events through ``connection``; always ends with a result."""
     reporter = Reporter(connection.send)
@@ -274,8 +314,12 @@ def run_in_child(root: str, request: CellRequest, connection: Any) -> None:
         result = run_cell(Path(root), request, reporter)
     except CellFailure as e:
         result = failed(e.phase, str(e))
-    except BackendUnavailable as e:
+    except (BackendUnavailable, litert_cell.Unusable) as e:
         result = CellResult(status="unavailable", error=str(e), phase="delegate")
+    except (AcceleratorFallback, litert_cell.Fallback) as e:
+        result = CellResult(status="fallback", error=str(e), phase="delegate")
+    except BadNumerics as e:
+        result = e.result
     except Exception as e:  # the protocol must always end in a result
         result = failed(reporter.phase, f"{type(e).__name__}: {e}")
     connection.send(result)

@@ -12,7 +12,7 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from host import __version__
 from host.errors import ExitCode, HostError, InputError
@@ -277,14 +277,27 @@ def _run_doctor(args: argparse.Namespace) -> int:
 
 def _run_provision(args: argparse.Namespace) -> int:
     from host.devices.adb import parse_server
-    from host.devices.options import OneDevice
+    from host.devices.options import ProvisionOptions
     from host.devices.provision import provision
     from host.devices.select import resolve_one
 
-    options = from_namespace(OneDevice, args)
+    options = from_namespace(ProvisionOptions, args)
     device = resolve_one(parse_server(options.adb_server), options.device)
+    if options.litert:
+        return _provision_litert(device, options)
     ran = provision(device, lambda text: print(f"- {text}", flush=True))
     print(f"{device.serial}: Termux has what the agent needs" + ("" if ran else " (nothing was missing)"))
+    return ExitCode.OK
+
+
+def _provision_litert(device: Any, options: Any) -> int:
+    from host.devices.choose import find_launcher
+    from host.devices.litert import find_release, install
+
+    release = find_release(Path(options.litert), options.litert_version)  # bad input: before the device is touched
+    target = install(device, find_launcher(device, None, False), release, lambda text: print(f"- {text}", flush=True))
+    print(f"{device.serial}: LiteRT {release.version} ({release.machine}) in {target}: "
+          f"{', '.join(release.accelerators()) or 'no GPU accelerator or NPU dispatch library'}")
     return ExitCode.OK
 
 
@@ -318,7 +331,7 @@ def _add_commands(sub: argparse._SubParsersAction) -> None:
     from host.bench.config import NOT_FOR_COMPARE, BenchConfig, BenchOutputs, CompareOptions
     from host.cache import PruneOptions
     from host.convert.options import ConvertConfig
-    from host.devices.options import AdbOptions, AgentCommandOptions, DoctorOptions, OneDevice
+    from host.devices.options import AdbOptions, AgentCommandOptions, DoctorOptions, ProvisionOptions
     from host.emulator.options import StartOptions, StopOptions
     from host.gate.options import CheckOptions, Thresholds
     from host.quant.options import DebugOptions, RecommendOptions, TuneOptions
@@ -346,7 +359,8 @@ def _add_commands(sub: argparse._SubParsersAction) -> None:
     _command(sub, "doctor", "check a device (the one named, or the only one attached): the launcher that works, "
              "or what it lacks and the steps", _run_doctor, DoctorOptions)
     _command(sub, "provision", "install what the agent needs inside Termux (a debuggable build), through run-as; "
-             "the phone needs its own internet", _run_provision, OneDevice)
+             "the phone needs its own internet; with --litert, push a LiteRT release for GPU and NPU", _run_provision,
+             ProvisionOptions)
     _command(sub, "agent-command", "print the line that starts the agent inside the Termux app (then bench --attach)",
              _run_agent_command, AgentCommandOptions)
     cache = sub.add_parser("cache", help="the caches on this machine and on devices")

@@ -228,16 +228,34 @@ class Memory(_message.Message):
     def __init__(self, init_rss_mb: _Optional[float] = ..., peak_rss_mb: _Optional[float] = ..., evaluate_peak_rss_mb: _Optional[float] = ...) -> None: ...
 
 class Delegation(_message.Message):
-    __slots__ = ("delegate", "delegated_nodes", "total_nodes", "fallback")
+    __slots__ = ("delegate", "delegated_nodes", "total_nodes", "fallback", "engine", "accelerator", "hardware")
     DELEGATE_FIELD_NUMBER: _ClassVar[int]
     DELEGATED_NODES_FIELD_NUMBER: _ClassVar[int]
     TOTAL_NODES_FIELD_NUMBER: _ClassVar[int]
     FALLBACK_FIELD_NUMBER: _ClassVar[int]
+    ENGINE_FIELD_NUMBER: _ClassVar[int]
+    ACCELERATOR_FIELD_NUMBER: _ClassVar[int]
+    HARDWARE_FIELD_NUMBER: _ClassVar[int]
     delegate: str
     delegated_nodes: int
     total_nodes: int
     fallback: bool
-    def __init__(self, delegate: _Optional[str] = ..., delegated_nodes: _Optional[int] = ..., total_nodes: _Optional[int] = ..., fallback: _Optional[bool] = ...) -> None: ...
+    engine: str
+    accelerator: str
+    hardware: str
+    def __init__(self, delegate: _Optional[str] = ..., delegated_nodes: _Optional[int] = ..., total_nodes: _Optional[int] = ..., fallback: _Optional[bool] = ..., engine: _Optional[str] = ..., accelerator: _Optional[str] = ..., hardware: _Optional[str] = ...) -> None: ...
+
+class Numerics(_message.Message):
+    __slots__ = ("nan_values", "inf_values", "zero_vectors", "first_image")
+    NAN_VALUES_FIELD_NUMBER: _ClassVar[int]
+    INF_VALUES_FIELD_NUMBER: _ClassVar[int]
+    ZERO_VECTORS_FIELD_NUMBER: _ClassVar[int]
+    FIRST_IMAGE_FIELD_NUMBER: _ClassVar[int]
+    nan_values: int
+    inf_values: int
+    zero_vectors: int
+    first_image: int
+    def __init__(self, nan_values: _Optional[int] = ..., inf_values: _Optional[int] = ..., zero_vectors: _Optional[int] = ..., first_image: _Optional[int] = ...) -> None: ...
 
 class Accuracy(_message.Message):
     __slots__ = ("top1", "top3", "top5", "count")
@@ -264,7 +282,7 @@ class Fidelity(_message.Message):
     def __init__(self, top1_agreement: _Optional[float] = ..., mean_abs_error: _Optional[float] = ..., max_abs_error: _Optional[float] = ..., count: _Optional[int] = ...) -> None: ...
 
 class CellResult(_message.Message):
-    __slots__ = ("status", "error", "phase", "latency", "memory", "delegation", "accuracy", "fidelity", "outputs_sha256", "size_bytes", "accuracy_note", "evaluate_seconds", "evaluated_images", "reference_before_ms", "reference_after_ms", "predictions")
+    __slots__ = ("status", "error", "phase", "latency", "memory", "delegation", "accuracy", "fidelity", "outputs_sha256", "size_bytes", "accuracy_note", "evaluate_seconds", "evaluated_images", "reference_before_ms", "reference_after_ms", "predictions", "numerics")
     STATUS_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     PHASE_FIELD_NUMBER: _ClassVar[int]
@@ -281,6 +299,7 @@ class CellResult(_message.Message):
     REFERENCE_BEFORE_MS_FIELD_NUMBER: _ClassVar[int]
     REFERENCE_AFTER_MS_FIELD_NUMBER: _ClassVar[int]
     PREDICTIONS_FIELD_NUMBER: _ClassVar[int]
+    NUMERICS_FIELD_NUMBER: _ClassVar[int]
     status: str
     error: str
     phase: str
@@ -297,7 +316,8 @@ class CellResult(_message.Message):
     reference_before_ms: float
     reference_after_ms: float
     predictions: bytes
-    def __init__(self, status: _Optional[str] = ..., error: _Optional[str] = ..., phase: _Optional[str] = ..., latency: _Optional[_Union[LatencyStats, _Mapping]] = ..., memory: _Optional[_Union[Memory, _Mapping]] = ..., delegation: _Optional[_Union[Delegation, _Mapping]] = ..., accuracy: _Optional[_Union[Accuracy, _Mapping]] = ..., fidelity: _Optional[_Union[Fidelity, _Mapping]] = ..., outputs_sha256: _Optional[str] = ..., size_bytes: _Optional[int] = ..., accuracy_note: _Optional[str] = ..., evaluate_seconds: _Optional[float] = ..., evaluated_images: _Optional[int] = ..., reference_before_ms: _Optional[float] = ..., reference_after_ms: _Optional[float] = ..., predictions: _Optional[bytes] = ...) -> None: ...
+    numerics: Numerics
+    def __init__(self, status: _Optional[str] = ..., error: _Optional[str] = ..., phase: _Optional[str] = ..., latency: _Optional[_Union[LatencyStats, _Mapping]] = ..., memory: _Optional[_Union[Memory, _Mapping]] = ..., delegation: _Optional[_Union[Delegation, _Mapping]] = ..., accuracy: _Optional[_Union[Accuracy, _Mapping]] = ..., fidelity: _Optional[_Union[Fidelity, _Mapping]] = ..., outputs_sha256: _Optional[str] = ..., size_bytes: _Optional[int] = ..., accuracy_note: _Optional[str] = ..., evaluate_seconds: _Optional[float] = ..., evaluated_images: _Optional[int] = ..., reference_before_ms: _Optional[float] = ..., reference_after_ms: _Optional[float] = ..., predictions: _Optional[bytes] = ..., numerics: _Optional[_Union[Numerics, _Mapping]] = ...) -> None: ...
 
 class CellEvent(_message.Message):
     __slots__ = ("progress", "result")

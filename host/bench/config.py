@@ -24,7 +24,7 @@ from host.errors import InputError, RecordError
 from host.params import Param, at_least, between, positive, validate
 from host.store.location import DB, default_path
 
-DEFAULT_BACKENDS = "cpu1,cpu4,gpu,nnapi"
+DEFAULT_BACKENDS = "cpu1,cpu4,gpu,nnapi,npu"
 _LATENCY = LatencyParams()
 
 
@@ -45,7 +45,7 @@ class BenchConfig:
     calibration: str | None = convert_options.CALIBRATION.field()
     train_data: str | None = convert_options.TRAIN_DATA.field()
     modes: str = convert_options.MODES.field()
-    backends: str = Param(DEFAULT_BACKENDS, "backends, comma-separated: cpuN (N threads, XNNPACK), gpu, nnapi",
+    backends: str = Param(DEFAULT_BACKENDS, "backends, comma-separated: cpuN (N threads, XNNPACK), gpu (LiteRT, default precision), gpu-fp32, npu (LiteRT, the NPU alone), nnapi",
                           metavar="LIST").field()
     limit: int | None = Param(None, "evaluate only the first N images", unit="images", metavar="N", check=at_least(1)).field()
     calibration_count: int = convert_options.CALIBRATION_COUNT.field()
@@ -125,7 +125,7 @@ class BenchConfig:
     def backend_names(self) -> list[str]:
         names = list(dict.fromkeys(b.strip() for b in self.backends.split(",") if b.strip()))
         if not names:
-            raise InputError("no backend given: pass --backends, e.g. cpu1,cpu4,gpu,nnapi")
+            raise InputError("no backend given: pass --backends, e.g. cpu1,cpu4,gpu,nnapi,npu")
         for name in names:
             try:
                 parse_backend(name)

@@ -8,7 +8,7 @@ can tell "the same phone model" apart from "the same software on the same chip".
 
 from __future__ import annotations
 
-from device_agent.backends import library_for, parse_backend
+from device_agent.backends import library_for, parse_backend, uses_litert
 from device_agent.contract import DeviceInfo
 from host.devices.device import Device
 from host.devices.launcher import AgentOptions
@@ -21,6 +21,11 @@ def _delegates(info: DeviceInfo, options: AgentOptions) -> tuple[str, ...]:
         library = library_for(parse_backend(backend.name), options.gpu_delegate, options.nnapi_delegate)
         if library:
             found.append(f"{backend.name}: {library} (loads)" if backend.available else f"{backend.name}: unavailable: {backend.reason}")
+        elif uses_litert(parse_backend(backend.name), options.gpu_delegate):
+            found.append(f"{backend.name}: LiteRT" if backend.available else f"{backend.name}: unavailable: {backend.reason}")
+    for kind, key in (("GPU", "ro.quantbench.software_gpu"), ("NPU", "ro.quantbench.software_npu")):
+        if info.properties.get(key):
+            found.append(f"software {kind}: {info.properties[key]}")
     return tuple(found)
 
 

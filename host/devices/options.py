@@ -54,6 +54,22 @@ class OneDevice:
     device: str | None = DEVICE.field()
 
 
+LITERT = Param(None, "push a LiteRT release for the phone instead: the folder with libLiteRt.so, its GPU accelerator "
+               "(libLiteRtClGlAccelerator.so) and any vendor NPU dispatch libraries (Google's prebuilt "
+               "binaries/<version>/<platform>/, or a wheel's ai_edge_litert folder for x86_64)", metavar="DIR")
+LITERT_VERSION = Param("", "the LiteRT version of --litert DIR when its path does not say", metavar="X.Y.Z")
+
+
+@dataclass(frozen=True)
+class ProvisionOptions:
+    """``host provision``: one device; Termux's packages, or a LiteRT release with --litert."""
+
+    adb_server: str | None = ADB_SERVER.field()
+    device: str | None = DEVICE.field()
+    litert: str | None = LITERT.field()
+    litert_version: str = LITERT_VERSION.field()
+
+
 @dataclass(frozen=True)
 class AgentCommandOptions:
     """``host agent-command``: the device, and the delegates the pasted agent is started with."""

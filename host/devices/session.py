@@ -139,6 +139,10 @@ class AgentSession:
 def open_session(device: Device, settings: AgentSettings = AgentSettings(), launcher: Launcher | None = None) -> AgentSession:
     launcher = launcher or find_launcher(device, settings)
     remote = launcher.deploy(*agent_zipapp())
+    if device.props().emulated:
+        from host.devices.litert import ensure_on_emulated
+
+        ensure_on_emulated(device, launcher)
     token = secrets.token_hex(24)
     agent = launcher.start(remote, token, settings.options)
     try:

@@ -22,7 +22,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from host.emulator import services
+from host.emulator import drivers, services
 from host.emulator.auth import PublicKey, load_keys, user_key_path
 from host.emulator.binder import Services
 from host.emulator.commands import Phone
@@ -45,7 +45,10 @@ class EmulatedAdbd:
         preflight()
         self.trusted = trusted
         self.sandbox = Sandbox(root)
+        software = drivers.find()
+        props = {**props, **software.props()}
         device = self.sandbox.install(props, profile, offline)
+        drivers.install(self.sandbox.root, software)
         self.domains = Domains(self.sandbox.root, self.sandbox.internal, profile)
         self.domains.start()
         self.services = Services(Phone(self.sandbox, self.domains, device))

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from host.emulator import drivers
 from host.emulator.jail import encode_spec
 from host.emulator.profiles import Profile
 
@@ -134,6 +135,7 @@ class Domains:
         binds, links = _library_view()
         if domain.python:
             binds += [[p, p] for p in _python_binds() if not any(p == b[0] or p.startswith(b[0] + "/") for b in binds)]
+            binds += [[source, target] for source, target in drivers.find().binds]  # the app's GPU/NPU drivers
         masks = []
         if self.userns and domain.name == SHELL:  # one uid outside: the apps' folders are hidden from the shell
             masks = [f"/data/data/{d}" for d in self.by_name if d != SHELL]

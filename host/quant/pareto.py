@@ -4,7 +4,8 @@ A build (mode on a backend) is on the front when no other build is at least as a
 and as small, and better in one of them. The pick honours the user's limits (size, latency,
 accuracy); with no accuracy floor given it never trades accuracy silently: it keeps the builds
 within ``DEFAULT_ACCURACY_SLACK`` points of the best one measured, then takes the fastest, the
-smaller one when two are within ``SAME_SPEED`` of each other. Only measured cells count.
+smaller one when two are within ``SAME_SPEED`` of each other. Only measured cells count, and a
+cell an emulated device's software GPU or NPU ran is never picked for its speed.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ class Build:
     top1: float | None  # percent; None without labels
     p50_ms: float
     size_mb: float
+    software: str = ""  # an emulated device's software GPU/NPU ran it: its accuracy is real, its speed is not a phone's
 
     @property
     def label(self) -> str:
@@ -58,8 +60,9 @@ def measured_builds(run: RunRecord, device: str | None = None, backend: str | No
             continue
         accuracy = cell.result.accuracy
         size = cell.size_bytes or cell.result.size_bytes
+        delegation = cell.result.delegation
         builds.append(Build(cell.mode, cell.backend, round(100 * accuracy.top1, 3) if accuracy else None,
-                            cell.result.latency.p50, size / 1e6))
+                            cell.result.latency.p50, size / 1e6, delegation.hardware if delegation else ""))
     return serial, builds
 
 
@@ -81,9 +84,12 @@ def recommend(run: RunRecord, *, max_size: float | None = None, max_latency: flo
         return Recommendation(serial, (), (), None, f"no build was measured{where} on {serial or 'any device'}")
     best = max((b.top1 for b in builds if b.top1 is not None), default=None)
     floor = min_accuracy if min_accuracy is not None else (best - DEFAULT_ACCURACY_SLACK if best is not None else None)
-    excluded = {b.label: why for b in builds if (why := _limits(b, max_size, max_latency, floor))}
+    excluded = {b.label: f"measured on a software {b.backend.split('-')[0].upper()} ({b.software}): its latency is not "
+                f"a phone's" for b in builds if b.software}
+    excluded.update({b.label: why for b in builds if b.label not in excluded
+                     and (why := _limits(b, max_size, max_latency, floor))})
     allowed = [b for b in builds if b.label not in excluded]
-    front = tuple(pareto_front(builds))
+    front = tuple(pareto_front([b for b in builds if not b.software]))
     if not allowed:
         return Recommendation(serial, tuple(builds), front, None, "no build meets the limits: " +
                               "; ".join(f"{k}: {v}" for k, v in list(excluded.items())[:4]), excluded)

@@ -87,15 +87,29 @@ def _delegation(run: RunRecord, cell: CellRecord) -> str:
     d = cell.result.delegation
     if d is None:
         return "-"
+    if d.engine == "litert-compiled-model":
+        return f"{d.delegated_nodes}/{d.total_nodes} ops on {d.delegate.upper()}" + (" (software)" if d.hardware else "")
     text = f"{d.delegated_nodes}/{d.total_nodes} {d.delegate}".strip()
     return text + (": fallback, nothing delegated" if d.delegated_nodes == 0 else "")
+
+
+def accelerator_lines(cells: list[CellRecord]) -> list[str]:
+    """What ran each accelerated backend (name, version, precision), and whether it was software."""
+    seen: dict[str, set[str]] = {}
+    for cell in cells:
+        d = cell.result.delegation
+        if cell.status == "ok" and d is not None and d.engine == "litert-compiled-model":
+            where = f" on software {d.delegate.upper()}: {d.hardware} (its latency is not a phone's; recommend ignores it)" \
+                if d.hardware else ""
+            seen.setdefault(cell.backend, set()).add(d.accelerator + where)
+    return [f"{backend}: {'; '.join(sorted(names))}" for backend, names in sorted(seen.items())]
 
 
 GRIDS: tuple[tuple[str, Callable[[RunRecord, CellRecord], str]], ...] = (
     ("Accuracy top-1 / top-3 ({count} images)", _accuracy),
     ("Latency p50 (ms): ±std in one run; with repeats, median of repeat medians [95% CI], CV between repeats", _latency),
     ("Fidelity vs none/cpu1: top-1 agreement / mean abs error", _fidelity),
-    ("Delegation: nodes taken by the delegate / all nodes", _delegation),
+    ("Delegation: nodes taken by the delegate / all nodes; ops on the GPU/NPU (LiteRT)", _delegation),
 )
 
 
@@ -147,6 +161,7 @@ def measurement_lines(run: RunRecord, serial: str, cells: list[CellRecord]) -> t
     if device is not None and (device.cpu_mask or device.fixed_performance):
         pinned = f"workers pinned to CPUs {device.cpu_mask:#x}" if device.cpu_mask else "workers not pinned"
         lines.append(pinned + ("; Android fixed-performance mode on" if device.fixed_performance else ""))
+    lines += accelerator_lines(cells)
     lines += [describe(s) for s in sustained_runs(cells)]
     return tuple(lines)
 

@@ -1,0 +1,176 @@
+"""``host provision --litert DIR``: a LiteRT release pushed into the agent's runtime folder.
+
+A release is what Google publishes per platform (``binaries/<version>/<platform>/`` of the
+prebuilt C++ SDK: ``libLiteRt.so``, the GPU accelerator, vendor NPU dispatch libraries) or the
+``ai_edge_litert`` folder of the wheel (the linux_x86_64 build, which the emulated device runs).
+Each file's ELF machine must be the device's ABI; a mismatch is refused by name before anything
+is pushed. The files land in ``litert/`` beside the agent's store with ``litert.json`` (version
+and hashes), which the agent verifies before it loads anything (``device_agent/accelerators.py``).
+The folder is replaced whole: a half-provisioned folder is never what the agent finds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets
+import shlex
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from device_agent import elf
+from device_agent.accelerators import GPU_ACCELERATORS, MANIFEST, PREBUILT_URL
+from host.devices.device import Device
+from host.devices.launcher import INCOMING, Launcher
+from host.errors import DeployError, InputError
+
+VERSION_DIR = re.compile(r"^v?(\d+\.\d+\.\d+)$")
+WHEEL_INFO = re.compile(r"^ai_edge_litert(?:_nightly)?-(\d+\.\d+\.\d+[^-]*)\.dist-info$")
+
+
+class LiteRtProvisionError(DeployError):
+    """The release could not be put on the device."""
+
+
+@dataclass(frozen=True)
+class Release:
+    version: str
+    files: dict[str, Path]  # path in the agent's litert/ folder -> local file
+    machine: str
+    source: Path
+
+    def manifest(self) -> dict[str, object]:
+        return {"version": self.version, "machine": self.machine, "source": str(self.source),
+                "files": {name: _sha256(path) for name, path in sorted(self.files.items())}}
+
+    def accelerators(self) -> list[str]:
+        gpu = [name for name in self.files if name in GPU_ACCELERATORS]
+        npu = [name.split("/", 1)[1] for name in self.files if name.startswith("dispatch/")]
+        return gpu + npu
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _version(folder: Path, given: str) -> str:
+    if given:
+        return given
+    for parent in (folder, *folder.parents):
+        match = VERSION_DIR.match(parent.name)
+        if match:
+            return match.group(1)
+        infos = [WHEEL_INFO.match(p.name) for p in parent.parent.glob("ai_edge_litert*.dist-info")] if parent == folder else []
+        found = [m.group(1) for m in infos if m]
+        if found:
+            return found[0]
+    raise InputError(f"cannot tell which LiteRT version {folder} holds (not a <version>/<platform> folder of Google's "
+                     f"prebuilt libraries, nor the ai_edge_litert folder of a wheel): pass --litert-version")
+
+
+def find_release(folder: Path, version: str = "") -> Release:
+    """The files of a release in ``folder``: libLiteRt.so, its GPU accelerators, dispatch
+    libraries and the compiler plugins of the same vendors."""
+    folder = folder.expanduser()
+    if not (folder / "libLiteRt.so").is_file():
+        raise InputError(f"{folder} has no libLiteRt.so: give the folder of LiteRT's prebuilt libraries for the phone's "
+                         f"platform (android_arm64, ...; {PREBUILT_URL})")
+    files = {"libLiteRt.so": folder / "libLiteRt.so"}
+    files.update({name: folder / name for name in GPU_ACCELERATORS if (folder / name).is_file()})
+    dispatch = {p.name: p for p in sorted(folder.rglob("libLiteRtDispatch_*.so"))}
+    for name, path in dispatch.items():
+        files[f"dispatch/{name}"] = path
+        vendor = name.removeprefix("libLiteRtDispatch_")
+        plugin = next(iter(sorted(folder.rglob(f"libLiteRtCompilerPlugin_{vendor}"))), None)
+        if plugin is not None:
+            files[f"compiler/{plugin.name}"] = plugin
+    machines = {}
+    for name, path in files.items():
+        try:
+            machines[name] = elf.machine(path.read_bytes()[:64])
+        except elf.NotElf as e:
+            raise InputError(f"{path} is not a shared library ({e})") from e
+    machine = machines["libLiteRt.so"]
+    odd = [f"{name} ({found})" for name, found in machines.items() if found != machine]
+    if odd:
+        raise InputError(f"{folder} mixes platforms: libLiteRt.so is {machine}, but {', '.join(odd)}")
+    return Release(_version(folder, version), files, machine, folder)
+
+
+def check_abi(release: Release, abi: str, serial: str) -> None:
+    wanted = elf.ABI_MACHINE.get(abi, abi)
+    if release.machine != wanted:
+        raise InputError(f"{serial} is {abi} ({wanted}) but libLiteRt.so in {release.source} is {release.machine}: "
+                         f"give the folder for the phone's platform ({PREBUILT_URL})")
+
+
+def _as_agent(launcher: Launcher, command: str) -> str:
+    return f"{launcher.stop_prefix}sh -c {shlex.quote(command)}" if launcher.stop_prefix else command
+
+
+def litert_home(launcher: Launcher) -> str:
+    home = getattr(launcher, "home", "")
+    if not home or launcher.name == "attach":
+        raise LiteRtProvisionError(f"LiteRT cannot be pushed for the {launcher.name} launcher (the agent's folder is the "
+                                   f"app's own): use Termux's GitHub build (termux-run-as) or a shell Python")
+    return f"{home}/litert"
+
+
+def install(device: Device, launcher: Launcher, release: Release, say: Callable[[str], None]) -> str:
+    """Push the release to the device and swap it in as the agent's ``litert/`` folder."""
+    check_abi(release, device.props().abi, device.serial)
+    target = litert_home(launcher)
+    stage = f"{INCOMING}/litert-{secrets.token_hex(4)}"
+    try:
+        for index, (name, path) in enumerate(sorted(release.files.items()), 1):
+            say(f"[{index}/{len(release.files)}] {name} ({path.stat().st_size / 1e6:.1f} MB)")
+            device.push(path, f"{stage}/{name}", skip_same=False)
+        with tempfile.TemporaryDirectory() as temp:
+            manifest = Path(temp) / MANIFEST
+            manifest.write_text(json.dumps(release.manifest(), indent=1))
+            device.push(manifest, f"{stage}/{MANIFEST}", skip_same=False)
+        device.check_shell(f"chmod -R a+rX {stage}")
+        new = f"{target}.new"
+        result = device.shell(_as_agent(launcher, f"rm -rf {new} && cp -r {stage} {new} && rm -rf {target} && "
+                                                  f"mv {new} {target}"))
+        if not result.ok:
+            raise LiteRtProvisionError(f"{device.serial}: cannot install LiteRT into {target}: "
+                                       f"{(result.stderr or result.stdout).strip() or f'exit {result.exit_code}'}")
+    finally:
+        device.shell(f"rm -rf {stage}")
+    return target
+
+
+def installed_manifest(device: Device, launcher: Launcher) -> dict[str, object] | None:
+    """The manifest of what is provisioned now, or None."""
+    result = device.shell(_as_agent(launcher, f"cat {litert_home(launcher)}/{MANIFEST}"))
+    if not result.ok:
+        return None
+    try:
+        data = json.loads(result.stdout)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def wheel_release() -> Release:
+    """The linux_x86_64 release inside this machine's ai_edge_litert wheel (the emulated device's)."""
+    import ai_edge_litert
+
+    return find_release(Path(ai_edge_litert.__file__).parent)
+
+
+def ensure_on_emulated(device: Device, launcher: Launcher) -> bool:
+    """The emulated device's first session gets the wheel's LiteRT (its built-in GPU and NPU), by
+    the same path as ``host provision --litert``; a folder already provisioned is left as it is."""
+    if launcher.name == "attach" or installed_manifest(device, launcher) is not None:
+        return False
+    install(device, launcher, wheel_release(), lambda text: None)
+    return True

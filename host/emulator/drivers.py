@@ -1,0 +1,92 @@
+"""The emulated phone's GPU and NPU drivers: software ones, found on this machine, always named so.
+
+GPU: a conformant software Vulkan under LiteRT's WebGPU accelerator. SwiftShader (Debian's
+``chromium`` ships ``libvk_swiftshader.so`` and the Vulkan loader in its library folder) is used;
+Debian 12's Mesa lavapipe is not, because Dawn refuses it (no dynamic indexing of uniform
+arrays). SwiftShader has no ``shaderFloat16``: it computes in fp32 whatever precision is asked.
+NPU: LiteRT's Intel OpenVINO dispatch with OpenVINO's CPU plugin (pip ``ai-edge-litert-sdk-intel``),
+which computes in bf16 on a CPU with bf16 instructions and in fp32 otherwise.
+
+The files are bound read-only into the app domains at the phone's vendor paths
+(``/vendor/lib64``, ``/vendor/etc/vulkan/icd.d``), file by file: exactly the driver files, no more.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+SWIFTSHADER_FOLDERS = (Path("/usr/lib/chromium"), Path("/usr/lib/chromium-browser"), Path("/usr/lib/x86_64-linux-gnu"))
+VENDOR_LIB = "/vendor/lib64"
+ICD_FOLDER = "vendor/etc/vulkan/icd.d"
+ICD_NAME = "swiftshader.json"
+MISSING_GPU = "install Debian's chromium (sudo apt-get install chromium), which ships SwiftShader"
+
+
+@dataclass(frozen=True)
+class SoftwareDrivers:
+    gpu: str = ""  # "SwiftShader (fp32)"; empty when this machine has none
+    npu: str = ""  # "OpenVINO CPU (bf16)"
+    binds: tuple[tuple[str, str], ...] = field(default=())  # (file on this machine, path on the phone)
+    icd_api_version: str = "1.3.0"
+
+    def props(self) -> dict[str, str]:
+        props = {"ro.quantbench.software_gpu": self.gpu, "ro.quantbench.software_npu": self.npu}
+        if not self.gpu:
+            props["ro.quantbench.software_gpu_missing"] = MISSING_GPU
+        return props
+
+
+def _swiftshader() -> tuple[list[tuple[str, str]], str]:
+    for folder in SWIFTSHADER_FOLDERS:
+        driver, loader, icd = folder / "libvk_swiftshader.so", folder / "libvulkan.so.1", folder / "vk_swiftshader_icd.json"
+        if driver.is_file() and loader.is_file():
+            try:
+                version = json.loads(icd.read_text())["ICD"]["api_version"]
+            except (OSError, ValueError, KeyError):
+                version = "1.3.0"
+            return [(str(driver), f"{VENDOR_LIB}/libvk_swiftshader.so"), (str(loader), f"{VENDOR_LIB}/libvulkan.so.1")], version
+    return [], ""
+
+
+def _openvino() -> list[tuple[str, str]]:
+    try:
+        import openvino
+    except Exception:  # an import of a native package can fail with anything
+        return []
+    libs = Path(openvino.__file__).parent / "libs"
+    return [(str(p), f"{VENDOR_LIB}/{p.name}") for p in sorted(libs.iterdir()) if p.is_file()] if libs.is_dir() else []
+
+
+def _cpu_has_bf16() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return any(flag in flags for flag in (" avx512_bf16", " amx_bf16"))
+
+
+@cache
+def find() -> SoftwareDrivers:
+    gpu_binds, version = _swiftshader()
+    npu_binds = _openvino()
+    return SoftwareDrivers(gpu="SwiftShader (fp32)" if gpu_binds else "",
+                           npu=f"OpenVINO CPU ({'bf16' if _cpu_has_bf16() else 'fp32'})" if npu_binds else "",
+                           binds=tuple(gpu_binds + npu_binds), icd_api_version=version or "1.3.0")
+
+
+def install(sandbox_root: Path, drivers: SoftwareDrivers) -> None:
+    """The phone's Vulkan driver manifest, pointing at the bound SwiftShader (none without one)."""
+    folder = sandbox_root / ICD_FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    manifest = folder / ICD_NAME
+    if drivers.gpu:
+        manifest.write_text(json.dumps({"file_format_version": "1.0.0", "ICD": {
+            "library_path": f"{VENDOR_LIB}/libvk_swiftshader.so", "api_version": drivers.icd_api_version}}))
+        manifest.chmod(0o644)
+    else:
+        manifest.unlink(missing_ok=True)
+    for path in (sandbox_root / "vendor" / "etc", sandbox_root / "vendor" / "etc" / "vulkan", folder):
+        path.chmod(0o755)
