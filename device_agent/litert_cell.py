@@ -71,6 +71,9 @@ def prepare(root: Path, model_path: str, op_names: list[str], spec: backends.Bac
         model.close()
         raise Fallback(f"LiteRT's {chosen.label} accelerator took none of the model's {coverage.total_ops} ops")
     name = _accelerator_name(model, chosen.accelerators)
+    if chosen.dispatch:
+        vendors = [f.split("libLiteRtDispatch_")[-1].removesuffix(".so") for f in chosen.files if f.startswith("dispatch/")]
+        name += f" via {', '.join(vendors)} dispatch"
     precision = _precision(model, spec)
     accelerator = f"{name} (LiteRT {setup.version}{', ' + precision if precision else ''})"
     hardware = backends.software_hardware(spec, deviceinfo.platform_facts())

@@ -40,7 +40,7 @@ for lib in LIBRARIES:
         out["libraries"][lib] = "ERROR " + str(e)[:160]
 print(json.dumps(out))
 '''
-OPTIONAL_CHECKS = ("gpu delegate", "nnapi delegate", "nnapi")
+OPTIONAL_CHECKS = ("gpu delegate", "nnapi delegate", "nnapi", "litert", "software gpu", "software npu")
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,36 @@ def diagnose(device: Device, device_python: str | None = None, gpu_delegate: str
                          advice="" if attached else advice(device, [c for c in checks if c.name != "attach"]))
     check, launcher = working[0]
     assert launcher is not None
-    return Diagnosis(line, checks, check.name, tuple(_probe(launcher, props.sdk, gpu_delegate, nnapi_delegate)))
+    found_checks = _probe(launcher, props.sdk, gpu_delegate, nnapi_delegate) + _litert(device, launcher)
+    return Diagnosis(line, checks, check.name, tuple(found_checks))
+
+
+def _litert(device: Device, launcher: Launcher) -> list[Check]:
+    """Which LiteRT accelerators the agent can use (GPU, NPU), and on an emulated device its software ones."""
+    from device_agent.accelerators import KNOWN_VERSIONS, PREBUILT_URL
+    from host.devices.litert import LiteRtProvisionError, installed_manifest
+
+    fix = (f"host provision --device {device.serial} --litert DIR, DIR holding Google's prebuilt libLiteRt.so and "
+           f"libLiteRtClGlAccelerator.so (and a vendor's NPU dispatch library) for {device.props().abi}: {PREBUILT_URL}")
+    try:
+        manifest = installed_manifest(device, launcher)
+    except LiteRtProvisionError as e:
+        return [Check("litert", False, str(e), "")]
+    checks = []
+    if manifest is None:
+        checks.append(Check("litert", False, "not provisioned: gpu and npu are unavailable", fix))
+    else:
+        version, files = str(manifest.get("version", "?")), manifest.get("files")
+        names = [name.split("/")[-1] for name in (files if isinstance(files, dict) else {}) if name != "libLiteRt.so"]
+        known = ".".join(version.split(".")[:2]) in KNOWN_VERSIONS
+        checks.append(Check("litert", known and bool(names), f"LiteRT {version}: " + (", ".join(names) or "no accelerator"),
+                            "" if known and names else f"this agent knows LiteRT {', '.join(KNOWN_VERSIONS)}; {fix}"))
+    for kind, key in (("gpu", "ro.quantbench.software_gpu"), ("npu", "ro.quantbench.software_npu")):
+        if device.props().emulated:
+            label = device.props().raw.get(key, "")
+            missing = device.props().raw.get(f"{key}_missing", "")
+            checks.append(Check(f"software {kind}", bool(label), label or "none on this machine", missing))
+    return checks
 
 
 def _probe(launcher: Launcher, sdk: int, gpu_delegate: str, nnapi_delegate: str) -> list[Check]:
@@ -99,7 +128,8 @@ def _probe(launcher: Launcher, sdk: int, gpu_delegate: str, nnapi_delegate: str)
     checks.append(Check("tflite runtime", bool(usable), f"{usable[0][0]} {usable[0][1]}" if usable else "none importable",
                         "pkg install python-tflite-runtime" if termux else "pip install ai-edge-litert (or tflite-runtime)"))
     gpu = probe["libraries"][libraries[0]]
-    checks.append(Check("gpu delegate", gpu == "ok", gpu, "push libtensorflowlite_gpu_delegate.so built for this ABI and pass --gpu-delegate PATH"))
+    checks.append(Check("gpu delegate", gpu == "ok", gpu, "optional (gpu runs through LiteRT): a classic "
+                        "libtensorflowlite_gpu_delegate.so for this ABI, with --gpu-delegate PATH"))
     if sdk < NNAPI_MIN_SDK:
         checks.append(Check("nnapi", False, f"SDK {sdk}", "NNAPI needs Android 8.1 (SDK 27) or later"))
     elif sdk > NNAPI_LAST_SDK:

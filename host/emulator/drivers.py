@@ -5,7 +5,7 @@ GPU: a conformant software Vulkan under LiteRT's WebGPU accelerator. SwiftShader
 Debian 12's Mesa lavapipe is not, because Dawn refuses it (no dynamic indexing of uniform
 arrays). SwiftShader has no ``shaderFloat16``: it computes in fp32 whatever precision is asked.
 NPU: LiteRT's Intel OpenVINO dispatch with OpenVINO's CPU plugin (pip ``ai-edge-litert-sdk-intel``),
-which computes in bf16 on a CPU with bf16 instructions and in fp32 otherwise.
+which computes in bf16 on a CPU with bf16 instructions and in fp32 otherwise (OpenVINO is asked).
 
 The files are bound read-only into the app domains at the phone's vendor paths
 (``/vendor/lib64``, ``/vendor/etc/vulkan/icd.d``), file by file: exactly the driver files, no more.
@@ -60,12 +60,16 @@ def _openvino() -> list[tuple[str, str]]:
     return [(str(p), f"{VENDOR_LIB}/{p.name}") for p in sorted(libs.iterdir()) if p.is_file()] if libs.is_dir() else []
 
 
-def _cpu_has_bf16() -> bool:
+def _openvino_cpu_precision() -> str:
+    """What OpenVINO's CPU plugin computes in on this machine, as OpenVINO itself says."""
     try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return any(flag in flags for flag in (" avx512_bf16", " amx_bf16"))
+        import openvino
+
+        hint = openvino.Core().get_property("CPU", "INFERENCE_PRECISION_HINT")
+        name = str(hint.get_type_name())
+    except Exception:  # no OpenVINO, or one that cannot say: the label says so
+        return "precision unknown"
+    return {"f32": "fp32", "bf16": "bf16", "f16": "fp16"}.get(name, name)
 
 
 @cache
@@ -73,7 +77,7 @@ def find() -> SoftwareDrivers:
     gpu_binds, version = _swiftshader()
     npu_binds = _openvino()
     return SoftwareDrivers(gpu="SwiftShader (fp32)" if gpu_binds else "",
-                           npu=f"OpenVINO CPU ({'bf16' if _cpu_has_bf16() else 'fp32'})" if npu_binds else "",
+                           npu=f"OpenVINO CPU ({_openvino_cpu_precision()})" if npu_binds else "",
                            binds=tuple(gpu_binds + npu_binds), icd_api_version=version or "1.3.0")
 
 

@@ -55,7 +55,7 @@ def test_json_matches_the_contract_field_by_field(first_run):
     assert run["dataset"]["name"] == "demo" and run["dataset"]["count"] == 60 and len(run["dataset"]["sha256"]) == 64
     (device,) = run["devices"]
     assert set(device) == {"serial", "model", "abi", "sdk", "runtime", "runtime_version", "cores"}
-    assert len(run["cells"]) == 7 * 4  # the six modes and the demo's integer+keep2 (two layers in float)
+    assert len(run["cells"]) == 7 * 5  # the six modes and the demo's integer+keep2 (two layers in float)
     for cell in run["cells"]:
         assert set(cell) == CELL_KEYS
         if cell["backend"] in ("cpu1", "cpu4"):
@@ -70,6 +70,14 @@ def test_json_matches_the_contract_field_by_field(first_run):
                 assert cell["accuracy"]["top1"] >= 0.9, cell
             if (cell["mode"], cell["backend"]) != ("none", "cpu1"):
                 assert set(cell["fidelity"]) == {"top1_agreement", "mean_abs_error", "max_abs_error"}
+        elif cell["backend"] in ("gpu", "npu") and (cell["backend"], cell["mode"]) != ("gpu", "int16x8"):
+            # the emulated device's software GPU (SwiftShader) and NPU (OpenVINO CPU), the whole model on each
+            assert cell["status"] == "ok", cell
+            assert cell["delegation"]["delegated_nodes"] == cell["delegation"]["total_nodes"] > 0, cell
+            assert cell["accuracy"]["count"] == 60 and set(cell["fidelity"]) == {"top1_agreement", "mean_abs_error", "max_abs_error"}
+        elif cell["backend"] == "gpu":  # no int16 activations on LiteRT's GPU: refused alone, never run on the CPU instead
+            assert cell["status"] == "fallback" and "does not run this model by itself" in cell["error"], cell
+            assert cell["latency_ms"] is None and cell["accuracy"] is None
         else:
             assert cell["status"] == "unavailable" and "emulated device" in cell["error"]
             assert cell["latency_ms"] is None and cell["accuracy"] is None and cell["fidelity"] is None
@@ -79,7 +87,7 @@ def test_the_database_holds_every_cell_with_its_samples(env, first_run):
     store = ResultsStore(env / "results.sqlite")
     run = store.load_run(first_run["run_id"])
     store.close()
-    assert len(run.cells) == 28
+    assert len(run.cells) == 35
     for cell in run.cells:
         if cell.ok:
             assert cell.result.latency is not None
@@ -295,7 +303,7 @@ def test_several_devices_run_at_once_into_one_run(env, tmp_path, capsys):
         mine = {(c["mode"], c["backend"]): c for c in run["cells"] if c["device"] == serial}
         assert mine[("none", "cpu1")]["status"] == mine[("float16", "cpu1")]["status"] == "ok"
         assert mine[("float16", "cpu1")]["fidelity"] is not None, "each device has its own reference"
-        assert mine[("none", "gpu")]["status"] == "unavailable"
+        assert mine[("none", "gpu")]["status"] == "ok", "each emulated device got LiteRT on its first session"
 
 
 def test_given_tflite_builds_are_benched_as_they_are(env, tmp_path):

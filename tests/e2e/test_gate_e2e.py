@@ -168,7 +168,7 @@ def test_the_devices_fingerprint_and_state_are_stored_and_shown(phone, builds, c
     f = device.fingerprint
     assert f is not None and f.build.startswith("quantbench/") and f.kernel == os.uname().release
     assert set(f.governors) == {"schedutil"} and max(f.max_khz) == 2_400_000 and f.runtime.startswith("ai-edge-litert")
-    assert any(d.startswith("gpu: unavailable") for d in f.delegates)
+    assert "nnapi: unavailable" in " ".join(f.delegates) and "software GPU: SwiftShader (fp32)" in f.delegates
     assert all(c.fingerprint == f.id for c in run.cells)
     assert (device.at_start.battery_level, device.at_start.battery_temp_c, device.at_start.plugged) == (41, 33.5, "none")
     assert f"fingerprint {f.id}: build quantbench/" in out and "at the start: battery 41% at 33.5 C (none)" in out

@@ -1,0 +1,133 @@
+"""Benchmark: the agent's LiteRT engine (C API through ctypes) against LiteRT's own Python binding.
+
+Same model (the demo's float build), same accelerator, same machine, one run: the p50 the agent's
+worker reports for ``gpu`` (WebGPU on SwiftShader here) and ``npu`` (OpenVINO CPU dispatch)
+against an in-process loop through ``ai_edge_litert.compiled_model.CompiledModel`` (write the
+input, run, read the output: what the agent's sample holds too); and the LiteRT engine's
+CPU (XNNPACK, 1 thread) against the TFLite interpreter's ``cpu1``. Goal: gpu and npu within 5%.
+
+    python tools/bench/accelerators.py [--smoke]
+
+Last line: ``gpu_ratio=<x> npu_ratio=<y> litert_cpu_vs_interpreter=<z>`` (agent / reference).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+SWIFTSHADER = Path("/usr/lib/chromium")
+os.environ.setdefault("VK_DRIVER_FILES", str(SWIFTSHADER / "vk_swiftshader_icd.json"))  # workers inherit both
+# what the emulated phone binds at /vendor/lib64 (host/emulator/drivers.py), found here by the loader
+OPENVINO_LIBS = Path(__import__("openvino").__file__).parent / "libs"
+os.environ["LD_LIBRARY_PATH"] = f"{SWIFTSHADER}:{OPENVINO_LIBS}:{os.environ.get('LD_LIBRARY_PATH', '')}"
+
+from device_agent import engine_litert, jobs, measure  # noqa: E402
+from device_agent.contract import CellRequest, LatencyParams  # noqa: E402
+from device_agent.litert_capi import HW_CPU, Library  # noqa: E402
+from device_agent.store import FileStore  # noqa: E402
+from host.devices.litert import wheel_release  # noqa: E402
+
+
+def demo_float_model(work: Path) -> Path:
+    from host.convert.cache import ConversionCache
+    from host.convert.converter import ConvertOptions, convert_model
+    from host.convert.loader import resolve_model
+    from host.convert.modes import ModeRequest
+    from host.paths import cache_dir
+
+    convert_model(resolve_model("demo", "none"), ModeRequest.parse("none").modes, work, ConvertOptions(),
+                  cache=ConversionCache(cache_dir() / "convert"))
+    return work / "none.tflite"
+
+
+def stage_litert(folder: Path) -> Path:
+    """The wheel's release laid out as provisioning lays it out on a device, with its manifest."""
+    release = wheel_release()
+    for name, path in release.files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, folder / name)
+    (folder / "litert.json").write_text(json.dumps(release.manifest()))
+    return folder
+
+
+def agent_p50(root: Path, sha: str, backend: str, params: LatencyParams) -> float:
+    events = list(jobs.run_job(str(root), CellRequest(model_sha256=sha, backend=backend, latency=params)))
+    result = events[-1]
+    if not result.ok or result.latency is None:
+        raise SystemExit(f"agent {backend}: {result.status}: {result.error}")
+    return result.latency.p50
+
+
+def reference_p50(model: Path, backend: str, params: LatencyParams) -> float:
+    """ai_edge_litert's own CompiledModel, in this process: write, run, read."""
+    from ai_edge_litert import compiled_model, environment, hardware_accelerator, options
+
+    ctypes.CDLL(str(SWIFTSHADER / "libvulkan.so.1"), mode=ctypes.RTLD_GLOBAL)
+    accel = hardware_accelerator.HardwareAccelerator
+    if backend == "npu":
+        env = environment.Environment.create()
+        openvino = options.IntelOpenVinoOptions(graph_backend=options.IntelOpenVinoGraphBackend.CPU)
+        chosen = options.Options(hardware_accelerators=accel.NPU, intel_openvino_options=openvino)
+        model_ = compiled_model.CompiledModel.from_file(str(model), environment=env, options=chosen)
+    else:
+        model_ = compiled_model.CompiledModel.from_file(str(model), hardware_accel=accel.GPU if backend == "gpu" else accel.CPU)
+    inputs, outputs = model_.create_input_buffers(0), model_.create_output_buffers(0)
+    detail = next(iter(model_.get_input_tensor_details(model_.get_signature_by_index(0)["key"]).values()))
+    shape = [max(1, int(d)) for d in detail["shape"]]
+    data = np.random.default_rng(0).uniform(-1, 1, shape).astype(np.float32)
+    count = int(np.prod(next(iter(model_.get_output_tensor_details(model_.get_signature_by_index(0)["key"]).values()))["shape"]))
+
+    def once() -> None:
+        inputs[0].write(data)
+        model_.run_by_index(0, inputs, outputs)
+        outputs[0].read(count, np.float32)
+
+    return measure.summarize(measure.run_timing_loop(once, params).timed_ms).p50
+
+
+def litert_cpu_p50(model: Path, litert: Path, params: LatencyParams) -> float:
+    ops = [op["op_name"] for op in __import__("device_agent.runtime", fromlist=["x"]).inspection_interpreter(
+        model.read_bytes())._get_ops_details()]
+    compiled = engine_litert.CompiledModel(Library(str(litert / "libLiteRt.so")), str(model), ops,
+                                           engine_litert.Folders(str(litert)), HW_CPU)
+    try:
+        return measure.summarize(measure.run_timing_loop(compiled.invoke, params).timed_ms).p50
+    finally:
+        compiled.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--smoke", action="store_true", help="a few runs of each: proves the benchmark works")
+    args = parser.parse_args()
+    params = (LatencyParams(warmup_runs=2, warmup_seconds=0, min_runs=5, min_seconds=0, max_seconds=10) if args.smoke
+              else LatencyParams(warmup_runs=10, warmup_seconds=1.0, min_runs=100, min_seconds=5.0, max_seconds=60.0))
+    with tempfile.TemporaryDirectory(prefix="bench-accel-") as work:
+        root = Path(work) / "home" / "root"
+        litert = stage_litert(Path(work) / "home" / "litert")
+        model = demo_float_model(Path(work) / "models")
+        sha = FileStore(root).put_bytes(model.read_bytes())
+        ratios = {}
+        for backend in ("gpu", "npu"):
+            ours, theirs = agent_p50(root, sha, backend, params), reference_p50(model, backend, params)
+            ratios[f"{backend}_ratio"] = ours / theirs
+            print(f"{backend}: agent p50 {ours:.3f} ms, ai_edge_litert loop {theirs:.3f} ms, ratio {ours / theirs:.3f}")
+        ours, theirs = litert_cpu_p50(model, litert, params), agent_p50(root, sha, "cpu1", params)
+        ratios["litert_cpu_vs_interpreter"] = ours / theirs
+        print(f"cpu1: LiteRT engine p50 {ours:.3f} ms, TFLite interpreter (agent) {theirs:.3f} ms")
+    print(" ".join(f"{k}={v:.3f}" for k, v in ratios.items()))
+
+
+if __name__ == "__main__":
+    main()
