@@ -18,7 +18,8 @@ from device_agent.errors import WireError
 T = TypeVar("T")
 _TYPES: tuple[type, ...] = (
     contract.LatencyParams, contract.EvalParams, contract.CellRequest, contract.Progress, contract.LatencyStats,
-    contract.Memory, contract.Delegation, contract.Accuracy, contract.Fidelity, contract.CellResult, contract.Backend,
+    contract.Memory, contract.Delegation, contract.Accuracy, contract.Fidelity, contract.Numerics, contract.CellResult,
+    contract.Backend,
     contract.DeviceInfo, contract.PruneRequest, contract.PruneResponse,
 )
 _BY_NAME: dict[str, type] = {t.__name__: t for t in _TYPES}

@@ -291,11 +291,15 @@ def _run_provision(args: argparse.Namespace) -> int:
 
 
 def _provision_litert(device: Any, options: Any) -> int:
-    from host.devices.choose import find_launcher
+    from host.devices.choose import check_termux, find_launcher
     from host.devices.litert import find_release, install
+    from host.devices.termux import TermuxRunAsLauncher
 
     release = find_release(Path(options.litert), options.litert_version)  # bad input: before the device is touched
-    target = install(device, find_launcher(device, None, False), release, lambda text: print(f"- {text}", flush=True))
+    termux, _ = check_termux(device)  # run-as is all a push needs: Termux's Python may come later
+    launcher = TermuxRunAsLauncher(device) if termux.works or termux.fix.startswith("host provision") else \
+        find_launcher(device, None, False)
+    target = install(device, launcher, release, lambda text: print(f"- {text}", flush=True))
     print(f"{device.serial}: LiteRT {release.version} ({release.machine}) in {target}: "
           f"{', '.join(release.accelerators()) or 'no GPU accelerator or NPU dispatch library'}")
     return ExitCode.OK

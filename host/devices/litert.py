@@ -138,7 +138,7 @@ def install(device: Device, launcher: Launcher, release: Release, say: Callable[
             device.push(manifest, f"{stage}/{MANIFEST}", skip_same=False)
         device.check_shell(f"chmod -R a+rX {stage}")
         new = f"{target}.new"
-        result = device.shell(_as_agent(launcher, f"rm -rf {new} && cp -r {stage} {new} && rm -rf {target} && "
+        result = device.shell(_as_agent(launcher, f"mkdir -p {target.rsplit('/', 1)[0]} && rm -rf {new} && cp -r {stage} {new} && rm -rf {target} && "
                                                   f"mv {new} {target}"))
         if not result.ok:
             raise LiteRtProvisionError(f"{device.serial}: cannot install LiteRT into {target}: "

@@ -118,7 +118,7 @@ def test_reports_in_every_format(env, first_run, capsys):
     assert "| mode | bytes | vs none |" in markdown and "unavailable [1]" in markdown
     assert main(["report", run_id, "--format", "csv", "--db", db]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 29 and lines[0].startswith("run_id,device,mode,backend,status")
+    assert len(lines) == 36 and lines[0].startswith("run_id,device,mode,backend,status")
     assert main(["report", run_id, "--format", "json", "--db", db]) == 0
     assert json.loads(capsys.readouterr().out) == first_run
     assert main(["report", "nope", "--db", db]) == 2
