@@ -23,8 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from device_agent import elf
-from device_agent.backends import BackendSpec
-from device_agent.errors import DeviceAgentError
+from device_agent.backends import BackendSpec, BackendUnavailable
 from device_agent.litert_capi import HW_GPU, HW_NPU, KNOWN_VERSIONS, Library
 
 MANIFEST = "litert.json"
@@ -35,10 +34,6 @@ VENDOR_LIBRARIES = ("/vendor/lib64", "/odm/lib64")
 VULKAN_ICDS = "/vendor/etc/vulkan/icd.d"
 PREBUILT_URL = "https://ai.google.dev/edge/litert/next/cpp_sdk"
 PRECISION = {"gpu": 0, "gpu-fp32": 2}  # kLiteRtDelegatePrecisionDefault (fp16 where the GPU has it), Fp32
-
-
-class Unusable(DeviceAgentError):
-    """LiteRT or the backend's accelerator cannot be used on this device: the cell is unavailable."""
 
 
 @dataclass(frozen=True)
@@ -56,21 +51,34 @@ def litert_folder(root: str | Path) -> Path:
     return Path(os.environ.get(LITERT_DIR_ENV) or Path(root).resolve().parent / "litert")
 
 
+def known_version(version: str) -> bool:
+    """Whether this agent's C API binding was written for this LiteRT release (by major.minor)."""
+    return ".".join(version.split(".")[:2]) in KNOWN_VERSIONS
+
+
 def installed(root: str | Path) -> Installed:
     folder = litert_folder(root)
     try:
         data = json.loads((folder / MANIFEST).read_text())
         version, files = str(data["version"]), {str(k): str(v) for k, v in data["files"].items()}
     except FileNotFoundError as e:
-        raise Unusable(f"no LiteRT on this device ({folder}): run 'host provision --litert DIR' with Google's prebuilt "
+        raise BackendUnavailable(f"no LiteRT on this device ({folder}): run 'host provision --litert DIR' with Google's prebuilt "
                        f"libraries for this ABI ({PREBUILT_URL})") from e
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
-        raise Unusable(f"LiteRT's manifest {folder / MANIFEST} is unreadable ({e}): run 'host provision --litert DIR' again") from e
-    major_minor = ".".join(version.split(".")[:2])
-    if major_minor not in KNOWN_VERSIONS:
-        raise Unusable(f"LiteRT {version} is installed; this agent's C API binding knows LiteRT "
+        raise BackendUnavailable(f"LiteRT's manifest {folder / MANIFEST} is unreadable ({e}): run 'host provision --litert DIR' again") from e
+    if not known_version(version):
+        raise BackendUnavailable(f"LiteRT {version} is installed; this agent's C API binding knows LiteRT "
                        f"{', '.join(KNOWN_VERSIONS)}: provision a {KNOWN_VERSIONS[-1]}.x release")
     return Installed(folder, version, files)
+
+
+def _sha256(path: Path) -> str:
+    """In 1 MiB blocks: reading a 19 MB accelerator whole would show in the worker's peak RSS."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def verify(setup: Installed, names: list[str]) -> None:
@@ -78,11 +86,11 @@ def verify(setup: Installed, names: list[str]) -> None:
     for name in names:
         path = setup.folder / name
         try:
-            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            digest = _sha256(path)
         except OSError as e:
-            raise Unusable(f"LiteRT file {path} is missing ({e.strerror}): run 'host provision --litert DIR' again") from e
+            raise BackendUnavailable(f"LiteRT file {path} is missing ({e.strerror}): run 'host provision --litert DIR' again") from e
         if digest != setup.files.get(name):
-            raise Unusable(f"LiteRT file {path} differs from what was provisioned: run 'host provision --litert DIR' again")
+            raise BackendUnavailable(f"LiteRT file {path} differs from what was provisioned: run 'host provision --litert DIR' again")
 
 
 def _preload_vendor_needs(library: Path) -> None:
@@ -128,13 +136,13 @@ def plan(spec: BackendSpec, setup: Installed) -> Plan:
     if spec.kind == "gpu":
         present = [name for name in GPU_ACCELERATORS if name in setup.files]
         if not present:
-            raise Unusable(f"LiteRT {setup.version} here has no GPU accelerator (one of {', '.join(GPU_ACCELERATORS[:2])}): "
+            raise BackendUnavailable(f"LiteRT {setup.version} here has no GPU accelerator (one of {', '.join(GPU_ACCELERATORS[:2])}): "
                            f"add it to the folder given to 'host provision --litert' ({PREBUILT_URL})")
         return Plan(HW_GPU, {"gpu_options": f"precision = {PRECISION[spec.name]}\n"}, "", "", ["libLiteRt.so", *present],
                     "GPU")
     dispatch = setup.has("dispatch/")
     if not dispatch:
-        raise Unusable(f"LiteRT {setup.version} here has no NPU dispatch library (libLiteRtDispatch_<vendor>.so): push "
+        raise BackendUnavailable(f"LiteRT {setup.version} here has no NPU dispatch library (libLiteRtDispatch_<vendor>.so): push "
                        f"the phone vendor's with 'host provision --litert DIR' ({PREBUILT_URL})")
     opaque = {"intel_openvino": "graph.-1.graph_backend = 0\n"} if any("IntelOpenvino" in d for d in dispatch) else {}
     return Plan(HW_NPU, opaque, str(setup.folder / "compiler"), str(setup.folder / "dispatch"),
@@ -152,9 +160,9 @@ def open_library(setup: Installed, chosen: Plan) -> Library:
     try:
         library = Library(str(setup.folder / "libLiteRt.so"))
     except OSError as e:
-        raise Unusable(f"libLiteRt.so (LiteRT {setup.version}) does not load here: {e}") from e
+        raise BackendUnavailable(f"libLiteRt.so (LiteRT {setup.version}) does not load here: {e}") from e
     missing = library.missing()
     if missing:
-        raise Unusable(f"libLiteRt.so (LiteRT {setup.version}) lacks {', '.join(missing[:3])}"
+        raise BackendUnavailable(f"libLiteRt.so (LiteRT {setup.version}) lacks {', '.join(missing[:3])}"
                        f"{' and more' if len(missing) > 3 else ''}, which this agent's binding needs")
     return library

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from device_agent.contract import Delegation
-from device_agent.errors import InvalidRequest
+from device_agent.errors import DeviceAgentError, InvalidRequest
 from device_agent.runtime import Runtime
 
 DEFAULT_GPU_DELEGATE = "libtensorflowlite_gpu_delegate.so"
@@ -26,6 +26,14 @@ NNAPI_LAST_SDK = 34  # Android 14; NNAPI is removed from Android 15 (SDK 35)
 
 class BackendError(InvalidRequest):
     """A backend name that does not parse."""
+
+
+class BackendUnavailable(DeviceAgentError):
+    """This device cannot run the backend (no library, no LiteRT, no accelerator): the cell is unavailable."""
+
+
+class AcceleratorFallback(DeviceAgentError):
+    """The accelerator took none of the model, or will not run it without the CPU: no GPU/NPU figure."""
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,16 @@ from functools import cache
 
 from device_agent.backends import PlatformFacts
 
+# an emulated device's software GPU and NPU, by kind ("SwiftShader (fp32)"), and what to install for a missing GPU
+SOFTWARE_PROPS = {"GPU": "ro.quantbench.software_gpu", "NPU": "ro.quantbench.software_npu"}
+MISSING_GPU_PROP = "ro.quantbench.software_gpu_missing"
 # getprop's listing: "[key]: [value]"
 _PROP_LINE = re.compile(r"^\[([^\]]+)\]: \[(.*)\]$")
 WANTED = (
     "ro.product.model", "ro.product.manufacturer", "ro.product.device", "ro.product.cpu.abi",
     "ro.build.version.sdk", "ro.build.version.release", "ro.soc.model", "ro.soc.manufacturer",
     "ro.board.platform", "ro.hardware", "ro.kernel.qemu", "ro.quantbench.emulated",
-    "ro.quantbench.software_gpu", "ro.quantbench.software_npu",
+    *SOFTWARE_PROPS.values(),
 )
 
 
@@ -51,9 +54,8 @@ def platform_facts() -> PlatformFacts:
     else:
         description = f"{platform.system()} {platform.machine()}"
     return PlatformFacts(android=android, sdk=sdk, emulated=emulated, description=description,
-                         software_gpu=props.get("ro.quantbench.software_gpu", ""),
-                         software_npu=props.get("ro.quantbench.software_npu", ""),
-                         missing_gpu=props.get("ro.quantbench.software_gpu_missing", ""))
+                         software_gpu=props.get(SOFTWARE_PROPS["GPU"], ""), software_npu=props.get(SOFTWARE_PROPS["NPU"], ""),
+                         missing_gpu=props.get(MISSING_GPU_PROP, ""))
 
 
 def cores() -> int:

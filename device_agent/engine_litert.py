@@ -8,7 +8,7 @@ works asynchronously has finished when ``invoke`` returns, so its time is inside
 
 Coverage is counted, not asked for: LiteRT's ``IsFullyAccelerated`` has reported True while the
 work silently ran on XNNPACK (``NPU|CPU``), so an accelerator is always applied alone and the
-ops it took are counted in the compiled model (``coverage``). Profiling is not used for this:
+ops it took are counted in the compiled model (``accelerated_ops``). Profiling is not used for this:
 the WebGPU accelerator fails every run of a model compiled with profiling on.
 """
 
@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from device_agent import litert_capi as capi
+from device_agent.errors import DeviceAgentError
 from device_agent.litert_capi import Library, LiteRtError
 
 # LiteRT refuses an opaque option without a destructor; the payloads are ours (kept in _Handles)
@@ -52,11 +53,8 @@ class Tensor:
                 "dtype": self.dtype.type, "quantization": (self.scale, self.zero_point)}
 
 
-@dataclass(frozen=True)
-class Coverage:
-    accelerated_ops: int
-    total_ops: int
-    cpu_op_names: tuple[str, ...]
+class UnsupportedTensor(DeviceAgentError):
+    """A model input or output of an element type this agent cannot feed or read."""
 
 
 class _Handles:
@@ -95,10 +93,9 @@ def _tensor(library: Library, handle: ctypes.c_void_p, index: int, name: str) ->
     ranked = capi.RankedTensorType()
     library.call("LiteRtGetRankedTensorType", handle, ctypes.byref(ranked))
     if ranked.element_type not in capi.ELEMENT_TYPES:
-        raise LiteRtError(f"tensor {name!r} has element type {ranked.element_type}, which this agent cannot feed", 5)
+        raise UnsupportedTensor(f"the model's {name} has LiteRT element type {ranked.element_type}, which this agent "
+                                f"cannot feed or read")
     shape = tuple(max(1, int(ranked.layout.dimensions[d])) for d in range(ranked.layout.rank))  # dynamic batch -> 1
-    for d in range(ranked.layout.rank):
-        ranked.layout.dimensions[d] = shape[d]
     kind = ctypes.c_int()
     library.call("LiteRtGetQuantizationTypeId", handle, ctypes.byref(kind))
     scale, zero_point = 0.0, 0
@@ -128,10 +125,10 @@ def _options(library: Library, handles: _Handles, accelerators: int, opaque: dic
 class CompiledModel:
     """One model compiled for ``accelerators`` (a LiteRtHwAccelerators mask), ready to run."""
 
-    def __init__(self, library: Library, model_path: str, op_names: list[str], folders: Folders, accelerators: int,
+    def __init__(self, library: Library, model_path: str, total_ops: int, folders: Folders, accelerators: int,
                  opaque: dict[str, str] | None = None) -> None:
         self.library = library
-        self.op_names = list(op_names)
+        self.total_ops = total_ops
         self.ops_after: list[int] = []
         self.handles = _Handles(library)
         try:
@@ -227,7 +224,7 @@ class CompiledModel:
             self.library.call("LiteRtUnlockTensorBuffer", buffer)
 
     # -- what ran where ------------------------------------------------------------------------
-    def coverage(self, partitions_in_model: bool) -> Coverage:
+    def accelerated_ops(self, partitions_in_model: bool) -> int:
         """Ops on the accelerator, counted from the model LiteRT compiled (never its own verdict).
 
         The accelerator was applied alone: LiteRT refuses to compile a model with an op left for
@@ -235,11 +232,10 @@ class CompiledModel:
         an NPU compiler plugin replaces each partition it took by one dispatch op in the model,
         so whatever else is left in the main subgraph is what it did not take.
         """
-        total = len(self.op_names)
         if not partitions_in_model:  # a GPU's partitions are delegate nodes: compiled alone, it took every op
-            return Coverage(total, total, ())
-        left = [code for code in self.ops_after if code != capi.CUSTOM_OP]
-        return Coverage(max(0, total - len(left)), total, tuple(str(code) for code in left))
+            return self.total_ops
+        left = sum(1 for code in self.ops_after if code != capi.CUSTOM_OP)
+        return max(0, self.total_ops - left)
 
     def supports_fp16(self) -> bool | None:
         """Whether the GPU environment computes in fp16 (None: LiteRT cannot say)."""

@@ -3,11 +3,14 @@
 Phones have no ``ai_edge_litert`` wheel; Google publishes ``libLiteRt.so`` prebuilt per platform
 (``android_arm64``, ``linux_x86_64``, ...), and the same library is inside the wheel on x86. The
 prototypes follow ``litert/c/*.h`` of the LiteRT version in ``KNOWN_VERSIONS``; a library of any
-other version is refused before a single call (``engine_litert.check_version``), because a
-changed signature would not fail cleanly through ``ctypes`` but corrupt memory.
+other version is refused before a single call (``accelerators.installed``), because a changed
+signature would not fail cleanly through ``ctypes`` but corrupt memory. The signatures are
+v2.2.0's headers, which 2.3 keeps; later sources dropped the buffer counts of
+``LiteRtRunCompiledModel``, and calling 2.3 that way crashes it.
 
-Every call returns a ``LiteRtStatus``; ``check`` turns a non-zero one into :class:`LiteRtError`
-with the call's name and the status's name, which is what a user can search LiteRT's issues for.
+Every call returns a ``LiteRtStatus``; ``Library.call`` turns a non-zero one into
+:class:`LiteRtError` with the call's name and the status's name, which is what a user can search
+LiteRT's issues for.
 """
 
 from __future__ import annotations
@@ -101,7 +104,6 @@ PP = POINTER(c_void_p)
 _STATUS_CALLS: dict[str, list[object]] = {
     "LiteRtCreateEnvironment": [c_int, POINTER(EnvOption), PP],
     "LiteRtCreateModelFromFile": [P, c_char_p, PP],
-    "LiteRtGetNumModelSubgraphs": [P, POINTER(c_size_t)],
     "LiteRtGetModelSubgraph": [P, c_size_t, PP],
     "LiteRtGetNumSubgraphOps": [P, POINTER(c_size_t)],
     "LiteRtGetSubgraphOp": [P, c_size_t, PP],
@@ -122,7 +124,6 @@ _STATUS_CALLS: dict[str, list[object]] = {
     "LiteRtGetCompiledModelInputBufferRequirements": [P, c_size_t, c_size_t, PP],
     "LiteRtGetCompiledModelOutputBufferRequirements": [P, c_size_t, c_size_t, PP],
     "LiteRtCreateManagedTensorBufferFromRequirements": [P, POINTER(RankedTensorType), P, PP],
-    "LiteRtGetTensorBufferSize": [P, POINTER(c_size_t)],
     "LiteRtLockTensorBuffer": [P, PP, c_int],
     "LiteRtUnlockTensorBuffer": [P],
     "LiteRtRunCompiledModel": [P, c_size_t, c_size_t, PP, c_size_t, PP],  # 2.2/2.3: counts before each array
@@ -133,7 +134,7 @@ _STATUS_CALLS: dict[str, list[object]] = {
     "LiteRtGetAcceleratorHardwareSupport": [P, POINTER(c_int)],
 }
 _VOID_CALLS = ("LiteRtDestroyEnvironment", "LiteRtDestroyModel", "LiteRtDestroyOptions", "LiteRtDestroyCompiledModel",
-               "LiteRtDestroyTensorBuffer", "LiteRtDestroyTensorBufferRequirements", "LiteRtDestroyOpaqueOptions")
+               "LiteRtDestroyTensorBuffer")
 REQUIRED = tuple(_STATUS_CALLS) + _VOID_CALLS
 
 

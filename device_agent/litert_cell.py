@@ -1,9 +1,9 @@
 """One cell's model compiled by LiteRT for its GPU or NPU, in the worker, with what ran it.
 
-Outcomes, each with its reason: ``Unusable`` (no LiteRT here, an unknown version, no
-accelerator for this backend: the cell is unavailable), ``Fallback`` (LiteRT will not run the
-model on the accelerator alone, or the accelerator took none of it: there is no GPU/NPU figure),
-a failed compile (a ``CellFailure`` in phase ``delegate``), or a compiled model and its coverage.
+Outcomes, each with its reason: ``BackendUnavailable`` (no LiteRT here, an unknown version, no
+accelerator for this backend), ``AcceleratorFallback`` (LiteRT will not run the model on the
+accelerator alone, or the accelerator took none of it: there is no GPU/NPU figure),
+``CompileFailed`` (any other compile error: a failed cell), or a compiled model and its coverage.
 """
 
 from __future__ import annotations
@@ -13,17 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from device_agent import accelerators, backends, deviceinfo
-from device_agent.accelerators import Unusable
+from device_agent.backends import AcceleratorFallback, BackendUnavailable
 from device_agent.contract import Delegation
 from device_agent.engine_litert import CompiledModel, Folders, registered_accelerators
 from device_agent.errors import DeviceAgentError
-from device_agent.litert_capi import COMPILATION_ERROR, HW_GPU, LiteRtError
-
-__all__ = ["Fallback", "Unusable", "prepare"]
-
-
-class Fallback(DeviceAgentError):
-    """The accelerator does not run this model by itself."""
+from device_agent.litert_capi import COMPILATION_ERROR, HW_GPU, Library, LiteRtError
 
 
 class CompileFailed(DeviceAgentError):
@@ -37,48 +31,62 @@ class PreparedModel:
     delegation: Delegation
 
 
-def _accelerator_name(model: CompiledModel, mask: int) -> str:
-    names = [name for name, hardware in model.accelerator_names() if hardware & mask]
-    return names[0] if names else "unnamed accelerator"
+@dataclass(frozen=True)
+class Opened:
+    """LiteRT loaded for one backend: the release, the plan, the library and its folders."""
+
+    setup: accelerators.Installed
+    plan: accelerators.Plan
+    library: Library
+
+    @property
+    def folders(self) -> Folders:
+        return Folders(str(self.setup.folder), self.plan.compiler, self.plan.dispatch)
 
 
-def _precision(model: CompiledModel, spec: backends.BackendSpec) -> str:
-    if spec.kind != "gpu":
-        return ""
-    if spec.name == "gpu-fp32":
-        return "fp32 enforced"
-    fp16 = model.supports_fp16()
-    return "fp16" if fp16 else "fp32: this GPU has no fp16" if fp16 is False else "default precision"
-
-
-def prepare(root: Path, model_path: str, op_names: list[str], spec: backends.BackendSpec) -> PreparedModel:
+def _open(root: Path, spec: backends.BackendSpec) -> Opened:
     setup = accelerators.installed(root)
     chosen = accelerators.plan(spec, setup)
-    library = accelerators.open_library(setup, chosen)
-    folders = Folders(str(setup.folder), chosen.compiler, chosen.dispatch)
+    return Opened(setup, chosen, accelerators.open_library(setup, chosen))
+
+
+def _accelerator_label(model: CompiledModel, opened: Opened, spec: backends.BackendSpec) -> str:
+    """``GPU WebGPU (LiteRT 2.3.0, fp16)``: the registered accelerator, its dispatch, its precision."""
+    names = [name for name, hardware in model.accelerator_names() if hardware & opened.plan.accelerators]
+    name = names[0] if names else "unnamed accelerator"
+    vendors = [f.split("libLiteRtDispatch_")[-1].removesuffix(".so") for f in opened.plan.files if f.startswith("dispatch/")]
+    if vendors:
+        name += f" via {', '.join(vendors)} dispatch"
+    precision = ""
+    if spec.name == "gpu-fp32":
+        precision = ", fp32 enforced"
+    elif spec.kind == "gpu":
+        fp16 = model.supports_fp16()
+        precision = ", fp16" if fp16 else ", fp32: this GPU has no fp16" if fp16 is False else ", default precision"
+    return f"{name} (LiteRT {opened.setup.version}{precision})"
+
+
+def prepare(root: Path, model_path: str, total_ops: int, spec: backends.BackendSpec) -> PreparedModel:
+    opened = _open(root, spec)
+    chosen, version = opened.plan, opened.setup.version
     started = time.perf_counter()  # an NPU compiles the model here, on the device: part of init
     try:
-        model = CompiledModel(library, model_path, op_names, folders, chosen.accelerators, chosen.opaque)
+        model = CompiledModel(opened.library, model_path, total_ops, opened.folders, chosen.accelerators, chosen.opaque)
     except LiteRtError as e:
         if e.status == COMPILATION_ERROR:
-            raise Fallback(f"LiteRT {setup.version}'s {chosen.label} accelerator does not run this model by itself "
-                           f"({e}: some of its {len(op_names)} ops are not accelerated); it is never measured with the "
-                           f"CPU filling in, so there is no {spec.name} figure") from e
-        raise CompileFailed(f"LiteRT {setup.version} cannot compile the model for {spec.name}: {e}") from e
+            raise AcceleratorFallback(f"LiteRT {version}'s {chosen.label} accelerator does not run this model by itself "
+                                      f"({e}: some of its {total_ops} ops are not accelerated); it is never measured with "
+                                      f"the CPU filling in, so there is no {spec.name} figure") from e
+        raise CompileFailed(f"LiteRT {version} cannot compile the model for {spec.name}: {e}") from e
     init_ms = (time.perf_counter() - started) * 1000.0
-    coverage = model.coverage(partitions_in_model=chosen.accelerators != HW_GPU)
-    if coverage.accelerated_ops == 0:
+    accelerated = model.accelerated_ops(partitions_in_model=chosen.accelerators != HW_GPU)
+    if accelerated == 0:
         model.close()
-        raise Fallback(f"LiteRT's {chosen.label} accelerator took none of the model's {coverage.total_ops} ops")
-    name = _accelerator_name(model, chosen.accelerators)
-    if chosen.dispatch:
-        vendors = [f.split("libLiteRtDispatch_")[-1].removesuffix(".so") for f in chosen.files if f.startswith("dispatch/")]
-        name += f" via {', '.join(vendors)} dispatch"
-    precision = _precision(model, spec)
-    accelerator = f"{name} (LiteRT {setup.version}{', ' + precision if precision else ''})"
+        raise AcceleratorFallback(f"LiteRT's {chosen.label} accelerator took none of the model's {total_ops} ops")
     hardware = backends.software_hardware(spec, deviceinfo.platform_facts())
-    delegation = Delegation(coverage.accelerated_ops, coverage.total_ops, delegate="gpu" if chosen.accelerators == HW_GPU
-                            else "npu", engine="litert-compiled-model", accelerator=accelerator, hardware=hardware)
+    delegation = Delegation(accelerated, total_ops, delegate="gpu" if chosen.accelerators == HW_GPU else "npu",
+                            engine="litert-compiled-model", accelerator=_accelerator_label(model, opened, spec),
+                            hardware=hardware)
     return PreparedModel(model, init_ms, delegation)
 
 
@@ -86,13 +94,11 @@ def probe(root: Path, spec: backends.BackendSpec) -> str | None:
     """None if LiteRT registers this backend's accelerator here, else why not. Loads native code:
     call it only in a throwaway process."""
     try:
-        setup = accelerators.installed(root)
-        chosen = accelerators.plan(spec, setup)
-        library = accelerators.open_library(setup, chosen)
-        found = registered_accelerators(library, Folders(str(setup.folder), chosen.compiler, chosen.dispatch))
-    except (Unusable, LiteRtError) as e:
+        opened = _open(root, spec)
+        found = registered_accelerators(opened.library, opened.folders)
+    except (BackendUnavailable, LiteRtError) as e:
         return str(e)
-    if not any(hardware & chosen.accelerators for _, hardware in found):
+    if not any(hardware & opened.plan.accelerators for _, hardware in found):
         names = ", ".join(name for name, _ in found) or "none"
-        return f"LiteRT {setup.version} registered no {chosen.label} accelerator here (registered: {names})"
+        return f"LiteRT {opened.setup.version} registered no {opened.plan.label} accelerator here (registered: {names})"
     return None

@@ -21,7 +21,7 @@ from typing import Any, NoReturn, TypeVar
 
 import grpc
 
-from device_agent import __version__, backends, deviceinfo
+from device_agent import __version__, accelerators, backends, deviceinfo
 from device_agent._protos import agent_pb2, agent_pb2_grpc, health_pb2_grpc
 from device_agent.contract import Backend, CellRequest, CellResult, DeviceInfo, LatencyParams, PruneRequest
 from device_agent.errors import DeviceAgentError, InvalidRequest, WireError
@@ -141,6 +141,24 @@ def _abort(context: grpc.ServicerContext, error: DeviceAgentError) -> NoReturn:
     raise AssertionError("context.abort raises")
 
 
+_LITERT_PROBES: dict[tuple[str, str, tuple[int, int, int] | None], str | None] = {}
+
+
+def _litert_availability(root: Path, spec: backends.BackendSpec) -> str | None:
+    """Why LiteRT cannot run this backend's accelerator (None: it can), probed once per provisioned
+    release and accelerator kind: device info is asked for several times a session, and each probe
+    loads the accelerator in a throwaway process (about half a second for the GPU's)."""
+    try:
+        stat = (accelerators.litert_folder(root) / accelerators.MANIFEST).stat()
+        signature: tuple[int, int, int] | None = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        signature = None  # nothing provisioned: the probe says so, cheaply
+    key = (str(root), spec.kind, signature)  # gpu and gpu-fp32 load the same accelerator
+    if key not in _LITERT_PROBES:
+        _LITERT_PROBES[key] = probe_litert(str(root), spec.name)
+    return _LITERT_PROBES[key]
+
+
 def device_info(config: AgentConfig, root: Path) -> DeviceInfo:
     """What this device is and which backends it can run, with the reason for each it cannot."""
     try:
@@ -154,7 +172,6 @@ def device_info(config: AgentConfig, root: Path) -> DeviceInfo:
     if f"cpu{deviceinfo.cores()}" not in names:
         names.insert(2, f"cpu{deviceinfo.cores()}")
     reported = []
-    litert_probes: dict[str, str | None] = {}
     for name in names:
         spec = backends.parse_backend(name)
         available, reason = backends.platform_availability(spec, facts)
@@ -164,8 +181,7 @@ def device_info(config: AgentConfig, root: Path) -> DeviceInfo:
             if error is not None:
                 available, reason = False, backends.missing_library_reason(spec, facts, error)
         elif available and backends.uses_litert(spec, config.gpu_delegate):
-            error = litert_probes.get(spec.kind) if spec.kind in litert_probes else probe_litert(str(root), name)
-            litert_probes[spec.kind] = error  # gpu and gpu-fp32 load the same accelerator
+            error = _litert_availability(root, spec)
             if error is not None:
                 available, reason = False, ("emulated device: " if facts.emulated else "") + error
         if available and not runtime_name:

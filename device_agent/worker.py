@@ -32,6 +32,7 @@ from device_agent.contract import (
     failed,
 )
 from device_agent.dataset import DatasetReader
+from device_agent.engine_litert import UnsupportedTensor
 from device_agent.errors import DeviceAgentError
 from device_agent.litert_capi import LiteRtError
 from device_agent.preprocess import get_preset
@@ -49,14 +50,6 @@ class CellFailure(DeviceAgentError):
     def __init__(self, phase: str, message: str) -> None:
         super().__init__(message)
         self.phase = phase
-
-
-class BackendUnavailable(DeviceAgentError):
-    """The backend's delegate library does not load on this device: the cell is unavailable."""
-
-
-class AcceleratorFallback(DeviceAgentError):
-    """The accelerator took none of the model, or refused to run it without the CPU: no GPU/NPU number."""
 
 
 class BadNumerics(DeviceAgentError):
@@ -111,7 +104,7 @@ def prepare(store: FileStore, request: CellRequest, reporter: Reporter) -> Prepa
         model_path = store.require(request.model_sha256)
         model_bytes = model_path.read_bytes()
         inspection = inspection_interpreter(model_bytes)
-        op_names = [op["op_name"] for op in inspection._get_ops_details()]
+        total_nodes = len(inspection._get_ops_details())
     except ValueError as e:
         raise CellFailure("load", f"the interpreter rejects the model: {e}") from e
     except Exception as e:
@@ -119,11 +112,11 @@ def prepare(store: FileStore, request: CellRequest, reporter: Reporter) -> Prepa
     reporter.progress("delegate", message=spec.name)
     if backends.uses_litert(spec, request.gpu_delegate):
         try:
-            prepared = litert_cell.prepare(store.root, str(model_path), op_names, spec)
-        except (litert_cell.CompileFailed, LiteRtError) as e:
+            prepared = litert_cell.prepare(store.root, str(model_path), total_nodes, spec)
+        except (litert_cell.CompileFailed, LiteRtError, UnsupportedTensor) as e:
             raise CellFailure("delegate", str(e)) from e
         return Prepared(prepared.model, len(model_bytes), prepared.init_ms, measure.read_memory_mb()[0], prepared.delegation)
-    return _prepare_interpreter(request, spec, str(model_path), len(model_bytes), inspection, len(op_names), reporter)
+    return _prepare_interpreter(request, spec, str(model_path), len(model_bytes), inspection, total_nodes, reporter)
 
 
 def _prepare_interpreter(request: CellRequest, spec: backends.BackendSpec, model_path: str, size: int, inspection: Any,
@@ -132,7 +125,7 @@ def _prepare_interpreter(request: CellRequest, spec: backends.BackendSpec, model
     library = backends.library_for(spec, request.gpu_delegate, request.nnapi_delegate)
     error = backends.library_error(library) if library else None  # here, in the worker: it may crash
     if error is not None:
-        raise BackendUnavailable(backends.missing_library_reason(spec, deviceinfo.platform_facts(), error))
+        raise backends.BackendUnavailable(backends.missing_library_reason(spec, deviceinfo.platform_facts(), error))
     started = time.perf_counter()
     try:
         interpreter = backends.make_interpreter(find_runtime(), model_path, spec, request.gpu_delegate, request.nnapi_delegate)
@@ -150,7 +143,7 @@ def _prepare_interpreter(request: CellRequest, spec: backends.BackendSpec, model
     name = "xnnpack" if spec.kind == "cpu" else spec.kind
     delegation = backends.delegation_coverage(interpreter, total_nodes, name)
     if spec.kind != "cpu" and delegation.delegated_nodes == 0:
-        raise AcceleratorFallback(f"the {spec.kind} delegate took none of the model's {total_nodes} ops: it would run "
+        raise backends.AcceleratorFallback(f"the {spec.kind} delegate took none of the model's {total_nodes} ops: it would run "
                                   f"on the CPU kernels, so there is no {spec.name} figure")
     return Prepared(interpreter, size, init_ms, init_rss, delegation)
 
@@ -314,9 +307,9 @@ def run_in_child(root: str, request: CellRequest, connection: Any) -> None:
         result = run_cell(Path(root), request, reporter)
     except CellFailure as e:
         result = failed(e.phase, str(e))
-    except (BackendUnavailable, litert_cell.Unusable) as e:
+    except backends.BackendUnavailable as e:
         result = CellResult(status="unavailable", error=str(e), phase="delegate")
-    except (AcceleratorFallback, litert_cell.Fallback) as e:
+    except backends.AcceleratorFallback as e:
         result = CellResult(status="fallback", error=str(e), phase="delegate")
     except BadNumerics as e:
         result = e.result

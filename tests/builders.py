@@ -34,18 +34,19 @@ def weight_dominated_model(classes: int = 4, size: int = 32):
     return k.Model(inp, out)
 
 
+def elementwise_layer(name: str, op):
+    """A registered layer applying one keras op (``k.ops.sin``, ``k.ops.sqrt``) to its input."""
+    k = keras()
+    layer = type(name, (k.layers.Layer,), {"call": lambda self, inputs: op(inputs)})
+    return k.saving.register_keras_serializable(package="tests")(layer)()
+
+
 def sin_model():
     """A model whose SIN op has no int8 kernel: full_integer must refuse it."""
     k = keras()
-
-    @k.saving.register_keras_serializable(package="tests")
-    class Sine(k.layers.Layer):
-        def call(self, inputs):
-            return k.ops.sin(inputs)
-
     inp = k.Input((8, 8, 3))
     x = k.layers.Conv2D(8, 3)(inp)
-    x = Sine()(x)
+    x = elementwise_layer("Sine", k.ops.sin)(x)
     x = k.layers.GlobalAveragePooling2D()(x)
     return k.Model(inp, k.layers.Dense(2)(x))
 

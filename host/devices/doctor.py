@@ -84,7 +84,8 @@ def diagnose(device: Device, device_python: str | None = None, gpu_delegate: str
 
 def _litert(device: Device, launcher: Launcher) -> list[Check]:
     """Which LiteRT accelerators the agent can use (GPU, NPU), and on an emulated device its software ones."""
-    from device_agent.accelerators import KNOWN_VERSIONS, PREBUILT_URL
+    from device_agent.accelerators import KNOWN_VERSIONS, PREBUILT_URL, known_version
+    from device_agent.deviceinfo import MISSING_GPU_PROP, SOFTWARE_PROPS
     from host.devices.litert import LiteRtProvisionError, installed_manifest
 
     fix = (f"host provision --device {device.serial} --litert DIR, DIR holding Google's prebuilt libLiteRt.so and "
@@ -99,14 +100,14 @@ def _litert(device: Device, launcher: Launcher) -> list[Check]:
     else:
         version, files = str(manifest.get("version", "?")), manifest.get("files")
         names = [name.split("/")[-1] for name in (files if isinstance(files, dict) else {}) if name != "libLiteRt.so"]
-        known = ".".join(version.split(".")[:2]) in KNOWN_VERSIONS
+        known = known_version(version)
         checks.append(Check("litert", known and bool(names), f"LiteRT {version}: " + (", ".join(names) or "no accelerator"),
                             "" if known and names else f"this agent knows LiteRT {', '.join(KNOWN_VERSIONS)}; {fix}"))
-    for kind, key in (("gpu", "ro.quantbench.software_gpu"), ("npu", "ro.quantbench.software_npu")):
-        if device.props().emulated:
-            label = device.props().raw.get(key, "")
-            missing = device.props().raw.get(f"{key}_missing", "")
-            checks.append(Check(f"software {kind}", bool(label), label or "none on this machine", missing))
+    props = device.props()
+    for kind, key in SOFTWARE_PROPS.items() if props.emulated else ():
+        label = props.raw.get(key, "")
+        missing = props.raw.get(MISSING_GPU_PROP, "") if kind == "GPU" else ""
+        checks.append(Check(f"software {kind.lower()}", bool(label), label or "none on this machine", missing))
     return checks
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from device_agent.backends import library_for, parse_backend, uses_litert
 from device_agent.contract import DeviceInfo
+from device_agent.deviceinfo import SOFTWARE_PROPS
 from host.devices.device import Device
 from host.devices.launcher import AgentOptions
 from host.results import Conditions, Fingerprint
@@ -23,7 +24,7 @@ def _delegates(info: DeviceInfo, options: AgentOptions) -> tuple[str, ...]:
             found.append(f"{backend.name}: {library} (loads)" if backend.available else f"{backend.name}: unavailable: {backend.reason}")
         elif uses_litert(parse_backend(backend.name), options.gpu_delegate):
             found.append(f"{backend.name}: LiteRT" if backend.available else f"{backend.name}: unavailable: {backend.reason}")
-    for kind, key in (("GPU", "ro.quantbench.software_gpu"), ("NPU", "ro.quantbench.software_npu")):
+    for kind, key in SOFTWARE_PROPS.items():
         if info.properties.get(key):
             found.append(f"software {kind}: {info.properties[key]}")
     return tuple(found)

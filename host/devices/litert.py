@@ -11,7 +11,6 @@ The folder is replaced whole: a half-provisioned folder is never what the agent 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import secrets
@@ -26,6 +25,7 @@ from device_agent.accelerators import GPU_ACCELERATORS, MANIFEST, PREBUILT_URL
 from host.devices.device import Device
 from host.devices.launcher import INCOMING, Launcher
 from host.errors import DeployError, InputError
+from host.hashing import sha256_file
 
 VERSION_DIR = re.compile(r"^v?(\d+\.\d+\.\d+)$")
 WHEEL_INFO = re.compile(r"^ai_edge_litert(?:_nightly)?-(\d+\.\d+\.\d+[^-]*)\.dist-info$")
@@ -44,7 +44,7 @@ class Release:
 
     def manifest(self) -> dict[str, object]:
         return {"version": self.version, "machine": self.machine, "source": str(self.source),
-                "files": {name: _sha256(path) for name, path in sorted(self.files.items())}}
+                "files": {name: sha256_file(path) for name, path in sorted(self.files.items())}}
 
     def accelerators(self) -> list[str]:
         gpu = [name for name in self.files if name in GPU_ACCELERATORS]
@@ -52,25 +52,18 @@ class Release:
         return gpu + npu
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _version(folder: Path, given: str) -> str:
+    """The version given, else the wheel's (its dist-info beside the folder), else the
+    ``<version>/`` folder of Google's ``binaries/<version>/<platform>/`` layout."""
     if given:
         return given
+    wheels = [m.group(1) for p in sorted(folder.parent.glob("ai_edge_litert*.dist-info")) if (m := WHEEL_INFO.match(p.name))]
+    if wheels:
+        return wheels[0]
     for parent in (folder, *folder.parents):
         match = VERSION_DIR.match(parent.name)
         if match:
             return match.group(1)
-        infos = [WHEEL_INFO.match(p.name) for p in parent.parent.glob("ai_edge_litert*.dist-info")] if parent == folder else []
-        found = [m.group(1) for m in infos if m]
-        if found:
-            return found[0]
     raise InputError(f"cannot tell which LiteRT version {folder} holds (not a <version>/<platform> folder of Google's "
                      f"prebuilt libraries, nor the ai_edge_litert folder of a wheel): pass --litert-version")
 

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
+from device_agent.deviceinfo import MISSING_GPU_PROP, SOFTWARE_PROPS
+
 SWIFTSHADER_FOLDERS = (Path("/usr/lib/chromium"), Path("/usr/lib/chromium-browser"), Path("/usr/lib/x86_64-linux-gnu"))
 VENDOR_LIB = "/vendor/lib64"
 ICD_FOLDER = "vendor/etc/vulkan/icd.d"
@@ -33,9 +35,9 @@ class SoftwareDrivers:
     icd_api_version: str = "1.3.0"
 
     def props(self) -> dict[str, str]:
-        props = {"ro.quantbench.software_gpu": self.gpu, "ro.quantbench.software_npu": self.npu}
+        props = {SOFTWARE_PROPS["GPU"]: self.gpu, SOFTWARE_PROPS["NPU"]: self.npu}
         if not self.gpu:
-            props["ro.quantbench.software_gpu_missing"] = MISSING_GPU
+            props[MISSING_GPU_PROP] = MISSING_GPU
         return props
 
 

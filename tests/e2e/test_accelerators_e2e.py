@@ -14,7 +14,7 @@ import pytest
 from host.cli import main
 from host.devices.litert import wheel_release
 from tests.adb_fixtures import isolated_host
-from tests.builders import keras
+from tests.builders import elementwise_layer, keras
 from tests.unit.test_accelerators import fake_library
 
 FAST = ["--min-runs", "5", "--min-seconds", "0.02", "--warmup-seconds", "0.01", "--repeats", "1"]
@@ -112,18 +112,12 @@ def test_an_accelerator_that_aborts_when_loaded_costs_only_its_cells(env, tmp_pa
 
 def test_a_model_that_yields_nan_fails_numerics_on_every_backend(env, tmp_path):
     k = keras()
-
-    @k.saving.register_keras_serializable(package="tests")
-    class Root(k.layers.Layer):
-        def call(self, inputs):
-            return k.ops.sqrt(inputs)
-
     inp = k.Input((64, 64, 3))
     x = k.layers.GlobalAveragePooling2D()(inp)
     classes = _classes()
     dense = k.layers.Dense(classes)
     x = dense(x)
-    model = k.Model(inp, Root()(x))
+    model = k.Model(inp, elementwise_layer("Root", k.ops.sqrt)(x))
     signs = np.array([1.0 if i % 2 == 0 else -1.0 for i in range(classes)], dtype=np.float32)
     dense.set_weights([np.stack([signs] * 3), np.zeros(classes, dtype=np.float32)])
     path = _tflite(model, tmp_path / "nan.tflite")

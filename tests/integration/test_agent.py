@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -41,8 +42,10 @@ def test_device_info_reports_runtime_and_why_backends_are_missing(agent):
     assert info.runtime in ("ai-edge-litert", "tflite-runtime", "tensorflow") and info.runtime_version
     assert info.cores >= 1 and info.abi
     assert info.backend("cpu1").available and info.backend("cpu4").available
-    gpu, nnapi = info.backend("gpu"), info.backend("nnapi")
-    assert not gpu.available and "GPU delegate library" in gpu.reason
+    gpu, npu, nnapi = info.backend("gpu"), info.backend("npu"), info.backend("nnapi")
+    for backend in (gpu, info.backend("gpu-fp32"), npu):  # LiteRT's accelerators, none provisioned beside this store
+        assert backend is not None and not backend.available and "no LiteRT on this device" in backend.reason
+        assert "host provision --litert DIR" in backend.reason
     assert not nnapi.available and "only on Android" in nnapi.reason
 
 
@@ -91,6 +94,10 @@ def test_unavailable_backend_says_why_and_runs_nothing(agent, known_answer):
     client, files, _ = agent
     sha = put(client, files, known_answer.models["float"])
     result = client.run_cell(request(sha, "gpu"), deadline_s=30)
+    assert result.status == "unavailable" and "no LiteRT on this device" in result.error
+    assert result.latency is None
+    classic = replace(request(sha, "gpu"), gpu_delegate="libtensorflowlite_gpu_delegate.so")  # the classic delegate route
+    result = client.run_cell(classic, deadline_s=30)
     assert result.status == "unavailable" and "GPU delegate" in result.error
     assert result.latency is None
 

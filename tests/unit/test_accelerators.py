@@ -10,7 +10,14 @@ import numpy as np
 import pytest
 
 from device_agent import accelerators, elf
-from device_agent.backends import BackendError, PlatformFacts, parse_backend, platform_availability, uses_litert
+from device_agent.backends import (
+    BackendError,
+    BackendUnavailable,
+    PlatformFacts,
+    parse_backend,
+    platform_availability,
+    uses_litert,
+)
 from device_agent.evaluate import Scorer
 from host.devices import litert
 from host.errors import InputError
@@ -95,24 +102,24 @@ def _provisioned(tmp_path: Path, version: str, monkeypatch: pytest.MonkeyPatch) 
 
 def test_an_unknown_litert_version_makes_the_backend_unusable_with_both_versions_named(tmp_path, monkeypatch):
     _provisioned(tmp_path, "9.9.0", monkeypatch)
-    with pytest.raises(accelerators.Unusable, match=r"LiteRT 9\.9\.0 is installed; this agent's C API binding knows LiteRT 2\.3"):
+    with pytest.raises(BackendUnavailable, match=r"LiteRT 9\.9\.0 is installed; this agent's C API binding knows LiteRT 2\.3"):
         accelerators.installed(tmp_path / "root")
 
 
 def test_no_litert_says_how_to_provision_and_a_known_one_without_an_npu_says_what_is_missing(tmp_path, monkeypatch):
     monkeypatch.setenv(accelerators.LITERT_DIR_ENV, str(tmp_path / "nothing"))
-    with pytest.raises(accelerators.Unusable, match="host provision --litert DIR"):
+    with pytest.raises(BackendUnavailable, match="host provision --litert DIR"):
         accelerators.installed(tmp_path / "root")
     _provisioned(tmp_path, "2.3.0", monkeypatch)
     setup = accelerators.installed(tmp_path / "root")
-    with pytest.raises(accelerators.Unusable, match="no NPU dispatch library"):
+    with pytest.raises(BackendUnavailable, match="no NPU dispatch library"):
         accelerators.plan(parse_backend("npu"), setup)
-    with pytest.raises(accelerators.Unusable, match="no GPU accelerator"):
+    with pytest.raises(BackendUnavailable, match="no GPU accelerator"):
         accelerators.plan(parse_backend("gpu"), setup)
 
 
 def test_a_provisioned_file_that_changed_is_refused_before_it_is_loaded(tmp_path, monkeypatch):
     folder = _provisioned(tmp_path, "2.3.0", monkeypatch)
     (folder / "libLiteRt.so").write_bytes(b"half a copy")
-    with pytest.raises(accelerators.Unusable, match="differs from what was provisioned"):
+    with pytest.raises(BackendUnavailable, match="differs from what was provisioned"):
         accelerators.verify(accelerators.installed(tmp_path / "root"), ["libLiteRt.so"])

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import importlib.util
 import json
 import os
 import shutil
@@ -29,12 +30,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 SWIFTSHADER = Path("/usr/lib/chromium")
 os.environ.setdefault("VK_DRIVER_FILES", str(SWIFTSHADER / "vk_swiftshader_icd.json"))  # workers inherit both
 # what the emulated phone binds at /vendor/lib64 (host/emulator/drivers.py), found here by the loader
-OPENVINO_LIBS = Path(__import__("openvino").__file__).parent / "libs"
+OPENVINO_LIBS = Path(importlib.util.find_spec("openvino").origin or "").parent / "libs"  # type: ignore[union-attr]
 os.environ["LD_LIBRARY_PATH"] = f"{SWIFTSHADER}:{OPENVINO_LIBS}:{os.environ.get('LD_LIBRARY_PATH', '')}"
 
 from device_agent import engine_litert, jobs, measure  # noqa: E402
 from device_agent.contract import CellRequest, LatencyParams  # noqa: E402
 from device_agent.litert_capi import HW_CPU, Library  # noqa: E402
+from device_agent.runtime import inspection_interpreter  # noqa: E402
 from device_agent.store import FileStore  # noqa: E402
 from host.devices.litert import wheel_release  # noqa: E402
 
@@ -97,9 +99,8 @@ def reference_p50(model: Path, backend: str, params: LatencyParams) -> float:
 
 
 def litert_cpu_p50(model: Path, litert: Path, params: LatencyParams) -> float:
-    ops = [op["op_name"] for op in __import__("device_agent.runtime", fromlist=["x"]).inspection_interpreter(
-        model.read_bytes())._get_ops_details()]
-    compiled = engine_litert.CompiledModel(Library(str(litert / "libLiteRt.so")), str(model), ops,
+    total_ops = len(inspection_interpreter(model.read_bytes())._get_ops_details())
+    compiled = engine_litert.CompiledModel(Library(str(litert / "libLiteRt.so")), str(model), total_ops,
                                            engine_litert.Folders(str(litert)), HW_CPU)
     try:
         return measure.summarize(measure.run_timing_loop(compiled.invoke, params).timed_ms).p50
