@@ -15,6 +15,7 @@ import json
 import re
 import secrets
 import shlex
+import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -151,6 +152,15 @@ def installed_manifest(device: Device, launcher: Launcher) -> dict[str, object] 
     except ValueError:
         return None
     return data if isinstance(data, dict) else None
+
+
+def lay_out(release: Release, folder: Path) -> Path:
+    """The release in ``folder`` as provisioning leaves it on a device (an agent run on this machine)."""
+    for name, path in release.files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, folder / name)
+    (folder / MANIFEST).write_text(json.dumps(release.manifest(), indent=1))
+    return folder
 
 
 def wheel_release() -> Release:

@@ -83,6 +83,17 @@ def find() -> SoftwareDrivers:
                            binds=tuple(gpu_binds + npu_binds), icd_api_version=version or "1.3.0")
 
 
+def direct_environment(drivers: SoftwareDrivers) -> dict[str, str]:
+    """The environment that lets LiteRT on this machine itself (an agent or a benchmark started here,
+    no phone) find the same driver files the phone binds at /vendor: the loader path and the ICD."""
+    folders = sorted({str(Path(source).parent) for source, _ in drivers.binds})
+    env = {"LD_LIBRARY_PATH": ":".join(folders)}
+    swiftshader = next((source for source, target in drivers.binds if target.endswith("libvk_swiftshader.so")), "")
+    if swiftshader:
+        env["VK_DRIVER_FILES"] = str(Path(swiftshader).parent / "vk_swiftshader_icd.json")
+    return env
+
+
 def install(sandbox_root: Path, drivers: SoftwareDrivers) -> None:
     """The phone's Vulkan driver manifest, pointing at the bound SwiftShader (none without one)."""
     folder = sandbox_root / ICD_FOLDER

@@ -17,6 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+from device_agent.contract import Numerics
 from host.codec import decode, encode, loads
 from host.errors import InputError, RecordError, StoreError
 from host.results import (
@@ -132,7 +133,8 @@ class ResultsStore:
     def save_cell(self, run_id: str, cell: CellRecord) -> None:
         """Commit one finished cell (and its samples) at once; its earlier repeats go with a redo."""
         r = cell.result
-        extra = {"evaluate_seconds": r.evaluate_seconds, "evaluated_images": r.evaluated_images, "accuracy_note": r.accuracy_note}
+        extra = {"evaluate_seconds": r.evaluate_seconds, "evaluated_images": r.evaluated_images, "accuracy_note": r.accuracy_note,
+                 "numerics": encode(r.numerics) if r.numerics else None}
         samples = r.latency.samples_ms if r.latency else ()
         values = (run_id, cell.device, cell.mode, cell.backend, r.status, r.error, r.phase, cell.size_bytes,
                   _dump(r.latency), _dump(r.memory), _dump(r.delegation), _dump(r.accuracy), _dump(r.fidelity),
@@ -220,6 +222,7 @@ class ResultsStore:
             result = result_from_parts(
                 c[3], c[4], c[5], parts, here, outputs_sha256=c[12], evaluate_seconds=float(extra.get("evaluate_seconds", 0.0)),
                 evaluated_images=int(extra.get("evaluated_images", 0)), accuracy_note=str(extra.get("accuracy_note", "")),
+                numerics=decode(Numerics, extra["numerics"], f"{here} numerics") if extra.get("numerics") else None,
             )
             if result.latency is not None:
                 result = replace(result, latency=replace(result.latency, samples_ms=samples.get((c[0], c[1], c[2]), ())))

@@ -13,6 +13,7 @@ import pytest
 
 from host.cli import main
 from host.devices.litert import wheel_release
+from host.store import ResultsStore
 from tests.adb_fixtures import isolated_host
 from tests.builders import elementwise_layer, keras
 from tests.unit.test_accelerators import fake_library
@@ -126,6 +127,12 @@ def test_a_model_that_yields_nan_fails_numerics_on_every_backend(env, tmp_path):
         (cell,) = [c for (mode, b), c in cells.items() if b == backend]
         assert cell["status"] == "numerics", cell
         assert "NaN outputs" in cell["error"] and cell["accuracy"] is None and cell["fidelity"] is None
+    store = ResultsStore(env / "r.sqlite", read_only=True)
+    stored = store.load_run(json.loads((env / "nan.json").read_text())["run_id"])
+    store.close()
+    for cell in stored.cells:  # the counts are kept, not only the sentence
+        numerics = cell.result.numerics
+        assert numerics is not None and numerics.nan_values > 0 and numerics.first_image >= 0, cell
 
 
 def test_activations_past_fp16s_range_pass_on_gpu_fp32_and_fail_on_an_fp16_gpu(env, tmp_path, capsys):

@@ -2,7 +2,7 @@
 numpy 1.26 and 2.x. CI installs two floor environments (``.ci/run``): grpcio 1.81.1 with numpy
 1.26 and tflite-runtime, and grpcio 1.81.1 with numpy 2.x and ai-edge-litert (PyPI's tflite-runtime
 wheels are built for numpy 1.x only), and names their Pythons in ``QUANTBENCH_FLOOR_PYTHONS``;
-the zipapp runs real cells under each, with nothing of ours on its path.
+the zipapp runs real cells under each, with nothing of ours on its path, the LiteRT engine's too.
 """
 
 from __future__ import annotations
@@ -33,15 +33,20 @@ def test_the_zipapp_runs_real_cells_on_the_floor_runtimes(python, tmp_path, toke
     from device_agent.contract import Accuracy
     from device_agent.zipapp import build_zipapp
     from host.devices.agent_client import AgentClient
+    from host.devices.litert import lay_out, wheel_release
+    from host.emulator import drivers
 
     versions = subprocess.run([python, "-c", "import grpc, numpy, importlib.util as u; print(grpc.__version__, numpy.__version__, "
                                "'ai-edge-litert' if u.find_spec('ai_edge_litert') else 'tflite-runtime')"],
                               capture_output=True, text=True, check=True).stdout.split()
     assert versions[0] == "1.81.1", versions
     build_zipapp(tmp_path / "agent.pyz")
+    lay_out(wheel_release(), tmp_path / "litert")  # LiteRT beside the store, as provisioning leaves it on a phone
+    software = drivers.find()
     proc = subprocess.Popen([python, str(tmp_path / "agent.pyz"), "serve", "--root", str(tmp_path / "root"), "--port", "0"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
-                            env={"PATH": os.environ.get("PATH", ""), "QUANTBENCH_AGENT_TOKEN": token})
+                            env={"PATH": os.environ.get("PATH", ""), "QUANTBENCH_AGENT_TOKEN": token,
+                                 **drivers.direct_environment(software)})
     line = proc.stdout.readline()
     assert line.startswith("LISTENING"), proc.stderr.read() if proc.poll() is not None else line
     client = AgentClient(f"127.0.0.1:{int(line.split()[1])}", token)
@@ -55,6 +60,14 @@ def test_the_zipapp_runs_real_cells_on_the_floor_runtimes(python, tmp_path, toke
                                              preset="unit"), deadline_s=120)
             assert result.ok, result.error
             assert result.accuracy == Accuracy(**EXPECTED)
+        # the LiteRT engine (C API through ctypes) on the same floor: only numpy, grpcio and protobuf besides
+        float_model = put(client, tmp_path / "files", known_answer.models["float"])
+        for backend in ("npu", "gpu") if software.gpu else ("npu",):
+            result = client.run_cell(request(float_model, backend, dataset_sha256=data, preset="unit"), deadline_s=180)
+            assert result.ok, (backend, result.error)
+            delegation = result.delegation
+            assert delegation is not None and delegation.engine == "litert-compiled-model"
+            assert delegation.delegated_nodes == delegation.total_nodes > 0 and result.accuracy is not None
     finally:
         client.close()
         proc.terminate()

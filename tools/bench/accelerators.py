@@ -15,10 +15,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import importlib.util
-import json
 import os
-import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -27,18 +24,19 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-SWIFTSHADER = Path("/usr/lib/chromium")
-os.environ.setdefault("VK_DRIVER_FILES", str(SWIFTSHADER / "vk_swiftshader_icd.json"))  # workers inherit both
-# what the emulated phone binds at /vendor/lib64 (host/emulator/drivers.py), found here by the loader
-OPENVINO_LIBS = Path(importlib.util.find_spec("openvino").origin or "").parent / "libs"  # type: ignore[union-attr]
-os.environ["LD_LIBRARY_PATH"] = f"{SWIFTSHADER}:{OPENVINO_LIBS}:{os.environ.get('LD_LIBRARY_PATH', '')}"
-
 from device_agent import engine_litert, jobs, measure  # noqa: E402
 from device_agent.contract import CellRequest, LatencyParams  # noqa: E402
 from device_agent.litert_capi import HW_CPU, Library  # noqa: E402
 from device_agent.runtime import inspection_interpreter  # noqa: E402
 from device_agent.store import FileStore  # noqa: E402
-from host.devices.litert import wheel_release  # noqa: E402
+from host.devices.litert import lay_out, wheel_release  # noqa: E402
+from host.emulator import drivers  # noqa: E402
+
+# the driver files the emulated phone binds at /vendor (SwiftShader, OpenVINO), found here by the
+# loader: set before the first worker starts, so the workers' forkserver inherits them
+SOFTWARE = drivers.find()
+for _key, _value in drivers.direct_environment(SOFTWARE).items():
+    os.environ[_key] = f"{_value}:{os.environ[_key]}" if _key == "LD_LIBRARY_PATH" and os.environ.get(_key) else _value
 
 
 def demo_float_model(work: Path) -> Path:
@@ -53,16 +51,6 @@ def demo_float_model(work: Path) -> Path:
     return work / "none.tflite"
 
 
-def stage_litert(folder: Path) -> Path:
-    """The wheel's release laid out as provisioning lays it out on a device, with its manifest."""
-    release = wheel_release()
-    for name, path in release.files.items():
-        (folder / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(path, folder / name)
-    (folder / "litert.json").write_text(json.dumps(release.manifest()))
-    return folder
-
-
 def agent_p50(root: Path, sha: str, backend: str, params: LatencyParams) -> float:
     events = list(jobs.run_job(str(root), CellRequest(model_sha256=sha, backend=backend, latency=params)))
     result = events[-1]
@@ -75,7 +63,8 @@ def reference_p50(model: Path, backend: str, params: LatencyParams) -> float:
     """ai_edge_litert's own CompiledModel, in this process: write, run, read."""
     from ai_edge_litert import compiled_model, environment, hardware_accelerator, options
 
-    ctypes.CDLL(str(SWIFTSHADER / "libvulkan.so.1"), mode=ctypes.RTLD_GLOBAL)
+    loader = next(source for source, target in SOFTWARE.binds if target.endswith("libvulkan.so.1"))
+    ctypes.CDLL(loader, mode=ctypes.RTLD_GLOBAL)  # this process's loader did not see LD_LIBRARY_PATH
     accel = hardware_accelerator.HardwareAccelerator
     if backend == "npu":
         env = environment.Environment.create()
@@ -116,7 +105,7 @@ def main() -> None:
               else LatencyParams(warmup_runs=10, warmup_seconds=1.0, min_runs=100, min_seconds=5.0, max_seconds=60.0))
     with tempfile.TemporaryDirectory(prefix="bench-accel-") as work:
         root = Path(work) / "home" / "root"
-        litert = stage_litert(Path(work) / "home" / "litert")
+        litert = lay_out(wheel_release(), Path(work) / "home" / "litert")
         model = demo_float_model(Path(work) / "models")
         sha = FileStore(root).put_bytes(model.read_bytes())
         ratios = {}
