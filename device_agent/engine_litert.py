@@ -156,6 +156,7 @@ class CompiledModel:
         self.output_buffers = self._buffers(self.outputs, "Output")
         self.host_inputs = [np.zeros(t.shape, dtype=t.dtype) for t in self.inputs]
         self.host_outputs = [np.zeros(t.shape, dtype=t.dtype) for t in self.outputs]
+        self._bind_hot_path()
 
     def _signature_tensors(self, signature: ctypes.c_void_p, side: str) -> list[Tensor]:
         count = ctypes.c_size_t()
@@ -205,23 +206,33 @@ class CompiledModel:
         """Buffers were made from the compiled model's requirements already."""
 
     def invoke(self) -> None:
-        for buffer, host in zip(self.input_buffers, self.host_inputs, strict=True):
-            self._copy(buffer, host, capi.LOCK_WRITE)
-        self.library.call("LiteRtRunCompiledModel", self.compiled, 0, len(self.inputs), self.input_buffers, len(self.outputs),
-                          self.output_buffers)
-        for buffer, host in zip(self.output_buffers, self.host_outputs, strict=True):
-            self._copy(buffer, host, capi.LOCK_READ)
+        """Write the inputs, run, read the outputs: the hot path, one ctypes call per step and no
+        lookups (each lookup and argument conversion costs microseconds a sub-millisecond model shows)."""
+        lock, unlock, address, where = self._lock, self._unlock, self._address, self._where
+        for buffer, data, size in self._writes:
+            status = lock(buffer, where, capi.LOCK_WRITE)
+            if status:
+                raise LiteRtError("LiteRtLockTensorBuffer", status)
+            ctypes.memmove(address, data, size)
+            unlock(buffer)
+        status = self._run(self.compiled, 0, self._counts[0], self.input_buffers, self._counts[1], self.output_buffers)
+        if status:
+            raise LiteRtError("LiteRtRunCompiledModel", status)
+        for buffer, data, size in self._reads:
+            status = lock(buffer, where, capi.LOCK_READ)
+            if status:
+                raise LiteRtError("LiteRtLockTensorBuffer", status)
+            ctypes.memmove(data, address, size)
+            unlock(buffer)
 
-    def _copy(self, buffer: ctypes.c_void_p, host: np.ndarray, mode: int) -> None:
-        address = ctypes.c_void_p()
-        self.library.call("LiteRtLockTensorBuffer", buffer, ctypes.byref(address), mode)
-        try:
-            if mode == capi.LOCK_WRITE:
-                ctypes.memmove(address, host.ctypes.data, host.nbytes)
-            else:
-                ctypes.memmove(host.ctypes.data, address, host.nbytes)
-        finally:
-            self.library.call("LiteRtUnlockTensorBuffer", buffer)
+    def _bind_hot_path(self) -> None:
+        lib = self.library.lib
+        self._lock, self._unlock, self._run = lib.LiteRtLockTensorBuffer, lib.LiteRtUnlockTensorBuffer, lib.LiteRtRunCompiledModel
+        self._address = ctypes.c_void_p()
+        self._where = ctypes.byref(self._address)
+        self._counts = (len(self.inputs), len(self.outputs))
+        self._writes = [(self.input_buffers[i], h.ctypes.data, h.nbytes) for i, h in enumerate(self.host_inputs)]
+        self._reads = [(self.output_buffers[i], h.ctypes.data, h.nbytes) for i, h in enumerate(self.host_outputs)]
 
     # -- what ran where ------------------------------------------------------------------------
     def accelerated_ops(self, partitions_in_model: bool) -> int:

@@ -5,8 +5,11 @@ worker reports for ``gpu`` (WebGPU on SwiftShader here) and ``npu`` (OpenVINO CP
 against an in-process loop through ``ai_edge_litert.compiled_model.CompiledModel`` (write the
 input, run, read the output: what the agent's sample holds too); and the LiteRT engine's
 CPU (XNNPACK, 1 thread) against the TFLite interpreter's ``cpu1``. Goal: gpu and npu within 5%.
+Each side runs ``--rounds`` times, taking turns; the ratio is of the medians of the rounds' p50s,
+with their range and a Mann-Whitney test of whether the two sides differ at all (one run of
+each side on a 2-core machine has swung from 0.88 to 1.43 for the software GPU).
 
-    python tools/bench/accelerators.py [--smoke]
+    python tools/bench/accelerators.py [--smoke] [--rounds 5]
 
 Last line: ``gpu_ratio=<x> npu_ratio=<y> litert_cpu_vs_interpreter=<z>`` (agent / reference).
 """
@@ -16,11 +19,14 @@ from __future__ import annotations
 import argparse
 import ctypes
 import os
+import statistics
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
@@ -97,12 +103,39 @@ def litert_cpu_p50(model: Path, litert: Path, params: LatencyParams) -> float:
         compiled.close()
 
 
+def interleaved(ours: Callable[[], float], theirs: Callable[[], float], rounds: int) -> tuple[list[float], list[float]]:
+    """Each side's p50 over ``rounds`` independent runs, taking turns (who goes first alternates),
+    so a drift of the machine's speed falls on both sides alike."""
+    mine: list[float] = []
+    other: list[float] = []
+    for index in range(rounds):
+        pair = [(mine, ours), (other, theirs)]
+        for samples, run in pair if index % 2 == 0 else pair[::-1]:
+            samples.append(run())
+    return mine, other
+
+
+def compare(name: str, ours_label: str, theirs_label: str, ours: list[float], theirs: list[float]) -> float:
+    """The ratio of the medians, with the spread and, with enough rounds, whether they differ at all."""
+    ratio = statistics.median(ours) / statistics.median(theirs)
+    verdict = ""
+    if len(ours) >= 3:
+        p = stats.mannwhitneyu(ours, theirs, alternative="two-sided").pvalue
+        verdict = f", Mann-Whitney p={p:.3f} ({'differ' if p < 0.05 else 'no difference shown'})"
+    print(f"{name}: {ours_label} p50 median {statistics.median(ours):.3f} ms [{min(ours):.3f}, {max(ours):.3f}], "
+          f"{theirs_label} {statistics.median(theirs):.3f} ms [{min(theirs):.3f}, {max(theirs):.3f}], "
+          f"ratio {ratio:.3f} over {len(ours)} rounds{verdict}")
+    return ratio
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--smoke", action="store_true", help="a few runs of each: proves the benchmark works")
+    parser.add_argument("--smoke", action="store_true", help="a few runs of each, one round: proves the benchmark works")
+    parser.add_argument("--rounds", type=int, default=5, help="independent runs of each side, interleaved")
     args = parser.parse_args()
+    rounds = 1 if args.smoke else args.rounds
     params = (LatencyParams(warmup_runs=2, warmup_seconds=0, min_runs=5, min_seconds=0, max_seconds=10) if args.smoke
-              else LatencyParams(warmup_runs=10, warmup_seconds=1.0, min_runs=100, min_seconds=5.0, max_seconds=60.0))
+              else LatencyParams(warmup_runs=10, warmup_seconds=1.0, min_runs=100, min_seconds=3.0, max_seconds=60.0))
     with tempfile.TemporaryDirectory(prefix="bench-accel-") as work:
         root = Path(work) / "home" / "root"
         litert = lay_out(wheel_release(), Path(work) / "home" / "litert")
@@ -110,12 +143,12 @@ def main() -> None:
         sha = FileStore(root).put_bytes(model.read_bytes())
         ratios = {}
         for backend in ("gpu", "npu"):
-            ours, theirs = agent_p50(root, sha, backend, params), reference_p50(model, backend, params)
-            ratios[f"{backend}_ratio"] = ours / theirs
-            print(f"{backend}: agent p50 {ours:.3f} ms, ai_edge_litert loop {theirs:.3f} ms, ratio {ours / theirs:.3f}")
-        ours, theirs = litert_cpu_p50(model, litert, params), agent_p50(root, sha, "cpu1", params)
-        ratios["litert_cpu_vs_interpreter"] = ours / theirs
-        print(f"cpu1: LiteRT engine p50 {ours:.3f} ms, TFLite interpreter (agent) {theirs:.3f} ms")
+            ours, theirs = interleaved(lambda b=backend: agent_p50(root, sha, b, params),
+                                       lambda b=backend: reference_p50(model, b, params), rounds)
+            ratios[f"{backend}_ratio"] = compare(backend, "agent", "ai_edge_litert loop", ours, theirs)
+        ours, theirs = interleaved(lambda: litert_cpu_p50(model, litert, params), lambda: agent_p50(root, sha, "cpu1", params),
+                                   rounds)
+        ratios["litert_cpu_vs_interpreter"] = compare("cpu1", "LiteRT engine", "TFLite interpreter (agent)", ours, theirs)
     print(" ".join(f"{k}={v:.3f}" for k, v in ratios.items()))
 
 
