@@ -217,11 +217,21 @@ def part_json(value: object, keys: tuple[str, ...] | None = None) -> dict[str, A
     return data if keys is None else {k: data.get(k) for k in keys}
 
 
+def accelerator_text(delegation: Delegation | None) -> str | None:
+    """What ran a cell, with an emulated device's software GPU/NPU named: ``GPU WebGPU (LiteRT
+    2.3.0, fp16); software GPU: SwiftShader (fp32)``."""
+    if delegation is None or not delegation.accelerator:
+        return None
+    software = f"; software {delegation.delegate.upper()}: {delegation.hardware}" if delegation.hardware else ""
+    return delegation.accelerator + software
+
+
 def cell_json(cell: CellRecord) -> dict[str, Any]:
     r = cell.result
     return {
         "device": cell.device, "mode": cell.mode, "backend": cell.backend, "status": r.status,
-        "error": r.error or None, "size_bytes": cell.size_bytes,
+        "error": r.error or None, "engine": r.delegation.engine or None if r.delegation else None,
+        "accelerator": accelerator_text(r.delegation), "size_bytes": cell.size_bytes,
         "latency_ms": part_json(r.latency, CONTRACT_KEYS["latency_ms"]),
         "memory_mb": part_json(r.memory, CONTRACT_KEYS["memory_mb"]),
         "delegation": part_json(r.delegation, CONTRACT_KEYS["delegation"]),

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from host.results import CellRecord, DeviceRecord, RunRecord
+from host.results import CellRecord, DeviceRecord, RunRecord, accelerator_text
 
 
 @dataclass
@@ -99,9 +99,8 @@ def accelerator_lines(cells: list[CellRecord]) -> list[str]:
     for cell in cells:
         d = cell.result.delegation
         if cell.status == "ok" and d is not None and d.engine == "litert-compiled-model":
-            where = f" on software {d.delegate.upper()}: {d.hardware} (its latency is not a phone's; recommend ignores it)" \
-                if d.hardware else ""
-            seen.setdefault(cell.backend, set()).add(d.accelerator + where)
+            text = (accelerator_text(d) or "") + (" (its latency is not a phone's; recommend ignores it)" if d.hardware else "")
+            seen.setdefault(cell.backend, set()).add(text)
     return [f"{backend}: {'; '.join(sorted(names))}" for backend, names in sorted(seen.items())]
 
 

@@ -22,7 +22,8 @@ from tests.adb_fixtures import isolated_host
 
 FAST = ["--min-runs", "10", "--min-seconds", "0.05", "--warmup-seconds", "0.01"]
 MODES = "none,dynamic_range,float16,integer,full_integer,int16x8"
-CELL_KEYS = {"device", "mode", "backend", "status", "error", "size_bytes", "latency_ms", "memory_mb", "delegation", "accuracy", "fidelity"}
+CELL_KEYS = {"device", "mode", "backend", "status", "error", "engine", "accelerator", "size_bytes", "latency_ms", "memory_mb",
+             "delegation", "accuracy", "fidelity"}
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +61,7 @@ def test_json_matches_the_contract_field_by_field(first_run):
         assert set(cell) == CELL_KEYS
         if cell["backend"] in ("cpu1", "cpu4"):
             assert cell["status"] == "ok", cell
+            assert (cell["engine"], cell["accelerator"]) == ("tflite-interpreter", "XNNPACK"), cell
             assert set(cell["latency_ms"]) == {"init", "first", "mean", "std", "min", "p50", "p90", "p95", "p99", "max", "count"}
             assert set(cell["memory_mb"]) == {"init_rss", "peak_rss"}
             assert set(cell["delegation"]) == {"delegated_nodes", "total_nodes"}
@@ -73,6 +75,9 @@ def test_json_matches_the_contract_field_by_field(first_run):
         elif cell["backend"] in ("gpu", "npu") and (cell["backend"], cell["mode"]) != ("gpu", "int16x8"):
             # the emulated device's software GPU (SwiftShader) and NPU (OpenVINO CPU), the whole model on each
             assert cell["status"] == "ok", cell
+            assert cell["engine"] == "litert-compiled-model" and "(LiteRT 2.3.0" in cell["accelerator"], cell
+            software = "software GPU: SwiftShader" if cell["backend"] == "gpu" else "software NPU: OpenVINO CPU"
+            assert software in cell["accelerator"], cell
             assert cell["delegation"]["delegated_nodes"] == cell["delegation"]["total_nodes"] > 0, cell
             assert cell["accuracy"]["count"] == 60 and set(cell["fidelity"]) == {"top1_agreement", "mean_abs_error", "max_abs_error"}
         elif cell["backend"] == "gpu":  # no int16 activations on LiteRT's GPU: refused alone, never run on the CPU instead
