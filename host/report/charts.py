@@ -93,14 +93,16 @@ def accuracy_size_chart(points: dict[str, tuple[float, float]], backend: str) ->
 
 def pareto_chart(builds: list[Build], pick: Build | None) -> str:
     """Accuracy against p50 latency for every measured build; the front (no build both faster and
-    more accurate) drawn as a dashed staircase."""
+    more accurate) drawn as a dashed staircase. A build an emulated device's software GPU/NPU ran
+    is drawn and named so, and stays off the front: its latency is not a phone's."""
     plt = _pyplot()
     front: list[Build] = []
-    for build in sorted(builds, key=lambda b: (b.p50_ms, -(b.top1 or 0.0))):
+    for build in sorted((b for b in builds if not b.software), key=lambda b: (b.p50_ms, -(b.top1 or 0.0))):
         if not front or (build.top1 or 0.0) > (front[-1].top1 or 0.0):
             front.append(build)
     fig, ax = plt.subplots(figsize=(6.5, 4))
-    _legend_points(ax, {b.label: (b.p50_ms, b.top1 or 0.0) for b in builds}, pick.label if pick else None)
+    points = {b.label + (" (software)" if b.software else ""): (b.p50_ms, b.top1 or 0.0) for b in builds}
+    _legend_points(ax, points, pick.label if pick else None)
     ax.step([b.p50_ms for b in front], [b.top1 or 0.0 for b in front], where="post", color="#888", linestyle="--",
             linewidth=1, zorder=1)
     _accuracy_axis(ax, [b.top1 or 0.0 for b in builds])

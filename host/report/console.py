@@ -101,7 +101,8 @@ def print_run(run: RunRecord, console: Console = _console) -> None:
             for i, column in enumerate(spec.header):
                 table.add_column(column, justify="left" if i == 0 else "right")
             for row in spec.rows:
-                table.add_row(*[f"[red]{v}[/red]" if v.startswith("failed") else f"[yellow]{v}[/yellow]" if v.startswith("unavailable") else v for v in row])
+                table.add_row(*[f"[red]{v}[/red]" if v.startswith(("failed", "numerics")) else
+                                f"[yellow]{v}[/yellow]" if v.startswith(("unavailable", "fallback")) else v for v in row])
             console.print(table)
         for i, reason in enumerate(section.footnotes, 1):
             console.print(f"[{i}] {reason}", markup=False, highlight=False)

@@ -30,7 +30,7 @@ def _table_html(title: str, header: tuple[str, ...], rows: tuple[tuple[str, ...]
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join(
         "<tr>" + "".join(
-            f'<td class="bad">{html.escape(v)}</td>' if v.startswith(("unavailable", "failed")) else f"<td>{html.escape(v)}</td>"
+            f'<td class="bad">{html.escape(v)}</td>' if v.startswith(("unavailable", "failed", "fallback", "numerics")) else f"<td>{html.escape(v)}</td>"
             for v in row
         ) + "</tr>"
         for row in rows

@@ -128,6 +128,8 @@ def device_tables(run: RunRecord, serial: str) -> RunTables:
     base = sizes.get("none")
     size_rows = tuple((m, *_size_cells(sizes[m], base)) for m in modes)
     tables = [Table("Model size", ("mode", "bytes", "vs none"), size_rows)]
+    software = {c.backend for c in cells if c.result.delegation is not None and c.result.delegation.hardware}
+    headers = [f"{b} (software)" if b in software else b for b in backends]  # no column reads as a phone's GPU/NPU
     for title, render in GRIDS:
         rows = []
         for mode in modes:
@@ -136,7 +138,7 @@ def device_tables(run: RunRecord, serial: str) -> RunTables:
                 cell = grid.get((mode, backend))
                 row.append("not run" if cell is None else render(run, cell) if cell.status == "ok" else notes.mark(cell))
             rows.append(tuple(row))
-        tables.append(Table(title.format(count=run.dataset.count), ("mode", *backends), tuple(rows)))
+        tables.append(Table(title.format(count=run.dataset.count), ("mode", *headers), tuple(rows)))
     return RunTables(serial, tuple(tables), tuple(notes.reasons), measurement_lines(run, serial, cells))
 
 
