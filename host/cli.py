@@ -12,7 +12,7 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from host import __version__
 from host.errors import ExitCode, HostError, InputError
@@ -20,6 +20,8 @@ from host.fsio import atomic_write, check_writable
 from host.params import add_arguments, from_namespace, params, validate
 
 if TYPE_CHECKING:
+    from host.devices.device import Device
+    from host.devices.litert import Release
     from host.results import RunRecord
     from host.store.location import StoreLocation
 
@@ -282,20 +284,22 @@ def _run_provision(args: argparse.Namespace) -> int:
     from host.devices.select import resolve_one
 
     options = from_namespace(ProvisionOptions, args)
-    device = resolve_one(parse_server(options.adb_server), options.device)
     if options.litert:
-        return _provision_litert(device, options)
+        from host.devices.litert import find_release
+
+        release = find_release(Path(options.litert), options.litert_version)  # bad input: before any device is asked
+        return _provision_litert(resolve_one(parse_server(options.adb_server), options.device), release)
+    device = resolve_one(parse_server(options.adb_server), options.device)
     ran = provision(device, lambda text: print(f"- {text}", flush=True))
     print(f"{device.serial}: Termux has what the agent needs" + ("" if ran else " (nothing was missing)"))
     return ExitCode.OK
 
 
-def _provision_litert(device: Any, options: Any) -> int:
+def _provision_litert(device: Device, release: Release) -> int:
     from host.devices.choose import check_termux, find_launcher
-    from host.devices.litert import find_release, install
+    from host.devices.litert import install
     from host.devices.termux import TermuxRunAsLauncher
 
-    release = find_release(Path(options.litert), options.litert_version)  # bad input: before the device is touched
     termux, _ = check_termux(device)  # run-as is all a push needs: Termux's Python may come later
     launcher = TermuxRunAsLauncher(device) if termux.works or termux.fix.startswith("host provision") else \
         find_launcher(device, None, False)
