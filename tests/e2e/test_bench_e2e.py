@@ -17,6 +17,8 @@ import pytest
 from host.cli import main
 from host.devices.device import Device
 from host.emulator import manager
+from host.errors import StoreError
+from host.results import RunRecord
 from host.store import ResultsStore
 from tests.adb_fixtures import isolated_host
 
@@ -173,14 +175,8 @@ def test_resume_after_a_killed_run_completes_only_what_was_missing(env, first_ru
     while time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.5)
         if db.is_file():
-            store = ResultsStore(db)
-            try:
-                run = store.load_run("latest")
-                done_before = {(c.mode, c.backend): c.finished for c in run.cells}
-            except Exception:  # noqa: BLE001 - the run row may not exist yet
-                done_before = {}
-            finally:
-                store.close()
+            run = _stored_run(db)
+            done_before = {(c.mode, c.backend): c.finished for c in run.cells} if run else {}
             if len(done_before) >= 2:
                 proc.send_signal(sig)
                 break
@@ -188,6 +184,7 @@ def test_resume_after_a_killed_run_completes_only_what_was_missing(env, first_ru
     log.close()
     assert code == (130 if sig == signal.SIGINT else -9), (env / f"resume-{sig.name}.err").read_text()[-2000:]
     assert 2 <= len(done_before) < 8, f"the run must be killed mid-way, got {len(done_before)} cells"
+    assert run is not None
     assert main(["bench", "--resume", run.run_id, "--db", str(db)]) == 0
     store = ResultsStore(db)
     resumed = store.load_run(run.run_id)
@@ -214,13 +211,8 @@ def test_a_device_that_disconnects_mid_run_fails_the_rest_and_loses_nothing(env)
     while time.monotonic() < deadline and proc.poll() is None and finished_before < 1:
         time.sleep(0.3)
         if db.is_file():
-            store = ResultsStore(db)
-            try:
-                finished_before = len(store.load_run("latest").cells)
-            except Exception:  # noqa: BLE001 - the run row may not exist yet
-                finished_before = 0
-            finally:
-                store.close()
+            stored = _stored_run(db)
+            finished_before = len(stored.cells) if stored else 0
     os.kill(state.pid, signal.SIGKILL)
     code = proc.wait(timeout=300)
     manager.stop_state(parse_server(None), state)
@@ -237,20 +229,29 @@ def test_a_device_that_disconnects_mid_run_fails_the_rest_and_loses_nothing(env)
     assert all("emulated device's daemon is gone" in c.error and "adb reconnect" not in c.error for c in failed), failed
 
 
+def _stored_run(db: Path) -> RunRecord | None:
+    """What a running bench has stored so far; None while its database is still being made (the
+    file appears before its tables) or its run row is not written yet."""
+    try:
+        store = ResultsStore(db, read_only=True)
+    except StoreError:
+        return None
+    try:
+        return store.load_run("latest")
+    except Exception:  # noqa: BLE001 - the run row may not exist yet
+        return None
+    finally:
+        store.close()
+
+
 def _bench_until_a_cell_is_stored(argv: list[str], db: Path) -> subprocess.Popen:
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.3)
-        if db.is_file():
-            store = ResultsStore(db, read_only=True)
-            try:
-                if store.load_run("latest").cells:
-                    return proc
-            except Exception:  # noqa: BLE001 - the run row may not exist yet
-                pass
-            finally:
-                store.close()
+        stored = _stored_run(db) if db.is_file() else None
+        if stored is not None and stored.cells:
+            return proc
     raise AssertionError(f"no cell was stored: {proc.stderr.read() if proc.poll() is not None and proc.stderr else ''}")
 
 
