@@ -39,6 +39,11 @@ class ConversionCache:
         self.hits = 0
         self.misses = 0
 
+    def has(self, key: str) -> bool:
+        """Whether an entry looks present, without reading, counting or touching it (a damaged one
+        is found by ``get``)."""
+        return self.root is not None and (self.root / f"{key}.tflite").is_file() and (self.root / f"{key}.json").is_file()
+
     def get(self, key: str) -> CacheEntry | None:
         if self.root is None:
             return None

@@ -21,6 +21,7 @@ import numpy as np
 from host.codec import encode
 from host.convert import tfenv
 from host.convert.cache import ConversionCache, cache_key
+from host.convert.export import InferenceExport
 from host.convert.inspect import TfliteFacts, inspect_tflite
 from host.convert.loader import (
     ModelSource,
@@ -29,6 +30,7 @@ from host.convert.loader import (
     saved_model_signature,
 )
 from host.convert.modes import IO_TYPES, QuantMode
+from host.convert.qat import QatJob
 from host.data.images import (
     ImageEntry,
     ImageSet,
@@ -121,6 +123,7 @@ class LoadedModel:
         self._meta_path = meta_cache / f"model-{source.sha256}.json" if meta_cache else None
         self._keras: Any = None
         self._saved: Any = None
+        self._export: InferenceExport | None = None
 
     def input_shape(self) -> tuple[int, int, int]:
         if self.source.known_input_shape:
@@ -159,7 +162,9 @@ class LoadedModel:
             if self._saved is None:
                 self._load()
             return tf.lite.TFLiteConverter.from_saved_model(str(self.source.path), signature_keys=["serving_default"])
-        return tf.lite.TFLiteConverter.from_keras_model(self.keras_model())
+        if self._export is None:
+            self._export = InferenceExport(self.keras_model())
+        return self._export.converter()
 
 
 def load_calibration(directory: Path, size: tuple[int, int], count: int, what: str = "calibration images") -> ImageSet:
@@ -242,23 +247,19 @@ def convert_model(
     calibration = _calibration_for(modes, options, shape, variant=bool(options.keep_float))
     training = _training_for(modes, options, shape)
     representative = representative_dataset_of(calibration, preset.apply) if calibration else None
-    results: list[ModeResult] = []
-    for index, mode in enumerate(modes):
-        if listener:
-            listener.mode_started(mode.name, index, len(modes))
-        key = cache_key(
-            model=source.sha256, mode=mode.name, converter=tfenv.converter_version(),
-            io=options.io_type if mode.io == "quantized" else None,
-            calibration=calibration.sha256 if calibration and (mode.needs_calibration or mode.needs_training) else None,
-            preset=preset.name if (mode.needs_calibration or mode.needs_training) else None,
-            training=[training.sha256, options.qat_epochs] if training and mode.needs_training else None,
-        )
-        result = _convert_one(mode, key, model, out_dir, options, cache, representative, training, preset.name)
-        results.append(result)
-        if listener:
-            listener.mode_done(result)
-    if options.keep_float:
-        results.append(_convert_variant(source.sha256, model, out_dir, options, cache, representative, calibration, preset.name))
+    keys = {mode.name: _mode_key(source, mode, options, preset.name, calibration, training) for mode in modes}
+    early = _start_training(modes, keys, model, options, cache, training, preset.name)
+
+    def variant() -> ModeResult:
+        return _convert_variant(source.sha256, model, out_dir, options, cache, representative, calibration, preset.name)
+
+    try:
+        results = _convert_in_turn(modes, lambda mode: _convert_one(mode, keys[mode.name], model, out_dir, options, cache,
+                                                                    representative, early, preset.name),
+                                   variant if options.keep_float else None, listener)
+    finally:
+        if early is not None:
+            early.close()
     report = ConversionReport(
         model=ConvertedModel(source.name, source.kind, source.sha256, str(source.path) if source.path else None,
                              (1, *shape), preset.name),
@@ -269,6 +270,75 @@ def convert_model(
     )
     atomic_write(out_dir / "manifest.json", json.dumps(manifest(report), indent=2).encode())
     return report
+
+
+def _convert_in_turn(modes: Sequence[QuantMode], convert: Callable[[QuantMode], ModeResult],
+                     variant: Callable[[], ModeResult] | None, listener: ConversionListener | None) -> list[ModeResult]:
+    """Each mode in its turn, those that fine-tune last and the variant just before them (the
+    fine-tuning child runs meanwhile); the results in the order asked, the variant after them."""
+    built: dict[str, ModeResult] = {}
+    extra: ModeResult | None = None
+    for index, mode in enumerate(sorted(modes, key=lambda m: m.needs_training)):
+        if mode.needs_training and variant is not None and extra is None:
+            extra = variant()
+        if listener:
+            listener.mode_started(mode.name, index, len(modes))
+        built[mode.name] = convert(mode)
+        if listener:
+            listener.mode_done(built[mode.name])
+    if variant is not None and extra is None:
+        extra = variant()
+    return [built[mode.name] for mode in modes] + ([extra] if extra else [])
+
+
+def _mode_key(source: ModelSource, mode: QuantMode, options: ConvertOptions, preset: str,
+              calibration: ImageSet | None, training: ImageSet | None) -> str:
+    """What a build depends on: the converter, and the data only for the modes that read it."""
+    uses_data = mode.needs_calibration or mode.needs_training
+    return cache_key(
+        model=source.sha256, mode=mode.name, converter=tfenv.converter_version(),
+        io=options.io_type if mode.io == "quantized" else None,
+        calibration=calibration.sha256 if calibration and uses_data else None,
+        preset=preset if uses_data else None,
+        training=[training.sha256, options.qat_epochs] if training and mode.needs_training else None,
+    )
+
+
+class Training:
+    """The qat build's child process: started before the other modes when its build is not cached,
+    so it fine-tunes while they convert (they use one thread; fine-tuning is the longest build),
+    else started in its turn if it turns out to be needed after all."""
+
+    def __init__(self, model: LoadedModel, training: ImageSet, preset: str, epochs: int) -> None:
+        self._model, self._training, self._preset, self._epochs = model, training, preset, epochs
+        self._job: QatJob | None = None
+
+    def start(self) -> None:
+        try:
+            keras_model = self._model.keras_model()
+        except HostError:
+            return  # not a Keras model: the build says so in its turn
+        self._job = QatJob(keras_model, self._training, preset=self._preset, epochs=self._epochs)
+
+    def job(self) -> QatJob:
+        if self._job is None:
+            self._job = QatJob(self._model.keras_model(), self._training, preset=self._preset, epochs=self._epochs)
+        return self._job
+
+    def close(self) -> None:
+        if self._job is not None:
+            self._job.close()
+
+
+def _start_training(modes: Sequence[QuantMode], keys: dict[str, str], model: LoadedModel, options: ConvertOptions,
+                    cache: ConversionCache, training: ImageSet | None, preset: str) -> Training | None:
+    mode = next((m for m in modes if m.needs_training), None)
+    if mode is None or training is None:
+        return None
+    holder = Training(model, training, preset, options.qat_epochs)
+    if not (options.use_cache and cache.has(keys[mode.name])):
+        holder.start()
+    return holder
 
 
 def _calibration_for(modes: Sequence[QuantMode], options: ConvertOptions, shape: tuple[int, int, int],
@@ -312,12 +382,16 @@ def representative_dataset_of(calibration: ImageSet, preprocess: Callable[[np.nd
 
 def _convert_one(
     mode: QuantMode, key: str, model: LoadedModel, out_dir: Path, options: ConvertOptions, cache: ConversionCache,
-    representative: Callable[[], Iterator[list[np.ndarray]]] | None, training: ImageSet | None, preset: str,
+    representative: Callable[[], Iterator[list[np.ndarray]]] | None, training: Training | None, preset: str,
 ) -> ModeResult:
     def build() -> tuple[bytes, dict[str, Any]]:
-        model_bytes = _run_converter(mode, model, options, representative, training, preset)
+        job = training.job() if training is not None and mode.needs_training else None
+        model_bytes = job.result() if job is not None else _run_converter(mode, model, options, representative)
         facts = inspect_tflite(model_bytes)
-        return model_bytes, _facts_meta(facts, check_promises(mode, facts, options.io_type))
+        meta = _facts_meta(facts, check_promises(mode, facts, options.io_type))
+        if job is not None:
+            meta["convert_seconds"] = round(job.seconds, 3)  # from its start, beside the modes before it
+        return model_bytes, meta
 
     return _cached_build(mode.name, key, out_dir, options.use_cache, cache, build)
 
@@ -363,7 +437,7 @@ def _cached_build(
             model_bytes, meta, cached = entry.model_bytes, entry.meta, True
         else:
             model_bytes, meta = build()
-            meta["convert_seconds"] = round(time.perf_counter() - started, 3)
+            meta.setdefault("convert_seconds", round(time.perf_counter() - started, 3))
             cached = False
             cache.put(key, model_bytes, meta)
         atomic_write(target, model_bytes)
@@ -375,20 +449,18 @@ def _cached_build(
         return ModeResult(name, False, seconds=round(time.perf_counter() - started, 3), error=converter_reason(e), **variant)
     return ModeResult(
         name, True, path=str(target), size_bytes=len(model_bytes), sha256=hashlib.sha256(model_bytes).hexdigest(),
-        input_dtype=meta["input_dtype"], output_dtype=meta["output_dtype"], seconds=round(time.perf_counter() - started, 3),
+        input_dtype=meta["input_dtype"], output_dtype=meta["output_dtype"],
+        seconds=round(time.perf_counter() - started, 3) if cached else meta["convert_seconds"],
         cached=cached, notes=tuple(meta.get("notes", ())), float_layers=tuple(meta.get("float_layers", ())), **variant,
     )
 
 
 def _run_converter(
     mode: QuantMode, model: LoadedModel, options: ConvertOptions,
-    representative: Callable[[], Iterator[list[np.ndarray]]] | None, training: ImageSet | None, preset: str,
+    representative: Callable[[], Iterator[list[np.ndarray]]] | None,
 ) -> bytes:
     if mode.needs_training:
-        from host.convert.qat import convert_qat
-
-        assert training is not None
-        return convert_qat(model.keras_model(), training, preset=preset, epochs=options.qat_epochs)
+        raise ConversionError("mode 'qat' needs labelled training images: pass --train-data DIR (class subfolders)")
     converter = model.converter()
     apply_mode(converter, mode, options.io_type, representative)
     with tfenv.silenced():

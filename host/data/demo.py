@@ -21,13 +21,13 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from host.paths import cache_dir
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: 50 evaluation images per class (the first 500 of version 1's 1,000)
 SIZE = 64
 CLASSES = (
     "circle", "square", "triangle", "ring", "cross",
     "h_stripes", "v_stripes", "checker", "dots", "star",
 )
-SPLITS = {"train": (101, 300), "calibration": (202, 20), "eval": (303, 100)}  # seed, images per class
+SPLITS = {"train": (101, 300), "calibration": (202, 20), "eval": (303, 50)}  # seed, images per class
 DEMO_DIR = Path(__file__).resolve().parent / "demo"
 MODEL_FILE = DEMO_DIR / "demo_model.keras"
 META_FILE = DEMO_DIR / "demo_model.json"

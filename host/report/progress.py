@@ -41,7 +41,6 @@ class ProgressListener:
         self.reasons: list[str] = []
         self.serials: set[str] = set()
         self._done = self._total = 0
-        self._mode_started = 0.0
         self._last_line = time.monotonic()
 
     def __enter__(self) -> ProgressListener:
@@ -61,7 +60,6 @@ class ProgressListener:
 
     # -- conversion -----------------------------------------------------------------------
     def mode_started(self, mode: str, index: int, total: int) -> None:
-        self._mode_started = time.monotonic()
         if self.conversion is None:
             self.conversion = self.progress.add_task("converting", total=total)
         self.progress.update(self.conversion, description=f"converting {mode}", completed=index)
@@ -69,7 +67,7 @@ class ProgressListener:
     def mode_done(self, result: ModeResult) -> None:
         if self.conversion is not None:
             self.progress.advance(self.conversion)
-        seconds = time.monotonic() - self._mode_started
+        seconds = result.seconds  # the build's own time: qat fine-tunes beside the modes before it
         if result.ok:
             how = "cached" if result.cached else f"converted in {seconds:.1f} s"
             self._line(f"  {result.mode}: {how}, {result.size_bytes:,} bytes")

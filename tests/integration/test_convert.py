@@ -266,3 +266,56 @@ def test_h5_model_converts(tmp_path):
     report = convert_model(resolve_model(str(tmp_path / "tiny.h5")), ModeRequest.parse("none,float16").modes, tmp_path / "o", ConvertOptions(), cache=ConversionCache(None))
     assert all(r.ok for r in report.results), [r.error for r in report.results]
     assert inspect_tflite((tmp_path / "o" / "float16.tflite").read_bytes()).weight_dtypes == {"float16"}
+
+
+def test_builds_from_the_one_export_are_the_bytes_from_keras_model(workspace, converted):
+    """Every mode converts from one SavedModel export of the model, not one export per mode; the
+    converter must see the graph ``from_keras_model`` gives it, down to the metadata byte."""
+    from host.convert.export import InferenceExport
+
+    report, _ = converted
+    keras_model = converter_module.load_keras_model(resolve_model(str(workspace / "tiny.keras")))
+    ours = {r.mode: r.sha256 for r in report.results}
+    for mode in ModeRequest.parse("none,float16").modes:
+        theirs = tfenv.tf().lite.TFLiteConverter.from_keras_model(keras_model)
+        converter_module.apply_mode(theirs, mode, "uint8", None)
+        exported = InferenceExport(keras_model).converter()
+        converter_module.apply_mode(exported, mode, "uint8", None)
+        assert bytes(exported.convert()) == bytes(theirs.convert())
+        assert ours[mode.name] is not None
+
+
+@pytest.mark.skipif(not tfenv.qat_installed(), reason="needs the [qat] extra")
+def test_qat_trains_while_the_other_modes_convert_and_an_interrupt_stops_it(workspace, monkeypatch, tmp_path):
+    events: list[str] = []
+    jobs: list = []
+    real_job, real_converter = converter_module.QatJob, converter_module._run_converter
+
+    def job(*args, **kwargs):
+        events.append("qat started")
+        jobs.append(real_job(*args, **kwargs))
+        return jobs[-1]
+
+    def convert(mode, *args, **kwargs):
+        events.append(f"{mode.name} converted")
+        return real_converter(mode, *args, **kwargs)
+
+    class StopAtSecond:
+        def mode_started(self, mode, index, total):
+            if index == 1:
+                raise KeyboardInterrupt
+
+        def mode_done(self, result):
+            pass
+
+    monkeypatch.setattr(converter_module, "QatJob", job)
+    monkeypatch.setattr(converter_module, "_run_converter", convert)
+    with pytest.raises(KeyboardInterrupt):
+        convert_model(
+            resolve_model(str(workspace / "tiny.keras")), ModeRequest.parse("none,float16,qat").modes, tmp_path / "out",
+            ConvertOptions(train_dir=workspace / "images"), cache=ConversionCache(None), listener=StopAtSecond(),
+        )
+    assert events == ["qat started", "none converted"]
+    child = jobs[0]._proc
+    assert child is not None and child.poll() is not None, "the fine-tuning child outlived the interrupted conversion"
+    assert not jobs[0]._folder.exists()
