@@ -88,9 +88,24 @@ class LatencyStats:
 
 @dataclass(frozen=True)
 class Memory:
-    init_rss_mb: float
-    peak_rss_mb: float  # the model's and the runtime's: read after timing, before the dataset is touched
+    """The worker's resident memory at each step of a cell, absolute, in MB.
+
+    The model's footprint is the difference from ``baseline_rss_mb``: the worker with its runtime
+    loaded and the model's op table read, before the interpreter or compiled model that is timed
+    exists (Python, numpy and the runtime are in the baseline, so they are not in the deltas).
+    A baseline of 0 is a result from an agent that did not measure one: no deltas then."""
+
+    init_rss_mb: float  # after load/compile (and allocation)
+    peak_rss_mb: float  # the highest over load, first invoke and timing: before the dataset is touched
     evaluate_peak_rss_mb: float = 0.0  # the whole worker's peak once the evaluation ran (0: no evaluation)
+    baseline_rss_mb: float = 0.0
+    first_rss_mb: float = 0.0  # after the first invoke
+    overall_rss_mb: float = 0.0  # after the timed runs
+    peak_source: str = ""  # how the peak was found: the kernel's high-water mark, or sampled on a thread
+
+    def delta(self, absolute: float) -> float | None:
+        """``absolute`` less the baseline; None where no baseline was measured."""
+        return absolute - self.baseline_rss_mb if self.baseline_rss_mb > 0 and absolute > 0 else None
 
 
 @dataclass(frozen=True)

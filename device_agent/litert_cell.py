@@ -9,6 +9,7 @@ accelerator alone, or the accelerator took none of it: there is no GPU/NPU figur
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,8 +67,12 @@ def _accelerator_label(model: CompiledModel, opened: Opened, spec: backends.Back
     return f"{name} (LiteRT {opened.setup.version}{precision})"
 
 
-def prepare(root: Path, model_path: str, total_ops: int, spec: backends.BackendSpec) -> PreparedModel:
+def prepare(root: Path, model_path: str, total_ops: int, spec: backends.BackendSpec,
+            on_runtime_loaded: Callable[[], None] = lambda: None) -> PreparedModel:
+    """Compile for the accelerator; ``on_runtime_loaded`` runs once libLiteRt.so is loaded and
+    before the model or the accelerator is (the memory baseline)."""
     opened = _open(root, spec)
+    on_runtime_loaded()
     chosen, version = opened.plan, opened.setup.version
     started = time.perf_counter()  # an NPU compiles the model here, on the device: part of init
     try:

@@ -27,13 +27,13 @@ from device_agent.contract import (
     EvalParams,
     LatencyParams,
     LatencyStats,
-    Memory,
     Progress,
     failed,
 )
 from device_agent.dataset import DatasetReader
 from device_agent.engine_litert import UnsupportedTensor
 from device_agent.errors import DeviceAgentError
+from device_agent.footprint import Footprint
 from device_agent.litert_capi import LiteRtError
 from device_agent.preprocess import get_preset
 from device_agent.runtime import find_runtime, inspection_interpreter, tensor_info
@@ -83,7 +83,7 @@ class Prepared:
     interpreter: Any
     size_bytes: int
     init_ms: float
-    init_rss_mb: float
+    footprint: Footprint
     delegation: Delegation
 
 
@@ -110,22 +110,25 @@ def prepare(store: FileStore, request: CellRequest, reporter: Reporter) -> Prepa
     except Exception as e:
         raise CellFailure("load", str(e)) from e
     reporter.progress("delegate", message=spec.name)
+    footprint = Footprint()
     if backends.uses_litert(spec, request.gpu_delegate):
         try:
-            prepared = litert_cell.prepare(store.root, str(model_path), total_nodes, spec)
+            prepared = litert_cell.prepare(store.root, str(model_path), total_nodes, spec, on_runtime_loaded=footprint.start)
         except (litert_cell.CompileFailed, LiteRtError, UnsupportedTensor) as e:
             raise CellFailure("delegate", str(e)) from e
-        return Prepared(prepared.model, len(model_bytes), prepared.init_ms, measure.read_memory_mb()[0], prepared.delegation)
-    return _prepare_interpreter(request, spec, str(model_path), len(model_bytes), inspection, total_nodes, reporter)
+        footprint.mark_init()
+        return Prepared(prepared.model, len(model_bytes), prepared.init_ms, footprint, prepared.delegation)
+    return _prepare_interpreter(request, spec, str(model_path), len(model_bytes), inspection, total_nodes, reporter, footprint)
 
 
 def _prepare_interpreter(request: CellRequest, spec: backends.BackendSpec, model_path: str, size: int, inspection: Any,
-                         total_nodes: int, reporter: Reporter) -> Prepared:
+                         total_nodes: int, reporter: Reporter, footprint: Footprint) -> Prepared:
     """The TFLite interpreter with XNNPACK or a classic delegate library (GPU, NNAPI)."""
     library = backends.library_for(spec, request.gpu_delegate, request.nnapi_delegate)
     error = backends.library_error(library) if library else None  # here, in the worker: it may crash
     if error is not None:
         raise backends.BackendUnavailable(backends.missing_library_reason(spec, deviceinfo.platform_facts(), error))
+    footprint.start()
     started = time.perf_counter()
     try:
         interpreter = backends.make_interpreter(find_runtime(), model_path, spec, request.gpu_delegate, request.nnapi_delegate)
@@ -139,13 +142,13 @@ def _prepare_interpreter(request: CellRequest, spec: backends.BackendSpec, model
         raise CellFailure("allocate", f"the runtime cannot prepare the model on {spec.name}: {reason} "
                                       f"({memory_needs(inspection)})") from e
     init_ms = (time.perf_counter() - started) * 1000.0
-    init_rss, _ = measure.read_memory_mb()
+    footprint.mark_init()
     name = "xnnpack" if spec.kind == "cpu" else spec.kind
     delegation = backends.delegation_coverage(interpreter, total_nodes, name)
     if spec.kind != "cpu" and delegation.delegated_nodes == 0:
         raise backends.AcceleratorFallback(f"the {spec.kind} delegate took none of the model's {total_nodes} ops: it would run "
                                   f"on the CPU kernels, so there is no {spec.name} figure")
-    return Prepared(interpreter, size, init_ms, init_rss, delegation)
+    return Prepared(interpreter, size, init_ms, footprint, delegation)
 
 
 def memory_needs(interpreter: Any) -> str:
@@ -171,12 +174,14 @@ def time_invokes(prepared: Prepared, params: LatencyParams, reporter: Reporter) 
     except Exception as e:
         raise CellFailure("first_inference", f"the first inference failed: {e}") from e
     first_ms = (time.perf_counter() - started) * 1000.0
+    prepared.footprint.mark_first()
     reporter.progress("warmup")
     listener = measure.LatencyListener(
         on_warmup_end=lambda count: reporter.progress("measure"),
         on_run_end=lambda index, ms: reporter.progress("measure", min(1.0, index / max(1, params.min_runs)), throttle=True),
     )
     samples = measure.run_timing_loop(interpreter.invoke, params, listener)
+    prepared.footprint.mark_overall()
     s = measure.summarize(samples.timed_ms)
     return LatencyStats(
         init_ms=prepared.init_ms, first_ms=first_ms, mean=s.mean, std=s.std, min=s.min, p50=s.p50, p90=s.p90, p95=s.p95,
@@ -275,7 +280,7 @@ def run_cell(root: Path, request: CellRequest, reporter: Reporter) -> CellResult
     before = reference_loop_ms()
     latency = time_invokes(prepared, request.latency or LatencyParams(), reporter)
     after = reference_loop_ms()
-    memory = Memory(prepared.init_rss_mb, measure.read_memory_mb()[1])  # the model's: before any dataset is read
+    memory = prepared.footprint.memory()  # the model's: before any dataset is read
     result = CellResult(status="ok", phase="done", latency=latency, memory=memory, delegation=prepared.delegation,
                         size_bytes=prepared.size_bytes, reference_before_ms=before, reference_after_ms=after)
     if request.evaluation is None:

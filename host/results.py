@@ -22,11 +22,12 @@ T = TypeVar("T")
 # Field names of the typed results as the JSON contract (and the database) spell them.
 CONTRACT_NAMES: Mapping[str, str] = {
     "init_ms": "init", "first_ms": "first", "warmup_total_ms": "warmup_total", "init_rss_mb": "init_rss",
-    "peak_rss_mb": "peak_rss",
+    "peak_rss_mb": "peak_rss", "baseline_rss_mb": "baseline_rss", "first_rss_mb": "first_rss", "overall_rss_mb": "overall_rss",
+    "evaluate_peak_rss_mb": "evaluate_peak_rss",
 }
 CONTRACT_KEYS: Mapping[str, tuple[str, ...]] = {
     "latency_ms": ("init", "first", "mean", "std", "min", "p50", "p90", "p95", "p99", "max", "count"),
-    "memory_mb": ("init_rss", "peak_rss"),
+    "memory_mb": ("init_rss", "peak_rss", "baseline_rss", "first_rss", "overall_rss", "evaluate_peak_rss", "peak_source"),
     "delegation": ("delegated_nodes", "total_nodes"),
     "accuracy": ("top1", "top3", "top5", "count"),
     "fidelity": ("top1_agreement", "mean_abs_error", "max_abs_error"),
@@ -217,6 +218,20 @@ def part_json(value: object, keys: tuple[str, ...] | None = None) -> dict[str, A
     return data if keys is None else {k: data.get(k) for k in keys}
 
 
+def memory_json(memory: Memory | None) -> dict[str, Any] | None:
+    """The contract's absolute figures, and the model's footprint as deltas from the baseline
+    (``init_delta``, ``overall_delta``, ``peak_delta``; null from an agent that measured no baseline)."""
+    data = part_json(memory, CONTRACT_KEYS["memory_mb"])
+    if memory is None or data is None:
+        return data
+    deltas = {"init_delta": memory.init_rss_mb, "overall_delta": memory.overall_rss_mb, "peak_delta": memory.peak_rss_mb}
+    return {**data, **{k: _rounded(memory.delta(v)) for k, v in deltas.items()}}
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
 def accelerator_text(delegation: Delegation | None) -> str | None:
     """What ran a cell, with an emulated device's software GPU/NPU named: ``GPU WebGPU (LiteRT
     2.3.0, fp16); software GPU: SwiftShader (fp32)``."""
@@ -233,7 +248,7 @@ def cell_json(cell: CellRecord) -> dict[str, Any]:
         "error": r.error or None, "engine": r.delegation.engine or None if r.delegation else None,
         "accelerator": accelerator_text(r.delegation), "size_bytes": cell.size_bytes,
         "latency_ms": part_json(r.latency, CONTRACT_KEYS["latency_ms"]),
-        "memory_mb": part_json(r.memory, CONTRACT_KEYS["memory_mb"]),
+        "memory_mb": memory_json(r.memory),
         "delegation": part_json(r.delegation, CONTRACT_KEYS["delegation"]),
         "accuracy": part_json(r.accuracy, CONTRACT_KEYS["accuracy"]),
         "fidelity": part_json(r.fidelity, CONTRACT_KEYS["fidelity"]),

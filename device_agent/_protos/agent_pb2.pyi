@@ -218,14 +218,22 @@ class LatencyStats(_message.Message):
     def __init__(self, init_ms: _Optional[float] = ..., first_ms: _Optional[float] = ..., mean: _Optional[float] = ..., std: _Optional[float] = ..., min: _Optional[float] = ..., p50: _Optional[float] = ..., p90: _Optional[float] = ..., p95: _Optional[float] = ..., p99: _Optional[float] = ..., max: _Optional[float] = ..., count: _Optional[int] = ..., warmup_count: _Optional[int] = ..., samples_ms: _Optional[_Iterable[float]] = ..., warmup_total_ms: _Optional[float] = ...) -> None: ...
 
 class Memory(_message.Message):
-    __slots__ = ("init_rss_mb", "peak_rss_mb", "evaluate_peak_rss_mb")
+    __slots__ = ("init_rss_mb", "peak_rss_mb", "evaluate_peak_rss_mb", "baseline_rss_mb", "first_rss_mb", "overall_rss_mb", "peak_source")
     INIT_RSS_MB_FIELD_NUMBER: _ClassVar[int]
     PEAK_RSS_MB_FIELD_NUMBER: _ClassVar[int]
     EVALUATE_PEAK_RSS_MB_FIELD_NUMBER: _ClassVar[int]
+    BASELINE_RSS_MB_FIELD_NUMBER: _ClassVar[int]
+    FIRST_RSS_MB_FIELD_NUMBER: _ClassVar[int]
+    OVERALL_RSS_MB_FIELD_NUMBER: _ClassVar[int]
+    PEAK_SOURCE_FIELD_NUMBER: _ClassVar[int]
     init_rss_mb: float
     peak_rss_mb: float
     evaluate_peak_rss_mb: float
-    def __init__(self, init_rss_mb: _Optional[float] = ..., peak_rss_mb: _Optional[float] = ..., evaluate_peak_rss_mb: _Optional[float] = ...) -> None: ...
+    baseline_rss_mb: float
+    first_rss_mb: float
+    overall_rss_mb: float
+    peak_source: str
+    def __init__(self, init_rss_mb: _Optional[float] = ..., peak_rss_mb: _Optional[float] = ..., evaluate_peak_rss_mb: _Optional[float] = ..., baseline_rss_mb: _Optional[float] = ..., first_rss_mb: _Optional[float] = ..., overall_rss_mb: _Optional[float] = ..., peak_source: _Optional[str] = ...) -> None: ...
 
 class Delegation(_message.Message):
     __slots__ = ("delegate", "delegated_nodes", "total_nodes", "fallback", "engine", "accelerator", "hardware")

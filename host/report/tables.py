@@ -93,6 +93,31 @@ def _delegation(run: RunRecord, cell: CellRecord) -> str:
     return text + (": fallback, nothing delegated" if d.delegated_nodes == 0 else "")
 
 
+def _memory(run: RunRecord, cell: CellRecord) -> str:
+    """The model's footprint over the worker's baseline (Python, numpy and the runtime loaded):
+    after init and at the peak; the absolute figures are in the JSON."""
+    memory = cell.result.memory
+    if memory is None:
+        return "-"
+    init, peak = memory.delta(memory.init_rss_mb), memory.delta(memory.peak_rss_mb)
+    if init is None or peak is None:
+        return f"{memory.peak_rss_mb:.1f} (absolute: no baseline)"
+    return f"+{max(init, 0.0):.1f} / +{max(peak, 0.0):.1f}"
+
+
+def memory_lines(cells: list[CellRecord]) -> list[str]:
+    """How the memory table's peak was found, and that no accelerator memory figure exists."""
+    measured = [c.result.memory for c in cells if c.status == "ok" and c.result.memory and c.result.memory.baseline_rss_mb > 0]
+    if not measured:
+        return []
+    sources = sorted({m.peak_source for m in measured if m.peak_source})
+    lines = [f"memory: the worker's RSS less its baseline (runtime loaded, before the timed model); peak: {'; '.join(sources)}"]
+    if any(c.result.delegation and c.result.delegation.engine == "litert-compiled-model" for c in cells if c.status == "ok"):
+        lines.append("GPU/NPU memory: not reported (LiteRT's C API gives no accelerator memory figure); the RSS deltas "
+                     "include what the accelerator maps into the worker")
+    return lines
+
+
 def accelerator_lines(cells: list[CellRecord]) -> list[str]:
     """What ran each accelerated backend (name, version, precision), and whether it was software."""
     seen: dict[str, set[str]] = {}
@@ -109,6 +134,7 @@ GRIDS: tuple[tuple[str, Callable[[RunRecord, CellRecord], str]], ...] = (
     ("Latency p50 (ms): ±std in one run; with repeats, median of repeat medians [95% CI], CV between repeats", _latency),
     ("Fidelity vs none/cpu1: top-1 agreement / mean abs error", _fidelity),
     ("Delegation: nodes taken by the delegate / all nodes; ops on the GPU/NPU (LiteRT)", _delegation),
+    ("Memory (MB) over the worker's baseline: after init / peak", _memory),
 )
 
 
@@ -163,6 +189,7 @@ def measurement_lines(run: RunRecord, serial: str, cells: list[CellRecord]) -> t
         pinned = f"workers pinned to CPUs {device.cpu_mask:#x}" if device.cpu_mask else "workers not pinned"
         lines.append(pinned + ("; Android fixed-performance mode on" if device.fixed_performance else ""))
     lines += accelerator_lines(cells)
+    lines += memory_lines(cells)
     lines += [describe(s) for s in sustained_runs(cells)]
     return tuple(lines)
 

@@ -429,3 +429,38 @@ def test_the_memory_figures_describe_the_model_not_the_dataset(agent, known_answ
         assert result.memory is not None and result.memory.evaluate_peak_rss_mb >= result.memory.peak_rss_mb
         peaks.append(result.memory.peak_rss_mb)
     assert abs(peaks[1] - peaks[0]) < 5.0, peaks
+
+
+def _dense_model_bytes(units: int) -> bytes:
+    """A model whose weights are one 192 x ``units`` float matrix: its size is the parameters'."""
+    from host.convert import tfenv
+
+    tf, k = tfenv.tf(), tfenv.keras()
+    k.utils.set_random_seed(0)
+    inp = k.Input((8, 8, 3), batch_size=1)
+    model = k.Model(inp, k.layers.Dense(4)(k.layers.Dense(units)(k.layers.Flatten()(inp))))
+    with tfenv.silenced():
+        return bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+
+
+def test_memory_deltas_are_the_models_and_follow_its_parameters(agent):
+    """From a baseline taken with the runtime loaded and before the timed model exists: 4x the
+    parameters gives about 4x the init delta, and the tiny model's delta is far below the worker's
+    absolute RSS (Python, numpy and the runtime are not the model's)."""
+    client, files, _ = agent
+    deltas, tiny = {}, None
+    for units in (0, 12_500, 50_000):  # 0: no hidden layer's weights at all
+        data = _dense_model_bytes(units) if units else _dense_model_bytes(1)
+        result = client.run_cell(request(put(client, files, data)), deadline_s=120)
+        memory = result.memory
+        assert result.status == "ok" and memory is not None, result
+        assert memory.baseline_rss_mb > 0 and memory.peak_source, memory
+        assert memory.peak_rss_mb >= max(memory.init_rss_mb, memory.first_rss_mb, memory.overall_rss_mb)
+        if units == 0:
+            tiny = memory
+        else:
+            deltas[units] = memory.delta(memory.init_rss_mb)
+    assert tiny is not None and tiny.delta(tiny.init_rss_mb) < 2.0 < tiny.baseline_rss_mb / 5, tiny
+    weights_mb = 192 * 50_000 * 4 / 2**20
+    assert deltas[50_000] > 0.8 * weights_mb, (deltas, weights_mb)
+    assert 3.0 < deltas[50_000] / deltas[12_500] < 5.0, deltas
