@@ -24,7 +24,7 @@ from pathlib import Path
 
 from device_agent import elf
 from device_agent.backends import BackendSpec, BackendUnavailable
-from device_agent.litert_capi import HW_GPU, HW_NPU, KNOWN_VERSIONS, Library
+from device_agent.litert_capi import HW_CPU, HW_GPU, HW_NPU, KNOWN_VERSIONS, Library
 
 MANIFEST = "litert.json"
 LITERT_DIR_ENV = "QUANTBENCH_LITERT_DIR"
@@ -132,7 +132,10 @@ class Plan:
 
 
 def plan(spec: BackendSpec, setup: Installed) -> Plan:
-    """The accelerator alone (never with the CPU: a silent CPU run must fail, not pass as GPU/NPU)."""
+    """The accelerator alone (never with the CPU: a silent CPU run must fail, not pass as GPU/NPU).
+    ``cpu<N>`` is LiteRT's CPU path (XNNPACK, N threads): only the per-op profile pass uses it."""
+    if spec.kind == "cpu":
+        return Plan(HW_CPU, {"xnnpack": f"num_threads = {spec.threads}\n"}, "", "", ["libLiteRt.so"], "CPU")
     if spec.kind == "gpu":
         present = [name for name in GPU_ACCELERATORS if name in setup.files]
         if not present:

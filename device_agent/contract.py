@@ -58,6 +58,7 @@ class CellRequest:
     gpu_delegate: str = ""
     nnapi_delegate: str = ""
     cpu_mask: int = 0  # pin the worker to these CPUs (bit i: cpu i); 0: no pinning
+    op_profile: bool = False  # after the timed samples, a separate pass with the profiler on
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,28 @@ class Numerics:
 
 
 @dataclass(frozen=True)
+class OpTime:
+    """One node's share of the profiled invokes."""
+
+    index: int  # in the model (source "model") or in the delegate's own graph (source "delegate")
+    name: str  # as the runtime names it: CONV_2D, "Convolution (NHWC, F32) IGEMM", DISPATCH_OP
+    source: str
+    runs: int
+    total_ms: float
+
+
+@dataclass(frozen=True)
+class OpProfile:
+    """Where the invoke time went, from a pass after the timed samples (never inside them)."""
+
+    engine: str = ""
+    runs: int = 0
+    invoke_ms: float = 0.0
+    ops: tuple[OpTime, ...] = ()
+    note: str = ""
+
+
+@dataclass(frozen=True)
 class Accuracy:
     top1: float
     top3: float
@@ -175,6 +198,7 @@ class CellResult:
     reference_after_ms: float = 0.0  # much slower after means the CPU slowed down (throttling)
     predictions: bytes = b""  # top-1 class per evaluated image (uint16, or uint32 past 65535 classes)
     numerics: Numerics | None = None
+    op_profile: OpProfile | None = None
 
     @property
     def ok(self) -> bool:

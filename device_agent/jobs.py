@@ -17,14 +17,14 @@ import signal
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from functools import cache
 from multiprocessing.connection import Connection
 from multiprocessing.context import DefaultContext, ForkServerContext, SpawnContext
 from multiprocessing.process import BaseProcess
 
 from device_agent import worker
-from device_agent.contract import DEFAULT_CELL_TIMEOUT_S, CellRequest, CellResult, Progress, failed
-from device_agent.worker import Event
+from device_agent.contract import DEFAULT_CELL_TIMEOUT_S, CellRequest, CellResult, OpProfile, Progress, failed
 
 PRELOAD = ["numpy", "device_agent.worker", "device_agent.runtime"]
 
@@ -130,13 +130,14 @@ def _exit_reason(process: BaseProcess, phase: str) -> str:
     return f"worker {_how_it_ended(process)} in phase {phase}" + ("" if (process.exitcode or 0) < 0 else " without a result")
 
 
-def run_job(root: str, request: CellRequest, cancelled: Callable[[], bool] = lambda: False) -> Iterator[Event]:
+def run_job(root: str, request: CellRequest, cancelled: Callable[[], bool] = lambda: False) -> Iterator[Progress | CellResult]:
     """Yield the worker's progress events and then one result, whatever the worker does."""
     timeout_s = request.timeout_seconds or DEFAULT_CELL_TIMEOUT_S
     process, receiver = _start(worker.run_in_child, root, request)
     deadline = time.monotonic() + timeout_s
     phase = "start"
     result: CellResult | None = None
+    measured: CellResult | None = None  # what the cell measured before its profile pass
     try:
         while result is None:
             remaining = deadline - time.monotonic()
@@ -154,6 +155,8 @@ def run_job(root: str, request: CellRequest, cancelled: Callable[[], bool] = lam
                 if isinstance(event, Progress):
                     phase = event.phase
                     yield event
+                elif isinstance(event, worker.Measured):
+                    measured = event.result
                 else:
                     result = event
     finally:
@@ -163,4 +166,13 @@ def run_job(root: str, request: CellRequest, cancelled: Callable[[], bool] = lam
             process.kill()
         process.join()
         receiver.close()
+    if result is not None and measured is not None and result.status == "failed" and result.phase == "op_profile":
+        result = _without_profile(measured, result.error)  # timed out or cancelled in the profile pass
+    if result is None and measured is not None:
+        result = _without_profile(measured, _exit_reason(process, phase))
     yield result if result is not None else failed(phase, _exit_reason(process, phase))
+
+
+def _without_profile(measured: CellResult, reason: str) -> CellResult:
+    return replace(measured, op_profile=OpProfile(note=f"no per-op profile: the profile pass ended the worker ({reason}); "
+                                                        "the cell's figures were measured before it"))

@@ -29,6 +29,7 @@ from ctypes import (
     c_int64,
     c_size_t,
     c_uint32,
+    c_uint64,
     c_void_p,
 )
 
@@ -97,6 +98,24 @@ class PerTensorQuantization(Structure):
     _fields_ = [("scale", c_float), ("zero_point", c_int64)]
 
 
+class MemoryUsage(Structure):
+    _fields_ = [("total_allocated_bytes", c_size_t), ("in_use_allocated_bytes", c_size_t),
+                ("private_footprint_bytes", c_size_t)]
+
+
+class ProfiledEvent(Structure):
+    """``ProfiledEventData`` of litert_profiler_event.h: one begin/end pair the profiler recorded."""
+
+    _fields_ = [("tag", c_char_p), ("event_type", c_int), ("start_timestamp_us", c_uint64), ("elapsed_time_us", c_uint64),
+                ("begin_mem_usage", MemoryUsage), ("end_mem_usage", MemoryUsage), ("event_metadata1", c_uint64),
+                ("event_metadata2", c_uint64), ("event_source", c_int)]
+
+
+# LiteRtProfilerEventType and ProfiledEventSource
+OPERATOR_INVOKE_EVENT, DELEGATE_OPERATOR_INVOKE_EVENT = 1 << 1, 1 << 2
+SOURCE_LITERT, SOURCE_INTERPRETER, SOURCE_DELEGATE = 0, 1, 2
+RUNTIME_OPTIONS = "runtime_options_string"  # LrtGetRuntimeOptionsIdentifier(): its TOML turns profiling on
+
 assert ctypes.sizeof(EnvOption) == 24 and ctypes.sizeof(Layout) == 68  # litert_environment_options.h, litert_layout.h
 
 P = c_void_p  # every LiteRt handle is an opaque pointer
@@ -132,6 +151,12 @@ _STATUS_CALLS: dict[str, list[object]] = {
     "LiteRtGetAccelerator": [P, c_size_t, PP],
     "LiteRtGetAcceleratorName": [P, POINTER(c_char_p)],
     "LiteRtGetAcceleratorHardwareSupport": [P, POINTER(c_int)],
+    "LiteRtCompiledModelGetProfiler": [P, PP],
+    "LiteRtStartProfiler": [P],
+    "LiteRtStopProfiler": [P],
+    "LiteRtResetProfiler": [P],
+    "LiteRtGetNumProfilerEvents": [P, POINTER(c_int)],
+    "LiteRtGetProfilerEvents": [P, c_int, POINTER(ProfiledEvent)],
 }
 _VOID_CALLS = ("LiteRtDestroyEnvironment", "LiteRtDestroyModel", "LiteRtDestroyOptions", "LiteRtDestroyCompiledModel",
                "LiteRtDestroyTensorBuffer")

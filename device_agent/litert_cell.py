@@ -45,7 +45,7 @@ class Opened:
         return Folders(str(self.setup.folder), self.plan.compiler, self.plan.dispatch)
 
 
-def _open(root: Path, spec: backends.BackendSpec) -> Opened:
+def open_litert(root: Path, spec: backends.BackendSpec) -> Opened:
     setup = accelerators.installed(root)
     chosen = accelerators.plan(spec, setup)
     return Opened(setup, chosen, accelerators.open_library(setup, chosen))
@@ -71,7 +71,7 @@ def prepare(root: Path, model_path: str, total_ops: int, spec: backends.BackendS
             on_runtime_loaded: Callable[[], None] = lambda: None) -> PreparedModel:
     """Compile for the accelerator; ``on_runtime_loaded`` runs once libLiteRt.so is loaded and
     before the model or the accelerator is (the memory baseline)."""
-    opened = _open(root, spec)
+    opened = open_litert(root, spec)
     on_runtime_loaded()
     chosen, version = opened.plan, opened.setup.version
     started = time.perf_counter()  # an NPU compiles the model here, on the device: part of init
@@ -99,7 +99,7 @@ def probe(root: Path, spec: backends.BackendSpec) -> str | None:
     """None if LiteRT registers this backend's accelerator here, else why not. Loads native code:
     call it only in a throwaway process."""
     try:
-        opened = _open(root, spec)
+        opened = open_litert(root, spec)
         found = registered_accelerators(opened.library, opened.folders)
     except (BackendUnavailable, LiteRtError) as e:
         return str(e)

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from device_agent import backends, deviceinfo, evaluate, litert_cell, measure
+from device_agent import backends, deviceinfo, evaluate, litert_cell, measure, op_profile
 from device_agent.contract import (
     CellRequest,
     CellResult,
@@ -41,7 +41,17 @@ from device_agent.store import FileStore
 
 PROGRESS_INTERVAL_S = 0.5
 EVAL_BATCH = 64  # images per read: 64 x 224 x 224 x 3 bytes is under 10 MB
-Event = Progress | CellResult
+
+
+@dataclass(frozen=True)
+class Measured:
+    """The cell's result before its per-op profile pass: the supervisor keeps it, so a profile pass
+    that crashes or hangs costs the profile, never the figures measured before it."""
+
+    result: CellResult
+
+
+Event = Progress | Measured | CellResult
 
 
 class CellFailure(DeviceAgentError):
@@ -292,6 +302,18 @@ def run_cell(root: Path, request: CellRequest, reporter: Reporter) -> CellResult
                    accuracy_note=found.accuracy_note, predictions=found.predictions)
 
 
+def with_op_profile(root: Path, request: CellRequest, result: CellResult, reporter: Reporter) -> CellResult:
+    """The per-op pass, after everything else the cell measured (sent ahead as ``Measured``)."""
+    reporter.send(Measured(result))
+    reporter.progress("op_profile")
+    spec = backends.parse_backend(request.backend)
+    store = FileStore(root)
+    model_path = str(store.require(request.model_sha256))
+    total_ops = result.delegation.total_nodes if result.delegation else 0
+    classic = spec.kind != "cpu" and not backends.uses_litert(spec, request.gpu_delegate)
+    return replace(result, op_profile=op_profile.profile(root, model_path, total_ops, spec, classic))
+
+
 def probe_in_child(library: str, connection: Any) -> None:
     """Load one library in this throwaway process and report the loader's error (None if it loads)."""
     connection.send(backends.library_error(library))
@@ -310,6 +332,8 @@ def run_in_child(root: str, request: CellRequest, connection: Any) -> None:
     try:
         reporter.progress("start")
         result = run_cell(Path(root), request, reporter)
+        if request.op_profile:
+            result = with_op_profile(Path(root), request, result, reporter)
     except CellFailure as e:
         result = failed(e.phase, str(e))
     except backends.BackendUnavailable as e:

@@ -97,14 +97,21 @@ def _run_report(args: argparse.Namespace) -> int:
 
     options = from_namespace(ReportOptions, args)
     run = _load_run(options.run_id, options.db)
+    if options.ops or options.cell or options.top:
+        from host.report.ops import render_ops
+
+        return _emit(render_ops(run, options.format, options.cell, options.top), options.output)
     if options.format == "table" and not options.output:
         print_run(run)
         return ExitCode.OK
-    text = RENDERERS["md" if options.format == "table" else options.format](run)
-    if options.output:
-        _writable(options.output)
-        atomic_write(Path(options.output), text)
-        print(f"wrote {options.output}")
+    return _emit(RENDERERS["md" if options.format == "table" else options.format](run), options.output)
+
+
+def _emit(text: str, output: str | None) -> int:
+    if output:
+        _writable(output)
+        atomic_write(Path(output), text)
+        print(f"wrote {output}")
     else:
         sys.stdout.write(text)
     return ExitCode.OK

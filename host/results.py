@@ -111,6 +111,7 @@ class CellRecord:
     repeats: tuple[RepeatRecord, ...] = ()
     outcomes: bytes = b""  # one bit per evaluated image, set when its top-1 class was right (packed, big-endian)
     fingerprint: str = ""  # the device's fingerprint id when this cell was measured (DeviceRecord.fingerprint_id)
+    op_layers: tuple[str, ...] = ()  # the Keras layer of each of result.op_profile.ops ("" where it cannot be told)
 
     @property
     def timed(self) -> tuple[RepeatRecord, ...]:

@@ -154,7 +154,7 @@ class EvalParams(_message.Message):
     def __init__(self, dataset_sha256: _Optional[str] = ..., preset: _Optional[str] = ..., limit: _Optional[int] = ..., label_offset: _Optional[int] = ..., reference_outputs_sha256: _Optional[str] = ..., save_outputs: _Optional[bool] = ...) -> None: ...
 
 class CellRequest(_message.Message):
-    __slots__ = ("model_sha256", "backend", "latency", "evaluation", "timeout_seconds", "gpu_delegate", "nnapi_delegate", "cpu_mask")
+    __slots__ = ("model_sha256", "backend", "latency", "evaluation", "timeout_seconds", "gpu_delegate", "nnapi_delegate", "cpu_mask", "op_profile")
     MODEL_SHA256_FIELD_NUMBER: _ClassVar[int]
     BACKEND_FIELD_NUMBER: _ClassVar[int]
     LATENCY_FIELD_NUMBER: _ClassVar[int]
@@ -163,6 +163,7 @@ class CellRequest(_message.Message):
     GPU_DELEGATE_FIELD_NUMBER: _ClassVar[int]
     NNAPI_DELEGATE_FIELD_NUMBER: _ClassVar[int]
     CPU_MASK_FIELD_NUMBER: _ClassVar[int]
+    OP_PROFILE_FIELD_NUMBER: _ClassVar[int]
     model_sha256: str
     backend: str
     latency: LatencyParams
@@ -171,7 +172,8 @@ class CellRequest(_message.Message):
     gpu_delegate: str
     nnapi_delegate: str
     cpu_mask: int
-    def __init__(self, model_sha256: _Optional[str] = ..., backend: _Optional[str] = ..., latency: _Optional[_Union[LatencyParams, _Mapping]] = ..., evaluation: _Optional[_Union[EvalParams, _Mapping]] = ..., timeout_seconds: _Optional[float] = ..., gpu_delegate: _Optional[str] = ..., nnapi_delegate: _Optional[str] = ..., cpu_mask: _Optional[int] = ...) -> None: ...
+    op_profile: bool
+    def __init__(self, model_sha256: _Optional[str] = ..., backend: _Optional[str] = ..., latency: _Optional[_Union[LatencyParams, _Mapping]] = ..., evaluation: _Optional[_Union[EvalParams, _Mapping]] = ..., timeout_seconds: _Optional[float] = ..., gpu_delegate: _Optional[str] = ..., nnapi_delegate: _Optional[str] = ..., cpu_mask: _Optional[int] = ..., op_profile: _Optional[bool] = ...) -> None: ...
 
 class Progress(_message.Message):
     __slots__ = ("phase", "fraction", "message", "worker_pid")
@@ -290,7 +292,7 @@ class Fidelity(_message.Message):
     def __init__(self, top1_agreement: _Optional[float] = ..., mean_abs_error: _Optional[float] = ..., max_abs_error: _Optional[float] = ..., count: _Optional[int] = ...) -> None: ...
 
 class CellResult(_message.Message):
-    __slots__ = ("status", "error", "phase", "latency", "memory", "delegation", "accuracy", "fidelity", "outputs_sha256", "size_bytes", "accuracy_note", "evaluate_seconds", "evaluated_images", "reference_before_ms", "reference_after_ms", "predictions", "numerics")
+    __slots__ = ("status", "error", "phase", "latency", "memory", "delegation", "accuracy", "fidelity", "outputs_sha256", "size_bytes", "accuracy_note", "evaluate_seconds", "evaluated_images", "reference_before_ms", "reference_after_ms", "predictions", "numerics", "op_profile")
     STATUS_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     PHASE_FIELD_NUMBER: _ClassVar[int]
@@ -308,6 +310,7 @@ class CellResult(_message.Message):
     REFERENCE_AFTER_MS_FIELD_NUMBER: _ClassVar[int]
     PREDICTIONS_FIELD_NUMBER: _ClassVar[int]
     NUMERICS_FIELD_NUMBER: _ClassVar[int]
+    OP_PROFILE_FIELD_NUMBER: _ClassVar[int]
     status: str
     error: str
     phase: str
@@ -325,7 +328,36 @@ class CellResult(_message.Message):
     reference_after_ms: float
     predictions: bytes
     numerics: Numerics
-    def __init__(self, status: _Optional[str] = ..., error: _Optional[str] = ..., phase: _Optional[str] = ..., latency: _Optional[_Union[LatencyStats, _Mapping]] = ..., memory: _Optional[_Union[Memory, _Mapping]] = ..., delegation: _Optional[_Union[Delegation, _Mapping]] = ..., accuracy: _Optional[_Union[Accuracy, _Mapping]] = ..., fidelity: _Optional[_Union[Fidelity, _Mapping]] = ..., outputs_sha256: _Optional[str] = ..., size_bytes: _Optional[int] = ..., accuracy_note: _Optional[str] = ..., evaluate_seconds: _Optional[float] = ..., evaluated_images: _Optional[int] = ..., reference_before_ms: _Optional[float] = ..., reference_after_ms: _Optional[float] = ..., predictions: _Optional[bytes] = ..., numerics: _Optional[_Union[Numerics, _Mapping]] = ...) -> None: ...
+    op_profile: OpProfile
+    def __init__(self, status: _Optional[str] = ..., error: _Optional[str] = ..., phase: _Optional[str] = ..., latency: _Optional[_Union[LatencyStats, _Mapping]] = ..., memory: _Optional[_Union[Memory, _Mapping]] = ..., delegation: _Optional[_Union[Delegation, _Mapping]] = ..., accuracy: _Optional[_Union[Accuracy, _Mapping]] = ..., fidelity: _Optional[_Union[Fidelity, _Mapping]] = ..., outputs_sha256: _Optional[str] = ..., size_bytes: _Optional[int] = ..., accuracy_note: _Optional[str] = ..., evaluate_seconds: _Optional[float] = ..., evaluated_images: _Optional[int] = ..., reference_before_ms: _Optional[float] = ..., reference_after_ms: _Optional[float] = ..., predictions: _Optional[bytes] = ..., numerics: _Optional[_Union[Numerics, _Mapping]] = ..., op_profile: _Optional[_Union[OpProfile, _Mapping]] = ...) -> None: ...
+
+class OpTime(_message.Message):
+    __slots__ = ("index", "name", "source", "runs", "total_ms")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    RUNS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_MS_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    name: str
+    source: str
+    runs: int
+    total_ms: float
+    def __init__(self, index: _Optional[int] = ..., name: _Optional[str] = ..., source: _Optional[str] = ..., runs: _Optional[int] = ..., total_ms: _Optional[float] = ...) -> None: ...
+
+class OpProfile(_message.Message):
+    __slots__ = ("engine", "runs", "invoke_ms", "ops", "note")
+    ENGINE_FIELD_NUMBER: _ClassVar[int]
+    RUNS_FIELD_NUMBER: _ClassVar[int]
+    INVOKE_MS_FIELD_NUMBER: _ClassVar[int]
+    OPS_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    engine: str
+    runs: int
+    invoke_ms: float
+    ops: _containers.RepeatedCompositeFieldContainer[OpTime]
+    note: str
+    def __init__(self, engine: _Optional[str] = ..., runs: _Optional[int] = ..., invoke_ms: _Optional[float] = ..., ops: _Optional[_Iterable[_Union[OpTime, _Mapping]]] = ..., note: _Optional[str] = ...) -> None: ...
 
 class CellEvent(_message.Message):
     __slots__ = ("progress", "result")

@@ -84,6 +84,8 @@ class BenchConfig:
                           "(0xf0), or none", metavar="auto|HEX|none").field()
     fixed_performance: bool = Param(True, "leave Android's fixed-performance mode off (it is turned on where offered, "
                                     "Android 11+, and restored afterwards)", flag="--no-fixed-performance").field()
+    op_profile: bool = Param(True, "leave out the per-op profile pass (after each cell's timed samples, never inside "
+                             "them; LiteRT's profiler, where the device has LiteRT)", flag="--no-op-profile").field()
     sustained: float = Param(0.0, "also run the --sustained-cells for this long each, read in windows: throttle onset",
                              unit="minutes", metavar="MIN", check=at_least(0)).field()
     sustained_cells: str = Param("none/cpu1", "the cells of --sustained, comma-separated mode/backend", metavar="LIST").field()

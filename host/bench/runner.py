@@ -18,6 +18,7 @@ from typing import Protocol
 from device_agent.contract import CellRequest, CellResult, LatencyParams, Progress, PruneResponse
 from host.bench.cells import BenchListener, cell_request, failed_record, record
 from host.bench.inputs import PreparedInputs
+from host.bench.op_layers import profiled_layers
 from host.bench.plan import REFERENCE, RunPlan, Unit, cell_order
 from host.bench.repeat import CoolDown, measure_repeat
 from host.devices.conditions import fastest_cores
@@ -167,7 +168,7 @@ class DeviceRunner:
             return
         latency = self._latency(unit)
         request = cell_request(self.plan.config, self.inputs, unit.mode, unit.backend, "", self.cpu_mask)
-        request = replace(request, evaluation=None, latency=latency,
+        request = replace(request, evaluation=None, latency=latency, op_profile=False,
                           timeout_seconds=request.timeout_seconds + latency.max_seconds + latency.warmup_seconds)
         result, repeat = self._measure(session, request, unit)
         if repeat is not None:
@@ -213,7 +214,8 @@ class DeviceRunner:
             except AgentError as e:
                 result = failed_record(self.identity, mode, backend, "start", str(e)).result
             cell = replace(record(self.identity, mode, backend, result, model.size_bytes),
-                           outcomes=self.inputs.outcomes(result.predictions), fingerprint=self.fingerprint)
+                           outcomes=self.inputs.outcomes(result.predictions), fingerprint=self.fingerprint,
+                           op_layers=profiled_layers(result, model.path))
             if (mode, backend) == REFERENCE and cell.ok:
                 self.reference = result.outputs_sha256
         self.measured[unit.cell] = cell.ok

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from host.params import Param
+from host.params import Param, at_least
 from host.store.location import DB
 
 FORMATS = ("table", "md", "json", "csv", "html")
@@ -16,3 +16,6 @@ class ReportOptions:
     format: str = Param("table", "output format", choices=FORMATS).field()
     output: str | None = Param(None, "write to a file instead of standard output", metavar="FILE", short="-o").field()
     db: str | None = DB.field()
+    ops: bool = Param(False, "print the per-op profile (each node's share of its cell's invoke) instead of the tables").field()
+    cell: str | None = Param(None, "with --ops: only this cell", metavar="MODE/BACKEND").field()
+    top: int | None = Param(None, "with --ops: the N slowest nodes of each cell", metavar="N", check=at_least(1)).field()

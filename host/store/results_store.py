@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from device_agent.contract import Numerics
+from device_agent.contract import Numerics, OpProfile
 from host.codec import decode, encode, loads
 from host.errors import InputError, RecordError, StoreError
 from host.results import (
@@ -134,7 +134,8 @@ class ResultsStore:
         """Commit one finished cell (and its samples) at once; its earlier repeats go with a redo."""
         r = cell.result
         extra = {"evaluate_seconds": r.evaluate_seconds, "evaluated_images": r.evaluated_images, "accuracy_note": r.accuracy_note,
-                 "numerics": encode(r.numerics) if r.numerics else None}
+                 "numerics": encode(r.numerics) if r.numerics else None,
+                 "op_profile": encode(r.op_profile) if r.op_profile else None, "op_layers": list(cell.op_layers)}
         samples = r.latency.samples_ms if r.latency else ()
         values = (run_id, cell.device, cell.mode, cell.backend, r.status, r.error, r.phase, cell.size_bytes,
                   _dump(r.latency), _dump(r.memory), _dump(r.delegation), _dump(r.accuracy), _dump(r.fidelity),
@@ -223,12 +224,13 @@ class ResultsStore:
                 c[3], c[4], c[5], parts, here, outputs_sha256=c[12], evaluate_seconds=float(extra.get("evaluate_seconds", 0.0)),
                 evaluated_images=int(extra.get("evaluated_images", 0)), accuracy_note=str(extra.get("accuracy_note", "")),
                 numerics=decode(Numerics, extra["numerics"], f"{here} numerics") if extra.get("numerics") else None,
+                op_profile=decode(OpProfile, extra["op_profile"], f"{here} op_profile") if extra.get("op_profile") else None,
             )
             if result.latency is not None:
                 result = replace(result, latency=replace(result.latency, samples_ms=samples.get((c[0], c[1], c[2]), ())))
             cells.append(CellRecord(c[0], c[1], c[2], result, size_bytes=c[6], finished=c[13],
                                     repeats=repeats.get((c[0], c[1], c[2]), ()), outcomes=bytes(c[15] or b""),
-                                    fingerprint=c[16] or ""))
+                                    fingerprint=c[16] or "", op_layers=tuple(str(v) for v in extra.get("op_layers") or ())))
         return cells
 
     def _load_repeats(self, run_id: str, where: str) -> dict[tuple[str, str, str], tuple[RepeatRecord, ...]]:

@@ -65,7 +65,8 @@ def test_json_matches_the_contract_field_by_field(first_run):
             assert cell["status"] == "ok", cell
             assert (cell["engine"], cell["accelerator"]) == ("tflite-interpreter", "XNNPACK"), cell
             assert set(cell["latency_ms"]) == {"init", "first", "mean", "std", "min", "p50", "p90", "p95", "p99", "max", "count"}
-            assert set(cell["memory_mb"]) == {"init_rss", "peak_rss"}
+            assert set(cell["memory_mb"]) == {"init_rss", "peak_rss", "baseline_rss", "first_rss", "overall_rss",
+                                              "evaluate_peak_rss", "peak_source", "init_delta", "overall_delta", "peak_delta"}
             assert set(cell["delegation"]) == {"delegated_nodes", "total_nodes"}
             assert set(cell["accuracy"]) == {"top1", "top3", "top5", "count"} and cell["accuracy"]["count"] == 60
             if cell["mode"] in ("integer", "full_integer"):  # the demo's outlier channel: int8 loses tens of points
@@ -129,6 +130,28 @@ def test_reports_in_every_format(env, first_run, capsys):
     assert main(["report", run_id, "--format", "json", "--db", db]) == 0
     assert json.loads(capsys.readouterr().out) == first_run
     assert main(["report", "nope", "--db", db]) == 2
+
+
+def test_each_cells_per_op_profile_and_its_memory_over_the_baseline(env, first_run, capsys):
+    """The pass after the timed samples: on the CPU every XNNPACK node or model op with its
+    share, which add up to the invoke, and nearly all named by their Keras layer; the software
+    GPU (WebGPU cannot profile) and the NPU's one partition said as what they are."""
+    db = str(env / "results.sqlite")
+    assert main(["report", first_run["run_id"], "--ops", "--format", "json", "--db", db]) == 0
+    profile = json.loads(capsys.readouterr().out)
+    rows = [r for r in profile["ops"] if r["cell"] == "none/cpu1"]
+    named = [r for r in rows if r["op"] != "(between nodes: runtime and profiler)"]
+    assert len(named) >= 32 and sum(1 for r in named if r["layer"]) >= len(named) - 1, named
+    assert sum(r["share"] for r in rows) == pytest.approx(1.0)
+    assert 0.6 < sum(r["share"] for r in named) <= 1.0
+    assert all(r["ran_on"] == "XNNPACK" for r in named if r["op"].startswith(("Convolution", "Fully Connected")))
+    notes = {note.split(":", 1)[0]: note for note in profile["notes"]}
+    assert "no per-op profile" in notes["none/gpu"] and "profiling on" in notes["none/gpu"]
+    npu = [r for r in profile["ops"] if r["cell"] == "none/npu" and r["op"] == "DELEGATE"]
+    assert npu and "whole partition" in npu[0]["ran_on"] and npu[0]["share"] > 0.5
+    cells = {(c["mode"], c["backend"]): c for c in first_run["cells"]}
+    memory = cells[("none", "cpu1")]["memory_mb"]
+    assert memory["baseline_rss"] > 0 and 0 <= memory["init_delta"] < memory["baseline_rss"] and memory["peak_source"]
 
 
 def test_html_report_renders_in_headless_chromium_with_its_charts(env, first_run):
