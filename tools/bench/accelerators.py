@@ -19,14 +19,11 @@ from __future__ import annotations
 import argparse
 import ctypes
 import os
-import statistics
 import sys
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
@@ -37,6 +34,7 @@ from device_agent.runtime import inspection_interpreter  # noqa: E402
 from device_agent.store import FileStore  # noqa: E402
 from host.devices.litert import lay_out, wheel_release  # noqa: E402
 from host.emulator import drivers  # noqa: E402
+from tools.bench.common import compare, interleaved  # noqa: E402
 
 # the driver files the emulated phone binds at /vendor (SwiftShader, OpenVINO), found here by the
 # loader: set before the first worker starts, so the workers' forkserver inherits them
@@ -101,31 +99,6 @@ def litert_cpu_p50(model: Path, litert: Path, params: LatencyParams) -> float:
         return measure.summarize(measure.run_timing_loop(compiled.invoke, params).timed_ms).p50
     finally:
         compiled.close()
-
-
-def interleaved(ours: Callable[[], float], theirs: Callable[[], float], rounds: int) -> tuple[list[float], list[float]]:
-    """Each side's p50 over ``rounds`` independent runs, taking turns (who goes first alternates),
-    so a drift of the machine's speed falls on both sides alike."""
-    mine: list[float] = []
-    other: list[float] = []
-    for index in range(rounds):
-        pair = [(mine, ours), (other, theirs)]
-        for samples, run in pair if index % 2 == 0 else pair[::-1]:
-            samples.append(run())
-    return mine, other
-
-
-def compare(name: str, ours_label: str, theirs_label: str, ours: list[float], theirs: list[float]) -> float:
-    """The ratio of the medians, with the spread and, with enough rounds, whether they differ at all."""
-    ratio = statistics.median(ours) / statistics.median(theirs)
-    verdict = ""
-    if len(ours) >= 3:
-        p = stats.mannwhitneyu(ours, theirs, alternative="two-sided").pvalue
-        verdict = f", Mann-Whitney p={p:.3f} ({'differ' if p < 0.05 else 'no difference shown'})"
-    print(f"{name}: {ours_label} p50 median {statistics.median(ours):.3f} ms [{min(ours):.3f}, {max(ours):.3f}], "
-          f"{theirs_label} {statistics.median(theirs):.3f} ms [{min(theirs):.3f}, {max(theirs):.3f}], "
-          f"ratio {ratio:.3f} over {len(ours)} rounds{verdict}")
-    return ratio
 
 
 def main() -> None:
