@@ -29,6 +29,7 @@ from device_agent.litert_capi import (
     LiteRtError,
     ProfiledEvent,
 )
+from device_agent.profile_refusals import REFUSED
 
 PROFILE_RUNS = 20
 DELEGATE_PROFILED_OPERATOR_INVOKE_EVENT = 1 << 3
@@ -55,7 +56,7 @@ def profile(root: Path, model_path: str, total_ops: int, spec: backends.BackendS
         model.invoke()  # the first run outside the profile, as the timed samples keep theirs apart
         return summarize(_profiled_runs(opened.library, model), engine)  # the tags live in the profiler: read them now
     except (LiteRtError, RuntimeError) as e:
-        return OpProfile(engine=engine, note=f"no per-op profile: {engine} fails runs with profiling on ({e})")
+        return OpProfile(engine=engine, note=f"no per-op profile: {engine} {REFUSED} ({e})")
     finally:
         model.close()
 

@@ -21,7 +21,7 @@ from typing import Any, NoReturn, TypeVar
 
 import grpc
 
-from device_agent import __version__, accelerators, backends, deviceinfo
+from device_agent import __version__, accelerators, backends, deviceinfo, profile_refusals
 from device_agent._protos import agent_pb2, agent_pb2_grpc, health_pb2_grpc
 from device_agent.contract import Backend, CellRequest, CellResult, DeviceInfo, LatencyParams, PruneRequest
 from device_agent.errors import DeviceAgentError, InvalidRequest, WireError
@@ -210,6 +210,7 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
         self.activity = activity or Activity()
         self.store = FileStore(config.root, config.max_upload_bytes, config.incoming)
         self._one_cell_at_a_time = threading.Lock()
+        self._profile_refusals = profile_refusals.Refusals()  # accelerators that failed a profiled run here
 
     @_tracked
     def GetDeviceInfo(self, request: agent_pb2.DeviceInfoRequest, context: grpc.ServicerContext) -> agent_pb2.DeviceInfo:
@@ -270,8 +271,9 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
             yield event_message(CellResult(status="unavailable", error=reason, phase="start"))
             return
         with self._one_cell_at_a_time:
-            for event in run_job(str(self.store.root), job, cancelled=lambda: not context.is_active()):
-                yield event_message(event)
+            for event in run_job(str(self.store.root), self._profile_refusals.request(job),
+                                 cancelled=lambda: not context.is_active()):
+                yield event_message(self._profile_refusals.result(job, event) if isinstance(event, CellResult) else event)
 
     def _validated(self, job: CellRequest) -> CellRequest:
         """Every name resolvable, every setting possible; defaults filled in from the agent's config."""

@@ -170,4 +170,6 @@ def charts(run: RunRecord, serial: str) -> list[tuple[str, str, str]]:
     long_runs = [r for r in sustained_runs(ok) if r.windows]
     if long_runs:
         out.append(("chart-sustained", "; ".join(describe(r) for r in long_runs), sustained_chart(long_runs)))
-    return out
+    from host.report.op_charts import op_charts  # it draws with this module's helpers
+
+    return out + op_charts(ok)

@@ -160,7 +160,8 @@ def test_html_report_renders_in_headless_chromium_with_its_charts(env, first_run
         pytest.skip("no Chromium installed (CI installs Debian's chromium)")
     page = env / "run.html"
     html = page.read_text()
-    for chart in ("chart-pareto", "chart-latency", "chart-accuracy-size", "chart-latency-distribution"):
+    for chart in ("chart-pareto", "chart-latency", "chart-accuracy-size", "chart-latency-distribution", "chart-op-types",
+                  "chart-layers"):
         assert f'id="{chart}"' in html
     assert html.index('id="recommendation"') < html.index("Model size"), "the recommendation comes first"
     pick = re.search(r"Which build to ship: (\S+) on cpu", html)
@@ -169,7 +170,7 @@ def test_html_report_renders_in_headless_chromium_with_its_charts(env, first_run
     base = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
             "--disable-component-update", "--disable-sync", f"--user-data-dir={profile}", "--virtual-time-budget=5000"]
     dom = subprocess.run([*base, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120).stdout
-    assert 'data-charts-rendered="4"' in dom, "all four chart images decoded in the browser"
+    assert 'data-charts-rendered="6"' in dom, "all six chart images decoded in the browser"
     assert "Latency p50" in dom and "unavailable [1]" in dom
     shot = env / "report.png"
     subprocess.run([*base, f"--screenshot={shot}", "--window-size=1280,2400", page.as_uri()], capture_output=True, timeout=120)

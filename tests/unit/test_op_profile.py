@@ -93,3 +93,17 @@ def test_an_unknown_cell_or_format_is_bad_input():
         op_table(measured, cell="none/cpu4")
     with pytest.raises(InputError, match="html"):
         render_ops(measured, "html")
+
+
+def test_an_accelerator_that_fails_profiled_runs_is_tried_once_per_agent():
+    from device_agent.contract import CellRequest, CellResult
+    from device_agent.profile_refusals import REFUSED, Refusals
+
+    refusals, asked = Refusals(), CellRequest("a" * 64, "gpu", op_profile=True)
+    first = CellResult("ok", op_profile=OpProfile(note=f"no per-op profile: GPU {REFUSED} (kLiteRtStatusErrorRuntimeFailure)"))
+    assert refusals.request(asked).op_profile and refusals.result(asked, first) == first
+    assert refusals.request(asked).op_profile is False
+    later = refusals.result(asked, CellResult("ok"))
+    assert later.op_profile is not None and REFUSED in later.op_profile.note and "not tried again" in later.op_profile.note
+    other = CellRequest("a" * 64, "cpu1", op_profile=True)
+    assert refusals.request(other).op_profile, "only the backend that failed"
