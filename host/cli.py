@@ -166,7 +166,14 @@ def _run_debug(args: argparse.Namespace) -> int:
     options = from_namespace(DebugOptions, args)
     _writable(options.out and str(Path(options.out) / "debug.json"))
     report, integer_build = debug_command(options)
-    print_debug(report, options.top)
+    device_time = None
+    if options.device_time or options.device:
+        from host.quant.device_time import measure_build
+        from host.report.progress import ProgressListener
+
+        with ProgressListener() as listener:
+            device_time = measure_build(integer_build, options, _db(options.db), listener)
+    print_debug(report, options.top, device_time=device_time)
     written = write_debug(report, integer_build, Path(options.out)) if options.out else {}
     for path in written.values():
         print(f"wrote {path}")

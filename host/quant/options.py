@@ -40,6 +40,13 @@ class DebugOptions:
     out: str | None = Param(None, "write integer.tflite, debug.json, debug.html (error by layer depth) and "
                             "model-explorer.json (node data) here", metavar="DIR").field()
     top: int = Param(15, "layers shown in the console (all are written)", unit="layers", metavar="N", check=at_least(1)).field()
+    device_time: bool = Param(False, "also run the integer build on a device with the per-op profile: each layer's share "
+                              "of the device time beside its signal lost (the device as host bench picks it)").field()
+    device: tuple[str, ...] = Param((), "with --device-time (implied): this device", metavar="SERIAL", many=True,
+                                    flag="--device").field()
+    backend: str = Param("cpu1", "with --device-time: the backend whose time is shown", metavar="B", check=known_backend).field()
+    adb_server: str | None = device_options.ADB_SERVER.field()
+    db: str | None = DB.field()
 
 
 @dataclass(frozen=True)

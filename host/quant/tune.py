@@ -40,6 +40,7 @@ from host.convert.selective import KeepFloat, variant_name
 from host.errors import InputError
 from host.fsio import atomic_write
 from host.quant.debug import LayerError
+from host.quant.device_time import DeviceTime, from_store, layer_shares
 from host.quant.inputs import QuantInputs, default_dirs, load_inputs
 from host.quant.options import TuneOptions
 from host.results import RunRecord
@@ -86,6 +87,7 @@ class TuneResult:
     device_seconds: float
     ranked: list[LayerError] = field(default_factory=list)
     out: Path | None = None
+    device_time: DeviceTime | None = None  # the integer build's per-op profile by layer (None: resumed, not rerun)
 
     def layer_costs(self) -> list[tuple[str, float | None, int]]:
         """Each kept layer's own price: latency and size of its single fallback over the base build."""
@@ -118,6 +120,7 @@ class _Search:
         self.by_key: dict[str, Candidate] = self._load()
         self.layer_of = {op.tensor: op.layer for op in inputs.calibrated.ops}
         self.spent = 0.0
+        self.base_time: DeviceTime | None = None  # the integer build's layers' shares of the device time
 
     def _load(self) -> dict[str, Candidate]:
         path = self.out / STATE_FILE
@@ -174,6 +177,8 @@ class _Search:
             else:
                 c.top1 = round(100 * cell.result.accuracy.top1, 3)
                 c.p50_ms = cell.result.latency.p50 if cell.result.latency else None
+            if c.step == "base" and cell is not None:
+                self.base_time = layer_shares(cell)
         self.save()
 
 
@@ -202,7 +207,8 @@ def search(options: TuneOptions, inputs: QuantInputs, ranked: list[LayerError], 
         chosen, stopped = _cumulative(s, order, meets)
     if meets(chosen) and chosen is not base:
         chosen = _prune(s, chosen, meets)
-    result = TuneResult(target, reference, base, chosen, list(s.by_key.values()), meets(chosen), stopped, s.spent, ranked, s.out)
+    result = TuneResult(target, reference, base, chosen, list(s.by_key.values()), meets(chosen), stopped, s.spent, ranked, s.out,
+                        s.base_time)
     s.save({"target": target, "chosen": chosen.name, "met": result.met, "stopped": stopped})
     return result
 
@@ -258,6 +264,8 @@ def tune_command(options: TuneOptions, db: Any, listener: Any) -> TuneResult:
                 "images": len(list_images(dataset).entries), "limit": options.limit, "backend": options.backend,
                 "device": list(options.device), "converter": tfenv.converter_version()}
     result = search(options, inputs, ranked, measure, identity, listener.stage)
+    if result.device_time is None and result.base.run_id:
+        result.device_time = from_store(db, result.base.run_id, result.base.name, options.backend)
     write_build(result, inputs, Path(options.out))
     return result
 

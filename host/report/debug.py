@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from host.quant.debug import LayerError
+    from host.quant.device_time import DeviceTime
     from host.quant.service import DebugReport
 
 HEADER = ("#", "layer", "op", "depth", "RMSE/scale", "signal lost", "collapsed", "suspect because")
@@ -39,7 +40,7 @@ def summary(report: DebugReport) -> str:
                "(or let 'host tune' find what the device needs)" if report.suggestion else ""))
 
 
-def print_debug(report: DebugReport, top: int, console: Console | None = None) -> None:
+def print_debug(report: DebugReport, top: int, console: Console | None = None, device_time: DeviceTime | None = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -47,12 +48,18 @@ def print_debug(report: DebugReport, top: int, console: Console | None = None) -
     table = Table(title=f"Quantization error per layer ({report.mode}), worst first")
     for column in CONSOLE:
         table.add_column(HEADER[column], justify="right" if column in (0, 4, 5) else "left", no_wrap=True)
+    if device_time is not None:
+        table.add_column("device time", justify="right", no_wrap=True)
     for row, error in zip(rows(report, top), report.layers, strict=False):
-        table.add_row(*(row[i] for i in CONSOLE), style="bold red" if error.suspect else None)
+        extra = (device_time.describe(error.layer),) if device_time is not None else ()
+        table.add_row(*(row[i] for i in CONSOLE), *extra, style="bold red" if error.suspect else None)
     console.print(table)
     for i, error in enumerate(report.layers, 1):
         if error.suspect:
-            console.print(f"suspect {i}: {error.layer} ({error.op_type}, depth {error.depth}): {'; '.join(error.suspect_reasons)}")
+            cost = f"; {device_time.describe(error.layer)}" if device_time is not None and error.layer in device_time.shares else ""
+            console.print(f"suspect {i}: {error.layer} ({error.op_type}, depth {error.depth}): {'; '.join(error.suspect_reasons)}{cost}")
+    if device_time is not None and device_time.note:
+        console.print(f"device time: {device_time.note}")
     console.print("RMSE/scale: the tensor's error in quantization steps (0.289 is perfect rounding, over 0.7 suspect). "
                   "signal lost: per channel, error over the channel's own spread, averaged; it sees the channels an "
                   "outlier channel squeezed onto a few steps, which RMSE/scale hides.")

@@ -39,6 +39,12 @@ def print_tune(result: TuneResult, console: Console | None = None) -> None:
     verdict = "target met" if result.met else f"target NOT met: {result.stopped}"
     console.print(f"float {reference.top1}%, integer {base.top1}%, chosen {chosen.name}: {chosen.top1}% ({verdict}); "
                   f"{result.device_seconds / 60:.1f} min of device time")
+    if result.device_time is not None:
+        for error in [e for e in result.ranked if e.suspect][:6]:
+            console.print(f"  {error.layer}: {error.signal_lost:.0%} signal lost, {result.device_time.describe(error.layer)} "
+                          "(integer build, per-op profile)")
+        if result.device_time.note:
+            console.print(f"  device time by layer: {result.device_time.note}")
     for layer, latency, size in result.layer_costs():
         cost = f"{latency:+.3f} ms p50" if latency is not None else "latency not measured alone"
         console.print(f"  keeping {layer} in float costs {cost}, {size / 1e3:+.1f} KB")

@@ -6,6 +6,7 @@ over a build folder that ``host bench`` and ``host recommend`` take like any oth
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -68,7 +69,19 @@ def test_a_second_tune_measures_nothing_again(lab, tuned, capsys):
     assert _tune(lab) == 0
     after = json.loads((lab / "tuned" / "tune.json").read_text())
     assert {k: c["run_id"] for k, c in after["candidates"].items()} == {k: c["run_id"] for k, c in before["candidates"].items()}
-    assert "0.0 min of device time" in " ".join(capsys.readouterr().out.split())  # the console wraps at its width
+    said = " ".join(capsys.readouterr().out.split())  # the console wraps at its width
+    assert "0.0 min of device time" in said
+    # each suspect's price on the device before tuning, from the integer build's stored per-op profile
+    assert re.search(rf"{OUTLIER_PRODUCER}: \d+% signal lost, \d+% of cpu1 time", said), said
+
+
+def test_debug_on_the_device_prints_each_suspects_share_of_the_device_time(lab, capsys):
+    assert main(["debug", str(lab / "outlier.keras"), "--calibration", str(lab / "calibration"), "--preset", "mobilenet",
+                 "--device-time", "--db", str(lab / "results.sqlite")]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert "device time" in said
+    share = re.search(rf"suspect \d+: {OUTLIER_PRODUCER} \([^)]*\): (?:(?!suspect).)*?; (\d+)% of cpu1 time", said)
+    assert share and 0 <= int(share.group(1)) <= 100, said
 
 
 def test_the_tuned_folder_is_benched_like_any_build_and_recommended(lab, tuned, capsys):

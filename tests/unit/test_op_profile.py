@@ -107,3 +107,13 @@ def test_an_accelerator_that_fails_profiled_runs_is_tried_once_per_agent():
     assert later.op_profile is not None and REFUSED in later.op_profile.note and "not tried again" in later.op_profile.note
     other = CellRequest("a" * 64, "cpu1", op_profile=True)
     assert refusals.request(other).op_profile, "only the backend that failed"
+
+
+def test_a_layers_share_of_the_device_time_sums_its_nodes():
+    from host.quant.device_time import layer_shares
+
+    ops = (_op(0, "Convolution (NHWC, F32) IGEMM"), _op(1, "Fully Connected (NC, F32) GEMM"), _op(2, "Add (ND)"))
+    shares = layer_shares(_profiled("integer", "cpu1", ops, 4.0, ("stem", "stem", "")))
+    assert shares.shares == {"stem": 0.5} and shares.describe("stem") == "50% of cpu1 time" and shares.describe("head") == "-"
+    missing = layer_shares(cell("A", "integer", "gpu"))
+    assert missing.shares == {} and "no per-op profile" in missing.note
