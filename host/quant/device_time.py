@@ -23,9 +23,12 @@ class DeviceTime:
     shares: dict[str, float] = field(default_factory=dict)
     note: str = ""
 
+    def share(self, layer: str) -> str:
+        value = self.shares.get(layer)
+        return "-" if value is None else f"{value:.0%}"
+
     def describe(self, layer: str) -> str:
-        share = self.shares.get(layer)
-        return "-" if share is None else f"{share:.0%} of {self.backend} time"
+        return "-" if layer not in self.shares else f"{self.share(layer)} of {self.backend} time"
 
 
 def layer_shares(cell: CellRecord) -> DeviceTime:

@@ -49,9 +49,9 @@ def print_debug(report: DebugReport, top: int, console: Console | None = None, d
     for column in CONSOLE:
         table.add_column(HEADER[column], justify="right" if column in (0, 4, 5) else "left", no_wrap=True)
     if device_time is not None:
-        table.add_column("device time", justify="right", no_wrap=True)
+        table.add_column(f"{device_time.backend} time", justify="right", no_wrap=True)
     for row, error in zip(rows(report, top), report.layers, strict=False):
-        extra = (device_time.describe(error.layer),) if device_time is not None else ()
+        extra = (device_time.share(error.layer),) if device_time is not None else ()
         table.add_row(*(row[i] for i in CONSOLE), *extra, style="bold red" if error.suspect else None)
     console.print(table)
     for i, error in enumerate(report.layers, 1):
