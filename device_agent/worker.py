@@ -4,8 +4,9 @@
 from a server that has numpy and the runtime imported already). Events go to the parent over a
 pipe as contract objects (``Progress``, then one ``CellResult``). A crash in native code kills
 only this process; the supervisor turns that into a failed cell naming the signal and the last
-phase reported. Memory is read before the evaluation touches the dataset, so ``peak_rss``
-describes the model and the runtime, not the evaluation images.
+phase reported. Memory is measured from a baseline taken before the timed model exists and read
+before the evaluation touches the dataset (``footprint.py``), so its deltas describe the model,
+not Python, the runtime or the evaluation images.
 """
 
 from __future__ import annotations
