@@ -44,11 +44,11 @@ def ran_on(profile: OpProfile, op: OpTime) -> str:
     return "CPU (TFLite kernel)"
 
 
-def cell_rows(cell: CellRecord) -> list[OpRow]:
+def cell_rows(cell: CellRecord, with_device: bool = False) -> list[OpRow]:
     profile = cell.result.op_profile
     if profile is None or not profile.ops or profile.invoke_ms <= 0:
         return []
-    name = f"{cell.mode}/{cell.backend}"
+    name = f"{cell.device} {cell.mode}/{cell.backend}" if with_device else f"{cell.mode}/{cell.backend}"
     layers = cell.op_layers if len(cell.op_layers) == len(profile.ops) else ("",) * len(profile.ops)
     rows = [OpRow(name, op.name, layer, ran_on(profile, op), op.runs, op.total_ms / max(op.runs, 1), op.total_ms,
                   op.total_ms / profile.invoke_ms) for op, layer in zip(profile.ops, layers, strict=True)]
@@ -74,8 +74,9 @@ def op_table(run: RunRecord, cell: str | None = None, top: int | None = None) ->
     """The rows (the ``top`` slowest per cell) and one note per cell without a profile."""
     rows: list[OpRow] = []
     notes: list[str] = []
+    several = len({c.device for c in run.cells}) > 1  # a farm's run: the same cell on each device
     for record in _selected(run, cell):
-        found = cell_rows(record)
+        found = cell_rows(record, several)
         profile = record.result.op_profile
         if found:
             rows += found[:top] if top else found

@@ -117,3 +117,10 @@ def test_a_layers_share_of_the_device_time_sums_its_nodes():
     assert shares.shares == {"stem": 0.5} and shares.describe("stem") == "50% of cpu1 time" and shares.describe("head") == "-"
     missing = layer_shares(cell("A", "integer", "gpu"))
     assert missing.shares == {} and "no per-op profile" in missing.note
+
+
+def test_a_farm_runs_cells_are_told_apart_by_device():
+    ops = (_op(0, "Convolution (NHWC, F32) IGEMM"),)
+    first, second = _profiled("none", "cpu1", ops, 2.0), replace(_profiled("none", "cpu1", ops, 4.0), device="B")
+    rows, _ = op_table(run("r", [first, second], modes=("none",), backends=("cpu1",)))
+    assert {r.cell for r in rows} == {"A none/cpu1", "B none/cpu1"}
