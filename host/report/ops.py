@@ -110,10 +110,12 @@ def render_ops(run: RunRecord, fmt: str, cell: str | None = None, top: int | Non
         out = io.StringIO()
         writer = csv.writer(out)
         writer.writerow(("cell", "op", "layer", "ran_on", "runs", "mean_ms", "total_ms", "share"))
-        writer.writerows((r.cell, r.op, r.layer, r.ran_on, r.runs, r.mean_ms, r.total_ms, r.share) for r in rows)
+        writer.writerows((r.cell, r.op, r.layer, r.ran_on, r.runs, round(r.mean_ms, 6), round(r.total_ms, 6), round(r.share, 6))
+                         for r in rows)
         return out.getvalue()
     if fmt not in ("md", "table"):
-        raise InputError(f"--ops prints table, md, csv or json; not {fmt} (the HTML report has no per-op charts yet)")
+        raise InputError(f"--ops prints table, md, csv or json, not {fmt}; the HTML report (--format html without --ops) "
+                         "draws the per-op charts")
     lines = [f"## Per-op profile - run {run.run_id}", "", "| " + " | ".join(HEADER) + " |", "|" + "|".join("---" for _ in HEADER) + "|"]
     lines += ["| " + " | ".join(c.replace("|", "\\|") for c in _cells(r)) + " |" for r in rows]
     return "\n".join([*lines, "", *[f"- {note}" for note in notes]]) + "\n"
