@@ -16,9 +16,7 @@ Last line: ``gpu_ratio=<x> npu_ratio=<y> litert_cpu_vs_interpreter=<z>`` (agent 
 
 from __future__ import annotations
 
-import argparse
 import ctypes
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -33,26 +31,9 @@ from device_agent.litert_capi import HW_CPU, Library  # noqa: E402
 from device_agent.runtime import inspection_interpreter  # noqa: E402
 from device_agent.store import FileStore  # noqa: E402
 from host.devices.litert import lay_out, wheel_release  # noqa: E402
-from host.emulator import drivers  # noqa: E402
-from tools.bench.common import compare, interleaved  # noqa: E402
+from tools.bench.common import compare, demo_float_model, interleaved, rounds_and_timing, use_software_drivers  # noqa: E402
 
-# the driver files the emulated phone binds at /vendor (SwiftShader, OpenVINO), found here by the
-# loader: set before the first worker starts, so the workers' forkserver inherits them
-SOFTWARE = drivers.find()
-for _key, _value in drivers.direct_environment(SOFTWARE).items():
-    os.environ[_key] = f"{_value}:{os.environ[_key]}" if _key == "LD_LIBRARY_PATH" and os.environ.get(_key) else _value
-
-
-def demo_float_model(work: Path) -> Path:
-    from host.convert.cache import ConversionCache
-    from host.convert.converter import ConvertOptions, convert_model
-    from host.convert.loader import resolve_model
-    from host.convert.modes import ModeRequest
-    from host.paths import cache_dir
-
-    convert_model(resolve_model("demo", "none"), ModeRequest.parse("none").modes, work, ConvertOptions(),
-                  cache=ConversionCache(cache_dir() / "convert"))
-    return work / "none.tflite"
+SOFTWARE = use_software_drivers()  # before the first worker starts
 
 
 def agent_p50(root: Path, sha: str, backend: str, params: LatencyParams) -> float:
@@ -102,13 +83,7 @@ def litert_cpu_p50(model: Path, litert: Path, params: LatencyParams) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--smoke", action="store_true", help="a few runs of each, one round: proves the benchmark works")
-    parser.add_argument("--rounds", type=int, default=5, help="independent runs of each side, interleaved")
-    args = parser.parse_args()
-    rounds = 1 if args.smoke else args.rounds
-    params = (LatencyParams(warmup_runs=2, warmup_seconds=0, min_runs=5, min_seconds=0, max_seconds=10) if args.smoke
-              else LatencyParams(warmup_runs=10, warmup_seconds=1.0, min_runs=100, min_seconds=3.0, max_seconds=60.0))
+    rounds, params = rounds_and_timing(__doc__)
     with tempfile.TemporaryDirectory(prefix="bench-accel-") as work:
         root = Path(work) / "home" / "root"
         litert = lay_out(wheel_release(), Path(work) / "home" / "litert")

@@ -1,8 +1,10 @@
-"""Shared helpers for benchmarks: a deterministic image folder, timed subprocesses, and two sides
-measured in turns and compared."""
+"""Shared helpers for benchmarks: a deterministic image folder, timed subprocesses, two sides
+measured in turns and compared, and what the agent-side benchmarks set up alike (the emulated
+phone's driver files, the demo's float build, the rounds and timing of ``--smoke`` or a real run)."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import statistics
 import subprocess
@@ -10,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -61,3 +64,42 @@ def compare(name: str, ours_label: str, theirs_label: str, ours: list[float], th
           f"{theirs_label} {statistics.median(theirs):.3f} ms [{min(theirs):.3f}, {max(theirs):.3f}], "
           f"ratio {ratio:.3f} over {len(ours)} rounds{verdict}")
     return ratio
+
+
+def use_software_drivers() -> Any:
+    """Let LiteRT on this machine find the driver files the emulated phone binds at /vendor
+    (SwiftShader, OpenVINO); call it before the first worker starts, so the workers' forkserver
+    inherits them. Returns the drivers found."""
+    from host.emulator import drivers
+
+    found = drivers.find()
+    for key, value in drivers.direct_environment(found).items():
+        os.environ[key] = f"{value}:{os.environ[key]}" if key == "LD_LIBRARY_PATH" and os.environ.get(key) else value
+    return found
+
+
+def demo_float_model(work: Path) -> Path:
+    """The demo's float build, converted into ``work`` (from the conversion cache when it is there)."""
+    from host.convert.cache import ConversionCache
+    from host.convert.converter import ConvertOptions, convert_model
+    from host.convert.loader import resolve_model
+    from host.convert.modes import ModeRequest
+    from host.paths import cache_dir
+
+    convert_model(resolve_model("demo", "none"), ModeRequest.parse("none").modes, work, ConvertOptions(),
+                  cache=ConversionCache(cache_dir() / "convert"))
+    return work / "none.tflite"
+
+
+def rounds_and_timing(description: str | None) -> tuple[int, Any]:
+    """``--smoke`` (one round of a few runs: proves the benchmark works) or ``--rounds N`` of
+    timing long enough to mean something; returns the rounds and the LatencyParams."""
+    from device_agent.contract import LatencyParams
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--smoke", action="store_true", help="a few runs of each, one round: proves the benchmark works")
+    parser.add_argument("--rounds", type=int, default=5, help="independent runs of each side, interleaved")
+    args = parser.parse_args()
+    if args.smoke:
+        return 1, LatencyParams(warmup_runs=2, warmup_seconds=0, min_runs=5, min_seconds=0, max_seconds=10)
+    return args.rounds, LatencyParams(warmup_runs=10, warmup_seconds=1.0, min_runs=100, min_seconds=3.0, max_seconds=60.0)

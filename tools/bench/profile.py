@@ -14,8 +14,6 @@ Last line: ``cpu1_p50_ratio=<x> cpu1_pass_s=<a> npu_p50_ratio=<y> npu_pass_s=<b>
 
 from __future__ import annotations
 
-import argparse
-import os
 import statistics
 import sys
 import tempfile
@@ -28,12 +26,9 @@ from device_agent import jobs  # noqa: E402
 from device_agent.contract import CellRequest, LatencyParams  # noqa: E402
 from device_agent.store import FileStore  # noqa: E402
 from host.devices.litert import lay_out, wheel_release  # noqa: E402
-from host.emulator import drivers  # noqa: E402
-from tools.bench.common import compare, interleaved  # noqa: E402
+from tools.bench.common import compare, demo_float_model, interleaved, rounds_and_timing, use_software_drivers  # noqa: E402
 
-# the emulated phone's driver files (OpenVINO for the npu), found here by the loader, before the first worker
-for _key, _value in drivers.direct_environment(drivers.find()).items():
-    os.environ[_key] = f"{_value}:{os.environ[_key]}" if _key == "LD_LIBRARY_PATH" and os.environ.get(_key) else _value
+use_software_drivers()  # OpenVINO for the npu, before the first worker starts
 
 
 class Side:
@@ -55,15 +50,7 @@ class Side:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--smoke", action="store_true", help="a few runs of each, one round: proves the benchmark works")
-    parser.add_argument("--rounds", type=int, default=5, help="independent runs of each side, interleaved")
-    args = parser.parse_args()
-    rounds = 1 if args.smoke else args.rounds
-    params = (LatencyParams(warmup_runs=2, warmup_seconds=0, min_runs=5, min_seconds=0, max_seconds=10) if args.smoke
-              else LatencyParams(warmup_runs=10, warmup_seconds=1.0, min_runs=100, min_seconds=3.0, max_seconds=60.0))
-    from tools.bench.accelerators import demo_float_model
-
+    rounds, params = rounds_and_timing(__doc__)
     figures = {}
     with tempfile.TemporaryDirectory(prefix="bench-profile-") as work:
         root = Path(work) / "home" / "root"
