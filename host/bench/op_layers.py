@@ -13,11 +13,15 @@ of a kind it can implement; a node that matches none is left unattributed rather
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
+
+import numpy as np
 
 from device_agent.contract import CellResult, OpProfile
 from device_agent.runtime import inspection_interpreter
-from host.convert.graph import GraphOp, layers_of
+from host.convert import graph
+from host.convert.graph import GraphOp
 
 # XNNPACK operator names (their first words) and the TFLite ops each implements
 XNNPACK_KINDS: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in {
@@ -36,22 +40,13 @@ LOOKAHEAD = 4  # model ops a delegate node may skip (folded into weights) before
 
 
 def model_nodes(model_content: bytes, known_layers: Sequence[str] = ()) -> list[GraphOp]:
-    """Every node of the model by its index, with the layer its output tensor names."""
+    """Every node of the model by its index, with its layer; float16 weights' DEQUANTIZE marked
+    as folded (XNNPACK gives them no node of their own)."""
     interpreter = inspection_interpreter(model_content)
-    details = {t["index"]: t for t in interpreter.get_tensor_details()}
-    nodes = []
-    for op in interpreter._get_ops_details():  # the public API has no op listing
-        outputs = [i for i in op["outputs"] if i >= 0]
-        tensor = details[outputs[0]]["name"] if outputs else ""
-        inputs = tuple(details[i]["name"] for i in op["inputs"] if i >= 0)
-        layers = layers_of(tensor, known_layers) or tuple(dict.fromkeys(
-            name for weight in inputs[1:] for name in layers_of(weight, known_layers)))
-        kind = op["op_name"]
-        sources = [details[i] for i in op["inputs"] if i >= 0]
-        if kind == "DEQUANTIZE" and sources and sources[0]["dtype"].__name__ == "float16":
-            kind = FOLDED_WEIGHTS
-        nodes.append(GraphOp(int(op["index"]), kind, tensor, layers, inputs))
-    return nodes
+    dtypes = {t["name"]: t["dtype"] for t in interpreter.get_tensor_details()}
+    return [replace(node, op_type=FOLDED_WEIGHTS)
+            if node.op_type == "DEQUANTIZE" and node.inputs and dtypes.get(node.inputs[0]) is np.float16 else node
+            for node in graph.model_nodes(interpreter, known_layers)]
 
 
 def is_partition(name: str) -> bool:

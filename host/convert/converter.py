@@ -255,7 +255,7 @@ def convert_model(
 
     try:
         results = _convert_in_turn(modes, lambda mode: _convert_one(mode, keys[mode.name], model, out_dir, options, cache,
-                                                                    representative, early, preset.name),
+                                                                    representative, early),
                                    variant if options.keep_float else None, listener)
     finally:
         if early is not None:
@@ -315,10 +315,9 @@ class Training:
 
     def start(self) -> None:
         try:
-            keras_model = self._model.keras_model()
+            self.job()
         except HostError:
-            return  # not a Keras model: the build says so in its turn
-        self._job = QatJob(keras_model, self._training, preset=self._preset, epochs=self._epochs)
+            pass  # not a Keras model: the build says so in its turn, when job() raises it again
 
     def job(self) -> QatJob:
         if self._job is None:
@@ -382,7 +381,7 @@ def representative_dataset_of(calibration: ImageSet, preprocess: Callable[[np.nd
 
 def _convert_one(
     mode: QuantMode, key: str, model: LoadedModel, out_dir: Path, options: ConvertOptions, cache: ConversionCache,
-    representative: Callable[[], Iterator[list[np.ndarray]]] | None, training: Training | None, preset: str,
+    representative: Callable[[], Iterator[list[np.ndarray]]] | None, training: Training | None,
 ) -> ModeResult:
     def build() -> tuple[bytes, dict[str, Any]]:
         job = training.job() if training is not None and mode.needs_training else None

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 from device_agent.runtime import inspection_interpreter
 from host.errors import ConversionError
@@ -66,18 +67,23 @@ def graph_ops(model_content: bytes, known_layers: Sequence[str] = ()) -> list[Gr
         interpreter = inspection_interpreter(model_content)
     except (ValueError, RuntimeError) as e:
         raise ConversionError(f"the calibrated model does not load in the TFLite interpreter: {e}") from e
+    kept = [op for op in model_nodes(interpreter, known_layers) if op.op_type not in NOT_LAYERS and op.tensor]
+    return [replace(op, depth=depth) for depth, op in enumerate(kept)]
+
+
+def model_nodes(interpreter: Any, known_layers: Sequence[str] = ()) -> list[GraphOp]:
+    """Every node of a loaded model, ``depth`` its index in the model, each with its Keras layers."""
     names = {t["index"]: t["name"] for t in interpreter.get_tensor_details()}
-    ops: list[GraphOp] = []
+    nodes: list[GraphOp] = []
     for op in interpreter._get_ops_details():  # the public API has no op listing
-        if op["op_name"] in NOT_LAYERS or not len(op["outputs"]):
-            continue
-        tensor = names[op["outputs"][0]]
+        outputs = [i for i in op["outputs"] if i >= 0]
+        tensor = names[outputs[0]] if outputs else ""
         inputs = tuple(names[i] for i in op["inputs"] if i >= 0)
         layers = layers_of(tensor, known_layers)
         if not layers:  # a model output takes the signature's name; its weights still carry the layer's
             layers = tuple(dict.fromkeys(name for weight in inputs[1:] for name in layers_of(weight, known_layers)))
-        ops.append(GraphOp(len(ops), op["op_name"], tensor, layers, inputs))
-    return ops
+        nodes.append(GraphOp(int(op["index"]), op["op_name"], tensor, layers, inputs))
+    return nodes
 
 
 def neighbours(ops: Sequence[GraphOp]) -> dict[str, tuple[str, ...]]:

@@ -163,8 +163,3 @@ def _reason(stderr: str, returncode: int) -> str:
     lines = [ln for ln in stderr.strip().splitlines() if ln.strip()]
     reason = next((ln for ln in reversed(lines) if ln.startswith("QAT_ERROR:")), lines[-1] if lines else f"exit {returncode}")
     return reason.removeprefix("QAT_ERROR:").strip()
-
-
-def convert_qat(model: Any, training: ImageSet, *, preset: str, epochs: int, timeout_s: int = QAT_TIMEOUT_S) -> bytes:
-    """Fine-tune ``model`` quantization-aware on ``training`` and return the int8 .tflite bytes."""
-    return QatJob(model, training, preset=preset, epochs=epochs, timeout_s=timeout_s).result()
