@@ -129,6 +129,7 @@ class Plan:
     dispatch: str
     files: list[str]
     label: str
+    compiler_cache: str = ""  # where the NPU compiler plugin keeps the model it compiled (start_cache.py)
 
 
 def plan(spec: BackendSpec, setup: Installed) -> Plan:

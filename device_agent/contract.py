@@ -59,6 +59,13 @@ class CellRequest:
     nnapi_delegate: str = ""
     cpu_mask: int = 0  # pin the worker to these CPUs (bit i: cpu i); 0: no pinning
     op_profile: bool = False  # after the timed samples, a separate pass with the profiler on
+    start: str = "cold"  # one of START_KINDS
+
+
+# How a cell starts. cold: its start caches are cleared first (the first launch on the device);
+# cold+warm: and afterwards a fresh worker starts it again with what that launch wrote; warm: the
+# caches as earlier launches left them (a later repeat: an app's later launch).
+START_KINDS = ("cold", "cold+warm", "warm")
 
 
 @dataclass(frozen=True)
@@ -162,6 +169,16 @@ class OpProfile:
 
 
 @dataclass(frozen=True)
+class WarmStart:
+    """The cell's model started again in a fresh worker, with the caches its cold start wrote."""
+
+    init_ms: float = 0.0  # 0 with a note: no warm start was measured
+    cache: str = ""  # what the cold start wrote: "GPU program cache", "NPU compiled model"
+    cache_bytes: int = 0
+    note: str = ""  # why there is no figure (no cache for this engine, nothing written, the start failed)
+
+
+@dataclass(frozen=True)
 class Accuracy:
     top1: float
     top3: float
@@ -199,6 +216,7 @@ class CellResult:
     predictions: bytes = b""  # top-1 class per evaluated image (uint16, or uint32 past 65535 classes)
     numerics: Numerics | None = None
     op_profile: OpProfile | None = None
+    warm_start: WarmStart | None = None
 
     @property
     def ok(self) -> bool:

@@ -35,6 +35,7 @@ class Folders:
     runtime: str
     compiler: str = ""
     dispatch: str = ""
+    compiler_cache: str = ""  # where the NPU compiler plugin keeps what it compiled (a warm start reads it)
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ class _Handles:
 
 def _environment(library: Library, handles: _Handles, folders: Folders) -> ctypes.c_void_p:
     tags = [(capi.ENV_RUNTIME_LIBRARY_DIR, folders.runtime), (capi.ENV_COMPILER_PLUGIN_DIR, folders.compiler),
-            (capi.ENV_DISPATCH_DIR, folders.dispatch)]
+            (capi.ENV_DISPATCH_DIR, folders.dispatch), (capi.ENV_COMPILER_CACHE_DIR, folders.compiler_cache)]
     chosen = [(tag, path.encode()) for tag, path in tags if path]
     options = (capi.EnvOption * len(chosen))()
     for slot, (tag, path) in zip(options, chosen, strict=True):

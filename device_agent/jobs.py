@@ -22,9 +22,11 @@ from functools import cache
 from multiprocessing.connection import Connection
 from multiprocessing.context import DefaultContext, ForkServerContext, SpawnContext
 from multiprocessing.process import BaseProcess
+from pathlib import Path
+from typing import Any
 
-from device_agent import worker
-from device_agent.contract import DEFAULT_CELL_TIMEOUT_S, CellRequest, CellResult, OpProfile, Progress, failed
+from device_agent import start_cache, worker
+from device_agent.contract import DEFAULT_CELL_TIMEOUT_S, CellRequest, CellResult, OpProfile, Progress, WarmStart, failed
 
 PRELOAD = ["numpy", "device_agent.worker", "device_agent.runtime"]
 
@@ -101,24 +103,37 @@ def probe_litert(root: str, backend: str, timeout_s: float = 60.0) -> str | None
 
 
 def _probe(timeout_s: float, target: Callable[..., None], *args: object) -> str | None:
+    answered, value = _one_answer(timeout_s, lambda: False, "the probe process", target, *args)
+    return value if answered else f"loading it {value}"
+
+
+def _one_answer(timeout_s: float, cancelled: Callable[[], bool], process_name: str, target: Callable[..., None],
+                *args: object) -> tuple[bool, Any]:
+    """Start ``target`` in a worker and wait for the one object it sends: (True, it), or (False,
+    what happened instead: it timed out, was cancelled, or died)."""
     process, receiver = _start(target, *args)
+    deadline = time.monotonic() + timeout_s
     try:
-        if receiver.poll(timeout_s):
-            try:
-                error: str | None = receiver.recv()
-                return error
-            except (EOFError, OSError):
-                pass  # the probe died while loading: its exit status says how
+        while not cancelled():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                process.kill()
+                return False, f"did not finish within {timeout_s:g} s"
+            if receiver.poll(min(remaining, 0.2)):
+                try:
+                    return True, receiver.recv()
+                except (EOFError, OSError):
+                    break  # it died before answering: its exit status says how
         else:
             process.kill()
-            return f"loading it did not finish within {timeout_s:g} s"
+            return False, "was cancelled by the host"
     finally:
         process.join(timeout=5)
         if process.is_alive():
             process.kill()
             process.join()
         receiver.close()
-    return f"loading it crashed the probe process ({_how_it_ended(process)})"
+    return False, f"crashed {process_name} ({_how_it_ended(process)})"
 
 
 def _how_it_ended(process: BaseProcess) -> str:
@@ -170,7 +185,27 @@ def run_job(root: str, request: CellRequest, cancelled: Callable[[], bool] = lam
         result = _without_profile(measured, result.error)  # timed out or cancelled in the profile pass
     if result is None and measured is not None:
         result = _without_profile(measured, _exit_reason(process, phase))
+    if result is not None and result.ok and request.start == "cold+warm":
+        yield Progress("warm_start")
+        result = replace(result, warm_start=warm_start(root, request, cancelled))
     yield result if result is not None else failed(phase, _exit_reason(process, phase))
+
+
+def warm_start(root: str, request: CellRequest, cancelled: Callable[[], bool] = lambda: False) -> WarmStart:
+    """The cell's model started again by a fresh worker with the caches its cold start wrote (an
+    app's second launch); the caches are trimmed to their bound afterwards."""
+    cache = start_cache.for_request(Path(root), request)
+    if cache is None:
+        return WarmStart(note=start_cache.NO_CACHE)
+    written = cache.files_bytes()
+    if written == 0:
+        return WarmStart(cache=cache.kind, note=f"the cold start wrote nothing to the {cache.kind}: a later launch "
+                                                "starts as cold as the first")
+    answered, value = _one_answer(request.timeout_seconds or DEFAULT_CELL_TIMEOUT_S, cancelled, "its worker",
+                                  worker.warm_start_in_child, root, request)
+    start_cache.trim(Path(root), start_cache.MAX_CACHE_BYTES, keep=frozenset({request.model_sha256}))
+    outcome = value if answered else WarmStart(note=f"the warm start {value}")
+    return replace(outcome, cache=cache.kind, cache_bytes=written)
 
 
 def _without_profile(measured: CellResult, reason: str) -> CellResult:

@@ -44,6 +44,7 @@ HW_CPU, HW_GPU, HW_NPU = 1, 2, 4
 LOCK_READ, LOCK_WRITE = 0, 1
 # LiteRtEnvOptionTag
 ENV_COMPILER_PLUGIN_DIR, ENV_DISPATCH_DIR, ENV_RUNTIME_LIBRARY_DIR = 0, 1, 22
+ENV_COMPILER_CACHE_DIR = 18  # kLiteRtEnvOptionTagCompilerCacheDir: the NPU JIT compilation cache
 # LiteRtAnyType
 ANY_STRING = 8
 # LiteRtQuantizationTypeId

@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from device_agent import accelerators, backends, deviceinfo
+from device_agent import accelerators, backends, deviceinfo, start_cache
 from device_agent.backends import AcceleratorFallback, BackendUnavailable
 from device_agent.contract import Delegation
 from device_agent.engine_litert import CompiledModel, Folders, registered_accelerators
 from device_agent.errors import DeviceAgentError
-from device_agent.litert_capi import COMPILATION_ERROR, HW_GPU, Library, LiteRtError
+from device_agent.litert_capi import COMPILATION_ERROR, HW_GPU, HW_NPU, Library, LiteRtError
+from device_agent.start_cache import StartCache
+
+FROM_CACHE = "; the compiled model read from the start cache, its ops counted on the NPU by the cold start that wrote it"
 
 
 class CompileFailed(DeviceAgentError):
@@ -42,12 +45,16 @@ class Opened:
 
     @property
     def folders(self) -> Folders:
-        return Folders(str(self.setup.folder), self.plan.compiler, self.plan.dispatch)
+        return Folders(str(self.setup.folder), self.plan.compiler, self.plan.dispatch, self.plan.compiler_cache)
 
 
-def open_litert(root: Path, spec: backends.BackendSpec) -> Opened:
+def open_litert(root: Path, spec: backends.BackendSpec, cache: StartCache | None = None) -> Opened:
+    """LiteRT for ``spec``; with ``cache``, its accelerator writes (and reads) the cell's start cache."""
     setup = accelerators.installed(root)
     chosen = accelerators.plan(spec, setup)
+    if cache is not None:
+        opaque, compiler_cache = start_cache.applied(chosen.opaque, chosen.accelerators, cache)
+        chosen = replace(chosen, opaque=opaque, compiler_cache=compiler_cache)
     return Opened(setup, chosen, accelerators.open_library(setup, chosen))
 
 
@@ -68,10 +75,11 @@ def _accelerator_label(model: CompiledModel, opened: Opened, spec: backends.Back
 
 
 def prepare(root: Path, model_path: str, total_ops: int, spec: backends.BackendSpec,
-            on_runtime_loaded: Callable[[], None] = lambda: None) -> PreparedModel:
+            on_runtime_loaded: Callable[[], None] = lambda: None, cache: StartCache | None = None) -> PreparedModel:
     """Compile for the accelerator; ``on_runtime_loaded`` runs once libLiteRt.so is loaded and
     before the model or the accelerator is (the memory baseline)."""
-    opened = open_litert(root, spec)
+    opened = open_litert(root, spec, cache)
+    cached = cache is not None and cache.files_bytes() > 0  # a warm start: what an earlier start compiled is there
     on_runtime_loaded()
     chosen, version = opened.plan, opened.setup.version
     started = time.perf_counter()  # an NPU compiles the model here, on the device: part of init
@@ -85,12 +93,16 @@ def prepare(root: Path, model_path: str, total_ops: int, spec: backends.BackendS
         raise CompileFailed(f"LiteRT {version} cannot compile the model for {spec.name}: {e}") from e
     init_ms = (time.perf_counter() - started) * 1000.0
     accelerated = model.accelerated_ops(partitions_in_model=chosen.accelerators != HW_GPU)
+    from_cache = accelerated == 0 and cached and chosen.accelerators == HW_NPU
+    if from_cache:  # LiteRT loaded the model the cold start compiled, whose ops that start counted on the NPU
+        accelerated = total_ops
     if accelerated == 0:
         model.close()
         raise AcceleratorFallback(f"LiteRT's {chosen.label} accelerator took none of the model's {total_ops} ops")
     hardware = backends.software_hardware(spec, deviceinfo.platform_facts())
     delegation = Delegation(accelerated, total_ops, delegate="gpu" if chosen.accelerators == HW_GPU else "npu",
-                            engine="litert-compiled-model", accelerator=_accelerator_label(model, opened, spec),
+                            engine="litert-compiled-model",
+                            accelerator=_accelerator_label(model, opened, spec) + (FROM_CACHE if from_cache else ""),
                             hardware=hardware)
     return PreparedModel(model, init_ms, delegation)
 

@@ -23,7 +23,7 @@ import grpc
 
 from device_agent import __version__, accelerators, backends, deviceinfo, profile_refusals
 from device_agent._protos import agent_pb2, agent_pb2_grpc, health_pb2_grpc
-from device_agent.contract import Backend, CellRequest, CellResult, DeviceInfo, LatencyParams, PruneRequest
+from device_agent.contract import START_KINDS, Backend, CellRequest, CellResult, DeviceInfo, LatencyParams, PruneRequest
 from device_agent.errors import DeviceAgentError, InvalidRequest, WireError
 from device_agent.health import SERVING, HealthServicer
 from device_agent.jobs import probe_library, probe_litert, run_job
@@ -285,7 +285,10 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
             if job.evaluation.reference_outputs_sha256:
                 self.store.require(job.evaluation.reference_outputs_sha256)
             get_preset(job.evaluation.preset)
-        return replace(job, gpu_delegate=job.gpu_delegate or self.config.gpu_delegate,
+        start = job.start or "cold"
+        if start not in START_KINDS:
+            raise InvalidRequest(f"start must be one of {', '.join(START_KINDS)}, got {job.start[:40]!r}")
+        return replace(job, start=start, gpu_delegate=job.gpu_delegate or self.config.gpu_delegate,
                        nnapi_delegate=job.nnapi_delegate or self.config.nnapi_delegate)
 
 

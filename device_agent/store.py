@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from device_agent import start_cache
 from device_agent.contract import PruneRequest, PruneResponse
 from device_agent.errors import DeviceAgentError
 
@@ -81,7 +82,8 @@ class FileStore:
         return path
 
     def prune(self, request: PruneRequest) -> PruneResponse:
-        """Remove least recently used files beyond the byte budget or the age bound, never a kept one."""
+        """Remove least recently used files beyond the byte budget or the age bound, never a kept one;
+        then the start caches of the models gone, and the oldest caches beyond what the budget leaves."""
         keep = set(request.keep_sha256)
         entries = []
         for path in self.files.iterdir():
@@ -99,7 +101,10 @@ class FileStore:
             else:
                 path.unlink(missing_ok=True)
                 removed, removed_bytes = removed + 1, removed_bytes + size
-        return PruneResponse(removed, removed_bytes, kept, kept_bytes)
+        models = {path.name for path in self.files.iterdir()}
+        caches = start_cache.trim(self.root, max(0, request.max_bytes - kept_bytes), models, frozenset(keep))
+        return PruneResponse(removed + caches.removed, removed_bytes + caches.removed_bytes, kept + caches.kept,
+                             kept_bytes + caches.kept_bytes)
 
     def stat(self, name: str) -> Stat:
         path = self.path(name)

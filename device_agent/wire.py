@@ -18,7 +18,7 @@ from device_agent.errors import WireError
 T = TypeVar("T")
 _TYPES: tuple[type, ...] = (
     contract.LatencyParams, contract.EvalParams, contract.CellRequest, contract.Progress, contract.LatencyStats,
-    contract.Memory, contract.Delegation, contract.Accuracy, contract.Fidelity, contract.Numerics, contract.OpTime, contract.OpProfile, contract.CellResult,
+    contract.Memory, contract.Delegation, contract.Accuracy, contract.Fidelity, contract.Numerics, contract.OpTime, contract.OpProfile, contract.WarmStart, contract.CellResult,
     contract.Backend,
     contract.DeviceInfo, contract.PruneRequest, contract.PruneResponse,
 )

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from device_agent import backends, deviceinfo, evaluate, litert_cell, measure, op_profile
+from device_agent import backends, deviceinfo, evaluate, litert_cell, measure, op_profile, start_cache
 from device_agent.contract import (
     CellRequest,
     CellResult,
@@ -29,6 +29,7 @@ from device_agent.contract import (
     LatencyParams,
     LatencyStats,
     Progress,
+    WarmStart,
     failed,
 )
 from device_agent.dataset import DatasetReader
@@ -123,8 +124,12 @@ def prepare(store: FileStore, request: CellRequest, reporter: Reporter) -> Prepa
     reporter.progress("delegate", message=spec.name)
     footprint = Footprint()
     if backends.uses_litert(spec, request.gpu_delegate):
+        cache = start_cache.for_request(store.root, request)
+        if cache is not None:
+            start_cache.prepare(cache, cold=request.start != "warm")
         try:
-            prepared = litert_cell.prepare(store.root, str(model_path), total_nodes, spec, on_runtime_loaded=footprint.start)
+            prepared = litert_cell.prepare(store.root, str(model_path), total_nodes, spec, on_runtime_loaded=footprint.start,
+                                           cache=cache)
         except (litert_cell.CompileFailed, LiteRtError, UnsupportedTensor) as e:
             raise CellFailure("delegate", str(e)) from e
         footprint.mark_init()
@@ -324,6 +329,19 @@ def probe_in_child(library: str, connection: Any) -> None:
 def probe_litert_in_child(root: str, backend: str, connection: Any) -> None:
     """Whether LiteRT registers a backend's accelerator, found out in this throwaway process."""
     connection.send(litert_cell.probe(Path(root), backends.parse_backend(backend)))
+    connection.close()
+
+
+def warm_start_in_child(root: str, request: CellRequest, connection: Any) -> None:
+    """Start the cell's model again in this fresh worker, with the caches its cold start left, and
+    send the init time (or why it failed) as a ``WarmStart``."""
+    try:
+        pin(request.cpu_mask)
+        prepared = prepare(FileStore(Path(root)), replace(request, start="warm"), Reporter(lambda event: None))
+        outcome = WarmStart(init_ms=prepared.init_ms)
+    except Exception as e:  # the protocol must always end in an answer
+        outcome = WarmStart(note=f"the warm start failed: {e}")
+    connection.send(outcome)
     connection.close()
 
 

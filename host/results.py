@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from device_agent.contract import Accuracy, CellResult, Delegation, Fidelity, LatencyStats, Memory
+from device_agent.contract import Accuracy, CellResult, Delegation, Fidelity, LatencyStats, Memory, WarmStart
 from host.codec import decode, encode
 from host.errors import RecordError
 
@@ -242,6 +242,25 @@ def accelerator_text(delegation: Delegation | None) -> str | None:
     return delegation.accelerator + software
 
 
+def start_json(result: CellResult) -> dict[str, Any] | None:
+    """Cold init (the first start on the device, caches cleared) and warm init (a fresh worker with
+    the caches that start wrote), or why there is no warm figure; None where nothing started."""
+    if result.latency is None:
+        return None
+    warm = result.warm_start or WarmStart(note="not measured (an agent or a request without warm starts)")
+    return {"cold_init_ms": _rounded(result.latency.init_ms), "warm_init_ms": _rounded(warm.init_ms) if warm.init_ms > 0 else None,
+            "cache": warm.cache or None, "cache_bytes": warm.cache_bytes or None, "note": warm.note or None}
+
+
+def _warm_from_json(data: object, where: str) -> WarmStart | None:
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        raise RecordError(f"{where}: expected an object")
+    return WarmStart(init_ms=float(data.get("warm_init_ms") or 0.0), cache=str(data.get("cache") or ""),
+                     cache_bytes=int(data.get("cache_bytes") or 0), note=str(data.get("note") or ""))
+
+
 def cell_json(cell: CellRecord) -> dict[str, Any]:
     r = cell.result
     return {
@@ -250,6 +269,7 @@ def cell_json(cell: CellRecord) -> dict[str, Any]:
         "accelerator": accelerator_text(r.delegation), "size_bytes": cell.size_bytes,
         "latency_ms": part_json(r.latency, CONTRACT_KEYS["latency_ms"]),
         "memory_mb": memory_json(r.memory),
+        "start": start_json(r),
         "delegation": part_json(r.delegation, CONTRACT_KEYS["delegation"]),
         "accuracy": part_json(r.accuracy, CONTRACT_KEYS["accuracy"]),
         "fidelity": part_json(r.fidelity, CONTRACT_KEYS["fidelity"]),
@@ -291,7 +311,8 @@ def _cell_from_json(data: object, where: str) -> CellRecord:
     if not isinstance(data, dict):
         raise RecordError(f"{where}: expected an object")
     try:
-        result = result_from_parts(str(data["status"]), str(data.get("error") or ""), "", data, where)
+        result = result_from_parts(str(data["status"]), str(data.get("error") or ""), "", data, where,
+                                   warm_start=_warm_from_json(data.get("start"), f"{where}.start"))
         return CellRecord(str(data["device"]), str(data["mode"]), str(data["backend"]), result, data.get("size_bytes"))
     except KeyError as e:
         raise RecordError(f"{where}: missing {e}") from e

@@ -37,7 +37,7 @@ def cell_request(config: BenchConfig, inputs: PreparedInputs, mode: str, backend
     return CellRequest(
         model_sha256=inputs.models[mode].sha256, backend=backend, latency=config.latency_params(), evaluation=evaluation,
         timeout_seconds=config.cell_timeout, gpu_delegate=config.gpu_delegate, nnapi_delegate=config.nnapi_delegate,
-        cpu_mask=cpu_mask, op_profile=config.op_profile,
+        cpu_mask=cpu_mask, op_profile=config.op_profile, start="cold+warm" if config.warm_start else "cold",
     )
 
 

@@ -86,6 +86,8 @@ class BenchConfig:
                                     "Android 11+, and restored afterwards)", flag="--no-fixed-performance").field()
     op_profile: bool = Param(True, "leave out the per-op profile pass (after each cell's timed samples, never inside "
                              "them; LiteRT's profiler, where the device has LiteRT)", flag="--no-op-profile").field()
+    warm_start: bool = Param(True, "leave out the warm start (after each GPU/NPU cell's cold start, a fresh worker starts "
+                             "its model again with the caches the first start wrote)", flag="--no-warm-start").field()
     sustained: float = Param(0.0, "also run the --sustained-cells for this long each, read in windows: throttle onset",
                              unit="minutes", metavar="MIN", check=at_least(0)).field()
     sustained_cells: str = Param("none/cpu1", "the cells of --sustained, comma-separated mode/backend", metavar="LIST").field()

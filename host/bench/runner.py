@@ -168,7 +168,7 @@ class DeviceRunner:
             return
         latency = self._latency(unit)
         request = cell_request(self.plan.config, self.inputs, unit.mode, unit.backend, "", self.cpu_mask)
-        request = replace(request, evaluation=None, latency=latency, op_profile=False,
+        request = replace(request, evaluation=None, latency=latency, op_profile=False, start="warm",
                           timeout_seconds=request.timeout_seconds + latency.max_seconds + latency.warmup_seconds)
         result, repeat = self._measure(session, request, unit)
         if repeat is not None:

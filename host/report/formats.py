@@ -11,7 +11,7 @@ from host.results import RunRecord, run_json
 
 CSV_COLUMNS = (
     "run_id", "device", "mode", "backend", "status", "error", "size_bytes",
-    "latency_init_ms", "latency_first_ms", "latency_mean_ms", "latency_std_ms", "latency_min_ms", "latency_p50_ms",
+    "latency_init_ms", "warm_init_ms", "latency_first_ms", "latency_mean_ms", "latency_std_ms", "latency_min_ms", "latency_p50_ms",
     "latency_p90_ms", "latency_p95_ms", "latency_p99_ms", "latency_max_ms", "latency_count",
     "init_rss_mb", "peak_rss_mb", "baseline_rss_mb", "init_delta_mb", "peak_delta_mb", "delegated_nodes", "total_nodes", "top1", "top3", "top5", "accuracy_count",
     "top1_agreement", "mean_abs_error", "max_abs_error",
@@ -32,9 +32,11 @@ def to_csv(run: RunRecord) -> str:
         dlg = cell["delegation"] or {}
         acc = cell["accuracy"] or {}
         fid = cell["fidelity"] or {}
+        start = cell["start"] or {}
         writer.writerow([
             run.run_id, cell["device"], cell["mode"], cell["backend"], cell["status"], cell["error"] or "", cell["size_bytes"],
-            *(lat.get(k) for k in ("init", "first", "mean", "std", "min", "p50", "p90", "p95", "p99", "max", "count")),
+            lat.get("init"), start.get("warm_init_ms"),
+            *(lat.get(k) for k in ("first", "mean", "std", "min", "p50", "p90", "p95", "p99", "max", "count")),
             mem.get("init_rss"), mem.get("peak_rss"), mem.get("baseline_rss"), mem.get("init_delta"), mem.get("peak_delta"),
             dlg.get("delegated_nodes"), dlg.get("total_nodes"),
             acc.get("top1"), acc.get("top3"), acc.get("top5"), acc.get("count"),

@@ -105,6 +105,35 @@ def _memory(run: RunRecord, cell: CellRecord) -> str:
     return f"+{max(init, 0.0):.1f} / +{max(peak, 0.0):.1f}"
 
 
+def _start(run: RunRecord, cell: CellRecord) -> str:
+    """Cold init (the first start on the device) / warm init (a fresh worker with the caches the cold
+    start wrote); where there is no warm figure, the reason is short here and whole in the lines."""
+    latency, warm = cell.result.latency, cell.result.warm_start
+    if latency is None:
+        return "-"
+    if warm is None:
+        return f"{latency.init_ms:.1f} / not measured"
+    if warm.init_ms > 0:
+        return f"{latency.init_ms:.1f} / {warm.init_ms:.1f}"
+    return f"{latency.init_ms:.1f} / " + ("no cache" if not warm.cache else "none (see below)")
+
+
+def start_lines(cells: list[CellRecord]) -> list[str]:
+    """What cold and warm mean, which caches a warm start read, and why a cell has no warm figure."""
+    started = [c for c in cells if c.status == "ok" and c.result.warm_start is not None]
+    if not started:
+        return []
+    caches = sorted({w.cache for c in started if (w := c.result.warm_start) and w.init_ms > 0})
+    lines = ["start: cold = the first start on the device (the cell's caches cleared first); warm = a fresh worker "
+             f"starting it again with what the cold start wrote ({', '.join(caches) or 'no cache was read'})"]
+    if any(c.result.warm_start and not c.result.warm_start.cache for c in started):
+        lines.append("no cache: the TFLite interpreter (CPU, NNAPI, a classic GPU delegate) keeps nothing on disk between "
+                     "launches, so those cells start cold every time")
+    lines += [f"{c.mode}/{c.backend}: no warm start figure: {w.note}" for c in started
+              if (w := c.result.warm_start) and w.cache and w.init_ms <= 0]
+    return lines
+
+
 def memory_lines(cells: list[CellRecord]) -> list[str]:
     """How the memory table's peak was found, and that no accelerator memory figure exists."""
     measured = [c.result.memory for c in cells if c.status == "ok" and c.result.memory and c.result.memory.baseline_rss_mb > 0]
@@ -135,6 +164,7 @@ GRIDS: tuple[tuple[str, Callable[[RunRecord, CellRecord], str]], ...] = (
     ("Fidelity vs none/cpu1: top-1 agreement / mean abs error", _fidelity),
     ("Delegation: nodes taken by the delegate / all nodes; ops on the GPU/NPU (LiteRT)", _delegation),
     ("Memory (MB) over the worker's baseline: after init / peak", _memory),
+    ("Start (ms): cold init / warm init (a fresh worker with the caches the cold start wrote)", _start),
 )
 
 
@@ -190,6 +220,7 @@ def measurement_lines(run: RunRecord, serial: str, cells: list[CellRecord]) -> t
         lines.append(pinned + ("; Android fixed-performance mode on" if device.fixed_performance else ""))
     lines += accelerator_lines(cells)
     lines += memory_lines(cells)
+    lines += start_lines(cells)
     lines += [describe(s) for s in sustained_runs(cells)]
     return tuple(lines)
 

@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from device_agent.contract import Numerics, OpProfile
+from device_agent.contract import Numerics, OpProfile, WarmStart
 from host.codec import decode, encode, loads
 from host.errors import InputError, RecordError, StoreError
 from host.results import (
@@ -135,7 +135,8 @@ class ResultsStore:
         r = cell.result
         extra = {"evaluate_seconds": r.evaluate_seconds, "evaluated_images": r.evaluated_images, "accuracy_note": r.accuracy_note,
                  "numerics": encode(r.numerics) if r.numerics else None,
-                 "op_profile": encode(r.op_profile) if r.op_profile else None, "op_layers": list(cell.op_layers)}
+                 "op_profile": encode(r.op_profile) if r.op_profile else None, "op_layers": list(cell.op_layers),
+                 "warm_start": encode(r.warm_start) if r.warm_start else None}
         samples = r.latency.samples_ms if r.latency else ()
         values = (run_id, cell.device, cell.mode, cell.backend, r.status, r.error, r.phase, cell.size_bytes,
                   _dump(r.latency), _dump(r.memory), _dump(r.delegation), _dump(r.accuracy), _dump(r.fidelity),
@@ -225,6 +226,7 @@ class ResultsStore:
                 evaluated_images=int(extra.get("evaluated_images", 0)), accuracy_note=str(extra.get("accuracy_note", "")),
                 numerics=decode(Numerics, extra["numerics"], f"{here} numerics") if extra.get("numerics") else None,
                 op_profile=decode(OpProfile, extra["op_profile"], f"{here} op_profile") if extra.get("op_profile") else None,
+                warm_start=decode(WarmStart, extra["warm_start"], f"{here} warm_start") if extra.get("warm_start") else None,
             )
             if result.latency is not None:
                 result = replace(result, latency=replace(result.latency, samples_ms=samples.get((c[0], c[1], c[2]), ())))

@@ -53,7 +53,7 @@ def _tflite(model, path: Path) -> Path:
     return path
 
 
-def test_provision_pushes_the_wheels_litert_and_gpu_gpu_fp32_npu_run_with_their_coverage(env, capsys):
+def test_provision_pushes_the_wheels_litert_and_gpu_gpu_fp32_npu_run_with_their_coverage_and_warm_starts(env, capsys):
     release = wheel_release()
     assert main(["provision", "--litert", str(release.source)]) == 0
     said = capsys.readouterr().out
@@ -64,7 +64,16 @@ def test_provision_pushes_the_wheels_litert_and_gpu_gpu_fp32_npu_run_with_their_
         assert cell["status"] == "ok", cell
         assert cell["delegation"]["delegated_nodes"] == cell["delegation"]["total_nodes"] > 0
         assert cell["fidelity"]["top1_agreement"] >= 0.95, cell  # fp32 SwiftShader; OpenVINO's CPU precision
+    start = {backend: cells[("none", backend)]["start"] for backend in ("cpu1", "gpu", "npu")}
+    assert start["cpu1"]["warm_init_ms"] is None and "keeps nothing on disk" in start["cpu1"]["note"]
+    assert start["npu"]["cache"] == "NPU compiled model" and start["npu"]["cache_bytes"] > 0
+    assert 0 < start["npu"]["warm_init_ms"] < start["npu"]["cold_init_ms"], start  # the plugin's compile is skipped
+    # Not asserted faster: SwiftShader compiles every pipeline again (its Subzero JIT) whatever the GPU's program
+    # cache holds, so the software GPU's warm start is measured, from the cache it read, and is about as slow
+    assert start["gpu"]["cache"] == "GPU program cache" and start["gpu"]["cache_bytes"] > 0, start
+    assert start["gpu"]["warm_init_ms"] > 0, start
     printed = capsys.readouterr().out
+    assert "Start (ms): cold init / warm init" in printed and "no cache: the TFLite interpreter" in printed
     assert "software GPU: SwiftShader (fp32)" in printed and "recommend ignores it" in printed
     assert "GPU WebGPU (LiteRT 2.3.0, fp32 enforced)" in printed and "via IntelOpenvino dispatch" in printed
 

@@ -24,7 +24,7 @@ from tests.adb_fixtures import isolated_host
 
 FAST = ["--min-runs", "10", "--min-seconds", "0.05", "--warmup-seconds", "0.01"]
 MODES = "none,dynamic_range,float16,integer,full_integer,int16x8"
-CELL_KEYS = {"device", "mode", "backend", "status", "error", "engine", "accelerator", "size_bytes", "latency_ms", "memory_mb",
+CELL_KEYS = {"device", "mode", "backend", "status", "error", "engine", "accelerator", "size_bytes", "latency_ms", "memory_mb", "start",
              "delegation", "accuracy", "fidelity"}
 
 

@@ -191,6 +191,15 @@ def test_unknown_backend_and_missing_files_are_rejected(agent, known_answer):
         client.run_cell(request(sha, dataset_sha256="c" * 64), deadline_s=10)
     with pytest.raises(AgentRequestError, match="unknown preprocessing preset"):
         client.run_cell(request(sha, dataset_sha256=sha, preset="nope"), deadline_s=10)
+    with pytest.raises(AgentRequestError, match="start must be one of cold, cold\\+warm, warm"):
+        client.run_cell(replace(request(sha), start="lukewarm"), deadline_s=10)
+
+
+def test_a_cpu_cell_asked_for_a_warm_start_says_the_interpreter_keeps_no_cache(agent, known_answer):
+    client, files, _ = agent
+    result = client.run_cell(replace(request(put(client, files, known_answer.models["float"])), start="cold+warm"), deadline_s=60)
+    assert result.ok and result.warm_start is not None and result.warm_start.init_ms == 0
+    assert "keeps nothing on disk" in result.warm_start.note and not result.warm_start.cache
 
 
 def _serve(argv: list[str], token: str) -> tuple[subprocess.Popen[str], int]:

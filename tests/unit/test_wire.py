@@ -15,7 +15,7 @@ SAMPLE = contract.CellResult(
     latency=contract.LatencyStats(1.0, 2.0, 0.5, 0.1, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 3, 1, (0.4, 0.5, 0.6), 1.5),
     memory=contract.Memory(10.0, 12.0), delegation=contract.Delegation(3, 4, "xnnpack", False),
     accuracy=contract.Accuracy(0.5, 0.75, 1.0, 4), fidelity=None, outputs_sha256="a" * 64, size_bytes=123,
-    evaluate_seconds=0.25, evaluated_images=4,
+    evaluate_seconds=0.25, evaluated_images=4, warm_start=contract.WarmStart(41.5, "NPU compiled model", 4096),
 )
 
 

@@ -1,0 +1,134 @@
+"""What a first launch leaves on disk for the next one: the difference between a cold and a warm start.
+
+An app's first launch compiles its model; later launches read what that one wrote. LiteRT writes
+two such caches, and the agent gives each cell its own folder for them in its store,
+``<root>/caches/<model sha256>/<backend>``:
+
+- the GPU accelerator's program cache (``serialization_dir``, ``model_cache_key`` and
+  ``serialize_program_cache`` in its options): the compiled GPU programs;
+- the NPU's compiled model (the environment's compiler cache folder): what the vendor's
+  compiler plugin made of the model, so a warm start skips the on-device compile.
+
+The TFLite interpreter (the CPU cells, NNAPI and the classic GPU delegate as this agent drives
+them) keeps nothing on disk between launches, so its cells have no warm start to measure.
+
+A cell's first repeat clears its folder first (its init is a cold start); the caches are bounded
+(least recently used folders go first) and removed with their model when the store is pruned.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from device_agent import backends
+from device_agent.contract import CellRequest
+from device_agent.litert_capi import HW_GPU, HW_NPU
+
+FOLDER = "caches"
+MAX_CACHE_BYTES = 512 * 1024 * 1024  # every cell's caches together, between prunes
+NO_CACHE = ("no start cache: the TFLite interpreter keeps nothing on disk between launches, so every start of "
+            "this cell is a cold one")
+_UNSAFE = ('"', "\\", "\n", "\r")  # a folder name that cannot be written into LiteRT's option text as it is
+
+
+@dataclass(frozen=True)
+class StartCache:
+    """One cell's cache folder and what LiteRT keeps in it."""
+
+    folder: Path
+    kind: str  # "GPU program cache", "NPU compiled model"
+    key: str  # the GPU's model_cache_key: the backend's name (the folder is the model's already)
+
+    def files_bytes(self) -> int:
+        return folder_bytes(self.folder)
+
+
+def root_folder(root: Path) -> Path:
+    return root / FOLDER
+
+
+def for_request(root: Path, request: CellRequest) -> StartCache | None:
+    """The cell's cache, or None where its engine keeps none (the interpreter's backends)."""
+    spec = backends.parse_backend(request.backend)
+    if spec.kind not in ("gpu", "npu") or not backends.uses_litert(spec, request.gpu_delegate):
+        return None
+    folder = root_folder(root) / request.model_sha256 / spec.name
+    if any(mark in str(folder) for mark in _UNSAFE):
+        return None
+    return StartCache(folder, "GPU program cache" if spec.kind == "gpu" else "NPU compiled model", spec.name)
+
+
+def prepare(cache: StartCache, cold: bool) -> None:
+    """The cell's folder, emptied first for a cold start, and marked as used now."""
+    if cold:
+        shutil.rmtree(cache.folder, ignore_errors=True)
+    cache.folder.mkdir(parents=True, exist_ok=True)
+    os.utime(cache.folder.parent)
+
+
+def gpu_options(cache: StartCache) -> str:
+    """The GPU accelerator's option lines that write (and later read) its program cache."""
+    return (f'serialization_dir = "{cache.folder}"\nmodel_cache_key = "{cache.key}"\n'
+            "serialize_program_cache = true\n")
+
+
+def applied(options: dict[str, str], accelerators: int, cache: StartCache) -> tuple[dict[str, str], str]:
+    """The accelerator's opaque options and the environment's compiler cache folder, with the cache."""
+    if accelerators == HW_GPU:
+        merged = dict(options)
+        merged["gpu_options"] = merged.get("gpu_options", "") + gpu_options(cache)
+        return merged, ""
+    if accelerators == HW_NPU:
+        return options, str(cache.folder)
+    return options, ""
+
+
+def folder_bytes(folder: Path) -> int:
+    total = 0
+    for path, _, names in os.walk(folder):
+        for name in names:
+            try:
+                total += (Path(path) / name).stat().st_size
+            except OSError:
+                continue
+    return total
+
+
+@dataclass(frozen=True)
+class Trimmed:
+    removed: int = 0
+    removed_bytes: int = 0
+    kept: int = 0
+    kept_bytes: int = 0
+
+    def plus(self, other: Trimmed) -> Trimmed:
+        return replace(self, removed=self.removed + other.removed, removed_bytes=self.removed_bytes + other.removed_bytes,
+                       kept=self.kept + other.kept, kept_bytes=self.kept_bytes + other.kept_bytes)
+
+
+def trim(root: Path, max_bytes: int, models: set[str] | None = None, keep: frozenset[str] = frozenset()) -> Trimmed:
+    """Remove the caches of models not in ``models`` (None: any model), then the least recently
+    used models' caches beyond ``max_bytes``; never those of a model in ``keep``."""
+    base = root_folder(root)
+    if not base.is_dir():
+        return Trimmed()
+    entries = []
+    for folder in base.iterdir():
+        try:
+            entries.append((folder.stat().st_mtime, folder_bytes(folder), folder))
+        except OSError:
+            continue
+    entries.sort(reverse=True)  # newest first
+    result, kept_bytes = Trimmed(), 0
+    for _, size, folder in entries:
+        wanted = models is None or folder.name in models
+        if folder.name in keep or (wanted and kept_bytes + size <= max_bytes):
+            kept_bytes += size
+            result = result.plus(Trimmed(kept=1, kept_bytes=size))
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+            result = result.plus(Trimmed(removed=1, removed_bytes=size))
+    return result
