@@ -77,3 +77,31 @@ def test_pruning_the_store_removes_the_caches_of_the_models_it_removed(tmp_path)
     assert not store.stat(dropped).exists and (pruned.removed_files, pruned.removed_bytes) == (2, len(b"old model") + 100)
     assert [p.name for p in (tmp_path / "caches").iterdir()] == [kept]
     assert store.prune(PruneRequest(max_bytes=len(b"kept model"))).removed_bytes == 100, "the budget counts caches too"
+
+
+def test_the_start_table_shows_cold_and_warm_and_says_why_a_cell_has_no_warm_figure():
+    from dataclasses import replace
+
+    from device_agent.contract import WarmStart
+    from host.report.tables import device_tables
+    from host.results import cell_json, run_from_json, run_json
+    from tests.records import cell, run
+
+    def started(backend: str, warm: WarmStart | None):
+        made = cell("A", "none", backend)
+        return replace(made, result=replace(made.result, warm_start=warm))
+
+    cells = (started("cpu1", WarmStart(note=start_cache.NO_CACHE)),
+             started("gpu", WarmStart(612.5, "GPU program cache", 800_000)),
+             started("npu", WarmStart(cache="NPU compiled model", note="the warm start failed: it crashed its worker")),
+             started("cpu4", None))
+    record = replace(run("r1"), cells=cells, backends=("cpu1", "cpu4", "gpu", "npu"))
+    tables = device_tables(record, "A")
+    start = next(t for t in tables.tables if t.title.startswith("Start (ms)"))
+    assert start.rows[0][1:] == ("1.0 / no cache", "1.0 / not measured", "1.0 / 612.5", "1.0 / none (see below)")
+    assert any(line.startswith("start: cold = the first start") and "(GPU program cache)" in line for line in tables.lines)
+    assert "none/npu: no warm start figure: the warm start failed: it crashed its worker" in tables.lines
+    assert cell_json(cells[1])["start"] == {"cold_init_ms": 1.0, "warm_init_ms": 612.5, "cache": "GPU program cache",
+                                            "cache_bytes": 800_000, "note": None}
+    again = run_from_json(run_json(record), "run.json")
+    assert again.cells[1].result.warm_start == cells[1].result.warm_start
