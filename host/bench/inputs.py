@@ -135,7 +135,7 @@ def _converted(config: BenchConfig, slices: DatasetSlices | None, listener: Inpu
         io_type=config.io_type, calibration_dir=Path(config.calibration) if config.calibration else None,
         calibration_entries=calibration_entries, calibration_count=config.calibration_count, preset=config.preset,
         train_dir=Path(config.train_data) if config.train_data else None, qat_epochs=config.qat_epochs,
-        use_cache=config.use_cache, keep_float=config.keep_float_layers,
+        use_cache=config.use_cache, keep_float=config.keep_float_layers, training_ready=demo.finish_rendering,
     )
     out = cache_dir() / "bench-models" / source.sha256[:16]
     report = convert_model(source, runnable, out, options, cache=ConversionCache(cache_dir() / "convert"), skipped=skipped,

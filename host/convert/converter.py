@@ -56,6 +56,7 @@ class ConvertOptions:
     qat_epochs: int = 1
     use_cache: bool = True
     keep_float: tuple[str, ...] = ()  # layer names or op types: also build the integer variant with them in float
+    training_ready: Callable[[], None] = lambda: None  # waits for training images still being written (the demo's)
 
 
 @dataclass(frozen=True)
@@ -363,6 +364,7 @@ def _training_for(modes: Sequence[QuantMode], options: ConvertOptions, shape: tu
         return None
     if options.train_dir is None:
         raise InputError("mode 'qat' needs labelled training images: pass --train-data DIR (class subfolders)")
+    options.training_ready()
     listing = list_images(options.train_dir)
     if not listing.class_names:
         raise DatasetError(f"{options.train_dir} has no class subfolders: qat needs labelled images (one folder per class)")

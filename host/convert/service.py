@@ -14,14 +14,22 @@ from host.paths import cache_dir
 
 def demo_splits_for(request: ModeRequest, calibration: Path | None, train_data: Path | None,
                     keep_float: bool = False) -> tuple[Path | None, Path | None]:
-    """The demo brings its own calibration and training images, generated only when a mode needs them."""
-    from host.data.demo import split_folder
+    """The demo brings its own calibration and training images, generated only when a mode needs them
+    (the training images in the background: ``ConvertOptions.training_ready`` waits for them)."""
+    from host.data.demo import render_in_background, split_folder
 
+    if train_data is None and request.needs_training:
+        train_data = render_in_background("train")
     if calibration is None and (request.needs_calibration or keep_float):
         calibration = split_folder("calibration")
-    if train_data is None and request.needs_training:
-        train_data = split_folder("train")
     return calibration, train_data
+
+
+def finish_demo_rendering() -> None:
+    """Wait for the demo's splits being written in the background (none for a user's model)."""
+    from host.data.demo import finish_rendering
+
+    finish_rendering()
 
 
 def demo_keep_float(request: ModeRequest) -> tuple[str, ...]:
@@ -48,7 +56,7 @@ def convert_command(config: ConvertConfig, listener: ConversionListener | None =
     options = ConvertOptions(
         io_type=config.io_type, calibration_dir=calibration, calibration_count=config.calibration_count,
         preset=config.preset, train_dir=train_data, qat_epochs=config.qat_epochs, use_cache=config.use_cache,
-        keep_float=keep_float,
+        keep_float=keep_float, training_ready=finish_demo_rendering,
     )
     cache = ConversionCache(cache_dir() / "convert")
     return convert_model(source, runnable, Path(config.out), options, cache=cache, skipped=skipped, listener=listener)

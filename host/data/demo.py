@@ -14,6 +14,8 @@ import hashlib
 import json
 import math
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -128,9 +130,38 @@ def generate_split(split: str) -> tuple[np.ndarray, np.ndarray]:
     return images, labels
 
 
+_RENDERING: dict[str, subprocess.Popen[bytes]] = {}  # splits a child process is writing now
+
+
+def split_path(split: str) -> Path:
+    """Where the split's folder is (or will be), without writing it."""
+    return cache_dir() / "demo-data" / f"v{GENERATOR_VERSION}" / split
+
+
+def render_in_background(split: str) -> Path:
+    """Start writing the split in a child process and return its folder at once: the training
+    split takes about 15 s to render, and qat (the longest build) waits for it, so the model's
+    loading runs beside it on the other core. ``split_folder`` (or ``finish_rendering``) waits."""
+    folder = split_path(split)
+    if split not in _RENDERING and not (folder / ".complete").is_file():
+        _RENDERING[split] = subprocess.Popen(
+            [sys.executable, "-c", f"from host.data.demo import split_folder; split_folder({split!r})"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return folder
+
+
+def finish_rendering() -> None:
+    """Wait for every split a child is writing; one it failed to write is written here (its error raised here)."""
+    for split in list(_RENDERING):
+        split_folder(split)
+
+
 def split_folder(split: str) -> Path:
     """The split as PNG class folders under the cache, written on first use."""
-    folder = cache_dir() / "demo-data" / f"v{GENERATOR_VERSION}" / split
+    child = _RENDERING.pop(split, None)
+    if child is not None:
+        child.wait()
+    folder = split_path(split)
     marker = folder / ".complete"
     if marker.is_file():
         return folder
