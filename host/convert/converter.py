@@ -56,7 +56,9 @@ class ConvertOptions:
     qat_epochs: int = 1
     use_cache: bool = True
     keep_float: tuple[str, ...] = ()  # layer names or op types: also build the integer variant with them in float
-    training_ready: Callable[[], None] = lambda: None  # waits for training images still being written (the demo's)
+    # waits for training images still being written (the demo renders its split in the background),
+    # running the callable it is given first when it has to wait (the model loads meanwhile)
+    training_ready: Callable[[Callable[[], object]], None] = lambda meanwhile: None
 
 
 @dataclass(frozen=True)
@@ -246,7 +248,7 @@ def convert_model(
     model = LoadedModel(source, cache.root)
     shape = model.input_shape()
     calibration = _calibration_for(modes, options, shape, variant=bool(options.keep_float))
-    training = _training_for(modes, options, shape)
+    training = _training_for(modes, options, model)
     representative = representative_dataset_of(calibration, preset.apply) if calibration else None
     keys = {mode.name: _mode_key(source, mode, options, preset.name, calibration, training) for mode in modes}
     early = _start_training(modes, keys, model, options, cache, training, preset.name)
@@ -359,12 +361,20 @@ def _calibration_for(modes: Sequence[QuantMode], options: ConvertOptions, shape:
     return load_calibration(options.calibration_dir, shape[:2], options.calibration_count)
 
 
-def _training_for(modes: Sequence[QuantMode], options: ConvertOptions, shape: tuple[int, int, int]) -> ImageSet | None:
+def _preload(model: LoadedModel) -> None:
+    try:
+        model.keras_model()
+    except HostError:
+        pass  # not a Keras model: qat says so in its turn
+
+
+def _training_for(modes: Sequence[QuantMode], options: ConvertOptions, model: LoadedModel) -> ImageSet | None:
     if not any(m.needs_training for m in modes):
         return None
     if options.train_dir is None:
         raise InputError("mode 'qat' needs labelled training images: pass --train-data DIR (class subfolders)")
-    options.training_ready()
+    options.training_ready(lambda: _preload(model))  # qat needs the Keras model next: load it while the images are written
+    shape = model.input_shape()
     listing = list_images(options.train_dir)
     if not listing.class_names:
         raise DatasetError(f"{options.train_dir} has no class subfolders: qat needs labelled images (one folder per class)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from host.convert.cache import ConversionCache
@@ -25,11 +26,11 @@ def demo_splits_for(request: ModeRequest, calibration: Path | None, train_data: 
     return calibration, train_data
 
 
-def finish_demo_rendering() -> None:
+def finish_demo_rendering(meanwhile: Callable[[], object]) -> None:
     """Wait for the demo's splits being written in the background (none for a user's model)."""
     from host.data.demo import finish_rendering
 
-    finish_rendering()
+    finish_rendering(meanwhile)
 
 
 def demo_keep_float(request: ModeRequest) -> tuple[str, ...]:

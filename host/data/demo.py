@@ -16,6 +16,7 @@ import math
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -150,8 +151,11 @@ def render_in_background(split: str) -> Path:
     return folder
 
 
-def finish_rendering() -> None:
-    """Wait for every split a child is writing; one it failed to write is written here (its error raised here)."""
+def finish_rendering(meanwhile: Callable[[], object] = lambda: None) -> None:
+    """Wait for every split a child is writing, doing ``meanwhile`` first if there is one; a split
+    the child failed to write is written here (its error raised here)."""
+    if _RENDERING:
+        meanwhile()
     for split in list(_RENDERING):
         split_folder(split)
 
