@@ -5,7 +5,9 @@ gRPC latency (Stat) and gRPC upload throughput through the session's channel (a 
 adb server's connection, what bench uses) vs. an ``adb forward`` vs. straight to the agent's port.
 A private adb server on a free port is used and killed at the end.
 
-    python tools/bench/adb_path.py [--mb 50] [--repeats 3] [--calls 300]
+    python tools/bench/adb_path.py [--mb 50] [--repeats 3] [--calls 300] [--smoke]
+
+``--smoke`` (2 MB, one repeat, 20 calls, a 2 MB upload) proves it still works.
 
 Last line: ``push_ratio=<adbutils MB/s / adb push MB/s> tunnel_latency_ratio=<tunnel / forward>
 tunnel_throughput_ratio=<tunnel MB/s / forward MB/s> forward_latency_ratio=<forward / direct>``.
@@ -57,7 +59,11 @@ def main() -> None:
     parser.add_argument("--mb", type=int, default=50)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument("--smoke", action="store_true", help="2 MB, one repeat, 20 calls: proves the benchmark works")
     args = parser.parse_args()
+    upload_mb = 20
+    if args.smoke:
+        args.mb, args.repeats, args.calls, upload_mb = 2, 1, 20, 2
     binary = adb_binary()
     with tempfile.TemporaryDirectory(prefix="bench-adb-") as work, private_server(binary) as address:
         root = Path(work)
@@ -78,7 +84,7 @@ def main() -> None:
                                check=True, capture_output=True)
                 cli_s.append(time.perf_counter() - started)
             upload = root / "upload.bin"
-            upload.write_bytes(os.urandom(20 * 1024 * 1024))
+            upload.write_bytes(os.urandom(upload_mb * 1024 * 1024))
             with open_session(device) as session, device.forwarded(session.agent.port) as port:
                 token = session.agent.token
                 with AgentClient(f"127.0.0.1:{port}", token) as forward_client, \
@@ -92,7 +98,7 @@ def main() -> None:
     print(f"adb {binary}")
     print(f"push {args.mb} MB: adbutils {lib_mbps:.0f} MB/s, adb push {cli_mbps:.0f} MB/s (median of {args.repeats})")
     print(f"unary gRPC: tunnel {tunnel:.3f} ms, adb forward {forwarded:.3f} ms, direct {direct:.3f} ms (median of {args.calls})")
-    print(f"gRPC upload 20 MB: tunnel {tunnel_mbps:.0f} MB/s, adb forward {forward_mbps:.0f} MB/s (median of {args.repeats})")
+    print(f"gRPC upload {upload_mb} MB: tunnel {tunnel_mbps:.0f} MB/s, adb forward {forward_mbps:.0f} MB/s (median of {args.repeats})")
     print(f"push_ratio={lib_mbps / cli_mbps:.3f} tunnel_latency_ratio={tunnel / forwarded:.3f} "
           f"tunnel_throughput_ratio={tunnel_mbps / forward_mbps:.3f} forward_latency_ratio={forwarded / direct:.3f}")
 

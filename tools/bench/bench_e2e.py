@@ -5,7 +5,9 @@ and ``cpu2`` through the emulated device and a private adb server; a cold run (e
 empty device) and then a warm one. Prints time in converters, time in interpreter invokes
 (first + warm-up + timed runs + evaluation, as the agent measured them) and the whole run.
 
-    python tools/bench/bench_e2e.py [--images 100] [--backends cpu1,cpu2]
+    python tools/bench/bench_e2e.py [--images 100] [--backends cpu1,cpu2] [--smoke]
+
+``--smoke`` (the demo model's float build, 10 images, cpu1, short timing) proves it still works.
 
 Last line: ``overhead_cold=<run/(convert+invoke)> overhead_warm=<run/invoke>``. Goal: warm <= 1.25.
 """
@@ -45,7 +47,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--images", type=int, default=100)
     parser.add_argument("--backends", default="cpu1,cpu2")
+    parser.add_argument("--smoke", action="store_true", help="the demo's float build, 10 images, cpu1: proves it works")
     args = parser.parse_args()
+    model = ["--model", "mobilenet_v2", "--weights", "none", "--modes", "post_training"]
+    if args.smoke:
+        args.images, args.backends = 10, "cpu1"
+        model = ["--model", "demo", "--modes", "none", "--min-runs", "5", "--min-seconds", "0", "--warmup-seconds", "0"]
     with tempfile.TemporaryDirectory(prefix="bench-e2e-") as work, private_server(wheel_adb()):
         root = Path(work)
         env = {"QUANTBENCH_DATA_DIR": str(root / "data"), "QUANTBENCH_CACHE_DIR": str(root / "cache")}
@@ -53,15 +60,16 @@ def main() -> None:
         dataset = synthetic_images(root / "eval", args.images, seed=1)
         calibration = synthetic_images(root / "calibration", 100, seed=2)
         db = root / "results.sqlite"
-        command = ["bench", "--model", "mobilenet_v2", "--weights", "none", "--modes", "post_training",
-                   "--backends", args.backends, "--dataset", str(dataset), "--calibration", str(calibration), "--db", str(db)]
+        command = ["bench", *model, "--backends", args.backends, "--dataset", str(dataset), "--calibration", str(calibration),
+                   "--db", str(db)]
         cold_wall, _ = timed_host(command, env)
         manifests = list((root / "cache" / "bench-models").glob("*/manifest.json"))
         convert = sum(m["seconds"] for m in json.loads(manifests[0].read_text())["modes"].values())
         _, cold_invoke, cold_cells = invoke_seconds(db, "latest")
         warm_wall, _ = timed_host(command, env)
         _, warm_invoke, warm_cells = invoke_seconds(db, "latest")
-    print(f"MobileNetV2 224 random weights, {args.images} images, post-training modes x {args.backends}")
+    print(f"{'the demo, none' if args.smoke else 'MobileNetV2 224 random weights, post-training modes'}, {args.images} images, "
+          f"x {args.backends}")
     print(f"cold: run {cold_wall:.1f} s, converters {convert:.1f} s, invokes {cold_invoke:.1f} s ({cold_cells} cells ok)")
     print(f"warm: run {warm_wall:.1f} s, converters 0.0 s (cached), invokes {warm_invoke:.1f} s ({warm_cells} cells ok)")
     print(f"overhead_cold={cold_wall / (convert + cold_invoke):.3f} overhead_warm={warm_wall / warm_invoke:.3f}")

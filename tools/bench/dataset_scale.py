@@ -6,7 +6,9 @@ core), and runs one cell over all of them through the agent (a small 224x224 mod
 is quick and the memory is the dataset's business). Prints the host process's peak RSS while
 packing, the worker's peak RSS after the evaluation, and the host's packing rate.
 
-    python tools/bench/dataset_scale.py [--sizes 1000,10000]
+    python tools/bench/dataset_scale.py [--sizes 1000,10000] [--smoke]
+
+``--smoke`` (40 and 80 images) proves it still works; its figures are named by the count.
 
 Last line: ``host_peak_mb_1k= host_peak_mb_10k= worker_peak_mb_1k= worker_peak_mb_10k= host_prepare_images_per_s=``.
 Goals: peaks flat (10k within 1.2x of 1k); packing at least 200 images/s on 2 cores.
@@ -83,7 +85,9 @@ def evaluate(work: Path, model: bytes, dataset: Path, sha: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", default="1000,10000")
-    sizes = [int(s) for s in parser.parse_args().sizes.split(",")]
+    parser.add_argument("--smoke", action="store_true", help="40 and 80 images: proves the benchmark works")
+    args = parser.parse_args()
+    sizes = [40, 80] if args.smoke else [int(s) for s in args.sizes.split(",")]
     figures: dict[str, float] = {}
     rates = []
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
@@ -95,7 +99,7 @@ def main() -> None:
                                   text=True, check=True, env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
             packed = json.loads(proc.stdout.strip().splitlines()[-1])
             worker = evaluate(work, model, Path(packed["path"]), packed["sha"])
-            label = f"{n // 1000}k"
+            label = f"{n // 1000}k" if n % 1000 == 0 else str(n)
             figures[f"host_peak_mb_{label}"], figures[f"worker_peak_mb_{label}"] = packed["peak_mb"], worker
             rates.append(packed["count"] / packed["seconds"])
             print(f"N={n}: packed {packed['count']} images in {packed['seconds']:.1f} s ({rates[-1]:.0f}/s), host peak "

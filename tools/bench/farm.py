@@ -5,7 +5,9 @@ one bench, then times ``host bench --device ... (N times)`` in a fresh process f
 controller's own CPU time (user + system of the host process and its children, from wait4, so
 the phones' agents and workers are not counted) per cell, and the wall time against N = 1.
 
-    python tools/bench/farm.py [--sizes 1,2,4] [--limit 50]
+    python tools/bench/farm.py [--sizes 1,2,4] [--limit 50] [--smoke]
+
+``--smoke`` (N = 1 and 2, the float build on cpu1, 5 images, no priming run) proves it still works.
 
 Last line: ``controller_cpu_ms_per_cell= controller_cpu_s_per_bench= wall_ratio_2= wall_ratio_4=``
 (the CPU per cell is the slope of CPU against cells over the three runs; per bench, the rest) (ratios of N devices' wall
@@ -33,9 +35,10 @@ from host.emulator import manager  # noqa: E402
 MODES, BACKENDS = "none,float16,integer", "cpu1,cpu4"
 
 
-def bench(serials: list[str], db: Path, limit: int) -> tuple[float, float, int]:
+def bench(serials: list[str], db: Path, limit: int, cells: tuple[str, str] = (MODES, BACKENDS)) -> tuple[float, float, int]:
     """(wall seconds, controller CPU seconds, cells) of one host bench over ``serials``."""
-    argv = [sys.executable, "-m", "host.cli", "bench", "--modes", MODES, "--backends", BACKENDS, "--limit", str(limit),
+    modes, backends = cells
+    argv = [sys.executable, "-m", "host.cli", "bench", "--modes", modes, "--backends", backends, "--limit", str(limit),
             "--min-runs", "20", "--min-seconds", "0.2", "--db", str(db)]
     for serial in serials:
         argv += ["--device", serial]
@@ -45,15 +48,18 @@ def bench(serials: list[str], db: Path, limit: int) -> tuple[float, float, int]:
     wall = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"host bench failed: {proc.stderr.read().decode()[-800:] if proc.stderr else ''}")
-    return wall, usage.ru_utime + usage.ru_stime, len(serials) * len(MODES.split(",")) * len(BACKENDS.split(","))
+    return wall, usage.ru_utime + usage.ru_stime, len(serials) * len(modes.split(",")) * len(backends.split(","))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1,2,4")
     parser.add_argument("--limit", type=int, default=50)
+    parser.add_argument("--smoke", action="store_true", help="N = 1 and 2, one cell each, 5 images: proves it works")
     args = parser.parse_args()
-    sizes = [int(n) for n in args.sizes.split(",")]
+    sizes = [1, 2] if args.smoke else [int(n) for n in args.sizes.split(",")]
+    cells = ("none", "cpu1") if args.smoke else (MODES, BACKENDS)
+    limit = 5 if args.smoke else args.limit
     with tempfile.TemporaryDirectory(prefix="bench-farm-") as work, private_server() as address:
         root = Path(work)
         os.environ["QUANTBENCH_DATA_DIR"] = str(root / "data")
@@ -61,8 +67,9 @@ def main() -> None:
         phones = [manager.start(address, 0, root / f"phone{i}", profile="shell-python") for i in range(max(sizes))]
         try:
             serials = [p.serial for p in phones]
-            bench(serials[:1], root / "prime.sqlite", args.limit)  # conversions, the packed dataset, agents' stores
-            results = {n: bench(serials[:n], root / f"farm{n}.sqlite", args.limit) for n in sizes}
+            if not args.smoke:  # the smoke size's first bench primes them itself (its figures then mean nothing)
+                bench(serials[:1], root / "prime.sqlite", limit, cells)  # conversions, the packed dataset, agents' stores
+            results = {n: bench(serials[:n], root / f"farm{n}.sqlite", limit, cells) for n in sizes}
         finally:
             for phone in phones:
                 manager.stop_state(address, phone)

@@ -6,7 +6,10 @@ Then runs ``host compare`` K times with identical builds (A/A: any "regressed" i
 positive) and K times against the slower build (A/B: "regressed" is a detection), each on the
 gate's defaults, each its own session on one emulated device started for the benchmark.
 
-    python tools/bench/gate.py [--k 20] [--slowdown 0.10] [--budget 5]
+    python tools/bench/gate.py [--k 20] [--slowdown 0.10] [--budget 5] [--smoke]
+
+``--smoke`` (one comparison of each kind, a 0.1-minute budget) proves it still works. A private adb
+server and the benchmark's own data and cache folders are used, never the user's.
 
 Last line: ``false_positive_rate= detection_rate= inconclusive_aa= inconclusive_ab=
 median_decision_s= true_slowdown_pct=``. Goals at the defaults: false positives <= 0.05,
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -24,6 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from host.devices.adb import private_server  # noqa: E402
 from tools.bench.common import timed_host  # noqa: E402
 
 BASE_BLOCKS = 20
@@ -45,11 +50,16 @@ def conv_stack(blocks: int, path: Path) -> Path:
     return path
 
 
-def compare(work: Path, serial: str, baseline: Path, current: Path, budget: float, i: int) -> tuple[str, float, float]:
+TIMING = ("--min-runs", "20", "--min-seconds", "0.2")
+SMOKE_TIMING = ("--min-runs", "5", "--min-seconds", "0", "--warmup-seconds", "0")
+
+
+def compare(work: Path, serial: str, baseline: Path, current: Path, budget: float, i: int,
+            timing: tuple[str, ...] = TIMING) -> tuple[str, float, float]:
     """(verdict of the latency check, device seconds, measured change) of one host compare."""
     out = work / f"verdicts-{i}.json"
     _, stdout = timed_host(["compare", str(baseline), str(current), "--device", serial, "--backends", "cpu1",
-                            "--min-runs", "20", "--min-seconds", "0.2", "--budget", str(budget), "--db",
+                            *timing, "--budget", str(budget), "--db",
                             str(work / "results.sqlite"), "--json", str(out)])
     latency = next(f for f in json.loads(out.read_text())["findings"] if f["check"] == "latency")
     seconds = float(stdout.rsplit(" min of device time", 1)[0].rsplit(" ", 1)[-1]) * 60
@@ -61,16 +71,21 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=20, help="comparisons of each kind")
     parser.add_argument("--slowdown", type=float, default=0.10, help="extra depth of the slower build (fraction)")
     parser.add_argument("--budget", type=float, default=5.0, help="--budget of each host compare, minutes")
+    parser.add_argument("--smoke", action="store_true", help="one comparison of each kind, a short budget: proves it works")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="gate-bench-") as tmp:
+    if args.smoke:
+        args.k, args.budget = 1, 0.1
+    with tempfile.TemporaryDirectory(prefix="gate-bench-") as tmp, private_server():
         work = Path(tmp)
+        os.environ["QUANTBENCH_DATA_DIR"], os.environ["QUANTBENCH_CACHE_DIR"] = str(work / "data"), str(work / "cache")
         base = conv_stack(BASE_BLOCKS, work / "base.tflite")
         slower = conv_stack(round(BASE_BLOCKS * (1 + args.slowdown)), work / "slower.tflite")
         _, started = timed_host(["emulator", "start"])
         serial = started.strip().splitlines()[-1]
         try:
-            aa = [compare(work, serial, base, base, args.budget, i) for i in range(args.k)]
-            ab = [compare(work, serial, base, slower, args.budget, args.k + i) for i in range(args.k)]
+            timing = SMOKE_TIMING if args.smoke else TIMING
+            aa = [compare(work, serial, base, base, args.budget, i, timing) for i in range(args.k)]
+            ab = [compare(work, serial, base, slower, args.budget, args.k + i, timing) for i in range(args.k)]
         finally:
             timed_host(["emulator", "stop", "--serial", serial])
     for name, results in (("A/A", aa), ("A/B", ab)):

@@ -7,7 +7,9 @@ prints seconds per selective build, per whole integer conversion, the calibratio
 debugger's pass over 50 images, and as the last line ``selective_ratio=<x>`` (selective build
 over whole conversion).
 
-    python tools/bench/selective.py [--candidates 5]
+    python tools/bench/selective.py [--candidates 5] [--smoke]
+
+``--smoke`` (a three-convolution model at 32 px, 10 images, one candidate) proves it still works.
 """
 
 from __future__ import annotations
@@ -17,16 +19,31 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from tools.bench.common import synthetic_images  # noqa: E402
 
 
+def tiny_cnn(k: Any, side: int) -> Any:
+    """Three convolutions and a classifier: the smoke size's model (the code path, not the figures)."""
+    inputs = k.Input((side, side, 3))
+    x = inputs
+    for filters in (8, 16, 16):
+        x = k.layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
+    x = k.layers.GlobalAveragePooling2D()(x)
+    return k.Model(inputs, k.layers.Dense(10)(x))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--candidates", type=int, default=5)
+    parser.add_argument("--smoke", action="store_true", help="a tiny CNN, 10 images, one candidate: proves it works")
     args = parser.parse_args()
+    side, count, whole_runs = (32, 10, 1) if args.smoke else (224, 100, 2)
+    if args.smoke:
+        args.candidates = 1
     from host.convert import tfenv
     from host.convert.converter import load_calibration, representative_dataset_of
     from host.convert.selective import Calibrated, quantize
@@ -34,10 +51,10 @@ def main() -> None:
     from host.quant.debug import layer_errors
 
     k, tf = tfenv.keras(), tfenv.tf()
-    model = k.applications.MobileNetV2(weights=None)
+    model = tiny_cnn(k, side) if args.smoke else k.applications.MobileNetV2(weights=None)
     preset = get_preset("mobilenet").apply
     with tempfile.TemporaryDirectory(prefix="bench-selective-") as work:
-        images = load_calibration(synthetic_images(Path(work), 100), (224, 224), 100)
+        images = load_calibration(synthetic_images(Path(work), count), (side, side), count)
     representative = representative_dataset_of(images, preset)
     started = time.perf_counter()
     calibrated = Calibrated.from_converter(tf.lite.TFLiteConverter.from_keras_model(model), representative,
@@ -49,18 +66,18 @@ def main() -> None:
         calibrated.build(calibrated.keep([op.layer]))
     selective_s = (time.perf_counter() - started) / len(convs)
     started = time.perf_counter()
-    for _ in range(2):
+    for _ in range(whole_runs):
         converter = tf.lite.TFLiteConverter.from_keras_model(model)
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = representative
         with tfenv.silenced():
             converter.convert()
-    whole_s = (time.perf_counter() - started) / 2
+    whole_s = (time.perf_counter() - started) / whole_runs
     started = time.perf_counter()
-    layer_errors(quantize(calibrated.model, numeric_verify=True), preset(images.images[:50]), calibrated.ops)
+    layer_errors(quantize(calibrated.model, numeric_verify=True), preset(images.images[:min(50, count)]), calibrated.ops)
     debug_s = time.perf_counter() - started
     print(f"calibration {calibrate_s:.1f} s; selective build {selective_s:.2f} s; whole integer conversion {whole_s:.1f} s; "
-          f"debugger pass over 50 images {debug_s:.1f} s ({len(calibrated.ops)} ops)")
+          f"debugger pass over {min(50, count)} images {debug_s:.1f} s ({len(calibrated.ops)} ops)")
     print(f"selective_ratio={selective_s / whole_s:.3f}")
 
 
