@@ -286,7 +286,8 @@ def run_json(run: RunRecord) -> dict[str, Any]:
         "dataset": {"name": run.dataset.name, "sha256": run.dataset.sha256, "count": run.dataset.count},
         "devices": [
             {"serial": d.serial, "model": d.model, "abi": d.abi, "sdk": d.sdk, "runtime": d.runtime,
-             "runtime_version": d.runtime_version, "cores": d.cores}
+             "runtime_version": d.runtime_version, "cores": d.cores, "launcher": d.launcher,
+             "fingerprint": {"id": d.fingerprint.id, **encode(d.fingerprint)} if d.fingerprint else None}
             for d in run.devices
         ],
         "cells": [cell_json(c) for c in run.cells],

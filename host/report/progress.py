@@ -23,6 +23,7 @@ from rich.progress import (
 
 from host.convert.converter import ModeResult
 from host.report.console import CONSOLE
+from host.report.tables import Footnotes
 from host.results import CellRecord, RepeatRecord
 
 LOG_EVERY_S = 30.0  # off a terminal, a long evaluation prints its images/s and time left this often
@@ -38,7 +39,7 @@ class ProgressListener:
         self.live = console.is_terminal
         self.cells: TaskID | None = None
         self.conversion: TaskID | None = None
-        self.reasons: list[str] = []
+        self.footnotes: dict[str, Footnotes] = {}  # per device, numbered as that device's tables number them
         self.serials: set[str] = set()
         self._done = self._total = 0
         self._last_line = time.monotonic()
@@ -124,9 +125,5 @@ class ProgressListener:
             latency = f", p50 {r.latency.p50:.3f} ms" if r.latency else ""
             accuracy = f", top-1 {100 * r.accuracy.top1:.1f}%" if r.accuracy else ""
             return f"ok{latency}{accuracy}"
-        if cell.status != "unavailable":
-            return f"{cell.status}: {cell.error}"
-        if cell.error in self.reasons:
-            return f"unavailable [{self.reasons.index(cell.error) + 1}]"
-        self.reasons.append(cell.error)
-        return f"unavailable [{len(self.reasons)}]: {cell.error}"
+        number, new = self.footnotes.setdefault(cell.device, Footnotes()).number(cell)
+        return f"{cell.status} [{number}]" + (f": {cell.error}" if new and cell.error else "")

@@ -14,13 +14,28 @@ from host.results import CellRecord, DeviceRecord, RunRecord, accelerator_text
 
 @dataclass
 class Footnotes:
+    """One device's reasons, numbered in the order their first cell finished: the order the
+    progress lines met them in, so ``[2]`` means the same on the console and in every report."""
+
     reasons: list[str] = field(default_factory=list)
 
-    def mark(self, cell: CellRecord) -> str:
+    @classmethod
+    def of(cls, cells: list[CellRecord]) -> Footnotes:
+        notes = cls()
+        for cell in sorted((c for c in cells if not c.ok), key=lambda c: c.finished):
+            notes.number(cell)
+        return notes
+
+    def number(self, cell: CellRecord) -> tuple[int, bool]:
+        """The cell's footnote number, and whether it is new (its reason is said the first time)."""
         reason = cell.error or cell.status
-        if reason not in self.reasons:
+        new = reason not in self.reasons
+        if new:
             self.reasons.append(reason)
-        return f"{cell.status} [{self.reasons.index(reason) + 1}]"
+        return self.reasons.index(reason) + 1, new
+
+    def mark(self, cell: CellRecord) -> str:
+        return f"{cell.status} [{self.number(cell)[0]}]"
 
 
 @dataclass(frozen=True)
@@ -64,7 +79,7 @@ def _latency(run: RunRecord, cell: CellRecord) -> str:
         return "-"
     timed = cell.timed
     if len(timed) < 2:
-        return f"{latency.p50:.3f} ±{latency.std:.3f}"
+        return f"{latency.p50:.3f} ±{latency.std:.3f}" + (" (throttled)" if throttled_figure(cell) else "")
     from host.gate.stats import summarize_repeats
 
     s = summarize_repeats([r.median_ms for r in timed])
@@ -72,6 +87,11 @@ def _latency(run: RunRecord, cell: CellRecord) -> str:
     throttled = sum(1 for r in cell.repeats if r.kind == "repeat" and r.throttled)
     left_out = f", {throttled} throttled" if throttled else ""
     return f"{s.median:.3f}{interval} cv {100 * s.cv:.1f}% (n={s.count}{left_out})"
+
+
+def throttled_figure(cell: CellRecord) -> bool:
+    """The cell's figure is its first run's own (fewer than two repeats count) and that run was throttled."""
+    return len(cell.timed) < 2 and any(r.kind == "repeat" and r.repeat == 0 and r.throttled for r in cell.repeats)
 
 
 def _fidelity(run: RunRecord, cell: CellRecord) -> str:
@@ -179,7 +199,7 @@ def device_tables(run: RunRecord, serial: str) -> RunTables:
     cells = [c for c in run.cells if c.device == serial]
     modes, backends = modes_backends(cells, run)
     grid = {(c.mode, c.backend): c for c in cells}
-    notes = Footnotes()
+    notes = Footnotes.of(cells)
     sizes = {m: next((c.size_bytes for c in cells if c.mode == m and c.size_bytes), None) for m in modes}
     base = sizes.get("none")
     size_rows = tuple((m, *_size_cells(sizes[m], base)) for m in modes)
@@ -209,9 +229,13 @@ def measurement_lines(run: RunRecord, serial: str, cells: list[CellRecord]) -> t
         most = max(r.repeat for r in repeats) + 1
         order = run.config.get("order", "")
         seed = f", seed {run.config['seed']}" if order == "shuffled" and run.config.get("seed") is not None else ""
-        throttled = [r for r in repeats if r.throttled]
-        lines.append(f"{most} repeat(s) per cell, each in a fresh worker, order {order or 'as planned'}{seed}; "
-                     f"{len(throttled)} throttled repeat(s) left out of the figures")
+        left_out = sum(1 for c in cells if len(c.timed) >= 2 for r in c.repeats if r.kind == "repeat" and r.throttled)
+        lines.append(f"{most} repeat(s) per cell, each in a fresh worker, order {order or 'as planned'}{seed}"
+                     + (f"; {left_out} throttled repeat(s) left out of the figures" if most > 1 else ""))
+        shown = sum(1 for c in cells if throttled_figure(c))
+        if shown:
+            lines.append(f"{shown} cell(s) measured while throttled: the figure is that run's, marked (throttled); with "
+                         "more repeats (--repeats) let the figures leave such runs out")
     device = next((d for d in run.devices if d.serial == serial), None)
     if device is not None:
         lines += fingerprint_lines(device, cells)

@@ -57,7 +57,9 @@ def test_json_matches_the_contract_field_by_field(first_run):
     assert run["model"]["input_shape"] == [1, 64, 64, 3]
     assert run["dataset"]["name"] == "demo" and run["dataset"]["count"] == 60 and len(run["dataset"]["sha256"]) == 64
     (device,) = run["devices"]
-    assert set(device) == {"serial", "model", "abi", "sdk", "runtime", "runtime_version", "cores"}
+    assert set(device) == {"serial", "model", "abi", "sdk", "runtime", "runtime_version", "cores", "launcher", "fingerprint"}
+    assert device["launcher"] == "termux-run-as" and len(device["fingerprint"]["id"]) == 16
+    assert device["fingerprint"]["runtime"].startswith("ai-edge-litert") and device["fingerprint"]["build"]
     assert len(run["cells"]) == 7 * 5  # the six modes and the demo's integer+keep2 (two layers in float)
     for cell in run["cells"]:
         assert set(cell) == CELL_KEYS

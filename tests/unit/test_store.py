@@ -65,3 +65,16 @@ def test_a_newer_schema_or_a_foreign_file_is_refused_as_input(tmp_path):
         ResultsStore(tmp_path / "junk.sqlite")
     with pytest.raises(InputError, match="not found"):
         ResultsStore(tmp_path / "empty.sqlite").load_run("nope")
+
+
+def test_the_run_json_names_each_devices_launcher_and_fingerprint_and_reads_them_back():
+    from host.results import Fingerprint, run_from_json, run_json
+    from tests.records import device
+
+    printed = Fingerprint(build="google/panther/14", soc="Google Tensor G2", governors=("schedutil",), max_khz=(2850000,))
+    record = replace(run("r1"), devices=(device("A", launcher="termux-run-as", fingerprint=printed),))
+    (written,) = run_json(record)["devices"]
+    assert written["launcher"] == "termux-run-as" and written["fingerprint"]["id"] == printed.id
+    assert written["fingerprint"]["build"] == "google/panther/14"
+    (again,) = run_from_json(run_json(record), "run.json").devices
+    assert again.launcher == "termux-run-as" and again.fingerprint == printed

@@ -46,3 +46,15 @@ def test_the_latency_table_shows_repeats_and_the_report_describes_the_sustained_
     assert "order shuffled, seed 42; 1 throttled repeat(s) left out" in text
     (sustained,) = sustained_runs(list(run.cells))
     assert abs(sustained.onset_s - 120) < 16 and "throttle onset after 2." in text and "+50.0%" in text
+
+
+def test_with_one_repeat_a_throttled_run_is_the_figure_and_is_marked_not_said_left_out():
+    hot = _cell("A", "none", "cpu1", medians=(), throttled=(14.0,))
+    run = replace(_run("r", [hot, _cell("A", "none", "cpu4", medians=(1.0,))]), config={"order": "shuffled", "seed": 7})
+    tables = device_tables(run, "A")
+    latency = next(t for t in tables.tables if t.title.startswith("Latency"))
+    row = dict(zip(latency.header, latency.rows[0], strict=False))
+    assert row["cpu1"].endswith("(throttled)") and not row["cpu4"].endswith("(throttled)")
+    assert "1 repeat(s) per cell, each in a fresh worker, order shuffled, seed 7" in tables.lines
+    assert not any("left out" in line for line in tables.lines if line.startswith("1 repeat"))
+    assert any(line.startswith("1 cell(s) measured while throttled: the figure is that run's") for line in tables.lines)
