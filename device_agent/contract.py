@@ -256,6 +256,15 @@ class DeviceInfo:
 
 
 @dataclass(frozen=True)
+class StoreStatus:
+    """The store's free space and contents: a cheap call, unlike DeviceInfo (which probes backends)."""
+
+    free_bytes: int = 0
+    files: int = 0
+    stored_bytes: int = 0
+
+
+@dataclass(frozen=True)
 class PruneRequest:
     max_bytes: int
     max_age_days: float = 0.0

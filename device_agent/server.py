@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import hmac
 import inspect
-import os
 import platform
 import threading
 import time
@@ -36,6 +35,7 @@ from device_agent.store import (
     Mismatch,
     NotInStore,
     TooLarge,
+    free_bytes,
 )
 from device_agent.wire import event_message, from_message, to_message
 
@@ -190,16 +190,8 @@ def device_info(config: AgentConfig, root: Path) -> DeviceInfo:
     return DeviceInfo(
         agent_version=__version__, runtime=runtime_name, runtime_version=runtime_version, python=platform.python_version(),
         abi=summary.abi, cores=deviceinfo.cores(), android=facts.android, sdk=facts.sdk, model=summary.model, soc=summary.soc,
-        properties=summary.properties, backends=tuple(reported), root=str(root), store_free_bytes=_free_bytes(root),
+        properties=summary.properties, backends=tuple(reported), root=str(root), store_free_bytes=free_bytes(root),
     )
-
-
-def _free_bytes(folder: Path) -> int:
-    try:
-        stat = os.statvfs(folder)
-    except OSError:
-        return 0
-    return int(stat.f_bavail * stat.f_frsize)
 
 
 class AgentServicer(agent_pb2_grpc.AgentServicer):
@@ -215,6 +207,10 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
     @_tracked
     def GetDeviceInfo(self, request: agent_pb2.DeviceInfoRequest, context: grpc.ServicerContext) -> agent_pb2.DeviceInfo:
         return to_message(device_info(self.config, self.store.root))
+
+    @_tracked
+    def GetStoreStatus(self, request: agent_pb2.StoreStatusRequest, context: grpc.ServicerContext) -> agent_pb2.StoreStatus:
+        return to_message(self.store.status())
 
     @_tracked
     def StatFile(self, request: agent_pb2.StatFileRequest, context: grpc.ServicerContext) -> agent_pb2.StatFileResponse:

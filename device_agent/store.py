@@ -23,11 +23,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from device_agent import start_cache
-from device_agent.contract import PruneRequest, PruneResponse
+from device_agent.contract import PruneRequest, PruneResponse, StoreStatus
 from device_agent.errors import DeviceAgentError
 
 _NAME = re.compile(r"[0-9a-f]{64}")
 DEFAULT_MAX_UPLOAD = 1 << 30
+
+
+def free_bytes(folder: Path) -> int:
+    """Free space for an unprivileged writer where ``folder`` is (0 when it cannot be told)."""
+    try:
+        stat = os.statvfs(folder)
+    except OSError:
+        return 0
+    return int(stat.f_bavail * stat.f_frsize)
 
 
 class StoreError(DeviceAgentError):
@@ -105,6 +114,16 @@ class FileStore:
         caches = start_cache.trim(self.root, max(0, request.max_bytes - kept_bytes), models, frozenset(keep))
         return PruneResponse(removed + caches.removed, removed_bytes + caches.removed_bytes, kept + caches.kept,
                              kept_bytes + caches.kept_bytes)
+
+    def status(self) -> StoreStatus:
+        """Free space where the store is, and the files it holds."""
+        sizes = []
+        for path in self.files.iterdir():
+            try:
+                sizes.append(path.stat().st_size)
+            except FileNotFoundError:
+                continue
+        return StoreStatus(free_bytes(self.root), len(sizes), sum(sizes))
 
     def stat(self, name: str) -> Stat:
         path = self.path(name)

@@ -20,7 +20,7 @@ _TYPES: tuple[type, ...] = (
     contract.LatencyParams, contract.EvalParams, contract.CellRequest, contract.Progress, contract.LatencyStats,
     contract.Memory, contract.Delegation, contract.Accuracy, contract.Fidelity, contract.Numerics, contract.OpTime, contract.OpProfile, contract.WarmStart, contract.CellResult,
     contract.Backend,
-    contract.DeviceInfo, contract.PruneRequest, contract.PruneResponse,
+    contract.DeviceInfo, contract.StoreStatus, contract.PruneRequest, contract.PruneResponse,
 )
 _BY_NAME: dict[str, type] = {t.__name__: t for t in _TYPES}
 

@@ -89,6 +89,20 @@ class PruneRequest(_message.Message):
     keep_sha256: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, max_bytes: _Optional[int] = ..., max_age_days: _Optional[float] = ..., keep_sha256: _Optional[_Iterable[str]] = ...) -> None: ...
 
+class StoreStatusRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class StoreStatus(_message.Message):
+    __slots__ = ("free_bytes", "files", "stored_bytes")
+    FREE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    FILES_FIELD_NUMBER: _ClassVar[int]
+    STORED_BYTES_FIELD_NUMBER: _ClassVar[int]
+    free_bytes: int
+    files: int
+    stored_bytes: int
+    def __init__(self, free_bytes: _Optional[int] = ..., files: _Optional[int] = ..., stored_bytes: _Optional[int] = ...) -> None: ...
+
 class PruneResponse(_message.Message):
     __slots__ = ("removed_files", "removed_bytes", "kept_files", "kept_bytes")
     REMOVED_FILES_FIELD_NUMBER: _ClassVar[int]

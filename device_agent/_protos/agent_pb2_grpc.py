@@ -60,6 +60,11 @@ class AgentStub:
                 request_serializer=agent__pb2.PruneRequest.SerializeToString,
                 response_deserializer=agent__pb2.PruneResponse.FromString,
                 _registered_method=True)
+        self.GetStoreStatus = channel.unary_unary(
+                '/quantbench.agent.v1.Agent/GetStoreStatus',
+                request_serializer=agent__pb2.StoreStatusRequest.SerializeToString,
+                response_deserializer=agent__pb2.StoreStatus.FromString,
+                _registered_method=True)
         self.RunCell = channel.unary_stream(
                 '/quantbench.agent.v1.Agent/RunCell',
                 request_serializer=agent__pb2.CellRequest.SerializeToString,
@@ -108,6 +113,13 @@ class AgentServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetStoreStatus(self, request, context):
+        """The store's free space and what it holds, without probing backends (GetDeviceInfo does).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def RunCell(self, request, context):
         """Run one cell (model x backend) in a fresh worker process; progress events, then one result.
         """
@@ -142,6 +154,11 @@ def add_AgentServicer_to_server(servicer, server):
                     servicer.PruneStore,
                     request_deserializer=agent__pb2.PruneRequest.FromString,
                     response_serializer=agent__pb2.PruneResponse.SerializeToString,
+            ),
+            'GetStoreStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetStoreStatus,
+                    request_deserializer=agent__pb2.StoreStatusRequest.FromString,
+                    response_serializer=agent__pb2.StoreStatus.SerializeToString,
             ),
             'RunCell': grpc.unary_stream_rpc_method_handler(
                     servicer.RunCell,
@@ -284,6 +301,33 @@ class Agent:
             '/quantbench.agent.v1.Agent/PruneStore',
             agent__pb2.PruneRequest.SerializeToString,
             agent__pb2.PruneResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetStoreStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quantbench.agent.v1.Agent/GetStoreStatus',
+            agent__pb2.StoreStatusRequest.SerializeToString,
+            agent__pb2.StoreStatus.FromString,
             options,
             channel_credentials,
             insecure,

@@ -14,7 +14,7 @@ from typing import Any
 import grpc
 
 from device_agent._protos import agent_pb2, agent_pb2_grpc, health_pb2, health_pb2_grpc
-from device_agent.contract import CellRequest, CellResult, DeviceInfo, Progress, PruneRequest, PruneResponse
+from device_agent.contract import CellRequest, CellResult, DeviceInfo, Progress, PruneRequest, PruneResponse, StoreStatus
 from device_agent.errors import WireError
 from device_agent.wire import event_from_message, from_message, to_message
 from host.errors import (
@@ -97,6 +97,11 @@ class AgentClient:
     def device_info(self) -> DeviceInfo:
         info: DeviceInfo = _read(self._call(self._stub.GetDeviceInfo, agent_pb2.DeviceInfoRequest()), DeviceInfo)
         return info
+
+    def store_status(self) -> StoreStatus:
+        """The store's free space and contents (cheap: no backend is probed)."""
+        status: StoreStatus = _read(self._call(self._stub.GetStoreStatus, agent_pb2.StoreStatusRequest()), StoreStatus)
+        return status
 
     def stat(self, sha256: str) -> tuple[bool, int]:
         """Whether the store holds a file of that content (it holds only verified files), and its size."""

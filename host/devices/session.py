@@ -64,6 +64,7 @@ class AgentSession:
         self.agent = agent
         self.channel = channel
         self.client = client
+        self._info: DeviceInfo | None = None
         self.record = leftovers.remember(leftovers.SessionRecord(
             os.getpid(), device.serial, device.address.host, device.address.port, 0, agent.pid,
             launcher.stop_prefix,
@@ -89,7 +90,11 @@ class AgentSession:
         return self.client.prune(PruneRequest(max_bytes, max_age_days, keep))
 
     def device_info(self) -> DeviceInfo:
-        return self.client.device_info()
+        """The agent's view of the device, asked once per session: it probes each backend's
+        libraries in throwaway processes, and none of that changes while the agent runs."""
+        if self._info is None:
+            self._info = self.client.device_info()
+        return self._info
 
     def conditions(self) -> Conditions:
         return read_conditions(self.device)
@@ -101,12 +106,12 @@ class AgentSession:
         return set_fixed_performance(self.device, enabled)
 
     def store_free_bytes(self) -> int:
-        """Free space where the agent's store lives (0 when the agent cannot tell)."""
-        return self.client.device_info().store_free_bytes
+        """Free space where the agent's store lives now (0 when the agent cannot tell)."""
+        return self.client.store_status().free_bytes
 
     def device_record(self) -> DeviceRecord:
         """The device as a run records it: the agent's view, completed by ADB's properties."""
-        info = self.client.device_info()
+        info = self.device_info()
         props = self.device.props()
         now = self.conditions()
         return DeviceRecord(

@@ -49,6 +49,17 @@ def test_device_info_reports_runtime_and_why_backends_are_missing(agent):
     assert not nnapi.available and "only on Android" in nnapi.reason
 
 
+def test_the_store_status_counts_what_the_store_holds_and_its_free_space(agent, tmp_path):
+    client, files, _ = agent
+    before = client.store_status()
+    payload = tmp_path / "payload"
+    payload.write_bytes(os.urandom(3000))
+    client.upload(payload)
+    after = client.store_status()
+    assert (after.files, after.stored_bytes) == (before.files + 1, before.stored_bytes + 3000)
+    assert after.free_bytes > 0
+
+
 def test_latency_statistics_are_self_consistent(agent, known_answer):
     client, files, _ = agent
     sha = put(client, files, known_answer.models["float"])
@@ -134,6 +145,8 @@ def test_every_call_but_health_needs_the_token(agent, known_answer, tmp_path):
         stranger = AgentClient(client.target, bad)
         with pytest.raises(AgentUnauthenticated):
             stranger.device_info()
+        with pytest.raises(AgentUnauthenticated):
+            stranger.store_status()
         with pytest.raises(AgentUnauthenticated):
             stranger.stat(sha)
         with pytest.raises(AgentUnauthenticated):
