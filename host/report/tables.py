@@ -234,8 +234,8 @@ def measurement_lines(run: RunRecord, serial: str, cells: list[CellRecord]) -> t
                      + (f"; {left_out} throttled repeat(s) left out of the figures" if most > 1 else ""))
         shown = sum(1 for c in cells if throttled_figure(c))
         if shown:
-            lines.append(f"{shown} cell(s) measured while throttled: the figure is that run's, marked (throttled); "
-                         "more repeats (--repeats) let the figures leave such runs out")
+            lines.append(f"{shown} cell(s) measured while throttled: fewer than two of their repeats ran unthrottled, so "
+                         "the figure is the first run's, marked (throttled); verdicts leave throttled repeats out")
     device = next((d for d in run.devices if d.serial == serial), None)
     if device is not None:
         lines += fingerprint_lines(device, cells)

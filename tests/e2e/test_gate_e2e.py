@@ -105,7 +105,8 @@ def test_a_throttled_phone_has_its_repeats_left_out_of_the_verdict(phone, builds
     finally:
         set_thermal(Path(state.root), status=0)
     out = capsys.readouterr().out
-    assert "throttled: thermal status 3" in out and "5 throttled repeat(s) left out" in out
+    assert "throttled: thermal status 3" in out and "0 throttled repeat(s) left out of the figures" in out
+    assert "1 cell(s) measured while throttled: fewer than two of their repeats ran unthrottled" in out
     assert main(["check", "--baseline", baseline, "--current", throttled, "--db", str(root / "r.sqlite"), "--json",
                  str(root / "v.json")]) == 0
     latency = next(f for f in json.loads((root / "v.json").read_text())["findings"] if f["check"] == "latency")

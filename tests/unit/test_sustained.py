@@ -57,4 +57,4 @@ def test_with_one_repeat_a_throttled_run_is_the_figure_and_is_marked_not_said_le
     assert row["cpu1"].endswith("(throttled)") and not row["cpu4"].endswith("(throttled)")
     assert "1 repeat(s) per cell, each in a fresh worker, order shuffled, seed 7" in tables.lines
     assert not any("left out" in line for line in tables.lines if line.startswith("1 repeat"))
-    assert any(line.startswith("1 cell(s) measured while throttled: the figure is that run's") for line in tables.lines)
+    assert any(line.startswith("1 cell(s) measured while throttled: fewer than two") for line in tables.lines)
