@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
-from device_agent import backends
-from device_agent.contract import CellRequest
+from device_agent import backends, lru
+from device_agent.contract import CellRequest, PruneResponse
 from device_agent.litert_capi import HW_GPU, HW_NPU
 
 FOLDER = "caches"
@@ -97,38 +97,15 @@ def folder_bytes(folder: Path) -> int:
     return total
 
 
-@dataclass(frozen=True)
-class Trimmed:
-    removed: int = 0
-    removed_bytes: int = 0
-    kept: int = 0
-    kept_bytes: int = 0
-
-    def plus(self, other: Trimmed) -> Trimmed:
-        return replace(self, removed=self.removed + other.removed, removed_bytes=self.removed_bytes + other.removed_bytes,
-                       kept=self.kept + other.kept, kept_bytes=self.kept_bytes + other.kept_bytes)
-
-
-def trim(root: Path, max_bytes: int, models: set[str] | None = None, keep: frozenset[str] = frozenset()) -> Trimmed:
+def trim(root: Path, max_bytes: int, models: set[str] | None = None, keep: frozenset[str] = frozenset()) -> PruneResponse:
     """Remove the caches of models not in ``models`` (None: any model), then the least recently
     used models' caches beyond ``max_bytes``; never those of a model in ``keep``."""
     base = root_folder(root)
     if not base.is_dir():
-        return Trimmed()
-    entries = []
-    for folder in base.iterdir():
-        try:
-            entries.append((folder.stat().st_mtime, folder_bytes(folder), folder))
-        except OSError:
-            continue
-    entries.sort(reverse=True)  # newest first
-    result, kept_bytes = Trimmed(), 0
-    for _, size, folder in entries:
-        wanted = models is None or folder.name in models
-        if folder.name in keep or (wanted and kept_bytes + size <= max_bytes):
-            kept_bytes += size
-            result = result.plus(Trimmed(kept=1, kept_bytes=size))
-        else:
-            shutil.rmtree(folder, ignore_errors=True)
-            result = result.plus(Trimmed(removed=1, removed_bytes=size))
-    return result
+        return PruneResponse(0, 0, 0, 0)
+    kept, removed = lru.within_budget(lru.entries(base.iterdir(), folder_bytes), max_bytes,
+                                      pinned=lambda entry: entry.path.name in keep,
+                                      allowed=lambda entry: models is None or entry.path.name in models)
+    for entry in removed:
+        shutil.rmtree(entry.path, ignore_errors=True)
+    return lru.response(kept, removed)

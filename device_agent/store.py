@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from device_agent import start_cache
+from device_agent import lru, start_cache
 from device_agent.contract import PruneRequest, PruneResponse, StoreStatus
 from device_agent.errors import DeviceAgentError
 
@@ -94,36 +94,21 @@ class FileStore:
         """Remove least recently used files beyond the byte budget or the age bound, never a kept one;
         then the start caches of the models gone, and the oldest caches beyond what the budget leaves."""
         keep = set(request.keep_sha256)
-        entries = []
-        for path in self.files.iterdir():
-            try:
-                st = path.stat()
-            except FileNotFoundError:
-                continue
-            entries.append((st.st_mtime, st.st_size, path))
-        entries.sort(reverse=True)  # newest first
         oldest_allowed = time.time() - request.max_age_days * 86400 if request.max_age_days > 0 else 0.0
-        kept = removed = kept_bytes = removed_bytes = 0
-        for mtime, size, path in entries:
-            if path.name in keep or (kept_bytes + size <= request.max_bytes and mtime >= oldest_allowed):
-                kept, kept_bytes = kept + 1, kept_bytes + size
-            else:
-                path.unlink(missing_ok=True)
-                removed, removed_bytes = removed + 1, removed_bytes + size
-        models = {path.name for path in self.files.iterdir()}
-        caches = start_cache.trim(self.root, max(0, request.max_bytes - kept_bytes), models, frozenset(keep))
-        return PruneResponse(removed + caches.removed, removed_bytes + caches.removed_bytes, kept + caches.kept,
-                             kept_bytes + caches.kept_bytes)
+        kept, removed = lru.within_budget(lru.entries(self.files.iterdir(), lambda path: path.stat().st_size),
+                                          request.max_bytes, pinned=lambda entry: entry.path.name in keep,
+                                          allowed=lambda entry: entry.mtime >= oldest_allowed)
+        for entry in removed:
+            entry.path.unlink(missing_ok=True)
+        files = lru.response(kept, removed)
+        caches = start_cache.trim(self.root, max(0, request.max_bytes - files.kept_bytes), {e.path.name for e in kept},
+                                  frozenset(keep))
+        return lru.combined(files, caches)
 
     def status(self) -> StoreStatus:
         """Free space where the store is, and the files it holds."""
-        sizes = []
-        for path in self.files.iterdir():
-            try:
-                sizes.append(path.stat().st_size)
-            except FileNotFoundError:
-                continue
-        return StoreStatus(free_bytes(self.root), len(sizes), sum(sizes))
+        files = lru.entries(self.files.iterdir(), lambda path: path.stat().st_size)
+        return StoreStatus(free_bytes(self.root), len(files), sum(e.size for e in files))
 
     def stat(self, name: str) -> Stat:
         path = self.path(name)

@@ -63,7 +63,7 @@ def test_caches_beyond_the_bound_go_least_recently_used_first_never_a_kept_model
     for model, size, age in (("o" * 64, 400, 3), ("m" * 64, 300, 2), ("n" * 64, 200, 1)):
         _cache(tmp_path, model, size, age)
     trimmed = start_cache.trim(tmp_path, 400, keep=frozenset({"o" * 64}))
-    assert (trimmed.removed, trimmed.removed_bytes, trimmed.kept_bytes) == (1, 300, 600)
+    assert (trimmed.removed_files, trimmed.removed_bytes, trimmed.kept_bytes) == (1, 300, 600)
     assert sorted(p.name[0] for p in (tmp_path / "caches").iterdir()) == ["n", "o"]
 
 
