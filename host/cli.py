@@ -20,8 +20,8 @@ from host.fsio import atomic_write, check_writable
 from host.params import add_arguments, from_namespace, params, validate
 
 if TYPE_CHECKING:
-    from host.devices.device import Device
-    from host.devices.litert import Release
+    from host.devices.launch.litert import Release
+    from host.devices.transport.device import Device
     from host.results import RunRecord
     from host.store.location import StoreLocation
 
@@ -221,9 +221,9 @@ def _run_cache_prune(args: argparse.Namespace) -> int:
     options = from_namespace(PruneOptions, args)
     print(prune_host(options.max_mb, options.max_days).describe("caches on this machine"))
     if options.device:
-        from host.devices.adb import parse_server
-        from host.devices.select import resolve_one
-        from host.devices.session import AgentSettings, open_session
+        from host.devices.agent.session import AgentSettings, open_session
+        from host.devices.selection.resolve import resolve_one
+        from host.devices.transport.adb import parse_server
 
         device = resolve_one(parse_server(options.adb_server), options.device)
         with open_session(device, AgentSettings(options.device_python)) as session:
@@ -234,9 +234,9 @@ def _run_cache_prune(args: argparse.Namespace) -> int:
 
 
 def _run_devices(args: argparse.Namespace) -> int:
-    from host.devices.adb import parse_server
     from host.devices.options import AdbOptions
-    from host.devices.select import attached
+    from host.devices.selection.resolve import attached
+    from host.devices.transport.adb import parse_server
     from host.emulator.manager import with_unconnected
     from host.report.console import print_devices
 
@@ -245,7 +245,7 @@ def _run_devices(args: argparse.Namespace) -> int:
 
 
 def _run_emulator_start(args: argparse.Namespace) -> int:
-    from host.devices.adb import parse_server
+    from host.devices.transport.adb import parse_server
     from host.emulator import manager
     from host.emulator.options import StartOptions
     from host.emulator.profiles import PROFILES
@@ -260,7 +260,7 @@ def _run_emulator_start(args: argparse.Namespace) -> int:
 
 
 def _run_emulator_stop(args: argparse.Namespace) -> int:
-    from host.devices.adb import parse_server
+    from host.devices.transport.adb import parse_server
     from host.emulator import manager
     from host.emulator.options import StopOptions
 
@@ -274,11 +274,11 @@ def _run_emulator_stop(args: argparse.Namespace) -> int:
 
 
 def _run_doctor(args: argparse.Namespace) -> int:
-    from host.devices.adb import parse_server
-    from host.devices.doctor import diagnose
-    from host.devices.leftovers import reap
+    from host.devices.launch.doctor import diagnose
+    from host.devices.launch.leftovers import reap
     from host.devices.options import DoctorOptions
-    from host.devices.select import resolve_one
+    from host.devices.selection.resolve import resolve_one
+    from host.devices.transport.adb import parse_server
     from host.report.console import print_doctor
 
     options = from_namespace(DoctorOptions, args)
@@ -292,14 +292,14 @@ def _run_doctor(args: argparse.Namespace) -> int:
 
 
 def _run_provision(args: argparse.Namespace) -> int:
-    from host.devices.adb import parse_server
+    from host.devices.launch.provision import provision
     from host.devices.options import ProvisionOptions
-    from host.devices.provision import provision
-    from host.devices.select import resolve_one
+    from host.devices.selection.resolve import resolve_one
+    from host.devices.transport.adb import parse_server
 
     options = from_namespace(ProvisionOptions, args)
     if options.litert:
-        from host.devices.litert import find_release
+        from host.devices.launch.litert import find_release
 
         release = find_release(Path(options.litert), options.litert_version)  # bad input: before any device is asked
         return _provision_litert(resolve_one(parse_server(options.adb_server), options.device), release)
@@ -310,9 +310,9 @@ def _run_provision(args: argparse.Namespace) -> int:
 
 
 def _provision_litert(device: Device, release: Release) -> int:
-    from host.devices.choose import check_termux, find_launcher
-    from host.devices.litert import install
-    from host.devices.termux import TermuxRunAsLauncher
+    from host.devices.launch.choose import check_termux, find_launcher
+    from host.devices.launch.litert import install
+    from host.devices.launch.termux import TermuxRunAsLauncher
 
     termux, _ = check_termux(device)  # run-as is all a push needs: Termux's Python may come later
     launcher = TermuxRunAsLauncher(device) if termux.works or termux.fix.startswith("host provision") else \
@@ -324,12 +324,12 @@ def _provision_litert(device: Device, release: Release) -> int:
 
 
 def _run_agent_command(args: argparse.Namespace) -> int:
-    from host.devices.adb import parse_server
-    from host.devices.attach import agent_command
-    from host.devices.launcher import AgentOptions
+    from host.devices.agent.session import agent_zipapp
+    from host.devices.launch.attach import agent_command
+    from host.devices.launch.launchers import AgentOptions
     from host.devices.options import AgentCommandOptions
-    from host.devices.select import resolve_one
-    from host.devices.session import agent_zipapp
+    from host.devices.selection.resolve import resolve_one
+    from host.devices.transport.adb import parse_server
 
     options = from_namespace(AgentCommandOptions, args)
     device = resolve_one(parse_server(options.adb_server), options.device)
@@ -428,8 +428,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _stop_started_servers(keep: bool) -> None:
     """An adb server this command started at a --adb-server address it named is stopped again
     (an emulated device started for later use keeps it); either way the user is told."""
-    if "host.devices.adb" in sys.modules:
-        from host.devices.adb import stop_started_servers
+    if "host.devices.transport.adb" in sys.modules:
+        from host.devices.transport.adb import stop_started_servers
 
         for note in stop_started_servers(keep):
             print(f"note: {note}", file=sys.stderr)

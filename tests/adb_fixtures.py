@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from host.devices.adb import AdbServerAddress, private_server, wheel_adb
+from host.devices.transport.adb import AdbServerAddress, private_server, wheel_adb
 from host.emulator import manager
 
 

@@ -11,7 +11,7 @@ import numpy as np
 from device_agent.contract import CellRequest, EvalParams, LatencyParams
 from device_agent.dataset import DatasetHeader
 from device_agent.server import AgentConfig, create_server
-from host.devices.agent_client import AgentClient
+from host.devices.agent.client import AgentClient
 
 FAST = LatencyParams(warmup_runs=1, warmup_seconds=0.01, min_runs=20, min_seconds=0.05, max_seconds=5.0)
 

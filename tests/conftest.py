@@ -56,7 +56,7 @@ def no_user_adb_server():
     """No test reaches the user's adb server (5037, or their ``ANDROID_ADB_SERVER_PORT``): the
     session's default is a private port. A test that needs a server starts its own
     (``tests.adb_fixtures.private_adb_server``); one started on the default by accident is killed here."""
-    from host.devices.adb import adb_binary, free_local_port
+    from host.devices.transport.adb import adb_binary, free_local_port
 
     port = free_local_port()
     saved = os.environ.get("ANDROID_ADB_SERVER_PORT")

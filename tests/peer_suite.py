@@ -44,7 +44,7 @@ PORT = 5037
 
 
 def main(e2e: Path, out: Path) -> int:
-    from host.devices.adb import parse_server, wheel_adb
+    from host.devices.transport.adb import parse_server, wheel_adb
     from host.emulator import manager
 
     home = out / "home"

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from host.devices.adb import free_local_port
+from host.devices.transport.adb import free_local_port
 
 USER = "quantbench"
 

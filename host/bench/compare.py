@@ -26,9 +26,9 @@ from host.bench.plan import RunPlan, Unit, new_plan, new_run_id, now
 from host.bench.run import RESTARTS, StoreSink, Target, agent_settings, conversion_stats, find_targets
 from host.bench.runner import DeviceRunner
 from host.bench.targets import bench_devices
-from host.devices.lock import device_lock
-from host.devices.reconnect import wait_for_device
-from host.devices.session import AgentSession, open_session
+from host.devices.agent.session import AgentSession, open_session
+from host.devices.selection.lock import device_lock
+from host.devices.selection.reconnect import wait_for_device
 from host.errors import BenchInterrupted, InputError
 from host.gate.options import Thresholds
 from host.gate.verdicts import Verdicts, compare

@@ -172,7 +172,7 @@ class BenchConfig:
             self.latency_params().validate()
         except InvalidRequest as e:
             raise InputError(f"latency settings: {e}") from e
-        from host.devices.adb import parse_server
+        from host.devices.transport.adb import parse_server
 
         parse_server(self.adb_server)
         self.mask(1)

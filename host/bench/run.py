@@ -24,11 +24,11 @@ from host.bench.plan import RunPlan, new_plan, now, resume_plan
 from host.bench.runner import DeviceRunner
 from host.bench.targets import bench_devices, identity
 from host.cache import prune_host
-from host.devices.device import Device
-from host.devices.launcher import AgentOptions, Launcher
-from host.devices.lock import device_lock
-from host.devices.reconnect import wait_for_device
-from host.devices.session import AgentSession, AgentSettings, find_launcher, open_session
+from host.devices.agent.session import AgentSession, AgentSettings, find_launcher, open_session
+from host.devices.launch.launchers import AgentOptions, Launcher
+from host.devices.selection.lock import device_lock
+from host.devices.selection.reconnect import wait_for_device
+from host.devices.transport.device import Device
 from host.errors import BenchInterrupted, DeployError, HostError, InputError
 from host.results import CellRecord, DeviceRecord, RepeatRecord, RunRecord, RunStats
 from host.store import ResultsStore, StoreLocation

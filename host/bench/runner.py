@@ -21,13 +21,13 @@ from host.bench.inputs import PreparedInputs
 from host.bench.op_layers import profiled_layers
 from host.bench.plan import REFERENCE, RunPlan, Unit, cell_order
 from host.bench.repeat import CoolDown, measure_repeat
-from host.devices.conditions import fastest_cores
+from host.devices.state.conditions import fastest_cores
 from host.errors import AgentError, AgentTimeout, AgentUnavailable, DeviceError, HostError, StorageFull
 from host.results import CellRecord, Conditions, DeviceRecord, RepeatRecord, RunStats
 
 
 class Session(Protocol):
-    """What a runner needs from an agent session (``host.devices.session.AgentSession``)."""
+    """What a runner needs from an agent session (``host.devices.agent.session.AgentSession``)."""
 
     def ensure(self, path: Path, sha256: str) -> bool: ...
     def has_file(self, sha256: str) -> bool: ...

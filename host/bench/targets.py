@@ -13,11 +13,12 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 
 from host.bench.config import BenchConfig
-from host.devices import leftovers, stf
-from host.devices.adb import parse_server
-from host.devices.device import Device
-from host.devices.provision import provision
-from host.devices.select import every_ready, resolve
+from host.devices.launch import leftovers
+from host.devices.launch.provision import provision
+from host.devices.selection import stf
+from host.devices.selection.resolve import every_ready, resolve
+from host.devices.transport.adb import parse_server
+from host.devices.transport.device import Device
 from host.emulator import manager
 from host.emulator.profiles import DEFAULT_PROFILE as TERMUX_PROFILE
 from host.errors import HostError

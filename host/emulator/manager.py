@@ -24,9 +24,9 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from host.devices.adb import AdbServerAddress, client, connect_device, disconnect_device
-from host.devices.device import alive_from_stat
-from host.devices.select import Attached
+from host.devices.selection.resolve import Attached
+from host.devices.transport.adb import AdbServerAddress, client, connect_device, disconnect_device
+from host.devices.transport.device import alive_from_stat
 from host.emulator import profiles
 from host.emulator.domains import DomainError, preflight
 from host.emulator.domains import power_off as end_domains

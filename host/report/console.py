@@ -15,8 +15,8 @@ from host.quant.pareto import Recommendation
 from host.results import RunRecord
 
 if TYPE_CHECKING:  # the device layer imports adbutils; reports need not
-    from host.devices.doctor import Diagnosis
-    from host.devices.select import Attached
+    from host.devices.launch.doctor import Diagnosis
+    from host.devices.selection.resolve import Attached
     from host.gate.verdicts import Verdicts
 
 # Logs and CI captures are not terminals: give them room instead of rich's 80 columns.

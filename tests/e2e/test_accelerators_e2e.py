@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from host.cli import main
-from host.devices.litert import wheel_release
+from host.devices.launch.litert import wheel_release
 from host.store import ResultsStore
 from tests.adb_fixtures import isolated_host
 from tests.builders import elementwise_layer, keras

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from host.cli import main
-from host.devices.device import Device
+from host.devices.transport.device import Device
 from host.emulator import manager
 from host.errors import StoreError
 from host.results import RunRecord
@@ -224,7 +224,7 @@ def test_resume_after_a_killed_run_completes_only_what_was_missing(env, first_ru
 
 def test_a_device_that_disconnects_mid_run_fails_the_rest_and_loses_nothing(env):
     """Kill the emulated device under a running bench: finished cells stay, the rest fail, exit 1."""
-    from host.devices.adb import parse_server
+    from host.devices.transport.adb import parse_server
 
     state = manager.start(parse_server(None), 0, env / "doomed-sandbox")
     db = env / "disconnect.sqlite"
@@ -285,7 +285,7 @@ def _bench_until_a_cell_is_stored(argv: list[str], db: Path) -> subprocess.Popen
 def test_a_device_that_drops_off_mid_run_is_reconnected_and_the_run_completes(env, how):
     """The adb server killed (it comes back without its network devices), or the device dropped
     (USB re-enumeration): the bench waits, reconnects with adb connect, and finishes every cell."""
-    from host.devices.adb import disconnect_device, kill_server, parse_server
+    from host.devices.transport.adb import disconnect_device, kill_server, parse_server
 
     address = parse_server(None)
     state = manager.start(address, 0, env / f"flaky-{how}")
@@ -312,7 +312,7 @@ def test_a_device_that_drops_off_mid_run_is_reconnected_and_the_run_completes(en
 
 def test_several_devices_run_at_once_into_one_run(env, tmp_path, capsys):
     """A farm: two devices named with --device, each measuring its own matrix concurrently."""
-    from host.devices.adb import parse_server
+    from host.devices.transport.adb import parse_server
 
     address = parse_server(None)
     first = manager.start(address, 0, tmp_path / "farm-a")
@@ -362,7 +362,7 @@ def demo_eval() -> Path:
 def test_two_benches_on_one_device_take_turns_and_the_last_one_out_stops_it(env, tmp_path):
     """Neither names a device: the first starts the emulated device, the second waits for it (a
     third with --no-wait refuses), and the emulated device is stopped when the last bench ends."""
-    from host.devices.adb import parse_server
+    from host.devices.transport.adb import parse_server
 
     manager.stop(parse_server(None), everything=True)
 
@@ -406,8 +406,8 @@ def test_what_a_killed_bench_left_on_the_device_is_cleaned_up_by_doctor(env, tmp
     no forward is left); 'host doctor' (as the next bench would) stops that agent."""
     import json as jsonlib
 
-    from host.devices.adb import parse_server
-    from host.devices.launcher import running
+    from host.devices.launch.launchers import running
+    from host.devices.transport.adb import parse_server
 
     address = parse_server(None)
     state = manager.start(address, 0, tmp_path / "sandbox")

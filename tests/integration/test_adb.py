@@ -14,12 +14,12 @@ import pytest
 
 from device_agent.deviceinfo import SOFTWARE_PROPS
 from host.cli import main
-from host.devices.adb import AdbServerAddress, connect_device, free_local_port, kill_server
-from host.devices.device import Device, list_devices
-from host.devices.doctor import diagnose
-from host.devices.launcher import running
-from host.devices.select import resolve_one
-from host.devices.session import open_session
+from host.devices.agent.session import open_session
+from host.devices.launch.doctor import diagnose
+from host.devices.launch.launchers import running
+from host.devices.selection.resolve import resolve_one
+from host.devices.transport.adb import AdbServerAddress, connect_device, free_local_port, kill_server
+from host.devices.transport.device import Device, list_devices
 from host.errors import DeviceDisconnected, DeviceError, DeviceNotFound, DeviceUnauthorized, UploadRejected
 from tests.adb_fixtures import adb_binaries, emulated_device, private_adb_server
 

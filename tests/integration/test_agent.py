@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from device_agent.contract import Accuracy, LatencyParams
-from host.devices.agent_client import AgentClient
+from host.devices.agent.client import AgentClient
 from host.errors import AgentRequestError, AgentUnauthenticated, UploadRejected
 from tests.agent_helpers import FAST, dataset_bytes, put, request, start_agent
 from tests.conftest import EXPECTED

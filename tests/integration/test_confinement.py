@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from host.devices.device import Device
-from host.devices.provision import provision
-from host.devices.session import open_session
+from host.devices.agent.session import open_session
+from host.devices.launch.provision import provision
+from host.devices.transport.device import Device
 from host.emulator import manager
 from host.emulator.domains import USERNS_VARIABLE, Domains
 from host.emulator.profiles import PROFILES

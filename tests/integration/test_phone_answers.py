@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from host.devices.device import Device
+from host.devices.transport.device import Device
 from host.emulator import manager
 from host.emulator.auth import _SHA1_DIGEST_INFO, user_key_path
 from tests.adb_fixtures import adb_binaries, private_adb_server

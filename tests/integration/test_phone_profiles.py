@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 
 from host.cli import main
-from host.devices.choose import NoLauncher, find_launcher
-from host.devices.device import Device
-from host.devices.doctor import diagnose
-from host.devices.launcher import running
-from host.devices.provision import ProvisionError, provision
-from host.devices.session import AgentSettings, open_session
+from host.devices.agent.session import AgentSettings, open_session
+from host.devices.launch.choose import NoLauncher, find_launcher
+from host.devices.launch.doctor import diagnose
+from host.devices.launch.launchers import running
+from host.devices.launch.provision import ProvisionError, provision
+from host.devices.transport.device import Device
 from host.emulator import manager
 from host.emulator.apps import type_in_termux
 from host.errors import DeviceError

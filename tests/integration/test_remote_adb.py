@@ -19,14 +19,14 @@ from pathlib import Path
 import pytest
 
 from host.cli import main
-from host.devices.adb import AdbServerAddress, client, wheel_adb
+from host.devices.transport.adb import AdbServerAddress, client, wheel_adb
 from host.store import ResultsStore
 
 FAST = ["--min-runs", "10", "--min-seconds", "0.05", "--warmup-seconds", "0.01"]
 START_PHONE = """
 import sys
 from pathlib import Path
-from host.devices.adb import AdbServerAddress
+from host.devices.transport.adb import AdbServerAddress
 from host.emulator import manager
 state = manager.start(AdbServerAddress("127.0.0.1", 5037), 0, Path(sys.argv[1]), profile="shell-python")
 print(state.serial, state.port, flush=True)

@@ -9,9 +9,9 @@ from __future__ import annotations
 import pytest
 
 from host.cli import main
-from host.devices import stf
-from host.devices.adb import disconnect_device, wheel_adb
-from host.devices.device import list_devices
+from host.devices.selection import stf
+from host.devices.transport.adb import disconnect_device, wheel_adb
+from host.devices.transport.device import list_devices
 from host.emulator import manager
 from host.store import ResultsStore
 from tests.adb_fixtures import private_adb_server

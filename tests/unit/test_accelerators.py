@@ -19,7 +19,7 @@ from device_agent.backends import (
     uses_litert,
 )
 from device_agent.evaluate import Scorer
-from host.devices import litert
+from host.devices.launch import litert
 from host.errors import InputError
 
 

@@ -73,10 +73,34 @@ def test_tools_import_nothing_from_tests():
     assert not offenders
 
 
-def test_only_the_devices_package_imports_adbutils():
+def test_only_the_device_transport_imports_adbutils():
     offenders = [str(p.relative_to(ROOT)) for p in _modules("host", "device_agent")
-                 if any(n.startswith("adbutils") for n in _imports(p)) and "devices" not in p.parts]
+                 if any(n.startswith("adbutils") for n in _imports(p)) and "transport" not in p.parts]
     assert not offenders
+
+
+# each layer of host/devices and the layers it may import (design: transport at the floor, the agent connection on top)
+DEVICE_LAYERS = {
+    "transport": set(),
+    "selection": {"transport"},
+    "launch": {"transport"},
+    "state": {"transport", "launch"},
+    "agent": {"transport", "launch", "state"},
+    "options": set(),
+}
+
+
+def test_the_device_layers_import_only_downwards():
+    found = {p.parent.name if p.parent.name != "devices" else p.stem for p in (ROOT / "host" / "devices").rglob("*.py")}
+    assert found - {"__init__"} == set(DEVICE_LAYERS), "every module of host/devices belongs to a declared layer"
+    offenders = []
+    for path in (ROOT / "host" / "devices").rglob("*.py"):
+        layer = path.parent.name if path.parent.name != "devices" else path.stem
+        for name in _imports(path):
+            parts = name.split(".")
+            if parts[:2] == ["host", "devices"] and len(parts) > 2 and parts[2] != layer and parts[2] not in DEVICE_LAYERS[layer]:
+                offenders.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert not offenders, "\n".join(offenders)
 
 
 def test_the_agent_imports_nothing_from_the_host():

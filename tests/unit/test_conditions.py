@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from host.devices.conditions import cool, fastest_cores, parse_conditions
+from host.devices.state.conditions import cool, fastest_cores, parse_conditions
 from host.results import Conditions
 
 PIXEL = """zone cpu-0-0-usr 41200

@@ -8,8 +8,8 @@ import grpc
 import pytest
 from adbutils.errors import AdbConnectionError, AdbError, AdbTimeout
 
-from host.devices.adb import map_adb_error
-from host.devices.agent_client import map_rpc_error
+from host.devices.agent.client import map_rpc_error
+from host.devices.transport.adb import map_adb_error
 from host.errors import (
     AgentError,
     AgentRequestError,

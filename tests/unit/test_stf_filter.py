@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from host.devices.stf import FarmDevice, select
+from host.devices.selection.stf import FarmDevice, select
 from host.errors import InputError
 
 FARM = [

@@ -30,7 +30,7 @@ from device_agent.contract import CellRequest, LatencyParams  # noqa: E402
 from device_agent.litert_capi import HW_CPU, Library  # noqa: E402
 from device_agent.runtime import inspection_interpreter  # noqa: E402
 from device_agent.store import FileStore  # noqa: E402
-from host.devices.litert import lay_out, wheel_release  # noqa: E402
+from host.devices.launch.litert import lay_out, wheel_release  # noqa: E402
 from tools.bench.common import compare, demo_float_model, interleaved, rounds_and_timing, use_software_drivers  # noqa: E402
 
 SOFTWARE = use_software_drivers()  # before the first worker starts

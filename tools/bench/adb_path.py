@@ -26,10 +26,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from host.devices.adb import adb_binary, private_server  # noqa: E402
-from host.devices.agent_client import AgentClient  # noqa: E402
-from host.devices.device import Device  # noqa: E402
-from host.devices.session import open_session  # noqa: E402
+from host.devices.agent.client import AgentClient  # noqa: E402
+from host.devices.agent.session import open_session  # noqa: E402
+from host.devices.transport.adb import adb_binary, private_server  # noqa: E402
+from host.devices.transport.device import Device  # noqa: E402
 from host.emulator import manager  # noqa: E402
 
 

@@ -33,7 +33,7 @@ from device_agent.runtime import find_runtime  # noqa: E402
 from device_agent.server import AgentConfig, create_server  # noqa: E402
 from host.data.images import list_images  # noqa: E402
 from host.data.packed import Packed, pack  # noqa: E402
-from host.devices.agent_client import AgentClient  # noqa: E402
+from host.devices.agent.client import AgentClient  # noqa: E402
 from host.hashing import sha256_file  # noqa: E402
 from tools.bench.common import demo_float_model, synthetic_images  # noqa: E402
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from host.devices.adb import private_server, wheel_adb  # noqa: E402
+from host.devices.transport.adb import private_server, wheel_adb  # noqa: E402
 from host.store import ResultsStore  # noqa: E402
 from tools.bench.common import synthetic_images, timed_host  # noqa: E402
 

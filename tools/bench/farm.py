@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import numpy as np  # noqa: E402
 
-from host.devices.adb import private_server  # noqa: E402
+from host.devices.transport.adb import private_server  # noqa: E402
 from host.emulator import manager  # noqa: E402
 
 MODES, BACKENDS = "none,float16,integer", "cpu1,cpu4"

@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from host.devices.adb import private_server  # noqa: E402
+from host.devices.transport.adb import private_server  # noqa: E402
 from tools.bench.common import timed_host  # noqa: E402
 
 BASE_BLOCKS = 20

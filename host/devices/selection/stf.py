@@ -24,8 +24,8 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from host.devices.adb import AdbServerAddress, connect_device, disconnect_device
-from host.devices.device import Device
+from host.devices.transport.adb import AdbServerAddress, connect_device, disconnect_device
+from host.devices.transport.device import Device
 from host.errors import DeviceError, HostError, InputError
 
 TOKEN_VARIABLE = "STF_TOKEN"

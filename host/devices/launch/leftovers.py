@@ -12,9 +12,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from host.codec import decode
-from host.devices.adb import AdbServerAddress
-from host.devices.device import Device
-from host.devices.launcher import running, stop_process
+from host.devices.launch.launchers import running, stop_process
+from host.devices.transport.adb import AdbServerAddress
+from host.devices.transport.device import Device
 from host.errors import HostError, RecordError
 from host.paths import data_dir
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from host.devices.adb import AdbServerAddress
-from host.devices.device import Device, DeviceEntry, DeviceProps, list_devices
+from host.devices.transport.adb import AdbServerAddress
+from host.devices.transport.device import Device, DeviceEntry, DeviceProps, list_devices
 from host.errors import AmbiguousDevice, DeviceError, DeviceNotFound, DeviceOffline, DeviceUnauthorized
 
 

@@ -19,8 +19,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from host.codec import decode
-from host.devices.device import Device, ShellResult
-from host.devices.launcher import SHELL_ZIPAPP, AgentOptions, RunningAgent, deploy_for_shell, serve_arguments
+from host.devices.launch.launchers import SHELL_ZIPAPP, AgentOptions, RunningAgent, deploy_for_shell, serve_arguments
+from host.devices.transport.device import Device, ShellResult
 from host.errors import DeployError, RecordError
 from host.paths import data_dir
 

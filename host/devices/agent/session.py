@@ -19,13 +19,13 @@ from types import TracebackType
 
 from device_agent.contract import CellRequest, CellResult, DeviceInfo, Progress, PruneRequest, PruneResponse
 from device_agent.zipapp import build_zipapp
-from host.devices import choose, leftovers
-from host.devices.agent_client import AgentClient
-from host.devices.channel import Channel, open_channel
-from host.devices.conditions import read_conditions, set_fixed_performance, wait_until_cool
-from host.devices.device import Device
-from host.devices.fingerprint import read_fingerprint
-from host.devices.launcher import INCOMING, AgentOptions, Launcher, RunningAgent
+from host.devices.agent.channel import Channel, open_channel
+from host.devices.agent.client import AgentClient
+from host.devices.launch import choose, leftovers
+from host.devices.launch.launchers import INCOMING, AgentOptions, Launcher, RunningAgent
+from host.devices.state.conditions import read_conditions, set_fixed_performance, wait_until_cool
+from host.devices.state.fingerprint import read_fingerprint
+from host.devices.transport.device import Device
 from host.errors import AgentError, DeployError
 from host.paths import cache_dir
 from host.results import Conditions, DeviceRecord
@@ -145,7 +145,7 @@ def open_session(device: Device, settings: AgentSettings = AgentSettings(), laun
     launcher = launcher or find_launcher(device, settings)
     remote = launcher.deploy(*agent_zipapp())
     if device.props().emulated:
-        from host.devices.litert import ensure_on_emulated
+        from host.devices.launch.litert import ensure_on_emulated
 
         ensure_on_emulated(device, launcher)
     token = secrets.token_hex(24)

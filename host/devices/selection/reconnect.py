@@ -5,7 +5,7 @@ is restarted (or killed) and comes back without its network devices. Waiting a l
 network devices (``host:port`` serials: Wi-Fi adb, STF's remote connections, the emulated
 device), running ``adb connect`` again brings most of them back; the bench then goes on with a
 new agent session instead of failing every remaining cell. A local adb server that is gone is
-started again by the next adb call (``host.devices.adb.client``).
+started again by the next adb call (``host.devices.transport.adb.client``).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import re
 import time
 from collections.abc import Callable
 
-from host.devices.adb import connect_device
-from host.devices.device import Device, list_devices
+from host.devices.transport.adb import connect_device
+from host.devices.transport.device import Device, list_devices
 from host.errors import HostError
 
 NETWORK_SERIAL = re.compile(r"^[\w.\-\[\]:]+:\d+$")

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from host.devices.attach import AttachLauncher, load_ticket
-from host.devices.device import Device
-from host.devices.launcher import PYTHON_CANDIDATES, VERSION_PROBE, Launcher, ShellLauncher
-from host.devices.termux import PACKAGE, RUN_AS, TermuxRunAsLauncher
+from host.devices.launch.attach import AttachLauncher, load_ticket
+from host.devices.launch.launchers import PYTHON_CANDIDATES, VERSION_PROBE, Launcher, ShellLauncher
+from host.devices.launch.termux import PACKAGE, RUN_AS, TermuxRunAsLauncher
+from host.devices.transport.device import Device
 from host.errors import DeployError
 
 READY_PROBE = """

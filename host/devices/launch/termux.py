@@ -14,8 +14,7 @@ import secrets
 import shlex
 from pathlib import Path
 
-from host.devices.device import Device, ShellResult
-from host.devices.launcher import (
+from host.devices.launch.launchers import (
     PRUNE_LOGS,
     SHELL_ZIPAPP,
     AgentOptions,
@@ -27,6 +26,7 @@ from host.devices.launcher import (
     stop_process,
     wait_for_port,
 )
+from host.devices.transport.device import Device, ShellResult
 
 PACKAGE = "com.termux"
 PREFIX = f"/data/data/{PACKAGE}/files/usr"

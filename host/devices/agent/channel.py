@@ -18,7 +18,7 @@ import socket
 import threading
 from dataclasses import dataclass, field
 
-from host.devices.device import Device
+from host.devices.transport.device import Device
 from host.errors import DeviceError
 
 CHUNK = 256 * 1024

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from host.devices.device import Device
+from host.devices.transport.device import Device
 from host.results import Conditions
 
 SNAPSHOT = (

@@ -11,8 +11,8 @@ from __future__ import annotations
 from device_agent.backends import library_for, parse_backend, uses_litert
 from device_agent.contract import DeviceInfo
 from device_agent.deviceinfo import SOFTWARE_PROPS
-from host.devices.device import Device
-from host.devices.launcher import AgentOptions
+from host.devices.launch.launchers import AgentOptions
+from host.devices.transport.device import Device
 from host.results import Conditions, Fingerprint
 
 

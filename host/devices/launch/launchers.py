@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Protocol
 
 from host import TOOL_NAME
-from host.devices.device import Device, ShellResult, alive_from_stat
+from host.devices.transport.device import Device, ShellResult, alive_from_stat
 from host.errors import DeployError, InputError
 
 DEVICE_HOME = f"/data/local/tmp/{TOOL_NAME}"  # the shell user's folder: the zipapp and incoming files

@@ -23,8 +23,8 @@ from pathlib import Path
 
 from device_agent import elf
 from device_agent.accelerators import GPU_ACCELERATORS, MANIFEST, PREBUILT_URL
-from host.devices.device import Device
-from host.devices.launcher import INCOMING, Launcher
+from host.devices.launch.launchers import INCOMING, Launcher
+from host.devices.transport.device import Device
 from host.errors import DeployError, InputError
 from host.hashing import sha256_file
 

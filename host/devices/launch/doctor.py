@@ -12,9 +12,9 @@ import json
 from dataclasses import dataclass, field
 
 from device_agent.backends import DEFAULT_GPU_DELEGATE, DEFAULT_NNAPI_DELEGATE, NNAPI_LAST_SDK, NNAPI_MIN_SDK
-from host.devices.choose import LauncherCheck, advice, check_all
-from host.devices.device import Device
-from host.devices.launcher import Launcher
+from host.devices.launch.choose import LauncherCheck, advice, check_all
+from host.devices.launch.launchers import Launcher
+from host.devices.transport.device import Device
 
 _PROBE = r'''
 import ctypes, importlib, json, platform
@@ -86,7 +86,7 @@ def _litert(device: Device, launcher: Launcher) -> list[Check]:
     """Which LiteRT accelerators the agent can use (GPU, NPU), and on an emulated device its software ones."""
     from device_agent.accelerators import KNOWN_VERSIONS, PREBUILT_URL, known_version
     from device_agent.deviceinfo import MISSING_GPU_PROP, SOFTWARE_PROPS
-    from host.devices.litert import LiteRtProvisionError, installed_manifest
+    from host.devices.launch.litert import LiteRtProvisionError, installed_manifest
 
     fix = (f"host provision --device {device.serial} --litert DIR, DIR holding Google's prebuilt libLiteRt.so and "
            f"libLiteRtClGlAccelerator.so (and a vendor's NPU dispatch library) for {device.props().abi}: {PREBUILT_URL}")

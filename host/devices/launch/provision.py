@@ -11,10 +11,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from host.devices.choose import READY_PROBE, check_termux
-from host.devices.device import Device
-from host.devices.launcher import VERSION_PROBE
-from host.devices.termux import TermuxRunAsLauncher, in_termux
+from host.devices.launch.choose import READY_PROBE, check_termux
+from host.devices.launch.launchers import VERSION_PROBE
+from host.devices.launch.termux import TermuxRunAsLauncher, in_termux
+from host.devices.transport.device import Device
 from host.errors import DeployError
 
 STEPS = (  # (what installs it, the module that shows it is there)

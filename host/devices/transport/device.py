@@ -15,9 +15,9 @@ from pathlib import Path
 import adbutils
 from adbutils.errors import AdbError
 
-from host.devices import shellv2
-from host.devices.adb import AdbServerAddress, client, free_local_port, map_adb_error
-from host.devices.fastsync import push_file
+from host.devices.transport import shellv2
+from host.devices.transport.adb import AdbServerAddress, client, free_local_port, map_adb_error
+from host.devices.transport.fastsync import push_file
 from host.errors import DeviceError
 from host.hashing import sha256_file
 

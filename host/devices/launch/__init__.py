@@ -1,0 +1,1 @@
+"""Starting the agent on a device: the launchers, Termux, provisioning, the doctor, leftovers of earlier runs."""

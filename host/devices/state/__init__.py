@@ -1,0 +1,1 @@
+"""The phone's state around a measurement: thermal and clock conditions, the fingerprint of what was measured."""

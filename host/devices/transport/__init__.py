@@ -1,0 +1,1 @@
+"""ADB transport: the adb server, one device's shell, sync and forwards."""
