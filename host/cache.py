@@ -30,6 +30,15 @@ DEVICE_STORE_MAX_MB = Param(2048, "bound on each device's agent store (models, d
 
 
 @dataclass(frozen=True)
+class CacheLimits:
+    """How much a bench keeps, here and on each device: the part the end of a run takes."""
+
+    cache_max_mb: int = CACHE_MAX_MB.field()
+    cache_max_days: float = CACHE_MAX_DAYS.field()
+    device_store_max_mb: int = DEVICE_STORE_MAX_MB.field()
+
+
+@dataclass(frozen=True)
 class PruneReport:
     removed_entries: int
     removed_bytes: int

@@ -4,8 +4,13 @@ A config is a frozen dataclass whose fields are declared with :meth:`Param.field
 :class:`Param` carries the default, the unit, the help text and the check. ``add_arguments``
 builds the argparse options from those fields, ``from_namespace`` builds the config back, and
 ``validate`` runs every check before any work (TFLite ``benchmark_model``'s
-``DefaultParams``/``GetFlags``/``ValidateParams`` as one table). Shared options (the conversion
-ones, used by ``convert`` and ``bench``) are one ``Param`` each, used in both configs.
+``DefaultParams``/``GetFlags``/``ValidateParams`` as one table). Shared options are one ``Param``
+each, used in several tables.
+
+A large config is made of parts (:func:`part`): frozen tables of their own, one per concern,
+that a consumer takes alone. ``params`` flattens them, so the command line stays flat (every
+option name is unique across the parts), and ``build``/``flat``/``with_values`` move between the
+flat names and the parts.
 """
 
 from __future__ import annotations
@@ -18,11 +23,12 @@ import typing
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from host.errors import InputError
 
 Check = Callable[[Any], "str | None"]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -58,8 +64,30 @@ def positive(value: Any) -> str | None:
     return None if value is None or value > 0 else "must be positive"
 
 
+def part(cls: type[T]) -> T:
+    """A nested table of parameters: its options are the command's own, its value a ``cls``."""
+    field: T = dataclasses.field(default_factory=cls, metadata={"part": cls})
+    return field
+
+
 def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
+
+
+def parts_of(cls: type) -> list[tuple[dataclasses.Field[Any], type]]:
+    """The parts of a config class: (field, its table)."""
+    return [(f, f.metadata["part"]) for f in dataclasses.fields(cls) if "part" in f.metadata]
+
+
+def _leaves(cls: type) -> list[tuple[type, dataclasses.Field[Any], Param]]:
+    """(owning table, field, parameter) of ``cls`` and of its parts, in declaration order."""
+    found: list[tuple[type, dataclasses.Field[Any], Param]] = []
+    for f in dataclasses.fields(cls):
+        if "param" in f.metadata:
+            found.append((cls, f, f.metadata["param"]))
+        elif "part" in f.metadata:
+            found += _leaves(f.metadata["part"])
+    return found
 
 
 def _base(hint: Any) -> Any:
@@ -73,8 +101,35 @@ def _base(hint: Any) -> Any:
 
 
 def params(cls: type) -> list[tuple[dataclasses.Field[Any], Param]]:
-    """The declared parameters of a config class, in declaration order."""
-    return [(f, f.metadata["param"]) for f in dataclasses.fields(cls) if "param" in f.metadata]
+    """The declared parameters of a config class and its parts, flattened, in declaration order."""
+    return [(f, spec) for _, f, spec in _leaves(cls)]
+
+
+def build(cls: type[T], values: dict[str, Any]) -> T:
+    """A ``cls`` from flat parameter names (each part takes its own); absent names keep defaults."""
+    own = {f.name: values[f.name] for f in dataclasses.fields(cls) if "param" in f.metadata and f.name in values}  # type: ignore[arg-type]
+    own.update({f.name: build(kind, values) for f, kind in parts_of(cls)})
+    return cls(**own)
+
+
+def flat(config: object) -> dict[str, Any]:
+    """Every parameter of ``config`` and its parts by its flat name."""
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(config):  # type: ignore[arg-type]
+        value = getattr(config, f.name)
+        if "part" in f.metadata:
+            values.update(flat(value))
+        elif "param" in f.metadata:
+            values[f.name] = value
+    return values
+
+
+def with_values(config: T, **values: Any) -> T:
+    """``config`` with some parameters changed by their flat names, in whichever part they live."""
+    unknown = set(values) - {f.name for f, _ in params(type(config))}
+    if unknown:
+        raise TypeError(f"{type(config).__name__} has no parameter {', '.join(sorted(unknown))}")
+    return build(type(config), {**flat(config), **values})
 
 
 def flag_of(field: dataclasses.Field[Any], spec: Param) -> str:
@@ -97,10 +152,10 @@ def _help(spec: Param, kind: Any) -> str:
 def add_arguments(parser: argparse.ArgumentParser, cls: type, only: Iterable[str] | None = None) -> None:
     """Add an option (or positional) for each parameter of ``cls`` (or those named in ``only``)."""
     wanted = set(only) if only is not None else None
-    for field, spec in params(cls):
+    for owner, field, spec in _leaves(cls):
         if wanted is not None and field.name not in wanted:
             continue
-        kind = _base(_hints(cls)[field.name])
+        kind = _base(_hints(owner)[field.name])
         kind = str if kind is Path else kind
         if spec.positional:
             optional = {"nargs": "?", "default": spec.default} if spec.default not in (None, "") else {}
@@ -116,20 +171,21 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, only: Iterable[str
             )
 
 
-def from_namespace(cls: type, namespace: argparse.Namespace) -> Any:
+def from_namespace(cls: type[T], namespace: argparse.Namespace) -> T:
     """The config ``cls`` from parsed options (repeated options become tuples)."""
     values = {}
     for field, spec in params(cls):
         if hasattr(namespace, field.name):
             value = getattr(namespace, field.name)
             values[field.name] = tuple(value or ()) if spec.many else value
-    return cls(**values)
+    return build(cls, values)
 
 
-def validate(config: Any) -> None:
+def validate(config: object) -> None:
     """Every parameter's check, plus finiteness for every number: InputError naming the flag."""
+    values = flat(config)
     for field, spec in params(type(config)):
-        value = getattr(config, field.name)
+        value = values[field.name]
         flag = flag_of(field, spec) if not spec.positional else field.name
         if isinstance(value, float) and not math.isfinite(value):
             raise InputError(f"{flag} must be a finite number, not {value}")

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Protocol
 
 from device_agent.contract import CellRequest, CellResult, EvalParams, failed
-from host.bench.config import BenchConfig
+from host.bench.config import Measurement
 from host.bench.inputs import PreparedInputs
 from host.bench.plan import REFERENCE, CellKey, now
 from host.convert.converter import ConversionListener
+from host.devices.launch.launchers import AgentOptions
 from host.results import CellRecord, RepeatRecord
 
 
@@ -23,21 +24,21 @@ class BenchListener(ConversionListener, Protocol):
     def repeat_done(self, key: CellKey, repeat: RepeatRecord) -> None: ...
 
 
-def cell_request(config: BenchConfig, inputs: PreparedInputs, mode: str, backend: str, reference_outputs: str,
-                 cpu_mask: int = 0) -> CellRequest:
+def cell_request(measurement: Measurement, delegates: AgentOptions, inputs: PreparedInputs, mode: str, backend: str,
+                 reference_outputs: str, cpu_mask: int = 0) -> CellRequest:
     """The agent's job for one cell; the reference cell saves its outputs for the others' fidelity."""
     is_reference = (mode, backend) == REFERENCE
     evaluation = None
     if inputs.dataset_file_sha256:
         evaluation = EvalParams(
             dataset_sha256=inputs.dataset_file_sha256, limit=inputs.dataset.count, preset=inputs.preset,
-            label_offset=config.label_offset,
+            label_offset=inputs.label_offset,
             reference_outputs_sha256="" if is_reference else reference_outputs, save_outputs=is_reference,
         )
     return CellRequest(
-        model_sha256=inputs.models[mode].sha256, backend=backend, latency=config.latency_params(), evaluation=evaluation,
-        timeout_seconds=config.cell_timeout, gpu_delegate=config.gpu_delegate, nnapi_delegate=config.nnapi_delegate,
-        cpu_mask=cpu_mask, op_profile=config.op_profile, start="cold+warm" if config.warm_start else "cold",
+        model_sha256=inputs.models[mode].sha256, backend=backend, latency=measurement.latency_params(), evaluation=evaluation,
+        timeout_seconds=measurement.cell_timeout, gpu_delegate=delegates.gpu_delegate, nnapi_delegate=delegates.nnapi_delegate,
+        cpu_mask=cpu_mask, op_profile=measurement.op_profile, start="cold+warm" if measurement.warm_start else "cold",
     )
 
 

@@ -23,15 +23,12 @@ from host.bench.cells import BenchListener
 from host.bench.config import BenchConfig, CompareOptions
 from host.bench.inputs import PreparedInputs, prepare_inputs
 from host.bench.plan import RunPlan, Unit, new_plan, new_run_id, now
-from host.bench.run import RESTARTS, StoreSink, Target, agent_settings, conversion_stats, find_targets
-from host.bench.runner import DeviceRunner
-from host.bench.targets import bench_devices
-from host.devices.agent.session import AgentSession, open_session
-from host.devices.selection.lock import device_lock
-from host.devices.selection.reconnect import wait_for_device
-from host.errors import BenchInterrupted, InputError
+from host.bench.sink import StoreSink, db_option, on_interrupt
+from host.bench.targets import Target, agent_settings, bench_devices, device_runner, find_targets
+from host.errors import InputError
 from host.gate.options import Thresholds
 from host.gate.verdicts import Verdicts, compare
+from host.params import with_values
 from host.results import CellRecord, DeviceRecord, RepeatRecord, RunRecord
 from host.store import ResultsStore, StoreLocation
 
@@ -116,9 +113,11 @@ class SplitSink:
 
 @dataclass
 class Rounds:
-    """After the first rounds, one more round of the undecided cells at a time, while the budget lasts."""
+    """After the first rounds, one more round of the undecided cells at a time, while the budget lasts.
 
-    store: ResultsStore
+    The verdicts between rounds are judged on what this compare measured, kept in memory by the
+    sinks; only the final verdicts read both runs back from the store."""
+
     sinks: dict[str, StoreSink]
     limits: Thresholds
     options: CompareOptions
@@ -131,8 +130,7 @@ class Rounds:
     stopped: str = ""
 
     def verdicts(self) -> Verdicts:
-        runs = [self.store.load_run(self.sinks[side].plan.run_id) for side in SIDES]
-        return compare(runs[0], runs[1], self.limits)
+        return compare(self.sinks["baseline"].so_far(), self.sinks["current"].so_far(), self.limits)
 
     def more(self) -> list[Unit]:
         if not all(s.created for s in self.sinks.values()):
@@ -162,23 +160,23 @@ class Rounds:
 
 def run_compare(options: CompareOptions, config: BenchConfig, limits: Thresholds, db_path: StoreLocation | Path,
                 listener: BenchListener) -> CompareResult:
-    config = replace(config, repeats=limits.min_repeats, sustained=0.0, model=options.baseline)
+    config = with_values(config, repeats=limits.min_repeats, sustained=0.0, model=options.baseline)
     config.validate()
     store = ResultsStore(db_path)
     try:
-        with bench_devices(config, listener.stage) as devices:
+        with bench_devices(config.devices, listener.stage) as devices:
             if len(devices) != 1:
                 raise InputError("host compare measures both builds on one device: name it with --device")
-            (target,) = find_targets(devices, agent_settings(config))
+            (target,) = find_targets(devices, agent_settings(config.devices))
             sides = align(prepare_inputs(config, listener), prepare_inputs(replace(config, model=options.current), listener))
             plan = new_plan(config)
             sinks = {side: StoreSink(store, RunPlan(new_run_id(), replace(plan.config, model=ref)), inputs)
                      for side, ref, inputs in zip(SIDES, (options.baseline, options.current), sides, strict=True)}
-            rounds = _measure(plan, merged(*sides), sinks, target, store, limits, options, listener)
+            rounds = _measure(plan, merged(*sides), sinks, target, limits, options, listener, db_path)
         runs = []
         for side, inputs in zip(SIDES, sides, strict=True):
             sinks[side].ensure_run()
-            store.finish_run(sinks[side].plan.run_id, now(), inputs.notes, conversion_stats(inputs))
+            store.finish_run(sinks[side].plan.run_id, now(), inputs.notes, inputs.conversion_stats())
             runs.append(store.load_run(sinks[side].plan.run_id))
         verdicts = compare(runs[0], runs[1], limits)
         return CompareResult(runs[0], runs[1], verdicts, rounds.repeats, time.monotonic() - rounds.started, rounds.stopped)
@@ -186,28 +184,24 @@ def run_compare(options: CompareOptions, config: BenchConfig, limits: Thresholds
         store.close()
 
 
-def _measure(plan: RunPlan, inputs: PreparedInputs, sinks: dict[str, StoreSink], target: Target, store: ResultsStore,
-             limits: Thresholds, options: CompareOptions, listener: BenchListener) -> Rounds:
-    settings = agent_settings(plan.config)
-
-    def open_agent() -> AgentSession:
-        listener.stage(f"deploying the agent to {target.device.serial}")
-        return open_session(target.device, settings, target.launcher)
-
-    runner = DeviceRunner(target.identity, open_agent, plan, inputs, SplitSink(sinks), listener,
-                          hold=lambda: device_lock(target.identity, wait=plan.config.wait, on_wait=listener.stage),
-                          restarts=RESTARTS,
-                          reconnect=lambda: wait_for_device(target.device, plan.config.reconnect_wait, listener.stage))
+def _measure(plan: RunPlan, inputs: PreparedInputs, sinks: dict[str, StoreSink], target: Target, limits: Thresholds,
+             options: CompareOptions, listener: BenchListener, db_path: StoreLocation | Path) -> Rounds:
+    runner = device_runner(target, plan, inputs, SplitSink(sinks), listener)
     planned = len(plan.units(runner.order()))
-    rounds = Rounds(store, sinks, limits, options, listener, plan.config.seed or 0, planned, repeats=plan.config.repeats)
+    schedule = plan.config.schedule
+    rounds = Rounds(sinks, limits, options, listener, schedule.seed or 0, planned, repeats=schedule.repeats)
     runner.more = rounds.more
     listener.matrix(planned, 0)
-    try:
+    with on_interrupt(lambda: _stored(sinks, db_path)):
         runner.run()
-    except KeyboardInterrupt:
-        ids = " and ".join(s.plan.run_id for s in sinks.values())
-        raise BenchInterrupted(f"interrupted; the repeats so far are stored as runs {ids}: 'host check --baseline "
-                               f"{sinks['baseline'].plan.run_id} --current {sinks['current'].plan.run_id}' judges them"
-                               if all(s.created for s in sinks.values()) else "interrupted before both builds were "
-                               "measured; nothing to judge") from None
     return rounds
+
+
+def _stored(sinks: dict[str, StoreSink], db_path: StoreLocation | Path) -> str | None:
+    """What an interrupted compare kept, and the check that judges it (the two builds differ,
+    so their inputs do)."""
+    if not all(s.created for s in sinks.values()):
+        return None
+    base, current = (sinks[side].plan.run_id for side in SIDES)
+    return (f"the repeats so far are stored as runs {base} and {current}: 'host check --baseline {base} --current {current} "
+            f"--allow-different-inputs{db_option(db_path)}' judges them")

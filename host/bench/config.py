@@ -1,13 +1,16 @@
-"""Every bench parameter in one declared table, validated before any work starts.
+"""Every bench parameter, declared in parts, validated before any work starts.
 
-The fields below are the table (see ``host/params.py``): the CLI's options are generated from
-them, defaults live here once (latency defaults come from the agent's own ``LatencyParams``),
-and ``validate`` rejects impossible settings before any conversion or device work.
+``BenchConfig`` is the model and one frozen part per concern (the evaluation data, the
+conversion, the measurement, the repeats and the phone's state, the devices, the caches), each
+a parameter table (see ``host/params.py``) that its consumer takes alone. The CLI's options are
+generated from the flattened tables, defaults live here once (latency defaults come from the
+agent's own ``LatencyParams``), and ``validate`` lets each part reject impossible settings
+before any conversion or device work.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -15,13 +18,14 @@ from typing import Any
 from device_agent.backends import BackendError, parse_backend
 from device_agent.contract import DEFAULT_CELL_TIMEOUT_S, LatencyParams
 from device_agent.errors import InvalidRequest
-from host.cache import CACHE_MAX_DAYS, CACHE_MAX_MB, DEVICE_STORE_MAX_MB
+from host.cache import CacheLimits
 from host.codec import decode, encode
-from host.convert import options as convert_options
-from host.convert.modes import MODES_BY_NAME, ModeRequest
-from host.devices import options as device_options
+from host.convert.given import is_given_build
+from host.convert.modes import MODES_BY_NAME
+from host.convert.options import ConversionSettings
+from host.devices.options import DeviceChoice
 from host.errors import InputError, RecordError
-from host.params import Param, at_least, between, positive, validate
+from host.params import Param, at_least, between, flat, part, parts_of, positive, validate, with_values
 from host.store.location import DB, default_path
 
 DEFAULT_BACKENDS = "cpu1,cpu4,gpu,nnapi,npu"
@@ -33,31 +37,32 @@ def default_db() -> Path:
 
 
 @dataclass(frozen=True)
-class BenchConfig:
-    # what to measure
-    model: str = Param("demo", "model file, SavedModel folder, built-in name, .tflite build, or a host convert output "
-                       "folder (default: demo, the bundled model)", metavar="MODEL").field()
-    weights: str | None = convert_options.WEIGHTS.field()
+class EvaluationData:
+    """The labelled images a bench evaluates, and how they are read."""
+
     dataset: str | None = Param(None, "evaluation images: class subfolders, or a flat folder with --labels (ILSVRC val)",
                                 metavar="DIR").field()
     labels: str | None = Param(None, "labels file for a flat --dataset: one class index per line, in sorted file-name order",
                                metavar="FILE").field()
-    calibration: str | None = convert_options.CALIBRATION.field()
-    train_data: str | None = convert_options.TRAIN_DATA.field()
-    modes: str = convert_options.MODES.field()
-    backends: str = Param(DEFAULT_BACKENDS, "backends, comma-separated: cpuN (N threads, XNNPACK), gpu (LiteRT, default precision), gpu-fp32, npu (LiteRT, the NPU alone), nnapi",
-                          metavar="LIST").field()
     limit: int | None = Param(None, "evaluate only the first N images", unit="images", metavar="N", check=at_least(1)).field()
-    calibration_count: int = convert_options.CALIBRATION_COUNT.field()
-    preset: str | None = convert_options.PRESET.field()
-    io_type: str = convert_options.IO_TYPE.field()
     label_offset: int = Param(0, "added to every label (1 for 1001-class models with a background class)", metavar="N").field()
     crop: float = Param(1.0, "central crop before resizing (0.875 for ImageNet-style evaluation)", unit="fraction of the side",
                         metavar="F", check=between(0.1, 1.0)).field()
-    qat_epochs: int = convert_options.QAT_EPOCHS.field()
-    keep_float: str | None = convert_options.KEEP_FLOAT.field()
-    use_cache: bool = convert_options.USE_CACHE.field()
-    # how to measure (benchmark_model's parameters)
+
+    def validate(self) -> None:
+        if self.labels and not self.dataset:
+            raise InputError("--labels needs --dataset (the flat image folder it labels)")
+        for name in ("dataset", "labels"):
+            _exists(name, getattr(self, name))
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """What a cell measures and how: the backends, benchmark_model's timing parameters, the
+    per-op and warm-start passes, and the CPUs and performance mode the workers run under."""
+
+    backends: str = Param(DEFAULT_BACKENDS, "backends, comma-separated: cpuN (N threads, XNNPACK), gpu (LiteRT, default "
+                          "precision), gpu-fp32, npu (LiteRT, the NPU alone), nnapi", metavar="LIST").field()
     warmup_runs: int = Param(_LATENCY.warmup_runs, "warm-up invokes before timing, kept out of the statistics", unit="runs",
                              metavar="N", check=at_least(0)).field()
     warmup_seconds: float = Param(_LATENCY.warmup_seconds, "minimum warm-up time", unit="seconds", metavar="S",
@@ -69,17 +74,6 @@ class BenchConfig:
                                unit="seconds", metavar="S", check=positive).field()
     cell_timeout: float = Param(DEFAULT_CELL_TIMEOUT_S, "a cell's worker is killed past this", unit="seconds", metavar="S",
                                 check=positive).field()
-    # repeats, order and the phone's state (the statistical unit of a verdict is the repeat)
-    repeats: int = Param(1, "measure each cell this many times, each in a fresh worker (verdicts need 3 or more)",
-                         unit="repeats", metavar="R", check=at_least(1)).field()
-    order: str = Param("shuffled", "order of the repeats: shuffled rounds, interleaved rounds, or blocked (a cell's "
-                       "repeats together)", choices=("shuffled", "interleaved", "blocked")).field()
-    seed: int | None = Param(None, "seed of the shuffled order (default: a new one, recorded with the run)",
-                             metavar="N").field()
-    cooldown: float = Param(60.0, "before each repeat, wait at most this long for the phone to cool", unit="seconds",
-                            metavar="S", check=at_least(0)).field()
-    cool_below: float = Param(45.0, "cool means thermal status none and the hottest CPU zone below this",
-                              unit="degrees C", metavar="C", check=between(20, 120)).field()
     cpu_mask: str = Param("none", "pin the workers to CPUs: auto (the fastest cores, from cpufreq maxima), a hex mask "
                           "(0xf0), or none", metavar="auto|HEX|none").field()
     fixed_performance: bool = Param(True, "leave Android's fixed-performance mode off (it is turned on where offered, "
@@ -88,42 +82,6 @@ class BenchConfig:
                              "them; LiteRT's profiler, where the device has LiteRT)", flag="--no-op-profile").field()
     warm_start: bool = Param(True, "leave out the warm start (after each GPU/NPU cell's cold start, a fresh worker starts "
                              "its model again with the caches the first start wrote)", flag="--no-warm-start").field()
-    sustained: float = Param(0.0, "also run the --sustained-cells for this long each, read in windows: throttle onset",
-                             unit="minutes", metavar="MIN", check=at_least(0)).field()
-    sustained_cells: str = Param("none/cpu1", "the cells of --sustained, comma-separated mode/backend", metavar="LIST").field()
-    # where
-    device: tuple[str, ...] = device_options.DEVICES.field()
-    all_devices: bool = device_options.ALL_DEVICES.field()
-    adb_server: str | None = device_options.ADB_SERVER.field()
-    stf: str | None = device_options.STF.field()
-    stf_filter: str | None = device_options.STF_FILTER.field()
-    stf_timeout: float = device_options.STF_TIMEOUT.field()
-    reconnect_wait: float = device_options.RECONNECT_WAIT.field()
-    device_python: str | None = device_options.DEVICE_PYTHON.field()
-    gpu_delegate: str = device_options.GPU_DELEGATE.field()
-    nnapi_delegate: str = device_options.NNAPI_DELEGATE.field()
-    wait: bool = Param(True, "refuse a device another bench on this machine is using, instead of waiting for it",
-                       flag="--no-wait").field()
-    attach: bool = Param(False, "use the agent started inside the Termux app with the line from 'host agent-command' "
-                         "(Termux from F-Droid or Play)").field()
-    # how much is kept
-    cache_max_mb: int = CACHE_MAX_MB.field()
-    cache_max_days: float = CACHE_MAX_DAYS.field()
-    device_store_max_mb: int = DEVICE_STORE_MAX_MB.field()
-
-    @cached_property
-    def given_build(self) -> bool:
-        """A .tflite file or a host convert folder: benched as it is, nothing converted."""
-        path = Path(self.model)
-        return path.suffix.lower() == ".tflite" or (path.is_dir() and (path / "manifest.json").is_file())
-
-    @cached_property
-    def mode_request(self) -> ModeRequest:
-        return ModeRequest.parse(self.modes)
-
-    @property
-    def keep_float_layers(self) -> tuple[str, ...]:
-        return convert_options.keep_float_layers(self.keep_float)
 
     @cached_property
     def backend_names(self) -> list[str]:
@@ -152,51 +110,92 @@ class BenchConfig:
             raise InputError("--cpu-mask must name at least one CPU")
         return value
 
+    def latency_params(self) -> LatencyParams:
+        """The agent's own parameter type: one definition of what a valid setting is."""
+        return LatencyParams(self.warmup_runs, self.warmup_seconds, self.min_runs, self.min_seconds, self.max_seconds)
+
+    def validate(self) -> None:
+        self.backend_names  # noqa: B018 - parsing is the check
+        try:
+            self.latency_params().validate()
+        except InvalidRequest as e:
+            raise InputError(f"latency settings: {e}") from e
+        self.mask(1)
+
+
+@dataclass(frozen=True)
+class RepeatPolicy:
+    """How often and in what order cells are measured, and the phone's thermal state between."""
+
+    repeats: int = Param(1, "measure each cell this many times, each in a fresh worker (verdicts need 3 or more)",
+                         unit="repeats", metavar="R", check=at_least(1)).field()
+    order: str = Param("shuffled", "order of the repeats: shuffled rounds, interleaved rounds, or blocked (a cell's "
+                       "repeats together)", choices=("shuffled", "interleaved", "blocked")).field()
+    seed: int | None = Param(None, "seed of the shuffled order (default: a new one, recorded with the run)",
+                             metavar="N").field()
+    cooldown: float = Param(60.0, "before each repeat, wait at most this long for the phone to cool", unit="seconds",
+                            metavar="S", check=at_least(0)).field()
+    cool_below: float = Param(45.0, "cool means thermal status none and the hottest CPU zone below this",
+                              unit="degrees C", metavar="C", check=between(20, 120)).field()
+    sustained: float = Param(0.0, "also run the --sustained-cells for this long each, read in windows: throttle onset",
+                             unit="minutes", metavar="MIN", check=at_least(0)).field()
+    sustained_cells: str = Param("none/cpu1", "the cells of --sustained, comma-separated mode/backend", metavar="LIST").field()
+
     def sustained_pairs(self) -> list[tuple[str, str]]:
         pairs = [tuple(p.strip().split("/", 1)) for p in self.sustained_cells.split(",") if p.strip()]
         if any(len(p) != 2 for p in pairs):
             raise InputError(f"--sustained-cells takes mode/backend pairs, not {self.sustained_cells!r}")
         return [(p[0], p[1]) for p in pairs]
 
-    def latency_params(self) -> LatencyParams:
-        """The agent's own parameter type: one definition of what a valid setting is."""
-        return LatencyParams(self.warmup_runs, self.warmup_seconds, self.min_runs, self.min_seconds, self.max_seconds)
+
+def _exists(name: str, value: str | None) -> None:
+    if value and not Path(value).exists():
+        raise InputError(f"--{name.replace('_', '-')} {value} does not exist")
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """``host bench``: the model and one part per concern, each taken alone by its consumer
+    (the input step, the device selection, the cells, the repeat plan, the end of the run)."""
+
+    model: str = Param("demo", "model file, SavedModel folder, built-in name, .tflite build, or a host convert output "
+                       "folder (default: demo, the bundled model)", metavar="MODEL").field()
+    data: EvaluationData = part(EvaluationData)
+    conversion: ConversionSettings = part(ConversionSettings)
+    measurement: Measurement = part(Measurement)
+    schedule: RepeatPolicy = part(RepeatPolicy)
+    devices: DeviceChoice = part(DeviceChoice)
+    caches: CacheLimits = part(CacheLimits)
+
+    @classmethod
+    def of(cls, **values: Any) -> BenchConfig:
+        """A config from flat parameter names (``BenchConfig.of(model=..., backends="cpu1")``)."""
+        return with_values(cls(), **values)
+
+    @cached_property
+    def given_build(self) -> bool:
+        """A .tflite file or a host convert folder: benched as it is, nothing converted."""
+        return is_given_build(self.model)
 
     def validate(self) -> None:
-        """Reject impossible settings before any conversion or device work."""
+        """Reject impossible settings before any conversion or device work; each part checks its own."""
         validate(self)
         if not self.given_build or Path(self.model).is_dir():
-            self.mode_request  # noqa: B018 - parsing is the check
-        self.backend_names  # noqa: B018
-        try:
-            self.latency_params().validate()
-        except InvalidRequest as e:
-            raise InputError(f"latency settings: {e}") from e
-        from host.devices.transport.adb import parse_server
-
-        parse_server(self.adb_server)
-        self.mask(1)
-        self.sustained_pairs()
-        if self.stf_filter and not self.stf:
-            raise InputError("--stf-filter chooses devices of an STF server: give its URL with --stf")
-        if self.all_devices and (self.device or self.stf):
-            raise InputError("--all-devices takes every ready device: leave out --device and --stf")
-        if self.stf and self.device and self.stf_filter:
-            raise InputError("--stf takes devices by --device serial or by --stf-filter, not both")
-        if self.labels and not self.dataset:
-            raise InputError("--labels needs --dataset (the flat image folder it labels)")
-        for name in ("dataset", "labels", "calibration", "train_data"):
-            value = getattr(self, name)
-            if value and not Path(value).exists():
-                raise InputError(f"--{name.replace('_', '-')} {value} does not exist")
+            self.conversion.mode_request  # noqa: B018 - parsing is the check
+        self.measurement.validate()
+        self.schedule.sustained_pairs()
+        self.devices.validate()
+        self.data.validate()
+        for name in ("calibration", "train_data"):
+            _exists(name, getattr(self.conversion, name))
         if self.given_build:  # a corrupt or truncated build is refused before any device is looked for
-            from host.bench.given import load_given
+            from host.convert.given import load_given
 
-            load_given(self.model, None if Path(self.model).suffix.lower() == ".tflite" else self.mode_request)
+            load_given(self.model, None if Path(self.model).suffix.lower() == ".tflite" else self.conversion.mode_request)
 
     def to_stored(self, modes: list[str]) -> dict[str, Any]:
-        """The settings as stored with a run (modes as measured, backends as a list), for resume."""
-        return {**encode(self), "modes": modes, "backends": self.backend_names}
+        """The settings as stored with a run, flat (modes as measured, backends as a list), for resume."""
+        return {**encode(flat(self)), "modes": modes, "backends": self.measurement.backend_names}
 
     @classmethod
     def from_stored(cls, data: object, where: str) -> BenchConfig:
@@ -207,10 +206,11 @@ class BenchConfig:
                 "backends": ",".join(data.get("backends") or []) or DEFAULT_BACKENDS}
         if isinstance(data.get("device"), str) or data.get("device") is None:  # stored comma-joined before 0.2
             data["device"] = [d for d in (data.get("device") or "").split(",") if d]
-        return decode(cls, data, where)
+        parts: dict[str, Any] = {f.name: decode(kind, data, where) for f, kind in parts_of(cls)}
+        return cls(model=str(data.get("model") or "demo"), **parts)
 
     def with_devices(self, devices: tuple[str, ...], adb_server: str | None) -> BenchConfig:
-        return replace(self, device=devices or self.device, adb_server=adb_server or self.adb_server)
+        return with_values(self, device=devices or self.devices.device, adb_server=adb_server or self.devices.adb_server)
 
 
 @dataclass(frozen=True)

@@ -10,32 +10,22 @@ from typing import Protocol
 import numpy as np
 
 from device_agent.dataset import DatasetReader
-from host.bench.config import BenchConfig
-from host.bench.given import load_given
-from host.convert import options as convert_options
+from host.bench.config import BenchConfig, EvaluationData
 from host.convert.cache import ConversionCache
-from host.convert.converter import ConversionListener, ConversionReport, ConvertOptions, convert_model
+from host.convert.converter import ConversionListener, ConversionReport, convert_model
+from host.convert.given import ModelFile
+from host.convert.inputs import InputRequest, ResolvedInputs, resolve_inputs
 from host.convert.inspect import inspect_tflite
-from host.convert.loader import resolve_model
 from host.convert.modes import MODES
-from host.convert.service import demo_keep_float, demo_splits_for
-from host.data import demo
+from host.convert.options import ConversionSettings
 from host.data.datasets import DatasetSlices, check_labels, slice_dataset
 from host.data.packed import pack
 from host.paths import cache_dir
-from host.results import DatasetInfo, ModelInfo
+from host.results import DatasetInfo, ModelInfo, RunStats
 
 
 class InputsListener(ConversionListener, Protocol):
     def stage(self, text: str) -> None: ...
-
-
-@dataclass(frozen=True)
-class ModelFile:
-    mode: str
-    path: Path
-    sha256: str
-    size_bytes: int
 
 
 @dataclass(frozen=True)
@@ -50,6 +40,7 @@ class PreparedInputs:
     preset: str
     dataset_file_sha256: str = ""  # the packed file's name on the device; the run evaluates its first dataset.count images
     labels: np.ndarray | None = None  # each evaluated image's class (label offset applied; -1 unknown)
+    label_offset: int = 0  # added to the dataset's labels (the agent adds it too)
     notes: list[str] = field(default_factory=list)
 
     def stored_modes(self) -> list[str]:
@@ -69,6 +60,11 @@ class PreparedInputs:
             return b""
         return bytes(np.packbits(predicted == self.labels))
 
+    def conversion_stats(self) -> RunStats:
+        results = self.conversion.results if self.conversion else ()
+        return RunStats(converted=sum(1 for r in results if r.ok and not r.cached),
+                        conversion_cache_hits=sum(1 for r in results if r.cached))
+
     def files(self) -> list[tuple[Path, str]]:
         """(path, sha256) of every file the device needs: the models and the packed dataset."""
         files = [(m.path, m.sha256) for m in self.models.values()]
@@ -77,76 +73,59 @@ class PreparedInputs:
         return files
 
 
-def _demo_defaults(config: BenchConfig) -> BenchConfig:
-    """The demo model brings its own evaluation, calibration and training splits."""
-    if config.model != "demo":
-        return config
-    keep_float = config.keep_float if config.keep_float is not None else ",".join(demo_keep_float(config.mode_request))
-    calibration, train_data = demo_splits_for(
-        config.mode_request, Path(config.calibration) if config.calibration else None,
-        Path(config.train_data) if config.train_data else None, keep_float=bool(convert_options.keep_float_layers(keep_float)),
-    )
-    return replace(
-        config, keep_float=keep_float,
-        dataset=config.dataset or str(demo.split_folder("eval")),
-        calibration=str(calibration) if calibration else None,
-        train_data=str(train_data) if train_data else None,
-        preset=config.preset or str(demo.demo_meta().get("preset", "mobilenet")),
-    )
+def input_request(config: BenchConfig) -> InputRequest:
+    """The bench's part of the one input step (``host.convert.inputs``)."""
+    c, d = config.conversion, config.data
+    return InputRequest(config.model, weights=c.weights, dataset=d.dataset, labels=d.labels, calibration=c.calibration,
+                        train_data=c.train_data, keep_float=c.keep_float, preset=c.preset,
+                        modes=None if config.given_build and not Path(config.model).is_dir() else c.mode_request)
 
 
-def _slices(config: BenchConfig) -> DatasetSlices | None:
+def _slices(data: EvaluationData, resolved: ResolvedInputs, settings: ConversionSettings) -> DatasetSlices | None:
     """Evaluation images, and calibration images carved from them only when a mode needs them."""
-    if not config.dataset:
+    if resolved.dataset is None:
         return None
-    needs_calibration = not config.given_build and (config.mode_request.needs_calibration or bool(config.keep_float_layers))
+    needs_calibration = resolved.given is None and (settings.mode_request.needs_calibration or bool(resolved.keep_float))
     return slice_dataset(
-        Path(config.dataset), labels_file=Path(config.labels) if config.labels else None, limit=config.limit,
-        calibration_count=config.calibration_count, take_calibration=needs_calibration and config.calibration is None,
+        resolved.dataset, labels_file=resolved.labels, limit=data.limit, calibration_count=settings.calibration_count,
+        take_calibration=needs_calibration and resolved.calibration is None,
     )
 
 
 def prepare_inputs(config: BenchConfig, listener: InputsListener) -> PreparedInputs:
-    uses_demo_data = config.model == "demo" and config.dataset is None
-    config = _demo_defaults(config)
-    slices = _slices(config)
-    inputs = _given(config) if config.given_build else _converted(config, slices, listener)
-    return _with_dataset(config, slices, uses_demo_data, inputs, listener)
+    resolved = resolve_inputs(input_request(config))
+    slices = _slices(config.data, resolved, config.conversion)
+    inputs = _given(resolved) if resolved.given else _converted(resolved, config.conversion, slices, listener)
+    inputs = replace(inputs, label_offset=config.data.label_offset, notes=[resolved.preset_note, *inputs.notes])
+    return _with_dataset(config.data, slices, resolved.demo_data, inputs, listener)
 
 
-def _given(config: BenchConfig) -> PreparedInputs:
-    model, files = load_given(config.model, None if Path(config.model).suffix.lower() == ".tflite" else config.mode_request)
-    models = {m: ModelFile(m, g.path, g.sha256, g.size_bytes) for m, g in files.items()}
-    preset = config.preset or "mobilenet"
+def _given(resolved: ResolvedInputs) -> PreparedInputs:
+    assert resolved.given is not None
+    models = resolved.given.files
     return PreparedInputs(
-        model=replace(model, preset=preset), conversion=None, models=models, failed_modes={}, modes=list(models),
-        dataset=DatasetInfo(), dataset_file=None, preset=preset,
-        notes=[f"benched the given .tflite build(s) as they are; preprocessing preset {preset}"],
+        model=replace(resolved.given.model, preset=resolved.preset), conversion=None, models=models, failed_modes={},
+        modes=list(models), dataset=DatasetInfo(), dataset_file=None, preset=resolved.preset,
+        notes=["benched the given .tflite build(s) as they are"],
     )
 
 
-def _converted(config: BenchConfig, slices: DatasetSlices | None, listener: InputsListener) -> PreparedInputs:
-    source = resolve_model(config.model, config.weights)
+def _converted(resolved: ResolvedInputs, settings: ConversionSettings, slices: DatasetSlices | None,
+               listener: InputsListener) -> PreparedInputs:
+    source = resolved.source
+    assert source is not None
     calibration_entries = slices.calibration if slices else ()
-    runnable, skipped = config.mode_request.select(
-        has_calibration=bool(config.calibration or calibration_entries), has_training=bool(config.train_data),
-    )
-    options = ConvertOptions(
-        io_type=config.io_type, calibration_dir=Path(config.calibration) if config.calibration else None,
-        calibration_entries=calibration_entries, calibration_count=config.calibration_count, preset=config.preset,
-        train_dir=Path(config.train_data) if config.train_data else None, qat_epochs=config.qat_epochs,
-        use_cache=config.use_cache, keep_float=config.keep_float_layers, training_ready=demo.finish_rendering,
-    )
+    runnable, skipped = resolved.select(settings.mode_request, bool(calibration_entries))
     out = cache_dir() / "bench-models" / source.sha256[:16]
-    report = convert_model(source, runnable, out, options, cache=ConversionCache(cache_dir() / "convert"), skipped=skipped,
-                           listener=listener)
+    report = convert_model(source, runnable, out, resolved.convert_options(settings, calibration_entries),
+                           cache=ConversionCache(cache_dir() / "convert"), skipped=skipped, listener=listener)
     models = {r.mode: ModelFile(r.mode, Path(r.path or ""), r.sha256 or "", r.size_bytes or 0) for r in report.results if r.ok}
     return PreparedInputs(
         model=ModelInfo(source.name, source.sha256, report.model.input_shape, report.model.preset, _classes(models)),
         conversion=report,
         models=models, failed_modes={r.mode: f"conversion failed: {r.error}" for r in report.results if not r.ok},
-        modes=[m.name for m in runnable] + [r.mode for r in report.results if r.variant_of], dataset=DatasetInfo(), dataset_file=None, preset=report.model.preset,
-        notes=[f"mode {mode} skipped: {reason}" for mode, reason in skipped.items()],
+        modes=[m.name for m in runnable] + [r.mode for r in report.results if r.variant_of], dataset=DatasetInfo(),
+        dataset_file=None, preset=report.model.preset, notes=[f"mode {mode} skipped: {reason}" for mode, reason in skipped.items()],
     )
 
 
@@ -158,16 +137,16 @@ def _classes(models: dict[str, ModelFile]) -> int:
     return 0
 
 
-def _with_dataset(config: BenchConfig, slices: DatasetSlices | None, uses_demo_data: bool, inputs: PreparedInputs,
+def _with_dataset(data: EvaluationData, slices: DatasetSlices | None, uses_demo_data: bool, inputs: PreparedInputs,
                   listener: InputsListener) -> PreparedInputs:
     """Load the evaluation images at the model's input size and pack them for the device."""
     if slices is None:
         inputs.notes.append("no dataset given (--dataset DIR): latency only, accuracy and fidelity are n/a")
         return inputs
-    check_labels(slices.evaluation, inputs.model.classes, config.label_offset)
+    check_labels(slices.evaluation, inputs.model.classes, data.label_offset)
     shape = inputs.model.input_shape
     progress = _PackProgress(listener)
-    packed = pack(slices.pool, len(slices.evaluation), (shape[1], shape[2]), config.crop, cache_dir() / "datasets",
+    packed = pack(slices.pool, len(slices.evaluation), (shape[1], shape[2]), data.crop, cache_dir() / "datasets",
                   on_progress=progress)
     progress.finish(packed.count)
     if packed.skipped:
@@ -177,7 +156,7 @@ def _with_dataset(config: BenchConfig, slices: DatasetSlices | None, uses_demo_d
     dataset = DatasetInfo("demo" if uses_demo_data else slices.name, packed.identity, packed.count, slices.labelled)
     with DatasetReader(packed.path, packed.count) as reader:
         labels = reader.labels()
-    labels = np.where(labels >= 0, labels + config.label_offset, -1)
+    labels = np.where(labels >= 0, labels + data.label_offset, -1)
     return replace(inputs, dataset=dataset, dataset_file=packed.path, dataset_file_sha256=packed.file_sha256, labels=labels)
 
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 import random
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from host.bench.config import BenchConfig
 from host.bench.inputs import PreparedInputs
 from host.errors import InputError
+from host.params import with_values
 from host.results import CellRecord, RunRecord
 
 REFERENCE = ("none", "cpu1")
@@ -88,7 +89,7 @@ class RunPlan:
     done: dict[CellKey, CellRecord] = field(default_factory=dict)
 
     def units(self, cells: list[tuple[str, str]]) -> list[Unit]:
-        c = self.config
+        c = self.config.schedule
         return units(cells, c.repeats, c.order, c.seed or 0, c.sustained_pairs() if c.sustained > 0 else [])
 
     def todo(self, identity: str, cells: list[tuple[str, str]]) -> list[Unit]:
@@ -119,14 +120,14 @@ class RunPlan:
 
 def new_plan(config: BenchConfig) -> RunPlan:
     """A new run; a shuffled order without --seed gets a new seed, recorded with the run."""
-    if config.seed is None:
-        config = replace(config, seed=secrets.randbelow(2**31))
+    if config.schedule.seed is None:
+        config = with_values(config, seed=secrets.randbelow(2**31))
     return RunPlan(new_run_id(), config)
 
 
 def resume_plan(previous: RunRecord, given: BenchConfig) -> RunPlan:
     """The stored run's settings (devices and adb server may be named anew) and its kept cells."""
     stored = BenchConfig.from_stored(previous.config, f"run {previous.run_id}")
-    config = stored.with_devices(given.device, given.adb_server)
+    config = stored.with_devices(given.devices.device, given.devices.adb_server)
     done = {c.key: c for c in previous.cells if c.status in ("ok", "unavailable")}
     return RunPlan(previous.run_id, config, previous, done)

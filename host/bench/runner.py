@@ -21,6 +21,7 @@ from host.bench.inputs import PreparedInputs
 from host.bench.op_layers import profiled_layers
 from host.bench.plan import REFERENCE, RunPlan, Unit, cell_order
 from host.bench.repeat import CoolDown, measure_repeat
+from host.devices.launch.launchers import AgentOptions
 from host.devices.state.conditions import fastest_cores
 from host.errors import AgentError, AgentTimeout, AgentUnavailable, DeviceError, HostError, StorageFull
 from host.results import CellRecord, Conditions, DeviceRecord, RepeatRecord, RunStats
@@ -70,7 +71,7 @@ class DeviceRunner:
     reconnect: Callable[[], bool] = lambda: True  # after a loss: wait for the device to be back (False: it stayed away)
 
     def order(self) -> list[tuple[str, str]]:
-        return cell_order(self.inputs.stored_modes(), self.plan.config.backend_names)
+        return cell_order(self.inputs.stored_modes(), self.plan.config.measurement.backend_names)
 
     def run(self) -> RunStats:
         todo = self.plan.todo(self.identity, self.order())
@@ -117,12 +118,12 @@ class DeviceRunner:
                 self.stats = replace(self.stats, pushed_files=self.stats.pushed_files + 1,
                                      pushed_bytes=self.stats.pushed_bytes + path.stat().st_size)
         self.stats = replace(self.stats, files=len(files))
-        pruned = session.prune_store(config.device_store_max_mb * 1_000_000, tuple(sha for _, sha in files))
+        pruned = session.prune_store(config.caches.device_store_max_mb * 1_000_000, tuple(sha for _, sha in files))
         if pruned.removed_files:
             self.listener.stage(f"{self.identity}: removed {pruned.removed_files} least recently used files "
                                 f"({pruned.removed_bytes / 1e6:.1f} MB) from the device's store")
-        self.cpu_mask = config.mask(fastest_cores(session.conditions()))
-        fixed = config.fixed_performance and session.set_fixed_performance(True)
+        self.cpu_mask = config.measurement.mask(fastest_cores(session.conditions()))
+        fixed = config.measurement.fixed_performance and session.set_fixed_performance(True)
         device = replace(session.device_record(), cpu_mask=self.cpu_mask, fixed_performance=fixed)
         self.fingerprint = device.fingerprint.id if device.fingerprint else ""
         self.sink.add_device(device)
@@ -167,7 +168,7 @@ class DeviceRunner:
         if not self.measured.get(unit.cell, self._kept_ok(unit.cell)):
             return
         latency = self._latency(unit)
-        request = cell_request(self.plan.config, self.inputs, unit.mode, unit.backend, "", self.cpu_mask)
+        request = self._request(unit.mode, unit.backend, "")
         request = replace(request, evaluation=None, latency=latency, op_profile=False, start="warm",
                           timeout_seconds=request.timeout_seconds + latency.max_seconds + latency.warmup_seconds)
         result, repeat = self._measure(session, request, unit)
@@ -177,20 +178,26 @@ class DeviceRunner:
         elif not result.ok:
             self.listener.stage(f"{self.identity}: {unit.mode}/{unit.backend} repeat {unit.repeat} failed: {result.error}")
 
+    def _request(self, mode: str, backend: str, reference: str) -> CellRequest:
+        config = self.plan.config
+        delegates = AgentOptions(config.devices.gpu_delegate, config.devices.nnapi_delegate)
+        return cell_request(config.measurement, delegates, self.inputs, mode, backend, reference, self.cpu_mask)
+
     def _kept_ok(self, cell: tuple[str, str]) -> bool:
         kept = self.plan.done.get((self.identity, *cell))
         return kept is not None and kept.ok
 
     def _latency(self, unit: Unit) -> LatencyParams:
-        params = self.plan.config.latency_params()
+        params = self.plan.config.measurement.latency_params()
         if unit.kind == "sustained":  # one long run, read in windows afterwards
-            seconds = self.plan.config.sustained * 60.0
+            seconds = self.plan.config.schedule.sustained * 60.0
             return replace(params, min_runs=1, min_seconds=seconds, max_seconds=seconds)
         return params
 
     def _measure(self, session: Session, request: CellRequest, unit: Unit) -> tuple[CellResult, RepeatRecord | None]:
         key = (self.identity, unit.mode, unit.backend)
-        cool = CoolDown(self.plan.config.cool_below, self.plan.config.cooldown)
+        schedule = self.plan.config.schedule
+        cool = CoolDown(schedule.cool_below, schedule.cooldown)
         position = self.positions.setdefault(unit, len(self.positions))
         result, repeat = measure_repeat(session, request, unit, position, cool, self.listener.stage,
                                         lambda p: self.listener.cell_progress(key, p.phase, p.fraction, p.message))
@@ -206,7 +213,7 @@ class DeviceRunner:
         if model is None:
             cell = failed_record(self.identity, mode, backend, "convert", self.inputs.failed_modes.get(mode, "no model"))
         else:
-            request = cell_request(self.plan.config, self.inputs, mode, backend, self.reference, self.cpu_mask)
+            request = self._request(mode, backend, self.reference)
             try:
                 result, repeat = self._measure(session, request, unit)
             except (AgentUnavailable, AgentTimeout):

@@ -65,17 +65,6 @@ def keras_cache_dir() -> Path:
 def resolve_model(spec: str, weights: str | None = None) -> ModelSource:
     """Validate ``spec`` (a path or a built-in name) and hash it; no TensorFlow import."""
     path = Path(spec).expanduser()
-    if spec == "demo":
-        from dataclasses import replace
-
-        from host.data.demo import MODEL_FILE, demo_meta
-
-        if not MODEL_FILE.is_file():
-            raise ModelLoadError(f"the bundled demo model is missing at {MODEL_FILE}: run python tools/build_demo.py")
-        meta = demo_meta()
-        size = int(str(meta.get("input_size", 0))) or None
-        source = _resolve_file(MODEL_FILE, name="demo", kind="demo")
-        return replace(source, preset=str(meta.get("preset", "mobilenet")), known_input_shape=(size, size, 3) if size else None)
     if spec in BUILTINS and not path.exists():
         return _resolve_builtin(BUILTINS[spec], weights)
     if not path.exists():
@@ -87,10 +76,10 @@ def resolve_model(spec: str, weights: str | None = None) -> ModelSource:
         if not ((path / "saved_model.pb").is_file() or (path / "saved_model.pbtxt").is_file()):
             raise ModelLoadError(f"{path} is a folder but not a SavedModel (no saved_model.pb in it)")
         return ModelSource(path.name, "saved_model", sha256_tree(path), path=path)
-    return _resolve_file(path, name=path.stem, kind="keras_file")
+    return resolve_file(path, name=path.stem, kind="keras_file")
 
 
-def _resolve_file(path: Path, *, name: str, kind: str) -> ModelSource:
+def resolve_file(path: Path, *, name: str, kind: str) -> ModelSource:
     with path.open("rb") as handle:
         head = handle.read(8)
     suffix = path.suffix.lower()

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from host.convert.modes import IO_TYPES, ModeRequest
-from host.params import Param, at_least, validate
+from host.params import Param, at_least, part, validate
 
 MODES = Param("all", "modes, comma-separated: none, dynamic_range, float16, integer, full_integer, int16x8, qat; "
               "or post_training, or all (every mode whose inputs are given)", metavar="LIST")
@@ -32,12 +32,9 @@ def keep_float_layers(text: str | None) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True)
-class ConvertConfig:
-    """``host convert MODEL --modes LIST --out DIR [...]``."""
+class ConversionSettings:
+    """How builds are made from a model: the part ``host convert`` and ``host bench`` share."""
 
-    model: str = Param("", ".keras/.h5 file, SavedModel folder, or a built-in name (demo, mobilenet_v2, ...)",
-                       positional=True, metavar="MODEL").field()
-    out: str = Param("", "folder for <mode>.tflite and manifest.json", metavar="DIR", required=True).field()
     modes: str = MODES.field()
     weights: str | None = WEIGHTS.field()
     calibration: str | None = CALIBRATION.field()
@@ -57,6 +54,16 @@ class ConvertConfig:
     def mode_request(self) -> ModeRequest:
         return ModeRequest.parse(self.modes)
 
+
+@dataclass(frozen=True)
+class ConvertConfig:
+    """``host convert MODEL --modes LIST --out DIR [...]``."""
+
+    model: str = Param("", ".keras/.h5 file, SavedModel folder, or a built-in name (demo, mobilenet_v2, ...)",
+                       positional=True, metavar="MODEL").field()
+    out: str = Param("", "folder for <mode>.tflite and manifest.json", metavar="DIR", required=True).field()
+    conversion: ConversionSettings = part(ConversionSettings)
+
     def validate(self) -> None:
         validate(self)
-        self.mode_request  # noqa: B018 - a bad mode name fails before any work
+        self.conversion.mode_request  # noqa: B018 - a bad mode name fails before any work

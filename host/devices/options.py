@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from host.errors import InputError
 from host.params import Param, at_least, positive
 
 ADB_SERVER = Param(None, "adb server to use (default: $ANDROID_ADB_SERVER_PORT, else 5037 on this machine)",
@@ -78,3 +79,36 @@ class AgentCommandOptions:
     device: str | None = DEVICE.field()
     gpu_delegate: str = GPU_DELEGATE.field()
     nnapi_delegate: str = NNAPI_DELEGATE.field()
+
+
+@dataclass(frozen=True)
+class DeviceChoice:
+    """Which devices a bench runs on and how the agent is started there: the part the selection
+    and launch layers take."""
+
+    device: tuple[str, ...] = DEVICES.field()
+    all_devices: bool = ALL_DEVICES.field()
+    adb_server: str | None = ADB_SERVER.field()
+    stf: str | None = STF.field()
+    stf_filter: str | None = STF_FILTER.field()
+    stf_timeout: float = STF_TIMEOUT.field()
+    reconnect_wait: float = RECONNECT_WAIT.field()
+    device_python: str | None = DEVICE_PYTHON.field()
+    gpu_delegate: str = GPU_DELEGATE.field()
+    nnapi_delegate: str = NNAPI_DELEGATE.field()
+    wait: bool = Param(True, "refuse a device another bench on this machine is using, instead of waiting for it",
+                       flag="--no-wait").field()
+    attach: bool = Param(False, "use the agent started inside the Termux app with the line from 'host agent-command' "
+                         "(Termux from F-Droid or Play)").field()
+
+    def validate(self) -> None:
+        """The combinations that cannot work, and the adb server's address; no device is asked."""
+        from host.devices.transport.adb import parse_server
+
+        parse_server(self.adb_server)
+        if self.stf_filter and not self.stf:
+            raise InputError("--stf-filter chooses devices of an STF server: give its URL with --stf")
+        if self.all_devices and (self.device or self.stf):
+            raise InputError("--all-devices takes every ready device: leave out --device and --stf")
+        if self.stf and self.device and self.stf_filter:
+            raise InputError("--stf takes devices by --device serial or by --stf-filter, not both")

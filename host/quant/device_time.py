@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import tempfile
 from collections import defaultdict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -63,8 +63,8 @@ def measure_build(build: bytes, options: DebugOptions, db: Any, listener: Any) -
     with tempfile.TemporaryDirectory(prefix="quantbench-debug-") as work:
         path = Path(work) / "integer.tflite"
         path.write_bytes(build)
-        config = replace(BenchConfig(), model=str(path), backends=options.backend, op_profile=True, device=options.device,
-                         adb_server=options.adb_server)
+        config = BenchConfig.of(model=str(path), backends=options.backend, op_profile=True, device=options.device,
+                                adb_server=options.adb_server)
         run = run_bench(config, db, listener)
     return from_run(run, "integer", options.backend)
 

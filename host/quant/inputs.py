@@ -1,19 +1,20 @@
 """What ``host debug`` and ``host tune`` start from: the model, its calibration, its images.
 
-Both calibrate once (``selective.Calibrated``) and then quantize many ways; the demo brings its
-own calibration and evaluation images, any other model names them.
+Both calibrate once (``selective.Calibrated``) and then quantize many ways; what they start from
+comes from the one input step (``host.convert.inputs``): the demo brings its own calibration and
+evaluation images, any other model names them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from host.convert.cache import ConversionCache
-from host.convert.converter import DEFAULT_PRESET, LoadedModel, load_calibration, representative_dataset_of
-from host.convert.loader import ModelSource, resolve_model
+from host.convert.converter import LoadedModel, load_calibration, representative_dataset_of
+from host.convert.inputs import InputRequest, ResolvedInputs
+from host.convert.loader import ModelSource
 from host.convert.selective import Calibrated, quantize
 from host.data.images import ImageSet
 from host.data.preprocess import get_preset
@@ -48,27 +49,23 @@ class QuantInputs:
         return layer_errors(quantize(self.calibrated.model, numeric_verify=True), self.preprocessed(images), self.calibrated.ops)
 
 
-def default_dirs(model: str, calibration: str | None, dataset: str | None) -> tuple[Path, Path | None]:
-    """The demo's own splits when the user names none; anything else must name its calibration."""
-    if model == "demo":
-        from host.data.demo import split_folder
-
-        return (Path(calibration) if calibration else split_folder("calibration"),
-                Path(dataset) if dataset else split_folder("eval"))
-    if not calibration:
-        raise InputError("pass --calibration DIR: the images the integer build is calibrated on")
-    return Path(calibration), Path(dataset) if dataset else None
+def quant_request(model: str, weights: str | None, calibration: str | None, dataset: str | None, preset: str | None,
+                  labels: str | None = None) -> InputRequest:
+    """``debug``'s and ``tune``'s part of the one input step: they always calibrate."""
+    return InputRequest(model, weights=weights, dataset=dataset, labels=labels, calibration=calibration, preset=preset,
+                        calibrate=True)
 
 
-def load_inputs(model: str, weights: str | None, calibration: Path, count: int, preset: str | None) -> QuantInputs:
-    """Resolve and load the model, load the calibration images, and calibrate (a few seconds)."""
-    source = resolve_model(model, weights)
+def load_inputs(resolved: ResolvedInputs, count: int) -> QuantInputs:
+    """Load the model and its calibration images, and calibrate (a few seconds)."""
+    source, calibration = resolved.source, resolved.calibration
+    if source is None or calibration is None:
+        raise InputError(f"{resolved.model} is a TFLite build: debug and tune start from the Keras/TensorFlow model")
     loaded = LoadedModel(source, ConversionCache(cache_dir() / "convert").root)
     shape = loaded.input_shape()
     if shape[2] != 3:
         raise InputError(f"the model takes {shape[2]}-channel input; only RGB (3-channel) image models are supported")
-    name = preset or source.preset or DEFAULT_PRESET
     images = load_calibration(calibration, shape[:2], count)
-    calibrated = Calibrated.from_converter(loaded.converter(), representative_dataset_of(images, get_preset(name).apply),
+    calibrated = Calibrated.from_converter(loaded.converter(), representative_dataset_of(images, get_preset(resolved.preset).apply),
                                            loaded.layer_names())
-    return QuantInputs(source, loaded, name, images, calibrated)
+    return QuantInputs(source, loaded, resolved.preset, images, calibrated)

@@ -8,8 +8,9 @@ from typing import Any
 from host.codec import encode
 from host.convert.converter import load_calibration
 from host.convert.graph import neighbours
+from host.convert.inputs import resolve_inputs
 from host.quant.debug import IDEAL_RMSE_OVER_SCALE, SUSPECT_RMSE_OVER_SCALE, SUSPECT_SIGNAL_LOST, LayerError
-from host.quant.inputs import default_dirs, load_inputs
+from host.quant.inputs import load_inputs, quant_request
 from host.quant.options import DebugOptions
 
 EXPLORER_THRESHOLDS = ((0.03, "#d7f0dd"), (SUSPECT_SIGNAL_LOST, "#fff1c2"), (0.5, "#f9c99a"), (1.0, "#f08080"))
@@ -65,10 +66,10 @@ def suggest(errors: list[LayerError], consumers: dict[str, tuple[str, ...]]) -> 
 def debug_command(options: DebugOptions) -> tuple[DebugReport, bytes]:
     """Calibrate once, measure every quantized op on the debug images; also the integer build the
     numbers describe (for Model Explorer)."""
-    calibration, dataset = default_dirs(options.model, options.calibration, options.dataset)
-    inputs = load_inputs(options.model, options.weights, calibration, options.calibration_count, options.preset)
-    images = (load_calibration(dataset, inputs.calibration.images.shape[1:3], options.count, what="debug images")
-              if dataset else inputs.calibration)
+    resolved = resolve_inputs(quant_request(options.model, options.weights, options.calibration, options.dataset, options.preset))
+    inputs = load_inputs(resolved, options.calibration_count)
+    images = (load_calibration(resolved.dataset, inputs.calibration.images.shape[1:3], options.count, what="debug images")
+              if resolved.dataset else inputs.calibration)
     errors = inputs.rank(images)
     report = DebugReport(inputs.source.name, inputs.source.sha256, "integer", inputs.calibration.count, images.count,
                          tuple(errors), suggest(errors, neighbours(inputs.calibrated.ops)), options.model)

@@ -36,12 +36,13 @@ from host.convert.converter import (
     manifest,
 )
 from host.convert.graph import neighbours
+from host.convert.inputs import resolve_inputs
 from host.convert.selective import KeepFloat, variant_name
 from host.errors import InputError
 from host.fsio import atomic_write
 from host.quant.debug import LayerError
 from host.quant.device_time import DeviceTime, from_store, layer_shares
-from host.quant.inputs import QuantInputs, default_dirs, load_inputs
+from host.quant.inputs import QuantInputs, load_inputs, quant_request
 from host.quant.options import TuneOptions
 from host.results import RunRecord
 
@@ -248,14 +249,17 @@ def tune_command(options: TuneOptions, db: Any, listener: Any) -> TuneResult:
     from host.bench.run import run_bench
     from host.data.images import list_images
 
-    calibration, dataset = default_dirs(options.model, options.calibration, options.dataset)
+    resolved = resolve_inputs(quant_request(options.model, options.weights, options.calibration, options.dataset,
+                                            options.preset, options.labels))
+    dataset = resolved.dataset
     if dataset is None:
         raise InputError("pass --dataset DIR: labelled images whose accuracy is measured on the device")
+    listener.stage(resolved.preset_note)
     listener.stage("calibrating and ranking layers by quantization error")
-    inputs = load_inputs(options.model, options.weights, calibration, options.calibration_count, options.preset)
+    inputs = load_inputs(resolved, options.calibration_count)
     ranked = inputs.rank(inputs.calibration)
-    bench = replace(BenchConfig(), dataset=str(dataset), labels=options.labels, limit=options.limit, backends=options.backend,
-                    preset=inputs.preset, device=options.device, adb_server=options.adb_server)
+    bench = BenchConfig.of(dataset=str(dataset), labels=options.labels, limit=options.limit, backends=options.backend,
+                           preset=inputs.preset, device=options.device, adb_server=options.adb_server)
 
     def measure(folder: Path) -> RunRecord:
         return run_bench(replace(bench, model=str(folder)), db, listener)

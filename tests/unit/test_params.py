@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
 from host.bench.config import BenchConfig, BenchOutputs, CompareOptions
@@ -28,13 +26,14 @@ def test_every_parameter_has_help_and_every_number_a_unit_or_metavar(table):
 def test_defaults_are_declared_once_and_parse_back_unchanged():
     args = build_parser().parse_args(["bench"])
     assert from_namespace(BenchConfig, args) == BenchConfig()
-    assert BenchConfig().min_runs == 50 and BenchConfig().cell_timeout == 900.0
+    assert BenchConfig().measurement.min_runs == 50 and BenchConfig().measurement.cell_timeout == 900.0
 
 
 def test_repeated_device_and_typed_values():
     args = build_parser().parse_args(["bench", "--device", "A", "--device", "B", "--limit", "7", "--crop", "0.875", "--no-cache"])
     config = from_namespace(BenchConfig, args)
-    assert config.device == ("A", "B") and config.limit == 7 and config.crop == 0.875 and config.use_cache is False
+    assert config.devices.device == ("A", "B") and config.data.limit == 7 and config.data.crop == 0.875
+    assert config.conversion.use_cache is False
 
 
 @pytest.mark.parametrize(("change", "message"), [
@@ -46,7 +45,7 @@ def test_repeated_device_and_typed_values():
 ])
 def test_checks_name_the_flag(change, message):
     with pytest.raises(InputError, match=message):
-        validate(dataclasses.replace(BenchConfig(), **change))
+        validate(BenchConfig.of(**change))
 
 
 @pytest.mark.parametrize("argv", [
@@ -61,8 +60,8 @@ def test_check_thresholds_must_be_finite_and_in_range(argv, capsys, tmp_path):
 
 
 def test_stored_settings_round_trip_including_the_older_comma_joined_device():
-    config = BenchConfig(modes="none,float16", backends="cpu1", device=("A", "B"), limit=5)
+    config = BenchConfig.of(modes="none,float16", backends="cpu1", device=("A", "B"), limit=5)
     stored = config.to_stored(["none", "float16"])
     assert BenchConfig.from_stored(stored, "run x") == config
     legacy = {**stored, "device": "A,B"}
-    assert BenchConfig.from_stored(legacy, "run x").device == ("A", "B")
+    assert BenchConfig.from_stored(legacy, "run x").devices.device == ("A", "B")

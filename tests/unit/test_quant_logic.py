@@ -152,8 +152,9 @@ def test_a_stored_run_with_variants_resumes_with_its_known_modes():
 
     config = BenchConfig.from_stored({"modes": ["none", "integer", "integer+keep2"], "backends": ["cpu1"],
                                       "keep_float": "block7_project,head"}, "run r")
-    assert config.mode_request.names == ["none", "integer"] and config.keep_float_layers == ("block7_project", "head")
-    assert BenchConfig.from_stored({"modes": ["keep:mix", "keep:mix+wide"]}, "run r").modes == "all"
+    assert config.conversion.mode_request.names == ["none", "integer"]
+    assert config.conversion.keep_float_layers == ("block7_project", "head")
+    assert BenchConfig.from_stored({"modes": ["keep:mix", "keep:mix+wide"]}, "run r").conversion.modes == "all"
 
 
 @pytest.mark.parametrize("backend", ["bogus", "cpu0"])

@@ -14,11 +14,13 @@ import pytest
 
 from device_agent.contract import CellRequest, CellResult, LatencyParams, PruneResponse
 from host.bench.config import BenchConfig
-from host.bench.inputs import ModelFile, PreparedInputs
+from host.bench.inputs import PreparedInputs
 from host.bench.plan import REFERENCE, Unit, new_plan, resume_plan, units
-from host.bench.run import StoreSink, resume_command
 from host.bench.runner import DeviceRunner
+from host.bench.sink import StoreSink, resume_command
+from host.convert.given import ModelFile
 from host.errors import AgentUnavailable, DeployError, InputError
+from host.params import with_values
 from host.results import Conditions, DatasetInfo, DeviceRecord, ModelInfo
 from host.store import ResultsStore
 from tests.records import latency
@@ -125,7 +127,7 @@ def inputs(tmp_path) -> PreparedInputs:
                           dataset_file_sha256=hashlib.sha256(b"images").hexdigest())
 
 
-CONFIG = BenchConfig(modes="none,float16,integer", backends="cpu1,cpu4", min_runs=3)
+CONFIG = BenchConfig.of(modes="none,float16,integer", backends="cpu1,cpu4", min_runs=3)
 
 
 def _runner(store: ResultsStore, plan, inputs, device: Device, script: list[int | None]) -> DeviceRunner:
@@ -185,7 +187,7 @@ def test_resume_runs_only_missing_or_failed_cells(tmp_path, inputs):
     plan = new_plan(CONFIG)
     _runner(store, plan, inputs, device, [2, 1]).run()
     resumed = resume_plan(store.load_run(plan.run_id), BenchConfig())
-    assert resumed.run_id == plan.run_id and resumed.config.modes == "none,float16,integer"
+    assert resumed.run_id == plan.run_id and resumed.config.conversion.modes == "none,float16,integer"
     assert len(resumed.todo("PHONE1", [(m, b) for m in inputs.modes for b in ("cpu1", "cpu4")])) == 3
     before = len(device.requests)
     _runner(store, resumed, inputs, device, [None]).run()
@@ -262,22 +264,22 @@ def test_each_order_of_repeats_and_the_seed_that_reproduces_it():
 
 def test_repeats_are_stored_in_the_order_the_seed_gives_and_only_the_first_evaluates(tmp_path, inputs):
     store, device = ResultsStore(tmp_path / "r.sqlite"), Device()
-    plan = new_plan(replace(CONFIG, repeats=3))
-    assert plan.config.seed is not None, "a new seed is drawn and recorded"
+    plan = new_plan(with_values(CONFIG, repeats=3))
+    assert plan.config.schedule.seed is not None, "a new seed is drawn and recorded"
     _runner(store, plan, inputs, device, [None]).run()
     assert len(device.requests) == 18
     assert [r.evaluation is not None for r in device.requests].count(True) == 6
     run = store.load_run(plan.run_id)
-    assert run.config["seed"] == plan.config.seed and run.config["order"] == "shuffled"
+    assert run.config["seed"] == plan.config.schedule.seed and run.config["order"] == "shuffled"
     ran = sorted(((r.position, (c.mode, c.backend), r.repeat) for c in run.cells for r in c.repeats))
-    expected = units(CELLS, 3, "shuffled", plan.config.seed)
+    expected = units(CELLS, 3, "shuffled", plan.config.schedule.seed)
     assert [(cell, repeat) for _, cell, repeat in ran] == [(u.cell, u.repeat) for u in expected]
     assert all(len(c.timed) == 3 for c in run.cells)
 
 
 def test_throttled_repeats_are_kept_with_their_reason_and_left_out(tmp_path, inputs):
     store, device = ResultsStore(tmp_path / "r.sqlite"), Device(hot_after={3}, slowed_at={5})
-    plan = new_plan(replace(CONFIG, repeats=2, order="blocked"))
+    plan = new_plan(with_values(CONFIG, repeats=2, order="blocked"))
     _runner(store, plan, inputs, device, [None]).run()
     repeats = [r for c in store.load_run(plan.run_id).cells for r in c.repeats]
     throttled = sorted((r.position, r.throttled) for r in repeats if r.throttled)
@@ -289,17 +291,17 @@ def test_throttled_repeats_are_kept_with_their_reason_and_left_out(tmp_path, inp
 
 def test_workers_are_pinned_to_the_fastest_cores_and_fixed_performance_is_restored(tmp_path, inputs):
     store, device = ResultsStore(tmp_path / "r.sqlite"), Device(max_khz=(1800000, 1800000, 2800000, 2800000))
-    plan = new_plan(replace(CONFIG, cpu_mask="auto"))
+    plan = new_plan(with_values(CONFIG, cpu_mask="auto"))
     _runner(store, plan, inputs, device, [None]).run()
     assert {r.cpu_mask for r in device.requests} == {0b1100} and device.fixed == [True, False]
     (recorded,) = store.load_run(plan.run_id).devices
     assert recorded.cpu_mask == 0b1100 and recorded.fixed_performance
     interrupted = Device(interrupt_at=2)
     with pytest.raises(KeyboardInterrupt):
-        _runner(store, new_plan(replace(CONFIG, cpu_mask="0x1")), inputs, interrupted, [None]).run()
+        _runner(store, new_plan(with_values(CONFIG, cpu_mask="0x1")), inputs, interrupted, [None]).run()
     assert interrupted.fixed == [True, False], "Ctrl-C still turns fixed-performance mode off"
     untouched = Device()
-    _runner(store, new_plan(replace(CONFIG, fixed_performance=False)), inputs, untouched, [None]).run()
+    _runner(store, new_plan(with_values(CONFIG, fixed_performance=False)), inputs, untouched, [None]).run()
     assert untouched.fixed == [] and {r.cpu_mask for r in untouched.requests} == {0}
 
 

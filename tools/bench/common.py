@@ -82,11 +82,13 @@ def demo_float_model(work: Path) -> Path:
     """The demo's float build, converted into ``work`` (from the conversion cache when it is there)."""
     from host.convert.cache import ConversionCache
     from host.convert.converter import ConvertOptions, convert_model
-    from host.convert.loader import resolve_model
+    from host.convert.inputs import InputRequest, resolve_inputs
     from host.convert.modes import ModeRequest
     from host.paths import cache_dir
 
-    convert_model(resolve_model("demo", "none"), ModeRequest.parse("none").modes, work, ConvertOptions(),
+    source = resolve_inputs(InputRequest("demo", evaluate=False)).source
+    assert source is not None
+    convert_model(source, ModeRequest.parse("none").modes, work, ConvertOptions(),
                   cache=ConversionCache(cache_dir() / "convert"))
     return work / "none.tflite"
 

@@ -21,11 +21,19 @@ from host.results import ModelInfo
 
 
 @dataclass(frozen=True)
-class GivenModel:
+class ModelFile:
+    """One build on this machine, as the device gets it: whether converted here or given."""
+
     mode: str
     path: Path
     sha256: str
     size_bytes: int
+
+
+def is_given_build(model: str) -> bool:
+    """A .tflite file or a host convert folder: benched as it is, nothing converted."""
+    path = Path(model)
+    return path.suffix.lower() == ".tflite" or (path.is_dir() and (path / "manifest.json").is_file())
 
 
 def _manifest_files(path: Path, request: ModeRequest | None) -> tuple[str, dict[str, Path]]:
@@ -43,7 +51,7 @@ def _manifest_files(path: Path, request: ModeRequest | None) -> tuple[str, dict[
     return name, files
 
 
-def _check(mode: str, file: Path) -> tuple[GivenModel, tuple[int, ...], int]:
+def _check(mode: str, file: Path) -> tuple[ModelFile, tuple[int, ...], int]:
     try:
         facts = inspect_tflite(file.read_bytes())
     except OSError as e:
@@ -53,10 +61,10 @@ def _check(mode: str, file: Path) -> tuple[GivenModel, tuple[int, ...], int]:
     if len(facts.input_shape) != 4 or facts.input_shape[3] != 3:
         raise InputError(f"{file} takes input {list(facts.input_shape)}; only RGB image models (N, H, W, 3) are supported")
     classes = int(np.prod(facts.output_shape[1:])) if len(facts.output_shape) > 1 else 0
-    return GivenModel(mode, file, sha256_file(file), file.stat().st_size), facts.input_shape, classes
+    return ModelFile(mode, file, sha256_file(file), file.stat().st_size), facts.input_shape, classes
 
 
-def load_given(model: str, request: ModeRequest | None) -> tuple[ModelInfo, dict[str, GivenModel]]:
+def load_given(model: str, request: ModeRequest | None) -> tuple[ModelInfo, dict[str, ModelFile]]:
     """(model description, models by mode) for a .tflite file, or a manifest folder filtered by ``request``."""
     path = Path(model)
     if path.suffix.lower() == ".tflite":
@@ -65,7 +73,7 @@ def load_given(model: str, request: ModeRequest | None) -> tuple[ModelInfo, dict
         name, files = path.stem, {path.stem: path}
     else:
         name, files = _manifest_files(path, request)
-    models: dict[str, GivenModel] = {}
+    models: dict[str, ModelFile] = {}
     shapes, classes = set(), set()
     for mode, file in files.items():
         models[mode], shape, scores = _check(mode, file)
