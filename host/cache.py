@@ -112,3 +112,17 @@ class PruneOptions:
     device_store_max_mb: int = DEVICE_STORE_MAX_MB.field()
     adb_server: str | None = ADB_SERVER.field()
     device_python: str | None = DEVICE_PYTHON.field()
+
+
+def prune_device_store(options: PruneOptions) -> str:
+    """Bound one device's agent store (models, datasets, reference outputs and start caches) as a
+    bench bounds it, through an agent session on that device; the line that says what went."""
+    from host.devices.agent.session import AgentSettings, open_session
+    from host.devices.selection.resolve import resolve_one
+    from host.devices.transport.adb import parse_server
+
+    device = resolve_one(parse_server(options.adb_server), options.device)
+    with open_session(device, AgentSettings(options.device_python)) as session:
+        pruned = session.prune_store(options.device_store_max_mb * 1_000_000, max_age_days=options.max_days)
+    return (f"agent store on {device.serial}: removed {pruned.removed_files} files ({pruned.removed_bytes / 1e6:.1f} MB), "
+            f"{pruned.kept_files} files ({pruned.kept_bytes / 1e6:.1f} MB) kept")

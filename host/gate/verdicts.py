@@ -9,10 +9,8 @@ devices or runtimes, a device that ran slower as a whole, throttled repeats left
 
 from __future__ import annotations
 
-import json
 import statistics
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -20,8 +18,7 @@ from host.errors import InputError
 from host.gate import stats
 from host.gate.options import Thresholds
 from host.gate.stats import INCONCLUSIVE, NO_REGRESSION, REGRESSED, Decision
-from host.results import CellRecord, DeviceRecord, RunRecord, run_from_json
-from host.store import ResultsStore, StoreLocation
+from host.results import CellRecord, DeviceRecord, RunRecord
 
 DEVICE_SPEED_WARNING = 0.05  # the reference loop's median differs more than this between the runs
 
@@ -63,25 +60,6 @@ class Verdicts:
     def failed(self, inconclusive: str) -> bool:
         """Whether the gate fails: a regression, or (with ``--inconclusive fail``) an undecided cell."""
         return self.count(REGRESSED) > 0 or (inconclusive == "fail" and self.count(INCONCLUSIVE) > 0)
-
-
-def load_run_ref(ref: str, db: StoreLocation | Path) -> RunRecord:
-    """A run from a ``host bench --json`` file, or by id (prefix, latest) from the database."""
-    path = Path(ref)
-    if path.is_file():
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError) as e:
-            raise InputError(f"{path}: not readable JSON ({e})") from e
-        return run_from_json(data, str(path))
-    location = db if isinstance(db, StoreLocation) else StoreLocation(path=db)
-    if not location.exists():
-        raise InputError(f"{ref} is not a JSON file and there is no results database at {location.describe()}")
-    store = ResultsStore(db, read_only=True)
-    try:
-        return store.load_run(ref)
-    finally:
-        store.close()
 
 
 def check_same_inputs(baseline: RunRecord, current: RunRecord) -> None:

@@ -9,10 +9,14 @@ import tempfile
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from host.quant.options import DebugOptions
 from host.results import CellRecord, RunRecord
+
+if TYPE_CHECKING:
+    from host.bench.cells import BenchListener
+    from host.store.location import StoreLocation
 
 
 @dataclass(frozen=True)
@@ -54,7 +58,7 @@ def from_run(run: RunRecord, mode: str, backend: str) -> DeviceTime:
     return layer_shares(cell)
 
 
-def measure_build(build: bytes, options: DebugOptions, db: Any, listener: Any) -> DeviceTime:
+def measure_build(build: bytes, options: DebugOptions, db: StoreLocation, listener: BenchListener) -> DeviceTime:
     """Bench the integer ``build`` as it is on ``options.backend`` of the device (latency and the
     per-op pass, no evaluation) and read its layers' shares; the run is stored like any other."""
     from host.bench.config import BenchConfig
@@ -69,16 +73,12 @@ def measure_build(build: bytes, options: DebugOptions, db: Any, listener: Any) -
     return from_run(run, "integer", options.backend)
 
 
-def from_store(db: Any, run_id: str, mode: str, backend: str) -> DeviceTime:
+def from_store(db: StoreLocation, run_id: str, mode: str, backend: str) -> DeviceTime:
     """The shares from a stored run (a resumed tune measures its integer build again never)."""
     from host.errors import HostError
-    from host.store import ResultsStore
+    from host.store import read_run
 
     try:
-        store = ResultsStore(db, read_only=True)
-        try:
-            return from_run(store.load_run(run_id), mode, backend)
-        finally:
-            store.close()
+        return from_run(read_run(run_id, db), mode, backend)
     except HostError as e:
         return DeviceTime(backend, note=f"the integer build's run {run_id} cannot be read back: {e}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,10 +64,11 @@ def suggest(errors: list[LayerError], consumers: dict[str, tuple[str, ...]]) -> 
     return (worst.layer, *(e.layer for e in suspects[1:] if e.tensor in readers))
 
 
-def debug_command(options: DebugOptions) -> tuple[DebugReport, bytes]:
+def debug_command(options: DebugOptions, say: Callable[[str], None] = lambda text: None) -> tuple[DebugReport, bytes]:
     """Calibrate once, measure every quantized op on the debug images; also the integer build the
     numbers describe (for Model Explorer)."""
     resolved = resolve_inputs(quant_request(options.model, options.weights, options.calibration, options.dataset, options.preset))
+    say(resolved.preset_note)
     inputs = load_inputs(resolved, options.calibration_count)
     images = (load_calibration(resolved.dataset, inputs.calibration.images.shape[1:3], options.count, what="debug images")
               if resolved.dataset else inputs.calibration)

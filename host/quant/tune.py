@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from host.bench.config import BenchConfig
 from host.convert import tfenv
@@ -45,6 +45,10 @@ from host.quant.device_time import DeviceTime, from_store, layer_shares
 from host.quant.inputs import QuantInputs, load_inputs, quant_request
 from host.quant.options import TuneOptions
 from host.results import RunRecord
+
+if TYPE_CHECKING:
+    from host.bench.cells import BenchListener
+    from host.store.location import StoreLocation
 
 STATE_FILE = "tune.json"
 REFERENCE = "none"
@@ -244,7 +248,7 @@ def _prune(s: _Search, chosen: Candidate, meets: Callable[[Candidate], bool]) ->
     return chosen
 
 
-def tune_command(options: TuneOptions, db: Any, listener: Any) -> TuneResult:
+def tune_command(options: TuneOptions, db: StoreLocation, listener: BenchListener) -> TuneResult:
     """Calibrate, rank, search on the device, and write the tuned build folder."""
     from host.bench.run import run_bench
     from host.data.images import list_images

@@ -30,6 +30,7 @@ from host.results import (
     RunStats,
     part_json,
     result_from_parts,
+    run_from_json,
 )
 from host.store import schema
 from host.store.backends import connect
@@ -66,8 +67,27 @@ def _upsert(table: str, columns: tuple[str, ...], key: tuple[str, ...]) -> str:
             f"ON CONFLICT ({', '.join(key)}) DO " + (f"UPDATE SET {updates}" if updates else "NOTHING"))
 
 
+def read_run(ref: str | None, where: Path | str | StoreLocation) -> RunRecord:
+    """The one way a command loads a run by reference: a ``host bench --json`` file, or a run id,
+    a unique prefix of one, or ``latest`` from the database (opened read-only, closed again)."""
+    path = Path(ref) if ref else None
+    if path is not None and path.is_file():
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError) as e:
+            raise InputError(f"{path}: not readable JSON ({e})") from e
+        return run_from_json(data, str(path))
+    location = where if isinstance(where, StoreLocation) else locate(where, from_command_line=False)
+    if not location.exists():
+        raise InputError(f"{ref or 'latest'} is not a JSON file and there is no results database at {location.describe()}: "
+                         "run 'host bench' first or pass --db")
+    with ResultsStore(location, read_only=True) as store:
+        return store.load_run(ref)
+
+
 class ResultsStore:
-    """One results database, SQLite (a path) or PostgreSQL (a ``postgresql://`` URL)."""
+    """One results database, SQLite (a path) or PostgreSQL (a ``postgresql://`` URL); a context
+    manager that closes it."""
 
     def __init__(self, where: Path | str | StoreLocation, *, read_only: bool = False) -> None:
         self.location = where if isinstance(where, StoreLocation) else locate(where, from_command_line=False)
@@ -107,6 +127,12 @@ class ResultsStore:
 
     def close(self) -> None:
         self.backend.close()
+
+    def __enter__(self) -> ResultsStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _write(self) -> Any:
         if self.read_only:

@@ -17,6 +17,7 @@ from host.convert.loader import resolve_model
 from host.convert.modes import MODES, ModeRequest
 from host.convert.options import ConvertConfig
 from host.errors import ModeError
+from host.params import with_values
 from tests.builders import sin_model, weight_dominated_model, write_image_folder
 
 POST_TRAINING = "none,dynamic_range,float16,integer,full_integer,int16x8"
@@ -256,7 +257,8 @@ def test_builtin_without_weights_on_disk_is_a_clear_error(tmp_path, capsys, monk
 def test_all_skips_modes_without_inputs_with_reasons(workspace, tmp_path):
     from host.convert.service import convert_command
 
-    report = convert_command(ConvertConfig(str(workspace / "tiny.keras"), str(tmp_path / "o"), modes="all", use_cache=False))
+    config = with_values(ConvertConfig(), model=str(workspace / "tiny.keras"), out=str(tmp_path / "o"), modes="all", use_cache=False)
+    report = convert_command(config)
     assert [r.mode for r in report.results] == ["none", "dynamic_range", "float16"]
     assert "--calibration" in report.skipped["integer"] and "qat" in report.skipped
 

@@ -114,3 +114,33 @@ def test_the_readme_lists_every_exit_code():
     readme = (ROOT / "README.md").read_text()
     table = dict(re.findall(r"^\| (\d+) \| (.+?) \|$", readme, flags=re.M))
     assert sorted(int(code) for code in table) == sorted(int(code) for code in ExitCode)
+
+
+def _modules_imported(path: Path) -> set[str]:
+    """The modules ``path`` imports (not the names taken from them)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return found
+
+
+def test_the_cli_parses_and_maps_errors_and_each_command_is_its_own_module():
+    allowed = {"host", "host.commands", "host.commands.spec", "host.errors", "host.params",
+               "host.devices.transport.adb"}  # the adb servers a command started are stopped at the boundary
+    cli = {n for n in _modules_imported(ROOT / "host" / "cli.py") if n.startswith("host")}
+    assert cli <= allowed, sorted(cli - allowed)
+    for path in (ROOT / "host" / "commands").glob("*.py"):
+        others = {n for n in _modules_imported(path) if n.startswith("host.commands.") and n.split(".")[2] not in ("spec", path.stem)}
+        assert not others, f"{path.name} imports another command's module: {sorted(others)}"
+
+
+def test_the_library_commands_share_public_parts_not_each_others_internals():
+    """compare runs its rounds through the same runner factory, sink and interrupt policy as bench."""
+    for path in _modules("host"):
+        for name in _imports(path):
+            parts = name.split(".")
+            assert not (len(parts) == 4 and parts[:3] == ["host", "bench", "run"] and parts[3].startswith("_")), (path, name)
+    assert not {n for n in _imports(ROOT / "host" / "bench" / "compare.py") if n.startswith("host.bench.run")}

@@ -133,3 +133,12 @@ def find_launcher(device: Device, device_python: str | None = None, attach: bool
         if launcher is not None:
             return launcher
     raise NoLauncher(advice(device, [c for c, _ in checks]))
+
+
+def install_launcher(device: Device) -> Launcher:
+    """The launcher a LiteRT install goes through: Termux's run-as where the app is there (a
+    push needs run-as alone; Termux's Python may come later), else whichever works."""
+    termux, _ = check_termux(device)
+    if termux.works or termux.fix.startswith("host provision"):
+        return TermuxRunAsLauncher(device)
+    return find_launcher(device, None, False)

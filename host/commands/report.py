@@ -1,0 +1,30 @@
+"""``host report RUN``: a stored run as tables, Markdown, CSV, JSON or HTML; its per-op profile."""
+
+from __future__ import annotations
+
+import argparse
+
+from host.commands.spec import Command, emit, store
+from host.errors import ExitCode
+from host.params import from_namespace
+from host.report.options import ReportOptions
+
+
+def run(args: argparse.Namespace) -> int:
+    from host.report.console import print_run
+    from host.report.formats import RENDERERS
+    from host.store import read_run
+
+    options = from_namespace(ReportOptions, args)
+    record = read_run(options.run_id, store(options.db))
+    if options.ops or options.cell or options.top:
+        from host.report.ops import render_ops
+
+        return emit(render_ops(record, options.format, options.cell, options.top), options.output)
+    if options.format == "table" and not options.output:
+        print_run(record)
+        return ExitCode.OK
+    return emit(RENDERERS["md" if options.format == "table" else options.format](record), options.output)
+
+
+COMMAND = Command("report", "show or export a stored run", run, (ReportOptions,))

@@ -1,0 +1,28 @@
+"""``host tune MODEL``: the fewest layers in float for an accuracy target, found on the device."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from host.commands.spec import Command, store, writable
+from host.errors import ExitCode
+from host.params import from_namespace
+from host.quant.options import TuneOptions
+
+
+def run(args: argparse.Namespace) -> int:
+    from host.quant.tune import tune_command
+    from host.report.progress import ProgressListener
+    from host.report.tune import print_tune
+
+    options = from_namespace(TuneOptions, args)
+    writable(str(Path(options.out) / "tune.json"))
+    with ProgressListener() as listener:
+        result = tune_command(options, store(options.db), listener)
+    print_tune(result)
+    return ExitCode.OK if result.met else ExitCode.FAILED
+
+
+COMMAND = Command("tune", "find on the device the fewest layers to keep in float for an accuracy target; writes the tuned "
+                  "build folder", run, (TuneOptions,))
