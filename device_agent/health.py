@@ -21,10 +21,10 @@ SERVICE_UNKNOWN = health_pb2.HealthCheckResponse.SERVICE_UNKNOWN
 
 class HealthServicer(health_pb2_grpc.HealthServicer):
     def __init__(self) -> None:
-        self._status: dict[str, Any] = {}
+        self._status: dict[str, health_pb2.HealthCheckResponse.ServingStatus] = {}
         self._changed = threading.Condition()
 
-    def set(self, service: str, status: int) -> None:
+    def set(self, service: str, status: health_pb2.HealthCheckResponse.ServingStatus) -> None:
         with self._changed:
             self._status[service] = status
             self._changed.notify_all()

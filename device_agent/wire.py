@@ -9,7 +9,10 @@ silently dropped. Optional nested messages map to ``None`` when absent.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, TypeVar
+from typing import TypeVar
+
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
 
 from device_agent import contract
 from device_agent._protos import agent_pb2
@@ -25,19 +28,19 @@ _TYPES: tuple[type, ...] = (
 _BY_NAME: dict[str, type] = {t.__name__: t for t in _TYPES}
 
 
-def _message_class(cls: type) -> Any:
+def _message_class(cls: type) -> type[Message]:
     message = getattr(agent_pb2, cls.__name__, None)
     if message is None:
         raise WireError(f"no message {cls.__name__} in agent.proto")
     return message
 
 
-def _repeated(field: Any) -> bool:
+def _repeated(field: FieldDescriptor) -> bool:
     is_repeated = getattr(field, "is_repeated", None)  # protobuf 6+; older versions expose label
     return bool(is_repeated) if is_repeated is not None else field.label == 3
 
 
-def _is_map(field: Any) -> bool:
+def _is_map(field: FieldDescriptor) -> bool:
     return field.message_type is not None and field.message_type.GetOptions().map_entry
 
 
@@ -62,7 +65,7 @@ def check_pair(cls: type) -> tuple[str, ...]:
     return _CHECKED[cls]
 
 
-def to_message(value: Any) -> Any:
+def to_message(value: object) -> Message:
     """The protobuf message for a contract dataclass (nested ones included)."""
     cls = type(value)
     message = _message_class(cls)()
@@ -85,7 +88,7 @@ def to_message(value: Any) -> Any:
     return message
 
 
-def _unknown_fields(message: Any) -> int:
+def _unknown_fields(message: Message) -> int:
     try:
         from google.protobuf.unknown_fields import UnknownFieldSet
     except ImportError:  # protobuf < 4.22: no public reader; the schema check still applies
@@ -93,7 +96,7 @@ def _unknown_fields(message: Any) -> int:
     return len(UnknownFieldSet(message))
 
 
-def from_message(message: Any, cls: type[T]) -> T:
+def from_message(message: Message, cls: type[T]) -> T:
     """The dataclass ``cls`` for a received message; unknown or missing fields raise WireError."""
     if type(message).DESCRIPTOR.full_name != _message_class(cls).DESCRIPTOR.full_name:
         raise WireError(f"expected message {cls.__name__}, got {type(message).DESCRIPTOR.full_name}")
@@ -116,14 +119,14 @@ def from_message(message: Any, cls: type[T]) -> T:
     return cls(**values)
 
 
-def event_message(event: contract.Progress | contract.CellResult) -> Any:
+def event_message(event: contract.Progress | contract.CellResult) -> Message:
     """A CellEvent carrying progress or the result."""
     if isinstance(event, contract.Progress):
         return agent_pb2.CellEvent(progress=to_message(event))
     return agent_pb2.CellEvent(result=to_message(event))
 
 
-def event_from_message(message: Any) -> contract.Progress | contract.CellResult:
+def event_from_message(message: Message) -> contract.Progress | contract.CellResult:
     kind = message.WhichOneof("event")
     if kind == "progress":
         return from_message(message.progress, contract.Progress)

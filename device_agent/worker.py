@@ -15,6 +15,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -320,19 +321,19 @@ def with_op_profile(root: Path, request: CellRequest, result: CellResult, report
     return replace(result, op_profile=op_profile.profile(root, model_path, total_ops, spec, classic))
 
 
-def probe_in_child(library: str, connection: Any) -> None:
+def probe_in_child(library: str, connection: Connection) -> None:
     """Load one library in this throwaway process and report the loader's error (None if it loads)."""
     connection.send(backends.library_error(library))
     connection.close()
 
 
-def probe_litert_in_child(root: str, backend: str, connection: Any) -> None:
+def probe_litert_in_child(root: str, backend: str, connection: Connection) -> None:
     """Whether LiteRT registers a backend's accelerator, found out in this throwaway process."""
     connection.send(litert_cell.probe(Path(root), backends.parse_backend(backend)))
     connection.close()
 
 
-def warm_start_in_child(root: str, request: CellRequest, connection: Any) -> None:
+def warm_start_in_child(root: str, request: CellRequest, connection: Connection) -> None:
     """Start the cell's model again in this fresh worker, with the caches its cold start left, and
     send the init time (or why it failed) as a ``WarmStart``."""
     try:
@@ -345,7 +346,7 @@ def warm_start_in_child(root: str, request: CellRequest, connection: Any) -> Non
     connection.close()
 
 
-def run_in_child(root: str, request: CellRequest, connection: Any) -> None:
+def run_in_child(root: str, request: CellRequest, connection: Connection) -> None:
     """Run one cell and send its events through ``connection``; always ends with a result."""
     reporter = Reporter(connection.send)
     try:

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
 BLOCK = 1 << 20
 
 
-def sha256_file(path: Path, digest: Any = None) -> str:
+class Digest(Protocol):
+    def update(self, data: bytes, /) -> None: ...
+    def hexdigest(self) -> str: ...
+
+
+def sha256_file(path: Path, digest: Digest | None = None) -> str:
     """sha256 of a file's bytes; pass ``digest`` to continue one (a prefix, other files)."""
-    digest = digest or hashlib.sha256()
+    digest = digest if digest is not None else hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(BLOCK), b""):
             digest.update(block)

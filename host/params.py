@@ -20,7 +20,7 @@ import dataclasses
 import math
 import types
 import typing
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -35,7 +35,7 @@ T = TypeVar("T")
 class Param:
     """One option: its default, what it means, its unit, and what values it accepts."""
 
-    default: Any
+    default: object
     help: str
     unit: str = ""
     metavar: str | None = None
@@ -60,7 +60,7 @@ def between(low: float, high: float) -> Check:
     return lambda value: None if value is None or low <= value <= high else f"must be between {low:g} and {high:g}"
 
 
-def positive(value: Any) -> str | None:
+def positive(value: float | None) -> str | None:
     return None if value is None or value > 0 else "must be positive"
 
 
@@ -70,7 +70,7 @@ def part(cls: type[T]) -> T:
     return field
 
 
-def _hints(cls: type) -> dict[str, Any]:
+def _hints(cls: type) -> dict[str, object]:
     return typing.get_type_hints(cls)
 
 
@@ -105,16 +105,16 @@ def params(cls: type) -> list[tuple[dataclasses.Field[Any], Param]]:
     return [(f, spec) for _, f, spec in _leaves(cls)]
 
 
-def build(cls: type[T], values: dict[str, Any]) -> T:
+def build(cls: type[T], values: Mapping[str, object]) -> T:
     """A ``cls`` from flat parameter names (each part takes its own); absent names keep defaults."""
     own = {f.name: values[f.name] for f in dataclasses.fields(cls) if "param" in f.metadata and f.name in values}  # type: ignore[arg-type]
     own.update({f.name: build(kind, values) for f, kind in parts_of(cls)})
     return cls(**own)
 
 
-def flat(config: object) -> dict[str, Any]:
+def flat(config: object) -> dict[str, object]:
     """Every parameter of ``config`` and its parts by its flat name."""
-    values: dict[str, Any] = {}
+    values: dict[str, object] = {}
     for f in dataclasses.fields(config):  # type: ignore[arg-type]
         value = getattr(config, f.name)
         if "part" in f.metadata:
@@ -124,7 +124,7 @@ def flat(config: object) -> dict[str, Any]:
     return values
 
 
-def with_values(config: T, **values: Any) -> T:
+def with_values(config: T, **values: object) -> T:
     """``config`` with some parameters changed by their flat names, in whichever part they live."""
     unknown = set(values) - {f.name for f, _ in params(type(config))}
     if unknown:
@@ -140,7 +140,7 @@ def _flags(field: dataclasses.Field[Any], spec: Param) -> list[str]:
     return ([spec.short] if spec.short else []) + [flag_of(field, spec)]
 
 
-def _help(spec: Param, kind: Any) -> str:
+def _help(spec: Param, kind: object) -> str:
     """The help text with its unit and default: ``minimum warm-up time (seconds; default: 0.5)``."""
     notes = [spec.unit] if spec.unit and spec.unit not in spec.help else []
     if kind is not bool and spec.default not in (None, "", ()) and "default" not in spec.help:
@@ -158,8 +158,10 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, only: Iterable[str
         kind = _base(_hints(owner)[field.name])
         kind = str if kind is Path else kind
         if spec.positional:
-            optional = {"nargs": "?", "default": spec.default} if spec.default not in (None, "") else {}
-            parser.add_argument(field.name, metavar=spec.metavar, help=_help(spec, kind), **optional)
+            if spec.default in (None, ""):
+                parser.add_argument(field.name, metavar=spec.metavar, help=_help(spec, kind))
+            else:
+                parser.add_argument(field.name, metavar=spec.metavar, help=_help(spec, kind), nargs="?", default=spec.default)
         elif kind is bool:
             action = "store_false" if spec.default else "store_true"
             parser.add_argument(*_flags(field, spec), dest=field.name, action=action, help=_help(spec, kind))

@@ -211,7 +211,7 @@ class RunRecord:
     stats: RunStats = field(default_factory=RunStats)
 
 
-def part_json(value: object, keys: tuple[str, ...] | None = None) -> dict[str, Any] | None:
+def part_json(value: object, keys: tuple[str, ...] | None = None) -> dict[str, object] | None:
     """A typed part of a result in the contract's names (all of them, or just ``keys``)."""
     if value is None:
         return None
@@ -219,7 +219,7 @@ def part_json(value: object, keys: tuple[str, ...] | None = None) -> dict[str, A
     return data if keys is None else {k: data.get(k) for k in keys}
 
 
-def memory_json(memory: Memory | None) -> dict[str, Any] | None:
+def memory_json(memory: Memory | None) -> dict[str, object] | None:
     """The contract's absolute figures, and the model's footprint as deltas from the baseline
     (``init_delta``, ``overall_delta``, ``peak_delta``; null from an agent that measured no baseline)."""
     data = part_json(memory, CONTRACT_KEYS["memory_mb"])
@@ -242,7 +242,7 @@ def accelerator_text(delegation: Delegation | None) -> str | None:
     return delegation.accelerator + software
 
 
-def start_json(result: CellResult) -> dict[str, Any] | None:
+def start_json(result: CellResult) -> dict[str, object] | None:
     """Cold init (the first start on the device, caches cleared) and warm init (a fresh worker with
     the caches that start wrote), or why there is no warm figure; None where nothing started."""
     if result.latency is None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
 
 from device_agent.backends import BackendError, parse_backend
 from device_agent.contract import DEFAULT_CELL_TIMEOUT_S, LatencyParams
@@ -25,7 +24,7 @@ from host.convert.modes import MODES_BY_NAME
 from host.convert.options import ConversionSettings
 from host.devices.options import DeviceChoice
 from host.errors import InputError, RecordError
-from host.params import Param, at_least, between, flat, part, parts_of, positive, validate, with_values
+from host.params import Param, at_least, between, flat, part, positive, validate, with_values
 from host.store.location import DB, default_path
 
 DEFAULT_BACKENDS = "cpu1,cpu4,gpu,nnapi,npu"
@@ -168,7 +167,7 @@ class BenchConfig:
     caches: CacheLimits = part(CacheLimits)
 
     @classmethod
-    def of(cls, **values: Any) -> BenchConfig:
+    def of(cls, **values: object) -> BenchConfig:
         """A config from flat parameter names (``BenchConfig.of(model=..., backends="cpu1")``)."""
         return with_values(cls(), **values)
 
@@ -193,7 +192,7 @@ class BenchConfig:
 
             load_given(self.model, None if Path(self.model).suffix.lower() == ".tflite" else self.conversion.mode_request)
 
-    def to_stored(self, modes: list[str]) -> dict[str, Any]:
+    def to_stored(self, modes: list[str]) -> dict[str, object]:
         """The settings as stored with a run, flat (modes as measured, backends as a list), for resume."""
         return {**encode(flat(self)), "modes": modes, "backends": self.measurement.backend_names}
 
@@ -206,8 +205,10 @@ class BenchConfig:
                 "backends": ",".join(data.get("backends") or []) or DEFAULT_BACKENDS}
         if isinstance(data.get("device"), str) or data.get("device") is None:  # stored comma-joined before 0.2
             data["device"] = [d for d in (data.get("device") or "").split(",") if d]
-        parts: dict[str, Any] = {f.name: decode(kind, data, where) for f, kind in parts_of(cls)}
-        return cls(model=str(data.get("model") or "demo"), **parts)
+        return cls(model=str(data.get("model") or "demo"), data=decode(EvaluationData, data, where),
+                   conversion=decode(ConversionSettings, data, where), measurement=decode(Measurement, data, where),
+                   schedule=decode(RepeatPolicy, data, where), devices=decode(DeviceChoice, data, where),
+                   caches=decode(CacheLimits, data, where))
 
     def with_devices(self, devices: tuple[str, ...], adb_server: str | None) -> BenchConfig:
         return with_values(self, device=devices or self.devices.device, adb_server=adb_server or self.devices.adb_server)

@@ -25,7 +25,7 @@ class CacheEntry:
     meta: dict[str, Any]
 
 
-def cache_key(**parts: Any) -> str:
+def cache_key(**parts: object) -> str:
     """Stable key over JSON-serialisable parts (sorted, so argument order does not matter)."""
     payload = json.dumps({"schema": CACHE_SCHEMA, **parts}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(payload.encode()).hexdigest()

@@ -478,7 +478,7 @@ def _run_converter(
         return bytes(converter.convert())
 
 
-def manifest(report: ConversionReport) -> dict[str, Any]:
+def manifest(report: ConversionReport) -> dict[str, object]:
     """The design's manifest: model, modes (ok ones), plus failures and skips beside them."""
     modes = {}
     for r in report.results:

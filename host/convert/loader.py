@@ -53,7 +53,7 @@ class ModelSource:
     known_input_shape: tuple[int, int, int] | None = None
     preset: str | None = None
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> dict[str, object]:
         return {"name": self.name, "kind": self.kind, "sha256": self.sha256, "path": str(self.path) if self.path else None}
 
 

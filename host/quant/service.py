@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from host.codec import encode
 from host.convert.converter import load_calibration
@@ -33,11 +32,11 @@ class DebugReport:
         return [e for e in self.layers if e.suspect]
 
 
-def layer_dict(error: LayerError) -> dict[str, Any]:
+def layer_dict(error: LayerError) -> dict[str, object]:
     return {**encode(error), "score": round(error.score, 4), "suspect": error.suspect, "reasons": list(error.suspect_reasons)}
 
 
-def report_json(report: DebugReport) -> dict[str, Any]:
+def report_json(report: DebugReport) -> dict[str, object]:
     return {
         "model": {"name": report.model, "sha256": report.model_sha256}, "mode": report.mode,
         "calibration_images": report.calibration_images, "debug_images": report.debug_images,
@@ -46,7 +45,7 @@ def report_json(report: DebugReport) -> dict[str, Any]:
     }
 
 
-def model_explorer_data(report: DebugReport) -> dict[str, Any]:
+def model_explorer_data(report: DebugReport) -> dict[str, object]:
     """Model Explorer's node data: each quantized op's output tensor (its name in the float and the
     integer build alike) coloured by the signal it lost."""
     results = {e.tensor: {"value": round(e.score, 4)} for e in report.layers}

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import base64
 import io
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from device_agent.contract import LatencyStats
 from host.quant.pareto import Build
 from host.report.sustained import Sustained, describe, sustained_runs
 from host.report.tables import modes_backends
 from host.results import CellRecord, RunRecord
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 LOG_SPAN = 10.0
 
@@ -30,7 +34,7 @@ def _pyplot() -> Any:
     return plt
 
 
-def _png(fig: Any) -> str:
+def _png(fig: Figure) -> str:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     _pyplot().close(fig)
@@ -59,7 +63,7 @@ def latency_chart(grid: dict[tuple[str, str], LatencyStats], modes: list[str], b
     return _png(fig)
 
 
-def _legend_points(ax: Any, points: dict[str, tuple[float, float]], highlight: str | None = None) -> None:
+def _legend_points(ax: Axes, points: dict[str, tuple[float, float]], highlight: str | None = None) -> None:
     """One numbered marker per distinct point, named in a legend beside the plot: labels never
     print over each other however alike the builds score."""
     groups: dict[tuple[float, float], list[str]] = {}
@@ -73,7 +77,7 @@ def _legend_points(ax: Any, points: dict[str, tuple[float, float]], highlight: s
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
 
 
-def _accuracy_axis(ax: Any, tops: list[float]) -> None:
+def _accuracy_axis(ax: Axes, tops: list[float]) -> None:
     ax.set_ylim(max(0.0, min(tops) - 2.0), min(100.0, max(tops)) + 1.5)
     ax.set_ylabel("top-1 accuracy (%)")
 

@@ -13,9 +13,10 @@ import functools
 import json
 from array import array
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Concatenate, ParamSpec, TypeVar
 
 from device_agent.contract import Numerics, OpProfile, WarmStart
 from host.codec import decode, encode, loads
@@ -37,16 +38,17 @@ from host.store.backends import connect
 from host.store.location import StoreLocation, locate
 
 T = TypeVar("T")
+P = ParamSpec("P")
 _CELL_COLUMNS = ("device", "mode", "backend", "status", "error", "phase", "size_bytes", "latency", "memory", "delegation",
                  "accuracy", "fidelity", "outputs_sha256", "finished", "extra", "outcomes", "fingerprint")
 _REPEAT_COLUMNS = ("device", "mode", "backend", "repeat", "kind", "position", "median_ms", "record", "samples")
 
 
-def _mapped(method: Callable[..., T]) -> Callable[..., T]:
+def _mapped(method: Callable[Concatenate[ResultsStore, P], T]) -> Callable[Concatenate[ResultsStore, P], T]:
     """The engine's errors (a locked, damaged or foreign database, a lost server) become StoreError."""
 
     @functools.wraps(method)
-    def wrapper(self: ResultsStore, *args: Any, **kwargs: Any) -> T:
+    def wrapper(self: ResultsStore, *args: P.args, **kwargs: P.kwargs) -> T:
         try:
             return method(self, *args, **kwargs)
         except self.backend.errors as e:
@@ -134,7 +136,7 @@ class ResultsStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _write(self) -> Any:
+    def _write(self) -> AbstractContextManager[None]:
         if self.read_only:
             raise StoreError(f"{self.where} was opened read-only")
         return self.backend.transaction()

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
+from google.protobuf.message import Message
 
 from device_agent._protos import agent_pb2, agent_pb2_grpc, health_pb2, health_pb2_grpc
 from device_agent.contract import CellRequest, CellResult, DeviceInfo, Progress, PruneRequest, PruneResponse, StoreStatus
@@ -51,7 +52,10 @@ def map_rpc_error(error: grpc.RpcError) -> AgentError:
     return kind(f"agent: {details or name} ({name})")
 
 
-def _read(message: Any, cls: type[Any]) -> Any:
+T = TypeVar("T")
+
+
+def _read(message: Message, cls: type[T]) -> T:
     try:
         return from_message(message, cls)
     except WireError as e:
@@ -80,7 +84,7 @@ class AgentClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _call(self, method: Callable[..., Any], request: Any, deadline_s: float | None = None) -> Any:
+    def _call(self, method: Callable[..., Message], request: Message, deadline_s: float | None = None) -> Message:
         try:
             return method(request, timeout=deadline_s or self.deadline_s, metadata=self._metadata)
         except grpc.RpcError as e:

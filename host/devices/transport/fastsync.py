@@ -8,18 +8,19 @@ adbutils connection.
 
 from __future__ import annotations
 
+import socket
 import stat
 import struct
 import time
 from pathlib import Path
-from typing import Any
 
+from adbutils import AdbDevice
 from adbutils.errors import AdbError
 
 DATA_MAX = 64 * 1024
 
 
-def _send_all(sock: Any, parts: list[bytes | memoryview]) -> None:
+def _send_all(sock: socket.socket, parts: list[bytes | memoryview]) -> None:
     """sendmsg with gather buffers (no copy into one frame), resuming after short writes."""
     pending = [memoryview(p) for p in parts]
     while pending:
@@ -33,7 +34,7 @@ def _send_all(sock: Any, parts: list[bytes | memoryview]) -> None:
                 sent = 0
 
 
-def push_file(device: Any, local: Path, remote: str, mode: int = 0o644) -> int:
+def push_file(device: AdbDevice, local: Path, remote: str, mode: int = 0o644) -> int:
     """Push ``local`` to ``remote`` through ``device.open_transport()``; returns bytes sent."""
     connection = device.open_transport()
     try:

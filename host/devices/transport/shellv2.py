@@ -8,15 +8,15 @@ the device without appearing on any command line, so they go in as stdin frames.
 from __future__ import annotations
 
 import struct
-from typing import Any
 
+from adbutils import AdbConnection, AdbDevice
 from adbutils.errors import AdbError
 
 STDIN, STDOUT, STDERR, EXIT, CLOSE_STDIN = 0, 1, 2, 3, 4
 _HEADER = struct.Struct("<BI")
 
 
-def _read_exact(connection: Any, size: int) -> bytes:
+def _read_exact(connection: AdbConnection, size: int) -> bytes:
     data = b""
     while len(data) < size:
         chunk = connection.conn.recv(size - len(data))
@@ -26,7 +26,7 @@ def _read_exact(connection: Any, size: int) -> bytes:
     return data
 
 
-def run(device: Any, command: str, stdin: bytes, timeout: float) -> tuple[int, bytes, bytes]:
+def run(device: AdbDevice, command: str, stdin: bytes, timeout: float) -> tuple[int, bytes, bytes]:
     """(exit code, stdout, stderr) of ``command`` fed ``stdin``; needs the device's shell_v2."""
     connection = device.open_transport(timeout=timeout)
     try:
