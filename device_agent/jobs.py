@@ -102,9 +102,17 @@ def probe_litert(root: str, backend: str, timeout_s: float = 60.0) -> str | None
     return _probe(timeout_s, worker.probe_litert_in_child, root, backend)
 
 
+NOT_ANSWERED = "loading it "  # how a probe that did not answer (timed out, died) begins its reason
+
+
+def answered(error: str | None) -> bool:
+    """A probe's outcome came from the library itself (it loaded, or the loader said why not)."""
+    return error is None or not error.startswith(NOT_ANSWERED)
+
+
 def _probe(timeout_s: float, target: Callable[..., None], *args: object) -> str | None:
-    answered, value = _one_answer(timeout_s, lambda: False, "the probe process", target, *args)
-    return value if answered else f"loading it {value}"
+    ok, value = _one_answer(timeout_s, lambda: False, "the probe process", target, *args)
+    return value if ok else f"{NOT_ANSWERED}{value}"
 
 
 def _one_answer(timeout_s: float, cancelled: Callable[[], bool], process_name: str, target: Callable[..., None],

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import hmac
 import inspect
+import os
 import platform
 import threading
 import time
@@ -25,8 +26,9 @@ from device_agent._protos import agent_pb2, agent_pb2_grpc, health_pb2_grpc
 from device_agent.contract import START_KINDS, Backend, CellRequest, CellResult, DeviceInfo, LatencyParams, PruneRequest
 from device_agent.errors import DeviceAgentError, InvalidRequest, WireError
 from device_agent.health import SERVING, HealthServicer
-from device_agent.jobs import probe_library, probe_litert, run_job
+from device_agent.jobs import answered, probe_library, probe_litert, run_job
 from device_agent.preprocess import get_preset
+from device_agent.probe_cache import ProbeCache, signature
 from device_agent.runtime import RuntimeMissing, find_runtime
 from device_agent.store import (
     DEFAULT_MAX_UPLOAD,
@@ -141,31 +143,29 @@ def _abort(context: grpc.ServicerContext, error: DeviceAgentError) -> NoReturn:
     raise AssertionError("context.abort raises")
 
 
-_LITERT_PROBES: dict[tuple[str, str, tuple[int, int, int] | None], str | None] = {}
-
-
-def _litert_availability(root: Path, spec: backends.BackendSpec) -> str | None:
+def _litert_availability(root: Path, spec: backends.BackendSpec, probes: ProbeCache) -> str | None:
     """Why LiteRT cannot run this backend's accelerator (None: it can), probed once per provisioned
-    release and accelerator kind: device info is asked for several times a session, and each probe
-    loads the accelerator in a throwaway process (about half a second for the GPU's)."""
-    try:
-        stat = (accelerators.litert_folder(root) / accelerators.MANIFEST).stat()
-        signature: tuple[int, int, int] | None = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
-    except OSError:
-        signature = None  # nothing provisioned: the probe says so, cheaply
-    key = (str(root), spec.kind, signature)  # gpu and gpu-fp32 load the same accelerator
-    if key not in _LITERT_PROBES:
-        _LITERT_PROBES[key] = probe_litert(str(root), spec.name)
-    return _LITERT_PROBES[key]
+    release and accelerator kind (gpu and gpu-fp32 load the same accelerator), kept across sessions
+    (``probe_cache``): each probe loads the accelerator in a throwaway process."""
+    stamp = signature(accelerators.litert_folder(root) / accelerators.MANIFEST)  # None: nothing provisioned, cheap to say
+    return probes.get(f"litert:{spec.kind}", stamp, lambda: probe_litert(str(root), spec.name), answered)
 
 
-def device_info(config: AgentConfig, root: Path) -> DeviceInfo:
+def _library_availability(library: str, probes: ProbeCache) -> str | None:
+    """Whether a delegate library loads (None: it does); kept across sessions when it is a file
+    here, asked each time when the loader finds it by name."""
+    return probes.get(f"library:{library}", signature(Path(library)) if os.path.isabs(library) else None,
+                      lambda: probe_library(library), answered)
+
+
+def device_info(config: AgentConfig, root: Path, probes: ProbeCache | None = None) -> DeviceInfo:
     """What this device is and which backends it can run, with the reason for each it cannot."""
     try:
         runtime = find_runtime()
         runtime_name, runtime_version = runtime.name, runtime.version
     except RuntimeMissing as e:
         runtime_name, runtime_version = "", str(e)
+    probes = probes or ProbeCache(root)
     facts = deviceinfo.platform_facts()
     summary = deviceinfo.summary()
     names = list(REPORTED_BACKENDS)
@@ -177,11 +177,11 @@ def device_info(config: AgentConfig, root: Path) -> DeviceInfo:
         available, reason = backends.platform_availability(spec, facts)
         library = backends.library_for(spec, config.gpu_delegate, config.nnapi_delegate)
         if available and library:
-            error = probe_library(library)  # in a throwaway process: a library may crash on load
+            error = _library_availability(library, probes)  # in a throwaway process: a library may crash on load
             if error is not None:
                 available, reason = False, backends.missing_library_reason(spec, facts, error)
         elif available and backends.uses_litert(spec, config.gpu_delegate):
-            error = _litert_availability(root, spec)
+            error = _litert_availability(root, spec, probes)
             if error is not None:
                 available, reason = False, ("emulated device: " if facts.emulated else "") + error
         if available and not runtime_name:
@@ -203,10 +203,11 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
         self.store = FileStore(config.root, config.max_upload_bytes, config.incoming)
         self._one_cell_at_a_time = threading.Lock()
         self._profile_refusals = profile_refusals.Refusals()  # accelerators that failed a profiled run here
+        self._probes = ProbeCache(self.store.root)
 
     @_tracked
     def GetDeviceInfo(self, request: agent_pb2.DeviceInfoRequest, context: grpc.ServicerContext) -> agent_pb2.DeviceInfo:
-        return to_message(device_info(self.config, self.store.root))
+        return to_message(device_info(self.config, self.store.root, self._probes))
 
     @_tracked
     def GetStoreStatus(self, request: agent_pb2.StoreStatusRequest, context: grpc.ServicerContext) -> agent_pb2.StoreStatus:

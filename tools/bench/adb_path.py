@@ -5,7 +5,7 @@ gRPC latency (Stat) and gRPC upload throughput through the session's channel (a 
 adb server's connection, what bench uses) vs. an ``adb forward`` vs. straight to the agent's port.
 A private adb server on a free port is used and killed at the end.
 
-    python tools/bench/adb_path.py [--mb 50] [--repeats 3] [--calls 300] [--smoke]
+    python tools/bench/adb_path.py [--mb 50] [--repeats 5] [--calls 300] [--smoke]
 
 ``--smoke`` (2 MB, one repeat, 20 calls, a 2 MB upload) proves it still works.
 
@@ -57,7 +57,7 @@ def upload_mbps(client: AgentClient, payload: Path, repeats: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--mb", type=int, default=50)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--calls", type=int, default=300)
     parser.add_argument("--smoke", action="store_true", help="2 MB, one repeat, 20 calls: proves the benchmark works")
     args = parser.parse_args()

@@ -30,6 +30,8 @@ from host.errors import AgentError, DeployError
 from host.paths import cache_dir
 from host.results import Conditions, DeviceRecord
 
+FRESH_READING_S = 1.0  # a conditions reading this young stands for now
+
 SERVING_TIMEOUT_S = 60.0
 
 
@@ -65,6 +67,7 @@ class AgentSession:
         self.channel = channel
         self.client = client
         self._info: DeviceInfo | None = None
+        self._last: tuple[float, Conditions | None] = (0.0, None)  # the latest reading and when
         self.record = leftovers.remember(leftovers.SessionRecord(
             os.getpid(), device.serial, device.address.host, device.address.port, 0, agent.pid,
             launcher.stop_prefix,
@@ -97,10 +100,17 @@ class AgentSession:
         return self._info
 
     def conditions(self) -> Conditions:
-        return read_conditions(self.device)
+        self._last = (time.monotonic(), read_conditions(self.device))
+        return self._last[1]
 
     def wait_cool(self, below_c: float, bound_s: float, say: Callable[[str], None]) -> tuple[Conditions, float]:
-        return wait_until_cool(self.device, below_c, bound_s, say)
+        """Wait for the phone to cool; a reading under a second old (the previous repeat's end, with
+        only the store's commit since) stands for now instead of another round trip to the device."""
+        taken, last = self._last
+        fresh = last if last is not None and time.monotonic() - taken < FRESH_READING_S else None
+        self._last = (0.0, None)
+        conditions, waited = wait_until_cool(self.device, below_c, bound_s, say, first=fresh)
+        return conditions, waited
 
     def set_fixed_performance(self, enabled: bool) -> bool:
         return set_fixed_performance(self.device, enabled)

@@ -58,6 +58,19 @@ def _ready(launcher: Launcher, name: str, fix: str) -> LauncherCheck:
 
 
 def check_termux(device: Device) -> tuple[LauncherCheck, TermuxRunAsLauncher | None]:
+    """Whether Termux's run-as launcher works here. A working one is remembered for the rest of the
+    command on this ``Device`` (provisioning, then choosing the launcher, ask in turn); one that
+    does not is asked again, since provisioning may be about to change that."""
+    found = device.checked.get(TermuxRunAsLauncher.name)
+    if isinstance(found, tuple):
+        return found
+    result = _check_termux(device)
+    if result[0].works:
+        device.checked[TermuxRunAsLauncher.name] = result
+    return result
+
+
+def _check_termux(device: Device) -> tuple[LauncherCheck, TermuxRunAsLauncher | None]:
     name = TermuxRunAsLauncher.name
     result = device.shell(f"{RUN_AS}id")
     said = (result.stderr or result.stdout).strip().splitlines()

@@ -47,6 +47,8 @@ def provision(device: Device, say: Callable[[str], None]) -> list[str]:
     check, _ = check_termux(device)
     if not check.works and not check.fix.startswith("host provision"):
         raise ProvisionError(f"{device.serial}: termux-run-as cannot be used: {check.found}; {check.fix}")
+    if check.works:  # the agent's modules all import already: nothing to install, nothing more to ask
+        return []
     launcher = TermuxRunAsLauncher(device)
     missing = [command for command, modules in STEPS if not _imports(launcher, modules)]
     for index, command in enumerate(missing, 1):

@@ -82,10 +82,12 @@ def cool(conditions: Conditions, below_c: float) -> bool:
     return conditions.thermal_status <= 0 and (hottest is None or hottest < below_c)
 
 
-def wait_until_cool(device: Device, below_c: float, bound_s: float, say: Callable[[str], None]) -> tuple[Conditions, float]:
-    """Poll until the phone is cool or ``bound_s`` has passed; (conditions then, seconds waited)."""
+def wait_until_cool(device: Device, below_c: float, bound_s: float, say: Callable[[str], None],
+                    first: Conditions | None = None) -> tuple[Conditions, float]:
+    """Poll until the phone is cool or ``bound_s`` has passed; (conditions then, seconds waited).
+    ``first`` is a reading just taken (the previous repeat's end), used instead of a new one."""
     started = time.monotonic()
-    conditions = read_conditions(device)
+    conditions = first or read_conditions(device)
     told = False
     while not cool(conditions, below_c) and time.monotonic() - started < bound_s:
         if not told:

@@ -75,6 +75,7 @@ class Device:
         self._device: adbutils.AdbDevice = self._adb.device(serial)
         self._features: set[str] | None = None
         self._props: DeviceProps | None = None
+        self.checked: dict[str, object] = {}  # what a command found out about the device once (launcher checks)
 
     def _map(self, error: Exception, doing: str) -> DeviceError:
         """The host's error for an ADB failure; an emulated device (known from its properties,
