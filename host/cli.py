@@ -12,6 +12,7 @@ import argparse
 import signal
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from host import __version__
 from host.commands import bench, cache, check, compare, convert, debug, devices, emulator, recommend, report, tune
@@ -26,8 +27,16 @@ COMMANDS: tuple[Command, ...] = (
 GROUPS = {"emulator": "start or stop the x86 emulated Android device", "cache": "the caches on this machine and on devices"}
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse's own errors (an unknown choice, a number that is not one) as one line and exit 2,
+    like every other bad input, instead of the usage block before it."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(int(ExitCode.USAGE), f"error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="host", description="Quantize a model and measure it on Android devices.")
+    parser = OneLineParser(prog="host", description="Quantize a model and measure it on Android devices.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     groups: dict[str, argparse._SubParsersAction] = {}

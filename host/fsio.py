@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import BinaryIO
 
 from host.errors import OutputError
 
@@ -33,14 +34,38 @@ def atomic_write(path: Path, data: bytes | str) -> None:
             Path(tmp).unlink(missing_ok=True)
 
 
-def check_writable(path: Path) -> None:
-    """Fail now (before a long run) if ``path`` could not be written; leaves nothing behind."""
+def check_writable(path: Path, *, new_folder: bool = False) -> None:
+    """Fail now (before a long run) if ``path`` could not be written; creates and leaves nothing.
+    Its folder must exist, unless ``new_folder`` (a command's ``--out DIR``, which it makes):
+    then the nearest folder that exists must be writable."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         if path.is_dir():
             raise IsADirectoryError(21, "Is a directory")
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".check")
+        folder = path.parent
+        if not folder.is_dir():
+            if not new_folder:
+                raise OutputError(f"cannot write {path}: the folder {folder} does not exist")
+            existing = next((p for p in folder.parents if p.exists()), Path("/"))
+            if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+                raise OutputError(f"cannot write {path}: {existing} is not a folder this user can write in")
+            return
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".check")
         os.close(fd)
         os.unlink(tmp)
     except OSError as e:
         raise OutputError(f"cannot write {path}: {e.strerror or e}") from e
+
+
+def open_private(path: Path) -> BinaryIO:
+    """A new file, for writing bytes, only this user can read (0600), whatever the umask:
+    results, datasets, locks and logs hold what was measured and the commands that ran."""
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb")
+
+
+def private_file(path: Path) -> None:
+    """Create ``path`` empty and 0600 when it does not exist (a program that creates it next, such
+    as SQLite, keeps those permissions); an existing file keeps the ones its owner gave it."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass

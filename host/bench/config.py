@@ -182,7 +182,7 @@ class BenchConfig:
         if not self.given_build or Path(self.model).is_dir():
             self.conversion.mode_request  # noqa: B018 - parsing is the check
         self.measurement.validate()
-        self.schedule.sustained_pairs()
+        self._check_sustained()
         self.devices.validate()
         self.data.validate()
         for name in ("calibration", "train_data"):
@@ -191,6 +191,20 @@ class BenchConfig:
             from host.convert.given import load_given
 
             load_given(self.model, None if Path(self.model).suffix.lower() == ".tflite" else self.conversion.mode_request)
+
+    def _check_sustained(self) -> None:
+        """Each --sustained cell must be one this bench measures: a sustained window asked for and
+        silently not run would read as "no throttling"."""
+        pairs = self.schedule.sustained_pairs()
+        if self.schedule.sustained <= 0:
+            return
+        backends = self.measurement.backend_names
+        modes = None if self.given_build and not Path(self.model).is_dir() else self.conversion.mode_request.names
+        for mode, backend in pairs:
+            if backend not in backends:
+                raise InputError(f"--sustained-cells {mode}/{backend}: {backend!r} is not among --backends ({', '.join(backends)})")
+            if modes is not None and mode.split("+", 1)[0] not in modes:
+                raise InputError(f"--sustained-cells {mode}/{backend}: {mode!r} is not among the modes benched ({', '.join(modes)})")
 
     def to_stored(self, modes: list[str]) -> dict[str, object]:
         """The settings as stored with a run, flat (modes as measured, backends as a list), for resume."""

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from host.bench.config import BenchConfig
 from host.bench.inputs import PreparedInputs
 from host.errors import InputError
-from host.params import with_values
+from host.params import flag_of, flat, params, with_values
 from host.results import CellRecord, RunRecord
 
 REFERENCE = ("none", "cpu1")
@@ -125,8 +125,19 @@ def new_plan(config: BenchConfig) -> RunPlan:
     return RunPlan(new_run_id(), config)
 
 
+RENAMEABLE = frozenset({"device", "adb_server"})  # what a resume may name anew: where the devices are now
+
+
 def resume_plan(previous: RunRecord, given: BenchConfig) -> RunPlan:
-    """The stored run's settings (devices and adb server may be named anew) and its kept cells."""
+    """The stored run's settings (devices and adb server may be named anew) and its kept cells;
+    any other setting given with --resume is refused, since the stored one would silently win."""
+    defaults, asked = flat(BenchConfig()), flat(given)
+    changed = sorted(name for name, value in asked.items() if value != defaults[name] and name not in RENAMEABLE)
+    if changed:
+        named = {field.name: flag_of(field, spec) for field, spec in params(BenchConfig)}
+        flags = ", ".join(named[name] for name in changed)
+        raise InputError(f"--resume {previous.run_id} finishes that run with its stored settings: leave out {flags} "
+                         "(or start a new run with them)")
     stored = BenchConfig.from_stored(previous.config, f"run {previous.run_id}")
     config = stored.with_devices(given.devices.device, given.devices.adb_server)
     done = {c.key: c for c in previous.cells if c.status in ("ok", "unavailable")}

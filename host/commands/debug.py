@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from host.commands.spec import Command, say, store, writable
+from host.commands.spec import Command, say, store
 from host.errors import ExitCode
+from host.fsio import check_writable
 from host.params import from_namespace
 from host.quant.options import DebugOptions
 
@@ -16,7 +17,8 @@ def run(args: argparse.Namespace) -> int:
     from host.report.debug import print_debug, write_debug
 
     options = from_namespace(DebugOptions, args)
-    writable(options.out and str(Path(options.out) / "debug.json"))
+    if options.out:
+        check_writable(Path(options.out) / "debug.json", new_folder=True)
     report, integer_build = debug_command(options, say)
     device_time = None
     if options.device_time or options.device:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from host.commands.spec import Command, store, writable
+from host.commands.spec import Command, store
 from host.errors import ExitCode
+from host.fsio import check_writable
 from host.params import from_namespace
 from host.quant.options import TuneOptions
 
@@ -17,7 +18,7 @@ def run(args: argparse.Namespace) -> int:
     from host.report.tune import print_tune
 
     options = from_namespace(TuneOptions, args)
-    writable(str(Path(options.out) / "tune.json"))
+    check_writable(Path(options.out) / "tune.json", new_folder=True)
     with ProgressListener() as listener:
         result = tune_command(options, store(options.db), listener)
     print_tune(result)

@@ -2,7 +2,9 @@
 
 Teams often build their .tflite files in their own pipeline; benching those exact bytes is what
 a release gate wants. Each file is opened in the TFLite interpreter on the host first, so a
-corrupt or truncated file is a clear input error before any device work.
+corrupt or truncated file is a clear input error before any device work, and a folder's file
+must have the sha256 its manifest recorded: a build changed or damaged since is refused, since
+its figures would be stored under the manifest's name.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ def is_given_build(model: str) -> bool:
     return path.suffix.lower() == ".tflite" or (path.is_dir() and (path / "manifest.json").is_file())
 
 
-def _manifest_files(path: Path, request: ModeRequest | None) -> tuple[str, dict[str, Path]]:
+def _manifest_files(path: Path, request: ModeRequest | None) -> tuple[str, dict[str, Path], dict[str, str]]:
     try:
         manifest = json.loads((path / "manifest.json").read_text())
         entries = manifest["modes"]
@@ -44,11 +46,13 @@ def _manifest_files(path: Path, request: ModeRequest | None) -> tuple[str, dict[
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
         raise InputError(f"{path / 'manifest.json'} is not a host convert manifest: {e}") from e
     wanted = set(request.names) if request else set(entries)
-    files = {mode: path / entry["path"] for mode, entry in entries.items()
-             if mode in wanted or entry.get("variant_of") in wanted}  # a selective build goes with its mode
-    if not files:
+    chosen = {mode: entry for mode, entry in entries.items()
+              if mode in wanted or entry.get("variant_of") in wanted}  # a selective build goes with its mode
+    if not chosen:
         raise InputError(f"{path} holds none of the requested modes ({', '.join(sorted(wanted))}); it has {', '.join(entries) or 'none'}")
-    return name, files
+    files = {mode: path / str(entry["path"]) for mode, entry in chosen.items()}
+    recorded = {mode: str(entry["sha256"]) for mode, entry in chosen.items() if entry.get("sha256")}
+    return name, files, recorded
 
 
 def _check(mode: str, file: Path) -> tuple[ModelFile, tuple[int, ...], int]:
@@ -70,13 +74,17 @@ def load_given(model: str, request: ModeRequest | None) -> tuple[ModelInfo, dict
     if path.suffix.lower() == ".tflite":
         if not path.is_file():
             raise InputError(f"{path} does not exist")
+        recorded: dict[str, str] = {}
         name, files = path.stem, {path.stem: path}
     else:
-        name, files = _manifest_files(path, request)
+        name, files, recorded = _manifest_files(path, request)
     models: dict[str, ModelFile] = {}
     shapes, classes = set(), set()
     for mode, file in files.items():
         models[mode], shape, scores = _check(mode, file)
+        if mode in recorded and models[mode].sha256 != recorded[mode]:
+            raise InputError(f"{file} is not the build its manifest names: sha256 {models[mode].sha256} on disk, "
+                             f"{recorded[mode]} in {path / 'manifest.json'} (changed or damaged since it was made)")
         shapes.add(shape)
         classes.add(scores)
     if len(shapes) != 1:

@@ -34,15 +34,19 @@ class DatasetSlices:
 
 
 def read_labels(path: Path, count: int) -> list[tuple[int, int]]:
-    """(line number, class index) for each non-empty line; a line that is not a class index is an error."""
+    """(line number, class index) for each line; a line that is not a class index is an error, and
+    so is a blank line before the last label: skipping it would shift every later label by one."""
     try:
         lines = path.read_text().splitlines()
     except (OSError, UnicodeDecodeError) as e:
         raise DatasetError(f"cannot read labels file {path}: {e}") from e
+    while lines and not lines[-1].strip():  # blank lines after the last label are only the file's end
+        lines.pop()
     labels = []
     for number, line in enumerate(lines, 1):
         if not line.strip():
-            continue
+            raise DatasetError(f"{path} line {number} is blank: each image needs its class index on its own line, in "
+                               "sorted file-name order (a skipped line would shift every later label by one)")
         word = line.split()[-1]
         if not word.lstrip("-").isdigit():
             raise DatasetError(f"{path} line {number}: {line.strip()[:40]!r} is not a class index")

@@ -27,7 +27,7 @@ from device_agent.dataset import DatasetHeader, DatasetReader
 from host.cache import touch
 from host.data.images import ImageEntry, decode_rgb
 from host.errors import DatasetError
-from host.fsio import atomic_write
+from host.fsio import atomic_write, open_private
 
 PACK_VERSION = 2
 CHUNK = 128  # images per unit of work: 128 x 224 x 224 x 3 bytes is 19 MB
@@ -147,7 +147,7 @@ def _build(folder: Path, pool: tuple[ImageEntry, ...], entries: int, size: tuple
     skipped = list(previous.skipped) if previous else []
     start = previous.covered if previous else 0
     try:
-        with tmp.open("wb") as handle:
+        with open_private(tmp) as handle:
             writer = _Writer(handle, size)
             if previous:
                 _copy_prefix(writer, folder / f"{previous.file}.qbds", previous.images(previous.covered))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import urllib.parse
 from dataclasses import dataclass
 
 from host.errors import InputError
@@ -81,6 +82,19 @@ class AgentCommandOptions:
     nnapi_delegate: str = NNAPI_DELEGATE.field()
 
 
+def check_stf_url(url: str) -> None:
+    """An STF server's address: http(s), a host, a port that is a port; refused before any request."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError as e:
+        raise InputError(f"--stf {url} is not a usable URL ({e})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InputError(f"--stf takes the STF server's http:// or https:// URL (such as http://stf.lab:7100), not {url!r}")
+    if port == 0:
+        raise InputError(f"--stf {url}: port 0 is not a server's port")
+
+
 @dataclass(frozen=True)
 class DeviceChoice:
     """Which devices a bench runs on and how the agent is started there: the part the selection
@@ -106,6 +120,12 @@ class DeviceChoice:
         from host.devices.transport.adb import parse_server
 
         parse_server(self.adb_server)
+        if self.stf:
+            check_stf_url(self.stf)
+        if self.stf_filter:
+            from host.devices.selection.stf import parse_filter
+
+            parse_filter(self.stf_filter)
         if self.stf_filter and not self.stf:
             raise InputError("--stf-filter chooses devices of an STF server: give its URL with --stf")
         if self.all_devices and (self.device or self.stf):

@@ -33,6 +33,7 @@ from host.emulator.domains import power_off as end_domains
 from host.emulator.profiles import DEFAULT_PROFILE
 from host.emulator.sandbox import Sandbox
 from host.errors import EmulatorError, InputError
+from host.fsio import open_private
 from host.paths import data_dir
 
 START_TIMEOUT_S = 30.0
@@ -90,7 +91,7 @@ def start(address: AdbServerAddress, port: int = 0, root: Path | None = None, tr
     root = (root or default_root()).resolve()
     root.mkdir(parents=True, exist_ok=True)
     log = root.parent / f"adbd-{os.getpid()}-{int(time.time() * 1000)}.log"
-    with log.open("w") as handle:
+    with open_private(log) as handle:
         proc = subprocess.Popen(
             [sys.executable, "-m", "host.emulator.adbd", "--root", str(root), "--port", str(port),
              "--profile", profiles.profile(profile).name, *(["--trust-no-key"] if trust_no_key else []),
@@ -146,7 +147,7 @@ def shared(address: AdbServerAddress) -> EmulatorState:
     daemons over one sandbox."""
     folder = _state_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    fd = os.open(folder / "start.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(folder / "start.lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         for state in running():
@@ -165,7 +166,7 @@ def find(serial: str) -> EmulatorState | None:
 @contextmanager
 def in_use(address: AdbServerAddress, state: EmulatorState) -> Iterator[None]:
     """Use an emulated device; at the end, stop it if a bench started it and no bench holds it."""
-    fd = os.open(_state_dir() / f"{state.port}.users", os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(_state_dir() / f"{state.port}.users", os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_SH)
         yield

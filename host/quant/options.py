@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from device_agent.backends import BackendError, parse_backend
 from host.convert import options as convert_options
 from host.devices import options as device_options
-from host.params import Param, at_least
+from host.params import Param, at_least, between
 from host.store.location import DB
 
 MODEL = Param("", ".keras/.h5 file, SavedModel folder, or a built-in name (demo, mobilenet_v2, ...)", positional=True,
@@ -84,7 +84,7 @@ class RecommendOptions:
     run_id: str = Param("latest", "the run (its id, or latest)", positional=True, metavar="RUN").field()
     max_size: float | None = Param(None, "largest model file allowed", unit="MB", metavar="MB", check=at_least(0)).field()
     max_latency: float | None = Param(None, "slowest p50 latency allowed", unit="ms", metavar="MS", check=at_least(0)).field()
-    min_accuracy: float | None = Param(None, "lowest top-1 allowed", unit="%", metavar="PCT", check=at_least(0)).field()
+    min_accuracy: float | None = Param(None, "lowest top-1 allowed", unit="%", metavar="PCT", check=between(0, 100)).field()
     backend: str | None = Param(None, "the backend the app will use (default: the one where the pick is fastest)",
                                 metavar="B", check=known_backend).field()
     device: str | None = Param(None, "the device whose cells count (default: the run's first)", metavar="SERIAL").field()

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from host.errors import StoreError
+from host.fsio import private_file
 from host.store.location import StoreLocation
 
 APPLICATION_ID = 0x51424E43  # "QBNC" in the SQLite header: this file is a quantbench results database
@@ -60,6 +61,7 @@ class SqliteBackend:
     def _connect(self) -> sqlite3.Connection:
         if not self.read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_file(self.path)  # a new database is the user's alone (its -wal and -shm follow it)
             return sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
         if not self.path.is_file():
             raise StoreError(f"no results database at {self.path}: run 'host bench' first or pass --db")

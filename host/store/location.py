@@ -63,7 +63,12 @@ def locate(value: str | Path | None, *, from_command_line: bool = True) -> Store
         return locate(env, from_command_line=False) if env else StoreLocation(path=default_path())
     text = str(value)
     if text.startswith(POSTGRES_SCHEMES):
-        if from_command_line and urllib.parse.urlsplit(text).password is not None:
+        try:
+            password = urllib.parse.urlsplit(text).password
+            urllib.parse.urlsplit(text).port  # noqa: B018 - a port that is not a number is refused here
+        except ValueError as e:  # the URL itself is not echoed: it may hold a password
+            raise InputError(f"--db is not a valid postgresql:// URL ({e})") from None
+        if from_command_line and password is not None:
             raise InputError("--db: a password on the command line can be read by any local user (ps, /proc); put it in "
                              f"PGPASSWORD or ~/.pgpass, or give the whole URL in ${ENVIRONMENT}")
         return StoreLocation(dsn=text)

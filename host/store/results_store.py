@@ -207,7 +207,9 @@ class ResultsStore:
             if not rows:
                 raise InputError(f"no runs in {self.where}: run 'host bench' first")
             return str(rows[0][0])
-        rows = self.backend.execute("SELECT run_id FROM runs WHERE run_id LIKE ?", (ref.replace("%", "") + "%",))
+        # a prefix compared as text, not a LIKE pattern: '%' or '_' in a reference are characters, not wildcards
+        rows = self.backend.execute(
+            "SELECT run_id FROM runs WHERE substr(run_id, 1, length(CAST(? AS TEXT))) = CAST(? AS TEXT)", (ref, ref))
         if len(rows) != 1:
             raise InputError(f"run {ref!r} {'is ambiguous' if rows else 'not found'} in {self.where}")
         return str(rows[0][0])

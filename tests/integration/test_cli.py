@@ -124,3 +124,25 @@ def test_an_output_that_cannot_be_written_leaves_no_partial_file_and_names_the_p
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1 and f"cannot write {out}" in lines[0], proc.stderr
     assert not out.exists() and list(out.parent.iterdir()) == [], "no partial file and no temporary left behind"
+
+
+def test_a_build_folder_whose_file_no_longer_matches_its_manifest_is_refused(tmp_path, capsys, known_answer):
+    """One byte flipped in a host convert folder's build: its sha256 differs from the manifest's,
+    so its figures would be stored under a name they do not belong to (issue 22, item 3)."""
+    import hashlib
+    import json
+
+    folder = tmp_path / "builds"
+    folder.mkdir()
+    data = bytearray(known_answer.models["float"])
+    (folder / "none.tflite").write_bytes(bytes(data))
+    recorded = hashlib.sha256(data).hexdigest()
+    (folder / "manifest.json").write_text(json.dumps({"model": {"name": "known"}, "modes": {
+        "none": {"path": "none.tflite", "sha256": recorded, "size_bytes": len(data)}}}))
+    middle = len(data) // 2
+    data[middle] ^= 0xFF
+    (folder / "none.tflite").write_bytes(bytes(data))
+    code = main(["bench", "--model", str(folder), "--modes", "none", "--db", str(tmp_path / "r.sqlite")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert "none.tflite" in err[0] and recorded in err[0] and hashlib.sha256(data).hexdigest() in err[0]

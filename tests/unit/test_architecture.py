@@ -86,7 +86,7 @@ DEVICE_LAYERS = {
     "launch": {"transport"},
     "state": {"transport", "launch"},
     "agent": {"transport", "launch", "state"},
-    "options": {"transport"},
+    "options": {"transport", "selection"},
 }
 
 

@@ -111,10 +111,10 @@ def test_labels_outside_the_model_s_classes_name_the_first_bad_line(tmp_path):
     from host.data.datasets import check_labels
 
     root = _flat(tmp_path / "val", 4)
-    (tmp_path / "labels.txt").write_text("1\n\n2\n5000\n3\n")
+    (tmp_path / "labels.txt").write_text("1\n2\n5000\n3\n")
     slices = slice_dataset(root, labels_file=tmp_path / "labels.txt", limit=None, calibration_count=1, take_calibration=False)
     check_labels(slices.evaluation, 5001, 0)
-    with pytest.raises(DatasetError, match=r"labels.txt line 4: label 5000 is outside the model's 10 classes \(0..9\)"):
+    with pytest.raises(DatasetError, match=r"labels.txt line 3: label 5000 is outside the model's 10 classes \(0..9\)"):
         check_labels(slices.evaluation, 10, 0)
 
 

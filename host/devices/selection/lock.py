@@ -38,7 +38,7 @@ def _holder(fd: int) -> str:
 @contextmanager
 def device_lock(identity: str, *, wait: bool, on_wait: Callable[[str], None]) -> Iterator[None]:
     """Hold the device for this process; wait for (or refuse) a device another bench holds."""
-    fd = os.open(_lock_path(identity), os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(_lock_path(identity), os.O_RDWR | os.O_CREAT, 0o600)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

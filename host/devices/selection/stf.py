@@ -48,19 +48,37 @@ class FarmDevice:
 
     @property
     def free(self) -> bool:
+        """Present, ready and nobody's: an entry that does not say so (a malformed one) is not free."""
         f = self.fields
-        return bool(f.get("present", True)) and bool(f.get("ready", True)) and not f.get("owner") and not f.get("using")
+        return f.get("present") is True and f.get("ready") is True and not f.get("owner") and not f.get("using")
 
     def describe(self) -> str:
         f = self.fields
         return f"{self.serial} ({f.get('manufacturer', '')} {f.get('model', '')}, SDK {f.get('sdk', '?')}, {f.get('abi', '?')})"
 
 
-def _matches(device: FarmDevice, condition: str) -> bool:
-    found = _CONDITION.match(condition)
-    if not found:
-        raise InputError(f"--stf-filter: {condition!r} is not FIELD OP VALUE (ops: = != >= <= > < ~)")
-    name, op, wanted = found.groups()
+ORDERED = (">=", "<=", ">", "<")
+
+
+def parse_filter(text: str | None) -> list[tuple[str, str, str]]:
+    """``--stf-filter`` as (field, op, value) conditions, its syntax checked before the farm is asked."""
+    conditions = []
+    for condition in (c for c in (text or "").split(",") if c.strip()):
+        found = _CONDITION.match(condition)
+        if not found:
+            raise InputError(f"--stf-filter: {condition!r} is not FIELD OP VALUE (ops: = != >= <= > < ~)")
+        name, op, wanted = found.groups()
+        if op in ORDERED:
+            try:
+                float(wanted)
+            except ValueError:
+                raise InputError(f"--stf-filter: {condition!r}: {op} compares numbers, and {wanted!r} is not one") from None
+        conditions.append((name, op, wanted))
+    return conditions
+
+
+def _matches(device: FarmDevice, condition: tuple[str, str, str]) -> bool:
+    name, op, wanted = condition
     value: Any = device.fields
     for part in name.split("."):
         value = value.get(part) if isinstance(value, dict) else None
@@ -86,7 +104,7 @@ def select(devices: list[FarmDevice], serials: tuple[str, ...], filter_text: str
         if missing:
             raise InputError(f"STF has no device {', '.join(missing)}; it has {', '.join(sorted(known)) or 'none'}")
         return [known[s] for s in serials]
-    conditions = [c for c in (filter_text or "").split(",") if c.strip()]
+    conditions = parse_filter(filter_text)
     chosen = [d for d in devices if d.free and all(_matches(d, c) for c in conditions)]
     if not chosen:
         busy = sum(1 for d in devices if not d.free and all(_matches(d, c) for c in conditions))
@@ -108,7 +126,7 @@ class StfClient:
             "Authorization": f"Bearer {self.token}", "Content-Type": "application/json", "Accept": "application/json"})
         try:
             with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S) as reply:
-                answer = json.loads(reply.read() or b"{}")
+                body_bytes = reply.read()
         except urllib.error.HTTPError as e:
             said = _description(e)
             if e.code == 401:
@@ -118,11 +136,21 @@ class StfClient:
         except (urllib.error.URLError, OSError, ValueError) as e:
             reason = getattr(e, "reason", e)
             raise StfError(f"STF at {self.base} does not answer ({reason})") from None
-        return answer if isinstance(answer, dict) else {}
+        try:
+            answer = json.loads(body_bytes or b"{}")
+        except ValueError:
+            start = body_bytes[:60].decode("utf-8", "replace").strip()
+            raise StfError(f"STF at {self.base} answered {method} {path} with something that is not JSON ({start!r}...): is "
+                           "this the STF server's URL?") from None
+        if not isinstance(answer, dict):
+            raise StfError(f"STF at {self.base} answered {method} {path} with JSON that is not an object: is this the STF "
+                           "server's URL?")
+        return answer
 
     def devices(self) -> list[FarmDevice]:
-        listed = self._request("GET", "/devices").get("devices") or []
-        return [FarmDevice(str(d["serial"]), d) for d in listed if isinstance(d, dict) and "serial" in d]
+        listed = self._request("GET", "/devices").get("devices")
+        listed = listed if isinstance(listed, list) else []
+        return [FarmDevice(d["serial"], d) for d in listed if isinstance(d, dict) and isinstance(d.get("serial"), str) and d["serial"]]
 
     def reserve(self, serial: str, timeout_s: float) -> None:
         try:

@@ -155,21 +155,27 @@ EMULATED_GONE = ("the emulated device's daemon is gone (stopped, or it crashed: 
                  "~/.local/share/quantbench/emulator); run the bench again, which starts a new one, or 'host emulator start'")
 
 
-def map_adb_error(error: Exception, serial: str, doing: str, *, emulated: bool = False) -> DeviceError:
+def map_adb_error(error: Exception, serial: str, doing: str, *, emulated: bool = False,
+                  server: AdbServerAddress | None = None) -> DeviceError:
     """adbutils' errors (and socket errors under them) as the host's own, with what we were doing.
     For an emulated device, a lost or offline device means its daemon is gone: advice for a
-    phone's cable would not help, so the message says what happened and what to do."""
+    phone's cable would not help, so the message says what happened and what to do. A lost
+    connection while the adb server itself no longer listens is the server's loss, said so."""
     text = str(error)
     lowered = text.lower()
     if isinstance(error, (AdbTimeout, socket.timeout, TimeoutError)):
         return DeviceTimeout(f"{serial}: {doing} timed out")
+    lost = isinstance(error, (AdbConnectionError, ConnectionError, EOFError, OSError)) or "closed" in lowered or "reset" in lowered
+    if lost and server is not None and not _listening(server):
+        return DeviceDisconnected(f"the adb server at {server.host}:{server.port} stopped answering during {doing} on {serial} "
+                                  "(killed or restarted): start it again with 'adb start-server'")
     if "not found" in lowered and "device" in lowered:
         return DeviceNotFound(f"device {serial} not found: " + (EMULATED_GONE if emulated else "run 'host devices' to see what is attached"))
     if "unauthorized" in lowered:
         return DeviceUnauthorized(f"device {serial} is unauthorized: accept the USB debugging prompt on the phone")
     if "offline" in lowered:
         return DeviceOffline(f"device {serial} is offline: " + (EMULATED_GONE if emulated else "reconnect it (adb reconnect) and try again"))
-    if isinstance(error, (AdbConnectionError, ConnectionError, EOFError, OSError)) or "closed" in lowered or "reset" in lowered:
+    if lost:
         return DeviceDisconnected(f"device {serial} disconnected during {doing}" + (f": {EMULATED_GONE}" if emulated else ""))
     return DeviceError(f"{serial}: {doing} failed: {text}")
 

@@ -80,7 +80,7 @@ class Device:
     def _map(self, error: Exception, doing: str) -> DeviceError:
         """The host's error for an ADB failure; an emulated device (known from its properties,
         read before it went away) gets advice for an emulated device."""
-        return map_adb_error(error, self.serial, doing, emulated=bool(self._props and self._props.emulated))
+        return map_adb_error(error, self.serial, doing, emulated=bool(self._props and self._props.emulated), server=self.address)
 
     # -- facts ---------------------------------------------------------------------------
     @property
