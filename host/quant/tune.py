@@ -12,7 +12,8 @@ The search follows Intel Neural Compressor's basic strategy, measured where it m
 
 Every candidate is a build benched like any other (``host bench`` on a folder of builds), so
 its accuracy, latency and size are stored as a run; ``tune.json`` in the output folder lists
-them, and a second ``host tune`` with the same inputs measures only what is missing. The
+them, written again as each candidate's cell finishes, and a second ``host tune`` with the same
+inputs measures only what is missing (after Ctrl-C too: the message names the command). The
 device time spent is counted, and no new candidate starts once ``--budget`` is spent.
 """
 
@@ -38,13 +39,14 @@ from host.convert.converter import (
 from host.convert.graph import neighbours
 from host.convert.inputs import resolve_inputs
 from host.convert.selective import KeepFloat, variant_name
-from host.errors import InputError
+from host.errors import BenchInterrupted, InputError
 from host.fsio import atomic_write
 from host.quant.debug import LayerError
 from host.quant.device_time import DeviceTime, from_store, layer_shares
 from host.quant.inputs import QuantInputs, load_inputs, quant_request
 from host.quant.options import TuneOptions
-from host.results import RunRecord
+from host.quant.tune_resume import CellsTold, resume_command
+from host.results import CellRecord, RunRecord
 
 if TYPE_CHECKING:
     from host.bench.cells import BenchListener
@@ -53,6 +55,8 @@ if TYPE_CHECKING:
 STATE_FILE = "tune.json"
 REFERENCE = "none"
 BASE = "integer"
+PENDING_RUN = "(run interrupted)"  # a candidate measured in a run that did not finish: its cell is stored, its run unfinished
+Measure = Callable[[Path, Callable[[CellRecord], None]], RunRecord]  # bench a folder, telling each finished cell
 
 
 @dataclass
@@ -116,7 +120,7 @@ def candidate_name(layers: Sequence[str]) -> str:
 class _Search:
     """The state of one tune: candidates by key, the device time spent, and how to measure."""
 
-    def __init__(self, options: TuneOptions, inputs: QuantInputs, measure: Callable[[Path], RunRecord],
+    def __init__(self, options: TuneOptions, inputs: QuantInputs, measure: Measure,
                  identity: dict[str, Any], on_step: Callable[[str], None]) -> None:
         self.options, self.inputs, self.measure_run, self.identity, self.on_step = options, inputs, measure, identity, on_step
         self.out = Path(options.out)
@@ -170,21 +174,33 @@ class _Search:
         atomic_write(self.folder / "manifest.json", json.dumps(
             {"model": {"name": self.inputs.source.name}, "modes": entries}, indent=2).encode())
         self.on_step("measuring on the device: " + ", ".join(c.name for c in todo))
+        by_name = {c.name: c for c in todo}
+
+        def finished(cell: CellRecord) -> None:  # kept at once: an interrupted tune resumes after it
+            if cell.backend == self.options.backend and cell.mode in by_name:
+                self._take(by_name[cell.mode], cell, PENDING_RUN)
+                self.save()
+
         started = time.monotonic()
-        run = self.measure_run(self.folder)
-        self.spent += time.monotonic() - started
+        try:
+            run = self.measure_run(self.folder, finished)
+        finally:
+            self.spent += time.monotonic() - started
         cells = {cell.mode: cell for cell in run.cells if cell.backend == self.options.backend}
         for c in todo:
-            cell = cells.get(c.name)
-            c.run_id = run.run_id
-            if cell is None or not cell.ok or cell.result.accuracy is None:
-                c.error = (cell.result.error if cell else "") or "no accuracy measured"
-            else:
-                c.top1 = round(100 * cell.result.accuracy.top1, 3)
-                c.p50_ms = cell.result.latency.p50 if cell.result.latency else None
-            if c.step == "base" and cell is not None:
-                self.base_time = layer_shares(cell)
+            self._take(c, cells.get(c.name), run.run_id)
         self.save()
+
+    def _take(self, c: Candidate, cell: CellRecord | None, run_id: str) -> None:
+        """What the device said of candidate ``c`` (its cell, or none)."""
+        c.run_id, c.error, c.top1, c.p50_ms = run_id, "", None, None
+        if cell is None or not cell.ok or cell.result.accuracy is None:
+            c.error = (cell.result.error if cell else "") or "no accuracy measured"
+        else:
+            c.top1 = round(100 * cell.result.accuracy.top1, 3)
+            c.p50_ms = cell.result.latency.p50 if cell.result.latency else None
+        if c.step == "base" and cell is not None:
+            self.base_time = layer_shares(cell)
 
 
 def _units(ranked: list[LayerError], count: int, consumers: dict[str, tuple[str, ...]]) -> list[tuple[str, ...]]:
@@ -194,7 +210,7 @@ def _units(ranked: list[LayerError], count: int, consumers: dict[str, tuple[str,
     return singles + [(a, b) for a in top for b in consumers.get(a, ()) if b in top]
 
 
-def search(options: TuneOptions, inputs: QuantInputs, ranked: list[LayerError], measure: Callable[[Path], RunRecord],
+def search(options: TuneOptions, inputs: QuantInputs, ranked: list[LayerError], measure: Measure,
            identity: dict[str, Any], on_step: Callable[[str], None] = lambda text: None) -> TuneResult:
     s = _Search(options, inputs, measure, identity, on_step)
     reference, base = s.candidate((), "reference"), s.candidate((), "base")
@@ -265,13 +281,17 @@ def tune_command(options: TuneOptions, db: StoreLocation, listener: BenchListene
     bench = BenchConfig.of(dataset=str(dataset), labels=options.labels, limit=options.limit, backends=options.backend,
                            preset=inputs.preset, device=options.device, adb_server=options.adb_server)
 
-    def measure(folder: Path) -> RunRecord:
-        return run_bench(replace(bench, model=str(folder)), db, listener)
+    def measure(folder: Path, finished: Callable[[CellRecord], None]) -> RunRecord:
+        return run_bench(replace(bench, model=str(folder)), db, CellsTold(listener, finished))
 
     identity = {"model": inputs.source.sha256, "calibration": inputs.calibration.sha256, "dataset": str(Path(dataset).resolve()),
                 "images": len(list_images(dataset).entries), "limit": options.limit, "backend": options.backend,
                 "device": list(options.device), "converter": tfenv.converter_version()}
-    result = search(options, inputs, ranked, measure, identity, listener.stage)
+    try:
+        result = search(options, inputs, ranked, measure, identity, listener.stage)
+    except BenchInterrupted:
+        raise BenchInterrupted(f"interrupted; the candidates measured so far are kept in {Path(options.out) / STATE_FILE}: "
+                               f"'{resume_command(options, db)}' goes on from them") from None
     if result.device_time is None and result.base.run_id:
         result.device_time = from_store(db, result.base.run_id, result.base.name, options.backend)
     write_build(result, inputs, Path(options.out))

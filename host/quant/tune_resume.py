@@ -1,0 +1,71 @@
+"""What an interrupted ``host tune`` needs: each finished cell told as it lands, and the command
+that goes on from ``tune.json``."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from host.convert.converter import ModeResult
+from host.params import flag_of, flat, params
+from host.quant.options import TuneOptions
+from host.results import CellRecord, RepeatRecord
+
+if TYPE_CHECKING:
+    from host.bench.cells import BenchListener
+    from host.bench.plan import CellKey
+    from host.store.location import StoreLocation
+
+
+class CellsTold:
+    """The tune's listener, also telling ``finished`` of each cell as it is stored."""
+
+    def __init__(self, listener: BenchListener, finished: Callable[[CellRecord], None]) -> None:
+        self._listener, self._finished = listener, finished
+
+    def stage(self, text: str) -> None:
+        self._listener.stage(text)
+
+    def matrix(self, total: int, done: int) -> None:
+        self._listener.matrix(total, done)
+
+    def mode_started(self, mode: str, index: int, total: int) -> None:
+        self._listener.mode_started(mode, index, total)
+
+    def mode_done(self, result: ModeResult) -> None:
+        self._listener.mode_done(result)
+
+    def cell_started(self, key: CellKey) -> None:
+        self._listener.cell_started(key)
+
+    def cell_progress(self, key: CellKey, phase: str, fraction: float, message: str = "") -> None:
+        self._listener.cell_progress(key, phase, fraction, message)
+
+    def repeat_done(self, key: CellKey, repeat: RepeatRecord) -> None:
+        self._listener.repeat_done(key, repeat)
+
+    def cell_done(self, cell: CellRecord) -> None:
+        self._listener.cell_done(cell)
+        self._finished(cell)
+
+
+def resume_command(options: TuneOptions, db: StoreLocation) -> str:
+    """The same ``host tune`` command: the model, then every option that is not its default
+    (``--db`` without a password, which the environment supplies again)."""
+    from host.bench.sink import db_option
+
+    values, defaults = flat(options), flat(TuneOptions())
+    words = ["host", "tune", shlex.quote(options.model)]
+    for field, spec in params(TuneOptions):
+        value = values[field.name]
+        if spec.positional or field.name == "db" or value == defaults[field.name]:
+            continue
+        flag = flag_of(field, spec)
+        if isinstance(value, bool):
+            words.append(flag)
+        elif isinstance(value, tuple):
+            words += [part for item in value for part in (flag, shlex.quote(str(item)))]
+        else:
+            words += [flag, shlex.quote(str(value))]
+    return " ".join(words) + db_option(db)
