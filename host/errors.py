@@ -59,6 +59,11 @@ class StoreError(InputError):
     """The results database cannot be used (not ours, damaged, newer schema): pick another."""
 
 
+class StoreUnavailable(HostError):
+    """The results database went away (a server restart that did not end, a lock never given up)
+    and stayed away past the retries: not bad input; what was stored stays, and the run resumes."""
+
+
 class RecordError(InputError):
     """Stored or given data (a database row, a JSON file) does not have the shape it must have."""
 

@@ -30,6 +30,16 @@ def _as_owner(owner: str | None, argv: list[str]) -> list[str]:
     return ["runuser", "-u", owner, "--", *argv] if owner else argv
 
 
+_CLUSTERS: dict[str, tuple[Path, Path, str | None, str, Path]] = {}  # server URL -> binaries, data, owner, options, log
+
+
+def pg_ctl(server_url: str, action: str, *extra: str) -> None:
+    """``pg_ctl start|stop|restart`` on the cluster behind ``server_url`` (from postgres_server), waiting for it."""
+    binaries, data, owner, options, log = _CLUSTERS[server_url]
+    subprocess.run(_as_owner(owner, [str(binaries / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(log), "-w", "-t", "60",
+                                     *extra, action]), check=True, capture_output=True, timeout=120)
+
+
 @contextmanager
 def postgres_server() -> Iterator[str]:
     """A running server; yields the URL of its maintenance database (trust auth on 127.0.0.1)."""
@@ -52,9 +62,12 @@ def postgres_server() -> Iterator[str]:
         options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=50"
         subprocess.run(_as_owner(owner, [str(binaries / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(folder / "log"),
                                          "-w", "-t", "60", "start"]), check=True, capture_output=True, timeout=120)
+        url = f"postgresql://{USER}@127.0.0.1:{port}/postgres"
+        _CLUSTERS[url] = (binaries, data, owner, options, folder / "log")
         try:
-            yield f"postgresql://{USER}@127.0.0.1:{port}/postgres"
+            yield url
         finally:
+            _CLUSTERS.pop(url, None)
             subprocess.run(_as_owner(owner, [str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
                            capture_output=True, timeout=60, check=False)
     finally:

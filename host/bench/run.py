@@ -19,12 +19,14 @@ from host.bench.plan import RunPlan, new_plan, now, resume_plan
 from host.bench.sink import StoreSink, on_interrupt, resume_command
 from host.bench.targets import Target, agent_settings, bench_devices, device_runner, find_targets
 from host.cache import prune_host
+from host.errors import StoreUnavailable
 from host.results import RunRecord, RunStats
 from host.store import ResultsStore, StoreLocation
 
 
 def run_bench(config: BenchConfig, db_path: StoreLocation | Path, listener: BenchListener, resume: str | None = None) -> RunRecord:
     store = ResultsStore(db_path)
+    store.on_retry = listener.stage
     try:
         plan = resume_plan(store.load_run(resume), config) if resume else new_plan(config)
         plan.config.validate()
@@ -35,7 +37,12 @@ def run_bench(config: BenchConfig, db_path: StoreLocation | Path, listener: Benc
             sink = StoreSink(store, plan, inputs)
             with on_interrupt(lambda: f"finished cells of run {plan.run_id} are stored in {store.where}: finish it with "
                               f"'{resume_command(plan.run_id, db_path)}'" if sink.created else None):
-                stats = inputs.conversion_stats().plus(measure(plan, inputs, sink, listener, targets))
+                try:
+                    stats = inputs.conversion_stats().plus(measure(plan, inputs, sink, listener, targets))
+                except StoreUnavailable as e:
+                    raise StoreUnavailable(f"{e}: the cells stored before it are kept; once the database is back, finish "
+                                           f"the run with '{resume_command(plan.run_id, db_path)}'" if sink.created else
+                                           f"{e}: nothing was stored") from None
         sink.ensure_run()
         store.finish_run(plan.run_id, now(), inputs.notes, stats)
         pruned = prune_host(plan.config.caches.cache_max_mb, plan.config.caches.cache_max_days)

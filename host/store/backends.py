@@ -45,6 +45,8 @@ class Backend(Protocol):
     def mark(self) -> None: ...
     def foreign(self) -> str: ...
     def close(self) -> None: ...
+    def transient(self, error: Exception) -> bool: ...
+    def reconnect(self) -> None: ...
 
 
 class SqliteBackend:
@@ -117,6 +119,14 @@ class SqliteBackend:
     def close(self) -> None:
         self.db.close()
 
+    def transient(self, error: Exception) -> bool:
+        """Another writer holds the database: it will let go (SQLite's busy timeout already waited)."""
+        text = str(error).lower()
+        return isinstance(error, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
+
+    def reconnect(self) -> None:
+        """Nothing to reconnect: the file is still there."""
+
 
 class PostgresBackend:
     def __init__(self, location: StoreLocation, read_only: bool) -> None:
@@ -125,11 +135,27 @@ class PostgresBackend:
         self.errors: tuple[type[Exception], ...] = (psycopg.Error,)
         self.where = location.describe()
         self._lock = threading.RLock()
-        options = "-c default_transaction_read_only=on" if read_only else ""
+        self._dsn, self._options = location.dsn, "-c default_transaction_read_only=on" if read_only else ""
         try:
-            self.db = psycopg.connect(location.dsn, autocommit=True, connect_timeout=15, options=options)
+            self.db = psycopg.connect(self._dsn, autocommit=True, connect_timeout=15, options=self._options)
         except psycopg.Error as e:
             raise StoreError(f"cannot reach the results database {self.where}: {str(e).strip().splitlines()[0]}") from e
+
+    def transient(self, error: Exception) -> bool:
+        """The server went away or is restarting (an upgrade, a failover, ``pg_ctl restart``): the
+        connection is lost, or the server is not accepting connections yet."""
+        import psycopg
+
+        return isinstance(error, (psycopg.OperationalError, psycopg.InterfaceError)) or self.db.closed
+
+    def reconnect(self) -> None:
+        """A new connection in place of the lost one (raises the engine's error while the server is away)."""
+        import psycopg
+
+        with self._lock:
+            with contextlib.suppress(psycopg.Error):
+                self.db.close()
+            self.db = psycopg.connect(self._dsn, autocommit=True, connect_timeout=15, options=self._options)
 
     @staticmethod
     def _sql(sql: str) -> str:

@@ -9,8 +9,10 @@ statement set is one transaction, and rows are keyed by run, device, mode and ba
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import time
 from array import array
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -20,7 +22,7 @@ from typing import Concatenate, ParamSpec, TypeVar
 
 from device_agent.contract import Numerics, OpProfile, WarmStart
 from host.codec import decode, encode, loads
-from host.errors import InputError, RecordError, StoreError
+from host.errors import InputError, RecordError, StoreError, StoreUnavailable
 from host.results import (
     CellRecord,
     DatasetInfo,
@@ -44,15 +46,41 @@ _CELL_COLUMNS = ("device", "mode", "backend", "status", "error", "phase", "size_
 _REPEAT_COLUMNS = ("device", "mode", "backend", "repeat", "kind", "position", "median_ms", "record", "samples")
 
 
+RETRY_S = 120.0  # how long a lost server or a held lock is waited for before the command gives up
+FIRST_DELAY_S, MAX_DELAY_S = 0.25, 8.0
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 def _mapped(method: Callable[Concatenate[ResultsStore, P], T]) -> Callable[Concatenate[ResultsStore, P], T]:
-    """The engine's errors (a locked, damaged or foreign database, a lost server) become StoreError."""
+    """The engine's errors become the host's: a server that went away or a database another
+    writer holds is waited for (reconnecting, with backoff, for up to ``RETRY_S``; each method is
+    one transaction of idempotent statements, so it is simply run again), and only then is the
+    command given up with StoreUnavailable; any other error (damaged, foreign) is StoreError."""
 
     @functools.wraps(method)
     def wrapper(self: ResultsStore, *args: P.args, **kwargs: P.kwargs) -> T:
-        try:
-            return method(self, *args, **kwargs)
-        except self.backend.errors as e:
-            raise StoreError(f"results database {self.where}: {str(e).strip().splitlines()[0] if str(e).strip() else e}") from e
+        deadline, delay = 0.0, FIRST_DELAY_S
+        while True:
+            try:
+                return method(self, *args, **kwargs)
+            except self.backend.errors as e:
+                if not self.backend.transient(e):
+                    raise StoreError(f"results database {self.where}: {_first_line(e)}") from e
+                deadline = deadline or time.monotonic() + self.retry_s
+                if time.monotonic() >= deadline:
+                    raise StoreUnavailable(f"results database {self.where} stayed unavailable for {self.retry_s:g} s "
+                                           f"({_first_line(e)})") from e
+                if delay == FIRST_DELAY_S:  # once an outage: the first retry says so
+                    self.on_retry(f"results database {self.where} unavailable ({_first_line(e)}); waiting up to "
+                                  f"{self.retry_s:g} s for it, the measurement kept")
+                time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+                delay = min(delay * 2, MAX_DELAY_S)
+                with contextlib.suppress(*self.backend.errors):
+                    self.backend.reconnect()
 
     return wrapper
 
@@ -94,6 +122,8 @@ class ResultsStore:
     def __init__(self, where: Path | str | StoreLocation, *, read_only: bool = False) -> None:
         self.location = where if isinstance(where, StoreLocation) else locate(where, from_command_line=False)
         self.read_only = read_only
+        self.retry_s = RETRY_S
+        self.on_retry: Callable[[str], None] = lambda text: None  # told when the database went away and is waited for
         self.where = self.location.describe()
         try:
             self.backend = connect(self.location, read_only)
@@ -145,8 +175,8 @@ class ResultsStore:
     @_mapped
     def create_run(self, run: RunRecord) -> None:
         with self._write():
-            self.backend.execute(
-                "INSERT INTO runs (run_id, started, tool_version, model, dataset, config, notes) VALUES (?,?,?,?,?,?,?)",
+            self.backend.execute(  # an upsert: run again after a lost connection, it finds its own row
+                _upsert("runs", ("run_id", "started", "tool_version", "model", "dataset", "config", "notes"), ("run_id",)),
                 (run.run_id, run.started, run.tool_version, json.dumps(encode(run.model)), json.dumps(encode(run.dataset)),
                  json.dumps(dict(run.config)), json.dumps(list(run.notes))),
             )
