@@ -66,6 +66,8 @@ class CellRequest:
 # cold+warm: and afterwards a fresh worker starts it again with what that launch wrote; warm: the
 # caches as earlier launches left them (a later repeat: an app's later launch).
 START_KINDS = ("cold", "cold+warm", "warm")
+HEARTBEAT = "heartbeat"  # a Progress phase the agent sends while a job is quiet: it is alive, nothing more
+HEARTBEAT_S = 5.0  # the longest the agent stays silent during a job
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,17 @@ from pathlib import Path
 from typing import Any
 
 from device_agent import start_cache, worker
-from device_agent.contract import DEFAULT_CELL_TIMEOUT_S, CellRequest, CellResult, OpProfile, Progress, WarmStart, failed
+from device_agent.contract import (
+    DEFAULT_CELL_TIMEOUT_S,
+    HEARTBEAT,
+    HEARTBEAT_S,
+    CellRequest,
+    CellResult,
+    OpProfile,
+    Progress,
+    WarmStart,
+    failed,
+)
 
 PRELOAD = ["numpy", "device_agent.worker", "device_agent.runtime"]
 
@@ -161,9 +171,13 @@ def run_job(root: str, request: CellRequest, cancelled: Callable[[], bool] = lam
     phase = "start"
     result: CellResult | None = None
     measured: CellResult | None = None  # what the cell measured before its profile pass
+    said = time.monotonic()  # when the host last heard from this job
     try:
         while result is None:
             remaining = deadline - time.monotonic()
+            if time.monotonic() - said >= HEARTBEAT_S:  # a quiet phase: the host must tell it from a frozen agent
+                said = time.monotonic()
+                yield Progress(HEARTBEAT)
             if remaining <= 0:
                 process.kill()
                 result = failed(phase, f"timed out after {timeout_s:g} s in phase {phase}; worker killed")
@@ -176,7 +190,7 @@ def run_job(root: str, request: CellRequest, cancelled: Callable[[], bool] = lam
                 except (EOFError, OSError):
                     break  # the worker is gone without a result: its exit status says why
                 if isinstance(event, Progress):
-                    phase = event.phase
+                    phase, said = event.phase, time.monotonic()
                     yield event
                 elif isinstance(event, worker.Measured):
                     measured = event.result

@@ -486,3 +486,37 @@ def test_memory_deltas_are_the_models_and_follow_its_parameters(agent):
     weights_mb = 192 * 50_000 * 4 / 2**20
     assert deltas[50_000] > 0.8 * weights_mb, (deltas, weights_mb)
     assert 3.0 < deltas[50_000] / deltas[12_500] < 5.0, deltas
+
+
+def test_a_stopped_agent_is_noticed_by_its_silence_not_at_the_cell_deadline(tmp_path, token, known_answer):
+    """SIGSTOP the agent mid-cell (issue 22, item 8): the host hears no heartbeat, cancels the cell
+    after its silence window and says the agent is stopped or frozen, instead of waiting out the
+    cell's whole deadline. A quiet but alive agent keeps the cell: it speaks every HEARTBEAT_S."""
+    from device_agent.contract import HEARTBEAT_S
+    from host.errors import AgentTimeout
+
+    proc, port = _serve(["-m", "device_agent", "serve", "--root", str(tmp_path / "root")], token)
+    client = AgentClient(f"127.0.0.1:{port}", token)
+    try:
+        (tmp_path / "files").mkdir()
+        sha = put(client, tmp_path / "files", known_answer.models["float"])
+        client.silence_s = 2 * HEARTBEAT_S
+        quiet = LatencyParams(warmup_runs=1, warmup_seconds=client.silence_s + HEARTBEAT_S, min_runs=20, min_seconds=0.05,
+                              max_seconds=5.0)  # a warm-up longer than the silence window: a long phase without progress
+        assert client.run_cell(request(sha, latency=quiet, timeout=120), deadline_s=600).status == "ok", \
+            "an alive agent in a long quiet phase is not taken for a frozen one"
+        stopped = threading.Event()
+
+        def stop_when_measuring(progress):
+            if progress.phase == "measure" and not stopped.is_set():
+                stopped.set()
+                os.kill(proc.pid, signal.SIGSTOP)
+
+        with pytest.raises(AgentTimeout, match="stopped or frozen"):
+            client.run_cell(request(sha, latency=LONG, timeout=600), deadline_s=600, on_progress=stop_when_measuring)
+        assert stopped.is_set()
+    finally:
+        client.close()
+        os.kill(proc.pid, signal.SIGCONT)
+        proc.kill()
+        proc.wait(timeout=20)

@@ -7,6 +7,7 @@ a silently emptied field.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -15,7 +16,17 @@ import grpc
 from google.protobuf.message import Message
 
 from device_agent._protos import agent_pb2, agent_pb2_grpc, health_pb2, health_pb2_grpc
-from device_agent.contract import CellRequest, CellResult, DeviceInfo, Progress, PruneRequest, PruneResponse, StoreStatus
+from device_agent.contract import (
+    HEARTBEAT,
+    HEARTBEAT_S,
+    CellRequest,
+    CellResult,
+    DeviceInfo,
+    Progress,
+    PruneRequest,
+    PruneResponse,
+    StoreStatus,
+)
 from device_agent.errors import WireError
 from device_agent.wire import event_from_message, from_message, to_message
 from host.errors import (
@@ -62,8 +73,37 @@ def _read(message: Message, cls: type[T]) -> T:
         raise AgentProtocolError(f"the agent answered with a message this host cannot read: {e}") from e
 
 
+class SilenceWatch:
+    """Cancels a streaming call that has heard nothing for ``silence_s``."""
+
+    def __init__(self, call: grpc.Future, silence_s: float) -> None:
+        self.fired = False
+        self._call, self._silence_s = call, silence_s
+        self._heard, self._done = threading.Event(), threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="agent-silence", daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._done.is_set():
+            if not self._heard.wait(self._silence_s):
+                if not self._done.is_set():
+                    self.fired = True
+                    self._call.cancel()
+                return
+            self._heard.clear()
+
+    def heard(self) -> None:
+        self._heard.set()
+
+    def stop(self) -> None:
+        self._done.set()
+        self._heard.set()
+
+
 class AgentClient:
-    """One channel to one agent; ``deadline_s`` bounds every unary call."""
+    """One channel to one agent; ``deadline_s`` bounds every unary call, ``silence_s`` a cell's quiet."""
+
+    silence_s = 6 * HEARTBEAT_S
 
     def __init__(self, target: str, token: str, *, deadline_s: float = 30.0) -> None:
         self.target = target
@@ -144,17 +184,27 @@ class AgentClient:
         return True
 
     def run_cell(self, request: CellRequest, *, deadline_s: float, on_progress: Callable[[Progress], None] | None = None) -> CellResult:
-        """Run one cell; progress events go to ``on_progress``; returns the result."""
+        """Run one cell; progress events go to ``on_progress``; returns the result. The agent
+        speaks at least every HEARTBEAT_S while a job runs: silence for ``silence_s`` means it is
+        stopped or frozen, and the cell ends then, not at its whole deadline."""
+        call = self._stub.RunCell(to_message(request), timeout=deadline_s, metadata=self._metadata)
+        watch = SilenceWatch(call, self.silence_s)
         try:
-            for message in self._stub.RunCell(to_message(request), timeout=deadline_s, metadata=self._metadata):
+            for message in call:
+                watch.heard()
                 try:
                     event = event_from_message(message)
                 except WireError as e:
                     raise AgentProtocolError(f"the agent answered with a message this host cannot read: {e}") from e
                 if isinstance(event, CellResult):
                     return event
-                if on_progress:
+                if on_progress and event.phase != HEARTBEAT:
                     on_progress(event)
         except grpc.RpcError as e:
+            if watch.fired:
+                raise AgentTimeout(f"agent: not a word from it for {self.silence_s:g} s during the cell (the agent is "
+                                   "stopped or frozen)") from None
             raise map_rpc_error(e) from e
+        finally:
+            watch.stop()
         raise AgentError("agent: the cell stream ended without a result")
