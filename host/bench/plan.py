@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
 from host.bench.config import BenchConfig
@@ -20,6 +20,7 @@ from host.params import flag_of, flat, params, with_values
 from host.results import CellRecord, RunRecord
 
 REFERENCE = ("none", "cpu1")
+KEPT = ("ok", "unavailable")  # what a resume keeps; a failed or missing cell is measured again
 CellKey = tuple[str, str, str]  # device identity, mode, backend
 
 
@@ -103,6 +104,10 @@ class RunPlan:
                 left.append(unit)
         return left
 
+    def with_done(self, stored: RunRecord) -> RunPlan:
+        """The plan keeping the cells ``stored`` holds as finished (ok or unavailable)."""
+        return replace(self, done={c.key: c for c in stored.cells if c.status in KEPT})
+
     def stored_reference(self, identity: str) -> str:
         """The sha256 of the reference outputs an earlier attempt left on this device, if any."""
         cell = self.done.get((identity, *REFERENCE))
@@ -140,5 +145,4 @@ def resume_plan(previous: RunRecord, given: BenchConfig) -> RunPlan:
                          "(or start a new run with them)")
     stored = BenchConfig.from_stored(previous.config, f"run {previous.run_id}")
     config = stored.with_devices(given.devices.device, given.devices.adb_server)
-    done = {c.key: c for c in previous.cells if c.status in ("ok", "unavailable")}
-    return RunPlan(previous.run_id, config, previous, done)
+    return RunPlan(previous.run_id, config, previous).with_done(previous)

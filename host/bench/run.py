@@ -55,7 +55,8 @@ def run_bench(config: BenchConfig, db_path: StoreLocation | Path, listener: Benc
 
 def measure(plan: RunPlan, inputs: PreparedInputs, sink: StoreSink, listener: BenchListener, targets: list[Target]) -> RunStats:
     """Every device's cells; several devices run at the same time (a farm)."""
-    runners = [device_runner(t, plan, inputs, sink, listener) for t in targets]
+    stored = (lambda: sink.store.load_run(plan.run_id)) if plan.previous is not None else None
+    runners = [device_runner(t, plan, inputs, sink, listener, stored) for t in targets]
     total = sum(len(plan.units(r.order())) for r in runners)
     listener.matrix(total, total - sum(len(plan.todo(r.identity, r.order())) for r in runners))
     if len(runners) == 1:

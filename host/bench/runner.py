@@ -24,7 +24,7 @@ from host.bench.repeat import CoolDown, measure_repeat
 from host.devices.launch.launchers import AgentOptions
 from host.devices.state.conditions import fastest_cores
 from host.errors import AgentError, AgentTimeout, AgentUnavailable, DeviceError, HostError, StorageFull
-from host.results import CellRecord, Conditions, DeviceRecord, RepeatRecord, RunStats
+from host.results import CellRecord, Conditions, DeviceRecord, RepeatRecord, RunRecord, RunStats
 
 
 class Session(Protocol):
@@ -68,16 +68,23 @@ class DeviceRunner:
     positions: dict[Unit, int] = field(default_factory=dict)
     measured: dict[tuple[str, str], bool] = field(default_factory=dict)  # cell -> whether its repeat 0 timed
     more: Callable[[], list[Unit]] = list  # asked when the units run out: further ones, on the same session (compare)
+    stored: Callable[[], RunRecord] | None = None  # a resumed run as stored now: read again once the device is held
     reconnect: Callable[[], bool] = lambda: True  # after a loss: wait for the device to be back (False: it stayed away)
 
     def order(self) -> list[tuple[str, str]]:
         return cell_order(self.inputs.stored_modes(), self.plan.config.measurement.backend_names)
 
     def run(self) -> RunStats:
+        """Measure what is left; a resumed run reads what is stored again once it holds the device,
+        since another resume of the same run may have held it first and measured those cells."""
         todo = self.plan.todo(self.identity, self.order())
         if todo:
             with self.hold():
-                self._run(todo)
+                if self.stored is not None:
+                    self.plan = self.plan.with_done(self.stored())
+                    todo = self.plan.todo(self.identity, self.order())
+                if todo:
+                    self._run(todo)
         return self.stats
 
     def _run(self, todo: list[Unit]) -> None:

@@ -35,6 +35,7 @@ from host.devices.transport.device import Device
 from host.emulator import manager
 from host.emulator.profiles import DEFAULT_PROFILE as TERMUX_PROFILE
 from host.errors import DeployError, HostError, InputError
+from host.results import RunRecord
 
 RESTARTS = 3  # fresh agent sessions a device gets after losses (each after waiting for the device)
 
@@ -109,9 +110,11 @@ def find_targets(devices: list[Device], settings: AgentSettings) -> list[Target]
     return targets
 
 
-def device_runner(target: Target, plan: RunPlan, inputs: PreparedInputs, sink: RunSink, listener: BenchListener) -> DeviceRunner:
+def device_runner(target: Target, plan: RunPlan, inputs: PreparedInputs, sink: RunSink, listener: BenchListener,
+                  stored: Callable[[], RunRecord] | None = None) -> DeviceRunner:
     """The runner of one device's cells: a fresh agent session after each loss (the device
-    waited for first), the device held for this bench alone."""
+    waited for first), the device held for this bench alone; ``stored`` reads a resumed run
+    again once the device is held."""
     devices = plan.config.devices
     settings = agent_settings(devices)
 
@@ -123,4 +126,5 @@ def device_runner(target: Target, plan: RunPlan, inputs: PreparedInputs, sink: R
 
     return DeviceRunner(target.identity, open_agent, plan, inputs, sink, listener,
                         hold=lambda: device_lock(target.identity, wait=devices.wait, on_wait=listener.stage),
-                        restarts=RESTARTS, reconnect=lambda: wait_for_device(target.device, devices.reconnect_wait, listener.stage))
+                        restarts=RESTARTS, reconnect=lambda: wait_for_device(target.device, devices.reconnect_wait, listener.stage),
+                        stored=stored)

@@ -195,6 +195,25 @@ def test_resume_runs_only_missing_or_failed_cells(tmp_path, inputs):
     assert all(c.ok for c in store.load_run(plan.run_id).cells)
 
 
+def test_two_resumes_of_one_run_do_not_measure_the_same_cells_twice(tmp_path, inputs):
+    """Both load the run before either holds the device; the second, once it holds it, reads the
+    run again and finds the cells the first finished (issue 22, item 7)."""
+    store, device = ResultsStore(tmp_path / "r.sqlite"), Device()
+    plan = new_plan(CONFIG)
+    _runner(store, plan, inputs, device, [2, 1]).run()
+    first = resume_plan(store.load_run(plan.run_id), BenchConfig())
+    second = resume_plan(store.load_run(plan.run_id), BenchConfig())  # loaded at the same time as the first
+    stored = lambda: store.load_run(plan.run_id)  # noqa: E731
+    before = len(device.requests)
+    one = _runner(store, first, inputs, device, [None])
+    one.stored = stored
+    one.run()
+    assert len(device.requests) - before == 3
+    two = _runner(store, second, inputs, device, [None])
+    two.stored = stored
+    assert two.run().cells_run == 0 and len(device.requests) - before == 3, "the second resume measured nothing again"
+
+
 def test_resume_measures_the_reference_again_when_its_outputs_are_gone(tmp_path, inputs):
     store, device = ResultsStore(tmp_path / "r.sqlite"), Device()
     plan = new_plan(CONFIG)
