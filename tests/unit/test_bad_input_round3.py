@@ -139,3 +139,28 @@ def test_an_stf_url_that_answers_something_else_says_so(body):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_lost_adb_server_is_named_as_such_not_as_the_emulated_device(tmp_path):
+    import socket
+
+    from host.devices.transport.adb import AdbServerAddress, map_adb_error
+
+    with socket.socket() as probe:  # a port nothing listens on: the server is gone
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    error = map_adb_error(ConnectionResetError("reset by peer"), "emulator-1", "shell", emulated=True,
+                          server=AdbServerAddress("127.0.0.1", port))
+    assert f"adb server at 127.0.0.1:{port} stopped answering" in str(error)
+    assert "daemon is gone" not in str(error)
+
+
+def test_an_interrupted_compare_names_a_check_that_works_as_printed():
+    from types import SimpleNamespace
+
+    from host.bench.compare import _stored
+    from host.store.location import locate
+
+    sinks = {side: SimpleNamespace(created=True, plan=SimpleNamespace(run_id=f"{side}-run")) for side in ("baseline", "current")}
+    said = _stored(sinks, locate("/tmp/lab/results.sqlite", from_command_line=False))
+    assert "'host check --baseline baseline-run --current current-run --allow-different-inputs --db /tmp/lab/results.sqlite'" in said
