@@ -8,46 +8,21 @@ distributions are horizontal boxes, so long mode names never collide.
 
 from __future__ import annotations
 
-import base64
-import io
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from device_agent.contract import LatencyStats
 from host.quant.pareto import Build
+from host.report.figures import png, pyplot, wide_span
+from host.report.op_charts import op_charts
 from host.report.sustained import Sustained, describe, sustained_runs
 from host.report.tables import modes_backends
 from host.results import CellRecord, RunRecord
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
-
-LOG_SPAN = 10.0
-
-
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _png(fig: Figure) -> str:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    _pyplot().close(fig)
-    return base64.b64encode(buffer.getvalue()).decode()
-
-
-def wide_span(values: list[float]) -> bool:
-    positive = [v for v in values if v > 0]
-    return bool(positive) and max(positive) / min(positive) > LOG_SPAN
-
 
 def latency_chart(grid: dict[tuple[str, str], LatencyStats], modes: list[str], backends: list[str]) -> str:
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(modes)), 4))
     width = 0.8 / max(1, len(backends))
     for i, backend in enumerate(backends):
@@ -60,7 +35,7 @@ def latency_chart(grid: dict[tuple[str, str], LatencyStats], modes: list[str], b
     ax.set_ylabel("latency p50 (ms), whisker to p90")
     ax.set_title("Latency per mode and backend")
     ax.legend()
-    return _png(fig)
+    return png(fig)
 
 
 def _legend_points(ax: Axes, points: dict[str, tuple[float, float]], highlight: str | None = None) -> None:
@@ -84,7 +59,7 @@ def _accuracy_axis(ax: Axes, tops: list[float]) -> None:
 
 def accuracy_size_chart(points: dict[str, tuple[float, float]], backend: str) -> str:
     """One numbered dot per distinct (size, accuracy), the builds named in a legend."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 4))
     _legend_points(ax, points)
     _accuracy_axis(ax, [top1 for _, top1 in points.values()])
@@ -92,14 +67,14 @@ def accuracy_size_chart(points: dict[str, tuple[float, float]], backend: str) ->
         ax.set_xscale("log")
     ax.set_xlabel("model size (MB)")
     ax.set_title(f"Accuracy against size ({backend})")
-    return _png(fig)
+    return png(fig)
 
 
 def pareto_chart(builds: list[Build], pick: Build | None) -> str:
     """Accuracy against p50 latency for every measured build; the front (no build both faster and
     more accurate) drawn as a dashed staircase. A build an emulated device's software GPU/NPU ran
     is drawn and named so, and stays off the front: its latency is not a phone's."""
-    plt = _pyplot()
+    plt = pyplot()
     front: list[Build] = []
     for build in sorted((b for b in builds if not b.software), key=lambda b: (b.p50_ms, -(b.top1 or 0.0))):
         if not front or (build.top1 or 0.0) > (front[-1].top1 or 0.0):
@@ -114,11 +89,11 @@ def pareto_chart(builds: list[Build], pick: Build | None) -> str:
         ax.set_xscale("log")
     ax.set_xlabel("latency p50 (ms)")
     ax.set_title("Accuracy against latency (dashed: no build both faster and more accurate)")
-    return _png(fig)
+    return png(fig)
 
 
 def distribution_chart(cells: list[CellRecord], backends: list[str]) -> str:
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(backends), figsize=(max(6, 4 * len(backends)), 0.5 + 0.45 * len(cells) / len(backends) + 2),
                              squeeze=False)
     for ax, backend in zip(axes[0], backends, strict=True):
@@ -132,12 +107,12 @@ def distribution_chart(cells: list[CellRecord], backends: list[str]) -> str:
         ax.set_xlabel("ms")
     fig.suptitle("Latency distributions (raw samples, outliers hidden)")
     fig.tight_layout()
-    return _png(fig)
+    return png(fig)
 
 
 def sustained_chart(runs: list[Sustained]) -> str:
     """Window medians over time, one line per sustained cell; a dashed line where throttling began."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     for run in runs:
         line = ax.plot([w.start_s / 60 for w in run.windows], [w.median_ms for w in run.windows], marker="o", markersize=3,
@@ -148,7 +123,7 @@ def sustained_chart(runs: list[Sustained]) -> str:
     ax.set_ylabel("latency p50 per window (ms)")
     ax.set_title("Sustained latency (dashed: throttle onset, first window >10% slower than the first)")
     ax.legend()
-    return _png(fig)
+    return png(fig)
 
 
 def charts(run: RunRecord, serial: str) -> list[tuple[str, str, str]]:
@@ -174,6 +149,5 @@ def charts(run: RunRecord, serial: str) -> list[tuple[str, str, str]]:
     long_runs = [r for r in sustained_runs(ok) if r.windows]
     if long_runs:
         out.append(("chart-sustained", "; ".join(describe(r) for r in long_runs), sustained_chart(long_runs)))
-    from host.report.op_charts import op_charts  # it draws with this module's helpers
 
     return out + op_charts(ok)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from host.fsio import atomic_write
 from host.quant.service import model_explorer_data, report_json
-from host.report.charts import _png, _pyplot
+from host.report.figures import png, pyplot
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -68,7 +68,7 @@ def print_debug(report: DebugReport, top: int, console: Console | None = None, d
 
 def error_chart(layers: list[LayerError]) -> str:
     """Signal lost per op in graph order (bars, suspects red) with RMSE/scale on the right axis."""
-    plt = _pyplot()
+    plt = pyplot()
     ordered = sorted(layers, key=lambda e: e.depth)
     fig, ax = plt.subplots(figsize=(max(7.0, 0.28 * len(ordered)), 4.2))
     x = list(range(len(ordered)))
@@ -80,7 +80,7 @@ def error_chart(layers: list[LayerError]) -> str:
     right.axhline(0.7, color="#999", linestyle="--", linewidth=0.8)
     right.set_ylabel("RMSE / scale (steps); dashed: 0.7")
     ax.set_title("Quantization error by layer depth (red: suspect)")
-    return _png(fig)
+    return png(fig)
 
 
 def debug_html(report: DebugReport) -> str:

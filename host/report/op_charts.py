@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
-from host.report.charts import _png, _pyplot, wide_span
+from host.report.figures import png, pyplot, wide_span
 from host.report.ops import BETWEEN_NODES, OpRow, cell_rows
 from host.results import CellRecord
 
@@ -32,7 +32,7 @@ def op_type_chart(cells: list[CellRecord]) -> str | None:
         return None
     kinds = sorted({op_type(r) for rows in per_cell.values() for r in rows},
                    key=lambda k: -sum(r.total_ms for rows in per_cell.values() for r in rows if op_type(r) == k))
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(9, 1.2 + 0.35 * len(per_cell)))
     names = list(per_cell)
     left = [0.0] * len(names)
@@ -45,7 +45,7 @@ def op_type_chart(cells: list[CellRecord]) -> str | None:
     ax.set_title("Where each cell's invoke goes, by op type (profile pass after the timed samples)")
     ax.legend(fontsize=7, loc="lower right", ncol=2)
     fig.tight_layout()
-    return _png(fig)
+    return png(fig)
 
 
 def layer_chart(cells: list[CellRecord], backend: str) -> str | None:
@@ -64,7 +64,7 @@ def layer_chart(cells: list[CellRecord], backend: str) -> str | None:
         return None
     layers = sorted({layer for times in per_build.values() for layer in times},
                     key=lambda layer: -max(times.get(layer, 0.0) for times in per_build.values()))[:TOP_LAYERS]
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(9, 1.5 + 0.22 * len(layers) * len(per_build)))
     height = 0.8 / len(per_build)
     for offset, (mode, times) in enumerate(per_build.items()):
@@ -79,7 +79,7 @@ def layer_chart(cells: list[CellRecord], backend: str) -> str | None:
     ax.set_title(f"The {len(layers)} slowest layers on {backend}, build by build")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    return _png(fig)
+    return png(fig)
 
 
 def op_charts(cells: list[CellRecord]) -> list[tuple[str, str, str]]:

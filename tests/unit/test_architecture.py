@@ -144,3 +144,14 @@ def test_the_library_commands_share_public_parts_not_each_others_internals():
             parts = name.split(".")
             assert not (len(parts) == 4 and parts[:3] == ["host", "bench", "run"] and parts[3].startswith("_")), (path, name)
     assert not {n for n in _imports(ROOT / "host" / "bench" / "compare.py") if n.startswith("host.bench.run")}
+
+
+def test_no_module_takes_another_modules_private_names():
+    """A name with a leading underscore is its module's own; a second module that needs it needs a public home for it."""
+    offenders = []
+    for path in _modules("host", "device_agent"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(("host", "device_agent")):
+                offenders += [f"{path.relative_to(ROOT)}: {node.module}.{a.name}" for a in node.names
+                              if a.name.startswith("_") and not a.name.startswith("__")]
+    assert not offenders, "\n".join(offenders)
