@@ -84,9 +84,10 @@ def tiny(tmp_path_factory) -> TinyWorkspace:
 @pytest.fixture(scope="session")
 def known_answer(tmp_path_factory) -> KnownAnswer:
     from host.convert.cache import ConversionCache
-    from host.convert.converter import ConvertOptions, convert_model
+    from host.convert.converter import convert_model
     from host.convert.loader import resolve_model
     from host.convert.modes import ModeRequest
+    from host.convert.records import ConvertOptions
 
     root = tmp_path_factory.mktemp("known")
     images, labels = known_answer_images()

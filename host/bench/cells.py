@@ -8,7 +8,7 @@ from device_agent.contract import CellRequest, CellResult, EvalParams, failed
 from host.bench.config import Measurement
 from host.bench.inputs import PreparedInputs
 from host.bench.plan import REFERENCE, CellKey, now
-from host.convert.converter import ConversionListener
+from host.convert.records import ConversionListener
 from host.devices.launch.launchers import AgentOptions
 from host.results import CellRecord, RepeatRecord
 

@@ -12,12 +12,13 @@ import numpy as np
 from device_agent.dataset import DatasetReader
 from host.bench.config import BenchConfig, EvaluationData
 from host.convert.cache import ConversionCache
-from host.convert.converter import ConversionListener, ConversionReport, convert_model
+from host.convert.converter import convert_model
 from host.convert.given import ModelFile
 from host.convert.inputs import InputRequest, ResolvedInputs, resolve_inputs
 from host.convert.inspect import inspect_tflite
 from host.convert.modes import MODES
 from host.convert.options import ConversionSettings
+from host.convert.records import ConversionListener, ConversionReport
 from host.data.datasets import DatasetSlices, check_labels, slice_dataset
 from host.data.packed import pack
 from host.paths import cache_dir

@@ -12,15 +12,14 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
-from host.codec import encode
 from host.convert import tfenv
 from host.convert.cache import ConversionCache, cache_key
+from host.convert.calibration import load_calibration, representative_dataset_of
 from host.convert.export import InferenceExport
 from host.convert.inspect import TfliteFacts, inspect_tflite
 from host.convert.loader import (
@@ -31,8 +30,17 @@ from host.convert.loader import (
 )
 from host.convert.modes import IO_TYPES, QuantMode
 from host.convert.qat import QatJob
+from host.convert.records import (
+    DEFAULT_PRESET,
+    CalibrationInfo,
+    ConversionListener,
+    ConversionReport,
+    ConvertedModel,
+    ConvertOptions,
+    ModeResult,
+    manifest,
+)
 from host.data.images import (
-    ImageEntry,
     ImageSet,
     list_images,
     load_image_set,
@@ -41,81 +49,6 @@ from host.data.images import (
 from host.data.preprocess import get_preset
 from host.errors import ConversionError, DatasetError, HostError, InputError
 from host.fsio import atomic_write
-
-DEFAULT_PRESET = "mobilenet"
-
-
-@dataclass(frozen=True)
-class ConvertOptions:
-    io_type: str = "uint8"
-    calibration_dir: Path | None = None
-    calibration_entries: tuple[ImageEntry, ...] = ()  # a slice of the evaluation dataset, kept apart
-    calibration_count: int = 100
-    preset: str | None = None
-    train_dir: Path | None = None
-    qat_epochs: int = 1
-    use_cache: bool = True
-    keep_float: tuple[str, ...] = ()  # layer names or op types: also build the integer variant with them in float
-    # waits for training images still being written (the demo renders its split in the background),
-    # running the callable it is given first when it has to wait (the model loads meanwhile)
-    training_ready: Callable[[Callable[[], object]], None] = lambda meanwhile: None
-
-
-@dataclass(frozen=True)
-class ModeResult:
-    mode: str
-    ok: bool
-    path: str | None = None
-    size_bytes: int | None = None
-    sha256: str | None = None
-    input_dtype: str | None = None
-    output_dtype: str | None = None
-    seconds: float = 0.0
-    cached: bool = False
-    notes: tuple[str, ...] = ()
-    error: str | None = None
-    variant_of: str | None = None  # a selective build: the mode it varies, and what it keeps in float
-    keep_float: tuple[str, ...] = ()
-    float_layers: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class ConvertedModel:
-    """The source model as the manifest describes it."""
-
-    name: str
-    kind: str
-    sha256: str
-    path: str | None
-    input_shape: tuple[int, ...]
-    preset: str
-
-
-@dataclass(frozen=True)
-class CalibrationInfo:
-    count: int
-    sha256: str
-    skipped_files: int
-
-
-class ConversionListener(Protocol):
-    """Hears about each mode as it starts and ends (the console's live progress)."""
-
-    def mode_started(self, mode: str, index: int, total: int) -> None: ...
-    def mode_done(self, result: ModeResult) -> None: ...
-
-
-@dataclass(frozen=True)
-class ConversionReport:
-    model: ConvertedModel
-    results: tuple[ModeResult, ...]
-    skipped: dict[str, str] = field(default_factory=dict)
-    calibration: CalibrationInfo | None = None
-    manifest_path: Path | None = None
-
-    @property
-    def failed(self) -> list[ModeResult]:
-        return [r for r in self.results if not r.ok]
 
 
 class LoadedModel:
@@ -168,13 +101,6 @@ class LoadedModel:
         if self._export is None:
             self._export = InferenceExport(self.keras_model())
         return self._export.converter()
-
-
-def load_calibration(directory: Path, size: tuple[int, int], count: int, what: str = "calibration images") -> ImageSet:
-    """The first ``count`` images of a folder, classes interleaved, resized to the model input."""
-    listing = list_images(directory)
-    entries = round_robin(listing.entries)[:count]
-    return load_image_set(entries, size, class_names=listing.class_names, what=what)
 
 
 def apply_mode(converter: Any, mode: QuantMode, io_type: str, representative: Callable[[], Iterator[list[np.ndarray]]] | None) -> None:
@@ -381,16 +307,6 @@ def _training_for(modes: Sequence[QuantMode], options: ConvertOptions, model: Lo
     return load_image_set(round_robin(listing.entries), shape[:2], class_names=listing.class_names, what="training images")
 
 
-def representative_dataset_of(calibration: ImageSet, preprocess: Callable[[np.ndarray], np.ndarray]) -> Callable[[], Iterator[list[np.ndarray]]]:
-    inputs = preprocess(calibration.images)
-
-    def representative_dataset() -> Iterator[list[np.ndarray]]:
-        for i in range(inputs.shape[0]):
-            yield [inputs[i : i + 1]]
-
-    return representative_dataset
-
-
 def _convert_one(
     mode: QuantMode, key: str, model: LoadedModel, out_dir: Path, options: ConvertOptions, cache: ConversionCache,
     representative: Callable[[], Iterator[list[np.ndarray]]] | None, training: Training | None,
@@ -476,25 +392,3 @@ def _run_converter(
     apply_mode(converter, mode, options.io_type, representative)
     with tfenv.silenced():
         return bytes(converter.convert())
-
-
-def manifest(report: ConversionReport) -> dict[str, object]:
-    """The design's manifest: model, modes (ok ones), plus failures and skips beside them."""
-    modes = {}
-    for r in report.results:
-        if r.ok:
-            entry = {k: v for k, v in asdict(r).items() if k in ("path", "size_bytes", "sha256", "input_dtype", "output_dtype", "seconds", "cached")}
-            entry["path"] = Path(r.path or "").name
-            if r.notes:
-                entry["notes"] = list(r.notes)
-            if r.variant_of:
-                entry.update(variant_of=r.variant_of, keep_float=list(r.keep_float), float_layers=list(r.float_layers))
-            modes[r.mode] = entry
-    return {
-        "model": encode(report.model),
-        "converter": tfenv.converter_version(),
-        "calibration": encode(report.calibration),
-        "modes": modes,
-        "failed": {r.mode: r.error for r in report.results if not r.ok},
-        "skipped": report.skipped,
-    }

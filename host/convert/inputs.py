@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from host.convert.converter import DEFAULT_PRESET, ConvertOptions
 from host.convert.given import ModelFile, is_given_build, load_given
 from host.convert.loader import ModelSource, resolve_model
 from host.convert.modes import ModeRequest, QuantMode
 from host.convert.options import ConversionSettings
+from host.convert.records import DEFAULT_PRESET, ConvertOptions
 from host.errors import InputError
 from host.results import ModelInfo
 

@@ -6,9 +6,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from host.convert.cache import ConversionCache
-from host.convert.converter import ConversionListener, ConversionReport, convert_model
+from host.convert.converter import convert_model
 from host.convert.inputs import InputRequest, resolve_inputs
 from host.convert.options import ConvertConfig
+from host.convert.records import ConversionListener, ConversionReport
 from host.errors import InputError
 from host.paths import cache_dir
 

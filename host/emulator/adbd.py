@@ -25,8 +25,8 @@ from typing import Any
 from host.emulator import drivers, services
 from host.emulator.auth import PublicKey, load_keys, user_key_path
 from host.emulator.binder import Services
-from host.emulator.commands import Phone
 from host.emulator.domains import DomainError, Domains, preflight
+from host.emulator.phone import Phone
 from host.emulator.profiles import DEFAULT_PROFILE, PROFILES, Profile
 from host.emulator.props import default_props
 from host.emulator.reverse import ReverseForwards

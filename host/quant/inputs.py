@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from host.convert.cache import ConversionCache
-from host.convert.converter import LoadedModel, load_calibration, representative_dataset_of
+from host.convert.calibration import load_calibration, representative_dataset_of
+from host.convert.converter import LoadedModel
 from host.convert.inputs import InputRequest, ResolvedInputs
 from host.convert.loader import ModelSource
 from host.convert.selective import Calibrated, quantize

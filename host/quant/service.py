@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from host.codec import encode
-from host.convert.converter import load_calibration
+from host.convert.calibration import load_calibration
 from host.convert.graph import neighbours
 from host.convert.inputs import resolve_inputs
 from host.quant.debug import IDEAL_RMSE_OVER_SCALE, SUSPECT_RMSE_OVER_SCALE, SUSPECT_SIGNAL_LOST, LayerError

@@ -29,15 +29,9 @@ from typing import TYPE_CHECKING, Any
 
 from host.bench.config import BenchConfig
 from host.convert import tfenv
-from host.convert.converter import (
-    CalibrationInfo,
-    ConversionReport,
-    ConvertedModel,
-    ModeResult,
-    manifest,
-)
 from host.convert.graph import neighbours
 from host.convert.inputs import resolve_inputs
+from host.convert.records import CalibrationInfo, ConversionReport, ConvertedModel, ModeResult, manifest
 from host.convert.selective import KeepFloat, variant_name
 from host.errors import BenchInterrupted, InputError
 from host.fsio import atomic_write

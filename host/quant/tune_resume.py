@@ -7,7 +7,7 @@ import shlex
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from host.convert.converter import ModeResult
+from host.convert.records import ModeResult
 from host.params import flag_of, flat, params
 from host.quant.options import TuneOptions
 from host.results import CellRecord, RepeatRecord

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from host.codec import encode
-from host.convert.converter import ConversionReport
+from host.convert.records import ConversionReport
 from host.quant.pareto import Recommendation
 from host.results import RunRecord
 

@@ -21,7 +21,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from host.convert.converter import ModeResult
+from host.convert.records import ModeResult
 from host.report.console import CONSOLE
 from host.report.tables import Footnotes
 from host.results import CellRecord, RepeatRecord

@@ -11,11 +11,12 @@ from host.cli import main
 from host.convert import converter as converter_module
 from host.convert import tfenv
 from host.convert.cache import ConversionCache
-from host.convert.converter import ConvertOptions, convert_model
+from host.convert.converter import convert_model
 from host.convert.inspect import inspect_tflite
 from host.convert.loader import resolve_model
 from host.convert.modes import MODES, ModeRequest
 from host.convert.options import ConvertConfig
+from host.convert.records import ConvertOptions
 from host.errors import ModeError
 from host.params import with_values
 from tests.builders import sin_model, weight_dominated_model, write_image_folder

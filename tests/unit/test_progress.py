@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from rich.console import Console
 
-from host.convert.converter import ModeResult
+from host.convert.records import ModeResult
 from host.report.progress import ProgressListener
 from host.report.tables import device_tables
 from tests.records import cell, run

@@ -44,9 +44,10 @@ ONE_RUN = LatencyParams(warmup_runs=1, warmup_seconds=0, min_runs=1, min_seconds
 
 def mobilenet_float_model(work: Path) -> bytes:
     from host.convert.cache import ConversionCache
-    from host.convert.converter import ConvertOptions, convert_model
+    from host.convert.converter import convert_model
     from host.convert.loader import resolve_model
     from host.convert.modes import ModeRequest
+    from host.convert.records import ConvertOptions
     from host.paths import cache_dir
 
     convert_model(resolve_model("mobilenet_v2", "none"), ModeRequest.parse("none").modes, work, ConvertOptions(), cache=ConversionCache(cache_dir() / "convert"))

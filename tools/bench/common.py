@@ -81,9 +81,10 @@ def use_software_drivers() -> Any:
 def demo_float_model(work: Path) -> Path:
     """The demo's float build, converted into ``work`` (from the conversion cache when it is there)."""
     from host.convert.cache import ConversionCache
-    from host.convert.converter import ConvertOptions, convert_model
+    from host.convert.converter import convert_model
     from host.convert.inputs import InputRequest, resolve_inputs
     from host.convert.modes import ModeRequest
+    from host.convert.records import ConvertOptions
     from host.paths import cache_dir
 
     source = resolve_inputs(InputRequest("demo", evaluate=False)).source

@@ -45,7 +45,7 @@ def main() -> None:
     if args.smoke:
         args.candidates = 1
     from host.convert import tfenv
-    from host.convert.converter import load_calibration, representative_dataset_of
+    from host.convert.calibration import load_calibration, representative_dataset_of
     from host.convert.selective import Calibrated, quantize
     from host.data.preprocess import get_preset
     from host.quant.debug import layer_errors

@@ -1,0 +1,28 @@
+"""Calibration images for integer modes: loaded from a folder (classes interleaved, at the model's
+input size) and offered to the converter as its representative dataset, preprocessed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from host.data.images import ImageSet, list_images, load_image_set, round_robin
+
+
+def load_calibration(directory: Path, size: tuple[int, int], count: int, what: str = "calibration images") -> ImageSet:
+    """The first ``count`` images of a folder, classes interleaved, resized to the model input."""
+    listing = list_images(directory)
+    entries = round_robin(listing.entries)[:count]
+    return load_image_set(entries, size, class_names=listing.class_names, what=what)
+
+
+def representative_dataset_of(calibration: ImageSet, preprocess: Callable[[np.ndarray], np.ndarray]) -> Callable[[], Iterator[list[np.ndarray]]]:
+    inputs = preprocess(calibration.images)
+
+    def representative_dataset() -> Iterator[list[np.ndarray]]:
+        for i in range(inputs.shape[0]):
+            yield [inputs[i : i + 1]]
+
+    return representative_dataset
