@@ -114,6 +114,7 @@ def test_an_output_that_cannot_be_written_leaves_no_partial_file_and_names_the_p
     store.finish_run("r1", "2026-11-22T00:01:00+00:00", [], RunStats())
     store.close()
     out = tmp_path / "out" / "report.html"
+    out.parent.mkdir()  # an output's folder must exist: the command never makes one for it
 
     def small_files() -> None:
         signals.signal(signals.SIGXFSZ, signals.SIG_IGN)  # a write past the limit fails with EFBIG instead
