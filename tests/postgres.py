@@ -40,6 +40,17 @@ def pg_ctl(server_url: str, action: str, *extra: str) -> None:
                                      *extra, action]), check=True, capture_output=True, timeout=120)
 
 
+def server_or_skip() -> Iterator[str]:
+    """A module fixture's body: a server of its own for the module, or a skip saying why there is none."""
+    import pytest
+
+    try:
+        with postgres_server() as url:
+            yield url
+    except LookupError as e:
+        pytest.skip(str(e))
+
+
 @contextmanager
 def postgres_server() -> Iterator[str]:
     """A running server; yields the URL of its maintenance database (trust auth on 127.0.0.1)."""

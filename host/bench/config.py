@@ -20,7 +20,7 @@ from device_agent.errors import InvalidRequest
 from host.cache import CacheLimits
 from host.codec import decode, encode
 from host.convert.given import is_given_build
-from host.convert.modes import MODES_BY_NAME
+from host.convert.modes import MODES_BY_NAME, ModeRequest
 from host.convert.options import ConversionSettings
 from host.devices.options import DeviceChoice
 from host.errors import InputError, RecordError
@@ -176,11 +176,15 @@ class BenchConfig:
         """A .tflite file or a host convert folder: benched as it is, nothing converted."""
         return is_given_build(self.model)
 
+    @property
+    def requested_modes(self) -> ModeRequest | None:
+        """The --modes this bench measures, or None for one .tflite file (its one build, as it is)."""
+        return None if self.given_build and not Path(self.model).is_dir() else self.conversion.mode_request
+
     def validate(self) -> None:
         """Reject impossible settings before any conversion or device work; each part checks its own."""
         validate(self)
-        if not self.given_build or Path(self.model).is_dir():
-            self.conversion.mode_request  # noqa: B018 - parsing is the check
+        requested = self.requested_modes  # parsing --modes is the check
         self.measurement.validate()
         self._check_sustained()
         self.devices.validate()
@@ -190,7 +194,7 @@ class BenchConfig:
         if self.given_build:  # a corrupt or truncated build is refused before any device is looked for
             from host.convert.given import load_given
 
-            load_given(self.model, None if Path(self.model).suffix.lower() == ".tflite" else self.conversion.mode_request)
+            load_given(self.model, requested)
 
     def _check_sustained(self) -> None:
         """Each --sustained cell must be one this bench measures: a sustained window asked for and
@@ -199,7 +203,8 @@ class BenchConfig:
         if self.schedule.sustained <= 0:
             return
         backends = self.measurement.backend_names
-        modes = None if self.given_build and not Path(self.model).is_dir() else self.conversion.mode_request.names
+        requested = self.requested_modes
+        modes = requested.names if requested is not None else None
         for mode, backend in pairs:
             if backend not in backends:
                 raise InputError(f"--sustained-cells {mode}/{backend}: {backend!r} is not among --backends ({', '.join(backends)})")

@@ -79,7 +79,7 @@ def input_request(config: BenchConfig) -> InputRequest:
     c, d = config.conversion, config.data
     return InputRequest(config.model, weights=c.weights, dataset=d.dataset, labels=d.labels, calibration=c.calibration,
                         train_data=c.train_data, keep_float=c.keep_float, preset=c.preset,
-                        modes=None if config.given_build and not Path(config.model).is_dir() else c.mode_request)
+                        modes=config.requested_modes)
 
 
 def _slices(data: EvaluationData, resolved: ResolvedInputs, settings: ConversionSettings) -> DatasetSlices | None:

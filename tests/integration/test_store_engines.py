@@ -16,17 +16,13 @@ from host.cli import main
 from host.errors import InputError, StoreError
 from host.results import DeviceRecord, RunStats
 from host.store import ResultsStore
-from tests.postgres import fresh_database, postgres_server
+from tests.postgres import fresh_database, server_or_skip
 from tests.records import cell, run
 
 
 @pytest.fixture(scope="module")
 def postgres():
-    try:
-        with postgres_server() as url:
-            yield url
-    except LookupError as e:
-        pytest.skip(str(e))
+    yield from server_or_skip()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -10,17 +10,13 @@ import pytest
 
 from host.errors import ExitCode, StoreUnavailable
 from host.store import ResultsStore
-from tests.postgres import fresh_database, pg_ctl, postgres_server
+from tests.postgres import fresh_database, pg_ctl, server_or_skip
 from tests.records import cell, run
 
 
 @pytest.fixture(scope="module")
 def server():
-    try:
-        with postgres_server() as url:
-            yield url
-    except LookupError as e:
-        pytest.skip(str(e))
+    yield from server_or_skip()
 
 
 def test_a_postgresql_restart_between_two_writes_loses_nothing(server):

@@ -18,14 +18,16 @@ def _modules(*folders: str) -> list[Path]:
     return [p for folder in folders for p in (ROOT / folder).rglob("*.py") if "_protos" not in p.parts]
 
 
-def _imports(path: Path) -> set[str]:
+def _imports(path: Path, *, taken: bool = True) -> set[str]:
+    """The modules ``path`` imports, and (``taken``) each name taken from one as ``module.name``."""
     names = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             names.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names.add(node.module)
-            names.update(f"{node.module}.{a.name}" for a in node.names)
+            if taken:
+                names.update(f"{node.module}.{a.name}" for a in node.names)
     return names
 
 
@@ -116,24 +118,13 @@ def test_the_readme_lists_every_exit_code():
     assert sorted(int(code) for code in table) == sorted(int(code) for code in ExitCode)
 
 
-def _modules_imported(path: Path) -> set[str]:
-    """The modules ``path`` imports (not the names taken from them)."""
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            found.update(a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module)
-    return found
-
-
 def test_the_cli_parses_and_maps_errors_and_each_command_is_its_own_module():
     allowed = {"host", "host.commands", "host.commands.spec", "host.errors", "host.params",
                "host.devices.transport.adb"}  # the adb servers a command started are stopped at the boundary
-    cli = {n for n in _modules_imported(ROOT / "host" / "cli.py") if n.startswith("host")}
+    cli = {n for n in _imports(ROOT / "host" / "cli.py", taken=False) if n.startswith("host")}
     assert cli <= allowed, sorted(cli - allowed)
     for path in (ROOT / "host" / "commands").glob("*.py"):
-        others = {n for n in _modules_imported(path) if n.startswith("host.commands.") and n.split(".")[2] not in ("spec", path.stem)}
+        others = {n for n in _imports(path, taken=False) if n.startswith("host.commands.") and n.split(".")[2] not in ("spec", path.stem)}
         assert not others, f"{path.name} imports another command's module: {sorted(others)}"
 
 
