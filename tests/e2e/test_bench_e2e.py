@@ -258,7 +258,7 @@ def test_a_device_that_disconnects_mid_run_fails_the_rest_and_loses_nothing(env)
     assert all("emulated device's daemon is gone" in c.error and "adb reconnect" not in c.error for c in failed), failed
 
 
-def _stored_run(db: Path) -> RunRecord | None:
+def _stored_run(db: Path | str) -> RunRecord | None:
     """What a running bench has stored so far; None while its database is still being made (the
     file appears before its tables) or its run row is not written yet."""
     try:
@@ -434,3 +434,46 @@ def test_what_a_killed_bench_left_on_the_device_is_cleaned_up_by_doctor(env, tmp
         assert not running(device, record["agent_pid"], record["stop_prefix"]) and not record_path.exists()
     finally:
         manager.stop_state(address, state)
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    from tests.postgres import server_or_skip
+
+    yield from server_or_skip()
+
+
+def test_a_postgresql_stop_mid_bench_is_waited_out_and_the_run_completes(env, postgres, tmp_path):
+    """The shared store goes away between two cells (a restart that takes a while): the bench says
+    it waits, the write in flight lands once the server is back, and the run ends whole, exit 0.
+    The server is stopped once a cell is stored and started only once the bench has said it waits,
+    so the outage always falls on a write, however busy the machine."""
+    from tests.postgres import fresh_database, pg_ctl
+
+    url = fresh_database(postgres)
+    out = tmp_path / "bench.out"
+    argv = [sys.executable, "-m", "host.cli", "bench", "--modes", "none,float16", "--backends", "cpu1,cpu4",
+            "--limit", "20", "--db", url, "--min-runs", "10", "--min-seconds", "0.3", "--warmup-seconds", "0.01"]
+    with out.open("w") as sink:
+        proc = subprocess.Popen(argv, stdout=sink, stderr=subprocess.STDOUT, env=os.environ.copy())
+    stopped = False
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and proc.poll() is None and not stopped:
+            time.sleep(0.3)
+            stored = _stored_run(url)
+            if stored is not None and stored.cells:
+                pg_ctl(postgres, "stop", "-m", "fast")
+                stopped = True
+        assert stopped, out.read_text()[-2000:]
+        while time.monotonic() < deadline and proc.poll() is None and "unavailable" not in out.read_text():
+            time.sleep(0.3)
+        assert "unavailable" in out.read_text(), out.read_text()[-2000:]
+    finally:
+        if stopped:
+            pg_ctl(postgres, "start")
+    assert proc.wait(timeout=300) == 0, out.read_text()[-2000:]
+    run = _stored_run(url)
+    assert run is not None and run.stats.cells_run == 4
+    assert sorted((c.mode, c.backend) for c in run.cells) == sorted((m, b) for m in ("none", "float16") for b in ("cpu1", "cpu4"))
+    assert all(c.ok for c in run.cells), [c.error for c in run.cells]
