@@ -90,7 +90,8 @@ def prepare(root: Path, model_path: str, total_ops: int, spec: backends.BackendS
             raise AcceleratorFallback(f"LiteRT {version}'s {chosen.label} accelerator does not run this model by itself "
                                       f"({e}: some of its {total_ops} ops are not accelerated); it is never measured with "
                                       f"the CPU filling in, so there is no {spec.name} figure") from e
-        raise CompileFailed(f"LiteRT {version} cannot compile the model for {spec.name}: {e}") from e
+        raise CompileFailed(f"LiteRT {version}'s {chosen.label} accelerator rejects this build ({e}), so there is no "
+                            f"{spec.name} figure for it") from e
     init_ms = (time.perf_counter() - started) * 1000.0
     accelerated = model.accelerated_ops(partitions_in_model=chosen.accelerators != HW_GPU)
     from_cache = accelerated == 0 and cached and chosen.accelerators == HW_NPU

@@ -37,6 +37,7 @@ from device_agent.dataset import DatasetReader
 from device_agent.engine_litert import UnsupportedTensor
 from device_agent.errors import DeviceAgentError
 from device_agent.footprint import Footprint
+from device_agent.kernels import missing_kernel
 from device_agent.litert_capi import LiteRtError
 from device_agent.preprocess import get_preset
 from device_agent.runtime import find_runtime, inspection_interpreter, tensor_info
@@ -108,6 +109,14 @@ def _random_input(shape: tuple[int, ...], dtype: np.dtype[Any], seed: int) -> np
     return rng.uniform(-1.0, 1.0, size=shape).astype(dtype)
 
 
+def _unless_missing_kernel(error: BaseException) -> None:
+    """A build the runtime has no kernel for is unavailable here, with the op and runtime named."""
+    runtime = find_runtime()
+    reason = missing_kernel(str(error), f"{runtime.name} {runtime.version}")
+    if reason is not None:
+        raise backends.BackendUnavailable(reason) from error
+
+
 def prepare(store: FileStore, request: CellRequest, reporter: Reporter) -> Prepared:
     """Load, apply the backend and allocate; each step fails with its own phase."""
     spec = backends.parse_backend(request.backend)
@@ -119,8 +128,10 @@ def prepare(store: FileStore, request: CellRequest, reporter: Reporter) -> Prepa
         inspection = inspection_interpreter(model_bytes)
         total_nodes = len(inspection._get_ops_details())
     except ValueError as e:
+        _unless_missing_kernel(e)
         raise CellFailure("load", f"the interpreter rejects the model: {e}") from e
     except Exception as e:
+        _unless_missing_kernel(e)
         raise CellFailure("load", str(e)) from e
     reporter.progress("delegate", message=spec.name)
     footprint = Footprint()
@@ -131,7 +142,9 @@ def prepare(store: FileStore, request: CellRequest, reporter: Reporter) -> Prepa
         try:
             prepared = litert_cell.prepare(store.root, str(model_path), total_nodes, spec, on_runtime_loaded=footprint.start,
                                            cache=cache)
-        except (litert_cell.CompileFailed, LiteRtError, UnsupportedTensor) as e:
+        except litert_cell.CompileFailed as e:  # the accelerator refused this build: a fact about the pair, not a fault
+            raise backends.BackendUnavailable(str(e)) from e
+        except (LiteRtError, UnsupportedTensor) as e:
             raise CellFailure("delegate", str(e)) from e
         footprint.mark_init()
         return Prepared(prepared.model, len(model_bytes), prepared.init_ms, footprint, prepared.delegation)
@@ -150,11 +163,13 @@ def _prepare_interpreter(request: CellRequest, spec: backends.BackendSpec, model
     try:
         interpreter = backends.make_interpreter(find_runtime(), model_path, spec, request.gpu_delegate, request.nnapi_delegate)
     except Exception as e:
+        _unless_missing_kernel(e)
         raise CellFailure("delegate", f"cannot apply {spec.name}: {e}") from e
     reporter.progress("allocate")
     try:
         interpreter.allocate_tensors()
     except Exception as e:
+        _unless_missing_kernel(e)
         reason = str(e).strip() or f"{type(e).__name__} with no message from the runtime"
         raise CellFailure("allocate", f"the runtime cannot prepare the model on {spec.name}: {reason} "
                                       f"({memory_needs(inspection)})") from e

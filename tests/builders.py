@@ -144,3 +144,34 @@ def outlier_workspace(root: Path) -> Path:
     teacher_labelled_folder(model, root / "calibration", smooth_images(60, seed=5))
     teacher_labelled_folder(model, root / "eval", smooth_images(200, seed=0))
     return root
+
+
+def function_tflite(root: Path, size: int = 16, hidden: int = 256, classes: int = 4) -> Path:
+    """A float .tflite made by the TFLite converter from a plain tf.function (a tf.Module saved
+    with its signature), with no Keras source: what a PyTorch or JAX export hands over. Its
+    fully connected weights dominate its bytes (``size/2 * size/2 * 16 * hidden`` floats)."""
+    from host.convert import tfenv
+
+    tf = tfenv.tf()
+    rng = np.random.default_rng(0)
+
+    class Net(tf.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.kernel = tf.constant(rng.normal(0, 0.3, (3, 3, 3, 16)).astype(np.float32))
+            self.hidden = tf.constant(rng.normal(0, 0.05, ((size // 2) ** 2 * 16, hidden)).astype(np.float32))
+            self.out = tf.constant(rng.normal(0, 0.1, (hidden, classes)).astype(np.float32))
+
+        @tf.function(input_signature=[tf.TensorSpec([1, size, size, 3], tf.float32, name="image")])
+        def __call__(self, x):
+            h = tf.nn.relu(tf.nn.conv2d(x, self.kernel, 2, "SAME"))
+            h = tf.nn.relu(tf.matmul(tf.reshape(h, [1, -1]), self.hidden))
+            return {"scores": tf.nn.softmax(tf.matmul(h, self.out))}
+
+    net = Net()
+    with tfenv.silenced():
+        tf.saved_model.save(net, str(root / "function_model"), signatures={"serving_default": net.__call__})
+        content = tf.lite.TFLiteConverter.from_saved_model(str(root / "function_model")).convert()
+    path = root / "function.tflite"
+    path.write_bytes(content)
+    return path

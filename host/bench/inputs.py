@@ -13,7 +13,7 @@ from device_agent.dataset import DatasetReader
 from host.bench.config import BenchConfig, EvaluationData
 from host.convert.cache import ConversionCache
 from host.convert.converter import convert_model
-from host.convert.given import ModelFile
+from host.convert.given import ModelFile, given_note
 from host.convert.inputs import InputRequest, ResolvedInputs, resolve_inputs
 from host.convert.inspect import inspect_tflite
 from host.convert.modes import MODES
@@ -107,7 +107,7 @@ def _given(resolved: ResolvedInputs) -> PreparedInputs:
     return PreparedInputs(
         model=replace(resolved.given.model, preset=resolved.preset), conversion=None, models=models, failed_modes={},
         modes=list(models), dataset=DatasetInfo(), dataset_file=None, preset=resolved.preset,
-        notes=["benched the given .tflite build(s) as they are"],
+        notes=[given_note(resolved.model)],
     )
 
 

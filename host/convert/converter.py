@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -28,8 +27,8 @@ from host.convert.loader import (
     model_input_shape,
     saved_model_signature,
 )
-from host.convert.modes import IO_TYPES, QuantMode
-from host.convert.qat import QatJob
+from host.convert.modes import IO_TYPES, MODES_BY_NAME, QUANTIZER, QuantMode
+from host.convert.promises import check_promises, converter_reason
 from host.convert.records import (
     DEFAULT_PRESET,
     CalibrationInfo,
@@ -40,11 +39,10 @@ from host.convert.records import (
     ModeResult,
     manifest,
 )
+from host.convert.training import Training, start_training, training_images
 from host.data.images import (
     ImageSet,
-    list_images,
     load_image_set,
-    round_robin,
 )
 from host.data.preprocess import get_preset
 from host.errors import ConversionError, DatasetError, HostError, InputError
@@ -89,10 +87,13 @@ class LoadedModel:
         return self._keras
 
     def layer_names(self) -> list[str]:
-        """The Keras layer names (none for a SavedModel): what users call the ops."""
-        return [layer.name for layer in self.keras_model().layers] if self.source.kind != "saved_model" else []
+        """The Keras layer names (none for a SavedModel or a .tflite): what users call the ops."""
+        return [layer.name for layer in self.keras_model().layers] if self.source.kind not in ("saved_model", "tflite_file") else []
+
 
     def converter(self) -> Any:
+        if self.source.kind == "tflite_file":
+            raise ConversionError(f"{self.source.name} is a .tflite: TensorFlow's converter needs the Keras/SavedModel graph")
         tf = tfenv.tf()
         if self.source.kind == "saved_model":
             if self._saved is None:
@@ -102,6 +103,46 @@ class LoadedModel:
             self._export = InferenceExport(self.keras_model())
         return self._export.converter()
 
+
+class FloatSource:
+    """The float .tflite the quantizer's modes start from: the given file itself, or TensorFlow's
+    ``none`` build of the graph (made once, cached like any build)."""
+
+    def __init__(self, model: LoadedModel, options: ConvertOptions, cache: ConversionCache, key: str) -> None:
+        self._model, self._options, self._cache, self._key = model, options, cache, key
+        self._bytes: bytes | None = None
+
+    def offer(self, model_bytes: bytes) -> None:
+        """The ``none`` build made in this run: the quantizer's modes start from it."""
+        self._bytes = model_bytes
+
+    def content(self) -> bytes:
+        if self._bytes is None:
+            self._bytes = self._read()
+        return self._bytes
+
+    def _read(self) -> bytes:
+        if self._model.source.kind == "tflite_file":
+            assert self._model.source.path is not None
+            return self._model.source.path.read_bytes()
+        entry = self._cache.get(self._key) if self._options.use_cache else None
+        if entry is not None:
+            return entry.model_bytes
+        started = time.perf_counter()
+        model_bytes = _run_converter(MODES_BY_NAME["none"], self._model, self._options, None)
+        meta = {**_facts_meta(inspect_tflite(model_bytes), []), "made_by": tfenv.converter_version(),
+                "convert_seconds": round(time.perf_counter() - started, 3)}
+        self._cache.put(self._key, model_bytes, meta)
+        return model_bytes
+
+
+def made_by(mode: QuantMode, source: ModelSource) -> str:
+    """Which tool and version made a build (the manifest says so for each)."""
+    from host.convert.quantizer_route import quantizer_version
+
+    if mode.tool == QUANTIZER:
+        return quantizer_version()
+    return f"the given {source.path.name if source.path else '.tflite'}" if source.kind == "tflite_file" else tfenv.converter_version()
 
 def apply_mode(converter: Any, mode: QuantMode, io_type: str, representative: Callable[[], Iterator[list[np.ndarray]]] | None) -> None:
     """Set the converter switches the table row asks for; nothing mode-specific lives elsewhere."""
@@ -119,41 +160,6 @@ def apply_mode(converter: Any, mode: QuantMode, io_type: str, representative: Ca
     if mode.io == "quantized":
         converter.inference_input_type = getattr(tf, io_type)
         converter.inference_output_type = getattr(tf, io_type)
-
-
-def check_promises(mode: QuantMode, facts: TfliteFacts, io_type: str) -> list[str]:
-    """Fail on a broken promise; return notes for what is legal but worth knowing."""
-    expected_io = io_type if mode.io == "quantized" else "float32"
-    if (facts.input_dtype, facts.output_dtype) != (expected_io, expected_io):
-        raise ConversionError(
-            f"converter produced {facts.input_dtype} input / {facts.output_dtype} output, "
-            f"but mode {mode.name} promises {expected_io}"
-        )
-    if mode.name == "full_integer" and facts.float_kernels:
-        raise ConversionError(
-            "ops with no int8 kernel stayed float: " + ", ".join(facts.float_kernels)
-            + "; use mode 'integer' (float fallback) for this model"
-        )
-    notes = []
-    if mode.weight_dtype != "float32" and mode.weight_dtype not in facts.weight_dtypes:
-        notes.append(f"no weight tensor was stored as {mode.weight_dtype} (the converter skips small tensors)")
-    if mode.activation_dtype == "int16" and "int16" not in facts.activation_dtypes:
-        notes.append("no activation was int16")
-    if mode.name == "integer" and facts.float_kernels:
-        notes.append("float fallback kernels: " + ", ".join(facts.float_kernels))
-    return notes
-
-
-def converter_reason(error: BaseException) -> str:
-    """The converter's own reason in one line, without its MLIR dump."""
-    text = str(error)
-    lines = []
-    for line in text.splitlines():
-        line = re.sub(r"^loc\(.*?\)\)*:\s*", "", line.strip())
-        if line.startswith("error:") or line.startswith("TF Select ops:") or "not supported" in line:
-            lines.append(line.removeprefix("error:").strip())
-    reason = "; ".join(dict.fromkeys(lines)) or (text.strip().splitlines() or [type(error).__name__])[0]
-    return reason[:500]
 
 
 def convert_model(
@@ -174,17 +180,18 @@ def convert_model(
     model = LoadedModel(source, cache.root)
     shape = model.input_shape()
     calibration = _calibration_for(modes, options, shape, variant=bool(options.keep_float))
-    training = _training_for(modes, options, model)
+    training = training_images(modes, options, model)
     representative = representative_dataset_of(calibration, preset.apply) if calibration else None
     keys = {mode.name: _mode_key(source, mode, options, preset.name, calibration, training) for mode in modes}
-    early = _start_training(modes, keys, model, options, cache, training, preset.name)
+    early = start_training(modes, keys, model, options, cache, training, preset.name)
+    floats = FloatSource(model, options, cache, _mode_key(source, MODES_BY_NAME["none"], options, preset.name, None, None))
 
     def variant() -> ModeResult:
         return _convert_variant(source.sha256, model, out_dir, options, cache, representative, calibration, preset.name)
 
     try:
         results = _convert_in_turn(modes, lambda mode: _convert_one(mode, keys[mode.name], model, out_dir, options, cache,
-                                                                    representative, early),
+                                                                    representative, early, floats),
                                    variant if options.keep_float else None, listener)
     finally:
         if early is not None:
@@ -224,6 +231,13 @@ def _mode_key(source: ModelSource, mode: QuantMode, options: ConvertOptions, pre
               calibration: ImageSet | None, training: ImageSet | None) -> str:
     """What a build depends on: the converter, and the data only for the modes that read it."""
     uses_data = mode.needs_calibration or mode.needs_training
+    if mode.tool == QUANTIZER:
+        from host.convert.quantizer_route import quantizer_version, recipe_entries
+
+        return cache_key(model=source.sha256, mode=mode.name, converter=quantizer_version(), recipe=recipe_entries(mode),
+                         float_from=None if source.kind == "tflite_file" else tfenv.converter_version(),
+                         calibration=calibration.sha256 if calibration and uses_data else None,
+                         preset=preset if uses_data else None)
     return cache_key(
         model=source.sha256, mode=mode.name, converter=tfenv.converter_version(),
         io=options.io_type if mode.io == "quantized" else None,
@@ -231,42 +245,6 @@ def _mode_key(source: ModelSource, mode: QuantMode, options: ConvertOptions, pre
         preset=preset if uses_data else None,
         training=[training.sha256, options.qat_epochs] if training and mode.needs_training else None,
     )
-
-
-class Training:
-    """The qat build's child process: started before the other modes when its build is not cached,
-    so it fine-tunes while they convert (they use one thread; fine-tuning is the longest build),
-    else started in its turn if it turns out to be needed after all."""
-
-    def __init__(self, model: LoadedModel, training: ImageSet, preset: str, epochs: int) -> None:
-        self._model, self._training, self._preset, self._epochs = model, training, preset, epochs
-        self._job: QatJob | None = None
-
-    def start(self) -> None:
-        try:
-            self.job()
-        except HostError:
-            pass  # not a Keras model: the build says so in its turn, when job() raises it again
-
-    def job(self) -> QatJob:
-        if self._job is None:
-            self._job = QatJob(self._model.keras_model(), self._training, preset=self._preset, epochs=self._epochs)
-        return self._job
-
-    def close(self) -> None:
-        if self._job is not None:
-            self._job.close()
-
-
-def _start_training(modes: Sequence[QuantMode], keys: dict[str, str], model: LoadedModel, options: ConvertOptions,
-                    cache: ConversionCache, training: ImageSet | None, preset: str) -> Training | None:
-    mode = next((m for m in modes if m.needs_training), None)
-    if mode is None or training is None:
-        return None
-    holder = Training(model, training, preset, options.qat_epochs)
-    if not (options.use_cache and cache.has(keys[mode.name])):
-        holder.start()
-    return holder
 
 
 def _calibration_for(modes: Sequence[QuantMode], options: ConvertOptions, shape: tuple[int, int, int],
@@ -287,35 +265,26 @@ def _calibration_for(modes: Sequence[QuantMode], options: ConvertOptions, shape:
     return load_calibration(options.calibration_dir, shape[:2], options.calibration_count)
 
 
-def _preload(model: LoadedModel) -> None:
-    try:
-        model.keras_model()
-    except HostError:
-        pass  # not a Keras model: qat says so in its turn
-
-
-def _training_for(modes: Sequence[QuantMode], options: ConvertOptions, model: LoadedModel) -> ImageSet | None:
-    if not any(m.needs_training for m in modes):
-        return None
-    if options.train_dir is None:
-        raise InputError("mode 'qat' needs labelled training images: pass --train-data DIR (class subfolders)")
-    options.training_ready(lambda: _preload(model))  # qat needs the Keras model next: load it while the images are written
-    shape = model.input_shape()
-    listing = list_images(options.train_dir)
-    if not listing.class_names:
-        raise DatasetError(f"{options.train_dir} has no class subfolders: qat needs labelled images (one folder per class)")
-    return load_image_set(round_robin(listing.entries), shape[:2], class_names=listing.class_names, what="training images")
-
-
 def _convert_one(
     mode: QuantMode, key: str, model: LoadedModel, out_dir: Path, options: ConvertOptions, cache: ConversionCache,
-    representative: Callable[[], Iterator[list[np.ndarray]]] | None, training: Training | None,
+    representative: Callable[[], Iterator[list[np.ndarray]]] | None, training: Training | None, floats: FloatSource,
 ) -> ModeResult:
     def build() -> tuple[bytes, dict[str, Any]]:
+        from host.convert.quantizer_route import quantize
+
         job = training.job() if training is not None and mode.needs_training else None
-        model_bytes = job.result() if job is not None else _run_converter(mode, model, options, representative)
+        if job is not None:
+            model_bytes = job.result()
+        elif mode.tool == QUANTIZER:
+            model_bytes = quantize(floats.content(), mode, representative)
+        elif model.source.kind == "tflite_file":  # its none build is the file itself
+            model_bytes = floats.content()
+        else:
+            model_bytes = _run_converter(mode, model, options, representative)
+        if mode.name == "none":
+            floats.offer(model_bytes)
         facts = inspect_tflite(model_bytes)
-        meta = _facts_meta(facts, check_promises(mode, facts, options.io_type))
+        meta = {**_facts_meta(facts, check_promises(mode, facts, options.io_type)), "made_by": made_by(mode, model.source)}
         if job is not None:
             meta["convert_seconds"] = round(job.seconds, 3)  # from its start, beside the modes before it
         return model_bytes, meta
@@ -341,7 +310,7 @@ def _convert_variant(
         keep = calibrated.keep(options.keep_float)
         model_bytes = calibrated.build(keep)
         meta = _facts_meta(inspect_tflite(model_bytes), [f"kept in float: {', '.join(keep.layers or keep.op_types)}"])
-        return model_bytes, {**meta, "float_layers": list(keep.layers)}
+        return model_bytes, {**meta, "float_layers": list(keep.layers), "made_by": tfenv.converter_version()}
 
     return _cached_build(name, key, out_dir, options.use_cache, cache, build, variant_of=BASE_MODE, keep_float=options.keep_float)
 
@@ -378,7 +347,8 @@ def _cached_build(
         name, True, path=str(target), size_bytes=len(model_bytes), sha256=hashlib.sha256(model_bytes).hexdigest(),
         input_dtype=meta["input_dtype"], output_dtype=meta["output_dtype"],
         seconds=round(time.perf_counter() - started, 3) if cached else meta["convert_seconds"],
-        cached=cached, notes=tuple(meta.get("notes", ())), float_layers=tuple(meta.get("float_layers", ())), **variant,
+        cached=cached, notes=tuple(meta.get("notes", ())), float_layers=tuple(meta.get("float_layers", ())),
+        made_by=meta.get("made_by"), **variant,
     )
 
 

@@ -33,9 +33,32 @@ class ModelFile:
 
 
 def is_given_build(model: str) -> bool:
-    """A .tflite file or a host convert folder: benched as it is, nothing converted."""
+    """A quantized (or unreadable) .tflite file, or a host convert folder: benched as it is,
+    nothing converted. A float .tflite is a model the quantizer's modes are made from."""
     path = Path(model)
-    return path.suffix.lower() == ".tflite" or (path.is_dir() and (path / "manifest.json").is_file())
+    if path.suffix.lower() == ".tflite":
+        return not is_float_tflite(path)
+    return path.is_dir() and (path / "manifest.json").is_file()
+
+
+def given_note(model: str) -> str:
+    """What the console says of given builds: a single file is named as already quantized, and how."""
+    path = Path(model)
+    if path.suffix.lower() != ".tflite":
+        return "benched the given .tflite build(s) as they are"
+    facts = inspect_tflite(path.read_bytes())
+    kinds = [f"weights {'/'.join(sorted(facts.weight_dtypes - {'float32'}))}" if facts.weight_dtypes - {"float32"} else "",
+             f"activations {'/'.join(sorted(facts.activation_dtypes - {'float32'}))}" if facts.activation_dtypes - {"float32"} else "",
+             f"{facts.input_dtype} input" if facts.input_dtype != "float32" else ""]
+    return f"{path.name} is already quantized ({', '.join(k for k in kinds if k)}): benched as it is, nothing converted"
+
+
+def is_float_tflite(path: Path) -> bool:
+    """Nothing in it quantized; False for a file that does not load (the build check says why)."""
+    try:
+        return inspect_tflite(path.read_bytes()).is_float
+    except (OSError, ConversionError):
+        return False
 
 
 def _manifest_files(path: Path, request: ModeRequest | None) -> tuple[str, dict[str, Path], dict[str, str]]:

@@ -80,7 +80,8 @@ class ResolvedInputs:
     def select(self, request: ModeRequest, calibration_entries: bool = False) -> tuple[list[QuantMode], dict[str, str]]:
         """The modes that can be built from these inputs, and the others with the reason."""
         return request.select(has_calibration=self.calibration is not None or calibration_entries,
-                              has_training=self.train_data is not None)
+                              has_training=self.train_data is not None,
+                              has_graph=self.source is None or self.source.kind != "tflite_file")
 
     def convert_options(self, settings: ConversionSettings, calibration_entries: tuple[Any, ...] = ()) -> ConvertOptions:
         """The converter's options: one mapping for every command that converts."""

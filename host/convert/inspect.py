@@ -26,6 +26,26 @@ class TfliteFacts:
     weight_dtypes: frozenset[str]
     activation_dtypes: frozenset[str]
     float_kernels: tuple[str, ...]
+    float_weight_ops: tuple[str, ...] = ()  # each weighted op whose weights stayed float32, by op type
+
+    @property
+    def is_float(self) -> bool:
+        """Nothing quantized: a source the quantizer's modes can be made from."""
+        dtypes = {self.input_dtype, self.output_dtype, *self.weight_dtypes, *self.activation_dtypes}
+        return dtypes <= {"float32"}
+
+
+_PACKED_TYPES = {17: "int4", 20: "uint4"}  # schema TensorType values the interpreter reports as int8/uint8
+
+
+def _packed_tensors(model_content: bytes) -> dict[int, str]:
+    """The main subgraph's 4-bit tensors, read from the flatbuffer: the interpreter shows an INT4
+    tensor as int8, so "int4 weights" is checked against the file's own tensor types."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    graph = schema.Model.GetRootAs(model_content, 0).Subgraphs(0)
+    types = ((i, graph.Tensors(i).Type()) for i in range(graph.TensorsLength()))
+    return {i: _PACKED_TYPES[t] for i, t in types if t in _PACKED_TYPES}
 
 
 def inspect_tflite(model_content: bytes) -> TfliteFacts:
@@ -35,12 +55,13 @@ def inspect_tflite(model_content: bytes) -> TfliteFacts:
     except (ValueError, RuntimeError) as e:
         raise ConversionError(f"the produced model does not load in the TFLite interpreter: {e}") from e
     tensors = interpreter.get_tensor_details()
-    dtype_of = {t["index"]: np.dtype(t["dtype"]).name for t in tensors}
+    dtype_of = {t["index"]: np.dtype(t["dtype"]).name for t in tensors} | _packed_tensors(model_content)
     ops = interpreter._get_ops_details()  # the public API has no op listing
     produced_by = {out: op for op in ops for out in op["outputs"]}
     weight_dtypes: set[str] = set()
     activation_dtypes: set[str] = set()
     float_kernels: list[str] = []
+    float_weight_ops: list[str] = []
     for op in ops:
         name = op["op_name"]
         if name in WEIGHT_OPS and len(op["inputs"]) > 1 and op["inputs"][1] >= 0:
@@ -49,6 +70,8 @@ def inspect_tflite(model_content: bytes) -> TfliteFacts:
             if source is not None and source["op_name"] == "DEQUANTIZE":
                 weight = source["inputs"][0]
             weight_dtypes.add(dtype_of[weight])
+            if dtype_of[weight] == "float32":
+                float_weight_ops.append(name)
             activation_dtypes.update(dtype_of[o] for o in op["outputs"])
         if name not in _BOUNDARY_OPS:
             touched = [i for i in (*op["inputs"], *op["outputs"]) if i >= 0]
@@ -63,4 +86,5 @@ def inspect_tflite(model_content: bytes) -> TfliteFacts:
         weight_dtypes=frozenset(weight_dtypes),
         activation_dtypes=frozenset(activation_dtypes),
         float_kernels=tuple(dict.fromkeys(float_kernels)),
+        float_weight_ops=tuple(float_weight_ops),
     )

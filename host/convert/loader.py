@@ -42,7 +42,7 @@ BUILTINS: dict[str, Builtin] = {
 
 @dataclass(frozen=True)
 class ModelSource:
-    """A model identified by content; ``kind`` is keras_file, saved_model, builtin or demo."""
+    """A model identified by content; ``kind`` is keras_file, saved_model, tflite_file, builtin or demo."""
 
     name: str
     kind: str
@@ -69,7 +69,7 @@ def resolve_model(spec: str, weights: str | None = None) -> ModelSource:
         return _resolve_builtin(BUILTINS[spec], weights)
     if not path.exists():
         names = ", ".join(["demo", *BUILTINS])
-        raise ModelLoadError(f"model {spec!r} not found: give a .keras/.h5 file, a SavedModel folder, or one of {names}")
+        raise ModelLoadError(f"model {spec!r} not found: give a .keras/.h5/.tflite file, a SavedModel folder, or one of {names}")
     if weights is not None:
         raise ModelLoadError("--weights applies to built-in model names only; a model file carries its own weights")
     if path.is_dir():
@@ -97,10 +97,26 @@ def resolve_file(path: Path, *, name: str, kind: str) -> ModelSource:
         if head != _HDF5_MAGIC:
             raise ModelLoadError(f"{path} is not an HDF5 file: expected a Keras .h5 model")
     elif suffix == ".tflite":
-        raise ModelLoadError(f"{path} is already a TFLite model; convert from the Keras/TensorFlow model it came from")
+        return float_tflite_source(path, name)
     else:
-        raise ModelLoadError(f"{path} is not a model file: expected .keras, .h5 or a SavedModel folder")
+        raise ModelLoadError(f"{path} is not a model file: expected .keras, .h5, .tflite or a SavedModel folder")
     return ModelSource(name, kind, sha256_file(path), path=path)
+
+
+def float_tflite_source(path: Path, name: str) -> ModelSource:
+    """A float .tflite (a PyTorch, JAX or TensorFlow export) as the source of the quantizer's
+    modes; its input is read from the file. A quantized one is a build, benched as it is."""
+    from host.convert.inspect import inspect_tflite
+    from host.errors import ConversionError
+
+    try:
+        facts = inspect_tflite(path.read_bytes())
+    except ConversionError as e:
+        raise ModelLoadError(f"{path} is not a valid TFLite model (corrupt or truncated?): {str(e).split(': ', 1)[-1]}") from e
+    if not facts.is_float:
+        raise ModelLoadError(f"{path} is already quantized: bench it as it is (host bench --model {path}); "
+                             "the quantizer's modes start from a float model")
+    return ModelSource(name, "tflite_file", sha256_file(path), path=path, known_input_shape=_check_image_shape(facts.input_shape))
 
 
 def _resolve_builtin(builtin: Builtin, weights: str | None) -> ModelSource:

@@ -8,8 +8,12 @@ from functools import cached_property
 from host.convert.modes import IO_TYPES, ModeRequest
 from host.params import Param, at_least, part, validate
 
-MODES = Param("all", "modes, comma-separated: none, dynamic_range, float16, integer, full_integer, int16x8, qat; "
-              "or post_training, or all (every mode whose inputs are given)", metavar="LIST")
+MODES = Param("all", "modes, comma-separated: TensorFlow's none, dynamic_range, float16, integer, full_integer, int16x8, "
+              "qat; the LiteRT quantizer's dynamic_wi8, dynamic_wi4, dynamic_wi4_b32, weight_only_wi8, weight_only_wi4, "
+              "a8w8, a16w8; or a group: tensorflow, quantizer, post_training, all (every mode whose inputs are given)",
+              metavar="LIST")
+RECIPE = Param((), "also build with this LiteRT quantizer recipe (its own JSON format), named after the file; repeatable",
+               metavar="FILE.json", many=True)
 WEIGHTS = Param(None, "built-in models: 'none' for random weights, or the weights file (nothing is downloaded)",
                 metavar="none|PATH")
 CALIBRATION = Param(None, "image folder for integer-mode calibration (default: the last --calibration-count images of "
@@ -45,6 +49,7 @@ class ConversionSettings:
     qat_epochs: int = QAT_EPOCHS.field()
     keep_float: str | None = KEEP_FLOAT.field()
     use_cache: bool = USE_CACHE.field()
+    recipe: tuple[str, ...] = RECIPE.field()
 
     @property
     def keep_float_layers(self) -> tuple[str, ...]:
@@ -52,7 +57,9 @@ class ConversionSettings:
 
     @cached_property
     def mode_request(self) -> ModeRequest:
-        return ModeRequest.parse(self.modes)
+        from host.convert.recipes import recipe_modes
+
+        return ModeRequest.parse(self.modes, recipe_modes(self.recipe))
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,7 @@ class ModeResult:
     variant_of: str | None = None  # a selective build: the mode it varies, and what it keeps in float
     keep_float: tuple[str, ...] = ()
     float_layers: tuple[str, ...] = ()
+    made_by: str | None = None  # the tool and version that made the build ("ai-edge-quantizer 0.10.0", "tensorflow-2.20.0")
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,8 @@ def manifest(report: ConversionReport) -> dict[str, object]:
     modes = {}
     for r in report.results:
         if r.ok:
-            entry = {k: v for k, v in asdict(r).items() if k in ("path", "size_bytes", "sha256", "input_dtype", "output_dtype", "seconds", "cached")}
+            entry = {k: v for k, v in asdict(r).items() if k in ("path", "size_bytes", "sha256", "input_dtype", "output_dtype", "seconds", "cached",
+                                                               "made_by")}
             entry["path"] = Path(r.path or "").name
             if r.notes:
                 entry["notes"] = list(r.notes)

@@ -24,7 +24,9 @@ def convert_command(config: ConvertConfig, listener: ConversionListener | None =
         keep_float=settings.keep_float, preset=settings.preset, modes=request, evaluate=False,
     ))
     if inputs.source is None:
-        raise InputError(f"{config.model} is already a TFLite build; convert from the Keras/TensorFlow model it came from")
+        what = "is already quantized" if Path(config.model).suffix.lower() == ".tflite" else "holds TFLite builds"
+        raise InputError(f"{config.model} {what}: bench it as it is (host bench --model {config.model}); the quantizer's "
+                         "modes start from a float .tflite, TensorFlow's from the Keras/TensorFlow model")
     if say is not None:
         say(inputs.preset_note)
     runnable, skipped = inputs.select(request)

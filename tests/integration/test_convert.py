@@ -10,6 +10,7 @@ import pytest
 from host.cli import main
 from host.convert import converter as converter_module
 from host.convert import tfenv
+from host.convert import training as training_module
 from host.convert.cache import ConversionCache
 from host.convert.converter import convert_model
 from host.convert.inspect import inspect_tflite
@@ -161,11 +162,13 @@ def test_a_mode_with_no_int8_kernel_fails_alone(tmp_path):
 
 
 def test_mode_table_and_parsing():
-    assert [m.name for m in MODES] == ["none", "dynamic_range", "float16", "integer", "full_integer", "int16x8", "qat"]
+    assert [m.name for m in MODES] == ["none", "dynamic_range", "float16", "integer", "full_integer", "int16x8", "qat",
+                                       "dynamic_wi8", "dynamic_wi4", "dynamic_wi4_b32", "weight_only_wi8", "weight_only_wi4",
+                                       "a8w8", "a16w8"]
     assert ModeRequest.parse("float16,none").names == ["none", "float16"]
     assert not ModeRequest.parse("none").explicit_all and ModeRequest.parse("post_training,none").explicit_all
-    with pytest.raises(ModeError, match="unknown mode 'int4'"):
-        ModeRequest.parse("none,int4")
+    with pytest.raises(ModeError, match="unknown mode 'int3'"):
+        ModeRequest.parse("none,int3")
 
 
 def _cli_error(capsys, argv):
@@ -236,7 +239,7 @@ def test_unknown_input_size_exits_2(tmp_path, capsys):
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["--modes", "int4"], "unknown mode 'int4'"),
+        (["--modes", "int3"], "unknown mode 'int3'"),
         (["--modes", "integer"], "needs calibration images"),
         (["--modes", "qat", "--calibration", "IMAGES"], "needs labelled training images"),
         (["--modes", "integer", "--calibration", "EMPTY"], "no images in"),
@@ -260,8 +263,9 @@ def test_all_skips_modes_without_inputs_with_reasons(workspace, tmp_path):
 
     config = with_values(ConvertConfig(), model=str(workspace / "tiny.keras"), out=str(tmp_path / "o"), modes="all", use_cache=False)
     report = convert_command(config)
-    assert [r.mode for r in report.results] == ["none", "dynamic_range", "float16"]
-    assert "--calibration" in report.skipped["integer"] and "qat" in report.skipped
+    assert [r.mode for r in report.results] == ["none", "dynamic_range", "float16", "dynamic_wi8", "dynamic_wi4", "dynamic_wi4_b32",
+                                                "weight_only_wi8", "weight_only_wi4"]  # both routes from one Keras model
+    assert "--calibration" in report.skipped["integer"] and "qat" in report.skipped and "--calibration" in report.skipped["a8w8"]
 
 
 def test_h5_model_converts(tmp_path):
@@ -292,7 +296,7 @@ def test_builds_from_the_one_export_are_the_bytes_from_keras_model(workspace, co
 def test_qat_trains_while_the_other_modes_convert_and_an_interrupt_stops_it(workspace, monkeypatch, tmp_path):
     events: list[str] = []
     jobs: list = []
-    real_job, real_converter = converter_module.QatJob, converter_module._run_converter
+    real_job, real_converter = training_module.QatJob, converter_module._run_converter
 
     def job(*args, **kwargs):
         events.append("qat started")
@@ -311,7 +315,7 @@ def test_qat_trains_while_the_other_modes_convert_and_an_interrupt_stops_it(work
         def mode_done(self, result):
             pass
 
-    monkeypatch.setattr(converter_module, "QatJob", job)
+    monkeypatch.setattr(training_module, "QatJob", job)
     monkeypatch.setattr(converter_module, "_run_converter", convert)
     with pytest.raises(KeyboardInterrupt):
         convert_model(

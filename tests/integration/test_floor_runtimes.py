@@ -32,6 +32,8 @@ def test_the_agent_is_python_3_10_syntax():
 def test_the_zipapp_runs_real_cells_on_the_floor_runtimes(python, tmp_path, token, known_answer):
     from device_agent.contract import Accuracy
     from device_agent.zipapp import build_zipapp
+    from host.convert.modes import MODES_BY_NAME
+    from host.convert.quantizer_route import quantize
     from host.devices.agent.client import AgentClient
     from host.devices.launch.litert import lay_out, wheel_release
     from host.emulator import drivers
@@ -60,6 +62,13 @@ def test_the_zipapp_runs_real_cells_on_the_floor_runtimes(python, tmp_path, toke
                                              preset="unit"), deadline_s=120)
             assert result.ok, result.error
             assert result.accuracy == Accuracy(**EXPECTED)
+        # an int4 weight-only build (LiteRT's quantizer): tflite-runtime 2.14 has no int4 DEQUANTIZE kernel, and says so
+        int4 = quantize(known_answer.models["float"], MODES_BY_NAME["weight_only_wi4"], None)
+        result = client.run_cell(request(put(client, tmp_path / "files", int4), dataset_sha256=data, preset="unit"), deadline_s=120)
+        if versions[2] == "tflite-runtime":
+            assert result.status == "unavailable" and "DEQUANTIZE kernel" in result.error and "tflite-runtime 2.14" in result.error, result
+        else:
+            assert result.ok, result.error
         # the LiteRT engine (C API through ctypes) on the same floor: only numpy, grpcio and protobuf besides
         float_model = put(client, tmp_path / "files", known_answer.models["float"])
         for backend in ("npu", "gpu") if software.gpu else ("npu",):

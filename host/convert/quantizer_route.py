@@ -1,0 +1,153 @@
+"""The second route to a build: LiteRT's own quantizer (``ai-edge-quantizer``) on a float .tflite.
+
+TensorFlow's converter needs the graph a model came from; the quantizer needs only the float
+.tflite, so it is the route for a model exported from PyTorch (litert-torch), JAX or any other
+tool, and for what TensorFlow's converter does not make (int4 weights, blockwise scales,
+weight-only builds). For a Keras model both routes run side by side, from the same float build.
+
+The quantizer is imported here only (it needs no TensorFlow), its console chatter (progress bars,
+warnings) is kept off our output, and what it raises becomes a ConversionError naming the mode,
+so one recipe that fails never sinks the other builds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import warnings
+from collections.abc import Callable, Iterator
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from host.convert.modes import QUANTIZER, QuantMode, Recipe
+from host.errors import ConversionError, InputError
+
+Samples = Callable[[], Iterator[list[np.ndarray]]]  # the calibration images through the model's preprocessing
+
+
+@cache
+def quantizer_version() -> str:
+    """``ai-edge-quantizer X.Y.Z``: recorded with each of its builds."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"{QUANTIZER} {version(QUANTIZER)}"
+    except PackageNotFoundError:
+        return f"{QUANTIZER} (not installed)"
+
+
+def recipe_entries(mode: QuantMode) -> list[dict[str, Any]]:
+    """The mode's recipe in the quantizer's own JSON form (what ``--recipe FILE.json`` holds)."""
+    if mode.recipe_file is not None:
+        return read_recipe_file(Path(mode.recipe_file))
+    if mode.recipe is None:
+        raise ConversionError(f"mode {mode.name} is not made by the quantizer")
+    return _entries(mode.recipe)
+
+
+def _entries(recipe: Recipe) -> list[dict[str, Any]]:
+    from ai_edge_quantizer import qtyping
+    from ai_edge_quantizer.recipe_manager import RecipeManager
+
+    manager = RecipeManager()
+    every, granularity = qtyping.TFLOperationName.ALL_SUPPORTED, qtyping.QuantGranularity(recipe.granularity)
+    if recipe.kind == "dynamic":
+        manager.add_dynamic_config(".*", every, recipe.weight_bits, granularity)
+    elif recipe.kind == "weight_only":
+        manager.add_weight_only_config(".*", every, recipe.weight_bits, granularity)
+    else:
+        manager.add_static_config(".*", every, recipe.activation_bits or 8, recipe.weight_bits, granularity)
+    return list(manager.get_quantization_recipe())
+
+
+def read_recipe_file(path: Path) -> list[dict[str, Any]]:
+    """A recipe file as the quantizer reads it, checked by the quantizer itself; a bad file is an
+    input error naming it (exit 2) before any build."""
+    from ai_edge_quantizer.recipe_manager import RecipeManager
+
+    try:
+        entries = json.loads(path.read_text())
+    except OSError as e:
+        raise InputError(f"--recipe {path}: {e.strerror}") from e
+    except ValueError as e:
+        raise InputError(f"--recipe {path} is not JSON: {e}") from e
+    if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
+        raise InputError(f"--recipe {path}: a recipe is a JSON list of entries (regex, operation, algorithm_key, op_config)")
+    try:
+        with _quiet():
+            RecipeManager().load_quantization_recipe(entries)
+    except Exception as e:  # noqa: BLE001 - the quantizer raises KeyError/ValueError/TypeError for a bad entry
+        raise InputError(f"--recipe {path} is not a recipe the quantizer accepts: {_first_line(e)}") from e
+    return entries
+
+
+def recipe_needs_calibration(entries: list[dict[str, Any]]) -> bool:
+    from ai_edge_quantizer.recipe_manager import RecipeManager
+
+    manager = RecipeManager()
+    with _quiet():
+        manager.load_quantization_recipe(entries)
+    return bool(manager.need_calibration())
+
+
+def quantize(float_model: bytes, mode: QuantMode, samples: Samples | None) -> bytes:
+    """The mode's build from the float .tflite; static recipes calibrate on ``samples``."""
+    from ai_edge_quantizer import quantizer
+
+    entries = recipe_entries(mode)
+    try:
+        with _quiet():
+            job = quantizer.Quantizer(bytearray(float_model), entries)
+            calibration = _calibrate(job, float_model, samples, mode.name) if job.need_calibration else None
+            result = job.quantize(calibration, enable_progress_report=False)
+    except ConversionError:
+        raise
+    except Exception as e:  # noqa: BLE001 - the quantizer raises many types for a model it cannot take
+        raise ConversionError(f"the quantizer could not make {mode.name}: {_first_line(e)}") from e
+    if result.quantized_model is None:
+        raise ConversionError(f"the quantizer made no model for {mode.name}")
+    return bytes(result.quantized_model)
+
+
+def _calibrate(job: Any, float_model: bytes, samples: Samples | None, mode: str) -> Any:
+    """Our calibration images, through our preprocessing, fed to the model's one signature."""
+    if samples is None:
+        raise ConversionError(f"mode {mode} needs calibration images: pass --calibration DIR")
+    signature, name = _signature_input(float_model, mode)
+    return job.calibrate({signature: [{name: sample[0]} for sample in samples()]}, num_threads=1)
+
+
+def _signature_input(float_model: bytes, mode: str) -> tuple[str, str]:
+    from ai_edge_litert.interpreter import Interpreter
+
+    signatures = Interpreter(model_content=float_model).get_signature_list()
+    if len(signatures) != 1:
+        raise ConversionError(f"mode {mode} calibrates through the model's signature, and this .tflite has "
+                              f"{len(signatures) or 'no'} signatures: export it with exactly one (serving_default)")
+    (key, io_names), = signatures.items()
+    if len(io_names["inputs"]) != 1:
+        raise ConversionError(f"mode {mode}: the model's signature {key} takes {len(io_names['inputs'])} inputs, not one image")
+    return key, io_names["inputs"][0]
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """The quantizer's progress bars, warnings and absl log lines kept off the console."""
+    with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        previous = logging.root.manager.disable
+        logging.disable(logging.WARNING)
+        try:
+            yield
+        finally:
+            logging.disable(previous)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0][:300]
