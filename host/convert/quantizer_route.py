@@ -137,8 +137,12 @@ def _signature_input(float_model: bytes, mode: str) -> tuple[str, str]:
 
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
-    """The quantizer's progress bars, warnings and absl log lines kept off the console."""
-    with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+    """The quantizer's progress bars, warnings, absl log lines and its interpreter's native
+    "INFO:" lines kept off the console."""
+    from host.convert.tfenv import silenced
+
+    with silenced(), contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()), \
+            warnings.catch_warnings():
         warnings.simplefilter("ignore")
         previous = logging.root.manager.disable
         logging.disable(logging.WARNING)
