@@ -24,7 +24,8 @@ RECONNECT_WAIT = Param(60.0, "how long a device that dropped off (USB re-enumera
                        "and reconnected where adb can, before its remaining cells fail", unit="seconds", metavar="S",
                        check=at_least(0))
 DEVICE_PYTHON = Param(None, "a Python 3 the device's shell user can run (default: python3 or python on its PATH)",
-                      metavar="PATH")
+                      metavar="PATH", check=lambda value: None if value is None or (value.strip() and value.isprintable())
+                      else "must name a Python on the device (a path or a command name)")
 GPU_DELEGATE = Param("", "GPU delegate library on the device (default: libtensorflowlite_gpu_delegate.so)", metavar="LIB")
 NNAPI_DELEGATE = Param("", "NNAPI delegate library on the device (default: libtensorflowlite_nnapi_delegate.so)",
                        metavar="LIB")
