@@ -25,7 +25,7 @@ from host.store import ResultsStore
 from tests.adb_fixtures import emulated_device, isolated_host
 from tests.builders import conv_stack_tflite
 
-FAST = ["--backends", "cpu1", "--min-runs", "20", "--min-seconds", "0.1", "--warmup-seconds", "0.01"]
+FAST = ["--modes", "none", "--backends", "cpu1", "--min-runs", "20", "--min-seconds", "0.1", "--warmup-seconds", "0.01"]
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +93,7 @@ def test_compare_passes_the_same_build_and_fails_a_slower_one(phone, builds, cap
     positions = sorted((r.position, side) for side, run in enumerate(runs) for c in run.cells for r in c.repeats)
     rounds = [sorted(side for _, side in positions[i:i + 2]) for i in range(0, len(positions), 2)]
     assert all(r == [0, 1] for r in rounds), "each round times both builds once (interleaved A/B)"
-    assert runs[0].model.name == "base" and runs[1].model.name == "slower" and runs[1].cells[0].mode == "base"
+    assert runs[0].model.name == "base" and runs[1].model.name == "slower" and runs[1].cells[0].mode == "none"  # float .tflite sources: their none builds, paired by mode
 
 
 def test_a_throttled_phone_has_its_repeats_left_out_of_the_verdict(phone, builds, capsys):
@@ -144,9 +144,9 @@ def test_a_hot_phone_is_waited_for_before_each_repeat(phone, builds):
 def test_a_sustained_run_is_read_in_windows_with_a_chart(phone, builds, capsys):
     root, state = phone
     report = root / "sustained.html"
-    _bench(root, state, builds[0], "--sustained", "0.2", "--sustained-cells", "base/cpu1", "--report", str(report))
+    _bench(root, state, builds[0], "--sustained", "0.2", "--sustained-cells", "none/cpu1", "--report", str(report))
     out = capsys.readouterr().out
-    assert "sustained base/cpu1: 0.2 min in 2 windows" in out
+    assert "sustained none/cpu1: 0.2 min in 2 windows" in out
     assert 'id="chart-sustained"' in report.read_text() and "Repeats in the order they ran" in report.read_text()
 
 

@@ -58,7 +58,7 @@ def compare(work: Path, serial: str, baseline: Path, current: Path, budget: floa
             timing: tuple[str, ...] = TIMING) -> tuple[str, float, float]:
     """(verdict of the latency check, device seconds, measured change) of one host compare."""
     out = work / f"verdicts-{i}.json"
-    _, stdout = timed_host(["compare", str(baseline), str(current), "--device", serial, "--backends", "cpu1",
+    _, stdout = timed_host(["compare", str(baseline), str(current), "--device", serial, "--modes", "none", "--backends", "cpu1",
                             *timing, "--budget", str(budget), "--db",
                             str(work / "results.sqlite"), "--json", str(out)])
     latency = next(f for f in json.loads(out.read_text())["findings"] if f["check"] == "latency")
