@@ -240,7 +240,8 @@ class BenchOutputs:
     json: str | None = Param(None, "write the run as JSON (the documented contract)", metavar="FILE").field()
     report: str | None = Param(None, "write a self-contained HTML report with charts", metavar="FILE.html").field()
     db: str | None = DB.field()
-    resume: str | None = Param(None, "run only the missing or failed cells of an earlier run", metavar="RUN_ID").field()
+    resume: str | None = Param(None, "run only the missing or failed cells of an earlier run", metavar="RUN_ID",
+                               check=lambda value: None if value is None or value.strip() else "needs a run id (or latest)").field()
 
 
 @dataclass(frozen=True)

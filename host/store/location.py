@@ -74,4 +74,7 @@ def locate(value: str | Path | None, *, from_command_line: bool = True) -> Store
         return StoreLocation(dsn=text)
     if "://" in text:
         raise InputError(f"--db takes a SQLite file or a postgresql:// URL, not {text.split('://', 1)[0]}://")
-    return StoreLocation(path=Path(text))
+    path = Path(text).expanduser()
+    if from_command_line and not path.parent.is_dir():  # a typo is not a new folder: as for every output
+        raise InputError(f"--db {text}: the folder {path.parent} does not exist")
+    return StoreLocation(path=path)

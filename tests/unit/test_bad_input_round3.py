@@ -45,6 +45,9 @@ def test_argparse_errors_are_one_line(argv, capsys):
     (["--backends", "cpu1", "--sustained", "1", "--sustained-cells", "none/cpu1;id"], "not among --backends"),
     (["--modes", "none", "--sustained", "1", "--sustained-cells", "integer/cpu1"], "not among the modes"),
     (["--json", "/nonexistent/dir/x.json"], "does not exist"),
+    (["--db", "/nonexistent/dir/r.sqlite"], "the folder /nonexistent/dir does not exist"),
+    (["--resume", ""], "--resume needs a run id"),
+    (["--device-python", ""], "--device-python must name a Python on the device"),
 ])
 def test_bench_refuses_before_any_work(argv, said, capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("STF_TOKEN", "t0ken")

@@ -1,0 +1,140 @@
+"""The bad-input sweep: every command given input it must refuse, each run as a user would (a
+fresh process, one HOME, no device attached), and how each ended.
+
+A case is right when it ends with exit 2 and one line on stderr, before any device work (a
+case that starts measuring runs into the 90 s limit and shows as ``timeout``). What it prints is
+one JSON line per case and a summary; the README's bad-input section quotes the summary. It takes
+about ten minutes (TensorFlow loads for the conversion cases); CI does not run it.
+
+    python tools/bad_input_sweep.py [--out sweep.jsonl]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+NEEDS_DB = ("bench", "report", "check", "recommend", "compare", "tune", "debug")
+
+
+def fixtures(folder: Path) -> str:
+    """The bad files the cases name: empty, random and truncated models, folders with no or
+    broken images, label files with blank lines."""
+    from PIL import Image
+
+    for name in ("emptydir", "broken/cat", "notimg/cat", "good/cat", "good/dog"):
+        (folder / name).mkdir(parents=True, exist_ok=True)
+    (folder / "broken" / "cat" / "a.jpg").write_bytes(os.urandom(3000))
+    (folder / "empty.tflite").write_bytes(b"")
+    (folder / "junk.tflite").write_bytes(os.urandom(5000))
+    (folder / "junk.keras").write_bytes(os.urandom(5000))
+    (folder / "text.h5").write_text("hi\n")
+    (folder / "blank_labels.txt").write_text("a\n\nb\n")
+    (folder / "empty_labels.txt").write_text("")
+    (folder / "bad.json").write_text("not json\n")
+    (folder / "wrongrun.json").write_text('{"run_id": 5}')
+    (folder / "notimg" / "cat" / "readme.txt").write_text("x\n")
+    for kind in ("cat", "dog"):
+        Image.new("RGB", (40, 40)).save(folder / "good" / kind / "1.png")
+    return str(folder)
+
+
+def cases(S: str) -> list[str]:
+    return [
+ # convert
+ "convert", "convert nosuch.keras", f"convert {S}/empty.tflite", f"convert {S}/junk.tflite", f"convert {S}/junk.keras",
+ f"convert {S}/text.h5", "convert demo --modes bogus", "convert demo --modes ''", "convert demo --modes none,none,bogus",
+ "convert demo --calibration /nonexistent", f"convert demo --calibration {S}/emptydir", f"convert demo --calibration {S}/broken",
+ "convert demo --calibration-count 0", "convert demo --calibration-count -5", "convert demo --calibration-count x",
+ "convert demo --io-type int4", "convert demo --preset bogus", "convert demo --qat-epochs -1", "convert demo --keep-float nosuchlayer",
+ f"convert demo --out {S}/empty.tflite", "convert demo --out /proc/forbidden --modes none", "convert demo --train-data /nonexistent",
+ # bench
+ "bench --model nosuch.keras", f"bench --model {S}/junk.tflite", f"bench --model {S}/empty.tflite", f"bench --model {S}/junk.keras",
+ "bench --dataset /nonexistent", f"bench --dataset {S}/emptydir", f"bench --dataset {S}/notimg", f"bench --dataset {S}/broken",
+ f"bench --labels {S}/blank_labels.txt", f"bench --labels {S}/empty_labels.txt", "bench --labels /nonexistent",
+ "bench --limit 0", "bench --limit -3", "bench --limit abc", "bench --label-offset -1", "bench --crop 0", "bench --crop 1.5",
+ "bench --crop abc", "bench --modes bogus", "bench --backends gpu9", "bench --backends ''", "bench --warmup-runs -1",
+ "bench --warmup-seconds -1", "bench --min-runs 0", "bench --min-seconds -1", "bench --max-seconds 0", "bench --min-seconds 5 --max-seconds 1",
+ "bench --cell-timeout 0", "bench --cell-timeout -4", "bench --cpu-mask zz", "bench --cpu-mask 0", "bench --repeats 0", "bench --repeats -1",
+ "bench --order random", "bench --seed abc", "bench --cooldown -1", "bench --cool-below -300", "bench --sustained -1",
+ "bench --sustained 1 --sustained-cells nonsense", "bench --device ''", "bench --device 'a;b'", "bench --adb-server nohost",
+ "bench --adb-server host:0", "bench --adb-server host:99999", "bench --adb-server :5037x", "bench --stf not_a_url",
+ "bench --stf http://127.0.0.1:7100 --stf-filter 'sdk>>30'", "bench --stf-timeout -1", "bench --reconnect-wait -1",
+ "bench --device-python ''", "bench --gpu-delegate /nonexistent.so", "bench --cache-max-mb -1", "bench --cache-max-days -1",
+ "bench --device-store-max-mb -1", "bench --json /nonexistent/dir/x.json", "bench --report /nonexistent/dir/x.html",
+ f"bench --report {S}/x.txt", "bench --db /nonexistent/dir/r.sqlite", f"bench --db {S}/junk.tflite", "bench --db 'postgresql://[::1'",
+ "bench --db mysql://x/y", "bench --resume nosuchrun", "bench --resume ''", "bench --resume '%'", "bench --all-devices --device x",
+ "bench --no-such-option", "bench --qat-epochs abc", "bench --weights --modes none",
+ # report / check / recommend
+ "report nosuchrun", "report '%'", "report '_%'", f"report {S}/bad.json", f"report {S}/wrongrun.json", "report latest --format xml",
+ "report latest --top 0", "report latest --cell bogus", "report latest -o /nonexistent/x.md", f"report latest --db {S}/junk.tflite",
+ "check", "check --baseline nosuch --current nosuch", f"check --baseline {S}/bad.json --current {S}/bad.json",
+ "check --baseline a --current b --alpha 2", "check --baseline a --current b --alpha -0.1", "check --baseline a --current b --confidence 1.5",
+ "check --baseline a --current b --min-repeats 0", "check --baseline a --current b --max-latency-increase -5",
+ "check --baseline a --current b --inconclusive maybe", "check --baseline a --current b --junit /nonexistent/x.xml",
+ "recommend --min-accuracy 200", "recommend --min-accuracy -1", "recommend --max-size -1", "recommend --max-latency 0",
+ "recommend --backend gpu9", "recommend nosuchrun", "recommend --report /nonexistent/x.html",
+ # compare
+ "compare", "compare demo", "compare nosuch.keras nosuch2.keras", f"compare {S}/junk.tflite {S}/junk.tflite",
+ "compare demo demo --budget 0", "compare demo demo --budget -1", "compare demo demo --max-repeats 0", "compare demo demo --alpha 5",
+ # debug / tune
+ "debug nosuch.keras", f"debug {S}/junk.keras", "debug demo --count 0", "debug demo --top 0", "debug demo --backend gpu9",
+ f"debug demo --dataset {S}/emptydir", f"debug demo --calibration {S}/broken",
+ "tune nosuch.keras", "tune demo --max-accuracy-drop -1", "tune demo --candidates 0", "tune demo --budget 0", "tune demo --backend bogus",
+ f"tune demo --dataset {S}/emptydir", f"tune demo --labels {S}/blank_labels.txt",
+ # devices / emulator / doctor / provision / agent-command / cache
+ "devices --adb-server nohost", "emulator", "emulator start --profile bogus", "emulator stop nosuch", "emulator bogus",
+ "doctor --adb-server host:0", "doctor --device-python ''", "provision --litert /nonexistent", "provision --litert-version abc",
+ "agent-command --adb-server host:99999", "cache", "cache prune --max-days abc", "cache prune --max-days -1", "cache bogus",
+ "nosuchcommand", "--version extra",
+]
+
+
+def run_case(case: str, home: Path) -> dict[str, object]:
+    work = Path(tempfile.mkdtemp(prefix="case-", dir=home))
+    argv = [sys.executable, "-m", "host.cli", *shlex.split(case)]
+    if len(argv) > 3 and argv[3] == "convert" and "--out" not in argv:
+        argv += ["--out", str(work / "out")]
+    if len(argv) > 3 and argv[3] in NEEDS_DB and "--db" not in argv:
+        argv += ["--db", str(work / "r.sqlite")]
+    env = {**os.environ, "HOME": str(home), "PYTHONPATH": str(ROOT)}
+    started = time.monotonic()
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=90, env=env, cwd=work)
+        code: object = proc.returncode
+        err = [line for line in proc.stderr.splitlines() if line.strip()]
+    except subprocess.TimeoutExpired:
+        code, err = "timeout", []
+    right = code == 2 and len(err) == 1 and "Traceback" not in "\n".join(err)
+    return {"case": case, "exit": code, "stderr_lines": len(err), "last": err[-1][:240] if err else "",
+            "seconds": round(time.monotonic() - started, 1), "right": right}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, help="also write the JSON lines here")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="qb-sweep-") as scratch:
+        home = Path(scratch) / "home"
+        home.mkdir()
+        results = [run_case(case, home) for case in cases(fixtures(Path(scratch) / "inputs"))]
+        subprocess.run([sys.executable, "-m", "host.cli", "emulator", "stop", "--all"], env={**os.environ, "HOME": str(home)},
+                       capture_output=True, check=False)
+    lines = [json.dumps(r) for r in results]
+    print("\n".join(lines))
+    if args.out:
+        args.out.write_text("\n".join(lines) + "\n")
+    right = sum(1 for r in results if r["right"])
+    print(f"cases={len(results)} exit_2_one_line={right} other={len(results) - right}")
+
+
+if __name__ == "__main__":
+    main()
