@@ -27,7 +27,7 @@ from host.convert.loader import (
     model_input_shape,
     saved_model_signature,
 )
-from host.convert.modes import IO_TYPES, MODES_BY_NAME, QUANTIZER, QuantMode
+from host.convert.modes import IO_TYPES, KEEP_FLOAT_QUANTIZER_MODES, MODES_BY_NAME, QUANTIZER, QuantMode
 from host.convert.promises import check_promises, converter_reason
 from host.convert.records import (
     DEFAULT_PRESET,
@@ -186,13 +186,18 @@ def convert_model(
     early = start_training(modes, keys, model, options, cache, training, preset.name)
     floats = FloatSource(model, options, cache, _mode_key(source, MODES_BY_NAME["none"], options, preset.name, None, None))
 
-    def variant() -> ModeResult:
-        return _convert_variant(source.sha256, model, out_dir, options, cache, representative, calibration, preset.name)
+    def variants() -> list[ModeResult]:
+        """``--keep-float``'s builds: TensorFlow's integer (from a graph) and the quantizer's a8w8, each as asked."""
+        theirs = [m for m in modes if m.name in KEEP_FLOAT_QUANTIZER_MODES]
+        tensorflow = source.kind != "tflite_file" and (not theirs or any(m.name == "integer" for m in modes))
+        made = [_convert_variant(source.sha256, model, out_dir, options, cache, representative, calibration, preset.name)] \
+            if tensorflow else []
+        return made + [_convert_quantizer_variant(m, keys[m.name], floats, out_dir, options, cache, representative) for m in theirs]
 
     try:
         results = _convert_in_turn(modes, lambda mode: _convert_one(mode, keys[mode.name], model, out_dir, options, cache,
                                                                     representative, early, floats),
-                                   variant if options.keep_float else None, listener)
+                                   variants if options.keep_float else None, listener)
     finally:
         if early is not None:
             early.close()
@@ -209,22 +214,22 @@ def convert_model(
 
 
 def _convert_in_turn(modes: Sequence[QuantMode], convert: Callable[[QuantMode], ModeResult],
-                     variant: Callable[[], ModeResult] | None, listener: ConversionListener | None) -> list[ModeResult]:
-    """Each mode in its turn, those that fine-tune last and the variant just before them (the
-    fine-tuning child runs meanwhile); the results in the order asked, the variant after them."""
+                     variants: Callable[[], list[ModeResult]] | None, listener: ConversionListener | None) -> list[ModeResult]:
+    """Each mode in its turn, those that fine-tune last and the variants just before them (the
+    fine-tuning child runs meanwhile); the results in the order asked, the variants after them."""
     built: dict[str, ModeResult] = {}
-    extra: ModeResult | None = None
+    extra: list[ModeResult] | None = None
     for index, mode in enumerate(sorted(modes, key=lambda m: m.needs_training)):
-        if mode.needs_training and variant is not None and extra is None:
-            extra = variant()
+        if mode.needs_training and variants is not None and extra is None:
+            extra = variants()
         if listener:
             listener.mode_started(mode.name, index, len(modes))
         built[mode.name] = convert(mode)
         if listener:
             listener.mode_done(built[mode.name])
-    if variant is not None and extra is None:
-        extra = variant()
-    return [built[mode.name] for mode in modes] + ([extra] if extra else [])
+    if variants is not None and extra is None:
+        extra = variants()
+    return [built[mode.name] for mode in modes] + (extra or [])
 
 
 def _mode_key(source: ModelSource, mode: QuantMode, options: ConvertOptions, preset: str,
@@ -313,6 +318,28 @@ def _convert_variant(
         return model_bytes, {**meta, "float_layers": list(keep.layers), "made_by": tfenv.converter_version()}
 
     return _cached_build(name, key, out_dir, options.use_cache, cache, build, variant_of=BASE_MODE, keep_float=options.keep_float)
+
+
+def _convert_quantizer_variant(
+    base: QuantMode, base_key: str, floats: FloatSource, out_dir: Path, options: ConvertOptions, cache: ConversionCache,
+    representative: Callable[[], Iterator[list[np.ndarray]]] | None,
+) -> ModeResult:
+    """The quantizer's ``base`` build with ``options.keep_float`` left in float: its recipe with a
+    ``no_quantize`` entry per layer (matched in the op names) or op type."""
+    from host.convert.quantizer_route import quantize, quantizer_version
+
+    name = f"{base.name}+keep{len(options.keep_float)}"
+
+    def build() -> tuple[bytes, dict[str, Any]]:
+        model_bytes = quantize(floats.content(), base, representative, keep_float=options.keep_float)
+        facts = inspect_tflite(model_bytes)
+        if not facts.float_kernels:
+            raise ConversionError(f"the quantizer left nothing of {', '.join(options.keep_float)} in float")
+        notes = [f"kept in float: {', '.join(options.keep_float)}", *check_promises(base, facts, options.io_type)]
+        return model_bytes, {**_facts_meta(facts, notes), "float_layers": list(options.keep_float), "made_by": quantizer_version()}
+
+    return _cached_build(name, cache_key(base=base_key, keep_float=list(options.keep_float)), out_dir, options.use_cache, cache,
+                         build, variant_of=base.name, keep_float=options.keep_float)
 
 
 def _facts_meta(facts: TfliteFacts, notes: list[str]) -> dict[str, Any]:

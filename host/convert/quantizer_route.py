@@ -16,6 +16,7 @@ import contextlib
 import io
 import json
 import logging
+import re
 import warnings
 from collections.abc import Callable, Iterator
 from functools import cache
@@ -95,11 +96,28 @@ def recipe_needs_calibration(entries: list[dict[str, Any]]) -> bool:
     return bool(manager.need_calibration())
 
 
-def quantize(float_model: bytes, mode: QuantMode, samples: Samples | None) -> bytes:
-    """The mode's build from the float .tflite; static recipes calibrate on ``samples``."""
+def keep_float_entries(names: tuple[str, ...], float_model: bytes) -> list[dict[str, Any]]:
+    """``no_quantize`` recipe entries for what ``--keep-float`` names: Keras layers (any layer
+    fused into an op, found the way TensorFlow's selective build finds them, ``host.convert.graph``)
+    matched by the op's exact output name, or op types (``MEAN``). A name the model does not have
+    fails the build with the closest names."""
+    from host.convert.graph import graph_ops
+    from host.convert.selective import resolve
+
+    if not names:
+        return []
+    keep = resolve(names, graph_ops(float_model))
+    # the quantizer matches a regex against the op's output names joined by ";" with a trailing ";"
+    return ([{"regex": f"^{re.escape(tensor)};", "operation": "*", "algorithm_key": "no_quantize"} for tensor in keep.nodes]
+            + [{"regex": ".*", "operation": op_type, "algorithm_key": "no_quantize"} for op_type in keep.op_types])
+
+
+def quantize(float_model: bytes, mode: QuantMode, samples: Samples | None, keep_float: tuple[str, ...] = ()) -> bytes:
+    """The mode's build from the float .tflite; static recipes calibrate on ``samples``; the
+    ``keep_float`` layers or op types are left in float."""
     from ai_edge_quantizer import quantizer
 
-    entries = recipe_entries(mode)
+    entries = recipe_entries(mode) + keep_float_entries(keep_float, float_model)
     try:
         with _quiet():
             job = quantizer.Quantizer(bytearray(float_model), entries)

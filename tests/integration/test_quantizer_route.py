@@ -93,3 +93,18 @@ def test_an_already_quantized_tflite_is_not_converted_again(converted, tmp_path,
     out, _ = converted
     assert main(["convert", str(out / "dynamic_wi8.tflite"), "--out", str(tmp_path / "o")]) == 2
     assert "is already quantized" in capsys.readouterr().err
+
+
+def test_keep_float_varies_the_quantizers_a8w8_through_its_recipe(source, tmp_path):
+    """No TensorFlow graph here: the variant is the quantizer's a8w8 with no_quantize entries."""
+    model, images = source
+    out = tmp_path / "out"
+    argv = ["convert", str(model), "--modes", "a8w8", "--calibration", str(images), "--out", str(out)]
+    assert main([*argv, "--keep-float", "FULLY_CONNECTED"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert set(manifest["modes"]) == {"a8w8", "a8w8+keep1"} and manifest["modes"]["a8w8+keep1"]["variant_of"] == "a8w8"
+    base, kept = (inspect_tflite((out / f"{m}.tflite").read_bytes()) for m in ("a8w8", "a8w8+keep1"))
+    assert base.float_weight_ops == () and kept.float_weight_ops == ("FULLY_CONNECTED", "FULLY_CONNECTED")
+    assert main([*argv, "--keep-float", "CONV2D"]) == 1  # that build alone fails, naming what the model has
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert "did you mean CONV_2D" in manifest["failed"]["a8w8+keep1"] and "a8w8" in manifest["modes"]
