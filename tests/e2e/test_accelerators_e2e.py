@@ -131,7 +131,7 @@ def test_a_model_that_yields_nan_fails_numerics_on_every_backend(env, tmp_path):
     signs = np.array([1.0 if i % 2 == 0 else -1.0 for i in range(classes)], dtype=np.float32)
     dense.set_weights([np.stack([signs] * 3), np.zeros(classes, dtype=np.float32)])
     path = _tflite(model, tmp_path / "nan.tflite")
-    cells = _bench(env, "nan", "--model", str(path), "--dataset", str(_demo_eval()), "--backends", "cpu1,gpu,npu")
+    cells = _bench(env, "nan", "--model", str(path), "--modes", "none", "--dataset", str(_demo_eval()), "--backends", "cpu1,gpu,npu")
     for backend in ("cpu1", "gpu", "npu"):
         (cell,) = [c for (mode, b), c in cells.items() if b == backend]
         assert cell["status"] == "numerics", cell
@@ -156,7 +156,7 @@ def test_activations_past_fp16s_range_pass_on_gpu_fp32_and_fail_on_an_fp16_gpu(e
     scales = np.linspace(5e4, 2e5, classes, dtype=np.float32)
     big.set_weights([np.stack([scales] * 3), np.full(classes, 1e5, dtype=np.float32)])
     path = _tflite(model, tmp_path / "wide.tflite")
-    cells = _bench(env, "wide", "--model", str(path), "--dataset", str(_demo_eval()), "--backends", "cpu1,gpu,gpu-fp32")
+    cells = _bench(env, "wide", "--model", str(path), "--modes", "none", "--dataset", str(_demo_eval()), "--backends", "cpu1,gpu,gpu-fp32")
     by_backend = {b: c for (_, b), c in cells.items()}
     assert by_backend["gpu-fp32"]["status"] == "ok", by_backend["gpu-fp32"]
     printed = capsys.readouterr().out
