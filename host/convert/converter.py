@@ -45,7 +45,7 @@ from host.data.images import (
     load_image_set,
 )
 from host.data.preprocess import get_preset
-from host.errors import ConversionError, DatasetError, HostError, InputError
+from host.errors import ConversionError, DatasetError, HostError, InputError, ModelLoadError
 from host.fsio import atomic_write
 
 
@@ -93,7 +93,8 @@ class LoadedModel:
 
     def converter(self) -> Any:
         if self.source.kind == "tflite_file":
-            raise ConversionError(f"{self.source.name} is a .tflite: TensorFlow's converter needs the Keras/SavedModel graph")
+            raise ModelLoadError(f"{self.source.name} is a .tflite: TensorFlow's converter and its quantization debugger (host debug, host "
+                                 "tune) need the Keras/SavedModel graph; the quantizer's modes work on it (--modes quantizer)")
         tf = tfenv.tf()
         if self.source.kind == "saved_model":
             if self._saved is None:

@@ -108,3 +108,11 @@ def test_keep_float_varies_the_quantizers_a8w8_through_its_recipe(source, tmp_pa
     assert main([*argv, "--keep-float", "CONV2D"]) == 1  # that build alone fails, naming what the model has
     manifest = json.loads((out / "manifest.json").read_text())
     assert "did you mean CONV_2D" in manifest["failed"]["a8w8+keep1"] and "a8w8" in manifest["modes"]
+
+
+def test_debug_and_tune_on_a_tflite_say_what_they_need(source, tmp_path, capsys):
+    """TensorFlow's quantization debugger (under debug and tune) reads the graph a .tflite lacks."""
+    model, images = source
+    assert main(["debug", str(model), "--calibration", str(images), "--out", str(tmp_path / "d")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "need the Keras/SavedModel graph" in err[0] and "--modes quantizer" in err[0]
