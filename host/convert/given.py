@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from host.convert.inspect import inspect_tflite
-from host.convert.modes import ModeRequest
+from host.convert.modes import GROUPS, ModeRequest
 from host.errors import ConversionError, InputError
 from host.hashing import sha256_file
 from host.results import ModelInfo
@@ -68,7 +68,8 @@ def _manifest_files(path: Path, request: ModeRequest | None) -> tuple[str, dict[
         name = str(manifest.get("model", {}).get("name") or path.name)
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
         raise InputError(f"{path / 'manifest.json'} is not a host convert manifest: {e}") from e
-    wanted = set(request.names) if request else set(entries)
+    every = request is None or set(request.names) >= set(GROUPS["all"])  # --modes all: every build, recipe-named ones too
+    wanted = set(entries) if every or request is None else set(request.names)
     chosen = {mode: entry for mode, entry in entries.items()
               if mode in wanted or entry.get("variant_of") in wanted}  # a selective build goes with its mode
     if not chosen:

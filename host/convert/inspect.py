@@ -48,6 +48,25 @@ def _packed_tensors(model_content: bytes) -> dict[int, str]:
     return {i: _PACKED_TYPES[t] for i, t in types if t in _PACKED_TYPES}
 
 
+def quantized_weight_ops(model_content: bytes) -> set[str]:
+    """The output names of the weighted ops whose weights a build stores quantized (int4, int8,
+    ...): what a recipe can change the precision of."""
+    interpreter = inspection_interpreter(model_content)
+    name_of = {t["index"]: t["name"] for t in interpreter.get_tensor_details()}
+    dtype_of = {t["index"]: np.dtype(t["dtype"]).name for t in interpreter.get_tensor_details()} | _packed_tensors(model_content)
+    ops = interpreter._get_ops_details()  # the public API has no op listing
+    produced_by = {out: op for op in ops for out in op["outputs"]}
+    found: set[str] = set()
+    for op in ops:
+        if op["op_name"] in WEIGHT_OPS and len(op["inputs"]) > 1 and op["inputs"][1] >= 0 and op["outputs"]:
+            weight = op["inputs"][1]
+            source = produced_by.get(weight)
+            weight = source["inputs"][0] if source is not None and source["op_name"] == "DEQUANTIZE" else weight
+            if dtype_of[weight] != "float32":
+                found.add(name_of[op["outputs"][0]])
+    return found
+
+
 def inspect_tflite(model_content: bytes) -> TfliteFacts:
     """Read a model's tensors and ops without running it."""
     try:

@@ -115,20 +115,25 @@ def keep_float_entries(names: tuple[str, ...], float_model: bytes) -> list[dict[
 def quantize(float_model: bytes, mode: QuantMode, samples: Samples | None, keep_float: tuple[str, ...] = ()) -> bytes:
     """The mode's build from the float .tflite; static recipes calibrate on ``samples``; the
     ``keep_float`` layers or op types are left in float."""
+    return quantize_with(float_model, recipe_entries(mode) + keep_float_entries(keep_float, float_model), samples, mode.name)
+
+
+def quantize_with(float_model: bytes, entries: list[dict[str, Any]], samples: Samples | None = None,
+                  name: str = "the recipe") -> bytes:
+    """A build from the float .tflite with recipe ``entries`` (the quantizer's JSON form)."""
     from ai_edge_quantizer import quantizer
 
-    entries = recipe_entries(mode) + keep_float_entries(keep_float, float_model)
     try:
         with _quiet():
             job = quantizer.Quantizer(bytearray(float_model), entries)
-            calibration = _calibrate(job, float_model, samples, mode.name) if job.need_calibration else None
+            calibration = _calibrate(job, float_model, samples, name) if job.need_calibration else None
             result = job.quantize(calibration, enable_progress_report=False)
     except ConversionError:
         raise
     except Exception as e:  # noqa: BLE001 - the quantizer raises many types for a model it cannot take
-        raise ConversionError(f"the quantizer could not make {mode.name}: {_first_line(e)}") from e
+        raise ConversionError(f"the quantizer could not make {name}: {_first_line(e)}") from e
     if result.quantized_model is None:
-        raise ConversionError(f"the quantizer made no model for {mode.name}")
+        raise ConversionError(f"the quantizer made no model for {name}")
     return bytes(result.quantized_model)
 
 

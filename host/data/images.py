@@ -58,12 +58,14 @@ def _is_image(path: Path) -> bool:
 
 
 def list_images(root: Path | str) -> ImageListing:
-    """List a folder's images: class subfolders if it has any with images, else flat files."""
+    """List a folder's images: class subfolders (all of them, empty ones too) if any has images, else flat files."""
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"image folder {root} does not exist or is not a folder")
     subdirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    class_dirs = [d for d in subdirs if any(_is_image(f) for f in d.iterdir())]
+    # every class folder keeps its index (as Keras' image_dataset_from_directory numbers them): an
+    # empty one skipped would shift the label of every class after it
+    class_dirs = subdirs if any(_is_image(f) for d in subdirs for f in d.iterdir()) else []
     if class_dirs:
         entries = [
             ImageEntry(f, label, f"class folder {d.name!r}")

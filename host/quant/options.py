@@ -75,6 +75,9 @@ class TuneOptions:
     device: tuple[str, ...] = device_options.DEVICES.field()
     adb_server: str | None = device_options.ADB_SERVER.field()
     db: str | None = DB.field()
+    precisions: str | None = Param(None, "choose a weight precision per layer among these (e.g. float,int8,int4) on "
+                                   "LiteRT's quantizer route, instead of layers to keep in float: no calibration needed, "
+                                   "a float .tflite works too", metavar="LIST").field()
 
 
 @dataclass(frozen=True)

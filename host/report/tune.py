@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from rich.console import Console
 
+    from host.quant.precisions import PrecisionResult
     from host.quant.tune import Candidate, TuneResult
 
 
@@ -54,3 +57,32 @@ def print_tune(result: TuneResult, console: Console | None = None) -> None:
     if result.out:
         console.print(f"tuned build folder: {result.out} (manifest.json names the kept layers; bench it with "
                       f"'host bench --model {result.out}'); every candidate: {result.out / 'tune.json'}")
+
+
+def print_precisions(result: PrecisionResult, out: Path, console: Console | None = None) -> None:
+    """``host tune --precisions``: every plan measured, the layers' chosen precisions, the pick."""
+    from collections import Counter
+
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    table = Table(title=f"Precision plans measured on the device (target top-1 >= {result.target:.2f}%)")
+    for column in ("step", "build", "above " + result.lowest, "top-1", "p50", "size (MB)", "target"):
+        table.add_column(column, justify="left" if column in ("step", "build", "target") else "right")
+    for plan in result.plans:
+        meets = plan.top1 is not None and plan.top1 >= result.target - 1e-9
+        table.add_row(plan.step, plan.name + (" <- chosen" if plan is result.chosen else ""),
+                      "all" if plan.step == "reference" else str(len(plan.precisions)), _value(plan.top1, "%"),
+                      _value(plan.p50_ms, " ms"), f"{plan.size_bytes / 1e6:.3f}", plan.error or ("meets" if meets else "-"))
+    console.print(table)
+    counts = Counter(precision for _, precision in result.layers)
+    verdict = "target met" if result.met else f"target NOT met: {result.stopped}"
+    console.print(f"float {result.reference.top1}%, chosen {result.chosen.name}: {result.chosen.top1}% ({verdict}); "
+                  + ", ".join(f"{n} layer(s) {p}" for p, n in sorted(counts.items())) + f"; {result.device_seconds / 60:.1f} min of "
+                  "device time")
+    for layer, precision in result.layers:
+        if precision != result.lowest:
+            console.print(f"  {layer}: {precision}")
+    console.print(f"tuned build folder: {out} (bench it with 'host bench --model {out}'; its recipe, for host convert "
+                  f"--recipe: {out / 'tuned_precisions_recipe.json'}); every plan: {out / 'tune.json'}")

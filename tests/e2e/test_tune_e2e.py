@@ -108,3 +108,28 @@ def test_a_spent_budget_stops_the_search_and_says_so(lab, tmp_path, capsys):
     assert not state["met"] and code == 1
     assert state["stopped"] == "budget spent before the target was met"
     assert "target NOT met" in " ".join(capsys.readouterr().out.split())
+
+
+def test_precisions_keep_the_tolerant_layer_at_int4_and_raise_only_the_sensitive_one(lab, capsys):
+    """``tests/builders.precision_workspace``: a float .tflite whose first layer is exact at int4
+    and whose second loses 14 points there; on the device the tune must pick int4 for the first,
+    int8 for the second, and hand over a folder and a recipe file that work."""
+    from tests.builders import precision_workspace
+
+    root = precision_workspace(lab / "precision")
+    out = root / "tuned"
+    argv = ["tune", str(root / "precision.tflite"), "--precisions", "float,int8,int4", "--dataset", str(root / "eval"),
+            "--max-accuracy-drop", "5", "--out", str(out), "--db", str(lab / "results.sqlite")]
+    assert main(argv) == 0
+    state = json.loads((out / "tune.json").read_text())
+    (first, low), (second, high) = sorted(state["layers"], key=lambda pair: pair[1])
+    assert (low, high) == ("int4", "int8") and first.startswith("MatMul;") and second.startswith("MatMul_1")
+    plans = {p["name"]: p for p in state["plans"].values()}
+    assert plans["all_int4"]["top1"] < 95 <= plans[state["chosen"]]["top1"], plans
+    assert re.search(r"1 layer\(s\)\s+int4,\s+1\s+layer\(s\)\s+int8", capsys.readouterr().out)
+    recipe = out / "tuned_precisions_recipe.json"
+    assert main(["convert", str(root / "precision.tflite"), "--modes", "none", "--recipe", str(recipe), "--out", str(root / "again")]) == 0
+    again = (root / "again" / "tuned_precisions_recipe.tflite").read_bytes()
+    assert again == (out / "tuned_precisions.tflite").read_bytes(), "the recipe file rebuilds the tuned build"
+    assert main(["tune", *argv[1:]]) == 0  # a second run measures nothing again
+    assert "measuring on the device" not in capsys.readouterr().out

@@ -126,3 +126,15 @@ def test_a_label_offset_that_pushes_labels_out_of_range(tmp_path):
     check_labels(slices.evaluation, 3, 0)
     with pytest.raises(DatasetError, match=r"class folder 'class_2': label 2 \+ --label-offset 1 is outside the model's 3 classes"):
         check_labels(slices.evaluation, 3, 1)
+
+
+def test_an_empty_class_folder_keeps_its_index_so_later_labels_do_not_shift(tmp_path):
+    from host.data.images import list_images
+
+    for name in ("a_cat", "b_empty", "c_dog"):
+        (tmp_path / name).mkdir()
+    Image.new("RGB", (8, 8)).save(tmp_path / "a_cat" / "1.png")
+    Image.new("RGB", (8, 8)).save(tmp_path / "c_dog" / "1.png")
+    listing = list_images(tmp_path)
+    assert listing.class_names == ("a_cat", "b_empty", "c_dog")
+    assert [e.label for e in listing.entries] == [0, 2]  # the dog is class 2, as the model numbers it
