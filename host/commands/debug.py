@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     for path in written.values():
         print(f"wrote {path}")
     if written:
-        print(f"see the graph coloured by error: model-explorer {written['integer.tflite']} "
+        print(f"see the graph coloured by error: model-explorer {written[f'{report.mode}.tflite']} "
               f"--node_data_paths={written['model-explorer.json']}")
     return ExitCode.OK
 

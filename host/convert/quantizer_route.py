@@ -80,7 +80,7 @@ def read_recipe_file(path: Path) -> list[dict[str, Any]]:
     if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
         raise InputError(f"--recipe {path}: a recipe is a JSON list of entries (regex, operation, algorithm_key, op_config)")
     try:
-        with _quiet():
+        with quiet():
             RecipeManager().load_quantization_recipe(entries)
     except Exception as e:  # noqa: BLE001 - the quantizer raises KeyError/ValueError/TypeError for a bad entry
         raise InputError(f"--recipe {path} is not a recipe the quantizer accepts: {_first_line(e)}") from e
@@ -91,7 +91,7 @@ def recipe_needs_calibration(entries: list[dict[str, Any]]) -> bool:
     from ai_edge_quantizer.recipe_manager import RecipeManager
 
     manager = RecipeManager()
-    with _quiet():
+    with quiet():
         manager.load_quantization_recipe(entries)
     return bool(manager.need_calibration())
 
@@ -124,7 +124,7 @@ def quantize_with(float_model: bytes, entries: list[dict[str, Any]], samples: Sa
     from ai_edge_quantizer import quantizer
 
     try:
-        with _quiet():
+        with quiet():
             job = quantizer.Quantizer(bytearray(float_model), entries)
             calibration = _calibrate(job, float_model, samples, name) if job.need_calibration else None
             result = job.quantize(calibration, enable_progress_report=False)
@@ -141,11 +141,11 @@ def _calibrate(job: Any, float_model: bytes, samples: Samples | None, mode: str)
     """Our calibration images, through our preprocessing, fed to the model's one signature."""
     if samples is None:
         raise ConversionError(f"mode {mode} needs calibration images: pass --calibration DIR")
-    signature, name = _signature_input(float_model, mode)
+    signature, name = signature_input(float_model, mode)
     return job.calibrate({signature: [{name: sample[0]} for sample in samples()]}, num_threads=1)
 
 
-def _signature_input(float_model: bytes, mode: str) -> tuple[str, str]:
+def signature_input(float_model: bytes, mode: str) -> tuple[str, str]:
     from ai_edge_litert.interpreter import Interpreter
 
     signatures = Interpreter(model_content=float_model).get_signature_list()
@@ -159,7 +159,7 @@ def _signature_input(float_model: bytes, mode: str) -> tuple[str, str]:
 
 
 @contextlib.contextmanager
-def _quiet() -> Iterator[None]:
+def quiet() -> Iterator[None]:
     """The quantizer's progress bars, warnings, absl log lines and its interpreter's native
     "INFO:" lines kept off the console."""
     from host.convert.tfenv import silenced

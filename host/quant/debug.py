@@ -51,16 +51,23 @@ class LayerError:
     signal_lost: float
     collapsed_channels: int
     widest_channel_ratio: float  # widest channel's range / median channel's range: an outlier's mark
+    validator_mse: float | None = None  # the LiteRT quantizer's own validator, per tensor (quantizer builds)
+    validator_snr: float | None = None  # its signal-to-noise ratio (power ratio, not dB)
+    accumulated: bool = False  # measured against the float build's tensor (what came before included), not in isolation
+    added_signal_lost: float | None = None  # accumulated: its signal lost less its inputs' worst, the op's own share
 
     @property
     def suspect_reasons(self) -> tuple[str, ...]:
         reasons = []
-        if self.signal_lost >= SUSPECT_SIGNAL_LOST:
+        if self.accumulated and self.added_signal_lost is not None:
+            if self.added_signal_lost >= SUSPECT_SIGNAL_LOST:
+                reasons.append(f"adds {self.added_signal_lost:.0%} signal lost (to {self.signal_lost:.0%})")
+        elif self.signal_lost >= SUSPECT_SIGNAL_LOST:
             reasons.append(f"{self.signal_lost:.0%} signal lost")
         if self.live_channels and self.collapsed_channels / self.live_channels >= SUSPECT_COLLAPSED:
             reasons.append(f"{self.collapsed_channels}/{self.live_channels} channels collapsed"
                            + (f", one {self.widest_channel_ratio:.0f}x the median" if self.widest_channel_ratio >= 10 else ""))
-        if self.rmse_over_scale > SUSPECT_RMSE_OVER_SCALE:
+        if self.rmse_over_scale > SUSPECT_RMSE_OVER_SCALE and not self.accumulated:  # in steps: an op's own rounding only
             reasons.append(f"RMSE {self.rmse_over_scale:.2f} steps (ideal {IDEAL_RMSE_OVER_SCALE:.3f})")
         return tuple(reasons)
 
@@ -72,11 +79,12 @@ class LayerError:
     def score(self) -> float:
         """What the ranking sorts on: the signal lost per channel (0 none, 1 all). Noise measured
         against each channel's own spread is what costs accuracy; RMSE in steps only says how
-        well the rounding went and breaks ties."""
-        return self.signal_lost
+        well the rounding went and breaks ties. Measured against the float build (accumulated), it is
+        what the op adds to what its inputs had already lost."""
+        return self.added_signal_lost if self.accumulated and self.added_signal_lost is not None else self.signal_lost
 
 
-class _Channels:
+class ChannelErrors:
     """Running per-channel sums over every debug image: spread, error, range."""
 
     def __init__(self, channels: int) -> None:
@@ -128,7 +136,7 @@ def layer_errors(debug_model: bytes, inputs: Iterable[np.ndarray], ops: Sequence
     tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
     verified = [op["inputs"] for op in interpreter._get_ops_details() if op["op_name"] == _NUMERIC_VERIFY]
     by_tensor = {op.tensor: op for op in ops}
-    sums = {q: _Channels(int(tensors[q]["shape"][-1]) if len(tensors[q]["shape"]) else 1) for q, _ in verified}
+    sums = {q: ChannelErrors(int(tensors[q]["shape"][-1]) if len(tensors[q]["shape"]) else 1) for q, _ in verified}
     entry = interpreter.get_input_details()[0]
     for image in inputs:
         interpreter.set_tensor(entry["index"], image[np.newaxis].astype(entry["dtype"]))

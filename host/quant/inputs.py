@@ -70,3 +70,25 @@ def load_inputs(resolved: ResolvedInputs, count: int) -> QuantInputs:
     calibrated = Calibrated.from_converter(loaded.converter(), representative_dataset_of(images, get_preset(resolved.preset).apply),
                                            loaded.layer_names())
     return QuantInputs(source, loaded, resolved.preset, images, calibrated)
+
+
+def float_build(resolved: ResolvedInputs) -> bytes:
+    """The float .tflite the quantizer's builds start from: the given file itself, or
+    TensorFlow's none build of the model (converted once, cached like any build)."""
+    from host.convert.converter import convert_model
+    from host.convert.modes import MODES_BY_NAME
+    from host.convert.records import ConvertOptions
+
+    source = resolved.source
+    if source is None:
+        raise InputError(f"{resolved.model} is already quantized: start from a float model")
+    if source.kind == "tflite_file" and source.path is not None:
+        return source.path.read_bytes()
+    report = convert_model(source, [MODES_BY_NAME["none"]], cache_dir() / "bench-models" / source.sha256[:16],
+                           ConvertOptions(preset=resolved.preset), cache=ConversionCache(cache_dir() / "convert"))
+    (result,) = report.results
+    if not result.ok or result.path is None:
+        raise InputError(f"the float build of {source.name} failed: {result.error}")
+    from pathlib import Path
+
+    return Path(result.path).read_bytes()

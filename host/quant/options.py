@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from device_agent.backends import BackendError, parse_backend
 from host.convert import options as convert_options
+from host.convert.modes import GROUPS
 from host.devices import options as device_options
 from host.params import Param, at_least, between
 from host.store.location import DB
@@ -25,6 +26,9 @@ def known_backend(value: str | None) -> str | None:
     return None
 
 
+QUANTIZER_MODES = GROUPS["quantizer"]
+
+
 @dataclass(frozen=True)
 class DebugOptions:
     """``host debug MODEL --calibration DIR --dataset DIR [--out DIR]``."""
@@ -34,6 +38,11 @@ class DebugOptions:
     dataset: str | None = Param(None, "images the layers are measured on (default: the calibration images; the demo: "
                                 "its evaluation images)", metavar="DIR").field()
     count: int = Param(100, "images to measure on", unit="images", metavar="N", check=at_least(1)).field()
+    mode: str = Param("integer", "the build to debug: TensorFlow's integer (its debugger: each op in isolation) or one of "
+                      "the LiteRT quantizer's modes (a8w8, a16w8, dynamic_wi4, ...: each op's output against the float "
+                      "build's, as the error accumulates, beside the quantizer's own validator)", metavar="MODE",
+                      check=lambda value: None if value == "integer" or value in QUANTIZER_MODES
+                      else f"must be integer or a quantizer mode ({', '.join(QUANTIZER_MODES)})").field()
     calibration_count: int = convert_options.CALIBRATION_COUNT.field()
     weights: str | None = convert_options.WEIGHTS.field()
     preset: str | None = convert_options.PRESET.field()

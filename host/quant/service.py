@@ -8,11 +8,13 @@ from dataclasses import dataclass
 from host.codec import encode
 from host.convert.calibration import load_calibration
 from host.convert.graph import neighbours
-from host.convert.inputs import resolve_inputs
+from host.convert.inputs import ResolvedInputs, resolve_inputs
+from host.errors import InputError
 from host.quant.debug import IDEAL_RMSE_OVER_SCALE, SUSPECT_RMSE_OVER_SCALE, SUSPECT_SIGNAL_LOST, LayerError
 from host.quant.inputs import load_inputs, quant_request
 from host.quant.options import DebugOptions
 
+VALIDATOR_IMAGES = 20  # the quantizer's validator keeps every tensor of every image it is given: a sample is enough
 EXPLORER_THRESHOLDS = ((0.03, "#d7f0dd"), (SUSPECT_SIGNAL_LOST, "#fff1c2"), (0.5, "#f9c99a"), (1.0, "#f08080"))
 
 
@@ -68,6 +70,8 @@ def debug_command(options: DebugOptions, say: Callable[[str], None] = lambda tex
     numbers describe (for Model Explorer)."""
     resolved = resolve_inputs(quant_request(options.model, options.weights, options.calibration, options.dataset, options.preset))
     say(resolved.preset_note)
+    if options.mode != "integer":
+        return quantizer_debug(options, resolved)
     inputs = load_inputs(resolved, options.calibration_count)
     images = (load_calibration(resolved.dataset, inputs.calibration.images.shape[1:3], options.count, what="debug images")
               if resolved.dataset else inputs.calibration)
@@ -75,3 +79,38 @@ def debug_command(options: DebugOptions, say: Callable[[str], None] = lambda tex
     report = DebugReport(inputs.source.name, inputs.source.sha256, "integer", inputs.calibration.count, images.count,
                          tuple(errors), suggest(errors, neighbours(inputs.calibrated.ops)), options.model)
     return report, inputs.calibrated.build()
+
+
+def quantizer_debug(options: DebugOptions, resolved: ResolvedInputs) -> tuple[DebugReport, bytes]:
+    """The quantizer's ``options.mode`` build, calibrated on our images, measured per layer against
+    the float build, with the quantizer's validator beside (``host.quant.quantizer_debug``)."""
+    from dataclasses import replace
+
+    from host.convert.calibration import representative_dataset_of
+    from host.convert.graph import graph_ops
+    from host.convert.inspect import inspect_tflite
+    from host.convert.modes import MODES_BY_NAME
+    from host.convert.quantizer_route import quantize, signature_input
+    from host.data.preprocess import get_preset
+    from host.quant.inputs import float_build
+    from host.quant.quantizer_debug import compare_layers, validator_figures
+
+    source = resolved.source
+    if source is None or resolved.calibration is None:
+        raise InputError(f"{resolved.model} is already quantized: debug starts from a float model")
+    float_model = float_build(resolved)
+    shape = inspect_tflite(float_model).input_shape
+    size = (int(shape[1]), int(shape[2]))
+    calibration = load_calibration(resolved.calibration, size, options.calibration_count)
+    preset = get_preset(resolved.preset)
+    built = quantize(float_model, MODES_BY_NAME[options.mode], representative_dataset_of(calibration, preset.apply))
+    images = load_calibration(resolved.dataset, size, options.count, what="debug images") if resolved.dataset else calibration
+    pixels = preset.apply(images.images)
+    ops = graph_ops(float_model)
+    errors = compare_layers(float_model, built, pixels, ops)
+    figures = validator_figures(float_model, built, pixels[:VALIDATOR_IMAGES], *signature_input(float_model, options.mode))
+    errors = [replace(e, validator_mse=figures.get(e.tensor, {}).get("mse"), validator_snr=figures.get(e.tensor, {}).get("snr"))
+              for e in errors]
+    report = DebugReport(source.name, source.sha256, options.mode, calibration.count, images.count, tuple(errors),
+                         suggest(errors, neighbours(ops)), options.model)
+    return report, built

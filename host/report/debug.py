@@ -50,8 +50,13 @@ def print_debug(report: DebugReport, top: int, console: Console | None = None, d
         table.add_column(HEADER[column], justify="right" if column in (0, 4, 5) else "left", no_wrap=True)
     if device_time is not None:
         table.add_column(f"{device_time.backend} time", justify="right", no_wrap=True)
+    validated = any(e.validator_mse is not None for e in report.layers)
+    if validated:  # the LiteRT quantizer's own validator, per tensor, beside our per-channel figures
+        table.add_column("validator MSE / SNR", justify="right", no_wrap=True)
     for row, error in zip(rows(report, top), report.layers, strict=False):
-        extra = (device_time.share(error.layer),) if device_time is not None else ()
+        extra: tuple[str, ...] = (device_time.share(error.layer),) if device_time is not None else ()
+        if validated:
+            extra += ("-" if error.validator_mse is None else f"{error.validator_mse:.3g} / {error.validator_snr or 0:.3g}",)
         table.add_row(*(row[i] for i in CONSOLE), *extra, style="bold red" if error.suspect else None)
     console.print(table)
     for i, error in enumerate(report.layers, 1):
@@ -63,6 +68,10 @@ def print_debug(report: DebugReport, top: int, console: Console | None = None, d
     console.print("RMSE/scale: the tensor's error in quantization steps (0.289 is perfect rounding, over 0.7 suspect). "
                   "signal lost: per channel, error over the channel's own spread, averaged; it sees the channels an "
                   "outlier channel squeezed onto a few steps, which RMSE/scale hides.")
+    if validated:
+        console.print("this build is the LiteRT quantizer's: each op's output is compared with the float build's (the error "
+                      "as it accumulates through the graph); the validator's MSE and SNR are per tensor, so an outlier "
+                      "channel that squeezes the others shows in signal lost and not in them.")
     console.print(summary(report))
 
 
@@ -102,11 +111,11 @@ def debug_html(report: DebugReport) -> str:
 
 
 def write_debug(report: DebugReport, integer_build: bytes, out: Path) -> dict[str, Path]:
-    """DIR/integer.tflite, debug.json, model-explorer.json and debug.html, each written atomically;
-    the paths by file name."""
+    """DIR/<mode>.tflite (integer.tflite for TensorFlow's), debug.json, model-explorer.json and
+    debug.html, each written atomically; the paths by file name."""
     out.mkdir(parents=True, exist_ok=True)
     files = {
-        "integer.tflite": integer_build,
+        f"{report.mode}.tflite": integer_build,
         "debug.json": json.dumps(report_json(report), indent=2).encode(),
         "model-explorer.json": json.dumps(model_explorer_data(report), indent=2).encode(),
         "debug.html": debug_html(report).encode(),

@@ -56,6 +56,20 @@ def test_debug_ranks_the_outlier_layer_first_and_writes_every_output(outlier, tm
     assert 'id="error-by-depth"' in (out / "debug.html").read_text()
 
 
+def test_debug_on_the_quantizers_a8w8_finds_the_same_outlier_layer_and_shows_the_validator_beside(outlier, tmp_path, capsys):
+    out = tmp_path / "debug8"
+    assert main(["debug", str(outlier / "outlier.keras"), "--mode", "a8w8", "--calibration", str(outlier / "calibration"),
+                 "--dataset", str(outlier / "eval"), "--preset", "mobilenet", "--out", str(out)]) == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    report = json.loads((out / "debug.json").read_text())
+    assert report["mode"] == "a8w8" and (out / "a8w8.tflite").is_file()
+    first = report["layers"][0]
+    assert first["layer"] == OUTLIER_PRODUCER and first["suspect"] and first["collapsed_channels"] >= 20
+    assert all(e["accumulated"] for e in report["layers"])  # against the float build's tensors, error carried along
+    assert first["validator_mse"] is not None and first["validator_snr"] is not None
+    assert "LiteRT quantizer's" in printed and first["added_signal_lost"] > 0.5  # its own share, not what it inherited
+
+
 def test_keep_float_builds_a_variant_named_in_the_manifest_that_recovers_accuracy(outlier, tmp_path, capsys):
     out = tmp_path / "builds"
     assert main(["convert", str(outlier / "outlier.keras"), "--modes", "none,integer", "--calibration", str(outlier / "calibration"),

@@ -8,7 +8,7 @@ import pytest
 from host.convert.graph import GraphOp, layers_of, neighbours
 from host.convert.selective import resolve
 from host.errors import InputError
-from host.quant.debug import _Channels
+from host.quant.debug import ChannelErrors
 from host.quant.pareto import Build, dominates, pareto_front, recommend
 from host.quant.tune import Candidate, _cumulative, _prune, _units
 from tests import records
@@ -47,12 +47,12 @@ def test_per_channel_damage_sees_what_the_tensor_rmse_in_steps_hides():
     reference[:, 0] *= 200
     scale = (reference.max() - reference.min()) / 255
     quantized = np.round(reference / scale) * scale
-    channels = _Channels(8)
+    channels = ChannelErrors(8)
     channels.add(reference, quantized)
     summary = channels.summary(scale)
     assert summary["rmse_over_scale"] < 0.35  # about 1/sqrt(12): perfect rounding, per tensor
     assert summary["collapsed_channels"] == 7 and summary["signal_lost"] > 0.6
-    healthy = _Channels(8)
+    healthy = ChannelErrors(8)
     plain = rng.normal(0, 1, (400, 8))
     step = (plain.max() - plain.min()) / 255
     healthy.add(plain, np.round(plain / step) * step)
