@@ -7,7 +7,6 @@ the other modes still land on disk with the manifest.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -17,18 +16,19 @@ from typing import Any
 import numpy as np
 
 from host.convert import tfenv
+from host.convert.builds import cached_build, facts_meta
 from host.convert.cache import ConversionCache, cache_key
 from host.convert.calibration import load_calibration, representative_dataset_of
 from host.convert.export import InferenceExport
-from host.convert.inspect import TfliteFacts, inspect_tflite
+from host.convert.inspect import inspect_tflite
 from host.convert.loader import (
     ModelSource,
     load_keras_model,
     model_input_shape,
     saved_model_signature,
 )
-from host.convert.modes import IO_TYPES, KEEP_FLOAT_QUANTIZER_MODES, MODES_BY_NAME, QUANTIZER, QuantMode
-from host.convert.promises import check_promises, converter_reason
+from host.convert.modes import IO_TYPES, MODES_BY_NAME, QUANTIZER, QuantMode
+from host.convert.promises import check_promises
 from host.convert.records import (
     DEFAULT_PRESET,
     CalibrationInfo,
@@ -40,12 +40,13 @@ from host.convert.records import (
     manifest,
 )
 from host.convert.training import Training, start_training, training_images
+from host.convert.variants import convert_quantizer_variant, convert_variant
 from host.data.images import (
     ImageSet,
     load_image_set,
 )
 from host.data.preprocess import get_preset
-from host.errors import ConversionError, DatasetError, HostError, InputError, ModelLoadError
+from host.errors import ConversionError, DatasetError, InputError, ModelLoadError
 from host.fsio import atomic_write
 
 
@@ -131,7 +132,7 @@ class FloatSource:
             return entry.model_bytes
         started = time.perf_counter()
         model_bytes = _run_converter(MODES_BY_NAME["none"], self._model, self._options, None)
-        meta = {**_facts_meta(inspect_tflite(model_bytes), []), "made_by": tfenv.converter_version(),
+        meta = {**facts_meta(inspect_tflite(model_bytes), []), "made_by": tfenv.converter_version(),
                 "convert_seconds": round(time.perf_counter() - started, 3)}
         self._cache.put(self._key, model_bytes, meta)
         return model_bytes
@@ -180,7 +181,9 @@ def convert_model(
     out_dir.mkdir(parents=True, exist_ok=True)
     model = LoadedModel(source, cache.root)
     shape = model.input_shape()
-    calibration = _calibration_for(modes, options, shape, variant=bool(options.keep_float))
+    theirs = [m for m in modes if m.name in options.keep_float_modes and m.recipe is not None] if options.keep_float else []
+    tensorflow = bool(options.keep_float) and source.kind != "tflite_file" and (not theirs or any(m.name == "integer" for m in modes))
+    calibration = _calibration_for(modes, options, shape, variant=tensorflow or any(m.needs_calibration for m in theirs))
     training = training_images(modes, options, model)
     representative = representative_dataset_of(calibration, preset.apply) if calibration else None
     keys = {mode.name: _mode_key(source, mode, options, preset.name, calibration, training) for mode in modes}
@@ -188,12 +191,10 @@ def convert_model(
     floats = FloatSource(model, options, cache, _mode_key(source, MODES_BY_NAME["none"], options, preset.name, None, None))
 
     def variants() -> list[ModeResult]:
-        """``--keep-float``'s builds: TensorFlow's integer (from a graph) and the quantizer's a8w8, each as asked."""
-        theirs = [m for m in modes if m.name in KEEP_FLOAT_QUANTIZER_MODES]
-        tensorflow = source.kind != "tflite_file" and (not theirs or any(m.name == "integer" for m in modes))
-        made = [_convert_variant(source.sha256, model, out_dir, options, cache, representative, calibration, preset.name)] \
+        """``--keep-float``'s builds: TensorFlow's integer (from a graph) and the quantizer's modes it varies."""
+        made = [convert_variant(source.sha256, model, out_dir, options, cache, representative, calibration, preset.name)] \
             if tensorflow else []
-        return made + [_convert_quantizer_variant(m, keys[m.name], floats, out_dir, options, cache, representative) for m in theirs]
+        return made + [convert_quantizer_variant(m, keys[m.name], floats, out_dir, options, cache, representative) for m in theirs]
 
     try:
         results = _convert_in_turn(modes, lambda mode: _convert_one(mode, keys[mode.name], model, out_dir, options, cache,
@@ -290,94 +291,12 @@ def _convert_one(
         if mode.name == "none":
             floats.offer(model_bytes)
         facts = inspect_tflite(model_bytes)
-        meta = {**_facts_meta(facts, check_promises(mode, facts, options.io_type)), "made_by": made_by(mode, model.source)}
+        meta = {**facts_meta(facts, check_promises(mode, facts, options.io_type)), "made_by": made_by(mode, model.source)}
         if job is not None:
             meta["convert_seconds"] = round(job.seconds, 3)  # from its start, beside the modes before it
         return model_bytes, meta
 
-    return _cached_build(mode.name, key, out_dir, options.use_cache, cache, build)
-
-
-def _convert_variant(
-    model_sha: str, model: LoadedModel, out_dir: Path, options: ConvertOptions, cache: ConversionCache,
-    representative: Callable[[], Iterator[list[np.ndarray]]] | None, calibration: ImageSet | None, preset: str,
-) -> ModeResult:
-    """The integer build with ``options.keep_float`` left in float (``host/convert/selective.py``)."""
-    from host.convert.selective import BASE_MODE, Calibrated, KeepFloat, variant_name
-
-    name = variant_name(KeepFloat(options.keep_float))
-    key = cache_key(model=model_sha, mode=name, keep_float=list(options.keep_float), converter=tfenv.converter_version(),
-                    calibration=calibration.sha256 if calibration else None, preset=preset)
-
-    def build() -> tuple[bytes, dict[str, Any]]:
-        if representative is None:
-            raise ConversionError("--keep-float needs calibration images")
-        calibrated = Calibrated.from_converter(model.converter(), representative, model.layer_names())
-        keep = calibrated.keep(options.keep_float)
-        model_bytes = calibrated.build(keep)
-        meta = _facts_meta(inspect_tflite(model_bytes), [f"kept in float: {', '.join(keep.layers or keep.op_types)}"])
-        return model_bytes, {**meta, "float_layers": list(keep.layers), "made_by": tfenv.converter_version()}
-
-    return _cached_build(name, key, out_dir, options.use_cache, cache, build, variant_of=BASE_MODE, keep_float=options.keep_float)
-
-
-def _convert_quantizer_variant(
-    base: QuantMode, base_key: str, floats: FloatSource, out_dir: Path, options: ConvertOptions, cache: ConversionCache,
-    representative: Callable[[], Iterator[list[np.ndarray]]] | None,
-) -> ModeResult:
-    """The quantizer's ``base`` build with ``options.keep_float`` left in float: its recipe with a
-    ``no_quantize`` entry per layer (matched in the op names) or op type."""
-    from host.convert.quantizer_route import quantize, quantizer_version
-
-    name = f"{base.name}+keep{len(options.keep_float)}"
-
-    def build() -> tuple[bytes, dict[str, Any]]:
-        model_bytes = quantize(floats.content(), base, representative, keep_float=options.keep_float)
-        facts = inspect_tflite(model_bytes)
-        if not facts.float_kernels:
-            raise ConversionError(f"the quantizer left nothing of {', '.join(options.keep_float)} in float")
-        notes = [f"kept in float: {', '.join(options.keep_float)}", *check_promises(base, facts, options.io_type)]
-        return model_bytes, {**_facts_meta(facts, notes), "float_layers": list(options.keep_float), "made_by": quantizer_version()}
-
-    return _cached_build(name, cache_key(base=base_key, keep_float=list(options.keep_float)), out_dir, options.use_cache, cache,
-                         build, variant_of=base.name, keep_float=options.keep_float)
-
-
-def _facts_meta(facts: TfliteFacts, notes: list[str]) -> dict[str, Any]:
-    return {"input_dtype": facts.input_dtype, "output_dtype": facts.output_dtype, "notes": notes}
-
-
-def _cached_build(
-    name: str, key: str, out_dir: Path, use_cache: bool, cache: ConversionCache,
-    build: Callable[[], tuple[bytes, dict[str, Any]]], **variant: Any,
-) -> ModeResult:
-    """``out_dir/<name>.tflite`` from the cache or from ``build`` (then cached); a failure is the
-    build's result with its reason, and leaves no older file that looks like this build."""
-    target = out_dir / f"{name}.tflite"
-    started = time.perf_counter()
-    entry = cache.get(key) if use_cache else None
-    try:
-        if entry is not None:
-            model_bytes, meta, cached = entry.model_bytes, entry.meta, True
-        else:
-            model_bytes, meta = build()
-            meta.setdefault("convert_seconds", round(time.perf_counter() - started, 3))
-            cached = False
-            cache.put(key, model_bytes, meta)
-        atomic_write(target, model_bytes)
-    except HostError as e:
-        target.unlink(missing_ok=True)
-        return ModeResult(name, False, seconds=round(time.perf_counter() - started, 3), error=str(e), **variant)
-    except Exception as e:  # the converter raises ConverterError, ValueError, RuntimeError, ...
-        target.unlink(missing_ok=True)
-        return ModeResult(name, False, seconds=round(time.perf_counter() - started, 3), error=converter_reason(e), **variant)
-    return ModeResult(
-        name, True, path=str(target), size_bytes=len(model_bytes), sha256=hashlib.sha256(model_bytes).hexdigest(),
-        input_dtype=meta["input_dtype"], output_dtype=meta["output_dtype"],
-        seconds=round(time.perf_counter() - started, 3) if cached else meta["convert_seconds"],
-        cached=cached, notes=tuple(meta.get("notes", ())), float_layers=tuple(meta.get("float_layers", ())),
-        made_by=meta.get("made_by"), **variant,
-    )
+    return cached_build(mode.name, key, out_dir, options.use_cache, cache, build)
 
 
 def _run_converter(

@@ -22,7 +22,7 @@ from typing import Any
 
 from host.convert.given import ModelFile, is_given_build, load_given
 from host.convert.loader import ModelSource, resolve_model
-from host.convert.modes import ModeRequest, QuantMode
+from host.convert.modes import GROUPS, KEEP_FLOAT_DEFAULT_MODES, ModeRequest, QuantMode
 from host.convert.options import ConversionSettings
 from host.convert.records import DEFAULT_PRESET, ConvertOptions
 from host.errors import InputError
@@ -72,6 +72,7 @@ class ResolvedInputs:
     preset: str
     preset_reason: str
     demo_data: bool = False  # the evaluation images are the demo's own
+    keep_float_default: bool = False  # the keep-float layers are the demo's (not the user's): only integer and a8w8 vary
 
     @property
     def preset_note(self) -> str:
@@ -91,6 +92,7 @@ class ResolvedInputs:
             io_type=settings.io_type, calibration_dir=self.calibration, calibration_entries=calibration_entries,
             calibration_count=settings.calibration_count, preset=self.preset, train_dir=self.train_data,
             qat_epochs=settings.qat_epochs, use_cache=settings.use_cache, keep_float=self.keep_float,
+            keep_float_modes=KEEP_FLOAT_DEFAULT_MODES if self.keep_float_default else GROUPS["quantizer"],
             training_ready=finish_rendering,
         )
 
@@ -103,7 +105,8 @@ def resolve_inputs(request: InputRequest) -> ResolvedInputs:
     dataset, calibration, train_data, keep_float = _paths(request, given is not None)
     labels = Path(request.labels) if request.labels else None
     return ResolvedInputs(request.model, source, given, dataset, labels, calibration, train_data, keep_float, preset, reason,
-                          demo_data=request.model == DEMO and request.dataset is None and dataset is not None)
+                          demo_data=request.model == DEMO and request.dataset is None and dataset is not None,
+                          keep_float_default=request.keep_float is None)
 
 
 def _paths(request: InputRequest,

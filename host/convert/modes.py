@@ -140,7 +140,7 @@ MODES += (
 )
 
 MODES_BY_NAME: dict[str, QuantMode] = {mode.name: mode for mode in MODES}
-KEEP_FLOAT_QUANTIZER_MODES = ("a8w8",)  # --keep-float varies TensorFlow's integer and, on this route, its calibrated int8
+KEEP_FLOAT_DEFAULT_MODES = ("a8w8",)  # the demo's own keep-float layers vary integer and, on this route, its calibrated int8
 POST_TRAINING_MODES: tuple[str, ...] = tuple(m.name for m in MODES if not m.needs_training)
 GROUPS: dict[str, tuple[str, ...]] = {
     "all": tuple(MODES_BY_NAME),

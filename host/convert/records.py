@@ -27,6 +27,7 @@ class ConvertOptions:
     qat_epochs: int = 1
     use_cache: bool = True
     keep_float: tuple[str, ...] = ()  # layer names or op types: also build the integer variant with them in float
+    keep_float_modes: tuple[str, ...] = ("a8w8",)  # the quantizer's modes varied too (every one asked for, when the user named the layers)
     # waits for training images still being written (the demo renders its split in the background),
     # running the callable it is given first when it has to wait (the model loads meanwhile)
     training_ready: Callable[[Callable[[], object]], None] = lambda meanwhile: None

@@ -99,15 +99,21 @@ def test_keep_float_varies_the_quantizers_a8w8_through_its_recipe(source, tmp_pa
     """No TensorFlow graph here: the variant is the quantizer's a8w8 with no_quantize entries."""
     model, images = source
     out = tmp_path / "out"
-    argv = ["convert", str(model), "--modes", "a8w8", "--calibration", str(images), "--out", str(out)]
+    argv = ["convert", str(model), "--modes", "a8w8,dynamic_wi4", "--calibration", str(images), "--out", str(out)]
     assert main([*argv, "--keep-float", "FULLY_CONNECTED"]) == 0
     manifest = json.loads((out / "manifest.json").read_text())
-    assert set(manifest["modes"]) == {"a8w8", "a8w8+keep1"} and manifest["modes"]["a8w8+keep1"]["variant_of"] == "a8w8"
+    assert set(manifest["modes"]) == {"a8w8", "a8w8+keep1", "dynamic_wi4", "dynamic_wi4+keep1"}  # every quantizer mode asked for
+    assert manifest["modes"]["a8w8+keep1"]["variant_of"] == "a8w8"
     base, kept = (inspect_tflite((out / f"{m}.tflite").read_bytes()) for m in ("a8w8", "a8w8+keep1"))
     assert base.float_weight_ops == () and kept.float_weight_ops == ("FULLY_CONNECTED", "FULLY_CONNECTED")
+    dynamic = inspect_tflite((out / "dynamic_wi4+keep1.tflite").read_bytes())
+    assert dynamic.float_weight_ops == ("FULLY_CONNECTED", "FULLY_CONNECTED") and dynamic.weight_dtypes == {"int4", "float32"}
     assert main([*argv, "--keep-float", "CONV2D"]) == 1  # that build alone fails, naming what the model has
     manifest = json.loads((out / "manifest.json").read_text())
     assert "did you mean CONV_2D" in manifest["failed"]["a8w8+keep1"] and "a8w8" in manifest["modes"]
+    # a dynamic variant needs no calibration images; an op type the model lacks fails that build alone
+    assert main(["convert", str(model), "--modes", "dynamic_wi8", "--keep-float", "MEAN", "--out", str(tmp_path / "m")]) == 1
+    assert "names no layer or op type" in json.loads((tmp_path / "m" / "manifest.json").read_text())["failed"]["dynamic_wi8+keep1"]
 
 
 def test_debug_and_tune_on_a_tflite_say_what_they_need(source, tmp_path, capsys):
