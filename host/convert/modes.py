@@ -56,6 +56,7 @@ class QuantMode:
     recipe: Recipe | None = None
     recipe_file: str | None = None  # --recipe FILE.json: the quantizer's own recipe format
     io_dtype: str | None = None  # the input/output type the mode fixes (the quantizer's static modes)
+    explicit_only: bool = False  # built only when named, never by a group (see its entry)
 
     @property
     def needs_graph(self) -> bool:
@@ -117,9 +118,9 @@ MODES: tuple[QuantMode, ...] = (
 
 
 def _quantizer(name: str, summary: str, recipe: Recipe, weight_dtype: str, activation_dtype: str = "float32",
-               io_dtype: str | None = None) -> QuantMode:
+               io_dtype: str | None = None, explicit_only: bool = False) -> QuantMode:
     return QuantMode(name, summary + " (LiteRT quantizer)", tool=QUANTIZER, recipe=recipe, needs_calibration=recipe.kind == "static",
-                     weight_dtype=weight_dtype, activation_dtype=activation_dtype, io_dtype=io_dtype)
+                     weight_dtype=weight_dtype, activation_dtype=activation_dtype, io_dtype=io_dtype, explicit_only=explicit_only)
 
 
 MODES += (
@@ -127,8 +128,10 @@ MODES += (
                weight_dtype="int8"),
     _quantizer("dynamic_wi4", "int4 weights per channel, activations quantized on the fly", Recipe("dynamic", 4),
                weight_dtype="int4"),
+    # named only: ai-edge-quantizer 0.10.0 blocks fully connected layers alone (an image model's
+    # convolutions stay float), and LiteRT 2.3.0's GPU and NPU accelerators crash compiling it
     _quantizer("dynamic_wi4_b32", "int4 weights in blocks of 32 (fully connected layers), activations on the fly",
-               Recipe("dynamic", 4, granularity="BLOCKWISE_32"), weight_dtype="int4"),
+               Recipe("dynamic", 4, granularity="BLOCKWISE_32"), weight_dtype="int4", explicit_only=True),
     _quantizer("weight_only_wi8", "int8 weights per channel, dequantized to float compute", Recipe("weight_only", 8),
                weight_dtype="int8"),
     _quantizer("weight_only_wi4", "int4 weights per channel, dequantized to float compute", Recipe("weight_only", 4),
@@ -141,12 +144,12 @@ MODES += (
 
 MODES_BY_NAME: dict[str, QuantMode] = {mode.name: mode for mode in MODES}
 KEEP_FLOAT_DEFAULT_MODES = ("a8w8",)  # the demo's own keep-float layers vary integer and, on this route, its calibrated int8
-POST_TRAINING_MODES: tuple[str, ...] = tuple(m.name for m in MODES if not m.needs_training)
+POST_TRAINING_MODES: tuple[str, ...] = tuple(m.name for m in MODES if not m.needs_training and not m.explicit_only)
 GROUPS: dict[str, tuple[str, ...]] = {
-    "all": tuple(MODES_BY_NAME),
+    "all": tuple(m.name for m in MODES if not m.explicit_only),
     "post_training": POST_TRAINING_MODES,
     "tensorflow": tuple(m.name for m in MODES if m.tool == TENSORFLOW),
-    "quantizer": tuple(m.name for m in MODES if m.tool == QUANTIZER),
+    "quantizer": tuple(m.name for m in MODES if m.tool == QUANTIZER and not m.explicit_only),
 }
 
 

@@ -9,8 +9,9 @@ from host.convert.modes import IO_TYPES, ModeRequest
 from host.params import Param, at_least, part, validate
 
 MODES = Param("all", "modes, comma-separated: TensorFlow's none, dynamic_range, float16, integer, full_integer, int16x8, "
-              "qat; the LiteRT quantizer's dynamic_wi8, dynamic_wi4, dynamic_wi4_b32, weight_only_wi8, weight_only_wi4, "
-              "a8w8, a16w8; or a group: tensorflow, quantizer, post_training, all (every mode whose inputs are given)",
+              "qat; the LiteRT quantizer's dynamic_wi8, dynamic_wi4, weight_only_wi8, weight_only_wi4, a8w8, a16w8 (and "
+              "dynamic_wi4_b32, only when named); or a group: tensorflow, quantizer, post_training, all (every mode whose "
+              "inputs are given)",
               metavar="LIST")
 RECIPE = Param((), "also build with this LiteRT quantizer recipe (its own JSON format), named after the file; repeatable",
                metavar="FILE.json", many=True)

@@ -263,7 +263,7 @@ def test_all_skips_modes_without_inputs_with_reasons(workspace, tmp_path):
 
     config = with_values(ConvertConfig(), model=str(workspace / "tiny.keras"), out=str(tmp_path / "o"), modes="all", use_cache=False)
     report = convert_command(config)
-    assert [r.mode for r in report.results] == ["none", "dynamic_range", "float16", "dynamic_wi8", "dynamic_wi4", "dynamic_wi4_b32",
+    assert [r.mode for r in report.results] == ["none", "dynamic_range", "float16", "dynamic_wi8", "dynamic_wi4",
                                                 "weight_only_wi8", "weight_only_wi4"]  # both routes from one Keras model
     assert "--calibration" in report.skipped["integer"] and "qat" in report.skipped and "--calibration" in report.skipped["a8w8"]
 

@@ -25,26 +25,27 @@ def source(tmp_path_factory):
 def converted(source, tmp_path_factory):
     model, images = source
     out = tmp_path_factory.mktemp("out")
-    assert main(["convert", str(model), "--modes", "all", "--calibration", str(images), "--out", str(out), "--no-cache"]) == 0
+    assert main(["convert", str(model), "--modes", "all,dynamic_wi4_b32", "--calibration", str(images), "--out", str(out),
+                 "--no-cache"]) == 0
     return out, json.loads((out / "manifest.json").read_text())
 
 
 def test_every_quantizer_mode_is_made_from_a_float_tflite_and_the_graph_modes_are_skipped(converted):
     out, manifest = converted
-    assert set(manifest["modes"]) == {"none", *GROUPS["quantizer"]}, manifest["failed"]
+    assert set(manifest["modes"]) == {"none", *GROUPS["quantizer"], "dynamic_wi4_b32"}, manifest["failed"]
     assert not manifest["failed"]
     for mode in GROUPS["tensorflow"]:
         if mode != "none":
             assert "Keras/SavedModel graph" in manifest["skipped"][mode]
     assert manifest["modes"]["none"]["made_by"] == "the given function.tflite"
-    assert all(manifest["modes"][m]["made_by"] == "ai-edge-quantizer 0.10.0" for m in GROUPS["quantizer"])
+    assert all(manifest["modes"][m]["made_by"] == "ai-edge-quantizer 0.10.0" for m in (*GROUPS["quantizer"], "dynamic_wi4_b32"))
     assert manifest["model"]["kind"] == "tflite_file" and manifest["model"]["input_shape"] == [1, 16, 16, 3]
 
 
 def test_each_build_keeps_its_promise_read_from_the_file(converted):
     out, _ = converted
-    facts = {m: inspect_tflite((out / f"{m}.tflite").read_bytes()) for m in ("none", *GROUPS["quantizer"])}
-    for name in GROUPS["quantizer"]:
+    facts = {m: inspect_tflite((out / f"{m}.tflite").read_bytes()) for m in ("none", *GROUPS["quantizer"], "dynamic_wi4_b32")}
+    for name in (*GROUPS["quantizer"], "dynamic_wi4_b32"):
         mode = MODES_BY_NAME[name]
         assert mode.weight_dtype in facts[name].weight_dtypes, (name, facts[name].weight_dtypes)
         assert (facts[name].input_dtype, facts[name].output_dtype) == ((mode.io_dtype,) * 2 if mode.io_dtype else ("float32",) * 2)

@@ -31,6 +31,8 @@ def test_the_groups_name_each_tool_and_all_names_both():
     assert all(MODES_BY_NAME[m].tool == QUANTIZER for m in GROUPS["quantizer"])
     assert set(ModeRequest.parse("all").names) == set(GROUPS["tensorflow"]) | set(GROUPS["quantizer"])
     assert "dynamic_wi4" in ModeRequest.parse("post_training").names and "qat" not in ModeRequest.parse("post_training").names
+    assert "dynamic_wi4_b32" not in ModeRequest.parse("all").names  # named only (see the mode table)
+    assert "dynamic_wi4_b32" in ModeRequest.parse("all,dynamic_wi4_b32").names
 
 
 def test_a_tflite_source_skips_the_graph_modes_in_a_group_and_refuses_one_named():
