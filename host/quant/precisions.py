@@ -32,6 +32,7 @@ from host.convert.graph import GraphOp
 from host.convert.inspect import WEIGHT_OPS
 from host.errors import InputError
 from host.fsio import atomic_write
+from host.quant.tune_resume import known_or_written
 from host.results import CellRecord, RunRecord
 
 PRECISIONS = ("int4", "int8", "float")  # lowest first
@@ -158,13 +159,7 @@ class PrecisionSearch:
 
         fresh = Plan(name, dict(precisions), step)
         data = self.float_model if step == "reference" else quantize_with(self.float_model, recipe(self.lowest, precisions))
-        fresh.sha256, fresh.size_bytes = hashlib.sha256(data).hexdigest(), len(data)
-        known = self.by_key.get(fresh.key)
-        if known is not None and known.sha256 == fresh.sha256:
-            return known
-        atomic_write(self.folder / f"{fresh.key}.tflite", data)
-        self.by_key[fresh.key] = fresh
-        return fresh
+        return known_or_written(self.by_key, fresh, data, self.folder)
 
     def run(self, wanted: list[Plan], backend: str) -> None:
         """Bench the unmeasured ``wanted`` in one run; keep each as its cell finishes."""

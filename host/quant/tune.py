@@ -39,7 +39,7 @@ from host.quant.debug import LayerError
 from host.quant.device_time import DeviceTime, from_store, layer_shares
 from host.quant.inputs import QuantInputs, load_inputs, quant_request
 from host.quant.options import TuneOptions
-from host.quant.tune_resume import CellsTold, resume_command
+from host.quant.tune_resume import CellsTold, known_or_written, resume_command
 from host.results import CellRecord, RunRecord
 
 if TYPE_CHECKING:
@@ -151,13 +151,7 @@ class _Search:
         layers = tuple(self.layer_of.get(t, t) for t in keep)
         fresh = Candidate(REFERENCE if step == "reference" else candidate_name(layers), keep, layers, step)
         data = self.inputs.float_model() if step == "reference" else self.inputs.calibrated.build(KeepFloat(keep, nodes=keep))
-        fresh.sha256, fresh.size_bytes = hashlib.sha256(data).hexdigest(), len(data)
-        known = self.by_key.get(fresh.key)
-        if known is not None and known.sha256 == fresh.sha256:
-            return known
-        atomic_write(self.folder / f"{fresh.key}.tflite", data)
-        self.by_key[fresh.key] = fresh
-        return fresh
+        return known_or_written(self.by_key, fresh, data, self.folder)
 
     def run(self, wanted: list[Candidate]) -> None:
         """Bench the unmeasured ``wanted`` in one run (one agent session); store what came back."""
