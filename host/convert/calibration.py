@@ -19,9 +19,14 @@ def load_calibration(directory: Path, size: tuple[int, int], count: int, what: s
 
 
 def representative_dataset_of(calibration: ImageSet, preprocess: Callable[[np.ndarray], np.ndarray]) -> Callable[[], Iterator[list[np.ndarray]]]:
-    inputs = preprocess(calibration.images)
+    """The calibration images through the model's preprocessing, computed on the first call only:
+    a run whose builds all come from the cache never pays for it (0.26 s for 100 images at 224)."""
+    prepared: list[np.ndarray] = []
 
     def representative_dataset() -> Iterator[list[np.ndarray]]:
+        if not prepared:
+            prepared.append(preprocess(calibration.images))
+        inputs = prepared[0]
         for i in range(inputs.shape[0]):
             yield [inputs[i : i + 1]]
 

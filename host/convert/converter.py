@@ -239,9 +239,9 @@ def _mode_key(source: ModelSource, mode: QuantMode, options: ConvertOptions, pre
     """What a build depends on: the converter, and the data only for the modes that read it."""
     uses_data = mode.needs_calibration or mode.needs_training
     if mode.tool == QUANTIZER:
-        from host.convert.quantizer_route import quantizer_version, recipe_entries
+        from host.convert.quantizer_route import quantizer_version, recipe_identity
 
-        return cache_key(model=source.sha256, mode=mode.name, converter=quantizer_version(), recipe=recipe_entries(mode),
+        return cache_key(model=source.sha256, mode=mode.name, converter=quantizer_version(), recipe=recipe_identity(mode),
                          float_from=None if source.kind == "tflite_file" else tfenv.converter_version(),
                          calibration=calibration.sha256 if calibration and uses_data else None,
                          preset=preset if uses_data else None)

@@ -13,6 +13,7 @@ so one recipe that fails never sinks the other builds.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
 import logging
@@ -49,6 +50,20 @@ def recipe_entries(mode: QuantMode) -> list[dict[str, Any]]:
     if mode.recipe is None:
         raise ConversionError(f"mode {mode.name} is not made by the quantizer")
     return _entries(mode.recipe)
+
+
+def recipe_identity(mode: QuantMode) -> object:
+    """What a quantizer build's cache key holds for its recipe, without importing the quantizer
+    (0.9 s, on every warm run): our recipe's fields, or the recipe file's entries. The entries the
+    quantizer expands them to depend only on these and its version, which the key holds too."""
+    if mode.recipe_file is not None:
+        try:
+            return json.loads(Path(mode.recipe_file).read_text())
+        except (OSError, ValueError) as e:
+            raise InputError(f"--recipe {mode.recipe_file} cannot be read again: {e}") from e
+    if mode.recipe is None:
+        raise ConversionError(f"mode {mode.name} is not made by the quantizer")
+    return dataclasses.asdict(mode.recipe)
 
 
 def _entries(recipe: Recipe) -> list[dict[str, Any]]:

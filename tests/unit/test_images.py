@@ -76,3 +76,24 @@ def test_presets_match_their_formulas():
     assert set(PRESETS) >= {"mobilenet", "unit", "caffe", "torch"}
     with pytest.raises(InputError):
         get_preset("nope")
+
+
+def test_calibration_images_are_preprocessed_only_when_a_converter_asks_for_them():
+    from host.convert.calibration import representative_dataset_of
+    from host.data.images import ImageSet
+
+    calls: list[int] = []
+    images = np.arange(2 * 4 * 4 * 3, dtype=np.uint8).reshape(2, 4, 4, 3)
+
+    def preprocess(batch: np.ndarray) -> np.ndarray:
+        calls.append(len(batch))
+        return batch.astype(np.float32) / 255.0
+
+    dataset = representative_dataset_of(ImageSet(images, np.zeros(2, np.int32), "sha"), preprocess)
+    assert calls == []  # a run whose builds all come from the cache never pays for it
+    first = [sample[0] for sample in dataset()]
+    again = [sample[0] for sample in dataset()]
+    assert calls == [2]  # once, however many builds read it
+    assert [s.shape for s in first] == [(1, 4, 4, 3)] * 2
+    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
+    assert np.allclose(first[1], images[1:2] / 255.0)

@@ -106,3 +106,21 @@ def test_a_runtime_without_the_kernel_is_named_with_the_op():
     assert newer is not None and "no FULLY_CONNECTED kernel of version 13" in newer
     assert missing_kernel("Node number 3 (CONV_2D) failed to invoke.", "ai-edge-litert 2.3.0") is None  # a failure, not a lack
     assert missing_kernel("std::bad_alloc", "ai-edge-litert 2.3.0") is None
+
+
+def test_a_quantizer_builds_cache_identity_needs_no_quantizer_and_follows_its_recipe(tmp_path, monkeypatch):
+    from host.convert.quantizer_route import recipe_identity
+
+    monkeypatch.setitem(__import__("sys").modules, "ai_edge_quantizer", None)  # any import of it now fails
+    identities = [json.dumps(recipe_identity(MODES_BY_NAME[name]), sort_keys=True) for name in GROUPS["quantizer"]]
+    assert len(set(identities)) == len(identities)  # every recipe its own key
+    monkeypatch.undo()
+    path = tmp_path / "mine.json"
+    path.write_text(json.dumps(DYNAMIC_INT8))
+    (mode,) = recipe_modes((str(path),))
+    assert recipe_identity(mode) == DYNAMIC_INT8
+    path.write_text(json.dumps(STATIC_A8W8))  # edited after the run began: the key follows the file
+    assert recipe_identity(mode) == STATIC_A8W8
+    path.unlink()
+    with pytest.raises(InputError, match="cannot be read again"):
+        recipe_identity(mode)

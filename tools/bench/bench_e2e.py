@@ -15,7 +15,7 @@ with no invoke time.
 
 ``--smoke`` (the demo model's float build, 10 images, cpu1, short timing) proves it still works.
 
-Last line: ``overhead_cold=<run/(convert+invoke)> overhead_warm=<run/invoke>``. Goal: warm <= 1.25.
+Last line: ``overhead_cold=<run/(convert+invoke)> overhead_warm=<run/invoke>``. Goal: warm <= 1.10.
 """
 
 from __future__ import annotations
