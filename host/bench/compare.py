@@ -21,7 +21,7 @@ from pathlib import Path
 
 from host.bench.cells import BenchListener
 from host.bench.config import BenchConfig, CompareOptions
-from host.bench.inputs import PreparedInputs, prepare_inputs
+from host.bench.inputs import PreparedInputs, prepare_inputs, resolve_bench_inputs
 from host.bench.plan import RunPlan, Unit, new_plan, new_run_id, now
 from host.bench.sink import StoreSink, db_option, on_interrupt
 from host.bench.targets import Target, agent_settings, bench_devices, device_runner, find_targets
@@ -162,13 +162,15 @@ def run_compare(options: CompareOptions, config: BenchConfig, limits: Thresholds
                 listener: BenchListener) -> CompareResult:
     config = with_values(config, repeats=limits.min_repeats, sustained=0.0, model=options.baseline)
     config.validate()
+    current = replace(config, model=options.current)
     store = ResultsStore(db_path)
     try:
+        given = resolve_bench_inputs(config), resolve_bench_inputs(current)  # before any device starts
         with bench_devices(config.devices, listener.stage) as devices:
             if len(devices) != 1:
                 raise InputError("host compare measures both builds on one device: name it with --device")
             (target,) = find_targets(devices, agent_settings(config.devices))
-            sides = align(prepare_inputs(config, listener), prepare_inputs(replace(config, model=options.current), listener))
+            sides = align(prepare_inputs(config, listener, given[0]), prepare_inputs(current, listener, given[1]))
             plan = new_plan(config)
             sinks = {side: StoreSink(store, RunPlan(new_run_id(), replace(plan.config, model=ref)), inputs)
                      for side, ref, inputs in zip(SIDES, (options.baseline, options.current), sides, strict=True)}

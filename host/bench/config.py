@@ -20,6 +20,7 @@ from device_agent.errors import InvalidRequest
 from host.cache import CacheLimits
 from host.codec import decode, encode
 from host.convert.given import is_given_build
+from host.convert.inputs import check_model
 from host.convert.modes import MODES_BY_NAME, ModeRequest
 from host.convert.options import ConversionSettings
 from host.devices.options import DeviceChoice
@@ -191,6 +192,7 @@ class BenchConfig:
         self.data.validate()
         for name in ("calibration", "train_data"):
             _exists(name, getattr(self.conversion, name))
+        check_model(self.model)  # a mistyped path costs no device start
         if self.given_build:  # a corrupt or truncated build is refused before any device is looked for
             from host.convert.given import load_given
 

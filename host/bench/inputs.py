@@ -19,7 +19,7 @@ from host.convert.inspect import inspect_tflite
 from host.convert.modes import MODES
 from host.convert.options import ConversionSettings
 from host.convert.records import ConversionListener, ConversionReport
-from host.data.datasets import DatasetSlices, check_labels, slice_dataset
+from host.data.datasets import DatasetSlices, check_labels, check_listed, slice_dataset
 from host.data.packed import pack
 from host.paths import cache_dir
 from host.results import DatasetInfo, ModelInfo, RunStats
@@ -93,9 +93,27 @@ def _slices(data: EvaluationData, resolved: ResolvedInputs, settings: Conversion
     )
 
 
-def prepare_inputs(config: BenchConfig, listener: InputsListener) -> PreparedInputs:
+@dataclass(frozen=True)
+class ResolvedBench:
+    """What a bench was given, resolved and listed (no conversion, no image decoded): done before
+    any device is started, so a corrupt model or an empty image folder costs no emulator start."""
+
+    resolved: ResolvedInputs
+    slices: DatasetSlices | None
+
+
+def resolve_bench_inputs(config: BenchConfig) -> ResolvedBench:
     resolved = resolve_inputs(input_request(config))
     slices = _slices(config.data, resolved, config.conversion)
+    if slices is not None:
+        check_listed(slices, config.data.label_offset)
+    return ResolvedBench(resolved, slices)
+
+
+def prepare_inputs(config: BenchConfig, listener: InputsListener, first: ResolvedBench | None = None) -> PreparedInputs:
+    """The builds and the packed evaluation images; ``first`` is what ``resolve_bench_inputs`` found already."""
+    first = first or resolve_bench_inputs(config)
+    resolved, slices = first.resolved, first.slices
     inputs = _given(resolved) if resolved.given else _converted(resolved, config.conversion, slices, listener)
     inputs = replace(inputs, label_offset=config.data.label_offset, notes=[resolved.preset_note, *inputs.notes])
     return _with_dataset(config.data, slices, resolved.demo_data, inputs, listener)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from host.bench.cells import BenchListener
 from host.bench.config import BenchConfig
-from host.bench.inputs import PreparedInputs, prepare_inputs
+from host.bench.inputs import PreparedInputs, prepare_inputs, resolve_bench_inputs
 from host.bench.plan import RunPlan, new_plan, now, resume_plan
 from host.bench.sink import StoreSink, on_interrupt, resume_command
 from host.bench.targets import Target, agent_settings, bench_devices, device_runner, find_targets
@@ -30,9 +30,10 @@ def run_bench(config: BenchConfig, db_path: StoreLocation | Path, listener: Benc
     try:
         plan = resume_plan(store.load_run(resume), config) if resume else new_plan(config)
         plan.config.validate()
+        given = resolve_bench_inputs(plan.config)  # the model and the images' listing, before any device starts
         with bench_devices(plan.config.devices, listener.stage) as devices:
             targets = find_targets(devices, agent_settings(plan.config.devices))  # before any conversion
-            inputs = prepare_inputs(plan.config, listener)
+            inputs = prepare_inputs(plan.config, listener, given)
             plan.check_inputs(inputs)
             sink = StoreSink(store, plan, inputs)
             with on_interrupt(lambda: f"finished cells of run {plan.run_id} are stored in {store.where}: finish it with "

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from host.convert.given import ModelFile, is_given_build, load_given
-from host.convert.loader import ModelSource, resolve_model
+from host.convert.loader import ModelSource, check_model_named, resolve_model
 from host.convert.modes import GROUPS, KEEP_FLOAT_DEFAULT_MODES, ModeRequest, QuantMode
 from host.convert.options import ConversionSettings
 from host.convert.records import DEFAULT_PRESET, ConvertOptions
@@ -30,6 +30,13 @@ from host.results import ModelInfo
 
 DEMO = "demo"
 SELF_SCALING = ("Rescaling", "Normalization")  # Keras layers that take raw pixels and scale them themselves
+
+
+def check_model(spec: str) -> None:
+    """That a model names something before any device is started for it: the demo, a built-in
+    name or a path that exists (what it holds is checked by the input step itself)."""
+    if spec != DEMO:
+        check_model_named(spec)
 
 
 @dataclass(frozen=True)

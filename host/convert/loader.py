@@ -62,14 +62,21 @@ def keras_cache_dir() -> Path:
     return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "models"
 
 
+def check_model_named(spec: str) -> None:
+    """That ``spec`` is a built-in name or a path that exists (the demo is the input step's,
+    ``host.convert.inputs.check_model``)."""
+    if spec in BUILTINS or Path(spec).expanduser().exists():
+        return
+    names = ", ".join(["demo", *BUILTINS])
+    raise ModelLoadError(f"model {spec!r} not found: give a .keras/.h5/.tflite file, a SavedModel folder, or one of {names}")
+
+
 def resolve_model(spec: str, weights: str | None = None) -> ModelSource:
     """Validate ``spec`` (a path or a built-in name) and hash it; no TensorFlow import."""
     path = Path(spec).expanduser()
     if spec in BUILTINS and not path.exists():
         return _resolve_builtin(BUILTINS[spec], weights)
-    if not path.exists():
-        names = ", ".join(["demo", *BUILTINS])
-        raise ModelLoadError(f"model {spec!r} not found: give a .keras/.h5/.tflite file, a SavedModel folder, or one of {names}")
+    check_model_named(spec)
     if weights is not None:
         raise ModelLoadError("--weights applies to built-in model names only; a model file carries its own weights")
     if path.is_dir():

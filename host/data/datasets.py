@@ -15,11 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from host.data.images import (
-    ImageEntry,
-    list_images,
-    round_robin,
-)
+from host.data.images import ImageEntry, decode_rgb, list_images, round_robin
 from host.errors import DatasetError
 
 
@@ -68,6 +64,18 @@ def check_labels(entries: tuple[ImageEntry, ...], classes: int, offset: int) -> 
             shifted = f" + --label-offset {offset}" if offset else ""
             raise DatasetError(f"{entry.origin or entry.path}: label {entry.label}{shifted} is outside the model's "
                                f"{classes} classes (0..{classes - 1})")
+
+
+def check_listed(slices: DatasetSlices, offset: int) -> None:
+    """What can be told of the evaluation images before the model's input size is known (so before
+    any device is started): a label the offset makes negative, and a folder none of whose images
+    decodes. A readable image ends the search, so a good folder costs one decode."""
+    for entry in slices.evaluation:
+        if entry.label >= 0 and entry.label + offset < 0:
+            raise DatasetError(f"{entry.origin or entry.path}: label {entry.label} + --label-offset {offset} is negative")
+    if slices.evaluation and not any(decode_rgb(entry.path, (8, 8)) is not None for entry in slices.evaluation):
+        raise DatasetError(f"no readable evaluation images in {slices.evaluation[0].path.parent}: "
+                           f"{len(slices.evaluation)} file(s) could not be decoded")
 
 
 def slice_dataset(root: Path, *, labels_file: Path | None, limit: int | None, calibration_count: int,

@@ -138,3 +138,21 @@ def test_an_empty_class_folder_keeps_its_index_so_later_labels_do_not_shift(tmp_
     listing = list_images(tmp_path)
     assert listing.class_names == ("a_cat", "b_empty", "c_dog")
     assert [e.label for e in listing.entries] == [0, 2]  # the dog is class 2, as the model numbers it
+
+
+def test_what_the_listing_can_tell_is_refused_before_a_device_starts(tmp_path):
+    from host.data.datasets import check_listed
+
+    write_image_folder(tmp_path / "ds", classes=3, per_class=2)
+    slices = slice_dataset(tmp_path / "ds", labels_file=None, limit=None, calibration_count=1, take_calibration=False)
+    check_listed(slices, 0)
+    with pytest.raises(DatasetError, match=r"class folder 'class_0': label 0 \+ --label-offset -1 is negative"):
+        check_listed(slices, -1)
+    (tmp_path / "bad" / "cat").mkdir(parents=True)
+    for i in range(3):
+        (tmp_path / "bad" / "cat" / f"{i}.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    broken = slice_dataset(tmp_path / "bad", labels_file=None, limit=None, calibration_count=1, take_calibration=False)
+    with pytest.raises(DatasetError, match=r"no readable evaluation images in .*cat: 3 file\(s\) could not be decoded"):
+        check_listed(broken, 0)
+    Image.new("RGB", (9, 9)).save(tmp_path / "bad" / "cat" / "3.png")  # one readable image is enough: the rest are skipped later
+    check_listed(slice_dataset(tmp_path / "bad", labels_file=None, limit=None, calibration_count=1, take_calibration=False), 0)
