@@ -11,11 +11,12 @@ The cases accepted on purpose (``BY_DESIGN``) are not run: two of them measure o
 from __future__ import annotations
 
 import signal
-import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from host.devices.transport.adb import AdbServerAddress, private_server
 from tools.bad_input_sweep import BY_DESIGN, case_args, cases, fixtures
 
 FOLDER = "@inputs@"  # stands for the fixtures' folder in the case names, filled in per test
@@ -33,10 +34,11 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def unused_adb_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+def adb_server() -> Iterator[AdbServerAddress]:
+    """An adb server of the module's own (never the user's), with no device: the cases that ask
+    for devices ask it, and it is stopped afterwards."""
+    with private_server() as address:
+        yield address
 
 
 def run_in_process(args: list[str]) -> int:
@@ -58,11 +60,11 @@ def test_the_sweep_names_every_case_once_and_accounts_for_those_it_accepts():
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_a_bad_input_ends_with_exit_2_and_one_line(case, inputs, home, tmp_path, monkeypatch, capfd, unused_adb_port):
+def test_a_bad_input_ends_with_exit_2_and_one_line(case, inputs, home, tmp_path, monkeypatch, capfd, adb_server):
     monkeypatch.setenv("HOME", str(home))
     for variable in ("XDG_CACHE_HOME", "XDG_DATA_HOME", "QUANTBENCH_DATA_DIR", "QUANTBENCH_CACHE_DIR"):
         monkeypatch.delenv(variable, raising=False)
-    monkeypatch.setenv("ANDROID_ADB_SERVER_PORT", str(unused_adb_port))  # no adb server may be reached, nor started
+    monkeypatch.setenv("ANDROID_ADB_SERVER_PORT", str(adb_server.port))
     monkeypatch.chdir(tmp_path)
     code = run_in_process(case_args(case.replace(FOLDER, inputs), tmp_path))
     out, err = capfd.readouterr()
