@@ -6,7 +6,7 @@ case that starts measuring runs into the 90 s limit and shows as ``timeout``), e
 ``BY_DESIGN``, which say why they are accepted. What it prints is one JSON line per case and a
 summary; the README's bad-input section quotes the summary. It takes about ten minutes (a fresh
 Python per case, TensorFlow loaded again for the conversion cases); CI runs the same cases in one
-process (``tests/integration/test_bad_input_sweep.py``), in under two minutes.
+process (``tests/integration/test_bad_input_sweep.py``), in about 25 s.
 
     python tools/bad_input_sweep.py [--out sweep.jsonl]
 """
