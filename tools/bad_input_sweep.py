@@ -94,7 +94,7 @@ def cases(S: str) -> list[str]:
  f"tune demo --dataset {S}/emptydir", f"tune demo --labels {S}/blank_labels.txt",
  # devices / emulator / doctor / provision / agent-command / cache
  "devices --adb-server nohost", "emulator", "emulator start --profile bogus", "emulator stop nosuch", "emulator bogus",
- "doctor --adb-server host:0", "doctor --device-python ''", "provision --litert /nonexistent", "provision --litert-version abc",
+ "doctor --adb-server host:0", "doctor --device-python ''", "provision --litert /nonexistent", "provision --litert-version abc", "provision --litert-version 2.3.1",
  "agent-command --adb-server host:99999", "cache", "cache prune --max-days abc", "cache prune --max-days -1", "cache bogus",
  "nosuchcommand", "--version extra",
 ]

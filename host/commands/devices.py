@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from host.commands.spec import Command, say
 from host.devices.options import AdbOptions, AgentCommandOptions, DoctorOptions, ProvisionOptions
-from host.errors import ExitCode
+from host.errors import ExitCode, InputError
 from host.params import from_namespace
 
 if TYPE_CHECKING:
@@ -51,6 +51,8 @@ def run_provision(args: argparse.Namespace) -> int:
     from host.devices.transport.adb import parse_server
 
     options = from_namespace(ProvisionOptions, args)
+    if options.litert_version and not options.litert:
+        raise InputError("--litert-version names the version of --litert DIR: give the folder too")
     if options.litert:
         from host.devices.launch.litert import find_release
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import urllib.parse
 from dataclasses import dataclass
 
@@ -60,7 +61,13 @@ class OneDevice:
 LITERT = Param(None, "push a LiteRT release for the phone instead: the folder with libLiteRt.so, its GPU accelerator "
                "(libLiteRtClGlAccelerator.so) and any vendor NPU dispatch libraries (Google's prebuilt "
                "binaries/<version>/<platform>/, or a wheel's ai_edge_litert folder for x86_64)", metavar="DIR")
-LITERT_VERSION = Param("", "the LiteRT version of --litert DIR when its path does not say", metavar="X.Y.Z")
+def _release_version(value: str | None) -> str | None:
+    """A LiteRT release's version as its folders and wheels name it (2.3.1, 2.3.0rc1)."""
+    return None if not value or re.fullmatch(r"\d+\.\d+\.\d+[0-9A-Za-z.]*", value) else f"must be a version like 2.3.1, not {value!r}"
+
+
+LITERT_VERSION = Param("", "the LiteRT version of --litert DIR when its path does not say", metavar="X.Y.Z",
+                       check=_release_version)
 
 
 @dataclass(frozen=True)

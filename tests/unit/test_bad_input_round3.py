@@ -167,3 +167,13 @@ def test_an_interrupted_compare_names_a_check_that_works_as_printed():
     sinks = {side: SimpleNamespace(created=True, plan=SimpleNamespace(run_id=f"{side}-run")) for side in ("baseline", "current")}
     said = _stored(sinks, locate("/tmp/lab/results.sqlite", from_command_line=False))
     assert "'host check --baseline baseline-run --current current-run --allow-different-inputs --db /tmp/lab/results.sqlite'" in said
+
+
+@pytest.mark.parametrize(("argv", "said"), [
+    (["provision", "--litert-version", "abc"], "--litert-version must be a version like 2.3.1, not 'abc'"),
+    (["provision", "--litert-version", "2.3.1"], "--litert-version names the version of --litert DIR: give the folder too"),
+])
+def test_provision_refuses_a_litert_version_it_would_ignore_before_asking_for_a_device(argv, said, capsys, monkeypatch):
+    monkeypatch.setenv("ANDROID_ADB_SERVER_PORT", "1")  # a device lookup would fail differently: it must not happen
+    assert main(argv) == 2
+    assert _one_line(capsys) == f"error: {said}"
