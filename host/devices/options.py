@@ -61,6 +61,8 @@ class OneDevice:
 LITERT = Param(None, "push a LiteRT release for the phone instead: the folder with libLiteRt.so, its GPU accelerator "
                "(libLiteRtClGlAccelerator.so) and any vendor NPU dispatch libraries (Google's prebuilt "
                "binaries/<version>/<platform>/, or a wheel's ai_edge_litert folder for x86_64)", metavar="DIR")
+
+
 def _release_version(value: str | None) -> str | None:
     """A LiteRT release's version as its folders and wheels name it (2.3.1, 2.3.0rc1)."""
     return None if not value or re.fullmatch(r"\d+\.\d+\.\d+[0-9A-Za-z.]*", value) else f"must be a version like 2.3.1, not {value!r}"

@@ -3,7 +3,7 @@ mistype ends with exit 2 and one line on stderr, before any device work.
 
 The tool runs each case in a fresh Python, as a user would (about ten minutes); here the same
 command lines go through ``host.cli.main`` in this process, with their own HOME, working folder,
-output folder and database, so the whole list takes a minute or two and cannot regress. What is
+output folder and database, so the whole list takes about 25 s and cannot regress. What is
 on stderr is read at the file descriptor, so a native library's chatter counts as a line too.
 The cases accepted on purpose (``BY_DESIGN``) are not run: two of them measure on a device.
 """
