@@ -1,9 +1,15 @@
 """Supervise one worker process per cell: start it, relay its events, enforce the timeout.
 
 Workers are forked by multiprocessing's forkserver, which imports numpy, the TFLite runtime
-and the worker module once; each cell still gets a fresh process of its own (crash isolation,
-clean memory figures) without paying ~0.15 s of Python start-up and imports every time. Where
-forkserver is not available the spawn method is used: slower, same behaviour.
+and the worker module once (``preload.py``); each cell still gets a fresh process of its own
+(crash isolation, clean memory figures) without paying Python's start-up and those imports every
+time: about 190 ms a cell on the emulated device. Where forkserver is not available the spawn
+method is used: slower, same behaviour.
+
+Python 3.11's forkserver does not apply the agent's ``sys.path`` before it imports its preload
+list, and it drops an ``ImportError`` there without a word: an agent run from its zipapp got a
+forkserver that had imported nothing of it. The forkserver is therefore started with the agent's
+own path entry (its folder or its zipapp) in ``PYTHONPATH``, and ``preloaded()`` checks the result.
 
 Whatever happens to the worker (a signal from a crashing delegate, the OOM killer, a hang past
 the timeout) ends as exactly one result event, so the agent stays up and the next cell runs.
@@ -14,17 +20,21 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from functools import cache
+from multiprocessing import forkserver
 from multiprocessing.connection import Connection
 from multiprocessing.context import DefaultContext, ForkServerContext, SpawnContext
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
+import device_agent
 from device_agent import start_cache, worker
 from device_agent.contract import (
     DEFAULT_CELL_TIMEOUT_S,
@@ -38,7 +48,7 @@ from device_agent.contract import (
     failed,
 )
 
-PRELOAD = ["numpy", "device_agent.worker", "device_agent.runtime"]
+PRELOAD = ["device_agent.preload"]
 
 
 def signal_name(number: int) -> str:
@@ -70,7 +80,43 @@ def _forkserver() -> ForkServerContext | None:
     tempfile.tempdir = short  # where multiprocessing puts the forkserver's socket
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(PRELOAD)
+    try:
+        with _importable_by_the_forkserver():
+            forkserver.ensure_running()
+    except OSError:
+        return None
     return context
+
+
+def _agent_path_entry() -> str:
+    """The ``sys.path`` entry this package was imported from: a folder, or the agent's zipapp."""
+    return os.path.dirname(os.path.dirname(os.path.abspath(device_agent.__file__)))
+
+
+@contextmanager
+def _importable_by_the_forkserver() -> Iterator[None]:
+    """``PYTHONPATH`` names the agent's path entry while the forkserver starts, and only then."""
+    before = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join([_agent_path_entry(), *([before] if before else [])])
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["PYTHONPATH"]
+        else:
+            os.environ["PYTHONPATH"] = before
+
+
+def preloaded() -> bool:
+    """Whether a worker starts with the preload in memory (False where it must import it itself)."""
+    answered, value = _one_answer(60.0, lambda: False, "the preload check", report_preload)
+    return answered and value is True
+
+
+def report_preload(connection: Connection) -> None:
+    """Tell the parent whether this fresh worker found ``device_agent.preload`` imported already."""
+    connection.send(PRELOAD[0] in sys.modules)
+    connection.close()
 
 
 Context = ForkServerContext | SpawnContext | DefaultContext

@@ -388,6 +388,25 @@ def test_cells_still_run_where_the_forkserver_cannot(agent, known_answer, monkey
     assert result.status == "ok" and result.latency is not None and result.latency.count >= FAST.min_runs
 
 
+def test_a_worker_of_an_agent_run_from_its_zipapp_starts_with_the_preload_in_memory(tmp_path):
+    """Python 3.11's forkserver ignores the agent's sys.path when it imports its preload list: an
+    agent run from its zipapp (``-S``, its packages on PYTHONPATH, as Termux's wrapper runs it) got
+    workers that imported the agent and the TFLite runtime again, about 190 ms a cell."""
+    import numpy
+
+    from device_agent.zipapp import build_zipapp
+
+    zipapp = tmp_path / "agent.pyz"
+    build_zipapp(zipapp)
+    elsewhere = tmp_path / "elsewhere"  # a working folder without the package in it
+    elsewhere.mkdir()
+    code = "import sys; sys.path.insert(0, sys.argv[1]); from device_agent import jobs; print(jobs.preloaded())"
+    env = {**os.environ, "PYTHONPATH": str(Path(numpy.__file__).parents[1])}
+    checked = subprocess.run([sys.executable, "-S", "-c", code, str(zipapp)], cwd=elsewhere, env=env, capture_output=True,
+                             text=True, timeout=120)
+    assert checked.stdout.strip() == "True", checked.stderr[-2000:]
+
+
 def test_a_model_too_big_to_allocate_says_what_it_needs(agent, tmp_path):
     """A 32768x32768 convolution needs ~288 GB of tensors: the reason names the size, even where
     the runtime's own message is empty (it is, without XNNPACK)."""
