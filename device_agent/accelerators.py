@@ -15,6 +15,7 @@ process alone (the emulated device's software GPU is one).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import hashlib
 import json
@@ -27,6 +28,7 @@ from device_agent.backends import BackendSpec, BackendUnavailable
 from device_agent.litert_capi import HW_CPU, HW_GPU, HW_NPU, KNOWN_VERSIONS, Library
 
 MANIFEST = "litert.json"
+VERIFIED = "verified.json"  # the stat of each file hashed and found as provisioned
 LITERT_DIR_ENV = "QUANTBENCH_LITERT_DIR"
 GPU_ACCELERATORS = ("libLiteRtClGlAccelerator.so", "libLiteRtWebGpuAccelerator.so", "libLiteRtOpenClAccelerator.so",
                     "libLiteRtGpuAccelerator.so", "libLiteRtVulkanAccelerator.so")
@@ -82,15 +84,52 @@ def _sha256(path: Path) -> str:
 
 
 def verify(setup: Installed, names: list[str]) -> None:
-    """Each file this cell will load is the one provisioned (a half-copied file would crash, not fail)."""
+    """Each file this cell will load is the one provisioned (a half-copied file would crash, not fail).
+
+    A file is hashed once: its stat (size, times, inode) is recorded in ``verified.json`` beside it
+    and a later worker that finds the same stat trusts the hash. Rewriting a file changes its ctime,
+    which no copy can set back, so a changed file is hashed again. Hashing libLiteRt.so alone took
+    27 ms a cell on the emulated device, every cell's per-op pass."""
+    record = _verified(setup.folder)
+    learned = False
     for name in names:
         path = setup.folder / name
         try:
+            stamp = _stamp(path)
+            if record.get(name) == [*stamp, setup.files.get(name)]:
+                continue
             digest = _sha256(path)
         except OSError as e:
             raise BackendUnavailable(f"LiteRT file {path} is missing ({e.strerror}): run 'host provision --litert DIR' again") from e
         if digest != setup.files.get(name):
             raise BackendUnavailable(f"LiteRT file {path} differs from what was provisioned: run 'host provision --litert DIR' again")
+        record[name], learned = [*stamp, digest], True
+    if learned:
+        _remember(setup.folder, record)
+
+
+def _stamp(path: Path) -> list[int]:
+    status = path.stat()
+    return [status.st_size, status.st_mtime_ns, status.st_ctime_ns, status.st_ino, status.st_dev]
+
+
+def _verified(folder: Path) -> dict[str, list[object]]:
+    try:
+        data = json.loads((folder / VERIFIED).read_text())
+    except (OSError, ValueError):
+        return {}
+    return {str(k): v for k, v in data.items() if isinstance(v, list)} if isinstance(data, dict) else {}
+
+
+def _remember(folder: Path, record: dict[str, list[object]]) -> None:
+    """Write the record atomically; a folder this agent cannot write just means hashing again."""
+    temporary = folder / f".{VERIFIED}.{os.getpid()}"
+    try:
+        temporary.write_text(json.dumps(record, sort_keys=True))
+        temporary.replace(folder / VERIFIED)
+    except OSError:
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)
 
 
 def _preload_vendor_needs(library: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import struct
 from pathlib import Path
@@ -123,3 +124,21 @@ def test_a_provisioned_file_that_changed_is_refused_before_it_is_loaded(tmp_path
     (folder / "libLiteRt.so").write_bytes(b"half a copy")
     with pytest.raises(BackendUnavailable, match="differs from what was provisioned"):
         accelerators.verify(accelerators.installed(tmp_path / "root"), ["libLiteRt.so"])
+
+
+def test_an_unchanged_file_is_hashed_once_and_a_rewritten_one_again(tmp_path, monkeypatch):
+    folder = _provisioned(tmp_path, "2.3.0", monkeypatch)
+    library = folder / "libLiteRt.so"
+    library.write_bytes(b"the library")
+    manifest = {"version": "2.3.0", "files": {"libLiteRt.so": hashlib.sha256(b"the library").hexdigest()}}
+    (folder / "litert.json").write_text(json.dumps(manifest))
+    hashed: list[Path] = []
+    real = accelerators._sha256
+    monkeypatch.setattr(accelerators, "_sha256", lambda path: hashed.append(path) or real(path))
+    for _ in range(3):
+        accelerators.verify(accelerators.installed(tmp_path / "root"), ["libLiteRt.so"])
+    assert hashed == [library], "later workers trust the recorded stat of the file they found as provisioned"
+    library.write_bytes(b"the librarX")  # same size; only its times and bytes differ
+    with pytest.raises(BackendUnavailable, match="differs from what was provisioned"):
+        accelerators.verify(accelerators.installed(tmp_path / "root"), ["libLiteRt.so"])
+    assert len(hashed) == 2, "a rewritten file is hashed again, not trusted by its old record"
