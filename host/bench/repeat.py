@@ -1,4 +1,5 @@
-"""One repeat of a cell: wait until the phone is cool, note its state, time it, note it again.
+"""One repeat of a cell: wait until the phone is cool, note its state, time it, note it again
+(at the end of the timing, while the worker evaluates, where it can: ``end_reading.py``).
 
 A repeat that ran throttled (thermal status moderate or worse at its end, or a fixed reference
 loop more than 10% slower after the timing than before it) is kept with its reason and left out
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from device_agent.contract import CellRequest, CellResult, Progress
+from host.bench.end_reading import EndOfTiming
 from host.bench.plan import Unit, now
 from host.results import Conditions, RepeatRecord
 
@@ -48,10 +50,14 @@ def measure_repeat(session: Measured, request: CellRequest, unit: Unit, position
     """Run one repeat; its record (None when the cell did not time anything)."""
     before, waited = session.wait_cool(cool.below_c, cool.bound_s, say) if cool.bound_s > 0 else (session.conditions(), 0.0)
     started = now()
-    result = session.run_cell(request, on_progress)
+    end = EndOfTiming(session.conditions)
+    try:
+        result = session.run_cell(request, end.relay(on_progress))
+    finally:
+        end.settle()
     if not result.ok or result.latency is None or not result.latency.samples_ms:
         return result, None
-    after = session.conditions()
+    after = end.conditions()
     record = RepeatRecord(
         repeat=unit.repeat, position=position, median_ms=float(statistics.median(result.latency.samples_ms)),
         samples_ms=result.latency.samples_ms, started=started, finished=now(), before=before, after=after,

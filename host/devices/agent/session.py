@@ -30,7 +30,8 @@ from host.errors import AgentError, DeployError
 from host.paths import cache_dir
 from host.results import Conditions, DeviceRecord
 
-FRESH_READING_S = 1.0  # a conditions reading this young stands for now
+FRESH_READING_S = 3.0  # a conditions reading this young stands for now: the previous repeat's, from the end of its
+# timing (read while its worker evaluated), with that evaluation's rest, its per-op pass and the store's commit since
 
 SERVING_TIMEOUT_S = 60.0
 
@@ -104,8 +105,8 @@ class AgentSession:
         return self._last[1]
 
     def wait_cool(self, below_c: float, bound_s: float, say: Callable[[str], None]) -> tuple[Conditions, float]:
-        """Wait for the phone to cool; a reading under a second old (the previous repeat's end, with
-        only the store's commit since) stands for now instead of another round trip to the device."""
+        """Wait for the phone to cool; a reading under FRESH_READING_S old (the previous repeat's, from
+        the end of its timing) stands for now instead of another round trip to the device."""
         taken, last = self._last
         fresh = last if last is not None and time.monotonic() - taken < FRESH_READING_S else None
         self._last = (0.0, None)
