@@ -153,6 +153,9 @@ def stop_process(device: Device, pid: int, prefix: str, wait_s: float = 5.0) -> 
         time.sleep(0.1)
 
 
+PORT_POLL_S = 0.05  # each look is two shell round trips already; the agent starts in about half a second
+
+
 def wait_for_port(device: Device, log_path: str, pid: int, prefix: str = "", timeout_s: float = START_TIMEOUT_S) -> int:
     """The port the agent reports in its log; its last lines as the error if it exits first."""
     deadline = time.monotonic() + timeout_s
@@ -164,6 +167,6 @@ def wait_for_port(device: Device, log_path: str, pid: int, prefix: str = "", tim
         if not running(device, pid, prefix):
             tail = " | ".join(log.strip().splitlines()[-3:])
             raise DeployError(f"{device.serial}: the agent exited at start: {tail or 'no output'} (run 'host doctor')")
-        time.sleep(0.2)
+        time.sleep(PORT_POLL_S)
     device.shell(f"{prefix}kill {pid} 2>/dev/null")
     raise DeployError(f"{device.serial}: the agent did not report its port within {timeout_s:g} s")
