@@ -9,7 +9,7 @@ import sys
 import threading
 from pathlib import Path
 
-from device_agent.server import Activity, AgentConfig, create_server
+from device_agent import forking
 from device_agent.store import DEFAULT_MAX_UPLOAD
 
 
@@ -44,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     token = _read_token(args.token_stdin)
     if len(token) < 16:
         parser.error("a session token of at least 16 characters is required (--token-stdin or $QUANTBENCH_AGENT_TOKEN)")
+    forking.start_workers()
+    from device_agent.server import Activity, AgentConfig, create_server  # gRPC's import, beside the forkserver's
+
     config = AgentConfig(args.root, token, args.max_upload_bytes, args.gpu_delegate, args.nnapi_delegate, args.incoming)
     activity = Activity()
     server, port = create_server(config, f"{args.host}:{args.port}", activity)

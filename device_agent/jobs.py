@@ -1,15 +1,4 @@
-"""Supervise one worker process per cell: start it, relay its events, enforce the timeout.
-
-Workers are forked by multiprocessing's forkserver, which imports numpy, the TFLite runtime
-and the worker module once (``preload.py``); each cell still gets a fresh process of its own
-(crash isolation, clean memory figures) without paying Python's start-up and those imports every
-time: about 190 ms a cell on the emulated device. Where forkserver is not available the spawn
-method is used: slower, same behaviour.
-
-Python 3.11's forkserver does not apply the agent's ``sys.path`` before it imports its preload
-list, and it drops an ``ImportError`` there without a word: an agent run from its zipapp got a
-forkserver that had imported nothing of it. The forkserver is therefore started with the agent's
-own path entry (its folder or its zipapp) in ``PYTHONPATH``, and ``preloaded()`` checks the result.
+"""Supervise one worker process per cell: start it (``forking.py``), relay its events, enforce the timeout.
 
 Whatever happens to the worker (a signal from a crashing delegate, the OOM killer, a hang past
 the timeout) ends as exactly one result event, so the agent stays up and the next cell runs.
@@ -17,25 +6,17 @@ the timeout) ends as exactly one result event, so the agent stays up and the nex
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 import signal
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import replace
-from functools import cache
-from multiprocessing import forkserver
 from multiprocessing.connection import Connection
-from multiprocessing.context import DefaultContext, ForkServerContext, SpawnContext
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
-import device_agent
-from device_agent import start_cache, worker
+from device_agent import forking, start_cache, worker
 from device_agent.contract import (
     DEFAULT_CELL_TIMEOUT_S,
     HEARTBEAT,
@@ -48,63 +29,12 @@ from device_agent.contract import (
     failed,
 )
 
-PRELOAD = ["device_agent.preload"]
-
 
 def signal_name(number: int) -> str:
     try:
         return signal.Signals(number).name
     except ValueError:
         return f"signal {number}"
-
-
-MAX_SOCKET_DIR = 80  # AF_UNIX paths are limited to ~107 bytes; the forkserver adds a file name
-_forkserver_failed = False
-
-
-def _short_temp_dir() -> str | None:
-    """A writable temp folder short enough for the forkserver's Unix socket."""
-    for candidate in (tempfile.gettempdir(), "/data/local/tmp", "/tmp"):
-        if len(candidate) <= MAX_SOCKET_DIR and os.path.isdir(candidate) and os.access(candidate, os.W_OK):
-            return candidate
-    return None
-
-
-@cache
-def _forkserver() -> ForkServerContext | None:
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return None
-    short = _short_temp_dir()
-    if short is None:
-        return None
-    tempfile.tempdir = short  # where multiprocessing puts the forkserver's socket
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(PRELOAD)
-    try:
-        with _importable_by_the_forkserver():
-            forkserver.ensure_running()
-    except OSError:
-        return None
-    return context
-
-
-def _agent_path_entry() -> str:
-    """The ``sys.path`` entry this package was imported from: a folder, or the agent's zipapp."""
-    return os.path.dirname(os.path.dirname(os.path.abspath(device_agent.__file__)))
-
-
-@contextmanager
-def _importable_by_the_forkserver() -> Iterator[None]:
-    """``PYTHONPATH`` names the agent's path entry while the forkserver starts, and only then."""
-    before = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join([_agent_path_entry(), *([before] if before else [])])
-    try:
-        yield
-    finally:
-        if before is None:
-            del os.environ["PYTHONPATH"]
-        else:
-            os.environ["PYTHONPATH"] = before
 
 
 def preloaded() -> bool:
@@ -115,36 +45,8 @@ def preloaded() -> bool:
 
 def report_preload(connection: Connection) -> None:
     """Tell the parent whether this fresh worker found ``device_agent.preload`` imported already."""
-    connection.send(PRELOAD[0] in sys.modules)
+    connection.send(forking.PRELOAD[0] in sys.modules)
     connection.close()
-
-
-Context = ForkServerContext | SpawnContext | DefaultContext
-
-
-def _launch(context: Context, target: Callable[..., None], *args: object) -> tuple[BaseProcess, Connection]:
-    receiver, sender = context.Pipe(duplex=False)
-    process = context.Process(target=target, args=(*args, sender), name="cell-worker", daemon=True)
-    try:
-        process.start()
-    except BaseException:
-        receiver.close()
-        raise
-    finally:
-        sender.close()  # the child holds the only writer: its exit is our end-of-stream
-    return process, receiver
-
-
-def _start(target: Callable[..., None], *args: object) -> tuple[BaseProcess, Connection]:
-    """Start a worker process; if the forkserver cannot run here, use spawn from then on."""
-    global _forkserver_failed
-    context = None if _forkserver_failed else _forkserver()
-    if context is not None:
-        try:
-            return _launch(context, target, *args)
-        except OSError:
-            _forkserver_failed = True
-    return _launch(multiprocessing.get_context("spawn"), target, *args)
 
 
 def probe_library(library: str, timeout_s: float = 30.0) -> str | None:
@@ -175,7 +77,7 @@ def _one_answer(timeout_s: float, cancelled: Callable[[], bool], process_name: s
                 *args: object) -> tuple[bool, Any]:
     """Start ``target`` in a worker and wait for the one object it sends: (True, it), or (False,
     what happened instead: it timed out, was cancelled, or died)."""
-    process, receiver = _start(target, *args)
+    process, receiver = forking.start(target, *args)
     deadline = time.monotonic() + timeout_s
     try:
         while not cancelled():
@@ -212,7 +114,7 @@ def _exit_reason(process: BaseProcess, phase: str) -> str:
 def run_job(root: str, request: CellRequest, cancelled: Callable[[], bool] = lambda: False) -> Iterator[Progress | CellResult]:
     """Yield the worker's progress events and then one result, whatever the worker does."""
     timeout_s = request.timeout_seconds or DEFAULT_CELL_TIMEOUT_S
-    process, receiver = _start(worker.run_in_child, root, request)
+    process, receiver = forking.start(worker.run_in_child, root, request)
     deadline = time.monotonic() + timeout_s
     phase = "start"
     result: CellResult | None = None

@@ -379,9 +379,9 @@ def test_no_other_process_can_bind_the_agent_port_too(tmp_path, token):
 
 
 def test_cells_still_run_where_the_forkserver_cannot(agent, known_answer, monkeypatch):
-    from device_agent import jobs
+    from device_agent import forking
 
-    monkeypatch.setattr(jobs, "_forkserver_failed", True)  # as after an OSError starting it
+    monkeypatch.setattr(forking, "_forkserver_failed", True)  # as after an OSError starting it
     client, files, _ = agent
     sha = put(client, files, known_answer.models["float"])
     result = client.run_cell(request(sha), deadline_s=120)
