@@ -11,10 +11,8 @@ from dataclasses import dataclass
 from functools import cache
 
 from device_agent.backends import PlatformFacts
+from device_agent.props import MISSING_GPU_PROP, SOFTWARE_PROPS
 
-# an emulated device's software GPU and NPU, by kind ("SwiftShader (fp32)"), and what to install for a missing GPU
-SOFTWARE_PROPS = {"GPU": "ro.quantbench.software_gpu", "NPU": "ro.quantbench.software_npu"}
-MISSING_GPU_PROP = "ro.quantbench.software_gpu_missing"
 # getprop's listing: "[key]: [value]"
 _PROP_LINE = re.compile(r"^\[([^\]]+)\]: \[(.*)\]$")
 WANTED = (

@@ -13,17 +13,23 @@ The files are bound read-only into the app domains at the phone's vendor paths
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import json
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
-from device_agent.deviceinfo import MISSING_GPU_PROP, SOFTWARE_PROPS
+from device_agent.props import MISSING_GPU_PROP, SOFTWARE_PROPS
+from host.errors import HostError
+from host.fsio import atomic_write
+from host.paths import data_dir
 
 SWIFTSHADER_FOLDERS = (Path("/usr/lib/chromium"), Path("/usr/lib/chromium-browser"), Path("/usr/lib/x86_64-linux-gnu"))
 VENDOR_LIB = "/vendor/lib64"
 ICD_FOLDER = "vendor/etc/vulkan/icd.d"
 ICD_NAME = "swiftshader.json"
+PRECISION_FILE = "openvino-precision.json"
 MISSING_GPU = "install Debian's chromium (sudo apt-get install chromium), which ships SwiftShader"
 
 
@@ -53,12 +59,18 @@ def _swiftshader() -> tuple[list[tuple[str, str]], str]:
     return [], ""
 
 
-def _openvino() -> list[tuple[str, str]]:
+def _openvino_package() -> Path | None:
+    """OpenVINO's package folder, found without importing it (its import takes a quarter second)."""
     try:
-        import openvino
-    except Exception:  # an import of a native package can fail with anything
-        return []
-    libs = Path(openvino.__file__).parent / "libs"
+        spec = importlib.util.find_spec("openvino")
+    except (ImportError, ValueError):
+        return None
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    return Path(locations[0]) if locations else None
+
+
+def _openvino(package: Path) -> list[tuple[str, str]]:
+    libs = package / "libs"
     return [(str(p), f"{VENDOR_LIB}/{p.name}") for p in sorted(libs.iterdir()) if p.is_file()] if libs.is_dir() else []
 
 
@@ -70,16 +82,48 @@ def _openvino_cpu_precision() -> str:
         hint = openvino.Core().get_property("CPU", "INFERENCE_PRECISION_HINT")
         name = str(hint.get_type_name())
     except Exception:  # no OpenVINO, or one that cannot say: the label says so
-        return "precision unknown"
+        return ""
     return {"f32": "fp32", "bf16": "bf16", "f16": "fp16"}.get(name, name)
+
+
+def _precision_mark(package: Path) -> list[object]:
+    """What OpenVINO's answer depends on: its installed files and this CPU's instruction sets."""
+    try:
+        stat = (package / "__init__.py").stat()
+        flags = next((line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")), "")
+    except OSError:
+        return []
+    return [str(package), stat.st_ino, stat.st_mtime_ns, stat.st_size, hashlib.sha256(flags.encode()).hexdigest()]
+
+
+def _known_precision(package: Path) -> str:
+    """OpenVINO's CPU precision, asked once per installation and CPU (kept under the user data
+    folder): asking imports OpenVINO and starts its runtime, a third of a second at each start of
+    an emulated device. Empty where OpenVINO cannot say (or cannot be imported)."""
+    mark, kept = _precision_mark(package), data_dir() / "emulator" / PRECISION_FILE
+    try:
+        entry = json.loads(kept.read_text())
+        if mark and entry.get("mark") == mark and isinstance(entry.get("precision"), str):
+            return str(entry["precision"])
+    except (OSError, ValueError, AttributeError):
+        pass
+    precision = _openvino_cpu_precision()
+    if mark and precision:
+        try:
+            atomic_write(kept, json.dumps({"mark": mark, "precision": precision}))
+        except HostError:
+            pass  # a read-only data folder: OpenVINO is asked again next time
+    return precision
 
 
 @cache
 def find() -> SoftwareDrivers:
     gpu_binds, version = _swiftshader()
-    npu_binds = _openvino()
+    package = _openvino_package()
+    npu_binds = _openvino(package) if package is not None else []
+    precision = _known_precision(package) if package is not None and npu_binds else ""
     return SoftwareDrivers(gpu="SwiftShader (fp32)" if gpu_binds else "",
-                           npu=f"OpenVINO CPU ({_openvino_cpu_precision()})" if npu_binds else "",
+                           npu=f"OpenVINO CPU ({precision or 'precision unknown'})" if npu_binds else "",
                            binds=tuple(gpu_binds + npu_binds), icd_api_version=version or "1.3.0")
 
 

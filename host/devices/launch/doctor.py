@@ -85,7 +85,7 @@ def diagnose(device: Device, device_python: str | None = None, gpu_delegate: str
 def _litert(device: Device, launcher: Launcher) -> list[Check]:
     """Which LiteRT accelerators the agent can use (GPU, NPU), and on an emulated device its software ones."""
     from device_agent.accelerators import KNOWN_VERSIONS, PREBUILT_URL, known_version
-    from device_agent.deviceinfo import MISSING_GPU_PROP, SOFTWARE_PROPS
+    from device_agent.props import MISSING_GPU_PROP, SOFTWARE_PROPS
     from host.devices.launch.litert import LiteRtProvisionError, installed_manifest
 
     fix = (f"host provision --device {device.serial} --litert DIR, DIR holding Google's prebuilt libLiteRt.so and "

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from device_agent.backends import library_for, parse_backend, uses_litert
 from device_agent.contract import DeviceInfo
-from device_agent.deviceinfo import SOFTWARE_PROPS
+from device_agent.props import SOFTWARE_PROPS
 from host.devices.launch.launchers import AgentOptions
 from host.devices.transport.device import Device
 from host.results import Conditions, Fingerprint
