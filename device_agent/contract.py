@@ -168,6 +168,7 @@ class OpProfile:
     invoke_ms: float = 0.0
     ops: tuple[OpTime, ...] = ()
     note: str = ""
+    first_ms: float = 0.0  # the pass's own first run, kept out of the profile as the timed samples keep theirs
 
 
 @dataclass(frozen=True)

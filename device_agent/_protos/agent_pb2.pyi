@@ -376,18 +376,20 @@ class OpTime(_message.Message):
     def __init__(self, index: _Optional[int] = ..., name: _Optional[str] = ..., source: _Optional[str] = ..., runs: _Optional[int] = ..., total_ms: _Optional[float] = ...) -> None: ...
 
 class OpProfile(_message.Message):
-    __slots__ = ("engine", "runs", "invoke_ms", "ops", "note")
+    __slots__ = ("engine", "runs", "invoke_ms", "ops", "note", "first_ms")
     ENGINE_FIELD_NUMBER: _ClassVar[int]
     RUNS_FIELD_NUMBER: _ClassVar[int]
     INVOKE_MS_FIELD_NUMBER: _ClassVar[int]
     OPS_FIELD_NUMBER: _ClassVar[int]
     NOTE_FIELD_NUMBER: _ClassVar[int]
+    FIRST_MS_FIELD_NUMBER: _ClassVar[int]
     engine: str
     runs: int
     invoke_ms: float
     ops: _containers.RepeatedCompositeFieldContainer[OpTime]
     note: str
-    def __init__(self, engine: _Optional[str] = ..., runs: _Optional[int] = ..., invoke_ms: _Optional[float] = ..., ops: _Optional[_Iterable[_Union[OpTime, _Mapping]]] = ..., note: _Optional[str] = ...) -> None: ...
+    first_ms: float
+    def __init__(self, engine: _Optional[str] = ..., runs: _Optional[int] = ..., invoke_ms: _Optional[float] = ..., ops: _Optional[_Iterable[_Union[OpTime, _Mapping]]] = ..., note: _Optional[str] = ..., first_ms: _Optional[float] = ...) -> None: ...
 
 class CellEvent(_message.Message):
     __slots__ = ("progress", "result")

@@ -157,6 +157,10 @@ def test_each_cells_per_op_profile_and_its_memory_over_the_baseline(env, first_r
     cells = {(c["mode"], c["backend"]): c for c in first_run["cells"]}
     memory = cells[("none", "cpu1")]["memory_mb"]
     assert memory["baseline_rss"] > 0 and 0 <= memory["init_delta"] < memory["baseline_rss"] and memory["peak_source"]
+    with ResultsStore(Path(db)) as store:
+        stored = {(c.mode, c.backend): c for c in store.load_run(first_run["run_id"]).cells}
+    pass_ = stored[("none", "cpu1")].result.op_profile
+    assert pass_ is not None and pass_.first_ms > 0, "the pass's own first run is measured (kept out of the profile)"
 
 
 def test_html_report_renders_in_headless_chromium_with_its_charts(env, first_run):

@@ -4,7 +4,7 @@ MobileNetV2 (224, random weights, a 10-class head), 100 evaluation images, every
 mode on ``cpu1`` and ``cpu2`` through the emulated device and a private adb server; a cold run
 (empty caches, empty device) and then a warm one. Prints time in converters, time in model
 invokes as the agent measured them (first + warm-up + timed runs + evaluation + the per-op
-profile pass) and the whole run.
+profile pass's first run and profiled runs) and the whole run.
 
 The head has 10 classes because a random 1,000-class MobileNetV2's softmax is near uniform
 (0.001 a class), below a uint8 output's step (1/256): its integer builds give all-zero outputs,
@@ -42,7 +42,7 @@ def invoke_seconds(db: Path, run_ref: str) -> tuple[str, float, int]:
         if cell.ok and lat:
             total += (lat.first_ms + lat.warmup_total_ms + sum(lat.samples_ms)) / 1000.0
             total += cell.result.evaluate_seconds
-            total += (profile.invoke_ms if profile else 0.0) / 1000.0
+            total += ((profile.first_ms + profile.invoke_ms) if profile else 0.0) / 1000.0
     return run.run_id, total, sum(1 for c in run.cells if c.ok)
 
 
