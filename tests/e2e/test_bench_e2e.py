@@ -378,7 +378,7 @@ def test_two_benches_on_one_device_take_turns_and_the_last_one_out_stops_it(env,
                 "--db", str(tmp_path / f"{name}.sqlite"), "--min-runs", "10", "--min-seconds", "1.0", "--warmup-seconds", "0.01", *extra]
         return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=os.environ.copy())
 
-    first = bench("first")
+    first = bench("first", "--min-seconds", "15")  # holds the device long after the others have started (they wait on it)
     deadline = time.monotonic() + 120
     while not manager.running() and time.monotonic() < deadline and first.poll() is None:
         time.sleep(0.1)
