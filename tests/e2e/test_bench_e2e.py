@@ -378,14 +378,15 @@ def test_two_benches_on_one_device_take_turns_and_the_last_one_out_stops_it(env,
                 "--db", str(tmp_path / f"{name}.sqlite"), "--min-runs", "10", "--min-seconds", "1.0", "--warmup-seconds", "0.01", *extra]
         return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=os.environ.copy())
 
-    first = bench("first", "--min-seconds", "15")  # holds the device long after the others have started (they wait on it)
-    deadline = time.monotonic() + 120
-    while not manager.running() and time.monotonic() < deadline and first.poll() is None:
-        time.sleep(0.1)
+    first = bench("first", "--min-seconds", "15")  # its two cells hold the device for 30 s once it has it
+    said = []  # the first's lines until it holds the device: it deploys the agent only then
+    while first.poll() is None and not any("deploying the agent" in line for line in said):
+        said.append(first.stdout.readline())
     (state,) = manager.running()
     assert state.auto
     second, third = bench("second"), bench("third", "--no-wait")
     outputs = [p.communicate(timeout=300)[0] for p in (first, second, third)]
+    outputs[0] = "".join(said) + outputs[0]
     (tmp_path.parent / "take_turns.log").write_text("\n=====\n".join(outputs))
     assert (first.returncode, second.returncode) == (0, 0), "\n=====\n".join(outputs)
     assert third.returncode == 1 and "in use by pid" in outputs[2] and "--no-wait" in outputs[2], outputs[2]
