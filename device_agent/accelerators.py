@@ -15,7 +15,6 @@ process alone (the emulated device's software GPU is one).
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import hashlib
 import json
@@ -26,6 +25,7 @@ from pathlib import Path
 from device_agent import elf
 from device_agent.backends import BackendSpec, BackendUnavailable
 from device_agent.litert_capi import HW_CPU, HW_GPU, HW_NPU, KNOWN_VERSIONS, Library
+from device_agent.quiet_write import replace_quietly
 
 MANIFEST = "litert.json"
 VERIFIED = "verified.json"  # the stat of each file hashed and found as provisioned
@@ -122,14 +122,8 @@ def _verified(folder: Path) -> dict[str, list[object]]:
 
 
 def _remember(folder: Path, record: dict[str, list[object]]) -> None:
-    """Write the record atomically; a folder this agent cannot write just means hashing again."""
-    temporary = folder / f".{VERIFIED}.{os.getpid()}"
-    try:
-        temporary.write_text(json.dumps(record, sort_keys=True))
-        temporary.replace(folder / VERIFIED)
-    except OSError:
-        with contextlib.suppress(OSError):
-            temporary.unlink(missing_ok=True)
+    """Write the record whole; a folder this agent cannot write just means hashing again."""
+    replace_quietly(folder / VERIFIED, json.dumps(record, sort_keys=True))
 
 
 def _preload_vendor_needs(library: Path) -> None:

@@ -12,12 +12,12 @@ A damaged cache file is the same as none.
 from __future__ import annotations
 
 import json
-import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
 from device_agent import __version__
+from device_agent.quiet_write import replace_quietly
 
 FILE = "probes.json"
 Signature = tuple[int, int, int]
@@ -78,9 +78,4 @@ class ProbeCache:
         return error
 
     def _save(self) -> None:
-        tmp = self.path.with_name(f".{FILE}.{os.getpid()}")
-        try:
-            tmp.write_text(json.dumps(self._entries))
-            os.replace(tmp, self.path)
-        except OSError:
-            tmp.unlink(missing_ok=True)  # a read-only or full store: probe again next session
+        replace_quietly(self.path, json.dumps(self._entries))  # a read-only or full store: probe again next session
