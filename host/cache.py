@@ -1,4 +1,5 @@
-"""Bounded caches on this machine: converted models, packed datasets, bench model copies.
+"""Bounded caches on this machine: converted models, packed datasets, bench model copies,
+decoded calibration images.
 
 Every entry is marked as used when it is used (its mtime), and ``prune`` removes what was not
 used for ``max_days`` and then the least recently used until the caches fit in ``max_mb``. A
@@ -19,10 +20,10 @@ from host.devices.options import ADB_SERVER, DEVICE_PYTHON
 from host.params import Param, at_least
 from host.paths import cache_dir, data_dir
 
-PRUNED = ("convert", "datasets", "bench-models")
+PRUNED = ("convert", "datasets", "bench-models", "decoded")
 KEEP_LOGS = 20
 
-CACHE_MAX_MB = Param(4096, "bound on this machine's caches (converted models, packed datasets)", unit="MB", metavar="MB",
+CACHE_MAX_MB = Param(4096, "bound on this machine's caches (converted models, packed datasets, decoded images)", unit="MB", metavar="MB",
                      check=at_least(0))
 CACHE_MAX_DAYS = Param(30.0, "cache entries unused this long are removed", unit="days", metavar="DAYS", check=at_least(0))
 DEVICE_STORE_MAX_MB = Param(2048, "bound on each device's agent store (models, datasets, reference outputs); the files "

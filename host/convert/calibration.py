@@ -8,14 +8,16 @@ from pathlib import Path
 
 import numpy as np
 
-from host.data.images import ImageSet, list_images, load_image_set, round_robin
+from host.data.decoded import decoded_image_set
+from host.data.images import ImageSet, list_images, round_robin
 
 
 def load_calibration(directory: Path, size: tuple[int, int], count: int, what: str = "calibration images") -> ImageSet:
-    """The first ``count`` images of a folder, classes interleaved, resized to the model input."""
+    """The first ``count`` images of a folder, classes interleaved, resized to the model input
+    (decoded once while the files stay as they are: ``host.data.decoded``)."""
     listing = list_images(directory)
     entries = round_robin(listing.entries)[:count]
-    return load_image_set(entries, size, class_names=listing.class_names, what=what)
+    return decoded_image_set(entries, size, class_names=listing.class_names, what=what)
 
 
 def representative_dataset_of(calibration: ImageSet, preprocess: Callable[[np.ndarray], np.ndarray]) -> Callable[[], Iterator[list[np.ndarray]]]:

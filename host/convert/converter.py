@@ -41,10 +41,8 @@ from host.convert.records import (
 )
 from host.convert.training import Training, start_training, training_images
 from host.convert.variants import convert_quantizer_variant, convert_variant
-from host.data.images import (
-    ImageSet,
-    load_image_set,
-)
+from host.data.decoded import decoded_image_set
+from host.data.images import ImageSet
 from host.data.preprocess import get_preset
 from host.errors import ConversionError, DatasetError, InputError, ModelLoadError
 from host.fsio import atomic_write
@@ -260,7 +258,7 @@ def _calibration_for(modes: Sequence[QuantMode], options: ConvertOptions, shape:
         return None
     if options.calibration_entries:
         entries = options.calibration_entries[: options.calibration_count]
-        return load_image_set(entries, shape[:2], what="calibration images")
+        return decoded_image_set(entries, shape[:2], what="calibration images")
     if options.calibration_dir is None:
         if variant or any(m.needs_calibration for m in modes):
             raise InputError("integer modes need calibration images: pass --calibration DIR")

@@ -9,6 +9,7 @@ cannot be decoded are skipped and counted, never fatal, unless nothing readable 
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -141,6 +142,17 @@ def load_image_set(
     images = np.stack(arrays)
     label_array = np.asarray(labels, dtype=np.int32)
     return ImageSet(images, label_array, hash_arrays(images, label_array), tuple(skipped), class_names)
+
+
+def source_digest(header: dict[str, object], entries: tuple[ImageEntry, ...] | list[ImageEntry]) -> str:
+    """Names what images are made from without reading them: ``header`` (the size, a format
+    version) and the ordered source files by path, size, mtime and label. A file edited or
+    replaced gets a new mtime, so the name changes with it."""
+    digest = hashlib.sha256(json.dumps(header).encode())
+    for entry in entries:
+        st = entry.path.stat()
+        digest.update(f"{entry.path}\0{st.st_size}\0{st.st_mtime_ns}\0{entry.label}\n".encode())
+    return digest.hexdigest()
 
 
 def hash_arrays(*arrays: np.ndarray) -> str:

@@ -25,7 +25,7 @@ import numpy as np
 
 from device_agent.dataset import DatasetHeader, DatasetReader
 from host.cache import touch
-from host.data.images import ImageEntry, decode_rgb
+from host.data.images import ImageEntry, decode_rgb, source_digest
 from host.errors import DatasetError
 from host.fsio import atomic_write, open_private
 
@@ -71,11 +71,7 @@ def usable_cores() -> int:
 
 
 def source_key(pool: tuple[ImageEntry, ...], size: tuple[int, int], crop: float) -> str:
-    digest = hashlib.sha256(json.dumps({"version": PACK_VERSION, "size": size, "crop": crop}).encode())
-    for entry in pool:
-        st = entry.path.stat()
-        digest.update(f"{entry.path}\0{st.st_size}\0{st.st_mtime_ns}\0{entry.label}\n".encode())
-    return digest.hexdigest()
+    return source_digest({"version": PACK_VERSION, "size": size, "crop": crop}, pool)
 
 
 def _decode_chunk(paths: list[str], size: tuple[int, int], crop: float) -> tuple[np.ndarray, list[int]]:
