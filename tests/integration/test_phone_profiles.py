@@ -8,16 +8,18 @@ provision``), shell (``shell-python``) and attach (the line pasted into the Term
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 
 from host.cli import main
 from host.devices.agent.session import AgentSettings, open_session
-from host.devices.launch.choose import NoLauncher, find_launcher
+from host.devices.launch.choose import NoLauncher, check_termux, find_launcher
 from host.devices.launch.doctor import diagnose
 from host.devices.launch.launchers import running
 from host.devices.launch.provision import ProvisionError, provision
+from host.devices.launch.termux import in_termux
 from host.devices.transport.device import Device
 from host.emulator import manager
 from host.emulator.apps import type_in_termux
@@ -132,6 +134,26 @@ def test_termux_run_as_after_provision_and_the_app_s_agent_is_beyond_the_shell(p
     assert not running(device, pid, "run-as com.termux "), "stopping goes through run-as"
     with open_session(device) as again:  # the provisioned Termux and the copied zipapp are reused
         assert again.client.health() == "SERVING"
+
+
+def test_the_kept_import_check_holds_only_while_termux_s_packages_stay_as_they_were(phones):
+    device = phones["termux"]
+    provision(device, lambda text: None)
+
+    def check(fresh=False):  # a new Device each time: the check is not remembered within one command
+        return check_termux(Device(device.address, device.serial), fresh)[0]
+
+    check()
+    kept = check()
+    assert kept.works and "as found before" in kept.found
+    assert "as found before" not in check(fresh=True).found, "doctor's check imports for real"
+    site = f"/data/data/com.termux/files/usr/lib/python{sys.version_info[0]}.{sys.version_info[1]}/site-packages"
+    assert device.shell(in_termux(f"mv {site}/grpc {site}/grpc.away")).ok, "grpcio gone from Termux"
+    gone = check()
+    assert not gone.works and "grpc" in gone.found and gone.fix.startswith("host provision")
+    assert device.shell(in_termux(f"mv {site}/grpc.away {site}/grpc")).ok
+    back = check()
+    assert back.works and "as found before" not in back.found, "the answer kept is the missing one: imported again"
 
 
 def test_provision_without_the_phone_s_internet_says_so(adb_server, tmp_path):

@@ -11,29 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from host.devices.launch.attach import AttachLauncher, load_ticket
-from host.devices.launch.launchers import PYTHON_CANDIDATES, VERSION_PROBE, Launcher, ShellLauncher
+from host.devices.launch.launchers import PYTHON_CANDIDATES, Launcher, ShellLauncher
+from host.devices.launch.ready import KEPT_LINE, PYTHON_LINE, ready_probe
 from host.devices.launch.termux import PACKAGE, RUN_AS, TermuxRunAsLauncher
 from host.devices.transport.device import Device
 from host.errors import DeployError
-
-READY_PROBE = """
-import importlib
-missing = []
-for name in ("numpy", "grpc", "google.protobuf"):
-    try:
-        importlib.import_module(name)
-    except Exception:
-        missing.append(name)
-runtimes = []
-for name in ("ai_edge_litert.interpreter", "tflite_runtime.interpreter", "tensorflow.lite.python.interpreter"):
-    try:
-        importlib.import_module(name)
-        runtimes.append(name.split(".")[0])
-        break
-    except Exception:
-        pass
-print("READY " + runtimes[0] if not missing and runtimes else "MISSING " + ", ".join(missing + ([] if runtimes else ["a TFLite runtime"])))
-"""
 
 
 class NoLauncher(DeployError):
@@ -48,29 +30,36 @@ class LauncherCheck:
     fix: str = ""
 
 
-def _ready(launcher: Launcher, name: str, fix: str) -> LauncherCheck:
-    """Whether the agent's modules import under this launcher's Python."""
-    result = launcher.python(READY_PROBE)
-    said = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else (result.stderr.strip() or "no output")
+def _ready(launcher: Launcher, name: str, fix: str, home: str, fresh: bool) -> LauncherCheck | None:
+    """Whether the agent's modules import under this launcher's Python; the answer is kept in
+    ``home`` on the device (``host.devices.launch.ready``), and ``fresh`` imports for real
+    whatever was kept. None when no Python 3 runs."""
+    result = launcher.python(ready_probe(f"{home}/ready.json", trust_kept=not fresh))
+    lines = result.stdout.strip().splitlines()
+    if not lines or lines[0].strip() != PYTHON_LINE:
+        return None
+    said = lines[-1] if len(lines) > 1 else (result.stderr.strip() or "no output")
     if said.startswith("READY "):
-        return LauncherCheck(name, True, f"Python 3 with numpy, grpcio, protobuf and {said.split()[1]}")
+        kept = " (as found before; its packages are unchanged since)" if KEPT_LINE in lines[1:-1] else ""
+        return LauncherCheck(name, True, f"Python 3 with numpy, grpcio, protobuf and {said.split()[1]}{kept}")
     return LauncherCheck(name, False, f"Python 3 runs, but it lacks {said.removeprefix('MISSING ')}", fix)
 
 
-def check_termux(device: Device) -> tuple[LauncherCheck, TermuxRunAsLauncher | None]:
+def check_termux(device: Device, fresh: bool = False) -> tuple[LauncherCheck, TermuxRunAsLauncher | None]:
     """Whether Termux's run-as launcher works here. A working one is remembered for the rest of the
     command on this ``Device`` (provisioning, then choosing the launcher, ask in turn); one that
-    does not is asked again, since provisioning may be about to change that."""
+    does not is asked again, since provisioning may be about to change that. ``fresh``: import
+    for real rather than trust the answer the device kept (doctor)."""
     found = device.checked.get(TermuxRunAsLauncher.name)
-    if isinstance(found, tuple):
+    if isinstance(found, tuple) and not fresh:
         return found
-    result = _check_termux(device)
+    result = _check_termux(device, fresh)
     if result[0].works:
         device.checked[TermuxRunAsLauncher.name] = result
     return result
 
 
-def _check_termux(device: Device) -> tuple[LauncherCheck, TermuxRunAsLauncher | None]:
+def _check_termux(device: Device, fresh: bool) -> tuple[LauncherCheck, TermuxRunAsLauncher | None]:
     name = TermuxRunAsLauncher.name
     result = device.shell(f"{RUN_AS}id")
     said = (result.stderr or result.stdout).strip().splitlines()
@@ -83,21 +72,24 @@ def _check_termux(device: Device) -> tuple[LauncherCheck, TermuxRunAsLauncher | 
                                  "start the agent inside Termux with 'host agent-command', or install the GitHub release"), None
         return LauncherCheck(name, False, reason, "this phone's run-as does not work for Termux"), None
     launcher = TermuxRunAsLauncher(device)
-    version = launcher.python(VERSION_PROBE)
-    if not (version.ok and version.stdout.strip() == "3"):
+    check = _ready(launcher, name, f"host provision --device {device.serial}", launcher.home, fresh)
+    if check is None:
         return LauncherCheck(name, False, f"{PACKAGE} is debuggable but has no Python yet",
                              f"host provision --device {device.serial}"), None
-    check = _ready(launcher, name, f"host provision --device {device.serial}")
     return check, launcher if check.works else None
 
 
-def check_shell(device: Device, given: str | None) -> tuple[LauncherCheck, ShellLauncher | None]:
+def check_shell(device: Device, given: str | None, fresh: bool = False) -> tuple[LauncherCheck, ShellLauncher | None]:
     launcher = ShellLauncher.find(device, given)
     if launcher is None:
         tried = ", ".join((given,) if given else PYTHON_CANDIDATES)
         return LauncherCheck("shell", False, f"no Python 3 the shell user can run (tried {tried})",
                              "on a rooted or custom build with a Python the shell can run, pass --device-python PATH"), None
-    check = _ready(launcher, "shell", f"install numpy, grpcio, protobuf and a TFLite runtime for {launcher.python_path}")
+    check = _ready(launcher, "shell", f"install numpy, grpcio, protobuf and a TFLite runtime for {launcher.python_path}",
+                   launcher.home, fresh)
+    if check is None:
+        return LauncherCheck("shell", False, f"{launcher.python_path} does not run as a Python 3",
+                             "on a rooted or custom build with a Python 3 the shell can run, pass --device-python PATH"), None
     return check, launcher if check.works else None
 
 
@@ -110,11 +102,12 @@ def check_attach(device: Device) -> tuple[LauncherCheck, AttachLauncher | None]:
         AttachLauncher(device, ticket)
 
 
-def check_all(device: Device, device_python: str | None = None) -> list[tuple[LauncherCheck, Launcher | None]]:
+def check_all(device: Device, device_python: str | None = None, fresh: bool = False) -> list[tuple[LauncherCheck, Launcher | None]]:
+    """Every launcher's check; ``fresh``: each imports for real (doctor), not trusting a kept answer."""
     checks: list[tuple[LauncherCheck, Launcher | None]] = []
     if device_python is None:
-        checks.append(check_termux(device))
-    checks.append(check_shell(device, device_python))
+        checks.append(check_termux(device, fresh))
+    checks.append(check_shell(device, device_python, fresh))
     checks.append(check_attach(device))
     return checks
 

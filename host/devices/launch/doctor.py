@@ -69,7 +69,7 @@ class Diagnosis:
 def diagnose(device: Device, device_python: str | None = None, gpu_delegate: str = "", nnapi_delegate: str = "") -> Diagnosis:
     props = device.props()
     line = (f"{props.model} ({props.abi}), Android {props.release or '?'} SDK {props.sdk}" + (" [emulated]" if props.emulated else ""))
-    found = check_all(device, device_python)
+    found = check_all(device, device_python, fresh=True)  # doctor imports for real
     checks = tuple(c for c, _ in found)
     working = [(c, launcher) for c, launcher in found if launcher is not None and c.name != "attach"]
     if not working:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from host.devices.launch.choose import READY_PROBE, check_termux
+from host.devices.launch.choose import check_termux
 from host.devices.launch.launchers import VERSION_PROBE
+from host.devices.launch.ready import ready_probe
 from host.devices.launch.termux import TermuxRunAsLauncher, in_termux
 from host.devices.transport.device import Device
 from host.errors import DeployError
@@ -61,7 +62,8 @@ def provision(device: Device, say: Callable[[str], None]) -> list[str]:
                 raise ProvisionError(f"{device.serial}: the phone could not reach Termux's package mirror: it needs its own "
                                      f"internet connection (Wi-Fi or mobile data) for 'host provision' ({command}: {last})")
             raise ProvisionError(f"{device.serial}: {command} failed inside Termux: {last}")
-    ready = launcher.python(READY_PROBE).stdout.strip()
+    said = launcher.python(ready_probe(f"{launcher.home}/ready.json", trust_kept=False)).stdout.strip().splitlines()
+    ready = said[-1] if said else ""
     if not ready.startswith("READY"):
         raise ProvisionError(f"{device.serial}: after provisioning the agent's modules still do not import: {ready or 'no output'}")
     return missing
