@@ -10,7 +10,6 @@ import threading
 from pathlib import Path
 
 from device_agent import forking
-from device_agent.store import DEFAULT_MAX_UPLOAD
 
 
 def _read_token(from_stdin: bool) -> str:
@@ -34,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--token-stdin", action="store_true",
                        help="read the session token from the first line of standard input (else $QUANTBENCH_AGENT_TOKEN); "
                             "a token is never taken from the command line, where other users could read it")
-    serve.add_argument("--max-upload-bytes", type=int, default=DEFAULT_MAX_UPLOAD)
+    serve.add_argument("--max-upload-bytes", type=int, help="the largest file the host may upload (default: 1 GiB)")
     serve.add_argument("--incoming", type=Path, help="folder the host pushes files into over ADB (read only by AdoptFile)")
     serve.add_argument("--gpu-delegate", default="", help="GPU delegate library path or name")
     serve.add_argument("--nnapi-delegate", default="", help="NNAPI delegate library path or name")
@@ -44,10 +43,12 @@ def main(argv: list[str] | None = None) -> int:
     token = _read_token(args.token_stdin)
     if len(token) < 16:
         parser.error("a session token of at least 16 characters is required (--token-stdin or $QUANTBENCH_AGENT_TOKEN)")
-    forking.start_workers()
-    from device_agent.server import Activity, AgentConfig, create_server  # gRPC's import, beside the forkserver's
+    forking.start_workers()  # before this process imports numpy and gRPC: the forkserver imports its own meanwhile
+    from device_agent.server import Activity, AgentConfig, create_server
+    from device_agent.store import DEFAULT_MAX_UPLOAD
 
-    config = AgentConfig(args.root, token, args.max_upload_bytes, args.gpu_delegate, args.nnapi_delegate, args.incoming)
+    upload = DEFAULT_MAX_UPLOAD if args.max_upload_bytes is None else args.max_upload_bytes
+    config = AgentConfig(args.root, token, upload, args.gpu_delegate, args.nnapi_delegate, args.incoming)
     activity = Activity()
     server, port = create_server(config, f"{args.host}:{args.port}", activity)
     print(f"LISTENING {port}", flush=True)
