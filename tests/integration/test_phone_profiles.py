@@ -17,13 +17,13 @@ from host.cli import main
 from host.devices.agent.session import AgentSettings, open_session
 from host.devices.launch.choose import NoLauncher, check_termux, find_launcher
 from host.devices.launch.doctor import diagnose
-from host.devices.launch.launchers import running
+from host.devices.launch.launchers import detached, running, started_pid, wait_for_port
 from host.devices.launch.provision import ProvisionError, provision
 from host.devices.launch.termux import in_termux
 from host.devices.transport.device import Device
 from host.emulator import manager
 from host.emulator.apps import type_in_termux
-from host.errors import DeviceError
+from host.errors import DeployError, DeviceError
 from tests.adb_fixtures import adb_binaries, private_adb_server
 
 TERMUX_PACKAGES = "pkg install -y python python-numpy python-grpcio python-tflite-runtime && pip install protobuf"
@@ -154,6 +154,21 @@ def test_the_kept_import_check_holds_only_while_termux_s_packages_stay_as_they_w
     assert device.shell(in_termux(f"mv {site}/grpc.away {site}/grpc")).ok
     back = check()
     assert back.works and "as found before" not in back.found, "the answer kept is the missing one: imported again"
+
+
+def test_the_port_is_read_once_the_log_says_it_and_an_agent_that_exits_first_is_said_to(phones):
+    device = phones["stock"]
+    log = "/data/local/tmp/fake-agent.log"
+
+    def start(command):
+        return started_pid(device, device.shell(detached(command, log), stdin=b"token\n"))
+
+    pid = start("sh -c 'sleep 1; echo LISTENING 4321; sleep 30'")  # listens only after the first look has waited
+    assert wait_for_port(device, log, pid) == 4321
+    device.shell(f"kill {pid}")
+    pid = start("sh -c 'echo no module named grpc >&2; exit 3'")
+    with pytest.raises(DeployError, match="the agent exited at start: no module named grpc"):
+        wait_for_port(device, log, pid)
 
 
 def test_provision_without_the_phone_s_internet_says_so(adb_server, tmp_path):

@@ -146,27 +146,39 @@ def stop_process(device: Device, pid: int, prefix: str, wait_s: float = 5.0) -> 
     process's own user (``run-as PKG ``), since the shell may not signal an app's processes."""
     device.shell(f"{prefix}kill {pid} 2>/dev/null", timeout=10)
     deadline = time.monotonic() + wait_s
+    pause = 0.02  # an agent exits within about 0.1 s of SIGTERM: look soon, then less often
     while running(device, pid, prefix):
         if time.monotonic() > deadline:
             device.shell(f"{prefix}kill -9 {pid} 2>/dev/null", timeout=10)
             return
-        time.sleep(0.1)
+        time.sleep(pause)
+        pause = min(pause * 2, 0.2)
 
 
-PORT_POLL_S = 0.05  # each look is two shell round trips already; the agent starts in about half a second
+PORT_WAIT_LOOKS = 50  # looks at the log on the device, 20 ms apart, in one shell call
+
+
+def _port_wait(log_path: str, pid: int, prefix: str) -> str:
+    """Shell text that waits on the device until the log says LISTENING, the agent is gone or
+    about a second has passed, then prints the log: one round trip answers as soon as the agent
+    listens (a host-side poll paid two round trips and a sleep a look). Where ``sleep`` takes no
+    fraction (toolbox before Android 6) the looks just come quicker."""
+    loop = (f"n=0; while [ $n -lt {PORT_WAIT_LOOKS} ] && [ -r /proc/{pid}/stat ] && "
+            f"! grep -q '^LISTENING ' {log_path} 2>/dev/null; do sleep 0.02; n=$((n+1)); done; cat {log_path} 2>/dev/null")
+    return f"{prefix}sh -c {shlex.quote(loop)}"
 
 
 def wait_for_port(device: Device, log_path: str, pid: int, prefix: str = "", timeout_s: float = START_TIMEOUT_S) -> int:
     """The port the agent reports in its log; its last lines as the error if it exits first."""
     deadline = time.monotonic() + timeout_s
+    look = _port_wait(log_path, pid, prefix)
     while time.monotonic() < deadline:
-        log = device.shell(f"{prefix}cat {log_path} 2>/dev/null").stdout
+        log = device.shell(look).stdout
         for line in log.splitlines():
             if line.startswith("LISTENING "):
                 return int(line.split()[1])
         if not running(device, pid, prefix):
             tail = " | ".join(log.strip().splitlines()[-3:])
             raise DeployError(f"{device.serial}: the agent exited at start: {tail or 'no output'} (run 'host doctor')")
-        time.sleep(PORT_POLL_S)
     device.shell(f"{prefix}kill {pid} 2>/dev/null")
     raise DeployError(f"{device.serial}: the agent did not report its port within {timeout_s:g} s")
