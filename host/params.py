@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import math
 import types
 import typing
@@ -70,7 +71,10 @@ def part(cls: type[T]) -> T:
     return field
 
 
+@functools.cache
 def _hints(cls: type) -> dict[str, object]:
+    """A table's annotations, resolved once per class: resolving evaluates each one's text again
+    (``from __future__ import annotations``), and building a bench's parser asked 217 times."""
     return typing.get_type_hints(cls)
 
 
