@@ -23,7 +23,9 @@ _NUMBER = (int, float)
 _HINTS: dict[type, dict[str, Any]] = {}
 
 
-def _hints(cls: type) -> dict[str, Any]:
+def type_hints(cls: type) -> dict[str, Any]:
+    """A dataclass's annotations, resolved once per class: resolving evaluates each one's text
+    again (``from __future__ import annotations``). Decoding and option tables both ask often."""
     if cls not in _HINTS:
         _HINTS[cls] = typing.get_type_hints(cls)
     return _HINTS[cls]
@@ -49,7 +51,7 @@ def decode(cls: type[T], data: object, where: str, renames: Mapping[str, str] | 
     for field in dataclasses.fields(cls):  # type: ignore[arg-type]
         key = names.get(field.name, field.name)
         if key in data:
-            values[field.name] = _convert(_hints(cls)[field.name], data[key], f"{where}.{key}", names)
+            values[field.name] = _convert(type_hints(cls)[field.name], data[key], f"{where}.{key}", names)
         elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
             raise RecordError(f"{where}: missing {key!r}")
     return cls(**values)

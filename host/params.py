@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import functools
 import math
 import types
 import typing
@@ -26,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from host.codec import type_hints
 from host.errors import InputError
 
 Check = Callable[[Any], "str | None"]
@@ -69,13 +69,6 @@ def part(cls: type[T]) -> T:
     """A nested table of parameters: its options are the command's own, its value a ``cls``."""
     field: T = dataclasses.field(default_factory=cls, metadata={"part": cls})
     return field
-
-
-@functools.cache
-def _hints(cls: type) -> dict[str, object]:
-    """A table's annotations, resolved once per class: resolving evaluates each one's text again
-    (``from __future__ import annotations``), and building a bench's parser asked 217 times."""
-    return typing.get_type_hints(cls)
 
 
 def parts_of(cls: type) -> list[tuple[dataclasses.Field[Any], type]]:
@@ -159,7 +152,7 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, only: Iterable[str
     for owner, field, spec in _leaves(cls):
         if wanted is not None and field.name not in wanted:
             continue
-        kind = _base(_hints(owner)[field.name])
+        kind = _base(type_hints(owner)[field.name])  # building a bench's parser asks 217 times
         kind = str if kind is Path else kind
         if spec.positional:
             if spec.default in (None, ""):
