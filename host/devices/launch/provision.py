@@ -13,7 +13,6 @@ from collections.abc import Callable
 
 from host.devices.launch.choose import check_termux
 from host.devices.launch.launchers import VERSION_PROBE
-from host.devices.launch.ready import ready_probe
 from host.devices.launch.termux import TermuxRunAsLauncher, in_termux
 from host.devices.transport.device import Device
 from host.errors import DeployError
@@ -62,8 +61,7 @@ def provision(device: Device, say: Callable[[str], None]) -> list[str]:
                 raise ProvisionError(f"{device.serial}: the phone could not reach Termux's package mirror: it needs its own "
                                      f"internet connection (Wi-Fi or mobile data) for 'host provision' ({command}: {last})")
             raise ProvisionError(f"{device.serial}: {command} failed inside Termux: {last}")
-    said = launcher.python(ready_probe(f"{launcher.home}/ready.json", trust_kept=False)).stdout.strip().splitlines()
-    ready = said[-1] if said else ""
-    if not ready.startswith("READY"):
-        raise ProvisionError(f"{device.serial}: after provisioning the agent's modules still do not import: {ready or 'no output'}")
+    after, _ = check_termux(device, fresh=True)  # imports for real, and keeps the answer on the phone
+    if not after.works:
+        raise ProvisionError(f"{device.serial}: after provisioning the agent's modules still do not import: {after.found}")
     return missing

@@ -40,12 +40,12 @@ def stamp():
                 parts.append(path + " gone")
         parts.append(name + (" found" if spec else " missing"))
     return "\\n".join(parts)
-key = stamp() if REMEMBER else ""
+key = stamp()
 try:
-    kept = json.load(open(REMEMBER)) if REMEMBER and TRUST_KEPT else {{}}
+    kept = json.load(open(REMEMBER)) if TRUST_KEPT else {{}}
 except Exception:
     kept = {{}}
-if key and kept.get("stamp") == key and str(kept.get("said", "")).startswith("READY "):
+if kept.get("stamp") == key and str(kept.get("said", "")).startswith("READY "):
     print("KEPT")
     print(kept["said"])
     sys.exit(0)
@@ -64,22 +64,20 @@ for name in {runtimes!r}:
     except Exception:
         pass
 said = "READY " + runtimes[0] if not missing and runtimes else "MISSING " + ", ".join(missing + ([] if runtimes else ["a TFLite runtime"]))
-if REMEMBER:
-    try:
-        os.makedirs(os.path.dirname(REMEMBER), exist_ok=True)
-        with open(REMEMBER + ".tmp", "w") as out:
-            json.dump({{"stamp": key, "said": said}}, out)
-        os.replace(REMEMBER + ".tmp", REMEMBER)
-    except OSError:
-        pass
+try:
+    os.makedirs(os.path.dirname(REMEMBER), exist_ok=True)
+    with open(REMEMBER + ".tmp", "w") as out:
+        json.dump({{"stamp": key, "said": said}}, out)
+    os.replace(REMEMBER + ".tmp", REMEMBER)
+except OSError:
+    pass
 print(said)
 '''
 
 
-def ready_probe(remember: str | None = None, trust_kept: bool = True) -> str:
-    """The check as a ``python -c`` script. With ``remember`` (a file on the device) the answer
-    is kept there, and one kept before is given again while its stamp matches, unless not
-    ``trust_kept`` (doctor: it imports for real and keeps what it found)."""
+def ready_probe(remember: str, trust_kept: bool = True) -> str:
+    """The check as a ``python -c`` script. Its answer is kept in ``remember`` (a file on the
+    device), and one kept before is given again while its stamp matches, unless not
+    ``trust_kept`` (doctor and provisioning: they import for real and keep what they found)."""
     packages = MODULES + tuple(runtime.split(".")[0] for runtime in RUNTIMES)  # found, never imported
     return _SCRIPT.format(remember=remember, trust_kept=trust_kept, packages=packages, modules=MODULES, runtimes=RUNTIMES)
-
