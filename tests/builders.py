@@ -218,3 +218,31 @@ def precision_workspace(root: Path, count: int = 300) -> Path:
         label = int(np.argmax(interpreter.get_tensor(target)))
         Image.fromarray(pixels).save(root / "eval" / f"class_{label}" / f"{i:04d}.png")
     return root
+
+
+def third_party_tflite(model, *, float16: bool = True, legacy_opcodes: bool = True, signatures: bool = False) -> bytes:
+    """A float .tflite as older converters and model zoos hand it over: float16 weights behind
+    DEQUANTIZE ops (TensorFlow's float16 pattern), op codes only in the legacy
+    ``deprecated_builtin_code`` byte, no signature. Rewritten with LiteRT's own schema classes."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    from host.convert import tfenv
+
+    tf = tfenv.tf()
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if float16:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    with tfenv.silenced():
+        content = bytes(converter.convert())
+    flat = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
+    if legacy_opcodes:
+        for code in flat.operatorCodes:
+            assert code.builtinCode < 127, "a code past 127 has no legacy form"
+            code.deprecatedBuiltinCode, code.builtinCode = code.builtinCode, 0
+    if not signatures:
+        flat.signatureDefs = None
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(flat.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())

@@ -115,7 +115,7 @@ def prepare_inputs(config: BenchConfig, listener: InputsListener, first: Resolve
     first = first or resolve_bench_inputs(config)
     resolved, slices = first.resolved, first.slices
     inputs = _given(resolved) if resolved.given else _converted(resolved, config.conversion, slices, listener)
-    inputs = replace(inputs, label_offset=config.data.label_offset, notes=[resolved.preset_note, *inputs.notes])
+    inputs = replace(inputs, label_offset=config.data.label_offset, notes=[*resolved.notes, *inputs.notes])
     return _with_dataset(config.data, slices, resolved.demo_data, inputs, listener)
 
 

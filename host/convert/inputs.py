@@ -85,6 +85,12 @@ class ResolvedInputs:
     def preset_note(self) -> str:
         return f"preprocessing preset {self.preset}: {self.preset_reason}"
 
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What the console says first: what was done to the model file, then the preset."""
+        normalized = self.source.note if self.source is not None else None
+        return (*((normalized,) if normalized else ()), self.preset_note)
+
     def select(self, request: ModeRequest, calibration_entries: bool = False) -> tuple[list[QuantMode], dict[str, str]]:
         """The modes that can be built from these inputs, and the others with the reason."""
         return request.select(has_calibration=self.calibration is not None or calibration_entries,

@@ -34,6 +34,13 @@ class TfliteFacts:
         dtypes = {self.input_dtype, self.output_dtype, *self.weight_dtypes, *self.activation_dtypes}
         return dtypes <= {"float32"}
 
+    @property
+    def is_float_source(self) -> bool:
+        """Float computation throughout, weights stored as float32 or float16 (a model zoo's
+        float16 file is widened into a source by ``host.convert.normalize``)."""
+        computed = {self.input_dtype, self.output_dtype, *self.activation_dtypes}
+        return computed <= {"float32"} and self.weight_dtypes <= {"float32", "float16"}
+
 
 _PACKED_TYPES = {17: "int4", 20: "uint4"}  # schema TensorType values the interpreter reports as int8/uint8
 

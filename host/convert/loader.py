@@ -52,6 +52,7 @@ class ModelSource:
     weights_path: Path | None = None
     known_input_shape: tuple[int, int, int] | None = None
     preset: str | None = None
+    note: str | None = None  # what was done to the user's file before it became a source (host.convert.normalize)
 
     def describe(self) -> dict[str, object]:
         return {"name": self.name, "kind": self.kind, "sha256": self.sha256, "path": str(self.path) if self.path else None}
@@ -111,19 +112,49 @@ def resolve_file(path: Path, *, name: str, kind: str) -> ModelSource:
 
 
 def float_tflite_source(path: Path, name: str) -> ModelSource:
-    """A float .tflite (a PyTorch, JAX or TensorFlow export) as the source of the quantizer's
-    modes; its input is read from the file. A quantized one is a build, benched as it is."""
+    """A float .tflite (a PyTorch, JAX or TensorFlow export, a model zoo's file) as the source of
+    the quantizer's modes; its input is read from the file. Float16 weights, legacy op codes and
+    a missing signature are normalised on a cached copy (``host.convert.normalize``), which is then
+    the source. A file quantized otherwise is a build, benched as it is."""
     from host.convert.inspect import inspect_tflite
     from host.errors import ConversionError
 
+    content = path.read_bytes()
     try:
-        facts = inspect_tflite(path.read_bytes())
+        facts = inspect_tflite(content)
     except ConversionError as e:
         raise ModelLoadError(f"{path} is not a valid TFLite model (corrupt or truncated?): {str(e).split(': ', 1)[-1]}") from e
-    if not facts.is_float:
+    if not facts.is_float_source:
         raise ModelLoadError(f"{path} is already quantized: bench it as it is (host bench --model {path}); "
                              "the quantizer's modes start from a float model")
-    return ModelSource(name, "tflite_file", sha256_file(path), path=path, known_input_shape=_check_image_shape(facts.input_shape))
+    copy, note = _normalized_copy(path, content)
+    return ModelSource(name, "tflite_file", sha256_file(copy), path=copy, known_input_shape=_check_image_shape(facts.input_shape),
+                       note=note)
+
+
+def _normalized_copy(path: Path, content: bytes) -> tuple[Path, str | None]:
+    """The file the quantizer reads: ``path`` itself when it needs nothing, else a copy in the
+    cache named by the original's hash (made once), with the line saying what was done."""
+    import json
+
+    from host.convert.normalize import normalize_float_tflite
+    from host.fsio import atomic_write
+    from host.paths import cache_dir
+
+    folder = cache_dir() / "normalized" / hashlib.sha256(content).hexdigest()[:32]
+    copy, meta = folder / "model.tflite", folder / "normalized.json"
+    if copy.is_file() and meta.is_file():
+        try:
+            return copy, str(json.loads(meta.read_text())["note"]).replace("{name}", path.name)
+        except (ValueError, KeyError, OSError):
+            pass  # a damaged entry is made again
+    normalized = normalize_float_tflite(content, path.name)
+    if not normalized.changed:
+        return path, None
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write(copy, normalized.content)
+    atomic_write(meta, json.dumps({"note": normalized.describe("{name}")}))
+    return copy, normalized.describe(path.name)
 
 
 def _resolve_builtin(builtin: Builtin, weights: str | None) -> ModelSource:

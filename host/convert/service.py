@@ -28,7 +28,8 @@ def convert_command(config: ConvertConfig, listener: ConversionListener | None =
         raise InputError(f"{config.model} {what}: bench it as it is (host bench --model {config.model}); the quantizer's "
                          "modes start from a float .tflite, TensorFlow's from the Keras/TensorFlow model")
     if say is not None:
-        say(inputs.preset_note)
+        for note in inputs.notes:
+            say(note)
     runnable, skipped = inputs.select(request)
     cache = ConversionCache(cache_dir() / "convert")
     return convert_model(inputs.source, runnable, Path(config.out), inputs.convert_options(settings), cache=cache,

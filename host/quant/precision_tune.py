@@ -58,7 +58,8 @@ def float_model_of(options: TuneOptions, listener: BenchListener) -> tuple[bytes
         raise InputError(f"{options.model} is already quantized: --precisions starts from a float model")
     if resolved.dataset is None:
         raise InputError("pass --dataset DIR: labelled images whose accuracy is measured on the device")
-    listener.stage(resolved.preset_note)
+    for note in resolved.notes:
+        listener.stage(note)
     source = resolved.source
     if source.kind == "tflite_file" and source.path is not None:
         return source.path.read_bytes(), source.name, source.sha256, resolved.dataset

@@ -69,7 +69,8 @@ def debug_command(options: DebugOptions, say: Callable[[str], None] = lambda tex
     """Calibrate once, measure every quantized op on the debug images; also the integer build the
     numbers describe (for Model Explorer)."""
     resolved = resolve_inputs(quant_request(options.model, options.weights, options.calibration, options.dataset, options.preset))
-    say(resolved.preset_note)
+    for note in resolved.notes:
+        say(note)
     if options.mode != "integer":
         return quantizer_debug(options, resolved)
     inputs = load_inputs(resolved, options.calibration_count)

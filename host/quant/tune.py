@@ -262,7 +262,8 @@ def tune_command(options: TuneOptions, db: StoreLocation, listener: BenchListene
     dataset = resolved.dataset
     if dataset is None:
         raise InputError("pass --dataset DIR: labelled images whose accuracy is measured on the device")
-    listener.stage(resolved.preset_note)
+    for note in resolved.notes:
+        listener.stage(note)
     listener.stage("calibrating and ranking layers by quantization error")
     inputs = load_inputs(resolved, options.calibration_count)
     ranked = inputs.rank(inputs.calibration)
