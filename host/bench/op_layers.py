@@ -44,9 +44,22 @@ def model_nodes(model_content: bytes, known_layers: Sequence[str] = ()) -> list[
     as folded (XNNPACK gives them no node of their own)."""
     interpreter = inspection_interpreter(model_content)
     dtypes = {t["name"]: t["dtype"] for t in interpreter.get_tensor_details()}
+    nodes = graph.model_nodes(interpreter, known_layers)
+    if not known_layers:
+        nodes = keep_nodes_apart(nodes, graph.model_nodes(interpreter, strip=False))
     return [replace(node, op_type=FOLDED_WEIGHTS)
             if node.op_type == "DEQUANTIZE" and node.inputs and dtypes.get(node.inputs[0]) is np.float16 else node
-            for node in graph.model_nodes(interpreter, known_layers)]
+            for node in nodes]
+
+
+def keep_nodes_apart(stripped: Sequence[GraphOp], own: Sequence[GraphOp]) -> list[GraphOp]:
+    """Keras' call-instance suffix stripped where that names each layer once; where it would merge
+    nodes whose own names differ (a .tflite from elsewhere, whose ``conv2d``, ``conv2d_1`` ...
+    ``conv2d_15`` are sixteen layers), those nodes keep their own names, so each is its own row."""
+    owners: dict[str, set[str]] = {}
+    for node, named in zip(stripped, own, strict=True):
+        owners.setdefault(node.layer, set()).add(named.layer)
+    return [named if len(owners[node.layer]) > 1 else node for node, named in zip(stripped, own, strict=True)]
 
 
 def is_partition(name: str) -> bool:

@@ -38,11 +38,12 @@ class GraphOp:
         return f"{self.op_type} (model output)" if self.tensor.startswith("StatefulPartitionedCall") else self.tensor.split(";")[0]
 
 
-def layers_of(tensor_name: str, known: Iterable[str] = ()) -> tuple[str, ...]:
+def layers_of(tensor_name: str, known: Iterable[str] = (), strip: bool = True) -> tuple[str, ...]:
     """The Keras layers a (possibly fused) tensor name mentions.
 
     With the model's layer names known, a path component matches a layer exactly or with Keras'
-    call-instance suffix (``block7_project_1``); without them the suffix is stripped.
+    call-instance suffix (``block7_project_1``); without them the suffix is stripped, unless
+    ``strip`` is False (a .tflite from elsewhere: ``conv2d_1`` is a layer of its own there).
     """
     known_set = set(known)
     found: list[str] = []
@@ -53,7 +54,7 @@ def layers_of(tensor_name: str, known: Iterable[str] = ()) -> tuple[str, ...]:
             if known_set:
                 name = component if component in known_set else base if base in known_set else None
             else:
-                name = base if base != component else None
+                name = (base if strip else component) if base != component else None
             if name and name not in found:
                 found.append(name)
             if name:
@@ -71,17 +72,18 @@ def graph_ops(model_content: bytes, known_layers: Sequence[str] = ()) -> list[Gr
     return [replace(op, depth=depth) for depth, op in enumerate(kept)]
 
 
-def model_nodes(interpreter: Any, known_layers: Sequence[str] = ()) -> list[GraphOp]:
-    """Every node of a loaded model, ``depth`` its index in the model, each with its Keras layers."""
+def model_nodes(interpreter: Any, known_layers: Sequence[str] = (), strip: bool = True) -> list[GraphOp]:
+    """Every node of a loaded model, ``depth`` its index in the model, each with its Keras layers
+    (``strip``: as ``layers_of``)."""
     names = {t["index"]: t["name"] for t in interpreter.get_tensor_details()}
     nodes: list[GraphOp] = []
     for op in interpreter._get_ops_details():  # the public API has no op listing
         outputs = [i for i in op["outputs"] if i >= 0]
         tensor = names[outputs[0]] if outputs else ""
         inputs = tuple(names[i] for i in op["inputs"] if i >= 0)
-        layers = layers_of(tensor, known_layers)
+        layers = layers_of(tensor, known_layers, strip)
         if not layers:  # a model output takes the signature's name; its weights still carry the layer's
-            layers = tuple(dict.fromkeys(name for weight in inputs[1:] for name in layers_of(weight, known_layers)))
+            layers = tuple(dict.fromkeys(name for weight in inputs[1:] for name in layers_of(weight, known_layers, strip)))
         nodes.append(GraphOp(int(op["index"]), op["op_name"], tensor, layers, inputs))
     return nodes
 

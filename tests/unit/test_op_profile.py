@@ -11,8 +11,8 @@ import pytest
 from device_agent.contract import OpProfile, OpTime
 from device_agent.litert_capi import ProfiledEvent
 from device_agent.op_profile import summarize
-from host.bench.op_layers import FOLDED_WEIGHTS, attribute
-from host.convert.graph import GraphOp
+from host.bench.op_layers import FOLDED_WEIGHTS, attribute, keep_nodes_apart
+from host.convert.graph import GraphOp, layers_of
 from host.errors import InputError
 from host.report.ops import BETWEEN_NODES, op_table, render_ops
 from tests.records import cell, run
@@ -124,3 +124,23 @@ def test_a_farm_runs_cells_are_told_apart_by_device():
     first, second = _profiled("none", "cpu1", ops, 2.0), replace(_profiled("none", "cpu1", ops, 4.0), device="B")
     rows, _ = op_table(run("r", [first, second], modes=("none",), backends=("cpu1",)))
     assert {r.cell for r in rows} == {"A none/cpu1", "B none/cpu1"}
+
+
+def _node(depth: int, tensor: str, strip: bool = True) -> GraphOp:
+    return GraphOp(depth, "CONV_2D", tensor, layers_of(tensor, strip=strip), ("x", f"w{depth}"))
+
+
+def test_nodes_of_a_foreign_tflite_keep_their_own_names():
+    """A model zoo's conv2d_1 ... conv2d_3 are three layers: stripping Keras' call-instance suffix
+    would make them one row with every run of the three."""
+    tensors = ["model/conv2d_1/Conv2D", "model/conv2d_2/Conv2D", "model/conv2d_3/Conv2D", "model/dense_1/MatMul"]
+    stripped = [_node(i, t) for i, t in enumerate(tensors)]
+    assert {n.layer for n in stripped[:3]} == {"conv2d"}
+    kept = keep_nodes_apart(stripped, [_node(i, t, strip=False) for i, t in enumerate(tensors)])
+    assert [n.layer for n in kept] == ["conv2d_1", "conv2d_2", "conv2d_3", "dense"]
+
+
+def test_keras_call_instances_still_name_their_layers():
+    tensors = ["functional_1/conv2d_1/convolution", "functional_1/conv2d_1_2/convolution", "functional_1/dense_1/MatMul"]
+    kept = keep_nodes_apart([_node(i, t) for i, t in enumerate(tensors)], [_node(i, t, strip=False) for i, t in enumerate(tensors)])
+    assert [n.layer for n in kept] == ["conv2d", "conv2d_1", "dense"]
