@@ -15,12 +15,13 @@ from host.convert.cache import ConversionCache
 from host.convert.converter import convert_model
 from host.convert.given import ModelFile, given_note
 from host.convert.inputs import InputRequest, ResolvedInputs, resolve_inputs
-from host.convert.inspect import inspect_tflite
+from host.convert.inspect import classifier_output_problem, inspect_tflite
 from host.convert.modes import MODES
 from host.convert.options import ConversionSettings
 from host.convert.records import ConversionListener, ConversionReport
 from host.data.datasets import DatasetSlices, check_labels, check_listed, slice_dataset
 from host.data.packed import pack
+from host.errors import DatasetError
 from host.paths import cache_dir
 from host.results import DatasetInfo, ModelInfo, RunStats
 
@@ -162,6 +163,8 @@ def _with_dataset(data: EvaluationData, slices: DatasetSlices | None, uses_demo_
     if slices is None:
         inputs.notes.append("no dataset given (--dataset DIR): latency only, accuracy and fidelity are n/a")
         return inputs
+    if slices.labelled:
+        _check_labels_score(inputs, slices.name)
     check_labels(slices.evaluation, inputs.model.classes, data.label_offset)
     shape = inputs.model.input_shape
     progress = _PackProgress(listener)
@@ -177,6 +180,18 @@ def _with_dataset(data: EvaluationData, slices: DatasetSlices | None, uses_demo_
         labels = reader.labels()
     labels = np.where(labels >= 0, labels + data.label_offset, -1)
     return replace(inputs, dataset=dataset, dataset_file=packed.path, dataset_file_sha256=packed.file_sha256, labels=labels)
+
+
+def _check_labels_score(inputs: PreparedInputs, dataset: str) -> None:
+    """Class labels score a classifier only: given to a model that is not one, they would print a
+    top-1 of a flattened box or mask output as if it meant something. Refused before the device."""
+    build = next(iter(inputs.models.values()), None)
+    if build is None:
+        return
+    problem = classifier_output_problem(build.path.read_bytes())
+    if problem is not None:
+        raise DatasetError(f"{dataset} has class labels, but {problem}: labels score a classifier's top-k; "
+                           "bench without labels (a folder of images with no class subfolders) to measure fidelity to the float build")
 
 
 class _PackProgress:

@@ -114,3 +114,17 @@ def inspect_tflite(model_content: bytes) -> TfliteFacts:
         float_kernels=tuple(dict.fromkeys(float_kernels)),
         float_weight_ops=tuple(float_weight_ops),
     )
+
+
+def classifier_output_problem(model_content: bytes) -> str | None:
+    """Why labels cannot score this model, or None for a classifier's one ``[1, classes]`` output.
+    Top-k reads one score vector per image: a detector's boxes, a segmenter's mask or a landmark
+    model's several heads would be scored as if they were class scores."""
+    outputs = inspection_interpreter(model_content).get_output_details()
+    shapes = [tuple(int(d) for d in o["shape"]) for o in outputs]
+    if len(shapes) != 1:
+        listed = ", ".join(f"{o['name']} {list(shape)}" for o, shape in zip(outputs, shapes, strict=True))
+        return f"the model has {len(shapes)} outputs ({listed[:200]}), not one score vector per image"
+    if len(shapes[0]) != 2 or shapes[0][0] != 1:
+        return f"the model's output is {list(shapes[0])}, not one score vector [1, classes] per image"
+    return None
