@@ -27,6 +27,7 @@ class TfliteFacts:
     activation_dtypes: frozenset[str]
     float_kernels: tuple[str, ...]
     float_weight_ops: tuple[str, ...] = ()  # each weighted op whose weights stayed float32, by op type
+    input_count: int = 1  # the model's inputs; the evaluation feeds the first (an image), so only one is supported
 
     @property
     def is_float(self) -> bool:
@@ -113,6 +114,7 @@ def inspect_tflite(model_content: bytes) -> TfliteFacts:
         activation_dtypes=frozenset(activation_dtypes),
         float_kernels=tuple(dict.fromkeys(float_kernels)),
         float_weight_ops=tuple(float_weight_ops),
+        input_count=len(inputs),
     )
 
 
@@ -127,4 +129,13 @@ def classifier_output_problem(model_content: bytes) -> str | None:
         return f"the model has {len(shapes)} outputs ({listed[:200]}), not one score vector per image"
     if len(shapes[0]) != 2 or shapes[0][0] != 1:
         return f"the model's output is {list(shapes[0])}, not one score vector [1, classes] per image"
+    return None
+
+
+def single_input_problem(facts: TfliteFacts) -> str | None:
+    """Why a model cannot be benched or calibrated here: every input past the first would be left
+    at zeros while the first gets an image, and its latency and quality measured as if that were real."""
+    if facts.input_count != 1:
+        return (f"takes {facts.input_count} inputs; the evaluation and calibration feed one image, so the others would run "
+                "on zeros: only single-input image models are supported")
     return None

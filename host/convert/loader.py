@@ -116,7 +116,7 @@ def float_tflite_source(path: Path, name: str) -> ModelSource:
     the quantizer's modes; its input is read from the file. Float16 weights, legacy op codes and
     a missing signature are normalised on a cached copy (``host.convert.normalize``), which is then
     the source. A file quantized otherwise is a build, benched as it is."""
-    from host.convert.inspect import inspect_tflite
+    from host.convert.inspect import inspect_tflite, single_input_problem
     from host.errors import ConversionError
 
     content = path.read_bytes()
@@ -127,6 +127,8 @@ def float_tflite_source(path: Path, name: str) -> ModelSource:
     if not facts.is_float_source:
         raise ModelLoadError(f"{path} is already quantized: bench it as it is (host bench --model {path}); "
                              "the quantizer's modes start from a float model")
+    if single_input_problem(facts):
+        raise ModelLoadError(f"{path} {single_input_problem(facts)}")
     copy, note = _normalized_copy(path, content)
     return ModelSource(name, "tflite_file", sha256_file(copy), path=copy, known_input_shape=_check_image_shape(facts.input_shape),
                        note=note)

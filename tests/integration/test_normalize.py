@@ -110,3 +110,23 @@ def _float16_constants(content: bytes):
         tensor = graph.Tensors(i)
         if tensor.Type() == 1 and model.Buffers(tensor.Buffer()).DataLength():
             yield i
+
+
+def test_a_two_input_model_is_refused_in_one_line(tmp_path, capsys):
+    """Its second input would run on zeros while the first gets an image (the issue saw it
+    measured, tuned, and a8w8 exit 1 with 'signature takes 2 inputs')."""
+    from host.convert import tfenv
+    from tests.builders import keras
+
+    k = keras()
+    image, extra = k.Input((16, 16, 3), batch_size=1), k.Input((4,), batch_size=1)
+    pooled = k.layers.GlobalAveragePooling2D()(k.layers.Conv2D(4, 3)(image))
+    model = k.Model([image, extra], k.layers.Dense(3)(k.layers.Concatenate()([pooled, extra])))
+    with tfenv.silenced():
+        path = tmp_path / "two_inputs.tflite"
+        path.write_bytes(bytes(tfenv.tf().lite.TFLiteConverter.from_keras_model(model).convert()))
+    with pytest.raises(ModelLoadError, match="takes 2 inputs"):
+        resolve_model(str(path))
+    assert main(["convert", str(path), "--modes", "a8w8", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "takes 2 inputs" in err[0], err
