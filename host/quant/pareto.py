@@ -4,15 +4,19 @@ A build (mode on a backend) is on the front when no other build is at least as a
 and as small, and better in one of them. The pick honours the user's limits (size, latency,
 accuracy); with no accuracy floor given it never trades accuracy silently: it keeps the builds
 within ``DEFAULT_ACCURACY_SLACK`` points of the best one measured, then takes the fastest, the
-smaller one when two are within ``SAME_SPEED`` of each other. Only measured cells count, and a
-cell an emulated device's software GPU or NPU ran is never picked for its speed.
+smaller one when two are within ``SAME_SPEED`` of each other or their p50s differ by less than
+the noise (their 95% intervals overlap: over independent repeats where the run has them, else one
+repeat's spread). Only measured cells count, and a cell an emulated device's software GPU or NPU
+ran is never picked for its speed.
 """
 
 from __future__ import annotations
 
+import math
+import statistics
 from dataclasses import dataclass, field
 
-from host.results import RunRecord
+from host.results import CellRecord, RunRecord
 
 DEFAULT_ACCURACY_SLACK = 1.0  # points of top-1
 SAME_SPEED = 0.05  # p50 within 5%: call it a tie, prefer the smaller file
@@ -26,10 +30,27 @@ class Build:
     p50_ms: float
     size_mb: float
     software: str = ""  # an emulated device's software GPU/NPU ran it: its accuracy is real, its speed is not a phone's
+    noise_ms: float = 0.0  # half-width of p50's 95% interval (repeats), or one repeat's standard deviation
 
     @property
     def label(self) -> str:
         return f"{self.mode} on {self.backend}"
+
+    def ties(self, fastest: Build) -> bool:
+        """As fast as ``fastest`` for a pick: within ``SAME_SPEED``, or inside the noise of the two."""
+        return self.p50_ms <= fastest.p50_ms * (1 + SAME_SPEED) or self.p50_ms - self.noise_ms <= fastest.p50_ms + fastest.noise_ms
+
+
+def latency_noise(cell: CellRecord) -> float:
+    """How far p50 could move on a rerun: the 95% t-interval's half-width over the cell's
+    independent repeats when it has two or more, else the spread (std) of its one repeat's samples."""
+    from scipy import stats
+
+    medians = [r.median_ms for r in cell.timed]
+    if len(medians) >= 2:
+        return float(stats.t.ppf(0.975, len(medians) - 1) * statistics.stdev(medians) / math.sqrt(len(medians)))
+    latency = cell.result.latency
+    return float(latency.std) if latency is not None and latency.count > 1 else 0.0
 
 
 @dataclass(frozen=True)
@@ -62,7 +83,7 @@ def measured_builds(run: RunRecord, device: str | None = None, backend: str | No
         size = cell.size_bytes or cell.result.size_bytes
         delegation = cell.result.delegation
         builds.append(Build(cell.mode, cell.backend, round(100 * accuracy.top1, 3) if accuracy else None,
-                            cell.result.latency.p50, size / 1e6, delegation.hardware if delegation else ""))
+                            cell.result.latency.p50, size / 1e6, delegation.hardware if delegation else "", latency_noise(cell)))
     return serial, builds
 
 
@@ -93,9 +114,18 @@ def recommend(run: RunRecord, *, max_size: float | None = None, max_latency: flo
     if not allowed:
         return Recommendation(serial, tuple(builds), front, None, "no build meets the limits: " +
                               "; ".join(f"{k}: {v}" for k, v in list(excluded.items())[:4]), excluded)
-    fastest = min(b.p50_ms for b in allowed)
-    pick = min((b for b in allowed if b.p50_ms <= fastest * (1 + SAME_SPEED)), key=lambda b: (b.size_mb, b.p50_ms))
-    return Recommendation(serial, tuple(builds), front, pick, _reason(pick, builds, floor, min_accuracy is None, best), excluded)
+    fastest = min(allowed, key=lambda b: b.p50_ms)
+    pick = min((b for b in allowed if b.ties(fastest)), key=lambda b: (b.size_mb, b.p50_ms))
+    reason = _reason(pick, builds, floor, min_accuracy is None, best) + _tie(pick, fastest)
+    return Recommendation(serial, tuple(builds), front, pick, reason, excluded)
+
+
+def _tie(pick: Build, fastest: Build) -> str:
+    """What the output says when the fastest p50 did not decide: a difference inside the noise."""
+    if pick is fastest or pick.p50_ms <= fastest.p50_ms * (1 + SAME_SPEED):
+        return ""
+    return (f". {fastest.label}'s p50 is {pick.p50_ms - fastest.p50_ms:.3f} ms lower, inside the noise (95% intervals "
+            f"±{fastest.noise_ms:.3f} and ±{pick.noise_ms:.3f} ms overlap): the smaller build wins")
 
 
 def _reason(pick: Build, builds: list[Build], floor: float | None, default_floor: bool, best: float | None) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import statistics
+
 import numpy as np
 import pytest
 
@@ -143,6 +145,22 @@ def test_recommend_keeps_accuracy_by_default_and_honours_the_limits():
     none_fit = recommend(RUN, max_latency=0.1)
     assert none_fit.pick is None and "no build meets the limits" in none_fit.reason
     assert recommend(RUN, backend="gpu").pick is None
+
+
+def test_a_latency_difference_inside_the_noise_never_decides_the_pick():
+    """The issue's detector: 1.240 +-2.375 ms beat 1.260 +-1.698 ms. Here the faster build is 8%
+    faster (past the 5% tie) but its repeats scatter: the smaller build wins, and says why."""
+    def build(mode: str, medians: tuple[float, ...], size: int):
+        return records.cell("A", mode, "cpu1", samples=(statistics.median(medians),) * 5, top1=0.9, size=size, medians=medians)
+
+    noisy = records.run("n", [build("big_fast", (0.6, 1.4, 0.8), 900_000), build("small", (1.0, 1.02, 0.98), 300_000)],
+                        modes=("big_fast", "small"), backends=("cpu1",), devices=[records.device("A")])
+    chosen = recommend(noisy)
+    assert chosen.pick is not None and chosen.pick.mode == "small"
+    assert "inside the noise" in chosen.reason and "big_fast on cpu1" in chosen.reason
+    steady = records.run("s", [build("big_fast", (0.8, 0.81, 0.79), 900_000), build("small", (1.0, 1.01, 0.99), 300_000)],
+                         modes=("big_fast", "small"), backends=("cpu1",), devices=[records.device("A")])
+    assert recommend(steady).pick.mode == "big_fast"  # type: ignore[union-attr]
 
 
 def test_a_stored_run_with_variants_resumes_with_its_known_modes():
