@@ -32,12 +32,14 @@ class ModelFile:
     size_bytes: int
 
 
-def is_given_build(model: str) -> bool:
+def is_given_build(model: str, float16_is_source: bool = False) -> bool:
     """A quantized (or unreadable) .tflite file, or a host convert folder: benched as it is,
-    nothing converted. A float .tflite is a model the quantizer's modes are made from."""
+    nothing converted. A float .tflite is a model the quantizer's modes are made from; one with
+    float16 weights is a build to bench (a release's float16 build is measured as shipped) unless
+    the command makes builds from it (``float16_is_source``: convert, debug, tune)."""
     path = Path(model)
     if path.suffix.lower() == ".tflite":
-        return not is_float_tflite(path)
+        return not is_float_tflite(path, float16_is_source)
     return path.is_dir() and (path / "manifest.json").is_file()
 
 
@@ -50,13 +52,18 @@ def given_note(model: str) -> str:
     kinds = [f"weights {'/'.join(sorted(facts.weight_dtypes - {'float32'}))}" if facts.weight_dtypes - {"float32"} else "",
              f"activations {'/'.join(sorted(facts.activation_dtypes - {'float32'}))}" if facts.activation_dtypes - {"float32"} else "",
              f"{facts.input_dtype} input" if facts.input_dtype != "float32" else ""]
-    return f"{path.name} is already quantized ({', '.join(k for k in kinds if k)}): benched as it is, nothing converted"
+    note = f"{path.name} is already quantized ({', '.join(k for k in kinds if k)}): benched as it is, nothing converted"
+    if facts.is_float_source:
+        note += f" (host convert {path} --modes quantizer makes int8/int4 builds from a float32 copy)"
+    return note
 
 
-def is_float_tflite(path: Path) -> bool:
-    """Nothing in it quantized (float16 storage aside: widened when it becomes a source); False for a file that does not load (the build check says why)."""
+def is_float_tflite(path: Path, float16_is_source: bool = False) -> bool:
+    """Nothing in it quantized (with ``float16_is_source``, float16 storage aside: widened when it
+    becomes a source); False for a file that does not load (the build check says why)."""
     try:
-        return inspect_tflite(path.read_bytes()).is_float_source
+        facts = inspect_tflite(path.read_bytes())
+        return facts.is_float_source if float16_is_source else facts.is_float
     except (OSError, ConversionError):
         return False
 

@@ -21,7 +21,7 @@ def convert_command(config: ConvertConfig, listener: ConversionListener | None =
     request = settings.mode_request
     inputs = resolve_inputs(InputRequest(
         config.model, weights=settings.weights, calibration=settings.calibration, train_data=settings.train_data,
-        keep_float=settings.keep_float, preset=settings.preset, modes=request, evaluate=False,
+        keep_float=settings.keep_float, preset=settings.preset, modes=request, evaluate=False, float16_is_source=True,
     ))
     if inputs.source is None:
         what = "is already quantized" if Path(config.model).suffix.lower() == ".tflite" else "holds TFLite builds"

@@ -54,7 +54,7 @@ def quant_request(model: str, weights: str | None, calibration: str | None, data
                   labels: str | None = None) -> InputRequest:
     """``debug``'s and ``tune``'s part of the one input step: they always calibrate."""
     return InputRequest(model, weights=weights, dataset=dataset, labels=labels, calibration=calibration, preset=preset,
-                        calibrate=True)
+                        calibrate=True, float16_is_source=True)
 
 
 def load_inputs(resolved: ResolvedInputs, count: int) -> QuantInputs:

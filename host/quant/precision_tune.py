@@ -53,7 +53,7 @@ def float_model_of(options: TuneOptions, listener: BenchListener) -> tuple[bytes
     from host.paths import cache_dir
 
     resolved = resolve_inputs(InputRequest(options.model, weights=options.weights, dataset=options.dataset,
-                                           labels=options.labels, preset=options.preset))
+                                           labels=options.labels, preset=options.preset, float16_is_source=True))
     if resolved.source is None:
         raise InputError(f"{options.model} is already quantized: --precisions starts from a float model")
     if resolved.dataset is None:

@@ -130,3 +130,14 @@ def test_a_two_input_model_is_refused_in_one_line(tmp_path, capsys):
     assert main(["convert", str(path), "--modes", "a8w8", "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "takes 2 inputs" in err[0], err
+
+
+def test_bench_measures_a_float16_file_as_shipped_and_says_how_to_quantize_it(zoo):
+    """A release's float16 build is benched as it is (the gate measures what ships); convert,
+    debug and tune widen it into a source."""
+    from host.convert.given import given_note, is_given_build
+
+    path = str(zoo / "float16_legacy.tflite")
+    assert is_given_build(path) and not is_given_build(path, float16_is_source=True)
+    assert f"host convert {path} --modes quantizer" in given_note(path)
+    assert not is_given_build(str(zoo / "float32_legacy.tflite"))
