@@ -128,8 +128,11 @@ def _drop_unused_tensors(model: Any, graph: Any, candidates: set[int]) -> None:
     gone = {i for i in candidates if i not in used}
     if not gone:
         return
-    for index in gone:
-        model.buffers[graph.tensors[index].buffer].data = None
+    freed = {graph.tensors[index].buffer for index in gone}
+    for subgraph in model.subgraphs:  # a buffer another tensor still reads (converters share equal constants) keeps its data
+        freed -= {t.buffer for i, t in enumerate(subgraph.tensors or []) if subgraph is not graph or i not in gone}
+    for buffer in freed:
+        model.buffers[buffer].data = None
     renumber = {old: new for new, old in enumerate(i for i in range(len(graph.tensors)) if i not in gone)}
     graph.tensors = [t for i, t in enumerate(graph.tensors) if i not in gone]
 
