@@ -93,8 +93,8 @@ def _check(mode: str, file: Path) -> tuple[ModelFile, tuple[int, ...], int]:
         raise InputError(f"cannot read {file}: {e.strerror}") from e
     except ConversionError as e:
         raise InputError(f"{file} is not a valid TFLite model (corrupt or truncated?): {str(e).split(': ', 1)[-1]}") from e
-    if single_input_problem(facts):
-        raise InputError(f"{file} {single_input_problem(facts)}")
+    if problem := single_input_problem(facts):
+        raise InputError(f"{file} {problem}")
     if len(facts.input_shape) != 4 or facts.input_shape[3] != 3:
         raise InputError(f"{file} takes input {list(facts.input_shape)}; only RGB image models (N, H, W, 3) are supported")
     classes = int(np.prod(facts.output_shape[1:])) if len(facts.output_shape) > 1 else 0

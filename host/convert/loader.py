@@ -127,36 +127,42 @@ def float_tflite_source(path: Path, name: str) -> ModelSource:
     if not facts.is_float_source:
         raise ModelLoadError(f"{path} is already quantized: bench it as it is (host bench --model {path}); "
                              "the quantizer's modes start from a float model")
-    if single_input_problem(facts):
-        raise ModelLoadError(f"{path} {single_input_problem(facts)}")
-    copy, note = _normalized_copy(path, content)
-    return ModelSource(name, "tflite_file", sha256_file(copy), path=copy, known_input_shape=_check_image_shape(facts.input_shape),
-                       note=note)
+    if problem := single_input_problem(facts):
+        raise ModelLoadError(f"{path} {problem}")
+    copy, sha256, note = _normalized_copy(path, content)
+    return ModelSource(name, "tflite_file", sha256, path=copy, known_input_shape=_check_image_shape(facts.input_shape), note=note)
 
 
-def _normalized_copy(path: Path, content: bytes) -> tuple[Path, str | None]:
-    """The file the quantizer reads: ``path`` itself when it needs nothing, else a copy in the
-    cache named by the original's hash (made once), with the line saying what was done."""
+def _normalized_copy(path: Path, content: bytes) -> tuple[Path, str, str | None]:
+    """(the file the quantizer reads, its sha256, the line saying what was done): ``path`` itself
+    when it needs nothing, else a copy in the cache named by the original's hash. The answer is
+    kept either way, so a warm run neither parses nor runs the model again."""
     import json
 
     from host.convert.normalize import normalize_float_tflite
     from host.fsio import atomic_write
     from host.paths import cache_dir
 
-    folder = cache_dir() / "normalized" / hashlib.sha256(content).hexdigest()[:32]
+    original = hashlib.sha256(content).hexdigest()
+    folder = cache_dir() / "normalized" / original[:32]
     copy, meta = folder / "model.tflite", folder / "normalized.json"
-    if copy.is_file() and meta.is_file():
-        try:
-            return copy, str(json.loads(meta.read_text())["note"]).replace("{name}", path.name)
-        except (ValueError, KeyError, OSError):
-            pass  # a damaged entry is made again
+    try:
+        kept = json.loads(meta.read_text())
+        if kept["note"] is None:
+            return path, original, None
+        if copy.is_file():
+            return copy, str(kept["sha256"]), str(kept["note"]).replace("{name}", path.name)
+    except (ValueError, KeyError, TypeError, OSError):
+        pass  # none kept yet, or a damaged entry: made again
     normalized = normalize_float_tflite(content, path.name)
-    if not normalized.changed:
-        return path, None
     folder.mkdir(parents=True, exist_ok=True)
+    if not normalized.changed:
+        atomic_write(meta, json.dumps({"note": None}))
+        return path, original, None
+    sha256 = hashlib.sha256(normalized.content).hexdigest()
     atomic_write(copy, normalized.content)
-    atomic_write(meta, json.dumps({"note": normalized.describe("{name}")}))
-    return copy, normalized.describe(path.name)
+    atomic_write(meta, json.dumps({"note": normalized.describe("{name}"), "sha256": sha256}))
+    return copy, sha256, normalized.describe(path.name)
 
 
 def _resolve_builtin(builtin: Builtin, weights: str | None) -> ModelSource:
