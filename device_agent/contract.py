@@ -189,12 +189,33 @@ class Accuracy:
     count: int
 
 
+SNR_CEILING_DB = 150.0  # float32 carries ~144 dB: an exact match (or anything beyond) reads "identical"
+
+
+@dataclass(frozen=True)
+class OutputFidelity:
+    """One output tensor's agreement with the float reference's, over the evaluated images."""
+
+    name: str
+    values: int  # numbers per image
+    snr_db: float  # 10 log10(reference power / error power), held inside +-150 dB (150: identical)
+    cosine: float  # mean over images of the cosine similarity
+    mean_abs_error: float
+    max_abs_error: float
+    top1_agreement: float | None = None  # only for a classifier-shaped output ([1, classes])
+
+
 @dataclass(frozen=True)
 class Fidelity:
-    top1_agreement: float
+    """Agreement with the float reference: the first output's top-1 agreement (when it is a
+    classifier's), abs error over every value, the worst output's SNR, and each output's figures."""
+
+    top1_agreement: float | None
     mean_abs_error: float
     max_abs_error: float
     count: int = 0
+    snr_db: float | None = None  # the worst output's; None in results stored before outputs were compared
+    outputs: tuple[OutputFidelity, ...] = ()
 
 
 @dataclass(frozen=True)

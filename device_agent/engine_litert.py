@@ -167,7 +167,9 @@ class CompiledModel:
             handle = ctypes.c_void_p()
             self.library.call(f"LiteRtGetSignature{side}TensorByIndex", signature, i, ctypes.byref(handle))
             index = i if side == "Input" else 1000 + i  # interpreter-style indices, distinct per side
-            tensors.append(_tensor(self.library, handle, index, f"{side.lower()}{i}"))
+            name = ctypes.c_char_p()
+            self.library.call("LiteRtGetTensorName", handle, ctypes.byref(name))  # the interpreter's name for it too
+            tensors.append(_tensor(self.library, handle, index, (name.value or b"").decode(errors="replace") or f"{side.lower()}{i}"))
         return tensors
 
     def _buffers(self, tensors: list[Tensor], side: str) -> Any:

@@ -134,6 +134,7 @@ _STATUS_CALLS: dict[str, list[object]] = {
     "LiteRtGetSignatureInputTensorByIndex": [P, c_size_t, PP],
     "LiteRtGetSignatureOutputTensorByIndex": [P, c_size_t, PP],
     "LiteRtGetRankedTensorType": [P, POINTER(RankedTensorType)],
+    "LiteRtGetTensorName": [P, POINTER(c_char_p)],
     "LiteRtGetQuantizationTypeId": [P, POINTER(c_int)],
     "LiteRtGetPerTensorQuantization": [P, POINTER(PerTensorQuantization)],
     "LiteRtCreateOptions": [PP],

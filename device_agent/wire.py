@@ -3,7 +3,8 @@
 Each dataclass in ``contract.py`` pairs with the message of the same name. A field the dataclass
 has and the message lacks, a field the message has and the dataclass lacks, or unknown fields in
 received bytes (a peer built from another proto) raise :class:`WireError` instead of being
-silently dropped. Optional nested messages map to ``None`` when absent.
+silently dropped. Optional nested messages, and scalars declared ``optional`` in the proto, map to
+``None`` when absent (a top-1 agreement that does not apply is absent, not 0).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from device_agent.errors import WireError
 T = TypeVar("T")
 _TYPES: tuple[type, ...] = (
     contract.LatencyParams, contract.EvalParams, contract.CellRequest, contract.Progress, contract.LatencyStats,
-    contract.Memory, contract.Delegation, contract.Accuracy, contract.Fidelity, contract.Numerics, contract.OpTime, contract.OpProfile, contract.WarmStart, contract.CellResult,
+    contract.Memory, contract.Delegation, contract.Accuracy, contract.OutputFidelity, contract.Fidelity, contract.Numerics, contract.OpTime, contract.OpProfile, contract.WarmStart, contract.CellResult,
     contract.Backend,
     contract.DeviceInfo, contract.StoreStatus, contract.PruneRequest, contract.PruneResponse,
 )
@@ -115,8 +116,16 @@ def from_message(message: Message, cls: type[T]) -> T:
         elif _repeated(field):
             values[name] = tuple(raw)
         else:
-            values[name] = raw
+            values[name] = raw if _present(message, name) else None
     return cls(**values)
+
+
+def _present(message: Message, name: str) -> bool:
+    """False only for an ``optional`` scalar the sender left unset; plain proto3 scalars have no presence."""
+    try:
+        return message.HasField(name)
+    except ValueError:
+        return True
 
 
 def event_message(event: contract.Progress | contract.CellResult) -> Message:

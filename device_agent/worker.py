@@ -250,13 +250,13 @@ def run_evaluation(interpreter: Any, store: FileStore, params: EvalParams, repor
         with DatasetReader(store.require(params.dataset_sha256), params.limit, _batch_size()) as data:
             runner.check((data.header.height, data.header.width, data.header.channels))
             labels = data.labels()
-            scorer = evaluate.Scorer(np.where(labels >= 0, labels + params.label_offset, -1))
+            scorer = evaluate.Scorer(np.where(labels >= 0, labels + params.label_offset, -1), runner.slots)
             if params.reference_outputs_sha256:
                 reference = evaluate.OutputsReader(store.require(params.reference_outputs_sha256))
-                if reference.shape != (data.count, runner.classes):
-                    raise ValueError(f"reference outputs are {reference.shape}, this cell makes {(data.count, runner.classes)}")
+                if reference.shape != (data.count, runner.width):
+                    raise ValueError(f"reference outputs are {reference.shape}, this cell makes {(data.count, runner.width)}")
             if params.save_outputs:
-                writer = evaluate.OutputsWriter(store.new_partial(), (data.count, runner.classes))
+                writer = evaluate.OutputsWriter(store.new_partial(), (data.count, runner.width))
             rate, started = _Rate(reporter, data.count), time.perf_counter()
             for start, images in data.batches():
                 outputs = runner.outputs(images)
@@ -277,7 +277,7 @@ def run_evaluation(interpreter: Any, store: FileStore, params: EvalParams, repor
                                      error=f"outputs that cannot be scored: {numerics.describe()}; no accuracy or "
                                            f"fidelity is given for this cell"))
     accuracy = scorer.accuracy()
-    return CellResult(status="ok", accuracy=accuracy, fidelity=scorer.fidelity(runner.classes), outputs_sha256=saved,
+    return CellResult(status="ok", accuracy=accuracy, fidelity=scorer.fidelity(), outputs_sha256=saved,
                       evaluate_seconds=seconds, evaluated_images=scorer.seen, predictions=scorer.predictions(runner.classes),
                       accuracy_note="" if accuracy else "the dataset has no labels")
 

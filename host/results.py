@@ -30,7 +30,7 @@ CONTRACT_KEYS: Mapping[str, tuple[str, ...]] = {
     "memory_mb": ("init_rss", "peak_rss", "baseline_rss", "first_rss", "overall_rss", "evaluate_peak_rss", "peak_source"),
     "delegation": ("delegated_nodes", "total_nodes"),
     "accuracy": ("top1", "top3", "top5", "count"),
-    "fidelity": ("top1_agreement", "mean_abs_error", "max_abs_error"),
+    "fidelity": ("top1_agreement", "mean_abs_error", "max_abs_error", "snr_db", "outputs"),
 }
 
 

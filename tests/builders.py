@@ -246,3 +246,24 @@ def third_party_tflite(model, *, float16: bool = True, legacy_opcodes: bool = Tr
     builder = flatbuffers.Builder(1024)
     builder.Finish(flat.Pack(builder), file_identifier=b"TFL3")
     return bytes(builder.Output())
+
+
+def two_head_model(size: int = 32):
+    """A segmenter-shaped model with two outputs: a per-pixel head (a mask of two classes at half
+    resolution) and a regression head (four numbers): fidelity must be measured on each."""
+    k = keras()
+    k.utils.set_random_seed(0)
+    inp = k.Input((size, size, 3), batch_size=1)
+    x = k.layers.Conv2D(16, 3, padding="same", strides=2, activation="relu")(inp)
+    x = k.layers.Conv2D(16, 3, padding="same", activation="relu")(x)
+    mask = k.layers.Conv2D(2, 1, activation="softmax", name="mask")(x)
+    box = k.layers.Dense(4, name="box")(k.layers.GlobalAveragePooling2D()(x))
+    return k.Model(inp, [mask, box])
+
+
+def write_flat_images(root: Path, count: int = 12, size: int = 32, seed: int = 0) -> Path:
+    """An unlabelled folder of smooth RGB PNGs (no class subfolders): a fidelity-only dataset."""
+    root.mkdir(parents=True, exist_ok=True)
+    for i, pixels in enumerate(smooth_images(count, size, seed)):
+        Image.fromarray(pixels).save(root / f"{i:03d}.png")
+    return root

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from device_agent.contract import Accuracy, CellResult, LatencyStats, failed
+from device_agent.contract import Accuracy, CellResult, Fidelity, LatencyStats, OutputFidelity, failed
 from device_agent.measure import summarize
 from host.results import CellRecord, DatasetInfo, DeviceRecord, ModelInfo, RepeatRecord, RunRecord
 
@@ -30,15 +30,23 @@ def device(serial: str = "A", **changes: object) -> DeviceRecord:
     return DeviceRecord(**fields)
 
 
-def cell(device: str, mode: str, backend: str, samples: Sequence[float] = (1.0, 1.1, 0.9, 1.0, 1.2), top1: float = 0.9,
+def fidelity(snr: Sequence[float], names: Sequence[str] = ("boxes", "scores")) -> Fidelity:
+    """Fidelity with one output per SNR (dB), named in order; the worst one heads it."""
+    outputs = tuple(OutputFidelity(name, 4, value, 0.99, 0.01, 0.1) for name, value in zip(names, snr, strict=False))
+    return Fidelity(None, 0.01, 0.1, 100, min(snr), outputs)
+
+
+def cell(device: str, mode: str, backend: str, samples: Sequence[float] = (1.0, 1.1, 0.9, 1.0, 1.2), top1: float | None = 0.9,
          status: str = "ok", error: str = "boom", outputs: str = "", size: int | None = 1000,
          medians: Sequence[float] = (), throttled: Sequence[float] = (), right: Sequence[bool] = (),
-         reference_ms: float = 0.0) -> CellRecord:
-    """A cell; ``medians`` (and ``throttled``) its repeats, ``right`` each image's top-1 outcome."""
+         reference_ms: float = 0.0, snr: Sequence[float] = ()) -> CellRecord:
+    """A cell; ``medians`` (and ``throttled``) its repeats, ``right`` each image's top-1 outcome;
+    ``top1=None`` for an unlabelled run, ``snr`` each output's fidelity to the reference."""
     if status == "ok":
         count = len(right) or 100
-        result = CellResult("ok", phase="done", latency=latency(samples), accuracy=Accuracy(top1, 1.0, 1.0, count),
-                            outputs_sha256=outputs, evaluated_images=len(right))
+        result = CellResult("ok", phase="done", latency=latency(samples),
+                            accuracy=Accuracy(top1, 1.0, 1.0, count) if top1 is not None else None,
+                            fidelity=fidelity(snr) if snr else None, outputs_sha256=outputs, evaluated_images=len(right))
     elif status == "unavailable":
         result = CellResult("unavailable", error=error, phase="start")
     else:

@@ -295,17 +295,39 @@ class Accuracy(_message.Message):
     count: int
     def __init__(self, top1: _Optional[float] = ..., top3: _Optional[float] = ..., top5: _Optional[float] = ..., count: _Optional[int] = ...) -> None: ...
 
+class OutputFidelity(_message.Message):
+    __slots__ = ("name", "values", "snr_db", "cosine", "mean_abs_error", "max_abs_error", "top1_agreement")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    SNR_DB_FIELD_NUMBER: _ClassVar[int]
+    COSINE_FIELD_NUMBER: _ClassVar[int]
+    MEAN_ABS_ERROR_FIELD_NUMBER: _ClassVar[int]
+    MAX_ABS_ERROR_FIELD_NUMBER: _ClassVar[int]
+    TOP1_AGREEMENT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    values: int
+    snr_db: float
+    cosine: float
+    mean_abs_error: float
+    max_abs_error: float
+    top1_agreement: float
+    def __init__(self, name: _Optional[str] = ..., values: _Optional[int] = ..., snr_db: _Optional[float] = ..., cosine: _Optional[float] = ..., mean_abs_error: _Optional[float] = ..., max_abs_error: _Optional[float] = ..., top1_agreement: _Optional[float] = ...) -> None: ...
+
 class Fidelity(_message.Message):
-    __slots__ = ("top1_agreement", "mean_abs_error", "max_abs_error", "count")
+    __slots__ = ("top1_agreement", "mean_abs_error", "max_abs_error", "count", "snr_db", "outputs")
     TOP1_AGREEMENT_FIELD_NUMBER: _ClassVar[int]
     MEAN_ABS_ERROR_FIELD_NUMBER: _ClassVar[int]
     MAX_ABS_ERROR_FIELD_NUMBER: _ClassVar[int]
     COUNT_FIELD_NUMBER: _ClassVar[int]
+    SNR_DB_FIELD_NUMBER: _ClassVar[int]
+    OUTPUTS_FIELD_NUMBER: _ClassVar[int]
     top1_agreement: float
     mean_abs_error: float
     max_abs_error: float
     count: int
-    def __init__(self, top1_agreement: _Optional[float] = ..., mean_abs_error: _Optional[float] = ..., max_abs_error: _Optional[float] = ..., count: _Optional[int] = ...) -> None: ...
+    snr_db: float
+    outputs: _containers.RepeatedCompositeFieldContainer[OutputFidelity]
+    def __init__(self, top1_agreement: _Optional[float] = ..., mean_abs_error: _Optional[float] = ..., max_abs_error: _Optional[float] = ..., count: _Optional[int] = ..., snr_db: _Optional[float] = ..., outputs: _Optional[_Iterable[_Union[OutputFidelity, _Mapping]]] = ...) -> None: ...
 
 class CellResult(_message.Message):
     __slots__ = ("status", "error", "phase", "latency", "memory", "delegation", "accuracy", "fidelity", "outputs_sha256", "size_bytes", "accuracy_note", "evaluate_seconds", "evaluated_images", "reference_before_ms", "reference_after_ms", "predictions", "numerics", "op_profile", "warm_start")

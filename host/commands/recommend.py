@@ -22,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
     writable(options.report)
     record = read_run(options.run_id, store(options.db))
     recommendation = recommend(record, max_size=options.max_size, max_latency=options.max_latency,
-                               min_accuracy=options.min_accuracy, backend=options.backend, device=options.device)
+                               min_accuracy=options.min_accuracy, min_snr=options.min_snr, backend=options.backend, device=options.device)
     print_recommendation(recommendation)
     if options.report:
         atomic_write(Path(options.report), to_html(record, recommendation))

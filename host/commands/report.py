@@ -21,6 +21,10 @@ def run(args: argparse.Namespace) -> int:
         from host.report.ops import render_ops
 
         return emit(render_ops(record, options.format, options.cell, options.top), options.output)
+    if options.outputs:
+        from host.report.formats import outputs_text
+
+        return emit(outputs_text(record, options.format), options.output)
     if options.format == "table" and not options.output:
         print_run(record)
         return ExitCode.OK

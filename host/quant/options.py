@@ -91,12 +91,15 @@ class TuneOptions:
 
 @dataclass(frozen=True)
 class RecommendOptions:
-    """``host recommend RUN [--max-size MB] [--max-latency MS] [--min-accuracy PCT] [--backend B]``."""
+    """``host recommend RUN [--max-size MB] [--max-latency MS] [--min-accuracy PCT] [--min-snr DB] [--backend B]``."""
 
     run_id: str = Param("latest", "the run (its id, or latest)", positional=True, metavar="RUN").field()
     max_size: float | None = Param(None, "largest model file allowed", unit="MB", metavar="MB", check=at_least(0)).field()
     max_latency: float | None = Param(None, "slowest p50 latency allowed", unit="ms", metavar="MS", check=at_least(0)).field()
-    min_accuracy: float | None = Param(None, "lowest top-1 allowed", unit="%", metavar="PCT", check=between(0, 100)).field()
+    min_accuracy: float | None = Param(None, "lowest top-1 allowed (default: within 1 point of the float build's)",
+                                       unit="%", metavar="PCT", check=between(0, 100)).field()
+    min_snr: float | None = Param(None, "without labels, the lowest worst-output SNR against the float build "
+                                  "allowed (default: 30)", unit="dB", metavar="DB", check=between(-150, 150)).field()
     backend: str | None = Param(None, "the backend the app will use (default: the one where the pick is fastest)",
                                 metavar="B", check=known_backend).field()
     device: str | None = Param(None, "the device whose cells count (default: the run's first)", metavar="SERIAL").field()

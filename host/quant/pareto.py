@@ -1,13 +1,15 @@
 """Which build should ship: the Pareto front of a run's builds and one pick with its reason.
 
-A build (mode on a backend) is on the front when no other build is at least as accurate, as fast
-and as small, and better in one of them. The pick honours the user's limits (size, latency,
-accuracy); with no accuracy floor given it never trades accuracy silently: it keeps the builds
-within ``DEFAULT_ACCURACY_SLACK`` points of the best one measured, then takes the fastest, the
-smaller one when two are within ``SAME_SPEED`` of each other or their p50s differ by less than
-the noise (their 95% intervals overlap: over independent repeats where the run has them, else one
-repeat's spread). Only measured cells count, and a cell an emulated device's software GPU or NPU
-ran is never picked for its speed.
+Quality is the task's metric when the run had labels (top-1), else fidelity to the float build
+(the worst output's SNR against none/cpu1), else not known (no dataset: said so). A build is on
+the front when it meets the quality floor and no other build is at least as good, as fast and as
+small, and better in one of them. The pick honours the user's limits (size, latency, quality) and never ships a broken build:
+with no floor given it keeps the builds within ``DEFAULT_ACCURACY_SLACK`` points of the float
+build's top-1, or with an SNR of at least ``DEFAULT_MIN_SNR_DB`` without labels, then takes the
+fastest; the smaller (then the more faithful) one when two are within ``SAME_SPEED`` of each
+other or their p50s differ by less than the noise (their 95% intervals overlap: over independent
+repeats where the run has them, else one repeat's spread). Only measured cells count, and a cell
+an emulated device's software GPU or NPU ran is never picked for its speed.
 """
 
 from __future__ import annotations
@@ -16,10 +18,14 @@ import math
 import statistics
 from dataclasses import dataclass, field
 
+from device_agent.contract import SNR_CEILING_DB
 from host.results import CellRecord, RunRecord
 
-DEFAULT_ACCURACY_SLACK = 1.0  # points of top-1
+DEFAULT_ACCURACY_SLACK = 1.0  # points of top-1 below the float build's
+DEFAULT_MIN_SNR_DB = 30.0  # without labels: the worst output's SNR against the float build
 SAME_SPEED = 0.05  # p50 within 5%: call it a tie, prefer the smaller file
+TOP1, SNR = "top1", "snr"  # the quality a pick weighs
+METRIC_NAMES = {TOP1: "top-1 accuracy (%)", SNR: "worst-output SNR vs the float build (dB)"}
 
 
 @dataclass(frozen=True)
@@ -31,10 +37,16 @@ class Build:
     size_mb: float
     software: str = ""  # an emulated device's software GPU/NPU ran it: its accuracy is real, its speed is not a phone's
     noise_ms: float = 0.0  # half-width of p50's 95% interval (repeats), or one repeat's standard deviation
+    snr_db: float | None = None  # the worst output's SNR against the float reference; None when not compared
+    snr_output: str = ""  # which output that was, when the model has several
 
     @property
     def label(self) -> str:
         return f"{self.mode} on {self.backend}"
+
+    def quality(self, metric: str | None) -> float | None:
+        """The figure the pick weighs: top-1 (%) or the worst output's SNR (dB); None when unmeasured."""
+        return self.top1 if metric == TOP1 else self.snr_db if metric == SNR else None
 
     def ties(self, fastest: Build) -> bool:
         """As fast as ``fastest`` for a pick: within ``SAME_SPEED``, or inside the noise of the two."""
@@ -61,16 +73,25 @@ class Recommendation:
     pick: Build | None
     reason: str
     excluded: dict[str, str] = field(default_factory=dict)  # build label -> the limit it breaks
+    metric: str | None = None  # TOP1, SNR, or None (no dataset): what quality meant for this pick
 
 
-def dominates(a: Build, b: Build) -> bool:
-    acc_a, acc_b = a.top1 if a.top1 is not None else 0.0, b.top1 if b.top1 is not None else 0.0
+def quality_metric(builds: list[Build]) -> str | None:
+    """The task metric when any build has one, else fidelity to float, else None (no dataset)."""
+    if any(b.top1 is not None for b in builds):
+        return TOP1
+    return SNR if any(b.snr_db is not None for b in builds) else None
+
+
+def dominates(a: Build, b: Build, metric: str | None = TOP1) -> bool:
+    q_a, q_b = a.quality(metric), b.quality(metric)
+    acc_a, acc_b = q_a if q_a is not None else -math.inf, q_b if q_b is not None else -math.inf
     no_worse = acc_a >= acc_b and a.p50_ms <= b.p50_ms and a.size_mb <= b.size_mb
     return no_worse and (acc_a > acc_b or a.p50_ms < b.p50_ms or a.size_mb < b.size_mb)
 
 
-def pareto_front(builds: list[Build]) -> list[Build]:
-    return sorted((b for b in builds if not any(dominates(o, b) for o in builds)), key=lambda b: b.p50_ms)
+def pareto_front(builds: list[Build], metric: str | None = TOP1) -> list[Build]:
+    return sorted((b for b in builds if not any(dominates(o, b, metric) for o in builds)), key=lambda b: b.p50_ms)
 
 
 def measured_builds(run: RunRecord, device: str | None = None, backend: str | None = None) -> tuple[str, list[Build]]:
@@ -82,42 +103,100 @@ def measured_builds(run: RunRecord, device: str | None = None, backend: str | No
         accuracy = cell.result.accuracy
         size = cell.size_bytes or cell.result.size_bytes
         delegation = cell.result.delegation
+        snr, output = _fidelity(cell, run)
         builds.append(Build(cell.mode, cell.backend, round(100 * accuracy.top1, 3) if accuracy else None,
-                            cell.result.latency.p50, size / 1e6, delegation.hardware if delegation else "", latency_noise(cell)))
+                            cell.result.latency.p50, size / 1e6, delegation.hardware if delegation else "", latency_noise(cell),
+                            snr, output))
     return serial, builds
 
 
-def _limits(build: Build, max_size: float | None, max_latency: float | None, min_accuracy: float | None) -> str:
+def _fidelity(cell: CellRecord, run: RunRecord) -> tuple[float | None, str]:
+    """The worst output's SNR and its name; the reference cell (none/cpu1) is the float build itself."""
+    fidelity = cell.result.fidelity
+    if fidelity is not None and fidelity.snr_db is not None:
+        worst = min(fidelity.outputs, key=lambda o: o.snr_db) if len(fidelity.outputs) > 1 else None
+        return fidelity.snr_db, worst.name if worst else ""
+    if (cell.mode, cell.backend) == ("none", "cpu1") and run.dataset.sha256:
+        return SNR_CEILING_DB, ""
+    return None, ""
+
+
+@dataclass(frozen=True)
+class Floor:
+    """The least quality a pick may have, and where that number came from (said in the reason)."""
+
+    metric: str | None
+    value: float | None
+    rule: str
+
+
+def quality_floor(builds: list[Build], metric: str | None, min_accuracy: float | None, min_snr: float | None) -> Floor:
+    """The user's floor, else the default: within one point of the float build's top-1 (the best
+    measured when float was not), or an SNR of DEFAULT_MIN_SNR_DB without labels."""
+    if metric == TOP1:
+        if min_accuracy is not None:
+            return Floor(TOP1, min_accuracy, f"the fastest build with top-1 >= {min_accuracy:g}%")
+        # the reference (none/cpu1) where measured, else float on another backend, else the best build
+        floats = [b.top1 for b in sorted(builds, key=lambda b: b.backend != "cpu1") if b.mode == "none" and b.top1 is not None]
+        base = (floats or [max(b.top1 for b in builds if b.top1 is not None)])[0]
+        whose = "the float build's" if floats else "the best"
+        return Floor(TOP1, base - DEFAULT_ACCURACY_SLACK,
+                     f"the fastest build within {DEFAULT_ACCURACY_SLACK:g} point of {whose} top-1 ({base:.1f}%)")
+    if metric == SNR:
+        value = DEFAULT_MIN_SNR_DB if min_snr is None else min_snr
+        return Floor(SNR, value, f"the fastest build whose every output stays at SNR >= {value:g} dB against the float "
+                                 f"build (no labels: fidelity to float is the quality)")
+    return Floor(None, None, "the fastest build (no dataset: quality could not be weighed)")
+
+
+def _limits(build: Build, max_size: float | None, max_latency: float | None, floor: Floor) -> str:
     if max_size is not None and build.size_mb > max_size:
         return f"{build.size_mb:.2f} MB > {max_size:g} MB"
     if max_latency is not None and build.p50_ms > max_latency:
         return f"p50 {build.p50_ms:.3f} ms > {max_latency:g} ms"
-    if min_accuracy is not None and (build.top1 is None or build.top1 < min_accuracy):
-        return "no accuracy measured" if build.top1 is None else f"top-1 {build.top1:.1f}% < {min_accuracy:.1f}%"
+    if floor.value is None:
+        return ""
+    quality = build.quality(floor.metric)
+    if quality is None:
+        return "no accuracy measured" if floor.metric == TOP1 else "fidelity to float not measured"
+    if quality < floor.value:
+        if floor.metric == TOP1:
+            return f"top-1 {quality:.1f}% < {floor.value:.1f}%"
+        where = f" ({build.snr_output})" if build.snr_output else ""
+        return f"SNR {quality:.1f} dB{where} < {floor.value:g} dB: its outputs drift from the float build's"
     return ""
 
 
 def recommend(run: RunRecord, *, max_size: float | None = None, max_latency: float | None = None,
-              min_accuracy: float | None = None, backend: str | None = None, device: str | None = None) -> Recommendation:
+              min_accuracy: float | None = None, min_snr: float | None = None, backend: str | None = None,
+              device: str | None = None) -> Recommendation:
     serial, builds = measured_builds(run, device, backend)
     if not builds:
         where = f" on {backend}" if backend else ""
         return Recommendation(serial, (), (), None, f"no build was measured{where} on {serial or 'any device'}")
-    best = max((b.top1 for b in builds if b.top1 is not None), default=None)
-    floor = min_accuracy if min_accuracy is not None else (best - DEFAULT_ACCURACY_SLACK if best is not None else None)
+    metric = quality_metric(builds)
+    floor = quality_floor(builds, metric, min_accuracy, min_snr)
     excluded = {b.label: f"measured on a software {b.backend.split('-')[0].upper()} ({b.software}): its latency is not "
                 f"a phone's" for b in builds if b.software}
     excluded.update({b.label: why for b in builds if b.label not in excluded
                      and (why := _limits(b, max_size, max_latency, floor))})
     allowed = [b for b in builds if b.label not in excluded]
-    front = tuple(pareto_front([b for b in builds if not b.software]))
+    front = tuple(pareto_front([b for b in builds if not b.software and not _limits(b, None, None, floor)], metric))
     if not allowed:
         return Recommendation(serial, tuple(builds), front, None, "no build meets the limits: " +
-                              "; ".join(f"{k}: {v}" for k, v in list(excluded.items())[:4]), excluded)
+                              "; ".join(f"{k}: {v}" for k, v in list(excluded.items())[:4]), excluded, metric)
     fastest = min(allowed, key=lambda b: b.p50_ms)
-    pick = min((b for b in allowed if b.ties(fastest)), key=lambda b: (b.size_mb, b.p50_ms))
-    reason = _reason(pick, builds, floor, min_accuracy is None, best) + _tie(pick, fastest)
-    return Recommendation(serial, tuple(builds), front, pick, reason, excluded)
+    pick = min((b for b in allowed if b.ties(fastest)), key=lambda b: (b.size_mb, -(b.quality(metric) or 0.0), b.p50_ms))
+    reason = _reason(pick, builds, floor) + _tie(pick, fastest) + _broken(builds, excluded, floor)
+    return Recommendation(serial, tuple(builds), front, pick, reason, excluded, metric)
+
+
+def _broken(builds: list[Build], excluded: dict[str, str], floor: Floor) -> str:
+    """Faster builds the floor kept out, said in the reason: what the pick did not trade away."""
+    if floor.metric != SNR:
+        return ""
+    kept_out = [b.label for b in builds if "drift from the float" in excluded.get(b.label, "")]
+    return f". Below the floor, never picked: {', '.join(kept_out)}" if kept_out else ""
 
 
 def _tie(pick: Build, fastest: Build) -> str:
@@ -128,15 +207,16 @@ def _tie(pick: Build, fastest: Build) -> str:
             f"±{fastest.noise_ms:.3f} and ±{pick.noise_ms:.3f} ms overlap): the smaller build wins")
 
 
-def _reason(pick: Build, builds: list[Build], floor: float | None, default_floor: bool, best: float | None) -> str:
-    accuracy = f"top-1 {pick.top1:.1f}%" if pick.top1 is not None else "accuracy not measured"
-    if floor is None:
-        rule = "the fastest build (no labels: accuracy could not be weighed)"
-    elif default_floor:
-        rule = f"the fastest build within {DEFAULT_ACCURACY_SLACK:g} point of the best top-1 ({best:.1f}%)"
-    else:
-        rule = f"the fastest build with top-1 >= {floor:g}%"
-    reason = f"{pick.label}: {rule}; {accuracy}, p50 {pick.p50_ms:.3f} ms, {pick.size_mb:.2f} MB"
+def _quality_text(build: Build, metric: str | None) -> str:
+    if metric == TOP1:
+        return f"top-1 {build.top1:.1f}%" if build.top1 is not None else "accuracy not measured"
+    if metric == SNR and build.snr_db is not None:
+        return "outputs identical to the float build's" if build.snr_db >= SNR_CEILING_DB else f"worst-output SNR {build.snr_db:.1f} dB"
+    return "quality not measured"
+
+
+def _reason(pick: Build, builds: list[Build], floor: Floor) -> str:
+    reason = f"{pick.label}: {floor.rule}; {_quality_text(pick, floor.metric)}, p50 {pick.p50_ms:.3f} ms, {pick.size_mb:.2f} MB"
     faster = [b for b in builds if b.p50_ms < pick.p50_ms * (1 - SAME_SPEED) and b.top1 is not None and pick.top1 is not None]
     if faster:
         quickest = min(faster, key=lambda b: b.p50_ms)

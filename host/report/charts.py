@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from device_agent.contract import LatencyStats
-from host.quant.pareto import Build
+from device_agent.contract import SNR_CEILING_DB, LatencyStats
+from host.quant.pareto import DEFAULT_MIN_SNR_DB, METRIC_NAMES, SNR, TOP1, Build
 from host.report.figures import png, pyplot, wide_span
 from host.report.op_charts import op_charts
 from host.report.sustained import Sustained, describe, sustained_runs
@@ -52,9 +52,9 @@ def _legend_points(ax: Axes, points: dict[str, tuple[float, float]], highlight: 
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
 
 
-def _accuracy_axis(ax: Axes, tops: list[float]) -> None:
+def _accuracy_axis(ax: Axes, tops: list[float], label: str = "top-1 accuracy (%)") -> None:
     ax.set_ylim(max(0.0, min(tops) - 2.0), min(100.0, max(tops)) + 1.5)
-    ax.set_ylabel("top-1 accuracy (%)")
+    ax.set_ylabel(label)
 
 
 def accuracy_size_chart(points: dict[str, tuple[float, float]], backend: str) -> str:
@@ -70,25 +70,53 @@ def accuracy_size_chart(points: dict[str, tuple[float, float]], backend: str) ->
     return png(fig)
 
 
-def pareto_chart(builds: list[Build], pick: Build | None) -> str:
-    """Accuracy against p50 latency for every measured build; the front (no build both faster and
-    more accurate) drawn as a dashed staircase. A build an emulated device's software GPU/NPU ran
-    is drawn and named so, and stays off the front: its latency is not a phone's."""
+def _plotted_quality(builds: list[Build], metric: str | None) -> dict[str, float]:
+    """Each build's y: its quality, with "identical to float" drawn just above the best measured SNR
+    (the 150 dB ceiling would flatten every real difference), or its size with no quality at all."""
+    if metric is None:
+        return {b.label: b.size_mb for b in builds}
+    values = {b.label: b.quality(metric) for b in builds}
+    finite = [v for v in values.values() if v is not None and v < SNR_CEILING_DB]
+    top = (max(finite) if finite else 0.0) + 10.0
+    return {label: min(v, top) if v is not None else float("nan") for label, v in values.items()}
+
+
+def _quality_axis(ax: Axes, ys: list[float], metric: str | None) -> None:
+    measured = [y for y in ys if y == y]
+    if metric == TOP1 and measured:
+        _accuracy_axis(ax, measured)
+    elif metric == SNR and measured:
+        ax.set_ylim(min(min(measured), DEFAULT_MIN_SNR_DB) - 5.0, max(measured) + 5.0)
+        ax.axhline(DEFAULT_MIN_SNR_DB, color="#c33", linestyle=":", linewidth=1)
+        ax.set_ylabel(METRIC_NAMES[SNR] + "; top: identical")
+    else:
+        ax.set_ylabel("model size (MB): no dataset, quality not measured")
+
+
+def pareto_chart(builds: list[Build], pick: Build | None, metric: str | None = TOP1) -> str:
+    """Quality against p50 latency for every measured build, on the metric the pick used (named on
+    the axis); the front (no build both faster and better) drawn as a dashed staircase. A build an
+    emulated device's software GPU/NPU ran is drawn and named so, and stays off the front: its
+    latency is not a phone's."""
     plt = pyplot()
+    ys = _plotted_quality(builds, metric)
+    better = (lambda y, last: y < last) if metric is None else (lambda y, last: y > last)
     front: list[Build] = []
-    for build in sorted((b for b in builds if not b.software), key=lambda b: (b.p50_ms, -(b.top1 or 0.0))):
-        if not front or (build.top1 or 0.0) > (front[-1].top1 or 0.0):
+    for build in sorted((b for b in builds if not b.software and ys[b.label] == ys[b.label]),
+                        key=lambda b: (b.p50_ms, ys[b.label] if metric is None else -ys[b.label])):
+        if not front or better(ys[build.label], ys[front[-1].label]):
             front.append(build)
     fig, ax = plt.subplots(figsize=(6.5, 4))
-    points = {b.label + (" (software)" if b.software else ""): (b.p50_ms, b.top1 or 0.0) for b in builds}
+    points = {b.label + (" (software)" if b.software else ""): (b.p50_ms, ys[b.label]) for b in builds if ys[b.label] == ys[b.label]}
     _legend_points(ax, points, pick.label if pick else None)
-    ax.step([b.p50_ms for b in front], [b.top1 or 0.0 for b in front], where="post", color="#888", linestyle="--",
+    ax.step([b.p50_ms for b in front], [ys[b.label] for b in front], where="post", color="#888", linestyle="--",
             linewidth=1, zorder=1)
-    _accuracy_axis(ax, [b.top1 or 0.0 for b in builds])
+    _quality_axis(ax, list(ys.values()), metric)
     if wide_span([b.p50_ms for b in builds]):
         ax.set_xscale("log")
     ax.set_xlabel("latency p50 (ms)")
-    ax.set_title("Accuracy against latency (dashed: no build both faster and more accurate)")
+    name = {TOP1: "Accuracy", SNR: "Fidelity to float"}.get(metric or "", "Size")
+    ax.set_title(f"{name} against latency (dashed: no build both faster and better)")
     return png(fig)
 
 

@@ -14,7 +14,7 @@ CSV_COLUMNS = (
     "latency_init_ms", "warm_init_ms", "latency_first_ms", "latency_mean_ms", "latency_std_ms", "latency_min_ms", "latency_p50_ms",
     "latency_p90_ms", "latency_p95_ms", "latency_p99_ms", "latency_max_ms", "latency_count",
     "init_rss_mb", "peak_rss_mb", "baseline_rss_mb", "init_delta_mb", "peak_delta_mb", "delegated_nodes", "total_nodes", "top1", "top3", "top5", "accuracy_count",
-    "top1_agreement", "mean_abs_error", "max_abs_error",
+    "top1_agreement", "mean_abs_error", "max_abs_error", "worst_snr_db",
 )
 
 
@@ -40,7 +40,7 @@ def to_csv(run: RunRecord) -> str:
             mem.get("init_rss"), mem.get("peak_rss"), mem.get("baseline_rss"), mem.get("init_delta"), mem.get("peak_delta"),
             dlg.get("delegated_nodes"), dlg.get("total_nodes"),
             acc.get("top1"), acc.get("top3"), acc.get("top5"), acc.get("count"),
-            fid.get("top1_agreement"), fid.get("mean_abs_error"), fid.get("max_abs_error"),
+            fid.get("top1_agreement"), fid.get("mean_abs_error"), fid.get("max_abs_error"), fid.get("snr_db"),
         ])
     return out.getvalue()
 
@@ -67,6 +67,31 @@ def to_markdown(run: RunRecord, sections: list[RunTables] | None = None) -> str:
     if run.notes:
         parts += ["", "Notes:"] + [f"- {note}" for note in run.notes]
     return "\n".join(parts) + "\n"
+
+
+def outputs_text(run: RunRecord, format: str) -> str:
+    """Every output's fidelity per cell (``host report --outputs``): Markdown tables, or the JSON
+    contract's ``fidelity.outputs`` per cell, or CSV rows."""
+    from host.report.tables import output_fidelity_table
+
+    tables = {serial: output_fidelity_table(run, serial) for serial in sorted({c.device for c in run.cells})}
+    if format == "json":
+        cells = [{"device": c["device"], "mode": c["mode"], "backend": c["backend"], "outputs": (c["fidelity"] or {}).get("outputs")}
+                 for c in run_json(run)["cells"]]
+        return json.dumps(cells, indent=2) + "\n"
+    if format == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out)
+        header = next((t.header for t in tables.values() if t is not None), ())
+        writer.writerow(("device", *header))
+        for serial, table in tables.items():
+            writer.writerows((serial, *row) for row in (table.rows if table else ()))
+        return out.getvalue()
+    parts = []
+    for serial, table in tables.items():
+        parts += [f"**{table.title if table else 'Fidelity of every output'} on {serial}**", "",
+                  _md_table(table.header, table.rows) if table else "no cell was compared with the reference", ""]
+    return "\n".join(parts)
 
 
 def _html(run: RunRecord) -> str:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import html
 
-from host.quant.pareto import Recommendation, recommend
+from host.quant.pareto import METRIC_NAMES, Recommendation, recommend
 from host.report.charts import charts, pareto_chart
-from host.report.tables import build_tables, cross_device, device_line, repeats_table
+from host.report.tables import build_tables, cross_device, device_line, output_fidelity_table, repeats_table
 from host.results import RunRecord
 
 _STYLE = """
@@ -42,13 +42,19 @@ def recommendation_html(recommendation: Recommendation) -> list[str]:
     """The report's first section: the build to ship, why, and accuracy against latency."""
     if recommendation.pick is None:
         return [f'<section id="recommendation"><h2>Which build to ship</h2><p>{html.escape(recommendation.reason)}</p></section>']
-    png = pareto_chart(list(recommendation.builds), recommendation.pick)
+    metric = recommendation.metric
+    png = pareto_chart(list(recommendation.builds), recommendation.pick, metric)
     front = ", ".join(b.label for b in recommendation.front)
+    quality = METRIC_NAMES.get(metric or "", "model size (no dataset: quality not measured)")
+    excluded = "".join(f"<li>{html.escape(label)}: {html.escape(why)}</li>" for label, why in recommendation.excluded.items())
     return [f'<section id="recommendation"><h2>Which build to ship: {html.escape(recommendation.pick.label)}</h2>'
             f"<p><strong>{html.escape(recommendation.reason)}</strong></p>"
-            f'<p class="notes">Pareto front (accuracy, latency, size) on {html.escape(recommendation.device)}: {html.escape(front)}</p>'
-            f'<figure id="chart-pareto"><img alt="accuracy against latency" src="data:image/png;base64,{png}">'
-            "<figcaption>top-1 against p50 latency; dashed: the front; star: the recommended build</figcaption></figure></section>"]
+            f'<p class="notes">Pareto front ({html.escape(quality)}, latency, size) on {html.escape(recommendation.device)}: '
+            f"{html.escape(front)}</p>"
+            + (f'<p class="notes">Never picked:</p><ul class="notes" id="excluded">{excluded}</ul>' if excluded else "")
+            + f'<figure id="chart-pareto"><img alt="{html.escape(quality)} against latency" src="data:image/png;base64,{png}">'
+            f"<figcaption>{html.escape(quality)} against p50 latency; dashed: the front; star: the recommended build"
+            "</figcaption></figure></section>"]
 
 
 def to_html(run: RunRecord, recommendation: Recommendation | None = None) -> str:
@@ -66,6 +72,9 @@ def to_html(run: RunRecord, recommendation: Recommendation | None = None) -> str
         for chart_id, caption, png in charts(run, section.device):
             parts.append(f'<figure id="{chart_id}"><img alt="{html.escape(caption)}" src="data:image/png;base64,{png}">'
                          f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+        outputs = output_fidelity_table(run, section.device)
+        if outputs is not None and any(len(c.result.fidelity.outputs) > 1 for c in run.cells if c.result.fidelity):
+            parts.append(_table_html(outputs.title, outputs.header, outputs.rows))
         detail = repeats_table(run, section.device)
         if detail is not None:
             parts.append(_table_html(detail.title, detail.header, detail.rows))

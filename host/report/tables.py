@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from device_agent.contract import SNR_CEILING_DB
 from host.results import CellRecord, DeviceRecord, RunRecord, accelerator_text
 
 
@@ -94,13 +95,43 @@ def throttled_figure(cell: CellRecord) -> bool:
     return len(cell.timed) < 2 and any(r.kind == "repeat" and r.repeat == 0 and r.throttled for r in cell.repeats)
 
 
+def snr_text(snr_db: float | None) -> str:
+    """An SNR in dB as a reader needs it: the ceiling (float32's precision) reads "identical"."""
+    if snr_db is None:
+        return "n/a"
+    return "identical" if snr_db >= SNR_CEILING_DB else f"{snr_db:.1f} dB"
+
+
 def _fidelity(run: RunRecord, cell: CellRecord) -> str:
+    """The worst output's SNR, then the first output's top-1 agreement where it is a classifier's
+    (results stored before outputs were compared one by one show agreement / mean abs error)."""
     if (cell.mode, cell.backend) == ("none", "cpu1"):
         return "reference"
     fidelity = cell.result.fidelity
     if fidelity is None:
         return "n/a"
-    return f"{_pct(fidelity.top1_agreement)} / {fidelity.mean_abs_error:.4f}"
+    if fidelity.snr_db is None:
+        return f"{_pct(fidelity.top1_agreement)} / {fidelity.mean_abs_error:.4f}"
+    worst = min(fidelity.outputs, key=lambda o: o.snr_db) if len(fidelity.outputs) > 1 else None
+    where = f" ({worst.name})" if worst is not None else ""
+    agreement = f" / {_pct(fidelity.top1_agreement)}" if fidelity.top1_agreement is not None else ""
+    return snr_text(fidelity.snr_db) + where + agreement
+
+
+def output_fidelity_table(run: RunRecord, serial: str) -> Table | None:
+    """Every output's agreement with the reference in every cell that compared: the detail behind
+    the fidelity grid's worst-output figure."""
+    rows = []
+    for cell in (c for c in run.cells if c.device == serial and c.ok):
+        fidelity = cell.result.fidelity
+        for output in fidelity.outputs if fidelity is not None else ():
+            rows.append((f"{cell.mode}/{cell.backend}", output.name, f"{output.values:,}", snr_text(output.snr_db),
+                         f"{output.cosine:.5f}", f"{output.mean_abs_error:.4g}", f"{output.max_abs_error:.4g}",
+                         _pct(output.top1_agreement)))
+    if not rows:
+        return None
+    header = ("cell", "output", "values", "SNR", "cosine", "mean abs error", "max abs error", "top-1 agreement")
+    return Table("Fidelity of every output vs none/cpu1", header, tuple(rows))
 
 
 def _delegation(run: RunRecord, cell: CellRecord) -> str:
@@ -181,7 +212,7 @@ def accelerator_lines(cells: list[CellRecord]) -> list[str]:
 GRIDS: tuple[tuple[str, Callable[[RunRecord, CellRecord], str]], ...] = (
     ("Accuracy top-1 / top-3 ({count} images)", _accuracy),
     ("Latency p50 (ms): ±std in one run; with repeats, median of repeat medians [95% CI], CV between repeats", _latency),
-    ("Fidelity vs none/cpu1: top-1 agreement / mean abs error", _fidelity),
+    ("Fidelity vs none/cpu1: worst output's SNR (which output, when several) / top-1 agreement", _fidelity),
     ("Delegation: nodes taken by the delegate / all nodes; ops on the GPU/NPU (LiteRT)", _delegation),
     ("Memory (MB) over the worker's baseline: after init / peak", _memory),
     ("Start (ms): cold init / warm init (a fresh worker with the caches the cold start wrote)", _start),

@@ -24,6 +24,7 @@ from tests.adb_fixtures import isolated_host
 
 FAST = ["--min-runs", "10", "--min-seconds", "0.05", "--warmup-seconds", "0.01"]
 MODES = "none,dynamic_range,float16,integer,full_integer,int16x8"
+FIDELITY_KEYS = {"top1_agreement", "mean_abs_error", "max_abs_error", "snr_db", "outputs"}
 CELL_KEYS = {"device", "mode", "backend", "status", "error", "engine", "accelerator", "size_bytes", "latency_ms", "memory_mb", "start",
              "delegation", "accuracy", "fidelity"}
 
@@ -76,7 +77,10 @@ def test_json_matches_the_contract_field_by_field(first_run):
             else:  # ... and keeping its producer and consumer in float (integer+keep2) wins them back
                 assert cell["accuracy"]["top1"] >= 0.9, cell
             if (cell["mode"], cell["backend"]) != ("none", "cpu1"):
-                assert set(cell["fidelity"]) == {"top1_agreement", "mean_abs_error", "max_abs_error"}
+                assert set(cell["fidelity"]) == FIDELITY_KEYS and len(cell["fidelity"]["outputs"]) == 1, cell
+                (output,) = cell["fidelity"]["outputs"]  # the demo classifier: one [1, classes] output
+                assert output["top1_agreement"] == cell["fidelity"]["top1_agreement"] and output["values"] == 10, output
+                assert output["snr_db"] == cell["fidelity"]["snr_db"] and 0.0 < output["cosine"] <= 1.0 + 1e-6, output
         elif cell["backend"] in ("gpu", "npu") and (cell["backend"], cell["mode"]) != ("gpu", "int16x8"):
             # the emulated device's software GPU (SwiftShader) and NPU (OpenVINO CPU), the whole model on each
             assert cell["status"] == "ok", cell
@@ -84,7 +88,7 @@ def test_json_matches_the_contract_field_by_field(first_run):
             software = "software GPU: SwiftShader" if cell["backend"] == "gpu" else "software NPU: OpenVINO CPU"
             assert software in cell["accelerator"], cell
             assert cell["delegation"]["delegated_nodes"] == cell["delegation"]["total_nodes"] > 0, cell
-            assert cell["accuracy"]["count"] == 60 and set(cell["fidelity"]) == {"top1_agreement", "mean_abs_error", "max_abs_error"}
+            assert cell["accuracy"]["count"] == 60 and set(cell["fidelity"]) == FIDELITY_KEYS
         elif cell["backend"] == "gpu":  # no int16 activations on LiteRT's GPU: refused alone, never run on the CPU instead
             assert cell["status"] == "fallback" and "does not run this model by itself" in cell["error"], cell
             assert cell["latency_ms"] is None and cell["accuracy"] is None
