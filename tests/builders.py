@@ -17,11 +17,11 @@ def keras():
     return tfenv.keras()
 
 
-def weight_dominated_model(classes: int = 4, size: int = 32):
+def weight_dominated_model(classes: int = 4, size: int = 32, batch: int | None = None):
     """~160k parameters, so sizes per mode follow the weights, not flatbuffer overhead."""
     k = keras()
     k.utils.set_random_seed(0)
-    inp = k.Input((size, size, 3))
+    inp = k.Input((size, size, 3), batch_size=batch)
     x = k.layers.Conv2D(32, 3, padding="same", strides=2)(inp)
     x = k.layers.BatchNormalization()(x)
     x = k.layers.ReLU(6.0)(x)

@@ -16,7 +16,7 @@ from typing import Any
 from host.cache import touch
 from host.fsio import atomic_write
 
-CACHE_SCHEMA = 1
+CACHE_SCHEMA = 2  # 2: a Keras model's free batch is fixed at 1 (older builds would not run on gpu)
 
 
 @dataclass(frozen=True)

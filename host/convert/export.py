@@ -4,7 +4,8 @@
 ``convert()`` (Keras 3's ``ExportArchive``, ``__call__`` with ``training=False``, the model's
 input signature) and converts that. On the demo the export is about half of each conversion
 (4 of 7 s), paid again for each of the seven modes. Exporting the same way once and converting
-from the folder gives the converter the identical graph, so the builds are the same bytes (a test holds that).
+from the folder gives the converter the identical graph, so the builds are the same bytes (a test holds that),
+except that a free batch dimension is fixed at 1 (``batch_of_one``).
 """
 
 from __future__ import annotations
@@ -66,14 +67,23 @@ def _record_keras_origin(converter: Any) -> None:
         environment.modelType = metadata.ModelType.KERAS_MODEL
 
 
+def batch_of_one(shape: Any) -> tuple[Any, ...]:
+    """An input shape with a free batch dimension fixed at 1: a phone runs one image at a time,
+    and LiteRT's GPU accelerator refuses a graph with dynamic-sized tensors (a model from
+    ``keras.applications`` has a free batch), so its builds would never run on ``gpu``."""
+    dims = tuple(shape)
+    return (1, *dims[1:]) if dims and dims[0] is None else dims
+
+
 def _write_inference_archive(model: Any, folder: Path) -> None:
     """What ``TFLiteKerasModelConverterV2._convert_keras_to_saved_model`` writes for a Keras 3
-    functional or sequential model: one ``serve`` endpoint, inference mode, the model's inputs."""
+    functional or sequential model: one ``serve`` endpoint, inference mode, the model's inputs
+    (a free batch dimension fixed at 1: see ``batch_of_one``)."""
     tf = tfenv.tf()
     keras = tfenv.keras()
     if not isinstance(model, keras.src.models.Functional | keras.src.models.Sequential):
         raise TypeError("only functional and sequential models are exported here")
-    signature = tf.nest.map_structure(lambda x: tf.TensorSpec(x.shape, dtype=x.dtype, name=x.name), model.inputs)
+    signature = tf.nest.map_structure(lambda x: tf.TensorSpec(batch_of_one(x.shape), dtype=x.dtype, name=x.name), model.inputs)
     if isinstance(signature, list) and len(signature) > 1:
         signature = [signature]
     archive = keras.export.ExportArchive()

@@ -9,7 +9,6 @@ network (its outputs far from the float build's) is measured, and that build is 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 

@@ -18,6 +18,7 @@ LAST_LINES = {
     "agent_overhead.py": rf"latency_ratio={R} throughput_ratio={R}",
     "bench_e2e.py": rf"overhead_cold={R} overhead_warm={R}",
     "convert.py": rf"cache_ratio={R}",
+    "detector.py": r"cells_ok=\d+ pick=\S+",
     "dataset_scale.py": r"host_peak_mb_40=\d+ worker_peak_mb_40=\d+ host_peak_mb_80=\d+ worker_peak_mb_80=\d+ "
                         r"host_prepare_images_per_s=\d+",
     "farm.py": rf"controller_cpu_ms_per_cell=-?\d+ controller_cpu_s_per_bench=-?{R} wall_ratio_2={R}",
