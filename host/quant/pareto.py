@@ -55,14 +55,22 @@ class Build:
 
 def latency_noise(cell: CellRecord) -> float:
     """How far p50 could move on a rerun: the 95% t-interval's half-width over the cell's
-    independent repeats when it has two or more, else the spread (std) of its one repeat's samples."""
+    independent repeats when it has two or more; else the distribution-free 95% interval of its
+    one repeat's median (order statistics of its raw samples: a few slow outliers on a busy
+    phone widen the std far past any real doubt about the median); else that repeat's std."""
     from scipy import stats
 
     medians = [r.median_ms for r in cell.timed]
     if len(medians) >= 2:
         return float(stats.t.ppf(0.975, len(medians) - 1) * statistics.stdev(medians) / math.sqrt(len(medians)))
     latency = cell.result.latency
-    return float(latency.std) if latency is not None and latency.count > 1 else 0.0
+    if latency is None or latency.count <= 1:
+        return 0.0
+    samples = sorted(latency.samples_ms)
+    if len(samples) < 6:
+        return float(latency.std)
+    low, high = (int(k) for k in stats.binom.interval(0.95, len(samples), 0.5))
+    return max(latency.p50 - samples[max(low - 1, 0)], samples[min(high, len(samples) - 1)] - latency.p50, 0.0)
 
 
 @dataclass(frozen=True)

@@ -124,3 +124,15 @@ def test_a_result_stored_before_outputs_were_compared_still_reads_and_shows():
     assert run.cells[1].result.fidelity.snr_db is None  # type: ignore[union-attr]
     grid = next(t for t in build_tables(run)[0].tables if t.title.startswith("Fidelity"))
     assert dict((row[0], row[1]) for row in grid.rows)["integer"] == "95.0% / 0.0100"
+
+
+def test_a_few_slow_outliers_do_not_make_a_three_times_faster_build_a_tie():
+    """One repeat each on a busy machine: the fast build's samples carry spikes (std far above its
+    p50), but its median is certain; it is 3x faster and must be picked, not tied away."""
+    spiky = (0.14,) * 45 + (3.0, 4.0, 5.0, 3.5, 4.5)
+    cells = [records.cell("A", "none", "cpu1", samples=(0.43,) * 50, top1=0.996, size=650_000),
+             records.cell("A", "a8w8", "cpu1", samples=spiky, top1=0.996, size=300_000),
+             records.cell("A", "dynamic_wi4", "cpu1", samples=(0.43,) * 50, top1=0.998, size=170_000)]
+    run = records.run("o", cells, modes=("none", "a8w8", "dynamic_wi4"), backends=("cpu1",), devices=[records.device("A")])
+    chosen = recommend(run)
+    assert chosen.pick is not None and chosen.pick.mode == "a8w8", chosen.reason
