@@ -46,6 +46,10 @@ class EvalParams:
     label_offset: int = 0
     reference_outputs_sha256: str = ""
     save_outputs: bool = False
+    task: str = ""  # one of TASKS_WITH_EVIDENCE: the cell gathers TaskEvidence for the host to score
+    task_outputs: tuple[str, ...] = ()  # the output tensors the task reads, by name, in the task's order
+    task_labels_sha256: str = ""  # segment: the masks, uint8 .npy (images, height, width), MASK_IGNORE not scored
+    task_classes: int = 0  # segment: the masks' classes
 
 
 @dataclass(frozen=True)
@@ -189,6 +193,26 @@ class Accuracy:
     count: int
 
 
+# Tasks whose quality the host scores from evidence the device gathers (classification is scored on
+# the device from the dataset's labels, as it always was).
+TASKS_WITH_EVIDENCE = ("segment", "detect", "keypoints")
+MASK_IGNORE = 255  # a mask pixel with this value is not scored (COCO/VOC's "void")
+DETECTION_FIELDS = 7  # image, class, score, ymin, xmin, ymax, xmax
+
+
+@dataclass(frozen=True)
+class TaskEvidence:
+    """What the host scores a task from: small whatever the outputs' size (a confusion matrix, the
+    kept detections, the keypoint rows), so no mask or raw detection head crosses the wire."""
+
+    task: str
+    classes: int = 0
+    confusion: bytes = b""  # segment: int64 (classes, classes), row = mask class, column = predicted class
+    detections: bytes = b""  # detect: float32 rows of DETECTION_FIELDS, box in fractions of the model's input
+    points: bytes = b""  # keypoints: float32 (images, values)
+    values: int = 0
+
+
 SNR_CEILING_DB = 150.0  # float32 carries ~144 dB: an exact match (or anything beyond) reads "identical"
 
 
@@ -241,6 +265,7 @@ class CellResult:
     numerics: Numerics | None = None
     op_profile: OpProfile | None = None
     warm_start: WarmStart | None = None
+    task_evidence: TaskEvidence | None = None
 
     @property
     def ok(self) -> bool:

@@ -279,8 +279,9 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
         (job.latency or LatencyParams()).validate()
         if job.evaluation is not None:
             self.store.require(job.evaluation.dataset_sha256)
-            if job.evaluation.reference_outputs_sha256:
-                self.store.require(job.evaluation.reference_outputs_sha256)
+            for stored in (job.evaluation.reference_outputs_sha256, job.evaluation.task_labels_sha256):
+                if stored:
+                    self.store.require(stored)
             get_preset(job.evaluation.preset)
         start = job.start or "cold"
         if start not in START_KINDS:

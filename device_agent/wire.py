@@ -22,7 +22,8 @@ from device_agent.errors import WireError
 T = TypeVar("T")
 _TYPES: tuple[type, ...] = (
     contract.LatencyParams, contract.EvalParams, contract.CellRequest, contract.Progress, contract.LatencyStats,
-    contract.Memory, contract.Delegation, contract.Accuracy, contract.OutputFidelity, contract.Fidelity, contract.Numerics, contract.OpTime, contract.OpProfile, contract.WarmStart, contract.CellResult,
+    contract.Memory, contract.Delegation, contract.Accuracy, contract.OutputFidelity, contract.Fidelity, contract.Numerics, contract.OpTime, contract.OpProfile, contract.WarmStart, contract.TaskEvidence,
+    contract.CellResult,
     contract.Backend,
     contract.DeviceInfo, contract.StoreStatus, contract.PruneRequest, contract.PruneResponse,
 )

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from device_agent import backends, deviceinfo, evaluate, litert_cell, measure, op_profile, start_cache
+from device_agent import backends, deviceinfo, evaluate, litert_cell, measure, op_profile, start_cache, tasks
 from device_agent.contract import (
     CellRequest,
     CellResult,
@@ -257,10 +257,13 @@ def run_evaluation(interpreter: Any, store: FileStore, params: EvalParams, repor
                     raise ValueError(f"reference outputs are {reference.shape}, this cell makes {(data.count, runner.width)}")
             if params.save_outputs:
                 writer = evaluate.OutputsWriter(store.new_partial(), (data.count, runner.width))
+            task = _task_collector(runner, store, params)
             rate, started = _Rate(reporter, data.count), time.perf_counter()
             for start, images in data.batches():
                 outputs = runner.outputs(images)
                 scorer.add(outputs, reference.read(len(outputs)) if reference else None)
+                if task is not None:
+                    task.add(outputs, start)
                 if writer is not None:
                     writer.write(outputs)
                 rate.done(start + len(outputs))
@@ -279,7 +282,16 @@ def run_evaluation(interpreter: Any, store: FileStore, params: EvalParams, repor
     accuracy = scorer.accuracy()
     return CellResult(status="ok", accuracy=accuracy, fidelity=scorer.fidelity(), outputs_sha256=saved,
                       evaluate_seconds=seconds, evaluated_images=scorer.seen, predictions=scorer.predictions(runner.classes),
-                      accuracy_note="" if accuracy else "the dataset has no labels")
+                      accuracy_note="" if accuracy else "the dataset has no labels",
+                      task_evidence=task.evidence() if task is not None else None)
+
+
+def _task_collector(runner: evaluate.Runner, store: FileStore, params: EvalParams) -> tasks.Collector | None:
+    """What the task asked for gathers its evidence from the outputs it names."""
+    named = {slot.name: tasks.TaskOutput(slot.name, slot.start, slot.stop, target.shape)
+             for slot, target in zip(runner.slots, runner.targets, strict=True)}
+    masks = store.require(params.task_labels_sha256) if params.task_labels_sha256 else None
+    return tasks.collector(params, named, (runner.source.shape[1], runner.source.shape[2]), masks)
 
 
 def reference_loop_ms() -> float:
@@ -321,7 +333,7 @@ def run_cell(root: Path, request: CellRequest, reporter: Reporter) -> CellResult
     memory = replace(memory, evaluate_peak_rss_mb=measure.read_memory_mb()[1])
     return replace(result, memory=memory, accuracy=found.accuracy, fidelity=found.fidelity, outputs_sha256=found.outputs_sha256,
                    evaluate_seconds=found.evaluate_seconds, evaluated_images=found.evaluated_images,
-                   accuracy_note=found.accuracy_note, predictions=found.predictions)
+                   accuracy_note=found.accuracy_note, predictions=found.predictions, task_evidence=found.task_evidence)
 
 
 def with_op_profile(root: Path, request: CellRequest, result: CellResult, reporter: Reporter) -> CellResult:

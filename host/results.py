@@ -34,6 +34,26 @@ CONTRACT_KEYS: Mapping[str, tuple[str, ...]] = {
 }
 
 
+@dataclass(frozen=True)
+class TaskMetrics:
+    """A cell's quality on its task, scored on the host from the evidence the device gathered.
+
+    ``value`` is the headline (``metric``), a fraction where higher is better: mIoU, mAP@0.5:0.95
+    or PCK@0.05; the other figures go with it. Classification keeps its ``Accuracy``."""
+
+    task: str  # segment | detect | keypoints
+    metric: str
+    value: float
+    count: int  # images scored
+    mean_iou: float | None = None
+    pixel_accuracy: float | None = None
+    map_50_95: float | None = None
+    map_50: float | None = None
+    mean_error_px: float | None = None  # in the model's input pixels
+    pck: float | None = None  # points within 5% of the input's longer side
+    detections: int | None = None
+
+
 CPU_ZONE_WORDS = ("cpu", "soc", "tsens", "cluster", "big", "little", "x86_pkg")
 
 
@@ -112,6 +132,7 @@ class CellRecord:
     outcomes: bytes = b""  # one bit per evaluated image, set when its top-1 class was right (packed, big-endian)
     fingerprint: str = ""  # the device's fingerprint id when this cell was measured (DeviceRecord.fingerprint_id)
     op_layers: tuple[str, ...] = ()  # the Keras layer of each of result.op_profile.ops ("" where it cannot be told)
+    task: TaskMetrics | None = None  # segment/detect/keypoints quality, when the run scored a task
 
     @property
     def timed(self) -> tuple[RepeatRecord, ...]:
@@ -273,6 +294,7 @@ def cell_json(cell: CellRecord) -> dict[str, Any]:
         "delegation": part_json(r.delegation, CONTRACT_KEYS["delegation"]),
         "accuracy": part_json(r.accuracy, CONTRACT_KEYS["accuracy"]),
         "fidelity": part_json(r.fidelity, CONTRACT_KEYS["fidelity"]),
+        "task": part_json(cell.task),
     }
 
 
@@ -314,7 +336,8 @@ def _cell_from_json(data: object, where: str) -> CellRecord:
     try:
         result = result_from_parts(str(data["status"]), str(data.get("error") or ""), "", data, where,
                                    warm_start=_warm_from_json(data.get("start"), f"{where}.start"))
-        return CellRecord(str(data["device"]), str(data["mode"]), str(data["backend"]), result, data.get("size_bytes"))
+        task = decode(TaskMetrics, data["task"], f"{where}.task") if data.get("task") else None
+        return CellRecord(str(data["device"]), str(data["mode"]), str(data["backend"]), result, data.get("size_bytes"), task=task)
     except KeyError as e:
         raise RecordError(f"{where}: missing {e}") from e
 

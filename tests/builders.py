@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -266,4 +267,96 @@ def write_flat_images(root: Path, count: int = 12, size: int = 32, seed: int = 0
     root.mkdir(parents=True, exist_ok=True)
     for i, pixels in enumerate(smooth_images(count, size, seed)):
         Image.fromarray(pixels).save(root / f"{i:03d}.png")
+    return root
+
+
+def threshold_segmenter(size: int = 32):
+    """A segmenter with a known answer: class 1 where a pixel's mean RGB is over 127.5, else 0
+    (after the mobilenet preset's x / 127.5 - 1 that is "mean over 0"; a 1x1 convolution does it).
+    ``threshold_masks`` gives the masks it should reproduce, so the float build's mIoU is ~1."""
+    k = keras()
+    inp = k.Input((size, size, 3), batch_size=1)
+    kernel = np.zeros((1, 1, 3, 2), dtype=np.float32)
+    kernel[0, 0, :, 1] = 10.0 / 3.0
+    mask = k.layers.Conv2D(2, 1, activation="softmax", name="mask", kernel_initializer=k.initializers.Constant(kernel))(inp)
+    return k.Model(inp, mask)
+
+
+def write_masks(images: Path, masks: Path) -> Path:
+    """For each image, the threshold segmenter's answer as a grey PNG of class indices."""
+    masks.mkdir(parents=True, exist_ok=True)
+    for image in sorted(images.glob("*.png")):
+        pixels = np.asarray(Image.open(image).convert("RGB"), dtype=np.float64)
+        Image.fromarray((pixels.mean(axis=2) > 127.5).astype(np.uint8), mode="L").save(masks / image.name)
+    return masks
+
+
+BOX = (0.25, 0.125, 0.75, 0.625)  # ymin, xmin, ymax, xmax in fractions of the image: what fixed_box_detector finds
+
+
+def fixed_box_detector(size: int = 32, candidates: int = 16):
+    """A YOLO-style head [1, 4 + 2 classes, candidates] with a known answer: every candidate is the
+    box BOX (in input pixels, from a bias) and its class is 1 for a bright image, else 0 (from the
+    mean pixel), so COCO annotations written by ``write_box_annotations`` give the float build mAP 1."""
+    k = keras()
+    inp = k.Input((size, size, 3), batch_size=1)
+    mean = k.layers.GlobalAveragePooling2D()(inp)
+    ymin, xmin, ymax, xmax = (v * size for v in BOX)
+    geometry = [(xmin + xmax) / 2, (ymin + ymax) / 2, xmax - xmin, ymax - ymin]
+    bias = np.repeat(np.asarray(geometry, dtype=np.float32), candidates)
+    boxes = k.layers.Dense(4 * candidates, kernel_initializer="zeros", bias_initializer=k.initializers.Constant(bias))(mean)
+    kernel = np.zeros((3, 2 * candidates), dtype=np.float32)
+    kernel[:, :candidates] = -4.0 / 3.0  # class 0 scores high when the image is dark
+    kernel[:, candidates:] = 4.0 / 3.0  # class 1 when it is bright
+    scores = k.layers.Dense(2 * candidates, activation="sigmoid", kernel_initializer=k.initializers.Constant(kernel))(mean)
+    head = k.layers.Reshape((6, candidates), name="head")(k.layers.Concatenate()([boxes, scores]))
+    return k.Model(inp, head)
+
+
+def write_box_annotations(images: Path, path: Path) -> Path:
+    """COCO annotations for ``fixed_box_detector``: BOX in each image's own pixels, category 10 for
+    a dark image and 20 for a bright one (the model's class 0 and 1, in id order)."""
+    coco: dict[str, list] = {"images": [], "annotations": [], "categories": [{"id": 10, "name": "dark"}, {"id": 20, "name": "bright"}]}
+    for i, image in enumerate(sorted(images.glob("*.png"))):
+        pixels = np.asarray(Image.open(image).convert("RGB"), dtype=np.float64)
+        width, height = pixels.shape[1], pixels.shape[0]
+        ymin, xmin, ymax, xmax = BOX
+        coco["images"].append({"id": 100 + i, "file_name": image.name, "width": width, "height": height})
+        coco["annotations"].append({"id": i + 1, "image_id": 100 + i, "category_id": 20 if pixels.mean() > 127.5 else 10,
+                                    "bbox": [xmin * width, ymin * height, (xmax - xmin) * width, (ymax - ymin) * height]})
+    path.write_text(json.dumps(coco))
+    return path
+
+
+POINTS = ((4.0, 6.0), (16.0, 16.0), (28.0, 10.0))  # x, y in a 32x32 input: what fixed_points_model finds
+
+
+def fixed_points_model(size: int = 32):
+    """A landmark model with a known answer: POINTS (x, y, z per point, in input pixels, from a bias)
+    nudged by the mean pixel by under half a pixel, so it still reads the image."""
+    k = keras()
+    inp = k.Input((size, size, 3), batch_size=1)
+    mean = k.layers.GlobalAveragePooling2D()(inp)
+    bias = np.array([v for x, y in POINTS for v in (x, y, 0.0)], dtype=np.float32)
+    kernel = np.full((3, len(bias)), 0.1, dtype=np.float32)
+    points = k.layers.Dense(len(bias), kernel_initializer=k.initializers.Constant(kernel),
+                            bias_initializer=k.initializers.Constant(bias), name="landmarks")(mean)
+    return k.Model(inp, points)
+
+
+def write_points(images: Path, path: Path, input_size: int = 32) -> Path:
+    """POINTS in each image's own pixels (an image of another size scales them)."""
+    found = {}
+    for image in sorted(images.glob("*.png")):
+        width, height = Image.open(image).size
+        found[image.name] = [[x * width / input_size, y * height / input_size] for x, y in POINTS]
+    path.write_text(json.dumps(found))
+    return path
+
+
+def write_sized_images(root: Path, count: int, size: tuple[int, int], seed: int = 0) -> Path:
+    """Smooth RGB PNGs of ``size`` (width, height): the evaluation resizes them to the model's input."""
+    root.mkdir(parents=True, exist_ok=True)
+    for i, pixels in enumerate(smooth_images(count, 32, seed)):
+        Image.fromarray(pixels).resize(size, Image.Resampling.BILINEAR).save(root / f"{i:03d}.png")
     return root

@@ -152,20 +152,28 @@ class LatencyParams(_message.Message):
     def __init__(self, warmup_runs: _Optional[int] = ..., warmup_seconds: _Optional[float] = ..., min_runs: _Optional[int] = ..., min_seconds: _Optional[float] = ..., max_seconds: _Optional[float] = ..., seed: _Optional[int] = ...) -> None: ...
 
 class EvalParams(_message.Message):
-    __slots__ = ("dataset_sha256", "preset", "limit", "label_offset", "reference_outputs_sha256", "save_outputs")
+    __slots__ = ("dataset_sha256", "preset", "limit", "label_offset", "reference_outputs_sha256", "save_outputs", "task", "task_outputs", "task_labels_sha256", "task_classes")
     DATASET_SHA256_FIELD_NUMBER: _ClassVar[int]
     PRESET_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
     LABEL_OFFSET_FIELD_NUMBER: _ClassVar[int]
     REFERENCE_OUTPUTS_SHA256_FIELD_NUMBER: _ClassVar[int]
     SAVE_OUTPUTS_FIELD_NUMBER: _ClassVar[int]
+    TASK_FIELD_NUMBER: _ClassVar[int]
+    TASK_OUTPUTS_FIELD_NUMBER: _ClassVar[int]
+    TASK_LABELS_SHA256_FIELD_NUMBER: _ClassVar[int]
+    TASK_CLASSES_FIELD_NUMBER: _ClassVar[int]
     dataset_sha256: str
     preset: str
     limit: int
     label_offset: int
     reference_outputs_sha256: str
     save_outputs: bool
-    def __init__(self, dataset_sha256: _Optional[str] = ..., preset: _Optional[str] = ..., limit: _Optional[int] = ..., label_offset: _Optional[int] = ..., reference_outputs_sha256: _Optional[str] = ..., save_outputs: _Optional[bool] = ...) -> None: ...
+    task: str
+    task_outputs: _containers.RepeatedScalarFieldContainer[str]
+    task_labels_sha256: str
+    task_classes: int
+    def __init__(self, dataset_sha256: _Optional[str] = ..., preset: _Optional[str] = ..., limit: _Optional[int] = ..., label_offset: _Optional[int] = ..., reference_outputs_sha256: _Optional[str] = ..., save_outputs: _Optional[bool] = ..., task: _Optional[str] = ..., task_outputs: _Optional[_Iterable[str]] = ..., task_labels_sha256: _Optional[str] = ..., task_classes: _Optional[int] = ...) -> None: ...
 
 class CellRequest(_message.Message):
     __slots__ = ("model_sha256", "backend", "latency", "evaluation", "timeout_seconds", "gpu_delegate", "nnapi_delegate", "cpu_mask", "op_profile", "start")
@@ -330,7 +338,7 @@ class Fidelity(_message.Message):
     def __init__(self, top1_agreement: _Optional[float] = ..., mean_abs_error: _Optional[float] = ..., max_abs_error: _Optional[float] = ..., count: _Optional[int] = ..., snr_db: _Optional[float] = ..., outputs: _Optional[_Iterable[_Union[OutputFidelity, _Mapping]]] = ...) -> None: ...
 
 class CellResult(_message.Message):
-    __slots__ = ("status", "error", "phase", "latency", "memory", "delegation", "accuracy", "fidelity", "outputs_sha256", "size_bytes", "accuracy_note", "evaluate_seconds", "evaluated_images", "reference_before_ms", "reference_after_ms", "predictions", "numerics", "op_profile", "warm_start")
+    __slots__ = ("status", "error", "phase", "latency", "memory", "delegation", "accuracy", "fidelity", "outputs_sha256", "size_bytes", "accuracy_note", "evaluate_seconds", "evaluated_images", "reference_before_ms", "reference_after_ms", "predictions", "numerics", "op_profile", "warm_start", "task_evidence")
     STATUS_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     PHASE_FIELD_NUMBER: _ClassVar[int]
@@ -350,6 +358,7 @@ class CellResult(_message.Message):
     NUMERICS_FIELD_NUMBER: _ClassVar[int]
     OP_PROFILE_FIELD_NUMBER: _ClassVar[int]
     WARM_START_FIELD_NUMBER: _ClassVar[int]
+    TASK_EVIDENCE_FIELD_NUMBER: _ClassVar[int]
     status: str
     error: str
     phase: str
@@ -369,7 +378,24 @@ class CellResult(_message.Message):
     numerics: Numerics
     op_profile: OpProfile
     warm_start: WarmStart
-    def __init__(self, status: _Optional[str] = ..., error: _Optional[str] = ..., phase: _Optional[str] = ..., latency: _Optional[_Union[LatencyStats, _Mapping]] = ..., memory: _Optional[_Union[Memory, _Mapping]] = ..., delegation: _Optional[_Union[Delegation, _Mapping]] = ..., accuracy: _Optional[_Union[Accuracy, _Mapping]] = ..., fidelity: _Optional[_Union[Fidelity, _Mapping]] = ..., outputs_sha256: _Optional[str] = ..., size_bytes: _Optional[int] = ..., accuracy_note: _Optional[str] = ..., evaluate_seconds: _Optional[float] = ..., evaluated_images: _Optional[int] = ..., reference_before_ms: _Optional[float] = ..., reference_after_ms: _Optional[float] = ..., predictions: _Optional[bytes] = ..., numerics: _Optional[_Union[Numerics, _Mapping]] = ..., op_profile: _Optional[_Union[OpProfile, _Mapping]] = ..., warm_start: _Optional[_Union[WarmStart, _Mapping]] = ...) -> None: ...
+    task_evidence: TaskEvidence
+    def __init__(self, status: _Optional[str] = ..., error: _Optional[str] = ..., phase: _Optional[str] = ..., latency: _Optional[_Union[LatencyStats, _Mapping]] = ..., memory: _Optional[_Union[Memory, _Mapping]] = ..., delegation: _Optional[_Union[Delegation, _Mapping]] = ..., accuracy: _Optional[_Union[Accuracy, _Mapping]] = ..., fidelity: _Optional[_Union[Fidelity, _Mapping]] = ..., outputs_sha256: _Optional[str] = ..., size_bytes: _Optional[int] = ..., accuracy_note: _Optional[str] = ..., evaluate_seconds: _Optional[float] = ..., evaluated_images: _Optional[int] = ..., reference_before_ms: _Optional[float] = ..., reference_after_ms: _Optional[float] = ..., predictions: _Optional[bytes] = ..., numerics: _Optional[_Union[Numerics, _Mapping]] = ..., op_profile: _Optional[_Union[OpProfile, _Mapping]] = ..., warm_start: _Optional[_Union[WarmStart, _Mapping]] = ..., task_evidence: _Optional[_Union[TaskEvidence, _Mapping]] = ...) -> None: ...
+
+class TaskEvidence(_message.Message):
+    __slots__ = ("task", "classes", "confusion", "detections", "points", "values")
+    TASK_FIELD_NUMBER: _ClassVar[int]
+    CLASSES_FIELD_NUMBER: _ClassVar[int]
+    CONFUSION_FIELD_NUMBER: _ClassVar[int]
+    DETECTIONS_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    task: str
+    classes: int
+    confusion: bytes
+    detections: bytes
+    points: bytes
+    values: int
+    def __init__(self, task: _Optional[str] = ..., classes: _Optional[int] = ..., confusion: _Optional[bytes] = ..., detections: _Optional[bytes] = ..., points: _Optional[bytes] = ..., values: _Optional[int] = ...) -> None: ...
 
 class WarmStart(_message.Message):
     __slots__ = ("init_ms", "cache", "cache_bytes", "note")

@@ -30,10 +30,14 @@ def cell_request(measurement: Measurement, delegates: AgentOptions, inputs: Prep
     is_reference = (mode, backend) == REFERENCE
     evaluation = None
     if inputs.dataset_file_sha256:
+        task = inputs.task
+        task_outputs = task.outputs.get(inputs.models[mode].sha256, ())
         evaluation = EvalParams(
             dataset_sha256=inputs.dataset_file_sha256, limit=inputs.dataset.count, preset=inputs.preset,
             label_offset=inputs.label_offset,
             reference_outputs_sha256="" if is_reference else reference_outputs, save_outputs=is_reference,
+            task=task.task if task_outputs else "", task_outputs=task_outputs,
+            task_labels_sha256=task.masks[1] if task.masks and task_outputs else "", task_classes=task.classes,
         )
     return CellRequest(
         model_sha256=inputs.models[mode].sha256, backend=backend, latency=measurement.latency_params(), evaluation=evaluation,

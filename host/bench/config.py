@@ -42,8 +42,13 @@ class EvaluationData:
 
     dataset: str | None = Param(None, "evaluation images: class subfolders, or a flat folder with --labels (ILSVRC val)",
                                 metavar="DIR").field()
-    labels: str | None = Param(None, "labels file for a flat --dataset: one class index per line, in sorted file-name order",
-                               metavar="FILE").field()
+    labels: str | None = Param(None, "labels for a flat --dataset: a class index per line in sorted file-name order "
+                               "(classify), a folder of PNG masks named like the images (segment), COCO annotations JSON "
+                               "(detect) or a keypoints JSON {\"image.jpg\": [[x, y], ...]} (keypoints)",
+                               metavar="FILE|DIR").field()
+    task: str = Param("auto", "what the labels score: auto (from the labels' form), classify (top-k), segment (mIoU), "
+                      "detect (COCO mAP), keypoints (PCK@0.05, pixel error), none (fidelity to the float build only)",
+                      choices=("auto", "classify", "segment", "detect", "keypoints", "none")).field()
     limit: int | None = Param(None, "evaluate only the first N images", unit="images", metavar="N", check=at_least(1)).field()
     label_offset: int = Param(0, "added to every label (1 for 1001-class models with a background class)", metavar="N").field()
     crop: float = Param(1.0, "central crop before resizing (0.875 for ImageNet-style evaluation)", unit="fraction of the side",

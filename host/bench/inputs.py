@@ -9,6 +9,7 @@ from typing import Protocol
 
 import numpy as np
 
+from device_agent.contract import CellResult
 from device_agent.dataset import DatasetReader
 from host.bench.config import BenchConfig, EvaluationData
 from host.convert.cache import ConversionCache
@@ -20,10 +21,13 @@ from host.convert.modes import MODES
 from host.convert.options import ConversionSettings
 from host.convert.records import ConversionListener, ConversionReport
 from host.data.datasets import DatasetSlices, check_labels, check_listed, slice_dataset
+from host.data.images import ImageEntry
 from host.data.packed import pack
 from host.errors import DatasetError
 from host.paths import cache_dir
-from host.results import DatasetInfo, ModelInfo, RunStats
+from host.results import DatasetInfo, ModelInfo, RunStats, TaskMetrics
+from host.tasks.labels import is_task_labels
+from host.tasks.plan import TaskPlan, choose, prepare
 
 
 class InputsListener(ConversionListener, Protocol):
@@ -44,6 +48,12 @@ class PreparedInputs:
     labels: np.ndarray | None = None  # each evaluated image's class (label offset applied; -1 unknown)
     label_offset: int = 0  # added to the dataset's labels (the agent adds it too)
     notes: list[str] = field(default_factory=list)
+    evaluated: tuple[ImageEntry, ...] = ()  # the images the device evaluates, in its order (unreadable ones left out)
+    task: TaskPlan = TaskPlan("none", "no dataset")
+
+    def task_metrics(self, result: CellResult) -> TaskMetrics | None:
+        """The cell's segment/detect/keypoints score from the evidence its worker gathered."""
+        return self.task.score(result.task_evidence, result.evaluated_images)
 
     def stored_modes(self) -> list[str]:
         """Modes in the table's order; names the table does not know (given files) after, as given."""
@@ -72,6 +82,8 @@ class PreparedInputs:
         files = [(m.path, m.sha256) for m in self.models.values()]
         if self.dataset_file is not None and self.dataset_file_sha256:
             files.append((self.dataset_file, self.dataset_file_sha256))
+        if self.task.masks is not None:
+            files.append(self.task.masks)
         return files
 
 
@@ -89,7 +101,7 @@ def _slices(data: EvaluationData, resolved: ResolvedInputs, settings: Conversion
         return None
     needs_calibration = resolved.given is None and (settings.mode_request.needs_calibration or bool(resolved.keep_float))
     return slice_dataset(
-        resolved.dataset, labels_file=resolved.labels, limit=data.limit, calibration_count=settings.calibration_count,
+        resolved.dataset, labels_file=None if is_task_labels(resolved.labels) else resolved.labels, limit=data.limit, calibration_count=settings.calibration_count,
         take_calibration=needs_calibration and resolved.calibration is None,
     )
 
@@ -101,6 +113,7 @@ class ResolvedBench:
 
     resolved: ResolvedInputs
     slices: DatasetSlices | None
+    task: TaskPlan
 
 
 def resolve_bench_inputs(config: BenchConfig) -> ResolvedBench:
@@ -108,7 +121,9 @@ def resolve_bench_inputs(config: BenchConfig) -> ResolvedBench:
     slices = _slices(config.data, resolved, config.conversion)
     if slices is not None:
         check_listed(slices, config.data.label_offset)
-    return ResolvedBench(resolved, slices)
+    task = choose(config.data.task, resolved.labels, bool(slices and slices.labelled), config.data.crop,
+                  slices.pool if slices else (), slices.evaluation if slices else ())
+    return ResolvedBench(resolved, slices, task)
 
 
 def prepare_inputs(config: BenchConfig, listener: InputsListener, first: ResolvedBench | None = None) -> PreparedInputs:
@@ -117,7 +132,20 @@ def prepare_inputs(config: BenchConfig, listener: InputsListener, first: Resolve
     resolved, slices = first.resolved, first.slices
     inputs = _given(resolved) if resolved.given else _converted(resolved, config.conversion, slices, listener)
     inputs = replace(inputs, label_offset=config.data.label_offset, notes=[*resolved.notes, *inputs.notes])
-    return _with_dataset(config.data, slices, resolved.demo_data, inputs, listener)
+    return _with_task(first.task, _with_dataset(config.data, slices, resolved.demo_data, inputs, listener, first.task))
+
+
+def _with_task(task: TaskPlan, inputs: PreparedInputs) -> PreparedInputs:
+    """The task's plan lined up with the builds and the evaluated images (masks packed beside them)."""
+    if inputs.dataset_file is None:
+        return inputs
+    builds = {m.sha256: m.path.read_bytes() for m in inputs.models.values()}
+    shape = inputs.model.input_shape
+    plan = prepare(task, builds, list(inputs.evaluated), (shape[1], shape[2]), inputs.label_offset, cache_dir() / "datasets")
+    unscored = [mode for mode, m in inputs.models.items() if plan.scored and m.sha256 not in plan.outputs]
+    notes = [f"task: {plan.task} ({plan.how})"] if plan.task != "classify" else []
+    notes += [f"task {plan.task} not scored for {', '.join(unscored)}: its outputs do not fit the labels"] if unscored else []
+    return replace(inputs, task=plan, notes=[*inputs.notes, *notes])
 
 
 def _given(resolved: ResolvedInputs) -> PreparedInputs:
@@ -158,7 +186,7 @@ def _classes(models: dict[str, ModelFile]) -> int:
 
 
 def _with_dataset(data: EvaluationData, slices: DatasetSlices | None, uses_demo_data: bool, inputs: PreparedInputs,
-                  listener: InputsListener) -> PreparedInputs:
+                  listener: InputsListener, task: TaskPlan) -> PreparedInputs:
     """Load the evaluation images at the model's input size and pack them for the device."""
     if slices is None:
         inputs.notes.append("no dataset given (--dataset DIR): latency only, accuracy and fidelity are n/a")
@@ -173,13 +201,16 @@ def _with_dataset(data: EvaluationData, slices: DatasetSlices | None, uses_demo_
     progress.finish(packed.count)
     if packed.skipped:
         inputs.notes.append(f"{len(packed.skipped)} unreadable evaluation image(s) skipped")
-    if not slices.labelled:
+    if not slices.labelled and not task.scored:
         inputs.notes.append("the dataset has no labels: accuracy is n/a (give class subfolders or --labels)")
     dataset = DatasetInfo("demo" if uses_demo_data else slices.name, packed.identity, packed.count, slices.labelled)
     with DatasetReader(packed.path, packed.count) as reader:
         labels = reader.labels()
     labels = np.where(labels >= 0, labels + data.label_offset, -1)
-    return replace(inputs, dataset=dataset, dataset_file=packed.path, dataset_file_sha256=packed.file_sha256, labels=labels)
+    unreadable = set(packed.skipped)
+    evaluated = tuple(e for e in slices.pool[: len(slices.evaluation)] if str(e.path) not in unreadable)
+    return replace(inputs, dataset=dataset, dataset_file=packed.path, dataset_file_sha256=packed.file_sha256, labels=labels,
+                   evaluated=evaluated)
 
 
 def _check_labels_score(inputs: PreparedInputs, dataset: str) -> None:

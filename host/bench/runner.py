@@ -229,6 +229,7 @@ class DeviceRunner:
                 result = failed_record(self.identity, mode, backend, "start", str(e)).result
             cell = replace(record(self.identity, mode, backend, result, model.size_bytes),
                            outcomes=self.inputs.outcomes(result.predictions), fingerprint=self.fingerprint,
+                           task=self.inputs.task_metrics(result),
                            op_layers=profiled_layers(result, model.path))
             if (mode, backend) == REFERENCE and cell.ok:
                 self.reference = result.outputs_sha256

@@ -31,6 +31,7 @@ from host.results import (
     RepeatRecord,
     RunRecord,
     RunStats,
+    TaskMetrics,
     part_json,
     result_from_parts,
     run_from_json,
@@ -194,7 +195,7 @@ class ResultsStore:
         extra = {"evaluate_seconds": r.evaluate_seconds, "evaluated_images": r.evaluated_images, "accuracy_note": r.accuracy_note,
                  "numerics": encode(r.numerics) if r.numerics else None,
                  "op_profile": encode(r.op_profile) if r.op_profile else None, "op_layers": list(cell.op_layers),
-                 "warm_start": encode(r.warm_start) if r.warm_start else None}
+                 "warm_start": encode(r.warm_start) if r.warm_start else None, "task": encode(cell.task) if cell.task else None}
         samples = r.latency.samples_ms if r.latency else ()
         values = (run_id, cell.device, cell.mode, cell.backend, r.status, r.error, r.phase, cell.size_bytes,
                   _dump(r.latency), _dump(r.memory), _dump(r.delegation), _dump(r.accuracy), _dump(r.fidelity),
@@ -292,7 +293,8 @@ class ResultsStore:
                 result = replace(result, latency=replace(result.latency, samples_ms=samples.get((c[0], c[1], c[2]), ())))
             cells.append(CellRecord(c[0], c[1], c[2], result, size_bytes=c[6], finished=c[13],
                                     repeats=repeats.get((c[0], c[1], c[2]), ()), outcomes=bytes(c[15] or b""),
-                                    fingerprint=c[16] or "", op_layers=tuple(str(v) for v in extra.get("op_layers") or ())))
+                                    fingerprint=c[16] or "", op_layers=tuple(str(v) for v in extra.get("op_layers") or ()),
+                                    task=decode(TaskMetrics, extra["task"], f"{here} task") if extra.get("task") else None))
         return cells
 
     def _load_repeats(self, run_id: str, where: str) -> dict[tuple[str, str, str], tuple[RepeatRecord, ...]]:

@@ -1,0 +1,1 @@
+"""Task metrics beyond classification: segmentation, detection and keypoints, from labels to scores."""
