@@ -211,7 +211,8 @@ def collector(params: EvalParams, outputs: dict[str, TaskOutput], input_size: tu
             raise ValueError("a segment task needs the masks file and their number of classes")
         return SegmentCollector(named[0], np.load(masks, mmap_mode="r", allow_pickle=False), params.task_classes)
     if params.task == "detect" and len(named) == 4:
-        return PostProcessCollector(*named)
+        boxes, classes, scores, count = named
+        return PostProcessCollector(boxes, classes, scores, count)
     if params.task == "detect" and len(named) == 1:
         return RawHeadCollector(named[0], input_size)
     if params.task == "keypoints" and len(named) == 1:

@@ -96,7 +96,7 @@ class RecommendOptions:
     run_id: str = Param("latest", "the run (its id, or latest)", positional=True, metavar="RUN").field()
     max_size: float | None = Param(None, "largest model file allowed", unit="MB", metavar="MB", check=at_least(0)).field()
     max_latency: float | None = Param(None, "slowest p50 latency allowed", unit="ms", metavar="MS", check=at_least(0)).field()
-    min_accuracy: float | None = Param(None, "lowest top-1 allowed (default: within 1 point of the float build's)",
+    min_accuracy: float | None = Param(None, "lowest top-1 (or task metric: mIoU, mAP, PCK) allowed, in percent (default: within 1 point of the float build's)",
                                        unit="%", metavar="PCT", check=between(0, 100)).field()
     min_snr: float | None = Param(None, "without labels, the lowest worst-output SNR against the float build "
                                   "allowed (default: 30)", unit="dB", metavar="DB", check=between(-150, 150)).field()

@@ -1,6 +1,7 @@
 """Which build should ship: the Pareto front of a run's builds and one pick with its reason.
 
-Quality is the task's metric when the run had labels (top-1), else fidelity to the float build
+Quality is the task's metric when the run had labels (top-1, or the segment/detect/keypoints
+task's mIoU, mAP or PCK), else fidelity to the float build
 (the worst output's SNR against none/cpu1), else not known (no dataset: said so). A build is on
 the front when it meets the quality floor and no other build is at least as good, as fast and as
 small, and better in one of them. The pick honours the user's limits (size, latency, quality) and never ships a broken build:
@@ -24,8 +25,16 @@ from host.results import CellRecord, RunRecord
 DEFAULT_ACCURACY_SLACK = 1.0  # points of top-1 below the float build's
 DEFAULT_MIN_SNR_DB = 30.0  # without labels: the worst output's SNR against the float build
 SAME_SPEED = 0.05  # p50 within 5%: call it a tie, prefer the smaller file
-TOP1, SNR = "top1", "snr"  # the quality a pick weighs
-METRIC_NAMES = {TOP1: "top-1 accuracy (%)", SNR: "worst-output SNR vs the float build (dB)"}
+TOP1, SNR, TASK = "top1", "snr", "task"  # the quality a pick weighs
+METRIC_NAMES = {TOP1: "top-1 accuracy (%)", SNR: "worst-output SNR vs the float build (dB)", TASK: "the task's metric (%)"}
+
+
+def metric_name(metric: str | None, builds: list[Build] | tuple[Build, ...]) -> str:
+    """The quality axis's name: a task's own metric (``mAP@0.5:0.95 (%)``) when the pick weighed one."""
+    if metric == TASK:
+        named = next((b.task_metric for b in builds if b.task_metric), "")
+        return f"{named} (%)" if named else METRIC_NAMES[TASK]
+    return METRIC_NAMES.get(metric or "", "model size (no dataset: quality not measured)")
 
 
 @dataclass(frozen=True)
@@ -39,14 +48,17 @@ class Build:
     noise_ms: float = 0.0  # half-width of p50's 95% interval (repeats), or one repeat's standard deviation
     snr_db: float | None = None  # the worst output's SNR against the float reference; None when not compared
     snr_output: str = ""  # which output that was, when the model has several
+    task_value: float | None = None  # percent: the segment/detect/keypoints metric; None without such labels
+    task_metric: str = ""  # its name: mIoU, mAP@0.5:0.95, PCK@0.05
 
     @property
     def label(self) -> str:
         return f"{self.mode} on {self.backend}"
 
     def quality(self, metric: str | None) -> float | None:
-        """The figure the pick weighs: top-1 (%) or the worst output's SNR (dB); None when unmeasured."""
-        return self.top1 if metric == TOP1 else self.snr_db if metric == SNR else None
+        """The figure the pick weighs: top-1 or the task's metric (%), or the worst output's SNR (dB);
+        None when unmeasured."""
+        return {TOP1: self.top1, SNR: self.snr_db, TASK: self.task_value}.get(metric or "")
 
     def ties(self, fastest: Build) -> bool:
         """As fast as ``fastest`` for a pick: within ``SAME_SPEED``, or inside the noise of the two."""
@@ -86,6 +98,8 @@ class Recommendation:
 
 def quality_metric(builds: list[Build]) -> str | None:
     """The task metric when any build has one, else fidelity to float, else None (no dataset)."""
+    if any(b.task_value is not None for b in builds):
+        return TASK
     if any(b.top1 is not None for b in builds):
         return TOP1
     return SNR if any(b.snr_db is not None for b in builds) else None
@@ -112,9 +126,10 @@ def measured_builds(run: RunRecord, device: str | None = None, backend: str | No
         size = cell.size_bytes or cell.result.size_bytes
         delegation = cell.result.delegation
         snr, output = _fidelity(cell, run)
+        task = cell.task
         builds.append(Build(cell.mode, cell.backend, round(100 * accuracy.top1, 3) if accuracy else None,
                             cell.result.latency.p50, size / 1e6, delegation.hardware if delegation else "", latency_noise(cell),
-                            snr, output))
+                            snr, output, round(100 * task.value, 3) if task else None, task.metric if task else ""))
     return serial, builds
 
 
@@ -141,15 +156,17 @@ class Floor:
 def quality_floor(builds: list[Build], metric: str | None, min_accuracy: float | None, min_snr: float | None) -> Floor:
     """The user's floor, else the default: within one point of the float build's top-1 (the best
     measured when float was not), or an SNR of DEFAULT_MIN_SNR_DB without labels."""
-    if metric == TOP1:
+    if metric in (TOP1, TASK):
+        named = "top-1" if metric == TOP1 else metric_name(TASK, builds).removesuffix(" (%)")
         if min_accuracy is not None:
-            return Floor(TOP1, min_accuracy, f"the fastest build with top-1 >= {min_accuracy:g}%")
+            return Floor(metric, min_accuracy, f"the fastest build with {named} >= {min_accuracy:g}%")
         # the reference (none/cpu1) where measured, else float on another backend, else the best build
-        floats = [b.top1 for b in sorted(builds, key=lambda b: b.backend != "cpu1") if b.mode == "none" and b.top1 is not None]
-        base = (floats or [max(b.top1 for b in builds if b.top1 is not None)])[0]
+        ordered = sorted(builds, key=lambda b: b.backend != "cpu1")
+        floats = [q for b in ordered if b.mode == "none" and (q := b.quality(metric)) is not None]
+        base = (floats or [max(q for b in builds if (q := b.quality(metric)) is not None)])[0]
         whose = "the float build's" if floats else "the best"
-        return Floor(TOP1, base - DEFAULT_ACCURACY_SLACK,
-                     f"the fastest build within {DEFAULT_ACCURACY_SLACK:g} point of {whose} top-1 ({base:.1f}%)")
+        return Floor(metric, base - DEFAULT_ACCURACY_SLACK,
+                     f"the fastest build within {DEFAULT_ACCURACY_SLACK:g} point of {whose} {named} ({base:.1f}%)")
     if metric == SNR:
         value = DEFAULT_MIN_SNR_DB if min_snr is None else min_snr
         return Floor(SNR, value, f"the fastest build whose every output stays at SNR >= {value:g} dB against the float "
@@ -166,10 +183,12 @@ def _limits(build: Build, max_size: float | None, max_latency: float | None, flo
         return ""
     quality = build.quality(floor.metric)
     if quality is None:
-        return "no accuracy measured" if floor.metric == TOP1 else "fidelity to float not measured"
+        return {TOP1: "no accuracy measured", TASK: "task metric not measured"}.get(floor.metric or "", "fidelity to float not measured")
     if quality < floor.value:
         if floor.metric == TOP1:
             return f"top-1 {quality:.1f}% < {floor.value:.1f}%"
+        if floor.metric == TASK:
+            return f"{build.task_metric} {quality:.1f}% < {floor.value:.1f}%"
         where = f" ({build.snr_output})" if build.snr_output else ""
         return f"SNR {quality:.1f} dB{where} < {floor.value:g} dB: its outputs drift from the float build's"
     return ""
@@ -201,9 +220,10 @@ def recommend(run: RunRecord, *, max_size: float | None = None, max_latency: flo
 
 def _broken(builds: list[Build], excluded: dict[str, str], floor: Floor) -> str:
     """Faster builds the floor kept out, said in the reason: what the pick did not trade away."""
-    if floor.metric != SNR:
+    if floor.metric not in (SNR, TASK):
         return ""
-    kept_out = [b.label for b in builds if "drift from the float" in excluded.get(b.label, "")]
+    kept_out = [b.label for b in builds if not b.software and b.label in excluded and b.quality(floor.metric) is not None
+                and b.quality(floor.metric) < floor.value]  # type: ignore[operator]
     return f". Below the floor, never picked: {', '.join(kept_out)}" if kept_out else ""
 
 
@@ -216,6 +236,8 @@ def _tie(pick: Build, fastest: Build) -> str:
 
 
 def _quality_text(build: Build, metric: str | None) -> str:
+    if metric == TASK:
+        return f"{build.task_metric} {build.task_value:.1f}%" if build.task_value is not None else "task metric not measured"
     if metric == TOP1:
         return f"top-1 {build.top1:.1f}%" if build.top1 is not None else "accuracy not measured"
     if metric == SNR and build.snr_db is not None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from device_agent.contract import SNR_CEILING_DB, LatencyStats
-from host.quant.pareto import DEFAULT_MIN_SNR_DB, METRIC_NAMES, SNR, TOP1, Build
+from host.quant.pareto import DEFAULT_MIN_SNR_DB, METRIC_NAMES, SNR, TASK, TOP1, Build, metric_name
 from host.report.figures import png, pyplot, wide_span
 from host.report.op_charts import op_charts
 from host.report.sustained import Sustained, describe, sustained_runs
@@ -81,10 +81,10 @@ def _plotted_quality(builds: list[Build], metric: str | None) -> dict[str, float
     return {label: min(v, top) if v is not None else float("nan") for label, v in values.items()}
 
 
-def _quality_axis(ax: Axes, ys: list[float], metric: str | None) -> None:
+def _quality_axis(ax: Axes, ys: list[float], metric: str | None, name: str) -> None:
     measured = [y for y in ys if y == y]
-    if metric == TOP1 and measured:
-        _accuracy_axis(ax, measured)
+    if metric in (TOP1, TASK) and measured:
+        _accuracy_axis(ax, measured, name)
     elif metric == SNR and measured:
         ax.set_ylim(min(min(measured), DEFAULT_MIN_SNR_DB) - 5.0, max(measured) + 5.0)
         ax.axhline(DEFAULT_MIN_SNR_DB, color="#c33", linestyle=":", linewidth=1)
@@ -111,11 +111,11 @@ def pareto_chart(builds: list[Build], pick: Build | None, metric: str | None = T
     _legend_points(ax, points, pick.label if pick else None)
     ax.step([b.p50_ms for b in front], [ys[b.label] for b in front], where="post", color="#888", linestyle="--",
             linewidth=1, zorder=1)
-    _quality_axis(ax, list(ys.values()), metric)
+    _quality_axis(ax, list(ys.values()), metric, metric_name(metric, builds))
     if wide_span([b.p50_ms for b in builds]):
         ax.set_xscale("log")
     ax.set_xlabel("latency p50 (ms)")
-    name = {TOP1: "Accuracy", SNR: "Fidelity to float"}.get(metric or "", "Size")
+    name = {TOP1: "Accuracy", SNR: "Fidelity to float", TASK: metric_name(TASK, builds).removesuffix(" (%)")}.get(metric or "", "Size")
     ax.set_title(f"{name} against latency (dashed: no build both faster and better)")
     return png(fig)
 

@@ -145,17 +145,18 @@ def print_verdicts(verdicts: Verdicts, inconclusive: str, console: Console = _co
 
 def print_recommendation(recommendation: Recommendation, console: Console = _console) -> None:
     """The measured builds (front marked), what the limits excluded, and the pick with its reason."""
-    from host.quant.pareto import SNR
+    from host.quant.pareto import SNR, TASK, metric_name
     from host.report.tables import snr_text
 
-    snr = recommendation.metric == SNR
-    quality = "worst-output SNR" if snr else "top-1"
+    snr, task = recommendation.metric == SNR, recommendation.metric == TASK
+    quality = "worst-output SNR" if snr else metric_name(TASK, recommendation.builds).removesuffix(" (%)") if task else "top-1"
     table = Table(title=f"Builds measured on {recommendation.device or '-'} (* on the Pareto front: {quality}, latency, size)")
     for column in ("build", quality, "p50 (ms)", "size (MB)", "front", "excluded by"):
         table.add_column(column, justify="right" if column in (quality, "p50 (ms)", "size (MB)") else "left")
     front = set(recommendation.front)
     for build in sorted(recommendation.builds, key=lambda b: b.p50_ms):
-        shown = snr_text(build.snr_db) if snr else "n/a" if build.top1 is None else f"{build.top1:.1f}%"
+        value = build.quality(recommendation.metric) if task else build.top1
+        shown = snr_text(build.snr_db) if snr else "n/a" if value is None else f"{value:.1f}%"
         table.add_row(build.label, shown, f"{build.p50_ms:.3f}",
                       f"{build.size_mb:.2f}", "*" if build in front else "", recommendation.excluded.get(build.label, ""),
                       style="bold green" if build == recommendation.pick else None)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import html
 
-from host.quant.pareto import METRIC_NAMES, Recommendation, recommend
+from host.quant.pareto import Recommendation, metric_name, recommend
 from host.report.charts import charts, pareto_chart
 from host.report.tables import build_tables, cross_device, device_line, output_fidelity_table, repeats_table
 from host.results import RunRecord
@@ -45,7 +45,7 @@ def recommendation_html(recommendation: Recommendation) -> list[str]:
     metric = recommendation.metric
     png = pareto_chart(list(recommendation.builds), recommendation.pick, metric)
     front = ", ".join(b.label for b in recommendation.front)
-    quality = METRIC_NAMES.get(metric or "", "model size (no dataset: quality not measured)")
+    quality = metric_name(metric, recommendation.builds)
     excluded = "".join(f"<li>{html.escape(label)}: {html.escape(why)}</li>" for label, why in recommendation.excluded.items())
     return [f'<section id="recommendation"><h2>Which build to ship: {html.escape(recommendation.pick.label)}</h2>'
             f"<p><strong>{html.escape(recommendation.reason)}</strong></p>"

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from device_agent.contract import SNR_CEILING_DB
-from host.results import CellRecord, DeviceRecord, RunRecord, accelerator_text
+from host.results import CellRecord, DeviceRecord, RunRecord, TaskMetrics, accelerator_text
 
 
 @dataclass
@@ -65,7 +65,24 @@ def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.1f}%"
 
 
+TASK_TITLES = {
+    "segment": "Segmentation: mIoU / pixel accuracy ({count} images)",
+    "detect": "Detection (COCO): mAP@0.5:0.95 / mAP@0.5 ({count} images)",
+    "keypoints": "Keypoints: PCK@0.05 / mean error in input pixels ({count} images)",
+}
+
+
+def task_text(task: TaskMetrics) -> str:
+    if task.task == "segment":
+        return f"{_pct(task.mean_iou)} / {_pct(task.pixel_accuracy)}"
+    if task.task == "detect":
+        return f"{_pct(task.map_50_95)} / {_pct(task.map_50)}"
+    return f"{_pct(task.pck)} / {task.mean_error_px:.2f} px" if task.mean_error_px is not None else _pct(task.pck)
+
+
 def _accuracy(run: RunRecord, cell: CellRecord) -> str:
+    if cell.task is not None:
+        return task_text(cell.task)
     accuracy = cell.result.accuracy
     if accuracy is None:
         return "n/a (no labels)" if run.dataset.sha256 else "n/a (no dataset)"
@@ -245,6 +262,8 @@ def device_tables(run: RunRecord, serial: str) -> RunTables:
                 cell = grid.get((mode, backend))
                 row.append("not run" if cell is None else render(run, cell) if cell.status == "ok" else notes.mark(cell))
             rows.append(tuple(row))
+        if render is _accuracy:
+            title = next((TASK_TITLES[c.task.task] for c in cells if c.task is not None), title)
         tables.append(Table(title.format(count=run.dataset.count), ("mode", *headers), tuple(rows)))
     return RunTables(serial, tuple(tables), tuple(notes.reasons), measurement_lines(run, serial, cells))
 

@@ -26,7 +26,7 @@ FAST = ["--min-runs", "10", "--min-seconds", "0.05", "--warmup-seconds", "0.01"]
 MODES = "none,dynamic_range,float16,integer,full_integer,int16x8"
 FIDELITY_KEYS = {"top1_agreement", "mean_abs_error", "max_abs_error", "snr_db", "outputs"}
 CELL_KEYS = {"device", "mode", "backend", "status", "error", "engine", "accelerator", "size_bytes", "latency_ms", "memory_mb", "start",
-             "delegation", "accuracy", "fidelity"}
+             "delegation", "accuracy", "fidelity", "task"}
 
 
 @pytest.fixture(scope="module")
