@@ -77,35 +77,79 @@ def in_name_order(details: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 class Runner:
-    """The model over images, one invoke per image: a preprocessed batch of 224x224 floats would
-    not fit in cache, and measured ~25% slower than this loop. Every output is read, dequantized
-    and laid side by side in one row per image (``slots`` says where each one is)."""
+    """The model over images or tensor samples, one invoke per sample: a preprocessed batch of
+    224x224 floats would not fit in cache, and measured ~25% slower than this loop. Every output
+    is read, dequantized and laid side by side in one row per sample (``slots`` says where)."""
 
     def __init__(self, interpreter: Any, preprocess: Callable[[np.ndarray], np.ndarray]) -> None:
         self.interpreter = interpreter
         self.preprocess = preprocess
-        self.source = tensor_info(interpreter.get_input_details()[0])
+        inputs = interpreter.get_input_details()
+        self.sources = [tensor_info(d) for d in inputs]
+        self.source_names = [str(d.get("name") or "") for d in inputs]
+        self.source = self.sources[0]
         details = in_name_order(interpreter.get_output_details())
         self.targets = [tensor_info(d) for d in details]
         self.slots = output_slots(self.targets, [str(d.get("name") or f"output_{i}") for i, d in enumerate(details)])
         self.width = self.slots[-1].stop if self.slots else 0
         self.classes = self.slots[0].values if self.slots else 0
+        self._feeds: list[int] = []  # for tensor samples: the dataset's input that feeds each model input
 
     def check(self, image_shape: tuple[int, ...]) -> None:
+        if len(self.sources) != 1:
+            raise ValueError(f"the model takes {len(self.sources)} inputs; images feed one: give a tensor dataset (.npz)")
         if tuple(image_shape) != self.source.shape[1:]:
             raise ValueError(f"dataset images are {tuple(image_shape)}, the model takes {self.source.shape[1:]}")
+
+    def check_tensors(self, specs: list[tuple[str, tuple[int, ...]]]) -> None:
+        """Line the dataset's inputs up with the model's: by tensor name, else (names differ, as
+        two converters may name them) by position when the count and every shape agree."""
+        names = [name for name, _ in specs]
+        if sorted(names) == sorted(self.source_names):
+            self._feeds = [names.index(name) for name in self.source_names]
+        elif len(specs) == len(self.sources):
+            self._feeds = list(range(len(specs)))
+        else:
+            raise ValueError(f"the dataset has inputs {names}, the model takes {self.source_names}")
+        for model_input, feed in enumerate(self._feeds):
+            if tuple(specs[feed][1]) != self.sources[model_input].shape:
+                raise ValueError(f"dataset input {specs[feed][0]} is {list(specs[feed][1])}, the model's "
+                                 f"{self.source_names[model_input]} takes {list(self.sources[model_input].shape)}")
 
     def outputs(self, images: np.ndarray) -> np.ndarray:
         """Dequantized outputs (n, width) for a batch of uint8 images, every output side by side."""
         out = np.empty((images.shape[0], self.width), dtype=np.float32)
-        set_input, invoke, get_output = self.interpreter.set_tensor, self.interpreter.invoke, self.interpreter.get_tensor
-        places = [(slot.start, slot.stop, target) for slot, target in zip(self.slots, self.targets, strict=True)]
+        set_input, invoke = self.interpreter.set_tensor, self.interpreter.invoke
         for i in range(images.shape[0]):
             set_input(self.source.index, quantize_input(self.preprocess(images[i : i + 1]), self.source))
             invoke()
-            for start, stop, target in places:
-                out[i, start:stop] = dequantize_output(get_output(target.index).reshape(-1), target)
+            self._read(out, i)
         return out
+
+    def tensor_outputs(self, arrays: list[np.ndarray]) -> np.ndarray:
+        """Dequantized outputs (n, width) for a batch of tensor samples (one array per dataset input)."""
+        count = arrays[0].shape[0]
+        out = np.empty((count, self.width), dtype=np.float32)
+        set_input, invoke = self.interpreter.set_tensor, self.interpreter.invoke
+        for i in range(count):
+            for source, feed in zip(self.sources, self._feeds, strict=True):
+                set_input(source.index, tensor_input(arrays[feed][i], source))
+            invoke()
+            self._read(out, i)
+        return out
+
+    def _read(self, out: np.ndarray, row: int) -> None:
+        get_output = self.interpreter.get_tensor
+        for slot, target in zip(self.slots, self.targets, strict=True):
+            out[row, slot.start : slot.stop] = dequantize_output(get_output(target.index).reshape(-1), target)
+
+
+def tensor_input(value: np.ndarray, tensor: TensorInfo) -> np.ndarray:
+    """A sample for a model input: a float value quantized when the input is (a full-integer
+    build), else cast to the input's type (token ids, an int32 window) as given."""
+    if tensor.scale and np.issubdtype(value.dtype, np.floating) and tensor.dtype != np.float32:
+        return quantize_input(value, tensor)
+    return value.astype(tensor.dtype, copy=False)
 
 
 @dataclass

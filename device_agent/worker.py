@@ -33,7 +33,7 @@ from device_agent.contract import (
     WarmStart,
     failed,
 )
-from device_agent.dataset import DatasetReader
+from device_agent.dataset import DatasetReader, TensorReader, open_dataset
 from device_agent.engine_litert import UnsupportedTensor
 from device_agent.errors import DeviceAgentError
 from device_agent.footprint import Footprint
@@ -101,8 +101,12 @@ class Prepared:
     delegation: Delegation
 
 
-def _random_input(shape: tuple[int, ...], dtype: np.dtype[Any], seed: int) -> np.ndarray:
+def _random_input(shape: tuple[int, ...], dtype: np.dtype[Any], seed: int, quantized: bool = True) -> np.ndarray:
+    """What the timed runs feed: random values as benchmark_model does; zeros for an integer input
+    that is not a quantized value (token ids, an index): a random id would be out of its table."""
     rng = np.random.default_rng(seed)
+    if np.issubdtype(dtype, np.integer) and not quantized:
+        return np.zeros(shape, dtype=dtype)
     if np.issubdtype(dtype, np.integer):
         info = np.iinfo(dtype)
         return rng.integers(info.min, info.max, size=shape, endpoint=True, dtype=dtype)
@@ -198,8 +202,9 @@ def time_invokes(prepared: Prepared, params: LatencyParams, reporter: Reporter) 
     """First inference on its own, then warm-up (kept out) and the timed runs."""
     interpreter = prepared.interpreter
     reporter.progress("first_inference")
-    source = tensor_info(interpreter.get_input_details()[0])
-    interpreter.set_tensor(source.index, _random_input(source.shape, source.dtype, params.seed))
+    for detail in interpreter.get_input_details():  # every input: a second one left unset would run on whatever it held
+        source = tensor_info(detail)
+        interpreter.set_tensor(source.index, _random_input(source.shape, source.dtype, params.seed + source.index, bool(source.scale)))
     started = time.perf_counter()
     try:
         interpreter.invoke()
@@ -247,8 +252,8 @@ def run_evaluation(interpreter: Any, store: FileStore, params: EvalParams, repor
     reference = writer = None
     try:
         runner = evaluate.Runner(interpreter, get_preset(params.preset or "mobilenet").apply)
-        with DatasetReader(store.require(params.dataset_sha256), params.limit, _batch_size()) as data:
-            runner.check((data.header.height, data.header.width, data.header.channels))
+        with open_dataset(store.require(params.dataset_sha256), params.limit, _batch_size()) as data:
+            run = _feed(runner, data)
             labels = data.labels()
             scorer = evaluate.Scorer(np.where(labels >= 0, labels + params.label_offset, -1), runner.slots)
             if params.reference_outputs_sha256:
@@ -259,8 +264,8 @@ def run_evaluation(interpreter: Any, store: FileStore, params: EvalParams, repor
                 writer = evaluate.OutputsWriter(store.new_partial(), (data.count, runner.width))
             task = _task_collector(runner, store, params)
             rate, started = _Rate(reporter, data.count), time.perf_counter()
-            for start, images in data.batches():
-                outputs = runner.outputs(images)
+            for start, batch in data.batches():
+                outputs = run(batch)
                 scorer.add(outputs, reference.read(len(outputs)) if reference else None)
                 if task is not None:
                     task.add(outputs, start)
@@ -286,10 +291,21 @@ def run_evaluation(interpreter: Any, store: FileStore, params: EvalParams, repor
                       task_evidence=task.evidence() if task is not None else None)
 
 
+def _feed(runner: evaluate.Runner, data: DatasetReader | TensorReader) -> Callable[[Any], np.ndarray]:
+    """How a batch reaches the model: images through the preset, or tensor samples input by input."""
+    if isinstance(data, TensorReader):
+        runner.check_tensors([(spec.name, spec.shape) for spec in data.header.inputs])
+        return runner.tensor_outputs
+    runner.check((data.header.height, data.header.width, data.header.channels))
+    return runner.outputs
+
+
 def _task_collector(runner: evaluate.Runner, store: FileStore, params: EvalParams) -> tasks.Collector | None:
     """What the task asked for gathers its evidence from the outputs it names."""
     named = {slot.name: tasks.TaskOutput(slot.name, slot.start, slot.stop, target.shape)
              for slot, target in zip(runner.slots, runner.targets, strict=True)}
+    if not params.task:
+        return None
     masks = store.require(params.task_labels_sha256) if params.task_labels_sha256 else None
     return tasks.collector(params, named, (runner.source.shape[1], runner.source.shape[2]), masks)
 

@@ -360,3 +360,39 @@ def write_sized_images(root: Path, count: int, size: tuple[int, int], seed: int 
     for i, pixels in enumerate(smooth_images(count, 32, seed)):
         Image.fromarray(pixels).resize(size, Image.Resampling.BILINEAR).save(root / f"{i:03d}.png")
     return root
+
+
+def two_input_tflite(window: int = 64, tokens: int = 8, optimize: bool = False) -> bytes:
+    """A model no image feeds: a sensor window (float [1, window, 3]) and token ids (int32
+    [1, tokens]) through an embedding, joined into four scores. ``optimize`` makes its
+    dynamic-range build (int8 weights)."""
+    from host.convert import tfenv
+
+    k = keras()
+    k.utils.set_random_seed(0)
+    signal = k.Input((window, 3), batch_size=1, name="window")
+    ids = k.Input((tokens,), batch_size=1, name="ids", dtype="int32")
+    a = k.layers.GlobalAveragePooling1D()(k.layers.Conv1D(32, 5, activation="relu")(signal))
+    b = k.layers.GlobalAveragePooling1D()(k.layers.Embedding(100, 32)(ids))
+    model = k.Model([signal, ids], k.layers.Dense(4, name="scores")(k.layers.Dense(64, activation="relu")(
+        k.layers.Concatenate()([a, b]))))
+    converter = tfenv.tf().lite.TFLiteConverter.from_keras_model(model)
+    if optimize:
+        converter.optimizations = [tfenv.tf().lite.Optimize.DEFAULT]
+    with tfenv.silenced():
+        return bytes(converter.convert())
+
+
+def write_two_input_samples(path: Path, count: int = 10, window: int = 64, tokens: int = 8, seed: int = 0) -> Path:
+    """Samples for ``two_input_tflite`` keyed by input name: one .npz per sample in a folder, or
+    all of them stacked in one .npz when ``path`` ends in .npz."""
+    rng = np.random.default_rng(seed)
+    signals = rng.normal(0, 1, (count, window, 3)).astype(np.float32)
+    ids = rng.integers(0, 100, (count, tokens)).astype(np.int32)
+    if path.suffix == ".npz":
+        np.savez(path, window=signals, ids=ids)
+        return path
+    path.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        np.savez(path / f"{i:03d}.npz", window=signals[i], ids=ids[i : i + 1])
+    return path

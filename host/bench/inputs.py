@@ -23,6 +23,7 @@ from host.convert.records import ConversionListener, ConversionReport
 from host.data.datasets import DatasetSlices, check_labels, check_listed, slice_dataset
 from host.data.images import ImageEntry
 from host.data.packed import pack
+from host.data.tensors import TensorSamples, is_tensor_data, model_inputs, pack_tensors
 from host.errors import DatasetError
 from host.paths import cache_dir
 from host.results import DatasetInfo, ModelInfo, RunStats, TaskMetrics
@@ -97,7 +98,7 @@ def input_request(config: BenchConfig) -> InputRequest:
 
 def _slices(data: EvaluationData, resolved: ResolvedInputs, settings: ConversionSettings) -> DatasetSlices | None:
     """Evaluation images, and calibration images carved from them only when a mode needs them."""
-    if resolved.dataset is None:
+    if resolved.dataset is None or is_tensor_data(resolved.dataset):
         return None
     needs_calibration = resolved.given is None and (settings.mode_request.needs_calibration or bool(resolved.keep_float))
     return slice_dataset(
@@ -114,6 +115,7 @@ class ResolvedBench:
     resolved: ResolvedInputs
     slices: DatasetSlices | None
     task: TaskPlan
+    tensors: TensorSamples | None = None  # a dataset of .npz/.npy samples instead of images
 
 
 def resolve_bench_inputs(config: BenchConfig) -> ResolvedBench:
@@ -121,9 +123,28 @@ def resolve_bench_inputs(config: BenchConfig) -> ResolvedBench:
     slices = _slices(config.data, resolved, config.conversion)
     if slices is not None:
         check_listed(slices, config.data.label_offset)
+    tensors = _tensor_samples(resolved.dataset, resolved.labels)
+    if resolved.given is not None:  # given builds are checked against the data now, before any device starts
+        _check_given(resolved.given.files, slices, tensors)
     task = choose(config.data.task, resolved.labels, bool(slices and slices.labelled), config.data.crop,
                   slices.pool if slices else (), slices.evaluation if slices else ())
-    return ResolvedBench(resolved, slices, task)
+    return ResolvedBench(resolved, slices, task, tensors)
+
+
+def _check_given(models: dict[str, ModelFile], slices: DatasetSlices | None, tensors: TensorSamples | None) -> None:
+    if slices is not None:
+        _check_image_model(models, slices.name)
+    reference = models.get("none") or next(iter(models.values()), None)
+    if tensors is not None and reference is not None:
+        next(tensors.fed(model_inputs(reference.path.read_bytes()), 1))  # the first sample must fit, named and shaped
+
+
+def _tensor_samples(dataset: Path | None, labels: Path | None) -> TensorSamples | None:
+    if dataset is None or not is_tensor_data(dataset):
+        return None
+    if labels is not None:
+        raise DatasetError(f"--labels score images; {dataset} holds tensor samples, whose quality is fidelity to the float build")
+    return TensorSamples(dataset)
 
 
 def prepare_inputs(config: BenchConfig, listener: InputsListener, first: ResolvedBench | None = None) -> PreparedInputs:
@@ -132,7 +153,23 @@ def prepare_inputs(config: BenchConfig, listener: InputsListener, first: Resolve
     resolved, slices = first.resolved, first.slices
     inputs = _given(resolved) if resolved.given else _converted(resolved, config.conversion, slices, listener)
     inputs = replace(inputs, label_offset=config.data.label_offset, notes=[*resolved.notes, *inputs.notes])
+    if first.tensors is not None:
+        return _with_tensors(config.data, first.tensors, inputs)
     return _with_task(first.task, _with_dataset(config.data, slices, resolved.demo_data, inputs, listener, first.task))
+
+
+def _with_tensors(data: EvaluationData, samples: TensorSamples, inputs: PreparedInputs) -> PreparedInputs:
+    """Tensor samples packed for the device, lined up with the inputs of the float build (else the first)."""
+    reference = inputs.models.get("none") or next(iter(inputs.models.values()), None)
+    if reference is None:
+        return inputs
+    fed = model_inputs(reference.path.read_bytes())
+    packed = pack_tensors(samples, fed, data.limit or samples.count, cache_dir() / "datasets")
+    dataset = DatasetInfo(samples.path.name, packed.identity, packed.count, False)
+    notes = [f"dataset: {packed.count} tensor sample(s) from {samples.path.name} for input(s) "
+             f"{', '.join(i.keys[-1] for i in fed)}: no preprocessing; quality is fidelity to the float build"]
+    return replace(inputs, dataset=dataset, dataset_file=packed.path, dataset_file_sha256=packed.file_sha256,
+                   notes=[*inputs.notes, *notes])
 
 
 def _with_task(task: TaskPlan, inputs: PreparedInputs) -> PreparedInputs:
@@ -191,6 +228,7 @@ def _with_dataset(data: EvaluationData, slices: DatasetSlices | None, uses_demo_
     if slices is None:
         inputs.notes.append("no dataset given (--dataset DIR): latency only, accuracy and fidelity are n/a")
         return inputs
+    _check_image_model(inputs.models, slices.name)
     if slices.labelled:
         _check_labels_score(inputs, slices.name)
     check_labels(slices.evaluation, inputs.model.classes, data.label_offset)
@@ -211,6 +249,18 @@ def _with_dataset(data: EvaluationData, slices: DatasetSlices | None, uses_demo_
     evaluated = tuple(e for e in slices.pool[: len(slices.evaluation)] if str(e.path) not in unreadable)
     return replace(inputs, dataset=dataset, dataset_file=packed.path, dataset_file_sha256=packed.file_sha256, labels=labels,
                    evaluated=evaluated)
+
+
+def _check_image_model(models: dict[str, ModelFile], dataset: str) -> None:
+    """Images feed one RGB input: a model that takes anything else needs tensor samples."""
+    build = next(iter(models.values()), None)
+    if build is None:
+        return
+    fed = model_inputs(build.path.read_bytes())
+    if len(fed) != 1 or len(fed[0].shape) != 4 or fed[0].shape[3] != 3:
+        listed = ", ".join(f"{i.keys[-1]} {list(i.shape)}" for i in fed)
+        raise DatasetError(f"{dataset} holds images, but the model takes {listed}: give --dataset FILE.npz (or a folder of "
+                           ".npz samples) with an array per input, keyed by input name")
 
 
 def _check_labels_score(inputs: PreparedInputs, dataset: str) -> None:

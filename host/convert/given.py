@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from host.convert.inspect import inspect_tflite, single_input_problem
+from host.convert.inspect import inspect_tflite
 from host.convert.modes import GROUPS, ModeRequest
 from host.errors import ConversionError, InputError
 from host.hashing import sha256_file
@@ -93,10 +93,6 @@ def _check(mode: str, file: Path) -> tuple[ModelFile, tuple[int, ...], int]:
         raise InputError(f"cannot read {file}: {e.strerror}") from e
     except ConversionError as e:
         raise InputError(f"{file} is not a valid TFLite model (corrupt or truncated?): {str(e).split(': ', 1)[-1]}") from e
-    if problem := single_input_problem(facts):
-        raise InputError(f"{file} {problem}")
-    if len(facts.input_shape) != 4 or facts.input_shape[3] != 3:
-        raise InputError(f"{file} takes input {list(facts.input_shape)}; only RGB image models (N, H, W, 3) are supported")
     classes = int(np.prod(facts.output_shape[1:])) if len(facts.output_shape) > 1 else 0
     return ModelFile(mode, file, sha256_file(file), file.stat().st_size), facts.input_shape, classes
 

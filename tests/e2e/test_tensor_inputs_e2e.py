@@ -1,0 +1,63 @@
+"""Models no image feeds, benched with tensor samples on the emulated device: a two-input model
+(a float sensor window and int32 token ids) as given builds, fed from a folder of .npz samples
+and from one .npz, each input matched by name; every cell's fidelity is measured against the
+float build, and data that does not fit is exit 2 in one line before any device starts."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from host.cli import main
+from host.hashing import sha256_file
+from tests.adb_fixtures import isolated_host
+from tests.builders import two_input_tflite, write_flat_images, write_two_input_samples
+
+FAST = ["--min-runs", "10", "--min-seconds", "0.05", "--warmup-seconds", "0.01"]
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tensors")
+    with isolated_host(root):
+        builds = root / "builds"
+        builds.mkdir()
+        for mode, optimize in (("none", False), ("dynamic_range", True)):
+            (builds / f"{mode}.tflite").write_bytes(two_input_tflite(optimize=optimize))
+        entries = {m: {"path": f"{m}.tflite", "sha256": sha256_file(builds / f"{m}.tflite")} for m in ("none", "dynamic_range")}
+        (builds / "manifest.json").write_text(json.dumps({"model": {"name": "two-input"}, "modes": entries}))
+        yield root
+
+
+@pytest.mark.parametrize("form", ["samples", "samples.npz"])
+def test_a_two_input_model_is_benched_from_tensor_samples(env, form):
+    data = write_two_input_samples(env / form, count=10)
+    out = env / f"{form}.json"
+    assert main(["bench", "--model", str(env / "builds"), "--dataset", str(data), "--backends", "cpu1,npu",
+                 "--db", str(env / "r.sqlite"), "--json", str(out), *FAST]) == 0
+    run = json.loads(out.read_text())
+    assert run["dataset"]["count"] == 10
+    cells = {(c["mode"], c["backend"]): c for c in run["cells"]}
+    assert all(c["status"] == "ok" for c in cells.values()), [(k, c["error"]) for k, c in cells.items()]
+    for key, cell in cells.items():
+        if key != ("none", "cpu1"):
+            assert 20 < cell["fidelity"]["snr_db"] < 150, (key, cell["fidelity"])  # int8 weights move the scores a little
+            assert len(cell["fidelity"]["outputs"]) == 1
+
+
+def test_tensor_data_that_does_not_fit_and_images_for_a_two_input_model_are_refused(env, tmp_path, capsys):
+    np.savez(tmp_path / "renamed.npz", window=np.zeros((3, 64, 3), np.float32), tokens=np.zeros((3, 8), np.int32))
+    np.savez(tmp_path / "short.npz", window=np.zeros((3, 60, 3), np.float32), ids=np.zeros((3, 8), np.int32))
+    images = write_flat_images(tmp_path / "images", count=3)
+    cases = [(tmp_path / "renamed.npz", "has no array for input 'ids'"),
+             (tmp_path / "short.npz", "is [60, 3]; the input takes [1, 64, 3]"),
+             (images, "holds images, but the model takes ids [1, 8], window [1, 64, 3]")]
+    for data, message in cases:
+        capsys.readouterr()
+        assert main(["bench", "--model", str(env / "builds"), "--dataset", str(data), "--backends", "cpu1",
+                     "--db", str(tmp_path / "r.sqlite"), *FAST]) == 2
+        captured = capsys.readouterr()
+        assert message in captured.err and len(captured.err.strip().splitlines()) == 1, captured.err
+        assert "emulated device" not in captured.out + captured.err, "refused before any device starts"
