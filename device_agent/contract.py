@@ -50,6 +50,9 @@ class EvalParams:
     task_outputs: tuple[str, ...] = ()  # the output tensors the task reads, by name, in the task's order
     task_labels_sha256: str = ""  # segment: the masks, uint8 .npy (images, height, width), MASK_IGNORE not scored
     task_classes: int = 0  # segment: the masks' classes
+    # TFLite's detection post-process outputs (boxes, classes, scores, count), by name: the op leaves
+    # the rows past count unwritten (whatever the memory held, NaN included), so they are zeroed
+    postprocess_outputs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -94,6 +94,20 @@ class Runner:
         self.width = self.slots[-1].stop if self.slots else 0
         self.classes = self.slots[0].values if self.slots else 0
         self._feeds: list[int] = []  # for tensor samples: the dataset's input that feeds each model input
+        self._detections: tuple[OutputSlot, ...] = ()  # boxes, classes, scores, count of a post-process op
+
+    @property
+    def detects(self) -> bool:
+        """The model ends in a post-process op: an image with no detection is an all-zero row, legitimately."""
+        return bool(self._detections)
+
+    def written_rows_only(self, names: tuple[str, ...]) -> None:
+        """Zero what TFLite's detection post-process op leaves unwritten: the rows of boxes,
+        classes and scores past its count (uninitialised memory, NaN included), which would
+        otherwise count as unscorable numbers and as errors against the reference."""
+        by_name = {slot.name: slot for slot in self.slots}
+        if names and len(names) == 4 and all(name in by_name for name in names):
+            self._detections = tuple(by_name[name] for name in names)
 
     def check(self, image_shape: tuple[int, ...]) -> None:
         if len(self.sources) != 1:
@@ -142,6 +156,11 @@ class Runner:
         get_output = self.interpreter.get_tensor
         for slot, target in zip(self.slots, self.targets, strict=True):
             out[row, slot.start : slot.stop] = dequantize_output(get_output(target.index).reshape(-1), target)
+        if self._detections:
+            boxes, classes, scores, count = self._detections
+            kept = int(np.clip(np.nan_to_num(out[row, count.start]), 0, scores.values))
+            for slot, width in ((boxes, 4), (classes, 1), (scores, 1)):
+                out[row, slot.start + kept * width : slot.stop] = 0.0
 
 
 def tensor_input(value: np.ndarray, tensor: TensorInfo) -> np.ndarray:
@@ -213,11 +232,12 @@ class Scorer:
     inf_values: int = 0
     zero_vectors: int = 0
     first_bad: int = -1
+    zero_rows_allowed: bool = False  # a detector's outputs for an image where it found nothing are all zero
 
     def _count_unscorable(self, outputs: np.ndarray) -> None:
         """NaN, Inf and all-zero rows: ``max`` and ``argmax`` would silently rank them."""
         nan, inf = np.isnan(outputs), np.isinf(outputs)
-        zero = ~outputs.any(axis=1)
+        zero = ~outputs.any(axis=1) & (not self.zero_rows_allowed)
         bad_rows = nan.any(axis=1) | inf.any(axis=1) | zero
         if bad_rows.any():
             self.nan_values += int(nan.sum())

@@ -252,10 +252,12 @@ def run_evaluation(interpreter: Any, store: FileStore, params: EvalParams, repor
     reference = writer = None
     try:
         runner = evaluate.Runner(interpreter, get_preset(params.preset or "mobilenet").apply)
+        runner.written_rows_only(params.postprocess_outputs)
         with open_dataset(store.require(params.dataset_sha256), params.limit, _batch_size()) as data:
             run = _feed(runner, data)
             labels = data.labels()
-            scorer = evaluate.Scorer(np.where(labels >= 0, labels + params.label_offset, -1), runner.slots)
+            scorer = evaluate.Scorer(np.where(labels >= 0, labels + params.label_offset, -1), runner.slots,
+                                     zero_rows_allowed=runner.detects)
             if params.reference_outputs_sha256:
                 reference = evaluate.OutputsReader(store.require(params.reference_outputs_sha256))
                 if reference.shape != (data.count, runner.width):

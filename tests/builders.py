@@ -362,21 +362,24 @@ def write_sized_images(root: Path, count: int, size: tuple[int, int], seed: int 
     return root
 
 
-def two_input_tflite(window: int = 64, tokens: int = 8, optimize: bool = False) -> bytes:
+def two_input_model(window: int = 64, tokens: int = 8):
     """A model no image feeds: a sensor window (float [1, window, 3]) and token ids (int32
-    [1, tokens]) through an embedding, joined into four scores. ``optimize`` makes its
-    dynamic-range build (int8 weights)."""
-    from host.convert import tfenv
-
+    [1, tokens]) through an embedding, joined into four scores."""
     k = keras()
     k.utils.set_random_seed(0)
     signal = k.Input((window, 3), batch_size=1, name="window")
     ids = k.Input((tokens,), batch_size=1, name="ids", dtype="int32")
     a = k.layers.GlobalAveragePooling1D()(k.layers.Conv1D(32, 5, activation="relu")(signal))
     b = k.layers.GlobalAveragePooling1D()(k.layers.Embedding(100, 32)(ids))
-    model = k.Model([signal, ids], k.layers.Dense(4, name="scores")(k.layers.Dense(64, activation="relu")(
+    return k.Model([signal, ids], k.layers.Dense(4, name="scores")(k.layers.Dense(64, activation="relu")(
         k.layers.Concatenate()([a, b]))))
-    converter = tfenv.tf().lite.TFLiteConverter.from_keras_model(model)
+
+
+def two_input_tflite(window: int = 64, tokens: int = 8, optimize: bool = False) -> bytes:
+    """``two_input_model`` as a float .tflite; ``optimize`` makes its dynamic-range build (int8 weights)."""
+    from host.convert import tfenv
+
+    converter = tfenv.tf().lite.TFLiteConverter.from_keras_model(two_input_model(window, tokens))
     if optimize:
         converter.optimizations = [tfenv.tf().lite.Optimize.DEFAULT]
     with tfenv.silenced():
@@ -396,3 +399,50 @@ def write_two_input_samples(path: Path, count: int = 10, window: int = 64, token
     for i in range(count):
         np.savez(path / f"{i:03d}.npz", window=signals[i], ids=ids[i : i + 1])
     return path
+
+
+def postprocess_detector_tflite(folder: Path, size: int = 32, anchors: int = 16, max_detections: int = 5) -> bytes:
+    """A float detector ending in TFLite's detection post-process op, with ``fixed_box_detector``'s
+    known answer: every anchor is BOX and the box encodings are zero (so each decodes to BOX), and
+    the class scores follow the mean pixel (class 0 dark, class 1 bright). Made as the Object
+    Detection API makes them: a function that ``experimental_implements`` the op, fused by the
+    converter from a SavedModel (``folder`` holds it)."""
+    from host.convert import tfenv
+
+    tf = tfenv.tf()
+    options = {"max_detections": ("i", max_detections), "max_classes_per_detection": ("i", 1),
+               "use_regular_nms": ("b", "false"), "nms_score_threshold": ("f", 1e-8), "nms_iou_threshold": ("f", 0.6),
+               "y_scale": ("f", 10.0), "x_scale": ("f", 10.0), "h_scale": ("f", 5.0), "w_scale": ("f", 5.0),
+               "num_classes": ("i", 2)}
+    implements = " ".join(['name: "TFLite_Detection_PostProcess"'] +
+                          [f'attr {{ key: "{k}" value {{ {kind}: {v} }} }}' for k, (kind, v) in options.items()])
+
+    @tf.function(experimental_implements=implements)
+    def post_process(box_encodings, class_predictions, anchor_boxes):  # the converter puts the op in its place
+        del box_encodings, class_predictions, anchor_boxes
+        return (tf.constant(0.0, name="boxes"), tf.constant(0.0, name="classes"), tf.constant(0.0, name="scores"),
+                tf.constant(0.0, name="num_detections"))
+
+    ymin, xmin, ymax, xmax = BOX
+    anchor = np.array([[(ymin + ymax) / 2, (xmin + xmax) / 2, ymax - ymin, xmax - xmin]] * anchors, dtype=np.float32)
+    weights = np.zeros((3, anchors, 3), dtype=np.float32)
+    weights[:, :, 1], weights[:, :, 2] = -4.0 / 3.0, 4.0 / 3.0  # background, dark, bright
+
+    class Detector(tf.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.weights = tf.Variable(weights.reshape(3, -1))
+
+        @tf.function(input_signature=[tf.TensorSpec([1, size, size, 3], tf.float32, name="image")])
+        def __call__(self, image):
+            mean = tf.reduce_mean(image, axis=[1, 2])
+            scores = tf.sigmoid(tf.reshape(tf.matmul(mean, self.weights), [1, anchors, 3]))
+            encodings = tf.zeros([1, anchors, 4]) * tf.reduce_mean(mean)
+            return post_process(encodings, scores, tf.constant(anchor))
+
+    detector = Detector()
+    with tfenv.silenced():
+        tf.saved_model.save(detector, str(folder), signatures=detector.__call__.get_concrete_function())
+        converter = tf.lite.TFLiteConverter.from_saved_model(str(folder))
+        converter.allow_custom_ops = True
+        return bytes(converter.convert())

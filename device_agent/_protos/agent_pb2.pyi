@@ -152,7 +152,7 @@ class LatencyParams(_message.Message):
     def __init__(self, warmup_runs: _Optional[int] = ..., warmup_seconds: _Optional[float] = ..., min_runs: _Optional[int] = ..., min_seconds: _Optional[float] = ..., max_seconds: _Optional[float] = ..., seed: _Optional[int] = ...) -> None: ...
 
 class EvalParams(_message.Message):
-    __slots__ = ("dataset_sha256", "preset", "limit", "label_offset", "reference_outputs_sha256", "save_outputs", "task", "task_outputs", "task_labels_sha256", "task_classes")
+    __slots__ = ("dataset_sha256", "preset", "limit", "label_offset", "reference_outputs_sha256", "save_outputs", "task", "task_outputs", "task_labels_sha256", "task_classes", "postprocess_outputs")
     DATASET_SHA256_FIELD_NUMBER: _ClassVar[int]
     PRESET_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
@@ -163,6 +163,7 @@ class EvalParams(_message.Message):
     TASK_OUTPUTS_FIELD_NUMBER: _ClassVar[int]
     TASK_LABELS_SHA256_FIELD_NUMBER: _ClassVar[int]
     TASK_CLASSES_FIELD_NUMBER: _ClassVar[int]
+    POSTPROCESS_OUTPUTS_FIELD_NUMBER: _ClassVar[int]
     dataset_sha256: str
     preset: str
     limit: int
@@ -173,7 +174,8 @@ class EvalParams(_message.Message):
     task_outputs: _containers.RepeatedScalarFieldContainer[str]
     task_labels_sha256: str
     task_classes: int
-    def __init__(self, dataset_sha256: _Optional[str] = ..., preset: _Optional[str] = ..., limit: _Optional[int] = ..., label_offset: _Optional[int] = ..., reference_outputs_sha256: _Optional[str] = ..., save_outputs: _Optional[bool] = ..., task: _Optional[str] = ..., task_outputs: _Optional[_Iterable[str]] = ..., task_labels_sha256: _Optional[str] = ..., task_classes: _Optional[int] = ...) -> None: ...
+    postprocess_outputs: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, dataset_sha256: _Optional[str] = ..., preset: _Optional[str] = ..., limit: _Optional[int] = ..., label_offset: _Optional[int] = ..., reference_outputs_sha256: _Optional[str] = ..., save_outputs: _Optional[bool] = ..., task: _Optional[str] = ..., task_outputs: _Optional[_Iterable[str]] = ..., task_labels_sha256: _Optional[str] = ..., task_classes: _Optional[int] = ..., postprocess_outputs: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CellRequest(_message.Message):
     __slots__ = ("model_sha256", "backend", "latency", "evaluation", "timeout_seconds", "gpu_delegate", "nnapi_delegate", "cpu_mask", "op_profile", "start")

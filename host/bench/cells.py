@@ -38,6 +38,7 @@ def cell_request(measurement: Measurement, delegates: AgentOptions, inputs: Prep
             reference_outputs_sha256="" if is_reference else reference_outputs, save_outputs=is_reference,
             task=task.task if task_outputs else "", task_outputs=task_outputs,
             task_labels_sha256=task.masks[1] if task.masks and task_outputs else "", task_classes=task.classes,
+            postprocess_outputs=task.postprocess.get(inputs.models[mode].sha256, ()),
         )
     return CellRequest(
         model_sha256=inputs.models[mode].sha256, backend=backend, latency=measurement.latency_params(), evaluation=evaluation,

@@ -154,7 +154,7 @@ def prepare_inputs(config: BenchConfig, listener: InputsListener, first: Resolve
     inputs = _given(resolved) if resolved.given else _converted(resolved, config.conversion, slices, listener)
     inputs = replace(inputs, label_offset=config.data.label_offset, notes=[*resolved.notes, *inputs.notes])
     if first.tensors is not None:
-        return _with_tensors(config.data, first.tensors, inputs)
+        return _with_task(first.task, _with_tensors(config.data, first.tensors, inputs))
     return _with_task(first.task, _with_dataset(config.data, slices, resolved.demo_data, inputs, listener, first.task))
 
 
@@ -168,8 +168,8 @@ def _with_tensors(data: EvaluationData, samples: TensorSamples, inputs: Prepared
     dataset = DatasetInfo(samples.path.name, packed.identity, packed.count, False)
     notes = [f"dataset: {packed.count} tensor sample(s) from {samples.path.name} for input(s) "
              f"{', '.join(i.keys[-1] for i in fed)}: no preprocessing; quality is fidelity to the float build"]
-    return replace(inputs, dataset=dataset, dataset_file=packed.path, dataset_file_sha256=packed.file_sha256,
-                   notes=[*inputs.notes, *notes])
+    kept = [n for n in inputs.notes if not n.startswith("preprocessing preset")]  # samples are fed as they are
+    return replace(inputs, dataset=dataset, dataset_file=packed.path, dataset_file_sha256=packed.file_sha256, notes=[*kept, *notes])
 
 
 def _with_task(task: TaskPlan, inputs: PreparedInputs) -> PreparedInputs:
@@ -178,9 +178,10 @@ def _with_task(task: TaskPlan, inputs: PreparedInputs) -> PreparedInputs:
         return inputs
     builds = {m.sha256: m.path.read_bytes() for m in inputs.models.values()}
     shape = inputs.model.input_shape
-    plan = prepare(task, builds, list(inputs.evaluated), (shape[1], shape[2]), inputs.label_offset, cache_dir() / "datasets")
+    size = (shape[1], shape[2]) if len(shape) >= 3 else (0, 0)
+    plan = prepare(task, builds, list(inputs.evaluated), size, inputs.label_offset, cache_dir() / "datasets")
     unscored = [mode for mode, m in inputs.models.items() if plan.scored and m.sha256 not in plan.outputs]
-    notes = [f"task: {plan.task} ({plan.how})"] if plan.task != "classify" else []
+    notes = [f"task: {plan.task} ({plan.how})"] if plan.scored or plan.how.startswith("--task") else []
     notes += [f"task {plan.task} not scored for {', '.join(unscored)}: its outputs do not fit the labels"] if unscored else []
     return replace(inputs, task=plan, notes=[*inputs.notes, *notes])
 

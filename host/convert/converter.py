@@ -18,11 +18,12 @@ import numpy as np
 from host.convert import tfenv
 from host.convert.builds import cached_build, facts_meta
 from host.convert.cache import ConversionCache, cache_key
-from host.convert.calibration import load_calibration, representative_dataset_of
+from host.convert.calibration import CalibrationSet, load_calibration, load_tensor_calibration, representative_dataset_of
 from host.convert.export import InferenceExport
 from host.convert.inspect import inspect_tflite
 from host.convert.loader import (
     ModelSource,
+    keras_inputs,
     load_keras_model,
     model_input_shape,
     saved_model_signature,
@@ -44,6 +45,7 @@ from host.convert.variants import convert_quantizer_variant, convert_variant
 from host.data.decoded import decoded_image_set
 from host.data.images import ImageSet
 from host.data.preprocess import get_preset
+from host.data.tensors import ModelInput, is_tensor_data, model_inputs
 from host.errors import ConversionError, DatasetError, InputError, ModelLoadError
 from host.fsio import atomic_write
 
@@ -58,25 +60,51 @@ class LoadedModel:
         self._saved: Any = None
         self._export: InferenceExport | None = None
 
-    def input_shape(self) -> tuple[int, int, int]:
+    def inputs(self) -> tuple[ModelInput, ...]:
+        """Every input, batch of one; an image model's is known without loading it."""
+        if self.source.kind == "tflite_file":
+            assert self.source.path is not None
+            return model_inputs(self.source.path.read_bytes())
         if self.source.known_input_shape:
+            return (ModelInput("input", "float32", (1, *self.source.known_input_shape)),)
+        return tuple(ModelInput(str(i["name"]), str(i["dtype"]), tuple(int(d) for d in i["shape"])) for i in self._meta()["inputs"])
+
+    def image_shape(self) -> tuple[int, int, int] | None:
+        """(height, width, channels) for a model one image feeds; None for any other inputs."""
+        if self.source.known_input_shape or self.source.kind == "tflite_file":
             return self.source.known_input_shape
-        if self._meta_path and self._meta_path.is_file():
-            height, width, channels = json.loads(self._meta_path.read_text())["input_shape"]
-            return int(height), int(width), int(channels)
-        shape = self._load()
-        if self._meta_path:
-            self._meta_path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write(self._meta_path, json.dumps({"input_shape": shape}).encode())
+        shape = self._meta()["input_shape"]
+        return (int(shape[0]), int(shape[1]), int(shape[2])) if shape else None
+
+    def input_shape(self) -> tuple[int, int, int]:
+        """The image input's (height, width, channels): for what only images can do (a clear error otherwise)."""
+        shape = self.image_shape()
+        if shape is None:
+            listed = ", ".join(f"{i.keys[-1]} {list(i.shape)}" for i in self.inputs())
+            raise ModelLoadError(f"{self.source.name} takes {listed}, not one image: give it tensor samples "
+                                 "(--dataset/--calibration FILE.npz, an array per input keyed by input name)")
         return shape
 
-    def _load(self) -> tuple[int, int, int]:
+    def _meta(self) -> dict[str, Any]:
+        if self._meta_path and self._meta_path.is_file():
+            meta = json.loads(self._meta_path.read_text())
+            if "inputs" in meta:
+                return dict(meta)
+        meta = self._load()
+        if self._meta_path:
+            self._meta_path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(self._meta_path, json.dumps(meta).encode())
+        return meta
+
+    def _load(self) -> dict[str, Any]:
         if self.source.kind == "saved_model":
             assert self.source.path is not None
             self._saved, shape = saved_model_signature(self.source.path)
-            return shape
+            return {"input_shape": shape, "inputs": [{"name": "input", "dtype": "float32", "shape": [1, *shape]}]}
         self._keras = load_keras_model(self.source)
-        return model_input_shape(self._keras)
+        inputs = keras_inputs(self._keras)
+        image = model_input_shape(self._keras) if len(inputs) == 1 and len(inputs[0].shape) == 4 else None
+        return {"input_shape": image, "inputs": [{"name": i.name, "dtype": i.dtype, "shape": list(i.shape)} for i in inputs]}
 
     def keras_model(self) -> Any:
         if self._keras is None and self._saved is None:
@@ -178,10 +206,11 @@ def convert_model(
     preset = get_preset(options.preset or source.preset or DEFAULT_PRESET)
     out_dir.mkdir(parents=True, exist_ok=True)
     model = LoadedModel(source, cache.root)
-    shape = model.input_shape()
+    inputs = model.inputs()
+    image = model.image_shape()
     theirs = [m for m in modes if m.name in options.keep_float_modes and m.recipe is not None] if options.keep_float else []
     tensorflow = bool(options.keep_float) and source.kind != "tflite_file" and (not theirs or any(m.name == "integer" for m in modes))
-    calibration = _calibration_for(modes, options, shape, variant=tensorflow or any(m.needs_calibration for m in theirs))
+    calibration = _calibration_for(modes, options, image, inputs, variant=tensorflow or any(m.needs_calibration for m in theirs))
     training = training_images(modes, options, model)
     representative = representative_dataset_of(calibration, preset.apply) if calibration else None
     keys = {mode.name: _mode_key(source, mode, options, preset.name, calibration, training) for mode in modes}
@@ -203,7 +232,7 @@ def convert_model(
             early.close()
     report = ConversionReport(
         model=ConvertedModel(source.name, source.kind, source.sha256, str(source.path) if source.path else None,
-                             (1, *shape), preset.name),
+                             (1, *image) if image else inputs[0].shape, preset.name),
         results=tuple(results),
         skipped=dict(skipped or {}),
         calibration=CalibrationInfo(calibration.count, calibration.sha256, len(calibration.skipped)) if calibration else None,
@@ -233,7 +262,7 @@ def _convert_in_turn(modes: Sequence[QuantMode], convert: Callable[[QuantMode], 
 
 
 def _mode_key(source: ModelSource, mode: QuantMode, options: ConvertOptions, preset: str,
-              calibration: ImageSet | None, training: ImageSet | None) -> str:
+              calibration: CalibrationSet | None, training: ImageSet | None) -> str:
     """What a build depends on: the converter, and the data only for the modes that read it."""
     uses_data = mode.needs_calibration or mode.needs_training
     if mode.tool == QUANTIZER:
@@ -252,22 +281,28 @@ def _mode_key(source: ModelSource, mode: QuantMode, options: ConvertOptions, pre
     )
 
 
-def _calibration_for(modes: Sequence[QuantMode], options: ConvertOptions, shape: tuple[int, int, int],
-                     variant: bool = False) -> ImageSet | None:
+def _calibration_for(modes: Sequence[QuantMode], options: ConvertOptions, image: tuple[int, int, int] | None,
+                     inputs: tuple[ModelInput, ...], variant: bool = False) -> CalibrationSet | None:
     if not variant and not any(m.needs_calibration or m.needs_training for m in modes):
-        return None
-    if options.calibration_entries:
-        entries = options.calibration_entries[: options.calibration_count]
-        return decoded_image_set(entries, shape[:2], what="calibration images")
-    if options.calibration_dir is None:
-        if variant or any(m.needs_calibration for m in modes):
-            raise InputError("integer modes need calibration images: pass --calibration DIR")
         return None
     if options.calibration_count < 1:
         raise InputError("--calibration-count must be at least 1")
-    if shape[2] != 3:
-        raise DatasetError(f"the model takes {shape[2]}-channel input; only RGB (3-channel) image models are supported")
-    return load_calibration(options.calibration_dir, shape[:2], options.calibration_count)
+    if options.calibration_dir is not None and is_tensor_data(options.calibration_dir):
+        return load_tensor_calibration(options.calibration_dir, options.calibration_count, inputs)
+    if options.calibration_entries and image is not None:
+        entries = options.calibration_entries[: options.calibration_count]
+        return decoded_image_set(entries, image[:2], what="calibration images")
+    if options.calibration_dir is None:
+        if variant or any(m.needs_calibration for m in modes):
+            raise InputError("integer modes need calibration data: pass --calibration DIR (images) or FILE.npz (tensor samples)")
+        return None
+    if image is None:
+        listed = ", ".join(f"{i.keys[-1]} {list(i.shape)}" for i in inputs)
+        raise DatasetError(f"{options.calibration_dir} holds images, but the model takes {listed}: calibrate it with "
+                           "--calibration FILE.npz (or a folder of .npz samples), an array per input keyed by input name")
+    if image[2] != 3:
+        raise DatasetError(f"the model takes {image[2]}-channel input; only RGB (3-channel) image models are supported")
+    return load_calibration(options.calibration_dir, image[:2], options.calibration_count)
 
 
 def _convert_one(

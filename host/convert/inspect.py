@@ -27,19 +27,19 @@ class TfliteFacts:
     activation_dtypes: frozenset[str]
     float_kernels: tuple[str, ...]
     float_weight_ops: tuple[str, ...] = ()  # each weighted op whose weights stayed float32, by op type
-    input_count: int = 1  # the model's inputs; the evaluation feeds the first (an image), so only one is supported
+    input_count: int = 1  # the model's inputs (several: fed from tensor samples, never from images)
 
     @property
     def is_float(self) -> bool:
         """Nothing quantized: a source the quantizer's modes can be made from."""
-        dtypes = {self.input_dtype, self.output_dtype, *self.weight_dtypes, *self.activation_dtypes}
+        dtypes = {self.input_dtype or "float32", self.output_dtype, *self.weight_dtypes, *self.activation_dtypes}
         return dtypes <= {"float32"}
 
     @property
     def is_float_source(self) -> bool:
         """Float computation throughout, weights stored as float32 or float16 (a model zoo's
         float16 file is widened into a source by ``host.convert.normalize``)."""
-        computed = {self.input_dtype, self.output_dtype, *self.activation_dtypes}
+        computed = {self.input_dtype or "float32", self.output_dtype, *self.activation_dtypes}
         return computed <= {"float32"} and self.weight_dtypes <= {"float32", "float16"}
 
 
@@ -106,7 +106,7 @@ def inspect_tflite(model_content: bytes) -> TfliteFacts:
                 float_kernels.append(name)
     inputs, outputs = interpreter.get_input_details(), interpreter.get_output_details()
     return TfliteFacts(
-        input_dtype=np.dtype(inputs[0]["dtype"]).name,
+        input_dtype=_value_input_dtype(inputs),
         output_dtype=np.dtype(outputs[0]["dtype"]).name,
         input_shape=tuple(int(d) for d in inputs[0]["shape"]),
         output_shape=tuple(int(d) for d in outputs[0]["shape"]),
@@ -116,6 +116,18 @@ def inspect_tflite(model_content: bytes) -> TfliteFacts:
         float_weight_ops=tuple(float_weight_ops),
         input_count=len(inputs),
     )
+
+
+def _value_input_dtype(inputs: list[dict[str, object]]) -> str:
+    """The type of the first input that carries values (float, or a quantized integer): token ids
+    and indices (an integer with no scale) are what they are in every mode, so a mode's promise
+    about its input is about the others; "" when every input is such an index."""
+    for detail in inputs:
+        dtype = np.dtype(detail["dtype"])  # type: ignore[call-overload]
+        scale = (detail.get("quantization") or (0.0, 0))[0]  # type: ignore[index]
+        if not np.issubdtype(dtype, np.integer) or scale:
+            return dtype.name
+    return ""
 
 
 def classifier_output_problem(model_content: bytes) -> str | None:

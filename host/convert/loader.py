@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from host.data.tensors import ModelInput
 from host.errors import ModelLoadError
 from host.hashing import sha256_file, sha256_tree
 
@@ -50,7 +51,7 @@ class ModelSource:
     path: Path | None = None
     builtin: Builtin | None = None
     weights_path: Path | None = None
-    known_input_shape: tuple[int, int, int] | None = None
+    known_input_shape: tuple[int, int, int] | None = None  # an image model's (height, width, channels)
     preset: str | None = None
     note: str | None = None  # what was done to the user's file before it became a source (host.convert.normalize)
 
@@ -116,7 +117,7 @@ def float_tflite_source(path: Path, name: str) -> ModelSource:
     the quantizer's modes; its input is read from the file. Float16 weights, legacy op codes and
     a missing signature are normalised on a cached copy (``host.convert.normalize``), which is then
     the source. A file quantized otherwise is a build, benched as it is."""
-    from host.convert.inspect import inspect_tflite, single_input_problem
+    from host.convert.inspect import inspect_tflite
     from host.errors import ConversionError
 
     content = path.read_bytes()
@@ -127,10 +128,10 @@ def float_tflite_source(path: Path, name: str) -> ModelSource:
     if not facts.is_float_source:
         raise ModelLoadError(f"{path} is already quantized: bench it as it is (host bench --model {path}); "
                              "the quantizer's modes start from a float model")
-    if problem := single_input_problem(facts):
-        raise ModelLoadError(f"{path} {problem}")
     copy, sha256, note = _normalized_copy(path, content)
-    return ModelSource(name, "tflite_file", sha256, path=copy, known_input_shape=_check_image_shape(facts.input_shape), note=note)
+    image = facts.input_count == 1 and len(facts.input_shape) == 4 and facts.input_shape[3] in (1, 3) and min(facts.input_shape[1:]) > 0
+    return ModelSource(name, "tflite_file", sha256, path=copy, note=note,
+                       known_input_shape=_check_image_shape(facts.input_shape) if image else None)
 
 
 def _normalized_copy(path: Path, content: bytes) -> tuple[Path, str, str | None]:
@@ -203,11 +204,25 @@ def load_keras_model(source: ModelSource) -> Any:
         raise ModelLoadError(f"cannot load {source.path} as a Keras model: {_first_line(e)}") from e
 
 
+def keras_inputs(model: Any) -> tuple[ModelInput, ...]:
+    """Every input of a Keras model, batch fixed at 1; a free dimension past the batch is refused."""
+    found = []
+    for tensor in getattr(model, "inputs", None) or []:
+        shape = (1, *tuple(tensor.shape)[1:])
+        if any(d is None for d in shape):
+            raise ModelLoadError(f"model input {tensor.name} has a free dimension {tuple(tensor.shape)}: re-export it with "
+                                 "a fixed shape, e.g. keras.Input((16000,))")
+        found.append(ModelInput(str(tensor.name).split(":")[0], str(getattr(tensor.dtype, "name", tensor.dtype)),
+                                tuple(int(d) for d in shape)))
+    return tuple(found)
+
+
 def model_input_shape(model: Any) -> tuple[int, int, int]:
     """(height, width, channels) of a single-image-input Keras model, or a clear error."""
     inputs = getattr(model, "inputs", None) or []
     if len(inputs) != 1:
-        raise ModelLoadError(f"the model has {len(inputs)} inputs; only single-input image models are supported")
+        raise ModelLoadError(f"the model has {len(inputs)} inputs: images feed one; give it tensor samples "
+                             "(--dataset/--calibration FILE.npz, an array per input keyed by input name)")
     shape = tuple(inputs[0].shape)
     return _check_image_shape(shape)
 

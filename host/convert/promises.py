@@ -27,7 +27,7 @@ def expected_io(mode: QuantMode, io_type: str) -> str:
 def check_promises(mode: QuantMode, facts: TfliteFacts, io_type: str) -> list[str]:
     """Fail on a broken promise; return notes for what is legal but worth knowing."""
     io = expected_io(mode, io_type)
-    if mode.recipe_file is None and (facts.input_dtype, facts.output_dtype) != (io, io):
+    if mode.recipe_file is None and (facts.input_dtype or io, facts.output_dtype) != (io, io):
         raise ConversionError(
             f"{_maker(mode)} produced {facts.input_dtype} input / {facts.output_dtype} output, but mode {mode.name} promises {io}"
         )

@@ -24,12 +24,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from host.convert.modes import QUANTIZER, QuantMode, Recipe
 from host.errors import ConversionError, InputError
 
-Samples = Callable[[], Iterator[list[np.ndarray]]]  # the calibration images through the model's preprocessing
+Samples = Callable[[], Iterator[Any]]  # images through the preprocessing (a list each) or tensor samples (a dict each)
 
 
 @cache
@@ -153,14 +151,33 @@ def quantize_with(float_model: bytes, entries: list[dict[str, Any]], samples: Sa
 
 
 def _calibrate(job: Any, float_model: bytes, samples: Samples | None, mode: str) -> Any:
-    """Our calibration images, through our preprocessing, fed to the model's one signature."""
+    """Our calibration data fed to the model's one signature, each array keyed by its input's name."""
     if samples is None:
-        raise ConversionError(f"mode {mode} needs calibration images: pass --calibration DIR")
-    signature, name = signature_input(float_model, mode)
-    return job.calibrate({signature: [{name: sample[0]} for sample in samples()]}, num_threads=1)
+        raise ConversionError(f"mode {mode} needs calibration data: pass --calibration DIR (images) or FILE.npz (tensor samples)")
+    signature, names = signature_inputs(float_model, mode)
+    keys = _keys(names, samples, mode)
+    return job.calibrate({signature: [{name: sample[key] for name, key in keys} for sample in samples()]}, num_threads=1)
 
 
-def signature_input(float_model: bytes, mode: str) -> tuple[str, str]:
+def _keys(names: list[str], samples: Samples, mode: str) -> list[tuple[str, Any]]:
+    """Where in a sample each signature input's array is: by name for tensor samples (a dict;
+    their ``inputs`` give every name an input goes by), the one position of an image's list."""
+    named = getattr(samples, "inputs", None)
+    if named is None:
+        if len(names) != 1:
+            raise ConversionError(f"mode {mode}: the model's signature takes {len(names)} inputs; images feed one: give "
+                                  "--calibration FILE.npz with an array per input keyed by input name")
+        return [(names[0], 0)]
+    keys = []
+    for name in names:
+        found = next((model_input.keys[-1] for model_input in named if name in model_input.keys), None)
+        if found is None:
+            raise ConversionError(f"mode {mode}: no calibration array for signature input {name!r}")
+        keys.append((name, found))
+    return keys
+
+
+def signature_inputs(float_model: bytes, mode: str) -> tuple[str, list[str]]:
     from ai_edge_litert.interpreter import Interpreter
 
     signatures = Interpreter(model_content=float_model).get_signature_list()
@@ -168,9 +185,7 @@ def signature_input(float_model: bytes, mode: str) -> tuple[str, str]:
         raise ConversionError(f"mode {mode} calibrates through the model's signature, and this .tflite has "
                               f"{len(signatures) or 'no'} signatures: export it with exactly one (serving_default)")
     (key, io_names), = signatures.items()
-    if len(io_names["inputs"]) != 1:
-        raise ConversionError(f"mode {mode}: the model's signature {key} takes {len(io_names['inputs'])} inputs, not one image")
-    return key, io_names["inputs"][0]
+    return key, list(io_names["inputs"])
 
 
 @contextlib.contextmanager
@@ -193,3 +208,11 @@ def quiet() -> Iterator[None]:
 def _first_line(error: BaseException) -> str:
     text = str(error).strip() or type(error).__name__
     return text.splitlines()[0][:300]
+
+
+def signature_input(float_model: bytes, mode: str) -> tuple[str, str]:
+    """The signature and its one input, for what feeds images (the quantizer's validator)."""
+    key, names = signature_inputs(float_model, mode)
+    if len(names) != 1:
+        raise ConversionError(f"mode {mode}: the model's signature {key} takes {len(names)} inputs, not one image")
+    return key, names[0]

@@ -15,11 +15,11 @@ import numpy as np
 from host.convert import tfenv
 from host.convert.builds import cached_build, facts_meta
 from host.convert.cache import ConversionCache, cache_key
+from host.convert.calibration import CalibrationSet
 from host.convert.inspect import TfliteFacts, inspect_tflite
 from host.convert.modes import QuantMode
 from host.convert.promises import check_promises
 from host.convert.records import ConvertOptions, ModeResult
-from host.data.images import ImageSet
 from host.errors import ConversionError
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 def convert_variant(
     model_sha: str, model: LoadedModel, out_dir: Path, options: ConvertOptions, cache: ConversionCache,
-    representative: Callable[[], Iterator[list[np.ndarray]]] | None, calibration: ImageSet | None, preset: str,
+    representative: Callable[[], Iterator[list[np.ndarray]]] | None, calibration: CalibrationSet | None, preset: str,
 ) -> ModeResult:
     """The integer build with ``options.keep_float`` left in float (``host/convert/selective.py``)."""
     from host.convert.selective import BASE_MODE, Calibrated, KeepFloat, variant_name

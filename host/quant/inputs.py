@@ -63,7 +63,11 @@ def load_inputs(resolved: ResolvedInputs, count: int) -> QuantInputs:
     if source is None or calibration is None:
         raise InputError(f"{resolved.model} is a TFLite build: debug and tune start from the Keras/TensorFlow model")
     loaded = LoadedModel(source, ConversionCache(cache_dir() / "convert").root)
-    shape = loaded.input_shape()
+    shape = loaded.image_shape()
+    if shape is None:
+        listed = ", ".join(f"{i.keys[-1]} {list(i.shape)}" for i in loaded.inputs())
+        raise InputError(f"{resolved.model} takes {listed}: debug and tune rank layers over images, so they take one-image "
+                         "models (convert and bench take tensor samples: --calibration/--dataset FILE.npz)")
     if shape[2] != 3:
         raise InputError(f"the model takes {shape[2]}-channel input; only RGB (3-channel) image models are supported")
     images = load_calibration(calibration, shape[:2], count)

@@ -100,7 +100,11 @@ def quantizer_debug(options: DebugOptions, resolved: ResolvedInputs) -> tuple[De
     if source is None or resolved.calibration is None:
         raise InputError(f"{resolved.model} is already quantized: debug starts from a float model")
     float_model = float_build(resolved)
-    shape = inspect_tflite(float_model).input_shape
+    facts = inspect_tflite(float_model)
+    if facts.input_count != 1 or len(facts.input_shape) != 4:
+        raise InputError(f"{resolved.model} takes {facts.input_count} input(s) of shape {list(facts.input_shape)} first: "
+                         "host debug compares layers over images, so it takes one-image models only")
+    shape = facts.input_shape
     size = (int(shape[1]), int(shape[2]))
     calibration = load_calibration(resolved.calibration, size, options.calibration_count)
     preset = get_preset(resolved.preset)

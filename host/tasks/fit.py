@@ -46,8 +46,18 @@ def model_outputs(model_content: bytes) -> ModelOutputs:
     outputs = tuple(OutputTensor(str(d["name"]), tuple(int(v) for v in d["shape"])) for d in interpreter.get_output_details())
     ops = interpreter._get_ops_details()  # the public API has no op listing
     post = next((op for op in ops if POSTPROCESS_OP in str(op["op_name"])), None)
-    names = tuple(tensors[i] for i in post["outputs"]) if post is not None and len(post["outputs"]) == 4 else ()
-    return ModelOutputs(outputs, names)
+    if post is None or len(post["outputs"]) != 4:
+        return ModelOutputs(outputs)
+    # a quantized build requantizes the op's outputs (QUANTIZE after it): follow them to the model's outputs
+    follows = {op["inputs"][0]: op["outputs"][0] for op in ops if op["op_name"] in ("QUANTIZE", "DEQUANTIZE") and op["inputs"]}
+    names = []
+    for tensor in post["outputs"]:
+        seen = {tensor}
+        while tensor in follows and follows[tensor] not in seen:
+            tensor = follows[tensor]
+            seen.add(tensor)
+        names.append(tensors[tensor])
+    return ModelOutputs(outputs, tuple(names))
 
 
 def chosen_task(asked: str, labels: TaskLabels | None, class_labels: bool) -> tuple[str, str]:

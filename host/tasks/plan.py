@@ -36,6 +36,7 @@ class TaskPlan:
     label_offset: int = 0
     detection_images: DetectionImages | None = None
     points: np.ndarray | None = None  # keypoints: (images, points, 2) in the model's input pixels
+    postprocess: dict[str, tuple[str, ...]] = field(default_factory=dict)  # build sha256 -> its post-process op's outputs
 
     @property
     def scored(self) -> bool:
@@ -73,10 +74,14 @@ def prepare(plan: TaskPlan, builds: dict[str, bytes], evaluated: list[ImageEntry
             label_offset: int, folder: Path) -> TaskPlan:
     """The plan with each build's outputs and the labels lined up with ``evaluated`` (the images
     the device runs, in its order). The first build must fit; a later build that does not is
-    left unscored, never refused."""
-    if not plan.scored or not builds:
+    left unscored, never refused. Every build ending in the detection post-process op is named
+    whatever the task: the agent zeroes the rows that op leaves unwritten."""
+    if not builds:
         return plan
     shapes = {sha: model_outputs(content) for sha, content in builds.items()}
+    plan = replace(plan, postprocess={sha: facts.postprocess for sha, facts in shapes.items() if facts.postprocess})
+    if not plan.scored:
+        return plan
     first = next(iter(shapes.values()))
     task_outputs(plan.task, first, plan.labels)  # raises, naming the outputs, when the labels do not fit
     outputs = {sha: _fitting(plan, facts) for sha, facts in shapes.items()}

@@ -18,6 +18,7 @@ from tests.adb_fixtures import isolated_host
 from tests.builders import (
     fixed_box_detector,
     fixed_points_model,
+    postprocess_detector_tflite,
     threshold_segmenter,
     write_box_annotations,
     write_flat_images,
@@ -82,6 +83,25 @@ def test_a_detector_is_scored_by_coco_map_and_a_build_under_the_floor_is_never_p
     assert "mAP@0.5:0.95" in said
     picked = said.split("recommended: ")[1].split(" on ")[0]
     assert 100 * cells[(picked, "cpu1")]["task"]["value"] >= 99.0, said  # within a point of float's 100%
+
+
+def test_a_detector_ending_in_the_post_process_op_is_read_as_the_op_wrote_it(env, capsys):
+    """The op leaves rows past its count unwritten (NaN among them): they are zeroed on the
+    device, so no cell is 'numerics' and the float build's fidelity to itself is exact; a
+    quantized build's requantized outputs are followed to the op's."""
+    model = env / "postprocess.tflite"
+    model.write_bytes(postprocess_detector_tflite(env / "postprocess-savedmodel"))
+    images = env / "det-images"
+    assert images.is_dir(), "runs after the YOLO-style detector test"
+    run = _bench(env, model, images, env / "instances.json", "none,dynamic_wi8,a8w8", "cpu1", "post")
+    cells = {c["mode"]: c for c in run["cells"]}
+    assert all(c["status"] == "ok" for c in cells.values()), {m: c["error"] for m, c in cells.items()}
+    assert cells["none"]["task"]["map_50_95"] == pytest.approx(1.0) and cells["dynamic_wi8"]["task"]["map_50_95"] == pytest.approx(1.0)
+    assert cells["a8w8"]["task"]["detections"] >= 12  # scored from its requantized outputs, whatever its mAP
+    capsys.readouterr()
+    assert main(["recommend", run["run_id"], "--db", str(env / "r.sqlite")]) == 0
+    picked = capsys.readouterr().out.split("recommended: ")[1].split(" on ")[0]
+    assert cells[picked]["task"]["map_50_95"] >= 0.99
 
 
 def test_a_landmark_model_is_scored_by_pck_in_input_pixels(env):

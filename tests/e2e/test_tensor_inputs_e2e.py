@@ -61,3 +61,28 @@ def test_tensor_data_that_does_not_fit_and_images_for_a_two_input_model_are_refu
         captured = capsys.readouterr()
         assert message in captured.err and len(captured.err.strip().splitlines()) == 1, captured.err
         assert "emulated device" not in captured.out + captured.err, "refused before any device starts"
+
+
+def test_a_two_input_keras_model_converts_from_tensor_calibration_and_benches(env, capsys):
+    """Every mode that applies converts: TensorFlow's calibrated modes take the samples by the
+    signature's input names, the quantizer's by its own; int16x8 fails alone, with TensorFlow's
+    reason (an int32 index input has no float range to record)."""
+    from tests.builders import two_input_model
+
+    model = env / "two.keras"
+    two_input_model().save(model)
+    samples = write_two_input_samples(env / "calibration", count=8, seed=1)
+    data = write_two_input_samples(env / "evaluation", count=6, seed=2)
+    out = env / "keras.json"
+    assert main(["bench", "--model", str(model), "--modes", "all", "--dataset", str(data), "--calibration", str(samples),
+                 "--backends", "cpu1", "--db", str(env / "r.sqlite"), "--json", str(out), *FAST]) == 1  # int16x8 fails
+    cells = {c["mode"]: c for c in json.loads(out.read_text())["cells"]}
+    failed = {mode for mode, c in cells.items() if c["status"] != "ok"}
+    assert failed == {"int16x8"}, {m: c["error"] for m, c in cells.items() if c["status"] != "ok"}
+    assert "Max and min for dynamic tensors" in cells["int16x8"]["error"]
+    assert {"integer", "full_integer", "a8w8", "a16w8", "dynamic_wi8", "weight_only_wi4"} <= set(cells)
+    for mode, cell in cells.items():
+        if mode not in failed | {"none"}:
+            assert cell["fidelity"]["snr_db"] > 0, (mode, cell["fidelity"])  # the outputs still follow the float build's
+    assert cells["float16"]["fidelity"]["snr_db"] > 50
+    assert cells["integer"]["fidelity"]["snr_db"] > 15  # TensorFlow's calibration fed each input its own samples
