@@ -40,8 +40,9 @@ def default_db() -> Path:
 class EvaluationData:
     """The labelled images a bench evaluates, and how they are read."""
 
-    dataset: str | None = Param(None, "evaluation images: class subfolders, or a flat folder with --labels (ILSVRC val)",
-                                metavar="DIR").field()
+    dataset: str | None = Param(None, "evaluation images: class subfolders, or a flat folder with --labels; or tensor "
+                                "samples for a model no image feeds (FILE.npz, or a folder of .npz/.npy, an array per "
+                                "input keyed by input name)", metavar="DIR|FILE.npz").field()
     labels: str | None = Param(None, "labels for a flat --dataset: a class index per line in sorted file-name order "
                                "(classify), a folder of PNG masks named like the images (segment), COCO annotations JSON "
                                "(detect) or a keypoints JSON {\"image.jpg\": [[x, y], ...]} (keypoints)",

@@ -97,6 +97,18 @@ def _check(mode: str, file: Path) -> tuple[ModelFile, tuple[int, ...], int]:
     return ModelFile(mode, file, sha256_file(file), file.stat().st_size), facts.input_shape, classes
 
 
+def _check_recorded(file: Path, recorded: str | None, folder: Path) -> None:
+    if recorded is None:
+        return
+    try:
+        on_disk = sha256_file(file)
+    except OSError as e:
+        raise InputError(f"cannot read {file}: {e.strerror}") from e
+    if on_disk != recorded:
+        raise InputError(f"{file} is not the build its manifest names: sha256 {on_disk} on disk, "
+                         f"{recorded} in {folder / 'manifest.json'} (changed or damaged since it was made)")
+
+
 def load_given(model: str, request: ModeRequest | None) -> tuple[ModelInfo, dict[str, ModelFile]]:
     """(model description, models by mode) for a .tflite file, or a manifest folder filtered by ``request``."""
     path = Path(model)
@@ -110,10 +122,8 @@ def load_given(model: str, request: ModeRequest | None) -> tuple[ModelInfo, dict
     models: dict[str, ModelFile] = {}
     shapes, classes = set(), set()
     for mode, file in files.items():
+        _check_recorded(file, recorded.get(mode), path)  # first: a damaged build is named as one, parsed or not
         models[mode], shape, scores = _check(mode, file)
-        if mode in recorded and models[mode].sha256 != recorded[mode]:
-            raise InputError(f"{file} is not the build its manifest names: sha256 {models[mode].sha256} on disk, "
-                             f"{recorded[mode]} in {path / 'manifest.json'} (changed or damaged since it was made)")
         shapes.add(shape)
         classes.add(scores)
     if len(shapes) != 1:

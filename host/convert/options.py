@@ -17,9 +17,10 @@ RECIPE = Param((), "also build with this LiteRT quantizer recipe (its own JSON f
                metavar="FILE.json", many=True)
 WEIGHTS = Param(None, "built-in models: 'none' for random weights, or the weights file (nothing is downloaded)",
                 metavar="none|PATH")
-CALIBRATION = Param(None, "image folder for integer-mode calibration (default: the last --calibration-count images of "
-                    "--dataset, never evaluated)", metavar="DIR")
-CALIBRATION_COUNT = Param(100, "calibration images", unit="images", metavar="N", check=at_least(1))
+CALIBRATION = Param(None, "integer-mode calibration: an image folder, or tensor samples for a model no image feeds "
+                    "(FILE.npz, or a folder of .npz/.npy, an array per input keyed by input name); default: the last "
+                    "--calibration-count images of --dataset, never evaluated", metavar="DIR|FILE.npz")
+CALIBRATION_COUNT = Param(100, "calibration images (or tensor samples)", unit="samples", metavar="N", check=at_least(1))
 IO_TYPE = Param("uint8", "full_integer input/output type", choices=IO_TYPES)
 PRESET = Param(None, "preprocessing preset: mobilenet, unit, caffe, torch, raw (default: the model's)", metavar="P")
 TRAIN_DATA = Param(None, "labelled images (class subfolders) for quantization-aware training (qat)", metavar="DIR")

@@ -21,6 +21,7 @@ import numpy as np
 
 from host.convert import tfenv
 from host.convert.graph import GraphOp, layers_of
+from host.quant.feeding import Sample, set_inputs
 
 IDEAL_RMSE_OVER_SCALE = 1 / np.sqrt(12)  # uniform rounding error of one step
 SUSPECT_RMSE_OVER_SCALE = 0.7  # the TF debugger tutorial's line
@@ -126,9 +127,9 @@ class ChannelErrors:
         }
 
 
-def layer_errors(debug_model: bytes, inputs: Iterable[np.ndarray], ops: Sequence[GraphOp]) -> list[LayerError]:
-    """Run the instrumented model over ``inputs`` (preprocessed, one image each) and measure every
-    quantized op; ranked worst first."""
+def layer_errors(debug_model: bytes, inputs: Iterable[Sample], ops: Sequence[GraphOp]) -> list[LayerError]:
+    """Run the instrumented model over ``inputs`` (a preprocessed image or tensor samples each) and
+    measure every quantized op; ranked worst first."""
     tf = tfenv.tf()
     with tfenv.silenced():
         interpreter = tf.lite.Interpreter(model_content=debug_model, experimental_preserve_all_tensors=True)
@@ -137,9 +138,8 @@ def layer_errors(debug_model: bytes, inputs: Iterable[np.ndarray], ops: Sequence
     verified = [op["inputs"] for op in interpreter._get_ops_details() if op["op_name"] == _NUMERIC_VERIFY]
     by_tensor = {op.tensor: op for op in ops}
     sums = {q: ChannelErrors(int(tensors[q]["shape"][-1]) if len(tensors[q]["shape"]) else 1) for q, _ in verified}
-    entry = interpreter.get_input_details()[0]
-    for image in inputs:
-        interpreter.set_tensor(entry["index"], image[np.newaxis].astype(entry["dtype"]))
+    for sample in inputs:
+        set_inputs(interpreter, sample, lambda array, detail: array.astype(detail["dtype"]))
         interpreter.invoke()
         for q, f in verified:
             scale, zero_point = tensors[q]["quantization"]

@@ -8,20 +8,20 @@ evaluation images, any other model names them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import numpy as np
+from pathlib import Path
 
 from host.convert.cache import ConversionCache
-from host.convert.calibration import load_calibration, representative_dataset_of
+from host.convert.calibration import CalibrationSet, load_calibration, load_tensor_calibration, representative_dataset_of
 from host.convert.converter import LoadedModel
 from host.convert.inputs import InputRequest, ResolvedInputs
 from host.convert.loader import ModelSource
 from host.convert.selective import Calibrated, quantize
-from host.data.images import ImageSet
 from host.data.preprocess import get_preset
+from host.data.tensors import ModelInput, is_tensor_data
 from host.errors import InputError
 from host.paths import cache_dir
 from host.quant.debug import LayerError, layer_errors
+from host.quant.feeding import Sample, samples_of
 
 
 @dataclass
@@ -29,7 +29,7 @@ class QuantInputs:
     source: ModelSource
     model: LoadedModel
     preset: str
-    calibration: ImageSet
+    calibration: CalibrationSet
     calibrated: Calibrated
     _float: bytes | None = None
 
@@ -42,12 +42,13 @@ class QuantInputs:
                 self._float = bytes(self.model.converter().convert())
         return self._float
 
-    def preprocessed(self, images: ImageSet) -> np.ndarray:
-        return get_preset(self.preset).apply(images.images)
+    def samples(self, data: CalibrationSet) -> list[Sample]:
+        """Images through the preset, or tensor samples as they are, keyed by input name."""
+        return samples_of(data, get_preset(self.preset).apply)
 
-    def rank(self, images: ImageSet) -> list[LayerError]:
-        """Every quantized op's error over ``images`` with the instrumented build, worst first."""
-        return layer_errors(quantize(self.calibrated.model, numeric_verify=True), self.preprocessed(images), self.calibrated.ops)
+    def rank(self, data: CalibrationSet) -> list[LayerError]:
+        """Every quantized op's error over ``data`` with the instrumented build, worst first."""
+        return layer_errors(quantize(self.calibrated.model, numeric_verify=True), self.samples(data), self.calibrated.ops)
 
 
 def quant_request(model: str, weights: str | None, calibration: str | None, dataset: str | None, preset: str | None,
@@ -63,17 +64,24 @@ def load_inputs(resolved: ResolvedInputs, count: int) -> QuantInputs:
     if source is None or calibration is None:
         raise InputError(f"{resolved.model} is a TFLite build: debug and tune start from the Keras/TensorFlow model")
     loaded = LoadedModel(source, ConversionCache(cache_dir() / "convert").root)
-    shape = loaded.image_shape()
-    if shape is None:
-        listed = ", ".join(f"{i.keys[-1]} {list(i.shape)}" for i in loaded.inputs())
-        raise InputError(f"{resolved.model} takes {listed}: debug and tune rank layers over images, so they take one-image "
-                         "models (convert and bench take tensor samples: --calibration/--dataset FILE.npz)")
+    data = load_data(loaded.inputs(), calibration, count)
+    calibrated = Calibrated.from_converter(loaded.converter(), representative_dataset_of(data, get_preset(resolved.preset).apply),
+                                           loaded.layer_names())
+    return QuantInputs(source, loaded, resolved.preset, data, calibrated)
+
+
+def load_data(inputs: tuple[ModelInput, ...], path: Path, count: int, what: str = "calibration images") -> CalibrationSet:
+    """``count`` images at the model's input size, or tensor samples for the model's inputs."""
+    if is_tensor_data(path):
+        return load_tensor_calibration(path, count, inputs)
+    if len(inputs) != 1 or len(inputs[0].shape) != 4:
+        listed = ", ".join(f"{i.keys[-1]} {list(i.shape)}" for i in inputs)
+        raise InputError(f"{path} holds images, but the model takes {listed}: give tensor samples (FILE.npz, or a folder of "
+                         ".npz samples) with an array per input, keyed by input name")
+    shape = inputs[0].shape[1:]
     if shape[2] != 3:
         raise InputError(f"the model takes {shape[2]}-channel input; only RGB (3-channel) image models are supported")
-    images = load_calibration(calibration, shape[:2], count)
-    calibrated = Calibrated.from_converter(loaded.converter(), representative_dataset_of(images, get_preset(resolved.preset).apply),
-                                           loaded.layer_names())
-    return QuantInputs(source, loaded, resolved.preset, images, calibrated)
+    return load_calibration(path, shape[:2], count, what=what)
 
 
 def float_build(resolved: ResolvedInputs) -> bytes:

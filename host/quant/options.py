@@ -35,8 +35,8 @@ class DebugOptions:
 
     model: str = MODEL.field()
     calibration: str | None = CALIBRATION.field()
-    dataset: str | None = Param(None, "images the layers are measured on (default: the calibration images; the demo: "
-                                "its evaluation images)", metavar="DIR").field()
+    dataset: str | None = Param(None, "images (or tensor samples: FILE.npz) the layers are measured on (default: the "
+                                "calibration data; the demo: its evaluation images)", metavar="DIR|FILE.npz").field()
     count: int = Param(100, "images to measure on", unit="images", metavar="N", check=at_least(1)).field()
     mode: str = Param("integer", "the build to debug: TensorFlow's integer (its debugger: each op in isolation) or one of "
                       "the LiteRT quantizer's modes (a8w8, a16w8, dynamic_wi4, ...: each op's output against the float "

@@ -20,6 +20,7 @@ import numpy as np
 from host.convert.graph import GraphOp
 from host.convert.tfenv import silenced
 from host.quant.debug import ChannelErrors, LayerError, rank
+from host.quant.feeding import Sample, by_signature, set_inputs
 
 
 def _interpreter(model: bytes) -> Any:
@@ -36,23 +37,24 @@ def _as_input(values: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
     if dtype == np.float32:
         return values.astype(np.float32)
     scale, zero_point = detail["quantization"]
+    if not scale:  # an index input (token ids): fed as it is
+        return values.astype(dtype)
     info = np.iinfo(dtype)
     return np.clip(np.round(values / scale + zero_point), info.min, info.max).astype(dtype)
 
 
-def compare_layers(float_model: bytes, quantized_model: bytes, inputs: np.ndarray, ops: Sequence[GraphOp]) -> list[LayerError]:
+def compare_layers(float_model: bytes, quantized_model: bytes, inputs: Sequence[Sample], ops: Sequence[GraphOp]) -> list[LayerError]:
     """Each op's output in the quantized build against the float build's, per channel, over
-    ``inputs`` (preprocessed images); ranked worst first."""
+    ``inputs`` (preprocessed images or tensor samples); ranked worst first."""
     reference, target = _interpreter(float_model), _interpreter(quantized_model)
     ours = {t["name"]: t for t in reference.get_tensor_details()}
     theirs = {t["name"]: t for t in target.get_tensor_details()}
     pairs = [(op, ours[op.tensor], theirs[op.tensor]) for op in ops
              if op.tensor in ours and op.tensor in theirs and list(ours[op.tensor]["shape"]) == list(theirs[op.tensor]["shape"])]
     sums = {op.tensor: ChannelErrors(int(f["shape"][-1]) if len(f["shape"]) else 1) for op, f, _ in pairs}
-    entries = reference.get_input_details()[0], target.get_input_details()[0]
-    for image in inputs:
-        reference.set_tensor(entries[0]["index"], _as_input(image[np.newaxis], entries[0]))
-        target.set_tensor(entries[1]["index"], _as_input(image[np.newaxis], entries[1]))
+    for sample in inputs:
+        set_inputs(reference, sample, _as_input)
+        set_inputs(target, sample, _as_input)
         reference.invoke()
         target.invoke()
         for op, f, q in pairs:
@@ -73,15 +75,15 @@ def _added(op: GraphOp, summaries: dict[str, dict[str, float]]) -> float:
     return max(0.0, summaries[op.tensor]["signal_lost"] - max(before, default=0.0))
 
 
-def validator_figures(float_model: bytes, quantized_model: bytes, inputs: np.ndarray, signature: str,
-                      input_name: str) -> dict[str, dict[str, float]]:
-    """The quantizer's validator over the same images: per tensor name, its MSE and SNR."""
+def validator_figures(float_model: bytes, quantized_model: bytes, inputs: Sequence[Sample], signature: str,
+                      input_names: Sequence[str]) -> dict[str, dict[str, float]]:
+    """The quantizer's validator over the same samples: per tensor name, its MSE and SNR."""
     from ai_edge_quantizer import model_validator
     from ai_edge_quantizer.utils.validation_utils import ValidationErrorMetric
 
     from host.convert.quantizer_route import quiet
 
-    data = {signature: [{input_name: image[np.newaxis].astype(np.float32)} for image in inputs]}
+    data = {signature: by_signature(inputs, input_names)}
     with quiet():
         result = model_validator.compare_model(float_model, quantized_model, data,
                                                [ValidationErrorMetric.MSE, ValidationErrorMetric.SNR], compare_fns=None)

@@ -6,12 +6,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from host.codec import encode
-from host.convert.calibration import load_calibration
 from host.convert.graph import neighbours
 from host.convert.inputs import ResolvedInputs, resolve_inputs
 from host.errors import InputError
 from host.quant.debug import IDEAL_RMSE_OVER_SCALE, SUSPECT_RMSE_OVER_SCALE, SUSPECT_SIGNAL_LOST, LayerError
-from host.quant.inputs import load_inputs, quant_request
+from host.quant.feeding import samples_of
+from host.quant.inputs import load_data, load_inputs, quant_request
 from host.quant.options import DebugOptions
 
 VALIDATOR_IMAGES = 20  # the quantizer's validator keeps every tensor of every image it is given: a sample is enough
@@ -74,8 +74,8 @@ def debug_command(options: DebugOptions, say: Callable[[str], None] = lambda tex
     if options.mode != "integer":
         return quantizer_debug(options, resolved)
     inputs = load_inputs(resolved, options.calibration_count)
-    images = (load_calibration(resolved.dataset, inputs.calibration.images.shape[1:3], options.count, what="debug images")
-              if resolved.dataset else inputs.calibration)
+    images = load_data(inputs.model.inputs(), resolved.dataset, options.count, what="debug images") if resolved.dataset \
+        else inputs.calibration
     errors = inputs.rank(images)
     report = DebugReport(inputs.source.name, inputs.source.sha256, "integer", inputs.calibration.count, images.count,
                          tuple(errors), suggest(errors, neighbours(inputs.calibrated.ops)), options.model)
@@ -89,10 +89,10 @@ def quantizer_debug(options: DebugOptions, resolved: ResolvedInputs) -> tuple[De
 
     from host.convert.calibration import representative_dataset_of
     from host.convert.graph import graph_ops
-    from host.convert.inspect import inspect_tflite
     from host.convert.modes import MODES_BY_NAME
-    from host.convert.quantizer_route import quantize, signature_input
+    from host.convert.quantizer_route import quantize, signature_inputs
     from host.data.preprocess import get_preset
+    from host.data.tensors import model_inputs
     from host.quant.inputs import float_build
     from host.quant.quantizer_debug import compare_layers, validator_figures
 
@@ -100,20 +100,15 @@ def quantizer_debug(options: DebugOptions, resolved: ResolvedInputs) -> tuple[De
     if source is None or resolved.calibration is None:
         raise InputError(f"{resolved.model} is already quantized: debug starts from a float model")
     float_model = float_build(resolved)
-    facts = inspect_tflite(float_model)
-    if facts.input_count != 1 or len(facts.input_shape) != 4:
-        raise InputError(f"{resolved.model} takes {facts.input_count} input(s) of shape {list(facts.input_shape)} first: "
-                         "host debug compares layers over images, so it takes one-image models only")
-    shape = facts.input_shape
-    size = (int(shape[1]), int(shape[2]))
-    calibration = load_calibration(resolved.calibration, size, options.calibration_count)
+    fed = model_inputs(float_model)
+    calibration = load_data(fed, resolved.calibration, options.calibration_count)
     preset = get_preset(resolved.preset)
     built = quantize(float_model, MODES_BY_NAME[options.mode], representative_dataset_of(calibration, preset.apply))
-    images = load_calibration(resolved.dataset, size, options.count, what="debug images") if resolved.dataset else calibration
-    pixels = preset.apply(images.images)
+    images = load_data(fed, resolved.dataset, options.count, what="debug images") if resolved.dataset else calibration
+    pixels = samples_of(images, preset.apply)
     ops = graph_ops(float_model)
     errors = compare_layers(float_model, built, pixels, ops)
-    figures = validator_figures(float_model, built, pixels[:VALIDATOR_IMAGES], *signature_input(float_model, options.mode))
+    figures = validator_figures(float_model, built, pixels[:VALIDATOR_IMAGES], *signature_inputs(float_model, options.mode))
     errors = [replace(e, validator_mse=figures.get(e.tensor, {}).get("mse"), validator_snr=figures.get(e.tensor, {}).get("snr"))
               for e in errors]
     report = DebugReport(source.name, source.sha256, options.mode, calibration.count, images.count, tuple(errors),

@@ -256,12 +256,16 @@ def tune_command(options: TuneOptions, db: StoreLocation, listener: BenchListene
     """Calibrate, rank, search on the device, and write the tuned build folder."""
     from host.bench.run import run_bench
     from host.data.images import list_images
+    from host.data.tensors import is_tensor_data
 
     resolved = resolve_inputs(quant_request(options.model, options.weights, options.calibration, options.dataset,
                                             options.preset, options.labels))
     dataset = resolved.dataset
     if dataset is None:
         raise InputError("pass --dataset DIR: labelled images whose accuracy is measured on the device")
+    if any(path is not None and is_tensor_data(path) for path in (dataset, resolved.calibration)):
+        raise InputError("host tune reaches a top-1 target measured on labelled images; tensor samples carry no labels: "
+                         "bench the modes (host bench --dataset FILE.npz) and debug one (host debug) instead")
     for note in resolved.notes:
         listener.stage(note)
     listener.stage("calibrating and ranking layers by quantization error")
@@ -303,7 +307,7 @@ def write_build(result: TuneResult, inputs: QuantInputs, out: Path) -> None:
     source = inputs.source
     report = ConversionReport(
         model=ConvertedModel(source.name, source.kind, source.sha256, str(source.path) if source.path else None,
-                             (1, *inputs.calibration.images.shape[1:4]), inputs.preset),
+                             inputs.model.inputs()[0].shape, inputs.preset),
         results=tuple(results), calibration=CalibrationInfo(inputs.calibration.count, inputs.calibration.sha256,
                                                             len(inputs.calibration.skipped)),
     )

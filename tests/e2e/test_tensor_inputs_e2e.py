@@ -86,3 +86,19 @@ def test_a_two_input_keras_model_converts_from_tensor_calibration_and_benches(en
             assert cell["fidelity"]["snr_db"] > 0, (mode, cell["fidelity"])  # the outputs still follow the float build's
     assert cells["float16"]["fidelity"]["snr_db"] > 50
     assert cells["integer"]["fidelity"]["snr_db"] > 15  # TensorFlow's calibration fed each input its own samples
+
+
+@pytest.mark.parametrize("mode", ["integer", "a8w8"])
+def test_a_two_input_model_is_debugged_layer_by_layer_from_tensor_samples(env, mode, capsys):
+    """TensorFlow's integer build (its calibrator takes each sample by signature name) and the
+    quantizer's (its validator too): every quantized op measured over the samples."""
+    model = env / "two.keras"
+    assert model.is_file(), "runs after the Keras conversion test"
+    capsys.readouterr()
+    assert main(["debug", str(model), "--calibration", str(env / "calibration"), "--dataset", str(env / "evaluation"),
+                 "--mode", mode]) == 0
+    said = capsys.readouterr().out
+    assert "quantized ops measured on 6 images (calibrated on 8)" in said, said[-400:]
+    assert main(["tune", str(model), "--calibration", str(env / "calibration"), "--dataset", str(env / "evaluation"),
+                 "--out", str(env / "tuned")]) == 2
+    assert "tensor samples carry no labels" in capsys.readouterr().err
