@@ -102,8 +102,9 @@ class LoadedModel:
             self._saved, shape = saved_model_signature(self.source.path)
             return {"input_shape": shape, "inputs": [{"name": "input", "dtype": "float32", "shape": [1, *shape]}]}
         self._keras = load_keras_model(self.source)
+        listed = getattr(self._keras, "inputs", None) or []
+        image = model_input_shape(self._keras) if len(listed) == 1 and len(listed[0].shape) == 4 else None  # its own errors
         inputs = keras_inputs(self._keras)
-        image = model_input_shape(self._keras) if len(inputs) == 1 and len(inputs[0].shape) == 4 else None
         return {"input_shape": image, "inputs": [{"name": i.name, "dtype": i.dtype, "shape": list(i.shape)} for i in inputs]}
 
     def keras_model(self) -> Any:

@@ -49,6 +49,7 @@ def main() -> None:
     from host.convert.selective import Calibrated, quantize
     from host.data.preprocess import get_preset
     from host.quant.debug import layer_errors
+    from host.quant.feeding import image_samples
 
     k, tf = tfenv.keras(), tfenv.tf()
     model = tiny_cnn(k, side) if args.smoke else k.applications.MobileNetV2(weights=None)
@@ -74,7 +75,8 @@ def main() -> None:
             converter.convert()
     whole_s = (time.perf_counter() - started) / whole_runs
     started = time.perf_counter()
-    layer_errors(quantize(calibrated.model, numeric_verify=True), preset(images.images[:min(50, count)]), calibrated.ops)
+    layer_errors(quantize(calibrated.model, numeric_verify=True), image_samples(preset(images.images[:min(50, count)])),
+                 calibrated.ops)
     debug_s = time.perf_counter() - started
     print(f"calibration {calibrate_s:.1f} s; selective build {selective_s:.2f} s; whole integer conversion {whole_s:.1f} s; "
           f"debugger pass over {min(50, count)} images {debug_s:.1f} s ({len(calibrated.ops)} ops)")
