@@ -15,6 +15,7 @@ A model whose inputs are not one image (audio, text, sensor windows, several inp
 a *tensor* dataset instead, laid out the same way without labels::
 
     samples  count x (each input's values, in the footer's order), sample after sample
+    labels   count int32 little-endian (-1: unknown)
     footer   JSON {"format", "count", "inputs": [{"name", "dtype", "shape"}]} (shape per sample)
     trailer  u64 little-endian footer length, then the magic b"QBTSET01"
 """
@@ -137,6 +138,10 @@ class TensorHeader:
     def sample_bytes(self) -> int:
         return sum(spec.nbytes for spec in self.inputs)
 
+    @property
+    def labels_offset(self) -> int:
+        return self.count * self.sample_bytes
+
     def footer(self) -> bytes:
         text = json.dumps({"format": FORMAT, "count": self.count, "inputs": [
             {"name": s.name, "dtype": s.dtype, "shape": list(s.shape)} for s in self.inputs]}).encode()
@@ -170,7 +175,7 @@ def read_tensor_header(handle: BinaryIO, size: int) -> TensorHeader:
         header = TensorHeader(int(data["count"]), specs)
     except (ValueError, KeyError, TypeError) as e:
         raise InvalidRequest(f"the dataset file's footer is damaged: {e}") from e
-    if not specs or any(d < 1 for s in specs for d in s.shape) or header.count * header.sample_bytes + length + TRAILER.size != size:
+    if not specs or any(d < 1 for s in specs for d in s.shape) or header.labels_offset + 4 * header.count + length + TRAILER.size != size:
         raise InvalidRequest("the dataset file's size does not match its footer (truncated?)")
     return header
 
@@ -200,7 +205,9 @@ class TensorReader:
         self.close()
 
     def labels(self) -> np.ndarray:
-        return np.full(self.count, -1, dtype=np.int64)
+        """Each sample's class (-1: unknown), 4 bytes each."""
+        self._handle.seek(self.header.labels_offset)
+        return np.frombuffer(self._handle.read(4 * self.count), dtype="<i4").astype(np.int64)
 
     def batches(self) -> Iterator[tuple[int, list[np.ndarray]]]:
         """(index of the first sample, one array per input with the samples stacked on axis 0)."""

@@ -386,18 +386,20 @@ def two_input_tflite(window: int = 64, tokens: int = 8, optimize: bool = False) 
         return bytes(converter.convert())
 
 
-def write_two_input_samples(path: Path, count: int = 10, window: int = 64, tokens: int = 8, seed: int = 0) -> Path:
+def write_two_input_samples(path: Path, count: int = 10, window: int = 64, tokens: int = 8, seed: int = 0,
+                            labels: tuple[int, ...] = ()) -> Path:
     """Samples for ``two_input_tflite`` keyed by input name: one .npz per sample in a folder, or
-    all of them stacked in one .npz when ``path`` ends in .npz."""
+    all of them stacked in one .npz when ``path`` ends in .npz; ``labels`` adds a label array."""
     rng = np.random.default_rng(seed)
     signals = rng.normal(0, 1, (count, window, 3)).astype(np.float32)
     ids = rng.integers(0, 100, (count, tokens)).astype(np.int32)
+    extra = {"label": np.asarray(labels, dtype=np.int64)} if labels else {}
     if path.suffix == ".npz":
-        np.savez(path, window=signals, ids=ids)
+        np.savez(path, window=signals, ids=ids, **extra)
         return path
     path.mkdir(parents=True, exist_ok=True)
     for i in range(count):
-        np.savez(path / f"{i:03d}.npz", window=signals[i], ids=ids[i : i + 1])
+        np.savez(path / f"{i:03d}.npz", window=signals[i], ids=ids[i : i + 1], **{k: v[i] for k, v in extra.items()})
     return path
 
 

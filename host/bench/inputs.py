@@ -165,11 +165,25 @@ def _with_tensors(data: EvaluationData, samples: TensorSamples, inputs: Prepared
         return inputs
     fed = model_inputs(reference.path.read_bytes())
     packed = pack_tensors(samples, fed, data.limit or samples.count, cache_dir() / "datasets")
-    dataset = DatasetInfo(samples.path.name, packed.identity, packed.count, False)
+    labels = np.asarray(packed.labels, dtype=np.int64)
+    labelled = bool((labels >= 0).any())
+    if labelled:
+        _check_labels_score(inputs, samples.path.name)
+        _check_sample_labels(labels + data.label_offset, inputs.model.classes, samples.path)
+    dataset = DatasetInfo(samples.path.name, packed.identity, packed.count, labelled)
+    quality = "top-k on their labels and fidelity to the float build" if labelled else "fidelity to the float build"
     notes = [f"dataset: {packed.count} tensor sample(s) from {samples.path.name} for input(s) "
-             f"{', '.join(i.keys[-1] for i in fed)}: no preprocessing; quality is fidelity to the float build"]
+             f"{', '.join(i.keys[-1] for i in fed)}: no preprocessing; quality is {quality}"]
     kept = [n for n in inputs.notes if not n.startswith("preprocessing preset")]  # samples are fed as they are
-    return replace(inputs, dataset=dataset, dataset_file=packed.path, dataset_file_sha256=packed.file_sha256, notes=[*kept, *notes])
+    return replace(inputs, dataset=dataset, dataset_file=packed.path, dataset_file_sha256=packed.file_sha256, notes=[*kept, *notes],
+                   labels=np.where(labels >= 0, labels + data.label_offset, -1) if labelled else None)
+
+
+def _check_sample_labels(labels: np.ndarray, classes: int, path: Path) -> None:
+    known = labels[labels >= 0]
+    if classes > 0 and known.size and (known.max() >= classes or known.min() < 0):
+        bad = int(known.max() if known.max() >= classes else known.min())
+        raise DatasetError(f"{path}: label {bad} (with --label-offset) is outside the model's {classes} classes (0..{classes - 1})")
 
 
 def _with_task(task: TaskPlan, inputs: PreparedInputs) -> PreparedInputs:

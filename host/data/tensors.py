@@ -11,6 +11,8 @@ An array is matched to a model input by the input's signature name or tensor nam
 (``serving_default_audio:0``, ``audio``); one array for a one-input model needs no name. A sample
 may leave out the batch dimension. Float data packs as float32 (a full-integer build quantizes it
 on the device with its own input scale), integer data (token ids) as the input's integer type.
+An integer array named ``label`` or ``labels`` (one class index per sample) is not an input: it
+labels the samples, and a classifier's top-k is scored on them as on class folders.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from host.errors import DatasetError
 from host.fsio import open_private
 
 TENSOR_SUFFIXES = (".npz", ".npy")
+LABEL_KEYS = ("label", "labels")
 MAX_NPZ_BYTES = 1 << 30  # one .npz is read whole; past this, a folder of samples streams
 
 
@@ -97,6 +100,22 @@ class TensorSamples:
         for index in range(min(count, self.count)):
             yield match(self.sample(index), inputs, f"{self.path} sample {index}")
 
+    def labelled(self, inputs: tuple[ModelInput, ...], count: int) -> Iterator[tuple[list[np.ndarray], int]]:
+        """``fed``'s samples with each one's class (-1 when the data has no labels)."""
+        for index in range(min(count, self.count)):
+            arrays = self.sample(index)
+            yield match(arrays, inputs, f"{self.path} sample {index}"), label_of(arrays, f"{self.path} sample {index}")
+
+
+def label_of(arrays: dict[str, np.ndarray], where: str) -> int:
+    key = next((k for k in LABEL_KEYS if k in arrays), None)
+    if key is None:
+        return -1
+    value = np.asarray(arrays[key])
+    if value.size != 1 or not (np.issubdtype(value.dtype, np.integer) and int(value.reshape(-1)[0]) >= 0):
+        raise DatasetError(f"{where} {key} is {value.reshape(-1)[:4].tolist()}: one class index (0 or more) per sample")
+    return int(value.reshape(-1)[0])
+
 
 def _load_npz(path: Path, whole: bool) -> dict[str, np.ndarray]:
     try:
@@ -111,13 +130,14 @@ def _load_npz(path: Path, whole: bool) -> dict[str, np.ndarray]:
 def match(arrays: dict[str, np.ndarray], inputs: tuple[ModelInput, ...], where: str) -> list[np.ndarray]:
     """One array per model input, found by name (any of its keys), shaped and typed for it."""
     fed = []
+    data = {k: v for k, v in arrays.items() if k not in LABEL_KEYS}
     for model_input in inputs:
-        key = next((k for k in model_input.keys if k in arrays), None)
-        if key is None and len(inputs) == 1 and len(arrays) == 1:
-            key = next(iter(arrays))
+        key = next((k for k in model_input.keys if k in data), None)
+        if key is None and len(inputs) == 1 and len(data) == 1:
+            key = next(iter(data))
         if key is None:
             raise DatasetError(f"{where} has no array for input {model_input.keys[-1]!r} (it has {sorted(arrays)[:8]})")
-        fed.append(_fit(arrays[key], model_input, f"{where} {key or 'array'}"))
+        fed.append(_fit(data[key], model_input, f"{where} {key or 'array'}"))
     return fed
 
 
@@ -140,6 +160,7 @@ class PackedTensors:
     path: Path
     file_sha256: str
     count: int
+    labels: tuple[int, ...] = ()  # each sample's class, -1 unknown
 
     @property
     def identity(self) -> str:
@@ -151,10 +172,10 @@ def pack_tensors(samples: TensorSamples, inputs: tuple[ModelInput, ...], count: 
     written sample by sample and hashed in the same pass."""
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / f".tensors-{os.getpid()}-{time.monotonic_ns()}.tmp"
-    digest, specs, written = hashlib.sha256(), None, 0
+    digest, specs, written, labels = hashlib.sha256(), None, 0, []
     try:
         with open_private(tmp) as handle:
-            for fed in samples.fed(inputs, count):
+            for fed, label in samples.labelled(inputs, count):
                 specs = specs or tuple(TensorSpec(i.name, a.dtype.name, a.shape) for i, a in zip(inputs, fed, strict=True))
                 if [a.dtype.name for a in fed] != [spec.dtype for spec in specs]:
                     raise DatasetError(f"{samples.path} sample {written} holds {[a.dtype.name for a in fed]}, the first held "
@@ -163,13 +184,14 @@ def pack_tensors(samples: TensorSamples, inputs: tuple[ModelInput, ...], count: 
                 digest.update(data)
                 handle.write(data)
                 written += 1
+                labels.append(label)
             assert specs is not None
-            footer = TensorHeader(written, specs).footer()
-            digest.update(footer)
-            handle.write(footer)
+            for block in (np.asarray(labels, dtype="<i4").tobytes(), TensorHeader(written, specs).footer()):
+                digest.update(block)
+                handle.write(block)
         sha = digest.hexdigest()
         target = folder / f"{sha}.qbts"
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
-    return PackedTensors(target, sha, written)
+    return PackedTensors(target, sha, written, tuple(labels))

@@ -256,16 +256,17 @@ def tune_command(options: TuneOptions, db: StoreLocation, listener: BenchListene
     """Calibrate, rank, search on the device, and write the tuned build folder."""
     from host.bench.run import run_bench
     from host.data.images import list_images
-    from host.data.tensors import is_tensor_data
+    from host.data.tensors import TensorSamples, is_tensor_data, label_of
 
     resolved = resolve_inputs(quant_request(options.model, options.weights, options.calibration, options.dataset,
                                             options.preset, options.labels))
     dataset = resolved.dataset
     if dataset is None:
         raise InputError("pass --dataset DIR: labelled images whose accuracy is measured on the device")
-    if any(path is not None and is_tensor_data(path) for path in (dataset, resolved.calibration)):
-        raise InputError("host tune reaches a top-1 target measured on labelled images; tensor samples carry no labels: "
-                         "bench the modes (host bench --dataset FILE.npz) and debug one (host debug) instead")
+    samples = TensorSamples(dataset) if is_tensor_data(dataset) else None
+    if samples is not None and label_of(samples.sample(0), str(dataset)) < 0:
+        raise InputError(f"host tune reaches a top-1 target measured on labelled data; {dataset} has no 'label' array per "
+                         "sample: add one, or bench the modes (host bench) and debug one (host debug)")
     for note in resolved.notes:
         listener.stage(note)
     listener.stage("calibrating and ranking layers by quantization error")
@@ -278,7 +279,8 @@ def tune_command(options: TuneOptions, db: StoreLocation, listener: BenchListene
         return run_bench(replace(bench, model=str(folder)), db, CellsTold(listener, finished))
 
     identity = {"model": inputs.source.sha256, "calibration": inputs.calibration.sha256, "dataset": str(Path(dataset).resolve()),
-                "images": len(list_images(dataset).entries), "limit": options.limit, "backend": options.backend,
+                "images": samples.count if samples else len(list_images(dataset).entries), "limit": options.limit,
+                "backend": options.backend,
                 "device": list(options.device), "converter": tfenv.converter_version()}
     try:
         result = search(options, inputs, ranked, measure, identity, listener.stage)

@@ -101,4 +101,20 @@ def test_a_two_input_model_is_debugged_layer_by_layer_from_tensor_samples(env, m
     assert "quantized ops measured on 6 images (calibrated on 8)" in said, said[-400:]
     assert main(["tune", str(model), "--calibration", str(env / "calibration"), "--dataset", str(env / "evaluation"),
                  "--out", str(env / "tuned")]) == 2
-    assert "tensor samples carry no labels" in capsys.readouterr().err
+    assert "has no 'label' array per sample" in capsys.readouterr().err
+
+
+def test_labelled_tensor_samples_score_top_k_and_tune_reaches_its_target(env, capsys):
+    """A 'label' array per sample scores the classifier's top-k as class folders do, and tune's
+    search (calibrated on tensor samples, measured on the device) runs to a tuned build folder."""
+    model = env / "two.keras"
+    labelled = write_two_input_samples(env / "labelled.npz", count=12, seed=3, labels=tuple(i % 4 for i in range(12)))
+    out = env / "labelled.json"
+    assert main(["bench", "--model", str(model), "--modes", "none,integer", "--dataset", str(labelled), "--calibration",
+                 str(env / "calibration"), "--backends", "cpu1", "--db", str(env / "r.sqlite"), "--json", str(out), *FAST]) == 0
+    cells = {c["mode"]: c for c in json.loads(out.read_text())["cells"]}
+    assert cells["none"]["accuracy"]["count"] == 12 and cells["integer"]["accuracy"]["count"] == 12, cells
+    capsys.readouterr()
+    assert main(["tune", str(model), "--calibration", str(env / "calibration"), "--dataset", str(labelled),
+                 "--backend", "cpu1", "--out", str(env / "tuned"), "--db", str(env / "r.sqlite")]) == 0
+    assert json.loads((env / "tuned" / "manifest.json").read_text())["modes"], "a tuned build folder"

@@ -75,3 +75,17 @@ def test_samples_whose_kinds_of_numbers_change_are_refused(tmp_path):
     np.save(folder / "1.npy", np.zeros(4, np.float32))  # ... then floats for the same input
     with pytest.raises(DatasetError, match="same kinds of numbers"):
         pack_tensors(TensorSamples(folder), (ModelInput("ids", "int32", (1, 4)),), 2, tmp_path / "out")
+
+
+def test_a_label_array_labels_the_samples_and_is_never_an_input(tmp_path):
+    path = tmp_path / "labelled.npz"
+    np.savez(path, ids=np.zeros((3, 4), np.int32), window=np.zeros((3, 6, 2), np.float32), label=np.array([2, 0, 1]))
+    packed = pack_tensors(TensorSamples(path), INPUTS, 3, tmp_path / "out")
+    assert packed.labels == (2, 0, 1)
+    with open_dataset(packed.path) as reader:
+        assert reader.labels().tolist() == [2, 0, 1]
+    one = match({"x": np.zeros(4), "label": np.array(1)}, INPUTS[:1], "s")  # the label is not the one input's array
+    assert one[0].shape == (1, 4)
+    np.savez(path, ids=np.zeros((2, 4), np.int32), window=np.zeros((2, 6, 2), np.float32), label=np.array([0.5, 1.0]))
+    with pytest.raises(DatasetError, match="one class index"):
+        pack_tensors(TensorSamples(path), INPUTS, 2, tmp_path / "out")
