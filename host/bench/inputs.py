@@ -27,6 +27,7 @@ from host.data.tensors import TensorSamples, is_tensor_data, model_inputs, pack_
 from host.errors import DatasetError
 from host.paths import cache_dir
 from host.results import DatasetInfo, ModelInfo, RunStats, TaskMetrics
+from host.tasks.fit import model_outputs, task_outputs
 from host.tasks.labels import is_task_labels
 from host.tasks.plan import TaskPlan, choose, prepare
 
@@ -128,6 +129,9 @@ def resolve_bench_inputs(config: BenchConfig) -> ResolvedBench:
         _check_given(resolved.given.files, slices, tensors)
     task = choose(config.data.task, resolved.labels, bool(slices and slices.labelled), config.data.crop,
                   slices.pool if slices else (), slices.evaluation if slices else ())
+    if resolved.given is not None and task.scored:  # given builds: whether the labels fit is known before any device
+        first = next(iter(resolved.given.files.values()))
+        task_outputs(task.task, model_outputs(first.path.read_bytes()), task.labels)
     return ResolvedBench(resolved, slices, task, tensors)
 
 
