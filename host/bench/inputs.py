@@ -257,7 +257,9 @@ def _with_dataset(data: EvaluationData, slices: DatasetSlices | None, uses_demo_
                   on_progress=progress)
     progress.finish(packed.count)
     if packed.skipped:
-        inputs.notes.append(f"{len(packed.skipped)} unreadable evaluation image(s) skipped")
+        first = Path(packed.skipped[0]).name
+        inputs.notes.append(f"{len(packed.skipped)} unreadable evaluation image(s) skipped (first: {first}; damaged, not an "
+                            "image, or past Pillow's pixel limit)")
     if not slices.labelled and not task.scored:
         inputs.notes.append("the dataset has no labels: accuracy is n/a (give class subfolders or --labels)")
     dataset = DatasetInfo("demo" if uses_demo_data else slices.name, packed.identity, packed.count, slices.labelled)

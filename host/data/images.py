@@ -95,6 +95,9 @@ def decode_rgb(path: Path, size: tuple[int, int], crop_fraction: float = 1.0) ->
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            # an image past Pillow's pixel limit (a decompression bomb: a small file that decodes to
+            # gigabytes) is an unreadable image like any other, never a traceback or a full decode
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as img:
                 if img.format == "JPEG":  # let the decoder scale by 1/2, 1/4 or 1/8 first: far less to decode
                     img.draft(img.mode, (math.ceil(size[1] / crop_fraction), math.ceil(size[0] / crop_fraction)))
@@ -104,7 +107,7 @@ def decode_rgb(path: Path, size: tuple[int, int], crop_fraction: float = 1.0) ->
                     background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
                     img = Image.alpha_composite(background, rgba)
                 rgb: Image.Image = img.convert("RGB")
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError):
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError, Image.DecompressionBombWarning):
         return None
     if crop_fraction < 1.0:
         w, h = rgb.size

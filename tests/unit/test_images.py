@@ -97,3 +97,29 @@ def test_calibration_images_are_preprocessed_only_when_a_converter_asks_for_them
     assert [s.shape for s in first] == [(1, 4, 4, 3)] * 2
     assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
     assert np.allclose(first[1], images[1:2] / 255.0)
+
+
+def bomb_png(side: int = 20000) -> bytes:
+    """A PNG whose header declares side x side pixels (400 M at 20000): a few bytes on disk that a
+    decoder would turn into gigabytes (Pillow's decompression-bomb check refuses it on open)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize("side", [20000, 10000])  # past twice Pillow's limit (an error), and past it (a warning)
+def test_a_decompression_bomb_among_good_images_is_skipped_and_alone_is_a_clear_error(tmp_path, side):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    (folder / "bomb.png").write_bytes(bomb_png(side))
+    with pytest.raises(DatasetError, match="no readable images"):
+        load_folder(folder, (8, 8))
+    for i in range(4):
+        Image.new("RGB", (16, 16), (i * 40, 0, 0)).save(folder / f"ok{i}.png")
+    loaded = load_folder(folder, (8, 8))
+    assert loaded.count == 4 and [p.rsplit("/", 1)[-1] for p in loaded.skipped] == ["bomb.png"]
