@@ -8,6 +8,7 @@ ADB's transport rules for a client speaking the first protocol version (checksum
 from __future__ import annotations
 
 import base64
+import json
 import os
 import pty
 import select
@@ -24,6 +25,7 @@ import pytest
 from host.devices.transport.device import Device
 from host.emulator import manager
 from host.emulator.auth import _SHA1_DIGEST_INFO, user_key_path
+from host.emulator.sandbox import Sandbox
 from tests.adb_fixtures import adb_binaries, private_adb_server
 
 
@@ -300,3 +302,46 @@ def test_a_client_of_the_first_protocol_version_gets_checksums_and_4k_payloads(p
         with pytest.raises((ConnectionError, socket.timeout, OSError)):
             while True:
                 _receive(sock)
+
+
+def _descendants(pid: int) -> list[tuple[int, str, str]]:
+    """(pid, state, command name) of every process under ``pid``, read from /proc."""
+    children: dict[int, list[tuple[int, str, str]]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name, rest = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :].split()
+        children.setdefault(int(rest[1]), []).append((int(entry.name), rest[0], name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child[0])
+    return found
+
+
+def test_the_phones_init_reaps_the_orphans_a_shell_leaves(phone):
+    """A background job outlives its shell, goes to init, and is reaped when it ends, as on a
+    phone. The emulated init once slept with SIGCHLD discarded: every orphan stayed a zombie."""
+    _, state, _ = phone
+    holders = json.loads((Sandbox(Path(state.root)).internal / "holders.json").read_text())  # each domain's init
+    inits = [int(entry["pid"]) for entry in holders.values()]
+
+    def under_init() -> list[tuple[int, str, str]]:
+        return [found for pid in inits for found in _descendants(pid)]
+
+    for _ in range(4):
+        assert _shell(phone, "(sleep 1 </dev/null >/dev/null 2>&1 &); exit 0")[0] == 0
+    assert any(name == "sleep" for _, _, name in under_init()), "the background jobs went to the domain's init"
+    deadline = time.monotonic() + 60  # ends as soon as the sleeps are gone and nothing is left unreaped
+    while time.monotonic() < deadline:
+        left = under_init()
+        if not any(name == "sleep" for _, _, name in left) and not any(s == "Z" for _, s, _ in left):
+            break
+        time.sleep(0.1)
+    zombies = [(pid, name) for pid, s, name in under_init() if s == "Z"]
+    assert not zombies, f"unreaped: {zombies}"

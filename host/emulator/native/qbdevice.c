@@ -31,8 +31,20 @@
 
 extern char **environ;
 
+static void child_exited(int signal) {
+    (void)signal;  /* only wakes sigsuspend: the loop reaps */
+}
+
+/* SIGCHLD's default action is to discard it, and a discarded signal never ends sigsuspend: with
+ * no handler, init slept forever and every orphan stayed a zombie. The handler makes it count. */
 static int reap_forever(void) {
     sigset_t chld, none;
+    struct sigaction on_child;
+    memset(&on_child, 0, sizeof on_child);
+    on_child.sa_handler = child_exited;
+    on_child.sa_flags = SA_NOCLDSTOP | SA_RESTART;
+    sigemptyset(&on_child.sa_mask);
+    sigaction(SIGCHLD, &on_child, NULL);
     sigemptyset(&chld);
     sigaddset(&chld, SIGCHLD);
     sigemptyset(&none);
