@@ -191,3 +191,14 @@ def validate(config: object) -> None:
         problem = spec.check(value) if spec.check else None
         if problem:
             raise InputError(f"{flag} {problem}")
+
+
+def comma_list(text: str | None, flag: str) -> list[str]:
+    """A comma-separated option's items, stripped; an empty item (``cpu1,,``, ``,,,``) is refused:
+    it is a typo or a variable that expanded to nothing, never "nothing there"."""
+    if text is None or not text.strip():
+        return []
+    items = [item.strip() for item in text.split(",")]
+    if any(not item for item in items):
+        raise InputError(f"{flag} {text!r} has an empty item between commas")
+    return items

@@ -46,7 +46,23 @@ def fixtures(folder: Path) -> str:
     (folder / "notimg" / "cat" / "readme.txt").write_text("x\n")
     for kind in ("cat", "dog"):
         Image.new("RGB", (40, 40)).save(folder / "good" / kind / "1.png")
+    (folder / "bomb").mkdir(exist_ok=True)
+    (folder / "bomb" / "bomb.png").write_bytes(_bomb_png(20000))
+    (folder / "broken.npz").write_bytes(b"PK\x03\x04" + os.urandom(200))
+    (folder / "nococo.json").write_text('{"images": [], "annotations": [{"image_id": 1}], "categories": []}')
     return str(folder)
+
+
+def _bomb_png(side: int) -> bytes:
+    """A PNG header declaring side x side pixels: bytes on disk, gigabytes once decoded."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
 
 
 def cases(S: str) -> list[str]:
@@ -97,6 +113,12 @@ def cases(S: str) -> list[str]:
  "doctor --adb-server host:0", "doctor --device-python ''", "provision --litert /nonexistent", "provision --litert-version abc", "provision --litert-version 2.3.1",
  "agent-command --adb-server host:99999", "cache", "cache prune --max-days abc", "cache prune --max-days -1", "cache bogus",
  "nosuchcommand", "--version extra",
+ # round 4: empty items and names, decompression bombs, tensor samples and task labels
+ "convert demo --keep-float ,,,", "bench --backends cpu1,,", "bench --stf http://127.0.0.1:7100 --stf-filter 'sdk=30,,abi=x'",
+ "bench --db ''", "report latest --db ''", "report ''", "recommend ''", "check --baseline '' --current x",
+ f"bench --dataset {S}/bomb", f"convert demo --calibration {S}/bomb", f"debug demo --dataset {S}/bomb",
+ f"bench --dataset {S}/broken.npz", f"convert demo --calibration {S}/broken.npz", f"bench --dataset {S}/good --labels {S}/nococo.json",
+ "bench --task segment", "bench --task bogus",
 ]
 
 

@@ -25,7 +25,7 @@ from host.convert.modes import MODES_BY_NAME, ModeRequest
 from host.convert.options import ConversionSettings
 from host.devices.options import DeviceChoice
 from host.errors import InputError, RecordError
-from host.params import Param, at_least, between, flat, part, positive, validate, with_values
+from host.params import Param, at_least, between, comma_list, flat, part, positive, validate, with_values
 from host.store.location import DB, default_path
 
 DEFAULT_BACKENDS = "cpu1,cpu4,gpu,nnapi,npu"
@@ -91,7 +91,7 @@ class Measurement:
 
     @cached_property
     def backend_names(self) -> list[str]:
-        names = list(dict.fromkeys(b.strip() for b in self.backends.split(",") if b.strip()))
+        names = list(dict.fromkeys(comma_list(self.backends, "--backends")))
         if not names:
             raise InputError("no backend given: pass --backends, e.g. cpu1,cpu4,gpu,nnapi,npu")
         for name in names:

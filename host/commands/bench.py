@@ -32,7 +32,8 @@ def run(args: argparse.Namespace) -> int:
         if path:
             atomic_write(Path(path), text())
             print(f"wrote {path}")
-    return ExitCode.FAILED if any(c.status == "failed" for c in record.cells) else ExitCode.OK
+    # a numerics cell (NaN, Inf or all-zero outputs) is a failed cell: the build does not work there
+    return ExitCode.FAILED if any(c.status in ("failed", "numerics") for c in record.cells) else ExitCode.OK
 
 
 COMMAND = Command("bench", "convert, push, and measure every mode x backend on a device", run, (BenchConfig, BenchOutputs))

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from host.convert.modes import IO_TYPES, ModeRequest
-from host.params import Param, at_least, part, validate
+from host.params import Param, at_least, comma_list, part, validate
 
 MODES = Param("all", "modes, comma-separated: TensorFlow's none, dynamic_range, float16, integer, full_integer, int16x8, "
               "qat; the LiteRT quantizer's dynamic_wi8, dynamic_wi4, weight_only_wi8, weight_only_wi4, a8w8, a16w8 (and "
@@ -33,7 +33,7 @@ USE_CACHE = Param(True, "convert again even when a cached result exists", flag="
 
 def keep_float_layers(text: str | None) -> tuple[str, ...]:
     """``--keep-float`` as a tuple; ``none`` (or nothing) is no selective build."""
-    names = tuple(dict.fromkeys(part.strip() for part in (text or "").split(",") if part.strip()))
+    names = tuple(dict.fromkeys(comma_list(text, "--keep-float")))
     return () if names in ((), ("none",)) else names
 
 

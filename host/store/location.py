@@ -58,6 +58,8 @@ class StoreLocation:
 
 def locate(value: str | Path | None, *, from_command_line: bool = True) -> StoreLocation:
     """The store named by ``--db`` (or the environment, or the default)."""
+    if value == "" and from_command_line:
+        raise InputError("--db is empty: name a SQLite file or a postgresql:// URL (or leave --db out for the default)")
     if value is None or value == "":
         env = os.environ.get(ENVIRONMENT)
         return locate(env, from_command_line=False) if env else StoreLocation(path=default_path())

@@ -232,8 +232,11 @@ class ResultsStore:
 
     @_mapped
     def resolve_run_id(self, ref: str | None) -> str:
-        """``latest``/None gives the newest run; a prefix of a run id is accepted when unique."""
-        if not ref or ref == "latest":
+        """``latest``/None gives the newest run; a prefix of a run id is accepted when unique; an
+        empty one is a mistake (a shell variable that was never set), never "the newest"."""
+        if ref is not None and not ref.strip():
+            raise InputError("the run id is empty: name a run (a prefix of its id) or 'latest'")
+        if ref is None or ref == "latest":
             rows = self.backend.execute("SELECT run_id FROM runs ORDER BY started DESC, run_id DESC LIMIT 1")
             if not rows:
                 raise InputError(f"no runs in {self.where}: run 'host bench' first")

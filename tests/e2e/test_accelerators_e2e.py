@@ -39,10 +39,10 @@ def _classes() -> int:
     return sum(1 for p in _demo_eval().iterdir() if p.is_dir())
 
 
-def _bench(env: Path, name: str, *args: str) -> dict:
+def _bench(env: Path, name: str, *args: str, exit_code: int | None = None) -> dict:
     out = env / f"{name}.json"
     code = main(["bench", *args, "--limit", "20", "--db", str(env / "r.sqlite"), "--json", str(out), *FAST])
-    assert code in (0, 1)
+    assert code in (0, 1) if exit_code is None else code == exit_code
     return {(c["mode"], c["backend"]): c for c in json.loads(out.read_text())["cells"]}
 
 
@@ -131,7 +131,8 @@ def test_a_model_that_yields_nan_fails_numerics_on_every_backend(env, tmp_path):
     signs = np.array([1.0 if i % 2 == 0 else -1.0 for i in range(classes)], dtype=np.float32)
     dense.set_weights([np.stack([signs] * 3), np.zeros(classes, dtype=np.float32)])
     path = _tflite(model, tmp_path / "nan.tflite")
-    cells = _bench(env, "nan", "--model", str(path), "--modes", "none", "--dataset", str(_demo_eval()), "--backends", "cpu1,gpu,npu")
+    cells = _bench(env, "nan", "--model", str(path), "--modes", "none", "--dataset", str(_demo_eval()), "--backends", "cpu1,gpu,npu",
+                   exit_code=1)  # a numerics cell is a failed cell: the run exits 1
     for backend in ("cpu1", "gpu", "npu"):
         (cell,) = [c for (mode, b), c in cells.items() if b == backend]
         assert cell["status"] == "numerics", cell

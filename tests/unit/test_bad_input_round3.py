@@ -87,6 +87,32 @@ def test_sql_wildcards_in_a_run_reference_are_characters(tmp_path):
                 store.resolve_run_id(ref)
 
 
+def test_an_empty_run_id_or_db_never_means_the_newest_run_or_the_default(tmp_path):
+    """A shell variable that expanded to nothing names nothing (round 4, item 5)."""
+    from host.store.location import locate
+
+    with ResultsStore(tmp_path / "r.sqlite") as store:
+        store.create_run(run("20261201-101010-abcdef", [cell("A", "none", "cpu1")]))
+        assert store.resolve_run_id(None) == store.resolve_run_id("latest") == "20261201-101010-abcdef"
+        for ref in ("", "  "):
+            with pytest.raises(InputError, match="the run id is empty"):
+                store.resolve_run_id(ref)
+    with pytest.raises(InputError, match="--db is empty"):
+        locate("")
+
+
+@pytest.mark.parametrize("text, flag", [("cpu1,,", "--backends"), (",,,", "--keep-float"), ("sdk=30,,abi=x", "--stf-filter")])
+def test_an_empty_item_in_a_comma_list_is_refused(text, flag):
+    from host.bench.config import Measurement
+    from host.convert.options import keep_float_layers
+    from host.devices.selection.stf import parse_filter
+
+    check = {"--backends": lambda t: Measurement(backends=t).backend_names, "--keep-float": keep_float_layers,
+             "--stf-filter": parse_filter}[flag]
+    with pytest.raises(InputError, match=f"{flag} .* has an empty item between commas"):
+        check(text)
+
+
 def test_resume_refuses_settings_the_stored_run_would_override():
     previous = run("r1", [cell("A", "none", "cpu1")])
     with pytest.raises(InputError, match=r"leave out --limit, --modes"):

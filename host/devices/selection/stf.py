@@ -27,6 +27,7 @@ from typing import Any
 from host.devices.transport.adb import AdbServerAddress, connect_device, disconnect_device
 from host.devices.transport.device import Device
 from host.errors import DeviceError, HostError, InputError
+from host.params import comma_list
 
 TOKEN_VARIABLE = "STF_TOKEN"
 HTTP_TIMEOUT_S = 30.0
@@ -63,7 +64,7 @@ ORDERED = (">=", "<=", ">", "<")
 def parse_filter(text: str | None) -> list[tuple[str, str, str]]:
     """``--stf-filter`` as (field, op, value) conditions, its syntax checked before the farm is asked."""
     conditions = []
-    for condition in (c for c in (text or "").split(",") if c.strip()):
+    for condition in comma_list(text, "--stf-filter"):
         found = _CONDITION.match(condition)
         if not found:
             raise InputError(f"--stf-filter: {condition!r} is not FIELD OP VALUE (ops: = != >= <= > < ~)")
@@ -140,11 +141,11 @@ class StfClient:
             answer = json.loads(body_bytes or b"{}")
         except ValueError:
             start = body_bytes[:60].decode("utf-8", "replace").strip()
-            raise StfError(f"STF at {self.base} answered {method} {path} with something that is not JSON ({start!r}...): is "
+            raise StfError(f"STF at {self.base} gave a malformed answer to {method} {path}: not JSON ({start!r}...); is "
                            "this the STF server's URL?") from None
         if not isinstance(answer, dict):
-            raise StfError(f"STF at {self.base} answered {method} {path} with JSON that is not an object: is this the STF "
-                           "server's URL?")
+            raise StfError(f"STF at {self.base} gave a malformed answer to {method} {path}: JSON that is not an object; is "
+                           "this the STF server's URL?")
         return answer
 
     def devices(self) -> list[FarmDevice]:
