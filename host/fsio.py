@@ -7,11 +7,12 @@ A full disk, a quota or a killed process then leaves the previous file (or none)
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
-from host.errors import OutputError
+from host.errors import InputError, OutputError
 
 
 def atomic_write(path: Path, data: bytes | str) -> None:
@@ -69,3 +70,24 @@ def private_file(path: Path) -> None:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     except FileExistsError:
         pass
+
+
+def read_small_text(path: Path, limit: int, what: str) -> str:
+    """A small text file the user named (a recipe, a settings file), read whole: refused in one line
+    unless it is a regular file under ``limit`` bytes. Opened without blocking, so a FIFO named by
+    mistake is refused instead of waiting forever for a writer; ``/dev/zero`` is not read until
+    memory runs out."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as e:
+        raise InputError(f"{what} {path}: {e.strerror}") from e
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise InputError(f"{what} {path} is not a regular file")
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise InputError(f"{what} {path} is over {limit // 1024} KB")
+    try:
+        return data.decode()
+    except UnicodeDecodeError as e:
+        raise InputError(f"{what} {path} is not UTF-8 text") from e

@@ -26,6 +26,7 @@ from typing import Any
 
 from host.convert.modes import QUANTIZER, QuantMode, Recipe
 from host.errors import ConversionError, InputError
+from host.fsio import read_small_text
 
 Samples = Callable[[], Iterator[Any]]  # images through the preprocessing (a list each) or tensor samples (a dict each)
 
@@ -84,20 +85,63 @@ def read_recipe_file(path: Path) -> list[dict[str, Any]]:
     input error naming it (exit 2) before any build."""
     from ai_edge_quantizer.recipe_manager import RecipeManager
 
+    text = read_small_text(path, MAX_RECIPE_BYTES, "--recipe")
     try:
-        entries = json.loads(path.read_text())
-    except OSError as e:
-        raise InputError(f"--recipe {path}: {e.strerror}") from e
+        entries = json.loads(text, parse_constant=_no_constant)
+    except RecursionError:
+        raise InputError(f"--recipe {path} nests too deeply to be a recipe") from None
     except ValueError as e:
         raise InputError(f"--recipe {path} is not JSON: {e}") from e
     if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
         raise InputError(f"--recipe {path}: a recipe is a JSON list of entries (regex, operation, algorithm_key, op_config)")
+    for index, entry in enumerate(entries):
+        if problem := entry_problem(entry):
+            raise InputError(f"--recipe {path}: entry {index}: {problem}")
     try:
         with quiet():
             RecipeManager().load_quantization_recipe(entries)
     except Exception as e:  # noqa: BLE001 - the quantizer raises KeyError/ValueError/TypeError for a bad entry
         raise InputError(f"--recipe {path} is not a recipe the quantizer accepts: {_first_line(e)}") from e
     return entries
+
+
+MAX_RECIPE_BYTES = 1 << 20
+_BITS = {"activation_tensor_config": (8, 16), "weight_tensor_config": (2, 4, 8, 16)}
+_TEXT_FIELDS = ("regex", "operation", "algorithm_key")
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number a recipe can hold")
+
+
+def entry_problem(entry: dict[str, Any]) -> str | None:
+    """What is wrong with one recipe entry, naming the field: the quantizer would take
+    ``num_bits: 3`` or a string and then quantize nothing (exit 1, far from the cause)."""
+    for field in _TEXT_FIELDS:
+        if field in entry and not isinstance(entry[field], str):
+            return f"{field} is {entry[field]!r}, not text"
+    config = entry.get("op_config", {})
+    if not isinstance(config, dict):
+        return f"op_config is {config!r}, not an object"
+    for tensor, allowed in _BITS.items():
+        part = config.get(tensor)
+        if part is None:
+            continue
+        if not isinstance(part, dict):
+            return f"op_config.{tensor} is {part!r}, not an object"
+        bits = part.get("num_bits")
+        if bits is not None and (isinstance(bits, bool) or bits not in allowed):
+            return f"op_config.{tensor}.num_bits is {bits!r}: one of {', '.join(map(str, allowed))}"
+        block = part.get("block_size", 0)
+        if isinstance(block, bool) or not isinstance(block, int) or block < 0:
+            return f"op_config.{tensor}.block_size is {block!r}, not a whole number >= 0"
+        for flag in ("symmetric",):
+            if flag in part and not isinstance(part[flag], bool):
+                return f"op_config.{tensor}.{flag} is {part[flag]!r}, not true or false"
+    for flag in ("explicit_dequantize", "skip_checks"):
+        if flag in config and not isinstance(config[flag], bool):
+            return f"op_config.{flag} is {config[flag]!r}, not true or false"
+    return None
 
 
 def recipe_needs_calibration(entries: list[dict[str, Any]]) -> bool:

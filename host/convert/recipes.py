@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from host.convert.modes import MODES_BY_NAME, QUANTIZER, QuantMode
+from host.convert.modes import GROUPS, MODES_BY_NAME, QUANTIZER, QuantMode
 from host.errors import InputError
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -28,8 +28,10 @@ def recipe_modes(paths: tuple[str, ...]) -> tuple[QuantMode, ...]:
         if not _NAME.fullmatch(name) or "+" in name:
             raise InputError(f"--recipe {path}: its build is named after the file, and {name!r} is not a usable name "
                              "(letters, digits, _ . -)")
-        if name in MODES_BY_NAME or name in modes:
-            raise InputError(f"--recipe {path}: a build named {name!r} already exists; rename the file")
+        if name in MODES_BY_NAME or name in GROUPS or name in modes:
+            taken = "a group of modes" if name in GROUPS else "a build"
+            raise InputError(f"--recipe {path}: its build is named after the file, and {name!r} is already {taken}; "
+                             "rename the file")
         entries = read_recipe_file(path)
         modes[name] = QuantMode(name, f"the recipe {path.name} (LiteRT quantizer)", tool=QUANTIZER,
                                 recipe_file=str(path.resolve()), needs_calibration=recipe_needs_calibration(entries),

@@ -58,7 +58,15 @@ def test_a_recipe_file_is_a_mode_named_after_it_and_asks_for_calibration_when_st
     ("empty.json", "[]", "a recipe is a JSON list"),
     ("wrong.json", '[{"regex": ".*", "operation": "*", "algorithm_key": "no_such_algorithm", "op_config": {}}]',
      "not a recipe the quantizer accepts"),
-    ("a8w8.json", json.dumps(DYNAMIC_INT8), "a build named 'a8w8' already exists"),
+    ("a8w8.json", json.dumps(DYNAMIC_INT8), "'a8w8' is already a build"),
+    ("all.json", json.dumps(DYNAMIC_INT8), "'all' is already a group of modes"),
+    ("quantizer.json", json.dumps(DYNAMIC_INT8), "'quantizer' is already a group of modes"),
+    ("deep.json", "[" * 200_000 + "]" * 200_000, "nests too deeply"),
+    ("nan.json", json.dumps(DYNAMIC_INT8).replace('"num_bits": 8', '"num_bits": NaN'), "NaN is not a number a recipe can hold"),
+    ("bits3.json", json.dumps(DYNAMIC_INT8).replace('"num_bits": 8', '"num_bits": 3'),
+     "entry 0: op_config.weight_tensor_config.num_bits is 3: one of 2, 4, 8, 16"),
+    ("text.json", json.dumps(DYNAMIC_INT8).replace('"num_bits": 8', '"num_bits": "8"'), "num_bits is '8'"),
+    ("flag.json", json.dumps(DYNAMIC_INT8).replace('"symmetric": true', '"symmetric": "yes"'), "symmetric is 'yes'"),
 ])
 def test_a_bad_recipe_file_is_refused_before_any_work(tmp_path, name, content, said):
     (tmp_path / name).write_text(content)
@@ -69,6 +77,20 @@ def test_a_bad_recipe_file_is_refused_before_any_work(tmp_path, name, content, s
 def test_a_missing_recipe_file_is_named(tmp_path):
     with pytest.raises(InputError, match="No such file"):
         recipe_modes((str(tmp_path / "nope.json"),))
+
+
+def test_a_recipe_that_is_a_fifo_or_a_device_is_refused_without_reading_it(tmp_path):
+    """A FIFO would wait forever for a writer, /dev/zero would be read until memory runs out."""
+    import os
+
+    os.mkfifo(tmp_path / "fifo.json")
+    (tmp_path / "zero.json").symlink_to("/dev/zero")
+    for name in ("fifo.json", "zero.json"):
+        with pytest.raises(InputError, match="is not a regular file"):
+            recipe_modes((str(tmp_path / name),))
+    (tmp_path / "big.json").write_text("[" + " " * (2 << 20) + "]")
+    with pytest.raises(InputError, match="is over 1024 KB"):
+        recipe_modes((str(tmp_path / "big.json"),))
 
 
 def test_the_quantizer_promises_are_checked_on_the_file():
