@@ -25,6 +25,7 @@ from host.bench.inputs import PreparedInputs, prepare_inputs, resolve_bench_inpu
 from host.bench.plan import RunPlan, Unit, new_plan, new_run_id, now
 from host.bench.sink import StoreSink, db_option, on_interrupt
 from host.bench.targets import Target, agent_settings, bench_devices, device_runner, find_targets
+from host.convert.options import MODES
 from host.errors import InputError
 from host.gate.options import Thresholds
 from host.gate.verdicts import Verdicts, compare
@@ -161,6 +162,9 @@ class Rounds:
 def run_compare(options: CompareOptions, config: BenchConfig, limits: Thresholds, db_path: StoreLocation | Path,
                 listener: BenchListener) -> CompareResult:
     config = with_values(config, repeats=limits.min_repeats, sustained=0.0, model=options.baseline)
+    # two .tflite files are what a release gate compares: their own bytes, unless --modes asks for builds
+    files = all(Path(m).suffix.lower() == ".tflite" for m in (options.baseline, options.current))
+    config = replace(config, as_built=files and config.conversion.modes == MODES.default)
     config.validate()
     current = replace(config, model=options.current)
     store = ResultsStore(db_path)

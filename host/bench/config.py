@@ -172,6 +172,7 @@ class BenchConfig:
     schedule: RepeatPolicy = part(RepeatPolicy)
     devices: DeviceChoice = part(DeviceChoice)
     caches: CacheLimits = part(CacheLimits)
+    as_built: bool = False  # not an option: compare's two .tflite files are measured as they are, a float one too
 
     @classmethod
     def of(cls, **values: object) -> BenchConfig:
@@ -181,7 +182,7 @@ class BenchConfig:
     @cached_property
     def given_build(self) -> bool:
         """A .tflite file or a host convert folder: benched as it is, nothing converted."""
-        return is_given_build(self.model)
+        return is_given_build(self.model) or (self.as_built and Path(self.model).suffix.lower() == ".tflite")
 
     @property
     def requested_modes(self) -> ModeRequest | None:

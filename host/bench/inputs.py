@@ -94,7 +94,7 @@ def input_request(config: BenchConfig) -> InputRequest:
     c, d = config.conversion, config.data
     return InputRequest(config.model, weights=c.weights, dataset=d.dataset, labels=d.labels, calibration=c.calibration,
                         train_data=c.train_data, keep_float=c.keep_float, preset=c.preset,
-                        modes=config.requested_modes)
+                        modes=config.requested_modes, as_built=config.as_built)
 
 
 def _slices(data: EvaluationData, resolved: ResolvedInputs, settings: ConversionSettings) -> DatasetSlices | None:

@@ -55,6 +55,7 @@ class InputRequest:
     evaluate: bool = True  # the command evaluates images (the demo brings its own)
     calibrate: bool = False  # the command always calibrates (debug, tune): a calibration folder is required
     float16_is_source: bool = False  # a float16 .tflite is widened into a source (convert, debug, tune), not benched as given
+    as_built: bool = False  # a float .tflite is a build to measure as it is (compare's two files), not a source
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,8 @@ class ResolvedInputs:
 
 def resolve_inputs(request: InputRequest) -> ResolvedInputs:
     """Every default applied: the demo's splits and layers, the given builds read, the preset chosen."""
-    given = _given(request) if is_given_build(request.model, request.float16_is_source) else None
+    as_built = request.as_built and Path(request.model).suffix.lower() == ".tflite"
+    given = _given(request) if as_built or is_given_build(request.model, request.float16_is_source) else None
     source = None if given else (_demo_source() if request.model == DEMO else resolve_model(request.model, request.weights))
     preset, reason = choose_preset(request.preset, source)
     dataset, calibration, train_data, keep_float = _paths(request, given is not None)

@@ -93,7 +93,38 @@ def test_compare_passes_the_same_build_and_fails_a_slower_one(phone, builds, cap
     positions = sorted((r.position, side) for side, run in enumerate(runs) for c in run.cells for r in c.repeats)
     rounds = [sorted(side for _, side in positions[i:i + 2]) for i in range(0, len(positions), 2)]
     assert all(r == [0, 1] for r in rounds), "each round times both builds once (interleaved A/B)"
-    assert runs[0].model.name == "base" and runs[1].model.name == "slower" and runs[1].cells[0].mode == "none"  # float .tflite sources: their none builds, paired by mode
+    # --modes none asks for conversions: the float files' none builds, paired by mode
+    assert runs[0].model.name == "base" and runs[1].model.name == "slower" and runs[1].cells[0].mode == "none"
+
+
+def test_compare_measures_a_quantized_file_against_a_float_one_as_they_are(phone, builds, capsys):
+    """What a release gate does most: the shipped float file against the new int8 one. It once
+    failed with "the builds share no mode" (the float file was converted, the int8 one was not)."""
+    from host.convert import tfenv
+    from tests.builders import keras
+
+    root, state = phone
+    base, _ = builds
+    k = keras()
+    k.utils.set_random_seed(0)
+    inp = k.Input((32, 32, 3), batch_size=1)
+    x = inp
+    for _ in range(4):
+        x = k.layers.Conv2D(16, 3, padding="same", activation="relu")(x)
+    converter = tfenv.tf().lite.TFLiteConverter.from_keras_model(k.Model(inp, k.layers.Dense(4)(k.layers.GlobalAveragePooling2D()(x))))
+    converter.optimizations = [tfenv.tf().lite.Optimize.DEFAULT]
+    with tfenv.silenced():
+        (root / "int8.tflite").write_bytes(bytes(converter.convert()))
+    no_modes = FAST[2:]  # without --modes: the two files are measured as they are
+    common = ["--device", state.serial, "--db", str(root / "r.sqlite"), *no_modes, "--seed", "11", "--max-repeats", "4"]
+    assert main(["compare", str(base), str(root / "int8.tflite"), *common]) in (0, 1)
+    out = capsys.readouterr().out
+    assert "stored as runs" in out and "in 1 compared cell(s)" in out, out[-600:]
+    store = ResultsStore(root / "r.sqlite", read_only=True)
+    baseline_id, current_id = out.rsplit("stored as runs ", 1)[1].replace(" (baseline) and", "").split()[:2]
+    sizes = [store.load_run(run_id).cells[0].size_bytes for run_id in (baseline_id, current_id)]
+    store.close()
+    assert sizes == [base.stat().st_size, (root / "int8.tflite").stat().st_size], "each file's own bytes were measured"
 
 
 def test_a_throttled_phone_has_its_repeats_left_out_of_the_verdict(phone, builds, capsys):
