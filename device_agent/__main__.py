@@ -12,6 +12,22 @@ from pathlib import Path
 from device_agent import forking
 
 
+PR_SET_DUMPABLE = 4
+
+
+def _not_dumpable() -> None:
+    """Mark this process non-dumpable before it holds the token: its /proc files (mem, maps,
+    environ) then belong to root, so another process of the same uid (anyone who reaches the
+    phone through adb and ``run-as`` the debuggable app) cannot read the token out of its memory
+    or attach to it. Best effort where the C library has no prctl (not Linux)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
 def _read_token(from_stdin: bool) -> str:
     """The session token from stdin's first line (then stdin is let go) or the environment."""
     if not from_stdin:
@@ -40,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--idle-exit", type=float, default=900.0,
                        help="exit after this many seconds without a call from the host (0: never)")
     args = parser.parse_args(argv)
+    _not_dumpable()
     token = _read_token(args.token_stdin)
     if len(token) < 16:
         parser.error("a session token of at least 16 characters is required (--token-stdin or $QUANTBENCH_AGENT_TOKEN)")

@@ -154,6 +154,17 @@ def test_the_agent_s_memory_environment_and_token_are_out_of_the_shell_s_reach(l
     assert lab["session"].client.health() == "SERVING"
 
 
+def test_the_agent_is_not_dumpable_so_its_own_app_cannot_read_its_memory(lab):
+    """Anyone who reaches the phone through adb can ``run-as`` the debuggable app and so act as
+    the agent's uid; a dumpable agent would show them its memory (the token in it). It marks
+    itself non-dumpable before reading the token: its /proc files are root's, even to its uid."""
+    probe = ("w=token; w=$w-stdin; for p in /proc/[0-9]*; do if grep -q -e $w $p/cmdline 2>/dev/null; then "  # not this script
+             "if cat $p/maps > /dev/null 2>&1; then echo readable; else echo refused; fi; fi; done")
+    said = lab["device"].shell(f"run-as com.termux sh -c {_quote(probe)}").stdout.split()
+    assert said and set(said) == {"refused"}, said
+    assert lab["session"].client.health() == "SERVING"
+
+
 def test_a_pushed_executable_gains_nothing(lab):
     compiler = shutil.which("cc") or shutil.which("gcc")
     if compiler is None:
