@@ -11,7 +11,6 @@ from pathlib import Path
 
 from device_agent import forking
 
-
 PR_SET_DUMPABLE = 4
 
 

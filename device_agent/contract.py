@@ -12,6 +12,11 @@ from dataclasses import dataclass, field
 from device_agent.errors import InvalidRequest
 
 DEFAULT_CELL_TIMEOUT_S = 900.0
+# A device-info call loads every delegate library and LiteRT accelerator in throwaway processes, at
+# the same time, each within its probe timeout (jobs.py): the host waits this long for the answer.
+LIBRARY_PROBE_S = 10.0
+LITERT_PROBE_S = 60.0
+DEVICE_INFO_DEADLINE_S = LITERT_PROBE_S + 30.0
 CELL_STATUSES = ("ok", "unavailable", "failed", "fallback", "numerics")
 
 

@@ -21,6 +21,8 @@ from device_agent.contract import (
     DEFAULT_CELL_TIMEOUT_S,
     HEARTBEAT,
     HEARTBEAT_S,
+    LIBRARY_PROBE_S,
+    LITERT_PROBE_S,
     CellRequest,
     CellResult,
     OpProfile,
@@ -49,13 +51,13 @@ def report_preload(connection: Connection) -> None:
     connection.close()
 
 
-def probe_library(library: str, timeout_s: float = 30.0) -> str | None:
+def probe_library(library: str, timeout_s: float = LIBRARY_PROBE_S) -> str | None:
     """Whether a delegate library loads, found out in a throwaway process: None if it loads,
     else why not (the loader's message, or the signal that killed the probe)."""
     return _probe(timeout_s, worker.probe_in_child, library)
 
 
-def probe_litert(root: str, backend: str, timeout_s: float = 60.0) -> str | None:
+def probe_litert(root: str, backend: str, timeout_s: float = LITERT_PROBE_S) -> str | None:
     """Whether LiteRT's accelerator for a backend registers here, in a throwaway process."""
     return _probe(timeout_s, worker.probe_litert_in_child, root, backend)
 

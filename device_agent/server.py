@@ -158,6 +158,45 @@ def _library_availability(library: str, probes: ProbeCache) -> str | None:
                       lambda: probe_library(library), answered)
 
 
+def _probe_for(spec: backends.BackendSpec, config: AgentConfig, root: Path, probes: ProbeCache) -> Callable[[], str | None] | None:
+    """What must be loaded to tell whether this backend runs here (None: nothing)."""
+    library = backends.library_for(spec, config.gpu_delegate, config.nnapi_delegate)
+    if library:
+        return lambda: _library_availability(library, probes)  # in a throwaway process: a library may crash on load
+    if backends.uses_litert(spec, config.gpu_delegate):
+        return lambda: _litert_availability(root, spec, probes)
+    return None
+
+
+def _backends(config: AgentConfig, root: Path, probes: ProbeCache, runtime_error: str) -> tuple[Backend, ...]:
+    """Each backend with the reason it cannot run. The libraries are loaded in throwaway processes
+    at the same time, each within its own timeout: one that hangs on load costs its backend, said
+    so, and the answer still comes well inside the host's deadline for it."""
+    facts = deviceinfo.platform_facts()
+    names = list(REPORTED_BACKENDS)
+    if f"cpu{deviceinfo.cores()}" not in names:
+        names.insert(2, f"cpu{deviceinfo.cores()}")
+    specs = {name: backends.parse_backend(name) for name in names}
+    platform = {name: backends.platform_availability(spec, facts) for name, spec in specs.items()}
+    probing = {name: probe for name, spec in specs.items()
+               if platform[name][0] and (probe := _probe_for(spec, config, root, probes)) is not None}
+    with futures.ThreadPoolExecutor(max_workers=max(1, len(probing)), thread_name_prefix="probe") as pool:
+        pending = {name: pool.submit(probe) for name, probe in probing.items()}
+        errors = {name: future.result() for name, future in pending.items()}
+    reported = []
+    for name, spec in specs.items():
+        available, reason = platform[name]
+        error = errors.get(name)
+        if error is not None:
+            available = False
+            reason = (backends.missing_library_reason(spec, facts, error) if backends.library_for(spec, config.gpu_delegate,
+                      config.nnapi_delegate) else ("emulated device: " if facts.emulated else "") + error)
+        if available and runtime_error:
+            available, reason = False, runtime_error
+        reported.append(Backend(name, available, reason))
+    return tuple(reported)
+
+
 def device_info(config: AgentConfig, root: Path, probes: ProbeCache | None = None) -> DeviceInfo:
     """What this device is and which backends it can run, with the reason for each it cannot."""
     try:
@@ -165,32 +204,13 @@ def device_info(config: AgentConfig, root: Path, probes: ProbeCache | None = Non
         runtime_name, runtime_version = runtime.name, runtime.version
     except RuntimeMissing as e:
         runtime_name, runtime_version = "", str(e)
-    probes = probes or ProbeCache(root)
     facts = deviceinfo.platform_facts()
     summary = deviceinfo.summary()
-    names = list(REPORTED_BACKENDS)
-    if f"cpu{deviceinfo.cores()}" not in names:
-        names.insert(2, f"cpu{deviceinfo.cores()}")
-    reported = []
-    for name in names:
-        spec = backends.parse_backend(name)
-        available, reason = backends.platform_availability(spec, facts)
-        library = backends.library_for(spec, config.gpu_delegate, config.nnapi_delegate)
-        if available and library:
-            error = _library_availability(library, probes)  # in a throwaway process: a library may crash on load
-            if error is not None:
-                available, reason = False, backends.missing_library_reason(spec, facts, error)
-        elif available and backends.uses_litert(spec, config.gpu_delegate):
-            error = _litert_availability(root, spec, probes)
-            if error is not None:
-                available, reason = False, ("emulated device: " if facts.emulated else "") + error
-        if available and not runtime_name:
-            available, reason = False, runtime_version
-        reported.append(Backend(name, available, reason))
+    reported = _backends(config, root, probes or ProbeCache(root), "" if runtime_name else runtime_version)
     return DeviceInfo(
         agent_version=__version__, runtime=runtime_name, runtime_version=runtime_version, python=platform.python_version(),
         abi=summary.abi, cores=deviceinfo.cores(), android=facts.android, sdk=facts.sdk, model=summary.model, soc=summary.soc,
-        properties=summary.properties, backends=tuple(reported), root=str(root), store_free_bytes=free_bytes(root),
+        properties=summary.properties, backends=reported, root=str(root), store_free_bytes=free_bytes(root),
     )
 
 

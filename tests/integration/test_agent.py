@@ -313,6 +313,27 @@ def test_a_library_that_aborts_on_load_costs_only_its_own_cells(tmp_path, token,
         server.stop(0)
 
 
+def test_a_library_that_hangs_on_load_costs_its_backend_within_the_probe_timeout(tmp_path, token, known_answer):
+    """The probe gives up on it (LIBRARY_PROBE_S), inside the host's deadline for device info: one
+    backend unavailable and said so; a cell that loads it anyway ends at its own timeout; the CPU
+    cells and the agent are untouched (round 4, item 1: it once cost every cell of the run)."""
+    from device_agent.contract import LIBRARY_PROBE_S
+
+    server, client = start_agent(tmp_path / "root", token, gpu_delegate=str(_native_library(tmp_path, "hang_on_load")))
+    try:
+        (tmp_path / "files").mkdir()
+        sha = put(client, tmp_path / "files", known_answer.models["float"])
+        gpu = client.device_info().backend("gpu")
+        assert gpu is not None and not gpu.available and f"did not finish within {LIBRARY_PROBE_S:g} s" in gpu.reason, gpu
+        assert client.run_cell(request(sha), deadline_s=60).ok
+        hung = client.run_cell(replace(request(sha, "gpu"), timeout_seconds=10), deadline_s=60)
+        assert hung.status == "failed" and "10" in hung.error, hung
+        assert client.run_cell(request(sha), deadline_s=60).ok and client.health() == "SERVING"
+    finally:
+        client.close()
+        server.stop(0)
+
+
 def test_standard_health_service_check_and_watch_without_a_token(agent):
     import grpc
 

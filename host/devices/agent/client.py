@@ -17,6 +17,7 @@ from google.protobuf.message import Message
 
 from device_agent._protos import agent_pb2, agent_pb2_grpc, health_pb2, health_pb2_grpc
 from device_agent.contract import (
+    DEVICE_INFO_DEADLINE_S,
     HEARTBEAT,
     HEARTBEAT_S,
     CellRequest,
@@ -139,7 +140,10 @@ class AgentClient:
         return str(health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status))
 
     def device_info(self) -> DeviceInfo:
-        info: DeviceInfo = _read(self._call(self._stub.GetDeviceInfo, agent_pb2.DeviceInfoRequest()), DeviceInfo)
+        """What the device is and which backends run there: past the agent's longest library probe,
+        so a delegate that hangs on load costs its backend, never the session."""
+        reply = self._call(self._stub.GetDeviceInfo, agent_pb2.DeviceInfoRequest(), DEVICE_INFO_DEADLINE_S)
+        info: DeviceInfo = _read(reply, DeviceInfo)
         return info
 
     def store_status(self) -> StoreStatus:
