@@ -184,6 +184,27 @@ def test_a_lost_adb_server_is_named_as_such_not_as_the_emulated_device(tmp_path)
     assert "daemon is gone" not in str(error)
 
 
+def test_a_restarted_adb_server_is_named_when_the_emulated_device_still_runs():
+    """Another user's 'adb kill-server', then a new server that does not know the emulated device:
+    its daemon still listens, so the message says the server restarted, not that the device died."""
+    import socket
+
+    from adbutils import AdbError
+
+    from host.devices.transport.adb import AdbServerAddress, map_adb_error
+
+    with socket.socket() as daemon:  # the emulated device's daemon, still listening
+        daemon.bind(("127.0.0.1", 0))
+        daemon.listen(1)
+        serial = f"127.0.0.1:{daemon.getsockname()[1]}"
+        error = map_adb_error(AdbError(f"device '{serial}' not found"), serial, "shell", emulated=True,
+                              server=AdbServerAddress("127.0.0.1", 5037))
+    assert "no longer knows" in str(error) and "was restarted" in str(error) and f"adb connect {serial}" in str(error)
+    assert "daemon is gone" not in str(error)
+    gone = map_adb_error(AdbError(f"device '{serial}' not found"), serial, "shell", emulated=True)  # now nothing listens
+    assert "daemon is gone" in str(gone)
+
+
 def test_an_interrupted_compare_names_a_check_that_works_as_printed():
     from types import SimpleNamespace
 

@@ -82,6 +82,12 @@ def _listening(address: AdbServerAddress) -> bool:
         return False
 
 
+def _daemon_listening(serial: str) -> bool:
+    """Whether a network device's own daemon (``host:port``, as the emulated device is reached) still listens."""
+    host, _, port = serial.rpartition(":")
+    return bool(host) and port.isdigit() and _listening(AdbServerAddress(host, int(port)))
+
+
 def client(address: AdbServerAddress, *, start: bool = True) -> adbutils.AdbClient:
     """An adbutils client whose every socket call is bounded by a timeout."""
     if not _listening(address):
@@ -170,6 +176,11 @@ def map_adb_error(error: Exception, serial: str, doing: str, *, emulated: bool =
         return DeviceDisconnected(f"the adb server at {server.host}:{server.port} stopped answering during {doing} on {serial} "
                                   "(killed or restarted): start it again with 'adb start-server'")
     if "not found" in lowered and "device" in lowered:
+        if emulated and _daemon_listening(serial):
+            where = f" at {server.host}:{server.port}" if server else ""
+            return DeviceNotFound(f"the adb server{where} no longer knows {serial}: it was restarted (another user's "
+                                  f"'adb kill-server'?), while the emulated device still runs; run again, which connects it, "
+                                  f"or 'adb connect {serial}'")
         return DeviceNotFound(f"device {serial} not found: " + (EMULATED_GONE if emulated else "run 'host devices' to see what is attached"))
     if "unauthorized" in lowered:
         return DeviceUnauthorized(f"device {serial} is unauthorized: accept the USB debugging prompt on the phone")
