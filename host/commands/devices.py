@@ -67,8 +67,12 @@ def run_provision(args: argparse.Namespace) -> int:
 def _provision_litert(device: Device, release: Release) -> int:
     from host.devices.launch.choose import install_launcher
     from host.devices.launch.litert import install
+    from host.devices.launch.provision import provision
 
-    target = install(device, install_launcher(device), release, say)
+    launcher = install_launcher(device)
+    if launcher.name == "termux-run-as":
+        provision(device, say)  # the new library is test-loaded by the agent's own Python: it must be there
+    target = install(device, launcher, release, say)
     print(f"{device.serial}: LiteRT {release.version} ({release.machine}) in {target}: "
           f"{', '.join(release.accelerators()) or 'no GPU accelerator or NPU dispatch library'}")
     return ExitCode.OK

@@ -12,10 +12,12 @@ The folder is replaced whole: a half-provisioned folder is never what the agent 
 from __future__ import annotations
 
 import json
+import os
 import re
 import secrets
 import shlex
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -78,24 +80,56 @@ def find_release(folder: Path, version: str = "") -> Release:
                          f"platform (android_arm64, ...; {PREBUILT_URL})")
     files = {"libLiteRt.so": folder / "libLiteRt.so"}
     files.update({name: folder / name for name in GPU_ACCELERATORS if (folder / name).is_file()})
-    dispatch = {p.name: p for p in sorted(folder.rglob("libLiteRtDispatch_*.so"))}
-    for name, path in dispatch.items():
-        files[f"dispatch/{name}"] = path
-        vendor = name.removeprefix("libLiteRtDispatch_")
-        plugin = next(iter(sorted(folder.rglob(f"libLiteRtCompilerPlugin_{vendor}"))), None)
+    plugins = {p.name: p for p in sorted(folder.rglob("libLiteRtCompilerPlugin_*"))}  # by exact name: no pattern from a file name
+    for path in sorted(folder.rglob("libLiteRtDispatch_*.so")):
+        files[f"dispatch/{path.name}"] = path
+        plugin = plugins.get("libLiteRtCompilerPlugin_" + path.name.removeprefix("libLiteRtDispatch_"))
         if plugin is not None:
             files[f"compiler/{plugin.name}"] = plugin
-    machines = {}
-    for name, path in files.items():
-        try:
-            machines[name] = elf.machine(path.read_bytes()[:64])
-        except elf.NotElf as e:
-            raise InputError(f"{path} is not a shared library ({e})") from e
+    machines = {name: _machine(path) for name, path in files.items()}
     machine = machines["libLiteRt.so"]
     odd = [f"{name} ({found})" for name, found in machines.items() if found != machine]
     if odd:
         raise InputError(f"{folder} mixes platforms: libLiteRt.so is {machine}, but {', '.join(odd)}")
     return Release(_version(folder, version), files, machine, folder)
+
+
+MAX_LIBRARY_BYTES = 1 << 30
+
+
+def _library_bytes(path: Path, limit: int) -> bytes:
+    """Up to ``limit`` bytes of a file that must be a regular one (a FIFO would block the read
+    forever, a device file would never end): opened without blocking, checked, then read."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as e:
+        raise InputError(f"{path}: {e.strerror}") from e
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise InputError(f"{path} is not a regular file, so not a shared library")
+        return handle.read(limit)
+
+
+def _machine(path: Path) -> str:
+    try:
+        return elf.machine(_library_bytes(path, elf.HEADER_BYTES))
+    except elf.NotElf as e:
+        raise InputError(f"{path} is not a shared library ({e})") from e
+
+
+def _check_c_api(path: Path) -> None:
+    """libLiteRt.so must export the C API the agent binds: any other library (libc, a program, a
+    build of another version) would replace a working install with one nothing can use."""
+    from device_agent.litert_capi import REQUIRED
+
+    try:
+        exported = elf.exports(_library_bytes(path, MAX_LIBRARY_BYTES))
+    except elf.NotElf as e:
+        raise InputError(f"{path} is not a shared library ({e})") from e
+    missing = [name for name in REQUIRED if name not in exported]
+    if missing:
+        raise InputError(f"{path} is not LiteRT's C API library: it exports no {', '.join(missing[:3])}"
+                         f"{f' (and {len(missing) - 3} more)' if len(missing) > 3 else ''}")
 
 
 def check_abi(release: Release, abi: str, serial: str) -> None:
@@ -118,8 +152,10 @@ def litert_home(launcher: Launcher) -> str:
 
 
 def install(device: Device, launcher: Launcher, release: Release, say: Callable[[str], None]) -> str:
-    """Push the release to the device and swap it in as the agent's ``litert/`` folder."""
+    """Push the release to the device and swap it in as the agent's ``litert/`` folder, once its
+    libLiteRt.so is known to be LiteRT's C API for the phone's ABI and to load there."""
     check_abi(release, device.props().abi, device.serial)
+    _check_c_api(release.files["libLiteRt.so"])
     target = litert_home(launcher)
     stage = f"{INCOMING}/litert-{secrets.token_hex(4)}"
     try:
@@ -132,14 +168,35 @@ def install(device: Device, launcher: Launcher, release: Release, say: Callable[
             device.push(manifest, f"{stage}/{MANIFEST}", skip_same=False)
         device.check_shell(f"chmod -R a+rX {stage}")
         new = f"{target}.new"
-        result = device.shell(_as_agent(launcher, f"mkdir -p {target.rsplit('/', 1)[0]} && rm -rf {new} && cp -r {stage} {new} && rm -rf {target} && "
-                                                  f"mv {new} {target}"))
-        if not result.ok:
-            raise LiteRtProvisionError(f"{device.serial}: cannot install LiteRT into {target}: "
-                                       f"{(result.stderr or result.stdout).strip() or f'exit {result.exit_code}'}")
+        _agent_shell(device, launcher, f"mkdir -p {target.rsplit('/', 1)[0]} && rm -rf {new} && cp -r {stage} {new}", target)
+        _loads_on_device(device, launcher, new)
+        _agent_shell(device, launcher, f"rm -rf {target} && mv {new} {target}", target)
     finally:
         device.shell(f"rm -rf {stage}")
     return target
+
+
+def _agent_shell(device: Device, launcher: Launcher, command: str, target: str) -> None:
+    result = device.shell(_as_agent(launcher, command))
+    if not result.ok:
+        raise LiteRtProvisionError(f"{device.serial}: cannot install LiteRT into {target}: "
+                                   f"{(result.stderr or result.stdout).strip() or f'exit {result.exit_code}'}")
+
+
+def _loads_on_device(device: Device, launcher: Launcher, folder: str) -> None:
+    """libLiteRt.so loaded once, in a throwaway Python of the agent's, before it replaces anything:
+    a library that aborts on load, or lacks what the phone's loader needs, leaves the old install."""
+    from device_agent.litert_capi import REQUIRED
+
+    script = (f"import ctypes\nlib = ctypes.CDLL({folder + '/libLiteRt.so'!r}, mode=ctypes.RTLD_GLOBAL)\n"
+              f"missing = [n for n in {list(REQUIRED)!r} if not hasattr(lib, n)]\n"
+              "print('LOADED' if not missing else 'MISSING ' + ' '.join(missing))")
+    result = launcher.python(script, timeout=60)
+    if "LOADED" not in result.stdout:
+        said = (result.stderr or result.stdout).strip().splitlines()
+        device.shell(_as_agent(launcher, f"rm -rf {folder}"))
+        raise LiteRtProvisionError(f"{device.serial}: the new libLiteRt.so does not load on the device "
+                                   f"({said[-1][:200] if said else f'exit {result.exit_code}'}); the installed LiteRT is kept")
 
 
 def installed_manifest(device: Device, launcher: Launcher) -> dict[str, object] | None:
