@@ -345,3 +345,60 @@ def test_the_phones_init_reaps_the_orphans_a_shell_leaves(phone):
         time.sleep(0.1)
     zombies = [(pid, name) for pid, s, name in under_init() if s == "Z"]
     assert not zombies, f"unreaped: {zombies}"
+
+
+def _strict_session(phone) -> socket.socket:
+    """A client of the first protocol version, authenticated: it will wait for the device's OKAY
+    after every WRTE before it sends the next, as that version requires of both sides."""
+    _, state, _ = phone
+    modulus, private = _private_key(user_key_path().with_suffix(""))
+    sock = socket.create_connection(("127.0.0.1", state.port), timeout=20)
+    sock.sendall(_packet(A_CNXN, 0x01000000, 4096, b"host::\0"))
+    _, _, _, token, _ = _receive(sock)
+    size = (modulus.bit_length() + 7) // 8
+    message = _SHA1_DIGEST_INFO + token
+    padded = b"\x00\x01" + b"\xff" * (size - len(message) - 3) + b"\x00" + message
+    sock.sendall(_packet(A_AUTH, 2, 0, pow(int.from_bytes(padded, "big"), private, modulus).to_bytes(size, "big")))
+    assert _receive(sock)[0] == A_CNXN
+    return sock
+
+
+def _strict_write(sock: socket.socket, local: int, remote: int, data: bytes, replies: list[bytes]) -> None:
+    """WRTE ``data`` in 4 KiB packets, each only once the device OKAYed the one before; what the
+    device writes meanwhile is OKAYed and kept in ``replies``."""
+    for start in range(0, len(data), 4096):
+        sock.sendall(_packet(A_WRTE, local, remote, data[start : start + 4096]))
+        while True:
+            command, their, _, payload, _ = _receive(sock)
+            if command == A_OKAY:
+                break
+            if command == A_WRTE:
+                replies.append(payload)
+                sock.sendall(_packet(A_OKAY, local, their))
+            elif command == A_CLSE:
+                raise ConnectionError("the device closed the stream")
+
+
+def test_a_strict_first_version_client_pushes_megabytes_over_sync(phone):
+    """A sync push of 3 MB from a client that waits for an OKAY after every WRTE (round 4, item 8:
+    it once stalled until a 64 s timeout)."""
+    payload = os.urandom(3 << 20)
+    with _strict_session(phone) as sock:
+        sock.sendall(_packet(A_OPEN, 5, 0, b"sync:\0"))
+        command, remote, _, _, _ = _receive(sock)
+        assert command == A_OKAY
+        target = b"/data/local/tmp/strict.bin,33188"
+        request = b"SEND" + struct.pack("<I", len(target)) + target
+        for start in range(0, len(payload), 65536):
+            chunk = payload[start : start + 65536]
+            request += b"DATA" + struct.pack("<I", len(chunk)) + chunk
+        request += b"DONE" + struct.pack("<I", 0)
+        replies: list[bytes] = []
+        _strict_write(sock, 5, remote, request, replies)
+        while not b"".join(replies).startswith((b"OKAY", b"FAIL")):
+            command, their, _, data, _ = _receive(sock)
+            if command == A_WRTE:
+                replies.append(data)
+                sock.sendall(_packet(A_OKAY, 5, their))
+        assert b"".join(replies)[:4] == b"OKAY", b"".join(replies)
+    assert _shell(phone, "stat -c %s /data/local/tmp/strict.bin")[1].strip() == str(3 << 20)
