@@ -194,7 +194,7 @@ def _with_task(task: TaskPlan, inputs: PreparedInputs) -> PreparedInputs:
     """The task's plan lined up with the builds and the evaluated images (masks packed beside them)."""
     if inputs.dataset_file is None:
         return inputs
-    builds = {m.sha256: m.path.read_bytes() for m in inputs.models.values()}
+    builds = {m.sha256: m.path for m in inputs.models.values()}
     shape = inputs.model.input_shape
     size = (shape[1], shape[2]) if len(shape) >= 3 else (0, 0)
     plan = prepare(task, builds, list(inputs.evaluated), size, inputs.label_offset, cache_dir() / "datasets")

@@ -70,7 +70,7 @@ def choose(asked: str, labels_path: Path | None, class_labels: bool, crop: float
     return TaskPlan(task, how, labels if task != "none" else None)
 
 
-def prepare(plan: TaskPlan, builds: dict[str, bytes], evaluated: list[ImageEntry], input_size: tuple[int, int],
+def prepare(plan: TaskPlan, builds: dict[str, Path], evaluated: list[ImageEntry], input_size: tuple[int, int],
             label_offset: int, folder: Path) -> TaskPlan:
     """The plan with each build's outputs and the labels lined up with ``evaluated`` (the images
     the device runs, in its order). The first build must fit; a later build that does not is
@@ -78,7 +78,7 @@ def prepare(plan: TaskPlan, builds: dict[str, bytes], evaluated: list[ImageEntry
     whatever the task: the agent zeroes the rows that op leaves unwritten."""
     if not builds:
         return plan
-    shapes = {sha: model_outputs(content) for sha, content in builds.items()}
+    shapes = {sha: model_outputs(path.read_bytes()) for sha, path in builds.items()}  # one build in memory at a time
     plan = replace(plan, postprocess={sha: facts.postprocess for sha, facts in shapes.items() if facts.postprocess})
     if not plan.scored:
         return plan
