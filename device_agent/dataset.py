@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Generic, Protocol, TypeVar
 
 import numpy as np
 
@@ -62,15 +62,10 @@ class DatasetHeader:
 
 def read_header(handle: BinaryIO, size: int) -> DatasetHeader:
     """The header from the file's end; a file that is not a packed dataset is an InvalidRequest."""
-    if size < TRAILER.size:
-        raise InvalidRequest("the dataset file is too short to be a packed dataset")
-    handle.seek(size - TRAILER.size)
-    length, magic = TRAILER.unpack(handle.read(TRAILER.size))
-    if magic != MAGIC or length > size - TRAILER.size:
-        raise InvalidRequest("the dataset file is not a packed dataset (no QBDSET01 trailer)")
-    handle.seek(size - TRAILER.size - length)
+    magic, data, length = _footer(handle, size)
+    if magic != MAGIC:
+        raise InvalidRequest("the dataset file holds tensors, not images")
     try:
-        data = json.loads(handle.read(length))
         header = DatasetHeader(int(data["count"]), int(data["height"]), int(data["width"]), int(data["channels"]))
     except (ValueError, KeyError, TypeError) as e:
         raise InvalidRequest(f"the dataset file's footer is damaged: {e}") from e
@@ -79,29 +74,54 @@ def read_header(handle: BinaryIO, size: int) -> DatasetHeader:
     return header
 
 
-class DatasetReader:
-    """Reads the first ``limit`` images (all when 0) in batches of ``batch`` images."""
+class _Header(Protocol):
+    @property
+    def count(self) -> int: ...
+    @property
+    def labels_offset(self) -> int: ...
 
-    def __init__(self, path: Path, limit: int = 0, batch: int = 64) -> None:
+
+H = TypeVar("H", bound=_Header)
+
+
+class _Reader(Generic[H]):
+    """A packed file read from its start in batches: its header, its first ``limit`` items (all
+    when 0), their labels (4 bytes each: small even for 50,000 items)."""
+
+    def __init__(self, path: Path, limit: int, batch: int, read_header: Callable[[BinaryIO, int], H]) -> None:
         self.path = path
         self._handle = path.open("rb")
-        self.header = read_header(self._handle, path.stat().st_size)
+        try:
+            self.header: H = read_header(self._handle, path.stat().st_size)
+        except BaseException:
+            self._handle.close()
+            raise
         self.count = min(limit, self.header.count) if limit > 0 else self.header.count
         self.batch = max(1, batch)
 
     def close(self) -> None:
         self._handle.close()
 
-    def __enter__(self) -> DatasetReader:
+    def __enter__(self: R) -> R:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
     def labels(self) -> np.ndarray:
-        """The labels of the images read (4 bytes each: small even for 50,000 images)."""
+        """Each item's class (-1: unknown)."""
         self._handle.seek(self.header.labels_offset)
         return np.frombuffer(self._handle.read(4 * self.count), dtype="<i4").astype(np.int64)
+
+
+R = TypeVar("R", bound="_Reader[Any]")
+
+
+class DatasetReader(_Reader[DatasetHeader]):
+    """Reads the first ``limit`` images (all when 0) in batches of ``batch`` images."""
+
+    def __init__(self, path: Path, limit: int = 0, batch: int = 64) -> None:
+        super().__init__(path, limit, batch, read_header)
 
     def batches(self) -> Iterator[tuple[int, np.ndarray]]:
         """(index of the first image, images) per batch; the array is reused: copy what you keep."""
@@ -186,28 +206,11 @@ def is_tensor_dataset(path: Path) -> bool:
         return _footer(handle, size)[0] == TENSOR_MAGIC
 
 
-class TensorReader:
+class TensorReader(_Reader[TensorHeader]):
     """The first ``limit`` samples (all when 0) in batches: one array per input, (n, *shape[1:])."""
 
     def __init__(self, path: Path, limit: int = 0, batch: int = 64) -> None:
-        self._handle = path.open("rb")
-        self.header = read_tensor_header(self._handle, path.stat().st_size)
-        self.count = min(limit, self.header.count) if limit > 0 else self.header.count
-        self.batch = max(1, batch)
-
-    def close(self) -> None:
-        self._handle.close()
-
-    def __enter__(self) -> TensorReader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def labels(self) -> np.ndarray:
-        """Each sample's class (-1: unknown), 4 bytes each."""
-        self._handle.seek(self.header.labels_offset)
-        return np.frombuffer(self._handle.read(4 * self.count), dtype="<i4").astype(np.int64)
+        super().__init__(path, limit, batch, read_tensor_header)
 
     def batches(self) -> Iterator[tuple[int, list[np.ndarray]]]:
         """(index of the first sample, one array per input with the samples stacked on axis 0)."""

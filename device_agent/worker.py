@@ -304,10 +304,10 @@ def _feed(runner: evaluate.Runner, data: DatasetReader | TensorReader) -> Callab
 
 def _task_collector(runner: evaluate.Runner, store: FileStore, params: EvalParams) -> tasks.Collector | None:
     """What the task asked for gathers its evidence from the outputs it names."""
-    named = {slot.name: tasks.TaskOutput(slot.name, slot.start, slot.stop, target.shape)
-             for slot, target in zip(runner.slots, runner.targets, strict=True)}
     if not params.task:
         return None
+    named = {slot.name: tasks.TaskOutput(slot.name, slot.start, slot.stop, target.shape)
+             for slot, target in zip(runner.slots, runner.targets, strict=True)}
     masks = store.require(params.task_labels_sha256) if params.task_labels_sha256 else None
     return tasks.collector(params, named, (runner.source.shape[1], runner.source.shape[2]), masks)
 

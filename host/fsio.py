@@ -72,11 +72,10 @@ def private_file(path: Path) -> None:
         pass
 
 
-def read_small_text(path: Path, limit: int, what: str) -> str:
-    """A small text file the user named (a recipe, a settings file), read whole: refused in one line
-    unless it is a regular file under ``limit`` bytes. Opened without blocking, so a FIFO named by
-    mistake is refused instead of waiting forever for a writer; ``/dev/zero`` is not read until
-    memory runs out."""
+def read_regular(path: Path, limit: int, what: str) -> bytes:
+    """Up to ``limit`` bytes of a file the user named, which must be a regular file: opened without
+    blocking, so a FIFO named by mistake is refused instead of waiting forever for a writer, and a
+    device file (``/dev/zero``) is refused instead of read until memory runs out."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as e:
@@ -84,7 +83,13 @@ def read_small_text(path: Path, limit: int, what: str) -> str:
     with os.fdopen(fd, "rb") as handle:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise InputError(f"{what} {path} is not a regular file")
-        data = handle.read(limit + 1)
+        return handle.read(limit)
+
+
+def read_small_text(path: Path, limit: int, what: str) -> str:
+    """A small text file the user named (a recipe, a settings file), read whole: refused in one line
+    unless it is a regular file (``read_regular``) of at most ``limit`` bytes of UTF-8."""
+    data = read_regular(path, limit + 1, what)
     if len(data) > limit:
         raise InputError(f"{what} {path} is over {limit // 1024} KB")
     try:

@@ -47,14 +47,15 @@ def fixtures(folder: Path) -> str:
     for kind in ("cat", "dog"):
         Image.new("RGB", (40, 40)).save(folder / "good" / kind / "1.png")
     (folder / "bomb").mkdir(exist_ok=True)
-    (folder / "bomb" / "bomb.png").write_bytes(_bomb_png(20000))
+    (folder / "bomb" / "bomb.png").write_bytes(bomb_png(20000))
     (folder / "broken.npz").write_bytes(b"PK\x03\x04" + os.urandom(200))
     (folder / "nococo.json").write_text('{"images": [], "annotations": [{"image_id": 1}], "categories": []}')
     return str(folder)
 
 
-def _bomb_png(side: int) -> bytes:
-    """A PNG header declaring side x side pixels: bytes on disk, gigabytes once decoded."""
+def bomb_png(side: int) -> bytes:
+    """A PNG whose header declares side x side pixels (400 M at 20000): a few bytes on disk that a
+    decoder would turn into gigabytes (Pillow's decompression-bomb check refuses it on open)."""
     import struct
     import zlib
 

@@ -22,7 +22,7 @@ import os
 import re
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,12 +127,17 @@ def _load_npz(path: Path, whole: bool) -> dict[str, np.ndarray]:
         raise DatasetError(f"cannot read {path}: {str(e)[:120]}") from e
 
 
+def key_for(arrays: Mapping[str, object], name: str) -> str | None:
+    """The key under which ``arrays`` holds the input called ``name``: any name it goes by."""
+    return next((key for key in ModelInput(name, "", ()).keys if key in arrays), None)
+
+
 def match(arrays: dict[str, np.ndarray], inputs: tuple[ModelInput, ...], where: str) -> list[np.ndarray]:
     """One array per model input, found by name (any of its keys), shaped and typed for it."""
     fed = []
     data = {k: v for k, v in arrays.items() if k not in LABEL_KEYS}
     for model_input in inputs:
-        key = next((k for k in model_input.keys if k in data), None)
+        key = key_for(data, model_input.name)
         if key is None and len(inputs) == 1 and len(data) == 1:
             key = next(iter(data))
         if key is None:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from host.convert.calibration import CalibrationSet, TensorCalibration
-from host.data.tensors import ModelInput
+from host.data.tensors import key_for
 from host.errors import InputError
 
 Sample = dict[str, np.ndarray]  # input name ("" for an image model's one input) -> its array, batch of one
@@ -37,9 +37,9 @@ def pick(sample: Sample, name: str) -> np.ndarray:
     """The array for the input called ``name`` (a one-array sample feeds any one input)."""
     if len(sample) == 1:
         return next(iter(sample.values()))
-    for key in ModelInput(name, "", ()).keys:
-        if key in sample:
-            return sample[key]
+    key = key_for(sample, name)
+    if key is not None:
+        return sample[key]
     raise InputError(f"no array for input {name!r} among {sorted(sample)}")
 
 

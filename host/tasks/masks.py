@@ -8,7 +8,6 @@ named by its sha256 like every file the agent stores; the device memory-maps it.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from pathlib import Path
@@ -20,6 +19,7 @@ from PIL import Image, UnidentifiedImageError
 from device_agent.contract import MASK_IGNORE
 from host.data.images import ImageEntry
 from host.errors import DatasetError
+from host.hashing import sha256_file
 from host.tasks.labels import MaskFolder
 
 
@@ -52,11 +52,7 @@ def pack_masks(masks: MaskFolder, evaluated: list[ImageEntry], size: tuple[int, 
             packed[i] = read_mask(masks.mask_for(entry.path), size, classes)
         packed.flush()
         del packed
-        digest = hashlib.sha256()
-        with tmp.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        sha = digest.hexdigest()
+        sha = sha256_file(tmp)
         target = folder / f"masks-{sha}.npy"
         os.replace(tmp, target)
     finally:

@@ -9,6 +9,7 @@ from PIL import Image
 from host.data.images import list_images, load_folder, round_robin
 from host.data.preprocess import PRESETS, get_preset
 from host.errors import DatasetError, InputError
+from tools.bad_input_sweep import bomb_png
 
 
 def _write_modes(folder):
@@ -97,19 +98,6 @@ def test_calibration_images_are_preprocessed_only_when_a_converter_asks_for_them
     assert [s.shape for s in first] == [(1, 4, 4, 3)] * 2
     assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
     assert np.allclose(first[1], images[1:2] / 255.0)
-
-
-def bomb_png(side: int = 20000) -> bytes:
-    """A PNG whose header declares side x side pixels (400 M at 20000): a few bytes on disk that a
-    decoder would turn into gigabytes (Pillow's decompression-bomb check refuses it on open)."""
-    import struct
-    import zlib
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
 
 
 @pytest.mark.parametrize("side", [20000, 10000])  # past twice Pillow's limit (an error), and past it (a warning)

@@ -12,12 +12,10 @@ The folder is replaced whole: a half-provisioned folder is never what the agent 
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
 import shlex
 import shutil
-import stat
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +26,7 @@ from device_agent.accelerators import GPU_ACCELERATORS, MANIFEST, PREBUILT_URL
 from host.devices.launch.launchers import INCOMING, Launcher
 from host.devices.transport.device import Device
 from host.errors import DeployError, InputError
+from host.fsio import read_regular
 from host.hashing import sha256_file
 
 VERSION_DIR = re.compile(r"^v?(\d+\.\d+\.\d+)$")
@@ -97,22 +96,9 @@ def find_release(folder: Path, version: str = "") -> Release:
 MAX_LIBRARY_BYTES = 1 << 30
 
 
-def _library_bytes(path: Path, limit: int) -> bytes:
-    """Up to ``limit`` bytes of a file that must be a regular one (a FIFO would block the read
-    forever, a device file would never end): opened without blocking, checked, then read."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    except OSError as e:
-        raise InputError(f"{path}: {e.strerror}") from e
-    with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise InputError(f"{path} is not a regular file, so not a shared library")
-        return handle.read(limit)
-
-
 def _machine(path: Path) -> str:
     try:
-        return elf.machine(_library_bytes(path, elf.HEADER_BYTES))
+        return elf.machine(read_regular(path, elf.HEADER_BYTES, "--litert"))
     except elf.NotElf as e:
         raise InputError(f"{path} is not a shared library ({e})") from e
 
@@ -123,7 +109,7 @@ def _check_c_api(path: Path) -> None:
     from device_agent.litert_capi import REQUIRED
 
     try:
-        exported = elf.exports(_library_bytes(path, MAX_LIBRARY_BYTES))
+        exported = elf.exports(read_regular(path, MAX_LIBRARY_BYTES, "--litert"))
     except elf.NotElf as e:
         raise InputError(f"{path} is not a shared library ({e})") from e
     missing = [name for name in REQUIRED if name not in exported]
