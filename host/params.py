@@ -140,7 +140,7 @@ def _flags(field: dataclasses.Field[Any], spec: Param) -> list[str]:
 def _help(spec: Param, kind: object) -> str:
     """The help text with its unit and default: ``minimum warm-up time (seconds; default: 0.5)``."""
     notes = [spec.unit] if spec.unit and spec.unit not in spec.help else []
-    if kind is not bool and spec.default not in (None, "", ()) and "default" not in spec.help:
+    if kind is not bool and spec.default not in (None, "", ()) and "default:" not in spec.help and "(default " not in spec.help:
         notes.append(f"default: {spec.default}")
     text = spec.help + (f" ({'; '.join(notes)})" if notes else "")
     return text.replace("%", "%%")

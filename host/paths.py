@@ -20,3 +20,8 @@ def data_dir() -> Path:
     if override:
         return Path(override)
     return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / TOOL_NAME
+
+
+def run_folder(run_id: str) -> Path:
+    """Where a run's report.html and run.json go unless --report/--json name other files."""
+    return data_dir() / "runs" / run_id

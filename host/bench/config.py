@@ -17,6 +17,7 @@ from pathlib import Path
 from device_agent.backends import BackendError, parse_backend
 from device_agent.contract import DEFAULT_CELL_TIMEOUT_S, LatencyParams
 from device_agent.errors import InvalidRequest
+from host.bench.views import TABLES
 from host.cache import CacheLimits
 from host.codec import decode, encode
 from host.convert.given import is_given_build
@@ -244,10 +245,12 @@ class BenchConfig:
 
 @dataclass(frozen=True)
 class BenchOutputs:
-    """Where a bench writes besides the database, and which run it continues."""
+    """Where a bench writes besides the database and the run's folder (which always gets its
+    report.html and run.json), which tables it prints, and which run it continues."""
 
-    json: str | None = Param(None, "write the run as JSON (the documented contract)", metavar="FILE").field()
-    report: str | None = Param(None, "write a self-contained HTML report with charts", metavar="FILE.html").field()
+    json: str | None = Param(None, "write the run as JSON (the documented contract) here instead of the run's folder", metavar="FILE").field()
+    report: str | None = Param(None, "write the self-contained HTML report with charts here instead of the run's folder", metavar="FILE.html").field()
+    shown_tables: str = TABLES.field()
     db: str | None = DB.field()
     resume: str | None = Param(None, "run only the missing or failed cells of an earlier run", metavar="RUN_ID",
                                check=lambda value: None if value is None or value.strip() else "needs a run id (or latest)").field()

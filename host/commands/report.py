@@ -11,8 +11,9 @@ from host.report.options import ReportOptions
 
 
 def run(args: argparse.Namespace) -> int:
+    from host.bench.views import TABLE_NAMES, parse_tables
     from host.report.console import print_run
-    from host.report.formats import RENDERERS
+    from host.report.formats import RENDERERS, to_markdown
     from host.store import read_run
 
     options = from_namespace(ReportOptions, args)
@@ -25,10 +26,13 @@ def run(args: argparse.Namespace) -> int:
         from host.report.formats import outputs_text
 
         return emit(outputs_text(record, options.format), options.output)
+    tables = parse_tables(options.shown_tables)
     if options.format == "table" and not options.output:
-        print_run(record)
+        print_run(record, tables=tables)
         return ExitCode.OK
-    return emit(RENDERERS["md" if options.format == "table" else options.format](record), options.output)
+    if options.format in ("table", "md"):
+        return emit(to_markdown(record, tables=tables if options.shown_tables != "summary" else TABLE_NAMES), options.output)
+    return emit(RENDERERS[options.format](record), options.output)
 
 
 COMMAND = Command("report", "show or export a stored run", run, (ReportOptions,))

@@ -9,9 +9,11 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.table import Table
 
+from host.bench.views import DEFAULT_TABLES
 from host.codec import encode
 from host.convert.records import ConversionReport
 from host.quant.pareto import Recommendation
+from host.report.tables import Table as TableSpec
 from host.results import RunRecord
 
 if TYPE_CHECKING:  # the device layer imports adbutils; reports need not
@@ -88,39 +90,46 @@ def print_doctor(diagnosis: Diagnosis, console: Console = _console) -> None:
         console.print(table)
 
 
-def print_run(run: RunRecord, console: Console = _console) -> None:
-    """The seed's tables for a run, footnotes for every cell that has no number, and notes."""
+def _print_table(spec: TableSpec, console: Console) -> None:
+    table = Table(title=spec.title, title_justify="left")
+    for i, column in enumerate(spec.header):
+        table.add_column(column, justify="left" if i == 0 else "right")
+    for row in spec.rows:
+        table.add_row(*[f"[red]{v}[/red]" if v.startswith(("failed", "numerics")) else
+                        f"[yellow]{v}[/yellow]" if v.startswith(("unavailable", "fallback")) else v for v in row])
+    console.print(table)
+
+
+def print_run(run: RunRecord, console: Console = _console, tables: tuple[str, ...] = DEFAULT_TABLES) -> None:
+    """The summary (the seed's table in one), footnotes for every cell that has no number, the
+    accelerators and the fingerprint in a line each; ``tables`` adds the others and every line
+    about how the run was measured."""
+    from host.bench.views import TABLE_NAMES
     from host.report.tables import build_tables, cross_device, device_line
 
     console.print(f"[bold]{run.model.name}[/bold] run {run.run_id} - dataset {run.dataset.name or 'none'} "
                   f"({run.dataset.count} images)")
+    detailed = tables != DEFAULT_TABLES
     for section in build_tables(run):
         console.print(f"device: {device_line(run, section.device)}")
-        for spec in section.tables:
-            table = Table(title=spec.title, title_justify="left")
-            for i, column in enumerate(spec.header):
-                table.add_column(column, justify="left" if i == 0 else "right")
-            for row in spec.rows:
-                table.add_row(*[f"[red]{v}[/red]" if v.startswith(("failed", "numerics")) else
-                                f"[yellow]{v}[/yellow]" if v.startswith(("unavailable", "fallback")) else v for v in row])
-            console.print(table)
+        for spec in section.chosen(tables):
+            _print_table(spec, console)
+        for line in section.folded:
+            console.print(line, markup=False, highlight=False)
         for i, reason in enumerate(section.footnotes, 1):
             console.print(f"[{i}] {reason}", markup=False, highlight=False)
-        for line in section.lines:
+        for line in section.lines if detailed else section.headline:
             console.print(line, markup=False, highlight=False)
     farm = cross_device(run)
     if farm is not None:
-        table = Table(title=farm.title, title_justify="left")
-        for i, column in enumerate(farm.header):
-            table.add_column(column, justify="left" if i == 0 else "right")
-        for row in farm.rows:
-            table.add_row(*row)
-        console.print(table)
+        _print_table(farm, console)
     for note in run.notes:
         console.print(f"note: {note}", markup=False, highlight=False)
     stats = encode(run.stats)
     if any(stats.values()):
         console.print("this run: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in stats.items()), highlight=False)
+    if not detailed:
+        console.print(f"other tables ({', '.join(TABLE_NAMES[1:])}): --tables all, or name them", highlight=False)
 
 
 def print_verdicts(verdicts: Verdicts, inconclusive: str, console: Console = _console) -> None:

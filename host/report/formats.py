@@ -6,6 +6,7 @@ import csv
 import io
 import json
 
+from host.bench.views import TABLE_NAMES
 from host.report.tables import RunTables, build_tables, cross_device, device_line
 from host.results import RunRecord, run_json
 
@@ -51,13 +52,14 @@ def _md_table(header: tuple[str, ...], rows: tuple[tuple[str, ...], ...]) -> str
     return "\n".join(lines)
 
 
-def to_markdown(run: RunRecord, sections: list[RunTables] | None = None) -> str:
+def to_markdown(run: RunRecord, sections: list[RunTables] | None = None, tables: tuple[str, ...] = TABLE_NAMES) -> str:
     parts = [f"## {run.model.name} - run {run.run_id}", "",
              f"Dataset: {run.dataset.name or 'none'} ({run.dataset.count} images). Started {run.started}."]
     for section in sections or build_tables(run):
         parts += ["", f"**Device:** {device_line(run, section.device)}"]
-        for table in section.tables:
+        for table in section.chosen(tables):
             parts += ["", f"**{table.title}**", "", _md_table(table.header, table.rows)]
+        parts += [line for text in section.folded for line in ("", text)]
         for i, reason in enumerate(section.footnotes, 1):
             parts += ["", f"[{i}] {reason}"]  # a paragraph each, or Markdown runs them together
         parts += [line for text in section.lines for line in ("", text)]

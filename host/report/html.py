@@ -16,7 +16,11 @@ from host.report.tables import build_tables, cross_device, device_line, output_f
 from host.results import RunRecord
 
 _STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2rem; color: #1d1d1f; max-width: 1200px; }
+body { font-family: system-ui, sans-serif; margin: 1rem; color: #1d1d1f; max-width: 1200px; }
+.scroll { overflow-x: auto; max-width: 100%; }
+img { max-width: 100%; height: auto; }
+details { margin: 0.5rem 0; } summary { cursor: pointer; font-weight: 600; }
+p, li, figcaption, h1, h2, h3 { overflow-wrap: anywhere; }
 table { border-collapse: collapse; margin: 0.5rem 0 1.5rem; }
 th, td { border: 1px solid #ccc; padding: 4px 10px; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
@@ -35,7 +39,12 @@ def _table_html(title: str, header: tuple[str, ...], rows: tuple[tuple[str, ...]
         ) + "</tr>"
         for row in rows
     )
-    return f"<h3>{html.escape(title)}</h3><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f'<h3>{html.escape(title)}</h3><div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
+
+
+def _details(summary: str, inner: str, open_: bool = False) -> str:
+    """A section a reader opens when they want it: the page leads with the answer."""
+    return f"<details{' open' if open_ else ''}><summary>{html.escape(summary)}</summary>{inner}</details>"
 
 
 def recommendation_html(recommendation: Recommendation) -> list[str]:
@@ -64,28 +73,36 @@ def to_html(run: RunRecord, recommendation: Recommendation | None = None) -> str
     parts += recommendation_html(recommendation or recommend(run))
     for section in build_tables(run):
         parts.append(f"<h2>{html.escape(device_line(run, section.device))}</h2>")
-        for table in section.tables:
-            parts.append(_table_html(table.title, table.header, table.rows))
+        summary, *details = section.tables
+        parts.append(_table_html(summary.title, summary.header, summary.rows))
+        parts += [f'<p class="notes">{html.escape(line)}</p>' for line in section.folded]
         if section.footnotes:
             parts.append('<ol class="notes">' + "".join(f"<li>{html.escape(r)}</li>" for r in section.footnotes) + "</ol>")
-        parts += [f'<p class="notes">{html.escape(line)}</p>' for line in section.lines]
+        parts += [f'<p class="notes">{html.escape(line)}</p>' for line in section.headline]
         for chart_id, caption, png in charts(run, section.device):
             parts.append(f'<figure id="{chart_id}"><img alt="{html.escape(caption)}" src="data:image/png;base64,{png}">'
                          f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+        for table in details:
+            parts.append(_details(table.title, _table_html(table.title, table.header, table.rows)))
+        if section.lines:
+            parts.append(_details("How it was measured", "".join(f'<p class="notes">{html.escape(line)}</p>' for line in section.lines)))
         outputs = output_fidelity_table(run, section.device)
         if outputs is not None and any(len(c.result.fidelity.outputs) > 1 for c in run.cells if c.result.fidelity):
-            parts.append(_table_html(outputs.title, outputs.header, outputs.rows))
+            parts.append(_details(outputs.title, _table_html(outputs.title, outputs.header, outputs.rows)))
         detail = repeats_table(run, section.device)
         if detail is not None:
-            parts.append(_table_html(detail.title, detail.header, detail.rows))
+            parts.append(_details(detail.title, _table_html(detail.title, detail.header, detail.rows)))
     farm = cross_device(run)
     if farm is not None:
         parts.append(_table_html(farm.title, farm.header, farm.rows))
     if run.notes:
         parts.append('<ul class="notes">' + "".join(f"<li>{html.escape(n)}</li>" for n in run.notes) + "</ul>")
-    # After load, record how many chart images decoded: a quick self-check for people and tests.
+    # After load, record how many chart images decoded and by how many pixels the page is wider
+    # than the window (0: no horizontal scrolling): a self-check for people and tests.
     check = ("<script>window.addEventListener('load',function(){var n=0;document.querySelectorAll('figure img')"
-             ".forEach(function(i){if(i.naturalWidth>0)n++;});document.body.setAttribute('data-charts-rendered',n);});</script>")
+             ".forEach(function(i){if(i.naturalWidth>0)n++;});document.body.setAttribute('data-charts-rendered',n);"
+             "var d=document.documentElement;document.body.setAttribute('data-overflow-px',Math.max(0,d.scrollWidth-d.clientWidth));"
+             "});</script>")
     parts.append(check)
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(run.model.name)} - {html.escape(run.run_id)}</title>"
-            f"<style>{_STYLE}</style></head><body>{''.join(parts)}</body></html>\n")
+    return ("<!doctype html><html><head><meta charset='utf-8'><meta name='viewport' content='width=device-width, initial-scale=1'>"
+            f"<title>{html.escape(run.model.name)} - {html.escape(run.run_id)}</title><style>{_STYLE}</style></head><body>{''.join(parts)}</body></html>\n")

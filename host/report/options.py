@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from host.bench.views import TABLES
 from host.params import Param, at_least
 from host.store.location import DB
 
@@ -14,6 +15,7 @@ FORMATS = ("table", "md", "json", "csv", "html")
 class ReportOptions:
     run_id: str = Param("latest", "run id (or a unique prefix), or latest", positional=True, metavar="RUN_ID").field()
     format: str = Param("table", "output format", choices=FORMATS).field()
+    shown_tables: str = TABLES.field()
     output: str | None = Param(None, "write to a file instead of standard output", metavar="FILE", short="-o").field()
     db: str | None = DB.field()
     outputs: bool = Param(False, "print every output's fidelity to the float build (SNR, cosine, abs errors, top-1 "

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from device_agent.contract import SNR_CEILING_DB
 from host.results import CellRecord, DeviceRecord, RunRecord, TaskMetrics, accelerator_text
 
@@ -44,14 +46,25 @@ class Table:
     title: str
     header: tuple[str, ...]
     rows: tuple[tuple[str, ...], ...]
+    name: str = ""  # what --tables calls it
 
 
 @dataclass(frozen=True)
 class RunTables:
+    """One device's tables and the lines under them. ``folded`` says in one line each what a
+    backend that was unavailable for every build lacked (its column is left out); ``headline``
+    is what the default view prints under the summary, ``lines`` everything about how it was
+    measured (repeats, pinning, fingerprint, memory, start, sustained runs)."""
+
     device: str
     tables: tuple[Table, ...]
     footnotes: tuple[str, ...]
-    lines: tuple[str, ...] = ()  # how it was measured (repeats, pinning), and sustained runs
+    lines: tuple[str, ...] = ()
+    folded: tuple[str, ...] = ()
+    headline: tuple[str, ...] = ()
+
+    def chosen(self, names: tuple[str, ...]) -> tuple[Table, ...]:
+        return tuple(t for t in self.tables if t.name in names)
 
 
 def modes_backends(cells: list[CellRecord], run: RunRecord) -> tuple[list[str], list[str]]:
@@ -70,6 +83,9 @@ TASK_TITLES = {
     "detect": "Detection (COCO): mAP@0.5:0.95 / mAP@0.5 ({count} images)",
     "keypoints": "Keypoints: PCK@0.05 / mean error in input pixels ({count} images)",
 }
+
+
+TASK_QUALITY = {"segment": "mIoU / pixel accuracy", "detect": "mAP@0.5:0.95 / mAP@0.5", "keypoints": "PCK@0.05 / mean error"}
 
 
 def task_text(task: TaskMetrics) -> str:
@@ -226,13 +242,14 @@ def accelerator_lines(cells: list[CellRecord]) -> list[str]:
     return [f"{backend}: {'; '.join(sorted(names))}" for backend, names in sorted(seen.items())]
 
 
-GRIDS: tuple[tuple[str, Callable[[RunRecord, CellRecord], str]], ...] = (
-    ("Accuracy top-1 / top-3 ({count} images)", _accuracy),
-    ("Latency p50 (ms): ±std in one run; with repeats, median of repeat medians [95% CI], CV between repeats", _latency),
-    ("Fidelity vs none/cpu1: worst output's SNR (which output, when several) / top-1 agreement", _fidelity),
-    ("Delegation: nodes taken by the delegate / all nodes; ops on the GPU/NPU (LiteRT)", _delegation),
-    ("Memory (MB) over the worker's baseline: after init / peak", _memory),
-    ("Start (ms): cold init / warm init (a fresh worker with the caches the cold start wrote)", _start),
+GRIDS: tuple[tuple[str, str, Callable[[RunRecord, CellRecord], str]], ...] = (
+    ("accuracy", "Accuracy top-1 / top-3 ({count} images)", _accuracy),
+    ("latency", "Latency p50 (ms): ±std in one run; with repeats, median of repeat medians [95% CI], CV between repeats",
+     _latency),
+    ("fidelity", "Fidelity vs none/cpu1: worst output's SNR (which output, when several) / top-1 agreement", _fidelity),
+    ("delegation", "Delegation: nodes taken by the delegate / all nodes; ops on the GPU/NPU (LiteRT)", _delegation),
+    ("memory", "Memory (MB) over the worker's baseline: after init / peak", _memory),
+    ("start", "Start (ms): cold init / warm init (a fresh worker with the caches the cold start wrote)", _start),
 )
 
 
@@ -242,19 +259,81 @@ def _size_cells(size: int | None, base: int | None) -> tuple[str, str]:
     return f"{size:,}", f"{size / base:.3f}" if base else "-"
 
 
-def device_tables(run: RunRecord, serial: str) -> RunTables:
-    """The tables for one device; every cell without a number points at its footnote."""
-    cells = [c for c in run.cells if c.device == serial]
-    modes, backends = modes_backends(cells, run)
-    grid = {(c.mode, c.backend): c for c in cells}
-    notes = Footnotes.of(cells)
+def folded_backends(cells: list[CellRecord], backends: list[str]) -> dict[str, str]:
+    """Backends unavailable in every build for one reason (NNAPI on a device without it): their
+    column would repeat that reason in every row, so it is said once under the tables instead."""
+    folded = {}
+    for backend in backends:
+        reasons = {c.error or c.status for c in cells if c.backend == backend and c.status == "unavailable"}
+        if len(reasons) == 1 and all(c.status == "unavailable" for c in cells if c.backend == backend):
+            folded[backend] = reasons.pop()
+    return folded if len(folded) < len(backends) else {}
+
+
+def _p50(cell: CellRecord) -> str:
+    """The summary's latency: one run's p50, or with repeats the median of their medians."""
+    latency = cell.result.latency
+    if latency is None:
+        return "-"
+    if len(cell.timed) < 2:
+        return f"{latency.p50:.3f}" + (" (throttled)" if throttled_figure(cell) else "")
+    return f"{float(np.median([r.median_ms for r in cell.timed])):.3f}"
+
+
+def _quality_cell(run: RunRecord, by_mode: list[CellRecord], render: Callable[[RunRecord, CellRecord], str],
+                  notes: Footnotes) -> str:
+    """A build's quality from its first measured backend (cpu1 in a plain run), naming any other."""
+    ok = [c for c in by_mode if c.status == "ok"]
+    if not ok:
+        return notes.mark(by_mode[0]) if by_mode else "not run"
+    text = render(run, ok[0])
+    return text if ok[0].backend == "cpu1" else f"{text} ({ok[0].backend})"
+
+
+def _human_size(size: int) -> str:
+    return f"{size / 1e6:.2f} MB" if size >= 100_000 else f"{size / 1e3:.1f} kB"
+
+
+def summary_table(run: RunRecord, cells: list[CellRecord], modes: list[str], backends: list[str],
+                  headers: list[str], notes: Footnotes) -> Table:
+    """The seed's table in one: size, quality, p50 latency per backend, a row per build."""
+    labelled = any(c.task is not None or c.result.accuracy is not None for c in cells)
+    task = next((c.task.task for c in cells if c.task is not None), None)
+    quality, render = (TASK_QUALITY.get(task or "", "top-1 / top-3"), _accuracy) if labelled else ("fidelity (worst SNR)", _fidelity)
     sizes = {m: next((c.size_bytes for c in cells if c.mode == m and c.size_bytes), None) for m in modes}
     base = sizes.get("none")
-    size_rows = tuple((m, *_size_cells(sizes[m], base)) for m in modes)
-    tables = [Table("Model size", ("mode", "bytes", "vs none"), size_rows)]
+    grid = {(c.mode, c.backend): c for c in cells}
+    rows = []
+    for mode in modes:
+        size = sizes[mode]
+        row = [mode, _human_size(size) if size else "-", f"{size / base:.2f}x" if size and base else "-",
+               _quality_cell(run, [grid[(mode, b)] for b in backends if (mode, b) in grid], render, notes)]
+        for backend in backends:
+            cell = grid.get((mode, backend))
+            row.append("not run" if cell is None else _p50(cell) if cell.status == "ok" else notes.mark(cell))
+        rows.append(tuple(row))
+    header = ("mode", "size", "vs none", quality, *(f"p50 {h} (ms)" for h in headers))
+    return Table(f"Summary ({run.dataset.count} images): size, {quality}, p50 latency per backend", header, tuple(rows),
+                 "summary")
+
+
+def device_tables(run: RunRecord, serial: str) -> RunTables:
+    """The tables for one device; every cell without a number points at its footnote, except a
+    backend unavailable throughout, which is one line under the tables."""
+    cells = [c for c in run.cells if c.device == serial]
+    modes, backends = modes_backends(cells, run)
+    folded = folded_backends(cells, backends)
+    backends = [b for b in backends if b not in folded]
+    cells_shown = [c for c in cells if c.backend not in folded]
+    grid = {(c.mode, c.backend): c for c in cells_shown}
+    notes = Footnotes.of(cells)  # numbered as the progress lines numbered them, folded backends too
     software = {c.backend for c in cells if c.result.delegation is not None and c.result.delegation.hardware}
     headers = [f"{b} (software)" if b in software else b for b in backends]  # no column reads as a phone's GPU/NPU
-    for title, render in GRIDS:
+    tables = [summary_table(run, cells_shown, modes, backends, headers, notes)]
+    sizes = {m: next((c.size_bytes for c in cells if c.mode == m and c.size_bytes), None) for m in modes}
+    tables.append(Table("Model size", ("mode", "bytes", "vs none"),
+                        tuple((m, *_size_cells(sizes[m], sizes.get("none"))) for m in modes), "size"))
+    for name, title, render in GRIDS:
         rows = []
         for mode in modes:
             row = [mode]
@@ -264,8 +343,12 @@ def device_tables(run: RunRecord, serial: str) -> RunTables:
             rows.append(tuple(row))
         if render is _accuracy:
             title = next((TASK_TITLES[c.task.task] for c in cells if c.task is not None), title)
-        tables.append(Table(title.format(count=run.dataset.count), ("mode", *headers), tuple(rows)))
-    return RunTables(serial, tuple(tables), tuple(notes.reasons), measurement_lines(run, serial, cells))
+        tables.append(Table(title.format(count=run.dataset.count), ("mode", *headers), tuple(rows), name))
+    folded_lines = tuple(f"{backend}: unavailable for every build [{notes.reasons.index(reason) + 1}]" for backend, reason in folded.items())
+    device = next((d for d in run.devices if d.serial == serial), None)
+    headline = (*accelerator_lines(cells), *([fingerprint_line(device)] if device and device.fingerprint else []))
+    return RunTables(serial, tuple(tables), tuple(notes.reasons), measurement_lines(run, serial, cells), folded_lines,
+                     headline)
 
 
 def measurement_lines(run: RunRecord, serial: str, cells: list[CellRecord]) -> tuple[str, ...]:
@@ -302,6 +385,13 @@ def measurement_lines(run: RunRecord, serial: str, cells: list[CellRecord]) -> t
 def _clocks(max_khz: tuple[int, ...]) -> str:
     distinct = sorted({k for k in max_khz if k}, reverse=True)
     return "/".join(f"{k / 1e6:.2f}" for k in distinct) + " GHz" if distinct else "unknown"
+
+
+def fingerprint_line(device: DeviceRecord) -> str:
+    """The fingerprint in one line: which software on which chip (the rest with --tables all)."""
+    f = device.fingerprint
+    assert f is not None
+    return f"fingerprint {f.id}: build {f.build or 'unknown'}; SoC {f.soc or 'unknown'}; {f.runtime or 'runtime unknown'}"
 
 
 def fingerprint_lines(device: DeviceRecord, cells: list[CellRecord]) -> list[str]:

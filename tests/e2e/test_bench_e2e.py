@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -20,6 +19,7 @@ from host.emulator import manager
 from host.errors import StoreError
 from host.results import RunRecord
 from host.store import ResultsStore
+from tests import chromium
 from tests.adb_fixtures import isolated_host
 
 FAST = ["--min-runs", "10", "--min-seconds", "0.05", "--warmup-seconds", "0.01"]
@@ -131,7 +131,7 @@ def test_reports_in_every_format(env, first_run, capsys):
     markdown = capsys.readouterr().out
     assert "| mode | bytes | vs none |" in markdown
     # footnotes are numbered in the order their cells finished, which a shuffled run draws anew
-    number = re.search(r"\| unavailable \[(\d+)\] \|", markdown)
+    number = re.search(r"nnapi: unavailable for every build \[(\d+)\]", markdown)
     assert number and re.search(rf"\[{number.group(1)}\] [^\n]*NNAPI", markdown, re.I), "NNAPI's cells point at its reason"
     assert main(["report", run_id, "--format", "csv", "--db", db]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
@@ -168,25 +168,27 @@ def test_each_cells_per_op_profile_and_its_memory_over_the_baseline(env, first_r
 
 
 def test_html_report_renders_in_headless_chromium_with_its_charts(env, first_run):
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-    if not chromium:
-        pytest.skip("no Chromium installed (CI installs Debian's chromium)")
     page = env / "run.html"
     html = page.read_text()
     for chart in ("chart-pareto", "chart-latency", "chart-accuracy-size", "chart-latency-distribution", "chart-op-types",
                   "chart-layers"):
         assert f'id="{chart}"' in html
-    assert html.index('id="recommendation"') < html.index("Model size"), "the recommendation comes first"
+    assert html.index('id="recommendation"') < html.index("Summary") < html.index("<details"), "the answer comes first"
     pick = re.search(r"Which build to ship: (\S+) on cpu", html)
     assert pick and pick.group(1) not in ("integer", "full_integer"), "never the builds that lost 40 points"
     profile = env / "chromium-profile"
-    base = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", f"--user-data-dir={profile}", "--virtual-time-budget=5000"]
-    dom = subprocess.run([*base, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    dom = chromium.dom(page, profile)
     assert 'data-charts-rendered="6"' in dom, "all six chart images decoded in the browser"
-    assert "Latency p50" in dom and re.search(r"unavailable \[\d+\]", dom)
-    shot = env / "report.png"
-    subprocess.run([*base, f"--screenshot={shot}", "--window-size=1280,2400", page.as_uri()], capture_output=True, timeout=120)
+    assert "Latency p50" in dom and "nnapi: unavailable for every build" in dom and "<details>" in dom
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_the_report_fits_a_laptop_and_a_phone_without_horizontal_scrolling(env, first_run, width):
+    """Tables scroll inside their own box and charts shrink to the window; the test fails on a
+    page wider than the window (it did before both, at 390 px)."""
+    page, profile = env / "run.html", env / "chromium-profile"
+    assert chromium.overflow_px(page, profile, width) == 0
+    shot = chromium.screenshot(page, profile, width, env / f"report-{width}.png")
     assert shot.is_file() and shot.stat().st_size > 10_000
 
 
@@ -362,6 +364,28 @@ def test_given_tflite_builds_are_benched_as_they_are(env, tmp_path):
         for cell in run["cells"]:
             assert cell["status"] == "ok" and cell["accuracy"]["top1"] >= 0.9
             assert cell["size_bytes"] == (tmp_path / "build" / f"{cell['mode']}.tflite").stat().st_size
+
+
+def test_the_console_leads_with_the_answer_and_every_run_writes_its_report(env, capsys):
+    """No --report or --json: the run's folder gets both, their paths are the last lines; the
+    console shows the summary (nnapi folded into one line) and the pick; --tables all the rest."""
+    db = str(env / "console.sqlite")
+    argv = ["bench", "--modes", "none,float16", "--backends", "cpu1,nnapi", "--limit", "30", "--db", db, *FAST]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    lines = out.strip().splitlines()
+    assert lines[-2].startswith("json: ") and lines[-1].startswith("report: "), lines[-3:]
+    report, record = Path(lines[-1].removeprefix("report: ")), Path(lines[-2].removeprefix("json: "))
+    run_id = json.loads(record.read_text())["run_id"]
+    assert report == env / "data" / "runs" / run_id / "report.html" and "<details>" in report.read_text()
+    assert lines[-3].startswith("recommended: ")
+    assert "Summary" in out and "p50 cpu1 (ms)" in out and "nnapi: unavailable for every build [1]" in out
+    assert "p50 nnapi" not in out and "Model size" not in out and "Memory (MB)" not in out
+    assert sum(1 for line in lines if line.startswith("fingerprint ")) == 1
+    assert main(["report", run_id, "--tables", "all", "--db", db]) == 0
+    everything = capsys.readouterr().out
+    assert all(title in everything for title in ("Model size", "Latency p50", "Memory (MB)", "Start (ms)", "at the start:"))
+    assert main(["bench", "--tables", "sizes", "--db", db]) == 2
 
 
 def demo_eval() -> Path:

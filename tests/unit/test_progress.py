@@ -33,6 +33,8 @@ def test_a_reason_is_printed_once_and_numbered_as_the_tables_number_it():
     assert "[1/4] none/cpu1: ok, p50 1.000 ms, top-1 90.0%" in text and "[2/4] float16/cpu1: failed [1]: boom" in text
     tables = device_tables(replace(run("r"), cells=done, modes=("none", "float16"), backends=("cpu1", "gpu")), "D")
     assert tables.footnotes == ("boom", reason), "the tables number the reasons as the progress lines did"
-    accuracy = tables.tables[1].rows
-    assert accuracy[0][2] == "unavailable [2]" and accuracy[1][1] == "failed [1]"
+    summary, accuracy = tables.chosen(("summary",))[0], tables.chosen(("accuracy",))[0]
+    assert accuracy.header == ("mode", "cpu1") and accuracy.rows[1][1] == "failed [1]"
+    assert summary.rows[1][-1] == "failed [1]" and summary.rows[0][0] == "none" and summary.rows[0][2] == "1.00x"
+    assert tables.folded == ("gpu: unavailable for every build [2]",), "a column unavailable throughout is one line"
     assert "none: cached, 655,404 bytes" in text and "integer: conversion failed after" in text
