@@ -42,7 +42,7 @@ def run_doctor(args: argparse.Namespace) -> int:
         print(f"cleaned up: {line}")
     diagnosis = diagnose(device, options.device_python, options.gpu_delegate, options.nnapi_delegate)
     print_doctor(diagnosis)
-    return ExitCode.OK if diagnosis.healthy else ExitCode.FAILED
+    return ExitCode.OK if diagnosis.exit_ok else ExitCode.FAILED
 
 
 def run_provision(args: argparse.Namespace) -> int:
@@ -61,6 +61,12 @@ def run_provision(args: argparse.Namespace) -> int:
     device = resolve_one(parse_server(options.adb_server), options.device)
     ran = provision(device, say)
     print(f"{device.serial}: Termux has what the agent needs" + ("" if ran else " (nothing was missing)"))
+    if device.props().emulated:
+        from host.devices.launch.choose import install_launcher
+        from host.devices.launch.litert import ensure_on_emulated
+
+        if ensure_on_emulated(device, install_launcher(device)):
+            print(f"{device.serial}: LiteRT from the ai-edge-litert wheel installed (its software GPU and NPU)")
     return ExitCode.OK
 
 

@@ -117,8 +117,11 @@ def test_a_stock_phone_gets_the_advice_and_bench_stops_before_any_conversion(pho
 
 def test_termux_run_as_after_provision_and_the_app_s_agent_is_beyond_the_shell(phones, capsys):
     device = phones["termux"]
-    check = {c.name: c for c in diagnose(device).launchers}["termux-run-as"]
+    diagnosis = diagnose(device)
+    check = {c.name: c for c in diagnosis.launchers}["termux-run-as"]
     assert not check.works and check.fix == f"host provision --device {device.serial}"
+    assert diagnosis.advice.startswith(f"run `host provision --device {device.serial}`") and "github" not in diagnosis.advice.lower()
+    assert main(["doctor", "--device", device.serial]) == 0, "what host provision fixes is not a failure"
     steps: list[str] = []
     assert len(provision(device, steps.append)) == 5 and steps[0].startswith("[1/5] pkg install -y python")
     assert provision(device, steps.append) == [], "a second provision installs nothing"

@@ -59,6 +59,12 @@ class Diagnosis:
     checks: tuple[Check, ...] = ()
     advice: str = ""
     notes: list[str] = field(default_factory=list)
+    provision_fixes: bool = False  # what is missing, ``host provision`` installs from the host
+
+    @property
+    def exit_ok(self) -> bool:
+        """doctor fails (exit 1) only where nothing run from the host can fix the device."""
+        return self.healthy or self.provision_fixes
 
     @property
     def healthy(self) -> bool:
@@ -74,6 +80,12 @@ def diagnose(device: Device, device_python: str | None = None, gpu_delegate: str
     working = [(c, launcher) for c, launcher in found if launcher is not None and c.name != "attach"]
     if not working:
         attached = next((c for c in checks if c.name == "attach" and c.works), None)
+        termux = next((c for c in checks if c.name == "termux-run-as"), None)
+        if not attached and termux is not None and termux.fix.startswith("host provision"):
+            extra = " and LiteRT's GPU and NPU from the ai-edge-litert wheel" if props.emulated else ""
+            return Diagnosis(line, checks, None, provision_fixes=True,
+                             advice=f"run `{termux.fix}`: it installs Python, numpy, grpcio and the TFLite runtime "
+                                    f"inside Termux{extra}; then `host doctor` again")
         return Diagnosis(line, checks, "attach" if attached else None,
                          advice="" if attached else advice(device, [c for c in checks if c.name != "attach"]))
     check, launcher = working[0]
@@ -95,7 +107,10 @@ def _litert(device: Device, launcher: Launcher) -> list[Check]:
     except LiteRtProvisionError as e:
         return [Check("litert", False, str(e), "")]
     checks = []
-    if manifest is None:
+    if manifest is None and device.props().emulated:
+        checks.append(Check("litert", False, "not installed yet: gpu and npu wait for it",
+                            f"host provision --device {device.serial} (or the first bench) installs the ai-edge-litert wheel's"))
+    elif manifest is None:
         checks.append(Check("litert", False, "not provisioned: gpu and npu are unavailable", fix))
     else:
         version, files = str(manifest.get("version", "?")), manifest.get("files")
