@@ -19,6 +19,7 @@ from device_agent.contract import Delegation
 from device_agent.engine_litert import CompiledModel, Folders, registered_accelerators
 from device_agent.errors import DeviceAgentError
 from device_agent.litert_capi import COMPILATION_ERROR, HW_GPU, HW_NPU, Library, LiteRtError
+from device_agent.native_log import captured_stderr, refused_ops
 from device_agent.start_cache import StartCache
 
 FROM_CACHE = "; the compiled model read from the start cache, its ops counted on the NPU by the cold start that wrote it"
@@ -84,12 +85,15 @@ def prepare(root: Path, model_path: str, total_ops: int, spec: backends.BackendS
     chosen, version = opened.plan, opened.setup.version
     started = time.perf_counter()  # an NPU compiles the model here, on the device: part of init
     try:
-        model = CompiledModel(opened.library, model_path, total_ops, opened.folders, chosen.accelerators, chosen.opaque)
+        with captured_stderr() as log:
+            model = CompiledModel(opened.library, model_path, total_ops, opened.folders, chosen.accelerators, chosen.opaque)
     except LiteRtError as e:
         if e.status == COMPILATION_ERROR:
+            named = refused_ops(log)
+            which = f"it refused {named}" if named else f"some of its {total_ops} ops are not accelerated"
             raise AcceleratorFallback(f"LiteRT {version}'s {chosen.label} accelerator does not run this model by itself "
-                                      f"({e}: some of its {total_ops} ops are not accelerated); it is never measured with "
-                                      f"the CPU filling in, so there is no {spec.name} figure") from e
+                                      f"({e}: {which}); it is never measured with the CPU filling in, so there is no "
+                                      f"{spec.name} figure") from e
         raise CompileFailed(f"LiteRT {version}'s {chosen.label} accelerator rejects this build ({e}), so there is no "
                             f"{spec.name} figure for it") from e
     init_ms = (time.perf_counter() - started) * 1000.0

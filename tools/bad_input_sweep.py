@@ -4,7 +4,7 @@ fresh process, one HOME, no device attached), and how each ended.
 A case is right when it ends with exit 2 and one line on stderr, before any device work (a
 case that starts measuring runs into the 90 s limit and shows as ``timeout``), except the few in
 ``BY_DESIGN``, which say why they are accepted. What it prints is one JSON line per case and a
-summary; the README's bad-input section quotes the summary. It takes about ten minutes (a fresh
+summary; docs/benching.md quotes the summary. It takes about ten minutes (a fresh
 Python per case, TensorFlow loaded again for the conversion cases); CI runs the same cases in one
 process (``tests/integration/test_bad_input_sweep.py``), in about 25 s.
 

@@ -125,5 +125,6 @@ class ProgressListener:
             latency = f", p50 {r.latency.p50:.3f} ms" if r.latency else ""
             accuracy = f", top-1 {100 * r.accuracy.top1:.1f}%" if r.accuracy else ""
             return f"ok{latency}{accuracy}"
-        number, new = self.footnotes.setdefault(cell.device, Footnotes()).number(cell)
-        return f"{cell.status} [{number}]" + (f": {cell.error}" if new and cell.error else "")
+        notes = self.footnotes.setdefault(cell.device, Footnotes())
+        number, new = notes.number(cell)
+        return f"{cell.status} [{number}]" + (f": {notes.reasons[number - 1]}" if new and cell.error else "")

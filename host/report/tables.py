@@ -31,7 +31,7 @@ class Footnotes:
 
     def number(self, cell: CellRecord) -> tuple[int, bool]:
         """The cell's footnote number, and whether it is new (its reason is said the first time)."""
-        reason = cell.error or cell.status
+        reason = " ".join((cell.error or cell.status).split())  # a loader's multi-line message reads as one line
         new = reason not in self.reasons
         if new:
             self.reasons.append(reason)

@@ -52,7 +52,11 @@ def _store_listing(env: Path) -> dict[str, tuple[int, int]]:
 
 
 def test_json_matches_the_contract_field_by_field(first_run):
+    """The run's JSON against docs/run.schema.json (no field more, none less), then its values."""
+    import jsonschema
+
     run = first_run
+    jsonschema.validate(run, json.loads((Path(__file__).resolve().parents[2] / "docs" / "run.schema.json").read_text()))
     assert set(run) == {"run_id", "started", "tool_version", "model", "dataset", "devices", "cells"}
     assert set(run["model"]) == {"name", "sha256", "input_shape"} and run["model"]["name"] == "demo"
     assert run["model"]["input_shape"] == [1, 64, 64, 3]
@@ -91,6 +95,7 @@ def test_json_matches_the_contract_field_by_field(first_run):
             assert cell["accuracy"]["count"] == 60 and set(cell["fidelity"]) == FIDELITY_KEYS
         elif cell["backend"] == "gpu":  # no int16 activations on LiteRT's GPU: refused alone, never run on the CPU instead
             assert cell["status"] == "fallback" and "does not run this model by itself" in cell["error"], cell
+            assert "Tensor type(INT16) is not supported" in cell["error"], "LiteRT's log names what it refused"
             assert cell["latency_ms"] is None and cell["accuracy"] is None
         else:
             assert cell["status"] == "unavailable" and "emulated device" in cell["error"]

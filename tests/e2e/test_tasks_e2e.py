@@ -10,7 +10,9 @@ then weighs the task's metric, and labels that do not fit the model are refused 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import jsonschema
 import pytest
 
 from host.cli import main
@@ -27,6 +29,7 @@ from tests.builders import (
     write_sized_images,
 )
 
+SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "docs" / "run.schema.json").read_text())
 FAST = ["--min-runs", "10", "--min-seconds", "0.05", "--warmup-seconds", "0.01"]
 
 
@@ -41,7 +44,9 @@ def _bench(env, model, images, labels, modes, backends, name):
     argv = ["bench", "--model", str(model), "--dataset", str(images), "--labels", str(labels), "--calibration", str(images),
             "--modes", modes, "--backends", backends, "--db", str(env / "r.sqlite"), "--json", str(env / f"{name}.json"), *FAST]
     assert main(argv) == 0
-    return json.loads((env / f"{name}.json").read_text())
+    run = json.loads((env / f"{name}.json").read_text())
+    jsonschema.validate(run, SCHEMA)  # each task's metrics as the contract documents them
+    return run
 
 
 def _ok(run):
@@ -63,6 +68,8 @@ def test_a_segmenter_is_scored_by_miou_against_its_masks(env, capsys):
     assert float_cell["mean_iou"] > 0.99 and float_cell["pixel_accuracy"] > 0.99, float_cell
     capsys.readouterr()
     assert main(["report", run["run_id"], "--db", str(env / "r.sqlite")]) == 0
+    assert "Summary (12 images): size, mIoU / pixel accuracy" in capsys.readouterr().out, "the summary names the task's metric"
+    assert main(["report", run["run_id"], "--tables", "accuracy", "--db", str(env / "r.sqlite")]) == 0
     assert "Segmentation: mIoU / pixel accuracy (12 images)" in capsys.readouterr().out
     assert main(["recommend", run["run_id"], "--db", str(env / "r.sqlite")]) == 0
     assert "within 1 point of the float build's mIoU" in capsys.readouterr().out

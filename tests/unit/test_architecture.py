@@ -110,11 +110,11 @@ def test_the_agent_imports_nothing_from_the_host():
     assert not offenders, "the agent runs on the phone with numpy, grpcio, protobuf and a TFLite runtime only"
 
 
-def test_the_readme_lists_every_exit_code():
+def test_the_contract_page_lists_every_exit_code():
     from host.errors import ExitCode
 
-    readme = (ROOT / "README.md").read_text()
-    table = dict(re.findall(r"^\| (\d+) \| (.+?) \|$", readme, flags=re.M))
+    page = (ROOT / "docs" / "contract.md").read_text()
+    table = dict(re.findall(r"^\| (\d+) \| (.+?) \|$", page, flags=re.M))
     assert sorted(int(code) for code in table) == sorted(int(code) for code in ExitCode)
 
 
