@@ -259,9 +259,10 @@ def test_a_device_that_disconnects_mid_run_fails_the_rest_and_loses_nothing(env)
             finished_before = len(stored.cells) if stored else 0
     os.kill(state.pid, signal.SIGKILL)
     code = proc.wait(timeout=300)
+    # a phone would keep the orphaned agent until its idle exit; stopping powers the emulated phone
+    # off: each domain's pid 1, and with it the agent this test's bench started there
     manager.stop_state(parse_server(None), state)
-    # a phone would keep the orphaned agent until its idle exit; here, end it with the test
-    subprocess.run(["pkill", "-f", str(env / "doomed-sandbox")], check=False)
+    assert manager.power_off(env / "doomed-sandbox") == 0, "no domain of the stopped phone is left running"
     store = ResultsStore(db)
     run = store.load_run("latest")
     store.close()
@@ -459,9 +460,8 @@ def test_what_a_killed_bench_left_on_the_device_is_cleaned_up_by_doctor(env, tmp
         proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
         sessions = env / "data" / "sessions"
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not any(sessions.glob(f"{proc.pid}-*.json")):
-            time.sleep(0.2)
-        time.sleep(1.0)
+        while time.monotonic() < deadline and not _agent_of(device, sessions, proc.pid):
+            time.sleep(0.2)  # until the bench's session names an agent that runs on the device
         proc.kill()
         proc.wait(timeout=30)
         (record_path,) = sessions.glob(f"{proc.pid}-*.json")
@@ -472,6 +472,19 @@ def test_what_a_killed_bench_left_on_the_device_is_cleaned_up_by_doctor(env, tmp
         assert not running(device, record["agent_pid"], record["stop_prefix"]) and not record_path.exists()
     finally:
         manager.stop_state(address, state)
+
+
+def _agent_of(device: Device, sessions: Path, pid: int) -> bool:
+    """Whether bench ``pid`` has recorded its session and the agent it names runs on the device."""
+    from host.devices.launch.launchers import running
+
+    for path in sessions.glob(f"{pid}-*.json"):
+        try:
+            record = json.loads(path.read_text())
+        except ValueError:  # written as we read it
+            return False
+        return bool(record.get("agent_pid")) and running(device, record["agent_pid"], record["stop_prefix"])
+    return False
 
 
 @pytest.fixture(scope="module")

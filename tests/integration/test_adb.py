@@ -21,18 +21,9 @@ from host.devices.selection.resolve import resolve_one
 from host.devices.transport.adb import AdbServerAddress, connect_device, free_local_port, kill_server
 from host.devices.transport.device import Device, list_devices
 from host.errors import DeviceDisconnected, DeviceError, DeviceNotFound, DeviceUnauthorized, UploadRejected
-from tests.adb_fixtures import adb_binaries, emulated_device, private_adb_server
+from tests.adb_fixtures import emulated_device
 
 BIG = 50 * 1024 * 1024
-
-
-@pytest.fixture(scope="module", params=sorted(adb_binaries().items()), ids=lambda item: item[0])
-def adb_server(request, tmp_path_factory):
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("QUANTBENCH_DATA_DIR", str(tmp_path_factory.mktemp("data")))
-        patch.setenv("QUANTBENCH_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
-        with private_adb_server(request.param[1]) as server:
-            yield server
 
 
 @pytest.fixture(scope="module")
@@ -195,6 +186,7 @@ def test_daemon_killed_mid_transfer_is_a_clear_disconnect_not_a_hang(adb_server,
         fifo = tmp_path / "slow.fifo"
         os.mkfifo(fifo)
         stop = threading.Event()
+        written = [0]
 
         def feed() -> None:
             try:
@@ -202,6 +194,7 @@ def test_daemon_killed_mid_transfer_is_a_clear_disconnect_not_a_hang(adb_server,
                     while not stop.is_set():
                         handle.write(os.urandom(64 * 1024))
                         handle.flush()
+                        written[0] += 64 * 1024
                         time.sleep(0.01)
             except (BrokenPipeError, OSError):
                 pass
@@ -212,7 +205,8 @@ def test_daemon_killed_mid_transfer_is_a_clear_disconnect_not_a_hang(adb_server,
         pusher = threading.Thread(target=lambda: _capture(errors, device.push_unchecked, fifo, "/data/local/tmp/slow.bin"))
         started = time.monotonic()
         pusher.start()
-        time.sleep(1.0)
+        while written[0] < 512 * 1024 and pusher.is_alive() and time.monotonic() - started < 60:
+            time.sleep(0.05)  # until the push has carried half a MiB: it is mid-push, whatever the load
         os.kill(state.pid, signal.SIGKILL)
         pusher.join(timeout=90)
         stop.set()

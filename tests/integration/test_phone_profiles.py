@@ -24,18 +24,8 @@ from host.devices.transport.device import Device
 from host.emulator import manager
 from host.emulator.apps import type_in_termux
 from host.errors import DeployError, DeviceError
-from tests.adb_fixtures import adb_binaries, private_adb_server
 
 TERMUX_PACKAGES = "pkg install -y python python-numpy python-grpcio python-tflite-runtime && pip install protobuf"
-
-
-@pytest.fixture(scope="module", params=sorted(adb_binaries().items()), ids=lambda item: item[0])
-def adb_server(request, tmp_path_factory):
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("QUANTBENCH_DATA_DIR", str(tmp_path_factory.mktemp("data")))
-        patch.setenv("QUANTBENCH_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
-        with private_adb_server(request.param[1]) as server:
-            yield server
 
 
 @pytest.fixture(scope="module")
