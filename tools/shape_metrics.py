@@ -43,14 +43,16 @@ def _string_comparisons(tree: ast.AST) -> int:
     return count
 
 
-def _imports(path: Path, root: Path, tree: ast.AST) -> set[str]:
+def _imports(tree: ast.AST, modules: set[str]) -> set[str]:
     names = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names |= {a.name for a in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module)
-            names |= {f"{node.module}.{a.name}" for a in node.names}
+            submodules = {f"{node.module}.{a.name}" for a in node.names} & modules
+            names |= submodules  # ``from pkg import mod`` imports mod; pkg's own names come from pkg
+            if len(submodules) < len(node.names):
+                names.add(node.module)
     return names
 
 
@@ -123,7 +125,7 @@ def measure(root: Path) -> dict[str, object]:
         row["long_functions"] += sum(1 for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
                                      and n.end_lineno - n.lineno + 1 > 50)
         row["lines_over_120"] += sum(1 for line in text.splitlines() if len(line) > 120)
-        graph[name] = {m for m in _imports(path, root, tree) if m in modules and m != name}
+        graph[name] = {m for m in _imports(tree, set(modules)) if m in modules and m != name}
     return {"packages": totals, "module_cycles": _cycles({k: v for k, v in graph.items() if not k.startswith("tests")})}
 
 

@@ -8,17 +8,14 @@ model loads.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from host.convert.cache import ConversionCache
 from host.convert.modes import QuantMode
 from host.convert.qat import QatJob
 from host.convert.records import ConvertOptions
+from host.convert.sources import LoadedModel
 from host.data.images import ImageSet, list_images, load_image_set, round_robin
 from host.errors import DatasetError, HostError, InputError
-
-if TYPE_CHECKING:
-    from host.convert.converter import LoadedModel
 
 
 class Training:

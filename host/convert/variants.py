@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -20,10 +20,8 @@ from host.convert.inspect import TfliteFacts, inspect_tflite
 from host.convert.modes import QuantMode
 from host.convert.promises import check_promises
 from host.convert.records import ConvertOptions, ModeResult
+from host.convert.sources import FloatSource, LoadedModel
 from host.errors import ConversionError
-
-if TYPE_CHECKING:
-    from host.convert.converter import FloatSource, LoadedModel
 
 
 def convert_variant(

@@ -12,10 +12,10 @@ from pathlib import Path
 
 from host.convert.cache import ConversionCache
 from host.convert.calibration import CalibrationSet, load_calibration, load_tensor_calibration, representative_dataset_of
-from host.convert.converter import LoadedModel
 from host.convert.inputs import InputRequest, ResolvedInputs
 from host.convert.loader import ModelSource
 from host.convert.selective import Calibrated, quantize
+from host.convert.sources import LoadedModel
 from host.data.preprocess import get_preset
 from host.data.tensors import ModelInput, is_tensor_data
 from host.errors import InputError

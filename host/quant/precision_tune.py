@@ -27,7 +27,6 @@ from host.hashing import sha256_file
 from host.quant.options import TuneOptions
 from host.quant.precisions import (
     BITS,
-    STATE_FILE,
     PrecisionResult,
     PrecisionSearch,
     parse_precisions,
@@ -35,6 +34,7 @@ from host.quant.precisions import (
     search,
     weight_error,
 )
+from host.quant.resumable import STATE_FILE
 from host.quant.tune_resume import CellsTold, resume_command
 from host.results import CellRecord, RunRecord
 

@@ -19,10 +19,8 @@ what is missing.
 from __future__ import annotations
 
 import hashlib
-import json
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,14 +29,10 @@ import numpy as np
 from host.convert.graph import GraphOp
 from host.convert.inspect import WEIGHT_OPS
 from host.errors import InputError
-from host.fsio import atomic_write
-from host.quant.tune_resume import known_or_written
-from host.results import CellRecord, RunRecord
+from host.quant.resumable import Measure, ResumableSearch
 
 PRECISIONS = ("int4", "int8", "float")  # lowest first
 BITS = {"int4": 4, "int8": 8}
-STATE_FILE = "tune.json"
-Measure = Callable[[Path, Callable[[CellRecord], None]], RunRecord]
 
 
 def parse_precisions(text: str) -> tuple[str, ...]:
@@ -62,6 +56,7 @@ class Plan:
     top1: float | None = None
     p50_ms: float | None = None
     error: str = ""
+    run_id: str = ""
 
     @property
     def key(self) -> str:
@@ -129,82 +124,30 @@ def recipe(lowest: str, precisions: dict[str, str]) -> list[dict[str, Any]]:
     return [entry(".*", lowest)] + [entry(f"^{re.escape(tensor)};", p) for tensor, p in sorted(precisions.items())]
 
 
-class PrecisionSearch:
-    """The plans by key, the device time spent, and how to build and measure one."""
+class PrecisionSearch(ResumableSearch[Plan]):
+    """Precision plans as candidates: each built by the quantizer from the float model."""
 
     def __init__(self, float_model: bytes, lowest: str, out: Path, measure: Measure, identity: dict[str, Any],
                  budget_s: float, on_step: Callable[[str], None]) -> None:
-        self.float_model, self.lowest, self.out, self.measure_run = float_model, lowest, out, measure
-        self.identity, self.budget_s, self.on_step = identity, budget_s, on_step
-        self.folder = out / "candidates"
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.by_key: dict[str, Plan] = self._load()
-        self.spent = 0.0
-
-    def _load(self) -> dict[str, Plan]:
-        try:
-            state = json.loads((self.out / STATE_FILE).read_text())
-        except (OSError, ValueError):
-            return {}
-        if state.get("inputs") != self.identity:
-            return {}  # another model, dataset, device, backend or precision list: nothing carries over
-        return {key: Plan(**value) for key, value in state.get("plans", {}).items()}
-
-    def save(self, extra: dict[str, Any] | None = None) -> None:
-        state = {"inputs": self.identity, "plans": {k: asdict(p) for k, p in self.by_key.items()}, **(extra or {})}
-        atomic_write(self.out / STATE_FILE, json.dumps(state, indent=2).encode())
+        super().__init__(out, identity, measure, budget_s, on_step, "plans", lambda value: Plan(**value))
+        self.float_model, self.lowest = float_model, lowest
 
     def plan(self, precisions: dict[str, str], step: str, name: str) -> Plan:
         from host.convert.quantizer_route import quantize_with
 
         fresh = Plan(name, dict(precisions), step)
         data = self.float_model if step == "reference" else quantize_with(self.float_model, recipe(self.lowest, precisions))
-        return known_or_written(self.by_key, fresh, data, self.folder)
+        return self.known_or_written(fresh, data)
 
-    def run(self, wanted: list[Plan], backend: str) -> None:
-        """Bench the unmeasured ``wanted`` in one run; keep each as its cell finishes."""
-        todo = {p.name: p for p in wanted if not p.measured}
-        if not todo:
-            return
-        entries = {name: {"path": f"{p.key}.tflite"} for name, p in todo.items()}
-        atomic_write(self.folder / "manifest.json", json.dumps({"model": {"name": "tune"}, "modes": entries}).encode())
-        self.on_step("measuring on the device: " + ", ".join(todo))
-
-        def finished(cell: CellRecord) -> None:
-            if cell.backend == backend and cell.mode in todo:
-                _take(todo[cell.mode], cell)
-                self.save()
-
-        started = time.monotonic()
-        try:
-            run = self.measure_run(self.folder, finished)
-        finally:
-            self.spent += time.monotonic() - started
-        cells = {c.mode: c for c in run.cells if c.backend == backend}
-        for name, p in todo.items():
-            _take(p, cells.get(name))
-        self.save()
-
-    def budget_left(self) -> bool:
-        return self.spent < self.budget_s
-
-
-def _take(plan: Plan, cell: CellRecord | None) -> None:
-    plan.error, plan.top1, plan.p50_ms = "", None, None
-    if cell is None:  # not benched (the run ended first): measured again next time
-        return
-    if not cell.ok or cell.result.accuracy is None:
-        plan.error = cell.result.error or "no accuracy measured"
-    else:
-        plan.top1 = round(100 * cell.result.accuracy.top1, 3)
-        plan.p50_ms = cell.result.latency.p50 if cell.result.latency else None
+    def measure(self, wanted: list[Plan], backend: str) -> None:
+        self.run(wanted, backend, "tune", lambda p: {"path": f"{p.key}.tflite"})
 
 
 def search(s: PrecisionSearch, ranked: list[str], precisions: tuple[str, ...], backend: str, max_drop: float,
            layer_of: dict[str, str]) -> PrecisionResult:
     """The lowest precisions that keep top-1 within ``max_drop`` of the float build on ``backend``."""
     reference, lowest = s.plan({}, "reference", "none"), s.plan({}, "lowest", f"all_{precisions[0]}")
-    s.run([reference, lowest], backend)
+    s.measure([reference, lowest], backend)
     if reference.top1 is None:
         raise InputError(f"the float build gave no accuracy on {backend}: {reference.error}")
     target = reference.top1 - max_drop
@@ -236,7 +179,7 @@ def _raise(s: PrecisionSearch, ranked: list[str], precisions: tuple[str, ...], m
             if not s.budget_left():
                 return best or s.by_key["reference"], "budget spent before the target was met"
             plan = s.plan({**below, **{t: level for t in ranked[:count]}}, "raise", f"{level}_worst{count}")
-            s.run([plan], backend)
+            s.measure([plan], backend)
             if best is None or (plan.top1 or 0.0) > (best.top1 or 0.0):
                 best = plan
             if meets(plan):
@@ -258,7 +201,7 @@ def _lower(s: PrecisionSearch, chosen: Plan, precisions: tuple[str, ...], meets:
         if step_down != precisions[0]:
             trial_precisions[tensor] = step_down
         trial = s.plan(trial_precisions, "lower", f"lower{number}_{chosen.name}")
-        s.run([trial], backend)
+        s.measure([trial], backend)
         if meets(trial):
             chosen = trial
     return chosen

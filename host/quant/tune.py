@@ -21,9 +21,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,18 +38,16 @@ from host.quant.debug import LayerError
 from host.quant.device_time import DeviceTime, from_store, layer_shares
 from host.quant.inputs import QuantInputs, load_inputs, quant_request
 from host.quant.options import TuneOptions
-from host.quant.tune_resume import CellsTold, known_or_written, resume_command
+from host.quant.resumable import STATE_FILE, Measure, ResumableSearch
+from host.quant.tune_resume import CellsTold, resume_command
 from host.results import CellRecord, RunRecord
 
 if TYPE_CHECKING:
     from host.bench.cells import BenchListener
     from host.store.location import StoreLocation
 
-STATE_FILE = "tune.json"
 REFERENCE = "none"
 BASE = "integer"
-PENDING_RUN = "(run interrupted)"  # a candidate measured in a run that did not finish: its cell is stored, its run unfinished
-Measure = Callable[[Path, Callable[[CellRecord], None]], RunRecord]  # bench a folder, telling each finished cell
 
 
 @dataclass
@@ -111,39 +108,19 @@ def candidate_name(layers: Sequence[str]) -> str:
     return "keep:" + "+".join(layers) if layers else BASE
 
 
-class _Search:
-    """The state of one tune: candidates by key, the device time spent, and how to measure."""
+def _revive(value: dict[str, Any]) -> Candidate:
+    return Candidate(**{**value, "keep": tuple(value["keep"]), "layers": tuple(value["layers"])})
+
+
+class _Search(ResumableSearch[Candidate]):
+    """One tune: float layer sets as candidates, and the integer build's share of device time per layer."""
 
     def __init__(self, options: TuneOptions, inputs: QuantInputs, measure: Measure,
                  identity: dict[str, Any], on_step: Callable[[str], None]) -> None:
-        self.options, self.inputs, self.measure_run, self.identity, self.on_step = options, inputs, measure, identity, on_step
-        self.out = Path(options.out)
-        self.folder = self.out / "candidates"
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.by_key: dict[str, Candidate] = self._load()
+        super().__init__(Path(options.out), identity, measure, options.budget * 60, on_step, "candidates", _revive)
+        self.options, self.inputs = options, inputs
         self.layer_of = {op.tensor: op.layer for op in inputs.calibrated.ops}
-        self.spent = 0.0
         self.base_time: DeviceTime | None = None  # the integer build's layers' shares of the device time
-
-    def _load(self) -> dict[str, Candidate]:
-        path = self.out / STATE_FILE
-        if not path.is_file():
-            return {}
-        try:
-            state = json.loads(path.read_text())
-        except ValueError:
-            return {}
-        if state.get("inputs") != self.identity:
-            return {}  # another model, dataset, device or backend: nothing carries over
-        return {key: Candidate(**{**value, "keep": tuple(value["keep"]), "layers": tuple(value["layers"])})
-                for key, value in state.get("candidates", {}).items()}
-
-    def save(self, extra: dict[str, Any] | None = None) -> None:
-        state = {"inputs": self.identity, "candidates": {k: asdict(c) for k, c in self.by_key.items()}, **(extra or {})}
-        atomic_write(self.out / STATE_FILE, json.dumps(state, indent=2).encode())
-
-    def budget_left(self) -> bool:
-        return self.spent < self.options.budget * 60
 
     def candidate(self, keep: Sequence[str], step: str) -> Candidate:
         """The candidate keeping ``keep`` in float, built now (cheap) and measured later."""
@@ -151,43 +128,14 @@ class _Search:
         layers = tuple(self.layer_of.get(t, t) for t in keep)
         fresh = Candidate(REFERENCE if step == "reference" else candidate_name(layers), keep, layers, step)
         data = self.inputs.float_model() if step == "reference" else self.inputs.calibrated.build(KeepFloat(keep, nodes=keep))
-        return known_or_written(self.by_key, fresh, data, self.folder)
+        return self.known_or_written(fresh, data)
 
-    def run(self, wanted: list[Candidate]) -> None:
-        """Bench the unmeasured ``wanted`` in one run (one agent session); store what came back."""
-        todo = [c for c in wanted if not c.measured]
-        if not todo:
-            return
-        entries = {c.name: {"path": f"{c.key}.tflite", "variant_of": BASE} for c in todo}
-        atomic_write(self.folder / "manifest.json", json.dumps(
-            {"model": {"name": self.inputs.source.name}, "modes": entries}, indent=2).encode())
-        self.on_step("measuring on the device: " + ", ".join(c.name for c in todo))
-        by_name = {c.name: c for c in todo}
+    def measure(self, wanted: list[Candidate]) -> None:
+        self.run(wanted, self.options.backend, self.inputs.source.name, lambda c: {"path": f"{c.key}.tflite", "variant_of": BASE})
 
-        def finished(cell: CellRecord) -> None:  # kept at once: an interrupted tune resumes after it
-            if cell.backend == self.options.backend and cell.mode in by_name:
-                self._take(by_name[cell.mode], cell, PENDING_RUN)
-                self.save()
-
-        started = time.monotonic()
-        try:
-            run = self.measure_run(self.folder, finished)
-        finally:
-            self.spent += time.monotonic() - started
-        cells = {cell.mode: cell for cell in run.cells if cell.backend == self.options.backend}
-        for c in todo:
-            self._take(c, cells.get(c.name), run.run_id)
-        self.save()
-
-    def _take(self, c: Candidate, cell: CellRecord | None, run_id: str) -> None:
-        """What the device said of candidate ``c`` (its cell, or none)."""
-        c.run_id, c.error, c.top1, c.p50_ms = run_id, "", None, None
-        if cell is None or not cell.ok or cell.result.accuracy is None:
-            c.error = (cell.result.error if cell else "") or "no accuracy measured"
-        else:
-            c.top1 = round(100 * cell.result.accuracy.top1, 3)
-            c.p50_ms = cell.result.latency.p50 if cell.result.latency else None
-        if c.step == "base" and cell is not None:
+    def taken(self, candidate: Candidate, cell: CellRecord | None, run_id: str) -> None:
+        super().taken(candidate, cell, run_id)
+        if candidate.step == "base" and cell is not None:
             self.base_time = layer_shares(cell)
 
 
@@ -204,7 +152,7 @@ def search(options: TuneOptions, inputs: QuantInputs, ranked: list[LayerError], 
     reference, base = s.candidate((), "reference"), s.candidate((), "base")
     units = _units(ranked, options.candidates, neighbours(inputs.calibrated.ops))
     probes = [s.candidate(unit, "single" if len(unit) == 1 else "pair") for unit in units]
-    s.run([reference, base, *probes])
+    s.measure([reference, base, *probes])
     if reference.top1 is None:
         raise InputError(f"the float build gave no accuracy on {options.backend}: {reference.error}")
     target = reference.top1 - options.max_accuracy_drop
@@ -232,7 +180,7 @@ def _cumulative(s: _Search, order: list[tuple[tuple[str, ...], Candidate]], meet
         if not s.budget_left():
             return best or probe, "budget spent before the target was met"
         step = s.candidate(kept, "cumulative")
-        s.run([step])
+        s.measure([step])
         if best is None or (step.top1 or 0) > (best.top1 or 0):
             best = step
         if meets(step):
@@ -246,7 +194,7 @@ def _prune(s: _Search, chosen: Candidate, meets: Callable[[Candidate], bool]) ->
         if len(chosen.keep) == 1 or not s.budget_left():
             break
         trial = s.candidate([t for t in chosen.keep if t != tensor], "prune")
-        s.run([trial])
+        s.measure([trial])
         if meets(trial):
             chosen = trial
     return chosen

@@ -3,11 +3,9 @@ that goes on from ``tune.json``."""
 
 from __future__ import annotations
 
-import hashlib
 import shlex
 from collections.abc import Callable
-from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING
 
 from host.convert.records import ModeResult
 from host.params import flag_of, flat, params
@@ -71,30 +69,3 @@ def resume_command(options: TuneOptions, db: StoreLocation) -> str:
         else:
             words += [flag, shlex.quote(str(value))]
     return " ".join(words) + db_option(db)
-
-
-class Measurable(Protocol):
-    """A candidate of a search (a float layer set, a precision plan): what it is stored under."""
-
-    sha256: str
-    size_bytes: int
-
-    @property
-    def key(self) -> str: ...
-
-
-M = TypeVar("M", bound=Measurable)
-
-
-def known_or_written(by_key: dict[str, M], fresh: M, data: bytes, folder: Path) -> M:
-    """The candidate measured before with these very bytes (a resume), else ``fresh``, its build
-    written under its key: what both searches keep in ``tune.json``."""
-    from host.fsio import atomic_write
-
-    fresh.sha256, fresh.size_bytes = hashlib.sha256(data).hexdigest(), len(data)
-    known = by_key.get(fresh.key)
-    if known is not None and known.sha256 == fresh.sha256:
-        return known
-    atomic_write(folder / f"{fresh.key}.tflite", data)
-    by_key[fresh.key] = fresh
-    return fresh

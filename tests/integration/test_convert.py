@@ -8,7 +8,7 @@ import zipfile
 import pytest
 
 from host.cli import main
-from host.convert import converter as converter_module
+from host.convert import sources as sources_module
 from host.convert import tfenv
 from host.convert import training as training_module
 from host.convert.cache import ConversionCache
@@ -123,7 +123,7 @@ def test_cache_hit_returns_identical_bytes_without_the_converter(workspace, conv
     def converter_must_not_run(*args, **kwargs):
         raise AssertionError("the converter ran on a cache hit")
 
-    monkeypatch.setattr(converter_module, "_run_converter", converter_must_not_run)
+    monkeypatch.setattr(sources_module, "run_converter", converter_must_not_run)
     cache = ConversionCache(workspace / "cache")
     again = convert_model(
         resolve_model(str(workspace / "tiny.keras")), ModeRequest.parse(POST_TRAINING).modes, workspace / "out_again",
@@ -288,9 +288,9 @@ def test_builds_from_the_one_export_are_the_bytes_from_keras_model(workspace, co
     keras_model = weight_dominated_model(batch=1)
     for mode in ModeRequest.parse("none,float16").modes:
         theirs = tfenv.tf().lite.TFLiteConverter.from_keras_model(keras_model)
-        converter_module.apply_mode(theirs, mode, "uint8", None)
+        sources_module.apply_mode(theirs, mode, "uint8", None)
         exported = InferenceExport(keras_model).converter()
-        converter_module.apply_mode(exported, mode, "uint8", None)
+        sources_module.apply_mode(exported, mode, "uint8", None)
         assert bytes(exported.convert()) == bytes(theirs.convert())
 
 
@@ -298,7 +298,7 @@ def test_builds_from_the_one_export_are_the_bytes_from_keras_model(workspace, co
 def test_qat_trains_while_the_other_modes_convert_and_an_interrupt_stops_it(workspace, monkeypatch, tmp_path):
     events: list[str] = []
     jobs: list = []
-    real_job, real_converter = training_module.QatJob, converter_module._run_converter
+    real_job, real_converter = training_module.QatJob, sources_module.run_converter
 
     def job(*args, **kwargs):
         events.append("qat started")
@@ -318,7 +318,7 @@ def test_qat_trains_while_the_other_modes_convert_and_an_interrupt_stops_it(work
             pass
 
     monkeypatch.setattr(training_module, "QatJob", job)
-    monkeypatch.setattr(converter_module, "_run_converter", convert)
+    monkeypatch.setattr(sources_module, "run_converter", convert)
     with pytest.raises(KeyboardInterrupt):
         convert_model(
             resolve_model(str(workspace / "tiny.keras")), ModeRequest.parse("none,float16,qat").modes, tmp_path / "out",

@@ -74,7 +74,7 @@ class FakeSearch:
     def candidate(self, keep, step):
         return Candidate("keep:" + "+".join(keep), tuple(keep), tuple(keep), step)
 
-    def run(self, wanted):
+    def measure(self, wanted):
         self.runs += 1
         for c in wanted:
             c.top1, c.run_id = self.accuracy.get(frozenset(c.keep), 40.0), "r"
