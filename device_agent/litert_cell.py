@@ -19,7 +19,7 @@ from device_agent.contract import Delegation
 from device_agent.engine_litert import CompiledModel, Folders, registered_accelerators
 from device_agent.errors import DeviceAgentError
 from device_agent.litert_capi import COMPILATION_ERROR, HW_GPU, HW_NPU, Library, LiteRtError
-from device_agent.native_log import captured_stderr, refused_ops
+from device_agent.native_log import captured_stderr, first_error, log_reason, refused_ops
 from device_agent.start_cache import StartCache
 
 FROM_CACHE = "; the compiled model read from the start cache, its ops counted on the NPU by the cold start that wrote it"
@@ -89,13 +89,15 @@ def prepare(root: Path, model_path: str, total_ops: int, spec: backends.BackendS
             model = CompiledModel(opened.library, model_path, total_ops, opened.folders, chosen.accelerators, chosen.opaque)
     except LiteRtError as e:
         if e.status == COMPILATION_ERROR:
-            named = refused_ops(log)
-            which = f"it refused {named}" if named else f"some of its {total_ops} ops are not accelerated"
+            named, said = refused_ops(log), first_error(log)
+            which = f"it refused {named}" if named else f"LiteRT's log: {said}" if said else \
+                f"some of its {total_ops} ops are not accelerated"
             raise AcceleratorFallback(f"LiteRT {version}'s {chosen.label} accelerator does not run this model by itself "
                                       f"({e}: {which}); it is never measured with the CPU filling in, so there is no "
                                       f"{spec.name} figure") from e
-        raise CompileFailed(f"LiteRT {version}'s {chosen.label} accelerator rejects this build ({e}), so there is no "
-                            f"{spec.name} figure for it") from e
+        said = log_reason(log)
+        raise CompileFailed(f"LiteRT {version}'s {chosen.label} accelerator rejects this build ({e}"
+                            + (f"; LiteRT's log: {said}" if said else "") + f"), so there is no {spec.name} figure for it") from e
     init_ms = (time.perf_counter() - started) * 1000.0
     accelerated = model.accelerated_ops(partitions_in_model=chosen.accelerators != HW_GPU)
     from_cache = accelerated == 0 and cached and chosen.accelerators == HW_NPU

@@ -16,6 +16,8 @@ from contextlib import contextmanager
 
 REFUSED_HEADER = "Following operations are not supported"
 _REFUSED_OP = re.compile(r"^([A-Z][A-Z0-9_]*): (.+?)(?:\. |\.$|$)")
+_ERROR = re.compile(r"^E(?:RROR)?:?\s*(?:\[[^\]]*\]\s*)?(.*)$")
+MAX_REASON = 300
 MAX_LOG_BYTES = 1 << 20
 
 
@@ -53,3 +55,23 @@ def refused_ops(lines: list[str]) -> str:
     parts = [f"{', '.join(sorted(set(ops)))}: {reason} ({len(ops)} node{'s' if len(ops) > 1 else ''})"
              for reason, ops in by_reason.items()]
     return "; ".join(parts)
+
+
+def first_error(lines: list[str]) -> str:
+    """The log's first ERROR line without its source location, with the line after it where the
+    message goes on there (OpenVINO's exceptions do); '' when the log has none."""
+    for i, line in enumerate(lines):
+        found = _ERROR.match(line.strip()) if line.startswith("ERROR") else None
+        if not found or REFUSED_HEADER in line:
+            continue
+        text = found.group(1).strip()
+        rest = next((other.strip() for other in lines[i + 1:i + 3] if other.strip()), "")
+        if text.endswith(":") and rest and not rest.startswith(("INFO", "WARNING", "ERROR")):
+            text = f"{text} {rest}"
+        return text[:MAX_REASON]
+    return ""
+
+
+def log_reason(lines: list[str]) -> str:
+    """What the log says a compile refused: the ops LiteRT listed, else its first error."""
+    return refused_ops(lines) or first_error(lines)

@@ -60,7 +60,8 @@ def recommendation_html(recommendation: Recommendation) -> list[str]:
             f"<p><strong>{html.escape(recommendation.reason)}</strong></p>"
             f'<p class="notes">Pareto front ({html.escape(quality)}, latency, size) on {html.escape(recommendation.device)}: '
             f"{html.escape(front)}</p>"
-            + (f'<p class="notes">Never picked:</p><ul class="notes" id="excluded">{excluded}</ul>' if excluded else "")
+            + (_details(f"Never picked ({len(recommendation.excluded)})", f'<ul class="notes" id="excluded">{excluded}</ul>')
+               if excluded else "")
             + f'<figure id="chart-pareto"><img alt="{html.escape(quality)} against latency" src="data:image/png;base64,{png}">'
             f"<figcaption>{html.escape(quality)} against p50 latency; dashed: the front; star: the recommended build"
             "</figcaption></figure></section>"]
