@@ -8,6 +8,7 @@ crosses a module boundary. Each dataclass has the name and the fields of its mes
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 
 from device_agent.errors import InvalidRequest
 
@@ -17,7 +18,24 @@ DEFAULT_CELL_TIMEOUT_S = 900.0
 LIBRARY_PROBE_S = 10.0
 LITERT_PROBE_S = 60.0
 DEVICE_INFO_DEADLINE_S = LITERT_PROBE_S + 30.0
-CELL_STATUSES = ("ok", "unavailable", "failed", "fallback", "numerics")
+
+
+class CellStatus(str, Enum):
+    """A cell's outcome. The wire, the JSON and the database carry its value; ``str`` underneath,
+    so it compares equal to that text (Python 3.10's floor has no StrEnum)."""
+
+    OK = "ok"
+    UNAVAILABLE = "unavailable"  # the device lacks the backend: said with the reason, never a failure
+    FAILED = "failed"
+    FALLBACK = "fallback"  # an accelerator that would not take the whole model: no figure, never half on the CPU
+    NUMERICS = "numerics"  # NaN, Inf or all-zero outputs: a failed cell that is never scored
+
+    def __str__(self) -> str:
+        return self.value
+
+
+CELL_STATUSES = tuple(status.value for status in CellStatus)
+FAILING = frozenset({CellStatus.FAILED, CellStatus.NUMERICS})  # what makes a run exit 1
 
 
 @dataclass(frozen=True)
@@ -254,7 +272,7 @@ class Fidelity:
 class CellResult:
     """One cell's outcome. A model the interpreter rejects is a failed result (phase ``load``)."""
 
-    status: str
+    status: CellStatus
     error: str = ""
     phase: str = ""
     latency: LatencyStats | None = None
@@ -275,13 +293,19 @@ class CellResult:
     warm_start: WarmStart | None = None
     task_evidence: TaskEvidence | None = None
 
+    def __post_init__(self) -> None:
+        try:  # the text a peer, the JSON or the database gave becomes the state it names, checked once
+            object.__setattr__(self, "status", CellStatus(self.status))
+        except ValueError as e:
+            raise InvalidRequest(f"unknown cell status {self.status!r}: expected one of {', '.join(CELL_STATUSES)}") from e
+
     @property
     def ok(self) -> bool:
-        return self.status == "ok"
+        return self.status is CellStatus.OK
 
 
 def failed(phase: str, error: str) -> CellResult:
-    return CellResult(status="failed", phase=phase, error=error)
+    return CellResult(status=CellStatus.FAILED, phase=phase, error=error)
 
 
 @dataclass(frozen=True)

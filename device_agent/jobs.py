@@ -25,6 +25,7 @@ from device_agent.contract import (
     LITERT_PROBE_S,
     CellRequest,
     CellResult,
+    CellStatus,
     OpProfile,
     Progress,
     WarmStart,
@@ -153,7 +154,7 @@ def run_job(root: str, request: CellRequest, cancelled: Callable[[], bool] = lam
             process.kill()
         process.join()
         receiver.close()
-    if result is not None and measured is not None and result.status == "failed" and result.phase == "op_profile":
+    if result is not None and measured is not None and result.status is CellStatus.FAILED and result.phase == "op_profile":
         result = _without_profile(measured, result.error)  # timed out or cancelled in the profile pass
     if result is None and measured is not None:
         result = _without_profile(measured, _exit_reason(process, phase))

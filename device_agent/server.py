@@ -23,7 +23,16 @@ import grpc
 
 from device_agent import __version__, accelerators, backends, deviceinfo, profile_refusals
 from device_agent._protos import agent_pb2, agent_pb2_grpc, health_pb2_grpc
-from device_agent.contract import START_KINDS, Backend, CellRequest, CellResult, DeviceInfo, LatencyParams, PruneRequest
+from device_agent.contract import (
+    START_KINDS,
+    Backend,
+    CellRequest,
+    CellResult,
+    CellStatus,
+    DeviceInfo,
+    LatencyParams,
+    PruneRequest,
+)
 from device_agent.errors import DeviceAgentError, InvalidRequest, WireError
 from device_agent.health import SERVING, HealthServicer
 from device_agent.jobs import answered, probe_library, probe_litert, run_job
@@ -285,7 +294,7 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
             _abort(context, e)
         available, reason = backends.platform_availability(backends.parse_backend(job.backend), deviceinfo.platform_facts())
         if not available:
-            yield event_message(CellResult(status="unavailable", error=reason, phase="start"))
+            yield event_message(CellResult(status=CellStatus.UNAVAILABLE, error=reason, phase="start"))
             return
         with self._one_cell_at_a_time:
             for event in run_job(str(self.store.root), self._profile_refusals.request(job),

@@ -10,6 +10,7 @@ silently dropped. Optional nested messages, and scalars declared ``optional`` in
 from __future__ import annotations
 
 import dataclasses
+from enum import Enum
 from typing import TypeVar
 
 from google.protobuf.descriptor import FieldDescriptor
@@ -86,7 +87,7 @@ def to_message(value: object) -> Message:
         elif _repeated(field):
             getattr(message, name).extend(item)
         else:
-            setattr(message, name, item)
+            setattr(message, name, item.value if isinstance(item, Enum) else item)
     return message
 
 

@@ -25,6 +25,7 @@ from device_agent import backends, deviceinfo, evaluate, litert_cell, measure, o
 from device_agent.contract import (
     CellRequest,
     CellResult,
+    CellStatus,
     Delegation,
     EvalParams,
     LatencyParams,
@@ -283,11 +284,11 @@ def run_evaluation(interpreter: Any, store: FileStore, params: EvalParams, repor
             reference.close()
     numerics = scorer.numerics()
     if numerics.bad:
-        raise BadNumerics(CellResult(status="numerics", phase="evaluate", numerics=numerics, evaluated_images=scorer.seen,
+        raise BadNumerics(CellResult(status=CellStatus.NUMERICS, phase="evaluate", numerics=numerics, evaluated_images=scorer.seen,
                                      error=f"outputs that cannot be scored: {numerics.describe()}; no accuracy or "
                                            f"fidelity is given for this cell"))
     accuracy = scorer.accuracy()
-    return CellResult(status="ok", accuracy=accuracy, fidelity=scorer.fidelity(), outputs_sha256=saved,
+    return CellResult(status=CellStatus.OK, accuracy=accuracy, fidelity=scorer.fidelity(), outputs_sha256=saved,
                       evaluate_seconds=seconds, evaluated_images=scorer.seen, predictions=scorer.predictions(runner.classes),
                       accuracy_note="" if accuracy else "the dataset has no labels",
                       task_evidence=task.evidence() if task is not None else None)
@@ -343,7 +344,7 @@ def run_cell(root: Path, request: CellRequest, reporter: Reporter) -> CellResult
     latency = time_invokes(prepared, request.latency or LatencyParams(), reporter)
     after = reference_loop_ms()
     memory = prepared.footprint.memory()  # the model's: before any dataset is read
-    result = CellResult(status="ok", phase="done", latency=latency, memory=memory, delegation=prepared.delegation,
+    result = CellResult(status=CellStatus.OK, phase="done", latency=latency, memory=memory, delegation=prepared.delegation,
                         size_bytes=prepared.size_bytes, reference_before_ms=before, reference_after_ms=after)
     if request.evaluation is None:
         return result
@@ -402,9 +403,9 @@ def run_in_child(root: str, request: CellRequest, connection: Connection) -> Non
     except CellFailure as e:
         result = failed(e.phase, str(e))
     except backends.BackendUnavailable as e:
-        result = CellResult(status="unavailable", error=str(e), phase="delegate")
+        result = CellResult(status=CellStatus.UNAVAILABLE, error=str(e), phase="delegate")
     except backends.AcceleratorFallback as e:
-        result = CellResult(status="fallback", error=str(e), phase="delegate")
+        result = CellResult(status=CellStatus.FALLBACK, error=str(e), phase="delegate")
     except BadNumerics as e:
         result = e.result
     except Exception as e:  # the protocol must always end in a result

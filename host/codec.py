@@ -66,6 +66,10 @@ def _convert(hint: Any, value: object, where: str, renames: Mapping[str, str]) -
         return _convert(options[0], value, where, renames)
     if dataclasses.is_dataclass(hint):
         return decode(hint, value, where, renames)  # type: ignore[arg-type]
+    if origin is typing.Literal:  # a closed set of states: the stored text must be one of them
+        if value not in args:
+            raise RecordError(f"{where}: expected one of {', '.join(map(repr, args))}, found {value!r:.40}")
+        return value
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
             raise RecordError(f"{where}: expected a list, found {type(value).__name__}")

@@ -47,10 +47,22 @@ class Param:
     many: bool = False  # repeatable: --device A --device B
     positional: bool = False
     required: bool = False
+    # the command line's text -> the value the config holds (ValueError says what is wrong), and back
+    parse: Callable[[str], Any] | None = None
+    show: Callable[[Any], str] = str
 
     def field(self) -> Any:
-        default = self.default
+        default = self.parse(self.default) if self.parse and isinstance(self.default, str) else self.default
         return dataclasses.field(default=default, metadata={"param": self})
+
+    def parsed(self, value: object, flag: str) -> object:
+        """``value`` as the config holds it: text from a command line or a stored run is parsed, once."""
+        if self.parse is None or not isinstance(value, str):
+            return value
+        try:
+            return self.parse(value)
+        except ValueError as e:
+            raise InputError(f"{flag} {e}") from None
 
 
 def at_least(low: float) -> Check:
@@ -103,8 +115,10 @@ def params(cls: type) -> list[tuple[dataclasses.Field[Any], Param]]:
 
 
 def build(cls: type[T], values: Mapping[str, object]) -> T:
-    """A ``cls`` from flat parameter names (each part takes its own); absent names keep defaults."""
-    own = {f.name: values[f.name] for f in dataclasses.fields(cls) if "param" in f.metadata and f.name in values}  # type: ignore[arg-type]
+    """A ``cls`` from flat parameter names (each part takes its own); absent names keep defaults;
+    a parameter with a ``parse`` hook gets its value parsed."""
+    own = {f.name: f.metadata["param"].parsed(values[f.name], flag_of(f, f.metadata["param"]))
+           for f in dataclasses.fields(cls) if "param" in f.metadata and f.name in values}  # type: ignore[arg-type]
     own.update({f.name: build(kind, values) for f, kind in parts_of(cls)})
     return cls(**own)
 
@@ -117,7 +131,8 @@ def flat(config: object) -> dict[str, object]:
         if "part" in f.metadata:
             values.update(flat(value))
         elif "param" in f.metadata:
-            values[f.name] = value
+            spec = f.metadata["param"]
+            values[f.name] = spec.show(value) if spec.parse else value  # as typed: what is stored and shown
     return values
 
 
@@ -153,7 +168,7 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, only: Iterable[str
         if wanted is not None and field.name not in wanted:
             continue
         kind = _base(type_hints(owner)[field.name])  # building a bench's parser asks 217 times
-        kind = str if kind is Path else kind
+        kind = str if kind is Path or spec.parse else kind
         if spec.positional:
             if spec.default in (None, ""):
                 parser.add_argument(field.name, metavar=spec.metavar, help=_help(spec, kind))

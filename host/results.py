@@ -13,7 +13,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from device_agent.contract import Accuracy, CellResult, Delegation, Fidelity, LatencyStats, Memory, WarmStart
+from device_agent.contract import (
+    CELL_STATUSES,
+    Accuracy,
+    CellResult,
+    CellStatus,
+    Delegation,
+    Fidelity,
+    LatencyStats,
+    Memory,
+    WarmStart,
+)
 from host.codec import decode, encode
 from host.errors import RecordError
 
@@ -144,7 +154,7 @@ class CellRecord:
         return (self.device, self.mode, self.backend)
 
     @property
-    def status(self) -> str:
+    def status(self) -> CellStatus:
         return self.result.status
 
     @property
@@ -153,7 +163,7 @@ class CellRecord:
 
     @property
     def ok(self) -> bool:
-        return self.result.status == "ok"
+        return self.result.ok
 
 
 @dataclass(frozen=True)
@@ -323,8 +333,12 @@ def result_from_parts(status: str, error: str, phase: str, parts: Mapping[str, o
         value = parts.get(key)
         return None if value is None else decode(kind, value, f"{where}.{key}", CONTRACT_NAMES)
 
+    try:
+        state = CellStatus(status)
+    except ValueError as e:
+        raise RecordError(f"{where}.status: {status!r} is not a cell status ({', '.join(CELL_STATUSES)})") from e
     return CellResult(
-        status=status, error=error, phase=phase, latency=part("latency_ms", LatencyStats), memory=part("memory_mb", Memory),
+        status=state, error=error, phase=phase, latency=part("latency_ms", LatencyStats), memory=part("memory_mb", Memory),
         delegation=part("delegation", Delegation), accuracy=part("accuracy", Accuracy), fidelity=part("fidelity", Fidelity),
         **extra,
     )

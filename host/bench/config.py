@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from device_agent.backends import BackendError, parse_backend
 from device_agent.contract import DEFAULT_CELL_TIMEOUT_S, LatencyParams
@@ -26,7 +27,7 @@ from host.convert.modes import MODES_BY_NAME, ModeRequest
 from host.convert.options import ConversionSettings
 from host.devices.options import DeviceChoice
 from host.errors import InputError, RecordError
-from host.params import Param, at_least, between, comma_list, flat, part, positive, validate, with_values
+from host.params import Param, at_least, between, flat, part, positive, validate, with_values
 from host.store.location import DB, default_path
 
 DEFAULT_BACKENDS = "cpu1,cpu4,gpu,nnapi,npu"
@@ -63,13 +64,56 @@ class EvaluationData:
             _exists(name, getattr(self, name))
 
 
+def parse_backends(text: str) -> tuple[str, ...]:
+    """``--backends``: known backend names, each once, in the order given (ValueError otherwise)."""
+    items = [item.strip() for item in text.split(",")]
+    if not text.strip():
+        raise ValueError("names no backend: pass e.g. cpu1,cpu4,gpu,nnapi,npu")
+    if any(not item for item in items):
+        raise ValueError(f"{text!r} has an empty item between commas")
+    for name in items:
+        try:
+            parse_backend(name)
+        except BackendError as e:
+            raise ValueError(str(e)) from None
+    return tuple(dict.fromkeys(items))
+
+
+@dataclass(frozen=True)
+class CpuMask:
+    """``--cpu-mask``: no pinning, the fastest cores (known once a device is), or a given mask."""
+
+    kind: Literal["none", "auto", "mask"] = "none"
+    value: int = 0
+
+    @classmethod
+    def parse(cls, text: str) -> CpuMask:
+        word = text.strip().lower()
+        if word in ("none", "auto"):
+            return cls(word)  # type: ignore[arg-type]
+        try:
+            value = int(word, 16)
+        except ValueError:
+            raise ValueError(f"must be auto, none or a hex mask such as 0xf0, not {text!r}") from None
+        if value <= 0:
+            raise ValueError("must name at least one CPU")
+        return cls("mask", value)
+
+    def resolve(self, fastest: int) -> int:
+        return {"none": 0, "auto": fastest}.get(self.kind, self.value)
+
+    def __str__(self) -> str:
+        return f"{self.value:#x}" if self.kind == "mask" else self.kind
+
+
 @dataclass(frozen=True)
 class Measurement:
     """What a cell measures and how: the backends, benchmark_model's timing parameters, the
     per-op and warm-start passes, and the CPUs and performance mode the workers run under."""
 
-    backends: str = Param(DEFAULT_BACKENDS, "backends, comma-separated: cpuN (N threads, XNNPACK), gpu (LiteRT, default "
-                          "precision), gpu-fp32, npu (LiteRT, the NPU alone), nnapi", metavar="LIST").field()
+    backends: tuple[str, ...] = Param(DEFAULT_BACKENDS, "backends, comma-separated: cpuN (N threads, XNNPACK), gpu (LiteRT, "
+                                      "default precision), gpu-fp32, npu (LiteRT, the NPU alone), nnapi", metavar="LIST",
+                                      parse=parse_backends, show=",".join).field()
     warmup_runs: int = Param(_LATENCY.warmup_runs, "warm-up invokes before timing, kept out of the statistics", unit="runs",
                              metavar="N", check=at_least(0)).field()
     warmup_seconds: float = Param(_LATENCY.warmup_seconds, "minimum warm-up time", unit="seconds", metavar="S",
@@ -81,8 +125,8 @@ class Measurement:
                                unit="seconds", metavar="S", check=positive).field()
     cell_timeout: float = Param(DEFAULT_CELL_TIMEOUT_S, "a cell's worker is killed past this", unit="seconds", metavar="S",
                                 check=positive).field()
-    cpu_mask: str = Param("none", "pin the workers to CPUs: auto (the fastest cores, from cpufreq maxima), a hex mask "
-                          "(0xf0), or none", metavar="auto|HEX|none").field()
+    cpu_mask: CpuMask = Param("none", "pin the workers to CPUs: auto (the fastest cores, from cpufreq maxima), a hex mask "
+                              "(0xf0), or none", metavar="auto|HEX|none", parse=CpuMask.parse).field()
     fixed_performance: bool = Param(True, "leave Android's fixed-performance mode off (it is turned on where offered, "
                                     "Android 11+, and restored afterwards)", flag="--no-fixed-performance").field()
     op_profile: bool = Param(True, "leave out the per-op profile pass (after each cell's timed samples, never inside "
@@ -90,44 +134,23 @@ class Measurement:
     warm_start: bool = Param(True, "leave out the warm start (after each GPU/NPU cell's cold start, a fresh worker starts "
                              "its model again with the caches the first start wrote)", flag="--no-warm-start").field()
 
-    @cached_property
+    @property
     def backend_names(self) -> list[str]:
-        names = list(dict.fromkeys(comma_list(self.backends, "--backends")))
-        if not names:
-            raise InputError("no backend given: pass --backends, e.g. cpu1,cpu4,gpu,nnapi,npu")
-        for name in names:
-            try:
-                parse_backend(name)
-            except BackendError as e:
-                raise InputError(str(e)) from e
-        return names
+        return list(self.backends)
 
     def mask(self, fastest: int) -> int:
         """The CPU mask the workers run on: 0 (no pinning), the fastest cores, or the hex given."""
-        text = self.cpu_mask.strip().lower()
-        if text == "none":
-            return 0
-        if text == "auto":
-            return fastest
-        try:
-            value = int(text, 16)
-        except ValueError:
-            raise InputError(f"--cpu-mask must be auto, none or a hex mask such as 0xf0, not {self.cpu_mask!r}") from None
-        if value <= 0:
-            raise InputError("--cpu-mask must name at least one CPU")
-        return value
+        return self.cpu_mask.resolve(fastest)
 
     def latency_params(self) -> LatencyParams:
         """The agent's own parameter type: one definition of what a valid setting is."""
         return LatencyParams(self.warmup_runs, self.warmup_seconds, self.min_runs, self.min_seconds, self.max_seconds)
 
     def validate(self) -> None:
-        self.backend_names  # noqa: B018 - parsing is the check
         try:
             self.latency_params().validate()
         except InvalidRequest as e:
             raise InputError(f"latency settings: {e}") from e
-        self.mask(1)
 
 
 @dataclass(frozen=True)
@@ -230,8 +253,12 @@ class BenchConfig:
         if not isinstance(data, dict):
             raise RecordError(f"{where}: the stored configuration is not an object")
         known = [m for m in data.get("modes") or [] if m in MODES_BY_NAME]  # variants come back with --keep-float or the manifest
-        data = {**data, "modes": ",".join(known) or "all",
-                "backends": ",".join(data.get("backends") or []) or DEFAULT_BACKENDS}
+        try:  # stored as the command line had them: parsed as the command line's are
+            parsed = {"backends": list(parse_backends(",".join(data.get("backends") or []) or DEFAULT_BACKENDS)),
+                      "cpu_mask": encode(CpuMask.parse(str(data.get("cpu_mask") or "none")))}
+        except ValueError as e:
+            raise RecordError(f"{where}: {e}") from e
+        data = {**data, "modes": ",".join(known) or "all", **parsed}
         if isinstance(data.get("device"), str) or data.get("device") is None:  # stored comma-joined before 0.2
             data["device"] = [d for d in (data.get("device") or "").split(",") if d]
         return cls(model=str(data.get("model") or "demo"), data=decode(EvaluationData, data, where),

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
+from device_agent.contract import CellStatus
 from host.bench.config import BenchConfig
 from host.bench.inputs import PreparedInputs
 from host.errors import InputError
@@ -20,7 +21,7 @@ from host.params import flag_of, flat, params, with_values
 from host.results import CellRecord, RunRecord
 
 REFERENCE = ("none", "cpu1")
-KEPT = ("ok", "unavailable")  # what a resume keeps; a failed or missing cell is measured again
+KEPT = (CellStatus.OK, CellStatus.UNAVAILABLE)  # what a resume keeps; a failed or missing cell is measured again
 CellKey = tuple[str, str, str]  # device identity, mode, backend
 
 

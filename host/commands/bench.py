@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from device_agent.contract import FAILING
 from host.bench.config import BenchConfig, BenchOutputs
 from host.commands.spec import Command, store, writable
 from host.errors import ExitCode
@@ -27,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     print_run(record, tables=parse_tables(outputs.shown_tables))
     write_reports(record, outputs.report, outputs.json)
     # a numerics cell (NaN, Inf or all-zero outputs) is a failed cell: the build does not work there
-    return ExitCode.FAILED if any(c.status in ("failed", "numerics") for c in record.cells) else ExitCode.OK
+    return ExitCode.FAILED if any(c.status in FAILING for c in record.cells) else ExitCode.OK
 
 
 def write_reports(record: RunRecord, report: str | None, json_path: str | None) -> None:

@@ -22,7 +22,7 @@ from host.convert.inspect import inspect_tflite
 from host.convert.loader import (
     ModelSource,
 )
-from host.convert.modes import IO_TYPES, MODES_BY_NAME, QUANTIZER, QuantMode
+from host.convert.modes import IO_TYPES, MODES_BY_NAME, QUANTIZED_IO, QUANTIZER, QuantMode
 from host.convert.promises import check_promises
 from host.convert.records import (
     DEFAULT_PRESET,
@@ -137,7 +137,7 @@ def _mode_key(source: ModelSource, mode: QuantMode, options: ConvertOptions, pre
                          preset=preset if uses_data else None)
     return cache_key(
         model=source.sha256, mode=mode.name, converter=tfenv.converter_version(),
-        io=options.io_type if mode.io == "quantized" else None,
+        io=options.io_type if mode.io == QUANTIZED_IO else None,
         calibration=calibration.sha256 if calibration and uses_data else None,
         preset=preset if uses_data else None,
         training=[training.sha256, options.qat_epochs] if training and mode.needs_training else None,

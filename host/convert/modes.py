@@ -14,12 +14,17 @@ except ``none``, need the graph the model came from.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from host.errors import ModeError
 
 IO_TYPES = ("uint8", "int8")
-TENSORFLOW = "tensorflow"  # tf.lite.TFLiteConverter (and tensorflow-model-optimization for qat)
-QUANTIZER = "ai-edge-quantizer"  # LiteRT's quantizer, on the float .tflite
+Tool = Literal["tensorflow", "ai-edge-quantizer"]
+TENSORFLOW: Tool = "tensorflow"  # tf.lite.TFLiteConverter (and tensorflow-model-optimization for qat)
+QUANTIZER: Tool = "ai-edge-quantizer"  # LiteRT's quantizer, on the float .tflite
+Io = Literal["float32", "quantized"]  # float input/output, or the type --io-type names
+FLOAT_IO: Io = "float32"
+QUANTIZED_IO: Io = "quantized"
 
 
 @dataclass(frozen=True)
@@ -49,10 +54,10 @@ class QuantMode:
     supported_ops: tuple[str, ...] = ()
     needs_calibration: bool = False
     needs_training: bool = False
-    io: str = "float32"
+    io: Io = FLOAT_IO
     weight_dtype: str = "float32"
     activation_dtype: str = "float32"
-    tool: str = TENSORFLOW
+    tool: Tool = TENSORFLOW
     recipe: Recipe | None = None
     recipe_file: str | None = None  # --recipe FILE.json: the quantizer's own recipe format
     io_dtype: str | None = None  # the input/output type the mode fixes (the quantizer's static modes)
@@ -93,7 +98,7 @@ MODES: tuple[QuantMode, ...] = (
         optimize=True,
         supported_ops=("TFLITE_BUILTINS_INT8",),
         needs_calibration=True,
-        io="quantized",
+        io=QUANTIZED_IO,
         weight_dtype="int8",
         activation_dtype="int8",
     ),

@@ -14,14 +14,14 @@ import re
 from collections import Counter
 
 from host.convert.inspect import TfliteFacts
-from host.convert.modes import QUANTIZER, QuantMode
+from host.convert.modes import QUANTIZED_IO, QUANTIZER, QuantMode
 from host.errors import ConversionError
 
 
 def expected_io(mode: QuantMode, io_type: str) -> str:
     if mode.io_dtype:
         return mode.io_dtype
-    return io_type if mode.io == "quantized" else "float32"
+    return io_type if mode.io == QUANTIZED_IO else "float32"
 
 
 def check_promises(mode: QuantMode, facts: TfliteFacts, io_type: str) -> list[str]:

@@ -22,7 +22,7 @@ from host.convert.cache import ConversionCache
 from host.convert.export import InferenceExport
 from host.convert.inspect import inspect_tflite
 from host.convert.loader import ModelSource, keras_inputs, load_keras_model, model_input_shape, saved_model_signature
-from host.convert.modes import MODES_BY_NAME, QuantMode
+from host.convert.modes import MODES_BY_NAME, QUANTIZED_IO, QuantMode
 from host.convert.records import ConvertOptions
 from host.data.tensors import ModelInput, model_inputs
 from host.errors import ConversionError, ModelLoadError
@@ -157,7 +157,7 @@ def apply_mode(converter: Any, mode: QuantMode, io_type: str, representative: Ca
         if representative is None:
             raise ConversionError(f"mode {mode.name} needs calibration data")
         converter.representative_dataset = representative
-    if mode.io == "quantized":
+    if mode.io == QUANTIZED_IO:
         converter.inference_input_type = getattr(tf, io_type)
         converter.inference_output_type = getattr(tf, io_type)
 

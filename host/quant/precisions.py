@@ -22,7 +22,7 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -44,13 +44,16 @@ def parse_precisions(text: str) -> tuple[str, ...]:
     return tuple(p for p in PRECISIONS if p in names)
 
 
+PlanStep = Literal["reference", "lowest", "raise", "lower"]  # which step of the search made it
+
+
 @dataclass
 class Plan:
     """One candidate: each ranked op's precision (the rest at the lowest), and what the device said."""
 
     name: str
     precisions: dict[str, str]  # op output tensor -> precision, for ops above the lowest
-    step: str  # reference, lowest, raise, lower
+    step: PlanStep
     sha256: str = ""
     size_bytes: int = 0
     top1: float | None = None
@@ -132,7 +135,7 @@ class PrecisionSearch(ResumableSearch[Plan]):
         super().__init__(out, identity, measure, budget_s, on_step, "plans", lambda value: Plan(**value))
         self.float_model, self.lowest = float_model, lowest
 
-    def plan(self, precisions: dict[str, str], step: str, name: str) -> Plan:
+    def plan(self, precisions: dict[str, str], step: PlanStep, name: str) -> Plan:
         from host.convert.quantizer_route import quantize_with
 
         fresh = Plan(name, dict(precisions), step)

@@ -30,7 +30,6 @@ class Searched(Protocol):
     """A candidate of a search: its name and key, its bytes' hash and size, and what the device said."""
 
     name: str
-    step: str
     sha256: str
     size_bytes: int
     top1: float | None

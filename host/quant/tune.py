@@ -24,7 +24,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from host.bench.config import BenchConfig
 from host.convert import tfenv
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 
 REFERENCE = "none"
 BASE = "integer"
+TuneStep = Literal["reference", "base", "single", "pair", "cumulative", "prune"]  # which step of the search made it
 
 
 @dataclass
@@ -57,7 +58,7 @@ class Candidate:
     name: str
     keep: tuple[str, ...]  # op tensors (denylisted nodes)
     layers: tuple[str, ...]  # their Keras layer names, for people
-    step: str  # reference, base, single, pair, cumulative, prune
+    step: TuneStep
     sha256: str = ""
     size_bytes: int = 0
     top1: float | None = None  # percent
@@ -122,7 +123,7 @@ class _Search(ResumableSearch[Candidate]):
         self.layer_of = {op.tensor: op.layer for op in inputs.calibrated.ops}
         self.base_time: DeviceTime | None = None  # the integer build's layers' shares of the device time
 
-    def candidate(self, keep: Sequence[str], step: str) -> Candidate:
+    def candidate(self, keep: Sequence[str], step: TuneStep) -> Candidate:
         """The candidate keeping ``keep`` in float, built now (cheap) and measured later."""
         keep = tuple(dict.fromkeys(keep))
         layers = tuple(self.layer_of.get(t, t) for t in keep)

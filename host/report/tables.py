@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from device_agent.contract import SNR_CEILING_DB
+from device_agent.contract import SNR_CEILING_DB, CellStatus
 from host.results import CellRecord, DeviceRecord, RunRecord, TaskMetrics, accelerator_text
 
 
@@ -204,7 +204,7 @@ def _start(run: RunRecord, cell: CellRecord) -> str:
 
 def start_lines(cells: list[CellRecord]) -> list[str]:
     """What cold and warm mean, which caches a warm start read, and why a cell has no warm figure."""
-    started = [c for c in cells if c.status == "ok" and c.result.warm_start is not None]
+    started = [c for c in cells if c.ok and c.result.warm_start is not None]
     if not started:
         return []
     caches = sorted({w.cache for c in started if (w := c.result.warm_start) and w.init_ms > 0})
@@ -220,12 +220,12 @@ def start_lines(cells: list[CellRecord]) -> list[str]:
 
 def memory_lines(cells: list[CellRecord]) -> list[str]:
     """How the memory table's peak was found, and that no accelerator memory figure exists."""
-    measured = [c.result.memory for c in cells if c.status == "ok" and c.result.memory and c.result.memory.baseline_rss_mb > 0]
+    measured = [c.result.memory for c in cells if c.ok and c.result.memory and c.result.memory.baseline_rss_mb > 0]
     if not measured:
         return []
     sources = sorted({m.peak_source for m in measured if m.peak_source})
     lines = [f"memory: the worker's RSS less its baseline (runtime loaded, before the timed model); peak: {'; '.join(sources)}"]
-    if any(c.result.delegation and c.result.delegation.engine == "litert-compiled-model" for c in cells if c.status == "ok"):
+    if any(c.result.delegation and c.result.delegation.engine == "litert-compiled-model" for c in cells if c.ok):
         lines.append("GPU/NPU memory: not reported (LiteRT's C API gives no accelerator memory figure); the RSS deltas "
                      "include what the accelerator maps into the worker")
     return lines
@@ -236,7 +236,7 @@ def accelerator_lines(cells: list[CellRecord]) -> list[str]:
     seen: dict[str, set[str]] = {}
     for cell in cells:
         d = cell.result.delegation
-        if cell.status == "ok" and d is not None and d.engine == "litert-compiled-model":
+        if cell.ok and d is not None and d.engine == "litert-compiled-model":
             text = (accelerator_text(d) or "") + (" (its latency is not a phone's; recommend ignores it)" if d.hardware else "")
             seen.setdefault(cell.backend, set()).add(text)
     return [f"{backend}: {'; '.join(sorted(names))}" for backend, names in sorted(seen.items())]
@@ -264,8 +264,8 @@ def folded_backends(cells: list[CellRecord], backends: list[str]) -> dict[str, s
     column would repeat that reason in every row, so it is said once under the tables instead."""
     folded = {}
     for backend in backends:
-        reasons = {c.error or c.status for c in cells if c.backend == backend and c.status == "unavailable"}
-        if len(reasons) == 1 and all(c.status == "unavailable" for c in cells if c.backend == backend):
+        reasons = {c.error or c.status for c in cells if c.backend == backend and c.status is CellStatus.UNAVAILABLE}
+        if len(reasons) == 1 and all(c.status is CellStatus.UNAVAILABLE for c in cells if c.backend == backend):
             folded[backend] = reasons.pop()
     return folded if len(folded) < len(backends) else {}
 
@@ -283,7 +283,7 @@ def _p50(cell: CellRecord) -> str:
 def _quality_cell(run: RunRecord, by_mode: list[CellRecord], render: Callable[[RunRecord, CellRecord], str],
                   notes: Footnotes) -> str:
     """A build's quality from its first measured backend (cpu1 in a plain run), naming any other."""
-    ok = [c for c in by_mode if c.status == "ok"]
+    ok = [c for c in by_mode if c.ok]
     if not ok:
         return notes.mark(by_mode[0]) if by_mode else "not run"
     text = render(run, ok[0])
@@ -310,7 +310,7 @@ def summary_table(run: RunRecord, cells: list[CellRecord], modes: list[str], bac
                _quality_cell(run, [grid[(mode, b)] for b in backends if (mode, b) in grid], render, notes)]
         for backend in backends:
             cell = grid.get((mode, backend))
-            row.append("not run" if cell is None else _p50(cell) if cell.status == "ok" else notes.mark(cell))
+            row.append("not run" if cell is None else _p50(cell) if cell.ok else notes.mark(cell))
         rows.append(tuple(row))
     header = ("mode", "size", "vs none", quality, *(f"p50 {h} (ms)" for h in headers))
     return Table(f"Summary ({run.dataset.count} images): size, {quality}, p50 latency per backend", header, tuple(rows),
@@ -339,7 +339,7 @@ def device_tables(run: RunRecord, serial: str) -> RunTables:
             row = [mode]
             for backend in backends:
                 cell = grid.get((mode, backend))
-                row.append("not run" if cell is None else render(run, cell) if cell.status == "ok" else notes.mark(cell))
+                row.append("not run" if cell is None else render(run, cell) if cell.ok else notes.mark(cell))
             rows.append(tuple(row))
         if render is _accuracy:
             title = next((TASK_TITLES[c.task.task] for c in cells if c.task is not None), title)

@@ -197,7 +197,7 @@ class ResultsStore:
                  "op_profile": encode(r.op_profile) if r.op_profile else None, "op_layers": list(cell.op_layers),
                  "warm_start": encode(r.warm_start) if r.warm_start else None, "task": encode(cell.task) if cell.task else None}
         samples = r.latency.samples_ms if r.latency else ()
-        values = (run_id, cell.device, cell.mode, cell.backend, r.status, r.error, r.phase, cell.size_bytes,
+        values = (run_id, cell.device, cell.mode, cell.backend, r.status.value, r.error, r.phase, cell.size_bytes,
                   _dump(r.latency), _dump(r.memory), _dump(r.delegation), _dump(r.accuracy), _dump(r.fidelity),
                   r.outputs_sha256, cell.finished, json.dumps(extra), cell.outcomes or None, cell.fingerprint)
         key = ("run_id", "device", "mode", "backend")

@@ -13,6 +13,7 @@ from host.cli import main
 from host.data.datasets import DatasetError, read_labels
 from host.devices.selection.stf import FarmDevice
 from host.errors import InputError
+from host.params import build
 from host.store import ResultsStore
 from tests.records import cell, run
 
@@ -107,7 +108,7 @@ def test_an_empty_item_in_a_comma_list_is_refused(text, flag):
     from host.convert.options import keep_float_layers
     from host.devices.selection.stf import parse_filter
 
-    check = {"--backends": lambda t: Measurement(backends=t).backend_names, "--keep-float": keep_float_layers,
+    check = {"--backends": lambda t: build(Measurement, {"backends": t}).backends, "--keep-float": keep_float_layers,
              "--stf-filter": parse_filter}[flag]
     with pytest.raises(InputError, match=f"{flag} .* has an empty item between commas"):
         check(text)

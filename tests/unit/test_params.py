@@ -65,3 +65,21 @@ def test_stored_settings_round_trip_including_the_older_comma_joined_device():
     assert BenchConfig.from_stored(stored, "run x") == config
     legacy = {**stored, "device": "A,B"}
     assert BenchConfig.from_stored(legacy, "run x").devices.device == ("A", "B")
+
+
+def test_a_parse_hook_holds_the_parsed_value_and_shows_the_text_back():
+    """--backends and --cpu-mask are parsed once, when the config is built; what is stored and
+    shown is the text, which parses back to the same value."""
+    from host.bench.config import BenchConfig, CpuMask, Measurement
+    from host.errors import InputError
+    from host.params import build, flat
+
+    config = BenchConfig.of(backends="cpu4, gpu,cpu4", cpu_mask="0xF0")
+    assert config.measurement.backends == ("cpu4", "gpu") and config.measurement.cpu_mask == CpuMask("mask", 0xF0)
+    assert flat(config)["backends"] == "cpu4,gpu" and flat(config)["cpu_mask"] == "0xf0"
+    assert build(Measurement, flat(config.measurement)) == config.measurement
+    assert Measurement().cpu_mask.resolve(0xF) == 0 and CpuMask.parse("auto").resolve(0xF) == 0xF
+    for flag, value, said in (("backends", "cpu1,tpu", "--backends"), ("cpu_mask", "0xzz", "--cpu-mask must be auto"),
+                              ("cpu_mask", "0", "--cpu-mask must name at least one CPU")):
+        with pytest.raises(InputError, match=said):
+            BenchConfig.of(**{flag: value})
