@@ -1,6 +1,6 @@
 """The Android properties this project adds to an emulated device, and the agent reads back.
 
-The emulated device (``host/emulator``) sets them, the agent reports them and the host's doctor
+The emulated device (``emulated_device``) sets them, the agent reports them and the host's doctor
 and fingerprint read them: one place for the names, importing nothing, so the emulated device's
 daemon starts without the agent's numpy and runtime imports.
 """

@@ -33,7 +33,6 @@ from host.devices.selection.resolve import every_ready, resolve
 from host.devices.transport.adb import parse_server
 from host.devices.transport.device import Device
 from host.emulator import manager
-from host.emulator.profiles import DEFAULT_PROFILE as TERMUX_PROFILE
 from host.errors import DeployError, HostError, InputError
 from host.results import RunRecord
 
@@ -60,7 +59,7 @@ def bench_devices(config: DeviceChoice, stage: Callable[[str], None]) -> Iterato
             emulated = manager.find(device.serial)
             if emulated is not None:
                 held.enter_context(manager.in_use(address, emulated))
-                if emulated.profile == TERMUX_PROFILE:  # our own phone: its Termux gets the agent's packages
+                if emulated.profile == manager.DEFAULT_PROFILE:  # our own phone: its Termux gets the agent's packages
                     provision(device, functools.partial(_say, stage, device.serial))
         for line in leftovers.reap(address, {d.serial for d in devices}):
             stage(line)

@@ -14,12 +14,11 @@ from host.params import from_namespace
 def run_start(args: argparse.Namespace) -> int:
     from host.devices.transport.adb import parse_server
     from host.emulator import manager
-    from host.emulator.profiles import PROFILES
 
     options = from_namespace(StartOptions, args)
     state = manager.start(parse_server(options.adb_server), options.port, Path(options.root) if options.root else None,
                           profile=options.profile, offline=options.offline)
-    print(f"profile {state.profile}: {PROFILES[state.profile].summary}")
+    print(f"profile {state.profile}: {manager.profile_summary(state.profile)}")
     print(f"sandbox {state.root}")
     print(state.serial)
     return ExitCode.OK

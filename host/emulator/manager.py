@@ -24,14 +24,15 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from emulated_device import profiles
+from emulated_device.domains import DomainError, preflight
+from emulated_device.domains import power_off as end_domains
+from emulated_device.errors import UnknownProfile
+from emulated_device.profiles import DEFAULT_PROFILE, PROFILES
+from emulated_device.sandbox import Sandbox
 from host.devices.selection.resolve import Attached
 from host.devices.transport.adb import AdbServerAddress, client, connect_device, disconnect_device
 from host.devices.transport.device import alive_from_stat
-from host.emulator import profiles
-from host.emulator.domains import DomainError, preflight
-from host.emulator.domains import power_off as end_domains
-from host.emulator.profiles import DEFAULT_PROFILE
-from host.emulator.sandbox import Sandbox
 from host.errors import EmulatorError, InputError
 from host.fsio import open_private
 from host.paths import data_dir
@@ -93,11 +94,11 @@ def start(address: AdbServerAddress, port: int = 0, root: Path | None = None, tr
     log = root.parent / f"adbd-{os.getpid()}-{int(time.time() * 1000)}.log"
     with open_private(log) as handle:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "host.emulator.adbd", "--root", str(root), "--port", str(port),
-             "--profile", profiles.profile(profile).name, *(["--trust-no-key"] if trust_no_key else []),
+            [sys.executable, "-m", "emulated_device.adbd", "--root", str(root), "--port", str(port),
+             "--profile", _profile(profile), *(["--trust-no-key"] if trust_no_key else []),
              *(["--offline"] if offline else [])],
             stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-            env=device_environment(),
+            env={**device_environment(), "QUANTBENCH_DATA_DIR": str(data_dir())},
         )
     bound = _wait_listening(proc, log)
     serial = f"127.0.0.1:{bound}"
@@ -210,6 +211,18 @@ def power_off(root: Path) -> int:
 
 SECRET_MARKERS = ("TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "KEY")
 SECRET_NAMES = ("QUANTBENCH_DB", "DATABASE_URL", "PGPASSFILE", "PGSERVICEFILE")
+
+
+def profile_summary(name: str) -> str:
+    """What kind of phone the profile imitates, for ``host emulator start``."""
+    return PROFILES[name].summary
+
+
+def _profile(name: str) -> str:
+    try:
+        return profiles.profile(name).name
+    except UnknownProfile as e:
+        raise InputError(str(e)) from None
 
 
 def device_environment() -> dict[str, str]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from emulated_device.profiles import DEFAULT_PROFILE, PROFILES
 from host.devices.options import ADB_SERVER
-from host.emulator.profiles import DEFAULT_PROFILE, PROFILES
 from host.params import Param, between
 
 

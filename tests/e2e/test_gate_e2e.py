@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from emulated_device.thermal import set_thermal
 from host.cli import main
 from host.emulator import manager
-from host.emulator.thermal import set_thermal
 from host.store import ResultsStore
 from tests.adb_fixtures import emulated_device, isolated_host
 from tests.builders import conv_stack_tflite
@@ -184,7 +184,7 @@ def test_a_sustained_run_is_read_in_windows_with_a_chart(phone, builds, capsys):
 def test_the_devices_fingerprint_and_state_are_stored_and_shown(phone, builds, capsys):
     import os
 
-    from host.emulator.thermal import set_battery
+    from emulated_device.thermal import set_battery
 
     root, state = phone
     set_battery(Path(state.root), 41, 33.5, "none")

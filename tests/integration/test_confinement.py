@@ -21,13 +21,13 @@ from pathlib import Path
 
 import pytest
 
+from emulated_device.domains import USERNS_VARIABLE, Domains
+from emulated_device.profiles import PROFILES
+from emulated_device.sandbox import Sandbox
 from host.devices.agent.session import open_session
 from host.devices.launch.provision import provision
 from host.devices.transport.device import Device
 from host.emulator import manager
-from host.emulator.domains import USERNS_VARIABLE, Domains
-from host.emulator.profiles import PROFILES
-from host.emulator.sandbox import Sandbox
 from tests.adb_fixtures import adb_binaries, private_adb_server
 
 NATIVE = Path(__file__).resolve().parents[1] / "native" / "escape.c"

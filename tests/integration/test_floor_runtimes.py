@@ -32,11 +32,11 @@ def test_the_agent_is_python_3_10_syntax():
 def test_the_zipapp_runs_real_cells_on_the_floor_runtimes(python, tmp_path, token, known_answer):
     from device_agent.contract import Accuracy
     from device_agent.zipapp import build_zipapp
+    from emulated_device import drivers
     from host.convert.modes import MODES_BY_NAME
     from host.convert.quantizer_route import quantize
     from host.devices.agent.client import AgentClient
     from host.devices.launch.litert import lay_out, wheel_release
-    from host.emulator import drivers
 
     versions = subprocess.run([python, "-c", "import grpc, numpy, importlib.util as u; print(grpc.__version__, numpy.__version__, "
                                "'ai-edge-litert' if u.find_spec('ai_edge_litert') else 'tflite-runtime')"],

@@ -22,10 +22,10 @@ from pathlib import Path
 
 import pytest
 
+from emulated_device.auth import _SHA1_DIGEST_INFO, user_key_path
+from emulated_device.sandbox import Sandbox
 from host.devices.transport.device import Device
 from host.emulator import manager
-from host.emulator.auth import _SHA1_DIGEST_INFO, user_key_path
-from host.emulator.sandbox import Sandbox
 from tests.adb_fixtures import adb_binaries, private_adb_server
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from emulated_device.apps import type_in_termux
 from host.cli import main
 from host.devices.agent.session import AgentSettings, open_session
 from host.devices.launch.choose import NoLauncher, check_termux, find_launcher
@@ -22,7 +23,6 @@ from host.devices.launch.provision import ProvisionError, provision
 from host.devices.launch.termux import in_termux
 from host.devices.transport.device import Device
 from host.emulator import manager
-from host.emulator.apps import type_in_termux
 from host.errors import DeployError, DeviceError
 
 TERMUX_PACKAGES = "pkg install -y python python-numpy python-grpcio python-tflite-runtime && pip install protobuf"

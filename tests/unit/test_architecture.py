@@ -61,7 +61,7 @@ def test_no_import_cycle_between_the_packages_of_host():
 
 def test_no_function_over_the_size_limit():
     long = []
-    for path in _modules("host", "device_agent"):
+    for path in _modules("host", "device_agent", "emulated_device"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 length = node.end_lineno - node.lineno + 1
@@ -154,3 +154,13 @@ def test_no_import_cycle_between_modules():
     from tools.shape_metrics import measure
 
     assert measure(ROOT)["module_cycles"] == []
+
+
+def test_the_emulated_device_is_a_package_of_its_own():
+    """A test double for a phone: it imports nothing of the product, and the host reaches it only
+    where it starts one (host/emulator/)."""
+    into_host = [str(p.relative_to(ROOT)) for p in _modules("emulated_device") if any(n.startswith("host") for n in _imports(p))]
+    assert not into_host
+    from_host = [str(p.relative_to(ROOT)) for p in _modules("host") if "emulator" not in p.parts
+                 and any(n.startswith("emulated_device") for n in _imports(p))]
+    assert not from_host, "the host starts the emulated device through host/emulator only"

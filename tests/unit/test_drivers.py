@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from host.emulator import drivers
+from emulated_device import drivers
 
 
 @pytest.fixture

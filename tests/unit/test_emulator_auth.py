@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import struct
 
-from host.emulator.auth import _SHA1_DIGEST_INFO, PublicKey, load_keys, parse_public_key, verify
+from emulated_device.auth import _SHA1_DIGEST_INFO, PublicKey, load_keys, parse_public_key, verify
 
 # A toy RSA key from two Mersenne primes (real adb keys are 2048-bit; the arithmetic is the same).
 P, Q, E = 2**521 - 1, 2**607 - 1, 65537

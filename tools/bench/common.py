@@ -70,7 +70,7 @@ def use_software_drivers() -> Any:
     """Let LiteRT on this machine find the driver files the emulated phone binds at /vendor
     (SwiftShader, OpenVINO); call it before the first worker starts, so the workers' forkserver
     inherits them. Returns the drivers found."""
-    from host.emulator import drivers
+    from emulated_device import drivers
 
     found = drivers.find()
     for key, value in drivers.direct_environment(found).items():

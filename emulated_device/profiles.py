@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from host.errors import InputError
+from emulated_device.errors import UnknownProfile
 
 TERMUX = "com.termux"
 SYSTEM_PACKAGES = ("android", "com.android.shell", "com.android.settings", "com.android.systemui", "com.android.phone")
@@ -52,4 +52,4 @@ def profile(name: str) -> Profile:
     try:
         return PROFILES[name]
     except KeyError:
-        raise InputError(f"unknown emulated-device profile {name!r}: choose from {', '.join(PROFILES)}") from None
+        raise UnknownProfile(f"unknown emulated-device profile {name!r}: choose from {', '.join(PROFILES)}") from None

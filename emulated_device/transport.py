@@ -14,7 +14,7 @@ import struct
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from host.emulator.auth import TOKEN_SIZE, PublicKey, verify
+from emulated_device.auth import TOKEN_SIZE, PublicKey, verify
 
 log = logging.getLogger(__name__)
 

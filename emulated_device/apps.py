@@ -11,10 +11,10 @@ import json
 import subprocess
 from pathlib import Path
 
-from host.emulator.domains import Domains
-from host.emulator.profiles import PROFILES
-from host.emulator.sandbox import Sandbox
-from host.errors import EmulatorError
+from emulated_device.domains import Domains
+from emulated_device.errors import EmulatedDeviceError
+from emulated_device.profiles import PROFILES
+from emulated_device.sandbox import Sandbox
 
 PACKAGE = "com.termux"
 PREFIX = f"/data/data/{PACKAGE}/files/usr"
@@ -28,7 +28,7 @@ def type_in_termux(root: Path, line: str, timeout: float = 600.0) -> subprocess.
     domains = Domains(sandbox.root, sandbox.internal, profile)
     domains.attach()
     if PACKAGE not in domains.holders:
-        raise EmulatorError(f"the emulated device at {root} has no running Termux")
+        raise EmulatedDeviceError(f"the emulated device at {root} has no running Termux")
     env = {"PREFIX": PREFIX, "HOME": HOME, "TMPDIR": f"{PREFIX}/tmp", "PATH": f"{PREFIX}/bin:/system/bin",
            "LD_PRELOAD": f"{PREFIX}/lib/libtermux-exec.so", "LANG": "en_US.UTF-8", "SHELL": f"{PREFIX}/bin/bash"}
     entry = domains.enter(PACKAGE, ["/system/bin/sh", "-c", line], env, cwd=HOME)

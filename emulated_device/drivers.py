@@ -16,14 +16,12 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import os
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
 from device_agent.props import MISSING_GPU_PROP, SOFTWARE_PROPS
-from host.errors import HostError
-from host.fsio import atomic_write
-from host.paths import data_dir
 
 SWIFTSHADER_FOLDERS = (Path("/usr/lib/chromium"), Path("/usr/lib/chromium-browser"), Path("/usr/lib/x86_64-linux-gnu"))
 VENDOR_LIB = "/vendor/lib64"
@@ -96,11 +94,18 @@ def _precision_mark(package: Path) -> list[object]:
     return [str(package), stat.st_ino, stat.st_mtime_ns, stat.st_size, hashlib.sha256(flags.encode()).hexdigest()]
 
 
+def _state_dir() -> Path:
+    """The emulator's folder under the user's data folder (the host's data directory, which the
+    adbd process inherits as QUANTBENCH_DATA_DIR where it is set)."""
+    data = os.environ.get("QUANTBENCH_DATA_DIR") or Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "quantbench"
+    return Path(data) / "emulator"
+
+
 def _known_precision(package: Path) -> str:
     """OpenVINO's CPU precision, asked once per installation and CPU (kept under the user data
     folder): asking imports OpenVINO and starts its runtime, a third of a second at each start of
     an emulated device. Empty where OpenVINO cannot say (or cannot be imported)."""
-    mark, kept = _precision_mark(package), data_dir() / "emulator" / PRECISION_FILE
+    mark, kept = _precision_mark(package), _state_dir() / PRECISION_FILE
     try:
         entry = json.loads(kept.read_text())
         if mark and entry.get("mark") == mark and isinstance(entry.get("precision"), str):
@@ -110,8 +115,11 @@ def _known_precision(package: Path) -> str:
     precision = _openvino_cpu_precision()
     if mark and precision:
         try:
-            atomic_write(kept, json.dumps({"mark": mark, "precision": precision}))
-        except HostError:
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            scratch = kept.with_name(f".{kept.name}.{os.getpid()}")
+            scratch.write_text(json.dumps({"mark": mark, "precision": precision}))
+            os.replace(scratch, kept)
+        except OSError:
             pass  # a read-only data folder: OpenVINO is asked again next time
     return precision
 

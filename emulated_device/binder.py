@@ -18,8 +18,8 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from host.emulator.commands import COMMANDS, caller_alive
-from host.emulator.phone import Call, Phone
+from emulated_device.commands import COMMANDS, caller_alive
+from emulated_device.phone import Call, Phone
 
 log = logging.getLogger(__name__)
 SOCKET_NAME = "qbdevice"

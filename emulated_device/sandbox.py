@@ -34,9 +34,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from host.emulator.domains import ENTER, SDCARD_RW, SHELL_UID, SYSTEM_UID, DomainError, userns_mode
-from host.emulator.profiles import SYSTEM_PACKAGES, Profile
-from host.emulator.thermal import install_sensors
+from emulated_device.domains import ENTER, SDCARD_RW, SHELL_UID, SYSTEM_UID, DomainError, userns_mode
+from emulated_device.profiles import SYSTEM_PACKAGES, Profile
+from emulated_device.thermal import install_sensors
 
 NATIVE = Path(__file__).with_name("native") / "qbdevice.c"
 ENTER_SOURCE = Path(__file__).with_name("native") / "qbenter.c"

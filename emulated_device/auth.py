@@ -18,6 +18,8 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+from emulated_device.errors import EmulatedDeviceError
+
 TOKEN_SIZE = 20
 _SHA1_DIGEST_INFO = bytes.fromhex("3021300906052b0e03021a05000414")
 
@@ -29,7 +31,7 @@ class PublicKey:
     comment: str = ""
 
 
-class KeyFormatError(ValueError):
+class KeyFormatError(EmulatedDeviceError, ValueError):
     """Text that is not an adb public key."""
 
 

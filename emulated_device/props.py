@@ -7,7 +7,7 @@ import os
 import platform
 from pathlib import Path
 
-from host.emulator.profiles import DEFAULT_PROFILE, PROFILES, Profile
+from emulated_device.profiles import DEFAULT_PROFILE, PROFILES, Profile
 
 EMULATED_MODEL = "quantbench emulated x86_64"
 

@@ -10,8 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from host.emulator.domains import Domains
-from host.emulator.sandbox import Sandbox
+from emulated_device.domains import Domains
+from emulated_device.sandbox import Sandbox
 
 
 @dataclass

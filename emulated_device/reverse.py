@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from host.emulator.services import relay_tcp
-from host.emulator.transport import Connection, Stream
+from emulated_device.services import relay_tcp
+from emulated_device.transport import Connection, Stream
 
 LOOPBACK = "127.0.0.1"
 SERIAL = "UsbFfs"  # how adbd names the transport a reverse forward belongs to

@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from host.emulator import drivers
-from host.emulator.jail import encode_spec
-from host.emulator.profiles import Profile
+from emulated_device import drivers
+from emulated_device.errors import EmulatedDeviceError
+from emulated_device.jail import encode_spec
+from emulated_device.profiles import Profile
 
 JAIL = Path(__file__).with_name("jail.py")
 SHELL = "shell"
@@ -34,7 +35,7 @@ SDCARD_RW = 1015
 HOLDER_TIMEOUT_S = 30.0
 
 
-class DomainError(RuntimeError):
+class DomainError(EmulatedDeviceError, RuntimeError):
     """A domain's namespaces could not be made or entered; the message says why and what to do."""
 
 

@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from host.emulator.phone import Call, Phone
+from emulated_device.phone import Call, Phone
 
 TERMUX = "com.termux"
 PACKAGES = {  # emulated Termux packages: what each links from this machine's Python, and what it needs

@@ -17,9 +17,9 @@ import time
 import zipfile
 from collections.abc import Callable
 
-from host.emulator.domains import SHELL
-from host.emulator.phone import Call, LogEntry, Phone
-from host.emulator.termux_commands import pip, pkg
+from emulated_device.domains import SHELL
+from emulated_device.phone import Call, LogEntry, Phone
+from emulated_device.termux_commands import pip, pkg
 
 EMULATED_SERVICES = ("thermalservice", "battery", "power", "package")
 HEARTBEAT_S = 1.0

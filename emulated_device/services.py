@@ -15,9 +15,9 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from host.emulator.domains import SHELL, Domains, Entry
-from host.emulator.sandbox import Sandbox
-from host.emulator.transport import Stream, StreamClosed
+from emulated_device.domains import SHELL, Domains, Entry
+from emulated_device.sandbox import Sandbox
+from emulated_device.transport import Stream, StreamClosed
 
 SHELL_STDIN, SHELL_STDOUT, SHELL_STDERR, SHELL_EXIT, SHELL_CLOSE_STDIN, SHELL_WINDOW = 0, 1, 2, 3, 4, 5
 _V2_HEADER = struct.Struct("<BI")

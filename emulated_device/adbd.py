@@ -1,6 +1,6 @@
 """The emulated device's ADB daemon: accepts the adb server's connections and routes services.
 
-    python -m host.emulator.adbd --root DIR [--port P] [--authorized-key FILE ...]
+    python -m emulated_device.adbd --root DIR [--port P] [--authorized-key FILE ...]
 
 Like a phone, it lets in only a host whose ADB key it trusts (by default the key of the user who
 started it, ``~/.android/adbkey.pub``); any other host stays ``unauthorized``. It listens on
@@ -22,16 +22,16 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from host.emulator import drivers, services
-from host.emulator.auth import PublicKey, load_keys, user_key_path
-from host.emulator.binder import Services
-from host.emulator.domains import DomainError, Domains, preflight
-from host.emulator.phone import Phone
-from host.emulator.profiles import DEFAULT_PROFILE, PROFILES, Profile
-from host.emulator.props import default_props
-from host.emulator.reverse import ReverseForwards
-from host.emulator.sandbox import Sandbox
-from host.emulator.transport import A_CLSE, A_OKAY, Connection, Stream, StreamClosed
+from emulated_device import drivers, services
+from emulated_device.auth import PublicKey, load_keys, user_key_path
+from emulated_device.binder import Services
+from emulated_device.domains import DomainError, Domains, preflight
+from emulated_device.phone import Phone
+from emulated_device.profiles import DEFAULT_PROFILE, PROFILES, Profile
+from emulated_device.props import default_props
+from emulated_device.reverse import ReverseForwards
+from emulated_device.sandbox import Sandbox
+from emulated_device.transport import A_CLSE, A_OKAY, Connection, Stream, StreamClosed
 
 # Android 14's adbd features, less those it would need and this device does not emulate:
 # abb (the framed binder bridge), the sendrecv_v2 compressions (brotli, lz4, zstd), delayed_ack, track_app
@@ -158,7 +158,7 @@ async def run(root: Path, host: str, port: int, trusted: list[PublicKey], profil
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m host.emulator.adbd")
+    parser = argparse.ArgumentParser(prog="python -m emulated_device.adbd")
     parser.add_argument("--root", type=Path, required=True, help="sandbox folder standing in for the device's filesystem")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--authorized-key", type=Path, action="append", default=None,
