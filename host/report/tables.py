@@ -345,10 +345,27 @@ def device_tables(run: RunRecord, serial: str) -> RunTables:
             title = next((TASK_TITLES[c.task.task] for c in cells if c.task is not None), title)
         tables.append(Table(title.format(count=run.dataset.count), ("mode", *headers), tuple(rows), name))
     folded_lines = tuple(f"{backend}: unavailable for every build [{notes.reasons.index(reason) + 1}]" for backend, reason in folded.items())
-    device = next((d for d in run.devices if d.serial == serial), None)
-    headline = (*accelerator_lines(cells), *([fingerprint_line(device)] if device and device.fingerprint else []))
+    headline = headline_lines(run, serial, cells)
     return RunTables(serial, tuple(tables), tuple(notes.reasons), measurement_lines(run, serial, cells), folded_lines,
                      headline)
+
+
+def repeat_lines(run: RunRecord, cells: list[CellRecord]) -> list[str]:
+    """The repeats, their order and seed, and the throttled repeats left out of the figures."""
+    repeats = [r for c in cells for r in c.repeats if r.kind == "repeat"]
+    if not repeats:
+        return []
+    most = max(r.repeat for r in repeats) + 1
+    order = run.config.get("order", "")
+    seed = f", seed {run.config['seed']}" if order == "shuffled" and run.config.get("seed") is not None else ""
+    left_out = sum(1 for c in cells if len(c.timed) >= 2 for r in c.repeats if r.kind == "repeat" and r.throttled)
+    lines = [f"{most} repeat(s) per cell, each in a fresh worker, order {order or 'as planned'}{seed}"
+             + (f"; {left_out} throttled repeat(s) left out of the figures" if most > 1 else "")]
+    shown = sum(1 for c in cells if throttled_figure(c))
+    if shown:
+        lines.append(f"{shown} cell(s) measured while throttled: fewer than two of their repeats ran unthrottled, so "
+                     "the figure is the first run's, marked (throttled); verdicts leave throttled repeats out")
+    return lines
 
 
 def measurement_lines(run: RunRecord, serial: str, cells: list[CellRecord]) -> tuple[str, ...]:
@@ -356,19 +373,7 @@ def measurement_lines(run: RunRecord, serial: str, cells: list[CellRecord]) -> t
     left out, and each sustained run's windows: what a reader needs to trust the latency table."""
     from host.report.sustained import describe, sustained_runs
 
-    lines = []
-    repeats = [r for c in cells for r in c.repeats if r.kind == "repeat"]
-    if repeats:
-        most = max(r.repeat for r in repeats) + 1
-        order = run.config.get("order", "")
-        seed = f", seed {run.config['seed']}" if order == "shuffled" and run.config.get("seed") is not None else ""
-        left_out = sum(1 for c in cells if len(c.timed) >= 2 for r in c.repeats if r.kind == "repeat" and r.throttled)
-        lines.append(f"{most} repeat(s) per cell, each in a fresh worker, order {order or 'as planned'}{seed}"
-                     + (f"; {left_out} throttled repeat(s) left out of the figures" if most > 1 else ""))
-        shown = sum(1 for c in cells if throttled_figure(c))
-        if shown:
-            lines.append(f"{shown} cell(s) measured while throttled: fewer than two of their repeats ran unthrottled, so "
-                         "the figure is the first run's, marked (throttled); verdicts leave throttled repeats out")
+    lines = repeat_lines(run, cells)
     device = next((d for d in run.devices if d.serial == serial), None)
     if device is not None:
         lines += fingerprint_lines(device, cells)
@@ -380,6 +385,22 @@ def measurement_lines(run: RunRecord, serial: str, cells: list[CellRecord]) -> t
     lines += start_lines(cells)
     lines += [describe(s) for s in sustained_runs(cells)]
     return tuple(lines)
+
+
+def headline_lines(run: RunRecord, serial: str, cells: list[CellRecord]) -> tuple[str, ...]:
+    """Under the summary by default: the repeats and any throttling, what ran the accelerated
+    backends, the device in one line (with its state at the start, and a change mid-run), and
+    the sustained runs asked for; the rest of how it was measured waits for --tables all."""
+    from host.report.sustained import describe, sustained_runs
+
+    lines = [*repeat_lines(run, cells), *accelerator_lines(cells)]
+    device = next((d for d in run.devices if d.serial == serial), None)
+    if device is not None and device.fingerprint is not None:
+        full = fingerprint_lines(device, cells)
+        start = next((line for line in full if line.startswith("at the start: ")), "")
+        lines.append(fingerprint_line(device) + (f"; {start}" if start else ""))
+        lines += [line for line in full if "another fingerprint" in line]
+    return (*lines, *(describe(s) for s in sustained_runs(cells)))
 
 
 def _clocks(max_khz: tuple[int, ...]) -> str:

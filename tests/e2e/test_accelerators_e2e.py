@@ -58,7 +58,7 @@ def test_provision_pushes_the_wheels_litert_and_gpu_gpu_fp32_npu_run_with_their_
     assert main(["provision", "--litert", str(release.source)]) == 0
     said = capsys.readouterr().out
     assert f"LiteRT {release.version} (x86_64)" in said and "libLiteRtWebGpuAccelerator.so" in said
-    cells = _bench(env, "accel", "--modes", "none", "--backends", "cpu1,gpu,gpu-fp32,npu")
+    cells = _bench(env, "accel", "--modes", "none", "--backends", "cpu1,gpu,gpu-fp32,npu", "--tables", "all")
     for backend in ("gpu", "gpu-fp32", "npu"):
         cell = cells[("none", backend)]
         assert cell["status"] == "ok", cell

@@ -178,7 +178,7 @@ def test_html_report_renders_in_headless_chromium_with_its_charts(env, first_run
     for chart in ("chart-pareto", "chart-latency", "chart-accuracy-size", "chart-latency-distribution", "chart-op-types",
                   "chart-layers"):
         assert f'id="{chart}"' in html
-    assert html.index('id="recommendation"') < html.index("Summary") < html.index("<details"), "the answer comes first"
+    assert html.index('id="recommendation"') < html.index("Summary (") < html.index("<details><summary>Model size"), "the answer first"
     pick = re.search(r"Which build to ship: (\S+) on cpu", html)
     assert pick and pick.group(1) not in ("integer", "full_integer"), "never the builds that lost 40 points"
     profile = env / "chromium-profile"
