@@ -22,7 +22,7 @@ from pathlib import Path
 from host.bench.cells import BenchListener
 from host.bench.config import BenchConfig, CompareOptions
 from host.bench.inputs import PreparedInputs, prepare_inputs, resolve_bench_inputs
-from host.bench.plan import RunPlan, Unit, new_plan, new_run_id, now
+from host.bench.plan import RunPlan, Unit, cell_order, new_plan, new_run_id, now
 from host.bench.sink import StoreSink, db_option, on_interrupt
 from host.bench.targets import Target, agent_settings, bench_devices, device_runner, find_targets
 from host.convert.options import MODES
@@ -192,11 +192,10 @@ def run_compare(options: CompareOptions, config: BenchConfig, limits: Thresholds
 
 def _measure(plan: RunPlan, inputs: PreparedInputs, sinks: dict[str, StoreSink], target: Target, limits: Thresholds,
              options: CompareOptions, listener: BenchListener, db_path: StoreLocation | Path) -> Rounds:
-    runner = device_runner(target, plan, inputs, SplitSink(sinks), listener)
-    planned = len(plan.units(runner.order()))
+    planned = len(plan.units(cell_order(inputs.stored_modes(), plan.config.measurement.backend_names)))
     schedule = plan.config.schedule
     rounds = Rounds(sinks, limits, options, listener, schedule.seed or 0, planned, repeats=schedule.repeats)
-    runner.more = rounds.more
+    runner = device_runner(target, plan, inputs, SplitSink(sinks), listener, more=rounds.more)
     listener.matrix(planned, 0)
     with on_interrupt(lambda: _stored(sinks, db_path)):
         runner.run()

@@ -59,7 +59,7 @@ def measure(plan: RunPlan, inputs: PreparedInputs, sink: StoreSink, listener: Be
     stored = (lambda: sink.store.load_run(plan.run_id)) if plan.previous is not None else None
     runners = [device_runner(t, plan, inputs, sink, listener, stored) for t in targets]
     total = sum(len(plan.units(r.order())) for r in runners)
-    listener.matrix(total, total - sum(len(plan.todo(r.identity, r.order())) for r in runners))
+    listener.matrix(total, total - sum(len(plan.todo(r.parts.identity, r.order())) for r in runners))
     if len(runners) == 1:
         return runners[0].run()
     with ThreadPoolExecutor(max_workers=len(runners), thread_name_prefix="device") as pool:

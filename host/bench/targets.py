@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 from host.bench.cells import BenchListener
 from host.bench.inputs import PreparedInputs
-from host.bench.plan import RunPlan
-from host.bench.runner import DeviceRunner, RunSink
+from host.bench.plan import RunPlan, Unit
+from host.bench.runner import DeviceRunner, RunnerParts, RunSink
 from host.devices.agent.session import AgentSession, AgentSettings, find_launcher, open_session
 from host.devices.launch import leftovers
 from host.devices.launch.launchers import AgentOptions, Launcher
@@ -110,10 +110,10 @@ def find_targets(devices: list[Device], settings: AgentSettings) -> list[Target]
 
 
 def device_runner(target: Target, plan: RunPlan, inputs: PreparedInputs, sink: RunSink, listener: BenchListener,
-                  stored: Callable[[], RunRecord] | None = None) -> DeviceRunner:
+                  stored: Callable[[], RunRecord] | None = None, more: Callable[[], list[Unit]] = list) -> DeviceRunner:
     """The runner of one device's cells: a fresh agent session after each loss (the device
     waited for first), the device held for this bench alone; ``stored`` reads a resumed run
-    again once the device is held."""
+    again once the device is held; ``more`` gives further units when these run out (compare)."""
     devices = plan.config.devices
     settings = agent_settings(devices)
 
@@ -123,7 +123,9 @@ def device_runner(target: Target, plan: RunPlan, inputs: PreparedInputs, sink: R
         listener.stage(f"deploying the agent to {target.device.serial}")
         return open_session(target.device, settings, target.launcher)
 
-    return DeviceRunner(target.identity, open_agent, plan, inputs, sink, listener,
+    parts = RunnerParts(target.identity, open_agent, inputs, sink, listener,
                         hold=lambda: device_lock(target.identity, wait=devices.wait, on_wait=listener.stage),
-                        restarts=RESTARTS, reconnect=lambda: wait_for_device(target.device, devices.reconnect_wait, listener.stage),
+                        restarts=RESTARTS, more=more,
+                        reconnect=lambda: wait_for_device(target.device, devices.reconnect_wait, listener.stage),
                         stored=stored)
+    return DeviceRunner(parts, plan)

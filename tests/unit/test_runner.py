@@ -16,7 +16,7 @@ from device_agent.contract import CellRequest, CellResult, LatencyParams, PruneR
 from host.bench.config import BenchConfig
 from host.bench.inputs import PreparedInputs
 from host.bench.plan import REFERENCE, Unit, new_plan, resume_plan, units
-from host.bench.runner import DeviceRunner
+from host.bench.runner import DeviceRunner, RunnerParts
 from host.bench.sink import StoreSink, resume_command
 from host.convert.given import ModelFile
 from host.errors import AgentUnavailable, DeployError, InputError
@@ -136,7 +136,7 @@ def _runner(store: ResultsStore, plan, inputs, device: Device, script: list[int 
             raise DeployError("no Python 3 the shell can run")
         return ScriptedSession(device, script.pop(0))
 
-    return DeviceRunner("PHONE1", open_session, plan, inputs, StoreSink(store, plan, inputs), Quiet())
+    return DeviceRunner(RunnerParts("PHONE1", open_session, inputs, StoreSink(store, plan, inputs), Quiet()), plan)
 
 
 def test_the_reference_runs_first_and_every_other_cell_compares_to_its_outputs(tmp_path, inputs):
@@ -206,11 +206,11 @@ def test_two_resumes_of_one_run_do_not_measure_the_same_cells_twice(tmp_path, in
     stored = lambda: store.load_run(plan.run_id)  # noqa: E731
     before = len(device.requests)
     one = _runner(store, first, inputs, device, [None])
-    one.stored = stored
+    one.parts = replace(one.parts, stored=stored)
     one.run()
     assert len(device.requests) - before == 3
     two = _runner(store, second, inputs, device, [None])
-    two.stored = stored
+    two.parts = replace(two.parts, stored=stored)
     assert two.run().cells_run == 0 and len(device.requests) - before == 3, "the second resume measured nothing again"
 
 
@@ -328,7 +328,7 @@ def test_more_units_run_on_the_same_session(tmp_path, inputs):
     store, device = ResultsStore(tmp_path / "r.sqlite"), Device()
     rounds = [[Unit("none", "cpu1", 1), Unit("float16", "cpu4", 1)], []]
     runner = _runner(store, new_plan(CONFIG), inputs, device, [None])
-    runner.more = lambda: rounds.pop(0)
+    runner.parts = replace(runner.parts, more=lambda: rounds.pop(0))
     runner.run()
     assert device.sessions == 1 and len(device.requests) == 8 and not rounds
 
@@ -338,7 +338,7 @@ def test_a_device_that_stays_away_fails_the_rest_and_one_that_comes_back_goes_on
     plan = new_plan(CONFIG)
     runner = _runner(store, plan, inputs, device, [2, None])
     waited = []
-    runner.reconnect = lambda: waited.append(1) or False
+    runner.parts = replace(runner.parts, reconnect=lambda: waited.append(1) or False)
     runner.run()
     cells = store.load_run(plan.run_id).cells
     assert waited == [1] and sum(c.ok for c in cells) == 2
