@@ -114,54 +114,84 @@ def _exit_reason(process: BaseProcess, phase: str) -> str:
     return f"worker {_how_it_ended(process)} in phase {phase}" + ("" if (process.exitcode or 0) < 0 else " without a result")
 
 
+class _Worker:
+    """One cell's worker as the agent watches it: its events, its deadline, its last phase, and
+    what it measured before the profile pass."""
+
+    def __init__(self, process: BaseProcess, receiver: Connection, timeout_s: float, cancelled: Callable[[], bool]) -> None:
+        self.process, self.receiver, self.timeout_s, self.cancelled = process, receiver, timeout_s, cancelled
+        self.deadline = time.monotonic() + timeout_s
+        self.phase = "start"
+        self.measured: CellResult | None = None  # what the cell measured before its profile pass
+        self.said = time.monotonic()  # when the host last heard from this job
+
+    def events(self) -> Iterator[Progress | CellResult]:
+        """Progress (a heartbeat in a quiet phase) until the result; ends without one if the worker dies."""
+        while True:
+            remaining = self.deadline - time.monotonic()
+            if time.monotonic() - self.said >= HEARTBEAT_S:  # a quiet phase: the host must tell it from a frozen agent
+                self.said = time.monotonic()
+                yield Progress(HEARTBEAT)
+            stop = self._stop_reason(remaining)
+            if stop:
+                self.process.kill()
+                yield failed(self.phase, stop)
+                return
+            if not self.receiver.poll(min(remaining, 0.2)):
+                continue
+            try:
+                event = self.receiver.recv()
+            except (EOFError, OSError):
+                return  # the worker is gone without a result: its exit status says why
+            if isinstance(event, worker.Measured):
+                self.measured = event.result
+                continue
+            if isinstance(event, Progress):
+                self.phase, self.said = event.phase, time.monotonic()
+            yield event
+            if not isinstance(event, Progress):
+                return
+
+    def _stop_reason(self, remaining: float) -> str:
+        if remaining <= 0:
+            return f"timed out after {self.timeout_s:g} s in phase {self.phase}; worker killed"
+        return "cancelled by the host" if self.cancelled() else ""
+
+    def close(self, finished: bool) -> None:
+        if not finished and self.process.is_alive():
+            self.process.join(timeout=2.0)
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join()
+        self.receiver.close()
+
+    def outcome(self, result: CellResult | None) -> CellResult:
+        """The result, or what the worker measured before a profile pass that ended it, or why it died."""
+        if self.measured is not None and (result is None or (result.status is CellStatus.FAILED and result.phase == "op_profile")):
+            reason = result.error if result is not None else _exit_reason(self.process, self.phase)
+            return _without_profile(self.measured, reason)  # timed out, cancelled or crashed in the profile pass
+        return result if result is not None else failed(self.phase, _exit_reason(self.process, self.phase))
+
+
 def run_job(root: str, request: CellRequest, cancelled: Callable[[], bool] = lambda: False) -> Iterator[Progress | CellResult]:
     """Yield the worker's progress events and then one result, whatever the worker does."""
     timeout_s = request.timeout_seconds or DEFAULT_CELL_TIMEOUT_S
     process, receiver = forking.start(worker.run_in_child, root, request)
-    deadline = time.monotonic() + timeout_s
-    phase = "start"
+    watched = _Worker(process, receiver, timeout_s, cancelled)
     result: CellResult | None = None
-    measured: CellResult | None = None  # what the cell measured before its profile pass
-    said = time.monotonic()  # when the host last heard from this job
     try:
-        while result is None:
-            remaining = deadline - time.monotonic()
-            if time.monotonic() - said >= HEARTBEAT_S:  # a quiet phase: the host must tell it from a frozen agent
-                said = time.monotonic()
-                yield Progress(HEARTBEAT)
-            if remaining <= 0:
-                process.kill()
-                result = failed(phase, f"timed out after {timeout_s:g} s in phase {phase}; worker killed")
-            elif cancelled():
-                process.kill()
-                result = failed(phase, "cancelled by the host")
-            elif receiver.poll(min(remaining, 0.2)):
-                try:
-                    event = receiver.recv()
-                except (EOFError, OSError):
-                    break  # the worker is gone without a result: its exit status says why
-                if isinstance(event, Progress):
-                    phase, said = event.phase, time.monotonic()
-                    yield event
-                elif isinstance(event, worker.Measured):
-                    measured = event.result
-                else:
-                    result = event
+        for event in watched.events():
+            if isinstance(event, Progress):
+                yield event
+            else:
+                result = event
     finally:
-        if result is None and process.is_alive():
-            process.join(timeout=2.0)
-        if process.is_alive():
-            process.kill()
-        process.join()
-        receiver.close()
-    if result is not None and measured is not None and result.status is CellStatus.FAILED and result.phase == "op_profile":
-        result = _without_profile(measured, result.error)  # timed out or cancelled in the profile pass
-    if result is None and measured is not None:
-        result = _without_profile(measured, _exit_reason(process, phase))
-    if result is not None and result.ok and request.start == "cold+warm":
+        watched.close(result is not None)
+    result = watched.outcome(result)
+    if result.ok and request.start == "cold+warm":
         yield Progress("warm_start")
         result = replace(result, warm_start=warm_start(root, request, cancelled))
-    yield result if result is not None else failed(phase, _exit_reason(process, phase))
+    yield result
 
 
 def warm_start(root: str, request: CellRequest, cancelled: Callable[[], bool] = lambda: False) -> WarmStart:

@@ -8,9 +8,9 @@ phase, with the reason.
 
 from __future__ import annotations
 
+import contextlib
+
 from device_agent import runtime, worker  # noqa: F401  (imported here so that every worker has it)
 
-try:
+with contextlib.suppress(runtime.RuntimeMissing):
     runtime.find_runtime()
-except runtime.RuntimeMissing:
-    pass

@@ -10,6 +10,7 @@ thread per call, so a ``run-as`` or a following ``logcat`` never holds up anothe
 from __future__ import annotations
 
 import array
+import contextlib
 import logging
 import os
 import socket
@@ -121,10 +122,8 @@ def _run(handler: Callable[[Phone, Call], int], phone: Phone, call: Call) -> int
         return 141  # the reader went away (``getprop | head -1``): SIGPIPE, as a phone's command gets
     except Exception as e:  # a fault of ours: said on the caller's stderr, never a dead service
         log.exception("device command %s failed", call.argv[0])
-        try:
+        with contextlib.suppress(OSError):
             call.err(f"{call.argv[0]}: {e}\n")
-        except OSError:
-            pass
         return 1
 
 

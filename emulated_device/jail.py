@@ -24,6 +24,7 @@ without starting Python; ``enter`` here serves the sync server, which is Python.
 from __future__ import annotations
 
 import _signal  # the builtin beneath signal: it starts without importing enum
+import contextlib
 import ctypes
 import marshal
 import os
@@ -224,6 +225,19 @@ def _credentials(spec: dict) -> None:
     _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
 
 
+def _as_the_user(spec: dict) -> None:
+    """In the forked child: the domain's user, in its folder, with its terminal."""
+    _libc.prctl(PR_SET_PDEATHSIG, _signal.SIGKILL, 0, 0, 0)
+    if spec.get("tty") and not spec["userns"]:
+        os.fchown(0, spec["uid"], spec["gid"])  # the terminal is the user's, as adbd's chown makes it
+    _credentials(spec)
+    os.umask(0o022)
+    os.chdir(spec["cwd"])
+    if spec.get("tty"):
+        os.setsid()
+        _check(_libc.ioctl(0, TIOCSCTTY, 0), "controlling terminal")
+
+
 def enter(spec: dict) -> int:
     """Run ``spec["argv"]`` in the domain with its credentials; exit as it exits.
 
@@ -240,15 +254,7 @@ def enter(spec: dict) -> int:
     child = os.fork()
     if child == 0:
         try:
-            _libc.prctl(PR_SET_PDEATHSIG, _signal.SIGKILL, 0, 0, 0)
-            if spec.get("tty") and not spec["userns"]:
-                os.fchown(0, spec["uid"], spec["gid"])  # the terminal is the user's, as adbd's chown makes it
-            _credentials(spec)
-            os.umask(0o022)
-            os.chdir(spec["cwd"])
-            if spec.get("tty"):
-                os.setsid()
-                _check(_libc.ioctl(0, TIOCSCTTY, 0), "controlling terminal")
+            _as_the_user(spec)
             if sync_server is not None:
                 _libc.prctl(PR_SET_NAME, b"adbd", 0, 0, 0)
                 os._exit(sync_server(0, 1))
@@ -273,10 +279,8 @@ def enter(spec: dict) -> int:
 
 def _forward(child: int, number: int) -> None:
     for target in (-child, child):
-        try:
+        with contextlib.suppress(OSError):
             os.kill(target, number)
-        except OSError:
-            pass
 
 
 def encode_spec(spec: dict) -> str:

@@ -9,6 +9,7 @@ whole process group killed, as adbd does.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import struct
@@ -37,10 +38,8 @@ PRODUCTION_ANSWERS = {
 
 
 def kill_group(pid: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 @dataclass(frozen=True)
@@ -338,10 +337,8 @@ async def relay_tcp(stream: Stream, reader: asyncio.StreamReader, writer: asynci
         while data := await reader.read(READ_SIZE * 4):
             await stream.write(data)
     except StreamClosed:  # the host closed: what it wrote before its CLSE still goes to the socket
-        try:
+        with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(asyncio.shield(upstream), DRAIN_S)
-        except asyncio.TimeoutError:
-            pass
     except (ConnectionError, OSError):
         pass
     finally:

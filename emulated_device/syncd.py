@@ -13,6 +13,7 @@ import errno
 import os
 import stat
 import struct
+from collections.abc import Callable
 
 MYPY = False
 if MYPY:  # names for the type checker only: the sync server starts for every sync session, without them
@@ -199,7 +200,7 @@ def _send(channel: _Channel, spec: str, dry_run: bool = False) -> None:
 
 def _recv(channel: _Channel, path: str) -> None:
     try:
-        handle = open(path, "rb")
+        handle = open(path, "rb")  # noqa: SIM115 - opened apart from reading: each failure is said in its own words
     except OSError as e:
         channel.fail(f"open failed: {e.strerror}")
         return
@@ -216,6 +217,46 @@ def _recv(channel: _Channel, path: str) -> None:
     channel.add(_REQ.pack(b"DONE", 0))
 
 
+def _send_v2(channel: _Channel, tag: bytes, path: str) -> bool:
+    """sendrecv_v2's SND2: the mode and flags follow; no compression is offered."""
+    _id, mode, flags = _SEND_V2.unpack(channel.read(_SEND_V2.size))
+    if flags & ~DRY_RUN:
+        channel.fail(f"{path}: compression is not supported by this device")
+        return False
+    _send(channel, f"{path},{mode}", dry_run=bool(flags & DRY_RUN))
+    return True
+
+
+def _recv_v2(channel: _Channel, tag: bytes, path: str) -> bool:
+    _id, flags = _RECV_V2.unpack(channel.read(_RECV_V2.size))
+    if flags:
+        channel.fail(f"{path}: compression is not supported by this device")
+        return False
+    _recv(channel, path)
+    return True
+
+
+def _simple(answer: Callable[[_Channel, str], None]) -> Callable[[_Channel, bytes, str], bool]:
+    def handle(channel: _Channel, tag: bytes, path: str) -> bool:
+        answer(channel, path)
+        return True
+    return handle
+
+
+def _tagged(answer: Callable[[_Channel, bytes, str], None]) -> Callable[[_Channel, bytes, str], bool]:
+    def handle(channel: _Channel, tag: bytes, path: str) -> bool:
+        answer(channel, tag, path)
+        return True
+    return handle
+
+
+# each request: answered, and whether the session goes on
+_REQUESTS: dict[bytes, Callable[[_Channel, bytes, str], bool]] = {
+    b"SEND": _simple(_send), b"SND2": _send_v2, b"RECV": _simple(_recv), b"RCV2": _recv_v2,
+    **dict.fromkeys((b"STAT", b"STA2", b"LST2"), _tagged(_stat)), **dict.fromkeys((b"LIST", b"LIS2"), _tagged(_list)),
+}
+
+
 def serve(fd_in: int, fd_out: int) -> int:
     """Answer sync requests until QUIT or the end of the stream; 0 when the client ended it."""
     channel = _Channel(fd_in, fd_out)
@@ -228,28 +269,11 @@ def serve(fd_in: int, fd_out: int) -> int:
                 channel.fail("path too long")
                 break
             path = channel.read(length).decode("utf-8", "surrogateescape")
-            if tag == b"SEND":
-                _send(channel, path)
-            elif tag == b"SND2":  # sendrecv_v2: the mode and flags follow; no compression is offered
-                _id, mode, flags = _SEND_V2.unpack(channel.read(_SEND_V2.size))
-                if flags & ~DRY_RUN:
-                    channel.fail(f"{path}: compression is not supported by this device")
-                    break
-                _send(channel, f"{path},{mode}", dry_run=bool(flags & DRY_RUN))
-            elif tag == b"RECV":
-                _recv(channel, path)
-            elif tag == b"RCV2":
-                _id, flags = _RECV_V2.unpack(channel.read(_RECV_V2.size))
-                if flags:
-                    channel.fail(f"{path}: compression is not supported by this device")
-                    break
-                _recv(channel, path)
-            elif tag in (b"STAT", b"STA2", b"LST2"):
-                _stat(channel, tag, path)
-            elif tag in (b"LIST", b"LIS2"):
-                _list(channel, tag, path)
-            else:
+            handler = _REQUESTS.get(tag)
+            if handler is None:
                 channel.fail(f"unknown sync request {tag!r}")
+                break
+            if not handler(channel, tag, path):
                 break
             channel.flush()
     except (_Closed, BrokenPipeError):

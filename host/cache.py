@@ -10,6 +10,7 @@ pruned (the demo images are regenerated when missing anyway).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
@@ -52,10 +53,8 @@ class PruneReport:
 
 def touch(path: Path) -> None:
     """Mark a cache entry as used now."""
-    try:
+    with contextlib.suppress(OSError):
         os.utime(path)
-    except OSError:
-        pass
 
 
 def _entries(root: Path) -> list[tuple[float, int, Path]]:

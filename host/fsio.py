@@ -6,6 +6,7 @@ A full disk, a quota or a killed process then leaves the previous file (or none)
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import tempfile
@@ -66,10 +67,8 @@ def open_private(path: Path) -> BinaryIO:
 def private_file(path: Path) -> None:
     """Create ``path`` empty and 0600 when it does not exist (a program that creates it next, such
     as SQLite, keeps those permissions); an existing file keeps the ones its owner gave it."""
-    try:
+    with contextlib.suppress(FileExistsError):
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    except FileExistsError:
-        pass
 
 
 def read_regular(path: Path, limit: int, what: str) -> bytes:

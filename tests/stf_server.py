@@ -41,63 +41,72 @@ class Farm:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def _handler(farm: Farm) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: object) -> None: ...
+class _FarmHandler(BaseHTTPRequestHandler):
+    """DeviceFarmer's REST API (v1) over one Farm: list, reserve, remote-connect, release."""
 
-        def _reply(self, code: int, body: dict[str, Any]) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+    farm: Farm
 
-        def _route(self, method: str) -> None:
-            farm.calls.append((method, self.path))
-            if self.headers.get("Authorization") != f"Bearer {TOKEN}":
-                return self._reply(401, {"success": False, "description": "Requires Authentication"})
-            length = int(self.headers.get("Content-Length") or 0)
-            body = json.loads(self.rfile.read(length) or b"{}") if length else {}
-            parts = self.path.split("?")[0].strip("/").split("/")  # api v1 ...
-            with farm.lock:
-                return self._answer(method, parts[2:], body)
+    def log_message(self, *args: object) -> None: ...
 
-        def _answer(self, method: str, parts: list[str], body: dict[str, Any]) -> None:
-            if method == "GET" and parts == ["devices"]:
-                return self._reply(200, {"success": True, "devices": [p.as_json(farm.user) for p in farm.phones.values()]})
-            if parts[:2] != ["user", "devices"]:
-                return self._reply(404, {"success": False, "description": "Not found"})
-            serial = parts[2] if len(parts) > 2 else str(body.get("serial", ""))
-            phone = farm.phones.get(serial)
-            if phone is None:
-                return self._reply(404, {"success": False, "description": "Device not found"})
-            if method == "POST" and len(parts) == 2:
-                if phone.owner or not phone.present:
-                    return self._reply(403, {"success": False, "description": "Device is being used or not available"})
-                phone.owner = farm.user
-                return self._reply(200, {"success": True, "description": "Device successfully added"})
-            if phone.owner != farm.user:
-                return self._reply(403, {"success": False, "description": "Device is not owned by you or is not available"})
-            if method == "POST" and parts[3:] == ["remoteConnect"]:
-                return self._reply(200, {"success": True, "remoteConnectUrl": phone.connect_url, "serial": serial})
-            if method == "DELETE" and parts[3:] == ["remoteConnect"]:
-                return self._reply(200, {"success": True, "description": "Device remote disconnected successfully"})
-            if method == "DELETE" and len(parts) == 3:
-                phone.owner = None
-                return self._reply(200, {"success": True, "description": "Device successfully removed"})
+    def _reply(self, code: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _route(self, method: str) -> None:
+        self.farm.calls.append((method, self.path))
+        if self.headers.get("Authorization") != f"Bearer {TOKEN}":
+            return self._reply(401, {"success": False, "description": "Requires Authentication"})
+        length = int(self.headers.get("Content-Length") or 0)
+        body = json.loads(self.rfile.read(length) or b"{}") if length else {}
+        parts = self.path.split("?")[0].strip("/").split("/")  # api v1 ...
+        with self.farm.lock:
+            return self._answer(method, parts[2:], body)
+
+    def _answer(self, method: str, parts: list[str], body: dict[str, Any]) -> None:
+        if method == "GET" and parts == ["devices"]:
+            return self._reply(200, {"success": True, "devices": [p.as_json(self.farm.user) for p in self.farm.phones.values()]})
+        if parts[:2] != ["user", "devices"]:
             return self._reply(404, {"success": False, "description": "Not found"})
+        serial = parts[2] if len(parts) > 2 else str(body.get("serial", ""))
+        phone = self.farm.phones.get(serial)
+        if phone is None:
+            return self._reply(404, {"success": False, "description": "Device not found"})
+        if method == "POST" and len(parts) == 2:
+            if phone.owner or not phone.present:
+                return self._reply(403, {"success": False, "description": "Device is being used or not available"})
+            phone.owner = self.farm.user
+            return self._reply(200, {"success": True, "description": "Device successfully added"})
+        if phone.owner != self.farm.user:
+            return self._reply(403, {"success": False, "description": "Device is not owned by you or is not available"})
+        return self._owned(method, parts[3:], phone, serial)
 
-        def do_GET(self) -> None:  # noqa: N802 - the http.server interface
-            self._route("GET")
+    def _owned(self, method: str, rest: list[str], phone: Any, serial: str) -> None:
+        """A request on a phone this user holds: remote connect, disconnect, release."""
+        if method == "POST" and rest == ["remoteConnect"]:
+            return self._reply(200, {"success": True, "remoteConnectUrl": phone.connect_url, "serial": serial})
+        if method == "DELETE" and rest == ["remoteConnect"]:
+            return self._reply(200, {"success": True, "description": "Device remote disconnected successfully"})
+        if method == "DELETE" and not rest:
+            phone.owner = None
+            return self._reply(200, {"success": True, "description": "Device successfully removed"})
+        return self._reply(404, {"success": False, "description": "Not found"})
 
-        def do_POST(self) -> None:  # noqa: N802
-            self._route("POST")
+    def do_GET(self) -> None:  # noqa: N802 - the http.server interface
+        self._route("GET")
 
-        def do_DELETE(self) -> None:  # noqa: N802
-            self._route("DELETE")
+    def do_POST(self) -> None:  # noqa: N802
+        self._route("POST")
 
-    return Handler
+    def do_DELETE(self) -> None:  # noqa: N802
+        self._route("DELETE")
+
+
+def _handler(farm: Farm) -> type[BaseHTTPRequestHandler]:
+    return type("Handler", (_FarmHandler,), {"farm": farm})
 
 
 @contextmanager

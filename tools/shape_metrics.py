@@ -62,39 +62,20 @@ def _module_name(path: Path, root: Path) -> str:
 
 
 def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
-    """Strongly connected components of more than one module (Tarjan)."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
-    found: list[list[str]] = []
-    sys.setrecursionlimit(10000)
+    """Strongly connected components of more than one module: the import cycles."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components
 
-    def visit(node: str) -> None:
-        index[node] = low[node] = len(index)
-        stack.append(node)
-        on_stack.add(node)
-        for other in graph.get(node, ()):
-            if other not in index:
-                visit(other)
-                low[node] = min(low[node], low[other])
-            elif other in on_stack:
-                low[node] = min(low[node], index[other])
-        if low[node] == index[node]:
-            component = []
-            while True:
-                top = stack.pop()
-                on_stack.discard(top)
-                component.append(top)
-                if top == node:
-                    break
-            if len(component) > 1:
-                found.append(sorted(component))
-
-    for node in sorted(graph):
-        if node not in index:
-            visit(node)
-    return found
+    names = sorted(graph)
+    index = {name: i for i, name in enumerate(names)}
+    edges = [(index[a], index[b]) for a in names for b in graph[a] if b in index]
+    rows, cols = zip(*edges, strict=True) if edges else ((), ())
+    matrix = csr_matrix(([1] * len(edges), (rows, cols)), shape=(len(names), len(names)))
+    _, component = connected_components(matrix, directed=True, connection="strong")
+    groups: dict[int, list[str]] = {}
+    for name, label in zip(names, component, strict=True):
+        groups.setdefault(int(label), []).append(name)
+    return sorted(group for group in groups.values() if len(group) > 1)
 
 
 def measure(root: Path) -> dict[str, object]:

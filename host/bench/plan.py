@@ -99,9 +99,7 @@ class RunPlan:
         left = []
         for unit in self.units(cells):
             cell = self.done.get((identity, *unit.cell))
-            if cell is None:
-                left.append(unit)
-            elif cell.ok and not any(r.repeat == unit.repeat and r.kind == unit.kind for r in cell.repeats):
+            if cell is None or cell.ok and not any(r.repeat == unit.repeat and r.kind == unit.kind for r in cell.repeats):
                 left.append(unit)
         return left
 

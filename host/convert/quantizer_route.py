@@ -124,24 +124,30 @@ def entry_problem(entry: dict[str, Any]) -> str | None:
     if not isinstance(config, dict):
         return f"op_config is {config!r}, not an object"
     for tensor, allowed in _BITS.items():
-        part = config.get(tensor)
-        if part is None:
-            continue
-        if not isinstance(part, dict):
-            return f"op_config.{tensor} is {part!r}, not an object"
-        bits = part.get("num_bits")
-        if bits is not None and (isinstance(bits, bool) or bits not in allowed):
-            return f"op_config.{tensor}.num_bits is {bits!r}: one of {', '.join(map(str, allowed))}"
-        block = part.get("block_size", 0)
-        if isinstance(block, bool) or not isinstance(block, int) or block < 0:
-            return f"op_config.{tensor}.block_size is {block!r}, not a whole number >= 0"
-        for flag in ("symmetric",):
-            if flag in part and not isinstance(part[flag], bool):
-                return f"op_config.{tensor}.{flag} is {part[flag]!r}, not true or false"
-    for flag in ("explicit_dequantize", "skip_checks"):
-        if flag in config and not isinstance(config[flag], bool):
-            return f"op_config.{flag} is {config[flag]!r}, not true or false"
-    return None
+        problem = _tensor_config_problem(tensor, config.get(tensor), allowed)
+        if problem:
+            return problem
+    return _flags_problem("op_config", config, ("explicit_dequantize", "skip_checks"))
+
+
+def _tensor_config_problem(tensor: str, part: object, allowed: tuple[int, ...]) -> str | None:
+    """What is wrong with ``op_config.<tensor>`` (weights or activations), if anything."""
+    if part is None:
+        return None
+    if not isinstance(part, dict):
+        return f"op_config.{tensor} is {part!r}, not an object"
+    bits = part.get("num_bits")
+    if bits is not None and (isinstance(bits, bool) or bits not in allowed):
+        return f"op_config.{tensor}.num_bits is {bits!r}: one of {', '.join(map(str, allowed))}"
+    block = part.get("block_size", 0)
+    if isinstance(block, bool) or not isinstance(block, int) or block < 0:
+        return f"op_config.{tensor}.block_size is {block!r}, not a whole number >= 0"
+    return _flags_problem(f"op_config.{tensor}", part, ("symmetric",))
+
+
+def _flags_problem(where: str, part: dict[str, Any], flags: tuple[str, ...]) -> str | None:
+    return next((f"{where}.{flag} is {part[flag]!r}, not true or false" for flag in flags
+                 if flag in part and not isinstance(part[flag], bool)), None)
 
 
 def recipe_needs_calibration(entries: list[dict[str, Any]]) -> bool:

@@ -7,6 +7,7 @@ model loads.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 
 from host.convert.cache import ConversionCache
@@ -28,10 +29,8 @@ class Training:
         self._job: QatJob | None = None
 
     def start(self) -> None:
-        try:
+        with contextlib.suppress(HostError):  # not a Keras model: the build says so in its turn, when job() raises it again
             self.job()
-        except HostError:
-            pass  # not a Keras model: the build says so in its turn, when job() raises it again
 
     def job(self) -> QatJob:
         if self._job is None:
@@ -55,10 +54,8 @@ def start_training(modes: Sequence[QuantMode], keys: dict[str, str], model: Load
 
 
 def _preload(model: LoadedModel) -> None:
-    try:
+    with contextlib.suppress(HostError):  # not a Keras model: qat says so in its turn
         model.keras_model()
-    except HostError:
-        pass  # not a Keras model: qat says so in its turn
 
 
 def training_images(modes: Sequence[QuantMode], options: ConvertOptions, model: LoadedModel) -> ImageSet | None:

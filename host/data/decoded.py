@@ -10,6 +10,7 @@ rather than trusted. The entry is a cache: when it cannot be written the run goe
 
 from __future__ import annotations
 
+import contextlib
 import io
 import zipfile
 from pathlib import Path
@@ -59,7 +60,5 @@ def _write(path: Path, image_set: ImageSet) -> None:
     buffer = io.BytesIO()
     np.savez(buffer, images=image_set.images, labels=image_set.labels, sha256=np.array(image_set.sha256),
              skipped=np.array(image_set.skipped, dtype=str))
-    try:
+    with contextlib.suppress(OutputError):  # a full or read-only cache folder: the next run decodes again
         atomic_write(path, buffer.getvalue())
-    except OutputError:
-        pass  # a full or read-only cache folder: the next run decodes again

@@ -96,30 +96,36 @@ def _texture(draw: ImageDraw.ImageDraw, name: str, side: int, fg: tuple[int, int
     phase = rng.uniform(0, period)
     width = period * rng.uniform(0.35, 0.55)
     tilt = math.radians(rng.uniform(-20, 20))
-    span = int(side * 1.6 / period) + 2
     if name in ("h_stripes", "v_stripes"):
-        c, s = math.cos(tilt), math.sin(tilt)
-        for k in range(-span, span):
-            offset = k * period + phase - side * 0.3
-            band: list[tuple[float, float]] = [(-side, offset), (2 * side, offset), (2 * side, offset + width), (-side, offset + width)]
-            if name == "v_stripes":
-                band = [(y, x) for x, y in band]
-            centre = side / 2
-            draw.polygon([(centre + (x - centre) * c - (y - centre) * s, centre + (x - centre) * s + (y - centre) * c) for x, y in band], fill=fg)
+        _stripes(draw, name == "v_stripes", side, fg, period, phase, width, tilt)
     elif name == "checker":
-        cells = int(side / period) + 2
-        for i in range(-1, cells):
-            for j in range(-1, cells):
-                if (i + j) % 2 == 0:
-                    x0, y0 = i * period + phase, j * period + phase
-                    draw.rectangle((x0, y0, x0 + period, y0 + period), fill=fg)
+        _grid(draw, side, period, phase, lambda i, j, x, y: draw.rectangle((x, y, x + period, y + period), fill=fg)
+              if (i + j) % 2 == 0 else None)
     elif name == "dots":
         dot = period * rng.uniform(0.2, 0.3)
-        cells = int(side / period) + 2
-        for i in range(-1, cells):
-            for j in range(-1, cells):
-                x, y = i * period + phase, j * period + phase
-                draw.ellipse((x - dot, y - dot, x + dot, y + dot), fill=fg)
+        _grid(draw, side, period, phase, lambda i, j, x, y: draw.ellipse((x - dot, y - dot, x + dot, y + dot), fill=fg))
+
+
+def _stripes(draw: ImageDraw.ImageDraw, vertical: bool, side: int, fg: tuple[int, int, int], period: float, phase: float,
+             width: float, tilt: float) -> None:
+    c, s = math.cos(tilt), math.sin(tilt)
+    span = int(side * 1.6 / period) + 2
+    for k in range(-span, span):
+        offset = k * period + phase - side * 0.3
+        band: list[tuple[float, float]] = [(-side, offset), (2 * side, offset), (2 * side, offset + width), (-side, offset + width)]
+        if vertical:
+            band = [(y, x) for x, y in band]
+        centre = side / 2
+        draw.polygon([(centre + (x - centre) * c - (y - centre) * s, centre + (x - centre) * s + (y - centre) * c) for x, y in band], fill=fg)
+
+
+def _grid(draw: ImageDraw.ImageDraw, side: int, period: float, phase: float,
+          mark: Callable[[int, int, float, float], object]) -> None:
+    """``mark`` at each cell of a grid of ``period`` from ``phase``, one cell beyond each edge."""
+    cells = int(side / period) + 2
+    for i in range(-1, cells):
+        for j in range(-1, cells):
+            mark(i, j, i * period + phase, j * period + phase)
 
 
 def generate_split(split: str) -> tuple[np.ndarray, np.ndarray]:

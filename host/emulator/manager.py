@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -184,17 +184,13 @@ def in_use(address: AdbServerAddress, state: EmulatorState) -> Iterator[None]:
 
 def stop_state(address: AdbServerAddress, state: EmulatorState) -> None:
     disconnect_device(address, state.serial)
-    try:
+    with suppress(OSError):
         os.kill(state.pid, signal.SIGTERM)
-    except OSError:
-        pass
     deadline = time.monotonic() + 5.0
     while _alive(state.pid):
         if time.monotonic() > deadline:
-            try:
+            with suppress(OSError):
                 os.kill(state.pid, signal.SIGKILL)
-            except OSError:
-                pass
             break
         time.sleep(0.02)
     power_off(Path(state.root))

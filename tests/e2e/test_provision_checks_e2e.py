@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -39,9 +40,9 @@ def test_bad_libraries_are_refused_and_the_working_install_stays(env, tmp_path, 
     real = release.files["libLiteRt.so"].read_bytes()
     cases = {
         "short": (_release_with(tmp_path / "short", real[:6]), "an ELF header cut short (6 bytes)"),
-        "libc": (_release_with(tmp_path / "libc", open("/lib/x86_64-linux-gnu/libc.so.6", "rb").read()),
+        "libc": (_release_with(tmp_path / "libc", Path("/lib/x86_64-linux-gnu/libc.so.6").read_bytes()),
                  "is not LiteRT's C API library: it exports no LiteRtCreateEnvironment"),
-        "program": (_release_with(tmp_path / "program", open(shutil.which("ls") or "/bin/ls", "rb").read()),
+        "program": (_release_with(tmp_path / "program", Path(shutil.which("ls") or "/bin/ls").read_bytes()),
                     "is not LiteRT's C API library"),
     }
     pattern = _release_with(tmp_path / "pattern", real)

@@ -8,6 +8,7 @@ reachable from here only through that server's port. A full bench runs through i
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -81,10 +82,8 @@ def lab_host(tmp_path_factory):
     finally:
         pids = subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True, check=False).stdout.split()
         for pid in pids:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(int(pid), 9)
-            except ProcessLookupError:
-                pass
         for proc in processes:
             proc.wait(timeout=10)
         subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)

@@ -57,7 +57,7 @@ def test_the_scorer_counts_nan_inf_and_all_zero_outputs_with_the_first_image():
     scorer.add(np.array([[np.nan, 0.1], [np.inf, -np.inf], [0.0, 0.0]], dtype=np.float32))
     numerics = scorer.numerics()
     assert (numerics.nan_values, numerics.inf_values, numerics.zero_vectors, numerics.first_image) == (1, 2, 1, 3)
-    assert numerics.bad and "1 NaN outputs, 2 Inf outputs, 1 all-zero output vectors (first at image 3)" == numerics.describe()
+    assert numerics.bad and numerics.describe() == "1 NaN outputs, 2 Inf outputs, 1 all-zero output vectors (first at image 3)"
 
 
 def test_elf_machine_and_needed_libraries_are_read_without_loading(tmp_path):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-
 import grpc
 import pytest
 from adbutils.errors import AdbConnectionError, AdbError, AdbTimeout
@@ -29,7 +27,7 @@ from host.errors import (
 
 @pytest.mark.parametrize(("error", "kind", "words"), [
     (AdbTimeout("read timed out"), DeviceTimeout, "push timed out"),
-    (socket.timeout(), DeviceTimeout, "timed out"),
+    (TimeoutError(), DeviceTimeout, "timed out"),
     (AdbError("device 'X' not found"), DeviceNotFound, "not found"),
     (AdbError("device unauthorized.\nThis adb server's $ADB_VENDOR_KEYS is not set"), DeviceUnauthorized, "accept the USB debugging prompt"),
     (AdbError("device offline"), DeviceOffline, "offline"),

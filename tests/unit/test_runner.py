@@ -290,7 +290,7 @@ def test_repeats_are_stored_in_the_order_the_seed_gives_and_only_the_first_evalu
     assert [r.evaluation is not None for r in device.requests].count(True) == 6
     run = store.load_run(plan.run_id)
     assert run.config["seed"] == plan.config.schedule.seed and run.config["order"] == "shuffled"
-    ran = sorted(((r.position, (c.mode, c.backend), r.repeat) for c in run.cells for r in c.repeats))
+    ran = sorted((r.position, (c.mode, c.backend), r.repeat) for c in run.cells for r in c.repeats)
     expected = units(CELLS, 3, "shuffled", plan.config.schedule.seed)
     assert [(cell, repeat) for _, cell, repeat in ran] == [(u.cell, u.repeat) for u in expected]
     assert all(len(c.timed) == 3 for c in run.cells)

@@ -37,8 +37,8 @@ def _imports(launcher: TermuxRunAsLauncher, modules: str) -> bool:
     if not modules:
         result = launcher.python(VERSION_PROBE)
         return result.ok and result.stdout.strip() == "3"
-    script = "import importlib, sys\nfor name in %r:\n    try:\n        importlib.import_module(name); sys.exit(0)\n" \
-             "    except Exception:\n        pass\nsys.exit(1)" % (modules.split("|"),)
+    script = "import importlib, sys\nfor name in {!r}:\n    try:\n        importlib.import_module(name); sys.exit(0)\n" \
+             "    except Exception:\n        pass\nsys.exit(1)".format(modules.split("|"))
     return launcher.python(script).ok
 
 

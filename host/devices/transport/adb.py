@@ -12,7 +12,7 @@ import shutil
 import socket
 import subprocess
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
 import adbutils
@@ -120,10 +120,8 @@ def stop_started_servers(keep: bool = False) -> list[str]:
 
 
 def kill_server(address: AdbServerAddress) -> None:
-    try:
+    with suppress(AdbError, OSError):
         adbutils.AdbClient(host=address.host, port=address.port).server_kill()
-    except (AdbError, OSError):
-        pass
 
 
 def free_local_port() -> int:
@@ -219,7 +217,5 @@ def connect_device(address: AdbServerAddress, serial: str, timeout_s: float = 30
 
 def disconnect_device(address: AdbServerAddress, serial: str) -> None:
     """``adb disconnect``, quietly: the server or the device may be gone already."""
-    try:
+    with suppress(AdbError, OSError, DeviceError):
         client(address, start=False).disconnect(serial)
-    except (AdbError, OSError, DeviceError):
-        pass

@@ -5,6 +5,7 @@ Everything else in the host talks to a device through this class, never to adbut
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 import socket
 from collections.abc import Iterator
@@ -203,10 +204,8 @@ class Device:
         return local_port
 
     def remove_forward(self, local_port: int) -> None:
-        try:
+        with contextlib.suppress(AdbError, OSError):  # the device may be gone; the adb server drops its forwards then
             self._device.forward_remove(f"tcp:{local_port}", raise_non_found=False)
-        except (AdbError, OSError):
-            pass  # the device may be gone; the adb server drops its forwards then
 
     @contextmanager
     def forwarded(self, remote_port: int) -> Iterator[int]:
