@@ -12,7 +12,7 @@ import argparse
 import signal
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from host import __version__
 from host.commands import bench, cache, check, compare, convert, debug, devices, emulator, recommend, report, tune
@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="host", description="Quantize a model and measure it on Android devices.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    groups: dict[str, argparse._SubParsersAction] = {}
+    groups: dict[str, argparse._SubParsersAction[Any]] = {}
     for command in COMMANDS:
         if command.group and command.group not in groups:
             group = sub.add_parser(command.group, help=GROUPS[command.group])

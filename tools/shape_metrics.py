@@ -14,7 +14,7 @@ import json
 import sys
 from pathlib import Path
 
-PACKAGES = ("host", "device_agent", "tools", "tests")
+PACKAGES = ("host", "device_agent", "emulated_device", "tools", "tests")
 
 
 def _annotation_text(node: ast.AST | None) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 
 from device_agent.contract import FAILING
@@ -42,9 +43,10 @@ def write_reports(record: RunRecord, report: str | None, json_path: str | None) 
     print(("recommended: " if recommendation.pick else "no recommendation: ") + recommendation.reason
           + (f" (limits and the front: host recommend {record.run_id})" if recommendation.pick else ""))
     folder = run_folder(record.run_id)
-    for label, path, text in (("json", Path(json_path) if json_path else folder / "run.json", lambda: to_json(record)),
+    outputs: tuple[tuple[str, Path, Callable[[], str]], ...] = (("json", Path(json_path) if json_path else folder / "run.json", lambda: to_json(record)),
                               ("report", Path(report) if report else folder / "report.html",
-                               lambda: to_html(record, recommendation))):
+                               lambda: to_html(record, recommendation)))
+    for label, path, text in outputs:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             atomic_write(path, text())

@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from host.errors import ExitCode
 from host.fsio import atomic_write, check_writable
@@ -30,7 +30,7 @@ class Command:
     group: str = ""
     only: Mapping[type, Collection[str]] = field(default_factory=dict)
 
-    def add_to(self, sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    def add_to(self, sub: argparse._SubParsersAction[Any]) -> argparse.ArgumentParser:
         parser: argparse.ArgumentParser = sub.add_parser(self.name, help=self.help, description=self.help)
         for table in self.tables:
             add_arguments(parser, table, only=self.only.get(table))

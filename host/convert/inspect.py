@@ -126,7 +126,7 @@ def _value_input_dtype(inputs: list[dict[str, object]]) -> str:
         dtype = np.dtype(detail["dtype"])  # type: ignore[call-overload]
         scale = (detail.get("quantization") or (0.0, 0))[0]  # type: ignore[index]
         if not np.issubdtype(dtype, np.integer) or scale:
-            return dtype.name
+            return str(dtype.name)
     return ""
 
 

@@ -28,7 +28,8 @@ from emulated_device import profiles
 from emulated_device.domains import DomainError, preflight
 from emulated_device.domains import power_off as end_domains
 from emulated_device.errors import UnknownProfile
-from emulated_device.profiles import DEFAULT_PROFILE, PROFILES
+from emulated_device.profiles import DEFAULT_PROFILE as DEFAULT_PROFILE  # the host's one way to name it
+from emulated_device.profiles import PROFILES
 from emulated_device.sandbox import Sandbox
 from host.devices.selection.resolve import Attached
 from host.devices.transport.adb import AdbServerAddress, client, connect_device, disconnect_device

@@ -8,6 +8,7 @@ distributions are horizontal boxes, so long mode names never collide.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from device_agent.contract import SNR_CEILING_DB, LatencyStats
@@ -100,7 +101,7 @@ def pareto_chart(builds: list[Build], pick: Build | None, metric: str | None = T
     latency is not a phone's."""
     plt = pyplot()
     ys = _plotted_quality(builds, metric)
-    better = (lambda y, last: y < last) if metric is None else (lambda y, last: y > last)
+    better: Callable[[float, float], bool] = (lambda y, last: y < last) if metric is None else (lambda y, last: y > last)
     front: list[Build] = []
     for build in sorted((b for b in builds if not b.software and ys[b.label] == ys[b.label]),
                         key=lambda b: (b.p50_ms, ys[b.label] if metric is None else -ys[b.label])):

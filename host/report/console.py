@@ -74,8 +74,8 @@ def print_doctor(diagnosis: Diagnosis, console: Console = _console) -> None:
     for column in ("launcher", "status", "found", "fix"):
         table.add_column(column)
     for launcher in diagnosis.launchers:
-        status = "[green]works[/green]" if launcher.works else "[red]no[/red]"
-        table.add_row(launcher.name, status, launcher.found, "" if launcher.works else launcher.fix)
+        status = "[green]works[/green]" if launcher.ok else "[red]no[/red]"
+        table.add_row(launcher.name, status, launcher.found, "" if launcher.ok else launcher.fix)
     console.print(table)
     if diagnosis.chosen is None:
         console.print(diagnosis.advice, markup=False, highlight=False)

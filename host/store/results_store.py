@@ -83,7 +83,7 @@ def _mapped(method: Callable[Concatenate[ResultsStore, P], T]) -> Callable[Conca
                 with contextlib.suppress(*self.backend.errors):
                     self.backend.reconnect()
 
-    return wrapper
+    return wrapper  # type: ignore[return-value]  # functools.wraps keeps the signature mypy cannot see
 
 
 def _dump(value: object) -> str | None:

@@ -112,6 +112,7 @@ def _image_size(path: Path) -> tuple[int, int]:
     """(width, height) from the file's header, without decoding it."""
     try:
         with Image.open(path) as image:
-            return image.size
+            width, height = image.size
+            return int(width), int(height)
     except (OSError, ValueError) as e:
         raise DatasetError(f"cannot read the size of {path}: {e}") from e

@@ -109,7 +109,7 @@ def test_termux_run_as_after_provision_and_the_app_s_agent_is_beyond_the_shell(p
     device = phones["termux"]
     diagnosis = diagnose(device)
     check = {c.name: c for c in diagnosis.launchers}["termux-run-as"]
-    assert not check.works and check.fix == f"host provision --device {device.serial}"
+    assert not check.ok and check.fix == f"host provision --device {device.serial}"
     assert diagnosis.advice.startswith(f"run `host provision --device {device.serial}`") and "github" not in diagnosis.advice.lower()
     assert main(["doctor", "--device", device.serial]) == 0, "what host provision fixes is not a failure"
     steps: list[str] = []
@@ -138,15 +138,15 @@ def test_the_kept_import_check_holds_only_while_termux_s_packages_stay_as_they_w
 
     check()
     kept = check()
-    assert kept.works and "as found before" in kept.found
+    assert kept.ok and "as found before" in kept.found
     assert "as found before" not in check(fresh=True).found, "doctor's check imports for real"
     site = f"/data/data/com.termux/files/usr/lib/python{sys.version_info[0]}.{sys.version_info[1]}/site-packages"
     assert device.shell(in_termux(f"mv {site}/grpc {site}/grpc.away")).ok, "grpcio gone from Termux"
     gone = check()
-    assert not gone.works and "grpc" in gone.found and gone.fix.startswith("host provision")
+    assert not gone.ok and "grpc" in gone.found and gone.fix.startswith("host provision")
     assert device.shell(in_termux(f"mv {site}/grpc.away {site}/grpc")).ok
     back = check()
-    assert back.works and "as found before" not in back.found, "the answer kept is the missing one: imported again"
+    assert back.ok and "as found before" not in back.found, "the answer kept is the missing one: imported again"
 
 
 def test_the_port_is_read_once_the_log_says_it_and_an_agent_that_exits_first_is_said_to(phones):

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 
 from device_agent.backends import DEFAULT_GPU_DELEGATE, DEFAULT_NNAPI_DELEGATE, NNAPI_LAST_SDK, NNAPI_MIN_SDK
-from host.devices.launch.choose import LauncherCheck, advice, check_all
+from host.devices.launch.choose import Check, advice, check_all
 from host.devices.launch.launchers import Launcher
 from host.devices.transport.device import Device
 
@@ -44,17 +44,9 @@ OPTIONAL_CHECKS = ("gpu delegate", "nnapi delegate", "nnapi", "litert", "softwar
 
 
 @dataclass(frozen=True)
-class Check:
-    name: str
-    ok: bool
-    found: str
-    fix: str = ""
-
-
-@dataclass(frozen=True)
 class Diagnosis:
     device: str
-    launchers: tuple[LauncherCheck, ...]
+    launchers: tuple[Check, ...]
     chosen: str | None
     checks: tuple[Check, ...] = ()
     advice: str = ""
@@ -79,7 +71,7 @@ def diagnose(device: Device, device_python: str | None = None, gpu_delegate: str
     checks = tuple(c for c, _ in found)
     working = [(c, launcher) for c, launcher in found if launcher is not None and c.name != "attach"]
     if not working:
-        attached = next((c for c in checks if c.name == "attach" and c.works), None)
+        attached = next((c for c in checks if c.name == "attach" and c.ok), None)
         termux = next((c for c in checks if c.name == "termux-run-as"), None)
         if not attached and termux is not None and termux.fix.startswith("host provision"):
             extra = " and LiteRT's GPU and NPU from the ai-edge-litert wheel" if props.emulated else ""
@@ -96,7 +88,8 @@ def diagnose(device: Device, device_python: str | None = None, gpu_delegate: str
 
 def _litert(device: Device, launcher: Launcher) -> list[Check]:
     """Which LiteRT accelerators the agent can use (GPU, NPU), and on an emulated device its software ones."""
-    from device_agent.accelerators import KNOWN_VERSIONS, PREBUILT_URL, known_version
+    from device_agent.accelerators import PREBUILT_URL, known_version
+    from device_agent.litert_capi import KNOWN_VERSIONS
     from device_agent.props import MISSING_GPU_PROP, SOFTWARE_PROPS
     from host.devices.launch.litert import LiteRtProvisionError, installed_manifest
 

@@ -45,9 +45,9 @@ def _imports(launcher: TermuxRunAsLauncher, modules: str) -> bool:
 def provision(device: Device, say: Callable[[str], None]) -> list[str]:
     """Install what is missing; returns the commands that ran (none when all was there)."""
     check, _ = check_termux(device)
-    if not check.works and not check.fix.startswith("host provision"):
+    if not check.ok and not check.fix.startswith("host provision"):
         raise ProvisionError(f"{device.serial}: termux-run-as cannot be used: {check.found}; {check.fix}")
-    if check.works:  # the agent's modules all import already: nothing to install, nothing more to ask
+    if check.ok:  # the agent's modules all import already: nothing to install, nothing more to ask
         return []
     launcher = TermuxRunAsLauncher(device)
     missing = [command for command, modules in STEPS if not _imports(launcher, modules)]
@@ -62,6 +62,6 @@ def provision(device: Device, say: Callable[[str], None]) -> list[str]:
                                      f"internet connection (Wi-Fi or mobile data) for 'host provision' ({command}: {last})")
             raise ProvisionError(f"{device.serial}: {command} failed inside Termux: {last}")
     after, _ = check_termux(device, fresh=True)  # imports for real, and keeps the answer on the phone
-    if not after.works:
+    if not after.ok:
         raise ProvisionError(f"{device.serial}: after provisioning the agent's modules still do not import: {after.found}")
     return missing
