@@ -9,7 +9,7 @@ import sys
 import threading
 from pathlib import Path
 
-from device_agent import forking
+from device_agent.serving import forking
 
 PR_SET_DUMPABLE = 4
 
@@ -60,8 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     if len(token) < 16:
         parser.error("a session token of at least 16 characters is required (--token-stdin or $QUANTBENCH_AGENT_TOKEN)")
     forking.start_workers()  # before this process imports numpy and gRPC: the forkserver imports its own meanwhile
-    from device_agent.server import Activity, AgentConfig, create_server
-    from device_agent.store import DEFAULT_MAX_UPLOAD
+    from device_agent.serving.server import Activity, AgentConfig, create_server
+    from device_agent.storage.store import DEFAULT_MAX_UPLOAD
 
     upload = DEFAULT_MAX_UPLOAD if args.max_upload_bytes is None else args.max_upload_bytes
     config = AgentConfig(args.root, token, upload, args.gpu_delegate, args.nnapi_delegate, args.incoming)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
-from device_agent.props import MISSING_GPU_PROP, SOFTWARE_PROPS
+from device_agent.measuring.props import MISSING_GPU_PROP, SOFTWARE_PROPS
 
 SWIFTSHADER_FOLDERS = (Path("/usr/lib/chromium"), Path("/usr/lib/chromium-browser"), Path("/usr/lib/x86_64-linux-gnu"))
 VENDOR_LIB = "/vendor/lib64"

@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 
 from device_agent.contract import CellRequest, EvalParams, LatencyParams
-from device_agent.dataset import DatasetHeader
-from device_agent.server import AgentConfig, create_server
+from device_agent.serving.server import AgentConfig, create_server
+from device_agent.storage.dataset import DatasetHeader
 from host.devices.agent.client import AgentClient
 
 FAST = LatencyParams(warmup_runs=1, warmup_seconds=0.01, min_runs=20, min_seconds=0.05, max_seconds=5.0)
@@ -30,7 +30,7 @@ def put(client: AgentClient, folder: Path, data: bytes) -> str:
 
 
 def dataset_bytes(images: np.ndarray, labels: np.ndarray) -> bytes:
-    """A packed dataset file (device_agent/dataset.py) of these images and labels."""
+    """A packed dataset file (device_agent/storage/dataset.py) of these images and labels."""
     count, height, width, channels = images.shape
     return (np.ascontiguousarray(images, dtype=np.uint8).tobytes() + np.asarray(labels, dtype="<i4").tobytes()
             + DatasetHeader(count, height, width, channels).footer())

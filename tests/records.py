@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from device_agent.contract import Accuracy, CellResult, Fidelity, LatencyStats, OutputFidelity, failed
-from device_agent.measure import summarize
+from device_agent.measuring.measure import summarize
 from host.results import CellRecord, DatasetInfo, DeviceRecord, ModelInfo, RepeatRecord, RunRecord
 
 

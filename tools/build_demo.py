@@ -30,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from device_agent.preprocess import get_preset  # noqa: E402
+from device_agent.measuring.preprocess import get_preset  # noqa: E402
 from host.convert import tfenv  # noqa: E402
 from host.data import demo  # noqa: E402
 

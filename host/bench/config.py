@@ -15,8 +15,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from device_agent.backends import BackendError, parse_backend
 from device_agent.contract import DEFAULT_CELL_TIMEOUT_S, LatencyParams
+from device_agent.engines.backends import BackendError, parse_backend
 from device_agent.errors import InvalidRequest
 from host.bench.views import TABLES
 from host.cache import CacheLimits

@@ -10,7 +10,7 @@ from typing import Protocol
 import numpy as np
 
 from device_agent.contract import CellResult
-from device_agent.dataset import DatasetReader
+from device_agent.storage.dataset import DatasetReader
 from host.bench.config import BenchConfig, EvaluationData
 from host.convert.cache import ConversionCache
 from host.convert.converter import convert_model

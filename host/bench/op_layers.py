@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from device_agent.contract import CellResult, OpProfile
-from device_agent.runtime import inspection_interpreter
+from device_agent.engines.runtime import inspection_interpreter
 from host.convert import graph
 from host.convert.graph import GraphOp
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from device_agent.runtime import inspection_interpreter
+from device_agent.engines.runtime import inspection_interpreter
 from host.errors import ConversionError
 
 _INSTANCE_SUFFIX = re.compile(r"_\d+$")

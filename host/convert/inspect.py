@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from device_agent.runtime import inspection_interpreter
+from device_agent.engines.runtime import inspection_interpreter
 from host.errors import ConversionError
 
 WEIGHT_OPS = frozenset({"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV", "CONV_3D"})

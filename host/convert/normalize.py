@@ -191,7 +191,7 @@ def _pack(model: Any, schema: Any) -> bytes:
 
 def _max_abs_difference(original: bytes, copy: bytes, name: str) -> float:
     """Both models on the same seeded random inputs; the largest difference over all outputs."""
-    from device_agent.runtime import inspection_interpreter
+    from device_agent.engines.runtime import inspection_interpreter
 
     try:
         before, after = inspection_interpreter(original), inspection_interpreter(copy)

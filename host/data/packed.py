@@ -1,7 +1,7 @@
 """The evaluation images packed for the device, streamed: decoded in bounded chunks, in parallel
 across cores, straight into the file, so host memory does not grow with the number of images.
 
-The file (``device_agent/dataset.py`` defines its layout) is named by its sha256 and kept in the
+The file (``device_agent/storage/dataset.py`` defines its layout) is named by its sha256 and kept in the
 cache with an index entry keyed by *what it was made from*: the ordered list of source images
 (path, size, mtime, label), the model's input size and the crop. A run with ``--limit N`` uses
 the first N images of a file made for more (the agent reads a prefix), so a different limit makes
@@ -23,7 +23,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from device_agent.dataset import DatasetHeader, DatasetReader
+from device_agent.storage.dataset import DatasetHeader, DatasetReader
 from host.cache import touch
 from host.data.images import ImageEntry, decode_rgb, source_digest
 from host.errors import DatasetError

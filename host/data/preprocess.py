@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from device_agent.preprocess import PRESETS, Preset, UnknownPreset
-from device_agent.preprocess import get_preset as _get_preset
+from device_agent.measuring.preprocess import PRESETS, Preset, UnknownPreset
+from device_agent.measuring.preprocess import get_preset as _get_preset
 from host.errors import InputError
 
 __all__ = ["PRESETS", "Preset", "get_preset"]

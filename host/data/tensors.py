@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from device_agent.dataset import TensorHeader, TensorSpec
+from device_agent.storage.dataset import TensorHeader, TensorSpec
 from host.errors import DatasetError
 from host.fsio import open_private
 
@@ -52,7 +52,7 @@ class ModelInput:
 
 
 def model_inputs(model_content: bytes) -> tuple[ModelInput, ...]:
-    from device_agent.runtime import inspection_interpreter
+    from device_agent.engines.runtime import inspection_interpreter
 
     details = inspection_interpreter(model_content).get_input_details()
     return tuple(ModelInput(str(d["name"]), np.dtype(d["dtype"]).name, tuple(int(v) for v in d["shape"])) for d in details)
@@ -173,7 +173,7 @@ class PackedTensors:
 
 
 def pack_tensors(samples: TensorSamples, inputs: tuple[ModelInput, ...], count: int, folder: Path) -> PackedTensors:
-    """The first ``count`` samples packed for the device (device_agent/dataset.py's tensor layout),
+    """The first ``count`` samples packed for the device (device_agent/storage/dataset.py's tensor layout),
     written sample by sample and hashed in the same pass."""
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / f".tensors-{os.getpid()}-{time.monotonic_ns()}.tmp"

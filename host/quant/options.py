@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from device_agent.backends import BackendError, parse_backend
+from device_agent.engines.backends import BackendError, parse_backend
 from host.convert import options as convert_options
 from host.convert.modes import GROUPS
 from host.devices import options as device_options

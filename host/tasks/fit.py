@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from device_agent.runtime import inspection_interpreter
+from device_agent.engines.runtime import inspection_interpreter
 from host.errors import DatasetError
 from host.tasks.labels import CocoAnnotations, MaskFolder, PointsFile, TaskLabels
 

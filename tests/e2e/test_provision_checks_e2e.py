@@ -62,7 +62,7 @@ def test_bad_libraries_are_refused_and_the_working_install_stays(env, tmp_path, 
 def test_a_library_that_aborts_on_load_leaves_the_old_install(env, tmp_path, capsys):
     """It exports the whole C API (so only loading it tells), and its constructor aborts: loaded
     once in a throwaway Python on the device, it is refused and the working install stays."""
-    from device_agent.litert_capi import REQUIRED
+    from device_agent.engines.litert_capi import REQUIRED
 
     if shutil.which("gcc") is None:
         pytest.skip("needs gcc to build the aborting library")

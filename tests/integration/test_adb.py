@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from device_agent.props import SOFTWARE_PROPS
+from device_agent.measuring.props import SOFTWARE_PROPS
 from host.cli import main
 from host.devices.agent.session import open_session
 from host.devices.launch.doctor import diagnose

@@ -400,7 +400,7 @@ def test_no_other_process_can_bind_the_agent_port_too(tmp_path, token):
 
 
 def test_cells_still_run_where_the_forkserver_cannot(agent, known_answer, monkeypatch):
-    from device_agent import forking
+    from device_agent.serving import forking
 
     monkeypatch.setattr(forking, "_forkserver_failed", True)  # as after an OSError starting it
     client, files, _ = agent
@@ -421,7 +421,7 @@ def test_a_worker_of_an_agent_run_from_its_zipapp_starts_with_the_preload_in_mem
     build_zipapp(zipapp)
     elsewhere = tmp_path / "elsewhere"  # a working folder without the package in it
     elsewhere.mkdir()
-    code = "import sys; sys.path.insert(0, sys.argv[1]); from device_agent import jobs; print(jobs.preloaded())"
+    code = "import sys; sys.path.insert(0, sys.argv[1]); from device_agent.serving import jobs; print(jobs.preloaded())"
     env = {**os.environ, "PYTHONPATH": str(Path(numpy.__file__).parents[1])}
     checked = subprocess.run([sys.executable, "-S", "-c", code, str(zipapp)], cwd=elsewhere, env=env, capture_output=True,
                              text=True, timeout=120)

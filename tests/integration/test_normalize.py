@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from device_agent.runtime import inspection_interpreter
+from device_agent.engines.runtime import inspection_interpreter
 from host.cli import main
 from host.convert.inspect import inspect_tflite, quantized_weight_ops
 from host.convert.loader import resolve_model

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from device_agent import accelerators, elf
-from device_agent.backends import (
+from device_agent.engines import accelerators, elf
+from device_agent.engines.backends import (
     BackendError,
     BackendUnavailable,
     PlatformFacts,
@@ -19,7 +19,7 @@ from device_agent.backends import (
     platform_availability,
     uses_litert,
 )
-from device_agent.evaluate import Scorer
+from device_agent.measuring.evaluate import Scorer
 from host.devices.launch import litert
 from host.errors import InputError
 

@@ -164,3 +164,12 @@ def test_the_emulated_device_is_a_package_of_its_own():
     from_host = [str(p.relative_to(ROOT)) for p in _modules("host") if "emulator" not in p.parts
                  and any(n.startswith("emulated_device") for n in _imports(p))]
     assert not from_host, "the host starts the emulated device through host/emulator only"
+
+
+def test_the_agent_is_in_sub_packages_by_concern():
+    """device_agent/ keeps at its top only what both sides share (the contract, the wire, the
+    errors) and its entry points; the rest lives by concern."""
+    top = {p.stem for p in (ROOT / "device_agent").glob("*.py")}
+    assert top == {"__init__", "__main__", "contract", "errors", "wire", "zipapp"}, sorted(top)
+    assert {p.name for p in (ROOT / "device_agent").iterdir() if p.is_dir() and not p.name.startswith("_")} == {
+        "engines", "measuring", "serving", "storage"}

@@ -7,7 +7,7 @@ import os
 import time
 
 from device_agent.contract import PruneRequest
-from device_agent.store import FileStore
+from device_agent.storage.store import FileStore
 from host.cache import prune_host
 from host.cli import main
 

@@ -44,7 +44,7 @@ def test_calibration_slice_never_overlaps_evaluation_and_limit_applies_after(tmp
 
 
 def _packed_images(path, count=0):
-    from device_agent.dataset import DatasetReader
+    from device_agent.storage.dataset import DatasetReader
 
     with DatasetReader(path, count, batch=3) as reader:
         return np.concatenate([images.copy() for _, images in reader.batches()]), reader.labels()

@@ -9,7 +9,7 @@ import pytest
 
 from device_agent import wire
 from device_agent.contract import SNR_CEILING_DB, Fidelity, OutputFidelity
-from device_agent.evaluate import OutputSlot, Scorer, in_name_order, snr_db
+from device_agent.measuring.evaluate import OutputSlot, Scorer, in_name_order, snr_db
 from host.quant.pareto import DEFAULT_MIN_SNR_DB, SNR, recommend
 from host.report.tables import build_tables, snr_text
 from host.results import run_from_json, run_json

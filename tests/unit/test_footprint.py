@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
-from device_agent import footprint
-from device_agent.footprint import KERNEL, SAMPLED, Footprint
+from device_agent.measuring import footprint
+from device_agent.measuring.footprint import KERNEL, SAMPLED, Footprint
 
 
 def _grow_and_free(mb: int) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from device_agent import measure
+from device_agent.measuring import measure
 
 
 def test_warmup_is_kept_out_and_minimums_are_both_met():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from device_agent.native_log import captured_stderr, first_error, log_reason, refused_ops
+from device_agent.engines.native_log import captured_stderr, first_error, log_reason, refused_ops
 
 LOG = """INFO: Created TensorFlow Lite XNNPACK delegate for CPU.
 ERROR: Following operations are not supported by GPU delegate:

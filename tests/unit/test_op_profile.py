@@ -9,8 +9,8 @@ from dataclasses import replace
 import pytest
 
 from device_agent.contract import OpProfile, OpTime
-from device_agent.litert_capi import ProfiledEvent
-from device_agent.op_profile import summarize
+from device_agent.engines.litert_capi import ProfiledEvent
+from device_agent.measuring.op_profile import summarize
 from host.bench.op_layers import FOLDED_WEIGHTS, attribute, keep_nodes_apart
 from host.convert.graph import GraphOp, layers_of
 from host.errors import InputError
@@ -97,7 +97,7 @@ def test_an_unknown_cell_or_format_is_bad_input():
 
 def test_an_accelerator_that_fails_profiled_runs_is_tried_once_per_agent():
     from device_agent.contract import CellRequest, CellResult
-    from device_agent.profile_refusals import REFUSED, Refusals
+    from device_agent.serving.profile_refusals import REFUSED, Refusals
 
     refusals, asked = Refusals(), CellRequest("a" * 64, "gpu", op_profile=True)
     first = CellResult("ok", op_profile=OpProfile(note=f"no per-op profile: GPU {REFUSED} (kLiteRtStatusErrorRuntimeFailure)"))

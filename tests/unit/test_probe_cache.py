@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 
-from device_agent.jobs import NOT_ANSWERED, answered
-from device_agent.probe_cache import FILE, ProbeCache, signature
+from device_agent.serving.jobs import NOT_ANSWERED, answered
+from device_agent.serving.probe_cache import FILE, ProbeCache, signature
 
 
 class Probe:

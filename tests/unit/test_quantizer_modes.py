@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from device_agent.kernels import missing_kernel
+from device_agent.engines.kernels import missing_kernel
 from host.convert.inspect import TfliteFacts
 from host.convert.modes import GROUPS, MODES_BY_NAME, QUANTIZER, ModeRequest
 from host.convert.promises import check_promises

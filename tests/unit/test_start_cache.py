@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 import time
 
-from device_agent import start_cache
 from device_agent.contract import CellRequest, PruneRequest
-from device_agent.litert_capi import HW_CPU, HW_GPU, HW_NPU
-from device_agent.store import FileStore
+from device_agent.engines.litert_capi import HW_CPU, HW_GPU, HW_NPU
+from device_agent.storage import start_cache
+from device_agent.storage.store import FileStore
 
 MODEL = "a" * 64
 

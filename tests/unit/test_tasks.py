@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from device_agent.contract import DETECTION_FIELDS, EvalParams, TaskEvidence
-from device_agent.tasks import PostProcessCollector, RawHeadCollector, SegmentCollector, TaskOutput, collector, nms
+from device_agent.measuring.tasks import PostProcessCollector, RawHeadCollector, SegmentCollector, TaskOutput, collector, nms
 from host.data.images import ImageEntry
 from host.errors import DatasetError
 from host.tasks.fit import chosen_task

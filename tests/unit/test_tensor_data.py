@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from device_agent.dataset import TensorReader, open_dataset
+from device_agent.storage.dataset import TensorReader, open_dataset
 from host.data.tensors import ModelInput, TensorSamples, is_tensor_data, match, pack_tensors
 from host.errors import DatasetError
 

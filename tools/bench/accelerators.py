@@ -25,11 +25,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from device_agent import engine_litert, jobs, measure  # noqa: E402
 from device_agent.contract import CellRequest, LatencyParams  # noqa: E402
-from device_agent.litert_capi import HW_CPU, Library  # noqa: E402
-from device_agent.runtime import inspection_interpreter  # noqa: E402
-from device_agent.store import FileStore  # noqa: E402
+from device_agent.engines import engine_litert  # noqa: E402
+from device_agent.engines.litert_capi import HW_CPU, Library  # noqa: E402
+from device_agent.engines.runtime import inspection_interpreter  # noqa: E402
+from device_agent.measuring import measure
+from device_agent.serving import jobs
+from device_agent.storage.store import FileStore  # noqa: E402
 from host.devices.launch.litert import lay_out, wheel_release  # noqa: E402
 from tools.bench.common import compare, demo_float_model, interleaved, rounds_and_timing, use_software_drivers  # noqa: E402
 

@@ -26,11 +26,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from device_agent import measure  # noqa: E402
 from device_agent.contract import CellRequest, EvalParams, LatencyParams  # noqa: E402
-from device_agent.dataset import DatasetReader  # noqa: E402
-from device_agent.runtime import find_runtime  # noqa: E402
-from device_agent.server import AgentConfig, create_server  # noqa: E402
+from device_agent.engines.runtime import find_runtime  # noqa: E402
+from device_agent.measuring import measure  # noqa: E402
+from device_agent.serving.server import AgentConfig, create_server  # noqa: E402
+from device_agent.storage.dataset import DatasetReader  # noqa: E402
 from host.data.images import list_images  # noqa: E402
 from host.data.packed import Packed, pack  # noqa: E402
 from host.devices.agent.client import AgentClient  # noqa: E402

@@ -28,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from device_agent.contract import CellRequest, EvalParams, LatencyParams  # noqa: E402
-from device_agent.server import AgentConfig, create_server  # noqa: E402
+from device_agent.serving.server import AgentConfig, create_server  # noqa: E402
 from host.devices.agent.client import AgentClient  # noqa: E402
 from host.hashing import sha256_file  # noqa: E402
 from tools.bench.common import synthetic_images  # noqa: E402

@@ -22,9 +22,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from device_agent import jobs  # noqa: E402
 from device_agent.contract import CellRequest, LatencyParams  # noqa: E402
-from device_agent.store import FileStore  # noqa: E402
+from device_agent.serving import jobs  # noqa: E402
+from device_agent.storage.store import FileStore  # noqa: E402
 from host.devices.launch.litert import lay_out, wheel_release  # noqa: E402
 from tools.bench.common import compare, demo_float_model, interleaved, rounds_and_timing, use_software_drivers  # noqa: E402
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from device_agent.backends import DEFAULT_GPU_DELEGATE, DEFAULT_NNAPI_DELEGATE, NNAPI_LAST_SDK, NNAPI_MIN_SDK
+from device_agent.engines.backends import DEFAULT_GPU_DELEGATE, DEFAULT_NNAPI_DELEGATE, NNAPI_LAST_SDK, NNAPI_MIN_SDK
 from host.devices.launch.choose import Check, advice, check_all
 from host.devices.launch.launchers import Launcher
 from host.devices.transport.device import Device
@@ -88,9 +88,9 @@ def diagnose(device: Device, device_python: str | None = None, gpu_delegate: str
 
 def _litert(device: Device, launcher: Launcher) -> list[Check]:
     """Which LiteRT accelerators the agent can use (GPU, NPU), and on an emulated device its software ones."""
-    from device_agent.accelerators import PREBUILT_URL, known_version
-    from device_agent.litert_capi import KNOWN_VERSIONS
-    from device_agent.props import MISSING_GPU_PROP, SOFTWARE_PROPS
+    from device_agent.engines.accelerators import PREBUILT_URL, known_version
+    from device_agent.engines.litert_capi import KNOWN_VERSIONS
+    from device_agent.measuring.props import MISSING_GPU_PROP, SOFTWARE_PROPS
     from host.devices.launch.litert import LiteRtProvisionError, installed_manifest
 
     fix = (f"host provision --device {device.serial} --litert DIR, DIR holding Google's prebuilt libLiteRt.so and "

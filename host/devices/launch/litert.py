@@ -5,7 +5,7 @@ prebuilt C++ SDK: ``libLiteRt.so``, the GPU accelerator, vendor NPU dispatch lib
 ``ai_edge_litert`` folder of the wheel (the linux_x86_64 build, which the emulated device runs).
 Each file's ELF machine must be the device's ABI; a mismatch is refused by name before anything
 is pushed. The files land in ``litert/`` beside the agent's store with ``litert.json`` (version
-and hashes), which the agent verifies before it loads anything (``device_agent/accelerators.py``).
+and hashes), which the agent verifies before it loads anything (``device_agent/engines/accelerators.py``).
 The folder is replaced whole: a half-provisioned folder is never what the agent finds.
 """
 
@@ -21,8 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from device_agent import elf
-from device_agent.accelerators import GPU_ACCELERATORS, MANIFEST, PREBUILT_URL
+from device_agent.engines import elf
+from device_agent.engines.accelerators import GPU_ACCELERATORS, MANIFEST, PREBUILT_URL
 from host.devices.launch.launchers import INCOMING, Launcher
 from host.devices.transport.device import Device
 from host.errors import DeployError, InputError
@@ -106,7 +106,7 @@ def _machine(path: Path) -> str:
 def _check_c_api(path: Path) -> None:
     """libLiteRt.so must export the C API the agent binds: any other library (libc, a program, a
     build of another version) would replace a working install with one nothing can use."""
-    from device_agent.litert_capi import REQUIRED
+    from device_agent.engines.litert_capi import REQUIRED
 
     try:
         exported = elf.exports(read_regular(path, MAX_LIBRARY_BYTES, "--litert"))
@@ -172,7 +172,7 @@ def _agent_shell(device: Device, launcher: Launcher, command: str, target: str) 
 def _loads_on_device(device: Device, launcher: Launcher, folder: str) -> None:
     """libLiteRt.so loaded once, in a throwaway Python of the agent's, before it replaces anything:
     a library that aborts on load, or lacks what the phone's loader needs, leaves the old install."""
-    from device_agent.litert_capi import REQUIRED
+    from device_agent.engines.litert_capi import REQUIRED
 
     script = (f"import ctypes\nlib = ctypes.CDLL({folder + '/libLiteRt.so'!r}, mode=ctypes.RTLD_GLOBAL)\n"
               f"missing = [n for n in {list(REQUIRED)!r} if not hasattr(lib, n)]\n"

@@ -8,9 +8,9 @@ can tell "the same phone model" apart from "the same software on the same chip".
 
 from __future__ import annotations
 
-from device_agent.backends import library_for, parse_backend, uses_litert
 from device_agent.contract import DeviceInfo
-from device_agent.props import SOFTWARE_PROPS
+from device_agent.engines.backends import library_for, parse_backend, uses_litert
+from device_agent.measuring.props import SOFTWARE_PROPS
 from host.devices.launch.launchers import AgentOptions
 from host.devices.transport.device import Device
 from host.results import Conditions, Fingerprint

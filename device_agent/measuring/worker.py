@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 
-from device_agent import backends, deviceinfo, evaluate, litert_cell, measure, op_profile, start_cache, tasks
 from device_agent.contract import (
     CellRequest,
     CellResult,
@@ -34,15 +33,18 @@ from device_agent.contract import (
     WarmStart,
     failed,
 )
-from device_agent.dataset import DatasetReader, TensorReader, open_dataset
-from device_agent.engine_litert import UnsupportedTensor
+from device_agent.engines import backends, litert_cell
+from device_agent.engines.engine_litert import UnsupportedTensor
+from device_agent.engines.kernels import missing_kernel
+from device_agent.engines.litert_capi import LiteRtError
+from device_agent.engines.runtime import find_runtime, inspection_interpreter, tensor_info
 from device_agent.errors import DeviceAgentError
-from device_agent.footprint import Footprint
-from device_agent.kernels import missing_kernel
-from device_agent.litert_capi import LiteRtError
-from device_agent.preprocess import get_preset
-from device_agent.runtime import find_runtime, inspection_interpreter, tensor_info
-from device_agent.store import FileStore
+from device_agent.measuring import deviceinfo, evaluate, measure, op_profile, tasks
+from device_agent.measuring.footprint import Footprint
+from device_agent.measuring.preprocess import get_preset
+from device_agent.storage import start_cache
+from device_agent.storage.dataset import DatasetReader, TensorReader, open_dataset
+from device_agent.storage.store import FileStore
 
 PROGRESS_INTERVAL_S = 0.5
 EVAL_BATCH = 64  # images per read: 64 x 224 x 224 x 3 bytes is under 10 MB

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from device_agent.contract import Delegation
+from device_agent.engines.runtime import Runtime
 from device_agent.errors import DeviceAgentError, InvalidRequest
-from device_agent.runtime import Runtime
 
 DEFAULT_GPU_DELEGATE = "libtensorflowlite_gpu_delegate.so"
 DEFAULT_NNAPI_DELEGATE = "libtensorflowlite_nnapi_delegate.so"

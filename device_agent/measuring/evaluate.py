@@ -20,8 +20,8 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from device_agent.contract import SNR_CEILING_DB, Accuracy, Fidelity, Numerics, OutputFidelity
+from device_agent.engines.runtime import TensorInfo, tensor_info
 from device_agent.errors import InvalidRequest
-from device_agent.runtime import TensorInfo, tensor_info
 
 
 def quantize_input(values: np.ndarray, tensor: TensorInfo) -> np.ndarray:

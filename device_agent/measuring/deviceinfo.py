@@ -10,8 +10,8 @@ import subprocess
 from dataclasses import dataclass
 from functools import cache
 
-from device_agent.backends import PlatformFacts
-from device_agent.props import MISSING_GPU_PROP, SOFTWARE_PROPS
+from device_agent.engines.backends import PlatformFacts
+from device_agent.measuring.props import MISSING_GPU_PROP, SOFTWARE_PROPS
 
 # getprop's listing: "[key]: [value]"
 _PROP_LINE = re.compile(r"^\[([^\]]+)\]: \[(.*)\]$")

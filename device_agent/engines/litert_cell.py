@@ -13,14 +13,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from device_agent import accelerators, backends, deviceinfo, start_cache
-from device_agent.backends import AcceleratorFallback, BackendUnavailable
 from device_agent.contract import Delegation
-from device_agent.engine_litert import CompiledModel, Folders, registered_accelerators
+from device_agent.engines import accelerators, backends
+from device_agent.engines.backends import AcceleratorFallback, BackendUnavailable
+from device_agent.engines.engine_litert import CompiledModel, Folders, registered_accelerators
+from device_agent.engines.litert_capi import COMPILATION_ERROR, HW_GPU, HW_NPU, Library, LiteRtError
+from device_agent.engines.native_log import captured_stderr, first_error, log_reason, refused_ops
 from device_agent.errors import DeviceAgentError
-from device_agent.litert_capi import COMPILATION_ERROR, HW_GPU, HW_NPU, Library, LiteRtError
-from device_agent.native_log import captured_stderr, first_error, log_reason, refused_ops
-from device_agent.start_cache import StartCache
+from device_agent.measuring import deviceinfo
+from device_agent.storage import start_cache
+from device_agent.storage.start_cache import StartCache
 
 FROM_CACHE = "; the compiled model read from the start cache, its ops counted on the NPU by the cold start that wrote it"
 

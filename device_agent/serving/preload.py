@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 
-from device_agent import runtime, worker  # noqa: F401  (imported here so that every worker has it)
+from device_agent.engines import runtime  # noqa: F401  (imported here so that every worker has it)
 
 with contextlib.suppress(runtime.RuntimeMissing):
     runtime.find_runtime()

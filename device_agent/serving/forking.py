@@ -29,7 +29,7 @@ from multiprocessing.process import BaseProcess
 
 import device_agent
 
-PRELOAD = ["device_agent.preload"]
+PRELOAD = ["device_agent.serving.preload"]
 MAX_SOCKET_DIR = 80  # AF_UNIX paths are limited to ~107 bytes; the forkserver adds a file name
 _forkserver_failed = False
 

@@ -21,7 +21,7 @@ from typing import Any, NoReturn, TypeVar
 
 import grpc
 
-from device_agent import __version__, accelerators, backends, deviceinfo, profile_refusals
+from device_agent import __version__
 from device_agent._protos import agent_pb2, agent_pb2_grpc, health_pb2_grpc
 from device_agent.contract import (
     START_KINDS,
@@ -33,13 +33,16 @@ from device_agent.contract import (
     LatencyParams,
     PruneRequest,
 )
+from device_agent.engines import accelerators, backends
+from device_agent.engines.runtime import RuntimeMissing, find_runtime
 from device_agent.errors import DeviceAgentError, InvalidRequest, WireError
-from device_agent.health import SERVING, HealthServicer
-from device_agent.jobs import answered, probe_library, probe_litert, run_job
-from device_agent.preprocess import get_preset
-from device_agent.probe_cache import ProbeCache, signature
-from device_agent.runtime import RuntimeMissing, find_runtime
-from device_agent.store import (
+from device_agent.measuring import deviceinfo
+from device_agent.measuring.preprocess import get_preset
+from device_agent.serving import profile_refusals
+from device_agent.serving.health import SERVING, HealthServicer
+from device_agent.serving.jobs import answered, probe_library, probe_litert, run_job
+from device_agent.serving.probe_cache import ProbeCache, signature
+from device_agent.storage.store import (
     DEFAULT_MAX_UPLOAD,
     FileStore,
     InvalidName,

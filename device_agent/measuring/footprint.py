@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 
 from device_agent.contract import Memory
-from device_agent.measure import read_memory_mb
+from device_agent.measuring.measure import read_memory_mb
 
 SAMPLE_INTERVAL_S = 0.05  # benchmark_model's --memory_footprint_check_interval_ms default
 KERNEL = "the kernel's high-water mark since the baseline"

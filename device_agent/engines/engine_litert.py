@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from device_agent import litert_capi as capi
+from device_agent.engines import litert_capi as capi
+from device_agent.engines.litert_capi import Library, LiteRtError
 from device_agent.errors import DeviceAgentError
-from device_agent.litert_capi import Library, LiteRtError
 
 # LiteRT refuses an opaque option without a destructor; the payloads are ours (kept in _Handles)
 _KEEP_PAYLOAD = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(lambda payload: None)

@@ -22,10 +22,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from device_agent import elf
-from device_agent.backends import BackendSpec, BackendUnavailable
-from device_agent.litert_capi import HW_CPU, HW_GPU, HW_NPU, KNOWN_VERSIONS, Library
-from device_agent.quiet_write import replace_quietly
+from device_agent.engines import elf
+from device_agent.engines.backends import BackendSpec, BackendUnavailable
+from device_agent.engines.litert_capi import HW_CPU, HW_GPU, HW_NPU, KNOWN_VERSIONS, Library
+from device_agent.storage.quiet_write import replace_quietly
 
 MANIFEST = "litert.json"
 VERIFIED = "verified.json"  # the stat of each file hashed and found as provisioned

@@ -19,11 +19,11 @@ from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 
-from device_agent import backends, litert_cell
-from device_agent.backends import BackendUnavailable
 from device_agent.contract import OpProfile, OpTime
-from device_agent.engine_litert import CompiledModel
-from device_agent.litert_capi import (
+from device_agent.engines import backends, litert_cell
+from device_agent.engines.backends import BackendUnavailable
+from device_agent.engines.engine_litert import CompiledModel
+from device_agent.engines.litert_capi import (
     DELEGATE_OPERATOR_INVOKE_EVENT,
     OPERATOR_INVOKE_EVENT,
     RUNTIME_OPTIONS,
@@ -31,7 +31,7 @@ from device_agent.litert_capi import (
     LiteRtError,
     ProfiledEvent,
 )
-from device_agent.profile_refusals import REFUSED
+from device_agent.serving.profile_refusals import REFUSED
 
 PROFILE_RUNS = 20
 DELEGATE_PROFILED_OPERATOR_INVOKE_EVENT = 1 << 3

@@ -22,9 +22,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from device_agent import lru, start_cache
 from device_agent.contract import PruneRequest, PruneResponse, StoreStatus
 from device_agent.errors import DeviceAgentError
+from device_agent.storage import lru, start_cache
 
 _NAME = re.compile(r"[0-9a-f]{64}")
 DEFAULT_MAX_UPLOAD = 1 << 30

@@ -16,7 +16,6 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
-from device_agent import forking, start_cache, worker
 from device_agent.contract import (
     DEFAULT_CELL_TIMEOUT_S,
     HEARTBEAT,
@@ -31,6 +30,9 @@ from device_agent.contract import (
     WarmStart,
     failed,
 )
+from device_agent.measuring import worker
+from device_agent.serving import forking
+from device_agent.storage import start_cache
 
 
 def signal_name(number: int) -> str:
@@ -47,7 +49,7 @@ def preloaded() -> bool:
 
 
 def report_preload(connection: Connection) -> None:
-    """Tell the parent whether this fresh worker found ``device_agent.preload`` imported already."""
+    """Tell the parent whether this fresh worker found ``device_agent.serving.preload`` imported already."""
     connection.send(forking.PRELOAD[0] in sys.modules)
     connection.close()
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from device_agent import __version__
-from device_agent.quiet_write import replace_quietly
+from device_agent.storage.quiet_write import replace_quietly
 
 FILE = "probes.json"
 Signature = tuple[int, int, int]

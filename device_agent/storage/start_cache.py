@@ -23,9 +23,10 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from device_agent import backends, lru
 from device_agent.contract import CellRequest, PruneResponse
-from device_agent.litert_capi import HW_GPU, HW_NPU
+from device_agent.engines import backends
+from device_agent.engines.litert_capi import HW_GPU, HW_NPU
+from device_agent.storage import lru
 
 FOLDER = "caches"
 MAX_CACHE_BYTES = 512 * 1024 * 1024  # every cell's caches together, between prunes
