@@ -24,6 +24,10 @@ from emulated_device.errors import EmulatedDeviceError
 from emulated_device.jail import encode_spec
 from emulated_device.profiles import Profile
 
+# What crosses into jail.py as JSON (its argv): the domain's root, binds, user and command, and
+# the holders' state file; jail.py runs without the package, so the spec stays plain JSON.
+JailSpec = dict[str, Any]
+
 JAIL = Path(__file__).with_name("jail.py")
 SHELL = "shell"
 SHELL_UID = 2000
@@ -73,7 +77,7 @@ def domains_of(profile: Profile) -> list[Domain]:
 USERNS_VARIABLE = "QUANTBENCH_EMULATOR_USERNS"  # "1": user namespaces even as root (what any other user gets)
 
 
-def jail_argv(verb: str, spec: dict[str, Any]) -> list[str]:
+def jail_argv(verb: str, spec: JailSpec) -> list[str]:
     """``jail.py VERB SPEC``, imported rather than run as a script, so its compiled form is reused."""
     start = f"import sys; sys.path.insert(0, {str(JAIL.parent)!r}); import jail; sys.exit(jail.main(sys.argv))"
     return [sys.executable, "-I", "-S", "-c", start, verb, encode_spec(spec)]
@@ -132,7 +136,7 @@ class Domains:
         self.holders: dict[str, int] = {}
 
     # -- holders -----------------------------------------------------------------------------
-    def holder_spec(self, domain: Domain) -> dict[str, Any]:
+    def holder_spec(self, domain: Domain) -> JailSpec:
         binds, links = _library_view()
         if domain.python:
             binds += [[p, p] for p in _python_binds() if not any(p == b[0] or p.startswith(b[0] + "/") for b in binds)]
@@ -171,7 +175,7 @@ class Domains:
             if name in self.by_name and _alive(int(entry["pid"]), entry.get("start")):
                 self.holders[name] = int(entry["pid"])
 
-    def _start_holder(self, spec: dict[str, Any]) -> int:
+    def _start_holder(self, spec: JailSpec) -> int:
         (self.internal / "mnt" / str(spec["domain"])).mkdir(parents=True, exist_ok=True)
         try:
             done = subprocess.run(jail_argv("holder", spec), capture_output=True,
@@ -184,7 +188,7 @@ class Domains:
                               "apps in kernel namespaces: it needs root, or unprivileged user namespaces)")
         return int(done.stdout.strip())
 
-    def _load(self) -> dict[str, dict[str, Any]]:
+    def _load(self) -> dict[str, JailSpec]:
         try:
             loaded = json.loads(self.state_path.read_text())
             return loaded if isinstance(loaded, dict) else {}

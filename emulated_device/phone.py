@@ -8,10 +8,9 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from emulated_device.domains import Domains
-from emulated_device.sandbox import Sandbox
+from emulated_device.sandbox import DeviceJson, Sandbox
 
 
 @dataclass
@@ -57,7 +56,7 @@ class Phone:
 
     sandbox: Sandbox
     domains: Domains
-    device: dict[str, Any]
+    device: DeviceJson
     runtime_props: dict[str, str] = field(default_factory=dict)
     log: list[LogEntry] = field(default_factory=list)
     log_changed: threading.Condition = field(default_factory=threading.Condition)
@@ -66,7 +65,7 @@ class Phone:
     def props(self) -> dict[str, str]:
         return {**self.device["props"], **self.runtime_props}
 
-    def apps(self) -> dict[str, dict[str, Any]]:
+    def apps(self) -> dict[str, DeviceJson]:
         return {a["package"]: a for a in self.device["profile"]["apps"]}
 
     def state(self, name: str, default: str) -> str:

@@ -38,6 +38,9 @@ from emulated_device.domains import ENTER, SDCARD_RW, SHELL_UID, SYSTEM_UID, Dom
 from emulated_device.profiles import SYSTEM_PACKAGES, Profile
 from emulated_device.thermal import install_sensors
 
+# device.json: the phone's description (props, profile, apps) as the daemon and the tools read it
+DeviceJson = dict[str, Any]
+
 NATIVE = Path(__file__).with_name("native") / "qbdevice.c"
 ENTER_SOURCE = Path(__file__).with_name("native") / "qbenter.c"
 # (device folder, owner uid, group gid, mode), as a phone has them
@@ -80,7 +83,7 @@ class Sandbox:
         return self.root / "data" / "data" / package
 
     # -- installation ---------------------------------------------------------------------------
-    def install(self, props: dict[str, str], profile: Profile, offline: bool = False) -> dict[str, Any]:
+    def install(self, props: dict[str, str], profile: Profile, offline: bool = False) -> DeviceJson:
         """Lay out the phone's folders, owners and modes, its programs, its apps; idempotent.
         Returns the device's description, as written to ``device.json``."""
         self.internal.mkdir(parents=True, exist_ok=True)

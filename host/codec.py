@@ -20,6 +20,11 @@ T = TypeVar("T")
 _NUMBER = (int, float)
 
 
+# A JSON object as json.loads gives it: where the tool meets a file format it does not define
+# (COCO, the quantizer's recipes, Keras configs, STF's answers, caches' metadata), values are untyped
+# until decoded; every such place takes this one name.
+JsonObject = dict[str, Any]
+
 _HINTS: dict[type, dict[str, Any]] = {}
 
 

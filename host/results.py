@@ -24,7 +24,7 @@ from device_agent.contract import (
     Memory,
     WarmStart,
 )
-from host.codec import decode, encode
+from host.codec import JsonObject, decode, encode
 from host.errors import RecordError
 
 T = TypeVar("T")
@@ -292,7 +292,7 @@ def _warm_from_json(data: object, where: str) -> WarmStart | None:
                      cache_bytes=int(data.get("cache_bytes") or 0), note=str(data.get("note") or ""))
 
 
-def cell_json(cell: CellRecord) -> dict[str, Any]:
+def cell_json(cell: CellRecord) -> JsonObject:
     r = cell.result
     return {
         "device": cell.device, "mode": cell.mode, "backend": cell.backend, "status": r.status,
@@ -308,7 +308,7 @@ def cell_json(cell: CellRecord) -> dict[str, Any]:
     }
 
 
-def run_json(run: RunRecord) -> dict[str, Any]:
+def run_json(run: RunRecord) -> JsonObject:
     """The ``host bench --json`` object of the design, field by field."""
     return {
         "run_id": run.run_id,

@@ -22,6 +22,7 @@ import numpy as np
 
 from device_agent.engines import litert_capi as capi
 from device_agent.engines.litert_capi import Library, LiteRtError
+from device_agent.engines.runtime import TensorDetail
 from device_agent.errors import DeviceAgentError
 
 # LiteRT refuses an opaque option without a destructor; the payloads are ours (kept in _Handles)
@@ -48,7 +49,7 @@ class Tensor:
     zero_point: int
     element_type: int
 
-    def detail(self) -> dict[str, Any]:
+    def detail(self) -> TensorDetail:
         """The interpreter's detail dict for this tensor (what ``runtime.tensor_info`` reads)."""
         return {"index": self.index, "name": self.name, "shape": np.array(self.shape, dtype=np.int32),
                 "dtype": self.dtype.type, "quantization": (self.scale, self.zero_point)}
@@ -192,10 +193,10 @@ class CompiledModel:
         return array
 
     # -- the interpreter's face ----------------------------------------------------------------
-    def get_input_details(self) -> list[dict[str, Any]]:
+    def get_input_details(self) -> list[TensorDetail]:
         return [t.detail() for t in self.inputs]
 
-    def get_output_details(self) -> list[dict[str, Any]]:
+    def get_output_details(self) -> list[TensorDetail]:
         return [t.detail() for t in self.outputs]
 
     def set_tensor(self, index: int, value: np.ndarray) -> None:

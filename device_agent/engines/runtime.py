@@ -11,6 +11,9 @@ import numpy as np
 
 from device_agent.errors import DeviceAgentError
 
+# The TFLite interpreter's tensor detail (get_input_details()): its API's own dict of name, index,
+# shape, dtype and quantization, which LiteRT's engine imitates; untyped at that boundary.
+TensorDetail = dict[str, Any]
 
 @dataclass(frozen=True)
 class Runtime:
@@ -34,7 +37,7 @@ class TensorInfo:
     zero_point: int
 
 
-def tensor_info(detail: dict[str, Any]) -> TensorInfo:
+def tensor_info(detail: TensorDetail) -> TensorInfo:
     """The interpreter's detail dict (its only API for this) as a TensorInfo."""
     scale, zero_point = detail.get("quantization", (0.0, 0))
     return TensorInfo(int(detail["index"]), tuple(int(d) for d in detail["shape"]), np.dtype(detail["dtype"]),
@@ -83,7 +86,7 @@ def inspection_interpreter(model_content: bytes) -> Any:
     XNNPACK would otherwise replace nodes by one DELEGATE node and hide what the model holds.
     """
     runtime = find_runtime()
-    kwargs: dict[str, Any] = {"model_content": model_content}
+    kwargs: dict[str, object] = {"model_content": model_content}
     if runtime.op_resolver_type is not None:
         kwargs["experimental_op_resolver_type"] = runtime.op_resolver_type.BUILTIN_WITHOUT_DEFAULT_DELEGATES
     return runtime.interpreter_class(**kwargs)

@@ -20,7 +20,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from device_agent.contract import SNR_CEILING_DB, Accuracy, Fidelity, Numerics, OutputFidelity
-from device_agent.engines.runtime import TensorInfo, tensor_info
+from device_agent.engines.runtime import TensorDetail, TensorInfo, tensor_info
 from device_agent.errors import InvalidRequest
 
 
@@ -66,7 +66,7 @@ def output_slots(outputs: list[TensorInfo], names: list[str]) -> tuple[OutputSlo
     return tuple(slots)
 
 
-def in_name_order(details: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def in_name_order(details: list[TensorDetail]) -> list[TensorDetail]:
     """Outputs sorted by tensor name when every name is there and distinct: the interpreter lists
     them in the subgraph's order and LiteRT's CompiledModel in the signature's, and each cell's
     rows must line up with the reference's whichever engine made them."""

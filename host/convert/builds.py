@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from host.codec import JsonObject
 from host.convert.cache import ConversionCache
 from host.convert.inspect import TfliteFacts
 from host.convert.promises import converter_reason
@@ -21,7 +22,7 @@ from host.errors import HostError
 from host.fsio import atomic_write
 
 
-def facts_meta(facts: TfliteFacts, notes: list[str]) -> dict[str, Any]:
+def facts_meta(facts: TfliteFacts, notes: list[str]) -> JsonObject:
     return {"input_dtype": facts.input_dtype, "output_dtype": facts.output_dtype, "notes": notes}
 
 
@@ -36,7 +37,7 @@ def _holds(target: Path, model_bytes: bytes) -> bool:
 
 def cached_build(
     name: str, key: str, out_dir: Path, use_cache: bool, cache: ConversionCache,
-    build: Callable[[], tuple[bytes, dict[str, Any]]], **variant: Any,
+    build: Callable[[], tuple[bytes, JsonObject]], **variant: Any,
 ) -> ModeResult:
     """``out_dir/<name>.tflite`` from the cache or from ``build`` (then cached); a failure is the
     build's result with its reason, and leaves no older file that looks like this build."""

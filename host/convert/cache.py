@@ -11,9 +11,9 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from host.cache import touch
+from host.codec import JsonObject
 from host.fsio import atomic_write
 
 CACHE_SCHEMA = 2  # 2: a Keras model's free batch is fixed at 1 (older builds would not run on gpu)
@@ -22,7 +22,7 @@ CACHE_SCHEMA = 2  # 2: a Keras model's free batch is fixed at 1 (older builds wo
 @dataclass(frozen=True)
 class CacheEntry:
     model_bytes: bytes
-    meta: dict[str, Any]
+    meta: JsonObject
 
 
 def cache_key(**parts: object) -> str:
@@ -62,7 +62,7 @@ class ConversionCache:
         touch(meta_path)
         return CacheEntry(model_bytes, meta)
 
-    def put(self, key: str, model_bytes: bytes, meta: dict[str, Any]) -> None:
+    def put(self, key: str, model_bytes: bytes, meta: JsonObject) -> None:
         if self.root is None:
             return
         self.root.mkdir(parents=True, exist_ok=True)

@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from host.codec import JsonObject
 from host.convert import sources, tfenv
 from host.convert.builds import cached_build, facts_meta
 from host.convert.cache import ConversionCache, cache_key
@@ -172,7 +172,7 @@ def _convert_one(
     mode: QuantMode, key: str, model: LoadedModel, out_dir: Path, options: ConvertOptions, cache: ConversionCache,
     representative: Callable[[], Iterator[list[np.ndarray]]] | None, training: Training | None, floats: FloatSource,
 ) -> ModeResult:
-    def build() -> tuple[bytes, dict[str, Any]]:
+    def build() -> tuple[bytes, JsonObject]:
         from host.convert.quantizer_route import quantize
 
         job = training.job() if training is not None and mode.needs_training else None

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from host.codec import JsonObject
 from host.data.images import ImageSet
 from host.errors import ConversionError
 
@@ -41,7 +42,7 @@ def _keras_tensors(value: Any) -> list[list[Any]]:
     return found
 
 
-def _clean_layer_config(class_name: str, config: dict[str, Any]) -> dict[str, Any]:
+def _clean_layer_config(class_name: str, config: JsonObject) -> JsonObject:
     # Weights are copied from the trained model, so initializers never run; Keras 3 adds
     # arguments to them that tf_keras rejects. Regularizers/constraints do not apply to a
     # short fine-tune either.
@@ -59,7 +60,7 @@ def _clean_layer_config(class_name: str, config: dict[str, Any]) -> dict[str, An
     return config
 
 
-def legacy_description(model: Any) -> dict[str, Any]:
+def legacy_description(model: Any) -> JsonObject:
     """A Keras 3 functional model's config in the shape tf_keras' Functional.from_config reads."""
     config = model.get_config()
     if "layers" not in config:

@@ -15,10 +15,12 @@ from typing import Any
 
 import numpy as np
 
+from host.codec import JsonObject
+
 _UNKNOWN_ARG = re.compile(r"(?:unexpected keyword argument '(\w+)'|Unrecognized keyword arguments: \[([^\]]*)\])")
 
 
-def _rebuild(tf_keras: Any, description: dict[str, Any]) -> Any:
+def _rebuild(tf_keras: Any, description: JsonObject) -> Any:
     """Functional.from_config, dropping Keras 3-only layer arguments tf_keras names as unknown."""
     for _ in range(50):
         try:

@@ -24,6 +24,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from host.codec import JsonObject
 from host.convert.modes import QUANTIZER, QuantMode, Recipe
 from host.errors import ConversionError, InputError
 from host.fsio import read_small_text
@@ -42,7 +43,7 @@ def quantizer_version() -> str:
         return f"{QUANTIZER} (not installed)"
 
 
-def recipe_entries(mode: QuantMode) -> list[dict[str, Any]]:
+def recipe_entries(mode: QuantMode) -> list[JsonObject]:
     """The mode's recipe in the quantizer's own JSON form (what ``--recipe FILE.json`` holds)."""
     if mode.recipe_file is not None:
         return read_recipe_file(Path(mode.recipe_file))
@@ -65,7 +66,7 @@ def recipe_identity(mode: QuantMode) -> object:
     return dataclasses.asdict(mode.recipe)
 
 
-def _entries(recipe: Recipe) -> list[dict[str, Any]]:
+def _entries(recipe: Recipe) -> list[JsonObject]:
     from ai_edge_quantizer import qtyping
     from ai_edge_quantizer.recipe_manager import RecipeManager
 
@@ -80,7 +81,7 @@ def _entries(recipe: Recipe) -> list[dict[str, Any]]:
     return list(manager.get_quantization_recipe())
 
 
-def read_recipe_file(path: Path) -> list[dict[str, Any]]:
+def read_recipe_file(path: Path) -> list[JsonObject]:
     """A recipe file as the quantizer reads it, checked by the quantizer itself; a bad file is an
     input error naming it (exit 2) before any build."""
     from ai_edge_quantizer.recipe_manager import RecipeManager
@@ -114,7 +115,7 @@ def _no_constant(name: str) -> float:
     raise ValueError(f"{name} is not a number a recipe can hold")
 
 
-def entry_problem(entry: dict[str, Any]) -> str | None:
+def entry_problem(entry: JsonObject) -> str | None:
     """What is wrong with one recipe entry, naming the field: the quantizer would take
     ``num_bits: 3`` or a string and then quantize nothing (exit 1, far from the cause)."""
     for field in _TEXT_FIELDS:
@@ -145,12 +146,12 @@ def _tensor_config_problem(tensor: str, part: object, allowed: tuple[int, ...]) 
     return _flags_problem(f"op_config.{tensor}", part, ("symmetric",))
 
 
-def _flags_problem(where: str, part: dict[str, Any], flags: tuple[str, ...]) -> str | None:
+def _flags_problem(where: str, part: JsonObject, flags: tuple[str, ...]) -> str | None:
     return next((f"{where}.{flag} is {part[flag]!r}, not true or false" for flag in flags
                  if flag in part and not isinstance(part[flag], bool)), None)
 
 
-def recipe_needs_calibration(entries: list[dict[str, Any]]) -> bool:
+def recipe_needs_calibration(entries: list[JsonObject]) -> bool:
     from ai_edge_quantizer.recipe_manager import RecipeManager
 
     manager = RecipeManager()
@@ -159,7 +160,7 @@ def recipe_needs_calibration(entries: list[dict[str, Any]]) -> bool:
     return bool(manager.need_calibration())
 
 
-def keep_float_entries(names: tuple[str, ...], float_model: bytes) -> list[dict[str, Any]]:
+def keep_float_entries(names: tuple[str, ...], float_model: bytes) -> list[JsonObject]:
     """``no_quantize`` recipe entries for what ``--keep-float`` names: Keras layers (any layer
     fused into an op, found the way TensorFlow's selective build finds them, ``host.convert.graph``)
     matched by the op's exact output name, or op types (``MEAN``). A name the model does not have
@@ -181,7 +182,7 @@ def quantize(float_model: bytes, mode: QuantMode, samples: Samples | None, keep_
     return quantize_with(float_model, recipe_entries(mode) + keep_float_entries(keep_float, float_model), samples, mode.name)
 
 
-def quantize_with(float_model: bytes, entries: list[dict[str, Any]], samples: Samples | None = None,
+def quantize_with(float_model: bytes, entries: list[JsonObject], samples: Samples | None = None,
                   name: str = "the recipe") -> bytes:
     """A build from the float .tflite with recipe ``entries`` (the quantizer's JSON form)."""
     from ai_edge_quantizer import quantizer

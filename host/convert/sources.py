@@ -12,7 +12,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -27,6 +27,19 @@ from host.convert.records import ConvertOptions
 from host.data.tensors import ModelInput, model_inputs
 from host.errors import ConversionError, ModelLoadError
 from host.fsio import atomic_write
+
+
+class InputMeta(TypedDict):
+    name: str
+    dtype: str
+    shape: list[int]
+
+
+class ModelMeta(TypedDict):
+    """What loading a model told of its inputs, kept beside the cache so a cache hit loads nothing."""
+
+    input_shape: list[int] | tuple[int, int, int] | None  # the image input's (height, width, channels)
+    inputs: list[InputMeta]
 
 
 class LoadedModel:
@@ -64,18 +77,18 @@ class LoadedModel:
                                  "(--dataset/--calibration FILE.npz, an array per input keyed by input name)")
         return shape
 
-    def _meta(self) -> dict[str, Any]:
+    def _meta(self) -> ModelMeta:
         if self._meta_path and self._meta_path.is_file():
             meta = json.loads(self._meta_path.read_text())
-            if "inputs" in meta:
-                return dict(meta)
+            if isinstance(meta, dict) and "inputs" in meta:
+                return ModelMeta(input_shape=meta.get("input_shape"), inputs=list(meta["inputs"]))
         meta = self._load()
         if self._meta_path:
             self._meta_path.parent.mkdir(parents=True, exist_ok=True)
             atomic_write(self._meta_path, json.dumps(meta).encode())
         return meta
 
-    def _load(self) -> dict[str, Any]:
+    def _load(self) -> ModelMeta:
         if self.source.kind == "saved_model":
             assert self.source.path is not None
             self._saved, shape = saved_model_signature(self.source.path)

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from host.codec import JsonObject
 from host.convert import tfenv
 from host.convert.builds import cached_build, facts_meta
 from host.convert.cache import ConversionCache, cache_key
@@ -35,7 +35,7 @@ def convert_variant(
     key = cache_key(model=model_sha, mode=name, keep_float=list(options.keep_float), converter=tfenv.converter_version(),
                     calibration=calibration.sha256 if calibration else None, preset=preset)
 
-    def build() -> tuple[bytes, dict[str, Any]]:
+    def build() -> tuple[bytes, JsonObject]:
         if representative is None:
             raise ConversionError("--keep-float needs calibration images")
         calibrated = Calibrated.from_converter(model.converter(), representative, model.layer_names())
@@ -57,7 +57,7 @@ def convert_quantizer_variant(
 
     name = f"{base.name}+keep{len(options.keep_float)}"
 
-    def build() -> tuple[bytes, dict[str, Any]]:
+    def build() -> tuple[bytes, JsonObject]:
         model_bytes = quantize(floats.content(), base, representative, keep_float=options.keep_float)
         facts = inspect_tflite(model_bytes)
         if not kept_more(base, facts, floats):

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from device_agent.engines.runtime import TensorDetail
 from host.convert.calibration import CalibrationSet, TensorCalibration
 from host.data.tensors import key_for
 from host.errors import InputError
@@ -44,7 +45,7 @@ def pick(sample: Sample, name: str) -> np.ndarray:
 
 
 def set_inputs(interpreter: Any, sample: Sample,
-               convert: Callable[[np.ndarray, dict[str, Any]], np.ndarray] = lambda array, detail: array) -> None:
+               convert: Callable[[np.ndarray, TensorDetail], np.ndarray] = lambda array, detail: array) -> None:
     for detail in interpreter.get_input_details():
         interpreter.set_tensor(detail["index"], convert(pick(sample, str(detail["name"])), detail))
 

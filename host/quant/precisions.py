@@ -19,13 +19,14 @@ what is missing.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 
+from host.codec import JsonObject
 from host.convert.graph import GraphOp
 from host.convert.inspect import WEIGHT_OPS
 from host.errors import InputError
@@ -111,10 +112,10 @@ def weight_error(float_model: bytes, ops: Sequence[GraphOp], bits: int) -> dict[
     return errors
 
 
-def recipe(lowest: str, precisions: dict[str, str]) -> list[dict[str, Any]]:
+def recipe(lowest: str, precisions: dict[str, str]) -> list[JsonObject]:
     """The quantizer's recipe for a plan: every op at ``lowest``, the listed ops at theirs."""
 
-    def entry(regex: str, precision: str) -> dict[str, Any]:
+    def entry(regex: str, precision: str) -> JsonObject:
         if precision == "float":
             return {"regex": regex, "operation": "*", "algorithm_key": "no_quantize"}
         return {"regex": regex, "operation": "*", "algorithm_key": "min_max_uniform_quantize", "op_config": {
@@ -130,7 +131,7 @@ def recipe(lowest: str, precisions: dict[str, str]) -> list[dict[str, Any]]:
 class PrecisionSearch(ResumableSearch[Plan]):
     """Precision plans as candidates: each built by the quantizer from the float model."""
 
-    def __init__(self, float_model: bytes, lowest: str, out: Path, measure: Measure, identity: dict[str, Any],
+    def __init__(self, float_model: bytes, lowest: str, out: Path, measure: Measure, identity: Mapping[str, object],
                  budget_s: float, on_step: Callable[[str], None]) -> None:
         super().__init__(out, identity, measure, budget_s, on_step, "plans", lambda value: Plan(**value))
         self.float_model, self.lowest = float_model, lowest

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from device_agent.engines.runtime import TensorDetail
 from host.convert.graph import GraphOp
 from host.convert.tfenv import silenced
 from host.quant.debug import ChannelErrors, LayerError, rank
@@ -32,8 +33,8 @@ def _interpreter(model: bytes) -> Any:
     return interpreter
 
 
-def _as_input(values: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
-    dtype = np.dtype(detail["dtype"])
+def _as_input(values: np.ndarray, detail: TensorDetail) -> np.ndarray:
+    dtype: np.dtype[Any] = np.dtype(detail["dtype"])
     if dtype == np.float32:
         return values.astype(np.float32)
     scale, zero_point = detail["quantization"]

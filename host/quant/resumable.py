@@ -16,8 +16,9 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
+from host.codec import JsonObject
 from host.fsio import atomic_write
 from host.results import CellRecord, RunRecord
 
@@ -64,7 +65,7 @@ class ResumableSearch(Generic[C]):
     """The candidates by key (``tune.json[kind]``), the device time spent, and how to measure."""
 
     def __init__(self, out: Path, identity: Mapping[str, object], measure: Measure, budget_s: float,
-                 on_step: Callable[[str], None], kind: str, revive: Callable[[dict[str, Any]], C]) -> None:
+                 on_step: Callable[[str], None], kind: str, revive: Callable[[JsonObject], C]) -> None:
         self.out, self.identity, self.measure_run, self.budget_s, self.on_step = out, dict(identity), measure, budget_s, on_step
         self.kind, self._revive = kind, revive
         self.folder = out / "candidates"

@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from host.bench.config import BenchConfig
+from host.codec import JsonObject
 from host.convert import tfenv
 from host.convert.graph import neighbours
 from host.convert.inputs import resolve_inputs
@@ -109,7 +110,7 @@ def candidate_name(layers: Sequence[str]) -> str:
     return "keep:" + "+".join(layers) if layers else BASE
 
 
-def _revive(value: dict[str, Any]) -> Candidate:
+def _revive(value: JsonObject) -> Candidate:
     return Candidate(**{**value, "keep": tuple(value["keep"]), "layers": tuple(value["layers"])})
 
 
@@ -117,7 +118,7 @@ class _Search(ResumableSearch[Candidate]):
     """One tune: float layer sets as candidates, and the integer build's share of device time per layer."""
 
     def __init__(self, options: TuneOptions, inputs: QuantInputs, measure: Measure,
-                 identity: dict[str, Any], on_step: Callable[[str], None]) -> None:
+                 identity: Mapping[str, object], on_step: Callable[[str], None]) -> None:
         super().__init__(Path(options.out), identity, measure, options.budget * 60, on_step, "candidates", _revive)
         self.options, self.inputs = options, inputs
         self.layer_of = {op.tensor: op.layer for op in inputs.calibrated.ops}
@@ -148,7 +149,7 @@ def _units(ranked: list[LayerError], count: int, consumers: dict[str, tuple[str,
 
 
 def search(options: TuneOptions, inputs: QuantInputs, ranked: list[LayerError], measure: Measure,
-           identity: dict[str, Any], on_step: Callable[[str], None] = lambda text: None) -> TuneResult:
+           identity: Mapping[str, object], on_step: Callable[[str], None] = lambda text: None) -> TuneResult:
     s = _Search(options, inputs, measure, identity, on_step)
     reference, base = s.candidate((), "reference"), s.candidate((), "base")
     units = _units(ranked, options.candidates, neighbours(inputs.calibrated.ops))

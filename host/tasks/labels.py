@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from host.codec import JsonObject
 from host.data.images import ImageEntry
 from host.errors import DatasetError
 
@@ -41,7 +42,7 @@ class CocoAnnotations:
     """Detection: the COCO dataset dict (pycocotools reads it as it is)."""
 
     path: Path
-    data: dict[str, Any]
+    data: JsonObject
 
     def image_ids(self) -> dict[str, int]:
         """COCO image id by file name (the base name: COCO's file_name carries no folder)."""
@@ -97,7 +98,7 @@ def _read_json(path: Path) -> Any:
         raise DatasetError(f"cannot read {path}: {str(e)[:160]}") from e
 
 
-def _coco(path: Path, data: dict[str, Any]) -> CocoAnnotations:
+def _coco(path: Path, data: JsonObject) -> CocoAnnotations:
     try:
         images = {int(image["id"]) for image in data["images"]}
         categories = {int(c["id"]) for c in data["categories"]}
@@ -118,7 +119,7 @@ def _coco(path: Path, data: dict[str, Any]) -> CocoAnnotations:
     return CocoAnnotations(path, data)
 
 
-def _points(path: Path, data: dict[str, Any]) -> PointsFile:
+def _points(path: Path, data: JsonObject) -> PointsFile:
     points: dict[str, np.ndarray] = {}
     for name, listed in data.items():
         try:

@@ -12,11 +12,11 @@ from __future__ import annotations
 import contextlib
 import io
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from device_agent.contract import DETECTION_FIELDS, TaskEvidence
+from host.codec import JsonObject
 from host.results import TaskMetrics
 from host.tasks.labels import CocoAnnotations, PointsFile
 
@@ -56,7 +56,7 @@ def detect_metrics(evidence: TaskEvidence, labels: CocoAnnotations, images: Dete
                        map_50=max(0.0, stats[1]), detections=len(results))
 
 
-def coco_results(rows: np.ndarray, categories: list[int], images: DetectionImages, label_offset: int) -> list[dict[str, Any]]:
+def coco_results(rows: np.ndarray, categories: list[int], images: DetectionImages, label_offset: int) -> list[JsonObject]:
     """Detections as COCO results: boxes from fractions of the model's input to the image's pixels
     (the evaluation resizes the whole image, so a fraction of the input is a fraction of the image);
     a class with no category (past the list) is dropped."""
@@ -72,7 +72,7 @@ def coco_results(rows: np.ndarray, categories: list[int], images: DetectionImage
     return results
 
 
-def _coco_stats(dataset: dict[str, Any], results: list[dict[str, Any]], image_ids: list[int]) -> list[float]:
+def _coco_stats(dataset: JsonObject, results: list[JsonObject], image_ids: list[int]) -> list[float]:
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 

@@ -24,6 +24,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from host.codec import JsonObject
 from host.devices.transport.adb import AdbServerAddress, connect_device, disconnect_device
 from host.devices.transport.device import Device
 from host.errors import DeviceError, HostError, InputError
@@ -45,7 +46,7 @@ class StfAuthError(InputError):
 @dataclass(frozen=True)
 class FarmDevice:
     serial: str
-    fields: dict[str, Any]
+    fields: JsonObject
 
     @property
     def free(self) -> bool:
@@ -121,7 +122,7 @@ class StfClient:
         if not self.token:
             raise InputError(f"--stf needs an access token in ${TOKEN_VARIABLE} (STF: Settings > Keys > Access Tokens)")
 
-    def _request(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    def _request(self, method: str, path: str, body: JsonObject | None = None) -> JsonObject:
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(f"{self.base}/api/v1{path}", data=data, method=method, headers={
             "Authorization": f"Bearer {self.token}", "Content-Type": "application/json", "Accept": "application/json"})
