@@ -34,7 +34,8 @@ def _test_extra_installed() -> bool:
     return bool(others)
 
 
-@pytest.mark.parametrize("tool", [["mypy"], ["ruff", "check", "host", "device_agent", "tools", "tests"]], ids=["mypy", "ruff"])
+@pytest.mark.parametrize("tool", [["mypy"], ["ruff", "check", "host", "device_agent", "emulated_device", "tools", "tests"]],
+                         ids=["mypy", "ruff"])
 def test_static_check_passes(tool):
     binary = shutil.which(tool[0], path=str(Path(sys.executable).parent))
     if binary is None:
