@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -66,43 +67,74 @@ def convert_model(
     """Convert ``modes`` into ``out_dir/<mode>.tflite`` and write ``out_dir/manifest.json``."""
     if options.io_type not in IO_TYPES:
         raise InputError(f"--io-type must be uint8 or int8, not {options.io_type!r}")
-    preset = get_preset(options.preset or source.preset or DEFAULT_PRESET)
     out_dir.mkdir(parents=True, exist_ok=True)
-    model = LoadedModel(source, cache.root)
-    inputs = model.inputs()
-    image = model.image_shape()
-    theirs = [m for m in modes if m.name in options.keep_float_modes and m.recipe is not None] if options.keep_float else []
-    tensorflow = bool(options.keep_float) and source.kind != "tflite_file" and (not theirs or any(m.name == "integer" for m in modes))
-    calibration = _calibration_for(modes, options, image, inputs, variant=tensorflow or any(m.needs_calibration for m in theirs))
-    training = training_images(modes, options, model)
-    representative = representative_dataset_of(calibration, preset.apply) if calibration else None
-    keys = {mode.name: _mode_key(source, mode, options, preset.name, calibration, training) for mode in modes}
-    early = start_training(modes, keys, model, options, cache, training, preset.name)
-    floats = FloatSource(model, options, cache, _mode_key(source, MODES_BY_NAME["none"], options, preset.name, None, None))
-
-    def variants() -> list[ModeResult]:
-        """``--keep-float``'s builds: TensorFlow's integer (from a graph) and the quantizer's modes it varies."""
-        made = [convert_variant(source.sha256, model, out_dir, options, cache, representative, calibration, preset.name)] \
-            if tensorflow else []
-        return made + [convert_quantizer_variant(m, keys[m.name], floats, out_dir, options, cache, representative) for m in theirs]
-
+    job = _Job.prepare(source, modes, out_dir, options, cache)
     try:
-        results = _convert_in_turn(modes, lambda mode: _convert_one(mode, keys[mode.name], model, out_dir, options, cache,
-                                                                    representative, early, floats),
-                                   variants if options.keep_float else None, listener)
+        results = _convert_in_turn(modes, job.one, job.variants if options.keep_float else None, listener)
     finally:
-        if early is not None:
-            early.close()
-    report = ConversionReport(
-        model=ConvertedModel(source.name, source.kind, source.sha256, str(source.path) if source.path else None,
-                             (1, *image) if image else inputs[0].shape, preset.name),
-        results=tuple(results),
-        skipped=dict(skipped or {}),
-        calibration=CalibrationInfo(calibration.count, calibration.sha256, len(calibration.skipped)) if calibration else None,
-        manifest_path=out_dir / "manifest.json",
-    )
+        if job.early is not None:
+            job.early.close()
+    report = job.report(results, skipped)
     atomic_write(out_dir / "manifest.json", json.dumps(manifest(report), indent=2).encode())
     return report
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One conversion's shared parts: the model (loaded at most once), its calibration and
+    training data, each mode's cache key, the float source, and the --keep-float variants asked."""
+
+    source: ModelSource
+    model: LoadedModel
+    out_dir: Path
+    options: ConvertOptions
+    cache: ConversionCache
+    preset: str
+    calibration: CalibrationSet | None
+    representative: Callable[[], Iterator[list[np.ndarray]]] | None
+    keys: dict[str, str]
+    early: Training | None
+    floats: FloatSource
+    tensorflow_variant: bool  # TensorFlow's integer build with --keep-float (from a graph)
+    quantizer_variants: tuple[QuantMode, ...]  # the quantizer's modes --keep-float varies
+
+    @classmethod
+    def prepare(cls, source: ModelSource, modes: Sequence[QuantMode], out_dir: Path, options: ConvertOptions,
+                cache: ConversionCache) -> _Job:
+        preset = get_preset(options.preset or source.preset or DEFAULT_PRESET)
+        model = LoadedModel(source, cache.root)
+        theirs = tuple(m for m in modes if m.name in options.keep_float_modes and m.recipe is not None) if options.keep_float else ()
+        tensorflow = bool(options.keep_float) and source.kind != "tflite_file" and (not theirs or any(m.name == "integer" for m in modes))
+        calibration = _calibration_for(modes, options, model.image_shape(), model.inputs(),
+                                       variant=tensorflow or any(m.needs_calibration for m in theirs))
+        training = training_images(modes, options, model)
+        keys = {mode.name: _mode_key(source, mode, options, preset.name, calibration, training) for mode in modes}
+        floats = FloatSource(model, options, cache, _mode_key(source, MODES_BY_NAME["none"], options, preset.name, None, None))
+        return cls(source, model, out_dir, options, cache, preset.name, calibration,
+                   representative_dataset_of(calibration, preset.apply) if calibration else None, keys,
+                   start_training(modes, keys, model, options, cache, training, preset.name), floats, tensorflow, theirs)
+
+    def one(self, mode: QuantMode) -> ModeResult:
+        return _convert_one(mode, self)
+
+    def variants(self) -> list[ModeResult]:
+        """``--keep-float``'s builds: TensorFlow's integer (from a graph) and the quantizer's modes it varies."""
+        made = [convert_variant(self.source.sha256, self.model, self.out_dir, self.options, self.cache, self.representative,
+                                self.calibration, self.preset)] if self.tensorflow_variant else []
+        return made + [convert_quantizer_variant(m, self.keys[m.name], self.floats, self.out_dir, self.options, self.cache,
+                                                 self.representative) for m in self.quantizer_variants]
+
+    def report(self, results: list[ModeResult], skipped: dict[str, str] | None) -> ConversionReport:
+        image, inputs = self.model.image_shape(), self.model.inputs()
+        source, calibration = self.source, self.calibration
+        return ConversionReport(
+            model=ConvertedModel(source.name, source.kind, source.sha256, str(source.path) if source.path else None,
+                                 (1, *image) if image else inputs[0].shape, self.preset),
+            results=tuple(results),
+            skipped=dict(skipped or {}),
+            calibration=CalibrationInfo(calibration.count, calibration.sha256, len(calibration.skipped)) if calibration else None,
+            manifest_path=self.out_dir / "manifest.json",
+        )
 
 
 def _convert_in_turn(modes: Sequence[QuantMode], convert: Callable[[QuantMode], ModeResult],
@@ -168,28 +200,25 @@ def _calibration_for(modes: Sequence[QuantMode], options: ConvertOptions, image:
     return load_calibration(options.calibration_dir, image[:2], options.calibration_count)
 
 
-def _convert_one(
-    mode: QuantMode, key: str, model: LoadedModel, out_dir: Path, options: ConvertOptions, cache: ConversionCache,
-    representative: Callable[[], Iterator[list[np.ndarray]]] | None, training: Training | None, floats: FloatSource,
-) -> ModeResult:
+def _convert_one(mode: QuantMode, job: _Job) -> ModeResult:
     def build() -> tuple[bytes, JsonObject]:
         from host.convert.quantizer_route import quantize
 
-        job = training.job() if training is not None and mode.needs_training else None
-        if job is not None:
-            model_bytes = job.result()
+        training = job.early.job() if job.early is not None and mode.needs_training else None
+        if training is not None:
+            model_bytes = training.result()
         elif mode.tool == QUANTIZER:
-            model_bytes = quantize(floats.content(), mode, representative)
-        elif model.source.kind == "tflite_file":  # its none build is the file itself
-            model_bytes = floats.content()
+            model_bytes = quantize(job.floats.content(), mode, job.representative)
+        elif job.source.kind == "tflite_file":  # its none build is the file itself
+            model_bytes = job.floats.content()
         else:
-            model_bytes = sources.run_converter(mode, model, options, representative)
+            model_bytes = sources.run_converter(mode, job.model, job.options, job.representative)
         if mode.name == "none":
-            floats.offer(model_bytes)
+            job.floats.offer(model_bytes)
         facts = inspect_tflite(model_bytes)
-        meta = {**facts_meta(facts, check_promises(mode, facts, options.io_type)), "made_by": made_by(mode, model.source)}
-        if job is not None:
-            meta["convert_seconds"] = round(job.seconds, 3)  # from its start, beside the modes before it
+        meta = {**facts_meta(facts, check_promises(mode, facts, job.options.io_type)), "made_by": made_by(mode, job.source)}
+        if training is not None:
+            meta["convert_seconds"] = round(training.seconds, 3)  # from its start, beside the modes before it
         return model_bytes, meta
 
-    return cached_build(mode.name, key, out_dir, options.use_cache, cache, build)
+    return cached_build(mode.name, job.keys[mode.name], job.out_dir, job.options.use_cache, job.cache, build)
