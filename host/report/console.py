@@ -105,7 +105,7 @@ def print_run(run: RunRecord, console: Console = _console, tables: tuple[str, ..
     accelerators and the fingerprint in a line each; ``tables`` adds the others and every line
     about how the run was measured."""
     from host.bench.views import TABLE_NAMES
-    from host.report.tables import build_tables, cross_device, device_line
+    from host.report.tables import build_tables, console_reason, cross_device, device_line
 
     console.print(f"[bold]{run.model.name}[/bold] run {run.run_id} - dataset {run.dataset.name or 'none'} "
                   f"({run.dataset.count} images)")
@@ -117,7 +117,7 @@ def print_run(run: RunRecord, console: Console = _console, tables: tuple[str, ..
         for line in section.folded:
             console.print(line, markup=False, highlight=False)
         for i, reason in enumerate(section.footnotes, 1):
-            console.print(f"[{i}] {reason}", markup=False, highlight=False)
+            console.print(f"[{i}] {console_reason(reason)}", markup=False, highlight=False)
         for line in section.lines if detailed else section.headline:
             console.print(line, markup=False, highlight=False)
     farm = cross_device(run)

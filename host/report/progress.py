@@ -23,7 +23,7 @@ from rich.progress import (
 
 from host.convert.records import ModeResult
 from host.report.console import CONSOLE
-from host.report.tables import Footnotes
+from host.report.tables import Footnotes, console_reason
 from host.results import CellRecord, RepeatRecord
 
 LOG_EVERY_S = 30.0  # off a terminal, a long evaluation prints its images/s and time left this often
@@ -127,4 +127,4 @@ class ProgressListener:
             return f"ok{latency}{accuracy}"
         notes = self.footnotes.setdefault(cell.device, Footnotes())
         number, new = notes.number(cell)
-        return f"{cell.status} [{number}]" + (f": {notes.reasons[number - 1]}" if new and cell.error else "")
+        return f"{cell.status} [{number}]" + (f": {console_reason(notes.reasons[number - 1])}" if new and cell.error else "")

@@ -14,6 +14,14 @@ import numpy as np
 from device_agent.contract import SNR_CEILING_DB, CellStatus
 from host.results import CellRecord, DeviceRecord, RunRecord, TaskMetrics, accelerator_text
 
+CONSOLE_REASON = 400  # characters of a reason on the console; the JSON, Markdown and HTML keep it whole
+
+
+def console_reason(reason: str) -> str:
+    """A reason as one console line: a loader that lists every node it failed (dozens of lines)
+    is cut, and the line says where the whole of it is."""
+    return reason if len(reason) <= CONSOLE_REASON else reason[:CONSOLE_REASON].rstrip() + " ... (whole in the run's JSON)"
+
 
 @dataclass
 class Footnotes:

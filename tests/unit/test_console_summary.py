@@ -53,3 +53,15 @@ def test_an_unknown_table_is_refused_by_name(text):
     with pytest.raises(ValueError, match="unknown table"):
         parse_tables(text)
     assert parse_tables("size, latency") == ("size", "latency") and parse_tables("all") == TABLE_NAMES
+
+
+def test_a_reason_of_many_lines_is_one_console_line_and_whole_in_the_json():
+    from host.report.tables import CONSOLE_REASON, Footnotes, console_reason
+
+    loader = "Encountered unresolved custom op: X.\n" + "".join(f"Node number {i} (X) failed to prepare.\n" for i in range(40))
+    notes = Footnotes()
+    notes.number(cell("A", "none", "cpu1", status="failed", error=loader))
+    (reason,) = notes.reasons
+    assert "\n" not in reason and reason.endswith("Node number 39 (X) failed to prepare."), "kept whole for the reports"
+    shown = console_reason(reason)
+    assert len(shown) < CONSOLE_REASON + 40 and shown.endswith("(whole in the run's JSON)")
