@@ -11,7 +11,7 @@ import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from host.data.tensors import ModelInput
 from host.errors import ModelLoadError
@@ -19,6 +19,9 @@ from host.hashing import sha256_file, sha256_tree
 
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
+
+
+ModelKind = Literal["keras_file", "saved_model", "tflite_file", "builtin", "demo"]
 
 @dataclass(frozen=True)
 class Builtin:
@@ -43,10 +46,10 @@ BUILTINS: dict[str, Builtin] = {
 
 @dataclass(frozen=True)
 class ModelSource:
-    """A model identified by content; ``kind`` is keras_file, saved_model, tflite_file, builtin or demo."""
+    """A model identified by content, and what kind of file or name it came from."""
 
     name: str
-    kind: str
+    kind: ModelKind
     sha256: str
     path: Path | None = None
     builtin: Builtin | None = None
@@ -88,7 +91,7 @@ def resolve_model(spec: str, weights: str | None = None) -> ModelSource:
     return resolve_file(path, name=path.stem, kind="keras_file")
 
 
-def resolve_file(path: Path, *, name: str, kind: str) -> ModelSource:
+def resolve_file(path: Path, *, name: str, kind: ModelKind) -> ModelSource:
     with path.open("rb") as handle:
         head = handle.read(8)
     suffix = path.suffix.lower()
