@@ -11,7 +11,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from device_agent.contract import (
     CELL_STATUSES,
@@ -26,6 +26,10 @@ from device_agent.contract import (
 )
 from host.codec import JsonObject, decode, encode
 from host.errors import RecordError
+
+ScoredTask = Literal["segment", "detect", "keypoints"]  # the tasks scored from the evidence a cell gathers
+
+RepeatKind = Literal["repeat", "sustained"]  # a timing, or one long run read in windows
 
 T = TypeVar("T")
 
@@ -51,7 +55,7 @@ class TaskMetrics:
     ``value`` is the headline (``metric``), a fraction where higher is better: mIoU, mAP@0.5:0.95
     or PCK@0.05; the other figures go with it. Classification keeps its ``Accuracy``."""
 
-    task: str  # segment | detect | keypoints
+    task: ScoredTask
     metric: str
     value: float
     count: int  # images scored
@@ -125,7 +129,7 @@ class RepeatRecord:
     reference_after_ms: float = 0.0
     cooled_s: float = 0.0  # how long it waited for the phone to cool first
     throttled: str = ""  # why it is left out of verdicts (empty: it is not)
-    kind: str = "repeat"  # "repeat", or "sustained" (one long run, read in windows)
+    kind: RepeatKind = "repeat"
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,14 @@ from __future__ import annotations
 import ctypes
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from device_agent.contract import Delegation
 from device_agent.engines.runtime import Runtime
 from device_agent.errors import DeviceAgentError, InvalidRequest
+
+BackendKind = Literal["cpu", "gpu", "npu", "nnapi"]
+_ACCELERATED: dict[str, BackendKind] = {"gpu": "gpu", "gpu-fp32": "gpu", "nnapi": "nnapi", "npu": "npu"}
 
 DEFAULT_GPU_DELEGATE = "libtensorflowlite_gpu_delegate.so"
 DEFAULT_NNAPI_DELEGATE = "libtensorflowlite_nnapi_delegate.so"
@@ -39,7 +42,7 @@ class AcceleratorFallback(DeviceAgentError):
 @dataclass(frozen=True)
 class BackendSpec:
     name: str
-    kind: str  # cpu | gpu | npu | nnapi
+    kind: BackendKind
     threads: int = 1
 
 
@@ -50,10 +53,8 @@ def parse_backend(name: str) -> BackendSpec:
         if not 1 <= threads <= 256:
             raise BackendError(f"backend {name!r}: thread count must be 1..256")
         return BackendSpec(name, "cpu", threads)
-    if name in ("gpu", "nnapi", "npu"):
-        return BackendSpec(name, name)
-    if name == "gpu-fp32":
-        return BackendSpec(name, "gpu")
+    if name in _ACCELERATED:
+        return BackendSpec(name, _ACCELERATED[name])
     raise BackendError(f"unknown backend {name!r}: use cpuN (cpu1, cpu4, ...), gpu, gpu-fp32, npu or nnapi")
 
 

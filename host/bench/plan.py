@@ -18,7 +18,7 @@ from host.bench.config import BenchConfig
 from host.bench.inputs import PreparedInputs
 from host.errors import InputError
 from host.params import flag_of, flat, params, with_values
-from host.results import CellRecord, RunRecord
+from host.results import CellRecord, RepeatKind, RunRecord
 
 REFERENCE = ("none", "cpu1")
 KEPT = (CellStatus.OK, CellStatus.UNAVAILABLE)  # what a resume keeps; a failed or missing cell is measured again
@@ -50,7 +50,7 @@ class Unit:
     mode: str
     backend: str
     repeat: int = 0
-    kind: str = "repeat"
+    kind: RepeatKind = "repeat"
 
     @property
     def cell(self) -> tuple[str, str]:

@@ -18,6 +18,8 @@ from typing import Literal
 
 from host.errors import ModeError
 
+RecipeKind = Literal["dynamic", "weight_only", "static"]
+
 IO_TYPES = ("uint8", "int8")
 Tool = Literal["tensorflow", "ai-edge-quantizer"]
 TENSORFLOW: Tool = "tensorflow"  # tf.lite.TFLiteConverter (and tensorflow-model-optimization for qat)
@@ -33,7 +35,7 @@ class Recipe:
     quantized, activations quantized on the fly by the kernel), ``weight_only`` (weights
     dequantized to float compute) or ``static`` (weights and activations, calibrated)."""
 
-    kind: str
+    kind: RecipeKind
     weight_bits: int
     activation_bits: int | None = None
     granularity: str = "CHANNELWISE"  # or BLOCKWISE_32/64/128/256

@@ -10,6 +10,7 @@ before any device work.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -19,7 +20,8 @@ from host.tasks.labels import CocoAnnotations, MaskFolder, PointsFile, TaskLabel
 
 TASKS = ("auto", "classify", "segment", "detect", "keypoints", "none")
 POSTPROCESS_OP = "TFLite_Detection_PostProcess"
-_TASK_OF = {MaskFolder: "segment", CocoAnnotations: "detect", PointsFile: "keypoints"}
+TaskName = Literal["classify", "segment", "detect", "keypoints", "none"]
+_TASK_OF: dict[type, TaskName] = {MaskFolder: "segment", CocoAnnotations: "detect", PointsFile: "keypoints"}
 
 
 @dataclass(frozen=True)
@@ -60,9 +62,9 @@ def model_outputs(model_content: bytes) -> ModelOutputs:
     return ModelOutputs(outputs, tuple(names))
 
 
-def chosen_task(asked: str, labels: TaskLabels | None, class_labels: bool) -> tuple[str, str]:
+def chosen_task(asked: str, labels: TaskLabels | None, class_labels: bool) -> tuple[TaskName, str]:
     """The task and how it was chosen; a ``--task`` the labels contradict is refused."""
-    implied = _TASK_OF[type(labels)] if labels is not None else "classify" if class_labels else "none"
+    implied: TaskName = _TASK_OF[type(labels)] if labels is not None else "classify" if class_labels else "none"
     if asked in ("", "auto"):
         how = "no labels: quality is fidelity to the float build" if implied == "none" else f"from the labels' form ({_form(implied)})"
         return implied, how
@@ -71,7 +73,7 @@ def chosen_task(asked: str, labels: TaskLabels | None, class_labels: bool) -> tu
     if asked != implied:
         given = f"the labels are {_form(implied)}" if implied != "none" else "no labels were given (--labels)"
         raise DatasetError(f"--task {asked} needs {_form(asked)}, but {given}")
-    return asked, f"--task {asked}"
+    return implied, f"--task {asked}"  # the same name: asked == implied
 
 
 def _form(task: str) -> str:

@@ -18,7 +18,7 @@ from device_agent.contract import TaskEvidence
 from host.data.images import ImageEntry
 from host.errors import DatasetError
 from host.results import TaskMetrics
-from host.tasks.fit import ModelOutputs, chosen_task, model_outputs, segment_geometry, task_outputs
+from host.tasks.fit import ModelOutputs, TaskName, chosen_task, model_outputs, segment_geometry, task_outputs
 from host.tasks.labels import CocoAnnotations, MaskFolder, PointsFile, TaskLabels, check_covers, is_task_labels, read_task_labels
 from host.tasks.masks import pack_masks
 from host.tasks.metrics import DetectionImages, detect_metrics, keypoint_metrics, points_in_input, segment_metrics
@@ -26,7 +26,7 @@ from host.tasks.metrics import DetectionImages, detect_metrics, keypoint_metrics
 
 @dataclass(frozen=True)
 class TaskPlan:
-    task: str  # classify | segment | detect | keypoints | none
+    task: TaskName
     how: str  # how it was chosen, said in the run's notes
     labels: TaskLabels | None = None
     outputs: dict[str, tuple[str, ...]] = field(default_factory=dict)  # build sha256 -> the outputs its task reads
