@@ -45,15 +45,24 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--root", type=Path, required=True, help="the agent's folder; nothing outside it is touched")
     serve.add_argument("--host", default="127.0.0.1", help="listen address (default: loopback only)")
     serve.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    serve.add_argument("--token-stdin", action="store_true",
-                       help="read the session token from the first line of standard input (else $QUANTBENCH_AGENT_TOKEN); "
-                            "a token is never taken from the command line, where other users could read it")
+    serve.add_argument(
+        "--token-stdin",
+        action="store_true",
+        help="read the session token from the first line of standard input (else $QUANTBENCH_AGENT_TOKEN); "
+        "a token is never taken from the command line, where other users could read it",
+    )
     serve.add_argument("--max-upload-bytes", type=int, help="the largest file the host may upload (default: 1 GiB)")
-    serve.add_argument("--incoming", type=Path, help="folder the host pushes files into over ADB (read only by AdoptFile)")
+    serve.add_argument(
+        "--incoming", type=Path, help="folder the host pushes files into over ADB (read only by AdoptFile)"
+    )
     serve.add_argument("--gpu-delegate", default="", help="GPU delegate library path or name")
     serve.add_argument("--nnapi-delegate", default="", help="NNAPI delegate library path or name")
-    serve.add_argument("--idle-exit", type=float, default=900.0,
-                       help="exit after this many seconds without a call from the host (0: never)")
+    serve.add_argument(
+        "--idle-exit",
+        type=float,
+        default=900.0,
+        help="exit after this many seconds without a call from the host (0: never)",
+    )
     args = parser.parse_args(argv)
     _not_dumpable()
     token = _read_token(args.token_stdin)

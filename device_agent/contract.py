@@ -173,8 +173,15 @@ class Numerics:
         return bool(self.nan_values or self.inf_values or self.zero_vectors)
 
     def describe(self) -> str:
-        parts = [f"{n} {what}" for n, what in ((self.nan_values, "NaN outputs"), (self.inf_values, "Inf outputs"),
-                                               (self.zero_vectors, "all-zero output vectors")) if n]
+        parts = [
+            f"{n} {what}"
+            for n, what in (
+                (self.nan_values, "NaN outputs"),
+                (self.inf_values, "Inf outputs"),
+                (self.zero_vectors, "all-zero output vectors"),
+            )
+            if n
+        ]
         return ", ".join(parts) + f" (first at image {self.first_image})"
 
 
@@ -297,7 +304,9 @@ class CellResult:
         try:  # the text a peer, the JSON or the database gave becomes the state it names, checked once
             object.__setattr__(self, "status", CellStatus(self.status))
         except ValueError as e:
-            raise InvalidRequest(f"unknown cell status {self.status!r}: expected one of {', '.join(CELL_STATUSES)}") from e
+            raise InvalidRequest(
+                f"unknown cell status {self.status!r}: expected one of {', '.join(CELL_STATUSES)}"
+            ) from e
 
     @property
     def ok(self) -> bool:

@@ -22,11 +22,27 @@ from device_agent.errors import WireError
 
 T = TypeVar("T")
 _TYPES: tuple[type, ...] = (
-    contract.LatencyParams, contract.EvalParams, contract.CellRequest, contract.Progress, contract.LatencyStats,
-    contract.Memory, contract.Delegation, contract.Accuracy, contract.OutputFidelity, contract.Fidelity, contract.Numerics, contract.OpTime, contract.OpProfile, contract.WarmStart, contract.TaskEvidence,
+    contract.LatencyParams,
+    contract.EvalParams,
+    contract.CellRequest,
+    contract.Progress,
+    contract.LatencyStats,
+    contract.Memory,
+    contract.Delegation,
+    contract.Accuracy,
+    contract.OutputFidelity,
+    contract.Fidelity,
+    contract.Numerics,
+    contract.OpTime,
+    contract.OpProfile,
+    contract.WarmStart,
+    contract.TaskEvidence,
     contract.CellResult,
     contract.Backend,
-    contract.DeviceInfo, contract.StoreStatus, contract.PruneRequest, contract.PruneResponse,
+    contract.DeviceInfo,
+    contract.StoreStatus,
+    contract.PruneRequest,
+    contract.PruneResponse,
 )
 _BY_NAME: dict[str, type] = {t.__name__: t for t in _TYPES}
 

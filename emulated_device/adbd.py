@@ -35,13 +35,26 @@ from emulated_device.transport import A_CLSE, A_OKAY, Connection, Stream, Stream
 
 # Android 14's adbd features, less those it would need and this device does not emulate:
 # abb (the framed binder bridge), the sendrecv_v2 compressions (brotli, lz4, zstd), delayed_ack, track_app
-FEATURES = ("shell_v2", "cmd", "stat_v2", "ls_v2", "fixed_push_mkdir", "apex", "abb_exec", "fixed_push_symlink_timestamp",
-            "remount_shell", "sendrecv_v2", "sendrecv_v2_dry_run_send")
+FEATURES = (
+    "shell_v2",
+    "cmd",
+    "stat_v2",
+    "ls_v2",
+    "fixed_push_mkdir",
+    "apex",
+    "abb_exec",
+    "fixed_push_symlink_timestamp",
+    "remount_shell",
+    "sendrecv_v2",
+    "sendrecv_v2_dry_run_send",
+)
 LOOPBACK = "127.0.0.1"  # like a phone's adbd over USB, reachable from this machine only
 
 
 class EmulatedAdbd:
-    def __init__(self, root: Path, props: dict[str, str], trusted: list[PublicKey], profile: Profile, offline: bool = False) -> None:
+    def __init__(
+        self, root: Path, props: dict[str, str], trusted: list[PublicKey], profile: Profile, offline: bool = False
+    ) -> None:
         preflight()
         self.trusted = trusted
         self.sandbox = Sandbox(root)
@@ -56,8 +69,10 @@ class EmulatedAdbd:
         self.device = services.ServiceContext(self.sandbox, self.domains, props)
         self.writers: set[asyncio.StreamWriter] = set()
         self.banner = (
-            "device::" + "".join(f"{k}={props[k]};" for k in ("ro.product.name", "ro.product.model", "ro.product.device"))
-            + "features=" + ",".join(FEATURES)
+            "device::"
+            + "".join(f"{k}={props[k]};" for k in ("ro.product.name", "ro.product.model", "ro.product.device"))
+            + "features="
+            + ",".join(FEATURES)
         )
         self.reverse: dict[Connection, ReverseForwards] = {}
 
@@ -91,7 +106,9 @@ class EmulatedAdbd:
         finally:
             await stream.close()
 
-    def _handler(self, name: str, argument: str, connection: Connection) -> Callable[[Stream], Coroutine[Any, Any, None]] | None:
+    def _handler(
+        self, name: str, argument: str, connection: Connection
+    ) -> Callable[[Stream], Coroutine[Any, Any, None]] | None:
         kind = name.split(",")[0]
         if kind in ("shell", "exec"):
             request = services.ShellRequest.parse(name, argument)
@@ -159,19 +176,37 @@ async def run(root: Path, host: str, port: int, trusted: list[PublicKey], profil
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m emulated_device.adbd")
-    parser.add_argument("--root", type=Path, required=True, help="sandbox folder standing in for the device's filesystem")
+    parser.add_argument(
+        "--root", type=Path, required=True, help="sandbox folder standing in for the device's filesystem"
+    )
     parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--authorized-key", type=Path, action="append", default=None,
-                        help="adb public key file of a host to trust (default: this user's ~/.android/adbkey.pub)")
-    parser.add_argument("--trust-no-key", action="store_true", help="a phone that has paired with no computer: every host stays unauthorized")
-    parser.add_argument("--profile", choices=sorted(PROFILES), default=DEFAULT_PROFILE, help="the kind of phone to imitate")
-    parser.add_argument("--offline", action="store_true", help="a phone without internet: Termux's pkg and pip cannot download")
+    parser.add_argument(
+        "--authorized-key",
+        type=Path,
+        action="append",
+        default=None,
+        help="adb public key file of a host to trust (default: this user's ~/.android/adbkey.pub)",
+    )
+    parser.add_argument(
+        "--trust-no-key",
+        action="store_true",
+        help="a phone that has paired with no computer: every host stays unauthorized",
+    )
+    parser.add_argument(
+        "--profile", choices=sorted(PROFILES), default=DEFAULT_PROFILE, help="the kind of phone to imitate"
+    )
+    parser.add_argument(
+        "--offline", action="store_true", help="a phone without internet: Termux's pkg and pip cannot download"
+    )
     args = parser.parse_args(argv)
     args.root.mkdir(parents=True, exist_ok=True)
     trusted = [] if args.trust_no_key else load_keys(args.authorized_key or [user_key_path()])
     if not trusted and not args.trust_no_key:
-        print(f"warning: no trusted adb key found ({', '.join(map(str, args.authorized_key or [user_key_path()]))}): "
-              "every host will see this device as unauthorized", flush=True)
+        print(
+            f"warning: no trusted adb key found ({', '.join(map(str, args.authorized_key or [user_key_path()]))}): "
+            "every host will see this device as unauthorized",
+            flush=True,
+        )
     try:
         asyncio.run(run(args.root, LOOPBACK, args.port, trusted, PROFILES[args.profile], args.offline))
     except DomainError as e:

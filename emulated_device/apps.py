@@ -29,7 +29,16 @@ def type_in_termux(root: Path, line: str, timeout: float = 600.0) -> subprocess.
     domains.attach()
     if PACKAGE not in domains.holders:
         raise EmulatedDeviceError(f"the emulated device at {root} has no running Termux")
-    env = {"PREFIX": PREFIX, "HOME": HOME, "TMPDIR": f"{PREFIX}/tmp", "PATH": f"{PREFIX}/bin:/system/bin",
-           "LD_PRELOAD": f"{PREFIX}/lib/libtermux-exec.so", "LANG": "en_US.UTF-8", "SHELL": f"{PREFIX}/bin/bash"}
+    env = {
+        "PREFIX": PREFIX,
+        "HOME": HOME,
+        "TMPDIR": f"{PREFIX}/tmp",
+        "PATH": f"{PREFIX}/bin:/system/bin",
+        "LD_PRELOAD": f"{PREFIX}/lib/libtermux-exec.so",
+        "LANG": "en_US.UTF-8",
+        "SHELL": f"{PREFIX}/bin/bash",
+    }
     entry = domains.enter(PACKAGE, ["/system/bin/sh", "-c", line], env, cwd=HOME)
-    return subprocess.run(entry.argv, env=entry.env, capture_output=True, text=True, timeout=timeout, start_new_session=True)
+    return subprocess.run(
+        entry.argv, env=entry.env, capture_output=True, text=True, timeout=timeout, start_new_session=True
+    )

@@ -39,7 +39,7 @@ def _strings(data: bytes, offset: int) -> tuple[list[str], int]:
     for _ in range(count):
         (size,) = struct.unpack_from("<I", data, offset)
         offset += 4
-        items.append(data[offset:offset + size].decode("utf-8", "surrogateescape"))
+        items.append(data[offset : offset + size].decode("utf-8", "surrogateescape"))
         offset += size
     return items, offset
 
@@ -50,7 +50,7 @@ def parse_request(data: bytes) -> tuple[list[str], dict[str, str], str]:
         argv, offset = _strings(data, 0)
         environ, offset = _strings(data, offset)
         (size,) = struct.unpack_from("<I", data, offset)
-        cwd = data[offset + 4:offset + 4 + size].decode("utf-8", "surrogateescape")
+        cwd = data[offset + 4 : offset + 4 + size].decode("utf-8", "surrogateescape")
     except struct.error as e:
         raise BadRequest(f"truncated request: {e}") from e
     if not argv:

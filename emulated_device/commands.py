@@ -78,9 +78,12 @@ def run_as(phone: Phone, call: Call) -> int:
     if not app["debuggable"]:
         call.err(f"run-as: package not debuggable: {package}\n")
         return 1
-    entry = phone.domains.enter(package, command or ["/system/bin/sh"], call.env, cwd=f"/data/data/{package}", run_as=True)
-    proc = subprocess.Popen(entry.argv, env=entry.env, stdin=call.fds[0], stdout=call.fds[1], stderr=call.fds[2],
-                            start_new_session=True)
+    entry = phone.domains.enter(
+        package, command or ["/system/bin/sh"], call.env, cwd=f"/data/data/{package}", run_as=True
+    )
+    proc = subprocess.Popen(
+        entry.argv, env=entry.env, stdin=call.fds[0], stdout=call.fds[1], stderr=call.fds[2], start_new_session=True
+    )
     while True:
         try:
             return proc.wait(timeout=0.2)
@@ -92,14 +95,22 @@ def run_as(phone: Phone, call: Call) -> int:
 
 # -- packages ---------------------------------------------------------------------------------------
 def _apk_path(package: str, system: bool) -> str:
-    return "/system/framework/framework-res.apk" if package == "android" else (
-        f"/system/priv-app/{package.rsplit('.', 1)[-1].capitalize()}/{package.rsplit('.', 1)[-1].capitalize()}.apk" if system
-        else f"/data/app/~~qbemu==/{package}-1/base.apk")
+    return (
+        "/system/framework/framework-res.apk"
+        if package == "android"
+        else (
+            f"/system/priv-app/{package.rsplit('.', 1)[-1].capitalize()}/{package.rsplit('.', 1)[-1].capitalize()}.apk"
+            if system
+            else f"/data/app/~~qbemu==/{package}-1/base.apk"
+        )
+    )
 
 
 def _packages(phone: Phone) -> list[tuple[str, bool, int]]:
     """(package, is a system package, uid)."""
-    system = [(name, True, 1000 if name == "android" else 10000 + i) for i, name in enumerate(phone.device["system_packages"])]
+    system = [
+        (name, True, 1000 if name == "android" else 10000 + i) for i, name in enumerate(phone.device["system_packages"])
+    ]
     return system + [(name, False, int(app["uid"])) for name, app in phone.apps().items()]
 
 
@@ -141,7 +152,9 @@ def _install(phone: Phone, call: Call, args: list[str]) -> int:
         is_zip, names = raw[:4] == b"PK\x03\x04", _zip_names(raw)
     staged = f"/data/app/vmdl{int(time.time()) % 10**9}.tmp/base.apk"
     if not is_zip or "AndroidManifest.xml" not in names:
-        call.out(f"Failure [INSTALL_PARSE_FAILED_NOT_APK: Failed to parse {staged}: Failed to load asset path {staged}]\n")
+        call.out(
+            f"Failure [INSTALL_PARSE_FAILED_NOT_APK: Failed to parse {staged}: Failed to load asset path {staged}]\n"
+        )
     elif not any(n.startswith("META-INF/") for n in names):
         call.out(f"Failure [INSTALL_PARSE_FAILED_NO_CERTIFICATES: Failed collecting certificates for {staged}]\n")
     else:
@@ -175,8 +188,10 @@ def package_manager(phone: Phone, call: Call, args: list[str]) -> int:
     if args[:1] == ["uninstall"]:
         call.out("Failure [DELETE_FAILED_INTERNAL_ERROR]\n")
         return 1
-    call.err("usage: pm path [--user USER_ID] PACKAGE\n       pm list packages [-f] [-d] [-e] [-s] [-3] [-i] [-l] [-u] [-U] "
-             "[FILTER]\n       pm install [-r] [-t] [-S BYTES] PATH\n       pm uninstall PACKAGE\n")
+    call.err(
+        "usage: pm path [--user USER_ID] PACKAGE\n       pm list packages [-f] [-d] [-e] [-s] [-3] [-i] [-l] [-u] [-U] "
+        "[FILTER]\n       pm install [-r] [-t] [-S BYTES] PATH\n       pm uninstall PACKAGE\n"
+    )
     return 1
 
 
@@ -196,14 +211,20 @@ def dumpsys(phone: Phone, call: Call) -> int:
     service = args[0]
     if service == "thermalservice":
         status = int(phone.state("thermal_status", "0"))
-        call.out(f"IsStatusOverride: false\nThermalEventListeners:\n\tcallbacks: 0\nThermalStatusListeners:\n\tcallbacks: 0\n"
-                 f"Thermal Status: {status}\nCached temperatures:\n")
+        call.out(
+            f"IsStatusOverride: false\nThermalEventListeners:\n\tcallbacks: 0\nThermalStatusListeners:\n\tcallbacks: "
+            "0\n"
+            f"Thermal Status: {status}\nCached temperatures:\n"
+        )
     elif service == "battery":  # AOSP's BatteryService dump; scripted through the "battery" state file
         level, temperature, plugged = (phone.state("battery", "100 250 usb").split() + ["100", "250", "usb"])[:3]
-        call.out(f"Current Battery Service state:\n  AC powered: {str(plugged == 'ac').lower()}\n"
-                 f"  USB powered: {str(plugged == 'usb').lower()}\n  Wireless powered: {str(plugged == 'wireless').lower()}\n"
-                 f"  status: {2 if plugged != 'none' else 3}\n  health: 2\n  present: true\n  level: {level}\n  scale: 100\n"
-                 f"  voltage: 4200\n  temperature: {temperature}\n  technology: Li-ion\n")
+        call.out(
+            f"Current Battery Service state:\n  AC powered: {str(plugged == 'ac').lower()}\n"
+            f"  USB powered: {str(plugged == 'usb').lower()}\n  Wireless powered: "
+            f"{str(plugged == 'wireless').lower()}\n"
+            f"  status: {2 if plugged != 'none' else 3}\n  health: 2\n  present: true\n  level: {level}\n  scale: 100\n"
+            f"  voltage: 4200\n  temperature: {temperature}\n  technology: Li-ion\n"
+        )
     elif service == "power":
         call.out(f"Power Manager State:\n  mFixedPerformanceModeEnabled={phone.state('fixed_performance', 'false')}\n")
     elif service == "package":
@@ -220,15 +241,19 @@ def _dump_package(phone: Phone, call: Call, args: list[str]) -> None:
         call.out(f"Unable to find package: {name}\n")
         return
     flags = "HAS_CODE ALLOW_CLEAR_USER_DATA ALLOW_BACKUP" + (" DEBUGGABLE" if app["debuggable"] else "")
-    call.out(f"Packages:\n  Package [{name}] (5f6e7d8):\n    userId={app['uid']}\n    versionName={app['version']}\n"
-             f"    dataDir=/data/user/0/{name}\n    flags=[ {flags} ]\n    pkgFlags=[ {flags} ]\n")
+    call.out(
+        f"Packages:\n  Package [{name}] (5f6e7d8):\n    userId={app['uid']}\n    versionName={app['version']}\n"
+        f"    dataDir=/data/user/0/{name}\n    flags=[ {flags} ]\n    pkgFlags=[ {flags} ]\n"
+    )
 
 
 def cmd(phone: Phone, call: Call) -> int:
     """``cmd SERVICE ...`` for the services the phone emulates; Android's answer for any other."""
     args = call.args
     if not args:
-        call.err("cmd: No service specified; use -l to list all running services. Use -w to start and wait for a service.\n")
+        call.err(
+            "cmd: No service specified; use -l to list all running services. Use -w to start and wait for a service.\n"
+        )
         return 20
     if args[0] == "-l":
         call.out("Currently running services:\n" + "".join(f"  {name}\n" for name in EMULATED_SERVICES))
@@ -284,8 +309,16 @@ def _heartbeat(phone: Phone) -> None:
     with phone.log_changed:
         if phone.log and time.time() - phone.log[-1].when < HEARTBEAT_S:
             return
-        phone.log.append(LogEntry(time.time(), 1, "I", "healthd", f"battery l={level} v=4200 t={int(temperature) / 10:.1f} "
-                                  f"h=2 st={2 if plugged != 'none' else 3} chg={plugged[:1] if plugged != 'none' else ''}"))
+        phone.log.append(
+            LogEntry(
+                time.time(),
+                1,
+                "I",
+                "healthd",
+                f"battery l={level} v=4200 t={int(temperature) / 10:.1f} "
+                f"h=2 st={2 if plugged != 'none' else 3} chg={plugged[:1] if plugged != 'none' else ''}",
+            )
+        )
         del phone.log[:-LOG_CAPACITY]
         phone.log_changed.notify_all()
 
@@ -318,18 +351,30 @@ def logcat(phone: Phone, call: Call) -> int:
 
 def remount(phone: Phone, call: Call) -> int:
     """fs_mgr's remount on a production build, where adbd never runs as root (``adb remount``)."""
-    call.err("Not running as root. Try \"adb root\" first.\n")
+    call.err('Not running as root. Try "adb root" first.\n')
     return 1
 
 
 COMMANDS: dict[str, Callable[[Phone, Call], int]] = {
-    "remount": remount, "getprop": getprop, "setprop": setprop, "getenforce": getenforce, "run-as": run_as, "pm": pm, "dumpsys": dumpsys,
-    "cmd": cmd, "log": log, "logcat": logcat, "pkg": pkg, "apt": pkg, "pip": pip,
+    "remount": remount,
+    "getprop": getprop,
+    "setprop": setprop,
+    "getenforce": getenforce,
+    "run-as": run_as,
+    "pm": pm,
+    "dumpsys": dumpsys,
+    "cmd": cmd,
+    "log": log,
+    "logcat": logcat,
+    "pkg": pkg,
+    "apt": pkg,
+    "pip": pip,
 }
 
 
 def caller_alive(sock_fd: int) -> Callable[[], bool]:
     """Whether the client on this socket still waits (it has not closed its end)."""
+
     def alive() -> bool:
         readable, _, _ = select.select([sock_fd], [], [], 0)
         if not readable:
@@ -338,4 +383,5 @@ def caller_alive(sock_fd: int) -> Callable[[], bool]:
             return bool(os.read(sock_fd, 1))
         except OSError:
             return False
+
     return alive

@@ -69,8 +69,10 @@ class Domain:
 
 def domains_of(profile: Profile) -> list[Domain]:
     shell = Domain(SHELL, SHELL_UID, SHELL_GROUPS, "/", profile.shell_python)
-    apps = [Domain(a.package, a.uid, (a.uid, 3003, 9997, a.uid + 10000, a.uid + 40000), f"/data/data/{a.package}", True)
-            for a in profile.apps]
+    apps = [
+        Domain(a.package, a.uid, (a.uid, 3003, 9997, a.uid + 10000, a.uid + 40000), f"/data/data/{a.package}", True)
+        for a in profile.apps
+    ]
     return [shell, *apps]
 
 
@@ -94,15 +96,22 @@ def preflight() -> None:
     if not (shutil.which("cc") or shutil.which("gcc")):
         missing.append("gcc")
     if missing:
-        raise DomainError(f"the emulated device needs {', '.join(missing)} (Debian: apt-get install {' '.join(missing)})")
+        raise DomainError(
+            f"the emulated device needs {', '.join(missing)} (Debian: apt-get install {' '.join(missing)})"
+        )
     if sys.platform != "linux":
         raise DomainError("the emulated device needs Linux namespaces")
     if userns_mode():
-        for path, bad in (("/proc/sys/kernel/unprivileged_userns_clone", "0"), ("/proc/sys/user/max_user_namespaces", "0")):
+        for path, bad in (
+            ("/proc/sys/kernel/unprivileged_userns_clone", "0"),
+            ("/proc/sys/user/max_user_namespaces", "0"),
+        ):
             try:
                 if Path(path).read_text().strip() == bad:
-                    raise DomainError(f"the emulated device needs user namespaces ({path} is 0): run it as root, or "
-                                      f"sysctl -w {path[len('/proc/sys/'):].replace('/', '.')}=1")
+                    raise DomainError(
+                        f"the emulated device needs user namespaces ({path} is 0): run it as root, or "
+                        f"sysctl -w {path[len('/proc/sys/') :].replace('/', '.')}=1"
+                    )
             except OSError:
                 continue
 
@@ -145,9 +154,17 @@ class Domains:
         if self.userns and domain.name == SHELL:  # one uid outside: the apps' folders are hidden from the shell
             masks = [f"/data/data/{d}" for d in self.by_name if d != SHELL]
         return {
-            "domain": domain.name, "sandbox": str(self.root), "mountpoint": str(self.internal / "mnt" / domain.name),
-            "socket_dir": str(self.internal / "socket"), "readonly": ["system"], "binds": binds, "links": links,
-            "masks": masks, "userns": self.userns, "uid": domain.uid, "gid": domain.gid,
+            "domain": domain.name,
+            "sandbox": str(self.root),
+            "mountpoint": str(self.internal / "mnt" / domain.name),
+            "socket_dir": str(self.internal / "socket"),
+            "readonly": ["system"],
+            "binds": binds,
+            "links": links,
+            "masks": masks,
+            "userns": self.userns,
+            "uid": domain.uid,
+            "gid": domain.gid,
         }
 
     def start(self) -> None:
@@ -163,7 +180,11 @@ class Domains:
             if old:
                 _kill(int(old["pid"]), old.get("start"))
             self.holders[domain.name] = self._start_holder(spec)
-            state[domain.name] = {"pid": self.holders[domain.name], "start": _start_time(self.holders[domain.name]), "key": key}
+            state[domain.name] = {
+                "pid": self.holders[domain.name],
+                "start": _start_time(self.holders[domain.name]),
+                "key": key,
+            }
         for name in [n for n in state if n not in self.by_name]:
             _kill(int(state[name]["pid"]), state[name].get("start"))
             del state[name]
@@ -178,14 +199,22 @@ class Domains:
     def _start_holder(self, spec: JailSpec) -> int:
         (self.internal / "mnt" / str(spec["domain"])).mkdir(parents=True, exist_ok=True)
         try:
-            done = subprocess.run(jail_argv("holder", spec), capture_output=True,
-                                  text=True, timeout=HOLDER_TIMEOUT_S, stdin=subprocess.DEVNULL, env={"PATH": "/usr/bin:/bin"})
+            done = subprocess.run(
+                jail_argv("holder", spec),
+                capture_output=True,
+                text=True,
+                timeout=HOLDER_TIMEOUT_S,
+                stdin=subprocess.DEVNULL,
+                env={"PATH": "/usr/bin:/bin"},
+            )
         except subprocess.TimeoutExpired as e:
             raise DomainError(f"the {spec['domain']} domain did not start within {HOLDER_TIMEOUT_S:g} s") from e
         if done.returncode != 0 or not done.stdout.strip().isdigit():
             said = (done.stderr or done.stdout).strip().splitlines()
-            raise DomainError(f"{said[-1] if said else 'the domain holder failed'} (the emulated device confines its shell and "
-                              "apps in kernel namespaces: it needs root, or unprivileged user namespaces)")
+            raise DomainError(
+                f"{said[-1] if said else 'the domain holder failed'} (the emulated device confines its shell and "
+                "apps in kernel namespaces: it needs root, or unprivileged user namespaces)"
+            )
         return int(done.stdout.strip())
 
     def _load(self) -> dict[str, JailSpec]:
@@ -199,17 +228,45 @@ class Domains:
         return power_off(self.internal)
 
     # -- entering ----------------------------------------------------------------------------
-    def enter(self, name: str, argv: list[str] | None, env: dict[str, str], cwd: str | None = None,
-              tty: bool = False, sync: bool = False, run_as: bool = False) -> Entry:
+    def enter(
+        self,
+        name: str,
+        argv: list[str] | None,
+        env: dict[str, str],
+        cwd: str | None = None,
+        tty: bool = False,
+        sync: bool = False,
+        run_as: bool = False,
+    ) -> Entry:
         """How this machine runs ``argv`` in domain ``name``: the native ``qbenter`` (a command),
         or ``jail.py enter`` (the sync server, which is Python). ``run_as``: exec failures as run-as says them."""
         domain = self.by_name[name]
         if not sync:
-            head = [str(self.internal / ENTER), str(self.holders[name]), str(int(self.userns)), str(domain.uid), str(domain.gid),
-                    ",".join(map(str, domain.groups)), cwd or domain.home, str(int(tty)), "run-as" if run_as else "plain", "--"]
+            head = [
+                str(self.internal / ENTER),
+                str(self.holders[name]),
+                str(int(self.userns)),
+                str(domain.uid),
+                str(domain.gid),
+                ",".join(map(str, domain.groups)),
+                cwd or domain.home,
+                str(int(tty)),
+                "run-as" if run_as else "plain",
+                "--",
+            ]
             return Entry([*head, *(argv or [])], env)
-        spec = {"holder": self.holders[name], "userns": self.userns, "uid": domain.uid, "gid": domain.gid,
-                "groups": list(domain.groups), "cwd": cwd or domain.home, "argv": [], "env": {}, "tty": False, "sync": True}
+        spec = {
+            "holder": self.holders[name],
+            "userns": self.userns,
+            "uid": domain.uid,
+            "gid": domain.gid,
+            "groups": list(domain.groups),
+            "cwd": cwd or domain.home,
+            "argv": [],
+            "env": {},
+            "tty": False,
+            "sync": True,
+        }
         return Entry(jail_argv("enter", spec), {})
 
     def domain_of_pid(self, pid: int) -> str | None:
@@ -235,7 +292,9 @@ def power_off(internal: Path) -> int:
         state = json.loads(path.read_text())
     except (OSError, ValueError):
         state = {}
-    ended = sum(_kill(int(entry["pid"]), entry.get("start")) for entry in state.values()) if isinstance(state, dict) else 0
+    ended = (
+        sum(_kill(int(entry["pid"]), entry.get("start")) for entry in state.values()) if isinstance(state, dict) else 0
+    )
     path.unlink(missing_ok=True)
     return ended
 

@@ -47,13 +47,20 @@ class SoftwareDrivers:
 
 def _swiftshader() -> tuple[list[tuple[str, str]], str]:
     for folder in SWIFTSHADER_FOLDERS:
-        driver, loader, icd = folder / "libvk_swiftshader.so", folder / "libvulkan.so.1", folder / "vk_swiftshader_icd.json"
+        driver, loader, icd = (
+            folder / "libvk_swiftshader.so",
+            folder / "libvulkan.so.1",
+            folder / "vk_swiftshader_icd.json",
+        )
         if driver.is_file() and loader.is_file():
             try:
                 version = json.loads(icd.read_text())["ICD"]["api_version"]
             except (OSError, ValueError, KeyError):
                 version = "1.3.0"
-            return [(str(driver), f"{VENDOR_LIB}/libvk_swiftshader.so"), (str(loader), f"{VENDOR_LIB}/libvulkan.so.1")], version
+            return [
+                (str(driver), f"{VENDOR_LIB}/libvk_swiftshader.so"),
+                (str(loader), f"{VENDOR_LIB}/libvulkan.so.1"),
+            ], version
     return [], ""
 
 
@@ -97,7 +104,10 @@ def _precision_mark(package: Path) -> list[object]:
 def _state_dir() -> Path:
     """The emulator's folder under the user's data folder (the host's data directory, which the
     adbd process inherits as QUANTBENCH_DATA_DIR where it is set)."""
-    data = os.environ.get("QUANTBENCH_DATA_DIR") or Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "quantbench"
+    data = (
+        os.environ.get("QUANTBENCH_DATA_DIR")
+        or Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "quantbench"
+    )
     return Path(data) / "emulator"
 
 
@@ -130,9 +140,12 @@ def find() -> SoftwareDrivers:
     package = _openvino_package()
     npu_binds = _openvino(package) if package is not None else []
     precision = _known_precision(package) if package is not None and npu_binds else ""
-    return SoftwareDrivers(gpu="SwiftShader (fp32)" if gpu_binds else "",
-                           npu=f"OpenVINO CPU ({precision or 'precision unknown'})" if npu_binds else "",
-                           binds=tuple(gpu_binds + npu_binds), icd_api_version=version or "1.3.0")
+    return SoftwareDrivers(
+        gpu="SwiftShader (fp32)" if gpu_binds else "",
+        npu=f"OpenVINO CPU ({precision or 'precision unknown'})" if npu_binds else "",
+        binds=tuple(gpu_binds + npu_binds),
+        icd_api_version=version or "1.3.0",
+    )
 
 
 def direct_environment(drivers: SoftwareDrivers) -> dict[str, str]:
@@ -152,8 +165,17 @@ def install(sandbox_root: Path, drivers: SoftwareDrivers) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     manifest = folder / ICD_NAME
     if drivers.gpu:
-        manifest.write_text(json.dumps({"file_format_version": "1.0.0", "ICD": {
-            "library_path": f"{VENDOR_LIB}/libvk_swiftshader.so", "api_version": drivers.icd_api_version}}))
+        manifest.write_text(
+            json.dumps(
+                {
+                    "file_format_version": "1.0.0",
+                    "ICD": {
+                        "library_path": f"{VENDOR_LIB}/libvk_swiftshader.so",
+                        "api_version": drivers.icd_api_version,
+                    },
+                }
+            )
+        )
         manifest.chmod(0o644)
     else:
         manifest.unlink(missing_ok=True)

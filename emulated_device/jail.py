@@ -56,8 +56,16 @@ def _check(result: int, what: str) -> int:
 
 
 def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
-    _check(_libc.mount(source and source.encode(), target.encode(), fstype and fstype.encode(), ctypes.c_ulong(flags),
-                       data and data.encode()), f"mount {source or fstype} on {target}")
+    _check(
+        _libc.mount(
+            source and source.encode(),
+            target.encode(),
+            fstype and fstype.encode(),
+            ctypes.c_ulong(flags),
+            data and data.encode(),
+        ),
+        f"mount {source or fstype} on {target}",
+    )
 
 
 def _bind(source: str, target: str, readonly: bool) -> None:
@@ -116,8 +124,12 @@ def _build_dev(spec: dict, dev: str) -> None:
     _mount("tmpfs", os.path.join(dev, "shm"), "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=256m")
     os.mkdir(os.path.join(dev, "socket"))
     _bind(spec["socket_dir"], os.path.join(dev, "socket"), readonly=False)
-    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
-                         ("stderr", "/proc/self/fd/2")):
+    for name, target in (
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ):
         os.symlink(target, os.path.join(dev, name))
     _mount(None, dev, None, MS_REMOUNT | MS_NOSUID | MS_RDONLY, "mode=0755,size=64k")
 

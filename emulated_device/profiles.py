@@ -37,14 +37,23 @@ class Profile:
         return next((a for a in self.apps if a.package == package), None)
 
 
-PROFILES: dict[str, Profile] = {p.name: p for p in (
-    Profile("stock", "a stock, unrooted phone: no Python for the shell user, no Termux"),
-    Profile("termux-release", "Termux from F-Droid or Play: not debuggable (run-as refuses it); start the agent inside the app",
-            (App(TERMUX, 10123, False, "0.118.1"),)),
-    Profile("termux", "Termux from its GitHub releases: debuggable, reached with run-as com.termux",
-            (App(TERMUX, 10123, True, "0.118.1+github-debug"),)),
-    Profile("shell-python", "a rooted or custom build: a Python 3 the shell user can run", shell_python=True),
-)}
+PROFILES: dict[str, Profile] = {
+    p.name: p
+    for p in (
+        Profile("stock", "a stock, unrooted phone: no Python for the shell user, no Termux"),
+        Profile(
+            "termux-release",
+            "Termux from F-Droid or Play: not debuggable (run-as refuses it); start the agent inside the app",
+            (App(TERMUX, 10123, False, "0.118.1"),),
+        ),
+        Profile(
+            "termux",
+            "Termux from its GitHub releases: debuggable, reached with run-as com.termux",
+            (App(TERMUX, 10123, True, "0.118.1+github-debug"),),
+        ),
+        Profile("shell-python", "a rooted or custom build: a Python 3 the shell user can run", shell_python=True),
+    )
+}
 DEFAULT_PROFILE = "termux"
 
 

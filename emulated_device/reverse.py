@@ -56,7 +56,7 @@ class ReverseForwards:
             self._remove(spec)
             return _okay()
         if request.startswith("forward:"):
-            return await self._add(request[len("forward:"):])
+            return await self._add(request[len("forward:") :])
         return _fail(f"unknown reverse request: {request}")
 
     async def _add(self, spec: str) -> bytes:

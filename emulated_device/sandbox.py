@@ -45,19 +45,48 @@ NATIVE = Path(__file__).with_name("native") / "qbdevice.c"
 ENTER_SOURCE = Path(__file__).with_name("native") / "qbenter.c"
 # (device folder, owner uid, group gid, mode), as a phone has them
 LAYOUT = (
-    ("system", 0, 0, 0o755), ("system/bin", 0, SHELL_UID, 0o755), ("system/etc", 0, 0, 0o755),
-    ("data", SYSTEM_UID, SYSTEM_UID, 0o771), ("data/local", 0, 0, 0o751), ("data/local/tmp", SHELL_UID, SHELL_UID, 0o771),
-    ("data/data", SYSTEM_UID, SYSTEM_UID, 0o771), ("data/user", SYSTEM_UID, SYSTEM_UID, 0o711),
-    ("storage", 0, 0, 0o755), ("storage/emulated", 0, SDCARD_RW, 0o771), ("storage/emulated/0", 0, SDCARD_RW, 0o2770),
-    ("storage/self", 0, 0, 0o755), ("sys", 0, 0, 0o755), ("vendor", 0, 0, 0o755), ("apex", 0, 0, 0o755),
+    ("system", 0, 0, 0o755),
+    ("system/bin", 0, SHELL_UID, 0o755),
+    ("system/etc", 0, 0, 0o755),
+    ("data", SYSTEM_UID, SYSTEM_UID, 0o771),
+    ("data/local", 0, 0, 0o751),
+    ("data/local/tmp", SHELL_UID, SHELL_UID, 0o771),
+    ("data/data", SYSTEM_UID, SYSTEM_UID, 0o771),
+    ("data/user", SYSTEM_UID, SYSTEM_UID, 0o711),
+    ("storage", 0, 0, 0o755),
+    ("storage/emulated", 0, SDCARD_RW, 0o771),
+    ("storage/emulated/0", 0, SDCARD_RW, 0o2770),
+    ("storage/self", 0, 0, 0o755),
+    ("sys", 0, 0, 0o755),
+    ("vendor", 0, 0, 0o755),
+    ("apex", 0, 0, 0o755),
 )
-LINKS = (("etc", "/system/etc"), ("bin", "/system/bin"), ("sdcard", "/storage/self/primary"),
-         ("storage/self/primary", "/storage/emulated/0"), ("data/user/0", "/data/data"))
+LINKS = (
+    ("etc", "/system/etc"),
+    ("bin", "/system/bin"),
+    ("sdcard", "/storage/self/primary"),
+    ("storage/self/primary", "/storage/emulated/0"),
+    ("data/user/0", "/data/data"),
+)
 # the phone's own commands: clients of the device's services (binder.py answers them)
 SERVICE_COMMANDS = ("getprop", "setprop", "run-as", "pm", "dumpsys", "cmd", "logcat", "log", "getenforce", "remount")
 TERMUX_COMMANDS = ("pkg", "apt")
-NOT_ON_A_PHONE = ("su", "login", "passwd", "mkpasswd", "sh", "chroot", "unshare", "nsenter", "switch_root", "pivot_root")
-SHELL_PATH = "/product/bin:/apex/com.android.runtime/bin:/apex/com.android.art/bin:/system_ext/bin:/system/bin:/system/xbin:/odm/bin:/vendor/bin:/vendor/xbin"
+NOT_ON_A_PHONE = (
+    "su",
+    "login",
+    "passwd",
+    "mkpasswd",
+    "sh",
+    "chroot",
+    "unshare",
+    "nsenter",
+    "switch_root",
+    "pivot_root",
+)
+SHELL_PATH = (
+    "/product/bin:/apex/com.android.runtime/bin:/apex/com.android.art/bin:/system_ext/bin:/system/bin:/system/xbin"
+    ":/odm/bin:/vendor/bin:/vendor/xbin"
+)
 # Android's toybox (built for Android) lists these columns when ps is given no -o; Debian's lists PID TTY TIME CMD
 PS = """#!/system/bin/sh
 case " $* " in *" -o "*|*" -O "*|*" -o"*) exec /system/bin/toybox ps "$@";; esac
@@ -101,9 +130,16 @@ class Sandbox:
             path.unlink(missing_ok=True)
             path.symlink_to(target)
         description = {
-            "props": props, "offline": offline, "system_packages": list(SYSTEM_PACKAGES), "python": sys.executable,
+            "props": props,
+            "offline": offline,
+            "system_packages": list(SYSTEM_PACKAGES),
+            "python": sys.executable,
             "site_packages": _site_packages(),
-            "profile": {"name": profile.name, "apps": [a.__dict__ for a in profile.apps], "shell_python": profile.shell_python},
+            "profile": {
+                "name": profile.name,
+                "apps": [a.__dict__ for a in profile.apps],
+                "shell_python": profile.shell_python,
+            },
         }
         (self.internal / "device.json").write_text(json.dumps(description, indent=1))
         self._install_system(props, profile)
@@ -157,24 +193,33 @@ class Sandbox:
         _text(etc / "passwd", "".join(f"{name}:x:{uid}:{uid}::/:/system/bin/sh\n" for name, uid in users))
         _text(etc / "group", "".join(f"{name}:x:{gid}:\n" for name, gid in groups))
         _text(etc / "hosts", "127.0.0.1 localhost\n::1 ip6-localhost\n")
-        _text(self.root / "system" / "build.prop", "".join(f"{k}={v}\n" for k, v in sorted(props.items()) if k.startswith("ro.")))
+        _text(
+            self.root / "system" / "build.prop",
+            "".join(f"{k}={v}\n" for k, v in sorted(props.items()) if k.startswith("ro.")),
+        )
 
     def _build(self, source: Path, target: Path) -> None:
         """A native helper, built from our source once per source and compiler."""
         compiler = shutil.which("cc") or shutil.which("gcc")
         if compiler is None:
-            raise DomainError("the emulated device needs a C compiler to build its native helpers (Debian: apt-get install gcc)")
+            raise DomainError(
+                "the emulated device needs a C compiler to build its native helpers (Debian: apt-get install gcc)"
+            )
         key = hashlib.sha256(source.read_bytes() + compiler.encode()).hexdigest()
         stamp = self.internal / f"{target.name}.sha256"
         if target.is_file() and stamp.is_file() and stamp.read_text() == key:
             return
         partial = target.with_name(f".{target.name}.partial")
         for flags in (["-static"], []):  # static needs libc.a (libc6-dev); dynamic uses the bound libraries
-            done = subprocess.run([compiler, *flags, "-O2", "-o", str(partial), str(source)], capture_output=True, text=True)
+            done = subprocess.run(
+                [compiler, *flags, "-O2", "-o", str(partial), str(source)], capture_output=True, text=True
+            )
             if done.returncode == 0:
                 break
         else:
-            raise DomainError(f"cannot build the emulated device's native helper: {done.stderr.strip().splitlines()[-1:]}")
+            raise DomainError(
+                f"cannot build the emulated device's native helper: {done.stderr.strip().splitlines()[-1:]}"
+            )
         os.chmod(partial, 0o755)
         os.replace(partial, target)
         stamp.write_text(key)
@@ -206,9 +251,18 @@ class Sandbox:
     def shell_env(self, props: dict[str, str], tty: bool = False) -> dict[str, str]:
         """The shell user's environment, as ``adb shell env`` prints it on a phone; nothing of this machine's."""
         env = {
-            "PATH": SHELL_PATH, "HOME": "/", "TMPDIR": "/data/local/tmp", "ANDROID_DATA": "/data", "ANDROID_ROOT": "/system",
-            "ANDROID_STORAGE": "/storage", "EXTERNAL_STORAGE": "/sdcard", "ASEC_MOUNTPOINT": "/mnt/asec", "USER": "shell",
-            "LOGNAME": "shell", "SHELL": "/bin/sh", "HOSTNAME": props.get("ro.product.device", "localhost"),
+            "PATH": SHELL_PATH,
+            "HOME": "/",
+            "TMPDIR": "/data/local/tmp",
+            "ANDROID_DATA": "/data",
+            "ANDROID_ROOT": "/system",
+            "ANDROID_STORAGE": "/storage",
+            "EXTERNAL_STORAGE": "/sdcard",
+            "ASEC_MOUNTPOINT": "/mnt/asec",
+            "USER": "shell",
+            "LOGNAME": "shell",
+            "SHELL": "/bin/sh",
+            "HOSTNAME": props.get("ro.product.device", "localhost"),
             "DOWNLOAD_CACHE": "/data/cache",
         }
         if tty:
@@ -225,10 +279,28 @@ def _which(name: str) -> str:
 
 def _ids(profile: Profile) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
     """Android's user and group names, and the apps' (u0_aNNN), for toybox's ls and id."""
-    common = [("root", 0), ("system", 1000), ("radio", 1001), ("input", 1004), ("log", 1007), ("adb", 1011),
-              ("sdcard_rw", 1015), ("sdcard_r", 1028), ("ext_data_rw", 1078), ("ext_obb_rw", 1079), ("shell", 2000),
-              ("net_bt_admin", 3001), ("net_bt", 3002), ("inet", 3003), ("net_bw_stats", 3006), ("readproc", 3009),
-              ("uhid", 3011), ("readtracefs", 3012), ("everybody", 9997), ("nobody", 9999)]
+    common = [
+        ("root", 0),
+        ("system", 1000),
+        ("radio", 1001),
+        ("input", 1004),
+        ("log", 1007),
+        ("adb", 1011),
+        ("sdcard_rw", 1015),
+        ("sdcard_r", 1028),
+        ("ext_data_rw", 1078),
+        ("ext_obb_rw", 1079),
+        ("shell", 2000),
+        ("net_bt_admin", 3001),
+        ("net_bt", 3002),
+        ("inet", 3003),
+        ("net_bw_stats", 3006),
+        ("readproc", 3009),
+        ("uhid", 3011),
+        ("readtracefs", 3012),
+        ("everybody", 9997),
+        ("nobody", 9999),
+    ]
     apps = [(f"u0_a{a.uid - 10000}", a.uid) for a in profile.apps]
     caches = [(f"u0_a{a.uid - 10000}_cache", a.uid + 10000) for a in profile.apps]
     alls = [(f"all_a{a.uid - 10000}", a.uid + 40000) for a in profile.apps]
@@ -236,8 +308,12 @@ def _ids(profile: Profile) -> tuple[list[tuple[str, int]], list[tuple[str, int]]
 
 
 def _copy(source: Path, target: Path) -> None:
-    if target.is_file() and not target.is_symlink() and target.stat().st_size == source.stat().st_size \
-            and target.read_bytes() == source.read_bytes():
+    if (
+        target.is_file()
+        and not target.is_symlink()
+        and target.stat().st_size == source.stat().st_size
+        and target.read_bytes() == source.read_bytes()
+    ):
         return
     partial = target.with_name(f".{target.name}.partial")
     shutil.copyfile(source, partial)

@@ -31,7 +31,7 @@ TIOCSWINSZ, TIOCGPTPEER, TIOCSPTLCK = 0x5414, 0x5441, 0x40045431
 PRODUCTION_ANSWERS = {
     "root": "adbd cannot run as root in production builds\n",
     "unroot": "adbd not running as root\n",
-    "remount": "Not running as root. Try \"adb root\" first.\n",
+    "remount": 'Not running as root. Try "adb root" first.\n',
     "disable-verity": "verity cannot be disabled/enabled - USER build\n",
     "enable-verity": "verity cannot be disabled/enabled - USER build\n",
 }
@@ -105,12 +105,18 @@ class ServiceContext:
 
     async def spawn(self, entry: Entry, merge_stderr: bool, pty_slave: int | None = None) -> asyncio.subprocess.Process:
         if pty_slave is not None:
-            proc = await asyncio.create_subprocess_exec(*entry.argv, env=entry.env, stdin=pty_slave, stdout=pty_slave,
-                                                        stderr=pty_slave, start_new_session=True)
+            proc = await asyncio.create_subprocess_exec(
+                *entry.argv, env=entry.env, stdin=pty_slave, stdout=pty_slave, stderr=pty_slave, start_new_session=True
+            )
         else:
             proc = await asyncio.create_subprocess_exec(
-                *entry.argv, env=entry.env, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT if merge_stderr else asyncio.subprocess.PIPE, start_new_session=True)
+                *entry.argv,
+                env=entry.env,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT if merge_stderr else asyncio.subprocess.PIPE,
+                start_new_session=True,
+            )
         self.process_groups.add(proc.pid)
         proc_wait = proc.wait
 
@@ -118,6 +124,7 @@ class ServiceContext:
             code = await proc_wait()
             self.process_groups.discard(proc.pid)
             return code
+
         proc.wait = wait_and_forget  # type: ignore[method-assign]
         return proc
 
@@ -148,8 +155,9 @@ async def _serve_v1(device: ServiceContext, stream: Stream, request: ShellReques
         device.record(request, code)
 
 
-async def _relay_raw(device: ServiceContext, stream: Stream, entry: Entry, merge_stderr: bool,
-                     chunk: int = READ_SIZE) -> int | None:
+async def _relay_raw(
+    device: ServiceContext, stream: Stream, entry: Entry, merge_stderr: bool, chunk: int = READ_SIZE
+) -> int | None:
     """A process's output as raw stream bytes, the stream's bytes as its input; its exit status,
     or None when the client left first (then its whole process group is killed)."""
     proc = await device.spawn(entry, merge_stderr=merge_stderr)
@@ -214,8 +222,13 @@ async def _serve_v2(device: ServiceContext, stream: Stream, request: ShellReques
         await stream.close()
 
 
-async def _pump_v2(stream: Stream, write: Callable[[bytes], object], close_stdin: Callable[[], object],
-                   drain: Callable[[], object] | None, window: Callable[[bytes], None] | None = None) -> None:
+async def _pump_v2(
+    stream: Stream,
+    write: Callable[[bytes], object],
+    close_stdin: Callable[[], object],
+    drain: Callable[[], object] | None,
+    window: Callable[[bytes], None] | None = None,
+) -> None:
     try:
         while True:
             kind, length = _V2_HEADER.unpack(await stream.readexactly(_V2_HEADER.size))
@@ -273,8 +286,10 @@ async def _serve_pty(device: ServiceContext, stream: Stream, request: ShellReque
         os.write(master, data)
 
     pump_in = asyncio.create_task(
-        _pump_v2(stream, to_terminal, lambda: None, None, lambda text: _set_window(master, text)) if request.v2
-        else _pump_pty_raw(stream, to_terminal))
+        _pump_v2(stream, to_terminal, lambda: None, None, lambda text: _set_window(master, text))
+        if request.v2
+        else _pump_pty_raw(stream, to_terminal)
+    )
     try:
         while chunk := await output.get():
             if request.v2:
@@ -306,14 +321,18 @@ async def serve_abb_exec(device: ServiceContext, stream: Stream, argument: str) 
     """``abb_exec:SERVICE\0ARG...``: ``cmd SERVICE ARG...`` in the shell's domain, raw both ways
     (what ``adb install`` streams an APK into on Android 10+)."""
     argv = ["/system/bin/cmd", *argument.split("\0")]
-    await _relay_raw(device, stream, device.domains.enter(SHELL, argv, device.sandbox.shell_env(device.props)), merge_stderr=True)
+    await _relay_raw(
+        device, stream, device.domains.enter(SHELL, argv, device.sandbox.shell_env(device.props)), merge_stderr=True
+    )
 
 
 # -- sync -----------------------------------------------------------------------------------------------------------
 async def serve_sync(device: ServiceContext, stream: Stream) -> None:
     """``sync:`` by a sync server in the shell's domain (``syncd.py``), as uid 2000: the daemon
     only relays bytes, so what may be listed, read and written is the kernel's decision."""
-    await _relay_raw(device, stream, device.domains.enter(SHELL, None, {}, sync=True), merge_stderr=False, chunk=1 << 20)
+    await _relay_raw(
+        device, stream, device.domains.enter(SHELL, None, {}, sync=True), merge_stderr=False, chunk=1 << 20
+    )
 
 
 # -- tcp forwards ------------------------------------------------------------------------------------------------
@@ -349,5 +368,3 @@ async def relay_tcp(stream: Stream, reader: asyncio.StreamReader, writer: asynci
 
 def production_answer(name: str) -> str | None:
     return PRODUCTION_ANSWERS.get(name)
-
-

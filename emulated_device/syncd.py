@@ -22,7 +22,9 @@ if MYPY:  # names for the type checker only: the sync server starts for every sy
 
 _REQ = struct.Struct("<4sI")
 _STAT_V1 = struct.Struct("<4sIII")
-_STAT_V2 = struct.Struct("<4sIQQIIIIQqqq")  # 72 bytes: id, errno, dev, ino, mode, nlink, uid, gid, size, atime, mtime, ctime
+_STAT_V2 = struct.Struct(
+    "<4sIQQIIIIQqqq"
+)  # 72 bytes: id, errno, dev, ino, mode, nlink, uid, gid, size, atime, mtime, ctime
 _DENT_V1 = struct.Struct("<4sIIII")
 _DENT_V2 = struct.Struct("<4sIQQIIIIQqqqI")
 _SEND_V2 = struct.Struct("<4sII")  # SND2 again, mode, flags
@@ -62,7 +64,7 @@ class _Channel:
         data, self.out = bytes(self.out), bytearray()
         view = memoryview(data)
         while view:
-            view = view[os.write(self.fd_out, view):]
+            view = view[os.write(self.fd_out, view) :]
 
     def fail(self, message: str) -> None:
         encoded = message.encode()
@@ -72,8 +74,20 @@ class _Channel:
 def _stat_v2(tag: bytes, st: os.stat_result | None, error: int = 0) -> bytes:
     if st is None:
         return _STAT_V2.pack(tag, error, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-    return _STAT_V2.pack(tag, 0, st.st_dev, st.st_ino, st.st_mode, st.st_nlink, st.st_uid, st.st_gid, st.st_size,
-                         int(st.st_atime), int(st.st_mtime), int(st.st_ctime))
+    return _STAT_V2.pack(
+        tag,
+        0,
+        st.st_dev,
+        st.st_ino,
+        st.st_mode,
+        st.st_nlink,
+        st.st_uid,
+        st.st_gid,
+        st.st_size,
+        int(st.st_atime),
+        int(st.st_mtime),
+        int(st.st_ctime),
+    )
 
 
 def _stat(channel: _Channel, tag: bytes, path: str) -> None:
@@ -83,8 +97,11 @@ def _stat(channel: _Channel, tag: bytes, path: str) -> None:
     except OSError as e:
         st, error = None, e.errno or errno.EIO
     if tag == b"STAT":
-        channel.add(_STAT_V1.pack(b"STAT", st.st_mode if st else 0, (st.st_size & 0xFFFFFFFF) if st else 0,
-                                  int(st.st_mtime) if st else 0))
+        channel.add(
+            _STAT_V1.pack(
+                b"STAT", st.st_mode if st else 0, (st.st_size & 0xFFFFFFFF) if st else 0, int(st.st_mtime) if st else 0
+            )
+        )
     else:
         channel.add(_stat_v2(tag, st, error))
 
@@ -101,10 +118,28 @@ def _list(channel: _Channel, tag: bytes, path: str) -> None:
             continue
         encoded = name.encode("utf-8", "surrogateescape")
         if tag == b"LIST":
-            channel.add(_DENT_V1.pack(b"DENT", st.st_mode, st.st_size & 0xFFFFFFFF, int(st.st_mtime), len(encoded)) + encoded)
+            channel.add(
+                _DENT_V1.pack(b"DENT", st.st_mode, st.st_size & 0xFFFFFFFF, int(st.st_mtime), len(encoded)) + encoded
+            )
         else:
-            channel.add(_DENT_V2.pack(b"DNT2", 0, st.st_dev, st.st_ino, st.st_mode, st.st_nlink, st.st_uid, st.st_gid,
-                                      st.st_size, int(st.st_atime), int(st.st_mtime), int(st.st_ctime), len(encoded)) + encoded)
+            channel.add(
+                _DENT_V2.pack(
+                    b"DNT2",
+                    0,
+                    st.st_dev,
+                    st.st_ino,
+                    st.st_mode,
+                    st.st_nlink,
+                    st.st_uid,
+                    st.st_gid,
+                    st.st_size,
+                    int(st.st_atime),
+                    int(st.st_mtime),
+                    int(st.st_ctime),
+                    len(encoded),
+                )
+                + encoded
+            )
     channel.add(b"DONE" + bytes(16 if tag == b"LIST" else 72))
 
 
@@ -180,7 +215,9 @@ def _send(channel: _Channel, spec: str, dry_run: bool = False) -> None:
     handle, error = _open_partial(path, partial, is_link)
     link = bytearray()
     try:
-        mtime = _frames(channel, link.extend if is_link else (handle.write if handle is not None else lambda data: None))
+        mtime = _frames(
+            channel, link.extend if is_link else (handle.write if handle is not None else lambda data: None)
+        )
     except BaseException:  # the client left mid-transfer: nothing of it stays
         if os.path.lexists(partial) and handle is not None:
             os.unlink(partial)
@@ -240,6 +277,7 @@ def _simple(answer: Callable[[_Channel, str], None]) -> Callable[[_Channel, byte
     def handle(channel: _Channel, tag: bytes, path: str) -> bool:
         answer(channel, path)
         return True
+
     return handle
 
 
@@ -247,13 +285,18 @@ def _tagged(answer: Callable[[_Channel, bytes, str], None]) -> Callable[[_Channe
     def handle(channel: _Channel, tag: bytes, path: str) -> bool:
         answer(channel, tag, path)
         return True
+
     return handle
 
 
 # each request: answered, and whether the session goes on
 _REQUESTS: dict[bytes, Callable[[_Channel, bytes, str], bool]] = {
-    b"SEND": _simple(_send), b"SND2": _send_v2, b"RECV": _simple(_recv), b"RCV2": _recv_v2,
-    **dict.fromkeys((b"STAT", b"STA2", b"LST2"), _tagged(_stat)), **dict.fromkeys((b"LIST", b"LIS2"), _tagged(_list)),
+    b"SEND": _simple(_send),
+    b"SND2": _send_v2,
+    b"RECV": _simple(_recv),
+    b"RCV2": _recv_v2,
+    **dict.fromkeys((b"STAT", b"STA2", b"LST2"), _tagged(_stat)),
+    **dict.fromkeys((b"LIST", b"LIS2"), _tagged(_list)),
 }
 
 

@@ -16,9 +16,14 @@ TERMUX = "com.termux"
 PACKAGES = {  # emulated Termux packages: what each links from this machine's Python, and what it needs
     "python": ((), ()),
     "python-numpy": (("numpy", "numpy.libs", "numpy-*.dist-info"), ("python",)),
-    "python-grpcio": (("grpc", "grpcio-*.dist-info", "typing_extensions.py", "typing_extensions-*.dist-info"), ("python",)),
-    "python-tflite-runtime": (("ai_edge_litert", "ai_edge_litert-*.dist-info", "flatbuffers", "flatbuffers-*.dist-info"),
-                              ("python", "python-numpy")),
+    "python-grpcio": (
+        ("grpc", "grpcio-*.dist-info", "typing_extensions.py", "typing_extensions-*.dist-info"),
+        ("python",),
+    ),
+    "python-tflite-runtime": (
+        ("ai_edge_litert", "ai_edge_litert-*.dist-info", "flatbuffers", "flatbuffers-*.dist-info"),
+        ("python", "python-numpy"),
+    ),
 }
 PIP_PACKAGES = {"protobuf": ("google", "protobuf-*.dist-info")}
 
@@ -71,8 +76,10 @@ def _link(phone: Phone, patterns: tuple[str, ...]) -> None:
 def _install_python(phone: Phone) -> None:
     bin_dir = _prefix(phone) / "bin"
     site = f"{_device_prefix()}/lib/{_python_version(phone)}/site-packages"
-    wrapper = (f'#!/system/bin/sh\nexport PYTHONPATH="{site}${{PYTHONPATH:+:$PYTHONPATH}}" PYTHONNOUSERSITE=1\n'
-               f'exec {phone.device["python"]} -S "$@"\n')
+    wrapper = (
+        f'#!/system/bin/sh\nexport PYTHONPATH="{site}${{PYTHONPATH:+:$PYTHONPATH}}" PYTHONNOUSERSITE=1\n'
+        f'exec {phone.device["python"]} -S "$@"\n'
+    )
     for name in ("python3", "python"):
         (bin_dir / name).write_text(wrapper)
         (bin_dir / name).chmod(0o755)
@@ -97,8 +104,11 @@ def pkg(phone: Phone, call: Call) -> int:
         call.err("Usage: pkg [install|list-installed|update|upgrade] PACKAGES\n")
         return 1
     if phone.device.get("offline"):
-        call.err("Reading package lists...\nE: Failed to fetch https://packages-cf.termux.dev/apt/termux-main/dists/stable/InRelease  "
-                 "Temporary failure resolving 'packages-cf.termux.dev'\n")
+        call.err(
+            "Reading package lists...\nE: Failed to fetch "
+            "https://packages-cf.termux.dev/apt/termux-main/dists/stable/InRelease  "
+            "Temporary failure resolving 'packages-cf.termux.dev'\n"
+        )
         return 100
     unknown = [n for n in names if n not in PACKAGES]
     if unknown:
@@ -131,8 +141,10 @@ def pip(phone: Phone, call: Call) -> int:
         call.err("Usage: pip install PACKAGE\n")
         return 1
     if phone.device.get("offline"):
-        call.err(f"ERROR: Could not find a version that satisfies the requirement {names[0] if names else ''} "
-                 "(network is unreachable)\n")
+        call.err(
+            f"ERROR: Could not find a version that satisfies the requirement {names[0] if names else ''} "
+            "(network is unreachable)\n"
+        )
         return 1
     for name in names:
         if name not in PIP_PACKAGES:

@@ -40,8 +40,12 @@ def install_sensors(root: Path, internal: Path) -> None:
     for cpu in range(cores):
         folder = root / "sys" / "devices" / "system" / "cpu" / f"cpu{cpu}" / "cpufreq"
         top = BIG_KHZ if cpu == cores - 1 and cores > 1 else LITTLE_KHZ
-        for name, value in (("cpuinfo_max_freq", top), ("scaling_max_freq", top), ("scaling_cur_freq", top),
-                            ("scaling_governor", "schedutil")):
+        for name, value in (
+            ("cpuinfo_max_freq", top),
+            ("scaling_max_freq", top),
+            ("scaling_cur_freq", top),
+            ("scaling_governor", "schedutil"),
+        ):
             if not (folder / name).is_file():
                 _write(folder / name, f"{value}\n")
     if not (internal / "thermal_status").is_file():
@@ -50,11 +54,14 @@ def install_sensors(root: Path, internal: Path) -> None:
 
 def set_battery(root: Path, level: int, temperature_c: float, plugged: str = "usb") -> None:
     """Script ``dumpsys battery``: level (%), temperature, and what it is plugged into (ac, usb, wireless, none)."""
-    (root.parent / (root.name + ".private") / "internal" / "battery").write_text(f"{level} {int(temperature_c * 10)} {plugged}\n")
+    (root.parent / (root.name + ".private") / "internal" / "battery").write_text(
+        f"{level} {int(temperature_c * 10)} {plugged}\n"
+    )
 
 
-def set_thermal(root: Path, temperature_c: float | None = None, status: int | None = None,
-                cur_khz: dict[int, int] | None = None) -> None:
+def set_thermal(
+    root: Path, temperature_c: float | None = None, status: int | None = None, cur_khz: dict[int, int] | None = None
+) -> None:
     """Script the phone: every zone's temperature, the thermal status, current CPU frequencies."""
     if temperature_c is not None:
         for zone in sorted((root / "sys" / "class" / "thermal").glob("thermal_zone*")):
@@ -62,4 +69,6 @@ def set_thermal(root: Path, temperature_c: float | None = None, status: int | No
     if status is not None:
         (root.parent / (root.name + ".private") / "internal" / "thermal_status").write_text(f"{status}\n")
     for cpu, khz in (cur_khz or {}).items():
-        (root / "sys" / "devices" / "system" / "cpu" / f"cpu{cpu}" / "cpufreq" / "scaling_cur_freq").write_text(f"{khz}\n")
+        (root / "sys" / "devices" / "system" / "cpu" / f"cpu{cpu}" / "cpufreq" / "scaling_cur_freq").write_text(
+            f"{khz}\n"
+        )

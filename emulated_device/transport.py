@@ -136,8 +136,14 @@ ServiceOpener = Callable[[str, "Connection", int], Coroutine[Any, Any, None]]
 class Connection:
     """One adb-server connection; ``open_service`` decides how each OPEN is served."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, banner: str,
-                 open_service: ServiceOpener, trusted: list[PublicKey]) -> None:
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        banner: str,
+        open_service: ServiceOpener,
+        trusted: list[PublicKey],
+    ) -> None:
         self.reader = reader
         self.writer = writer
         self.banner = banner

@@ -24,11 +24,24 @@ from host.paths import cache_dir, data_dir
 PRUNED = ("convert", "datasets", "bench-models", "decoded")
 KEEP_LOGS = 20
 
-CACHE_MAX_MB = Param(4096, "bound on this machine's caches (converted models, packed datasets, decoded images)", unit="MB", metavar="MB",
-                     check=at_least(0))
-CACHE_MAX_DAYS = Param(30.0, "cache entries unused this long are removed", unit="days", metavar="DAYS", check=at_least(0))
-DEVICE_STORE_MAX_MB = Param(2048, "bound on each device's agent store (models, datasets, reference outputs); the files "
-                            "of the current run are always kept", unit="MB", metavar="MB", check=at_least(0))
+CACHE_MAX_MB = Param(
+    4096,
+    "bound on this machine's caches (converted models, packed datasets, decoded images)",
+    unit="MB",
+    metavar="MB",
+    check=at_least(0),
+)
+CACHE_MAX_DAYS = Param(
+    30.0, "cache entries unused this long are removed", unit="days", metavar="DAYS", check=at_least(0)
+)
+DEVICE_STORE_MAX_MB = Param(
+    2048,
+    "bound on each device's agent store (models, datasets, reference outputs); the files "
+    "of the current run are always kept",
+    unit="MB",
+    metavar="MB",
+    check=at_least(0),
+)
 
 
 @dataclass(frozen=True)
@@ -47,8 +60,10 @@ class PruneReport:
     kept_bytes: int
 
     def describe(self, where: str) -> str:
-        return (f"{where}: removed {self.removed_entries} entries ({self.removed_bytes / 1e6:.1f} MB), "
-                f"{self.kept_bytes / 1e6:.1f} MB kept")
+        return (
+            f"{where}: removed {self.removed_entries} entries ({self.removed_bytes / 1e6:.1f} MB), "
+            f"{self.kept_bytes / 1e6:.1f} MB kept"
+        )
 
 
 def touch(path: Path) -> None:
@@ -96,8 +111,11 @@ def prune_host(max_mb: float, max_days: float, root: Path | None = None) -> Prun
 
 def _prune_logs() -> None:
     """The emulated devices' daemon logs: the newest ``KEEP_LOGS`` stay."""
-    logs = sorted((data_dir() / "emulator").glob("adbd-*.log"), key=lambda p: p.stat().st_mtime, reverse=True) \
-        if (data_dir() / "emulator").is_dir() else []
+    logs = (
+        sorted((data_dir() / "emulator").glob("adbd-*.log"), key=lambda p: p.stat().st_mtime, reverse=True)
+        if (data_dir() / "emulator").is_dir()
+        else []
+    )
     for log in logs[KEEP_LOGS:]:
         log.unlink(missing_ok=True)
 
@@ -124,5 +142,7 @@ def prune_device_store(options: PruneOptions) -> str:
     device = resolve_one(parse_server(options.adb_server), options.device)
     with open_session(device, AgentSettings(options.device_python)) as session:
         pruned = session.prune_store(options.device_store_max_mb * 1_000_000, max_age_days=options.max_days)
-    return (f"agent store on {device.serial}: removed {pruned.removed_files} files ({pruned.removed_bytes / 1e6:.1f} MB), "
-            f"{pruned.kept_files} files ({pruned.kept_bytes / 1e6:.1f} MB) kept")
+    return (
+        f"agent store on {device.serial}: removed {pruned.removed_files} files ({pruned.removed_bytes / 1e6:.1f} MB), "
+        f"{pruned.kept_files} files ({pruned.kept_bytes / 1e6:.1f} MB) kept"
+    )

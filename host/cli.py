@@ -21,10 +21,23 @@ from host.errors import ExitCode, HostError
 from host.params import from_namespace, validate
 
 COMMANDS: tuple[Command, ...] = (
-    convert.COMMAND, bench.COMMAND, report.COMMAND, check.COMMAND, compare.COMMAND, debug.COMMAND, tune.COMMAND,
-    recommend.COMMAND, *devices.COMMANDS[:1], *emulator.COMMANDS, *devices.COMMANDS[1:], *cache.COMMANDS,
+    convert.COMMAND,
+    bench.COMMAND,
+    report.COMMAND,
+    check.COMMAND,
+    compare.COMMAND,
+    debug.COMMAND,
+    tune.COMMAND,
+    recommend.COMMAND,
+    *devices.COMMANDS[:1],
+    *emulator.COMMANDS,
+    *devices.COMMANDS[1:],
+    *cache.COMMANDS,
 )
-GROUPS = {"emulator": "start or stop the x86 emulated Android device", "cache": "the caches on this machine and on devices"}
+GROUPS = {
+    "emulator": "start or stop the x86 emulated Android device",
+    "cache": "the caches on this machine and on devices",
+}
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -39,7 +39,10 @@ def type_hints(cls: type) -> dict[str, Any]:
 def encode(value: object, renames: Mapping[str, str] | None = None) -> Any:
     """Dataclasses as dicts (field names renamed where asked), tuples as lists."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {(renames or {}).get(f.name, f.name): encode(getattr(value, f.name), renames) for f in dataclasses.fields(value)}
+        return {
+            (renames or {}).get(f.name, f.name): encode(getattr(value, f.name), renames)
+            for f in dataclasses.fields(value)
+        }
     if isinstance(value, (tuple, list)):
         return [encode(v, renames) for v in value]
     if isinstance(value, dict):

@@ -22,13 +22,13 @@ class ExitCode(IntEnum):
 
 EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
     ExitCode.OK: "success: every cell ok or unavailable (bench); no regression (check, compare; inconclusive cells "
-                 "too, unless --inconclusive fail); a launcher works (doctor)",
+    "too, unless --inconclusive fail); a launcher works (doctor)",
     ExitCode.FAILED: "some cells failed or gave unscorable outputs (numerics), after every other cell ran (bench); "
-                     "a regression (check, compare); the device lacks what the agent needs (doctor); a device, adb, "
-                     "agent or server failure, a malformed answer from a server (STF) included; a results database "
-                     "that stayed unavailable past the retries (the printed command resumes)",
+    "a regression (check, compare); the device lacks what the agent needs (doctor); a device, adb, "
+    "agent or server failure, a malformed answer from a server (STF) included; a results database "
+    "that stayed unavailable past the retries (the printed command resumes)",
     ExitCode.USAGE: "bad usage or bad input, with a one-line reason (unknown mode, missing file, several devices "
-                    "and no --device, a damaged database)",
+    "and no --device, a damaged database)",
     ExitCode.INTERRUPTED: "Ctrl-C or SIGTERM; finished cells are stored and the printed command resumes the run",
 }
 

@@ -117,8 +117,11 @@ def params(cls: type) -> list[tuple[dataclasses.Field[Any], Param]]:
 def build(cls: type[T], values: Mapping[str, object]) -> T:
     """A ``cls`` from flat parameter names (each part takes its own); absent names keep defaults;
     a parameter with a ``parse`` hook gets its value parsed."""
-    own = {f.name: f.metadata["param"].parsed(values[f.name], flag_of(f, f.metadata["param"]))
-           for f in dataclasses.fields(cls) if "param" in f.metadata and f.name in values}  # type: ignore[arg-type]
+    own = {
+        f.name: f.metadata["param"].parsed(values[f.name], flag_of(f, f.metadata["param"]))
+        for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+        if "param" in f.metadata and f.name in values
+    }
     own.update({f.name: build(kind, values) for f, kind in parts_of(cls)})
     return cls(**own)
 
@@ -155,7 +158,12 @@ def _flags(field: dataclasses.Field[Any], spec: Param) -> list[str]:
 def _help(spec: Param, kind: object) -> str:
     """The help text with its unit and default: ``minimum warm-up time (seconds; default: 0.5)``."""
     notes = [spec.unit] if spec.unit and spec.unit not in spec.help else []
-    if kind is not bool and spec.default not in (None, "", ()) and "default:" not in spec.help and "(default " not in spec.help:
+    if (
+        kind is not bool
+        and spec.default not in (None, "", ())
+        and "default:" not in spec.help
+        and "(default " not in spec.help
+    ):
         notes.append(f"default: {spec.default}")
     text = spec.help + (f" ({'; '.join(notes)})" if notes else "")
     return text.replace("%", "%%")
@@ -173,14 +181,22 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, only: Iterable[str
             if spec.default in (None, ""):
                 parser.add_argument(field.name, metavar=spec.metavar, help=_help(spec, kind))
             else:
-                parser.add_argument(field.name, metavar=spec.metavar, help=_help(spec, kind), nargs="?", default=spec.default)
+                parser.add_argument(
+                    field.name, metavar=spec.metavar, help=_help(spec, kind), nargs="?", default=spec.default
+                )
         elif kind is bool:
             action = "store_false" if spec.default else "store_true"
             parser.add_argument(*_flags(field, spec), dest=field.name, action=action, help=_help(spec, kind))
         else:
             parser.add_argument(
-                *_flags(field, spec), dest=field.name, type=kind, default=None if spec.many else spec.default, choices=spec.choices,
-                metavar=spec.metavar, required=spec.required, action="append" if spec.many else "store",
+                *_flags(field, spec),
+                dest=field.name,
+                type=kind,
+                default=None if spec.many else spec.default,
+                choices=spec.choices,
+                metavar=spec.metavar,
+                required=spec.required,
+                action="append" if spec.many else "store",
                 help=_help(spec, kind),
             )
 

@@ -35,13 +35,27 @@ T = TypeVar("T")
 
 # Field names of the typed results as the JSON contract (and the database) spell them.
 CONTRACT_NAMES: Mapping[str, str] = {
-    "init_ms": "init", "first_ms": "first", "warmup_total_ms": "warmup_total", "init_rss_mb": "init_rss",
-    "peak_rss_mb": "peak_rss", "baseline_rss_mb": "baseline_rss", "first_rss_mb": "first_rss", "overall_rss_mb": "overall_rss",
+    "init_ms": "init",
+    "first_ms": "first",
+    "warmup_total_ms": "warmup_total",
+    "init_rss_mb": "init_rss",
+    "peak_rss_mb": "peak_rss",
+    "baseline_rss_mb": "baseline_rss",
+    "first_rss_mb": "first_rss",
+    "overall_rss_mb": "overall_rss",
     "evaluate_peak_rss_mb": "evaluate_peak_rss",
 }
 CONTRACT_KEYS: Mapping[str, tuple[str, ...]] = {
     "latency_ms": ("init", "first", "mean", "std", "min", "p50", "p90", "p95", "p99", "max", "count"),
-    "memory_mb": ("init_rss", "peak_rss", "baseline_rss", "first_rss", "overall_rss", "evaluate_peak_rss", "peak_source"),
+    "memory_mb": (
+        "init_rss",
+        "peak_rss",
+        "baseline_rss",
+        "first_rss",
+        "overall_rss",
+        "evaluate_peak_rss",
+        "peak_source",
+    ),
     "delegation": ("delegated_nodes", "total_nodes"),
     "accuracy": ("top1", "top3", "top5", "count"),
     "fidelity": ("top1_agreement", "mean_abs_error", "max_abs_error", "snr_db", "outputs"),
@@ -223,8 +237,10 @@ class RunStats:
         return RunStats(
             converted=self.converted + other.converted,
             conversion_cache_hits=self.conversion_cache_hits + other.conversion_cache_hits,
-            cells_run=self.cells_run + other.cells_run, agent_restarts=self.agent_restarts + other.agent_restarts,
-            pushed_files=self.pushed_files + other.pushed_files, pushed_bytes=self.pushed_bytes + other.pushed_bytes,
+            cells_run=self.cells_run + other.cells_run,
+            agent_restarts=self.agent_restarts + other.agent_restarts,
+            pushed_files=self.pushed_files + other.pushed_files,
+            pushed_bytes=self.pushed_bytes + other.pushed_bytes,
             files=max(self.files, other.files),
         )
 
@@ -260,7 +276,11 @@ def memory_json(memory: Memory | None) -> dict[str, object] | None:
     data = part_json(memory, CONTRACT_KEYS["memory_mb"])
     if memory is None or data is None:
         return data
-    deltas = {"init_delta": memory.init_rss_mb, "overall_delta": memory.overall_rss_mb, "peak_delta": memory.peak_rss_mb}
+    deltas = {
+        "init_delta": memory.init_rss_mb,
+        "overall_delta": memory.overall_rss_mb,
+        "peak_delta": memory.peak_rss_mb,
+    }
     return {**data, **{k: _rounded(memory.delta(v)) for k, v in deltas.items()}}
 
 
@@ -283,8 +303,13 @@ def start_json(result: CellResult) -> dict[str, object] | None:
     if result.latency is None:
         return None
     warm = result.warm_start or WarmStart(note="not measured (an agent or a request without warm starts)")
-    return {"cold_init_ms": _rounded(result.latency.init_ms), "warm_init_ms": _rounded(warm.init_ms) if warm.init_ms > 0 else None,
-            "cache": warm.cache or None, "cache_bytes": warm.cache_bytes or None, "note": warm.note or None}
+    return {
+        "cold_init_ms": _rounded(result.latency.init_ms),
+        "warm_init_ms": _rounded(warm.init_ms) if warm.init_ms > 0 else None,
+        "cache": warm.cache or None,
+        "cache_bytes": warm.cache_bytes or None,
+        "note": warm.note or None,
+    }
 
 
 def _warm_from_json(data: object, where: str) -> WarmStart | None:
@@ -292,16 +317,25 @@ def _warm_from_json(data: object, where: str) -> WarmStart | None:
         return None
     if not isinstance(data, dict):
         raise RecordError(f"{where}: expected an object")
-    return WarmStart(init_ms=float(data.get("warm_init_ms") or 0.0), cache=str(data.get("cache") or ""),
-                     cache_bytes=int(data.get("cache_bytes") or 0), note=str(data.get("note") or ""))
+    return WarmStart(
+        init_ms=float(data.get("warm_init_ms") or 0.0),
+        cache=str(data.get("cache") or ""),
+        cache_bytes=int(data.get("cache_bytes") or 0),
+        note=str(data.get("note") or ""),
+    )
 
 
 def cell_json(cell: CellRecord) -> JsonObject:
     r = cell.result
     return {
-        "device": cell.device, "mode": cell.mode, "backend": cell.backend, "status": r.status,
-        "error": r.error or None, "engine": r.delegation.engine or None if r.delegation else None,
-        "accelerator": accelerator_text(r.delegation), "size_bytes": cell.size_bytes,
+        "device": cell.device,
+        "mode": cell.mode,
+        "backend": cell.backend,
+        "status": r.status,
+        "error": r.error or None,
+        "engine": r.delegation.engine or None if r.delegation else None,
+        "accelerator": accelerator_text(r.delegation),
+        "size_bytes": cell.size_bytes,
         "latency_ms": part_json(r.latency, CONTRACT_KEYS["latency_ms"]),
         "memory_mb": memory_json(r.memory),
         "start": start_json(r),
@@ -321,18 +355,28 @@ def run_json(run: RunRecord) -> JsonObject:
         "model": {"name": run.model.name, "sha256": run.model.sha256, "input_shape": list(run.model.input_shape)},
         "dataset": {"name": run.dataset.name, "sha256": run.dataset.sha256, "count": run.dataset.count},
         "devices": [
-            {"serial": d.serial, "model": d.model, "abi": d.abi, "sdk": d.sdk, "runtime": d.runtime,
-             "runtime_version": d.runtime_version, "cores": d.cores, "launcher": d.launcher,
-             "fingerprint": {"id": d.fingerprint.id, **encode(d.fingerprint)} if d.fingerprint else None}
+            {
+                "serial": d.serial,
+                "model": d.model,
+                "abi": d.abi,
+                "sdk": d.sdk,
+                "runtime": d.runtime,
+                "runtime_version": d.runtime_version,
+                "cores": d.cores,
+                "launcher": d.launcher,
+                "fingerprint": {"id": d.fingerprint.id, **encode(d.fingerprint)} if d.fingerprint else None,
+            }
             for d in run.devices
         ],
         "cells": [cell_json(c) for c in run.cells],
     }
 
 
-def result_from_parts(status: str, error: str, phase: str, parts: Mapping[str, object], where: str,
-                      **extra: Any) -> CellResult:
+def result_from_parts(
+    status: str, error: str, phase: str, parts: Mapping[str, object], where: str, **extra: Any
+) -> CellResult:
     """A CellResult from contract-named parts (``latency_ms``, ``memory_mb``, ...), each checked."""
+
     def part(key: str, kind: type[T]) -> T | None:
         value = parts.get(key)
         return None if value is None else decode(kind, value, f"{where}.{key}", CONTRACT_NAMES)
@@ -342,8 +386,14 @@ def result_from_parts(status: str, error: str, phase: str, parts: Mapping[str, o
     except ValueError as e:
         raise RecordError(f"{where}.status: {status!r} is not a cell status ({', '.join(CELL_STATUSES)})") from e
     return CellResult(
-        status=state, error=error, phase=phase, latency=part("latency_ms", LatencyStats), memory=part("memory_mb", Memory),
-        delegation=part("delegation", Delegation), accuracy=part("accuracy", Accuracy), fidelity=part("fidelity", Fidelity),
+        status=state,
+        error=error,
+        phase=phase,
+        latency=part("latency_ms", LatencyStats),
+        memory=part("memory_mb", Memory),
+        delegation=part("delegation", Delegation),
+        accuracy=part("accuracy", Accuracy),
+        fidelity=part("fidelity", Fidelity),
         **extra,
     )
 
@@ -352,10 +402,18 @@ def _cell_from_json(data: object, where: str) -> CellRecord:
     if not isinstance(data, dict):
         raise RecordError(f"{where}: expected an object")
     try:
-        result = result_from_parts(str(data["status"]), str(data.get("error") or ""), "", data, where,
-                                   warm_start=_warm_from_json(data.get("start"), f"{where}.start"))
+        result = result_from_parts(
+            str(data["status"]),
+            str(data.get("error") or ""),
+            "",
+            data,
+            where,
+            warm_start=_warm_from_json(data.get("start"), f"{where}.start"),
+        )
         task = decode(TaskMetrics, data["task"], f"{where}.task") if data.get("task") else None
-        return CellRecord(str(data["device"]), str(data["mode"]), str(data["backend"]), result, data.get("size_bytes"), task=task)
+        return CellRecord(
+            str(data["device"]), str(data["mode"]), str(data["backend"]), result, data.get("size_bytes"), task=task
+        )
     except KeyError as e:
         raise RecordError(f"{where}: missing {e}") from e
 
@@ -370,9 +428,13 @@ def run_from_json(data: object, where: str) -> RunRecord:
     cells = tuple(_cell_from_json(c, f"{where}: cells[{i}]") for i, c in enumerate(cells_data))
     devices = tuple(decode(DeviceRecord, d, f"{where}: devices[{i}]") for i, d in enumerate(data.get("devices") or []))
     return RunRecord(
-        run_id=str(data["run_id"]), started=str(data.get("started", "")), tool_version=str(data.get("tool_version", "")),
+        run_id=str(data["run_id"]),
+        started=str(data.get("started", "")),
+        tool_version=str(data.get("tool_version", "")),
         model=decode(ModelInfo, data.get("model") or {}, f"{where}: model"),
         dataset=decode(DatasetInfo, data.get("dataset") or {}, f"{where}: dataset"),
-        modes=tuple(dict.fromkeys(c.mode for c in cells)), backends=tuple(dict.fromkeys(c.backend for c in cells)),
-        devices=devices, cells=cells,
+        modes=tuple(dict.fromkeys(c.mode for c in cells)),
+        backends=tuple(dict.fromkeys(c.backend for c in cells)),
+        devices=devices,
+        cells=cells,
     )

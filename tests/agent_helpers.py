@@ -32,11 +32,21 @@ def put(client: AgentClient, folder: Path, data: bytes) -> str:
 def dataset_bytes(images: np.ndarray, labels: np.ndarray) -> bytes:
     """A packed dataset file (device_agent/storage/dataset.py) of these images and labels."""
     count, height, width, channels = images.shape
-    return (np.ascontiguousarray(images, dtype=np.uint8).tobytes() + np.asarray(labels, dtype="<i4").tobytes()
-            + DatasetHeader(count, height, width, channels).footer())
+    return (
+        np.ascontiguousarray(images, dtype=np.uint8).tobytes()
+        + np.asarray(labels, dtype="<i4").tobytes()
+        + DatasetHeader(count, height, width, channels).footer()
+    )
 
 
-def request(model: str, backend: str = "cpu1", latency: LatencyParams = FAST, timeout: float = 900.0, **evaluation: Any) -> CellRequest:
+def request(
+    model: str, backend: str = "cpu1", latency: LatencyParams = FAST, timeout: float = 900.0, **evaluation: Any
+) -> CellRequest:
     """A cell request; evaluation keywords (dataset_sha256, preset, ...) add an evaluation."""
-    return CellRequest(model, backend, latency=latency, timeout_seconds=timeout,
-                       evaluation=EvalParams(**evaluation) if evaluation else None)
+    return CellRequest(
+        model,
+        backend,
+        latency=latency,
+        timeout_seconds=timeout,
+        evaluation=EvalParams(**evaluation) if evaluation else None,
+    )

@@ -278,7 +278,9 @@ def threshold_segmenter(size: int = 32):
     inp = k.Input((size, size, 3), batch_size=1)
     kernel = np.zeros((1, 1, 3, 2), dtype=np.float32)
     kernel[0, 0, :, 1] = 10.0 / 3.0
-    mask = k.layers.Conv2D(2, 1, activation="softmax", name="mask", kernel_initializer=k.initializers.Constant(kernel))(inp)
+    mask = k.layers.Conv2D(2, 1, activation="softmax", name="mask", kernel_initializer=k.initializers.Constant(kernel))(
+        inp
+    )
     return k.Model(inp, mask)
 
 
@@ -304,11 +306,15 @@ def fixed_box_detector(size: int = 32, candidates: int = 16):
     ymin, xmin, ymax, xmax = (v * size for v in BOX)
     geometry = [(xmin + xmax) / 2, (ymin + ymax) / 2, xmax - xmin, ymax - ymin]
     bias = np.repeat(np.asarray(geometry, dtype=np.float32), candidates)
-    boxes = k.layers.Dense(4 * candidates, kernel_initializer="zeros", bias_initializer=k.initializers.Constant(bias))(mean)
+    boxes = k.layers.Dense(4 * candidates, kernel_initializer="zeros", bias_initializer=k.initializers.Constant(bias))(
+        mean
+    )
     kernel = np.zeros((3, 2 * candidates), dtype=np.float32)
     kernel[:, :candidates] = -4.0 / 3.0  # class 0 scores high when the image is dark
     kernel[:, candidates:] = 4.0 / 3.0  # class 1 when it is bright
-    scores = k.layers.Dense(2 * candidates, activation="sigmoid", kernel_initializer=k.initializers.Constant(kernel))(mean)
+    scores = k.layers.Dense(2 * candidates, activation="sigmoid", kernel_initializer=k.initializers.Constant(kernel))(
+        mean
+    )
     head = k.layers.Reshape((6, candidates), name="head")(k.layers.Concatenate()([boxes, scores]))
     return k.Model(inp, head)
 
@@ -316,14 +322,24 @@ def fixed_box_detector(size: int = 32, candidates: int = 16):
 def write_box_annotations(images: Path, path: Path) -> Path:
     """COCO annotations for ``fixed_box_detector``: BOX in each image's own pixels, category 10 for
     a dark image and 20 for a bright one (the model's class 0 and 1, in id order)."""
-    coco: dict[str, list] = {"images": [], "annotations": [], "categories": [{"id": 10, "name": "dark"}, {"id": 20, "name": "bright"}]}
+    coco: dict[str, list] = {
+        "images": [],
+        "annotations": [],
+        "categories": [{"id": 10, "name": "dark"}, {"id": 20, "name": "bright"}],
+    }
     for i, image in enumerate(sorted(images.glob("*.png"))):
         pixels = np.asarray(Image.open(image).convert("RGB"), dtype=np.float64)
         width, height = pixels.shape[1], pixels.shape[0]
         ymin, xmin, ymax, xmax = BOX
         coco["images"].append({"id": 100 + i, "file_name": image.name, "width": width, "height": height})
-        coco["annotations"].append({"id": i + 1, "image_id": 100 + i, "category_id": 20 if pixels.mean() > 127.5 else 10,
-                                    "bbox": [xmin * width, ymin * height, (xmax - xmin) * width, (ymax - ymin) * height]})
+        coco["annotations"].append(
+            {
+                "id": i + 1,
+                "image_id": 100 + i,
+                "category_id": 20 if pixels.mean() > 127.5 else 10,
+                "bbox": [xmin * width, ymin * height, (xmax - xmin) * width, (ymax - ymin) * height],
+            }
+        )
     path.write_text(json.dumps(coco))
     return path
 
@@ -339,8 +355,12 @@ def fixed_points_model(size: int = 32):
     mean = k.layers.GlobalAveragePooling2D()(inp)
     bias = np.array([v for x, y in POINTS for v in (x, y, 0.0)], dtype=np.float32)
     kernel = np.full((3, len(bias)), 0.1, dtype=np.float32)
-    points = k.layers.Dense(len(bias), kernel_initializer=k.initializers.Constant(kernel),
-                            bias_initializer=k.initializers.Constant(bias), name="landmarks")(mean)
+    points = k.layers.Dense(
+        len(bias),
+        kernel_initializer=k.initializers.Constant(kernel),
+        bias_initializer=k.initializers.Constant(bias),
+        name="landmarks",
+    )(mean)
     return k.Model(inp, points)
 
 
@@ -371,8 +391,10 @@ def two_input_model(window: int = 64, tokens: int = 8):
     ids = k.Input((tokens,), batch_size=1, name="ids", dtype="int32")
     a = k.layers.GlobalAveragePooling1D()(k.layers.Conv1D(32, 5, activation="relu")(signal))
     b = k.layers.GlobalAveragePooling1D()(k.layers.Embedding(100, 32)(ids))
-    return k.Model([signal, ids], k.layers.Dense(4, name="scores")(k.layers.Dense(64, activation="relu")(
-        k.layers.Concatenate()([a, b]))))
+    return k.Model(
+        [signal, ids],
+        k.layers.Dense(4, name="scores")(k.layers.Dense(64, activation="relu")(k.layers.Concatenate()([a, b]))),
+    )
 
 
 def two_input_tflite(window: int = 64, tokens: int = 8, optimize: bool = False) -> bytes:
@@ -386,8 +408,9 @@ def two_input_tflite(window: int = 64, tokens: int = 8, optimize: bool = False) 
         return bytes(converter.convert())
 
 
-def write_two_input_samples(path: Path, count: int = 10, window: int = 64, tokens: int = 8, seed: int = 0,
-                            labels: tuple[int, ...] = ()) -> Path:
+def write_two_input_samples(
+    path: Path, count: int = 10, window: int = 64, tokens: int = 8, seed: int = 0, labels: tuple[int, ...] = ()
+) -> Path:
     """Samples for ``two_input_tflite`` keyed by input name: one .npz per sample in a folder, or
     all of them stacked in one .npz when ``path`` ends in .npz; ``labels`` adds a label array."""
     rng = np.random.default_rng(seed)
@@ -412,18 +435,32 @@ def postprocess_detector_tflite(folder: Path, size: int = 32, anchors: int = 16,
     from host.convert import tfenv
 
     tf = tfenv.tf()
-    options = {"max_detections": ("i", max_detections), "max_classes_per_detection": ("i", 1),
-               "use_regular_nms": ("b", "false"), "nms_score_threshold": ("f", 1e-8), "nms_iou_threshold": ("f", 0.6),
-               "y_scale": ("f", 10.0), "x_scale": ("f", 10.0), "h_scale": ("f", 5.0), "w_scale": ("f", 5.0),
-               "num_classes": ("i", 2)}
-    implements = " ".join(['name: "TFLite_Detection_PostProcess"'] +
-                          [f'attr {{ key: "{k}" value {{ {kind}: {v} }} }}' for k, (kind, v) in options.items()])
+    options = {
+        "max_detections": ("i", max_detections),
+        "max_classes_per_detection": ("i", 1),
+        "use_regular_nms": ("b", "false"),
+        "nms_score_threshold": ("f", 1e-8),
+        "nms_iou_threshold": ("f", 0.6),
+        "y_scale": ("f", 10.0),
+        "x_scale": ("f", 10.0),
+        "h_scale": ("f", 5.0),
+        "w_scale": ("f", 5.0),
+        "num_classes": ("i", 2),
+    }
+    implements = " ".join(
+        ['name: "TFLite_Detection_PostProcess"']
+        + [f'attr {{ key: "{k}" value {{ {kind}: {v} }} }}' for k, (kind, v) in options.items()]
+    )
 
     @tf.function(experimental_implements=implements)
     def post_process(box_encodings, class_predictions, anchor_boxes):  # the converter puts the op in its place
         del box_encodings, class_predictions, anchor_boxes
-        return (tf.constant(0.0, name="boxes"), tf.constant(0.0, name="classes"), tf.constant(0.0, name="scores"),
-                tf.constant(0.0, name="num_detections"))
+        return (
+            tf.constant(0.0, name="boxes"),
+            tf.constant(0.0, name="classes"),
+            tf.constant(0.0, name="scores"),
+            tf.constant(0.0, name="num_detections"),
+        )
 
     ymin, xmin, ymax, xmax = BOX
     anchor = np.array([[(ymin + ymax) / 2, (xmin + xmax) / 2, ymax - ymin, xmax - xmin]] * anchors, dtype=np.float32)

@@ -11,8 +11,17 @@ from pathlib import Path
 
 import pytest
 
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--allow-file-access-from-files", "--virtual-time-budget=5000")
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--allow-file-access-from-files",
+    "--virtual-time-budget=5000",
+)
 
 
 def chromium() -> str:
@@ -27,8 +36,12 @@ def _base(profile: Path) -> list[str]:
 
 
 def dom(page: Path, profile: Path, width: int = 1280) -> str:
-    return subprocess.run([*_base(profile), f"--window-size={width},2400", "--dump-dom", page.as_uri()],
-                          capture_output=True, text=True, timeout=120).stdout
+    return subprocess.run(
+        [*_base(profile), f"--window-size={width},2400", "--dump-dom", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
 
 
 def _frame(page: Path, width: int) -> Path:
@@ -38,7 +51,8 @@ def _frame(page: Path, width: int) -> Path:
         f'<!doctype html><html><body style="margin:0"><iframe id="f" src="{page.name}" '
         f'style="width:{width}px;height:2400px;border:0"></iframe><script>'
         "document.getElementById('f').addEventListener('load',function(){var d=this.contentDocument.documentElement;"
-        "document.body.setAttribute('data-overflow-px',Math.max(0,d.scrollWidth-d.clientWidth));});</script></body></html>")
+        "document.body.setAttribute('data-overflow-px',Math.max(0,d.scrollWidth-d.clientWidth));});</script></body></html>"
+    )
     return frame
 
 
@@ -50,6 +64,9 @@ def overflow_px(page: Path, profile: Path, width: int) -> int:
 
 
 def screenshot(page: Path, profile: Path, width: int, out: Path) -> Path:
-    subprocess.run([*_base(profile), f"--screenshot={out}", f"--window-size={max(width, 500)},2400",
-                    _frame(page, width).as_uri()], capture_output=True, timeout=120)
+    subprocess.run(
+        [*_base(profile), f"--screenshot={out}", f"--window-size={max(width, 500)},2400", _frame(page, width).as_uri()],
+        capture_output=True,
+        timeout=120,
+    )
     return out

@@ -104,8 +104,11 @@ def known_answer(tmp_path_factory) -> KnownAnswer:
     for io_type in ("uint8", "int8"):
         out = root / f"out_{io_type}"
         convert_model(
-            resolve_model(str(root / "known.keras")), ModeRequest.parse("none,full_integer").modes, out,
-            ConvertOptions(io_type=io_type, calibration_dir=root / "images", preset="unit"), cache=ConversionCache(None),
+            resolve_model(str(root / "known.keras")),
+            ModeRequest.parse("none,full_integer").modes,
+            out,
+            ConvertOptions(io_type=io_type, calibration_dir=root / "images", preset="unit"),
+            cache=ConversionCache(None),
         )
         models[io_type] = (out / "full_integer.tflite").read_bytes()
         models["float"] = (out / "none.tflite").read_bytes()

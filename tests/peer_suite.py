@@ -49,7 +49,9 @@ def main(e2e: Path, out: Path) -> int:
 
     home = out / "home"
     home.mkdir(parents=True, exist_ok=True)
-    os.environ.update({"HOME": str(home), "QUANTBENCH_DATA_DIR": str(out / "data"), "QUANTBENCH_CACHE_DIR": str(out / "cache")})
+    os.environ.update(
+        {"HOME": str(home), "QUANTBENCH_DATA_DIR": str(out / "data"), "QUANTBENCH_CACHE_DIR": str(out / "cache")}
+    )
     os.environ.pop("ANDROID_ADB_SERVER_PORT", None)
     adb = wheel_adb()  # the suite's own adb (adbutils.adb_path()) must be the server's version, or it restarts it
     subprocess.run([adb, "-P", str(PORT), "start-server"], check=True, capture_output=True, timeout=60)
@@ -58,9 +60,26 @@ def main(e2e: Path, out: Path) -> int:
     try:
         deselect = [f"--deselect={name}" for name in NOT_EMULATED if "::" in name]  # node ids from the rootdir
         ignore = [f"--ignore={name}" for name in NOT_EMULATED if "::" not in name]
-        done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
-                               f"--rootdir={e2e}", f"--junitxml={out / 'junit.xml'}", "--timeout=120", *deselect, *ignore,
-                               "."], cwd=e2e, timeout=900)
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "-o",
+                "addopts=",
+                f"--rootdir={e2e}",
+                f"--junitxml={out / 'junit.xml'}",
+                "--timeout=120",
+                *deselect,
+                *ignore,
+                ".",
+            ],
+            cwd=e2e,
+            timeout=900,
+        )
         log = Path(state.root).parent / (Path(state.root).name + ".private") / "internal" / "commands.log"
         if log.is_file():
             (out / "commands.log").write_text(log.read_text())

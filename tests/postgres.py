@@ -36,8 +36,28 @@ _CLUSTERS: dict[str, tuple[Path, Path, str | None, str, Path]] = {}  # server UR
 def pg_ctl(server_url: str, action: str, *extra: str) -> None:
     """``pg_ctl start|stop|restart`` on the cluster behind ``server_url`` (from postgres_server), waiting for it."""
     binaries, data, owner, options, log = _CLUSTERS[server_url]
-    subprocess.run(_as_owner(owner, [str(binaries / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(log), "-w", "-t", "60",
-                                     *extra, action]), check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        _as_owner(
+            owner,
+            [
+                str(binaries / "pg_ctl"),
+                "-D",
+                str(data),
+                "-o",
+                options,
+                "-l",
+                str(log),
+                "-w",
+                "-t",
+                "60",
+                *extra,
+                action,
+            ],
+        ),
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
 
 
 def server_or_skip() -> Iterator[str]:
@@ -68,19 +88,46 @@ def postgres_server() -> Iterator[str]:
     if owner:
         shutil.chown(folder, owner)
     try:
-        subprocess.run(_as_owner(owner, [str(binaries / "initdb"), "-D", str(data), "-U", USER, "--auth=trust", "-E", "UTF8"]),
-                       check=True, capture_output=True, timeout=120)
+        subprocess.run(
+            _as_owner(owner, [str(binaries / "initdb"), "-D", str(data), "-U", USER, "--auth=trust", "-E", "UTF8"]),
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
         options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=50"
-        subprocess.run(_as_owner(owner, [str(binaries / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(folder / "log"),
-                                         "-w", "-t", "60", "start"]), check=True, capture_output=True, timeout=120)
+        subprocess.run(
+            _as_owner(
+                owner,
+                [
+                    str(binaries / "pg_ctl"),
+                    "-D",
+                    str(data),
+                    "-o",
+                    options,
+                    "-l",
+                    str(folder / "log"),
+                    "-w",
+                    "-t",
+                    "60",
+                    "start",
+                ],
+            ),
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
         url = f"postgresql://{USER}@127.0.0.1:{port}/postgres"
         _CLUSTERS[url] = (binaries, data, owner, options, folder / "log")
         try:
             yield url
         finally:
             _CLUSTERS.pop(url, None)
-            subprocess.run(_as_owner(owner, [str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
-                           capture_output=True, timeout=60, check=False)
+            subprocess.run(
+                _as_owner(owner, [str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
+                capture_output=True,
+                timeout=60,
+                check=False,
+            )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

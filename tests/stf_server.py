@@ -25,12 +25,25 @@ class FarmPhone:
     connect_url: str  # what remoteConnect hands out: the phone's adbd, or a dead address (provider gone)
     owner: str | None = None
     present: bool = True
-    fields: dict[str, Any] = field(default_factory=lambda: {"model": "Emulated phone", "manufacturer": "quantbench",
-                                                            "sdk": "34", "abi": "x86_64", "version": "14"})
+    fields: dict[str, Any] = field(
+        default_factory=lambda: {
+            "model": "Emulated phone",
+            "manufacturer": "quantbench",
+            "sdk": "34",
+            "abi": "x86_64",
+            "version": "14",
+        }
+    )
 
     def as_json(self, user: str) -> dict[str, Any]:
-        return {"serial": self.serial, "present": self.present, "ready": self.present, "using": self.owner == user,
-                "owner": {"email": self.owner} if self.owner else None, **self.fields}
+        return {
+            "serial": self.serial,
+            "present": self.present,
+            "ready": self.present,
+            "using": self.owner == user,
+            "owner": {"email": self.owner} if self.owner else None,
+            **self.fields,
+        }
 
 
 @dataclass
@@ -68,7 +81,9 @@ class _FarmHandler(BaseHTTPRequestHandler):
 
     def _answer(self, method: str, parts: list[str], body: dict[str, Any]) -> None:
         if method == "GET" and parts == ["devices"]:
-            return self._reply(200, {"success": True, "devices": [p.as_json(self.farm.user) for p in self.farm.phones.values()]})
+            return self._reply(
+                200, {"success": True, "devices": [p.as_json(self.farm.user) for p in self.farm.phones.values()]}
+            )
         if parts[:2] != ["user", "devices"]:
             return self._reply(404, {"success": False, "description": "Not found"})
         serial = parts[2] if len(parts) > 2 else str(body.get("serial", ""))

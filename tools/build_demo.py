@@ -60,7 +60,9 @@ def build_model(k):  # type: ignore[no-untyped-def]
     x = k.layers.Conv2D(24, 3, strides=2, padding="same", use_bias=False, name="stem")(inputs)
     x = k.layers.BatchNormalization(momentum=0.9, name="stem_bn")(x)
     x = k.layers.ReLU(6.0, name="stem_relu")(x)
-    for i, (expand, out, stride) in enumerate([(1, 16, 1), (4, 24, 2), (4, 24, 1), (4, 40, 2), (4, 40, 1), (4, 64, 2), (4, 64, 1), (4, 96, 1)]):
+    for i, (expand, out, stride) in enumerate(
+        [(1, 16, 1), (4, 24, 2), (4, 24, 1), (4, 40, 2), (4, 40, 1), (4, 64, 2), (4, 64, 1), (4, 96, 1)]
+    ):
         x = inverted_residual(k, x, expand, out, stride, f"block{i}")
     x = k.layers.Conv2D(256, 1, use_bias=False, name="head")(x)
     x = k.layers.BatchNormalization(momentum=0.9, name="head_bn")(x)
@@ -71,8 +73,12 @@ def build_model(k):  # type: ignore[no-untyped-def]
     return k.Model(inputs, outputs, name="demo_mobilenet_v2")
 
 
-def add_outlier_channel(model, producer: str = OUTLIER_PRODUCER, consumer: str = OUTLIER_CONSUMER,  # type: ignore[no-untyped-def]
-                        scale: float = OUTLIER_SCALE) -> int:
+def add_outlier_channel(
+    model,
+    producer: str = OUTLIER_PRODUCER,
+    consumer: str = OUTLIER_CONSUMER,  # type: ignore[no-untyped-def]
+    scale: float = OUTLIER_SCALE,
+) -> int:
     """Make one output channel of the ``producer`` BatchNorm ``scale`` times wider and undo it in
     the ``consumer`` 1x1 convolution's kernel: the same function in float, an outlier for int8.
     Returns the channel (the one with the largest learned scale already)."""
@@ -114,9 +120,18 @@ def main() -> None:
     else:
         model = build_model(k)
         schedule = k.optimizers.schedules.CosineDecay(3e-3, decay_steps=args.epochs * (len(train_labels) // 64 + 1))
-        model.compile(optimizer=k.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-        model.fit(preprocess(train_images), train_labels, batch_size=64, epochs=args.epochs, shuffle=True, verbose=2,
-                  validation_data=(preprocess(eval_images), eval_labels))
+        model.compile(
+            optimizer=k.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+        )
+        model.fit(
+            preprocess(train_images),
+            train_labels,
+            batch_size=64,
+            epochs=args.epochs,
+            shuffle=True,
+            verbose=2,
+            validation_data=(preprocess(eval_images), eval_labels),
+        )
     seconds = time.time() - started
     if args.from_trained and args.from_trained.with_suffix(".json").is_file():  # its training time, not the load's
         seconds = json.loads(args.from_trained.with_suffix(".json").read_text()).get("train_seconds", seconds)
@@ -128,11 +143,23 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     save_without_optimizer(k, model, args.out)
     meta = {
-        "preset": PRESET, "classes": list(demo.CLASSES), "input_size": demo.SIZE, "generator_version": demo.GENERATOR_VERSION,
-        "train_images": int(len(train_labels)), "eval_images": int(len(eval_labels)), "epochs": args.epochs,
-        "held_out_top1": round(accuracy, 4), "params": int(model.count_params()), "train_seconds": round(seconds, 1),
+        "preset": PRESET,
+        "classes": list(demo.CLASSES),
+        "input_size": demo.SIZE,
+        "generator_version": demo.GENERATOR_VERSION,
+        "train_images": int(len(train_labels)),
+        "eval_images": int(len(eval_labels)),
+        "epochs": args.epochs,
+        "held_out_top1": round(accuracy, 4),
+        "params": int(model.count_params()),
+        "train_seconds": round(seconds, 1),
         "keras": k.__version__,
-        "outlier": {"producer": OUTLIER_PRODUCER, "consumer": OUTLIER_CONSUMER, "channel": channel, "scale": args.outlier_scale},
+        "outlier": {
+            "producer": OUTLIER_PRODUCER,
+            "consumer": OUTLIER_CONSUMER,
+            "channel": channel,
+            "scale": args.outlier_scale,
+        },
         "keep_float": [OUTLIER_PRODUCER.removesuffix("_bn"), OUTLIER_CONSUMER],
     }
     args.out.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")

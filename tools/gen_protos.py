@@ -27,16 +27,27 @@ def generate(out: Path) -> None:
     if version != PINNED_GRPCIO_TOOLS:
         raise SystemExit(f"grpcio-tools {version} installed; generation is pinned to {PINNED_GRPCIO_TOOLS}")
     out.mkdir(parents=True, exist_ok=True)
-    code = protoc.main([
-        "grpc_tools.protoc", f"-I{PROTOS[0].parent}", f"--python_out={out}", f"--pyi_out={out}",
-        f"--grpc_python_out={out}", *map(str, PROTOS),
-    ])
+    code = protoc.main(
+        [
+            "grpc_tools.protoc",
+            f"-I{PROTOS[0].parent}",
+            f"--python_out={out}",
+            f"--pyi_out={out}",
+            f"--grpc_python_out={out}",
+            *map(str, PROTOS),
+        ]
+    )
     if code != 0:
         raise SystemExit(f"protoc failed with {code}")
     for proto in PROTOS:
         name = proto.stem
         for path in sorted(out.glob(f"{name}_pb2*.py*")):
-            text = re.sub(rf"^import {name}_pb2 as", f"from device_agent._protos import {name}_pb2 as", path.read_text(), flags=re.M)
+            text = re.sub(
+                rf"^import {name}_pb2 as",
+                f"from device_agent._protos import {name}_pb2 as",
+                path.read_text(),
+                flags=re.M,
+            )
             path.write_text(HEADER.format(name=name) + text if path.suffix == ".py" else text)
     (out / "__init__.py").write_text('"""Generated gRPC code; see tools/gen_protos.py."""\n')
 

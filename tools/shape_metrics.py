@@ -91,20 +91,42 @@ def measure(root: Path) -> dict[str, object]:
         text = path.read_text()
         tree = ast.parse(text)
         package = name.split(".")[0]
-        row = totals.setdefault(package, dict.fromkeys(
-            ("modules", "lines", "dict_str_any", "any", "literal", "enum", "string_comparisons", "long_functions",
-             "lines_over_120"), 0))
+        row = totals.setdefault(
+            package,
+            dict.fromkeys(
+                (
+                    "modules",
+                    "lines",
+                    "dict_str_any",
+                    "any",
+                    "literal",
+                    "enum",
+                    "string_comparisons",
+                    "long_functions",
+                    "lines_over_120",
+                ),
+                0,
+            ),
+        )
         annotations = _annotations(tree)
         row["modules"] += 1
         row["lines"] += len(text.splitlines())
         row["dict_str_any"] += sum(a.count("dict[str, Any]") for a in annotations)
         row["any"] += sum(a.count("Any") for a in annotations)
         row["literal"] += text.count("Literal[")
-        row["enum"] += sum(1 for n in ast.walk(tree) if isinstance(n, ast.ClassDef)
-                           for b in n.bases if _annotation_text(b).endswith(("Enum", "StrEnum", "IntEnum")))
+        row["enum"] += sum(
+            1
+            for n in ast.walk(tree)
+            if isinstance(n, ast.ClassDef)
+            for b in n.bases
+            if _annotation_text(b).endswith(("Enum", "StrEnum", "IntEnum"))
+        )
         row["string_comparisons"] += _string_comparisons(tree)
-        row["long_functions"] += sum(1 for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
-                                     and n.end_lineno - n.lineno + 1 > 50)
+        row["long_functions"] += sum(
+            1
+            for n in ast.walk(tree)
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.end_lineno - n.lineno + 1 > 50
+        )
         row["lines_over_120"] += sum(1 for line in text.splitlines() if len(line) > 120)
         graph[name] = {m for m in _imports(tree, set(modules)) if m in modules and m != name}
     return {"packages": totals, "module_cycles": _cycles({k: v for k, v in graph.items() if not k.startswith("tests")})}

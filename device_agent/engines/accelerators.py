@@ -30,8 +30,13 @@ from device_agent.storage.quiet_write import replace_quietly
 MANIFEST = "litert.json"
 VERIFIED = "verified.json"  # the stat of each file hashed and found as provisioned
 LITERT_DIR_ENV = "QUANTBENCH_LITERT_DIR"
-GPU_ACCELERATORS = ("libLiteRtClGlAccelerator.so", "libLiteRtWebGpuAccelerator.so", "libLiteRtOpenClAccelerator.so",
-                    "libLiteRtGpuAccelerator.so", "libLiteRtVulkanAccelerator.so")
+GPU_ACCELERATORS = (
+    "libLiteRtClGlAccelerator.so",
+    "libLiteRtWebGpuAccelerator.so",
+    "libLiteRtOpenClAccelerator.so",
+    "libLiteRtGpuAccelerator.so",
+    "libLiteRtVulkanAccelerator.so",
+)
 VENDOR_LIBRARIES = ("/vendor/lib64", "/odm/lib64")
 VULKAN_ICDS = "/vendor/etc/vulkan/icd.d"
 PREBUILT_URL = "https://ai.google.dev/edge/litert/next/cpp_sdk"
@@ -64,13 +69,19 @@ def installed(root: str | Path) -> Installed:
         data = json.loads((folder / MANIFEST).read_text())
         version, files = str(data["version"]), {str(k): str(v) for k, v in data["files"].items()}
     except FileNotFoundError as e:
-        raise BackendUnavailable(f"no LiteRT on this device ({folder}): run 'host provision --litert DIR' with Google's prebuilt "
-                       f"libraries for this ABI ({PREBUILT_URL})") from e
+        raise BackendUnavailable(
+            f"no LiteRT on this device ({folder}): run 'host provision --litert DIR' with Google's prebuilt "
+            f"libraries for this ABI ({PREBUILT_URL})"
+        ) from e
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
-        raise BackendUnavailable(f"LiteRT's manifest {folder / MANIFEST} is unreadable ({e}): run 'host provision --litert DIR' again") from e
+        raise BackendUnavailable(
+            f"LiteRT's manifest {folder / MANIFEST} is unreadable ({e}): run 'host provision --litert DIR' again"
+        ) from e
     if not known_version(version):
-        raise BackendUnavailable(f"LiteRT {version} is installed; this agent's C API binding knows LiteRT "
-                       f"{', '.join(KNOWN_VERSIONS)}: provision a {KNOWN_VERSIONS[-1]}.x release")
+        raise BackendUnavailable(
+            f"LiteRT {version} is installed; this agent's C API binding knows LiteRT "
+            f"{', '.join(KNOWN_VERSIONS)}: provision a {KNOWN_VERSIONS[-1]}.x release"
+        )
     return Installed(folder, version, files)
 
 
@@ -100,9 +111,13 @@ def verify(setup: Installed, names: list[str]) -> None:
                 continue
             digest = _sha256(path)
         except OSError as e:
-            raise BackendUnavailable(f"LiteRT file {path} is missing ({e.strerror}): run 'host provision --litert DIR' again") from e
+            raise BackendUnavailable(
+                f"LiteRT file {path} is missing ({e.strerror}): run 'host provision --litert DIR' again"
+            ) from e
         if digest != setup.files.get(name):
-            raise BackendUnavailable(f"LiteRT file {path} differs from what was provisioned: run 'host provision --litert DIR' again")
+            raise BackendUnavailable(
+                f"LiteRT file {path} differs from what was provisioned: run 'host provision --litert DIR' again"
+            )
         record[name], learned = [*stamp, digest], True
     if learned:
         _remember(setup.folder, record)
@@ -173,17 +188,28 @@ def plan(spec: BackendSpec, setup: Installed) -> Plan:
     if spec.kind == "gpu":
         present = [name for name in GPU_ACCELERATORS if name in setup.files]
         if not present:
-            raise BackendUnavailable(f"LiteRT {setup.version} here has no GPU accelerator (one of {', '.join(GPU_ACCELERATORS[:2])}): "
-                           f"add it to the folder given to 'host provision --litert' ({PREBUILT_URL})")
-        return Plan(HW_GPU, {"gpu_options": f"precision = {PRECISION[spec.name]}\n"}, "", "", ["libLiteRt.so", *present],
-                    "GPU")
+            raise BackendUnavailable(
+                f"LiteRT {setup.version} here has no GPU accelerator (one of {', '.join(GPU_ACCELERATORS[:2])}): "
+                f"add it to the folder given to 'host provision --litert' ({PREBUILT_URL})"
+            )
+        return Plan(
+            HW_GPU, {"gpu_options": f"precision = {PRECISION[spec.name]}\n"}, "", "", ["libLiteRt.so", *present], "GPU"
+        )
     dispatch = setup.has("dispatch/")
     if not dispatch:
-        raise BackendUnavailable(f"LiteRT {setup.version} here has no NPU dispatch library (libLiteRtDispatch_<vendor>.so): push "
-                       f"the phone vendor's with 'host provision --litert DIR' ({PREBUILT_URL})")
+        raise BackendUnavailable(
+            f"LiteRT {setup.version} here has no NPU dispatch library (libLiteRtDispatch_<vendor>.so): push "
+            f"the phone vendor's with 'host provision --litert DIR' ({PREBUILT_URL})"
+        )
     opaque = {"intel_openvino": "graph.-1.graph_backend = 0\n"} if any("IntelOpenvino" in d for d in dispatch) else {}
-    return Plan(HW_NPU, opaque, str(setup.folder / "compiler"), str(setup.folder / "dispatch"),
-                ["libLiteRt.so", *dispatch, *setup.has("compiler/")], "NPU")
+    return Plan(
+        HW_NPU,
+        opaque,
+        str(setup.folder / "compiler"),
+        str(setup.folder / "dispatch"),
+        ["libLiteRt.so", *dispatch, *setup.has("compiler/")],
+        "NPU",
+    )
 
 
 def open_library(setup: Installed, chosen: Plan) -> Library:
@@ -200,6 +226,8 @@ def open_library(setup: Installed, chosen: Plan) -> Library:
         raise BackendUnavailable(f"libLiteRt.so (LiteRT {setup.version}) does not load here: {e}") from e
     missing = library.missing()
     if missing:
-        raise BackendUnavailable(f"libLiteRt.so (LiteRT {setup.version}) lacks {', '.join(missing[:3])}"
-                       f"{' and more' if len(missing) > 3 else ''}, which this agent's binding needs")
+        raise BackendUnavailable(
+            f"libLiteRt.so (LiteRT {setup.version}) lacks {', '.join(missing[:3])}"
+            f"{' and more' if len(missing) > 3 else ''}, which this agent's binding needs"
+        )
     return library

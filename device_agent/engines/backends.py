@@ -23,7 +23,7 @@ _ACCELERATED: dict[str, BackendKind] = {"gpu": "gpu", "gpu-fp32": "gpu", "nnapi"
 
 DEFAULT_GPU_DELEGATE = "libtensorflowlite_gpu_delegate.so"
 DEFAULT_NNAPI_DELEGATE = "libtensorflowlite_nnapi_delegate.so"
-NNAPI_MIN_SDK = 27   # Android 8.1
+NNAPI_MIN_SDK = 27  # Android 8.1
 NNAPI_LAST_SDK = 34  # Android 14; NNAPI is removed from Android 15 (SDK 35)
 
 
@@ -121,11 +121,15 @@ def missing_library_reason(spec: BackendSpec, facts: PlatformFacts, error: str) 
     return f"{prefix}no {name} delegate library ({error}); push one and pass {flag} PATH"
 
 
-def make_interpreter(runtime: Runtime, model_path: str, spec: BackendSpec, gpu_delegate: str = "", nnapi_delegate: str = "") -> Any:
+def make_interpreter(
+    runtime: Runtime, model_path: str, spec: BackendSpec, gpu_delegate: str = "", nnapi_delegate: str = ""
+) -> Any:
     """The interpreter for a backend; raises whatever the runtime raises (the worker maps it)."""
     if spec.kind == "cpu":
         return runtime.interpreter_class(model_path=model_path, num_threads=spec.threads)
-    library = (gpu_delegate or DEFAULT_GPU_DELEGATE) if spec.kind == "gpu" else (nnapi_delegate or DEFAULT_NNAPI_DELEGATE)
+    library = (
+        (gpu_delegate or DEFAULT_GPU_DELEGATE) if spec.kind == "gpu" else (nnapi_delegate or DEFAULT_NNAPI_DELEGATE)
+    )
     delegate = runtime.load_delegate(library)
     return runtime.interpreter_class(model_path=model_path, experimental_delegates=[delegate], num_threads=1)
 
@@ -157,5 +161,11 @@ def delegation_coverage(interpreter: Any, total_nodes: int, delegate_name: str) 
                 continue
             taken.add(index)
             stack.extend(t for t in by_index[index]["inputs"] if t >= 0 and t not in boundary and t in producer)
-    return Delegation(len(taken), total_nodes, delegate=delegate_name, fallback=not taken, engine="tflite-interpreter",
-                      accelerator="XNNPACK" if delegate_name == "xnnpack" else f"{delegate_name} delegate")
+    return Delegation(
+        len(taken),
+        total_nodes,
+        delegate=delegate_name,
+        fallback=not taken,
+        engine="tflite-interpreter",
+        accelerator="XNNPACK" if delegate_name == "xnnpack" else f"{delegate_name} delegate",
+    )

@@ -47,7 +47,7 @@ def exports(data: bytes) -> set[str]:
                 fields = struct.unpack_from(sym, data, at)
                 name, shndx = fields[0], fields[3] if wide else fields[5]
                 if name and shndx:
-                    found.add(data[strings + name:data.index(b"\0", strings + name)].decode(errors="replace"))
+                    found.add(data[strings + name : data.index(b"\0", strings + name)].decode(errors="replace"))
         return found
     except (struct.error, IndexError, ValueError) as e:
         raise NotElf(f"its section or symbol tables are damaged ({e})") from e
@@ -65,7 +65,7 @@ def needed(data: bytes) -> list[str]:
     order, word = _header(data)
     if word != "Q":
         return []
-    phoff, = struct.unpack_from(order + "Q", data, 32)
+    (phoff,) = struct.unpack_from(order + "Q", data, 32)
     phentsize, phnum = struct.unpack_from(order + "HH", data, 54)
     loads, dynamic = [], None
     for i in range(phnum):
@@ -85,5 +85,5 @@ def needed(data: bytes) -> list[str]:
     for tag, value in entries:
         if tag == DT_NEEDED:
             start = base + value
-            names.append(data[start:data.index(b"\0", start)].decode(errors="replace"))
+            names.append(data[start : data.index(b"\0", start)].decode(errors="replace"))
     return names

@@ -51,8 +51,13 @@ class Tensor:
 
     def detail(self) -> TensorDetail:
         """The interpreter's detail dict for this tensor (what ``runtime.tensor_info`` reads)."""
-        return {"index": self.index, "name": self.name, "shape": np.array(self.shape, dtype=np.int32),
-                "dtype": self.dtype.type, "quantization": (self.scale, self.zero_point)}
+        return {
+            "index": self.index,
+            "name": self.name,
+            "shape": np.array(self.shape, dtype=np.int32),
+            "dtype": self.dtype.type,
+            "quantization": (self.scale, self.zero_point),
+        }
 
 
 class UnsupportedTensor(DeviceAgentError):
@@ -79,8 +84,12 @@ class _Handles:
 
 
 def _environment(library: Library, handles: _Handles, folders: Folders) -> ctypes.c_void_p:
-    tags = [(capi.ENV_RUNTIME_LIBRARY_DIR, folders.runtime), (capi.ENV_COMPILER_PLUGIN_DIR, folders.compiler),
-            (capi.ENV_DISPATCH_DIR, folders.dispatch), (capi.ENV_COMPILER_CACHE_DIR, folders.compiler_cache)]
+    tags = [
+        (capi.ENV_RUNTIME_LIBRARY_DIR, folders.runtime),
+        (capi.ENV_COMPILER_PLUGIN_DIR, folders.compiler),
+        (capi.ENV_DISPATCH_DIR, folders.dispatch),
+        (capi.ENV_COMPILER_CACHE_DIR, folders.compiler_cache),
+    ]
     chosen = [(tag, path.encode()) for tag, path in tags if path]
     options = (capi.EnvOption * len(chosen))()
     for slot, (tag, path) in zip(options, chosen, strict=True):
@@ -95,8 +104,9 @@ def _tensor(library: Library, handle: ctypes.c_void_p, index: int, name: str) ->
     ranked = capi.RankedTensorType()
     library.call("LiteRtGetRankedTensorType", handle, ctypes.byref(ranked))
     if ranked.element_type not in capi.ELEMENT_TYPES:
-        raise UnsupportedTensor(f"the model's {name} has LiteRT element type {ranked.element_type}, which this agent "
-                                f"cannot feed or read")
+        raise UnsupportedTensor(
+            f"the model's {name} has LiteRT element type {ranked.element_type}, which this agent cannot feed or read"
+        )
     shape = tuple(max(1, int(ranked.layout.dimensions[d])) for d in range(ranked.layout.rank))  # dynamic batch -> 1
     kind = ctypes.c_int()
     library.call("LiteRtGetQuantizationTypeId", handle, ctypes.byref(kind))
@@ -105,8 +115,9 @@ def _tensor(library: Library, handle: ctypes.c_void_p, index: int, name: str) ->
         quantization = capi.PerTensorQuantization()
         library.call("LiteRtGetPerTensorQuantization", handle, ctypes.byref(quantization))
         scale, zero_point = float(quantization.scale), int(quantization.zero_point)
-    return Tensor(index, name, shape, np.dtype(capi.ELEMENT_TYPES[ranked.element_type]), scale, zero_point,
-                  ranked.element_type)
+    return Tensor(
+        index, name, shape, np.dtype(capi.ELEMENT_TYPES[ranked.element_type]), scale, zero_point, ranked.element_type
+    )
 
 
 def _options(library: Library, handles: _Handles, accelerators: int, opaque: dict[str, str]) -> ctypes.c_void_p:
@@ -118,8 +129,13 @@ def _options(library: Library, handles: _Handles, accelerators: int, opaque: dic
         buffer, pointer = capi.make_payload(toml)
         handles.keep.append(buffer)
         item = ctypes.c_void_p()
-        library.call("LiteRtCreateOpaqueOptions", identifier.encode(), pointer, ctypes.cast(_KEEP_PAYLOAD, ctypes.c_void_p),
-                     ctypes.byref(item))
+        library.call(
+            "LiteRtCreateOpaqueOptions",
+            identifier.encode(),
+            pointer,
+            ctypes.cast(_KEEP_PAYLOAD, ctypes.c_void_p),
+            ctypes.byref(item),
+        )
         library.call("LiteRtAddOpaqueOptions", options, item)  # the options own it from here
     return options
 
@@ -127,8 +143,15 @@ def _options(library: Library, handles: _Handles, accelerators: int, opaque: dic
 class CompiledModel:
     """One model compiled for ``accelerators`` (a LiteRtHwAccelerators mask), ready to run."""
 
-    def __init__(self, library: Library, model_path: str, total_ops: int, folders: Folders, accelerators: int,
-                 opaque: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        library: Library,
+        model_path: str,
+        total_ops: int,
+        folders: Folders,
+        accelerators: int,
+        opaque: dict[str, str] | None = None,
+    ) -> None:
         self.library = library
         self.total_ops = total_ops
         self.ops_after: list[int] = []
@@ -170,23 +193,33 @@ class CompiledModel:
             index = i if side == "Input" else 1000 + i  # interpreter-style indices, distinct per side
             name = ctypes.c_char_p()
             self.library.call("LiteRtGetTensorName", handle, ctypes.byref(name))  # the interpreter's name for it too
-            tensors.append(_tensor(self.library, handle, index, (name.value or b"").decode(errors="replace") or f"{side.lower()}{i}"))
+            tensors.append(
+                _tensor(
+                    self.library, handle, index, (name.value or b"").decode(errors="replace") or f"{side.lower()}{i}"
+                )
+            )
         return tensors
 
     def _buffers(self, tensors: list[Tensor], side: str) -> Any:
         array = (ctypes.c_void_p * len(tensors))()
         for i, tensor in enumerate(tensors):
             requirements = ctypes.c_void_p()  # owned by the compiled model
-            self.library.call(f"LiteRtGetCompiledModel{side}BufferRequirements", self.compiled, 0, i,
-                              ctypes.byref(requirements))
+            self.library.call(
+                f"LiteRtGetCompiledModel{side}BufferRequirements", self.compiled, 0, i, ctypes.byref(requirements)
+            )
             ranked = capi.RankedTensorType()
             ranked.element_type = tensor.element_type
             ranked.layout.rank = len(tensor.shape)
             for d, size in enumerate(tensor.shape):
                 ranked.layout.dimensions[d] = size
             buffer = ctypes.c_void_p()
-            self.library.call("LiteRtCreateManagedTensorBufferFromRequirements", self.env, ctypes.byref(ranked),
-                              requirements, ctypes.byref(buffer))
+            self.library.call(
+                "LiteRtCreateManagedTensorBufferFromRequirements",
+                self.env,
+                ctypes.byref(ranked),
+                requirements,
+                ctypes.byref(buffer),
+            )
             self.handles.add("LiteRtDestroyTensorBuffer", buffer)
             array[i] = buffer
         self.handles.keep.append(array)
@@ -231,7 +264,11 @@ class CompiledModel:
 
     def _bind_hot_path(self) -> None:
         lib = self.library.lib
-        self._lock, self._unlock, self._run = lib.LiteRtLockTensorBuffer, lib.LiteRtUnlockTensorBuffer, lib.LiteRtRunCompiledModel
+        self._lock, self._unlock, self._run = (
+            lib.LiteRtLockTensorBuffer,
+            lib.LiteRtUnlockTensorBuffer,
+            lib.LiteRtRunCompiledModel,
+        )
         self._address = ctypes.c_void_p()
         self._where = ctypes.byref(self._address)
         self._counts = (len(self.inputs), len(self.outputs))

@@ -21,14 +21,18 @@ def missing_kernel(error: str, runtime: str) -> str | None:
     """Why ``runtime`` cannot run the build, when ``error`` says it lacks the kernel; else None."""
     found = _NO_OP.search(error)
     if found:
-        return (f"{runtime} has no {found[1]} kernel of version {found[2]}: this build needs a runtime that has it "
-                f"(a newer ai-edge-litert)")
+        return (
+            f"{runtime} has no {found[1]} kernel of version {found[2]}: this build needs a runtime that has it "
+            f"(a newer ai-edge-litert)"
+        )
     found = _PREPARE.search(error)
     if found and _TYPE_CHECK.search(error):
         condition = error[: found.start()]
         taken = ", ".join(dict.fromkeys(t.lower() for t in _TYPE_NAME.findall(condition)))
-        return (f"{runtime}'s {found[1]} kernel does not take this build's tensor type (it takes {taken}): "
-                f"the build needs a runtime with that kernel (a newer ai-edge-litert)")
+        return (
+            f"{runtime}'s {found[1]} kernel does not take this build's tensor type (it takes {taken}): "
+            f"the build needs a runtime with that kernel (a newer ai-edge-litert)"
+        )
     found = _UNSUPPORTED_TYPE.search(error)
     if found:
         return f"{runtime} does not support the build's {found[1] or found[2]} tensors"

@@ -52,14 +52,40 @@ QUANT_PER_TENSOR = 1
 CUSTOM_OP = 32  # kLiteRtOpCodeTflCustom: what an NPU compiler plugin leaves for each partition it took
 COMPILATION_ERROR = 504  # kLiteRtStatusErrorCompilation: "Some ops are not accelerated" without the CPU
 # LiteRtElementType -> numpy dtype name
-ELEMENT_TYPES = {1: "float32", 2: "int32", 3: "uint8", 4: "int64", 6: "bool", 7: "int16", 9: "int8", 10: "float16",
-                 11: "float64", 16: "uint32", 17: "uint16"}
+ELEMENT_TYPES = {
+    1: "float32",
+    2: "int32",
+    3: "uint8",
+    4: "int64",
+    6: "bool",
+    7: "int16",
+    9: "int8",
+    10: "float16",
+    11: "float64",
+    16: "uint32",
+    17: "uint16",
+}
 STATUS_NAMES = {
-    0: "Ok", 1: "ErrorInvalidArgument", 2: "ErrorMemoryAllocationFailure", 3: "ErrorRuntimeFailure",
-    4: "ErrorMissingInputTensor", 5: "ErrorUnsupported", 6: "ErrorNotFound", 7: "ErrorTimeoutExpired",
-    8: "ErrorWrongVersion", 9: "ErrorUnknown", 10: "ErrorAlreadyExists", 100: "Cancelled", 500: "ErrorFileIO",
-    501: "ErrorInvalidFlatbuffer", 502: "ErrorDynamicLoading", 503: "ErrorSerialization", 504: "ErrorCompilation",
-    1000: "ErrorIndexOOB", 4000: "ErrorUnsupportedRuntimeVersion", 4001: "ErrorUnsupportedCompilerVersion",
+    0: "Ok",
+    1: "ErrorInvalidArgument",
+    2: "ErrorMemoryAllocationFailure",
+    3: "ErrorRuntimeFailure",
+    4: "ErrorMissingInputTensor",
+    5: "ErrorUnsupported",
+    6: "ErrorNotFound",
+    7: "ErrorTimeoutExpired",
+    8: "ErrorWrongVersion",
+    9: "ErrorUnknown",
+    10: "ErrorAlreadyExists",
+    100: "Cancelled",
+    500: "ErrorFileIO",
+    501: "ErrorInvalidFlatbuffer",
+    502: "ErrorDynamicLoading",
+    503: "ErrorSerialization",
+    504: "ErrorCompilation",
+    1000: "ErrorIndexOOB",
+    4000: "ErrorUnsupportedRuntimeVersion",
+    4001: "ErrorUnsupportedCompilerVersion",
     4002: "ErrorIncompatibleByteCodeVersion",
 }
 
@@ -73,8 +99,13 @@ class LiteRtError(DeviceAgentError):
 
 
 class AnyValue(Union):
-    _fields_ = [("bool_value", c_bool), ("int_value", c_int64), ("real_value", c_double), ("str_value", c_char_p),
-                ("ptr_value", c_void_p)]
+    _fields_ = [
+        ("bool_value", c_bool),
+        ("int_value", c_int64),
+        ("real_value", c_double),
+        ("str_value", c_char_p),
+        ("ptr_value", c_void_p),
+    ]
 
 
 class Any_(Structure):
@@ -87,8 +118,12 @@ class EnvOption(Structure):
 
 
 class Layout(Structure):
-    _fields_ = [("rank", c_uint32, 7), ("has_strides", c_uint32, 1), ("dimensions", c_int32 * TENSOR_MAX_RANK),
-                ("strides", c_uint32 * TENSOR_MAX_RANK)]
+    _fields_ = [
+        ("rank", c_uint32, 7),
+        ("has_strides", c_uint32, 1),
+        ("dimensions", c_int32 * TENSOR_MAX_RANK),
+        ("strides", c_uint32 * TENSOR_MAX_RANK),
+    ]
 
 
 class RankedTensorType(Structure):
@@ -100,16 +135,27 @@ class PerTensorQuantization(Structure):
 
 
 class MemoryUsage(Structure):
-    _fields_ = [("total_allocated_bytes", c_size_t), ("in_use_allocated_bytes", c_size_t),
-                ("private_footprint_bytes", c_size_t)]
+    _fields_ = [
+        ("total_allocated_bytes", c_size_t),
+        ("in_use_allocated_bytes", c_size_t),
+        ("private_footprint_bytes", c_size_t),
+    ]
 
 
 class ProfiledEvent(Structure):
     """``ProfiledEventData`` of litert_profiler_event.h: one begin/end pair the profiler recorded."""
 
-    _fields_ = [("tag", c_char_p), ("event_type", c_int), ("start_timestamp_us", c_uint64), ("elapsed_time_us", c_uint64),
-                ("begin_mem_usage", MemoryUsage), ("end_mem_usage", MemoryUsage), ("event_metadata1", c_uint64),
-                ("event_metadata2", c_uint64), ("event_source", c_int)]
+    _fields_ = [
+        ("tag", c_char_p),
+        ("event_type", c_int),
+        ("start_timestamp_us", c_uint64),
+        ("elapsed_time_us", c_uint64),
+        ("begin_mem_usage", MemoryUsage),
+        ("end_mem_usage", MemoryUsage),
+        ("event_metadata1", c_uint64),
+        ("event_metadata2", c_uint64),
+        ("event_source", c_int),
+    ]
 
 
 # LiteRtProfilerEventType and ProfiledEventSource
@@ -160,8 +206,13 @@ _STATUS_CALLS: dict[str, list[object]] = {
     "LiteRtGetNumProfilerEvents": [P, POINTER(c_int)],
     "LiteRtGetProfilerEvents": [P, c_int, POINTER(ProfiledEvent)],
 }
-_VOID_CALLS = ("LiteRtDestroyEnvironment", "LiteRtDestroyModel", "LiteRtDestroyOptions", "LiteRtDestroyCompiledModel",
-               "LiteRtDestroyTensorBuffer")
+_VOID_CALLS = (
+    "LiteRtDestroyEnvironment",
+    "LiteRtDestroyModel",
+    "LiteRtDestroyOptions",
+    "LiteRtDestroyCompiledModel",
+    "LiteRtDestroyTensorBuffer",
+)
 REQUIRED = tuple(_STATUS_CALLS) + _VOID_CALLS
 
 

@@ -24,7 +24,9 @@ from device_agent.measuring import deviceinfo
 from device_agent.storage import start_cache
 from device_agent.storage.start_cache import StartCache
 
-FROM_CACHE = "; the compiled model read from the start cache, its ops counted on the NPU by the cold start that wrote it"
+FROM_CACHE = (
+    "; the compiled model read from the start cache, its ops counted on the NPU by the cold start that wrote it"
+)
 
 
 class CompileFailed(DeviceAgentError):
@@ -65,7 +67,9 @@ def _accelerator_label(model: CompiledModel, opened: Opened, spec: backends.Back
     """``GPU WebGPU (LiteRT 2.3.0, fp16)``: the registered accelerator, its dispatch, its precision."""
     names = [name for name, hardware in model.accelerator_names() if hardware & opened.plan.accelerators]
     name = names[0] if names else "unnamed accelerator"
-    vendors = [f.split("libLiteRtDispatch_")[-1].removesuffix(".so") for f in opened.plan.files if f.startswith("dispatch/")]
+    vendors = [
+        f.split("libLiteRtDispatch_")[-1].removesuffix(".so") for f in opened.plan.files if f.startswith("dispatch/")
+    ]
     if vendors:
         name += f" via {', '.join(vendors)} dispatch"
     precision = ""
@@ -77,8 +81,38 @@ def _accelerator_label(model: CompiledModel, opened: Opened, spec: backends.Back
     return f"{name} (LiteRT {opened.setup.version}{precision})"
 
 
-def prepare(root: Path, model_path: str, total_ops: int, spec: backends.BackendSpec,
-            on_runtime_loaded: Callable[[], None] = lambda: None, cache: StartCache | None = None) -> PreparedModel:
+def _refusal(error: LiteRtError, log: list[str], accelerator: str, total_ops: int, backend: str) -> DeviceAgentError:
+    """Why the accelerator did not compile the model, naming what LiteRT's log says it refused:
+    a fallback (it would not take the whole model) or a failed compile."""
+    if error.status == COMPILATION_ERROR:
+        named, said = refused_ops(log), first_error(log)
+        which = (
+            f"it refused {named}"
+            if named
+            else f"LiteRT's log: {said}"
+            if said
+            else f"some of its {total_ops} ops are not accelerated"
+        )
+        return AcceleratorFallback(
+            f"{accelerator} does not run this model by itself ({error}: {which}); it is never "
+            f"measured with the CPU filling in, so there is no {backend} figure"
+        )
+    said = log_reason(log)
+    return CompileFailed(
+        f"{accelerator} rejects this build ({error}"
+        + (f"; LiteRT's log: {said}" if said else "")
+        + f"), so there is no {backend} figure for it"
+    )
+
+
+def prepare(
+    root: Path,
+    model_path: str,
+    total_ops: int,
+    spec: backends.BackendSpec,
+    on_runtime_loaded: Callable[[], None] = lambda: None,
+    cache: StartCache | None = None,
+) -> PreparedModel:
     """Compile for the accelerator; ``on_runtime_loaded`` runs once libLiteRt.so is loaded and
     before the model or the accelerator is (the memory baseline)."""
     opened = open_litert(root, spec, cache)
@@ -88,18 +122,11 @@ def prepare(root: Path, model_path: str, total_ops: int, spec: backends.BackendS
     started = time.perf_counter()  # an NPU compiles the model here, on the device: part of init
     try:
         with captured_stderr() as log:
-            model = CompiledModel(opened.library, model_path, total_ops, opened.folders, chosen.accelerators, chosen.opaque)
+            model = CompiledModel(
+                opened.library, model_path, total_ops, opened.folders, chosen.accelerators, chosen.opaque
+            )
     except LiteRtError as e:
-        if e.status == COMPILATION_ERROR:
-            named, said = refused_ops(log), first_error(log)
-            which = f"it refused {named}" if named else f"LiteRT's log: {said}" if said else \
-                f"some of its {total_ops} ops are not accelerated"
-            raise AcceleratorFallback(f"LiteRT {version}'s {chosen.label} accelerator does not run this model by itself "
-                                      f"({e}: {which}); it is never measured with the CPU filling in, so there is no "
-                                      f"{spec.name} figure") from e
-        said = log_reason(log)
-        raise CompileFailed(f"LiteRT {version}'s {chosen.label} accelerator rejects this build ({e}"
-                            + (f"; LiteRT's log: {said}" if said else "") + f"), so there is no {spec.name} figure for it") from e
+        raise _refusal(e, log, f"LiteRT {version}'s {chosen.label} accelerator", total_ops, spec.name) from e
     init_ms = (time.perf_counter() - started) * 1000.0
     accelerated = model.accelerated_ops(partitions_in_model=chosen.accelerators != HW_GPU)
     from_cache = accelerated == 0 and cached and chosen.accelerators == HW_NPU
@@ -109,10 +136,14 @@ def prepare(root: Path, model_path: str, total_ops: int, spec: backends.BackendS
         model.close()
         raise AcceleratorFallback(f"LiteRT's {chosen.label} accelerator took none of the model's {total_ops} ops")
     hardware = backends.software_hardware(spec, deviceinfo.platform_facts())
-    delegation = Delegation(accelerated, total_ops, delegate="gpu" if chosen.accelerators == HW_GPU else "npu",
-                            engine="litert-compiled-model",
-                            accelerator=_accelerator_label(model, opened, spec) + (FROM_CACHE if from_cache else ""),
-                            hardware=hardware)
+    delegation = Delegation(
+        accelerated,
+        total_ops,
+        delegate="gpu" if chosen.accelerators == HW_GPU else "npu",
+        engine="litert-compiled-model",
+        accelerator=_accelerator_label(model, opened, spec) + (FROM_CACHE if from_cache else ""),
+        hardware=hardware,
+    )
     return PreparedModel(model, init_ms, delegation)
 
 

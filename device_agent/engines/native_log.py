@@ -46,14 +46,16 @@ def refused_ops(lines: list[str]) -> str:
     except StopIteration:
         return ""
     by_reason: dict[str, list[str]] = {}
-    for line in lines[start + 1:]:
+    for line in lines[start + 1 :]:
         found = _REFUSED_OP.match(line.strip())
         if not found:
             break
         ops = by_reason.setdefault(found.group(2), [])
         ops.append(found.group(1))
-    parts = [f"{', '.join(sorted(set(ops)))}: {reason} ({len(ops)} node{'s' if len(ops) > 1 else ''})"
-             for reason, ops in by_reason.items()]
+    parts = [
+        f"{', '.join(sorted(set(ops)))}: {reason} ({len(ops)} node{'s' if len(ops) > 1 else ''})"
+        for reason, ops in by_reason.items()
+    ]
     return "; ".join(parts)
 
 
@@ -65,7 +67,7 @@ def first_error(lines: list[str]) -> str:
         if not found or REFUSED_HEADER in line:
             continue
         text = found.group(1).strip()
-        rest = next((other.strip() for other in lines[i + 1:i + 3] if other.strip()), "")
+        rest = next((other.strip() for other in lines[i + 1 : i + 3] if other.strip()), "")
         if text.endswith(":") and rest and not rest.startswith(("INFO", "WARNING", "ERROR")):
             text = f"{text} {rest}"
         return text[:MAX_REASON]

@@ -15,6 +15,7 @@ from device_agent.errors import DeviceAgentError
 # shape, dtype and quantization, which LiteRT's engine imitates; untyped at that boundary.
 TensorDetail = dict[str, Any]
 
+
 @dataclass(frozen=True)
 class Runtime:
     """The interpreter module in use, its name and version, and its op-resolver enum."""
@@ -40,8 +41,13 @@ class TensorInfo:
 def tensor_info(detail: TensorDetail) -> TensorInfo:
     """The interpreter's detail dict (its only API for this) as a TensorInfo."""
     scale, zero_point = detail.get("quantization", (0.0, 0))
-    return TensorInfo(int(detail["index"]), tuple(int(d) for d in detail["shape"]), np.dtype(detail["dtype"]),
-                      float(scale), int(zero_point))
+    return TensorInfo(
+        int(detail["index"]),
+        tuple(int(d) for d in detail["shape"]),
+        np.dtype(detail["dtype"]),
+        float(scale),
+        int(zero_point),
+    )
 
 
 class RuntimeMissing(DeviceAgentError):

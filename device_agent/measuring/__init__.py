@@ -1,1 +1,2 @@
-"""One cell in its worker: timing, evaluation, the task's evidence, memory, the per-op profile, preprocessing, and the device's facts."""
+"""One cell in its worker: timing, evaluation, the task's evidence, memory, the per-op profile, preprocessing, and the
+device's facts."""

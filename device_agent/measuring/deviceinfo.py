@@ -16,9 +16,18 @@ from device_agent.measuring.props import MISSING_GPU_PROP, SOFTWARE_PROPS
 # getprop's listing: "[key]: [value]"
 _PROP_LINE = re.compile(r"^\[([^\]]+)\]: \[(.*)\]$")
 WANTED = (
-    "ro.product.model", "ro.product.manufacturer", "ro.product.device", "ro.product.cpu.abi",
-    "ro.build.version.sdk", "ro.build.version.release", "ro.soc.model", "ro.soc.manufacturer",
-    "ro.board.platform", "ro.hardware", "ro.kernel.qemu", "ro.quantbench.emulated",
+    "ro.product.model",
+    "ro.product.manufacturer",
+    "ro.product.device",
+    "ro.product.cpu.abi",
+    "ro.build.version.sdk",
+    "ro.build.version.release",
+    "ro.soc.model",
+    "ro.soc.manufacturer",
+    "ro.board.platform",
+    "ro.hardware",
+    "ro.kernel.qemu",
+    "ro.quantbench.emulated",
     *SOFTWARE_PROPS.values(),
 )
 
@@ -51,9 +60,15 @@ def platform_facts() -> PlatformFacts:
         description = f"Android {props.get('ro.build.version.release', '?')} (SDK {sdk})"
     else:
         description = f"{platform.system()} {platform.machine()}"
-    return PlatformFacts(android=android, sdk=sdk, emulated=emulated, description=description,
-                         software_gpu=props.get(SOFTWARE_PROPS["GPU"], ""), software_npu=props.get(SOFTWARE_PROPS["NPU"], ""),
-                         missing_gpu=props.get(MISSING_GPU_PROP, ""))
+    return PlatformFacts(
+        android=android,
+        sdk=sdk,
+        emulated=emulated,
+        description=description,
+        software_gpu=props.get(SOFTWARE_PROPS["GPU"], ""),
+        software_npu=props.get(SOFTWARE_PROPS["NPU"], ""),
+        missing_gpu=props.get(MISSING_GPU_PROP, ""),
+    )
 
 
 def cores() -> int:

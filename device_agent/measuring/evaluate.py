@@ -111,7 +111,9 @@ class Runner:
 
     def check(self, image_shape: tuple[int, ...]) -> None:
         if len(self.sources) != 1:
-            raise ValueError(f"the model takes {len(self.sources)} inputs; images feed one: give a tensor dataset (.npz)")
+            raise ValueError(
+                f"the model takes {len(self.sources)} inputs; images feed one: give a tensor dataset (.npz)"
+            )
         if tuple(image_shape) != self.source.shape[1:]:
             raise ValueError(f"dataset images are {tuple(image_shape)}, the model takes {self.source.shape[1:]}")
 
@@ -127,8 +129,10 @@ class Runner:
             raise ValueError(f"the dataset has inputs {names}, the model takes {self.source_names}")
         for model_input, feed in enumerate(self._feeds):
             if tuple(specs[feed][1]) != self.sources[model_input].shape:
-                raise ValueError(f"dataset input {specs[feed][0]} is {list(specs[feed][1])}, the model's "
-                                 f"{self.source_names[model_input]} takes {list(self.sources[model_input].shape)}")
+                raise ValueError(
+                    f"dataset input {specs[feed][0]} is {list(specs[feed][1])}, the model's "
+                    f"{self.source_names[model_input]} takes {list(self.sources[model_input].shape)}"
+                )
 
     def outputs(self, images: np.ndarray) -> np.ndarray:
         """Dequantized outputs (n, width) for a batch of uint8 images, every output side by side."""
@@ -194,15 +198,21 @@ class _OutputSums:
         norms = np.linalg.norm(ours, axis=1) * np.linalg.norm(theirs, axis=1)
         dots = np.einsum("ij,ij->i", ours, theirs)
         both_zero = ~ours.any(axis=1) & ~theirs.any(axis=1)  # two silent outputs agree exactly
-        self.cosine += float(np.where(both_zero, 1.0, np.divide(dots, norms, out=np.zeros_like(dots), where=norms > 0)).sum())
+        self.cosine += float(
+            np.where(both_zero, 1.0, np.divide(dots, norms, out=np.zeros_like(dots), where=norms > 0)).sum()
+        )
         if self.slot.classifier:
             self.agree += int((ours.argmax(axis=1) == theirs.argmax(axis=1)).sum())
 
     def result(self, images: int) -> OutputFidelity:
         return OutputFidelity(
-            name=self.slot.name, values=self.slot.values, snr_db=snr_db(self.signal, self.noise),
-            cosine=self.cosine / images, mean_abs_error=self.abs_sum / (images * max(1, self.slot.values)),
-            max_abs_error=self.abs_max, top1_agreement=self.agree / images if self.slot.classifier else None,
+            name=self.slot.name,
+            values=self.slot.values,
+            snr_db=snr_db(self.signal, self.noise),
+            cosine=self.cosine / images,
+            mean_abs_error=self.abs_sum / (images * max(1, self.slot.values)),
+            max_abs_error=self.abs_max,
+            top1_agreement=self.agree / images if self.slot.classifier else None,
         )
 
 
@@ -270,7 +280,9 @@ class Scorer:
             self.hits += [int(hit[:, :n].any(axis=1).sum()) for n in (1, 3, 5)]
         if reference is not None:
             if reference.shape != outputs.shape:
-                raise ValueError(f"reference outputs are {reference.shape[1:]} per image, this cell's are {outputs.shape[1:]}")
+                raise ValueError(
+                    f"reference outputs are {reference.shape[1:]} per image, this cell's are {outputs.shape[1:]}"
+                )
             if not self.sums:
                 self.sums = [_OutputSums(slot) for slot in self.slots]
             for sums in self.sums:
@@ -299,9 +311,12 @@ class Scorer:
         outputs = tuple(s.result(self.compared) for s in self.sums)
         values = sum(o.values for o in outputs)
         return Fidelity(
-            top1_agreement=outputs[0].top1_agreement, mean_abs_error=sum(s.abs_sum for s in self.sums) / (self.compared * max(1, values)),
-            max_abs_error=max(o.max_abs_error for o in outputs), count=self.compared,
-            snr_db=min(o.snr_db for o in outputs), outputs=outputs,
+            top1_agreement=outputs[0].top1_agreement,
+            mean_abs_error=sum(s.abs_sum for s in self.sums) / (self.compared * max(1, values)),
+            max_abs_error=max(o.max_abs_error for o in outputs),
+            count=self.compared,
+            snr_db=min(o.snr_db for o in outputs),
+            outputs=outputs,
         )
 
 

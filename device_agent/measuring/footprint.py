@@ -87,8 +87,14 @@ class Footprint:
         self._sampler = None
         steps = [v for v in (self.init, self.first, self.overall) if v > 0]
         peak = max([peak, *steps])
-        return Memory(init_rss_mb=self.init or rss, peak_rss_mb=peak, baseline_rss_mb=self.baseline, first_rss_mb=self.first,
-                      overall_rss_mb=self.overall, peak_source=self._source)
+        return Memory(
+            init_rss_mb=self.init or rss,
+            peak_rss_mb=peak,
+            baseline_rss_mb=self.baseline,
+            first_rss_mb=self.first,
+            overall_rss_mb=self.overall,
+            peak_source=self._source,
+        )
 
     def close(self) -> None:
         if self._sampler is not None:

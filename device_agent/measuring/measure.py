@@ -31,7 +31,9 @@ class Samples:
     timed_ms: tuple[float, ...]
 
 
-def run_timing_loop(invoke: Callable[[], None], params: LatencyParams, listener: LatencyListener | None = None) -> Samples:
+def run_timing_loop(
+    invoke: Callable[[], None], params: LatencyParams, listener: LatencyListener | None = None
+) -> Samples:
     listener = listener or LatencyListener()
     clock = time.perf_counter
     warmup: list[float] = []
@@ -88,9 +90,15 @@ def summarize(samples: tuple[float, ...] | list[float]) -> Summary:
     mean = sum(ordered) / n
     variance = sum((s - mean) ** 2 for s in ordered) / n
     return Summary(
-        mean=mean, std=math.sqrt(variance), min=ordered[0], max=ordered[-1],
-        p50=percentile(ordered, 50), p90=percentile(ordered, 90), p95=percentile(ordered, 95),
-        p99=percentile(ordered, 99), count=n,
+        mean=mean,
+        std=math.sqrt(variance),
+        min=ordered[0],
+        max=ordered[-1],
+        p50=percentile(ordered, 50),
+        p90=percentile(ordered, 90),
+        p95=percentile(ordered, 95),
+        p99=percentile(ordered, 99),
+        count=n,
     )
 
 

@@ -39,26 +39,36 @@ _DELEGATE_EVENTS = DELEGATE_OPERATOR_INVOKE_EVENT | DELEGATE_PROFILED_OPERATOR_I
 INVOKE_TAG = "Invoke"
 
 
-def profile(root: Path, model_path: str, total_ops: int, spec: backends.BackendSpec, classic_delegate: bool) -> OpProfile:
+def profile(
+    root: Path, model_path: str, total_ops: int, spec: backends.BackendSpec, classic_delegate: bool
+) -> OpProfile:
     """The per-node profile of ``PROFILE_RUNS`` invokes, or a profile with only a note."""
     if spec.kind == "nnapi" or classic_delegate:
-        return OpProfile(note=f"no per-op profile for {spec.name} here: it runs through a classic delegate library, "
-                              "and the TFLite interpreter's Python API has no profiler")
+        return OpProfile(
+            note=f"no per-op profile for {spec.name} here: it runs through a classic delegate library, "
+            "and the TFLite interpreter's Python API has no profiler"
+        )
     try:
         opened = litert_cell.open_litert(root, spec)
     except BackendUnavailable as e:
-        return OpProfile(note=f"no per-op profile: LiteRT, whose CompiledModel has the profiler, is not usable here ({e})")
+        return OpProfile(
+            note=f"no per-op profile: LiteRT, whose CompiledModel has the profiler, is not usable here ({e})"
+        )
     engine = f"LiteRT {opened.setup.version} CompiledModel, {_target(spec)}"
     opaque = {**opened.plan.opaque, RUNTIME_OPTIONS: "enable_profiling = true\n"}
     try:
         model = CompiledModel(opened.library, model_path, total_ops, opened.folders, opened.plan.accelerators, opaque)
     except LiteRtError as e:
-        return OpProfile(engine=engine, note=f"no per-op profile: LiteRT cannot compile the model with profiling on ({e})")
+        return OpProfile(
+            engine=engine, note=f"no per-op profile: LiteRT cannot compile the model with profiling on ({e})"
+        )
     try:
         started = time.perf_counter()
         model.invoke()  # the first run outside the profile, as the timed samples keep theirs apart
         first_ms = (time.perf_counter() - started) * 1000.0
-        return replace(summarize(_profiled_runs(opened.library, model), engine), first_ms=first_ms)  # the tags live in the profiler
+        return replace(
+            summarize(_profiled_runs(opened.library, model), engine), first_ms=first_ms
+        )  # the tags live in the profiler
     except (LiteRtError, RuntimeError) as e:
         return OpProfile(engine=engine, note=f"no per-op profile: {engine} {REFUSED} ({e})")
     finally:
@@ -110,7 +120,9 @@ def summarize(events: Iterable[ProfiledEvent], engine: str) -> OpProfile:
         entry = totals.setdefault(key, [0, 0.0])
         entry[0] += 1
         entry[1] += event.elapsed_time_us
-    ops = tuple(OpTime(index=index, name=name, source=source, runs=int(runs), total_ms=total / 1000.0)
-                for (source, index, name), (runs, total) in totals.items())
+    ops = tuple(
+        OpTime(index=index, name=name, source=source, runs=int(runs), total_ms=total / 1000.0)
+        for (source, index, name), (runs, total) in totals.items()
+    )
     note = "" if ops else "the profiler recorded no per-node events for this accelerator"
     return OpProfile(engine=engine, runs=invokes, invoke_ms=invoke_us / 1000.0, ops=ops, note=note)

@@ -53,9 +53,13 @@ class SegmentCollector:
 
     def __post_init__(self) -> None:
         if len(self.output.shape) != 4 or self.output.shape[0] != 1:
-            raise ValueError(f"output {self.output.name} is {list(self.output.shape)}, not a [1, height, width, classes] mask")
+            raise ValueError(
+                f"output {self.output.name} is {list(self.output.shape)}, not a [1, height, width, classes] mask"
+            )
         if tuple(self.masks.shape[1:]) != tuple(self.output.shape[1:3]):
-            raise ValueError(f"the masks are {tuple(self.masks.shape[1:])}, output {self.output.name} is {self.output.shape[1:3]}")
+            raise ValueError(
+                f"the masks are {tuple(self.masks.shape[1:])}, output {self.output.name} is {self.output.shape[1:3]}"
+            )
         self.confusion = np.zeros((self.classes, self.classes), dtype=np.int64)
 
     def add(self, outputs: np.ndarray, first_image: int) -> None:
@@ -110,8 +114,12 @@ class PostProcessCollector:
         for i, row in enumerate(outputs):
             n = int(np.clip(self.count.rows(row[None])[0, 0], 0, self.scores.stop - self.scores.start))
             boxes = self.boxes.rows(row[None]).reshape(-1, 4)[:n]
-            self.found.keep(first_image + i, self.classes.rows(row[None])[0, :n], self.scores.rows(row[None])[0, :n],
-                            np.clip(boxes, 0.0, 1.0))
+            self.found.keep(
+                first_image + i,
+                self.classes.rows(row[None])[0, :n],
+                self.scores.rows(row[None])[0, :n],
+                np.clip(boxes, 0.0, 1.0),
+            )
 
     def evidence(self) -> TaskEvidence:
         return self.found.evidence()
@@ -131,7 +139,9 @@ class RawHeadCollector:
     def __post_init__(self) -> None:
         shape = self.head.shape
         if len(shape) != 3 or shape[0] != 1 or min(shape[1:]) < 5:
-            raise ValueError(f"output {self.head.name} is {list(shape)}, not a [1, 4 + classes, candidates] detection head")
+            raise ValueError(
+                f"output {self.head.name} is {list(shape)}, not a [1, 4 + classes, candidates] detection head"
+            )
 
     def _candidates(self, row: np.ndarray) -> np.ndarray:
         _, a, b = self.head.shape
@@ -147,8 +157,19 @@ class RawHeadCollector:
             xywh, classes, scores = candidates[keep, :4].astype(np.float64), classes[keep], scores[keep]
             if len(xywh) and np.abs(xywh).max() > 2.0:
                 xywh = xywh / np.array([self.input_size[1], self.input_size[0]] * 2)
-            boxes = np.stack([xywh[:, 1] - xywh[:, 3] / 2, xywh[:, 0] - xywh[:, 2] / 2,
-                              xywh[:, 1] + xywh[:, 3] / 2, xywh[:, 0] + xywh[:, 2] / 2], axis=1) if len(xywh) else xywh
+            boxes = (
+                np.stack(
+                    [
+                        xywh[:, 1] - xywh[:, 3] / 2,
+                        xywh[:, 0] - xywh[:, 2] / 2,
+                        xywh[:, 1] + xywh[:, 3] / 2,
+                        xywh[:, 0] + xywh[:, 2] / 2,
+                    ],
+                    axis=1,
+                )
+                if len(xywh)
+                else xywh
+            )
             kept = nms(boxes, scores, classes, NMS_IOU)
             self.found.keep(first_image + i, classes[kept], scores[kept], np.clip(boxes[kept], 0.0, 1.0))
 
@@ -188,7 +209,9 @@ class PointsCollector:
         block = np.ascontiguousarray(self.output.rows(outputs), dtype="<f4")
         self.size += block.nbytes
         if self.size > MAX_EVIDENCE_BYTES:
-            raise ValueError(f"the keypoint outputs pass {MAX_EVIDENCE_BYTES >> 20} MB: evaluate fewer images (--limit)")
+            raise ValueError(
+                f"the keypoint outputs pass {MAX_EVIDENCE_BYTES >> 20} MB: evaluate fewer images (--limit)"
+            )
         self.rows.append(block)
 
     def evidence(self) -> TaskEvidence:
@@ -197,14 +220,17 @@ class PointsCollector:
         return TaskEvidence(task="keypoints", points=data.tobytes(), values=values)
 
 
-def collector(params: EvalParams, outputs: dict[str, TaskOutput], input_size: tuple[int, int],
-              masks: Path | None) -> Collector | None:
+def collector(
+    params: EvalParams, outputs: dict[str, TaskOutput], input_size: tuple[int, int], masks: Path | None
+) -> Collector | None:
     """The collector ``params`` asks for, reading the outputs it names; None for no task."""
     if not params.task:
         return None
     missing = [name for name in params.task_outputs if name not in outputs]
     if missing or not params.task_outputs:
-        raise ValueError(f"task {params.task} reads outputs {list(params.task_outputs)}; the model has {sorted(outputs)}")
+        raise ValueError(
+            f"task {params.task} reads outputs {list(params.task_outputs)}; the model has {sorted(outputs)}"
+        )
     named = [outputs[name] for name in params.task_outputs]
     if params.task == "segment":
         if masks is None or params.task_classes < 1:

@@ -147,19 +147,30 @@ def prepare(store: FileStore, request: CellRequest, reporter: Reporter) -> Prepa
         if cache is not None:
             start_cache.prepare(cache, cold=request.start != "warm")
         try:
-            prepared = litert_cell.prepare(store.root, str(model_path), total_nodes, spec, on_runtime_loaded=footprint.start,
-                                           cache=cache)
+            prepared = litert_cell.prepare(
+                store.root, str(model_path), total_nodes, spec, on_runtime_loaded=footprint.start, cache=cache
+            )
         except litert_cell.CompileFailed as e:  # the accelerator refused this build: a fact about the pair, not a fault
             raise backends.BackendUnavailable(str(e)) from e
         except (LiteRtError, UnsupportedTensor) as e:
             raise CellFailure("delegate", str(e)) from e
         footprint.mark_init()
         return Prepared(prepared.model, len(model_bytes), prepared.init_ms, footprint, prepared.delegation)
-    return _prepare_interpreter(request, spec, str(model_path), len(model_bytes), inspection, total_nodes, reporter, footprint)
+    return _prepare_interpreter(
+        request, spec, str(model_path), len(model_bytes), inspection, total_nodes, reporter, footprint
+    )
 
 
-def _prepare_interpreter(request: CellRequest, spec: backends.BackendSpec, model_path: str, size: int, inspection: Any,
-                         total_nodes: int, reporter: Reporter, footprint: Footprint) -> Prepared:
+def _prepare_interpreter(
+    request: CellRequest,
+    spec: backends.BackendSpec,
+    model_path: str,
+    size: int,
+    inspection: Any,
+    total_nodes: int,
+    reporter: Reporter,
+    footprint: Footprint,
+) -> Prepared:
     """The TFLite interpreter with XNNPACK or a classic delegate library (GPU, NNAPI)."""
     library = backends.library_for(spec, request.gpu_delegate, request.nnapi_delegate)
     error = backends.library_error(library) if library else None  # here, in the worker: it may crash
@@ -168,7 +179,9 @@ def _prepare_interpreter(request: CellRequest, spec: backends.BackendSpec, model
     footprint.start()
     started = time.perf_counter()
     try:
-        interpreter = backends.make_interpreter(find_runtime(), model_path, spec, request.gpu_delegate, request.nnapi_delegate)
+        interpreter = backends.make_interpreter(
+            find_runtime(), model_path, spec, request.gpu_delegate, request.nnapi_delegate
+        )
     except Exception as e:
         _unless_missing_kernel(e)
         raise CellFailure("delegate", f"cannot apply {spec.name}: {e}") from e
@@ -178,15 +191,18 @@ def _prepare_interpreter(request: CellRequest, spec: backends.BackendSpec, model
     except Exception as e:
         _unless_missing_kernel(e)
         reason = str(e).strip() or f"{type(e).__name__} with no message from the runtime"
-        raise CellFailure("allocate", f"the runtime cannot prepare the model on {spec.name}: {reason} "
-                                      f"({memory_needs(inspection)})") from e
+        raise CellFailure(
+            "allocate", f"the runtime cannot prepare the model on {spec.name}: {reason} ({memory_needs(inspection)})"
+        ) from e
     init_ms = (time.perf_counter() - started) * 1000.0
     footprint.mark_init()
     name = "xnnpack" if spec.kind == "cpu" else spec.kind
     delegation = backends.delegation_coverage(interpreter, total_nodes, name)
     if spec.kind != "cpu" and delegation.delegated_nodes == 0:
-        raise backends.AcceleratorFallback(f"the {spec.kind} delegate took none of the model's {total_nodes} ops: it would run "
-                                  f"on the CPU kernels, so there is no {spec.name} figure")
+        raise backends.AcceleratorFallback(
+            f"the {spec.kind} delegate took none of the model's {total_nodes} ops: it would run "
+            f"on the CPU kernels, so there is no {spec.name} figure"
+        )
     return Prepared(interpreter, size, init_ms, footprint, delegation)
 
 
@@ -207,7 +223,9 @@ def time_invokes(prepared: Prepared, params: LatencyParams, reporter: Reporter) 
     reporter.progress("first_inference")
     for detail in interpreter.get_input_details():  # every input: a second one left unset would run on whatever it held
         source = tensor_info(detail)
-        interpreter.set_tensor(source.index, _random_input(source.shape, source.dtype, params.seed + source.index, bool(source.scale)))
+        interpreter.set_tensor(
+            source.index, _random_input(source.shape, source.dtype, params.seed + source.index, bool(source.scale))
+        )
     started = time.perf_counter()
     try:
         interpreter.invoke()
@@ -218,14 +236,27 @@ def time_invokes(prepared: Prepared, params: LatencyParams, reporter: Reporter) 
     reporter.progress("warmup")
     listener = measure.LatencyListener(
         on_warmup_end=lambda count: reporter.progress("measure"),
-        on_run_end=lambda index, ms: reporter.progress("measure", min(1.0, index / max(1, params.min_runs)), throttle=True),
+        on_run_end=lambda index, ms: reporter.progress(
+            "measure", min(1.0, index / max(1, params.min_runs)), throttle=True
+        ),
     )
     samples = measure.run_timing_loop(interpreter.invoke, params, listener)
     prepared.footprint.mark_overall()
     s = measure.summarize(samples.timed_ms)
     return LatencyStats(
-        init_ms=prepared.init_ms, first_ms=first_ms, mean=s.mean, std=s.std, min=s.min, p50=s.p50, p90=s.p90, p95=s.p95,
-        p99=s.p99, max=s.max, count=s.count, warmup_count=len(samples.warmup_ms), samples_ms=samples.timed_ms,
+        init_ms=prepared.init_ms,
+        first_ms=first_ms,
+        mean=s.mean,
+        std=s.std,
+        min=s.min,
+        p50=s.p50,
+        p90=s.p90,
+        p95=s.p95,
+        p99=s.p99,
+        max=s.max,
+        count=s.count,
+        warmup_count=len(samples.warmup_ms),
+        samples_ms=samples.timed_ms,
         warmup_total_ms=sum(samples.warmup_ms),
     )
 
@@ -245,8 +276,12 @@ class _Rate:
         elapsed = max(time.perf_counter() - self.started, 1e-9)
         rate = count / elapsed
         eta = (self.total - count) / rate if rate else 0.0
-        self.reporter.progress("evaluate", count / max(1, self.total),
-                               f"{count}/{self.total} images, {rate:.0f} images/s, {eta:.0f} s left", throttle=True)
+        self.reporter.progress(
+            "evaluate",
+            count / max(1, self.total),
+            f"{count}/{self.total} images, {rate:.0f} images/s, {eta:.0f} s left",
+            throttle=True,
+        )
 
 
 def run_evaluation(interpreter: Any, store: FileStore, params: EvalParams, reporter: Reporter) -> CellResult:
@@ -259,12 +294,10 @@ def run_evaluation(interpreter: Any, store: FileStore, params: EvalParams, repor
         with open_dataset(store.require(params.dataset_sha256), params.limit, _batch_size()) as data:
             run = _feed(runner, data)
             labels = data.labels()
-            scorer = evaluate.Scorer(np.where(labels >= 0, labels + params.label_offset, -1), runner.slots,
-                                     zero_rows_allowed=runner.detects)
-            if params.reference_outputs_sha256:
-                reference = evaluate.OutputsReader(store.require(params.reference_outputs_sha256))
-                if reference.shape != (data.count, runner.width):
-                    raise ValueError(f"reference outputs are {reference.shape}, this cell makes {(data.count, runner.width)}")
+            scorer = evaluate.Scorer(
+                np.where(labels >= 0, labels + params.label_offset, -1), runner.slots, zero_rows_allowed=runner.detects
+            )
+            reference = _reference(store, params.reference_outputs_sha256, (data.count, runner.width))
             if params.save_outputs:
                 writer = evaluate.OutputsWriter(store.new_partial(), (data.count, runner.width))
             task = _task_collector(runner, store, params)
@@ -284,16 +317,48 @@ def run_evaluation(interpreter: Any, store: FileStore, params: EvalParams, repor
     finally:
         if reference is not None:
             reference.close()
+    return _scored(scorer, runner, task, saved, seconds)
+
+
+def _reference(store: FileStore, sha256: str, shape: tuple[int, int]) -> evaluate.OutputsReader | None:
+    """The reference build's outputs for fidelity, checked to be this cell's shape."""
+    if not sha256:
+        return None
+    reference = evaluate.OutputsReader(store.require(sha256))
+    if reference.shape != shape:
+        reference.close()
+        raise ValueError(f"reference outputs are {reference.shape}, this cell makes {shape}")
+    return reference
+
+
+def _scored(
+    scorer: evaluate.Scorer, runner: evaluate.Runner, task: tasks.Collector | None, saved: str, seconds: float
+) -> CellResult:
+    """The evaluation's result; outputs with NaN, Inf or all zeros are never scored (BadNumerics)."""
     numerics = scorer.numerics()
     if numerics.bad:
-        raise BadNumerics(CellResult(status=CellStatus.NUMERICS, phase="evaluate", numerics=numerics, evaluated_images=scorer.seen,
-                                     error=f"outputs that cannot be scored: {numerics.describe()}; no accuracy or "
-                                           f"fidelity is given for this cell"))
+        raise BadNumerics(
+            CellResult(
+                status=CellStatus.NUMERICS,
+                phase="evaluate",
+                numerics=numerics,
+                evaluated_images=scorer.seen,
+                error=f"outputs that cannot be scored: {numerics.describe()}; no accuracy or "
+                f"fidelity is given for this cell",
+            )
+        )
     accuracy = scorer.accuracy()
-    return CellResult(status=CellStatus.OK, accuracy=accuracy, fidelity=scorer.fidelity(), outputs_sha256=saved,
-                      evaluate_seconds=seconds, evaluated_images=scorer.seen, predictions=scorer.predictions(runner.classes),
-                      accuracy_note="" if accuracy else "the dataset has no labels",
-                      task_evidence=task.evidence() if task is not None else None)
+    return CellResult(
+        status=CellStatus.OK,
+        accuracy=accuracy,
+        fidelity=scorer.fidelity(),
+        outputs_sha256=saved,
+        evaluate_seconds=seconds,
+        evaluated_images=scorer.seen,
+        predictions=scorer.predictions(runner.classes),
+        accuracy_note="" if accuracy else "the dataset has no labels",
+        task_evidence=task.evidence() if task is not None else None,
+    )
 
 
 def _feed(runner: evaluate.Runner, data: DatasetReader | TensorReader) -> Callable[[Any], np.ndarray]:
@@ -309,8 +374,10 @@ def _task_collector(runner: evaluate.Runner, store: FileStore, params: EvalParam
     """What the task asked for gathers its evidence from the outputs it names."""
     if not params.task:
         return None
-    named = {slot.name: tasks.TaskOutput(slot.name, slot.start, slot.stop, target.shape)
-             for slot, target in zip(runner.slots, runner.targets, strict=True)}
+    named = {
+        slot.name: tasks.TaskOutput(slot.name, slot.start, slot.stop, target.shape)
+        for slot, target in zip(runner.slots, runner.targets, strict=True)
+    }
     masks = store.require(params.task_labels_sha256) if params.task_labels_sha256 else None
     return tasks.collector(params, named, (runner.source.shape[1], runner.source.shape[2]), masks)
 
@@ -346,15 +413,32 @@ def run_cell(root: Path, request: CellRequest, reporter: Reporter) -> CellResult
     latency = time_invokes(prepared, request.latency or LatencyParams(), reporter)
     after = reference_loop_ms()
     memory = prepared.footprint.memory()  # the model's: before any dataset is read
-    result = CellResult(status=CellStatus.OK, phase="done", latency=latency, memory=memory, delegation=prepared.delegation,
-                        size_bytes=prepared.size_bytes, reference_before_ms=before, reference_after_ms=after)
+    result = CellResult(
+        status=CellStatus.OK,
+        phase="done",
+        latency=latency,
+        memory=memory,
+        delegation=prepared.delegation,
+        size_bytes=prepared.size_bytes,
+        reference_before_ms=before,
+        reference_after_ms=after,
+    )
     if request.evaluation is None:
         return result
     found = run_evaluation(prepared.interpreter, store, request.evaluation, reporter)
     memory = replace(memory, evaluate_peak_rss_mb=measure.read_memory_mb()[1])
-    return replace(result, memory=memory, accuracy=found.accuracy, fidelity=found.fidelity, outputs_sha256=found.outputs_sha256,
-                   evaluate_seconds=found.evaluate_seconds, evaluated_images=found.evaluated_images,
-                   accuracy_note=found.accuracy_note, predictions=found.predictions, task_evidence=found.task_evidence)
+    return replace(
+        result,
+        memory=memory,
+        accuracy=found.accuracy,
+        fidelity=found.fidelity,
+        outputs_sha256=found.outputs_sha256,
+        evaluate_seconds=found.evaluate_seconds,
+        evaluated_images=found.evaluated_images,
+        accuracy_note=found.accuracy_note,
+        predictions=found.predictions,
+        task_evidence=found.task_evidence,
+    )
 
 
 def with_op_profile(root: Path, request: CellRequest, result: CellResult, reporter: Reporter) -> CellResult:

@@ -78,8 +78,9 @@ def _probe(timeout_s: float, target: Callable[..., None], *args: object) -> str 
     return value if ok else f"{NOT_ANSWERED}{value}"
 
 
-def _one_answer(timeout_s: float, cancelled: Callable[[], bool], process_name: str, target: Callable[..., None],
-                *args: object) -> tuple[bool, Any]:
+def _one_answer(
+    timeout_s: float, cancelled: Callable[[], bool], process_name: str, target: Callable[..., None], *args: object
+) -> tuple[bool, Any]:
     """Start ``target`` in a worker and wait for the one object it sends: (True, it), or (False,
     what happened instead: it timed out, was cancelled, or died)."""
     process, receiver = forking.start(target, *args)
@@ -113,14 +114,18 @@ def _how_it_ended(process: BaseProcess) -> str:
 
 
 def _exit_reason(process: BaseProcess, phase: str) -> str:
-    return f"worker {_how_it_ended(process)} in phase {phase}" + ("" if (process.exitcode or 0) < 0 else " without a result")
+    return f"worker {_how_it_ended(process)} in phase {phase}" + (
+        "" if (process.exitcode or 0) < 0 else " without a result"
+    )
 
 
 class _Worker:
     """One cell's worker as the agent watches it: its events, its deadline, its last phase, and
     what it measured before the profile pass."""
 
-    def __init__(self, process: BaseProcess, receiver: Connection, timeout_s: float, cancelled: Callable[[], bool]) -> None:
+    def __init__(
+        self, process: BaseProcess, receiver: Connection, timeout_s: float, cancelled: Callable[[], bool]
+    ) -> None:
         self.process, self.receiver, self.timeout_s, self.cancelled = process, receiver, timeout_s, cancelled
         self.deadline = time.monotonic() + timeout_s
         self.phase = "start"
@@ -169,13 +174,17 @@ class _Worker:
 
     def outcome(self, result: CellResult | None) -> CellResult:
         """The result, or what the worker measured before a profile pass that ended it, or why it died."""
-        if self.measured is not None and (result is None or (result.status is CellStatus.FAILED and result.phase == "op_profile")):
+        if self.measured is not None and (
+            result is None or (result.status is CellStatus.FAILED and result.phase == "op_profile")
+        ):
             reason = result.error if result is not None else _exit_reason(self.process, self.phase)
             return _without_profile(self.measured, reason)  # timed out, cancelled or crashed in the profile pass
         return result if result is not None else failed(self.phase, _exit_reason(self.process, self.phase))
 
 
-def run_job(root: str, request: CellRequest, cancelled: Callable[[], bool] = lambda: False) -> Iterator[Progress | CellResult]:
+def run_job(
+    root: str, request: CellRequest, cancelled: Callable[[], bool] = lambda: False
+) -> Iterator[Progress | CellResult]:
     """Yield the worker's progress events and then one result, whatever the worker does."""
     timeout_s = request.timeout_seconds or DEFAULT_CELL_TIMEOUT_S
     process, receiver = forking.start(worker.run_in_child, root, request)
@@ -204,15 +213,28 @@ def warm_start(root: str, request: CellRequest, cancelled: Callable[[], bool] = 
         return WarmStart(note=start_cache.NO_CACHE)
     written = cache.files_bytes()
     if written == 0:
-        return WarmStart(cache=cache.kind, note=f"the cold start wrote nothing to the {cache.kind}: a later launch "
-                                                "starts as cold as the first")
-    answered, value = _one_answer(request.timeout_seconds or DEFAULT_CELL_TIMEOUT_S, cancelled, "its worker",
-                                  worker.warm_start_in_child, root, request)
+        return WarmStart(
+            cache=cache.kind,
+            note=f"the cold start wrote nothing to the {cache.kind}: a later launch starts as cold as the first",
+        )
+    answered, value = _one_answer(
+        request.timeout_seconds or DEFAULT_CELL_TIMEOUT_S,
+        cancelled,
+        "its worker",
+        worker.warm_start_in_child,
+        root,
+        request,
+    )
     start_cache.trim(Path(root), start_cache.MAX_CACHE_BYTES, keep=frozenset({request.model_sha256}))
     outcome = value if answered else WarmStart(note=f"the warm start {value}")
     return replace(outcome, cache=cache.kind, cache_bytes=written)
 
 
 def _without_profile(measured: CellResult, reason: str) -> CellResult:
-    return replace(measured, op_profile=OpProfile(note=f"no per-op profile: the profile pass ended the worker ({reason}); "
-                                                        "the cell's figures were measured before it"))
+    return replace(
+        measured,
+        op_profile=OpProfile(
+            note=f"no per-op profile: the profile pass ended the worker ({reason}); "
+            "the cell's figures were measured before it"
+        ),
+    )

@@ -59,8 +59,9 @@ class ProbeCache:
                 self._entries = {}
         return self._entries
 
-    def get(self, key: str, stamp: Signature | None, probe: Callable[[], str | None],
-            answered: Callable[[str | None], bool]) -> str | None:
+    def get(
+        self, key: str, stamp: Signature | None, probe: Callable[[], str | None], answered: Callable[[str | None], bool]
+    ) -> str | None:
         """The kept answer for ``key`` when its file is unchanged, else ``probe()`` (kept if answered)."""
         if stamp is None:
             return probe()

@@ -100,6 +100,7 @@ Handler = TypeVar("Handler", bound=Callable[..., object])
 def _tracked(method: Handler) -> Handler:
     """Count a unary or streaming RPC as activity from its start to its last message."""
     if inspect.isgeneratorfunction(method):
+
         @functools.wraps(method)
         def stream(self: AgentServicer, request: object, context: grpc.ServicerContext) -> Iterator[object]:
             self.activity.begin()
@@ -107,6 +108,7 @@ def _tracked(method: Handler) -> Handler:
                 yield from method(self, request, context)
             finally:
                 self.activity.end()
+
         return stream  # type: ignore[return-value]
 
     @functools.wraps(method)
@@ -116,6 +118,7 @@ def _tracked(method: Handler) -> Handler:
             return method(self, request, context)
         finally:
             self.activity.end()
+
     return unary  # type: ignore[return-value]
 
 
@@ -139,16 +142,23 @@ class _TokenInterceptor(grpc.ServerInterceptor):
         def deny(request: Any, context: grpc.ServicerContext) -> Any:
             context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong session token")
 
-        kind = ("stream" if handler.request_streaming else "unary") + "_" + ("stream" if handler.response_streaming else "unary")
+        kind = (
+            ("stream" if handler.request_streaming else "unary")
+            + "_"
+            + ("stream" if handler.response_streaming else "unary")
+        )
         return getattr(grpc, f"{kind}_rpc_method_handler")(deny)
 
 
 def _abort(context: grpc.ServicerContext, error: DeviceAgentError) -> NoReturn:
     """Map the agent's errors to status codes (the client maps them back)."""
     codes: tuple[tuple[type[DeviceAgentError], grpc.StatusCode], ...] = (
-        (NotInStore, grpc.StatusCode.NOT_FOUND), (TooLarge, grpc.StatusCode.RESOURCE_EXHAUSTED),
-        (Mismatch, grpc.StatusCode.DATA_LOSS), (InvalidRequest, grpc.StatusCode.INVALID_ARGUMENT),
-        (InvalidName, grpc.StatusCode.INVALID_ARGUMENT), (WireError, grpc.StatusCode.INVALID_ARGUMENT),
+        (NotInStore, grpc.StatusCode.NOT_FOUND),
+        (TooLarge, grpc.StatusCode.RESOURCE_EXHAUSTED),
+        (Mismatch, grpc.StatusCode.DATA_LOSS),
+        (InvalidRequest, grpc.StatusCode.INVALID_ARGUMENT),
+        (InvalidName, grpc.StatusCode.INVALID_ARGUMENT),
+        (WireError, grpc.StatusCode.INVALID_ARGUMENT),
     )
     code = next((c for kind, c in codes if isinstance(error, kind)), grpc.StatusCode.INTERNAL)
     context.abort(code, str(error))
@@ -159,18 +169,26 @@ def _litert_availability(root: Path, spec: backends.BackendSpec, probes: ProbeCa
     """Why LiteRT cannot run this backend's accelerator (None: it can), probed once per provisioned
     release and accelerator kind (gpu and gpu-fp32 load the same accelerator), kept across sessions
     (``probe_cache``): each probe loads the accelerator in a throwaway process."""
-    stamp = signature(accelerators.litert_folder(root) / accelerators.MANIFEST)  # None: nothing provisioned, cheap to say
+    stamp = signature(
+        accelerators.litert_folder(root) / accelerators.MANIFEST
+    )  # None: nothing provisioned, cheap to say
     return probes.get(f"litert:{spec.kind}", stamp, lambda: probe_litert(str(root), spec.name), answered)
 
 
 def _library_availability(library: str, probes: ProbeCache) -> str | None:
     """Whether a delegate library loads (None: it does); kept across sessions when it is a file
     here, asked each time when the loader finds it by name."""
-    return probes.get(f"library:{library}", signature(Path(library)) if os.path.isabs(library) else None,
-                      lambda: probe_library(library), answered)
+    return probes.get(
+        f"library:{library}",
+        signature(Path(library)) if os.path.isabs(library) else None,
+        lambda: probe_library(library),
+        answered,
+    )
 
 
-def _probe_for(spec: backends.BackendSpec, config: AgentConfig, root: Path, probes: ProbeCache) -> Callable[[], str | None] | None:
+def _probe_for(
+    spec: backends.BackendSpec, config: AgentConfig, root: Path, probes: ProbeCache
+) -> Callable[[], str | None] | None:
     """What must be loaded to tell whether this backend runs here (None: nothing)."""
     library = backends.library_for(spec, config.gpu_delegate, config.nnapi_delegate)
     if library:
@@ -190,8 +208,11 @@ def _backends(config: AgentConfig, root: Path, probes: ProbeCache, runtime_error
         names.insert(2, f"cpu{deviceinfo.cores()}")
     specs = {name: backends.parse_backend(name) for name in names}
     platform = {name: backends.platform_availability(spec, facts) for name, spec in specs.items()}
-    probing = {name: probe for name, spec in specs.items()
-               if platform[name][0] and (probe := _probe_for(spec, config, root, probes)) is not None}
+    probing = {
+        name: probe
+        for name, spec in specs.items()
+        if platform[name][0] and (probe := _probe_for(spec, config, root, probes)) is not None
+    }
     with futures.ThreadPoolExecutor(max_workers=max(1, len(probing)), thread_name_prefix="probe") as pool:
         pending = {name: pool.submit(probe) for name, probe in probing.items()}
         errors = {name: future.result() for name, future in pending.items()}
@@ -201,8 +222,11 @@ def _backends(config: AgentConfig, root: Path, probes: ProbeCache, runtime_error
         error = errors.get(name)
         if error is not None:
             available = False
-            reason = (backends.missing_library_reason(spec, facts, error) if backends.library_for(spec, config.gpu_delegate,
-                      config.nnapi_delegate) else ("emulated device: " if facts.emulated else "") + error)
+            reason = (
+                backends.missing_library_reason(spec, facts, error)
+                if backends.library_for(spec, config.gpu_delegate, config.nnapi_delegate)
+                else ("emulated device: " if facts.emulated else "") + error
+            )
         if available and runtime_error:
             available, reason = False, runtime_error
         reported.append(Backend(name, available, reason))
@@ -220,9 +244,20 @@ def device_info(config: AgentConfig, root: Path, probes: ProbeCache | None = Non
     summary = deviceinfo.summary()
     reported = _backends(config, root, probes or ProbeCache(root), "" if runtime_name else runtime_version)
     return DeviceInfo(
-        agent_version=__version__, runtime=runtime_name, runtime_version=runtime_version, python=platform.python_version(),
-        abi=summary.abi, cores=deviceinfo.cores(), android=facts.android, sdk=facts.sdk, model=summary.model, soc=summary.soc,
-        properties=summary.properties, backends=reported, root=str(root), store_free_bytes=free_bytes(root),
+        agent_version=__version__,
+        runtime=runtime_name,
+        runtime_version=runtime_version,
+        python=platform.python_version(),
+        abi=summary.abi,
+        cores=deviceinfo.cores(),
+        android=facts.android,
+        sdk=facts.sdk,
+        model=summary.model,
+        soc=summary.soc,
+        properties=summary.properties,
+        backends=reported,
+        root=str(root),
+        store_free_bytes=free_bytes(root),
     )
 
 
@@ -238,11 +273,15 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
         self._probes = ProbeCache(self.store.root)
 
     @_tracked
-    def GetDeviceInfo(self, request: agent_pb2.DeviceInfoRequest, context: grpc.ServicerContext) -> agent_pb2.DeviceInfo:
+    def GetDeviceInfo(
+        self, request: agent_pb2.DeviceInfoRequest, context: grpc.ServicerContext
+    ) -> agent_pb2.DeviceInfo:
         return to_message(device_info(self.config, self.store.root, self._probes))
 
     @_tracked
-    def GetStoreStatus(self, request: agent_pb2.StoreStatusRequest, context: grpc.ServicerContext) -> agent_pb2.StoreStatus:
+    def GetStoreStatus(
+        self, request: agent_pb2.StoreStatusRequest, context: grpc.ServicerContext
+    ) -> agent_pb2.StoreStatus:
         return to_message(self.store.status())
 
     @_tracked
@@ -254,7 +293,9 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
         return agent_pb2.StatFileResponse(exists=stat.exists, size_bytes=stat.size_bytes)
 
     @_tracked
-    def UploadFile(self, request_iterator: Iterator[agent_pb2.UploadChunk], context: grpc.ServicerContext) -> agent_pb2.UploadResponse:
+    def UploadFile(
+        self, request_iterator: Iterator[agent_pb2.UploadChunk], context: grpc.ServicerContext
+    ) -> agent_pb2.UploadResponse:
         first = next(request_iterator, None)
         if first is None:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "empty upload")
@@ -295,14 +336,19 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
             job = self._validated(from_message(request, CellRequest))
         except DeviceAgentError as e:
             _abort(context, e)
-        available, reason = backends.platform_availability(backends.parse_backend(job.backend), deviceinfo.platform_facts())
+        available, reason = backends.platform_availability(
+            backends.parse_backend(job.backend), deviceinfo.platform_facts()
+        )
         if not available:
             yield event_message(CellResult(status=CellStatus.UNAVAILABLE, error=reason, phase="start"))
             return
         with self._one_cell_at_a_time:
-            for event in run_job(str(self.store.root), self._profile_refusals.request(job),
-                                 cancelled=lambda: not context.is_active()):
-                yield event_message(self._profile_refusals.result(job, event) if isinstance(event, CellResult) else event)
+            for event in run_job(
+                str(self.store.root), self._profile_refusals.request(job), cancelled=lambda: not context.is_active()
+            ):
+                yield event_message(
+                    self._profile_refusals.result(job, event) if isinstance(event, CellResult) else event
+                )
 
     def _validated(self, job: CellRequest) -> CellRequest:
         """Every name resolvable, every setting possible; defaults filled in from the agent's config."""
@@ -318,17 +364,26 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
         start = job.start or "cold"
         if start not in START_KINDS:
             raise InvalidRequest(f"start must be one of {', '.join(START_KINDS)}, got {job.start[:40]!r}")
-        return replace(job, start=start, gpu_delegate=job.gpu_delegate or self.config.gpu_delegate,
-                       nnapi_delegate=job.nnapi_delegate or self.config.nnapi_delegate)
+        return replace(
+            job,
+            start=start,
+            gpu_delegate=job.gpu_delegate or self.config.gpu_delegate,
+            nnapi_delegate=job.nnapi_delegate or self.config.nnapi_delegate,
+        )
 
 
-def create_server(config: AgentConfig, address: str = "127.0.0.1:0", activity: Activity | None = None) -> tuple[grpc.Server, int]:
+def create_server(
+    config: AgentConfig, address: str = "127.0.0.1:0", activity: Activity | None = None
+) -> tuple[grpc.Server, int]:
     """A started server on ``address`` (port 0 picks a free one); returns it and its port."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=8),
         interceptors=[_TokenInterceptor(config.token)],
-        options=[("grpc.max_send_message_length", MAX_MESSAGE_BYTES), ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                 ("grpc.so_reuseport", 0)],  # no other process may bind the agent's port too and take its calls
+        options=[
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.so_reuseport", 0),
+        ],  # no other process may bind the agent's port too and take its calls
     )
     agent_pb2_grpc.add_AgentServicer_to_server(AgentServicer(config, activity), server)
     health_servicer = HealthServicer()

@@ -55,8 +55,15 @@ class DatasetHeader:
         return self.count * self.image_bytes
 
     def footer(self) -> bytes:
-        text = json.dumps({"format": FORMAT, "count": self.count, "height": self.height, "width": self.width,
-                           "channels": self.channels}).encode()
+        text = json.dumps(
+            {
+                "format": FORMAT,
+                "count": self.count,
+                "height": self.height,
+                "width": self.width,
+                "channels": self.channels,
+            }
+        ).encode()
         return text + TRAILER.pack(len(text), MAGIC)
 
 
@@ -163,8 +170,13 @@ class TensorHeader:
         return self.count * self.sample_bytes
 
     def footer(self) -> bytes:
-        text = json.dumps({"format": FORMAT, "count": self.count, "inputs": [
-            {"name": s.name, "dtype": s.dtype, "shape": list(s.shape)} for s in self.inputs]}).encode()
+        text = json.dumps(
+            {
+                "format": FORMAT,
+                "count": self.count,
+                "inputs": [{"name": s.name, "dtype": s.dtype, "shape": list(s.shape)} for s in self.inputs],
+            }
+        ).encode()
         return text + TRAILER.pack(len(text), TENSOR_MAGIC)
 
 
@@ -190,12 +202,18 @@ def read_tensor_header(handle: BinaryIO, size: int) -> TensorHeader:
     if magic != TENSOR_MAGIC:
         raise InvalidRequest("the dataset file holds images, not tensors")
     try:
-        specs = tuple(TensorSpec(str(i["name"]), str(np.dtype(str(i["dtype"])).name), tuple(int(d) for d in i["shape"]))
-                      for i in data["inputs"])
+        specs = tuple(
+            TensorSpec(str(i["name"]), str(np.dtype(str(i["dtype"])).name), tuple(int(d) for d in i["shape"]))
+            for i in data["inputs"]
+        )
         header = TensorHeader(int(data["count"]), specs)
     except (ValueError, KeyError, TypeError) as e:
         raise InvalidRequest(f"the dataset file's footer is damaged: {e}") from e
-    if not specs or any(d < 1 for s in specs for d in s.shape) or header.labels_offset + 4 * header.count + length + TRAILER.size != size:
+    if (
+        not specs
+        or any(d < 1 for s in specs for d in s.shape)
+        or header.labels_offset + 4 * header.count + length + TRAILER.size != size
+    ):
         raise InvalidRequest("the dataset file's size does not match its footer (truncated?)")
     return header
 

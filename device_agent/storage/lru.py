@@ -27,8 +27,12 @@ def entries(paths: Iterable[Path], size: Callable[[Path], int]) -> list[Entry]:
     return found
 
 
-def within_budget(found: list[Entry], max_bytes: int, pinned: Callable[[Entry], bool],
-                  allowed: Callable[[Entry], bool] = lambda entry: True) -> tuple[list[Entry], list[Entry]]:
+def within_budget(
+    found: list[Entry],
+    max_bytes: int,
+    pinned: Callable[[Entry], bool],
+    allowed: Callable[[Entry], bool] = lambda entry: True,
+) -> tuple[list[Entry], list[Entry]]:
     """(kept, removed): newest first, an entry stays if pinned, or if allowed and it still fits
     in ``max_bytes`` with those kept before it (pinned ones count against the budget too)."""
     kept: list[Entry] = []
@@ -48,5 +52,9 @@ def response(kept: list[Entry], removed: list[Entry]) -> PruneResponse:
 
 
 def combined(first: PruneResponse, second: PruneResponse) -> PruneResponse:
-    return PruneResponse(first.removed_files + second.removed_files, first.removed_bytes + second.removed_bytes,
-                         first.kept_files + second.kept_files, first.kept_bytes + second.kept_bytes)
+    return PruneResponse(
+        first.removed_files + second.removed_files,
+        first.removed_bytes + second.removed_bytes,
+        first.kept_files + second.kept_files,
+        first.kept_bytes + second.kept_bytes,
+    )

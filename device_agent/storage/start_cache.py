@@ -30,8 +30,10 @@ from device_agent.storage import lru
 
 FOLDER = "caches"
 MAX_CACHE_BYTES = 512 * 1024 * 1024  # every cell's caches together, between prunes
-NO_CACHE = ("no start cache: the TFLite interpreter keeps nothing on disk between launches, so every start of "
-            "this cell is a cold one")
+NO_CACHE = (
+    "no start cache: the TFLite interpreter keeps nothing on disk between launches, so every start of "
+    "this cell is a cold one"
+)
 _UNSAFE = ('"', "\\", "\n", "\r")  # a folder name that cannot be written into LiteRT's option text as it is
 
 
@@ -72,8 +74,7 @@ def prepare(cache: StartCache, cold: bool) -> None:
 
 def gpu_options(cache: StartCache) -> str:
     """The GPU accelerator's option lines that write (and later read) its program cache."""
-    return (f'serialization_dir = "{cache.folder}"\nmodel_cache_key = "{cache.key}"\n'
-            "serialize_program_cache = true\n")
+    return f'serialization_dir = "{cache.folder}"\nmodel_cache_key = "{cache.key}"\nserialize_program_cache = true\n'
 
 
 def applied(options: dict[str, str], accelerators: int, cache: StartCache) -> tuple[dict[str, str], str]:
@@ -98,15 +99,20 @@ def folder_bytes(folder: Path) -> int:
     return total
 
 
-def trim(root: Path, max_bytes: int, models: set[str] | None = None, keep: frozenset[str] = frozenset()) -> PruneResponse:
+def trim(
+    root: Path, max_bytes: int, models: set[str] | None = None, keep: frozenset[str] = frozenset()
+) -> PruneResponse:
     """Remove the caches of models not in ``models`` (None: any model), then the least recently
     used models' caches beyond ``max_bytes``; never those of a model in ``keep``."""
     base = root_folder(root)
     if not base.is_dir():
         return PruneResponse(0, 0, 0, 0)
-    kept, removed = lru.within_budget(lru.entries(base.iterdir(), folder_bytes), max_bytes,
-                                      pinned=lambda entry: entry.path.name in keep,
-                                      allowed=lambda entry: models is None or entry.path.name in models)
+    kept, removed = lru.within_budget(
+        lru.entries(base.iterdir(), folder_bytes),
+        max_bytes,
+        pinned=lambda entry: entry.path.name in keep,
+        allowed=lambda entry: models is None or entry.path.name in models,
+    )
     for entry in removed:
         shutil.rmtree(entry.path, ignore_errors=True)
     return lru.response(kept, removed)

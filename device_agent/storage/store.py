@@ -95,14 +95,18 @@ class FileStore:
         then the start caches of the models gone, and the oldest caches beyond what the budget leaves."""
         keep = set(request.keep_sha256)
         oldest_allowed = time.time() - request.max_age_days * 86400 if request.max_age_days > 0 else 0.0
-        kept, removed = lru.within_budget(lru.entries(self.files.iterdir(), lambda path: path.stat().st_size),
-                                          request.max_bytes, pinned=lambda entry: entry.path.name in keep,
-                                          allowed=lambda entry: entry.mtime >= oldest_allowed)
+        kept, removed = lru.within_budget(
+            lru.entries(self.files.iterdir(), lambda path: path.stat().st_size),
+            request.max_bytes,
+            pinned=lambda entry: entry.path.name in keep,
+            allowed=lambda entry: entry.mtime >= oldest_allowed,
+        )
         for entry in removed:
             entry.path.unlink(missing_ok=True)
         files = lru.response(kept, removed)
-        caches = start_cache.trim(self.root, max(0, request.max_bytes - files.kept_bytes), {e.path.name for e in kept},
-                                  frozenset(keep))
+        caches = start_cache.trim(
+            self.root, max(0, request.max_bytes - files.kept_bytes), {e.path.name for e in kept}, frozenset(keep)
+        )
         return lru.combined(files, caches)
 
     def status(self) -> StoreStatus:

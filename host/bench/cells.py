@@ -24,8 +24,15 @@ class BenchListener(ConversionListener, Protocol):
     def repeat_done(self, key: CellKey, repeat: RepeatRecord) -> None: ...
 
 
-def cell_request(measurement: Measurement, delegates: AgentOptions, inputs: PreparedInputs, mode: str, backend: str,
-                 reference_outputs: str, cpu_mask: int = 0) -> CellRequest:
+def cell_request(
+    measurement: Measurement,
+    delegates: AgentOptions,
+    inputs: PreparedInputs,
+    mode: str,
+    backend: str,
+    reference_outputs: str,
+    cpu_mask: int = 0,
+) -> CellRequest:
     """The agent's job for one cell; the reference cell saves its outputs for the others' fidelity."""
     is_reference = (mode, backend) == REFERENCE
     evaluation = None
@@ -33,17 +40,29 @@ def cell_request(measurement: Measurement, delegates: AgentOptions, inputs: Prep
         task = inputs.task
         task_outputs = task.outputs.get(inputs.models[mode].sha256, ())
         evaluation = EvalParams(
-            dataset_sha256=inputs.dataset_file_sha256, limit=inputs.dataset.count, preset=inputs.preset,
+            dataset_sha256=inputs.dataset_file_sha256,
+            limit=inputs.dataset.count,
+            preset=inputs.preset,
             label_offset=inputs.label_offset,
-            reference_outputs_sha256="" if is_reference else reference_outputs, save_outputs=is_reference,
-            task=task.task if task_outputs else "", task_outputs=task_outputs,
-            task_labels_sha256=task.masks[1] if task.masks and task_outputs else "", task_classes=task.classes,
+            reference_outputs_sha256="" if is_reference else reference_outputs,
+            save_outputs=is_reference,
+            task=task.task if task_outputs else "",
+            task_outputs=task_outputs,
+            task_labels_sha256=task.masks[1] if task.masks and task_outputs else "",
+            task_classes=task.classes,
             postprocess_outputs=task.postprocess.get(inputs.models[mode].sha256, ()),
         )
     return CellRequest(
-        model_sha256=inputs.models[mode].sha256, backend=backend, latency=measurement.latency_params(), evaluation=evaluation,
-        timeout_seconds=measurement.cell_timeout, gpu_delegate=delegates.gpu_delegate, nnapi_delegate=delegates.nnapi_delegate,
-        cpu_mask=cpu_mask, op_profile=measurement.op_profile, start="cold+warm" if measurement.warm_start else "cold",
+        model_sha256=inputs.models[mode].sha256,
+        backend=backend,
+        latency=measurement.latency_params(),
+        evaluation=evaluation,
+        timeout_seconds=measurement.cell_timeout,
+        gpu_delegate=delegates.gpu_delegate,
+        nnapi_delegate=delegates.nnapi_delegate,
+        cpu_mask=cpu_mask,
+        op_profile=measurement.op_profile,
+        start="cold+warm" if measurement.warm_start else "cold",
     )
 
 
@@ -51,5 +70,7 @@ def record(identity: str, mode: str, backend: str, result: CellResult, size_byte
     return CellRecord(identity, mode, backend, result, size_bytes, finished=now())
 
 
-def failed_record(identity: str, mode: str, backend: str, phase: str, reason: str, size_bytes: int | None = None) -> CellRecord:
+def failed_record(
+    identity: str, mode: str, backend: str, phase: str, reason: str, size_bytes: int | None = None
+) -> CellRecord:
     return record(identity, mode, backend, failed(phase, reason), size_bytes)

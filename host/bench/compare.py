@@ -53,8 +53,12 @@ def side_mode(side: str, mode: str) -> str:
 def _restricted(inputs: PreparedInputs, modes: list[str], renamed: dict[str, str]) -> PreparedInputs:
     models = {renamed.get(m, m): replace(f, mode=renamed.get(m, m)) for m, f in inputs.models.items()}
     failed = {renamed.get(m, m): why for m, why in inputs.failed_modes.items()}
-    return replace(inputs, models={m: models[m] for m in modes if m in models},
-                   failed_modes={m: failed[m] for m in modes if m in failed}, modes=[m for m in modes if m in models])
+    return replace(
+        inputs,
+        models={m: models[m] for m in modes if m in models},
+        failed_modes={m: failed[m] for m in modes if m in failed},
+        modes=[m for m in modes if m in models],
+    )
 
 
 def align(baseline: PreparedInputs, current: PreparedInputs) -> tuple[PreparedInputs, PreparedInputs]:
@@ -69,8 +73,10 @@ def align(baseline: PreparedInputs, current: PreparedInputs) -> tuple[PreparedIn
         names_b = names_a
     shared = [m for m in names_a if m in names_b]
     if not shared:
-        raise InputError(f"the builds share no mode: the baseline has {', '.join(names_a)}, the current "
-                         f"{', '.join(names_b)}; pass --modes both have")
+        raise InputError(
+            f"the builds share no mode: the baseline has {', '.join(names_a)}, the current "
+            f"{', '.join(names_b)}; pass --modes both have"
+        )
     return _restricted(baseline, shared, {}), _restricted(current, shared, renamed)
 
 
@@ -85,8 +91,13 @@ def merged(baseline: PreparedInputs, current: PreparedInputs) -> PreparedInputs:
                 models[name] = replace(inputs.models[mode], mode=name)
             else:
                 failed[name] = inputs.failed_modes.get(mode, "no model")
-    return replace(baseline, models=models, failed_modes=failed, modes=[m for m in modes if m in models],
-                   notes=[*baseline.notes, *current.notes])
+    return replace(
+        baseline,
+        models=models,
+        failed_modes=failed,
+        modes=[m for m in modes if m in models],
+        notes=[*baseline.notes, *current.notes],
+    )
 
 
 class SplitSink:
@@ -153,14 +164,21 @@ class Rounds:
         units = [Unit(m, b, self.repeats) for m, b in cells]
         self.repeats += 1
         self.added += len(units)
-        self.listener.stage(f"{len(undecided)} cell(s) undecided after {self.repeats - 1} repeats, "
-                            f"{elapsed / 60:.1f} of {self.options.budget:g} min used: round {self.repeats}")
+        self.listener.stage(
+            f"{len(undecided)} cell(s) undecided after {self.repeats - 1} repeats, "
+            f"{elapsed / 60:.1f} of {self.options.budget:g} min used: round {self.repeats}"
+        )
         self.listener.matrix(self.planned + self.added, done)
         return units
 
 
-def run_compare(options: CompareOptions, config: BenchConfig, limits: Thresholds, db_path: StoreLocation | Path,
-                listener: BenchListener) -> CompareResult:
+def run_compare(
+    options: CompareOptions,
+    config: BenchConfig,
+    limits: Thresholds,
+    db_path: StoreLocation | Path,
+    listener: BenchListener,
+) -> CompareResult:
     config = with_values(config, repeats=limits.min_repeats, sustained=0.0, model=options.baseline)
     # two .tflite files are what a release gate compares: their own bytes, unless --modes asks for builds
     files = all(Path(m).suffix.lower() == ".tflite" for m in (options.baseline, options.current))
@@ -176,8 +194,10 @@ def run_compare(options: CompareOptions, config: BenchConfig, limits: Thresholds
             (target,) = find_targets(devices, agent_settings(config.devices))
             sides = align(prepare_inputs(config, listener, given[0]), prepare_inputs(current, listener, given[1]))
             plan = new_plan(config)
-            sinks = {side: StoreSink(store, RunPlan(new_run_id(), replace(plan.config, model=ref)), inputs)
-                     for side, ref, inputs in zip(SIDES, (options.baseline, options.current), sides, strict=True)}
+            sinks = {
+                side: StoreSink(store, RunPlan(new_run_id(), replace(plan.config, model=ref)), inputs)
+                for side, ref, inputs in zip(SIDES, (options.baseline, options.current), sides, strict=True)
+            }
             rounds = _measure(plan, merged(*sides), sinks, target, limits, options, listener, db_path)
         runs = []
         for side, inputs in zip(SIDES, sides, strict=True):
@@ -185,13 +205,23 @@ def run_compare(options: CompareOptions, config: BenchConfig, limits: Thresholds
             store.finish_run(sinks[side].plan.run_id, now(), inputs.notes, inputs.conversion_stats())
             runs.append(store.load_run(sinks[side].plan.run_id))
         verdicts = compare(runs[0], runs[1], limits)
-        return CompareResult(runs[0], runs[1], verdicts, rounds.repeats, time.monotonic() - rounds.started, rounds.stopped)
+        return CompareResult(
+            runs[0], runs[1], verdicts, rounds.repeats, time.monotonic() - rounds.started, rounds.stopped
+        )
     finally:
         store.close()
 
 
-def _measure(plan: RunPlan, inputs: PreparedInputs, sinks: dict[str, StoreSink], target: Target, limits: Thresholds,
-             options: CompareOptions, listener: BenchListener, db_path: StoreLocation | Path) -> Rounds:
+def _measure(
+    plan: RunPlan,
+    inputs: PreparedInputs,
+    sinks: dict[str, StoreSink],
+    target: Target,
+    limits: Thresholds,
+    options: CompareOptions,
+    listener: BenchListener,
+    db_path: StoreLocation | Path,
+) -> Rounds:
     planned = len(plan.units(cell_order(inputs.stored_modes(), plan.config.measurement.backend_names)))
     schedule = plan.config.schedule
     rounds = Rounds(sinks, limits, options, listener, schedule.seed or 0, planned, repeats=schedule.repeats)
@@ -208,5 +238,8 @@ def _stored(sinks: dict[str, StoreSink], db_path: StoreLocation | Path) -> str |
     if not all(s.created for s in sinks.values()):
         return None
     base, current = (sinks[side].plan.run_id for side in SIDES)
-    return (f"the repeats so far are stored as runs {base} and {current}: 'host check --baseline {base} --current {current} "
-            f"--allow-different-inputs{db_option(db_path)}' judges them")
+    return (
+        f"the repeats so far are stored as runs {base} and {current}: 'host check --baseline {base} --current "
+        f"{current} "
+        f"--allow-different-inputs{db_option(db_path)}' judges them"
+    )

@@ -42,20 +42,39 @@ def default_db() -> Path:
 class EvaluationData:
     """The labelled images a bench evaluates, and how they are read."""
 
-    dataset: str | None = Param(None, "evaluation images: class subfolders, or a flat folder with --labels; or tensor "
-                                "samples for a model no image feeds (FILE.npz, or a folder of .npz/.npy, an array per "
-                                "input keyed by input name)", metavar="DIR|FILE.npz").field()
-    labels: str | None = Param(None, "labels for a flat --dataset: a class index per line in sorted file-name order "
-                               "(classify), a folder of PNG masks named like the images (segment), COCO annotations JSON "
-                               "(detect) or a keypoints JSON {\"image.jpg\": [[x, y], ...]} (keypoints)",
-                               metavar="FILE|DIR").field()
-    task: str = Param("auto", "what the labels score: auto (from the labels' form), classify (top-k), segment (mIoU), "
-                      "detect (COCO mAP), keypoints (PCK@0.05, pixel error), none (fidelity to the float build only)",
-                      choices=("auto", "classify", "segment", "detect", "keypoints", "none")).field()
-    limit: int | None = Param(None, "evaluate only the first N images", unit="images", metavar="N", check=at_least(1)).field()
-    label_offset: int = Param(0, "added to every label (1 for 1001-class models with a background class)", metavar="N").field()
-    crop: float = Param(1.0, "central crop before resizing (0.875 for ImageNet-style evaluation)", unit="fraction of the side",
-                        metavar="F", check=between(0.1, 1.0)).field()
+    dataset: str | None = Param(
+        None,
+        "evaluation images: class subfolders, or a flat folder with --labels; or tensor "
+        "samples for a model no image feeds (FILE.npz, or a folder of .npz/.npy, an array per "
+        "input keyed by input name)",
+        metavar="DIR|FILE.npz",
+    ).field()
+    labels: str | None = Param(
+        None,
+        "labels for a flat --dataset: a class index per line in sorted file-name order "
+        "(classify), a folder of PNG masks named like the images (segment), COCO annotations JSON "
+        '(detect) or a keypoints JSON {"image.jpg": [[x, y], ...]} (keypoints)',
+        metavar="FILE|DIR",
+    ).field()
+    task: str = Param(
+        "auto",
+        "what the labels score: auto (from the labels' form), classify (top-k), segment (mIoU), "
+        "detect (COCO mAP), keypoints (PCK@0.05, pixel error), none (fidelity to the float build only)",
+        choices=("auto", "classify", "segment", "detect", "keypoints", "none"),
+    ).field()
+    limit: int | None = Param(
+        None, "evaluate only the first N images", unit="images", metavar="N", check=at_least(1)
+    ).field()
+    label_offset: int = Param(
+        0, "added to every label (1 for 1001-class models with a background class)", metavar="N"
+    ).field()
+    crop: float = Param(
+        1.0,
+        "central crop before resizing (0.875 for ImageNet-style evaluation)",
+        unit="fraction of the side",
+        metavar="F",
+        check=between(0.1, 1.0),
+    ).field()
 
     def validate(self) -> None:
         if self.labels and not self.dataset:
@@ -111,28 +130,68 @@ class Measurement:
     """What a cell measures and how: the backends, benchmark_model's timing parameters, the
     per-op and warm-start passes, and the CPUs and performance mode the workers run under."""
 
-    backends: tuple[str, ...] = Param(DEFAULT_BACKENDS, "backends, comma-separated: cpuN (N threads, XNNPACK), gpu (LiteRT, "
-                                      "default precision), gpu-fp32, npu (LiteRT, the NPU alone), nnapi", metavar="LIST",
-                                      parse=parse_backends, show=",".join).field()
-    warmup_runs: int = Param(_LATENCY.warmup_runs, "warm-up invokes before timing, kept out of the statistics", unit="runs",
-                             metavar="N", check=at_least(0)).field()
-    warmup_seconds: float = Param(_LATENCY.warmup_seconds, "minimum warm-up time", unit="seconds", metavar="S",
-                                  check=at_least(0)).field()
-    min_runs: int = Param(_LATENCY.min_runs, "minimum timed invokes per cell", unit="runs", metavar="N", check=at_least(1)).field()
-    min_seconds: float = Param(_LATENCY.min_seconds, "minimum timing per cell (both minimums are met)", unit="seconds",
-                               metavar="S", check=at_least(0)).field()
-    max_seconds: float = Param(_LATENCY.max_seconds, "cap on timing per cell, even if the minimums are not met",
-                               unit="seconds", metavar="S", check=positive).field()
-    cell_timeout: float = Param(DEFAULT_CELL_TIMEOUT_S, "a cell's worker is killed past this", unit="seconds", metavar="S",
-                                check=positive).field()
-    cpu_mask: CpuMask = Param("none", "pin the workers to CPUs: auto (the fastest cores, from cpufreq maxima), a hex mask "
-                              "(0xf0), or none", metavar="auto|HEX|none", parse=CpuMask.parse).field()
-    fixed_performance: bool = Param(True, "leave Android's fixed-performance mode off (it is turned on where offered, "
-                                    "Android 11+, and restored afterwards)", flag="--no-fixed-performance").field()
-    op_profile: bool = Param(True, "leave out the per-op profile pass (after each cell's timed samples, never inside "
-                             "them; LiteRT's profiler, where the device has LiteRT)", flag="--no-op-profile").field()
-    warm_start: bool = Param(True, "leave out the warm start (after each GPU/NPU cell's cold start, a fresh worker starts "
-                             "its model again with the caches the first start wrote)", flag="--no-warm-start").field()
+    backends: tuple[str, ...] = Param(
+        DEFAULT_BACKENDS,
+        "backends, comma-separated: cpuN (N threads, XNNPACK), gpu (LiteRT, "
+        "default precision), gpu-fp32, npu (LiteRT, the NPU alone), nnapi",
+        metavar="LIST",
+        parse=parse_backends,
+        show=",".join,
+    ).field()
+    warmup_runs: int = Param(
+        _LATENCY.warmup_runs,
+        "warm-up invokes before timing, kept out of the statistics",
+        unit="runs",
+        metavar="N",
+        check=at_least(0),
+    ).field()
+    warmup_seconds: float = Param(
+        _LATENCY.warmup_seconds, "minimum warm-up time", unit="seconds", metavar="S", check=at_least(0)
+    ).field()
+    min_runs: int = Param(
+        _LATENCY.min_runs, "minimum timed invokes per cell", unit="runs", metavar="N", check=at_least(1)
+    ).field()
+    min_seconds: float = Param(
+        _LATENCY.min_seconds,
+        "minimum timing per cell (both minimums are met)",
+        unit="seconds",
+        metavar="S",
+        check=at_least(0),
+    ).field()
+    max_seconds: float = Param(
+        _LATENCY.max_seconds,
+        "cap on timing per cell, even if the minimums are not met",
+        unit="seconds",
+        metavar="S",
+        check=positive,
+    ).field()
+    cell_timeout: float = Param(
+        DEFAULT_CELL_TIMEOUT_S, "a cell's worker is killed past this", unit="seconds", metavar="S", check=positive
+    ).field()
+    cpu_mask: CpuMask = Param(
+        "none",
+        "pin the workers to CPUs: auto (the fastest cores, from cpufreq maxima), a hex mask (0xf0), or none",
+        metavar="auto|HEX|none",
+        parse=CpuMask.parse,
+    ).field()
+    fixed_performance: bool = Param(
+        True,
+        "leave Android's fixed-performance mode off (it is turned on where offered, "
+        "Android 11+, and restored afterwards)",
+        flag="--no-fixed-performance",
+    ).field()
+    op_profile: bool = Param(
+        True,
+        "leave out the per-op profile pass (after each cell's timed samples, never inside "
+        "them; LiteRT's profiler, where the device has LiteRT)",
+        flag="--no-op-profile",
+    ).field()
+    warm_start: bool = Param(
+        True,
+        "leave out the warm start (after each GPU/NPU cell's cold start, a fresh worker starts "
+        "its model again with the caches the first start wrote)",
+        flag="--no-warm-start",
+    ).field()
 
     @property
     def backend_names(self) -> list[str]:
@@ -157,19 +216,45 @@ class Measurement:
 class RepeatPolicy:
     """How often and in what order cells are measured, and the phone's thermal state between."""
 
-    repeats: int = Param(1, "measure each cell this many times, each in a fresh worker (verdicts need 3 or more)",
-                         unit="repeats", metavar="R", check=at_least(1)).field()
-    order: str = Param("shuffled", "order of the repeats: shuffled rounds, interleaved rounds, or blocked (a cell's "
-                       "repeats together)", choices=("shuffled", "interleaved", "blocked")).field()
-    seed: int | None = Param(None, "seed of the shuffled order (default: a new one, recorded with the run)",
-                             metavar="N").field()
-    cooldown: float = Param(60.0, "before each repeat, wait at most this long for the phone to cool", unit="seconds",
-                            metavar="S", check=at_least(0)).field()
-    cool_below: float = Param(45.0, "cool means thermal status none and the hottest CPU zone below this",
-                              unit="degrees C", metavar="C", check=between(20, 120)).field()
-    sustained: float = Param(0.0, "also run the --sustained-cells for this long each, read in windows: throttle onset",
-                             unit="minutes", metavar="MIN", check=at_least(0)).field()
-    sustained_cells: str = Param("none/cpu1", "the cells of --sustained, comma-separated mode/backend", metavar="LIST").field()
+    repeats: int = Param(
+        1,
+        "measure each cell this many times, each in a fresh worker (verdicts need 3 or more)",
+        unit="repeats",
+        metavar="R",
+        check=at_least(1),
+    ).field()
+    order: str = Param(
+        "shuffled",
+        "order of the repeats: shuffled rounds, interleaved rounds, or blocked (a cell's repeats together)",
+        choices=("shuffled", "interleaved", "blocked"),
+    ).field()
+    seed: int | None = Param(
+        None, "seed of the shuffled order (default: a new one, recorded with the run)", metavar="N"
+    ).field()
+    cooldown: float = Param(
+        60.0,
+        "before each repeat, wait at most this long for the phone to cool",
+        unit="seconds",
+        metavar="S",
+        check=at_least(0),
+    ).field()
+    cool_below: float = Param(
+        45.0,
+        "cool means thermal status none and the hottest CPU zone below this",
+        unit="degrees C",
+        metavar="C",
+        check=between(20, 120),
+    ).field()
+    sustained: float = Param(
+        0.0,
+        "also run the --sustained-cells for this long each, read in windows: throttle onset",
+        unit="minutes",
+        metavar="MIN",
+        check=at_least(0),
+    ).field()
+    sustained_cells: str = Param(
+        "none/cpu1", "the cells of --sustained, comma-separated mode/backend", metavar="LIST"
+    ).field()
 
     def sustained_pairs(self) -> list[tuple[str, str]]:
         pairs = [tuple(p.strip().split("/", 1)) for p in self.sustained_cells.split(",") if p.strip()]
@@ -188,8 +273,12 @@ class BenchConfig:
     """``host bench``: the model and one part per concern, each taken alone by its consumer
     (the input step, the device selection, the cells, the repeat plan, the end of the run)."""
 
-    model: str = Param("demo", "model file, SavedModel folder, built-in name, .tflite build, or a host convert output "
-                       "folder (default: demo, the bundled model)", metavar="MODEL").field()
+    model: str = Param(
+        "demo",
+        "model file, SavedModel folder, built-in name, .tflite build, or a host convert output "
+        "folder (default: demo, the bundled model)",
+        metavar="MODEL",
+    ).field()
     data: EvaluationData = part(EvaluationData)
     conversion: ConversionSettings = part(ConversionSettings)
     measurement: Measurement = part(Measurement)
@@ -240,9 +329,13 @@ class BenchConfig:
         modes = requested.names if requested is not None else None
         for mode, backend in pairs:
             if backend not in backends:
-                raise InputError(f"--sustained-cells {mode}/{backend}: {backend!r} is not among --backends ({', '.join(backends)})")
+                raise InputError(
+                    f"--sustained-cells {mode}/{backend}: {backend!r} is not among --backends ({', '.join(backends)})"
+                )
             if modes is not None and mode.split("+", 1)[0] not in modes:
-                raise InputError(f"--sustained-cells {mode}/{backend}: {mode!r} is not among the modes benched ({', '.join(modes)})")
+                raise InputError(
+                    f"--sustained-cells {mode}/{backend}: {mode!r} is not among the modes benched ({', '.join(modes)})"
+                )
 
     def to_stored(self, modes: list[str]) -> dict[str, object]:
         """The settings as stored with a run, flat (modes as measured, backends as a list), for resume."""
@@ -252,22 +345,33 @@ class BenchConfig:
     def from_stored(cls, data: object, where: str) -> BenchConfig:
         if not isinstance(data, dict):
             raise RecordError(f"{where}: the stored configuration is not an object")
-        known = [m for m in data.get("modes") or [] if m in MODES_BY_NAME]  # variants come back with --keep-float or the manifest
+        known = [
+            m for m in data.get("modes") or [] if m in MODES_BY_NAME
+        ]  # variants come back with --keep-float or the manifest
         try:  # stored as the command line had them: parsed as the command line's are
-            parsed = {"backends": list(parse_backends(",".join(data.get("backends") or []) or DEFAULT_BACKENDS)),
-                      "cpu_mask": encode(CpuMask.parse(str(data.get("cpu_mask") or "none")))}
+            parsed = {
+                "backends": list(parse_backends(",".join(data.get("backends") or []) or DEFAULT_BACKENDS)),
+                "cpu_mask": encode(CpuMask.parse(str(data.get("cpu_mask") or "none"))),
+            }
         except ValueError as e:
             raise RecordError(f"{where}: {e}") from e
         data = {**data, "modes": ",".join(known) or "all", **parsed}
         if isinstance(data.get("device"), str) or data.get("device") is None:  # stored comma-joined before 0.2
             data["device"] = [d for d in (data.get("device") or "").split(",") if d]
-        return cls(model=str(data.get("model") or "demo"), data=decode(EvaluationData, data, where),
-                   conversion=decode(ConversionSettings, data, where), measurement=decode(Measurement, data, where),
-                   schedule=decode(RepeatPolicy, data, where), devices=decode(DeviceChoice, data, where),
-                   caches=decode(CacheLimits, data, where))
+        return cls(
+            model=str(data.get("model") or "demo"),
+            data=decode(EvaluationData, data, where),
+            conversion=decode(ConversionSettings, data, where),
+            measurement=decode(Measurement, data, where),
+            schedule=decode(RepeatPolicy, data, where),
+            devices=decode(DeviceChoice, data, where),
+            caches=decode(CacheLimits, data, where),
+        )
 
     def with_devices(self, devices: tuple[str, ...], adb_server: str | None) -> BenchConfig:
-        return with_values(self, device=devices or self.devices.device, adb_server=adb_server or self.devices.adb_server)
+        return with_values(
+            self, device=devices or self.devices.device, adb_server=adb_server or self.devices.adb_server
+        )
 
 
 @dataclass(frozen=True)
@@ -275,23 +379,45 @@ class BenchOutputs:
     """Where a bench writes besides the database and the run's folder (which always gets its
     report.html and run.json), which tables it prints, and which run it continues."""
 
-    json: str | None = Param(None, "write the run as JSON (the documented contract) here instead of the run's folder", metavar="FILE").field()
-    report: str | None = Param(None, "write the self-contained HTML report with charts here instead of the run's folder", metavar="FILE.html").field()
+    json: str | None = Param(
+        None, "write the run as JSON (the documented contract) here instead of the run's folder", metavar="FILE"
+    ).field()
+    report: str | None = Param(
+        None, "write the self-contained HTML report with charts here instead of the run's folder", metavar="FILE.html"
+    ).field()
     shown_tables: str = TABLES.field()
     db: str | None = DB.field()
-    resume: str | None = Param(None, "run only the missing or failed cells of an earlier run", metavar="RUN_ID",
-                               check=lambda value: None if value is None or value.strip() else "needs a run id (or latest)").field()
+    resume: str | None = Param(
+        None,
+        "run only the missing or failed cells of an earlier run",
+        metavar="RUN_ID",
+        check=lambda value: None if value is None or value.strip() else "needs a run id (or latest)",
+    ).field()
 
 
 @dataclass(frozen=True)
 class CompareOptions:
-    baseline: str = Param("", "the build to compare against: a .tflite file, a host convert folder, or a model to convert",
-                          positional=True, metavar="BASELINE").field()
+    baseline: str = Param(
+        "",
+        "the build to compare against: a .tflite file, a host convert folder, or a model to convert",
+        positional=True,
+        metavar="BASELINE",
+    ).field()
     current: str = Param("", "the candidate build, in the same forms", positional=True, metavar="CURRENT").field()
-    budget: float = Param(30.0, "device time after which no further round starts; cells still undecided are "
-                          "inconclusive", unit="minutes", metavar="MIN", check=positive).field()
-    max_repeats: int = Param(30, "repeats per cell and side at most (about 30 settle a shift of one IQR)", unit="repeats",
-                             metavar="N", check=at_least(2)).field()
+    budget: float = Param(
+        30.0,
+        "device time after which no further round starts; cells still undecided are inconclusive",
+        unit="minutes",
+        metavar="MIN",
+        check=positive,
+    ).field()
+    max_repeats: int = Param(
+        30,
+        "repeats per cell and side at most (about 30 settle a shift of one IQR)",
+        unit="repeats",
+        metavar="N",
+        check=at_least(2),
+    ).field()
     junit: str | None = Param(None, "write JUnit XML for the CI's test report", metavar="FILE").field()
     markdown: str | None = Param(None, "write the verdicts as Markdown, for a pull request", metavar="FILE").field()
     json: str | None = Param(None, "write the verdicts as JSON", metavar="FILE").field()

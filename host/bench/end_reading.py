@@ -35,9 +35,11 @@ class EndOfTiming:
 
     def relay(self, on_progress: Callable[[Progress], None]) -> Callable[[Progress], None]:
         """``on_progress`` with the evaluation's progress watched on the way."""
+
         def watched(event: Progress) -> None:
             self._watch(event)
             on_progress(event)
+
         return watched
 
     def _watch(self, event: Progress) -> None:

@@ -46,7 +46,9 @@ class PreparedInputs:
     dataset: DatasetInfo
     dataset_file: Path | None
     preset: str
-    dataset_file_sha256: str = ""  # the packed file's name on the device; the run evaluates its first dataset.count images
+    dataset_file_sha256: str = (
+        ""  # the packed file's name on the device; the run evaluates its first dataset.count images
+    )
     labels: np.ndarray | None = None  # each evaluated image's class (label offset applied; -1 unknown)
     label_offset: int = 0  # added to the dataset's labels (the agent adds it too)
     notes: list[str] = field(default_factory=list)
@@ -76,8 +78,10 @@ class PreparedInputs:
 
     def conversion_stats(self) -> RunStats:
         results = self.conversion.results if self.conversion else ()
-        return RunStats(converted=sum(1 for r in results if r.ok and not r.cached),
-                        conversion_cache_hits=sum(1 for r in results if r.cached))
+        return RunStats(
+            converted=sum(1 for r in results if r.ok and not r.cached),
+            conversion_cache_hits=sum(1 for r in results if r.cached),
+        )
 
     def files(self) -> list[tuple[Path, str]]:
         """(path, sha256) of every file the device needs: the models and the packed dataset."""
@@ -92,18 +96,32 @@ class PreparedInputs:
 def input_request(config: BenchConfig) -> InputRequest:
     """The bench's part of the one input step (``host.convert.inputs``)."""
     c, d = config.conversion, config.data
-    return InputRequest(config.model, weights=c.weights, dataset=d.dataset, labels=d.labels, calibration=c.calibration,
-                        train_data=c.train_data, keep_float=c.keep_float, preset=c.preset,
-                        modes=config.requested_modes, as_built=config.as_built)
+    return InputRequest(
+        config.model,
+        weights=c.weights,
+        dataset=d.dataset,
+        labels=d.labels,
+        calibration=c.calibration,
+        train_data=c.train_data,
+        keep_float=c.keep_float,
+        preset=c.preset,
+        modes=config.requested_modes,
+        as_built=config.as_built,
+    )
 
 
 def _slices(data: EvaluationData, resolved: ResolvedInputs, settings: ConversionSettings) -> DatasetSlices | None:
     """Evaluation images, and calibration images carved from them only when a mode needs them."""
     if resolved.dataset is None or is_tensor_data(resolved.dataset):
         return None
-    needs_calibration = resolved.given is None and (settings.mode_request.needs_calibration or bool(resolved.keep_float))
+    needs_calibration = resolved.given is None and (
+        settings.mode_request.needs_calibration or bool(resolved.keep_float)
+    )
     return slice_dataset(
-        resolved.dataset, labels_file=None if is_task_labels(resolved.labels) else resolved.labels, limit=data.limit, calibration_count=settings.calibration_count,
+        resolved.dataset,
+        labels_file=None if is_task_labels(resolved.labels) else resolved.labels,
+        limit=data.limit,
+        calibration_count=settings.calibration_count,
         take_calibration=needs_calibration and resolved.calibration is None,
     )
 
@@ -127,8 +145,14 @@ def resolve_bench_inputs(config: BenchConfig) -> ResolvedBench:
     tensors = _tensor_samples(resolved.dataset, resolved.labels)
     if resolved.given is not None:  # given builds are checked against the data now, before any device starts
         _check_given(resolved.given.files, slices, tensors)
-    task = choose(config.data.task, resolved.labels, bool(slices and slices.labelled), config.data.crop,
-                  slices.pool if slices else (), slices.evaluation if slices else ())
+    task = choose(
+        config.data.task,
+        resolved.labels,
+        bool(slices and slices.labelled),
+        config.data.crop,
+        slices.pool if slices else (),
+        slices.evaluation if slices else (),
+    )
     if resolved.given is not None and task.scored:  # given builds: whether the labels fit is known before any device
         first = next(iter(resolved.given.files.values()))
         task_outputs(task.task, model_outputs(first.path.read_bytes()), task.labels)
@@ -147,7 +171,9 @@ def _tensor_samples(dataset: Path | None, labels: Path | None) -> TensorSamples 
     if dataset is None or not is_tensor_data(dataset):
         return None
     if labels is not None:
-        raise DatasetError(f"--labels score images; {dataset} holds tensor samples, whose quality is fidelity to the float build")
+        raise DatasetError(
+            f"--labels score images; {dataset} holds tensor samples, whose quality is fidelity to the float build"
+        )
     return TensorSamples(dataset)
 
 
@@ -176,18 +202,28 @@ def _with_tensors(data: EvaluationData, samples: TensorSamples, inputs: Prepared
         _check_sample_labels(labels + data.label_offset, inputs.model.classes, samples.path)
     dataset = DatasetInfo(samples.path.name, packed.identity, packed.count, labelled)
     quality = "top-k on their labels and fidelity to the float build" if labelled else "fidelity to the float build"
-    notes = [f"dataset: {packed.count} tensor sample(s) from {samples.path.name} for input(s) "
-             f"{', '.join(i.keys[-1] for i in fed)}: no preprocessing; quality is {quality}"]
+    notes = [
+        f"dataset: {packed.count} tensor sample(s) from {samples.path.name} for input(s) "
+        f"{', '.join(i.keys[-1] for i in fed)}: no preprocessing; quality is {quality}"
+    ]
     kept = [n for n in inputs.notes if not n.startswith("preprocessing preset")]  # samples are fed as they are
-    return replace(inputs, dataset=dataset, dataset_file=packed.path, dataset_file_sha256=packed.file_sha256, notes=[*kept, *notes],
-                   labels=np.where(labels >= 0, labels + data.label_offset, -1) if labelled else None)
+    return replace(
+        inputs,
+        dataset=dataset,
+        dataset_file=packed.path,
+        dataset_file_sha256=packed.file_sha256,
+        notes=[*kept, *notes],
+        labels=np.where(labels >= 0, labels + data.label_offset, -1) if labelled else None,
+    )
 
 
 def _check_sample_labels(labels: np.ndarray, classes: int, path: Path) -> None:
     known = labels[labels >= 0]
     if classes > 0 and known.size and (known.max() >= classes or known.min() < 0):
         bad = int(known.max() if known.max() >= classes else known.min())
-        raise DatasetError(f"{path}: label {bad} (with --label-offset) is outside the model's {classes} classes (0..{classes - 1})")
+        raise DatasetError(
+            f"{path}: label {bad} (with --label-offset) is outside the model's {classes} classes (0..{classes - 1})"
+        )
 
 
 def _with_task(task: TaskPlan, inputs: PreparedInputs) -> PreparedInputs:
@@ -200,7 +236,11 @@ def _with_task(task: TaskPlan, inputs: PreparedInputs) -> PreparedInputs:
     plan = prepare(task, builds, list(inputs.evaluated), size, inputs.label_offset, cache_dir() / "datasets")
     unscored = [mode for mode, m in inputs.models.items() if plan.scored and m.sha256 not in plan.outputs]
     notes = [f"task: {plan.task} ({plan.how})"] if plan.scored or plan.how.startswith("--task") else []
-    notes += [f"task {plan.task} not scored for {', '.join(unscored)}: its outputs do not fit the labels"] if unscored else []
+    notes += (
+        [f"task {plan.task} not scored for {', '.join(unscored)}: its outputs do not fit the labels"]
+        if unscored
+        else []
+    )
     return replace(inputs, task=plan, notes=[*inputs.notes, *notes])
 
 
@@ -208,28 +248,48 @@ def _given(resolved: ResolvedInputs) -> PreparedInputs:
     assert resolved.given is not None
     models = resolved.given.files
     return PreparedInputs(
-        model=replace(resolved.given.model, preset=resolved.preset), conversion=None, models=models, failed_modes={},
-        modes=list(models), dataset=DatasetInfo(), dataset_file=None, preset=resolved.preset,
+        model=replace(resolved.given.model, preset=resolved.preset),
+        conversion=None,
+        models=models,
+        failed_modes={},
+        modes=list(models),
+        dataset=DatasetInfo(),
+        dataset_file=None,
+        preset=resolved.preset,
         notes=[given_note(resolved.model)],
     )
 
 
-def _converted(resolved: ResolvedInputs, settings: ConversionSettings, slices: DatasetSlices | None,
-               listener: InputsListener) -> PreparedInputs:
+def _converted(
+    resolved: ResolvedInputs, settings: ConversionSettings, slices: DatasetSlices | None, listener: InputsListener
+) -> PreparedInputs:
     source = resolved.source
     assert source is not None
     calibration_entries = slices.calibration if slices else ()
     runnable, skipped = resolved.select(settings.mode_request, bool(calibration_entries))
     out = cache_dir() / "bench-models" / source.sha256[:16]
-    report = convert_model(source, runnable, out, resolved.convert_options(settings, calibration_entries),
-                           cache=ConversionCache(cache_dir() / "convert"), skipped=skipped, listener=listener)
-    models = {r.mode: ModelFile(r.mode, Path(r.path or ""), r.sha256 or "", r.size_bytes or 0) for r in report.results if r.ok}
+    report = convert_model(
+        source,
+        runnable,
+        out,
+        resolved.convert_options(settings, calibration_entries),
+        cache=ConversionCache(cache_dir() / "convert"),
+        skipped=skipped,
+        listener=listener,
+    )
+    models = {
+        r.mode: ModelFile(r.mode, Path(r.path or ""), r.sha256 or "", r.size_bytes or 0) for r in report.results if r.ok
+    }
     return PreparedInputs(
         model=ModelInfo(source.name, source.sha256, report.model.input_shape, report.model.preset, _classes(models)),
         conversion=report,
-        models=models, failed_modes={r.mode: f"conversion failed: {r.error}" for r in report.results if not r.ok},
-        modes=[m.name for m in runnable] + [r.mode for r in report.results if r.variant_of], dataset=DatasetInfo(),
-        dataset_file=None, preset=report.model.preset, notes=[f"mode {mode} skipped: {reason}" for mode, reason in skipped.items()],
+        models=models,
+        failed_modes={r.mode: f"conversion failed: {r.error}" for r in report.results if not r.ok},
+        modes=[m.name for m in runnable] + [r.mode for r in report.results if r.variant_of],
+        dataset=DatasetInfo(),
+        dataset_file=None,
+        preset=report.model.preset,
+        notes=[f"mode {mode} skipped: {reason}" for mode, reason in skipped.items()],
     )
 
 
@@ -241,8 +301,14 @@ def _classes(models: dict[str, ModelFile]) -> int:
     return 0
 
 
-def _with_dataset(data: EvaluationData, slices: DatasetSlices | None, uses_demo_data: bool, inputs: PreparedInputs,
-                  listener: InputsListener, task: TaskPlan) -> PreparedInputs:
+def _with_dataset(
+    data: EvaluationData,
+    slices: DatasetSlices | None,
+    uses_demo_data: bool,
+    inputs: PreparedInputs,
+    listener: InputsListener,
+    task: TaskPlan,
+) -> PreparedInputs:
     """Load the evaluation images at the model's input size and pack them for the device."""
     if slices is None:
         inputs.notes.append("no dataset given (--dataset DIR): latency only, accuracy and fidelity are n/a")
@@ -253,13 +319,21 @@ def _with_dataset(data: EvaluationData, slices: DatasetSlices | None, uses_demo_
     check_labels(slices.evaluation, inputs.model.classes, data.label_offset)
     shape = inputs.model.input_shape
     progress = _PackProgress(listener)
-    packed = pack(slices.pool, len(slices.evaluation), (shape[1], shape[2]), data.crop, cache_dir() / "datasets",
-                  on_progress=progress)
+    packed = pack(
+        slices.pool,
+        len(slices.evaluation),
+        (shape[1], shape[2]),
+        data.crop,
+        cache_dir() / "datasets",
+        on_progress=progress,
+    )
     progress.finish(packed.count)
     if packed.skipped:
         first = Path(packed.skipped[0]).name
-        inputs.notes.append(f"{len(packed.skipped)} unreadable evaluation image(s) skipped (first: {first}; damaged, not an "
-                            "image, or past Pillow's pixel limit)")
+        inputs.notes.append(
+            f"{len(packed.skipped)} unreadable evaluation image(s) skipped (first: {first}; damaged, not an "
+            "image, or past Pillow's pixel limit)"
+        )
     if not slices.labelled and not task.scored:
         inputs.notes.append("the dataset has no labels: accuracy is n/a (give class subfolders or --labels)")
     dataset = DatasetInfo("demo" if uses_demo_data else slices.name, packed.identity, packed.count, slices.labelled)
@@ -268,8 +342,14 @@ def _with_dataset(data: EvaluationData, slices: DatasetSlices | None, uses_demo_
     labels = np.where(labels >= 0, labels + data.label_offset, -1)
     unreadable = set(packed.skipped)
     evaluated = tuple(e for e in slices.pool[: len(slices.evaluation)] if str(e.path) not in unreadable)
-    return replace(inputs, dataset=dataset, dataset_file=packed.path, dataset_file_sha256=packed.file_sha256, labels=labels,
-                   evaluated=evaluated)
+    return replace(
+        inputs,
+        dataset=dataset,
+        dataset_file=packed.path,
+        dataset_file_sha256=packed.file_sha256,
+        labels=labels,
+        evaluated=evaluated,
+    )
 
 
 def _check_image_model(models: dict[str, ModelFile], dataset: str) -> None:
@@ -280,8 +360,10 @@ def _check_image_model(models: dict[str, ModelFile], dataset: str) -> None:
     fed = model_inputs(build.path.read_bytes())
     if len(fed) != 1 or len(fed[0].shape) != 4 or fed[0].shape[3] != 3:
         listed = ", ".join(f"{i.keys[-1]} {list(i.shape)}" for i in fed)
-        raise DatasetError(f"{dataset} holds images, but the model takes {listed}: give --dataset FILE.npz (or a folder of "
-                           ".npz samples) with an array per input, keyed by input name")
+        raise DatasetError(
+            f"{dataset} holds images, but the model takes {listed}: give --dataset FILE.npz (or a folder of "
+            ".npz samples) with an array per input, keyed by input name"
+        )
 
 
 def _check_labels_score(inputs: PreparedInputs, dataset: str) -> None:
@@ -292,8 +374,10 @@ def _check_labels_score(inputs: PreparedInputs, dataset: str) -> None:
         return
     problem = classifier_output_problem(build.path.read_bytes())
     if problem is not None:
-        raise DatasetError(f"{dataset} has class labels, but {problem}: labels score a classifier's top-k; "
-                           "bench without labels (a folder of images with no class subfolders) to measure fidelity to the float build")
+        raise DatasetError(
+            f"{dataset} has class labels, but {problem}: labels score a classifier's top-k; "
+            "bench without labels (a folder of images with no class subfolders) to measure fidelity to the float build"
+        )
 
 
 class _PackProgress:

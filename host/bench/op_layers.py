@@ -24,17 +24,42 @@ from host.convert import graph
 from host.convert.graph import GraphOp
 
 # XNNPACK operator names (their first words) and the TFLite ops each implements
-XNNPACK_KINDS: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in {
-    "Convolution": {"CONV_2D", "DEPTHWISE_CONV_2D"}, "Fully Connected": {"CONV_2D", "FULLY_CONNECTED", "BATCH_MATMUL"},
-    "Deconvolution": {"TRANSPOSE_CONV"}, "Add": {"ADD"}, "Multiply": {"MUL"}, "Subtract": {"SUB"}, "Divide": {"DIV"},
-    "Mean": {"MEAN"}, "Sum": {"SUM"}, "Softmax": {"SOFTMAX"}, "Static Reshape": {"RESHAPE", "SQUEEZE", "EXPAND_DIMS"},
-    "Copy": {"RESHAPE", "SQUEEZE", "EXPAND_DIMS"}, "Convert": {"QUANTIZE", "DEQUANTIZE"},
-    "Max Pooling": {"MAX_POOL_2D"}, "Average Pooling": {"AVERAGE_POOL_2D"}, "Clamp": {"RELU", "RELU6", "RELU_N1_TO_1"},
-    "HardSwish": {"HARD_SWISH"}, "Sigmoid": {"LOGISTIC"}, "Tanh": {"TANH"}, "Concatenate": {"CONCATENATION"},
-    "Transpose": {"TRANSPOSE"}, "Slice": {"SLICE", "STRIDED_SLICE"}, "Static Slice": {"SLICE", "STRIDED_SLICE"},
-    "Resize": {"RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR"}, "Constant Pad": {"PAD", "PADV2"}, "Leaky ReLU": {"LEAKY_RELU"},
-    "PReLU": {"PRELU"}, "Square Root": {"SQRT"}, "Maximum": {"MAXIMUM"}, "Minimum": {"MINIMUM"}, "ELU": {"ELU"},
-}.items()}
+XNNPACK_KINDS: dict[str, frozenset[str]] = {
+    k: frozenset(v)
+    for k, v in {
+        "Convolution": {"CONV_2D", "DEPTHWISE_CONV_2D"},
+        "Fully Connected": {"CONV_2D", "FULLY_CONNECTED", "BATCH_MATMUL"},
+        "Deconvolution": {"TRANSPOSE_CONV"},
+        "Add": {"ADD"},
+        "Multiply": {"MUL"},
+        "Subtract": {"SUB"},
+        "Divide": {"DIV"},
+        "Mean": {"MEAN"},
+        "Sum": {"SUM"},
+        "Softmax": {"SOFTMAX"},
+        "Static Reshape": {"RESHAPE", "SQUEEZE", "EXPAND_DIMS"},
+        "Copy": {"RESHAPE", "SQUEEZE", "EXPAND_DIMS"},
+        "Convert": {"QUANTIZE", "DEQUANTIZE"},
+        "Max Pooling": {"MAX_POOL_2D"},
+        "Average Pooling": {"AVERAGE_POOL_2D"},
+        "Clamp": {"RELU", "RELU6", "RELU_N1_TO_1"},
+        "HardSwish": {"HARD_SWISH"},
+        "Sigmoid": {"LOGISTIC"},
+        "Tanh": {"TANH"},
+        "Concatenate": {"CONCATENATION"},
+        "Transpose": {"TRANSPOSE"},
+        "Slice": {"SLICE", "STRIDED_SLICE"},
+        "Static Slice": {"SLICE", "STRIDED_SLICE"},
+        "Resize": {"RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR"},
+        "Constant Pad": {"PAD", "PADV2"},
+        "Leaky ReLU": {"LEAKY_RELU"},
+        "PReLU": {"PRELU"},
+        "Square Root": {"SQRT"},
+        "Maximum": {"MAXIMUM"},
+        "Minimum": {"MINIMUM"},
+        "ELU": {"ELU"},
+    }.items()
+}
 FOLDED_WEIGHTS = "DEQUANTIZE (float16 weights)"  # XNNPACK folds these into the weights: no node of its own
 LOOKAHEAD = 4  # model ops a delegate node may skip (folded into weights) before it is left unattributed
 
@@ -47,9 +72,12 @@ def model_nodes(model_content: bytes, known_layers: Sequence[str] = ()) -> list[
     nodes = graph.model_nodes(interpreter, known_layers)
     if not known_layers:
         nodes = keep_nodes_apart(nodes, graph.model_nodes(interpreter, strip=False))
-    return [replace(node, op_type=FOLDED_WEIGHTS)
-            if node.op_type == "DEQUANTIZE" and node.inputs and dtypes.get(node.inputs[0]) is np.float16 else node
-            for node in nodes]
+    return [
+        replace(node, op_type=FOLDED_WEIGHTS)
+        if node.op_type == "DEQUANTIZE" and node.inputs and dtypes.get(node.inputs[0]) is np.float16
+        else node
+        for node in nodes
+    ]
 
 
 def keep_nodes_apart(stripped: Sequence[GraphOp], own: Sequence[GraphOp]) -> list[GraphOp]:
@@ -85,15 +113,21 @@ def attribute(profile: OpProfile, nodes: Sequence[GraphOp]) -> tuple[str, ...]:
     position = 0
     for op in sorted((op for op in profile.ops if op.source == "delegate"), key=lambda op: op.index):
         kind = _kind(op.name)
-        ahead = delegated[position:position + LOOKAHEAD]
+        ahead = delegated[position : position + LOOKAHEAD]
         hit = next((i for i, node in enumerate(ahead) if kind and node.op_type in kind), None)
         if hit is not None:
             matched[op.index] = ahead[hit].layer
             position += hit + 1
         elif position and kind and delegated[position - 1].op_type in kind:
             matched[op.index] = delegated[position - 1].layer  # a second XNNPACK node of the same op
-    return tuple(by_index[op.index].layer if op.source == "model" and op.index in by_index else
-                 matched.get(op.index, "") if op.source == "delegate" else "" for op in profile.ops)
+    return tuple(
+        by_index[op.index].layer
+        if op.source == "model" and op.index in by_index
+        else matched.get(op.index, "")
+        if op.source == "delegate"
+        else ""
+        for op in profile.ops
+    )
 
 
 def profiled_layers(result: CellResult, model_path: Path) -> tuple[str, ...]:

@@ -57,8 +57,9 @@ class Unit:
         return (self.mode, self.backend)
 
 
-def units(cells: list[tuple[str, str]], repeats: int, order: str, seed: int,
-          sustained: Sequence[tuple[str, str]] = ()) -> list[Unit]:
+def units(
+    cells: list[tuple[str, str]], repeats: int, order: str, seed: int, sustained: Sequence[tuple[str, str]] = ()
+) -> list[Unit]:
     """Every timing of the run in the order it is measured; the fidelity reference comes first.
 
     ``blocked``: a cell's repeats together; ``interleaved``: round after round of every cell;
@@ -99,7 +100,11 @@ class RunPlan:
         left = []
         for unit in self.units(cells):
             cell = self.done.get((identity, *unit.cell))
-            if cell is None or cell.ok and not any(r.repeat == unit.repeat and r.kind == unit.kind for r in cell.repeats):
+            if (
+                cell is None
+                or cell.ok
+                and not any(r.repeat == unit.repeat and r.kind == unit.kind for r in cell.repeats)
+            ):
                 left.append(unit)
         return left
 
@@ -140,8 +145,10 @@ def resume_plan(previous: RunRecord, given: BenchConfig) -> RunPlan:
     if changed:
         named = {field.name: flag_of(field, spec) for field, spec in params(BenchConfig)}
         flags = ", ".join(named[name] for name in changed)
-        raise InputError(f"--resume {previous.run_id} finishes that run with its stored settings: leave out {flags} "
-                         "(or start a new run with them)")
+        raise InputError(
+            f"--resume {previous.run_id} finishes that run with its stored settings: leave out {flags} "
+            "(or start a new run with them)"
+        )
     stored = BenchConfig.from_stored(previous.config, f"run {previous.run_id}")
     config = stored.with_devices(given.devices.device, given.devices.adb_server)
     return RunPlan(previous.run_id, config, previous).with_done(previous)

@@ -45,10 +45,19 @@ def throttle_reason(after: Conditions, result: CellResult) -> str:
     return ""
 
 
-def measure_repeat(session: Measured, request: CellRequest, unit: Unit, position: int, cool: CoolDown,
-                   say: Callable[[str], None], on_progress: Callable[[Progress], None]) -> tuple[CellResult, RepeatRecord | None]:
+def measure_repeat(
+    session: Measured,
+    request: CellRequest,
+    unit: Unit,
+    position: int,
+    cool: CoolDown,
+    say: Callable[[str], None],
+    on_progress: Callable[[Progress], None],
+) -> tuple[CellResult, RepeatRecord | None]:
     """Run one repeat; its record (None when the cell did not time anything)."""
-    before, waited = session.wait_cool(cool.below_c, cool.bound_s, say) if cool.bound_s > 0 else (session.conditions(), 0.0)
+    before, waited = (
+        session.wait_cool(cool.below_c, cool.bound_s, say) if cool.bound_s > 0 else (session.conditions(), 0.0)
+    )
     started = now()
     end = EndOfTiming(session.conditions)
     try:
@@ -59,9 +68,18 @@ def measure_repeat(session: Measured, request: CellRequest, unit: Unit, position
         return result, None
     after = end.conditions()
     record = RepeatRecord(
-        repeat=unit.repeat, position=position, median_ms=float(statistics.median(result.latency.samples_ms)),
-        samples_ms=result.latency.samples_ms, started=started, finished=now(), before=before, after=after,
-        reference_before_ms=result.reference_before_ms, reference_after_ms=result.reference_after_ms, cooled_s=waited,
-        throttled=throttle_reason(after, result), kind=unit.kind,
+        repeat=unit.repeat,
+        position=position,
+        median_ms=float(statistics.median(result.latency.samples_ms)),
+        samples_ms=result.latency.samples_ms,
+        started=started,
+        finished=now(),
+        before=before,
+        after=after,
+        reference_before_ms=result.reference_before_ms,
+        reference_after_ms=result.reference_after_ms,
+        cooled_s=waited,
+        throttled=throttle_reason(after, result),
+        kind=unit.kind,
     )
     return result, record

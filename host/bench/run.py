@@ -24,7 +24,9 @@ from host.results import RunRecord, RunStats
 from host.store import ResultsStore, StoreLocation
 
 
-def run_bench(config: BenchConfig, db_path: StoreLocation | Path, listener: BenchListener, resume: str | None = None) -> RunRecord:
+def run_bench(
+    config: BenchConfig, db_path: StoreLocation | Path, listener: BenchListener, resume: str | None = None
+) -> RunRecord:
     store = ResultsStore(db_path)
     store.on_retry = listener.stage
     try:
@@ -36,14 +38,23 @@ def run_bench(config: BenchConfig, db_path: StoreLocation | Path, listener: Benc
             inputs = prepare_inputs(plan.config, listener, given)
             plan.check_inputs(inputs)
             sink = StoreSink(store, plan, inputs)
-            with on_interrupt(lambda: f"finished cells of run {plan.run_id} are stored in {store.where}: finish it with "
-                              f"'{resume_command(plan.run_id, db_path)}'" if sink.created else None):
+            with on_interrupt(
+                lambda: (
+                    f"finished cells of run {plan.run_id} are stored in {store.where}: finish it with "
+                    f"'{resume_command(plan.run_id, db_path)}'"
+                    if sink.created
+                    else None
+                )
+            ):
                 try:
                     stats = inputs.conversion_stats().plus(measure(plan, inputs, sink, listener, targets))
                 except StoreUnavailable as e:
-                    raise StoreUnavailable(f"{e}: the cells stored before it are kept; once the database is back, finish "
-                                           f"the run with '{resume_command(plan.run_id, db_path)}'" if sink.created else
-                                           f"{e}: nothing was stored") from None
+                    raise StoreUnavailable(
+                        f"{e}: the cells stored before it are kept; once the database is back, finish "
+                        f"the run with '{resume_command(plan.run_id, db_path)}'"
+                        if sink.created
+                        else f"{e}: nothing was stored"
+                    ) from None
         sink.ensure_run()
         store.finish_run(plan.run_id, now(), inputs.notes, stats)
         pruned = prune_host(plan.config.caches.cache_max_mb, plan.config.caches.cache_max_days)
@@ -54,7 +65,9 @@ def run_bench(config: BenchConfig, db_path: StoreLocation | Path, listener: Benc
         store.close()
 
 
-def measure(plan: RunPlan, inputs: PreparedInputs, sink: StoreSink, listener: BenchListener, targets: list[Target]) -> RunStats:
+def measure(
+    plan: RunPlan, inputs: PreparedInputs, sink: StoreSink, listener: BenchListener, targets: list[Target]
+) -> RunStats:
     """Every device's cells; several devices run at the same time (a farm)."""
     stored = (lambda: sink.store.load_run(plan.run_id)) if plan.previous is not None else None
     runners = [device_runner(t, plan, inputs, sink, listener, stored) for t in targets]

@@ -3,8 +3,9 @@
 Each cell runs in its own ``try`` and is stored before the next starts. A lost agent or device
 (the channel drops, ADB fails) is waited for (a device that dropped off is reconnected where
 adb can, for a bounded time) and gets a fresh session, up to ``restarts`` times; after that, or
-when the device stays away, the remaining cells fail with the reason and the other devices go on. The fidelity reference's outputs live on
-the device: a new session that no longer finds them measures the reference again first.
+when the device stays away, the remaining cells fail with the reason and the other devices go on.
+The fidelity reference's outputs live on the device: a new session that no longer finds them
+measures the reference again first.
 """
 
 from __future__ import annotations
@@ -138,18 +139,25 @@ class DeviceRunner:
     def _prepare(self, session: Session) -> None:
         """Push what the device lacks, bound its store, pin and steady its CPUs, record it."""
         config = self.plan.config
-        self.parts.listener.stage(f"{self.parts.identity}: pushing models and dataset (files already there are skipped)")
+        self.parts.listener.stage(
+            f"{self.parts.identity}: pushing models and dataset (files already there are skipped)"
+        )
         files = self.parts.inputs.files()
         self._check_space(session, [(path, sha) for path, sha in files if not session.has_file(sha)])
         for path, sha in files:
             if session.ensure(path, sha):
-                self.state.stats = replace(self.state.stats, pushed_files=self.state.stats.pushed_files + 1,
-                                     pushed_bytes=self.state.stats.pushed_bytes + path.stat().st_size)
+                self.state.stats = replace(
+                    self.state.stats,
+                    pushed_files=self.state.stats.pushed_files + 1,
+                    pushed_bytes=self.state.stats.pushed_bytes + path.stat().st_size,
+                )
         self.state.stats = replace(self.state.stats, files=len(files))
         pruned = session.prune_store(config.caches.device_store_max_mb * 1_000_000, tuple(sha for _, sha in files))
         if pruned.removed_files:
-            self.parts.listener.stage(f"{self.parts.identity}: removed {pruned.removed_files} least recently used files "
-                                f"({pruned.removed_bytes / 1e6:.1f} MB) from the device's store")
+            self.parts.listener.stage(
+                f"{self.parts.identity}: removed {pruned.removed_files} least recently used files "
+                f"({pruned.removed_bytes / 1e6:.1f} MB) from the device's store"
+            )
         self.state.cpu_mask = config.measurement.mask(fastest_cores(session.conditions()))
         fixed = config.measurement.fixed_performance and session.set_fixed_performance(True)
         device = replace(session.device_record(), cpu_mask=self.state.cpu_mask, fixed_performance=fixed)
@@ -165,7 +173,11 @@ class DeviceRunner:
             self._prepare(session)
             if self.state.reference and not session.has_file(self.state.reference):
                 self.state.reference = ""  # its outputs are gone from the device: measure the reference again
-                missing = [u for u in self.plan.units(self.order()) if u.cell == REFERENCE and u.kind == "repeat" and u not in todo]
+                missing = [
+                    u
+                    for u in self.plan.units(self.order())
+                    if u.cell == REFERENCE and u.kind == "repeat" and u not in todo
+                ]
                 todo[:0] = missing
             while todo:
                 self.run_unit(session, todo[0])
@@ -183,9 +195,11 @@ class DeviceRunner:
         need = sum(sizes) + max(sizes, default=0)
         free = session.store_free_bytes()
         if need and free and need > free:
-            raise StorageFull(f"{self.parts.identity}: not enough room on the device: this run needs {need / 1e6:,.0f} MB "
-                              f"(models and the evaluation images), {free / 1e6:,.0f} MB are free; free some space, use "
-                              "--limit, or 'host cache prune --device ...'")
+            raise StorageFull(
+                f"{self.parts.identity}: not enough room on the device: this run needs {need / 1e6:,.0f} MB "
+                f"(models and the evaluation images), {free / 1e6:,.0f} MB are free; free some space, use "
+                "--limit, or 'host cache prune --device ...'"
+            )
 
     def run_unit(self, session: Session, unit: Unit) -> None:
         """One repeat (repeat 0 is the cell itself: evaluated, stored as the cell); a later repeat of
@@ -197,19 +211,29 @@ class DeviceRunner:
             return
         latency = self._latency(unit)
         request = self._request(unit.mode, unit.backend, "")
-        request = replace(request, evaluation=None, latency=latency, op_profile=False, start="warm",
-                          timeout_seconds=request.timeout_seconds + latency.max_seconds + latency.warmup_seconds)
+        request = replace(
+            request,
+            evaluation=None,
+            latency=latency,
+            op_profile=False,
+            start="warm",
+            timeout_seconds=request.timeout_seconds + latency.max_seconds + latency.warmup_seconds,
+        )
         result, repeat = self._measure(session, request, unit)
         if repeat is not None:
             self.parts.sink.save_repeat((self.parts.identity, *unit.cell), repeat)
             self.parts.listener.repeat_done((self.parts.identity, *unit.cell), repeat)
         elif not result.ok:
-            self.parts.listener.stage(f"{self.parts.identity}: {unit.mode}/{unit.backend} repeat {unit.repeat} failed: {result.error}")
+            self.parts.listener.stage(
+                f"{self.parts.identity}: {unit.mode}/{unit.backend} repeat {unit.repeat} failed: {result.error}"
+            )
 
     def _request(self, mode: str, backend: str, reference: str) -> CellRequest:
         config = self.plan.config
         delegates = AgentOptions(config.devices.gpu_delegate, config.devices.nnapi_delegate)
-        return cell_request(config.measurement, delegates, self.parts.inputs, mode, backend, reference, self.state.cpu_mask)
+        return cell_request(
+            config.measurement, delegates, self.parts.inputs, mode, backend, reference, self.state.cpu_mask
+        )
 
     def _kept_ok(self, cell: tuple[str, str]) -> bool:
         kept = self.plan.done.get((self.parts.identity, *cell))
@@ -227,8 +251,15 @@ class DeviceRunner:
         schedule = self.plan.config.schedule
         cool = CoolDown(schedule.cool_below, schedule.cooldown)
         position = self.state.positions.setdefault(unit, len(self.state.positions))
-        result, repeat = measure_repeat(session, request, unit, position, cool, self.parts.listener.stage,
-                                        lambda p: self.parts.listener.cell_progress(key, p.phase, p.fraction, p.message))
+        result, repeat = measure_repeat(
+            session,
+            request,
+            unit,
+            position,
+            cool,
+            self.parts.listener.stage,
+            lambda p: self.parts.listener.cell_progress(key, p.phase, p.fraction, p.message),
+        )
         self.state.stats = replace(self.state.stats, cells_run=self.state.stats.cells_run + 1)
         return result, repeat
 
@@ -239,7 +270,9 @@ class DeviceRunner:
         model = self.parts.inputs.models.get(mode)
         repeat: RepeatRecord | None = None
         if model is None:
-            cell = failed_record(self.parts.identity, mode, backend, "convert", self.parts.inputs.failed_modes.get(mode, "no model"))
+            cell = failed_record(
+                self.parts.identity, mode, backend, "convert", self.parts.inputs.failed_modes.get(mode, "no model")
+            )
         else:
             request = self._request(mode, backend, self.state.reference)
             try:
@@ -248,10 +281,13 @@ class DeviceRunner:
                 raise
             except AgentError as e:
                 result = failed_record(self.parts.identity, mode, backend, "start", str(e)).result
-            cell = replace(record(self.parts.identity, mode, backend, result, model.size_bytes),
-                           outcomes=self.parts.inputs.outcomes(result.predictions), fingerprint=self.state.fingerprint,
-                           task=self.parts.inputs.task_metrics(result),
-                           op_layers=profiled_layers(result, model.path))
+            cell = replace(
+                record(self.parts.identity, mode, backend, result, model.size_bytes),
+                outcomes=self.parts.inputs.outcomes(result.predictions),
+                fingerprint=self.state.fingerprint,
+                task=self.parts.inputs.task_metrics(result),
+                op_layers=profiled_layers(result, model.path),
+            )
             if (mode, backend) == REFERENCE and cell.ok:
                 self.state.reference = result.outputs_sha256
         self.state.measured[unit.cell] = cell.ok
@@ -266,7 +302,9 @@ class DeviceRunner:
             if unit.repeat != 0 or unit.kind != "repeat":
                 continue
             model = self.parts.inputs.models.get(unit.mode)
-            cell = failed_record(self.parts.identity, unit.mode, unit.backend, "start", reason, model.size_bytes if model else None)
+            cell = failed_record(
+                self.parts.identity, unit.mode, unit.backend, "start", reason, model.size_bytes if model else None
+            )
             self.parts.sink.save(cell)
             self.parts.listener.cell_done(cell)
         todo.clear()

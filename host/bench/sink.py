@@ -44,11 +44,19 @@ class StoreSink:
             if self.created:
                 return
             i = self.inputs
-            self.store.create_run(RunRecord(
-                self.plan.run_id, now(precise=True), __version__, i.model, i.dataset, tuple(i.stored_modes()),
-                tuple(self.plan.config.measurement.backend_names), self.plan.config.to_stored(i.stored_modes()),
-                notes=tuple(i.notes),
-            ))
+            self.store.create_run(
+                RunRecord(
+                    self.plan.run_id,
+                    now(precise=True),
+                    __version__,
+                    i.model,
+                    i.dataset,
+                    tuple(i.stored_modes()),
+                    tuple(self.plan.config.measurement.backend_names),
+                    self.plan.config.to_stored(i.stored_modes()),
+                    notes=tuple(i.notes),
+                )
+            )
             self.created = True
 
     def add_device(self, device: DeviceRecord) -> None:
@@ -71,9 +79,17 @@ class StoreSink:
     def so_far(self) -> RunRecord:
         """The run as this bench has written it (a resumed run's earlier cells are not in it)."""
         i = self.inputs
-        return RunRecord(self.plan.run_id, "", "", i.model, i.dataset, tuple(i.stored_modes()),
-                         tuple(self.plan.config.measurement.backend_names), devices=tuple(self._devices.values()),
-                         cells=tuple(self._cells.values()))
+        return RunRecord(
+            self.plan.run_id,
+            "",
+            "",
+            i.model,
+            i.dataset,
+            tuple(i.stored_modes()),
+            tuple(self.plan.config.measurement.backend_names),
+            devices=tuple(self._devices.values()),
+            cells=tuple(self._cells.values()),
+        )
 
 
 def db_option(location: StoreLocation | Path) -> str:

@@ -46,8 +46,9 @@ def bench_devices(config: DeviceChoice, stage: Callable[[str], None]) -> Iterato
     with ExitStack() as held:
         if config.stf:
             farm = stf.StfClient(config.stf)
-            devices = held.enter_context(stf.reserved(address, farm, config.device, config.stf_filter, config.stf_timeout * 60,
-                                                      stage))
+            devices = held.enter_context(
+                stf.reserved(address, farm, config.device, config.stf_filter, config.stf_timeout * 60, stage)
+            )
         elif config.all_devices:
             devices = every_ready(address)
         else:
@@ -80,7 +81,9 @@ def identity(device: Device) -> str:
 
 
 def agent_settings(devices: DeviceChoice) -> AgentSettings:
-    return AgentSettings(devices.device_python, AgentOptions(devices.gpu_delegate, devices.nnapi_delegate), devices.attach)
+    return AgentSettings(
+        devices.device_python, AgentOptions(devices.gpu_delegate, devices.nnapi_delegate), devices.attach
+    )
 
 
 @dataclass(frozen=True)
@@ -109,8 +112,15 @@ def find_targets(devices: list[Device], settings: AgentSettings) -> list[Target]
     return targets
 
 
-def device_runner(target: Target, plan: RunPlan, inputs: PreparedInputs, sink: RunSink, listener: BenchListener,
-                  stored: Callable[[], RunRecord] | None = None, more: Callable[[], list[Unit]] = list) -> DeviceRunner:
+def device_runner(
+    target: Target,
+    plan: RunPlan,
+    inputs: PreparedInputs,
+    sink: RunSink,
+    listener: BenchListener,
+    stored: Callable[[], RunRecord] | None = None,
+    more: Callable[[], list[Unit]] = list,
+) -> DeviceRunner:
     """The runner of one device's cells: a fresh agent session after each loss (the device
     waited for first), the device held for this bench alone; ``stored`` reads a resumed run
     again once the device is held; ``more`` gives further units when these run out (compare)."""
@@ -123,9 +133,16 @@ def device_runner(target: Target, plan: RunPlan, inputs: PreparedInputs, sink: R
         listener.stage(f"deploying the agent to {target.device.serial}")
         return open_session(target.device, settings, target.launcher)
 
-    parts = RunnerParts(target.identity, open_agent, inputs, sink, listener,
-                        hold=lambda: device_lock(target.identity, wait=devices.wait, on_wait=listener.stage),
-                        restarts=RESTARTS, more=more,
-                        reconnect=lambda: wait_for_device(target.device, devices.reconnect_wait, listener.stage),
-                        stored=stored)
+    parts = RunnerParts(
+        target.identity,
+        open_agent,
+        inputs,
+        sink,
+        listener,
+        hold=lambda: device_lock(target.identity, wait=devices.wait, on_wait=listener.stage),
+        restarts=RESTARTS,
+        more=more,
+        reconnect=lambda: wait_for_device(target.device, devices.reconnect_wait, listener.stage),
+        stored=stored,
+    )
     return DeviceRunner(parts, plan)

@@ -16,7 +16,9 @@ def parse_tables(text: str) -> tuple[str, ...]:
         return TABLE_NAMES
     unknown = [n for n in names if n not in TABLE_NAMES]
     if unknown or not all(names):
-        raise ValueError(f"unknown table {unknown[0] if unknown else '(empty)'!r}: choose all or from {', '.join(TABLE_NAMES)}")
+        raise ValueError(
+            f"unknown table {unknown[0] if unknown else '(empty)'!r}: choose all or from {', '.join(TABLE_NAMES)}"
+        )
     return names
 
 
@@ -28,5 +30,10 @@ def _check(value: str) -> str | None:
     return None
 
 
-TABLES = Param("summary", "tables to print: summary (size, quality and p50 per backend), all, or a comma list of "
-               + ", ".join(TABLE_NAMES), metavar="LIST", check=_check, flag="--tables")
+TABLES = Param(
+    "summary",
+    "tables to print: summary (size, quality and p50 per backend), all, or a comma list of " + ", ".join(TABLE_NAMES),
+    metavar="LIST",
+    check=_check,
+    flag="--tables",
+)

@@ -40,12 +40,16 @@ def write_reports(record: RunRecord, report: str | None, json_path: str | None) 
     from host.report.html import to_html
 
     recommendation = recommend(record)  # once: the console line and the report's front agree
-    print(("recommended: " if recommendation.pick else "no recommendation: ") + recommendation.reason
-          + (f" (limits and the front: host recommend {record.run_id})" if recommendation.pick else ""))
+    print(
+        ("recommended: " if recommendation.pick else "no recommendation: ")
+        + recommendation.reason
+        + (f" (limits and the front: host recommend {record.run_id})" if recommendation.pick else "")
+    )
     folder = run_folder(record.run_id)
-    outputs: tuple[tuple[str, Path, Callable[[], str]], ...] = (("json", Path(json_path) if json_path else folder / "run.json", lambda: to_json(record)),
-                              ("report", Path(report) if report else folder / "report.html",
-                               lambda: to_html(record, recommendation)))
+    outputs: tuple[tuple[str, Path, Callable[[], str]], ...] = (
+        ("json", Path(json_path) if json_path else folder / "run.json", lambda: to_json(record)),
+        ("report", Path(report) if report else folder / "report.html", lambda: to_html(record, recommendation)),
+    )
     for label, path, text in outputs:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -56,4 +60,6 @@ def write_reports(record: RunRecord, report: str | None, json_path: str | None) 
         print(f"{label}: {path}")
 
 
-COMMAND = Command("bench", "convert, push, and measure every mode x backend on a device", run, (BenchConfig, BenchOutputs))
+COMMAND = Command(
+    "bench", "convert, push, and measure every mode x backend on a device", run, (BenchConfig, BenchOutputs)
+)

@@ -20,5 +20,12 @@ def run(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-COMMANDS = (Command("prune", "remove cache entries unused for --max-days, then the least recently used beyond --max-mb", run,
-                    (PruneOptions,), group="cache"),)
+COMMANDS = (
+    Command(
+        "prune",
+        "remove cache entries unused for --max-days, then the least recently used beyond --max-mb",
+        run,
+        (PruneOptions,),
+        group="cache",
+    ),
+)

@@ -32,10 +32,17 @@ def run(args: argparse.Namespace) -> int:
     for path in written.values():
         print(f"wrote {path}")
     if written:
-        print(f"see the graph coloured by error: model-explorer {written[f'{report.mode}.tflite']} "
-              f"--node_data_paths={written['model-explorer.json']}")
+        print(
+            f"see the graph coloured by error: model-explorer {written[f'{report.mode}.tflite']} "
+            f"--node_data_paths={written['model-explorer.json']}"
+        )
     return ExitCode.OK
 
 
-COMMAND = Command("debug", "per-layer quantization error of the integer build, per tensor and per channel, mapped to Keras "
-                  "layers and ranked, suspects marked", run, (DebugOptions,))
+COMMAND = Command(
+    "debug",
+    "per-layer quantization error of the integer build, per tensor and per channel, mapped to Keras "
+    "layers and ranked, suspects marked",
+    run,
+    (DebugOptions,),
+)

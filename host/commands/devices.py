@@ -79,8 +79,10 @@ def _provision_litert(device: Device, release: Release) -> int:
     if launcher.name == "termux-run-as":
         provision(device, say)  # the new library is test-loaded by the agent's own Python: it must be there
     target = install(device, launcher, release, say)
-    print(f"{device.serial}: LiteRT {release.version} ({release.machine}) in {target}: "
-          f"{', '.join(release.accelerators()) or 'no GPU accelerator or NPU dispatch library'}")
+    print(
+        f"{device.serial}: LiteRT {release.version} ({release.machine}) in {target}: "
+        f"{', '.join(release.accelerators()) or 'no GPU accelerator or NPU dispatch library'}"
+    )
     return ExitCode.OK
 
 
@@ -94,18 +96,35 @@ def run_agent_command(args: argparse.Namespace) -> int:
     options = from_namespace(AgentCommandOptions, args)
     device = resolve_one(parse_server(options.adb_server), options.device)
     line = agent_command(device, *agent_zipapp(), AgentOptions(options.gpu_delegate, options.nnapi_delegate))
-    print(f"Paste this line into the Termux app on {device.serial}, then run 'host bench --device {device.serial} --attach':",
-          file=sys.stderr)
+    print(
+        f"Paste this line into the Termux app on {device.serial}, then run 'host bench --device {device.serial} "
+        "--attach':",
+        file=sys.stderr,
+    )
     print(line)
     return ExitCode.OK
 
 
 COMMANDS = (
     Command("devices", "list ADB devices and emulated ones", run_devices, (AdbOptions,)),
-    Command("doctor", "check a device (the one named, or the only one attached): the launcher that works, or what it lacks "
-            "and the steps", run_doctor, (DoctorOptions,)),
-    Command("provision", "install what the agent needs inside Termux (a debuggable build), through run-as; the phone needs "
-            "its own internet; with --litert, push a LiteRT release for GPU and NPU", run_provision, (ProvisionOptions,)),
-    Command("agent-command", "print the line that starts the agent inside the Termux app (then bench --attach)",
-            run_agent_command, (AgentCommandOptions,)),
+    Command(
+        "doctor",
+        "check a device (the one named, or the only one attached): the launcher that works, or what it lacks "
+        "and the steps",
+        run_doctor,
+        (DoctorOptions,),
+    ),
+    Command(
+        "provision",
+        "install what the agent needs inside Termux (a debuggable build), through run-as; the phone needs "
+        "its own internet; with --litert, push a LiteRT release for GPU and NPU",
+        run_provision,
+        (ProvisionOptions,),
+    ),
+    Command(
+        "agent-command",
+        "print the line that starts the agent inside the Termux app (then bench --attach)",
+        run_agent_command,
+        (AgentCommandOptions,),
+    ),
 )

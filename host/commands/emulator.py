@@ -16,8 +16,13 @@ def run_start(args: argparse.Namespace) -> int:
     from host.emulator import manager
 
     options = from_namespace(StartOptions, args)
-    state = manager.start(parse_server(options.adb_server), options.port, Path(options.root) if options.root else None,
-                          profile=options.profile, offline=options.offline)
+    state = manager.start(
+        parse_server(options.adb_server),
+        options.port,
+        Path(options.root) if options.root else None,
+        profile=options.profile,
+        offline=options.offline,
+    )
     print(f"profile {state.profile}: {manager.profile_summary(state.profile)}")
     print(f"sandbox {state.root}")
     print(state.serial)

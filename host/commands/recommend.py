@@ -21,8 +21,15 @@ def run(args: argparse.Namespace) -> int:
     options = from_namespace(RecommendOptions, args)
     writable(options.report)
     record = read_run(options.run_id, store(options.db))
-    recommendation = recommend(record, max_size=options.max_size, max_latency=options.max_latency,
-                               min_accuracy=options.min_accuracy, min_snr=options.min_snr, backend=options.backend, device=options.device)
+    recommendation = recommend(
+        record,
+        max_size=options.max_size,
+        max_latency=options.max_latency,
+        min_accuracy=options.min_accuracy,
+        min_snr=options.min_snr,
+        backend=options.backend,
+        device=options.device,
+    )
     print_recommendation(recommendation)
     if options.report:
         atomic_write(Path(options.report), to_html(record, recommendation))
@@ -30,5 +37,6 @@ def run(args: argparse.Namespace) -> int:
     return ExitCode.OK if recommendation.pick else ExitCode.FAILED
 
 
-COMMAND = Command("recommend", "the Pareto front of a run's builds and the one to ship, with the reason", run,
-                  (RecommendOptions,))
+COMMAND = Command(
+    "recommend", "the Pareto front of a run's builds and the one to ship, with the reason", run, (RecommendOptions,)
+)

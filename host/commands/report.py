@@ -31,7 +31,9 @@ def run(args: argparse.Namespace) -> int:
         print_run(record, tables=tables)
         return ExitCode.OK
     if options.format in ("table", "md"):
-        return emit(to_markdown(record, tables=tables if options.shown_tables != "summary" else TABLE_NAMES), options.output)
+        return emit(
+            to_markdown(record, tables=tables if options.shown_tables != "summary" else TABLE_NAMES), options.output
+        )
     return emit(RENDERERS[options.format](record), options.output)
 
 

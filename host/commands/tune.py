@@ -40,5 +40,9 @@ def _precisions(options: TuneOptions) -> int:
     return ExitCode.OK if result.met else ExitCode.FAILED
 
 
-COMMAND = Command("tune", "find on the device the fewest layers to keep in float for an accuracy target; writes the tuned "
-                  "build folder", run, (TuneOptions,))
+COMMAND = Command(
+    "tune",
+    "find on the device the fewest layers to keep in float for an accuracy target; writes the tuned build folder",
+    run,
+    (TuneOptions,),
+)

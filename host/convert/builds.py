@@ -36,8 +36,13 @@ def _holds(target: Path, model_bytes: bytes) -> bool:
 
 
 def cached_build(
-    name: str, key: str, out_dir: Path, use_cache: bool, cache: ConversionCache,
-    build: Callable[[], tuple[bytes, JsonObject]], **variant: Any,
+    name: str,
+    key: str,
+    out_dir: Path,
+    use_cache: bool,
+    cache: ConversionCache,
+    build: Callable[[], tuple[bytes, JsonObject]],
+    **variant: Any,
 ) -> ModeResult:
     """``out_dir/<name>.tflite`` from the cache or from ``build`` (then cached); a failure is the
     build's result with its reason, and leaves no older file that looks like this build."""
@@ -59,13 +64,21 @@ def cached_build(
         return ModeResult(name, False, seconds=round(time.perf_counter() - started, 3), error=str(e), **variant)
     except Exception as e:  # the converter raises ConverterError, ValueError, RuntimeError, ...
         target.unlink(missing_ok=True)
-        return ModeResult(name, False, seconds=round(time.perf_counter() - started, 3), error=converter_reason(e), **variant)
+        return ModeResult(
+            name, False, seconds=round(time.perf_counter() - started, 3), error=converter_reason(e), **variant
+        )
     return ModeResult(
-        name, True, path=str(target), size_bytes=len(model_bytes), sha256=hashlib.sha256(model_bytes).hexdigest(),
-        input_dtype=meta["input_dtype"], output_dtype=meta["output_dtype"],
+        name,
+        True,
+        path=str(target),
+        size_bytes=len(model_bytes),
+        sha256=hashlib.sha256(model_bytes).hexdigest(),
+        input_dtype=meta["input_dtype"],
+        output_dtype=meta["output_dtype"],
         seconds=round(time.perf_counter() - started, 3) if cached else meta["convert_seconds"],
-        cached=cached, notes=tuple(meta.get("notes", ())), float_layers=tuple(meta.get("float_layers", ())),
-        made_by=meta.get("made_by"), **variant,
+        cached=cached,
+        notes=tuple(meta.get("notes", ())),
+        float_layers=tuple(meta.get("float_layers", ())),
+        made_by=meta.get("made_by"),
+        **variant,
     )
-
-

@@ -42,7 +42,9 @@ class ConversionCache:
     def has(self, key: str) -> bool:
         """Whether an entry looks present, without reading, counting or touching it (a damaged one
         is found by ``get``)."""
-        return self.root is not None and (self.root / f"{key}.tflite").is_file() and (self.root / f"{key}.json").is_file()
+        return (
+            self.root is not None and (self.root / f"{key}.tflite").is_file() and (self.root / f"{key}.json").is_file()
+        )
 
     def get(self, key: str) -> CacheEntry | None:
         if self.root is None:
@@ -69,5 +71,3 @@ class ConversionCache:
         meta = {**meta, "sha256": hashlib.sha256(model_bytes).hexdigest()}
         atomic_write(self.root / f"{key}.tflite", model_bytes)
         atomic_write(self.root / f"{key}.json", json.dumps(meta, indent=1).encode())
-
-

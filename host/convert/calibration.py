@@ -64,8 +64,9 @@ def load_calibration(directory: Path, size: tuple[int, int], count: int, what: s
     return decoded_image_set(entries, size, class_names=listing.class_names, what=what)
 
 
-def representative_dataset_of(calibration: CalibrationSet,
-                              preprocess: Callable[[np.ndarray], np.ndarray]) -> Callable[[], Iterator[Any]]:
+def representative_dataset_of(
+    calibration: CalibrationSet, preprocess: Callable[[np.ndarray], np.ndarray]
+) -> Callable[[], Iterator[Any]]:
     """The calibration images through the model's preprocessing, computed on the first call only:
     a run whose builds all come from the cache never pays for it (0.26 s for 100 images at 224).
     Tensor samples go as they are (they are the model's inputs already)."""

@@ -18,7 +18,12 @@ from host.codec import JsonObject
 from host.convert import sources, tfenv
 from host.convert.builds import cached_build, facts_meta
 from host.convert.cache import ConversionCache, cache_key
-from host.convert.calibration import CalibrationSet, load_calibration, load_tensor_calibration, representative_dataset_of
+from host.convert.calibration import (
+    CalibrationSet,
+    load_calibration,
+    load_tensor_calibration,
+    representative_dataset_of,
+)
 from host.convert.inspect import inspect_tflite
 from host.convert.loader import (
     ModelSource,
@@ -52,7 +57,12 @@ def made_by(mode: QuantMode, source: ModelSource) -> str:
 
     if mode.tool == QUANTIZER:
         return quantizer_version()
-    return f"the given {source.path.name if source.path else '.tflite'}" if source.kind == "tflite_file" else tfenv.converter_version()
+    return (
+        f"the given {source.path.name if source.path else '.tflite'}"
+        if source.kind == "tflite_file"
+        else tfenv.converter_version()
+    )
+
 
 def convert_model(
     source: ModelSource,
@@ -99,46 +109,109 @@ class _Job:
     quantizer_variants: tuple[QuantMode, ...]  # the quantizer's modes --keep-float varies
 
     @classmethod
-    def prepare(cls, source: ModelSource, modes: Sequence[QuantMode], out_dir: Path, options: ConvertOptions,
-                cache: ConversionCache) -> _Job:
+    def prepare(
+        cls,
+        source: ModelSource,
+        modes: Sequence[QuantMode],
+        out_dir: Path,
+        options: ConvertOptions,
+        cache: ConversionCache,
+    ) -> _Job:
         preset = get_preset(options.preset or source.preset or DEFAULT_PRESET)
         model = LoadedModel(source, cache.root)
-        theirs = tuple(m for m in modes if m.name in options.keep_float_modes and m.recipe is not None) if options.keep_float else ()
-        tensorflow = bool(options.keep_float) and source.kind != "tflite_file" and (not theirs or any(m.name == "integer" for m in modes))
-        calibration = _calibration_for(modes, options, model.image_shape(), model.inputs(),
-                                       variant=tensorflow or any(m.needs_calibration for m in theirs))
+        theirs = (
+            tuple(m for m in modes if m.name in options.keep_float_modes and m.recipe is not None)
+            if options.keep_float
+            else ()
+        )
+        tensorflow = (
+            bool(options.keep_float)
+            and source.kind != "tflite_file"
+            and (not theirs or any(m.name == "integer" for m in modes))
+        )
+        calibration = _calibration_for(
+            modes,
+            options,
+            model.image_shape(),
+            model.inputs(),
+            variant=tensorflow or any(m.needs_calibration for m in theirs),
+        )
         training = training_images(modes, options, model)
         keys = {mode.name: _mode_key(source, mode, options, preset.name, calibration, training) for mode in modes}
-        floats = FloatSource(model, options, cache, _mode_key(source, MODES_BY_NAME["none"], options, preset.name, None, None))
-        return cls(source, model, out_dir, options, cache, preset.name, calibration,
-                   representative_dataset_of(calibration, preset.apply) if calibration else None, keys,
-                   start_training(modes, keys, model, options, cache, training, preset.name), floats, tensorflow, theirs)
+        floats = FloatSource(
+            model, options, cache, _mode_key(source, MODES_BY_NAME["none"], options, preset.name, None, None)
+        )
+        return cls(
+            source,
+            model,
+            out_dir,
+            options,
+            cache,
+            preset.name,
+            calibration,
+            representative_dataset_of(calibration, preset.apply) if calibration else None,
+            keys,
+            start_training(modes, keys, model, options, cache, training, preset.name),
+            floats,
+            tensorflow,
+            theirs,
+        )
 
     def one(self, mode: QuantMode) -> ModeResult:
         return _convert_one(mode, self)
 
     def variants(self) -> list[ModeResult]:
         """``--keep-float``'s builds: TensorFlow's integer (from a graph) and the quantizer's modes it varies."""
-        made = [convert_variant(self.source.sha256, self.model, self.out_dir, self.options, self.cache, self.representative,
-                                self.calibration, self.preset)] if self.tensorflow_variant else []
-        return made + [convert_quantizer_variant(m, self.keys[m.name], self.floats, self.out_dir, self.options, self.cache,
-                                                 self.representative) for m in self.quantizer_variants]
+        made = (
+            [
+                convert_variant(
+                    self.source.sha256,
+                    self.model,
+                    self.out_dir,
+                    self.options,
+                    self.cache,
+                    self.representative,
+                    self.calibration,
+                    self.preset,
+                )
+            ]
+            if self.tensorflow_variant
+            else []
+        )
+        return made + [
+            convert_quantizer_variant(
+                m, self.keys[m.name], self.floats, self.out_dir, self.options, self.cache, self.representative
+            )
+            for m in self.quantizer_variants
+        ]
 
     def report(self, results: list[ModeResult], skipped: dict[str, str] | None) -> ConversionReport:
         image, inputs = self.model.image_shape(), self.model.inputs()
         source, calibration = self.source, self.calibration
         return ConversionReport(
-            model=ConvertedModel(source.name, source.kind, source.sha256, str(source.path) if source.path else None,
-                                 (1, *image) if image else inputs[0].shape, self.preset),
+            model=ConvertedModel(
+                source.name,
+                source.kind,
+                source.sha256,
+                str(source.path) if source.path else None,
+                (1, *image) if image else inputs[0].shape,
+                self.preset,
+            ),
             results=tuple(results),
             skipped=dict(skipped or {}),
-            calibration=CalibrationInfo(calibration.count, calibration.sha256, len(calibration.skipped)) if calibration else None,
+            calibration=CalibrationInfo(calibration.count, calibration.sha256, len(calibration.skipped))
+            if calibration
+            else None,
             manifest_path=self.out_dir / "manifest.json",
         )
 
 
-def _convert_in_turn(modes: Sequence[QuantMode], convert: Callable[[QuantMode], ModeResult],
-                     variants: Callable[[], list[ModeResult]] | None, listener: ConversionListener | None) -> list[ModeResult]:
+def _convert_in_turn(
+    modes: Sequence[QuantMode],
+    convert: Callable[[QuantMode], ModeResult],
+    variants: Callable[[], list[ModeResult]] | None,
+    listener: ConversionListener | None,
+) -> list[ModeResult]:
     """Each mode in its turn, those that fine-tune last and the variants just before them (the
     fine-tuning child runs meanwhile); the results in the order asked, the variants after them."""
     built: dict[str, ModeResult] = {}
@@ -156,19 +229,32 @@ def _convert_in_turn(modes: Sequence[QuantMode], convert: Callable[[QuantMode], 
     return [built[mode.name] for mode in modes] + (extra or [])
 
 
-def _mode_key(source: ModelSource, mode: QuantMode, options: ConvertOptions, preset: str,
-              calibration: CalibrationSet | None, training: ImageSet | None) -> str:
+def _mode_key(
+    source: ModelSource,
+    mode: QuantMode,
+    options: ConvertOptions,
+    preset: str,
+    calibration: CalibrationSet | None,
+    training: ImageSet | None,
+) -> str:
     """What a build depends on: the converter, and the data only for the modes that read it."""
     uses_data = mode.needs_calibration or mode.needs_training
     if mode.tool == QUANTIZER:
         from host.convert.quantizer_route import quantizer_version, recipe_identity
 
-        return cache_key(model=source.sha256, mode=mode.name, converter=quantizer_version(), recipe=recipe_identity(mode),
-                         float_from=None if source.kind == "tflite_file" else tfenv.converter_version(),
-                         calibration=calibration.sha256 if calibration and uses_data else None,
-                         preset=preset if uses_data else None)
+        return cache_key(
+            model=source.sha256,
+            mode=mode.name,
+            converter=quantizer_version(),
+            recipe=recipe_identity(mode),
+            float_from=None if source.kind == "tflite_file" else tfenv.converter_version(),
+            calibration=calibration.sha256 if calibration and uses_data else None,
+            preset=preset if uses_data else None,
+        )
     return cache_key(
-        model=source.sha256, mode=mode.name, converter=tfenv.converter_version(),
+        model=source.sha256,
+        mode=mode.name,
+        converter=tfenv.converter_version(),
         io=options.io_type if mode.io == QUANTIZED_IO else None,
         calibration=calibration.sha256 if calibration and uses_data else None,
         preset=preset if uses_data else None,
@@ -176,8 +262,13 @@ def _mode_key(source: ModelSource, mode: QuantMode, options: ConvertOptions, pre
     )
 
 
-def _calibration_for(modes: Sequence[QuantMode], options: ConvertOptions, image: tuple[int, int, int] | None,
-                     inputs: tuple[ModelInput, ...], variant: bool = False) -> CalibrationSet | None:
+def _calibration_for(
+    modes: Sequence[QuantMode],
+    options: ConvertOptions,
+    image: tuple[int, int, int] | None,
+    inputs: tuple[ModelInput, ...],
+    variant: bool = False,
+) -> CalibrationSet | None:
     if not variant and not any(m.needs_calibration or m.needs_training for m in modes):
         return None
     if options.calibration_count < 1:
@@ -189,12 +280,16 @@ def _calibration_for(modes: Sequence[QuantMode], options: ConvertOptions, image:
         return decoded_image_set(entries, image[:2], what="calibration images")
     if options.calibration_dir is None:
         if variant or any(m.needs_calibration for m in modes):
-            raise InputError("integer modes need calibration data: pass --calibration DIR (images) or FILE.npz (tensor samples)")
+            raise InputError(
+                "integer modes need calibration data: pass --calibration DIR (images) or FILE.npz (tensor samples)"
+            )
         return None
     if image is None:
         listed = ", ".join(f"{i.keys[-1]} {list(i.shape)}" for i in inputs)
-        raise DatasetError(f"{options.calibration_dir} holds images, but the model takes {listed}: calibrate it with "
-                           "--calibration FILE.npz (or a folder of .npz samples), an array per input keyed by input name")
+        raise DatasetError(
+            f"{options.calibration_dir} holds images, but the model takes {listed}: calibrate it with "
+            "--calibration FILE.npz (or a folder of .npz samples), an array per input keyed by input name"
+        )
     if image[2] != 3:
         raise DatasetError(f"the model takes {image[2]}-channel input; only RGB (3-channel) image models are supported")
     return load_calibration(options.calibration_dir, image[:2], options.calibration_count)
@@ -216,7 +311,10 @@ def _convert_one(mode: QuantMode, job: _Job) -> ModeResult:
         if mode.name == "none":
             job.floats.offer(model_bytes)
         facts = inspect_tflite(model_bytes)
-        meta = {**facts_meta(facts, check_promises(mode, facts, job.options.io_type)), "made_by": made_by(mode, job.source)}
+        meta = {
+            **facts_meta(facts, check_promises(mode, facts, job.options.io_type)),
+            "made_by": made_by(mode, job.source),
+        }
         if training is not None:
             meta["convert_seconds"] = round(training.seconds, 3)  # from its start, beside the modes before it
         return model_bytes, meta

@@ -83,7 +83,9 @@ def _write_inference_archive(model: Any, folder: Path) -> None:
     keras = tfenv.keras()
     if not isinstance(model, keras.src.models.Functional | keras.src.models.Sequential):
         raise TypeError("only functional and sequential models are exported here")
-    signature = tf.nest.map_structure(lambda x: tf.TensorSpec(batch_of_one(x.shape), dtype=x.dtype, name=x.name), model.inputs)
+    signature = tf.nest.map_structure(
+        lambda x: tf.TensorSpec(batch_of_one(x.shape), dtype=x.dtype, name=x.name), model.inputs
+    )
     if isinstance(signature, list) and len(signature) > 1:
         signature = [signature]
     archive = keras.export.ExportArchive()

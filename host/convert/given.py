@@ -49,9 +49,13 @@ def given_note(model: str) -> str:
     if path.suffix.lower() != ".tflite":
         return "benched the given .tflite build(s) as they are"
     facts = inspect_tflite(path.read_bytes())
-    kinds = [f"weights {'/'.join(sorted(facts.weight_dtypes - {'float32'}))}" if facts.weight_dtypes - {"float32"} else "",
-             f"activations {'/'.join(sorted(facts.activation_dtypes - {'float32'}))}" if facts.activation_dtypes - {"float32"} else "",
-             f"{facts.input_dtype} input" if facts.input_dtype != "float32" else ""]
+    kinds = [
+        f"weights {'/'.join(sorted(facts.weight_dtypes - {'float32'}))}" if facts.weight_dtypes - {"float32"} else "",
+        f"activations {'/'.join(sorted(facts.activation_dtypes - {'float32'}))}"
+        if facts.activation_dtypes - {"float32"}
+        else "",
+        f"{facts.input_dtype} input" if facts.input_dtype != "float32" else "",
+    ]
     note = f"{path.name} is already quantized ({', '.join(k for k in kinds if k)}): benched as it is, nothing converted"
     if facts.is_float_source:
         note += f" (host convert {path} --modes quantizer makes int8/int4 builds from a float32 copy)"
@@ -75,12 +79,18 @@ def _manifest_files(path: Path, request: ModeRequest | None) -> tuple[str, dict[
         name = str(manifest.get("model", {}).get("name") or path.name)
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
         raise InputError(f"{path / 'manifest.json'} is not a host convert manifest: {e}") from e
-    every = request is None or set(request.names) >= set(GROUPS["all"])  # --modes all: every build, recipe-named ones too
+    every = request is None or set(request.names) >= set(
+        GROUPS["all"]
+    )  # --modes all: every build, recipe-named ones too
     wanted = set(entries) if every or request is None else set(request.names)
-    chosen = {mode: entry for mode, entry in entries.items()
-              if mode in wanted or entry.get("variant_of") in wanted}  # a selective build goes with its mode
+    chosen = {
+        mode: entry for mode, entry in entries.items() if mode in wanted or entry.get("variant_of") in wanted
+    }  # a selective build goes with its mode
     if not chosen:
-        raise InputError(f"{path} holds none of the requested modes ({', '.join(sorted(wanted))}); it has {', '.join(entries) or 'none'}")
+        raise InputError(
+            f"{path} holds none of the requested modes ({', '.join(sorted(wanted))}); it has "
+            f"{', '.join(entries) or 'none'}"
+        )
     files = {mode: path / str(entry["path"]) for mode, entry in chosen.items()}
     recorded = {mode: str(entry["sha256"]) for mode, entry in chosen.items() if entry.get("sha256")}
     return name, files, recorded
@@ -92,7 +102,9 @@ def _check(mode: str, file: Path) -> tuple[ModelFile, tuple[int, ...], int]:
     except OSError as e:
         raise InputError(f"cannot read {file}: {e.strerror}") from e
     except ConversionError as e:
-        raise InputError(f"{file} is not a valid TFLite model (corrupt or truncated?): {str(e).split(': ', 1)[-1]}") from e
+        raise InputError(
+            f"{file} is not a valid TFLite model (corrupt or truncated?): {str(e).split(': ', 1)[-1]}"
+        ) from e
     classes = int(np.prod(facts.output_shape[1:])) if len(facts.output_shape) > 1 else 0
     return ModelFile(mode, file, sha256_file(file), file.stat().st_size), facts.input_shape, classes
 
@@ -105,8 +117,10 @@ def _check_recorded(file: Path, recorded: str | None, folder: Path) -> None:
     except OSError as e:
         raise InputError(f"cannot read {file}: {e.strerror}") from e
     if on_disk != recorded:
-        raise InputError(f"{file} is not the build its manifest names: sha256 {on_disk} on disk, "
-                         f"{recorded} in {folder / 'manifest.json'} (changed or damaged since it was made)")
+        raise InputError(
+            f"{file} is not the build its manifest names: sha256 {on_disk} on disk, "
+            f"{recorded} in {folder / 'manifest.json'} (changed or damaged since it was made)"
+        )
 
 
 def load_given(model: str, request: ModeRequest | None) -> tuple[ModelInfo, dict[str, ModelFile]]:

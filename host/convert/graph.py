@@ -35,7 +35,11 @@ class GraphOp:
         """The name to show: the layer that owns the op's weights when there is one (a conv, not its BN)."""
         if self.layers:
             return self.layers[-1]
-        return f"{self.op_type} (model output)" if self.tensor.startswith("StatefulPartitionedCall") else self.tensor.split(";")[0]
+        return (
+            f"{self.op_type} (model output)"
+            if self.tensor.startswith("StatefulPartitionedCall")
+            else self.tensor.split(";")[0]
+        )
 
 
 def layers_of(tensor_name: str, known: Iterable[str] = (), strip: bool = True) -> tuple[str, ...]:
@@ -83,7 +87,9 @@ def model_nodes(interpreter: Any, known_layers: Sequence[str] = (), strip: bool 
         inputs = tuple(names[i] for i in op["inputs"] if i >= 0)
         layers = layers_of(tensor, known_layers, strip)
         if not layers:  # a model output takes the signature's name; its weights still carry the layer's
-            layers = tuple(dict.fromkeys(name for weight in inputs[1:] for name in layers_of(weight, known_layers, strip)))
+            layers = tuple(
+                dict.fromkeys(name for weight in inputs[1:] for name in layers_of(weight, known_layers, strip))
+            )
         nodes.append(GraphOp(int(op["index"]), op["op_name"], tensor, layers, inputs))
     return nodes
 

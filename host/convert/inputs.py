@@ -54,7 +54,9 @@ class InputRequest:
     modes: ModeRequest | None = None  # the modes to be built; None: the command builds its own (debug, tune)
     evaluate: bool = True  # the command evaluates images (the demo brings its own)
     calibrate: bool = False  # the command always calibrates (debug, tune): a calibration folder is required
-    float16_is_source: bool = False  # a float16 .tflite is widened into a source (convert, debug, tune), not benched as given
+    float16_is_source: bool = (
+        False  # a float16 .tflite is widened into a source (convert, debug, tune), not benched as given
+    )
     as_built: bool = False  # a float .tflite is a build to measure as it is (compare's two files), not a source
 
 
@@ -81,7 +83,9 @@ class ResolvedInputs:
     preset: str
     preset_reason: str
     demo_data: bool = False  # the evaluation images are the demo's own
-    keep_float_default: bool = False  # the keep-float layers are the demo's (not the user's): only integer and a8w8 vary
+    keep_float_default: bool = (
+        False  # the keep-float layers are the demo's (not the user's): only integer and a8w8 vary
+    )
 
     @property
     def preset_note(self) -> str:
@@ -95,18 +99,28 @@ class ResolvedInputs:
 
     def select(self, request: ModeRequest, calibration_entries: bool = False) -> tuple[list[QuantMode], dict[str, str]]:
         """The modes that can be built from these inputs, and the others with the reason."""
-        return request.select(has_calibration=self.calibration is not None or calibration_entries,
-                              has_training=self.train_data is not None,
-                              has_graph=self.source is None or self.source.kind != "tflite_file")
+        return request.select(
+            has_calibration=self.calibration is not None or calibration_entries,
+            has_training=self.train_data is not None,
+            has_graph=self.source is None or self.source.kind != "tflite_file",
+        )
 
-    def convert_options(self, settings: ConversionSettings, calibration_entries: tuple[Any, ...] = ()) -> ConvertOptions:
+    def convert_options(
+        self, settings: ConversionSettings, calibration_entries: tuple[Any, ...] = ()
+    ) -> ConvertOptions:
         """The converter's options: one mapping for every command that converts."""
         from host.data.demo import finish_rendering
 
         return ConvertOptions(
-            io_type=settings.io_type, calibration_dir=self.calibration, calibration_entries=calibration_entries,
-            calibration_count=settings.calibration_count, preset=self.preset, train_dir=self.train_data,
-            qat_epochs=settings.qat_epochs, use_cache=settings.use_cache, keep_float=self.keep_float,
+            io_type=settings.io_type,
+            calibration_dir=self.calibration,
+            calibration_entries=calibration_entries,
+            calibration_count=settings.calibration_count,
+            preset=self.preset,
+            train_dir=self.train_data,
+            qat_epochs=settings.qat_epochs,
+            use_cache=settings.use_cache,
+            keep_float=self.keep_float,
             keep_float_modes=KEEP_FLOAT_DEFAULT_MODES if self.keep_float_default else GROUPS["quantizer"],
             training_ready=finish_rendering,
         )
@@ -116,17 +130,29 @@ def resolve_inputs(request: InputRequest) -> ResolvedInputs:
     """Every default applied: the demo's splits and layers, the given builds read, the preset chosen."""
     as_built = request.as_built and Path(request.model).suffix.lower() == ".tflite"
     given = _given(request) if as_built or is_given_build(request.model, request.float16_is_source) else None
-    source = None if given else (_demo_source() if request.model == DEMO else resolve_model(request.model, request.weights))
+    source = (
+        None if given else (_demo_source() if request.model == DEMO else resolve_model(request.model, request.weights))
+    )
     preset, reason = choose_preset(request.preset, source)
     dataset, calibration, train_data, keep_float = _paths(request, given is not None)
     labels = Path(request.labels) if request.labels else None
-    return ResolvedInputs(request.model, source, given, dataset, labels, calibration, train_data, keep_float, preset, reason,
-                          demo_data=request.model == DEMO and request.dataset is None and dataset is not None,
-                          keep_float_default=request.keep_float is None)
+    return ResolvedInputs(
+        request.model,
+        source,
+        given,
+        dataset,
+        labels,
+        calibration,
+        train_data,
+        keep_float,
+        preset,
+        reason,
+        demo_data=request.model == DEMO and request.dataset is None and dataset is not None,
+        keep_float_default=request.keep_float is None,
+    )
 
 
-def _paths(request: InputRequest,
-           given: bool) -> tuple[Path | None, Path | None, Path | None, tuple[str, ...]]:
+def _paths(request: InputRequest, given: bool) -> tuple[Path | None, Path | None, Path | None, tuple[str, ...]]:
     """(dataset, calibration, training images, keep-float layers), the demo's own where not given."""
     from host.convert.options import keep_float_layers
 
@@ -173,7 +199,9 @@ def _demo_source() -> ModelSource:
     meta = demo_meta()
     size = int(str(meta.get("input_size", 0))) or None
     source = resolve_file(MODEL_FILE, name=DEMO, kind="demo")
-    return replace(source, preset=str(meta.get("preset", DEFAULT_PRESET)), known_input_shape=(size, size, 3) if size else None)
+    return replace(
+        source, preset=str(meta.get("preset", DEFAULT_PRESET)), known_input_shape=(size, size, 3) if size else None
+    )
 
 
 def _given(request: InputRequest) -> GivenBuilds:
@@ -187,8 +215,10 @@ def choose_preset(explicit: str | None, source: ModelSource | None) -> tuple[str
     if explicit:
         return explicit, "given with --preset"
     if source is None:
-        return DEFAULT_PRESET, (f"the default: a .tflite build does not say how its input is scaled (pass --preset if it "
-                                f"is not {DEFAULT_PRESET})")
+        return DEFAULT_PRESET, (
+            f"the default: a .tflite build does not say how its input is scaled (pass --preset if it "
+            f"is not {DEFAULT_PRESET})"
+        )
     if source.preset:
         return source.preset, f"the one recorded for {source.name}"
     layer = first_layer(source.path) if source.path and source.kind == "keras_file" else None

@@ -61,7 +61,9 @@ def quantized_weight_ops(model_content: bytes) -> set[str]:
     ...): what a recipe can change the precision of."""
     interpreter = inspection_interpreter(model_content)
     name_of = {t["index"]: t["name"] for t in interpreter.get_tensor_details()}
-    dtype_of = {t["index"]: np.dtype(t["dtype"]).name for t in interpreter.get_tensor_details()} | _packed_tensors(model_content)
+    dtype_of = {t["index"]: np.dtype(t["dtype"]).name for t in interpreter.get_tensor_details()} | _packed_tensors(
+        model_content
+    )
     ops = interpreter._get_ops_details()  # the public API has no op listing
     produced_by = {out: op for op in ops for out in op["outputs"]}
     found: set[str] = set()
@@ -148,6 +150,8 @@ def single_input_problem(facts: TfliteFacts) -> str | None:
     """Why a model cannot be benched or calibrated here: every input past the first would be left
     at zeros while the first gets an image, and its latency and quality measured as if that were real."""
     if facts.input_count != 1:
-        return (f"takes {facts.input_count} inputs; the evaluation and calibration feed one image, so the others would run "
-                "on zeros: only single-input image models are supported")
+        return (
+            f"takes {facts.input_count} inputs; the evaluation and calibration feed one image, so the others would run "
+            "on zeros: only single-input image models are supported"
+        )
     return None

@@ -20,8 +20,8 @@ from host.hashing import sha256_file, sha256_tree
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
 
-
 ModelKind = Literal["keras_file", "saved_model", "tflite_file", "builtin", "demo"]
+
 
 @dataclass(frozen=True)
 class Builtin:
@@ -37,7 +37,13 @@ class Builtin:
 BUILTINS: dict[str, Builtin] = {
     b.name: b
     for b in (
-        Builtin("mobilenet_v2", "MobileNetV2", (224, 224, 3), "mobilenet", "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5"),
+        Builtin(
+            "mobilenet_v2",
+            "MobileNetV2",
+            (224, 224, 3),
+            "mobilenet",
+            "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5",
+        ),
         Builtin("mobilenet", "MobileNet", (224, 224, 3), "mobilenet", "mobilenet_1_0_224_tf.h5"),
         Builtin("resnet50", "ResNet50", (224, 224, 3), "caffe", "resnet50_weights_tf_dim_ordering_tf_kernels.h5"),
     )
@@ -59,7 +65,12 @@ class ModelSource:
     note: str | None = None  # what was done to the user's file before it became a source (host.convert.normalize)
 
     def describe(self) -> dict[str, object]:
-        return {"name": self.name, "kind": self.kind, "sha256": self.sha256, "path": str(self.path) if self.path else None}
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "sha256": self.sha256,
+            "path": str(self.path) if self.path else None,
+        }
 
 
 def keras_cache_dir() -> Path:
@@ -73,7 +84,9 @@ def check_model_named(spec: str) -> None:
     if spec in BUILTINS or Path(spec).expanduser().exists():
         return
     names = ", ".join(["demo", *BUILTINS])
-    raise ModelLoadError(f"model {spec!r} not found: give a .keras/.h5/.tflite file, a SavedModel folder, or one of {names}")
+    raise ModelLoadError(
+        f"model {spec!r} not found: give a .keras/.h5/.tflite file, a SavedModel folder, or one of {names}"
+    )
 
 
 def resolve_model(spec: str, weights: str | None = None) -> ModelSource:
@@ -104,7 +117,9 @@ def resolve_file(path: Path, *, name: str, kind: ModelKind) -> ModelSource:
                 if bad is not None:
                     raise ModelLoadError(f"{path} is corrupt ({bad} fails its checksum): save the model again")
         except (zipfile.BadZipFile, EOFError, OSError) as e:
-            raise ModelLoadError(f"{path} is not a readable .keras file (truncated or corrupt: {e}); save the model again") from e
+            raise ModelLoadError(
+                f"{path} is not a readable .keras file (truncated or corrupt: {e}); save the model again"
+            ) from e
     elif suffix in (".h5", ".hdf5"):
         if head != _HDF5_MAGIC:
             raise ModelLoadError(f"{path} is not an HDF5 file: expected a Keras .h5 model")
@@ -127,14 +142,29 @@ def float_tflite_source(path: Path, name: str) -> ModelSource:
     try:
         facts = inspect_tflite(content)
     except ConversionError as e:
-        raise ModelLoadError(f"{path} is not a valid TFLite model (corrupt or truncated?): {str(e).split(': ', 1)[-1]}") from e
+        raise ModelLoadError(
+            f"{path} is not a valid TFLite model (corrupt or truncated?): {str(e).split(': ', 1)[-1]}"
+        ) from e
     if not facts.is_float_source:
-        raise ModelLoadError(f"{path} is already quantized: bench it as it is (host bench --model {path}); "
-                             "the quantizer's modes start from a float model")
+        raise ModelLoadError(
+            f"{path} is already quantized: bench it as it is (host bench --model {path}); "
+            "the quantizer's modes start from a float model"
+        )
     copy, sha256, note = _normalized_copy(path, content)
-    image = facts.input_count == 1 and len(facts.input_shape) == 4 and facts.input_shape[3] in (1, 3) and min(facts.input_shape[1:]) > 0
-    return ModelSource(name, "tflite_file", sha256, path=copy, note=note,
-                       known_input_shape=_check_image_shape(facts.input_shape) if image else None)
+    image = (
+        facts.input_count == 1
+        and len(facts.input_shape) == 4
+        and facts.input_shape[3] in (1, 3)
+        and min(facts.input_shape[1:]) > 0
+    )
+    return ModelSource(
+        name,
+        "tflite_file",
+        sha256,
+        path=copy,
+        note=note,
+        known_input_shape=_check_image_shape(facts.input_shape) if image else None,
+    )
 
 
 def _normalized_copy(path: Path, content: bytes) -> tuple[Path, str, str | None]:
@@ -172,7 +202,14 @@ def _normalized_copy(path: Path, content: bytes) -> tuple[Path, str, str | None]
 def _resolve_builtin(builtin: Builtin, weights: str | None) -> ModelSource:
     if weights == "none":
         digest = hashlib.sha256(f"builtin:{builtin.name}:random-weights:seed=0".encode()).hexdigest()
-        return ModelSource(builtin.name, "builtin", digest, builtin=builtin, known_input_shape=builtin.input_shape, preset=builtin.preset)
+        return ModelSource(
+            builtin.name,
+            "builtin",
+            digest,
+            builtin=builtin,
+            known_input_shape=builtin.input_shape,
+            preset=builtin.preset,
+        )
     weights_path = Path(weights).expanduser() if weights else keras_cache_dir() / (builtin.weights_file or "")
     if not weights_path.is_file():
         raise ModelLoadError(
@@ -181,8 +218,13 @@ def _resolve_builtin(builtin: Builtin, weights: str | None) -> ModelSource:
         )
     prefix = hashlib.sha256(f"builtin:{builtin.name}:".encode())
     return ModelSource(
-        builtin.name, "builtin", sha256_file(weights_path, prefix), builtin=builtin, weights_path=weights_path,
-        known_input_shape=builtin.input_shape, preset=builtin.preset,
+        builtin.name,
+        "builtin",
+        sha256_file(weights_path, prefix),
+        builtin=builtin,
+        weights_path=weights_path,
+        known_input_shape=builtin.input_shape,
+        preset=builtin.preset,
     )
 
 
@@ -199,7 +241,9 @@ def load_keras_model(source: ModelSource) -> Any:
         try:
             return constructor(weights=weights, input_shape=source.builtin.input_shape)
         except (ValueError, OSError) as e:
-            raise ModelLoadError(f"cannot load weights {source.weights_path} into {source.builtin.name}: {_first_line(e)}") from e
+            raise ModelLoadError(
+                f"cannot load weights {source.weights_path} into {source.builtin.name}: {_first_line(e)}"
+            ) from e
     assert source.path is not None
     try:
         return keras.models.load_model(source.path, compile=False)
@@ -213,10 +257,17 @@ def keras_inputs(model: Any) -> tuple[ModelInput, ...]:
     for tensor in getattr(model, "inputs", None) or []:
         shape = (1, *tuple(tensor.shape)[1:])
         if any(d is None for d in shape):
-            raise ModelLoadError(f"model input {tensor.name} has a free dimension {tuple(tensor.shape)}: re-export it with "
-                                 "a fixed shape, e.g. keras.Input((16000,))")
-        found.append(ModelInput(str(tensor.name).split(":")[0], str(getattr(tensor.dtype, "name", tensor.dtype)),
-                                tuple(int(d) for d in shape)))
+            raise ModelLoadError(
+                f"model input {tensor.name} has a free dimension {tuple(tensor.shape)}: re-export it with "
+                "a fixed shape, e.g. keras.Input((16000,))"
+            )
+        found.append(
+            ModelInput(
+                str(tensor.name).split(":")[0],
+                str(getattr(tensor.dtype, "name", tensor.dtype)),
+                tuple(int(d) for d in shape),
+            )
+        )
     return tuple(found)
 
 
@@ -224,8 +275,10 @@ def model_input_shape(model: Any) -> tuple[int, int, int]:
     """(height, width, channels) of a single-image-input Keras model, or a clear error."""
     inputs = getattr(model, "inputs", None) or []
     if len(inputs) != 1:
-        raise ModelLoadError(f"the model has {len(inputs)} inputs: images feed one; give it tensor samples "
-                             "(--dataset/--calibration FILE.npz, an array per input keyed by input name)")
+        raise ModelLoadError(
+            f"the model has {len(inputs)} inputs: images feed one; give it tensor samples "
+            "(--dataset/--calibration FILE.npz, an array per input keyed by input name)"
+        )
     shape = tuple(inputs[0].shape)
     return _check_image_shape(shape)
 
@@ -261,7 +314,9 @@ def saved_model_signature(path: Path) -> tuple[Any, tuple[int, int, int]]:
     signature = signatures["serving_default"]
     specs = list(signature.structured_input_signature[1].values())
     if len(specs) != 1:
-        raise ModelLoadError(f"SavedModel {path} takes {len(specs)} inputs; only single-input image models are supported")
+        raise ModelLoadError(
+            f"SavedModel {path} takes {len(specs)} inputs; only single-input image models are supported"
+        )
     return loaded, _check_image_shape(tuple(specs[0].shape.as_list()))
 
 

@@ -124,33 +124,84 @@ MODES: tuple[QuantMode, ...] = (
 )
 
 
-def _quantizer(name: str, summary: str, recipe: Recipe, weight_dtype: str, activation_dtype: str = "float32",
-               io_dtype: str | None = None, explicit_only: bool = False) -> QuantMode:
-    return QuantMode(name, summary + " (LiteRT quantizer)", tool=QUANTIZER, recipe=recipe, needs_calibration=recipe.kind == "static",
-                     weight_dtype=weight_dtype, activation_dtype=activation_dtype, io_dtype=io_dtype, explicit_only=explicit_only)
+def _quantizer(
+    name: str,
+    summary: str,
+    recipe: Recipe,
+    weight_dtype: str,
+    activation_dtype: str = "float32",
+    io_dtype: str | None = None,
+    explicit_only: bool = False,
+) -> QuantMode:
+    return QuantMode(
+        name,
+        summary + " (LiteRT quantizer)",
+        tool=QUANTIZER,
+        recipe=recipe,
+        needs_calibration=recipe.kind == "static",
+        weight_dtype=weight_dtype,
+        activation_dtype=activation_dtype,
+        io_dtype=io_dtype,
+        explicit_only=explicit_only,
+    )
 
 
 MODES += (
-    _quantizer("dynamic_wi8", "int8 weights per channel, activations quantized on the fly", Recipe("dynamic", 8),
-               weight_dtype="int8"),
-    _quantizer("dynamic_wi4", "int4 weights per channel, activations quantized on the fly", Recipe("dynamic", 4),
-               weight_dtype="int4"),
+    _quantizer(
+        "dynamic_wi8",
+        "int8 weights per channel, activations quantized on the fly",
+        Recipe("dynamic", 8),
+        weight_dtype="int8",
+    ),
+    _quantizer(
+        "dynamic_wi4",
+        "int4 weights per channel, activations quantized on the fly",
+        Recipe("dynamic", 4),
+        weight_dtype="int4",
+    ),
     # named only: ai-edge-quantizer 0.10.0 blocks fully connected layers alone (an image model's
     # convolutions stay float), and LiteRT 2.3.0's GPU and NPU accelerators crash compiling it
-    _quantizer("dynamic_wi4_b32", "int4 weights in blocks of 32 (fully connected layers), activations on the fly",
-               Recipe("dynamic", 4, granularity="BLOCKWISE_32"), weight_dtype="int4", explicit_only=True),
-    _quantizer("weight_only_wi8", "int8 weights per channel, dequantized to float compute", Recipe("weight_only", 8),
-               weight_dtype="int8"),
-    _quantizer("weight_only_wi4", "int4 weights per channel, dequantized to float compute", Recipe("weight_only", 4),
-               weight_dtype="int4"),
-    _quantizer("a8w8", "int8 weights and activations, int8 input/output", Recipe("static", 8, 8),
-               weight_dtype="int8", activation_dtype="int8", io_dtype="int8"),
-    _quantizer("a16w8", "int16 activations with int8 weights, int16 input/output", Recipe("static", 8, 16),
-               weight_dtype="int8", activation_dtype="int16", io_dtype="int16"),
+    _quantizer(
+        "dynamic_wi4_b32",
+        "int4 weights in blocks of 32 (fully connected layers), activations on the fly",
+        Recipe("dynamic", 4, granularity="BLOCKWISE_32"),
+        weight_dtype="int4",
+        explicit_only=True,
+    ),
+    _quantizer(
+        "weight_only_wi8",
+        "int8 weights per channel, dequantized to float compute",
+        Recipe("weight_only", 8),
+        weight_dtype="int8",
+    ),
+    _quantizer(
+        "weight_only_wi4",
+        "int4 weights per channel, dequantized to float compute",
+        Recipe("weight_only", 4),
+        weight_dtype="int4",
+    ),
+    _quantizer(
+        "a8w8",
+        "int8 weights and activations, int8 input/output",
+        Recipe("static", 8, 8),
+        weight_dtype="int8",
+        activation_dtype="int8",
+        io_dtype="int8",
+    ),
+    _quantizer(
+        "a16w8",
+        "int16 activations with int8 weights, int16 input/output",
+        Recipe("static", 8, 16),
+        weight_dtype="int8",
+        activation_dtype="int16",
+        io_dtype="int16",
+    ),
 )
 
 MODES_BY_NAME: dict[str, QuantMode] = {mode.name: mode for mode in MODES}
-KEEP_FLOAT_DEFAULT_MODES = ("a8w8",)  # the demo's own keep-float layers vary integer and, on this route, its calibrated int8
+KEEP_FLOAT_DEFAULT_MODES = (
+    "a8w8",
+)  # the demo's own keep-float layers vary integer and, on this route, its calibrated int8
 POST_TRAINING_MODES: tuple[str, ...] = tuple(m.name for m in MODES if not m.needs_training and not m.explicit_only)
 GROUPS: dict[str, tuple[str, ...]] = {
     "all": tuple(m.name for m in MODES if not m.explicit_only),
@@ -182,7 +233,9 @@ class ModeRequest:
             elif name in MODES_BY_NAME:
                 wanted.add(name)
             else:
-                raise ModeError(f"unknown mode {name!r}: choose from {', '.join(MODES_BY_NAME)}, or a group: {', '.join(GROUPS)}")
+                raise ModeError(
+                    f"unknown mode {name!r}: choose from {', '.join(MODES_BY_NAME)}, or a group: {', '.join(GROUPS)}"
+                )
         return cls(tuple(m for m in MODES if m.name in wanted) + recipes, bool(set(GROUPS) & set(names)))
 
     @property
@@ -197,8 +250,9 @@ class ModeRequest:
     def needs_training(self) -> bool:
         return any(m.needs_training for m in self.modes)
 
-    def select(self, *, has_calibration: bool, has_training: bool,
-               has_graph: bool = True) -> tuple[list[QuantMode], dict[str, str]]:
+    def select(
+        self, *, has_calibration: bool, has_training: bool, has_graph: bool = True
+    ) -> tuple[list[QuantMode], dict[str, str]]:
         """The modes that can run with the inputs given, and the skipped ones with reasons.
 
         A mode named explicitly whose inputs are missing is a usage error (exit 2); under a group
@@ -211,8 +265,10 @@ class ModeRequest:
         for mode in self.modes:
             reason = None
             if mode.needs_graph and not has_graph:
-                reason = (f"mode {mode.name!r} is made by TensorFlow's converter from the Keras/SavedModel graph, and a "
-                          ".tflite has none (the quantizer's modes work on it: --modes quantizer)")
+                reason = (
+                    f"mode {mode.name!r} is made by TensorFlow's converter from the Keras/SavedModel graph, and a "
+                    ".tflite has none (the quantizer's modes work on it: --modes quantizer)"
+                )
             elif mode.needs_calibration and not has_calibration:
                 reason = f"mode {mode.name!r} needs calibration images: pass --calibration DIR"
             elif mode.needs_training and not has_training:

@@ -51,11 +51,15 @@ class Normalized:
 
     def describe(self, name: str) -> str:
         """One line for the console: what was rewritten, and how close the copy runs."""
-        done = [f"{self.widened_weights} float16 weights widened to float32" if self.widened_weights else "",
-                f"{self.opcodes_moved} legacy op codes moved into builtin_code" if self.opcodes_moved else "",
-                "a serving_default signature added" if self.signature_added else ""]
-        return (f"normalised a copy of {name}: {', '.join(d for d in done if d)} "
-                f"(outputs match the original on random inputs: max abs error {self.max_abs_error:.3g})")
+        done = [
+            f"{self.widened_weights} float16 weights widened to float32" if self.widened_weights else "",
+            f"{self.opcodes_moved} legacy op codes moved into builtin_code" if self.opcodes_moved else "",
+            "a serving_default signature added" if self.signature_added else "",
+        ]
+        return (
+            f"normalised a copy of {name}: {', '.join(d for d in done if d)} "
+            f"(outputs match the original on random inputs: max abs error {self.max_abs_error:.3g})"
+        )
 
 
 def normalize_float_tflite(content: bytes, name: str) -> Normalized:
@@ -66,7 +70,9 @@ def normalize_float_tflite(content: bytes, name: str) -> Normalized:
     try:
         model = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
     except Exception as e:  # a flatbuffer that does not parse raises whatever the reader hit
-        raise ModelLoadError(f"{name} is not a valid TFLite model (its flatbuffer does not parse: {type(e).__name__})") from e
+        raise ModelLoadError(
+            f"{name} is not a valid TFLite model (its flatbuffer does not parse: {type(e).__name__})"
+        ) from e
     if any(getattr(b, "offset", 0) > 1 for b in model.buffers or []):
         return Normalized(content)  # weights outside the flatbuffer (over 2 GB): left as the converter wrote them
     moved = _move_legacy_opcodes(model)
@@ -96,7 +102,11 @@ def _widen_float16_weights(model: Any, graph: Any) -> int:
     tensors, buffers = graph.tensors or [], model.buffers
     kept_ops, widened, dropped = [], 0, set()
     for op in graph.operators or []:
-        source = tensors[op.inputs[0]] if codes[op.opcodeIndex] == _DEQUANTIZE and op.inputs is not None and len(op.inputs) else None
+        source = (
+            tensors[op.inputs[0]]
+            if codes[op.opcodeIndex] == _DEQUANTIZE and op.inputs is not None and len(op.inputs)
+            else None
+        )
         data = buffers[source.buffer].data if source is not None and source.type == _FLOAT16 and source.buffer else None
         if source is None or data is None or not len(data):
             kept_ops.append(op)
@@ -129,7 +139,9 @@ def _drop_unused_tensors(model: Any, graph: Any, candidates: set[int]) -> None:
     if not gone:
         return
     freed = {graph.tensors[index].buffer for index in gone}
-    for subgraph in model.subgraphs:  # a buffer another tensor still reads (converters share equal constants) keeps its data
+    for (
+        subgraph
+    ) in model.subgraphs:  # a buffer another tensor still reads (converters share equal constants) keeps its data
         freed -= {t.buffer for i, t in enumerate(subgraph.tensors or []) if subgraph is not graph or i not in gone}
     for buffer in freed:
         model.buffers[buffer].data = None
@@ -213,8 +225,10 @@ def _max_abs_difference(original: bytes, copy: bytes, name: str) -> float:
         error = float(np.max(np.abs(expected - got), initial=0.0))
         scale = float(np.max(np.abs(expected), initial=0.0))
         if not np.isfinite(error) or error > _RELATIVE_TOLERANCE * max(scale, 1.0):
-            raise ModelLoadError(f"{name}: the normalised copy's output {detail['name']} differs from the original by "
-                                 f"{error:.3g} (outputs up to {scale:.3g}); the file is left as it is, bench it as it is")
+            raise ModelLoadError(
+                f"{name}: the normalised copy's output {detail['name']} differs from the original by "
+                f"{error:.3g} (outputs up to {scale:.3g}); the file is left as it is, bench it as it is"
+            )
         worst = max(worst, error)
     return worst
 

@@ -29,25 +29,33 @@ def check_promises(mode: QuantMode, facts: TfliteFacts, io_type: str) -> list[st
     io = expected_io(mode, io_type)
     if mode.recipe_file is None and (facts.input_dtype or io, facts.output_dtype) != (io, io):
         raise ConversionError(
-            f"{_maker(mode)} produced {facts.input_dtype} input / {facts.output_dtype} output, but mode {mode.name} promises {io}"
+            f"{_maker(mode)} produced {facts.input_dtype} input / {facts.output_dtype} output, but mode {mode.name} "
+            f"promises {io}"
         )
     if mode.name == "full_integer" and facts.float_kernels:
         raise ConversionError(
-            "ops with no int8 kernel stayed float: " + ", ".join(facts.float_kernels)
+            "ops with no int8 kernel stayed float: "
+            + ", ".join(facts.float_kernels)
             + "; use mode 'integer' (float fallback) for this model"
         )
     if mode.recipe_file is not None and facts.is_float:
-        raise ConversionError(f"the recipe {mode.recipe_file} quantized nothing in this model: the build would be the float model")
+        raise ConversionError(
+            f"the recipe {mode.recipe_file} quantized nothing in this model: the build would be the float model"
+        )
     notes = []
     if mode.weight_dtype != "float32" and mode.weight_dtype not in facts.weight_dtypes:
         if mode.tool == QUANTIZER:
-            raise ConversionError(f"the quantizer stored no weight as {mode.weight_dtype} "
-                                  f"(found {', '.join(sorted(facts.weight_dtypes)) or 'none'}): the build would be the float model")
+            raise ConversionError(
+                f"the quantizer stored no weight as {mode.weight_dtype} "
+                f"(found {', '.join(sorted(facts.weight_dtypes)) or 'none'}): the build would be the float model"
+            )
         notes.append(f"no weight tensor was stored as {mode.weight_dtype} (the converter skips small tensors)")
     elif mode.tool == QUANTIZER and facts.float_weight_ops:
         left = Counter(facts.float_weight_ops)
-        notes.append("weights left in float32 (the recipe's ops or granularity do not cover them): "
-                     + ", ".join(f"{count} {op}" for op, count in left.items()))
+        notes.append(
+            "weights left in float32 (the recipe's ops or granularity do not cover them): "
+            + ", ".join(f"{count} {op}" for op, count in left.items())
+        )
     if mode.activation_dtype == "int16" and "int16" not in facts.activation_dtypes:
         notes.append("no activation was int16")
     if mode.name == "integer" and facts.float_kernels:

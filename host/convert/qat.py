@@ -47,7 +47,8 @@ def _clean_layer_config(class_name: str, config: JsonObject) -> JsonObject:
     # arguments to them that tf_keras rejects. Regularizers/constraints do not apply to a
     # short fine-tune either.
     config = {
-        k: v for k, v in config.items()
+        k: v
+        for k, v in config.items()
         if not k.endswith(("_initializer", "_regularizer", "_constraint")) and k != "quantization_config"
     }
     dtype = config.get("dtype")
@@ -69,12 +70,14 @@ def legacy_description(model: Any) -> JsonObject:
     for layer in config["layers"]:
         class_name = layer["class_name"]
         nodes = [_keras_tensors(node.get("args", [])) for node in layer.get("inbound_nodes", [])]
-        layers.append({
-            "class_name": class_name,
-            "name": layer["name"],
-            "config": _clean_layer_config(class_name, layer["config"]),
-            "inbound_nodes": [n for n in nodes if n],
-        })
+        layers.append(
+            {
+                "class_name": class_name,
+                "name": layer["name"],
+                "config": _clean_layer_config(class_name, layer["config"]),
+                "inbound_nodes": [n for n in nodes if n],
+            }
+        )
 
     def refs(value: Any) -> list[list[Any]]:
         if value and isinstance(value[0], str):
@@ -96,7 +99,9 @@ class QatJob:
     Starting never raises: a model qat cannot take, or a child that cannot start, is kept and
     raised by ``result()``, where the qat build's own failure belongs."""
 
-    def __init__(self, model: Any, training: ImageSet, *, preset: str, epochs: int, timeout_s: int = QAT_TIMEOUT_S) -> None:
+    def __init__(
+        self, model: Any, training: ImageSet, *, preset: str, epochs: int, timeout_s: int = QAT_TIMEOUT_S
+    ) -> None:
         self._timeout_s = timeout_s
         self._started = time.monotonic()
         self._work = tempfile.TemporaryDirectory(prefix="qat-")
@@ -109,7 +114,9 @@ class QatJob:
             with open(self._folder / "stderr.txt", "w") as log:  # a file: nobody reads a pipe while it trains
                 self._proc = subprocess.Popen(
                     [sys.executable, "-m", "host.convert.qat_worker", str(self._folder)],
-                    env=env, stdout=subprocess.DEVNULL, stderr=log,
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=log,
                 )
         except ConversionError as e:
             self._error = e
@@ -162,5 +169,7 @@ class QatJob:
 
 def _reason(stderr: str, returncode: int) -> str:
     lines = [ln for ln in stderr.strip().splitlines() if ln.strip()]
-    reason = next((ln for ln in reversed(lines) if ln.startswith("QAT_ERROR:")), lines[-1] if lines else f"exit {returncode}")
+    reason = next(
+        (ln for ln in reversed(lines) if ln.startswith("QAT_ERROR:")), lines[-1] if lines else f"exit {returncode}"
+    )
     return reason.removeprefix("QAT_ERROR:").strip()

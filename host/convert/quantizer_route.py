@@ -94,7 +94,9 @@ def read_recipe_file(path: Path) -> list[JsonObject]:
     except ValueError as e:
         raise InputError(f"--recipe {path} is not JSON: {e}") from e
     if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
-        raise InputError(f"--recipe {path}: a recipe is a JSON list of entries (regex, operation, algorithm_key, op_config)")
+        raise InputError(
+            f"--recipe {path}: a recipe is a JSON list of entries (regex, operation, algorithm_key, op_config)"
+        )
     for index, entry in enumerate(entries):
         if problem := entry_problem(entry):
             raise InputError(f"--recipe {path}: entry {index}: {problem}")
@@ -147,8 +149,14 @@ def _tensor_config_problem(tensor: str, part: object, allowed: tuple[int, ...]) 
 
 
 def _flags_problem(where: str, part: JsonObject, flags: tuple[str, ...]) -> str | None:
-    return next((f"{where}.{flag} is {part[flag]!r}, not true or false" for flag in flags
-                 if flag in part and not isinstance(part[flag], bool)), None)
+    return next(
+        (
+            f"{where}.{flag} is {part[flag]!r}, not true or false"
+            for flag in flags
+            if flag in part and not isinstance(part[flag], bool)
+        ),
+        None,
+    )
 
 
 def recipe_needs_calibration(entries: list[JsonObject]) -> bool:
@@ -172,18 +180,22 @@ def keep_float_entries(names: tuple[str, ...], float_model: bytes) -> list[JsonO
         return []
     keep = resolve(names, graph_ops(float_model))
     # the quantizer matches a regex against the op's output names joined by ";" with a trailing ";"
-    return ([{"regex": f"^{re.escape(tensor)};", "operation": "*", "algorithm_key": "no_quantize"} for tensor in keep.nodes]
-            + [{"regex": ".*", "operation": op_type, "algorithm_key": "no_quantize"} for op_type in keep.op_types])
+    return [
+        {"regex": f"^{re.escape(tensor)};", "operation": "*", "algorithm_key": "no_quantize"} for tensor in keep.nodes
+    ] + [{"regex": ".*", "operation": op_type, "algorithm_key": "no_quantize"} for op_type in keep.op_types]
 
 
 def quantize(float_model: bytes, mode: QuantMode, samples: Samples | None, keep_float: tuple[str, ...] = ()) -> bytes:
     """The mode's build from the float .tflite; static recipes calibrate on ``samples``; the
     ``keep_float`` layers or op types are left in float."""
-    return quantize_with(float_model, recipe_entries(mode) + keep_float_entries(keep_float, float_model), samples, mode.name)
+    return quantize_with(
+        float_model, recipe_entries(mode) + keep_float_entries(keep_float, float_model), samples, mode.name
+    )
 
 
-def quantize_with(float_model: bytes, entries: list[JsonObject], samples: Samples | None = None,
-                  name: str = "the recipe") -> bytes:
+def quantize_with(
+    float_model: bytes, entries: list[JsonObject], samples: Samples | None = None, name: str = "the recipe"
+) -> bytes:
     """A build from the float .tflite with recipe ``entries`` (the quantizer's JSON form)."""
     from ai_edge_quantizer import quantizer
 
@@ -204,10 +216,14 @@ def quantize_with(float_model: bytes, entries: list[JsonObject], samples: Sample
 def _calibrate(job: Any, float_model: bytes, samples: Samples | None, mode: str) -> Any:
     """Our calibration data fed to the model's one signature, each array keyed by its input's name."""
     if samples is None:
-        raise ConversionError(f"mode {mode} needs calibration data: pass --calibration DIR (images) or FILE.npz (tensor samples)")
+        raise ConversionError(
+            f"mode {mode} needs calibration data: pass --calibration DIR (images) or FILE.npz (tensor samples)"
+        )
     signature, names = signature_inputs(float_model, mode)
     keys = _keys(names, samples, mode)
-    return job.calibrate({signature: [{name: sample[key] for name, key in keys} for sample in samples()]}, num_threads=1)
+    return job.calibrate(
+        {signature: [{name: sample[key] for name, key in keys} for sample in samples()]}, num_threads=1
+    )
 
 
 def _keys(names: list[str], samples: Samples, mode: str) -> list[tuple[str, Any]]:
@@ -216,8 +232,10 @@ def _keys(names: list[str], samples: Samples, mode: str) -> list[tuple[str, Any]
     named = getattr(samples, "inputs", None)
     if named is None:
         if len(names) != 1:
-            raise ConversionError(f"mode {mode}: the model's signature takes {len(names)} inputs; images feed one: give "
-                                  "--calibration FILE.npz with an array per input keyed by input name")
+            raise ConversionError(
+                f"mode {mode}: the model's signature takes {len(names)} inputs; images feed one: give "
+                "--calibration FILE.npz with an array per input keyed by input name"
+            )
         return [(names[0], 0)]
     keys = []
     for name in names:
@@ -233,9 +251,11 @@ def signature_inputs(float_model: bytes, mode: str) -> tuple[str, list[str]]:
 
     signatures = Interpreter(model_content=float_model).get_signature_list()
     if len(signatures) != 1:
-        raise ConversionError(f"mode {mode} calibrates through the model's signature, and this .tflite has "
-                              f"{len(signatures) or 'no'} signatures: export it with exactly one (serving_default)")
-    (key, io_names), = signatures.items()
+        raise ConversionError(
+            f"mode {mode} calibrates through the model's signature, and this .tflite has "
+            f"{len(signatures) or 'no'} signatures: export it with exactly one (serving_default)"
+        )
+    ((key, io_names),) = signatures.items()
     return key, list(io_names["inputs"])
 
 
@@ -245,8 +265,12 @@ def quiet() -> Iterator[None]:
     "INFO:" lines kept off the console."""
     from host.convert.tfenv import silenced
 
-    with silenced(), contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()), \
-            warnings.catch_warnings():
+    with (
+        silenced(),
+        contextlib.redirect_stderr(io.StringIO()),
+        contextlib.redirect_stdout(io.StringIO()),
+        warnings.catch_warnings(),
+    ):
         warnings.simplefilter("ignore")
         previous = logging.root.manager.disable
         logging.disable(logging.WARNING)

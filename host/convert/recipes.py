@@ -26,14 +26,22 @@ def recipe_modes(paths: tuple[str, ...]) -> tuple[QuantMode, ...]:
         path = Path(text).expanduser()
         name = path.stem
         if not _NAME.fullmatch(name) or "+" in name:
-            raise InputError(f"--recipe {path}: its build is named after the file, and {name!r} is not a usable name "
-                             "(letters, digits, _ . -)")
+            raise InputError(
+                f"--recipe {path}: its build is named after the file, and {name!r} is not a usable name "
+                "(letters, digits, _ . -)"
+            )
         if name in MODES_BY_NAME or name in GROUPS or name in modes:
             taken = "a group of modes" if name in GROUPS else "a build"
-            raise InputError(f"--recipe {path}: its build is named after the file, and {name!r} is already {taken}; "
-                             "rename the file")
+            raise InputError(
+                f"--recipe {path}: its build is named after the file, and {name!r} is already {taken}; rename the file"
+            )
         entries = read_recipe_file(path)
-        modes[name] = QuantMode(name, f"the recipe {path.name} (LiteRT quantizer)", tool=QUANTIZER,
-                                recipe_file=str(path.resolve()), needs_calibration=recipe_needs_calibration(entries),
-                                weight_dtype="float32")
+        modes[name] = QuantMode(
+            name,
+            f"the recipe {path.name} (LiteRT quantizer)",
+            tool=QUANTIZER,
+            recipe_file=str(path.resolve()),
+            needs_calibration=recipe_needs_calibration(entries),
+            weight_dtype="float32",
+        )
     return tuple(modes.values())

@@ -27,7 +27,9 @@ class ConvertOptions:
     qat_epochs: int = 1
     use_cache: bool = True
     keep_float: tuple[str, ...] = ()  # layer names or op types: also build the integer variant with them in float
-    keep_float_modes: tuple[str, ...] = ("a8w8",)  # the quantizer's modes varied too (every one asked for, when the user named the layers)
+    keep_float_modes: tuple[str, ...] = (
+        "a8w8",
+    )  # the quantizer's modes varied too (every one asked for, when the user named the layers)
     # waits for training images still being written (the demo renders its split in the background),
     # running the callable it is given first when it has to wait (the model loads meanwhile)
     training_ready: Callable[[Callable[[], object]], None] = lambda meanwhile: None
@@ -49,7 +51,9 @@ class ModeResult:
     variant_of: str | None = None  # a selective build: the mode it varies, and what it keeps in float
     keep_float: tuple[str, ...] = ()
     float_layers: tuple[str, ...] = ()
-    made_by: str | None = None  # the tool and version that made the build ("ai-edge-quantizer 0.10.0", "tensorflow-2.20.0")
+    made_by: str | None = (
+        None  # the tool and version that made the build ("ai-edge-quantizer 0.10.0", "tensorflow-2.20.0")
+    )
 
 
 @dataclass(frozen=True)
@@ -96,8 +100,11 @@ def manifest(report: ConversionReport) -> dict[str, object]:
     modes = {}
     for r in report.results:
         if r.ok:
-            entry = {k: v for k, v in asdict(r).items() if k in ("path", "size_bytes", "sha256", "input_dtype", "output_dtype", "seconds", "cached",
-                                                               "made_by")}
+            entry = {
+                k: v
+                for k, v in asdict(r).items()
+                if k in ("path", "size_bytes", "sha256", "input_dtype", "output_dtype", "seconds", "cached", "made_by")
+            }
             entry["path"] = Path(r.path or "").name
             if r.notes:
                 entry["notes"] = list(r.notes)

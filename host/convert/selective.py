@@ -79,11 +79,14 @@ def quantize(calibrated: bytes, keep: KeepFloat | None = None, *, numeric_verify
     from tensorflow.lite.python import convert  # the quantizer QuantizationDebugger calls
 
     with tfenv.silenced():
-        return bytes(convert.mlir_quantize(
-            calibrated, enable_numeric_verify=numeric_verify,
-            denylisted_nodes=list(keep.nodes) if keep and keep.nodes else None,
-            denylisted_ops=list(keep.op_types) if keep and keep.op_types else None,
-        ))
+        return bytes(
+            convert.mlir_quantize(
+                calibrated,
+                enable_numeric_verify=numeric_verify,
+                denylisted_nodes=list(keep.nodes) if keep and keep.nodes else None,
+                denylisted_ops=list(keep.op_types) if keep and keep.op_types else None,
+            )
+        )
 
 
 @dataclass
@@ -94,8 +97,9 @@ class Calibrated:
     ops: list[GraphOp]
 
     @classmethod
-    def from_converter(cls, converter: Any, representative: Callable[[], Iterator[list[np.ndarray]]],
-                       known_layers: Sequence[str] = ()) -> Calibrated:
+    def from_converter(
+        cls, converter: Any, representative: Callable[[], Iterator[list[np.ndarray]]], known_layers: Sequence[str] = ()
+    ) -> Calibrated:
         model = calibrate(converter, representative)
         return cls(model, graph_ops(model, known_layers))
 

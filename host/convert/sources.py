@@ -59,7 +59,10 @@ class LoadedModel:
             return model_inputs(self.source.path.read_bytes())
         if self.source.known_input_shape:
             return (ModelInput("input", "float32", (1, *self.source.known_input_shape)),)
-        return tuple(ModelInput(str(i["name"]), str(i["dtype"]), tuple(int(d) for d in i["shape"])) for i in self._meta()["inputs"])
+        return tuple(
+            ModelInput(str(i["name"]), str(i["dtype"]), tuple(int(d) for d in i["shape"]))
+            for i in self._meta()["inputs"]
+        )
 
     def image_shape(self) -> tuple[int, int, int] | None:
         """(height, width, channels) for a model one image feeds; None for any other inputs."""
@@ -73,8 +76,10 @@ class LoadedModel:
         shape = self.image_shape()
         if shape is None:
             listed = ", ".join(f"{i.keys[-1]} {list(i.shape)}" for i in self.inputs())
-            raise ModelLoadError(f"{self.source.name} takes {listed}, not one image: give it tensor samples "
-                                 "(--dataset/--calibration FILE.npz, an array per input keyed by input name)")
+            raise ModelLoadError(
+                f"{self.source.name} takes {listed}, not one image: give it tensor samples "
+                "(--dataset/--calibration FILE.npz, an array per input keyed by input name)"
+            )
         return shape
 
     def _meta(self) -> ModelMeta:
@@ -95,9 +100,14 @@ class LoadedModel:
             return {"input_shape": shape, "inputs": [{"name": "input", "dtype": "float32", "shape": [1, *shape]}]}
         self._keras = load_keras_model(self.source)
         listed = getattr(self._keras, "inputs", None) or []
-        image = model_input_shape(self._keras) if len(listed) == 1 and len(listed[0].shape) == 4 else None  # its own errors
+        image = (
+            model_input_shape(self._keras) if len(listed) == 1 and len(listed[0].shape) == 4 else None
+        )  # its own errors
         inputs = keras_inputs(self._keras)
-        return {"input_shape": image, "inputs": [{"name": i.name, "dtype": i.dtype, "shape": list(i.shape)} for i in inputs]}
+        return {
+            "input_shape": image,
+            "inputs": [{"name": i.name, "dtype": i.dtype, "shape": list(i.shape)} for i in inputs],
+        }
 
     def keras_model(self) -> Any:
         if self._keras is None and self._saved is None:
@@ -108,13 +118,19 @@ class LoadedModel:
 
     def layer_names(self) -> list[str]:
         """The Keras layer names (none for a SavedModel or a .tflite): what users call the ops."""
-        return [layer.name for layer in self.keras_model().layers] if self.source.kind not in ("saved_model", "tflite_file") else []
-
+        return (
+            [layer.name for layer in self.keras_model().layers]
+            if self.source.kind not in ("saved_model", "tflite_file")
+            else []
+        )
 
     def converter(self) -> Any:
         if self.source.kind == "tflite_file":
-            raise ModelLoadError(f"{self.source.name} is a .tflite: TensorFlow's converter and its quantization debugger (host debug, host "
-                                 "tune) need the Keras/SavedModel graph; the quantizer's modes work on it (--modes quantizer)")
+            raise ModelLoadError(
+                f"{self.source.name} is a .tflite: TensorFlow's converter and its quantization debugger (host debug, "
+                "host "
+                "tune) need the Keras/SavedModel graph; the quantizer's modes work on it (--modes quantizer)"
+            )
         tf = tfenv.tf()
         if self.source.kind == "saved_model":
             if self._saved is None:
@@ -151,13 +167,18 @@ class FloatSource:
             return entry.model_bytes
         started = time.perf_counter()
         model_bytes = run_converter(MODES_BY_NAME["none"], self._model, self._options, None)
-        meta = {**facts_meta(inspect_tflite(model_bytes), []), "made_by": tfenv.converter_version(),
-                "convert_seconds": round(time.perf_counter() - started, 3)}
+        meta = {
+            **facts_meta(inspect_tflite(model_bytes), []),
+            "made_by": tfenv.converter_version(),
+            "convert_seconds": round(time.perf_counter() - started, 3),
+        }
         self._cache.put(self._key, model_bytes, meta)
         return model_bytes
 
 
-def apply_mode(converter: Any, mode: QuantMode, io_type: str, representative: Callable[[], Iterator[list[np.ndarray]]] | None) -> None:
+def apply_mode(
+    converter: Any, mode: QuantMode, io_type: str, representative: Callable[[], Iterator[list[np.ndarray]]] | None
+) -> None:
     """Set the converter switches the table row asks for; nothing mode-specific lives elsewhere."""
     tf = tfenv.tf()
     if mode.optimize:
@@ -176,7 +197,9 @@ def apply_mode(converter: Any, mode: QuantMode, io_type: str, representative: Ca
 
 
 def run_converter(
-    mode: QuantMode, model: LoadedModel, options: ConvertOptions,
+    mode: QuantMode,
+    model: LoadedModel,
+    options: ConvertOptions,
     representative: Callable[[], Iterator[list[np.ndarray]]] | None,
 ) -> bytes:
     if mode.needs_training:

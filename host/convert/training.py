@@ -29,7 +29,9 @@ class Training:
         self._job: QatJob | None = None
 
     def start(self) -> None:
-        with contextlib.suppress(HostError):  # not a Keras model: the build says so in its turn, when job() raises it again
+        with contextlib.suppress(
+            HostError
+        ):  # not a Keras model: the build says so in its turn, when job() raises it again
             self.job()
 
     def job(self) -> QatJob:
@@ -42,8 +44,15 @@ class Training:
             self._job.close()
 
 
-def start_training(modes: Sequence[QuantMode], keys: dict[str, str], model: LoadedModel, options: ConvertOptions,
-                    cache: ConversionCache, training: ImageSet | None, preset: str) -> Training | None:
+def start_training(
+    modes: Sequence[QuantMode],
+    keys: dict[str, str],
+    model: LoadedModel,
+    options: ConvertOptions,
+    cache: ConversionCache,
+    training: ImageSet | None,
+    preset: str,
+) -> Training | None:
     mode = next((m for m in modes if m.needs_training), None)
     if mode is None or training is None:
         return None
@@ -63,9 +72,15 @@ def training_images(modes: Sequence[QuantMode], options: ConvertOptions, model: 
         return None
     if options.train_dir is None:
         raise InputError("mode 'qat' needs labelled training images: pass --train-data DIR (class subfolders)")
-    options.training_ready(lambda: _preload(model))  # qat needs the Keras model next: load it while the images are written
+    options.training_ready(
+        lambda: _preload(model)
+    )  # qat needs the Keras model next: load it while the images are written
     shape = model.input_shape()
     listing = list_images(options.train_dir)
     if not listing.class_names:
-        raise DatasetError(f"{options.train_dir} has no class subfolders: qat needs labelled images (one folder per class)")
-    return load_image_set(round_robin(listing.entries), shape[:2], class_names=listing.class_names, what="training images")
+        raise DatasetError(
+            f"{options.train_dir} has no class subfolders: qat needs labelled images (one folder per class)"
+        )
+    return load_image_set(
+        round_robin(listing.entries), shape[:2], class_names=listing.class_names, what="training images"
+    )

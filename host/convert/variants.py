@@ -25,15 +25,27 @@ from host.errors import ConversionError
 
 
 def convert_variant(
-    model_sha: str, model: LoadedModel, out_dir: Path, options: ConvertOptions, cache: ConversionCache,
-    representative: Callable[[], Iterator[list[np.ndarray]]] | None, calibration: CalibrationSet | None, preset: str,
+    model_sha: str,
+    model: LoadedModel,
+    out_dir: Path,
+    options: ConvertOptions,
+    cache: ConversionCache,
+    representative: Callable[[], Iterator[list[np.ndarray]]] | None,
+    calibration: CalibrationSet | None,
+    preset: str,
 ) -> ModeResult:
     """The integer build with ``options.keep_float`` left in float (``host/convert/selective.py``)."""
     from host.convert.selective import BASE_MODE, Calibrated, KeepFloat, variant_name
 
     name = variant_name(KeepFloat(options.keep_float))
-    key = cache_key(model=model_sha, mode=name, keep_float=list(options.keep_float), converter=tfenv.converter_version(),
-                    calibration=calibration.sha256 if calibration else None, preset=preset)
+    key = cache_key(
+        model=model_sha,
+        mode=name,
+        keep_float=list(options.keep_float),
+        converter=tfenv.converter_version(),
+        calibration=calibration.sha256 if calibration else None,
+        preset=preset,
+    )
 
     def build() -> tuple[bytes, JsonObject]:
         if representative is None:
@@ -44,11 +56,18 @@ def convert_variant(
         meta = facts_meta(inspect_tflite(model_bytes), [f"kept in float: {', '.join(keep.layers or keep.op_types)}"])
         return model_bytes, {**meta, "float_layers": list(keep.layers), "made_by": tfenv.converter_version()}
 
-    return cached_build(name, key, out_dir, options.use_cache, cache, build, variant_of=BASE_MODE, keep_float=options.keep_float)
+    return cached_build(
+        name, key, out_dir, options.use_cache, cache, build, variant_of=BASE_MODE, keep_float=options.keep_float
+    )
 
 
 def convert_quantizer_variant(
-    base: QuantMode, base_key: str, floats: FloatSource, out_dir: Path, options: ConvertOptions, cache: ConversionCache,
+    base: QuantMode,
+    base_key: str,
+    floats: FloatSource,
+    out_dir: Path,
+    options: ConvertOptions,
+    cache: ConversionCache,
     representative: Callable[[], Iterator[list[np.ndarray]]] | None,
 ) -> ModeResult:
     """The quantizer's ``base`` build with ``options.keep_float`` left in float: its recipe with a
@@ -61,13 +80,27 @@ def convert_quantizer_variant(
         model_bytes = quantize(floats.content(), base, representative, keep_float=options.keep_float)
         facts = inspect_tflite(model_bytes)
         if not kept_more(base, facts, floats):
-            raise ConversionError(f"the quantizer left nothing of {', '.join(options.keep_float)} in float that {base.name} "
-                                  "had not already")
+            raise ConversionError(
+                f"the quantizer left nothing of {', '.join(options.keep_float)} in float that {base.name} "
+                "had not already"
+            )
         notes = [f"kept in float: {', '.join(options.keep_float)}", *check_promises(base, facts, options.io_type)]
-        return model_bytes, {**facts_meta(facts, notes), "float_layers": list(options.keep_float), "made_by": quantizer_version()}
+        return model_bytes, {
+            **facts_meta(facts, notes),
+            "float_layers": list(options.keep_float),
+            "made_by": quantizer_version(),
+        }
 
-    return cached_build(name, cache_key(base=base_key, keep_float=list(options.keep_float)), out_dir, options.use_cache, cache,
-                         build, variant_of=base.name, keep_float=options.keep_float)
+    return cached_build(
+        name,
+        cache_key(base=base_key, keep_float=list(options.keep_float)),
+        out_dir,
+        options.use_cache,
+        cache,
+        build,
+        variant_of=base.name,
+        keep_float=options.keep_float,
+    )
 
 
 def kept_more(base: QuantMode, facts: TfliteFacts, floats: FloatSource) -> bool:
@@ -78,5 +111,3 @@ def kept_more(base: QuantMode, facts: TfliteFacts, floats: FloatSource) -> bool:
     if base.needs_calibration:
         return bool(facts.float_kernels)
     return len(facts.float_weight_ops) > len(inspect_tflite(quantize(floats.content(), base, None)).float_weight_ops)
-
-

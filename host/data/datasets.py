@@ -41,8 +41,10 @@ def read_labels(path: Path, count: int) -> list[tuple[int, int]]:
     labels = []
     for number, line in enumerate(lines, 1):
         if not line.strip():
-            raise DatasetError(f"{path} line {number} is blank: each image needs its class index on its own line, in "
-                               "sorted file-name order (a skipped line would shift every later label by one)")
+            raise DatasetError(
+                f"{path} line {number} is blank: each image needs its class index on its own line, in "
+                "sorted file-name order (a skipped line would shift every later label by one)"
+            )
         word = line.split()[-1]
         if not word.lstrip("-").isdigit():
             raise DatasetError(f"{path} line {number}: {line.strip()[:40]!r} is not a class index")
@@ -62,8 +64,10 @@ def check_labels(entries: tuple[ImageEntry, ...], classes: int, offset: int) -> 
     for entry in entries:
         if entry.label >= 0 and not 0 <= entry.label + offset < classes:
             shifted = f" + --label-offset {offset}" if offset else ""
-            raise DatasetError(f"{entry.origin or entry.path}: label {entry.label}{shifted} is outside the model's "
-                               f"{classes} classes (0..{classes - 1})")
+            raise DatasetError(
+                f"{entry.origin or entry.path}: label {entry.label}{shifted} is outside the model's "
+                f"{classes} classes (0..{classes - 1})"
+            )
 
 
 def check_listed(slices: DatasetSlices, offset: int) -> None:
@@ -72,22 +76,29 @@ def check_listed(slices: DatasetSlices, offset: int) -> None:
     decodes. A readable image ends the search, so a good folder costs one decode."""
     for entry in slices.evaluation:
         if entry.label >= 0 and entry.label + offset < 0:
-            raise DatasetError(f"{entry.origin or entry.path}: label {entry.label} + --label-offset {offset} is negative")
+            raise DatasetError(
+                f"{entry.origin or entry.path}: label {entry.label} + --label-offset {offset} is negative"
+            )
     if slices.evaluation and not any(decode_rgb(entry.path, (8, 8)) is not None for entry in slices.evaluation):
-        raise DatasetError(f"no readable evaluation images in {slices.evaluation[0].path.parent}: "
-                           f"{len(slices.evaluation)} file(s) could not be decoded")
+        raise DatasetError(
+            f"no readable evaluation images in {slices.evaluation[0].path.parent}: "
+            f"{len(slices.evaluation)} file(s) could not be decoded"
+        )
 
 
-def slice_dataset(root: Path, *, labels_file: Path | None, limit: int | None, calibration_count: int,
-                  take_calibration: bool) -> DatasetSlices:
+def slice_dataset(
+    root: Path, *, labels_file: Path | None, limit: int | None, calibration_count: int, take_calibration: bool
+) -> DatasetSlices:
     listing = list_images(root)
     entries = listing.entries
     if labels_file is not None:
         if listing.class_names:
             raise DatasetError(f"{root} has class subfolders; --labels is for a flat folder (ILSVRC layout)")
         labels = read_labels(labels_file, len(entries))
-        entries = tuple(ImageEntry(e.path, label, f"{labels_file} line {number}")
-                        for e, (number, label) in zip(entries, labels, strict=True))
+        entries = tuple(
+            ImageEntry(e.path, label, f"{labels_file} line {number}")
+            for e, (number, label) in zip(entries, labels, strict=True)
+        )
     elif listing.class_names:
         entries = round_robin(entries)
     calibration: tuple[ImageEntry, ...] = ()
@@ -105,5 +116,3 @@ def slice_dataset(root: Path, *, labels_file: Path | None, limit: int | None, ca
         entries = entries[:limit]
     labelled = any(e.label >= 0 for e in entries)
     return DatasetSlices(root.name, entries, calibration, listing.class_names, labelled, pool)
-
-

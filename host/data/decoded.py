@@ -27,8 +27,14 @@ DECODED_VERSION = 1
 FOLDER = "decoded"  # under the cache folder, pruned with the other caches (host.cache.PRUNED)
 
 
-def decoded_image_set(entries: tuple[ImageEntry, ...] | list[ImageEntry], size: tuple[int, int], *,
-                      class_names: tuple[str, ...] = (), what: str = "images", folder: Path | None = None) -> ImageSet:
+def decoded_image_set(
+    entries: tuple[ImageEntry, ...] | list[ImageEntry],
+    size: tuple[int, int],
+    *,
+    class_names: tuple[str, ...] = (),
+    what: str = "images",
+    folder: Path | None = None,
+) -> ImageSet:
     """``load_image_set(entries, size)``, decoded once per set of unchanged source files."""
     try:
         name = source_digest({"version": DECODED_VERSION, "size": list(size)}, entries)
@@ -58,7 +64,12 @@ def _read(path: Path, class_names: tuple[str, ...]) -> ImageSet | None:
 
 def _write(path: Path, image_set: ImageSet) -> None:
     buffer = io.BytesIO()
-    np.savez(buffer, images=image_set.images, labels=image_set.labels, sha256=np.array(image_set.sha256),
-             skipped=np.array(image_set.skipped, dtype=str))
+    np.savez(
+        buffer,
+        images=image_set.images,
+        labels=image_set.labels,
+        sha256=np.array(image_set.sha256),
+        skipped=np.array(image_set.skipped, dtype=str),
+    )
     with contextlib.suppress(OutputError):  # a full or read-only cache folder: the next run decodes again
         atomic_write(path, buffer.getvalue())

@@ -27,8 +27,16 @@ from host.paths import cache_dir
 GENERATOR_VERSION = 2  # 2: 50 evaluation images per class (the first 500 of version 1's 1,000)
 SIZE = 64
 CLASSES = (
-    "circle", "square", "triangle", "ring", "cross",
-    "h_stripes", "v_stripes", "checker", "dots", "star",
+    "circle",
+    "square",
+    "triangle",
+    "ring",
+    "cross",
+    "h_stripes",
+    "v_stripes",
+    "checker",
+    "dots",
+    "star",
 )
 SPLITS = {"train": (101, 300), "calibration": (202, 20), "eval": (303, 50)}  # seed, images per class
 DEMO_DIR = Path(__file__).resolve().parent / "demo"
@@ -45,7 +53,9 @@ def _colours(rng: np.random.Generator) -> tuple[tuple[int, int, int], tuple[int,
             return tuple(int(v) for v in bg), tuple(int(v) for v in fg)  # type: ignore[return-value]
 
 
-def _polygon(cx: float, cy: float, radius: float, points: int, angle: float, inner: float | None = None) -> list[tuple[float, float]]:
+def _polygon(
+    cx: float, cy: float, radius: float, points: int, angle: float, inner: float | None = None
+) -> list[tuple[float, float]]:
     vertices = []
     steps = points * (2 if inner else 1)
     for i in range(steps):
@@ -91,7 +101,9 @@ def render(label: int, rng: np.random.Generator) -> np.ndarray:
     return np.clip(pixels, 0, 255).astype(np.uint8)
 
 
-def _texture(draw: ImageDraw.ImageDraw, name: str, side: int, fg: tuple[int, int, int], rng: np.random.Generator) -> None:
+def _texture(
+    draw: ImageDraw.ImageDraw, name: str, side: int, fg: tuple[int, int, int], rng: np.random.Generator
+) -> None:
     period = rng.uniform(0.12, 0.22) * side
     phase = rng.uniform(0, period)
     width = period * rng.uniform(0.35, 0.55)
@@ -99,28 +111,53 @@ def _texture(draw: ImageDraw.ImageDraw, name: str, side: int, fg: tuple[int, int
     if name in ("h_stripes", "v_stripes"):
         _stripes(draw, name == "v_stripes", side, fg, period, phase, width, tilt)
     elif name == "checker":
-        _grid(draw, side, period, phase, lambda i, j, x, y: draw.rectangle((x, y, x + period, y + period), fill=fg)
-              if (i + j) % 2 == 0 else None)
+        _grid(
+            draw,
+            side,
+            period,
+            phase,
+            lambda i, j, x, y: draw.rectangle((x, y, x + period, y + period), fill=fg) if (i + j) % 2 == 0 else None,
+        )
     elif name == "dots":
         dot = period * rng.uniform(0.2, 0.3)
         _grid(draw, side, period, phase, lambda i, j, x, y: draw.ellipse((x - dot, y - dot, x + dot, y + dot), fill=fg))
 
 
-def _stripes(draw: ImageDraw.ImageDraw, vertical: bool, side: int, fg: tuple[int, int, int], period: float, phase: float,
-             width: float, tilt: float) -> None:
+def _stripes(
+    draw: ImageDraw.ImageDraw,
+    vertical: bool,
+    side: int,
+    fg: tuple[int, int, int],
+    period: float,
+    phase: float,
+    width: float,
+    tilt: float,
+) -> None:
     c, s = math.cos(tilt), math.sin(tilt)
     span = int(side * 1.6 / period) + 2
     for k in range(-span, span):
         offset = k * period + phase - side * 0.3
-        band: list[tuple[float, float]] = [(-side, offset), (2 * side, offset), (2 * side, offset + width), (-side, offset + width)]
+        band: list[tuple[float, float]] = [
+            (-side, offset),
+            (2 * side, offset),
+            (2 * side, offset + width),
+            (-side, offset + width),
+        ]
         if vertical:
             band = [(y, x) for x, y in band]
         centre = side / 2
-        draw.polygon([(centre + (x - centre) * c - (y - centre) * s, centre + (x - centre) * s + (y - centre) * c) for x, y in band], fill=fg)
+        draw.polygon(
+            [
+                (centre + (x - centre) * c - (y - centre) * s, centre + (x - centre) * s + (y - centre) * c)
+                for x, y in band
+            ],
+            fill=fg,
+        )
 
 
-def _grid(draw: ImageDraw.ImageDraw, side: int, period: float, phase: float,
-          mark: Callable[[int, int, float, float], object]) -> None:
+def _grid(
+    draw: ImageDraw.ImageDraw, side: int, period: float, phase: float, mark: Callable[[int, int, float, float], object]
+) -> None:
     """``mark`` at each cell of a grid of ``period`` from ``phase``, one cell beyond each edge."""
     cells = int(side / period) + 2
     for i in range(-1, cells):
@@ -153,7 +190,10 @@ def render_in_background(split: str) -> Path:
     if split not in _RENDERING and not (folder / ".complete").is_file():
         _RENDERING[split] = subprocess.Popen(
             [sys.executable, "-c", f"from host.data.demo import split_folder; split_folder({split!r})"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
     return folder
 
 

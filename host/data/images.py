@@ -107,7 +107,14 @@ def decode_rgb(path: Path, size: tuple[int, int], crop_fraction: float = 1.0) ->
                     background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
                     img = Image.alpha_composite(background, rgba)
                 rgb: Image.Image = img.convert("RGB")
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except (
+        OSError,
+        UnidentifiedImageError,
+        ValueError,
+        SyntaxError,
+        Image.DecompressionBombError,
+        Image.DecompressionBombWarning,
+    ):
         return None
     if crop_fraction < 1.0:
         w, h = rgb.size

@@ -87,8 +87,9 @@ def _decode_chunk(paths: list[str], size: tuple[int, int], crop: float) -> tuple
     return stacked, bad
 
 
-def _decoded(entries: list[ImageEntry], size: tuple[int, int], crop: float, chunk: int,
-             workers: int) -> Iterator[tuple[list[ImageEntry], np.ndarray, list[int]]]:
+def _decoded(
+    entries: list[ImageEntry], size: tuple[int, int], crop: float, chunk: int, workers: int
+) -> Iterator[tuple[list[ImageEntry], np.ndarray, list[int]]]:
     """Chunks in order; at most ``2 x workers`` chunks are in flight, so memory stays bounded."""
     chunks = [entries[i : i + chunk] for i in range(0, len(entries), chunk)]
     if workers <= 1 or len(entries) < PARALLEL_FROM:
@@ -137,8 +138,16 @@ def _copy_prefix(writer: _Writer, old: Path, count: int) -> None:
             writer.images(images, labels[start : start + len(images)])
 
 
-def _build(folder: Path, pool: tuple[ImageEntry, ...], entries: int, size: tuple[int, int], crop: float,
-           previous: _Index | None, on_progress: Callable[[int, int], None], workers: int) -> _Index:
+def _build(
+    folder: Path,
+    pool: tuple[ImageEntry, ...],
+    entries: int,
+    size: tuple[int, int],
+    crop: float,
+    previous: _Index | None,
+    on_progress: Callable[[int, int], None],
+    workers: int,
+) -> _Index:
     tmp = folder / f".pack-{os.getpid()}-{time.monotonic_ns()}.tmp"
     skipped = list(previous.skipped) if previous else []
     start = previous.covered if previous else 0
@@ -160,8 +169,16 @@ def _build(folder: Path, pool: tuple[ImageEntry, ...], entries: int, size: tuple
     return _Index(sha, entries, skipped)
 
 
-def pack(pool: tuple[ImageEntry, ...], entries: int, size: tuple[int, int], crop: float, folder: Path, *,
-         on_progress: Callable[[int, int], None] = lambda done, total: None, workers: int | None = None) -> Packed:
+def pack(
+    pool: tuple[ImageEntry, ...],
+    entries: int,
+    size: tuple[int, int],
+    crop: float,
+    folder: Path,
+    *,
+    on_progress: Callable[[int, int], None] = lambda done, total: None,
+    workers: int | None = None,
+) -> Packed:
     """The first ``entries`` images of ``pool`` at ``size``, packed (reused when already packed)."""
     folder.mkdir(parents=True, exist_ok=True)
     index_path = folder / f"{source_key(pool, size, crop)}.json"

@@ -55,7 +55,9 @@ def model_inputs(model_content: bytes) -> tuple[ModelInput, ...]:
     from device_agent.engines.runtime import inspection_interpreter
 
     details = inspection_interpreter(model_content).get_input_details()
-    return tuple(ModelInput(str(d["name"]), np.dtype(d["dtype"]).name, tuple(int(v) for v in d["shape"])) for d in details)
+    return tuple(
+        ModelInput(str(d["name"]), np.dtype(d["dtype"]).name, tuple(int(v) for v in d["shape"])) for d in details
+    )
 
 
 def is_tensor_data(path: Path) -> bool:
@@ -74,11 +76,15 @@ class TensorSamples:
             self._arrays = _load_npz(path, whole=True)
             counts = {len(a) if a.ndim else 0 for a in self._arrays.values()}
             if len(counts) != 1 or 0 in counts:
-                raise DatasetError(f"{path}: every array needs the samples on its first axis, and as many of them "
-                                   f"(found {sorted(counts)})")
+                raise DatasetError(
+                    f"{path}: every array needs the samples on its first axis, and as many of them "
+                    f"(found {sorted(counts)})"
+                )
             self.count, self._files = counts.pop(), tuple[Path, ...]()
         else:
-            self._files = tuple(sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in TENSOR_SUFFIXES))
+            self._files = tuple(
+                sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in TENSOR_SUFFIXES)
+            )
             self.count, self._arrays = len(self._files), {}
         if self.count == 0:
             raise DatasetError(f"{path} holds no samples")
@@ -120,7 +126,9 @@ def label_of(arrays: dict[str, np.ndarray], where: str) -> int:
 def _load_npz(path: Path, whole: bool) -> dict[str, np.ndarray]:
     try:
         if whole and path.stat().st_size > MAX_NPZ_BYTES:
-            raise DatasetError(f"{path} is over {MAX_NPZ_BYTES >> 30} GB: save one .npz per sample in a folder (streamed)")
+            raise DatasetError(
+                f"{path} is over {MAX_NPZ_BYTES >> 30} GB: save one .npz per sample in a folder (streamed)"
+            )
         with np.load(path, allow_pickle=False) as data:
             return {key: data[key] for key in data.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
@@ -181,10 +189,14 @@ def pack_tensors(samples: TensorSamples, inputs: tuple[ModelInput, ...], count: 
     try:
         with open_private(tmp) as handle:
             for fed, label in samples.labelled(inputs, count):
-                specs = specs or tuple(TensorSpec(i.name, a.dtype.name, a.shape) for i, a in zip(inputs, fed, strict=True))
+                specs = specs or tuple(
+                    TensorSpec(i.name, a.dtype.name, a.shape) for i, a in zip(inputs, fed, strict=True)
+                )
                 if [a.dtype.name for a in fed] != [spec.dtype for spec in specs]:
-                    raise DatasetError(f"{samples.path} sample {written} holds {[a.dtype.name for a in fed]}, the first held "
-                                       f"{[spec.dtype for spec in specs]}: every sample needs the same kinds of numbers")
+                    raise DatasetError(
+                        f"{samples.path} sample {written} holds {[a.dtype.name for a in fed]}, the first held "
+                        f"{[spec.dtype for spec in specs]}: every sample needs the same kinds of numbers"
+                    )
                 data = b"".join(np.ascontiguousarray(a).astype(a.dtype.newbyteorder("<")).tobytes() for a in fed)
                 digest.update(data)
                 handle.write(data)

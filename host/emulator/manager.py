@@ -77,8 +77,28 @@ def running() -> list[EmulatorState]:
     return states
 
 
-def start(address: AdbServerAddress, port: int = 0, root: Path | None = None, trust_no_key: bool = False,
-          auto: bool = False, profile: str = DEFAULT_PROFILE, offline: bool = False) -> EmulatorState:
+def _spawn_daemon(arguments: list[str], log: Path) -> subprocess.Popen[bytes]:
+    """The device's daemon in a session of its own, its output in ``log``, without the host's secrets."""
+    with open_private(log) as handle:
+        return subprocess.Popen(
+            [sys.executable, "-m", "emulated_device.adbd", *arguments],
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env={**device_environment(), "QUANTBENCH_DATA_DIR": str(data_dir())},
+        )
+
+
+def start(
+    address: AdbServerAddress,
+    port: int = 0,
+    root: Path | None = None,
+    trust_no_key: bool = False,
+    auto: bool = False,
+    profile: str = DEFAULT_PROFILE,
+    offline: bool = False,
+) -> EmulatorState:
     """Start the daemon in the background, adb-connect it, wait until adb says ``device``
     (or ``unauthorized`` for a device that trusts no key).
 
@@ -93,14 +113,8 @@ def start(address: AdbServerAddress, port: int = 0, root: Path | None = None, tr
     root = (root or default_root()).resolve()
     root.mkdir(parents=True, exist_ok=True)
     log = root.parent / f"adbd-{os.getpid()}-{int(time.time() * 1000)}.log"
-    with open_private(log) as handle:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "emulated_device.adbd", "--root", str(root), "--port", str(port),
-             "--profile", _profile(profile), *(["--trust-no-key"] if trust_no_key else []),
-             *(["--offline"] if offline else [])],
-            stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-            env={**device_environment(), "QUANTBENCH_DATA_DIR": str(data_dir())},
-        )
+    flags = [*(["--trust-no-key"] if trust_no_key else []), *(["--offline"] if offline else [])]
+    proc = _spawn_daemon(["--root", str(root), "--port", str(port), "--profile", _profile(profile), *flags], log)
     bound = _wait_listening(proc, log)
     serial = f"127.0.0.1:{bound}"
     state = EmulatorState(serial, bound, proc.pid, str(root), str(log), auto, profile)
@@ -122,7 +136,10 @@ def _wait_listening(proc: subprocess.Popen[bytes], log: Path) -> int:
                 return int(line.split()[1])
         if proc.poll() is not None:
             text = log.read_text().strip().splitlines()
-            raise EmulatorError("the emulated device did not start: " + (text[-1] if text else f"its daemon exited with {proc.returncode}"))
+            raise EmulatorError(
+                "the emulated device did not start: "
+                + (text[-1] if text else f"its daemon exited with {proc.returncode}")
+            )
         time.sleep(0.01)  # a local file: looking often costs nothing, and the first cell waits on it
     proc.kill()
     raise EmulatorError(f"the emulated device did not start listening within {START_TIMEOUT_S:g} s (log: {log})")
@@ -225,8 +242,11 @@ def _profile(name: str) -> str:
 def device_environment() -> dict[str, str]:
     """What the emulated device's daemon is started with: this process's environment less its
     secrets (the database URL, STF token, passwords ...), which no process of the phone may see."""
-    return {k: v for k, v in os.environ.items()
-            if k not in SECRET_NAMES and not any(m in k.upper() for m in SECRET_MARKERS) and not k.startswith("PG")}
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if k not in SECRET_NAMES and not any(m in k.upper() for m in SECRET_MARKERS) and not k.startswith("PG")
+    }
 
 
 def stop(address: AdbServerAddress, serial: str | None = None, everything: bool = False) -> list[str]:
@@ -248,5 +268,8 @@ def stop(address: AdbServerAddress, serial: str | None = None, everything: bool 
 def with_unconnected(rows: list[Attached]) -> list[Attached]:
     """``host devices`` rows plus emulated devices whose daemon runs but adb does not list."""
     known = {r.serial for r in rows}
-    return rows + [Attached(s.serial, "not connected", None, "emulated; run 'host emulator stop' or start it again")
-                   for s in running() if s.serial not in known]
+    return rows + [
+        Attached(s.serial, "not connected", None, "emulated; run 'host emulator stop' or start it again")
+        for s in running()
+        if s.serial not in known
+    ]

@@ -23,14 +23,21 @@ def ranked(findings: list[Finding]) -> list[Finding]:
 
 def summary(verdicts: Verdicts) -> str:
     cells = len({f.cell for f in verdicts.findings})
-    return (f"{verdicts.count(REGRESSED)} regressed, {verdicts.count(INCONCLUSIVE)} inconclusive, "
-            f"{verdicts.count(NO_REGRESSION)} no regression, in {cells} compared cell(s)")
+    return (
+        f"{verdicts.count(REGRESSED)} regressed, {verdicts.count(INCONCLUSIVE)} inconclusive, "
+        f"{verdicts.count(NO_REGRESSION)} no regression, in {cells} compared cell(s)"
+    )
 
 
 def junit_xml(verdicts: Verdicts, path: Path, name: str = "quantbench.check") -> None:
     findings = verdicts.findings
-    suite = ET.Element("testsuite", name=name, tests=str(len(findings)), failures=str(verdicts.count(REGRESSED)),
-                       skipped=str(verdicts.count(INCONCLUSIVE)))
+    suite = ET.Element(
+        "testsuite",
+        name=name,
+        tests=str(len(findings)),
+        failures=str(verdicts.count(REGRESSED)),
+        skipped=str(verdicts.count(INCONCLUSIVE)),
+    )
     for f in findings:
         case = ET.SubElement(suite, "testcase", classname=f"{name}.{f.device}.{f.mode}.{f.backend}", name=f.check)
         if f.verdict == REGRESSED:
@@ -49,9 +56,16 @@ def _cell_text(text: str) -> str:
 
 
 def markdown(verdicts: Verdicts) -> str:
-    icon = {REGRESSED: ":x: regressed", INCONCLUSIVE: ":grey_question: inconclusive", NO_REGRESSION: ":white_check_mark: ok"}
+    icon = {
+        REGRESSED: ":x: regressed",
+        INCONCLUSIVE: ":grey_question: inconclusive",
+        NO_REGRESSION: ":white_check_mark: ok",
+    }
     lines = [f"### {verdicts.current} against baseline {verdicts.baseline}", "", summary(verdicts), ""]
-    lines += ["| device | mode | backend | check | baseline | current | verdict | detail |", "|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "| device | mode | backend | check | baseline | current | verdict | detail |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for f in ranked(verdicts.findings):
         row = (f.device, f.mode, f.backend, f.check, f.baseline, f.current, icon[f.verdict], f.detail)
         lines.append("| " + " | ".join(_cell_text(v) for v in row) + " |")
@@ -61,12 +75,22 @@ def markdown(verdicts: Verdicts) -> str:
 
 def as_json(verdicts: Verdicts) -> dict[str, object]:
     return {
-        "baseline": verdicts.baseline, "current": verdicts.current, "warnings": list(verdicts.warnings),
+        "baseline": verdicts.baseline,
+        "current": verdicts.current,
+        "warnings": list(verdicts.warnings),
         "counts": {v: verdicts.count(v) for v in ORDER},
         "findings": [
-            {"device": f.device, "mode": f.mode, "backend": f.backend, "check": f.check, "verdict": f.verdict,
-             "baseline": f.baseline, "current": f.current, "detail": f.detail,
-             **(encode(f.decision) if f.decision else {})}
+            {
+                "device": f.device,
+                "mode": f.mode,
+                "backend": f.backend,
+                "check": f.check,
+                "verdict": f.verdict,
+                "baseline": f.baseline,
+                "current": f.current,
+                "detail": f.detail,
+                **(encode(f.decision) if f.decision else {}),
+            }
             for f in ranked(verdicts.findings)
         ],
     }

@@ -44,9 +44,15 @@ def relative_change_interval(base: Sequence[float], current: Sequence[float], co
     if np.ptp(a) == 0 and np.ptp(b) == 0:
         value = float(np.median(b) / np.median(a) - 1)
         return value, value
-    result = stats.bootstrap((a, b), lambda x, y, axis: np.median(y, axis=axis) / np.median(x, axis=axis) - 1,
-                             vectorized=True, confidence_level=confidence, n_resamples=4000, method="percentile",
-                             random_state=0)
+    result = stats.bootstrap(
+        (a, b),
+        lambda x, y, axis: np.median(y, axis=axis) / np.median(x, axis=axis) - 1,
+        vectorized=True,
+        confidence_level=confidence,
+        n_resamples=4000,
+        method="percentile",
+        random_state=0,
+    )
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
@@ -60,8 +66,12 @@ def slower_p(base: Sequence[float], current: Sequence[float]) -> float:
 def latency(base: Sequence[float], current: Sequence[float], limits: Thresholds) -> Decision:
     if min(len(base), len(current)) < limits.min_repeats:
         change = statistics.median(current) / statistics.median(base) - 1 if base and current else None
-        return Decision(INCONCLUSIVE, change, note=f"{len(base)} and {len(current)} repeats: at least {limits.min_repeats} "
-                        "per side decide (bench with --repeats, or use host compare)")
+        return Decision(
+            INCONCLUSIVE,
+            change,
+            note=f"{len(base)} and {len(current)} repeats: at least {limits.min_repeats} "
+            "per side decide (bench with --repeats, or use host compare)",
+        )
     change = statistics.median(current) / statistics.median(base) - 1
     low, high = relative_change_interval(base, current, limits.confidence)
     p = slower_p(base, current)
@@ -70,7 +80,9 @@ def latency(base: Sequence[float], current: Sequence[float], limits: Thresholds)
         return Decision(REGRESSED, change, low, high, p)
     if high < limit:
         return Decision(NO_REGRESSION, change, low, high, p, f"slowdowns above {100 * max(high, 0):.1f}% ruled out")
-    return Decision(INCONCLUSIVE, change, low, high, p, f"cannot rule out a slowdown above {100 * limit:g}%: add repeats")
+    return Decision(
+        INCONCLUSIVE, change, low, high, p, f"cannot rule out a slowdown above {100 * limit:g}%: add repeats"
+    )
 
 
 def accuracy_paired(base: np.ndarray, current: np.ndarray, labelled: int, limits: Thresholds) -> Decision:
@@ -111,7 +123,8 @@ def summarize_repeats(medians: Sequence[float], confidence: float = 0.95) -> Rep
         if np.ptp(values) == 0:
             low = high = float(values[0])
         else:
-            ci = stats.bootstrap((values,), np.median, confidence_level=confidence, n_resamples=2000, method="percentile",
-                                 random_state=0).confidence_interval
+            ci = stats.bootstrap(
+                (values,), np.median, confidence_level=confidence, n_resamples=2000, method="percentile", random_state=0
+            ).confidence_interval
             low, high = float(ci.low), float(ci.high)
     return RepeatSummary(float(np.median(values)), low, high, cv, len(values))

@@ -64,12 +64,20 @@ class Verdicts:
 
 def check_same_inputs(baseline: RunRecord, current: RunRecord) -> None:
     """Runs of different models or datasets are not a regression check: refuse them."""
-    for what, before, after in (("model", baseline.model.sha256, current.model.sha256),
-                                ("dataset", baseline.dataset.sha256, current.dataset.sha256)):
+    for what, before, after in (
+        ("model", baseline.model.sha256, current.model.sha256),
+        ("dataset", baseline.dataset.sha256, current.dataset.sha256),
+    ):
         if before != after:
-            names = (baseline.model.name, current.model.name) if what == "model" else (baseline.dataset.name, current.dataset.name)
-            raise InputError(f"the runs measured different {what}s ({names[0]} {str(before)[:12]} against {names[1]} "
-                             f"{str(after)[:12]}): pass --allow-different-inputs to compare them anyway")
+            names = (
+                (baseline.model.name, current.model.name)
+                if what == "model"
+                else (baseline.dataset.name, current.dataset.name)
+            )
+            raise InputError(
+                f"the runs measured different {what}s ({names[0]} {str(before)[:12]} against {names[1]} "
+                f"{str(after)[:12]}): pass --allow-different-inputs to compare them anyway"
+            )
 
 
 def _pair_devices(baseline: RunRecord, current: RunRecord) -> dict[str, str]:
@@ -128,8 +136,9 @@ def _accuracy(base: CellRecord, cell: CellRecord, where: tuple[str, str, str], l
     detail = f"top-1 {-(decision.change or 0):+.2f} points (limit -{limits.max_accuracy_drop:g}); {decision.note}"
     if decision.p is not None:
         detail += f", p={decision.p:.2g}"
-    return Finding(*where, "accuracy", decision.verdict, f"{100 * before.top1:.2f}%", f"{100 * after.top1:.2f}%", detail,
-                   decision)
+    return Finding(
+        *where, "accuracy", decision.verdict, f"{100 * before.top1:.2f}%", f"{100 * after.top1:.2f}%", detail, decision
+    )
 
 
 def repeat_medians(cell: CellRecord) -> list[float]:
@@ -146,11 +155,16 @@ def _side(cell: CellRecord) -> str:
 def _latency(base: CellRecord, cell: CellRecord, where: tuple[str, str, str], limits: Thresholds) -> Finding:
     before, after = repeat_medians(base), repeat_medians(cell)
     if not before or not after:
-        decision = Decision(INCONCLUSIVE, note="no repeats recorded (a JSON run keeps one p50 per cell): check runs "
-                            "stored in --db, measured with --repeats, or use host compare")
+        decision = Decision(
+            INCONCLUSIVE,
+            note="no repeats recorded (a JSON run keeps one p50 per cell): check runs "
+            "stored in --db, measured with --repeats, or use host compare",
+        )
     else:
         decision = stats.latency(before, after, limits)
-    return Finding(*where, "latency", decision.verdict, _side(base), _side(cell), describe_latency(decision, limits), decision)
+    return Finding(
+        *where, "latency", decision.verdict, _side(base), _side(cell), describe_latency(decision, limits), decision
+    )
 
 
 def describe_latency(decision: Decision, limits: Thresholds) -> str:
@@ -176,25 +190,43 @@ def device_warnings(baseline: RunRecord, current: RunRecord, base_serial: str, c
     before, after = _device(baseline, base_serial), _device(current, current_serial)
     warnings = []
     if before and after:
-        for name in ("model", "soc", "abi", "sdk", "runtime", "runtime_version", "cores", "cpu_mask", "fixed_performance"):
+        for name in (
+            "model",
+            "soc",
+            "abi",
+            "sdk",
+            "runtime",
+            "runtime_version",
+            "cores",
+            "cpu_mask",
+            "fixed_performance",
+        ):
             a, b = getattr(before, name), getattr(after, name)
             if a != b:
-                warnings.append(f"{current_serial}: the devices' fingerprints differ: {name} {a!r} in {baseline.run_id}, "
-                                f"{b!r} in {current.run_id}")
+                warnings.append(
+                    f"{current_serial}: the devices' fingerprints differ: {name} {a!r} in {baseline.run_id}, "
+                    f"{b!r} in {current.run_id}"
+                )
         if before.fingerprint and after.fingerprint:
             for name in ("build", "soc", "kernel", "governors", "max_khz", "delegates"):
                 a, b = getattr(before.fingerprint, name), getattr(after.fingerprint, name)
                 if a != b:
-                    warnings.append(f"{current_serial}: the devices' fingerprints differ: {name} {a!r} in "
-                                    f"{baseline.run_id}, {b!r} in {current.run_id}")
+                    warnings.append(
+                        f"{current_serial}: the devices' fingerprints differ: {name} {a!r} in "
+                        f"{baseline.run_id}, {b!r} in {current.run_id}"
+                    )
     speed_before, speed_after = _reference_loop(baseline, base_serial), _reference_loop(current, current_serial)
     if speed_before and speed_after and abs(speed_after / speed_before - 1) > DEVICE_SPEED_WARNING:
-        warnings.append(f"{current_serial}: the device itself ran {100 * (speed_after / speed_before - 1):+.0f}% slower in "
-                        f"{current.run_id} (a fixed CPU loop timed before each repeat): every build shifts with it; "
-                        "host compare interleaves both builds in one session and cancels that")
+        warnings.append(
+            f"{current_serial}: the device itself ran {100 * (speed_after / speed_before - 1):+.0f}% slower in "
+            f"{current.run_id} (a fixed CPU loop timed before each repeat): every build shifts with it; "
+            "host compare interleaves both builds in one session and cancels that"
+        )
     return warnings
 
 
 def _reference_loop(run: RunRecord, serial: str) -> float:
-    times = [r.reference_before_ms for c in run.cells if c.device == serial for r in c.timed if r.reference_before_ms > 0]
+    times = [
+        r.reference_before_ms for c in run.cells if c.device == serial for r in c.timed if r.reference_before_ms > 0
+    ]
     return statistics.median(times) if times else 0.0

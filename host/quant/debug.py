@@ -66,9 +66,13 @@ class LayerError:
         elif self.signal_lost >= SUSPECT_SIGNAL_LOST:
             reasons.append(f"{self.signal_lost:.0%} signal lost")
         if self.live_channels and self.collapsed_channels / self.live_channels >= SUSPECT_COLLAPSED:
-            reasons.append(f"{self.collapsed_channels}/{self.live_channels} channels collapsed"
-                           + (f", one {self.widest_channel_ratio:.0f}x the median" if self.widest_channel_ratio >= 10 else ""))
-        if self.rmse_over_scale > SUSPECT_RMSE_OVER_SCALE and not self.accumulated:  # in steps: an op's own rounding only
+            reasons.append(
+                f"{self.collapsed_channels}/{self.live_channels} channels collapsed"
+                + (f", one {self.widest_channel_ratio:.0f}x the median" if self.widest_channel_ratio >= 10 else "")
+            )
+        if (
+            self.rmse_over_scale > SUSPECT_RMSE_OVER_SCALE and not self.accumulated
+        ):  # in steps: an op's own rounding only
             reasons.append(f"RMSE {self.rmse_over_scale:.2f} steps (ideal {IDEAL_RMSE_OVER_SCALE:.3f})")
         return tuple(reasons)
 
@@ -120,8 +124,12 @@ class ChannelErrors:
         median = float(np.median(spread[live])) if live.any() else 0.0
         rmse = float(np.sqrt(self.err_sq.sum() / (n * self.sum.size)))
         return {
-            "rmse": rmse, "rmse_over_scale": rmse / scale if scale else 0.0, "mean_error": float(self.err.sum() / (n * self.sum.size)),
-            "max_abs_error": self.max_abs_error, "live_channels": int(live.sum()), "signal_lost": float(lost.mean()) if lost.size else 0.0,
+            "rmse": rmse,
+            "rmse_over_scale": rmse / scale if scale else 0.0,
+            "mean_error": float(self.err.sum() / (n * self.sum.size)),
+            "max_abs_error": self.max_abs_error,
+            "live_channels": int(live.sum()),
+            "signal_lost": float(lost.mean()) if lost.size else 0.0,
             "collapsed_channels": int((spread[live] / scale < COLLAPSED_LEVELS).sum()) if scale else 0,
             "widest_channel_ratio": float(spread[live].max() / median) if median > 0 else 0.0,
         }
@@ -151,11 +159,20 @@ def layer_errors(debug_model: bytes, inputs: Iterable[Sample], ops: Sequence[Gra
         op = by_tensor.get(name) or by_tensor.get(name[:-1])  # the quantizer appends a digit to the float op's name
         scale, zero_point = tensors[q]["quantization"]
         layers = op.layers if op else layers_of(name)
-        results.append(LayerError(
-            depth=op.depth if op else -1, layer=op.layer if op else (layers[-1] if layers else name), layers=layers,
-            op_type=op.op_type if op else "?", tensor=op.tensor if op else name, elements=int(np.prod(tensors[q]["shape"])), scale=float(scale),
-            zero_point=int(zero_point), channels=sums[q].sum.size, **sums[q].summary(float(scale)),  # type: ignore[arg-type]
-        ))
+        results.append(
+            LayerError(
+                depth=op.depth if op else -1,
+                layer=op.layer if op else (layers[-1] if layers else name),
+                layers=layers,
+                op_type=op.op_type if op else "?",
+                tensor=op.tensor if op else name,
+                elements=int(np.prod(tensors[q]["shape"])),
+                scale=float(scale),
+                zero_point=int(zero_point),
+                channels=sums[q].sum.size,
+                **sums[q].summary(float(scale)),  # type: ignore[arg-type]
+            )
+        )
     return rank(results)
 
 

@@ -54,7 +54,9 @@ def from_run(run: RunRecord, mode: str, backend: str) -> DeviceTime:
     cell = next((c for c in run.cells if c.mode == mode and c.backend == backend and c.ok), None)
     if cell is None:
         failed = next((c for c in run.cells if c.mode == mode and c.backend == backend), None)
-        return DeviceTime(backend, note=f"the {mode} build did not run on {backend}: {failed.result.error if failed else 'no cell'}")
+        return DeviceTime(
+            backend, note=f"the {mode} build did not run on {backend}: {failed.result.error if failed else 'no cell'}"
+        )
     return layer_shares(cell)
 
 
@@ -67,8 +69,13 @@ def measure_build(build: bytes, options: DebugOptions, db: StoreLocation, listen
     with tempfile.TemporaryDirectory(prefix="quantbench-debug-") as work:
         path = Path(work) / "integer.tflite"
         path.write_bytes(build)
-        config = BenchConfig.of(model=str(path), backends=options.backend, op_profile=True, device=options.device,
-                                adb_server=options.adb_server)
+        config = BenchConfig.of(
+            model=str(path),
+            backends=options.backend,
+            op_profile=True,
+            device=options.device,
+            adb_server=options.adb_server,
+        )
         run = run_bench(config, db, listener)
     return from_run(run, "integer", options.backend)
 

@@ -26,8 +26,10 @@ def image_samples(pixels: np.ndarray) -> list[Sample]:
 
 
 def tensor_samples(calibration: TensorCalibration) -> list[Sample]:
-    return [{model_input.keys[-1]: array for model_input, array in zip(calibration.inputs, sample, strict=True)}
-            for sample in calibration.samples]
+    return [
+        {model_input.keys[-1]: array for model_input, array in zip(calibration.inputs, sample, strict=True)}
+        for sample in calibration.samples
+    ]
 
 
 def samples_of(data: CalibrationSet, preprocess: Callable[[np.ndarray], np.ndarray]) -> list[Sample]:
@@ -44,13 +46,23 @@ def pick(sample: Sample, name: str) -> np.ndarray:
     raise InputError(f"no array for input {name!r} among {sorted(sample)}")
 
 
-def set_inputs(interpreter: Any, sample: Sample,
-               convert: Callable[[np.ndarray, TensorDetail], np.ndarray] = lambda array, detail: array) -> None:
+def set_inputs(
+    interpreter: Any,
+    sample: Sample,
+    convert: Callable[[np.ndarray, TensorDetail], np.ndarray] = lambda array, detail: array,
+) -> None:
     for detail in interpreter.get_input_details():
         interpreter.set_tensor(detail["index"], convert(pick(sample, str(detail["name"])), detail))
 
 
 def by_signature(samples: Sequence[Sample], names: Sequence[str]) -> list[dict[str, np.ndarray]]:
     """The samples keyed by a signature's input names, as the quantizer's validator takes them."""
-    return [{name: pick(sample, name).astype(np.float32) if np.issubdtype(pick(sample, name).dtype, np.floating)
-             else pick(sample, name) for name in names} for sample in samples]
+    return [
+        {
+            name: pick(sample, name).astype(np.float32)
+            if np.issubdtype(pick(sample, name).dtype, np.floating)
+            else pick(sample, name)
+            for name in names
+        }
+        for sample in samples
+    ]

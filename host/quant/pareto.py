@@ -4,7 +4,8 @@ Quality is the task's metric when the run had labels (top-1, or the segment/dete
 task's mIoU, mAP or PCK), else fidelity to the float build
 (the worst output's SNR against none/cpu1), else not known (no dataset: said so). A build is on
 the front when it meets the quality floor and no other build is at least as good, as fast and as
-small, and better in one of them. The pick honours the user's limits (size, latency, quality) and never ships a broken build:
+small, and better in one of them. The pick honours the user's limits (size, latency, quality)
+and never ships a broken build:
 with no floor given it keeps the builds within ``DEFAULT_ACCURACY_SLACK`` points of the float
 build's top-1, or with an SNR of at least ``DEFAULT_MIN_SNR_DB`` without labels, then takes the
 fastest; the smaller (then the more faithful) one when two are within ``SAME_SPEED`` of each
@@ -26,7 +27,11 @@ DEFAULT_ACCURACY_SLACK = 1.0  # points of top-1 below the float build's
 DEFAULT_MIN_SNR_DB = 30.0  # without labels: the worst output's SNR against the float build
 SAME_SPEED = 0.05  # p50 within 5%: call it a tie, prefer the smaller file
 TOP1, SNR, TASK = "top1", "snr", "task"  # the quality a pick weighs
-METRIC_NAMES = {TOP1: "top-1 accuracy (%)", SNR: "worst-output SNR vs the float build (dB)", TASK: "the task's metric (%)"}
+METRIC_NAMES = {
+    TOP1: "top-1 accuracy (%)",
+    SNR: "worst-output SNR vs the float build (dB)",
+    TASK: "the task's metric (%)",
+}
 
 
 def metric_name(metric: str | None, builds: list[Build] | tuple[Build, ...]) -> str:
@@ -62,7 +67,10 @@ class Build:
 
     def ties(self, fastest: Build) -> bool:
         """As fast as ``fastest`` for a pick: within ``SAME_SPEED``, or inside the noise of the two."""
-        return self.p50_ms <= fastest.p50_ms * (1 + SAME_SPEED) or self.p50_ms - self.noise_ms <= fastest.p50_ms + fastest.noise_ms
+        return (
+            self.p50_ms <= fastest.p50_ms * (1 + SAME_SPEED)
+            or self.p50_ms - self.noise_ms <= fastest.p50_ms + fastest.noise_ms
+        )
 
 
 def latency_noise(cell: CellRecord) -> float:
@@ -127,9 +135,21 @@ def measured_builds(run: RunRecord, device: str | None = None, backend: str | No
         delegation = cell.result.delegation
         snr, output = _fidelity(cell, run)
         task = cell.task
-        builds.append(Build(cell.mode, cell.backend, round(100 * accuracy.top1, 3) if accuracy else None,
-                            cell.result.latency.p50, size / 1e6, delegation.hardware if delegation else "", latency_noise(cell),
-                            snr, output, round(100 * task.value, 3) if task else None, task.metric if task else ""))
+        builds.append(
+            Build(
+                cell.mode,
+                cell.backend,
+                round(100 * accuracy.top1, 3) if accuracy else None,
+                cell.result.latency.p50,
+                size / 1e6,
+                delegation.hardware if delegation else "",
+                latency_noise(cell),
+                snr,
+                output,
+                round(100 * task.value, 3) if task else None,
+                task.metric if task else "",
+            )
+        )
     return serial, builds
 
 
@@ -165,12 +185,19 @@ def quality_floor(builds: list[Build], metric: str | None, min_accuracy: float |
         floats = [q for b in ordered if b.mode == "none" and (q := b.quality(metric)) is not None]
         base = (floats or [max(q for b in builds if (q := b.quality(metric)) is not None)])[0]
         whose = "the float build's" if floats else "the best"
-        return Floor(metric, base - DEFAULT_ACCURACY_SLACK,
-                     f"the fastest build within {DEFAULT_ACCURACY_SLACK:g} point of {whose} {named} ({base:.1f}%)")
+        return Floor(
+            metric,
+            base - DEFAULT_ACCURACY_SLACK,
+            f"the fastest build within {DEFAULT_ACCURACY_SLACK:g} point of {whose} {named} ({base:.1f}%)",
+        )
     if metric == SNR:
         value = DEFAULT_MIN_SNR_DB if min_snr is None else min_snr
-        return Floor(SNR, value, f"the fastest build whose every output stays at SNR >= {value:g} dB against the float "
-                                 f"build (no labels: fidelity to float is the quality)")
+        return Floor(
+            SNR,
+            value,
+            f"the fastest build whose every output stays at SNR >= {value:g} dB against the float "
+            f"build (no labels: fidelity to float is the quality)",
+        )
     return Floor(None, None, "the fastest build (no dataset: quality could not be weighed)")
 
 
@@ -183,7 +210,9 @@ def _limits(build: Build, max_size: float | None, max_latency: float | None, flo
         return ""
     quality = build.quality(floor.metric)
     if quality is None:
-        return {TOP1: "no accuracy measured", TASK: "task metric not measured"}.get(floor.metric or "", "fidelity to float not measured")
+        return {TOP1: "no accuracy measured", TASK: "task metric not measured"}.get(
+            floor.metric or "", "fidelity to float not measured"
+        )
     if quality < floor.value:
         if floor.metric == TOP1:
             return f"top-1 {quality:.1f}% < {floor.value:.1f}%"
@@ -194,26 +223,47 @@ def _limits(build: Build, max_size: float | None, max_latency: float | None, flo
     return ""
 
 
-def recommend(run: RunRecord, *, max_size: float | None = None, max_latency: float | None = None,
-              min_accuracy: float | None = None, min_snr: float | None = None, backend: str | None = None,
-              device: str | None = None) -> Recommendation:
+def recommend(
+    run: RunRecord,
+    *,
+    max_size: float | None = None,
+    max_latency: float | None = None,
+    min_accuracy: float | None = None,
+    min_snr: float | None = None,
+    backend: str | None = None,
+    device: str | None = None,
+) -> Recommendation:
     serial, builds = measured_builds(run, device, backend)
     if not builds:
         where = f" on {backend}" if backend else ""
         return Recommendation(serial, (), (), None, f"no build was measured{where} on {serial or 'any device'}")
     metric = quality_metric(builds)
     floor = quality_floor(builds, metric, min_accuracy, min_snr)
-    excluded = {b.label: f"measured on a software {b.backend.split('-')[0].upper()} ({b.software}): its latency is not "
-                f"a phone's" for b in builds if b.software}
-    excluded.update({b.label: why for b in builds if b.label not in excluded
-                     and (why := _limits(b, max_size, max_latency, floor))})
+    excluded = {
+        b.label: f"measured on a software {b.backend.split('-')[0].upper()} ({b.software}): its latency is not "
+        f"a phone's"
+        for b in builds
+        if b.software
+    }
+    excluded.update(
+        {b.label: why for b in builds if b.label not in excluded and (why := _limits(b, max_size, max_latency, floor))}
+    )
     allowed = [b for b in builds if b.label not in excluded]
     front = tuple(pareto_front([b for b in builds if not b.software and not _limits(b, None, None, floor)], metric))
     if not allowed:
-        return Recommendation(serial, tuple(builds), front, None, "no build meets the limits: " +
-                              "; ".join(f"{k}: {v}" for k, v in list(excluded.items())[:4]), excluded, metric)
+        return Recommendation(
+            serial,
+            tuple(builds),
+            front,
+            None,
+            "no build meets the limits: " + "; ".join(f"{k}: {v}" for k, v in list(excluded.items())[:4]),
+            excluded,
+            metric,
+        )
     fastest = min(allowed, key=lambda b: b.p50_ms)
-    pick = min((b for b in allowed if b.ties(fastest)), key=lambda b: (b.size_mb, -(b.quality(metric) or 0.0), b.p50_ms))
+    pick = min(
+        (b for b in allowed if b.ties(fastest)), key=lambda b: (b.size_mb, -(b.quality(metric) or 0.0), b.p50_ms)
+    )
     reason = _reason(pick, builds, floor) + _tie(pick, fastest) + _broken(builds, excluded, floor)
     return Recommendation(serial, tuple(builds), front, pick, reason, excluded, metric)
 
@@ -222,8 +272,14 @@ def _broken(builds: list[Build], excluded: dict[str, str], floor: Floor) -> str:
     """Faster builds the floor kept out, said in the reason: what the pick did not trade away."""
     if floor.metric not in (SNR, TASK):
         return ""
-    kept_out = [b.label for b in builds if not b.software and b.label in excluded and b.quality(floor.metric) is not None
-                and b.quality(floor.metric) < floor.value]  # type: ignore[operator]
+    kept_out = [
+        b.label
+        for b in builds
+        if not b.software
+        and b.label in excluded
+        and b.quality(floor.metric) is not None
+        and b.quality(floor.metric) < floor.value  # type: ignore[operator]
+    ]
     return f". Below the floor, never picked: {', '.join(kept_out)}" if kept_out else ""
 
 
@@ -231,25 +287,40 @@ def _tie(pick: Build, fastest: Build) -> str:
     """What the output says when the fastest p50 did not decide: a difference inside the noise."""
     if pick is fastest or pick.p50_ms <= fastest.p50_ms * (1 + SAME_SPEED):
         return ""
-    return (f". {fastest.label}'s p50 is {pick.p50_ms - fastest.p50_ms:.3f} ms lower, inside the noise (95% intervals "
-            f"±{fastest.noise_ms:.3f} and ±{pick.noise_ms:.3f} ms overlap): the smaller build wins")
+    return (
+        f". {fastest.label}'s p50 is {pick.p50_ms - fastest.p50_ms:.3f} ms lower, inside the noise (95% intervals "
+        f"±{fastest.noise_ms:.3f} and ±{pick.noise_ms:.3f} ms overlap): the smaller build wins"
+    )
 
 
 def _quality_text(build: Build, metric: str | None) -> str:
     if metric == TASK:
-        return f"{build.task_metric} {build.task_value:.1f}%" if build.task_value is not None else "task metric not measured"
+        return (
+            f"{build.task_metric} {build.task_value:.1f}%"
+            if build.task_value is not None
+            else "task metric not measured"
+        )
     if metric == TOP1:
         return f"top-1 {build.top1:.1f}%" if build.top1 is not None else "accuracy not measured"
     if metric == SNR and build.snr_db is not None:
-        return "outputs identical to the float build's" if build.snr_db >= SNR_CEILING_DB else f"worst-output SNR {build.snr_db:.1f} dB"
+        return (
+            "outputs identical to the float build's"
+            if build.snr_db >= SNR_CEILING_DB
+            else f"worst-output SNR {build.snr_db:.1f} dB"
+        )
     return "quality not measured"
 
 
 def _reason(pick: Build, builds: list[Build], floor: Floor) -> str:
-    reason = f"{pick.label}: {floor.rule}; {_quality_text(pick, floor.metric)}, p50 {pick.p50_ms:.3f} ms, {pick.size_mb:.2f} MB"
-    faster = [b for b in builds if b.p50_ms < pick.p50_ms * (1 - SAME_SPEED) and b.top1 is not None and pick.top1 is not None]
+    quality = _quality_text(pick, floor.metric)
+    reason = f"{pick.label}: {floor.rule}; {quality}, p50 {pick.p50_ms:.3f} ms, {pick.size_mb:.2f} MB"
+    faster = [
+        b for b in builds if b.p50_ms < pick.p50_ms * (1 - SAME_SPEED) and b.top1 is not None and pick.top1 is not None
+    ]
     if faster:
         quickest = min(faster, key=lambda b: b.p50_ms)
-        reason += (f". {quickest.label} is {pick.p50_ms / quickest.p50_ms:.2f}x faster but scores "
-                   f"{quickest.top1:.1f}% ({quickest.top1 - pick.top1:+.1f} points)")  # type: ignore[operator]
+        reason += (
+            f". {quickest.label} is {pick.p50_ms / quickest.p50_ms:.2f}x faster but scores "
+            f"{quickest.top1:.1f}% ({quickest.top1 - pick.top1:+.1f} points)"  # type: ignore[operator]
+        )
     return reason

@@ -52,8 +52,16 @@ def float_model_of(options: TuneOptions, listener: BenchListener) -> tuple[bytes
     from host.convert.records import ConvertOptions
     from host.paths import cache_dir
 
-    resolved = resolve_inputs(InputRequest(options.model, weights=options.weights, dataset=options.dataset,
-                                           labels=options.labels, preset=options.preset, float16_is_source=True))
+    resolved = resolve_inputs(
+        InputRequest(
+            options.model,
+            weights=options.weights,
+            dataset=options.dataset,
+            labels=options.labels,
+            preset=options.preset,
+            float16_is_source=True,
+        )
+    )
     if resolved.source is None:
         raise InputError(f"{options.model} is already quantized: --precisions starts from a float model")
     if resolved.dataset is None:
@@ -64,8 +72,13 @@ def float_model_of(options: TuneOptions, listener: BenchListener) -> tuple[bytes
     if source.kind == "tflite_file" and source.path is not None:
         return source.path.read_bytes(), source.name, source.sha256, resolved.dataset
     out = cache_dir() / "bench-models" / source.sha256[:16]
-    report = convert_model(source, [MODES_BY_NAME["none"]], out, ConvertOptions(preset=resolved.preset),
-                           cache=ConversionCache(cache_dir() / "convert"))
+    report = convert_model(
+        source,
+        [MODES_BY_NAME["none"]],
+        out,
+        ConvertOptions(preset=resolved.preset),
+        cache=ConversionCache(cache_dir() / "convert"),
+    )
     (result,) = report.results
     if not result.ok or result.path is None:
         raise InputError(f"the float build of {source.name} failed: {result.error}")
@@ -91,25 +104,44 @@ def precision_tune_command(options: TuneOptions, db: StoreLocation, listener: Be
     ops = graph_ops(float_model)
     errors = weight_error(float_model, ops, BITS.get(precisions[0], 8))
     lowest = quantized_weight_ops(quantize_with(float_model, recipe(precisions[0], {})))
-    ranked = sorted((t for t in errors if t in lowest), key=lambda t: -errors[t])  # what the quantizer leaves float cannot move
+    ranked = sorted((t for t in errors if t in lowest), key=lambda t: -errors[t])  # what stays float cannot move
     if not ranked:
-        raise InputError(f"the quantizer stores no weight of {name} as {precisions[0]}: there is no precision to choose")
+        raise InputError(
+            f"the quantizer stores no weight of {name} as {precisions[0]}: there is no precision to choose"
+        )
     listener.stage(f"{len(ranked)} weighted layers ranked by the error {precisions[0]} makes in their weights")
-    bench = BenchConfig.of(dataset=str(dataset), labels=options.labels, limit=options.limit, backends=options.backend,
-                           preset=options.preset, device=options.device, adb_server=options.adb_server)
+    bench = BenchConfig.of(
+        dataset=str(dataset),
+        labels=options.labels,
+        limit=options.limit,
+        backends=options.backend,
+        preset=options.preset,
+        device=options.device,
+        adb_server=options.adb_server,
+    )
 
     def measure(folder: Path, finished: Callable[[CellRecord], None]) -> RunRecord:
         return run_bench(replace(bench, model=str(folder)), db, CellsTold(listener, finished))
 
-    identity = {"model": sha256, "precisions": list(precisions), "dataset": str(Path(dataset).resolve()),
-                "images": len(list_images(dataset).entries), "limit": options.limit, "backend": options.backend,
-                "device": list(options.device)}
-    s = PrecisionSearch(float_model, precisions[0], Path(options.out), measure, identity, options.budget * 60, listener.stage)
+    identity = {
+        "model": sha256,
+        "precisions": list(precisions),
+        "dataset": str(Path(dataset).resolve()),
+        "images": len(list_images(dataset).entries),
+        "limit": options.limit,
+        "backend": options.backend,
+        "device": list(options.device),
+    }
+    s = PrecisionSearch(
+        float_model, precisions[0], Path(options.out), measure, identity, options.budget * 60, listener.stage
+    )
     try:
         result = search(s, ranked, precisions, options.backend, options.max_accuracy_drop, display_names(ops))
     except BenchInterrupted:
-        raise BenchInterrupted(f"interrupted; the candidates measured so far are kept in {Path(options.out) / STATE_FILE}: "
-                               f"'{resume_command(options, db)}' goes on from them") from None
+        raise BenchInterrupted(
+            f"interrupted; the candidates measured so far are kept in {Path(options.out) / STATE_FILE}: "
+            f"'{resume_command(options, db)}' goes on from them"
+        ) from None
     write_tuned(result, Path(options.out), name)
     return result
 
@@ -120,8 +152,14 @@ def write_tuned(result: PrecisionResult, out: Path, model_name: str) -> None:
     for mode, plan in (("none", result.reference), (TUNED, result.chosen)):
         target = out / f"{mode}.tflite"
         atomic_write(target, (out / "candidates" / f"{plan.key}.tflite").read_bytes())
-        modes[mode] = {"path": target.name, "size_bytes": target.stat().st_size, "sha256": sha256_file(target),
-                       "made_by": quantizer_version() if mode == TUNED else "the float build",
-                       "notes": [f"tuned on the device: top-1 {plan.top1}% (target {result.target:.2f}%)"]}
-    atomic_write(out / f"{TUNED}_recipe.json", json.dumps(recipe(result.lowest, result.chosen.precisions), indent=2).encode())
+        modes[mode] = {
+            "path": target.name,
+            "size_bytes": target.stat().st_size,
+            "sha256": sha256_file(target),
+            "made_by": quantizer_version() if mode == TUNED else "the float build",
+            "notes": [f"tuned on the device: top-1 {plan.top1}% (target {result.target:.2f}%)"],
+        }
+    atomic_write(
+        out / f"{TUNED}_recipe.json", json.dumps(recipe(result.lowest, result.chosen.precisions), indent=2).encode()
+    )
     atomic_write(out / "manifest.json", json.dumps({"model": {"name": model_name}, "modes": modes}, indent=2).encode())

@@ -118,9 +118,23 @@ def recipe(lowest: str, precisions: dict[str, str]) -> list[JsonObject]:
     def entry(regex: str, precision: str) -> JsonObject:
         if precision == "float":
             return {"regex": regex, "operation": "*", "algorithm_key": "no_quantize"}
-        return {"regex": regex, "operation": "*", "algorithm_key": "min_max_uniform_quantize", "op_config": {
-            "weight_tensor_config": {"num_bits": BITS[precision], "symmetric": True, "granularity": "CHANNELWISE", "dtype": "INT"},
-            "compute_precision": "INTEGER", "explicit_dequantize": False, "skip_checks": False, "min_weight_elements": 0}}
+        return {
+            "regex": regex,
+            "operation": "*",
+            "algorithm_key": "min_max_uniform_quantize",
+            "op_config": {
+                "weight_tensor_config": {
+                    "num_bits": BITS[precision],
+                    "symmetric": True,
+                    "granularity": "CHANNELWISE",
+                    "dtype": "INT",
+                },
+                "compute_precision": "INTEGER",
+                "explicit_dequantize": False,
+                "skip_checks": False,
+                "min_weight_elements": 0,
+            },
+        }
 
     import re
 
@@ -131,8 +145,16 @@ def recipe(lowest: str, precisions: dict[str, str]) -> list[JsonObject]:
 class PrecisionSearch(ResumableSearch[Plan]):
     """Precision plans as candidates: each built by the quantizer from the float model."""
 
-    def __init__(self, float_model: bytes, lowest: str, out: Path, measure: Measure, identity: Mapping[str, object],
-                 budget_s: float, on_step: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        float_model: bytes,
+        lowest: str,
+        out: Path,
+        measure: Measure,
+        identity: Mapping[str, object],
+        budget_s: float,
+        on_step: Callable[[str], None],
+    ) -> None:
         super().__init__(out, identity, measure, budget_s, on_step, "plans", lambda value: Plan(**value))
         self.float_model, self.lowest = float_model, lowest
 
@@ -140,15 +162,25 @@ class PrecisionSearch(ResumableSearch[Plan]):
         from host.convert.quantizer_route import quantize_with
 
         fresh = Plan(name, dict(precisions), step)
-        data = self.float_model if step == "reference" else quantize_with(self.float_model, recipe(self.lowest, precisions))
+        data = (
+            self.float_model
+            if step == "reference"
+            else quantize_with(self.float_model, recipe(self.lowest, precisions))
+        )
         return self.known_or_written(fresh, data)
 
     def measure(self, wanted: list[Plan], backend: str) -> None:
         self.run(wanted, backend, "tune", lambda p: {"path": f"{p.key}.tflite"})
 
 
-def search(s: PrecisionSearch, ranked: list[str], precisions: tuple[str, ...], backend: str, max_drop: float,
-           layer_of: dict[str, str]) -> PrecisionResult:
+def search(
+    s: PrecisionSearch,
+    ranked: list[str],
+    precisions: tuple[str, ...],
+    backend: str,
+    max_drop: float,
+    layer_of: dict[str, str],
+) -> PrecisionResult:
     """The lowest precisions that keep top-1 within ``max_drop`` of the float build on ``backend``."""
     reference, lowest = s.plan({}, "reference", "none"), s.plan({}, "lowest", f"all_{precisions[0]}")
     s.measure([reference, lowest], backend)
@@ -165,15 +197,24 @@ def search(s: PrecisionSearch, ranked: list[str], precisions: tuple[str, ...], b
     if meets(chosen) and chosen.precisions:
         chosen = _lower(s, chosen, precisions, meets, backend)
     layers = [(layer_of.get(t, t), chosen.precisions.get(t, precisions[0])) for t in ranked]
-    result = PrecisionResult(target, precisions[0], reference, chosen, list(s.by_key.values()), meets(chosen), stopped, layers,
-                             s.spent)
-    s.save({"target": target, "chosen": chosen.name, "met": result.met, "stopped": stopped,
-            "layers": [list(pair) for pair in layers]})
+    result = PrecisionResult(
+        target, precisions[0], reference, chosen, list(s.by_key.values()), meets(chosen), stopped, layers, s.spent
+    )
+    s.save(
+        {
+            "target": target,
+            "chosen": chosen.name,
+            "met": result.met,
+            "stopped": stopped,
+            "layers": [list(pair) for pair in layers],
+        }
+    )
     return result
 
 
-def _raise(s: PrecisionSearch, ranked: list[str], precisions: tuple[str, ...], meets: Callable[[Plan], bool],
-           backend: str) -> tuple[Plan, str]:
+def _raise(
+    s: PrecisionSearch, ranked: list[str], precisions: tuple[str, ...], meets: Callable[[Plan], bool], backend: str
+) -> tuple[Plan, str]:
     """The worst ops one step up in growing groups, a precision at a time, until the target holds."""
     below: dict[str, str] = {}
     best: Plan | None = None
@@ -195,7 +236,9 @@ def _raise(s: PrecisionSearch, ranked: list[str], precisions: tuple[str, ...], m
     return best or s.by_key["reference"], "not met even with every ranked layer at the highest precision listed"
 
 
-def _lower(s: PrecisionSearch, chosen: Plan, precisions: tuple[str, ...], meets: Callable[[Plan], bool], backend: str) -> Plan:
+def _lower(
+    s: PrecisionSearch, chosen: Plan, precisions: tuple[str, ...], meets: Callable[[Plan], bool], backend: str
+) -> Plan:
     """Each raised op one step back down (the least harmed first), kept where the target still holds."""
     for number, tensor in enumerate(reversed(list(chosen.precisions)), 1):
         if not s.budget_left():

@@ -44,14 +44,21 @@ def _as_input(values: np.ndarray, detail: TensorDetail) -> np.ndarray:
     return np.clip(np.round(values / scale + zero_point), info.min, info.max).astype(dtype)
 
 
-def compare_layers(float_model: bytes, quantized_model: bytes, inputs: Sequence[Sample], ops: Sequence[GraphOp]) -> list[LayerError]:
+def compare_layers(
+    float_model: bytes, quantized_model: bytes, inputs: Sequence[Sample], ops: Sequence[GraphOp]
+) -> list[LayerError]:
     """Each op's output in the quantized build against the float build's, per channel, over
     ``inputs`` (preprocessed images or tensor samples); ranked worst first."""
     reference, target = _interpreter(float_model), _interpreter(quantized_model)
     ours = {t["name"]: t for t in reference.get_tensor_details()}
     theirs = {t["name"]: t for t in target.get_tensor_details()}
-    pairs = [(op, ours[op.tensor], theirs[op.tensor]) for op in ops
-             if op.tensor in ours and op.tensor in theirs and list(ours[op.tensor]["shape"]) == list(theirs[op.tensor]["shape"])]
+    pairs = [
+        (op, ours[op.tensor], theirs[op.tensor])
+        for op in ops
+        if op.tensor in ours
+        and op.tensor in theirs
+        and list(ours[op.tensor]["shape"]) == list(theirs[op.tensor]["shape"])
+    ]
     sums = {op.tensor: ChannelErrors(int(f["shape"][-1]) if len(f["shape"]) else 1) for op, f, _ in pairs}
     for sample in inputs:
         set_inputs(reference, sample, _as_input)
@@ -63,11 +70,25 @@ def compare_layers(float_model: bytes, quantized_model: bytes, inputs: Sequence[
             values = target.get_tensor(q["index"]).astype(np.float64)
             sums[op.tensor].add(reference.get_tensor(f["index"]), (values - zero_point) * scale if scale else values)
     summaries = {op.tensor: sums[op.tensor].summary(float(q["quantization"][0])) for op, _, q in pairs}
-    return rank([LayerError(depth=op.depth, layer=op.layer, layers=op.layers, op_type=op.op_type, tensor=op.tensor,
-                            elements=int(np.prod(q["shape"])), scale=float(q["quantization"][0]),
-                            zero_point=int(q["quantization"][1]), channels=sums[op.tensor].sum.size, accumulated=True,
-                            added_signal_lost=_added(op, summaries), **summaries[op.tensor])  # type: ignore[arg-type]
-                 for op, _, q in pairs])
+    return rank(
+        [
+            LayerError(
+                depth=op.depth,
+                layer=op.layer,
+                layers=op.layers,
+                op_type=op.op_type,
+                tensor=op.tensor,
+                elements=int(np.prod(q["shape"])),
+                scale=float(q["quantization"][0]),
+                zero_point=int(q["quantization"][1]),
+                channels=sums[op.tensor].sum.size,
+                accumulated=True,
+                added_signal_lost=_added(op, summaries),
+                **summaries[op.tensor],  # type: ignore[arg-type]
+            )
+            for op, _, q in pairs
+        ]
+    )
 
 
 def _added(op: GraphOp, summaries: dict[str, dict[str, float]]) -> float:
@@ -76,8 +97,9 @@ def _added(op: GraphOp, summaries: dict[str, dict[str, float]]) -> float:
     return max(0.0, summaries[op.tensor]["signal_lost"] - max(before, default=0.0))
 
 
-def validator_figures(float_model: bytes, quantized_model: bytes, inputs: Sequence[Sample], signature: str,
-                      input_names: Sequence[str]) -> dict[str, dict[str, float]]:
+def validator_figures(
+    float_model: bytes, quantized_model: bytes, inputs: Sequence[Sample], signature: str, input_names: Sequence[str]
+) -> dict[str, dict[str, float]]:
     """The quantizer's validator over the same samples: per tensor name, its MSE and SNR."""
     from ai_edge_quantizer import model_validator
     from ai_edge_quantizer.utils.validation_utils import ValidationErrorMetric
@@ -86,8 +108,9 @@ def validator_figures(float_model: bytes, quantized_model: bytes, inputs: Sequen
 
     data = {signature: by_signature(inputs, input_names)}
     with quiet():
-        result = model_validator.compare_model(float_model, quantized_model, data,
-                                               [ValidationErrorMetric.MSE, ValidationErrorMetric.SNR], compare_fns=None)
+        result = model_validator.compare_model(
+            float_model, quantized_model, data, [ValidationErrorMetric.MSE, ValidationErrorMetric.SNR], compare_fns=None
+        )
     compared = result.get_signature_comparison_result(signature)
     tensors = {**compared.intermediate_tensors, **compared.output_tensors}
     return {name: {k: float(v) for k, v in values.items()} for name, values in tensors.items()}

@@ -64,9 +64,23 @@ def take(candidate: Searched, cell: CellRecord | None, run_id: str) -> None:
 class ResumableSearch(Generic[C]):
     """The candidates by key (``tune.json[kind]``), the device time spent, and how to measure."""
 
-    def __init__(self, out: Path, identity: Mapping[str, object], measure: Measure, budget_s: float,
-                 on_step: Callable[[str], None], kind: str, revive: Callable[[JsonObject], C]) -> None:
-        self.out, self.identity, self.measure_run, self.budget_s, self.on_step = out, dict(identity), measure, budget_s, on_step
+    def __init__(
+        self,
+        out: Path,
+        identity: Mapping[str, object],
+        measure: Measure,
+        budget_s: float,
+        on_step: Callable[[str], None],
+        kind: str,
+        revive: Callable[[JsonObject], C],
+    ) -> None:
+        self.out, self.identity, self.measure_run, self.budget_s, self.on_step = (
+            out,
+            dict(identity),
+            measure,
+            budget_s,
+            on_step,
+        )
         self.kind, self._revive = kind, revive
         self.folder = out / "candidates"
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -100,14 +114,19 @@ class ResumableSearch(Generic[C]):
         self.by_key[fresh.key] = fresh
         return fresh
 
-    def run(self, wanted: list[C], backend: str, model_name: str, entry: Callable[[C], dict[str, str]]) -> RunRecord | None:
+    def run(
+        self, wanted: list[C], backend: str, model_name: str, entry: Callable[[C], dict[str, str]]
+    ) -> RunRecord | None:
         """Bench the unmeasured ``wanted`` in one run (one agent session), keeping each as its
         cell lands; ``entry`` is a candidate's line in the folder's manifest."""
         todo = {c.name: c for c in wanted if not c.measured}
         if not todo:
             return None
         entries = {name: entry(c) for name, c in todo.items()}
-        atomic_write(self.folder / "manifest.json", json.dumps({"model": {"name": model_name}, "modes": entries}, indent=2).encode())
+        atomic_write(
+            self.folder / "manifest.json",
+            json.dumps({"model": {"name": model_name}, "modes": entries}, indent=2).encode(),
+        )
         self.on_step("measuring on the device: " + ", ".join(todo))
 
         def finished(cell: CellRecord) -> None:  # kept at once: an interrupted search resumes after it

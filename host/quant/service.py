@@ -35,15 +35,24 @@ class DebugReport:
 
 
 def layer_dict(error: LayerError) -> dict[str, object]:
-    return {**encode(error), "score": round(error.score, 4), "suspect": error.suspect, "reasons": list(error.suspect_reasons)}
+    return {
+        **encode(error),
+        "score": round(error.score, 4),
+        "suspect": error.suspect,
+        "reasons": list(error.suspect_reasons),
+    }
 
 
 def report_json(report: DebugReport) -> dict[str, object]:
     return {
-        "model": {"name": report.model, "sha256": report.model_sha256}, "mode": report.mode,
-        "calibration_images": report.calibration_images, "debug_images": report.debug_images,
-        "ideal_rmse_over_scale": round(float(IDEAL_RMSE_OVER_SCALE), 4), "suspect_rmse_over_scale": SUSPECT_RMSE_OVER_SCALE,
-        "suspect_signal_lost": SUSPECT_SIGNAL_LOST, "layers": [layer_dict(e) for e in report.layers],
+        "model": {"name": report.model, "sha256": report.model_sha256},
+        "mode": report.mode,
+        "calibration_images": report.calibration_images,
+        "debug_images": report.debug_images,
+        "ideal_rmse_over_scale": round(float(IDEAL_RMSE_OVER_SCALE), 4),
+        "suspect_rmse_over_scale": SUSPECT_RMSE_OVER_SCALE,
+        "suspect_signal_lost": SUSPECT_SIGNAL_LOST,
+        "layers": [layer_dict(e) for e in report.layers],
     }
 
 
@@ -68,17 +77,30 @@ def suggest(errors: list[LayerError], consumers: dict[str, tuple[str, ...]]) -> 
 def debug_command(options: DebugOptions, say: Callable[[str], None] = lambda text: None) -> tuple[DebugReport, bytes]:
     """Calibrate once, measure every quantized op on the debug images; also the integer build the
     numbers describe (for Model Explorer)."""
-    resolved = resolve_inputs(quant_request(options.model, options.weights, options.calibration, options.dataset, options.preset))
+    resolved = resolve_inputs(
+        quant_request(options.model, options.weights, options.calibration, options.dataset, options.preset)
+    )
     for note in resolved.notes:
         say(note)
     if options.mode != "integer":
         return quantizer_debug(options, resolved)
     inputs = load_inputs(resolved, options.calibration_count)
-    images = load_data(inputs.model.inputs(), resolved.dataset, options.count, what="debug images") if resolved.dataset \
+    images = (
+        load_data(inputs.model.inputs(), resolved.dataset, options.count, what="debug images")
+        if resolved.dataset
         else inputs.calibration
+    )
     errors = inputs.rank(images)
-    report = DebugReport(inputs.source.name, inputs.source.sha256, "integer", inputs.calibration.count, images.count,
-                         tuple(errors), suggest(errors, neighbours(inputs.calibrated.ops)), options.model)
+    report = DebugReport(
+        inputs.source.name,
+        inputs.source.sha256,
+        "integer",
+        inputs.calibration.count,
+        images.count,
+        tuple(errors),
+        suggest(errors, neighbours(inputs.calibrated.ops)),
+        options.model,
+    )
     return report, inputs.calibrated.build()
 
 
@@ -108,9 +130,23 @@ def quantizer_debug(options: DebugOptions, resolved: ResolvedInputs) -> tuple[De
     pixels = samples_of(images, preset.apply)
     ops = graph_ops(float_model)
     errors = compare_layers(float_model, built, pixels, ops)
-    figures = validator_figures(float_model, built, pixels[:VALIDATOR_IMAGES], *signature_inputs(float_model, options.mode))
-    errors = [replace(e, validator_mse=figures.get(e.tensor, {}).get("mse"), validator_snr=figures.get(e.tensor, {}).get("snr"))
-              for e in errors]
-    report = DebugReport(source.name, source.sha256, options.mode, calibration.count, images.count, tuple(errors),
-                         suggest(errors, neighbours(ops)), options.model)
+    figures = validator_figures(
+        float_model, built, pixels[:VALIDATOR_IMAGES], *signature_inputs(float_model, options.mode)
+    )
+    errors = [
+        replace(
+            e, validator_mse=figures.get(e.tensor, {}).get("mse"), validator_snr=figures.get(e.tensor, {}).get("snr")
+        )
+        for e in errors
+    ]
+    report = DebugReport(
+        source.name,
+        source.sha256,
+        options.mode,
+        calibration.count,
+        images.count,
+        tuple(errors),
+        suggest(errors, neighbours(ops)),
+        options.model,
+    )
     return report, built

@@ -97,7 +97,11 @@ class TuneResult:
         costs = []
         for layer in self.chosen.layers:
             single = singles.get(layer)
-            latency = (single.p50_ms - self.base.p50_ms) if single and single.p50_ms is not None and self.base.p50_ms is not None else None
+            latency = (
+                (single.p50_ms - self.base.p50_ms)
+                if single and single.p50_ms is not None and self.base.p50_ms is not None
+                else None
+            )
             costs.append((layer, latency, (single.size_bytes - self.base.size_bytes) if single else 0))
         return costs
 
@@ -117,8 +121,14 @@ def _revive(value: JsonObject) -> Candidate:
 class _Search(ResumableSearch[Candidate]):
     """One tune: float layer sets as candidates, and the integer build's share of device time per layer."""
 
-    def __init__(self, options: TuneOptions, inputs: QuantInputs, measure: Measure,
-                 identity: Mapping[str, object], on_step: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        options: TuneOptions,
+        inputs: QuantInputs,
+        measure: Measure,
+        identity: Mapping[str, object],
+        on_step: Callable[[str], None],
+    ) -> None:
         super().__init__(Path(options.out), identity, measure, options.budget * 60, on_step, "candidates", _revive)
         self.options, self.inputs = options, inputs
         self.layer_of = {op.tensor: op.layer for op in inputs.calibrated.ops}
@@ -129,11 +139,20 @@ class _Search(ResumableSearch[Candidate]):
         keep = tuple(dict.fromkeys(keep))
         layers = tuple(self.layer_of.get(t, t) for t in keep)
         fresh = Candidate(REFERENCE if step == "reference" else candidate_name(layers), keep, layers, step)
-        data = self.inputs.float_model() if step == "reference" else self.inputs.calibrated.build(KeepFloat(keep, nodes=keep))
+        data = (
+            self.inputs.float_model()
+            if step == "reference"
+            else self.inputs.calibrated.build(KeepFloat(keep, nodes=keep))
+        )
         return self.known_or_written(fresh, data)
 
     def measure(self, wanted: list[Candidate]) -> None:
-        self.run(wanted, self.options.backend, self.inputs.source.name, lambda c: {"path": f"{c.key}.tflite", "variant_of": BASE})
+        self.run(
+            wanted,
+            self.options.backend,
+            self.inputs.source.name,
+            lambda c: {"path": f"{c.key}.tflite", "variant_of": BASE},
+        )
 
     def taken(self, candidate: Candidate, cell: CellRecord | None, run_id: str) -> None:
         super().taken(candidate, cell, run_id)
@@ -148,8 +167,14 @@ def _units(ranked: list[LayerError], count: int, consumers: dict[str, tuple[str,
     return singles + [(a, b) for a in top for b in consumers.get(a, ()) if b in top]
 
 
-def search(options: TuneOptions, inputs: QuantInputs, ranked: list[LayerError], measure: Measure,
-           identity: Mapping[str, object], on_step: Callable[[str], None] = lambda text: None) -> TuneResult:
+def search(
+    options: TuneOptions,
+    inputs: QuantInputs,
+    ranked: list[LayerError],
+    measure: Measure,
+    identity: Mapping[str, object],
+    on_step: Callable[[str], None] = lambda text: None,
+) -> TuneResult:
     s = _Search(options, inputs, measure, identity, on_step)
     reference, base = s.candidate((), "reference"), s.candidate((), "base")
     units = _units(ranked, options.candidates, neighbours(inputs.calibrated.ops))
@@ -160,19 +185,35 @@ def search(options: TuneOptions, inputs: QuantInputs, ranked: list[LayerError], 
     target = reference.top1 - options.max_accuracy_drop
     meets: Callable[[Candidate], bool] = lambda c: c.top1 is not None and c.top1 >= target - 1e-9
     rank_of = {e.tensor: i for i, e in enumerate(ranked)}
-    order = sorted(zip(units, probes, strict=True), key=lambda up: (-((up[1].top1 or 0.0) - (base.top1 or 0.0)), min(rank_of[t] for t in up[0])))
+    order = sorted(
+        zip(units, probes, strict=True),
+        key=lambda up: (-((up[1].top1 or 0.0) - (base.top1 or 0.0)), min(rank_of[t] for t in up[0])),
+    )
     chosen, stopped = base, "the integer build already meets the target"
     if not meets(base):
         chosen, stopped = _cumulative(s, order, meets)
     if meets(chosen) and chosen is not base:
         chosen = _prune(s, chosen, meets)
-    result = TuneResult(target, reference, base, chosen, list(s.by_key.values()), meets(chosen), stopped, s.spent, ranked, s.out,
-                        s.base_time)
+    result = TuneResult(
+        target,
+        reference,
+        base,
+        chosen,
+        list(s.by_key.values()),
+        meets(chosen),
+        stopped,
+        s.spent,
+        ranked,
+        s.out,
+        s.base_time,
+    )
     s.save({"target": target, "chosen": chosen.name, "met": result.met, "stopped": stopped})
     return result
 
 
-def _cumulative(s: _Search, order: list[tuple[tuple[str, ...], Candidate]], meets: Callable[[Candidate], bool]) -> tuple[Candidate, str]:
+def _cumulative(
+    s: _Search, order: list[tuple[tuple[str, ...], Candidate]], meets: Callable[[Candidate], bool]
+) -> tuple[Candidate, str]:
     kept: list[str] = []
     best: Candidate | None = None
     for unit, probe in order:
@@ -202,41 +243,67 @@ def _prune(s: _Search, chosen: Candidate, meets: Callable[[Candidate], bool]) ->
     return chosen
 
 
-def tune_command(options: TuneOptions, db: StoreLocation, listener: BenchListener) -> TuneResult:
-    """Calibrate, rank, search on the device, and write the tuned build folder."""
-    from host.bench.run import run_bench
+def _labelled_dataset(dataset: Path | None) -> tuple[Path, int]:
+    """The dataset tune measures top-1 on, and how many samples it holds; refused without labels."""
     from host.data.images import list_images
     from host.data.tensors import TensorSamples, is_tensor_data, label_of
 
-    resolved = resolve_inputs(quant_request(options.model, options.weights, options.calibration, options.dataset,
-                                            options.preset, options.labels))
-    dataset = resolved.dataset
     if dataset is None:
         raise InputError("pass --dataset DIR: labelled images whose accuracy is measured on the device")
     samples = TensorSamples(dataset) if is_tensor_data(dataset) else None
     if samples is not None and label_of(samples.sample(0), str(dataset)) < 0:
-        raise InputError(f"host tune reaches a top-1 target measured on labelled data; {dataset} has no 'label' array per "
-                         "sample: add one, or bench the modes (host bench) and debug one (host debug)")
+        raise InputError(
+            f"host tune reaches a top-1 target measured on labelled data; {dataset} has no 'label' array per "
+            "sample: add one, or bench the modes (host bench) and debug one (host debug)"
+        )
+    return dataset, samples.count if samples else len(list_images(dataset).entries)
+
+
+def tune_command(options: TuneOptions, db: StoreLocation, listener: BenchListener) -> TuneResult:
+    """Calibrate, rank, search on the device, and write the tuned build folder."""
+    from host.bench.run import run_bench
+
+    resolved = resolve_inputs(
+        quant_request(
+            options.model, options.weights, options.calibration, options.dataset, options.preset, options.labels
+        )
+    )
+    dataset, images = _labelled_dataset(resolved.dataset)
     for note in resolved.notes:
         listener.stage(note)
     listener.stage("calibrating and ranking layers by quantization error")
     inputs = load_inputs(resolved, options.calibration_count)
     ranked = inputs.rank(inputs.calibration)
-    bench = BenchConfig.of(dataset=str(dataset), labels=options.labels, limit=options.limit, backends=options.backend,
-                           preset=inputs.preset, device=options.device, adb_server=options.adb_server)
+    bench = BenchConfig.of(
+        dataset=str(dataset),
+        labels=options.labels,
+        limit=options.limit,
+        backends=options.backend,
+        preset=inputs.preset,
+        device=options.device,
+        adb_server=options.adb_server,
+    )
 
     def measure(folder: Path, finished: Callable[[CellRecord], None]) -> RunRecord:
         return run_bench(replace(bench, model=str(folder)), db, CellsTold(listener, finished))
 
-    identity = {"model": inputs.source.sha256, "calibration": inputs.calibration.sha256, "dataset": str(Path(dataset).resolve()),
-                "images": samples.count if samples else len(list_images(dataset).entries), "limit": options.limit,
-                "backend": options.backend,
-                "device": list(options.device), "converter": tfenv.converter_version()}
+    identity = {
+        "model": inputs.source.sha256,
+        "calibration": inputs.calibration.sha256,
+        "dataset": str(Path(dataset).resolve()),
+        "images": images,
+        "limit": options.limit,
+        "backend": options.backend,
+        "device": list(options.device),
+        "converter": tfenv.converter_version(),
+    }
     try:
         result = search(options, inputs, ranked, measure, identity, listener.stage)
     except BenchInterrupted:
-        raise BenchInterrupted(f"interrupted; the candidates measured so far are kept in {Path(options.out) / STATE_FILE}: "
-                               f"'{resume_command(options, db)}' goes on from them") from None
+        raise BenchInterrupted(
+            f"interrupted; the candidates measured so far are kept in {Path(options.out) / STATE_FILE}: "
+            f"'{resume_command(options, db)}' goes on from them"
+        ) from None
     if result.device_time is None and result.base.run_id:
         result.device_time = from_store(db, result.base.run_id, result.base.name, options.backend)
     write_build(result, inputs, Path(options.out))
@@ -252,15 +319,36 @@ def write_build(result: TuneResult, inputs: QuantInputs, out: Path) -> None:
     for mode, candidate, variant_of in picks:
         data = (out / "candidates" / f"{candidate.key}.tflite").read_bytes()
         atomic_write(out / f"{mode}.tflite", data)
-        results.append(ModeResult(mode, True, path=str(out / f"{mode}.tflite"), size_bytes=len(data), sha256=candidate.sha256,
-                                  input_dtype="float32", output_dtype="float32", variant_of=variant_of,
-                                  keep_float=candidate.layers if variant_of else (), float_layers=candidate.layers if variant_of else (),
-                                  notes=(f"tuned on the device: top-1 {candidate.top1}% (target {result.target:.2f}%)",) if variant_of else ()))
+        results.append(
+            ModeResult(
+                mode,
+                True,
+                path=str(out / f"{mode}.tflite"),
+                size_bytes=len(data),
+                sha256=candidate.sha256,
+                input_dtype="float32",
+                output_dtype="float32",
+                variant_of=variant_of,
+                keep_float=candidate.layers if variant_of else (),
+                float_layers=candidate.layers if variant_of else (),
+                notes=(f"tuned on the device: top-1 {candidate.top1}% (target {result.target:.2f}%)",)
+                if variant_of
+                else (),
+            )
+        )
     source = inputs.source
     report = ConversionReport(
-        model=ConvertedModel(source.name, source.kind, source.sha256, str(source.path) if source.path else None,
-                             inputs.model.inputs()[0].shape, inputs.preset),
-        results=tuple(results), calibration=CalibrationInfo(inputs.calibration.count, inputs.calibration.sha256,
-                                                            len(inputs.calibration.skipped)),
+        model=ConvertedModel(
+            source.name,
+            source.kind,
+            source.sha256,
+            str(source.path) if source.path else None,
+            inputs.model.inputs()[0].shape,
+            inputs.preset,
+        ),
+        results=tuple(results),
+        calibration=CalibrationInfo(
+            inputs.calibration.count, inputs.calibration.sha256, len(inputs.calibration.skipped)
+        ),
     )
     atomic_write(out / "manifest.json", json.dumps(manifest(report), indent=2).encode())

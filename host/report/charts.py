@@ -22,14 +22,21 @@ from host.results import CellRecord, RunRecord
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
+
 def latency_chart(grid: dict[tuple[str, str], LatencyStats], modes: list[str], backends: list[str]) -> str:
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(modes)), 4))
     width = 0.8 / max(1, len(backends))
     for i, backend in enumerate(backends):
         points = [(j + i * width, grid[(mode, backend)]) for j, mode in enumerate(modes) if (mode, backend) in grid]
-        ax.bar([x for x, _ in points], [lat.p50 for _, lat in points], width, label=backend, capsize=3,
-               yerr=[[0] * len(points), [lat.p90 - lat.p50 for _, lat in points]])
+        ax.bar(
+            [x for x, _ in points],
+            [lat.p50 for _, lat in points],
+            width,
+            label=backend,
+            capsize=3,
+            yerr=[[0] * len(points), [lat.p90 - lat.p50 for _, lat in points]],
+        )
     if wide_span([lat.p50 for lat in grid.values()]):
         ax.set_yscale("log")
     ax.set_xticks([j + width * (len(backends) - 1) / 2 for j in range(len(modes))], modes, rotation=20)
@@ -47,8 +54,14 @@ def _legend_points(ax: Axes, points: dict[str, tuple[float, float]], highlight: 
         groups.setdefault((round(x, 3), round(y, 1)), []).append(name)
     for i, ((x, y), names) in enumerate(sorted(groups.items()), 1):
         picked = highlight in names
-        ax.scatter(x, y, s=90 if picked else 40, marker="*" if picked else "o", zorder=3,
-                   label=f"{i}: {', '.join(names)}" + (" (recommended)" if picked else ""))
+        ax.scatter(
+            x,
+            y,
+            s=90 if picked else 40,
+            marker="*" if picked else "o",
+            zorder=3,
+            label=f"{i}: {', '.join(names)}" + (" (recommended)" if picked else ""),
+        )
         ax.annotate(str(i), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
 
@@ -101,30 +114,51 @@ def pareto_chart(builds: list[Build], pick: Build | None, metric: str | None = T
     latency is not a phone's."""
     plt = pyplot()
     ys = _plotted_quality(builds, metric)
-    better: Callable[[float, float], bool] = (lambda y, last: y < last) if metric is None else (lambda y, last: y > last)
+    better: Callable[[float, float], bool] = (
+        (lambda y, last: y < last) if metric is None else (lambda y, last: y > last)
+    )
     front: list[Build] = []
-    for build in sorted((b for b in builds if not b.software and ys[b.label] == ys[b.label]),
-                        key=lambda b: (b.p50_ms, ys[b.label] if metric is None else -ys[b.label])):
+    for build in sorted(
+        (b for b in builds if not b.software and ys[b.label] == ys[b.label]),
+        key=lambda b: (b.p50_ms, ys[b.label] if metric is None else -ys[b.label]),
+    ):
         if not front or better(ys[build.label], ys[front[-1].label]):
             front.append(build)
     fig, ax = plt.subplots(figsize=(6.5, 4))
-    points = {b.label + (" (software)" if b.software else ""): (b.p50_ms, ys[b.label]) for b in builds if ys[b.label] == ys[b.label]}
+    points = {
+        b.label + (" (software)" if b.software else ""): (b.p50_ms, ys[b.label])
+        for b in builds
+        if ys[b.label] == ys[b.label]
+    }
     _legend_points(ax, points, pick.label if pick else None)
-    ax.step([b.p50_ms for b in front], [ys[b.label] for b in front], where="post", color="#888", linestyle="--",
-            linewidth=1, zorder=1)
+    ax.step(
+        [b.p50_ms for b in front],
+        [ys[b.label] for b in front],
+        where="post",
+        color="#888",
+        linestyle="--",
+        linewidth=1,
+        zorder=1,
+    )
     _quality_axis(ax, list(ys.values()), metric, metric_name(metric, builds))
     if wide_span([b.p50_ms for b in builds]):
         ax.set_xscale("log")
     ax.set_xlabel("latency p50 (ms)")
-    name = {TOP1: "Accuracy", SNR: "Fidelity to float", TASK: metric_name(TASK, builds).removesuffix(" (%)")}.get(metric or "", "Size")
+    name = {TOP1: "Accuracy", SNR: "Fidelity to float", TASK: metric_name(TASK, builds).removesuffix(" (%)")}.get(
+        metric or "", "Size"
+    )
     ax.set_title(f"{name} against latency (dashed: no build both faster and better)")
     return png(fig)
 
 
 def distribution_chart(cells: list[CellRecord], backends: list[str]) -> str:
     plt = pyplot()
-    fig, axes = plt.subplots(1, len(backends), figsize=(max(6, 4 * len(backends)), 0.5 + 0.45 * len(cells) / len(backends) + 2),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        1,
+        len(backends),
+        figsize=(max(6, 4 * len(backends)), 0.5 + 0.45 * len(cells) / len(backends) + 2),
+        squeeze=False,
+    )
     for ax, backend in zip(axes[0], backends, strict=True):
         mine = [c for c in cells if c.backend == backend and c.result.latency]
         samples = [list(c.result.latency.samples_ms) for c in mine if c.result.latency]
@@ -144,8 +178,13 @@ def sustained_chart(runs: list[Sustained]) -> str:
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     for run in runs:
-        line = ax.plot([w.start_s / 60 for w in run.windows], [w.median_ms for w in run.windows], marker="o", markersize=3,
-                       label=f"{run.mode}/{run.backend}")
+        line = ax.plot(
+            [w.start_s / 60 for w in run.windows],
+            [w.median_ms for w in run.windows],
+            marker="o",
+            markersize=3,
+            label=f"{run.mode}/{run.backend}",
+        )
         if run.onset_s is not None:
             ax.axvline(run.onset_s / 60, linestyle="--", color=line[0].get_color(), linewidth=1)
     ax.set_xlabel("minutes into the sustained run")
@@ -162,19 +201,27 @@ def charts(run: RunRecord, serial: str) -> list[tuple[str, str, str]]:
         return []
     modes, backends = modes_backends(ok, run)
     grid = {(c.mode, c.backend): c.result.latency for c in ok if c.result.latency}
-    out = [("chart-latency", "p50 latency per mode and backend (whiskers reach p90)", latency_chart(grid, modes, backends))]
+    out = [
+        ("chart-latency", "p50 latency per mode and backend (whiskers reach p90)", latency_chart(grid, modes, backends))
+    ]
     points: dict[str, tuple[float, float]] = {}
     scored = [c for c in ok if c.result.accuracy and c.size_bytes]
     for c in scored:
         if c.backend == scored[0].backend and c.result.accuracy and c.size_bytes:
             points[c.mode] = (c.size_bytes / 1e6, 100 * c.result.accuracy.top1)
     if points:
-        out.append(("chart-accuracy-size", "top-1 accuracy against model size",
-                    accuracy_size_chart(points, scored[0].backend)))
+        out.append(
+            ("chart-accuracy-size", "top-1 accuracy against model size", accuracy_size_chart(points, scored[0].backend))
+        )
     with_samples = [c for c in ok if c.result.latency and c.result.latency.samples_ms]
     if with_samples:
-        out.append(("chart-latency-distribution", "latency distributions from raw samples",
-                    distribution_chart(with_samples, [b for b in backends if any(c.backend == b for c in with_samples)])))
+        out.append(
+            (
+                "chart-latency-distribution",
+                "latency distributions from raw samples",
+                distribution_chart(with_samples, [b for b in backends if any(c.backend == b for c in with_samples)]),
+            )
+        )
     long_runs = [r for r in sustained_runs(ok) if r.windows]
     if long_runs:
         out.append(("chart-sustained", "; ".join(describe(r) for r in long_runs), sustained_chart(long_runs)))

@@ -56,11 +56,22 @@ def print_conversion(report: ConversionReport, console: Console = _console) -> N
 def print_devices(rows: list[Attached], console: Console = _console) -> None:
     table = Table(title="Devices")
     for column in ("serial", "state", "model", "abi", "sdk", "soc", "note"):
-        table.add_column(column, no_wrap=column in ("serial", "state"), min_width=max((len(r.serial) for r in rows), default=6) if column == "serial" else None)
+        table.add_column(
+            column,
+            no_wrap=column in ("serial", "state"),
+            min_width=max((len(r.serial) for r in rows), default=6) if column == "serial" else None,
+        )
     for row in rows:
         p = row.props
-        table.add_row(row.serial, row.state, p.model if p else "-", p.abi if p else "-", str(p.sdk) if p else "-",
-                      (p.soc or "-") if p else "-", row.note)
+        table.add_row(
+            row.serial,
+            row.state,
+            p.model if p else "-",
+            p.abi if p else "-",
+            str(p.sdk) if p else "-",
+            (p.soc or "-") if p else "-",
+            row.note,
+        )
     if not rows:
         console.print("no devices: connect a phone with USB debugging on, or run 'host emulator start'")
         return
@@ -86,7 +97,12 @@ def print_doctor(diagnosis: Diagnosis, console: Console = _console) -> None:
         for column in ("check", "status", "found", "fix"):
             table.add_column(column)
         for check in diagnosis.checks:
-            table.add_row(check.name, "[green]ok[/green]" if check.ok else "[red]missing[/red]", check.found, "" if check.ok else check.fix)
+            table.add_row(
+                check.name,
+                "[green]ok[/green]" if check.ok else "[red]missing[/red]",
+                check.found,
+                "" if check.ok else check.fix,
+            )
         console.print(table)
 
 
@@ -95,8 +111,16 @@ def _print_table(spec: TableSpec, console: Console) -> None:
     for i, column in enumerate(spec.header):
         table.add_column(column, justify="left" if i == 0 else "right")
     for row in spec.rows:
-        table.add_row(*[f"[red]{v}[/red]" if v.startswith(("failed", "numerics")) else
-                        f"[yellow]{v}[/yellow]" if v.startswith(("unavailable", "fallback")) else v for v in row])
+        table.add_row(
+            *[
+                f"[red]{v}[/red]"
+                if v.startswith(("failed", "numerics"))
+                else f"[yellow]{v}[/yellow]"
+                if v.startswith(("unavailable", "fallback"))
+                else v
+                for v in row
+            ]
+        )
     console.print(table)
 
 
@@ -107,8 +131,10 @@ def print_run(run: RunRecord, console: Console = _console, tables: tuple[str, ..
     from host.bench.views import TABLE_NAMES
     from host.report.tables import build_tables, console_reason, cross_device, device_line
 
-    console.print(f"[bold]{run.model.name}[/bold] run {run.run_id} - dataset {run.dataset.name or 'none'} "
-                  f"({run.dataset.count} images)")
+    console.print(
+        f"[bold]{run.model.name}[/bold] run {run.run_id} - dataset {run.dataset.name or 'none'} "
+        f"({run.dataset.count} images)"
+    )
     detailed = tables != DEFAULT_TABLES
     for section in build_tables(run):
         console.print(f"device: {device_line(run, section.device)}")
@@ -142,13 +168,23 @@ def print_verdicts(verdicts: Verdicts, inconclusive: str, console: Console = _co
     for column in ("device", "mode", "backend", "check", "baseline", "current", "verdict", "detail"):
         table.add_column(column)
     for f in ranked(verdicts.findings):
-        table.add_row(f.device, f.mode, f.backend, f.check, f.baseline, f.current,
-                      colour.get(f.verdict, "[green]no regression[/green]"), f.detail)
+        table.add_row(
+            f.device,
+            f.mode,
+            f.backend,
+            f.check,
+            f.baseline,
+            f.current,
+            colour.get(f.verdict, "[green]no regression[/green]"),
+            f.detail,
+        )
     console.print(table)
     for warning in verdicts.warnings:
         console.print(f"warning: {warning}", markup=False, highlight=False)
     undecided = verdicts.count(INCONCLUSIVE)
-    policy = f" (--inconclusive {inconclusive}: {'they fail' if inconclusive == 'fail' else 'they do not fail'} the gate)"
+    policy = (
+        f" (--inconclusive {inconclusive}: {'they fail' if inconclusive == 'fail' else 'they do not fail'} the gate)"
+    )
     console.print(summary(verdicts) + (policy if undecided else ""), highlight=False)
 
 
@@ -158,16 +194,30 @@ def print_recommendation(recommendation: Recommendation, console: Console = _con
     from host.report.tables import snr_text
 
     snr, task = recommendation.metric == SNR, recommendation.metric == TASK
-    quality = "worst-output SNR" if snr else metric_name(TASK, recommendation.builds).removesuffix(" (%)") if task else "top-1"
-    table = Table(title=f"Builds measured on {recommendation.device or '-'} (* on the Pareto front: {quality}, latency, size)")
+    quality = (
+        "worst-output SNR"
+        if snr
+        else metric_name(TASK, recommendation.builds).removesuffix(" (%)")
+        if task
+        else "top-1"
+    )
+    table = Table(
+        title=f"Builds measured on {recommendation.device or '-'} (* on the Pareto front: {quality}, latency, size)"
+    )
     for column in ("build", quality, "p50 (ms)", "size (MB)", "front", "excluded by"):
         table.add_column(column, justify="right" if column in (quality, "p50 (ms)", "size (MB)") else "left")
     front = set(recommendation.front)
     for build in sorted(recommendation.builds, key=lambda b: b.p50_ms):
         value = build.quality(recommendation.metric) if task else build.top1
         shown = snr_text(build.snr_db) if snr else "n/a" if value is None else f"{value:.1f}%"
-        table.add_row(build.label, shown, f"{build.p50_ms:.3f}",
-                      f"{build.size_mb:.2f}", "*" if build in front else "", recommendation.excluded.get(build.label, ""),
-                      style="bold green" if build == recommendation.pick else None)
+        table.add_row(
+            build.label,
+            shown,
+            f"{build.p50_ms:.3f}",
+            f"{build.size_mb:.2f}",
+            "*" if build in front else "",
+            recommendation.excluded.get(build.label, ""),
+            style="bold green" if build == recommendation.pick else None,
+        )
     console.print(table)
     console.print(("recommended: " if recommendation.pick else "no recommendation: ") + recommendation.reason)

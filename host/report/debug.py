@@ -25,8 +25,16 @@ CONSOLE = (0, 1, 2, 4, 5, 6)  # the console's columns; the reasons follow the ta
 
 def rows(report: DebugReport, top: int | None = None) -> list[tuple[str, ...]]:
     return [
-        (str(i), e.layer, e.op_type, str(e.depth), f"{e.rmse_over_scale:.3f}", f"{e.signal_lost:.1%}",
-         f"{e.collapsed_channels}/{e.live_channels}", "; ".join(e.suspect_reasons) or "-")
+        (
+            str(i),
+            e.layer,
+            e.op_type,
+            str(e.depth),
+            f"{e.rmse_over_scale:.3f}",
+            f"{e.signal_lost:.1%}",
+            f"{e.collapsed_channels}/{e.live_channels}",
+            "; ".join(e.suspect_reasons) or "-",
+        )
         for i, e in enumerate(report.layers[:top] if top else report.layers, 1)
     ]
 
@@ -34,13 +42,22 @@ def rows(report: DebugReport, top: int | None = None) -> list[tuple[str, ...]]:
 def summary(report: DebugReport) -> str:
     suspects = report.suspects
     named = ", ".join(e.layer for e in suspects[:5]) + (" ..." if len(suspects) > 5 else "")
-    return (f"{report.model}: {len(report.layers)} quantized ops measured on {report.debug_images} images "
-            f"(calibrated on {report.calibration_images}); {len(suspects)} suspect" + (f": {named}" if suspects else "")
-            + (f". Try: host convert {report.model_arg or report.model} --keep-float {','.join(report.suggestion)} "
-               "(or let 'host tune' find what the device needs)" if report.suggestion else ""))
+    return (
+        f"{report.model}: {len(report.layers)} quantized ops measured on {report.debug_images} images "
+        f"(calibrated on {report.calibration_images}); {len(suspects)} suspect"
+        + (f": {named}" if suspects else "")
+        + (
+            f". Try: host convert {report.model_arg or report.model} --keep-float {','.join(report.suggestion)} "
+            "(or let 'host tune' find what the device needs)"
+            if report.suggestion
+            else ""
+        )
+    )
 
 
-def print_debug(report: DebugReport, top: int, console: Console | None = None, device_time: DeviceTime | None = None) -> None:
+def print_debug(
+    report: DebugReport, top: int, console: Console | None = None, device_time: DeviceTime | None = None
+) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -56,22 +73,35 @@ def print_debug(report: DebugReport, top: int, console: Console | None = None, d
     for row, error in zip(rows(report, top), report.layers, strict=False):
         extra: tuple[str, ...] = (device_time.share(error.layer),) if device_time is not None else ()
         if validated:
-            extra += ("-" if error.validator_mse is None else f"{error.validator_mse:.3g} / {error.validator_snr or 0:.3g}",)
+            extra += (
+                "-" if error.validator_mse is None else f"{error.validator_mse:.3g} / {error.validator_snr or 0:.3g}",
+            )
         table.add_row(*(row[i] for i in CONSOLE), *extra, style="bold red" if error.suspect else None)
     console.print(table)
     for i, error in enumerate(report.layers, 1):
         if error.suspect:
-            cost = f"; {device_time.describe(error.layer)}" if device_time is not None and error.layer in device_time.shares else ""
-            console.print(f"suspect {i}: {error.layer} ({error.op_type}, depth {error.depth}): {'; '.join(error.suspect_reasons)}{cost}")
+            cost = (
+                f"; {device_time.describe(error.layer)}"
+                if device_time is not None and error.layer in device_time.shares
+                else ""
+            )
+            console.print(
+                f"suspect {i}: {error.layer} ({error.op_type}, depth {error.depth}): "
+                f"{'; '.join(error.suspect_reasons)}{cost}"
+            )
     if device_time is not None and device_time.note:
         console.print(f"device time: {device_time.note}")
-    console.print("RMSE/scale: the tensor's error in quantization steps (0.289 is perfect rounding, over 0.7 suspect). "
-                  "signal lost: per channel, error over the channel's own spread, averaged; it sees the channels an "
-                  "outlier channel squeezed onto a few steps, which RMSE/scale hides.")
+    console.print(
+        "RMSE/scale: the tensor's error in quantization steps (0.289 is perfect rounding, over 0.7 suspect). "
+        "signal lost: per channel, error over the channel's own spread, averaged; it sees the channels an "
+        "outlier channel squeezed onto a few steps, which RMSE/scale hides."
+    )
     if validated:
-        console.print("this build is the LiteRT quantizer's: each op's output is compared with the float build's (the error "
-                      "as it accumulates through the graph); the validator's MSE and SNR are per tensor, so an outlier "
-                      "channel that squeezes the others shows in signal lost and not in them.")
+        console.print(
+            "this build is the LiteRT quantizer's: each op's output is compared with the float build's (the error "
+            "as it accumulates through the graph); the validator's MSE and SNR are per tensor, so an outlier "
+            "channel that squeezes the others shows in signal lost and not in them."
+        )
     console.print(summary(report))
 
 
@@ -104,7 +134,8 @@ def debug_html(report: DebugReport) -> str:
         "th,td{border:1px solid #ccc;padding:3px 8px} tr.bad td{color:#a33;font-weight:600}</style>"
         f"<h1>{html.escape(report.model)}: which layers lose accuracy in {html.escape(report.mode)}</h1>"
         f"<p>{html.escape(summary(report))}</p>"
-        f'<figure id="error-by-depth"><img alt="error by layer depth" src="data:image/png;base64,{error_chart(list(report.layers))}">'
+        f'<figure id="error-by-depth"><img alt="error by layer depth" '
+        f'src="data:image/png;base64,{error_chart(list(report.layers))}">'
         "<figcaption>Bars: per-channel signal lost; line: per-tensor RMSE in quantization steps.</figcaption></figure>"
         f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
     )

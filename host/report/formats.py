@@ -11,11 +11,40 @@ from host.report.tables import RunTables, build_tables, cross_device, device_lin
 from host.results import RunRecord, run_json
 
 CSV_COLUMNS = (
-    "run_id", "device", "mode", "backend", "status", "error", "size_bytes",
-    "latency_init_ms", "warm_init_ms", "latency_first_ms", "latency_mean_ms", "latency_std_ms", "latency_min_ms", "latency_p50_ms",
-    "latency_p90_ms", "latency_p95_ms", "latency_p99_ms", "latency_max_ms", "latency_count",
-    "init_rss_mb", "peak_rss_mb", "baseline_rss_mb", "init_delta_mb", "peak_delta_mb", "delegated_nodes", "total_nodes", "top1", "top3", "top5", "accuracy_count",
-    "top1_agreement", "mean_abs_error", "max_abs_error", "worst_snr_db",
+    "run_id",
+    "device",
+    "mode",
+    "backend",
+    "status",
+    "error",
+    "size_bytes",
+    "latency_init_ms",
+    "warm_init_ms",
+    "latency_first_ms",
+    "latency_mean_ms",
+    "latency_std_ms",
+    "latency_min_ms",
+    "latency_p50_ms",
+    "latency_p90_ms",
+    "latency_p95_ms",
+    "latency_p99_ms",
+    "latency_max_ms",
+    "latency_count",
+    "init_rss_mb",
+    "peak_rss_mb",
+    "baseline_rss_mb",
+    "init_delta_mb",
+    "peak_delta_mb",
+    "delegated_nodes",
+    "total_nodes",
+    "top1",
+    "top3",
+    "top5",
+    "accuracy_count",
+    "top1_agreement",
+    "mean_abs_error",
+    "max_abs_error",
+    "worst_snr_db",
 )
 
 
@@ -34,15 +63,35 @@ def to_csv(run: RunRecord) -> str:
         acc = cell["accuracy"] or {}
         fid = cell["fidelity"] or {}
         start = cell["start"] or {}
-        writer.writerow([
-            run.run_id, cell["device"], cell["mode"], cell["backend"], cell["status"], cell["error"] or "", cell["size_bytes"],
-            lat.get("init"), start.get("warm_init_ms"),
-            *(lat.get(k) for k in ("first", "mean", "std", "min", "p50", "p90", "p95", "p99", "max", "count")),
-            mem.get("init_rss"), mem.get("peak_rss"), mem.get("baseline_rss"), mem.get("init_delta"), mem.get("peak_delta"),
-            dlg.get("delegated_nodes"), dlg.get("total_nodes"),
-            acc.get("top1"), acc.get("top3"), acc.get("top5"), acc.get("count"),
-            fid.get("top1_agreement"), fid.get("mean_abs_error"), fid.get("max_abs_error"), fid.get("snr_db"),
-        ])
+        writer.writerow(
+            [
+                run.run_id,
+                cell["device"],
+                cell["mode"],
+                cell["backend"],
+                cell["status"],
+                cell["error"] or "",
+                cell["size_bytes"],
+                lat.get("init"),
+                start.get("warm_init_ms"),
+                *(lat.get(k) for k in ("first", "mean", "std", "min", "p50", "p90", "p95", "p99", "max", "count")),
+                mem.get("init_rss"),
+                mem.get("peak_rss"),
+                mem.get("baseline_rss"),
+                mem.get("init_delta"),
+                mem.get("peak_delta"),
+                dlg.get("delegated_nodes"),
+                dlg.get("total_nodes"),
+                acc.get("top1"),
+                acc.get("top3"),
+                acc.get("top5"),
+                acc.get("count"),
+                fid.get("top1_agreement"),
+                fid.get("mean_abs_error"),
+                fid.get("max_abs_error"),
+                fid.get("snr_db"),
+            ]
+        )
     return out.getvalue()
 
 
@@ -53,8 +102,11 @@ def _md_table(header: tuple[str, ...], rows: tuple[tuple[str, ...], ...]) -> str
 
 
 def to_markdown(run: RunRecord, sections: list[RunTables] | None = None, tables: tuple[str, ...] = TABLE_NAMES) -> str:
-    parts = [f"## {run.model.name} - run {run.run_id}", "",
-             f"Dataset: {run.dataset.name or 'none'} ({run.dataset.count} images). Started {run.started}."]
+    parts = [
+        f"## {run.model.name} - run {run.run_id}",
+        "",
+        f"Dataset: {run.dataset.name or 'none'} ({run.dataset.count} images). Started {run.started}.",
+    ]
     for section in sections or build_tables(run):
         parts += ["", f"**Device:** {device_line(run, section.device)}"]
         for table in section.chosen(tables):
@@ -78,8 +130,15 @@ def outputs_text(run: RunRecord, format: str) -> str:
 
     tables = {serial: output_fidelity_table(run, serial) for serial in sorted({c.device for c in run.cells})}
     if format == "json":
-        cells = [{"device": c["device"], "mode": c["mode"], "backend": c["backend"], "outputs": (c["fidelity"] or {}).get("outputs")}
-                 for c in run_json(run)["cells"]]
+        cells = [
+            {
+                "device": c["device"],
+                "mode": c["mode"],
+                "backend": c["backend"],
+                "outputs": (c["fidelity"] or {}).get("outputs"),
+            }
+            for c in run_json(run)["cells"]
+        ]
         return json.dumps(cells, indent=2) + "\n"
     if format == "csv":
         out = io.StringIO()
@@ -91,8 +150,12 @@ def outputs_text(run: RunRecord, format: str) -> str:
         return out.getvalue()
     parts = []
     for serial, table in tables.items():
-        parts += [f"**{table.title if table else 'Fidelity of every output'} on {serial}**", "",
-                  _md_table(table.header, table.rows) if table else "no cell was compared with the reference", ""]
+        parts += [
+            f"**{table.title if table else 'Fidelity of every output'} on {serial}**",
+            "",
+            _md_table(table.header, table.rows) if table else "no cell was compared with the reference",
+            "",
+        ]
     return "\n".join(parts)
 
 

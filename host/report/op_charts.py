@@ -30,8 +30,10 @@ def op_type_chart(cells: list[CellRecord]) -> str | None:
     per_cell = {name: rows for name, rows in per_cell.items() if rows}
     if not per_cell:
         return None
-    kinds = sorted({op_type(r) for rows in per_cell.values() for r in rows},
-                   key=lambda k: -sum(r.total_ms for rows in per_cell.values() for r in rows if op_type(r) == k))
+    kinds = sorted(
+        {op_type(r) for rows in per_cell.values() for r in rows},
+        key=lambda k: -sum(r.total_ms for rows in per_cell.values() for r in rows if op_type(r) == k),
+    )
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(9, 1.2 + 0.35 * len(per_cell)))
     names = list(per_cell)
@@ -62,14 +64,20 @@ def layer_chart(cells: list[CellRecord], backend: str) -> str | None:
             per_build[cell.mode] = dict(times)
     if len(per_build) < 2:
         return None
-    layers = sorted({layer for times in per_build.values() for layer in times},
-                    key=lambda layer: -max(times.get(layer, 0.0) for times in per_build.values()))[:TOP_LAYERS]
+    layers = sorted(
+        {layer for times in per_build.values() for layer in times},
+        key=lambda layer: -max(times.get(layer, 0.0) for times in per_build.values()),
+    )[:TOP_LAYERS]
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(9, 1.5 + 0.22 * len(layers) * len(per_build)))
     height = 0.8 / len(per_build)
     for offset, (mode, times) in enumerate(per_build.items()):
-        ax.barh([i + offset * height for i in range(len(layers))], [times.get(layer, 0.0) for layer in layers], height=height,
-                label=mode)
+        ax.barh(
+            [i + offset * height for i in range(len(layers))],
+            [times.get(layer, 0.0) for layer in layers],
+            height=height,
+            label=mode,
+        )
     ax.set_yticks([i + 0.4 - height / 2 for i in range(len(layers))], layers)
     ax.invert_yaxis()
     values = [v for times in per_build.values() for v in times.values() if v > 0]

@@ -50,12 +50,33 @@ def cell_rows(cell: CellRecord, with_device: bool = False) -> list[OpRow]:
         return []
     name = f"{cell.device} {cell.mode}/{cell.backend}" if with_device else f"{cell.mode}/{cell.backend}"
     layers = cell.op_layers if len(cell.op_layers) == len(profile.ops) else ("",) * len(profile.ops)
-    rows = [OpRow(name, op.name, layer, ran_on(profile, op), op.runs, op.total_ms / max(op.runs, 1), op.total_ms,
-                  op.total_ms / profile.invoke_ms) for op, layer in zip(profile.ops, layers, strict=True)]
+    rows = [
+        OpRow(
+            name,
+            op.name,
+            layer,
+            ran_on(profile, op),
+            op.runs,
+            op.total_ms / max(op.runs, 1),
+            op.total_ms,
+            op.total_ms / profile.invoke_ms,
+        )
+        for op, layer in zip(profile.ops, layers, strict=True)
+    ]
     between = profile.invoke_ms - sum(op.total_ms for op in profile.ops)
     if between > 0:
-        rows.append(OpRow(name, BETWEEN_NODES, "", profile.engine, profile.runs, between / max(profile.runs, 1), between,
-                          between / profile.invoke_ms))
+        rows.append(
+            OpRow(
+                name,
+                BETWEEN_NODES,
+                "",
+                profile.engine,
+                profile.runs,
+                between / max(profile.runs, 1),
+                between,
+                between / profile.invoke_ms,
+            )
+        )
     return sorted(rows, key=lambda row: -row.total_ms)
 
 
@@ -81,8 +102,10 @@ def op_table(run: RunRecord, cell: str | None = None, top: int | None = None) ->
         if found:
             rows += found[:top] if top else found
             engine = profile.engine if profile else ""
-            notes.append(f"{record.mode}/{record.backend}: {profile.runs if profile else 0} profiled invokes on {engine}, "
-                         "after the timed samples")
+            notes.append(
+                f"{record.mode}/{record.backend}: {profile.runs if profile else 0} profiled invokes on {engine}, "
+                "after the timed samples"
+            )
         else:
             reason = profile.note if profile and profile.note else _why_none(run)
             notes.append(f"{record.mode}/{record.backend}: {reason}")
@@ -92,13 +115,24 @@ def op_table(run: RunRecord, cell: str | None = None, top: int | None = None) ->
 def _why_none(run: RunRecord) -> str:
     if "op_profile" not in run.config:
         return "no per-op profile: this run was measured before profiles were taken"
-    return "no per-op profile: the run was measured with --no-op-profile" if not run.config["op_profile"] else \
-        "no per-op profile came back for this cell"
+    return (
+        "no per-op profile: the run was measured with --no-op-profile"
+        if not run.config["op_profile"]
+        else "no per-op profile came back for this cell"
+    )
 
 
 def _cells(row: OpRow) -> tuple[str, ...]:
-    return (row.cell, row.op, row.layer or "-", row.ran_on, str(row.runs), f"{row.mean_ms:.4f}", f"{row.total_ms:.3f}",
-            f"{100 * row.share:.1f}%")
+    return (
+        row.cell,
+        row.op,
+        row.layer or "-",
+        row.ran_on,
+        str(row.runs),
+        f"{row.mean_ms:.4f}",
+        f"{row.total_ms:.3f}",
+        f"{100 * row.share:.1f}%",
+    )
 
 
 def render_ops(run: RunRecord, fmt: str, cell: str | None = None, top: int | None = None) -> str:
@@ -110,12 +144,21 @@ def render_ops(run: RunRecord, fmt: str, cell: str | None = None, top: int | Non
         out = io.StringIO()
         writer = csv.writer(out)
         writer.writerow(("cell", "op", "layer", "ran_on", "runs", "mean_ms", "total_ms", "share"))
-        writer.writerows((r.cell, r.op, r.layer, r.ran_on, r.runs, round(r.mean_ms, 6), round(r.total_ms, 6), round(r.share, 6))
-                         for r in rows)
+        writer.writerows(
+            (r.cell, r.op, r.layer, r.ran_on, r.runs, round(r.mean_ms, 6), round(r.total_ms, 6), round(r.share, 6))
+            for r in rows
+        )
         return out.getvalue()
     if fmt not in ("md", "table"):
-        raise InputError(f"--ops prints table, md, csv or json, not {fmt}; the HTML report (--format html without --ops) "
-                         "draws the per-op charts")
-    lines = [f"## Per-op profile - run {run.run_id}", "", "| " + " | ".join(HEADER) + " |", "|" + "|".join("---" for _ in HEADER) + "|"]
+        raise InputError(
+            f"--ops prints table, md, csv or json, not {fmt}; the HTML report (--format html without --ops) "
+            "draws the per-op charts"
+        )
+    lines = [
+        f"## Per-op profile - run {run.run_id}",
+        "",
+        "| " + " | ".join(HEADER) + " |",
+        "|" + "|".join("---" for _ in HEADER) + "|",
+    ]
     lines += ["| " + " | ".join(c.replace("|", "\\|") for c in _cells(r)) + " |" for r in rows]
     return "\n".join([*lines, "", *[f"- {note}" for note in notes]]) + "\n"

@@ -34,8 +34,16 @@ class ProgressListener:
 
     def __init__(self, console: Console = CONSOLE) -> None:
         self.console = console
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                                 TextColumn("eta"), TimeRemainingColumn(), console=console, transient=True)
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
+        )
         self.live = console.is_terminal
         self.cells: TaskID | None = None
         self.conversion: TaskID | None = None
@@ -117,7 +125,9 @@ class ProgressListener:
         where = f"{key[0]} " if len(self.serials) > 1 else ""
         what = "sustained run" if repeat.kind == "sustained" else f"repeat {repeat.repeat}"
         note = f" (throttled: {repeat.throttled})" if repeat.throttled else ""
-        self._line(f"  [{self._done}/{self._total}] {where}{key[1]}/{key[2]} {what}: median {repeat.median_ms:.3f} ms{note}")
+        self._line(
+            f"  [{self._done}/{self._total}] {where}{key[1]}/{key[2]} {what}: median {repeat.median_ms:.3f} ms{note}"
+        )
 
     def _outcome(self, cell: CellRecord) -> str:
         r = cell.result
@@ -127,4 +137,6 @@ class ProgressListener:
             return f"ok{latency}{accuracy}"
         notes = self.footnotes.setdefault(cell.device, Footnotes())
         number, new = notes.number(cell)
-        return f"{cell.status} [{number}]" + (f": {console_reason(notes.reasons[number - 1])}" if new and cell.error else "")
+        return f"{cell.status} [{number}]" + (
+            f": {console_reason(notes.reasons[number - 1])}" if new and cell.error else ""
+        )

@@ -76,6 +76,13 @@ def sustained_runs(cells: list[CellRecord]) -> list[Sustained]:
 def describe(run: Sustained) -> str:
     if not run.windows:
         return f"sustained {run.mode}/{run.backend}: no samples"
-    when = f"throttle onset after {run.onset_s / 60:.1f} min" if run.onset_s is not None else "no throttle onset (no window >10% slower than the first)"
-    return (f"sustained {run.mode}/{run.backend}: {run.seconds / 60:.1f} min in {len(run.windows)} windows, p50 "
-            f"{run.windows[0].median_ms:.3f} ms first, {run.windows[-1].median_ms:.3f} ms last ({100 * run.drift:+.1f}%); {when}")
+    when = (
+        f"throttle onset after {run.onset_s / 60:.1f} min"
+        if run.onset_s is not None
+        else "no throttle onset (no window >10% slower than the first)"
+    )
+    return (
+        f"sustained {run.mode}/{run.backend}: {run.seconds / 60:.1f} min in {len(run.windows)} windows, p50 "
+        f"{run.windows[0].median_ms:.3f} ms first, {run.windows[-1].median_ms:.3f} ms last ({100 * run.drift:+.1f}%); "
+        f"{when}"
+    )

@@ -20,7 +20,9 @@ CONSOLE_REASON = 400  # characters of a reason on the console; the JSON, Markdow
 def console_reason(reason: str) -> str:
     """A reason as one console line: a loader that lists every node it failed (dozens of lines)
     is cut, and the line says where the whole of it is."""
-    return reason if len(reason) <= CONSOLE_REASON else reason[:CONSOLE_REASON].rstrip() + " ... (whole in the run's JSON)"
+    return (
+        reason if len(reason) <= CONSOLE_REASON else reason[:CONSOLE_REASON].rstrip() + " ... (whole in the run's JSON)"
+    )
 
 
 @dataclass
@@ -93,7 +95,11 @@ TASK_TITLES = {
 }
 
 
-TASK_QUALITY = {"segment": "mIoU / pixel accuracy", "detect": "mAP@0.5:0.95 / mAP@0.5", "keypoints": "PCK@0.05 / mean error"}
+TASK_QUALITY = {
+    "segment": "mIoU / pixel accuracy",
+    "detect": "mAP@0.5:0.95 / mAP@0.5",
+    "keypoints": "PCK@0.05 / mean error",
+}
 
 
 def task_text(task: TaskMetrics) -> str:
@@ -166,9 +172,18 @@ def output_fidelity_table(run: RunRecord, serial: str) -> Table | None:
     for cell in (c for c in run.cells if c.device == serial and c.ok):
         fidelity = cell.result.fidelity
         for output in fidelity.outputs if fidelity is not None else ():
-            rows.append((f"{cell.mode}/{cell.backend}", output.name, f"{output.values:,}", snr_text(output.snr_db),
-                         f"{output.cosine:.5f}", f"{output.mean_abs_error:.4g}", f"{output.max_abs_error:.4g}",
-                         _pct(output.top1_agreement)))
+            rows.append(
+                (
+                    f"{cell.mode}/{cell.backend}",
+                    output.name,
+                    f"{output.values:,}",
+                    snr_text(output.snr_db),
+                    f"{output.cosine:.5f}",
+                    f"{output.mean_abs_error:.4g}",
+                    f"{output.max_abs_error:.4g}",
+                    _pct(output.top1_agreement),
+                )
+            )
     if not rows:
         return None
     header = ("cell", "output", "values", "SNR", "cosine", "mean abs error", "max abs error", "top-1 agreement")
@@ -180,7 +195,9 @@ def _delegation(run: RunRecord, cell: CellRecord) -> str:
     if d is None:
         return "-"
     if d.engine == "litert-compiled-model":
-        return f"{d.delegated_nodes}/{d.total_nodes} ops on {d.delegate.upper()}" + (" (software)" if d.hardware else "")
+        return f"{d.delegated_nodes}/{d.total_nodes} ops on {d.delegate.upper()}" + (
+            " (software)" if d.hardware else ""
+        )
     text = f"{d.delegated_nodes}/{d.total_nodes} {d.delegate}".strip()
     return text + (": fallback, nothing delegated" if d.delegated_nodes == 0 else "")
 
@@ -216,13 +233,20 @@ def start_lines(cells: list[CellRecord]) -> list[str]:
     if not started:
         return []
     caches = sorted({w.cache for c in started if (w := c.result.warm_start) and w.init_ms > 0})
-    lines = ["start: cold = the first start on the device (the cell's caches cleared first); warm = a fresh worker "
-             f"starting it again with what the cold start wrote ({', '.join(caches) or 'no cache was read'})"]
+    lines = [
+        "start: cold = the first start on the device (the cell's caches cleared first); warm = a fresh worker "
+        f"starting it again with what the cold start wrote ({', '.join(caches) or 'no cache was read'})"
+    ]
     if any(c.result.warm_start and not c.result.warm_start.cache for c in started):
-        lines.append("no cache: the TFLite interpreter (CPU, NNAPI, a classic GPU delegate) keeps nothing on disk between "
-                     "launches, so those cells start cold every time")
-    lines += [f"{c.mode}/{c.backend}: no warm start figure: {w.note}" for c in started
-              if (w := c.result.warm_start) and w.cache and w.init_ms <= 0]
+        lines.append(
+            "no cache: the TFLite interpreter (CPU, NNAPI, a classic GPU delegate) keeps nothing on disk between "
+            "launches, so those cells start cold every time"
+        )
+    lines += [
+        f"{c.mode}/{c.backend}: no warm start figure: {w.note}"
+        for c in started
+        if (w := c.result.warm_start) and w.cache and w.init_ms <= 0
+    ]
     return lines
 
 
@@ -232,10 +256,15 @@ def memory_lines(cells: list[CellRecord]) -> list[str]:
     if not measured:
         return []
     sources = sorted({m.peak_source for m in measured if m.peak_source})
-    lines = [f"memory: the worker's RSS less its baseline (runtime loaded, before the timed model); peak: {'; '.join(sources)}"]
+    lines = [
+        f"memory: the worker's RSS less its baseline (runtime loaded, before the timed model); peak: "
+        f"{'; '.join(sources)}"
+    ]
     if any(c.result.delegation and c.result.delegation.engine == "litert-compiled-model" for c in cells if c.ok):
-        lines.append("GPU/NPU memory: not reported (LiteRT's C API gives no accelerator memory figure); the RSS deltas "
-                     "include what the accelerator maps into the worker")
+        lines.append(
+            "GPU/NPU memory: not reported (LiteRT's C API gives no accelerator memory figure); the RSS deltas "
+            "include what the accelerator maps into the worker"
+        )
     return lines
 
 
@@ -245,15 +274,20 @@ def accelerator_lines(cells: list[CellRecord]) -> list[str]:
     for cell in cells:
         d = cell.result.delegation
         if cell.ok and d is not None and d.engine == "litert-compiled-model":
-            text = (accelerator_text(d) or "") + (" (its latency is not a phone's; recommend ignores it)" if d.hardware else "")
+            text = (accelerator_text(d) or "") + (
+                " (its latency is not a phone's; recommend ignores it)" if d.hardware else ""
+            )
             seen.setdefault(cell.backend, set()).add(text)
     return [f"{backend}: {'; '.join(sorted(names))}" for backend, names in sorted(seen.items())]
 
 
 GRIDS: tuple[tuple[str, str, Callable[[RunRecord, CellRecord], str]], ...] = (
     ("accuracy", "Accuracy top-1 / top-3 ({count} images)", _accuracy),
-    ("latency", "Latency p50 (ms): ±std in one run; with repeats, median of repeat medians [95% CI], CV between repeats",
-     _latency),
+    (
+        "latency",
+        "Latency p50 (ms): ±std in one run; with repeats, median of repeat medians [95% CI], CV between repeats",
+        _latency,
+    ),
     ("fidelity", "Fidelity vs none/cpu1: worst output's SNR (which output, when several) / top-1 agreement", _fidelity),
     ("delegation", "Delegation: nodes taken by the delegate / all nodes; ops on the GPU/NPU (LiteRT)", _delegation),
     ("memory", "Memory (MB) over the worker's baseline: after init / peak", _memory),
@@ -288,8 +322,9 @@ def _p50(cell: CellRecord) -> str:
     return f"{float(np.median([r.median_ms for r in cell.timed])):.3f}"
 
 
-def _quality_cell(run: RunRecord, by_mode: list[CellRecord], render: Callable[[RunRecord, CellRecord], str],
-                  notes: Footnotes) -> str:
+def _quality_cell(
+    run: RunRecord, by_mode: list[CellRecord], render: Callable[[RunRecord, CellRecord], str], notes: Footnotes
+) -> str:
     """A build's quality from its first measured backend (cpu1 in a plain run), naming any other."""
     ok = [c for c in by_mode if c.ok]
     if not ok:
@@ -302,27 +337,38 @@ def _human_size(size: int) -> str:
     return f"{size / 1e6:.2f} MB" if size >= 100_000 else f"{size / 1e3:.1f} kB"
 
 
-def summary_table(run: RunRecord, cells: list[CellRecord], modes: list[str], backends: list[str],
-                  headers: list[str], notes: Footnotes) -> Table:
+def summary_table(
+    run: RunRecord, cells: list[CellRecord], modes: list[str], backends: list[str], headers: list[str], notes: Footnotes
+) -> Table:
     """The seed's table in one: size, quality, p50 latency per backend, a row per build."""
     labelled = any(c.task is not None or c.result.accuracy is not None for c in cells)
     task = next((c.task.task for c in cells if c.task is not None), None)
-    quality, render = (TASK_QUALITY.get(task or "", "top-1 / top-3"), _accuracy) if labelled else ("fidelity (worst SNR)", _fidelity)
+    quality, render = (
+        (TASK_QUALITY.get(task or "", "top-1 / top-3"), _accuracy) if labelled else ("fidelity (worst SNR)", _fidelity)
+    )
     sizes = {m: next((c.size_bytes for c in cells if c.mode == m and c.size_bytes), None) for m in modes}
     base = sizes.get("none")
     grid = {(c.mode, c.backend): c for c in cells}
     rows = []
     for mode in modes:
         size = sizes[mode]
-        row = [mode, _human_size(size) if size else "-", f"{size / base:.2f}x" if size and base else "-",
-               _quality_cell(run, [grid[(mode, b)] for b in backends if (mode, b) in grid], render, notes)]
+        row = [
+            mode,
+            _human_size(size) if size else "-",
+            f"{size / base:.2f}x" if size and base else "-",
+            _quality_cell(run, [grid[(mode, b)] for b in backends if (mode, b) in grid], render, notes),
+        ]
         for backend in backends:
             cell = grid.get((mode, backend))
             row.append("not run" if cell is None else _p50(cell) if cell.ok else notes.mark(cell))
         rows.append(tuple(row))
     header = ("mode", "size", "vs none", quality, *(f"p50 {h} (ms)" for h in headers))
-    return Table(f"Summary ({run.dataset.count} images): size, {quality}, p50 latency per backend", header, tuple(rows),
-                 "summary")
+    return Table(
+        f"Summary ({run.dataset.count} images): size, {quality}, p50 latency per backend",
+        header,
+        tuple(rows),
+        "summary",
+    )
 
 
 def device_tables(run: RunRecord, serial: str) -> RunTables:
@@ -339,8 +385,14 @@ def device_tables(run: RunRecord, serial: str) -> RunTables:
     headers = [f"{b} (software)" if b in software else b for b in backends]  # no column reads as a phone's GPU/NPU
     tables = [summary_table(run, cells_shown, modes, backends, headers, notes)]
     sizes = {m: next((c.size_bytes for c in cells if c.mode == m and c.size_bytes), None) for m in modes}
-    tables.append(Table("Model size", ("mode", "bytes", "vs none"),
-                        tuple((m, *_size_cells(sizes[m], sizes.get("none"))) for m in modes), "size"))
+    tables.append(
+        Table(
+            "Model size",
+            ("mode", "bytes", "vs none"),
+            tuple((m, *_size_cells(sizes[m], sizes.get("none"))) for m in modes),
+            "size",
+        )
+    )
     for name, title, render in GRIDS:
         rows = []
         for mode in modes:
@@ -352,10 +404,14 @@ def device_tables(run: RunRecord, serial: str) -> RunTables:
         if render is _accuracy:
             title = next((TASK_TITLES[c.task.task] for c in cells if c.task is not None), title)
         tables.append(Table(title.format(count=run.dataset.count), ("mode", *headers), tuple(rows), name))
-    folded_lines = tuple(f"{backend}: unavailable for every build [{notes.reasons.index(reason) + 1}]" for backend, reason in folded.items())
+    folded_lines = tuple(
+        f"{backend}: unavailable for every build [{notes.reasons.index(reason) + 1}]"
+        for backend, reason in folded.items()
+    )
     headline = headline_lines(run, serial, cells)
-    return RunTables(serial, tuple(tables), tuple(notes.reasons), measurement_lines(run, serial, cells), folded_lines,
-                     headline)
+    return RunTables(
+        serial, tuple(tables), tuple(notes.reasons), measurement_lines(run, serial, cells), folded_lines, headline
+    )
 
 
 def repeat_lines(run: RunRecord, cells: list[CellRecord]) -> list[str]:
@@ -367,12 +423,16 @@ def repeat_lines(run: RunRecord, cells: list[CellRecord]) -> list[str]:
     order = run.config.get("order", "")
     seed = f", seed {run.config['seed']}" if order == "shuffled" and run.config.get("seed") is not None else ""
     left_out = sum(1 for c in cells if len(c.timed) >= 2 for r in c.repeats if r.kind == "repeat" and r.throttled)
-    lines = [f"{most} repeat(s) per cell, each in a fresh worker, order {order or 'as planned'}{seed}"
-             + (f"; {left_out} throttled repeat(s) left out of the figures" if most > 1 else "")]
+    lines = [
+        f"{most} repeat(s) per cell, each in a fresh worker, order {order or 'as planned'}{seed}"
+        + (f"; {left_out} throttled repeat(s) left out of the figures" if most > 1 else "")
+    ]
     shown = sum(1 for c in cells if throttled_figure(c))
     if shown:
-        lines.append(f"{shown} cell(s) measured while throttled: fewer than two of their repeats ran unthrottled, so "
-                     "the figure is the first run's, marked (throttled); verdicts leave throttled repeats out")
+        lines.append(
+            f"{shown} cell(s) measured while throttled: fewer than two of their repeats ran unthrottled, so "
+            "the figure is the first run's, marked (throttled); verdicts leave throttled repeats out"
+        )
     return lines
 
 
@@ -420,7 +480,9 @@ def fingerprint_line(device: DeviceRecord) -> str:
     """The fingerprint in one line: which software on which chip (the rest with --tables all)."""
     f = device.fingerprint
     assert f is not None
-    return f"fingerprint {f.id}: build {f.build or 'unknown'}; SoC {f.soc or 'unknown'}; {f.runtime or 'runtime unknown'}"
+    return (
+        f"fingerprint {f.id}: build {f.build or 'unknown'}; SoC {f.soc or 'unknown'}; {f.runtime or 'runtime unknown'}"
+    )
 
 
 def fingerprint_lines(device: DeviceRecord, cells: list[CellRecord]) -> list[str]:
@@ -430,9 +492,11 @@ def fingerprint_lines(device: DeviceRecord, cells: list[CellRecord]) -> list[str
     f = device.fingerprint
     if f is not None:
         governors = ", ".join(sorted({g for g in f.governors if g})) or "unknown"
-        lines.append(f"fingerprint {f.id}: build {f.build or 'unknown'}; SoC {f.soc or 'unknown'} ({f.hardware or '?'}); "
-                     f"kernel {f.kernel or 'unknown'}; governor {governors}; max clocks {_clocks(f.max_khz)}; "
-                     f"{f.runtime or 'runtime unknown'}" + (f"; {'; '.join(f.delegates)}" if f.delegates else ""))
+        lines.append(
+            f"fingerprint {f.id}: build {f.build or 'unknown'}; SoC {f.soc or 'unknown'} ({f.hardware or '?'}); "
+            f"kernel {f.kernel or 'unknown'}; governor {governors}; max clocks {_clocks(f.max_khz)}; "
+            f"{f.runtime or 'runtime unknown'}" + (f"; {'; '.join(f.delegates)}" if f.delegates else "")
+        )
         other = sum(1 for c in cells if c.fingerprint and c.fingerprint != f.id)
         if other:
             lines.append(f"{other} cell(s) were measured under another fingerprint: the device changed during the run")
@@ -442,7 +506,10 @@ def fingerprint_lines(device: DeviceRecord, cells: list[CellRecord]) -> list[str
         battery += f" at {s.battery_temp_c:.1f} C" if s.battery_temp_c is not None else ""
         battery += f" ({s.plugged})" if s.plugged else ""
         hottest = f", hottest CPU zone {s.hottest_c:.1f} C" if s.hottest_c is not None else ""
-        lines.append(f"at the start: {battery}, thermal status {s.thermal_status if s.thermal_status >= 0 else 'unknown'}{hottest}")
+        lines.append(
+            f"at the start: {battery}, thermal status "
+            f"{s.thermal_status if s.thermal_status >= 0 else 'unknown'}{hottest}"
+        )
     return lines
 
 
@@ -452,13 +519,30 @@ def repeats_table(run: RunRecord, serial: str) -> Table | None:
     for cell in (c for c in run.cells if c.device == serial):
         for r in sorted(cell.repeats, key=lambda r: r.position):
             hot = [c.hottest_c if c else None for c in (r.before, r.after)]
-            rows.append((f"{cell.mode}/{cell.backend}", f"{r.kind} {r.repeat}", str(r.position), f"{r.median_ms:.3f}",
-                         " -> ".join("?" if t is None else f"{t:.1f}" for t in hot),
-                         " -> ".join(str(c.thermal_status) if c else "?" for c in (r.before, r.after)),
-                         f"{r.cooled_s:.0f}", r.throttled or "-"))
+            rows.append(
+                (
+                    f"{cell.mode}/{cell.backend}",
+                    f"{r.kind} {r.repeat}",
+                    str(r.position),
+                    f"{r.median_ms:.3f}",
+                    " -> ".join("?" if t is None else f"{t:.1f}" for t in hot),
+                    " -> ".join(str(c.thermal_status) if c else "?" for c in (r.before, r.after)),
+                    f"{r.cooled_s:.0f}",
+                    r.throttled or "-",
+                )
+            )
     if not rows:
         return None
-    header = ("cell", "repeat", "position", "median (ms)", "hottest CPU zone (C)", "thermal status", "cooled (s)", "throttled")
+    header = (
+        "cell",
+        "repeat",
+        "position",
+        "median (ms)",
+        "hottest CPU zone (C)",
+        "thermal status",
+        "cooled (s)",
+        "throttled",
+    )
     return Table("Repeats in the order they ran", header, tuple(sorted(rows, key=lambda row: int(row[2]))))
 
 
@@ -501,5 +585,7 @@ def device_line(run: RunRecord, serial: str) -> str:
     emulated = ", emulated" if device.emulated else ""
     via = f" via {device.adb_serial}" if device.adb_serial and device.adb_serial != serial else ""
     via += f", agent started by {device.launcher}" if device.launcher else ""
-    return (f"{device.model} ({device.abi}, SDK {device.sdk}, {device.cores} cores{emulated}) - "
-            f"{device.runtime} {device.runtime_version} - serial {serial}{via}")
+    return (
+        f"{device.model} ({device.abi}, SDK {device.sdk}, {device.cores} cores{emulated}) - "
+        f"{device.runtime} {device.runtime_version} - serial {serial}{via}"
+    )

@@ -74,7 +74,9 @@ class SqliteBackend:
             return db
         except sqlite3.OperationalError:  # WAL on a read-only filesystem: no -shm can be made
             db.close()
-            return sqlite3.connect(uri + "?mode=ro&immutable=1", uri=True, isolation_level=None, check_same_thread=False)
+            return sqlite3.connect(
+                uri + "?mode=ro&immutable=1", uri=True, isolation_level=None, check_same_thread=False
+            )
 
     def execute(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
@@ -175,13 +177,22 @@ class PostgresBackend:
             yield
 
     def tables(self) -> set[str]:
-        return {str(r[0]) for r in self.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()")}
+        return {
+            str(r[0])
+            for r in self.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+            )
+        }
 
     def columns(self, table: str) -> set[str]:
-        return {str(r[0]) for r in self.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = ?",
-            (table,))}
+        return {
+            str(r[0])
+            for r in self.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND "
+                "table_name = ?",
+                (table,),
+            )
+        }
 
     def column_type(self, abstract: str) -> str:
         return {"INTEGER": "BIGINT", "REAL": "DOUBLE PRECISION", "BLOB": "BYTEA"}.get(abstract, abstract)

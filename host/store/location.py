@@ -18,9 +18,12 @@ from host.errors import InputError
 from host.params import Param
 from host.paths import data_dir
 
-DB = Param(None, "results database: a SQLite file, or postgresql://USER@HOST[:PORT]/DB shared by a team (password from "
-           "PGPASSWORD or ~/.pgpass); default $QUANTBENCH_DB, else ~/.local/share/quantbench/results.sqlite",
-           metavar="FILE|URL")
+DB = Param(
+    None,
+    "results database: a SQLite file, or postgresql://USER@HOST[:PORT]/DB shared by a team (password from "
+    "PGPASSWORD or ~/.pgpass); default $QUANTBENCH_DB, else ~/.local/share/quantbench/results.sqlite",
+    metavar="FILE|URL",
+)
 ENVIRONMENT = "QUANTBENCH_DB"
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
@@ -50,7 +53,11 @@ class StoreLocation:
         return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
     def is_default(self) -> bool:
-        return self.path is not None and not os.environ.get(ENVIRONMENT) and self.path.resolve() == default_path().resolve()
+        return (
+            self.path is not None
+            and not os.environ.get(ENVIRONMENT)
+            and self.path.resolve() == default_path().resolve()
+        )
 
     def exists(self) -> bool:
         return self.postgres or (self.path is not None and self.path.is_file())
@@ -71,8 +78,10 @@ def locate(value: str | Path | None, *, from_command_line: bool = True) -> Store
         except ValueError as e:  # the URL itself is not echoed: it may hold a password
             raise InputError(f"--db is not a valid postgresql:// URL ({e})") from None
         if from_command_line and password is not None:
-            raise InputError("--db: a password on the command line can be read by any local user (ps, /proc); put it in "
-                             f"PGPASSWORD or ~/.pgpass, or give the whole URL in ${ENVIRONMENT}")
+            raise InputError(
+                "--db: a password on the command line can be read by any local user (ps, /proc); put it in "
+                f"PGPASSWORD or ~/.pgpass, or give the whole URL in ${ENVIRONMENT}"
+            )
         return StoreLocation(dsn=text)
     if "://" in text:
         raise InputError(f"--db takes a SQLite file or a postgresql:// URL, not {text.split('://', 1)[0]}://")

@@ -35,38 +35,98 @@ class Column:
     definition: str
 
 
-RUNS = Table("runs", (("run_id", "TEXT NOT NULL"), ("started", "TEXT NOT NULL"), ("finished", "TEXT"),
-                      ("tool_version", "TEXT NOT NULL"), ("model", "TEXT NOT NULL"), ("dataset", "TEXT NOT NULL"),
-                      ("config", "TEXT NOT NULL"), ("notes", "TEXT NOT NULL DEFAULT '[]'")), ("run_id",))
+RUNS = Table(
+    "runs",
+    (
+        ("run_id", "TEXT NOT NULL"),
+        ("started", "TEXT NOT NULL"),
+        ("finished", "TEXT"),
+        ("tool_version", "TEXT NOT NULL"),
+        ("model", "TEXT NOT NULL"),
+        ("dataset", "TEXT NOT NULL"),
+        ("config", "TEXT NOT NULL"),
+        ("notes", "TEXT NOT NULL DEFAULT '[]'"),
+    ),
+    ("run_id",),
+)
 MIGRATIONS: tuple[tuple[int, tuple[Table | Column, ...]], ...] = (
-    (1, (
-        Table("meta", (("key", "TEXT NOT NULL"), ("value", "TEXT NOT NULL")), ("key",)),
-        RUNS,
-        Table("devices", (("run_id", "TEXT NOT NULL"), ("serial", "TEXT NOT NULL"), ("info", "TEXT NOT NULL")),
-              ("run_id", "serial"), parent=True),
-        Table("cells", (("run_id", "TEXT NOT NULL"), ("device", "TEXT NOT NULL"), ("mode", "TEXT NOT NULL"),
-                        ("backend", "TEXT NOT NULL"), ("status", "TEXT NOT NULL"), ("error", "TEXT NOT NULL"),
-                        ("phase", "TEXT NOT NULL"), ("size_bytes", "INTEGER"), ("latency", "TEXT"), ("memory", "TEXT"),
-                        ("delegation", "TEXT"), ("accuracy", "TEXT"), ("fidelity", "TEXT"),
-                        ("outputs_sha256", "TEXT NOT NULL"), ("finished", "TEXT NOT NULL")),
-              ("run_id", "device", "mode", "backend"), parent=True),
-        Table("samples", (("run_id", "TEXT NOT NULL"), ("device", "TEXT NOT NULL"), ("mode", "TEXT NOT NULL"),
-                          ("backend", "TEXT NOT NULL"), ("count", "INTEGER NOT NULL"), ("data", "BLOB NOT NULL")),
-              ("run_id", "device", "mode", "backend")),
-        Column("runs", "stats", "TEXT NOT NULL DEFAULT '{}'"),
-        Column("cells", "extra", "TEXT NOT NULL DEFAULT '{}'"),
-    )),
-    (2, (  # repeats (each cell measured several times) and per-image outcomes
-        Column("cells", "outcomes", "BLOB"),
-        Table("repeats", (("run_id", "TEXT NOT NULL"), ("device", "TEXT NOT NULL"), ("mode", "TEXT NOT NULL"),
-                          ("backend", "TEXT NOT NULL"), ("repeat", "INTEGER NOT NULL"), ("kind", "TEXT NOT NULL"),
-                          ("position", "INTEGER NOT NULL"), ("median_ms", "REAL NOT NULL"), ("record", "TEXT NOT NULL"),
-                          ("samples", "BLOB NOT NULL")),
-              ("run_id", "device", "mode", "backend", "kind", "repeat")),
-    )),
-    (3, (  # the device's fingerprint with every cell (which build, kernel, runtime measured it)
-        Column("cells", "fingerprint", "TEXT NOT NULL DEFAULT ''"),
-    )),
+    (
+        1,
+        (
+            Table("meta", (("key", "TEXT NOT NULL"), ("value", "TEXT NOT NULL")), ("key",)),
+            RUNS,
+            Table(
+                "devices",
+                (("run_id", "TEXT NOT NULL"), ("serial", "TEXT NOT NULL"), ("info", "TEXT NOT NULL")),
+                ("run_id", "serial"),
+                parent=True,
+            ),
+            Table(
+                "cells",
+                (
+                    ("run_id", "TEXT NOT NULL"),
+                    ("device", "TEXT NOT NULL"),
+                    ("mode", "TEXT NOT NULL"),
+                    ("backend", "TEXT NOT NULL"),
+                    ("status", "TEXT NOT NULL"),
+                    ("error", "TEXT NOT NULL"),
+                    ("phase", "TEXT NOT NULL"),
+                    ("size_bytes", "INTEGER"),
+                    ("latency", "TEXT"),
+                    ("memory", "TEXT"),
+                    ("delegation", "TEXT"),
+                    ("accuracy", "TEXT"),
+                    ("fidelity", "TEXT"),
+                    ("outputs_sha256", "TEXT NOT NULL"),
+                    ("finished", "TEXT NOT NULL"),
+                ),
+                ("run_id", "device", "mode", "backend"),
+                parent=True,
+            ),
+            Table(
+                "samples",
+                (
+                    ("run_id", "TEXT NOT NULL"),
+                    ("device", "TEXT NOT NULL"),
+                    ("mode", "TEXT NOT NULL"),
+                    ("backend", "TEXT NOT NULL"),
+                    ("count", "INTEGER NOT NULL"),
+                    ("data", "BLOB NOT NULL"),
+                ),
+                ("run_id", "device", "mode", "backend"),
+            ),
+            Column("runs", "stats", "TEXT NOT NULL DEFAULT '{}'"),
+            Column("cells", "extra", "TEXT NOT NULL DEFAULT '{}'"),
+        ),
+    ),
+    (
+        2,
+        (  # repeats (each cell measured several times) and per-image outcomes
+            Column("cells", "outcomes", "BLOB"),
+            Table(
+                "repeats",
+                (
+                    ("run_id", "TEXT NOT NULL"),
+                    ("device", "TEXT NOT NULL"),
+                    ("mode", "TEXT NOT NULL"),
+                    ("backend", "TEXT NOT NULL"),
+                    ("repeat", "INTEGER NOT NULL"),
+                    ("kind", "TEXT NOT NULL"),
+                    ("position", "INTEGER NOT NULL"),
+                    ("median_ms", "REAL NOT NULL"),
+                    ("record", "TEXT NOT NULL"),
+                    ("samples", "BLOB NOT NULL"),
+                ),
+                ("run_id", "device", "mode", "backend", "kind", "repeat"),
+            ),
+        ),
+    ),
+    (
+        3,
+        (  # the device's fingerprint with every cell (which build, kernel, runtime measured it)
+            Column("cells", "fingerprint", "TEXT NOT NULL DEFAULT ''"),
+        ),
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 EXPECTED_COLUMNS = tuple(step for _, steps in MIGRATIONS for step in steps if isinstance(step, Column))
@@ -80,7 +140,9 @@ def _typed(backend: Backend, definition: str) -> str:
 def _create(backend: Backend, table: Table) -> None:
     columns = ", ".join(f"{name} {_typed(backend, definition)}" for name, definition in table.columns)
     parent = ", FOREIGN KEY (run_id) REFERENCES runs(run_id) ON DELETE CASCADE" if table.parent else ""
-    backend.execute(f"CREATE TABLE IF NOT EXISTS {table.name} ({columns}, PRIMARY KEY ({', '.join(table.key)}){parent})")
+    backend.execute(
+        f"CREATE TABLE IF NOT EXISTS {table.name} ({columns}, PRIMARY KEY ({', '.join(table.key)}){parent})"
+    )
 
 
 def migrate(backend: Backend) -> None:
@@ -93,7 +155,9 @@ def migrate(backend: Backend) -> None:
                     _create(backend, step)
                     present.add(step.name)
                 elif isinstance(step, Column) and step.name not in backend.columns(step.table):
-                    backend.execute(f"ALTER TABLE {step.table} ADD COLUMN {step.name} {_typed(backend, step.definition)}")
+                    backend.execute(
+                        f"ALTER TABLE {step.table} ADD COLUMN {step.name} {_typed(backend, step.definition)}"
+                    )
         row = backend.execute("SELECT value FROM meta WHERE key='schema_version'")
         if not row:
             backend.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))

@@ -45,13 +45,17 @@ class ModelOutputs:
 def model_outputs(model_content: bytes) -> ModelOutputs:
     interpreter = inspection_interpreter(model_content)
     tensors = {t["index"]: str(t["name"]) for t in interpreter.get_tensor_details()}
-    outputs = tuple(OutputTensor(str(d["name"]), tuple(int(v) for v in d["shape"])) for d in interpreter.get_output_details())
+    outputs = tuple(
+        OutputTensor(str(d["name"]), tuple(int(v) for v in d["shape"])) for d in interpreter.get_output_details()
+    )
     ops = interpreter._get_ops_details()  # the public API has no op listing
     post = next((op for op in ops if POSTPROCESS_OP in str(op["op_name"])), None)
     if post is None or len(post["outputs"]) != 4:
         return ModelOutputs(outputs)
     # a quantized build requantizes the op's outputs (QUANTIZE after it): follow them to the model's outputs
-    follows = {op["inputs"][0]: op["outputs"][0] for op in ops if op["op_name"] in ("QUANTIZE", "DEQUANTIZE") and op["inputs"]}
+    follows = {
+        op["inputs"][0]: op["outputs"][0] for op in ops if op["op_name"] in ("QUANTIZE", "DEQUANTIZE") and op["inputs"]
+    }
     names = []
     for tensor in post["outputs"]:
         seen = {tensor}
@@ -66,7 +70,11 @@ def chosen_task(asked: str, labels: TaskLabels | None, class_labels: bool) -> tu
     """The task and how it was chosen; a ``--task`` the labels contradict is refused."""
     implied: TaskName = _TASK_OF[type(labels)] if labels is not None else "classify" if class_labels else "none"
     if asked in ("", "auto"):
-        how = "no labels: quality is fidelity to the float build" if implied == "none" else f"from the labels' form ({_form(implied)})"
+        how = (
+            "no labels: quality is fidelity to the float build"
+            if implied == "none"
+            else f"from the labels' form ({_form(implied)})"
+        )
         return implied, how
     if asked == "none":
         return "none", "--task none: labels are not scored, quality is fidelity to the float build"
@@ -77,8 +85,13 @@ def chosen_task(asked: str, labels: TaskLabels | None, class_labels: bool) -> tu
 
 
 def _form(task: str) -> str:
-    return {"classify": "class folders or a labels file", "segment": "a folder of PNG masks",
-            "detect": "COCO annotations (JSON)", "keypoints": "a keypoints JSON", "none": "no labels"}[task]
+    return {
+        "classify": "class folders or a labels file",
+        "segment": "a folder of PNG masks",
+        "detect": "COCO annotations (JSON)",
+        "keypoints": "a keypoints JSON",
+        "none": "no labels",
+    }[task]
 
 
 def task_outputs(task: str, model: ModelOutputs, labels: TaskLabels | None) -> tuple[str, ...]:
@@ -90,8 +103,10 @@ def task_outputs(task: str, model: ModelOutputs, labels: TaskLabels | None) -> t
             return model.postprocess
         head = next((o for o in model.outputs if len(o.shape) == 3 and o.shape[0] == 1 and min(o.shape[1:]) >= 5), None)
         if head is None:
-            raise DatasetError(f"detection labels need a model ending in {POSTPROCESS_OP} (boxes, classes, scores, count) or a "
-                               f"[1, 4 + classes, candidates] head; its outputs are {_listed(model)}")
+            raise DatasetError(
+                f"detection labels need a model ending in {POSTPROCESS_OP} (boxes, classes, scores, count) or a "
+                f"[1, 4 + classes, candidates] head; its outputs are {_listed(model)}"
+            )
         return (head.name,)
     if task == "keypoints":
         assert isinstance(labels, PointsFile)
@@ -117,8 +132,10 @@ def _points_output(model: ModelOutputs, points: int) -> OutputTensor:
         found = next((o for o in model.outputs if o.values == points * per_point), None)
         if found is not None:
             return found
-    raise DatasetError(f"the keypoints file gives {points} points per image, but no output holds {points} x 2 or x 3 "
-                       f"values; the model's outputs are {_listed(model)}")
+    raise DatasetError(
+        f"the keypoints file gives {points} points per image, but no output holds {points} x 2 or x 3 "
+        f"values; the model's outputs are {_listed(model)}"
+    )
 
 
 def _listed(model: ModelOutputs) -> str:

@@ -83,8 +83,10 @@ def read_task_labels(path: Path) -> TaskLabels:
         return _coco(path, data)
     if isinstance(data, dict) and data and all(isinstance(v, list | None) for v in data.values()):
         return _points(path, data)
-    raise DatasetError(f"{path} is neither COCO annotations (images, annotations, categories) nor keypoints "
-                       '({"image.jpg": [[x, y], ...]})')
+    raise DatasetError(
+        f"{path} is neither COCO annotations (images, annotations, categories) nor keypoints "
+        '({"image.jpg": [[x, y], ...]})'
+    )
 
 
 def _read_json(path: Path) -> Any:
@@ -107,8 +109,10 @@ def _coco(path: Path, data: JsonObject) -> CocoAnnotations:
             if len(box) != 4 or not np.all(np.isfinite(box)) or box[2] < 0 or box[3] < 0:
                 raise DatasetError(f"{path}: annotation {i} has bbox {ann['bbox']}, not [x, y, width, height]")
             if int(ann["image_id"]) not in images or int(ann["category_id"]) not in categories:
-                raise DatasetError(f"{path}: annotation {i} names image {ann['image_id']} or category {ann['category_id']}, "
-                                   "which the file does not list")
+                raise DatasetError(
+                    f"{path}: annotation {i} names image {ann['image_id']} or category {ann['category_id']}, "
+                    "which the file does not list"
+                )
             ann.setdefault("area", box[2] * box[3])
             ann.setdefault("iscrowd", 0)
             ann.setdefault("id", i + 1)
@@ -123,7 +127,9 @@ def _points(path: Path, data: JsonObject) -> PointsFile:
     points: dict[str, np.ndarray] = {}
     for name, listed in data.items():
         try:
-            array = np.array([[np.nan, np.nan] if p is None else [float(p[0]), float(p[1])] for p in listed or []], dtype=np.float64)
+            array = np.array(
+                [[np.nan, np.nan] if p is None else [float(p[0]), float(p[1])] for p in listed or []], dtype=np.float64
+            )
         except (TypeError, ValueError, IndexError) as e:
             raise DatasetError(f"{path}: the points of {name!r} are not [[x, y], ...]") from e
         points[Path(name).name] = array.reshape(-1, 2)
@@ -148,6 +154,8 @@ def check_covers(labels: TaskLabels, pool: tuple[ImageEntry, ...], evaluated: tu
     else:
         return
     if absent:
-        raise DatasetError(f"{labels.path} labels {len(absent)} image(s) that are not in the dataset folder, first {absent[0]!r}")
+        raise DatasetError(
+            f"{labels.path} labels {len(absent)} image(s) that are not in the dataset folder, first {absent[0]!r}"
+        )
     if unlisted:
         raise DatasetError(f"{labels.path} has no entry for {len(unlisted)} evaluated image(s), first {unlisted[0]!r}")

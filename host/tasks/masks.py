@@ -28,7 +28,9 @@ def read_mask(path: Path, size: tuple[int, int], classes: int) -> np.ndarray:
     try:
         with Image.open(path) as image:
             if image.mode not in ("P", "L", "1", "I", "I;16"):
-                raise DatasetError(f"{path} is a {image.mode} image; a mask is one channel of class indices (palette or grey)")
+                raise DatasetError(
+                    f"{path} is a {image.mode} image; a mask is one channel of class indices (palette or grey)"
+                )
             indexed = image if image.mode in ("P", "L") else image.convert("L")
             resized = indexed.resize((size[1], size[0]), Image.Resampling.NEAREST)
             values = np.asarray(resized, dtype=np.uint8)
@@ -36,13 +38,16 @@ def read_mask(path: Path, size: tuple[int, int], classes: int) -> np.ndarray:
         raise DatasetError(f"cannot read mask {path}: {str(e)[:120]}") from e
     bad = values[(values >= classes) & (values != MASK_IGNORE)]
     if bad.size:
-        raise DatasetError(f"{path} has class {int(bad.max())}, but the model's mask output has {classes} classes "
-                           f"(0..{classes - 1}; {MASK_IGNORE} is not scored)")
+        raise DatasetError(
+            f"{path} has class {int(bad.max())}, but the model's mask output has {classes} classes "
+            f"(0..{classes - 1}; {MASK_IGNORE} is not scored)"
+        )
     return values
 
 
-def pack_masks(masks: MaskFolder, evaluated: list[ImageEntry], size: tuple[int, int], classes: int,
-               folder: Path) -> tuple[Path, str]:
+def pack_masks(
+    masks: MaskFolder, evaluated: list[ImageEntry], size: tuple[int, int], classes: int, folder: Path
+) -> tuple[Path, str]:
     """The masks of ``evaluated`` at ``size`` (height, width): the packed file and its sha256."""
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / f".masks-{os.getpid()}-{time.monotonic_ns()}.npy"

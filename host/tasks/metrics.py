@@ -47,16 +47,27 @@ class DetectionImages:
     sizes: tuple[tuple[int, int], ...]
 
 
-def detect_metrics(evidence: TaskEvidence, labels: CocoAnnotations, images: DetectionImages, label_offset: int) -> TaskMetrics:
+def detect_metrics(
+    evidence: TaskEvidence, labels: CocoAnnotations, images: DetectionImages, label_offset: int
+) -> TaskMetrics:
     rows = np.frombuffer(evidence.detections, dtype="<f4").reshape(-1, DETECTION_FIELDS)
     results = coco_results(rows, labels.category_ids(), images, label_offset)
     with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints its progress and its table
         stats = _coco_stats(labels.data, results, list(images.ids))
-    return TaskMetrics("detect", "mAP@0.5:0.95", max(0.0, stats[0]), len(images.ids), map_50_95=max(0.0, stats[0]),
-                       map_50=max(0.0, stats[1]), detections=len(results))
+    return TaskMetrics(
+        "detect",
+        "mAP@0.5:0.95",
+        max(0.0, stats[0]),
+        len(images.ids),
+        map_50_95=max(0.0, stats[0]),
+        map_50=max(0.0, stats[1]),
+        detections=len(results),
+    )
 
 
-def coco_results(rows: np.ndarray, categories: list[int], images: DetectionImages, label_offset: int) -> list[JsonObject]:
+def coco_results(
+    rows: np.ndarray, categories: list[int], images: DetectionImages, label_offset: int
+) -> list[JsonObject]:
     """Detections as COCO results: boxes from fractions of the model's input to the image's pixels
     (the evaluation resizes the whole image, so a fraction of the input is a fraction of the image);
     a class with no category (past the list) is dropped."""
@@ -67,8 +78,14 @@ def coco_results(rows: np.ndarray, categories: list[int], images: DetectionImage
             continue
         width, height = images.sizes[int(image)]
         box = [xmin * width, ymin * height, max(0.0, xmax - xmin) * width, max(0.0, ymax - ymin) * height]
-        results.append({"image_id": images.ids[int(image)], "category_id": categories[category], "bbox": box,
-                        "score": float(score)})
+        results.append(
+            {
+                "image_id": images.ids[int(image)],
+                "category_id": categories[category],
+                "bbox": box,
+                "score": float(score),
+            }
+        )
     return results
 
 
@@ -100,7 +117,9 @@ def keypoint_metrics(evidence: TaskEvidence, truth: np.ndarray, input_size: tupl
     return TaskMetrics("keypoints", "PCK@0.05", pck, images, mean_error_px=float(error.mean()), pck=pck)
 
 
-def points_in_input(labels: PointsFile, names: list[str], sizes: list[tuple[int, int]], input_size: tuple[int, int]) -> np.ndarray:
+def points_in_input(
+    labels: PointsFile, names: list[str], sizes: list[tuple[int, int]], input_size: tuple[int, int]
+) -> np.ndarray:
     """Each evaluated image's points moved from its own pixels to the model's input pixels."""
     height, width = input_size
     scale = np.array([[width / w, height / h] for w, h in sizes], dtype=np.float64)[:, None, :]

@@ -19,7 +19,15 @@ from host.data.images import ImageEntry
 from host.errors import DatasetError
 from host.results import TaskMetrics
 from host.tasks.fit import ModelOutputs, TaskName, chosen_task, model_outputs, segment_geometry, task_outputs
-from host.tasks.labels import CocoAnnotations, MaskFolder, PointsFile, TaskLabels, check_covers, is_task_labels, read_task_labels
+from host.tasks.labels import (
+    CocoAnnotations,
+    MaskFolder,
+    PointsFile,
+    TaskLabels,
+    check_covers,
+    is_task_labels,
+    read_task_labels,
+)
 from host.tasks.masks import pack_masks
 from host.tasks.metrics import DetectionImages, detect_metrics, keypoint_metrics, points_in_input, segment_metrics
 
@@ -36,7 +44,9 @@ class TaskPlan:
     label_offset: int = 0
     detection_images: DetectionImages | None = None
     points: np.ndarray | None = None  # keypoints: (images, points, 2) in the model's input pixels
-    postprocess: dict[str, tuple[str, ...]] = field(default_factory=dict)  # build sha256 -> its post-process op's outputs
+    postprocess: dict[str, tuple[str, ...]] = field(
+        default_factory=dict
+    )  # build sha256 -> its post-process op's outputs
 
     @property
     def scored(self) -> bool:
@@ -56,22 +66,36 @@ class TaskPlan:
         return keypoint_metrics(evidence, self.points, self.input_size)
 
 
-def choose(asked: str, labels_path: Path | None, class_labels: bool, crop: float,
-           pool: tuple[ImageEntry, ...] = (), evaluated: tuple[ImageEntry, ...] = ()) -> TaskPlan:
+def choose(
+    asked: str,
+    labels_path: Path | None,
+    class_labels: bool,
+    crop: float,
+    pool: tuple[ImageEntry, ...] = (),
+    evaluated: tuple[ImageEntry, ...] = (),
+) -> TaskPlan:
     """The task and its labels, read and checked against the image folder: no device is needed."""
     labels = read_task_labels(labels_path) if labels_path is not None and is_task_labels(labels_path) else None
     task, how = chosen_task(asked, labels, class_labels)
     if task in ("segment", "detect", "keypoints"):
         if crop < 1.0:
-            raise DatasetError(f"--crop {crop:g} cuts the image the {task} labels describe: it is for classification only")
+            raise DatasetError(
+                f"--crop {crop:g} cuts the image the {task} labels describe: it is for classification only"
+            )
         if labels is None:
             raise DatasetError(f"--task {task} needs its labels (--labels)")
         check_covers(labels, pool, evaluated)
     return TaskPlan(task, how, labels if task != "none" else None)
 
 
-def prepare(plan: TaskPlan, builds: dict[str, Path], evaluated: list[ImageEntry], input_size: tuple[int, int],
-            label_offset: int, folder: Path) -> TaskPlan:
+def prepare(
+    plan: TaskPlan,
+    builds: dict[str, Path],
+    evaluated: list[ImageEntry],
+    input_size: tuple[int, int],
+    label_offset: int,
+    folder: Path,
+) -> TaskPlan:
     """The plan with each build's outputs and the labels lined up with ``evaluated`` (the images
     the device runs, in its order). The first build must fit; a later build that does not is
     left unscored, never refused. Every build ending in the detection post-process op is named
@@ -85,11 +109,17 @@ def prepare(plan: TaskPlan, builds: dict[str, Path], evaluated: list[ImageEntry]
     first = next(iter(shapes.values()))
     task_outputs(plan.task, first, plan.labels)  # raises, naming the outputs, when the labels do not fit
     outputs = {sha: _fitting(plan, facts) for sha, facts in shapes.items()}
-    plan = replace(plan, outputs={sha: names for sha, names in outputs.items() if names}, input_size=input_size,
-                   label_offset=label_offset)
+    plan = replace(
+        plan,
+        outputs={sha: names for sha, names in outputs.items() if names},
+        input_size=input_size,
+        label_offset=label_offset,
+    )
     if isinstance(plan.labels, MaskFolder):
         height, width, classes = segment_geometry(first)
-        return replace(plan, classes=classes, masks=pack_masks(plan.labels, evaluated, (height, width), classes, folder))
+        return replace(
+            plan, classes=classes, masks=pack_masks(plan.labels, evaluated, (height, width), classes, folder)
+        )
     sizes = [_image_size(e.path) for e in evaluated]
     if isinstance(plan.labels, CocoAnnotations):
         ids = plan.labels.image_ids()

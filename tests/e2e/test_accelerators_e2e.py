@@ -94,7 +94,11 @@ def test_an_unknown_litert_version_makes_gpu_and_npu_unavailable_naming_both(env
         assert cells[("none", "cpu1")]["status"] == "ok"
         for backend in ("gpu", "npu"):
             cell = cells[("none", backend)]
-            assert cell["status"] == "unavailable" and "LiteRT 9.1.0 is installed" in cell["error"] and "knows LiteRT 2.3" in cell["error"]
+            assert (
+                cell["status"] == "unavailable"
+                and "LiteRT 9.1.0 is installed" in cell["error"]
+                and "knows LiteRT 2.3" in cell["error"]
+            )
     finally:
         assert main(["provision", "--litert", str(release.source)]) == 0
 
@@ -108,14 +112,18 @@ def test_an_accelerator_that_aborts_when_loaded_costs_only_its_cells(env, tmp_pa
     shutil.copy2(release.files["libLiteRt.so"], folder / "libLiteRt.so")
     source = tmp_path / "boom.c"
     source.write_text("#include <stdlib.h>\n__attribute__((constructor)) static void boom(void) { abort(); }\n")
-    subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(folder / "libLiteRtWebGpuAccelerator.so"), str(source)], check=True)
+    subprocess.run(
+        ["gcc", "-shared", "-fPIC", "-o", str(folder / "libLiteRtWebGpuAccelerator.so"), str(source)], check=True
+    )
     try:
         assert main(["provision", "--litert", str(folder), "--litert-version", release.version]) == 0
         cells = _bench(env, "crash", "--modes", "none,float16", "--backends", "cpu1,gpu")
         assert all(cells[(m, "cpu1")]["status"] == "ok" for m in ("none", "float16"))
         for mode in ("none", "float16"):
             cell = cells[(mode, "gpu")]
-            assert cell["status"] in ("unavailable", "failed") and ("SIGABRT" in cell["error"] or "crashed" in cell["error"]), cell
+            assert cell["status"] in ("unavailable", "failed") and (
+                "SIGABRT" in cell["error"] or "crashed" in cell["error"]
+            ), cell
     finally:
         assert main(["provision", "--litert", str(release.source)]) == 0
 
@@ -131,8 +139,19 @@ def test_a_model_that_yields_nan_fails_numerics_on_every_backend(env, tmp_path):
     signs = np.array([1.0 if i % 2 == 0 else -1.0 for i in range(classes)], dtype=np.float32)
     dense.set_weights([np.stack([signs] * 3), np.zeros(classes, dtype=np.float32)])
     path = _tflite(model, tmp_path / "nan.tflite")
-    cells = _bench(env, "nan", "--model", str(path), "--modes", "none", "--dataset", str(_demo_eval()), "--backends", "cpu1,gpu,npu",
-                   exit_code=1)  # a numerics cell is a failed cell: the run exits 1
+    cells = _bench(
+        env,
+        "nan",
+        "--model",
+        str(path),
+        "--modes",
+        "none",
+        "--dataset",
+        str(_demo_eval()),
+        "--backends",
+        "cpu1,gpu,npu",
+        exit_code=1,
+    )  # a numerics cell is a failed cell: the run exits 1
     for backend in ("cpu1", "gpu", "npu"):
         (cell,) = [c for (mode, b), c in cells.items() if b == backend]
         assert cell["status"] == "numerics", cell
@@ -157,7 +176,18 @@ def test_activations_past_fp16s_range_pass_on_gpu_fp32_and_fail_on_an_fp16_gpu(e
     scales = np.linspace(5e4, 2e5, classes, dtype=np.float32)
     big.set_weights([np.stack([scales] * 3), np.full(classes, 1e5, dtype=np.float32)])
     path = _tflite(model, tmp_path / "wide.tflite")
-    cells = _bench(env, "wide", "--model", str(path), "--modes", "none", "--dataset", str(_demo_eval()), "--backends", "cpu1,gpu,gpu-fp32")
+    cells = _bench(
+        env,
+        "wide",
+        "--model",
+        str(path),
+        "--modes",
+        "none",
+        "--dataset",
+        str(_demo_eval()),
+        "--backends",
+        "cpu1,gpu,gpu-fp32",
+    )
     by_backend = {b: c for (_, b), c in cells.items()}
     assert by_backend["gpu-fp32"]["status"] == "ok", by_backend["gpu-fp32"]
     printed = capsys.readouterr().out

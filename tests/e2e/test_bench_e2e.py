@@ -25,8 +25,23 @@ from tests.adb_fixtures import isolated_host
 FAST = ["--min-runs", "10", "--min-seconds", "0.05", "--warmup-seconds", "0.01"]
 MODES = "none,dynamic_range,float16,integer,full_integer,int16x8"
 FIDELITY_KEYS = {"top1_agreement", "mean_abs_error", "max_abs_error", "snr_db", "outputs"}
-CELL_KEYS = {"device", "mode", "backend", "status", "error", "engine", "accelerator", "size_bytes", "latency_ms", "memory_mb", "start",
-             "delegation", "accuracy", "fidelity", "task"}
+CELL_KEYS = {
+    "device",
+    "mode",
+    "backend",
+    "status",
+    "error",
+    "engine",
+    "accelerator",
+    "size_bytes",
+    "latency_ms",
+    "memory_mb",
+    "start",
+    "delegation",
+    "accuracy",
+    "fidelity",
+    "task",
+}
 
 
 @pytest.fixture(scope="module")
@@ -39,15 +54,40 @@ def env(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def first_run(env):
-    argv = ["bench", "--modes", MODES, "--limit", "60", "--db", str(env / "results.sqlite"),
-            "--json", str(env / "run.json"), "--report", str(env / "run.html"), *FAST]
+    argv = [
+        "bench",
+        "--modes",
+        MODES,
+        "--limit",
+        "60",
+        "--db",
+        str(env / "results.sqlite"),
+        "--json",
+        str(env / "run.json"),
+        "--report",
+        str(env / "run.html"),
+        *FAST,
+    ]
     assert main(argv) == 0
     return json.loads((env / "run.json").read_text())
 
 
 def _store_listing(env: Path) -> dict[str, tuple[int, int]]:
     # the bench's own emulated phone runs the agent inside Termux, in the app's own data folder
-    store = env / "data" / "emulator" / "sandbox" / "data" / "data" / "com.termux" / "files" / "home" / "quantbench" / "root" / "store"
+    store = (
+        env
+        / "data"
+        / "emulator"
+        / "sandbox"
+        / "data"
+        / "data"
+        / "com.termux"
+        / "files"
+        / "home"
+        / "quantbench"
+        / "root"
+        / "store"
+    )
     return {p.name: (p.stat().st_ino, p.stat().st_size) for p in store.iterdir()}  # a rewrite makes a new inode
 
 
@@ -62,7 +102,17 @@ def test_json_matches_the_contract_field_by_field(first_run):
     assert run["model"]["input_shape"] == [1, 64, 64, 3]
     assert run["dataset"]["name"] == "demo" and run["dataset"]["count"] == 60 and len(run["dataset"]["sha256"]) == 64
     (device,) = run["devices"]
-    assert set(device) == {"serial", "model", "abi", "sdk", "runtime", "runtime_version", "cores", "launcher", "fingerprint"}
+    assert set(device) == {
+        "serial",
+        "model",
+        "abi",
+        "sdk",
+        "runtime",
+        "runtime_version",
+        "cores",
+        "launcher",
+        "fingerprint",
+    }
     assert device["launcher"] == "termux-run-as" and len(device["fingerprint"]["id"]) == 16
     assert device["fingerprint"]["runtime"].startswith("ai-edge-litert") and device["fingerprint"]["build"]
     assert len(run["cells"]) == 7 * 5  # the six modes and the demo's integer+keep2 (two layers in float)
@@ -71,9 +121,31 @@ def test_json_matches_the_contract_field_by_field(first_run):
         if cell["backend"] in ("cpu1", "cpu4"):
             assert cell["status"] == "ok", cell
             assert (cell["engine"], cell["accelerator"]) == ("tflite-interpreter", "XNNPACK"), cell
-            assert set(cell["latency_ms"]) == {"init", "first", "mean", "std", "min", "p50", "p90", "p95", "p99", "max", "count"}
-            assert set(cell["memory_mb"]) == {"init_rss", "peak_rss", "baseline_rss", "first_rss", "overall_rss",
-                                              "evaluate_peak_rss", "peak_source", "init_delta", "overall_delta", "peak_delta"}
+            assert set(cell["latency_ms"]) == {
+                "init",
+                "first",
+                "mean",
+                "std",
+                "min",
+                "p50",
+                "p90",
+                "p95",
+                "p99",
+                "max",
+                "count",
+            }
+            assert set(cell["memory_mb"]) == {
+                "init_rss",
+                "peak_rss",
+                "baseline_rss",
+                "first_rss",
+                "overall_rss",
+                "evaluate_peak_rss",
+                "peak_source",
+                "init_delta",
+                "overall_delta",
+                "peak_delta",
+            }
             assert set(cell["delegation"]) == {"delegated_nodes", "total_nodes"}
             assert set(cell["accuracy"]) == {"top1", "top3", "top5", "count"} and cell["accuracy"]["count"] == 60
             if cell["mode"] in ("integer", "full_integer"):  # the demo's outlier channel: int8 loses tens of points
@@ -93,7 +165,9 @@ def test_json_matches_the_contract_field_by_field(first_run):
             assert software in cell["accelerator"], cell
             assert cell["delegation"]["delegated_nodes"] == cell["delegation"]["total_nodes"] > 0, cell
             assert cell["accuracy"]["count"] == 60 and set(cell["fidelity"]) == FIDELITY_KEYS
-        elif cell["backend"] == "gpu":  # no int16 activations on LiteRT's GPU: refused alone, never run on the CPU instead
+        elif (
+            cell["backend"] == "gpu"
+        ):  # no int16 activations on LiteRT's GPU: refused alone, never run on the CPU instead
             assert cell["status"] == "fallback" and "does not run this model by itself" in cell["error"], cell
             assert "Tensor type(INT16) is not supported" in cell["error"], "LiteRT's log names what it refused"
             assert cell["latency_ms"] is None and cell["accuracy"] is None
@@ -137,7 +211,9 @@ def test_reports_in_every_format(env, first_run, capsys):
     assert "| mode | bytes | vs none |" in markdown
     # footnotes are numbered in the order their cells finished, which a shuffled run draws anew
     number = re.search(r"nnapi: unavailable for every build \[(\d+)\]", markdown)
-    assert number and re.search(rf"\[{number.group(1)}\] [^\n]*NNAPI", markdown, re.I), "NNAPI's cells point at its reason"
+    assert number and re.search(rf"\[{number.group(1)}\] [^\n]*NNAPI", markdown, re.I), (
+        "NNAPI's cells point at its reason"
+    )
     assert main(["report", run_id, "--format", "csv", "--db", db]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 36 and lines[0].startswith("run_id,device,mode,backend,status")
@@ -175,10 +251,18 @@ def test_each_cells_per_op_profile_and_its_memory_over_the_baseline(env, first_r
 def test_html_report_renders_in_headless_chromium_with_its_charts(env, first_run):
     page = env / "run.html"
     html = page.read_text()
-    for chart in ("chart-pareto", "chart-latency", "chart-accuracy-size", "chart-latency-distribution", "chart-op-types",
-                  "chart-layers"):
+    for chart in (
+        "chart-pareto",
+        "chart-latency",
+        "chart-accuracy-size",
+        "chart-latency-distribution",
+        "chart-op-types",
+        "chart-layers",
+    ):
         assert f'id="{chart}"' in html
-    assert html.index('id="recommendation"') < html.index("Summary (") < html.index("<details><summary>Model size"), "the answer first"
+    assert html.index('id="recommendation"') < html.index("Summary (") < html.index("<details><summary>Model size"), (
+        "the answer first"
+    )
     pick = re.search(r"Which build to ship: (\S+) on cpu", html)
     assert pick and pick.group(1) not in ("integer", "full_integer"), "never the builds that lost 40 points"
     profile = env / "chromium-profile"
@@ -209,11 +293,31 @@ def test_resume_after_a_killed_run_completes_only_what_was_missing(env, first_ru
     """SIGKILL leaves the emulated device running; Ctrl-C stops it, so the resumed run reaches it
     again through a new adb serial: cells are found by the device's own serial number."""
     db = env / f"resume-{sig.name}.sqlite"
-    argv = [sys.executable, "-m", "host.cli", "bench", "--modes", "none,float16,integer", "--backends", "cpu1,cpu4",
-            "--limit", "20", "--db", str(db), "--min-runs", "10", "--min-seconds", "3", "--warmup-seconds", "0.01"]
+    argv = [
+        sys.executable,
+        "-m",
+        "host.cli",
+        "bench",
+        "--modes",
+        "none,float16,integer",
+        "--backends",
+        "cpu1,cpu4",
+        "--limit",
+        "20",
+        "--db",
+        str(db),
+        "--min-runs",
+        "10",
+        "--min-seconds",
+        "3",
+        "--warmup-seconds",
+        "0.01",
+    ]
     # 3 s a cell: six cells are left when two are stored, so the run cannot end before the signal lands
     log = (env / f"resume-{sig.name}.err").open("w")
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=log, env=os.environ.copy(), preexec_fn=_interruptible)
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.DEVNULL, stderr=log, env=os.environ.copy(), preexec_fn=_interruptible
+    )
     deadline = time.monotonic() + 240
     done_before: dict[tuple[str, str], str] = {}
     while time.monotonic() < deadline and proc.poll() is None:
@@ -246,9 +350,34 @@ def test_a_device_that_disconnects_mid_run_fails_the_rest_and_loses_nothing(env)
 
     state = manager.start(parse_server(None), 0, env / "doomed-sandbox")
     db = env / "disconnect.sqlite"
-    argv = [sys.executable, "-m", "host.cli", "bench", "--device", state.serial, "--modes", "none,float16,integer", "--keep-float", "none",
-            "--backends", "cpu1,cpu4", "--limit", "20", "--db", str(db), "--min-runs", "10", "--min-seconds", "1.0",
-            "--warmup-seconds", "0.01", "--cell-timeout", "60", "--reconnect-wait", "3"]
+    argv = [
+        sys.executable,
+        "-m",
+        "host.cli",
+        "bench",
+        "--device",
+        state.serial,
+        "--modes",
+        "none,float16,integer",
+        "--keep-float",
+        "none",
+        "--backends",
+        "cpu1,cpu4",
+        "--limit",
+        "20",
+        "--db",
+        str(db),
+        "--min-runs",
+        "10",
+        "--min-seconds",
+        "1.0",
+        "--warmup-seconds",
+        "0.01",
+        "--cell-timeout",
+        "60",
+        "--reconnect-wait",
+        "3",
+    ]
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
     deadline = time.monotonic() + 240
     finished_before = 0
@@ -309,9 +438,32 @@ def test_a_device_that_drops_off_mid_run_is_reconnected_and_the_run_completes(en
     address = parse_server(None)
     state = manager.start(address, 0, env / f"flaky-{how}")
     db = env / f"{how}.sqlite"
-    argv = [sys.executable, "-m", "host.cli", "bench", "--device", state.serial, "--modes", "none,float16,integer", "--keep-float", "none",
-            "--backends", "cpu1,cpu4", "--limit", "20", "--db", str(db), "--min-runs", "10", "--min-seconds", "1.0",
-            "--warmup-seconds", "0.01", "--reconnect-wait", "60"]
+    argv = [
+        sys.executable,
+        "-m",
+        "host.cli",
+        "bench",
+        "--device",
+        state.serial,
+        "--modes",
+        "none,float16,integer",
+        "--keep-float",
+        "none",
+        "--backends",
+        "cpu1,cpu4",
+        "--limit",
+        "20",
+        "--db",
+        str(db),
+        "--min-runs",
+        "10",
+        "--min-seconds",
+        "1.0",
+        "--warmup-seconds",
+        "0.01",
+        "--reconnect-wait",
+        "60",
+    ]
     try:
         proc = _bench_until_a_cell_is_stored(argv, db)
         if how == "adb-server-killed":
@@ -339,8 +491,24 @@ def test_several_devices_run_at_once_into_one_run(env, tmp_path, capsys):
     identities = {Device(address, first.serial).identity, Device(address, second.serial).identity}
     try:
         out = tmp_path / "farm.json"
-        argv = ["bench", "--device", first.serial, "--device", second.serial, "--modes", "none,float16", "--backends", "cpu1,gpu",
-                "--limit", "20", "--db", str(env / "farm.sqlite"), "--json", str(out), *FAST]
+        argv = [
+            "bench",
+            "--device",
+            first.serial,
+            "--device",
+            second.serial,
+            "--modes",
+            "none,float16",
+            "--backends",
+            "cpu1,gpu",
+            "--limit",
+            "20",
+            "--db",
+            str(env / "farm.sqlite"),
+            "--json",
+            str(out),
+            *FAST,
+        ]
         assert main(argv) == 0
     finally:
         manager.stop_state(address, first)
@@ -360,10 +528,27 @@ def test_several_devices_run_at_once_into_one_run(env, tmp_path, capsys):
 def test_given_tflite_builds_are_benched_as_they_are(env, tmp_path):
     """A release pipeline's own builds: a host convert folder (manifest), or one .tflite file."""
     assert main(["convert", "demo", "--modes", "none,float16", "--out", str(tmp_path / "build")]) == 0
-    for model, modes in ((tmp_path / "build", {"none", "float16"}), (tmp_path / "build" / "float16.tflite", {"float16"})):
+    for model, modes in (
+        (tmp_path / "build", {"none", "float16"}),
+        (tmp_path / "build" / "float16.tflite", {"float16"}),
+    ):
         out = tmp_path / f"{model.name}.json"
-        argv = ["bench", "--model", str(model), "--backends", "cpu1", "--dataset", str(demo_eval()), "--limit", "30",
-                "--db", str(env / "given.sqlite"), "--json", str(out), *FAST]
+        argv = [
+            "bench",
+            "--model",
+            str(model),
+            "--backends",
+            "cpu1",
+            "--dataset",
+            str(demo_eval()),
+            "--limit",
+            "30",
+            "--db",
+            str(env / "given.sqlite"),
+            "--json",
+            str(out),
+            *FAST,
+        ]
         assert main(argv) == 0
         run = json.loads(out.read_text())
         assert {c["mode"] for c in run["cells"]} == modes
@@ -390,7 +575,9 @@ def test_the_console_leads_with_the_answer_and_every_run_writes_its_report(env, 
     assert sum(1 for line in lines if line.startswith("fingerprint ")) == 1
     assert main(["report", run_id, "--tables", "all", "--db", db]) == 0
     everything = capsys.readouterr().out
-    assert all(title in everything for title in ("Model size", "Latency p50", "Memory (MB)", "Start (ms)", "at the start:"))
+    assert all(
+        title in everything for title in ("Model size", "Latency p50", "Memory (MB)", "Start (ms)", "at the start:")
+    )
     assert main(["bench", "--tables", "sizes", "--db", db]) == 2
 
 
@@ -408,9 +595,30 @@ def test_two_benches_on_one_device_take_turns_and_the_last_one_out_stops_it(env,
     manager.stop(parse_server(None), everything=True)
 
     def bench(name: str, *extra: str) -> subprocess.Popen[str]:
-        argv = [sys.executable, "-m", "host.cli", "bench", "--modes", "none,float16", "--backends", "cpu1", "--limit", "10",
-                "--db", str(tmp_path / f"{name}.sqlite"), "--min-runs", "10", "--min-seconds", "1.0", "--warmup-seconds", "0.01", *extra]
-        return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=os.environ.copy())
+        argv = [
+            sys.executable,
+            "-m",
+            "host.cli",
+            "bench",
+            "--modes",
+            "none,float16",
+            "--backends",
+            "cpu1",
+            "--limit",
+            "10",
+            "--db",
+            str(tmp_path / f"{name}.sqlite"),
+            "--min-runs",
+            "10",
+            "--min-seconds",
+            "1.0",
+            "--warmup-seconds",
+            "0.01",
+            *extra,
+        ]
+        return subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=os.environ.copy()
+        )
 
     first = bench("first", "--min-seconds", "15")  # its two cells hold the device for 30 s once it has it
     said = []  # the first's lines until it holds the device: it deploys the agent only then
@@ -455,8 +663,28 @@ def test_what_a_killed_bench_left_on_the_device_is_cleaned_up_by_doctor(env, tmp
     state = manager.start(address, 0, tmp_path / "sandbox")
     try:
         device = Device(address, state.serial)
-        argv = [sys.executable, "-m", "host.cli", "bench", "--device", state.serial, "--modes", "none", "--backends", "cpu1,cpu4",
-                "--limit", "10", "--db", str(tmp_path / "r.sqlite"), "--min-runs", "10", "--min-seconds", "20", "--warmup-seconds", "0.01"]
+        argv = [
+            sys.executable,
+            "-m",
+            "host.cli",
+            "bench",
+            "--device",
+            state.serial,
+            "--modes",
+            "none",
+            "--backends",
+            "cpu1,cpu4",
+            "--limit",
+            "10",
+            "--db",
+            str(tmp_path / "r.sqlite"),
+            "--min-runs",
+            "10",
+            "--min-seconds",
+            "20",
+            "--warmup-seconds",
+            "0.01",
+        ]
         proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
         sessions = env / "data" / "sessions"
         deadline = time.monotonic() + 120
@@ -503,8 +731,26 @@ def test_a_postgresql_stop_mid_bench_is_waited_out_and_the_run_completes(env, po
 
     url = fresh_database(postgres)
     out = tmp_path / "bench.out"
-    argv = [sys.executable, "-m", "host.cli", "bench", "--modes", "none,float16", "--backends", "cpu1,cpu4",
-            "--limit", "20", "--db", url, "--min-runs", "10", "--min-seconds", "0.3", "--warmup-seconds", "0.01"]
+    argv = [
+        sys.executable,
+        "-m",
+        "host.cli",
+        "bench",
+        "--modes",
+        "none,float16",
+        "--backends",
+        "cpu1,cpu4",
+        "--limit",
+        "20",
+        "--db",
+        url,
+        "--min-runs",
+        "10",
+        "--min-seconds",
+        "0.3",
+        "--warmup-seconds",
+        "0.01",
+    ]
     with out.open("w") as sink:
         proc = subprocess.Popen(argv, stdout=sink, stderr=subprocess.STDOUT, env=os.environ.copy())
     stopped = False
@@ -526,5 +772,7 @@ def test_a_postgresql_stop_mid_bench_is_waited_out_and_the_run_completes(env, po
     assert proc.wait(timeout=300) == 0, out.read_text()[-2000:]
     run = _stored_run(url)
     assert run is not None and run.stats.cells_run == 4
-    assert sorted((c.mode, c.backend) for c in run.cells) == sorted((m, b) for m in ("none", "float16") for b in ("cpu1", "cpu4"))
+    assert sorted((c.mode, c.backend) for c in run.cells) == sorted(
+        (m, b) for m in ("none", "float16") for b in ("cpu1", "cpu4")
+    )
     assert all(c.ok for c in run.cells), [c.error for c in run.cells]

@@ -37,6 +37,12 @@ def test_a_runnable_example_runs(tmp_path_factory, name, block):
     with isolated_host(tmp_path):
         # this user's HOME: the private adb server holds this user's adb key, which the emulated device trusts
         env = {**os.environ, "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}"}
-        result = subprocess.run(["bash", "-euo", "pipefail", "-c", block], cwd=tmp_path, env=env,
-                                capture_output=True, text=True, timeout=900)
+        result = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", block],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
     assert result.returncode == 0, f"{name}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"

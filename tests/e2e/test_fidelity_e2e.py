@@ -31,12 +31,40 @@ def test_every_output_of_every_build_is_compared_by_name(env):
     model = env / "twohead.keras"
     two_head_model().save(model)
     images = write_flat_images(env / "images", count=16)
-    assert main(["convert", str(model), "--modes", "all", "--calibration", str(images), "--out", str(env / "build")]) == 0
+    assert (
+        main(["convert", str(model), "--modes", "all", "--calibration", str(images), "--out", str(env / "build")]) == 0
+    )
     built = set(json.loads((env / "build" / "manifest.json").read_text())["modes"])
-    assert built >= {"none", "dynamic_range", "float16", "integer", "full_integer", "int16x8", "dynamic_wi8", "dynamic_wi4",
-                     "weight_only_wi8", "weight_only_wi4", "a8w8", "a16w8"}, built
-    argv = ["bench", "--model", str(env / "build"), "--dataset", str(images), "--backends", "cpu1,npu",
-            "--db", str(env / "r.sqlite"), "--json", str(env / "run.json"), "--report", str(env / "run.html"), *FAST]
+    assert built >= {
+        "none",
+        "dynamic_range",
+        "float16",
+        "integer",
+        "full_integer",
+        "int16x8",
+        "dynamic_wi8",
+        "dynamic_wi4",
+        "weight_only_wi8",
+        "weight_only_wi4",
+        "a8w8",
+        "a16w8",
+    }, built
+    argv = [
+        "bench",
+        "--model",
+        str(env / "build"),
+        "--dataset",
+        str(images),
+        "--backends",
+        "cpu1,npu",
+        "--db",
+        str(env / "r.sqlite"),
+        "--json",
+        str(env / "run.json"),
+        "--report",
+        str(env / "run.html"),
+        *FAST,
+    ]
     assert main(argv) == 0
     run = json.loads((env / "run.json").read_text())
     compared = [c for c in run["cells"] if c["status"] == "ok" and (c["mode"], c["backend"]) != ("none", "cpu1")]
@@ -63,12 +91,31 @@ def test_a_faster_build_that_drifts_from_float_is_never_recommended(env, tmp_pat
     folder.mkdir()
     for mode, blocks in (("none", 8), ("lite", 1)):
         (folder / f"{mode}.tflite").write_bytes(conv_stack_tflite(blocks))
-    entries = {mode: {"path": f"{mode}.tflite", "sha256": sha256_file(folder / f"{mode}.tflite")} for mode in ("none", "lite")}
+    entries = {
+        mode: {"path": f"{mode}.tflite", "sha256": sha256_file(folder / f"{mode}.tflite")} for mode in ("none", "lite")
+    }
     (folder / "manifest.json").write_text(json.dumps({"model": {"name": "stack"}, "modes": entries}))
     images = write_flat_images(tmp_path / "images", count=12)
     db = str(tmp_path / "r.sqlite")
-    assert main(["bench", "--model", str(folder), "--dataset", str(images), "--backends", "cpu1", "--db", db,
-                 "--json", str(tmp_path / "run.json"), *FAST]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "--model",
+                str(folder),
+                "--dataset",
+                str(images),
+                "--backends",
+                "cpu1",
+                "--db",
+                db,
+                "--json",
+                str(tmp_path / "run.json"),
+                *FAST,
+            ]
+        )
+        == 0
+    )
     cells = {c["mode"]: c for c in json.loads((tmp_path / "run.json").read_text())["cells"]}
     assert cells["lite"]["latency_ms"]["p50"] < cells["none"]["latency_ms"]["p50"], "lite must be the faster build"
     assert cells["lite"]["fidelity"]["snr_db"] < 30, cells["lite"]["fidelity"]

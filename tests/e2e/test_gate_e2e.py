@@ -44,7 +44,10 @@ def builds(phone):
 
 
 def _bench(root: Path, state: manager.EmulatorState, model: Path, *extra: str) -> str:
-    assert main(["bench", "--model", str(model), "--device", state.serial, "--db", str(root / "r.sqlite"), *FAST, *extra]) == 0
+    assert (
+        main(["bench", "--model", str(model), "--device", state.serial, "--db", str(root / "r.sqlite"), *FAST, *extra])
+        == 0
+    )
     store = ResultsStore(root / "r.sqlite", read_only=True)
     try:
         return store.load_run("latest").run_id
@@ -64,7 +67,9 @@ def test_two_benches_of_the_same_build_do_not_fail_the_gate(phone, builds, capsy
     assert main(["check", "--baseline", first, "--current", second, "--db", str(root / "r.sqlite")]) == 0
     out = capsys.readouterr().out
     store = ResultsStore(root / "r.sqlite", read_only=True)
-    kept = [sum(1 for r in cell.repeats if r.kind == "repeat" and not r.throttled) for cell in store.load_run(second).cells]
+    kept = [
+        sum(1 for r in cell.repeats if r.kind == "repeat" and not r.throttled) for cell in store.load_run(second).cells
+    ]
     store.close()
     # a busy machine may flag a repeat as throttled: it is left out (and said), never a regression
     assert "0 regressed" in out and all(f"(n={n}" in out for n in kept), (kept, out)
@@ -91,7 +96,7 @@ def test_compare_passes_the_same_build_and_fails_a_slower_one(phone, builds, cap
     runs = [store.load_run(run_id) for run_id in (baseline_id, current_id)]
     store.close()
     positions = sorted((r.position, side) for side, run in enumerate(runs) for c in run.cells for r in c.repeats)
-    rounds = [sorted(side for _, side in positions[i:i + 2]) for i in range(0, len(positions), 2)]
+    rounds = [sorted(side for _, side in positions[i : i + 2]) for i in range(0, len(positions), 2)]
     assert all(r == [0, 1] for r in rounds), "each round times both builds once (interleaved A/B)"
     # --modes none asks for conversions: the float files' none builds, paired by mode
     assert runs[0].model.name == "base" and runs[1].model.name == "slower" and runs[1].cells[0].mode == "none"
@@ -111,7 +116,9 @@ def test_compare_measures_a_quantized_file_against_a_float_one_as_they_are(phone
     x = inp
     for _ in range(4):
         x = k.layers.Conv2D(16, 3, padding="same", activation="relu")(x)
-    converter = tfenv.tf().lite.TFLiteConverter.from_keras_model(k.Model(inp, k.layers.Dense(4)(k.layers.GlobalAveragePooling2D()(x))))
+    converter = tfenv.tf().lite.TFLiteConverter.from_keras_model(
+        k.Model(inp, k.layers.Dense(4)(k.layers.GlobalAveragePooling2D()(x)))
+    )
     converter.optimizations = [tfenv.tf().lite.Optimize.DEFAULT]
     with tfenv.silenced():
         (root / "int8.tflite").write_bytes(bytes(converter.convert()))
@@ -138,8 +145,22 @@ def test_a_throttled_phone_has_its_repeats_left_out_of_the_verdict(phone, builds
     out = capsys.readouterr().out
     assert "throttled: thermal status 3" in out and "0 throttled repeat(s) left out of the figures" in out
     assert "1 cell(s) measured while throttled: fewer than two of their repeats ran unthrottled" in out
-    assert main(["check", "--baseline", baseline, "--current", throttled, "--db", str(root / "r.sqlite"), "--json",
-                 str(root / "v.json")]) == 0
+    assert (
+        main(
+            [
+                "check",
+                "--baseline",
+                baseline,
+                "--current",
+                throttled,
+                "--db",
+                str(root / "r.sqlite"),
+                "--json",
+                str(root / "v.json"),
+            ]
+        )
+        == 0
+    )
     latency = next(f for f in json.loads((root / "v.json").read_text())["findings"] if f["check"] == "latency")
     assert latency["verdict"] == "inconclusive" and "5 throttled left out" in latency["current"]
 
@@ -148,8 +169,23 @@ def test_a_hot_phone_is_waited_for_before_each_repeat(phone, builds):
     """The phone is cooled when the bench says it waits for it (a state it prints), never on a timer."""
     root, state = phone
     set_thermal(Path(state.root), temperature_c=70.0)
-    argv = [sys.executable, "-m", "host.cli", "bench", "--model", str(builds[0]), "--device", state.serial, "--db",
-            str(root / "r.sqlite"), *FAST, "--repeats", "2", "--cooldown", "60"]
+    argv = [
+        sys.executable,
+        "-m",
+        "host.cli",
+        "bench",
+        "--model",
+        str(builds[0]),
+        "--device",
+        state.serial,
+        "--db",
+        str(root / "r.sqlite"),
+        *FAST,
+        "--repeats",
+        "2",
+        "--cooldown",
+        "60",
+    ]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=os.environ.copy())
     said: list[str] = []
     try:
@@ -202,5 +238,9 @@ def test_the_devices_fingerprint_and_state_are_stored_and_shown(phone, builds, c
     assert set(f.governors) == {"schedutil"} and max(f.max_khz) == 2_400_000 and f.runtime.startswith("ai-edge-litert")
     assert "nnapi: unavailable" in " ".join(f.delegates) and "software GPU: SwiftShader (fp32)" in f.delegates
     assert all(c.fingerprint == f.id for c in run.cells)
-    assert (device.at_start.battery_level, device.at_start.battery_temp_c, device.at_start.plugged) == (41, 33.5, "none")
+    assert (device.at_start.battery_level, device.at_start.battery_temp_c, device.at_start.plugged) == (
+        41,
+        33.5,
+        "none",
+    )
     assert f"fingerprint {f.id}: build quantbench/" in out and "at the start: battery 41% at 33.5 C (none)" in out

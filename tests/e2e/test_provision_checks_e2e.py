@@ -40,10 +40,14 @@ def test_bad_libraries_are_refused_and_the_working_install_stays(env, tmp_path, 
     real = release.files["libLiteRt.so"].read_bytes()
     cases = {
         "short": (_release_with(tmp_path / "short", real[:6]), "an ELF header cut short (6 bytes)"),
-        "libc": (_release_with(tmp_path / "libc", Path("/lib/x86_64-linux-gnu/libc.so.6").read_bytes()),
-                 "is not LiteRT's C API library: it exports no LiteRtCreateEnvironment"),
-        "program": (_release_with(tmp_path / "program", Path(shutil.which("ls") or "/bin/ls").read_bytes()),
-                    "is not LiteRT's C API library"),
+        "libc": (
+            _release_with(tmp_path / "libc", Path("/lib/x86_64-linux-gnu/libc.so.6").read_bytes()),
+            "is not LiteRT's C API library: it exports no LiteRtCreateEnvironment",
+        ),
+        "program": (
+            _release_with(tmp_path / "program", Path(shutil.which("ls") or "/bin/ls").read_bytes()),
+            "is not LiteRT's C API library",
+        ),
     }
     pattern = _release_with(tmp_path / "pattern", real)
     shutil.copy2(release.files["libLiteRt.so"], pattern / "libLiteRtDispatch_**.so")
@@ -55,7 +59,9 @@ def test_bad_libraries_are_refused_and_the_working_install_stays(env, tmp_path, 
         assert main(["provision", "--litert", str(folder), "--litert-version", release.version]) == 2, name
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0], (name, err)
-    assert main(["provision", "--litert", str(pattern), "--litert-version", release.version]) == 0  # a name, not a pattern
+    assert (
+        main(["provision", "--litert", str(pattern), "--litert-version", release.version]) == 0
+    )  # a name, not a pattern
     assert main(["provision", "--litert", str(release.source)]) == 0
 
 
@@ -78,6 +84,23 @@ def test_a_library_that_aborts_on_load_leaves_the_old_install(env, tmp_path, cap
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "does not load on the device" in err[0] and "the installed LiteRT is kept" in err[0], err
     cells = env / "after.json"
-    assert main(["bench", "--modes", "none", "--backends", "gpu", "--limit", "5", "--db", str(env / "r.sqlite"),
-                 "--json", str(cells), *FAST]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "--modes",
+                "none",
+                "--backends",
+                "gpu",
+                "--limit",
+                "5",
+                "--db",
+                str(env / "r.sqlite"),
+                "--json",
+                str(cells),
+                *FAST,
+            ]
+        )
+        == 0
+    )
     assert '"status": "ok"' in cells.read_text()  # the working install still runs the GPU

@@ -41,8 +41,26 @@ def env(tmp_path_factory):
 
 
 def _bench(env, model, images, labels, modes, backends, name):
-    argv = ["bench", "--model", str(model), "--dataset", str(images), "--labels", str(labels), "--calibration", str(images),
-            "--modes", modes, "--backends", backends, "--db", str(env / "r.sqlite"), "--json", str(env / f"{name}.json"), *FAST]
+    argv = [
+        "bench",
+        "--model",
+        str(model),
+        "--dataset",
+        str(images),
+        "--labels",
+        str(labels),
+        "--calibration",
+        str(images),
+        "--modes",
+        modes,
+        "--backends",
+        backends,
+        "--db",
+        str(env / "r.sqlite"),
+        "--json",
+        str(env / f"{name}.json"),
+        *FAST,
+    ]
     assert main(argv) == 0
     run = json.loads((env / f"{name}.json").read_text())
     jsonschema.validate(run, SCHEMA)  # each task's metrics as the contract documents them
@@ -68,7 +86,9 @@ def test_a_segmenter_is_scored_by_miou_against_its_masks(env, capsys):
     assert float_cell["mean_iou"] > 0.99 and float_cell["pixel_accuracy"] > 0.99, float_cell
     capsys.readouterr()
     assert main(["report", run["run_id"], "--db", str(env / "r.sqlite")]) == 0
-    assert "Summary (12 images): size, mIoU / pixel accuracy" in capsys.readouterr().out, "the summary names the task's metric"
+    assert "Summary (12 images): size, mIoU / pixel accuracy" in capsys.readouterr().out, (
+        "the summary names the task's metric"
+    )
     assert main(["report", run["run_id"], "--tables", "accuracy", "--db", str(env / "r.sqlite")]) == 0
     assert "Segmentation: mIoU / pixel accuracy (12 images)" in capsys.readouterr().out
     assert main(["recommend", run["run_id"], "--db", str(env / "r.sqlite")]) == 0
@@ -103,7 +123,9 @@ def test_a_detector_ending_in_the_post_process_op_is_read_as_the_op_wrote_it(env
     run = _bench(env, model, images, env / "instances.json", "none,dynamic_wi8,a8w8", "cpu1", "post")
     cells = {c["mode"]: c for c in run["cells"]}
     assert all(c["status"] == "ok" for c in cells.values()), {m: c["error"] for m, c in cells.items()}
-    assert cells["none"]["task"]["map_50_95"] == pytest.approx(1.0) and cells["dynamic_wi8"]["task"]["map_50_95"] == pytest.approx(1.0)
+    assert cells["none"]["task"]["map_50_95"] == pytest.approx(1.0) and cells["dynamic_wi8"]["task"][
+        "map_50_95"
+    ] == pytest.approx(1.0)
     assert cells["a8w8"]["task"]["detections"] >= 12  # scored from its requantized outputs, whatever its mAP
     capsys.readouterr()
     assert main(["recommend", run["run_id"], "--db", str(env / "r.sqlite")]) == 0
@@ -137,8 +159,21 @@ def test_labels_that_do_not_fit_are_refused_in_one_line(env, tmp_path, capsys):
     ]
     for extra, message in cases:
         capsys.readouterr()
-        argv = ["bench", "--model", str(model), "--dataset", str(images), "--modes", "none", "--backends", "cpu1",
-                "--db", str(tmp_path / "r.sqlite"), *extra, *FAST]
+        argv = [
+            "bench",
+            "--model",
+            str(model),
+            "--dataset",
+            str(images),
+            "--modes",
+            "none",
+            "--backends",
+            "cpu1",
+            "--db",
+            str(tmp_path / "r.sqlite"),
+            *extra,
+            *FAST,
+        ]
         assert main(argv) == 2, extra
         err = capsys.readouterr().err.strip()
         assert message in err and len(err.splitlines()) == 1, err

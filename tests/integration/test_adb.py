@@ -61,7 +61,9 @@ def test_push_then_pull_50_mb_is_identical_and_not_sent_twice(device, big_file, 
     assert device.push(big_file, "/data/local/tmp/t/big.bin") is True
     assert device.push(big_file, "/data/local/tmp/t/big.bin") is False, "same bytes must not be pushed again"
     device.pull("/data/local/tmp/t/big.bin", tmp_path / "back.bin")
-    assert hashlib.sha256((tmp_path / "back.bin").read_bytes()).digest() == hashlib.sha256(big_file.read_bytes()).digest()
+    assert (
+        hashlib.sha256((tmp_path / "back.bin").read_bytes()).digest() == hashlib.sha256(big_file.read_bytes()).digest()
+    )
 
 
 def test_folder_push(device, tmp_path):
@@ -202,7 +204,9 @@ def test_daemon_killed_mid_transfer_is_a_clear_disconnect_not_a_hang(adb_server,
         feeder = threading.Thread(target=feed, daemon=True)
         feeder.start()
         errors: list[BaseException] = []
-        pusher = threading.Thread(target=lambda: _capture(errors, device.push_unchecked, fifo, "/data/local/tmp/slow.bin"))
+        pusher = threading.Thread(
+            target=lambda: _capture(errors, device.push_unchecked, fifo, "/data/local/tmp/slow.bin")
+        )
         started = time.monotonic()
         pusher.start()
         while written[0] < 512 * 1024 and pusher.is_alive() and time.monotonic() - started < 60:
@@ -227,8 +231,13 @@ def test_a_computer_whose_key_the_device_does_not_trust_stays_unauthorized(adb_s
     """Another user's adb server (another key) reaches the port but gets no shell: like a phone."""
     port = free_local_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANDROID_")}
-    subprocess.run([adb_server.binary, "-P", str(port), "start-server"], env={**env, "HOME": str(tmp_path)}, check=True,
-                   capture_output=True, timeout=60)
+    subprocess.run(
+        [adb_server.binary, "-P", str(port), "start-server"],
+        env={**env, "HOME": str(tmp_path)},
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     stranger = AdbServerAddress("127.0.0.1", port)
     try:
         connect_device(stranger, emulator.serial, timeout_s=20, accept_unauthorized=True)
@@ -252,11 +261,16 @@ def test_a_device_that_never_authorizes_this_computer_is_reported_as_unauthorize
         manager.stop_state(adb_server.address, state)
 
 
-@pytest.mark.parametrize(("argv", "words"), [
-    (["--device", "NOSUCH"], "device NOSUCH not found"),
-    (["--device-python", "/nonexistent/python3"], "--device-python /nonexistent/python3 does not run Python 3"),
-])
-def test_bad_device_settings_exit_2_before_any_conversion_and_store_no_run(adb_server, emulator, tmp_path, capsys, argv, words):
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["--device", "NOSUCH"], "device NOSUCH not found"),
+        (["--device-python", "/nonexistent/python3"], "--device-python /nonexistent/python3 does not run Python 3"),
+    ],
+)
+def test_bad_device_settings_exit_2_before_any_conversion_and_store_no_run(
+    adb_server, emulator, tmp_path, capsys, argv, words
+):
     db = tmp_path / "r.sqlite"
     started = time.monotonic()
     if "--device" not in argv:

@@ -91,13 +91,26 @@ def test_accuracy_counts_are_exact(agent, known_answer, kind):
 def test_fidelity_against_the_float_reference(agent, known_answer):
     client, files, _ = agent
     data = put(client, files, dataset_bytes(known_answer.images, known_answer.labels))
-    float_model, int_model = put(client, files, known_answer.models["float"]), put(client, files, known_answer.models["uint8"])
-    reference = client.run_cell(request(float_model, dataset_sha256=data, preset="unit", save_outputs=True), deadline_s=60)
+    float_model, int_model = (
+        put(client, files, known_answer.models["float"]),
+        put(client, files, known_answer.models["uint8"]),
+    )
+    reference = client.run_cell(
+        request(float_model, dataset_sha256=data, preset="unit", save_outputs=True), deadline_s=60
+    )
     assert len(reference.outputs_sha256) == 64
-    cell = client.run_cell(request(int_model, dataset_sha256=data, preset="unit", reference_outputs_sha256=reference.outputs_sha256), deadline_s=60)
+    cell = client.run_cell(
+        request(int_model, dataset_sha256=data, preset="unit", reference_outputs_sha256=reference.outputs_sha256),
+        deadline_s=60,
+    )
     assert cell.fidelity is not None and cell.fidelity.top1_agreement == 1.0 and cell.fidelity.count == 10
     assert 0 < cell.fidelity.mean_abs_error <= cell.fidelity.max_abs_error < 0.5
-    same = client.run_cell(request(float_model, "cpu4", dataset_sha256=data, preset="unit", reference_outputs_sha256=reference.outputs_sha256), deadline_s=60)
+    same = client.run_cell(
+        request(
+            float_model, "cpu4", dataset_sha256=data, preset="unit", reference_outputs_sha256=reference.outputs_sha256
+        ),
+        deadline_s=60,
+    )
     assert same.fidelity is not None and same.fidelity.max_abs_error < 1e-5
 
 
@@ -107,7 +120,9 @@ def test_unavailable_backend_says_why_and_runs_nothing(agent, known_answer):
     result = client.run_cell(request(sha, "gpu"), deadline_s=30)
     assert result.status == "unavailable" and "no LiteRT on this device" in result.error
     assert result.latency is None
-    classic = replace(request(sha, "gpu"), gpu_delegate="libtensorflowlite_gpu_delegate.so")  # the classic delegate route
+    classic = replace(
+        request(sha, "gpu"), gpu_delegate="libtensorflowlite_gpu_delegate.so"
+    )  # the classic delegate route
     result = client.run_cell(classic, deadline_s=30)
     assert result.status == "unavailable" and "GPU delegate" in result.error
     assert result.latency is None
@@ -210,14 +225,21 @@ def test_unknown_backend_and_missing_files_are_rejected(agent, known_answer):
 
 def test_a_cpu_cell_asked_for_a_warm_start_says_the_interpreter_keeps_no_cache(agent, known_answer):
     client, files, _ = agent
-    result = client.run_cell(replace(request(put(client, files, known_answer.models["float"])), start="cold+warm"), deadline_s=60)
+    result = client.run_cell(
+        replace(request(put(client, files, known_answer.models["float"])), start="cold+warm"), deadline_s=60
+    )
     assert result.ok and result.warm_start is not None and result.warm_start.init_ms == 0
     assert "keeps nothing on disk" in result.warm_start.note and not result.warm_start.cache
 
 
 def _serve(argv: list[str], token: str) -> tuple[subprocess.Popen[str], int]:
-    proc = subprocess.Popen([sys.executable, *argv, "--port", "0", "--token-stdin"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, *argv, "--port", "0", "--token-stdin"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     proc.stdin.write(token + "\n")
     proc.stdin.close()
     line = proc.stdout.readline()
@@ -256,15 +278,27 @@ def _serve_in(argv: list[str], token: str, cwd: Path) -> tuple[subprocess.Popen[
 
     site_packages = str(Path(numpy.__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": site_packages, "QUANTBENCH_AGENT_TOKEN": token}
-    proc = subprocess.Popen([sys.executable, "-S", *argv, "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-S", *argv, "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=cwd,
+        env=env,
+    )
     line = proc.stdout.readline()
     assert line.startswith("LISTENING"), proc.stderr.read() if proc.poll() is not None else line
     return proc, int(line.split()[1])
 
 
 def test_serve_refuses_to_start_without_a_token(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "device_agent", "serve", "--root", str(tmp_path)], capture_output=True, text=True, timeout=60,
-                          env={k: v for k, v in os.environ.items() if k != "QUANTBENCH_AGENT_TOKEN"})
+    proc = subprocess.run(
+        [sys.executable, "-m", "device_agent", "serve", "--root", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={k: v for k, v in os.environ.items() if k != "QUANTBENCH_AGENT_TOKEN"},
+    )
     assert proc.returncode == 2 and "token" in proc.stderr
 
 
@@ -281,7 +315,9 @@ def _native_library(tmp_path: Path, name: str) -> Path:
 
 
 def test_a_delegate_that_segfaults_fails_its_cell_and_the_agent_stays_up(tmp_path, token, known_answer):
-    server, client = start_agent(tmp_path / "root", token, gpu_delegate=str(_native_library(tmp_path, "crash_delegate")))
+    server, client = start_agent(
+        tmp_path / "root", token, gpu_delegate=str(_native_library(tmp_path, "crash_delegate"))
+    )
     try:
         (tmp_path / "files").mkdir()
         sha = put(client, tmp_path / "files", known_answer.models["float"])
@@ -324,7 +360,9 @@ def test_a_library_that_hangs_on_load_costs_its_backend_within_the_probe_timeout
         (tmp_path / "files").mkdir()
         sha = put(client, tmp_path / "files", known_answer.models["float"])
         gpu = client.device_info().backend("gpu")
-        assert gpu is not None and not gpu.available and f"did not finish within {LIBRARY_PROBE_S:g} s" in gpu.reason, gpu
+        assert gpu is not None and not gpu.available and f"did not finish within {LIBRARY_PROBE_S:g} s" in gpu.reason, (
+            gpu
+        )
         assert client.run_cell(request(sha), deadline_s=60).ok
         hung = client.run_cell(replace(request(sha, "gpu"), timeout_seconds=10), deadline_s=60)
         assert hung.status == "failed" and "10" in hung.error, hung
@@ -352,9 +390,13 @@ def test_standard_health_service_check_and_watch_without_a_token(agent):
 
 
 def test_an_agent_nobody_talks_to_exits_by_itself(tmp_path, token):
-    proc = subprocess.Popen([sys.executable, "-m", "device_agent", "serve", "--root", str(tmp_path), "--port", "0",
-                             "--idle-exit", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "QUANTBENCH_AGENT_TOKEN": token})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "device_agent", "serve", "--root", str(tmp_path), "--port", "0", "--idle-exit", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "QUANTBENCH_AGENT_TOKEN": token},
+    )
     assert proc.stdout.readline().startswith("LISTENING")
     assert proc.wait(timeout=30) == 0
     assert "no call from the host" in proc.stdout.read()
@@ -373,7 +415,11 @@ def test_the_agent_listens_on_loopback_only(tmp_path, token):
                     if int(hex_port, 16) == port and state == "0A":  # 0A: LISTEN
                         listening.append(address)
         assert listening, "the agent's listening socket was not found"
-        loopback = {"0100007F", "00000000000000000000000001000000", "0000000000000000FFFF00000100007F"}  # 127.0.0.1, ::1, ::ffff:127.0.0.1
+        loopback = {
+            "0100007F",
+            "00000000000000000000000001000000",
+            "0000000000000000FFFF00000100007F",
+        }  # 127.0.0.1, ::1, ::ffff:127.0.0.1
         assert set(listening) <= loopback, listening
     finally:
         proc.terminate()
@@ -423,8 +469,14 @@ def test_a_worker_of_an_agent_run_from_its_zipapp_starts_with_the_preload_in_mem
     elsewhere.mkdir()
     code = "import sys; sys.path.insert(0, sys.argv[1]); from device_agent.serving import jobs; print(jobs.preloaded())"
     env = {**os.environ, "PYTHONPATH": str(Path(numpy.__file__).parents[1])}
-    checked = subprocess.run([sys.executable, "-S", "-c", code, str(zipapp)], cwd=elsewhere, env=env, capture_output=True,
-                             text=True, timeout=120)
+    checked = subprocess.run(
+        [sys.executable, "-S", "-c", code, str(zipapp)],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert checked.stdout.strip() == "True", checked.stderr[-2000:]
 
 
@@ -454,19 +506,43 @@ def test_evaluation_in_small_batches_gives_exactly_the_in_memory_result(tmp_path
     labels = np.concatenate([known_answer.labels] * 5)
     results = {}
     for batch in ("3", "64"):
-        proc = subprocess.Popen([sys.executable, "-m", "device_agent", "serve", "--root", str(tmp_path / batch), "--port", "0"],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                env={**os.environ, "QUANTBENCH_AGENT_TOKEN": token, "QUANTBENCH_EVAL_BATCH": batch})
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "device_agent", "serve", "--root", str(tmp_path / batch), "--port", "0"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "QUANTBENCH_AGENT_TOKEN": token, "QUANTBENCH_EVAL_BATCH": batch},
+        )
         port = int(proc.stdout.readline().split()[1])
         client = AgentClient(f"127.0.0.1:{port}", token)
         try:
             (tmp_path / f"files{batch}").mkdir()
             data = put(client, tmp_path / f"files{batch}", dataset_bytes(images, labels))
-            reference = client.run_cell(request(put(client, tmp_path / f"files{batch}", known_answer.models["float"]),
-                                                dataset_sha256=data, preset="unit", save_outputs=True), deadline_s=60)
-            cell = client.run_cell(request(put(client, tmp_path / f"files{batch}", known_answer.models["uint8"]), dataset_sha256=data,
-                                           preset="unit", reference_outputs_sha256=reference.outputs_sha256), deadline_s=60)
-            results[batch] = (reference.accuracy, reference.outputs_sha256, cell.accuracy, cell.fidelity, cell.evaluated_images)
+            reference = client.run_cell(
+                request(
+                    put(client, tmp_path / f"files{batch}", known_answer.models["float"]),
+                    dataset_sha256=data,
+                    preset="unit",
+                    save_outputs=True,
+                ),
+                deadline_s=60,
+            )
+            cell = client.run_cell(
+                request(
+                    put(client, tmp_path / f"files{batch}", known_answer.models["uint8"]),
+                    dataset_sha256=data,
+                    preset="unit",
+                    reference_outputs_sha256=reference.outputs_sha256,
+                ),
+                deadline_s=60,
+            )
+            results[batch] = (
+                reference.accuracy,
+                reference.outputs_sha256,
+                cell.accuracy,
+                cell.fidelity,
+                cell.evaluated_images,
+            )
         finally:
             client.close()
             proc.terminate()
@@ -541,10 +617,12 @@ def test_a_stopped_agent_is_noticed_by_its_silence_not_at_the_cell_deadline(tmp_
         (tmp_path / "files").mkdir()
         sha = put(client, tmp_path / "files", known_answer.models["float"])
         client.silence_s = 2 * HEARTBEAT_S
-        quiet = LatencyParams(warmup_runs=1, warmup_seconds=client.silence_s + HEARTBEAT_S, min_runs=20, min_seconds=0.05,
-                              max_seconds=5.0)  # a warm-up longer than the silence window: a long phase without progress
-        assert client.run_cell(request(sha, latency=quiet, timeout=120), deadline_s=600).status == "ok", \
+        quiet = LatencyParams(
+            warmup_runs=1, warmup_seconds=client.silence_s + HEARTBEAT_S, min_runs=20, min_seconds=0.05, max_seconds=5.0
+        )  # a warm-up longer than the silence window: a long phase without progress
+        assert client.run_cell(request(sha, latency=quiet, timeout=120), deadline_s=600).status == "ok", (
             "an alive agent in a long quiet phase is not taken for a frozen one"
+        )
         stopped = threading.Event()
 
         def stop_when_measuring(progress):

@@ -44,7 +44,9 @@ def test_a_keras_model_that_scales_raw_pixels_is_fed_raw_pixels(tiny, tmp_path, 
     inputs = prepare_inputs(BenchConfig.of(model=str(path), dataset=str(tiny.images), modes="none"), Quiet())
     assert inputs.preset == "raw" and inputs.model.preset == "raw"
     assert any("preset raw" in n and "Rescaling" in n for n in inputs.notes)
-    chosen = prepare_inputs(BenchConfig.of(model=str(path), dataset=str(tiny.images), modes="none", preset="mobilenet"), Quiet())
+    chosen = prepare_inputs(
+        BenchConfig.of(model=str(path), dataset=str(tiny.images), modes="none", preset="mobilenet"), Quiet()
+    )
     assert chosen.preset == "mobilenet", "an explicit --preset always wins"
 
 
@@ -60,8 +62,14 @@ def test_class_labels_for_a_model_that_is_no_classifier_are_bad_input(tiny, tmp_
     k = keras()
     inp = k.Input((32, 32, 3))
     x = k.layers.Conv2D(4, 3, padding="same")(inp)
-    outputs = ([k.layers.Conv2D(2, 1, name="mask")(x)] if heads == "per_pixel" else
-               [k.layers.Dense(42, name="points")(k.layers.Flatten()(x)), k.layers.Dense(1, name="presence")(k.layers.Flatten()(x))])
+    outputs = (
+        [k.layers.Conv2D(2, 1, name="mask")(x)]
+        if heads == "per_pixel"
+        else [
+            k.layers.Dense(42, name="points")(k.layers.Flatten()(x)),
+            k.layers.Dense(1, name="presence")(k.layers.Flatten()(x)),
+        ]
+    )
     path = tmp_path / f"{heads}.keras"
     k.Model(inp, outputs).save(path)
     with pytest.raises(DatasetError, match="labels score a classifier") as refused:

@@ -20,10 +20,11 @@ LAST_LINES = {
     "convert.py": rf"cache_ratio={R}",
     "detector.py": r"cells_ok=\d+ pick=\S+",
     "dataset_scale.py": r"host_peak_mb_40=\d+ worker_peak_mb_40=\d+ host_peak_mb_80=\d+ worker_peak_mb_80=\d+ "
-                        r"host_prepare_images_per_s=\d+",
+    r"host_prepare_images_per_s=\d+",
     "farm.py": rf"controller_cpu_ms_per_cell=-?\d+ controller_cpu_s_per_bench=-?{R} wall_ratio_2={R}",
-    "gate.py": rf"false_positive_rate={R} detection_rate={R} inconclusive_aa={R} inconclusive_ab={R} median_decision_s=\d+ "
-               r"true_slowdown_pct=-?\d+\.\d",
+    "gate.py": rf"false_positive_rate={R} detection_rate={R} inconclusive_aa={R} inconclusive_ab={R} "
+    r"median_decision_s=\d+ "
+    r"true_slowdown_pct=-?\d+\.\d",
     "profile.py": rf"cpu1_p50_ratio={R} cpu1_pass_s=-?{R} npu_p50_ratio={R} npu_pass_s=-?{R}",
     "selective.py": rf"selective_ratio={R}",
 }
@@ -37,8 +38,9 @@ def test_every_benchmark_has_a_smoke_test():
 
 @pytest.mark.parametrize("script", sorted(LAST_LINES))
 def test_the_benchmark_runs_at_its_smoke_size(script):
-    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "bench" / script), "--smoke"],
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "bench" / script), "--smoke"], capture_output=True, text=True, timeout=600
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     last = proc.stdout.strip().splitlines()[-1]
     assert re.fullmatch(LAST_LINES[script], last), last

@@ -23,7 +23,10 @@ def test_python_dash_m_runs_the_cli():
         (["bench", "--limit", "0"], "--limit must be at least 1"),
         (["bench", "--min-runs", "0"], "--min-runs must be at least 1"),
         (["bench", "--crop", "nan"], "--crop must be a finite number"),
-        (["bench", "--max-seconds", "0.5", "--min-seconds", "2"], "latency settings: max_seconds must be >= min_seconds"),
+        (
+            ["bench", "--max-seconds", "0.5", "--min-seconds", "2"],
+            "latency settings: max_seconds must be >= min_seconds",
+        ),
         (["bench", "--dataset", "/no/such/folder"], "does not exist"),
         (["bench", "--labels", "x.txt"], "--labels needs --dataset"),
         (["bench", "--adb-server", "nonsense"], "HOST:PORT"),
@@ -88,8 +91,11 @@ def test_a_run_on_a_read_only_filesystem_can_still_be_read(tmp_path, journal):
     store.close()
     if journal == "wal":  # a file an older version left in WAL mode
         sqlite3.connect(folder / "r.sqlite").execute("PRAGMA journal_mode=WAL").fetchone()
-    script = (f"mount --bind {folder} {folder} && mount -o remount,bind,ro {folder} && touch {folder}/probe 2>/dev/null; "
-              f"test ! -e {folder}/probe && exec {sys.executable} -m host.cli report latest --format json --db {folder}/r.sqlite")
+    script = (
+        f"mount --bind {folder} {folder} && mount -o remount,bind,ro {folder} && touch {folder}/probe 2>/dev/null; "
+        f"test ! -e {folder}/probe && exec {sys.executable} -m host.cli report latest --format json --db "
+        f"{folder}/r.sqlite"
+    )
     proc = subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True, text=True, timeout=120)
     if proc.returncode != 0 and ("unshare" in proc.stderr or "mount" in proc.stderr):
         pytest.skip(f"cannot make a private read-only mount here: {proc.stderr.strip()[:200]}")
@@ -120,8 +126,24 @@ def test_an_output_that_cannot_be_written_leaves_no_partial_file_and_names_the_p
         signals.signal(signals.SIGXFSZ, signals.SIG_IGN)  # a write past the limit fails with EFBIG instead
         resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
 
-    proc = subprocess.run([sys.executable, "-m", "host.cli", "report", "--format", "html", "-o", str(out), "--db",
-                           str(tmp_path / "r.sqlite")], capture_output=True, text=True, timeout=120, preexec_fn=small_files)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "host.cli",
+            "report",
+            "--format",
+            "html",
+            "-o",
+            str(out),
+            "--db",
+            str(tmp_path / "r.sqlite"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=small_files,
+    )
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1 and f"cannot write {out}" in lines[0], proc.stderr
     assert not out.exists() and list(out.parent.iterdir()) == [], "no partial file and no temporary left behind"
@@ -138,8 +160,14 @@ def test_a_build_folder_whose_file_no_longer_matches_its_manifest_is_refused(tmp
     data = bytearray(known_answer.models["float"])
     (folder / "none.tflite").write_bytes(bytes(data))
     recorded = hashlib.sha256(data).hexdigest()
-    (folder / "manifest.json").write_text(json.dumps({"model": {"name": "known"}, "modes": {
-        "none": {"path": "none.tflite", "sha256": recorded, "size_bytes": len(data)}}}))
+    (folder / "manifest.json").write_text(
+        json.dumps(
+            {
+                "model": {"name": "known"},
+                "modes": {"none": {"path": "none.tflite", "sha256": recorded, "size_bytes": len(data)}},
+            }
+        )
+    )
     middle = len(data) // 2
     data[middle] ^= 0xFF
     (folder / "none.tflite").write_bytes(bytes(data))

@@ -33,8 +33,10 @@ from tests.adb_fixtures import adb_binaries, private_adb_server
 NATIVE = Path(__file__).resolve().parents[1] / "native" / "escape.c"
 SECRETS = {"PGPASSWORD": "pg-secret-1", "STF_TOKEN": "stf-secret-2", "QUANTBENCH_DB": "postgresql://u:db-secret-3@h/db"}
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"),
-                                reason="acting as another local user needs root and setpriv (util-linux)")
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0 or not shutil.which("setpriv"),
+    reason="acting as another local user needs root and setpriv (util-linux)",
+)
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +63,16 @@ def lab():
             device = Device(server.address, state.serial)
             provision(device, lambda text: None)
             with open_session(device) as session:
-                yield {"server": server, "state": state, "device": device, "session": session, "outside": outside,
-                       "marker": marker, "binary": binary, "base": base}
+                yield {
+                    "server": server,
+                    "state": state,
+                    "device": device,
+                    "session": session,
+                    "outside": outside,
+                    "marker": marker,
+                    "binary": binary,
+                    "base": base,
+                }
             manager.stop_state(server.address, state)
     shutil.rmtree(base, ignore_errors=True)
 
@@ -72,10 +82,26 @@ def _as_nobody(lab, *adb_args: str, timeout: float = 60) -> subprocess.Completed
     home = lab["base"] / "nobody-home"
     home.mkdir(exist_ok=True)
     os.chmod(home, 0o777)
-    argv = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", lab["binary"], "-P",
-            str(lab["server"].address.port), "-s", lab["state"].serial, *adb_args]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=home,
-                          env={"HOME": str(home), "PATH": "/usr/bin:/bin", "TMPDIR": str(home)})
+    argv = [
+        "setpriv",
+        "--reuid=nobody",
+        "--regid=nogroup",
+        "--clear-groups",
+        lab["binary"],
+        "-P",
+        str(lab["server"].address.port),
+        "-s",
+        lab["state"].serial,
+        *adb_args,
+    ]
+    return subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=home,
+        env={"HOME": str(home), "PATH": "/usr/bin:/bin", "TMPDIR": str(home)},
+    )
 
 
 ATTACKS = (
@@ -134,8 +160,12 @@ def test_sync_cannot_climb_out_nor_follow_a_pushed_symlink(lab):
     done = _as_nobody(lab, "pull", "/data/local/tmp/links/link", str(pulled))
     assert done.returncode != 0 and not pulled.exists()
     (lab["base"] / "nobody-home" / "payload").write_text("payload\n")
-    for target in (f"/data/local/tmp/../../../../..{lab['outside']}/pushed", f"/proc/self/root{lab['outside']}/pushed",
-                   "/system/bin/planted", "/data/data/com.termux/files/planted"):
+    for target in (
+        f"/data/local/tmp/../../../../..{lab['outside']}/pushed",
+        f"/proc/self/root{lab['outside']}/pushed",
+        "/system/bin/planted",
+        "/data/data/com.termux/files/planted",
+    ):
         done = _as_nobody(lab, "push", str(lab["base"] / "nobody-home" / "payload"), target)
         assert done.returncode != 0, target
     assert not (lab["outside"] / "pushed").exists()
@@ -145,9 +175,11 @@ def test_sync_cannot_climb_out_nor_follow_a_pushed_symlink(lab):
 def test_the_agent_s_memory_environment_and_token_are_out_of_the_shell_s_reach(lab):
     token = lab["session"].agent.token
     half = len(token) // 2  # joined on the device into a file, so no command line of the sweep holds the token
-    sweep = (f"t={token[:half]}; echo ${{t}}{token[half:]} > /data/local/tmp/pattern; for p in /proc/[0-9]*; do "
-             "cat $p/environ $p/cmdline 2>/dev/null; dd if=$p/mem bs=4096 count=1 2>/dev/null; done "
-             "| grep -c -f /data/local/tmp/pattern; ps -A -o PID,USER,NAME")
+    sweep = (
+        f"t={token[:half]}; echo ${{t}}{token[half:]} > /data/local/tmp/pattern; for p in /proc/[0-9]*; do "
+        "cat $p/environ $p/cmdline 2>/dev/null; dd if=$p/mem bs=4096 count=1 2>/dev/null; done "
+        "| grep -c -f /data/local/tmp/pattern; ps -A -o PID,USER,NAME"
+    )
     done = _as_nobody(lab, "shell", sweep)
     assert done.stdout.startswith("0\n"), done.stdout
     assert "python" not in done.stdout and "u0_a123" not in done.stdout, "the shell sees only its own processes"
@@ -158,8 +190,11 @@ def test_the_agent_is_not_dumpable_so_its_own_app_cannot_read_its_memory(lab):
     """Anyone who reaches the phone through adb can ``run-as`` the debuggable app and so act as
     the agent's uid; a dumpable agent would show them its memory (the token in it). It marks
     itself non-dumpable before reading the token: its /proc files are root's, even to its uid."""
-    probe = ("w=token; w=$w-stdin; for p in /proc/[0-9]*; do if grep -q -e $w $p/cmdline 2>/dev/null; then "  # not this script
-             "if cat $p/maps > /dev/null 2>&1; then echo readable; else echo refused; fi; fi; done")
+    probe = (
+        # not this script: the token's word split in two
+        "w=token; w=$w-stdin; for p in /proc/[0-9]*; do if grep -q -e $w $p/cmdline 2>/dev/null; then "
+        "if cat $p/maps > /dev/null 2>&1; then echo readable; else echo refused; fi; fi; done"
+    )
     said = lab["device"].shell(f"run-as com.termux sh -c {_quote(probe)}").stdout.split()
     assert said and set(said) == {"refused"}, said
     assert lab["session"].client.health() == "SERVING"

@@ -36,11 +36,15 @@ def converted(workspace):
     """All post-training modes once (uint8 IO), plus qat when its extra is installed."""
     modes = POST_TRAINING + (",qat" if tfenv.qat_installed() else "")
     report = convert_model(
-        resolve_model(str(workspace / "tiny.keras")), ModeRequest.parse(modes).modes, workspace / "out",
+        resolve_model(str(workspace / "tiny.keras")),
+        ModeRequest.parse(modes).modes,
+        workspace / "out",
         ConvertOptions(calibration_dir=workspace / "images", train_dir=workspace / "images"),
         cache=ConversionCache(workspace / "cache"),
     )
-    return report, {r.mode: inspect_tflite((workspace / "out" / f"{r.mode}.tflite").read_bytes()) for r in report.results if r.ok}
+    return report, {
+        r.mode: inspect_tflite((workspace / "out" / f"{r.mode}.tflite").read_bytes()) for r in report.results if r.ok
+    }
 
 
 def test_every_requested_mode_converts(converted):
@@ -109,8 +113,11 @@ def test_qat_produces_int8_kernels(converted):
 
 def test_int8_io_option(workspace):
     report = convert_model(
-        resolve_model(str(workspace / "tiny.keras")), ModeRequest.parse("full_integer").modes, workspace / "out_int8",
-        ConvertOptions(io_type="int8", calibration_dir=workspace / "images"), cache=ConversionCache(None),
+        resolve_model(str(workspace / "tiny.keras")),
+        ModeRequest.parse("full_integer").modes,
+        workspace / "out_int8",
+        ConvertOptions(io_type="int8", calibration_dir=workspace / "images"),
+        cache=ConversionCache(None),
     )
     facts = inspect_tflite((workspace / "out_int8" / "full_integer.tflite").read_bytes())
     assert (facts.input_dtype, facts.output_dtype) == ("int8", "int8")
@@ -126,8 +133,11 @@ def test_cache_hit_returns_identical_bytes_without_the_converter(workspace, conv
     monkeypatch.setattr(sources_module, "run_converter", converter_must_not_run)
     cache = ConversionCache(workspace / "cache")
     again = convert_model(
-        resolve_model(str(workspace / "tiny.keras")), ModeRequest.parse(POST_TRAINING).modes, workspace / "out_again",
-        ConvertOptions(calibration_dir=workspace / "images"), cache=cache,
+        resolve_model(str(workspace / "tiny.keras")),
+        ModeRequest.parse(POST_TRAINING).modes,
+        workspace / "out_again",
+        ConvertOptions(calibration_dir=workspace / "images"),
+        cache=cache,
     )
     first = {r.mode: r.sha256 for r in report.results}
     assert all(r.cached and r.ok for r in again.results)
@@ -139,8 +149,11 @@ def test_changed_calibration_misses_the_cache_for_integer_modes_only(workspace, 
     write_image_folder(tmp_path / "other", classes=4, per_class=6, seed=9)
     cache = ConversionCache(workspace / "cache")
     report = convert_model(
-        resolve_model(str(workspace / "tiny.keras")), ModeRequest.parse("float16,integer").modes, tmp_path / "o",
-        ConvertOptions(calibration_dir=tmp_path / "other"), cache=cache,
+        resolve_model(str(workspace / "tiny.keras")),
+        ModeRequest.parse("float16,integer").modes,
+        tmp_path / "o",
+        ConvertOptions(calibration_dir=tmp_path / "other"),
+        cache=cache,
     )
     assert {r.mode: r.cached for r in report.results} == {"float16": True, "integer": False}
 
@@ -149,8 +162,11 @@ def test_a_mode_with_no_int8_kernel_fails_alone(tmp_path):
     sin_model().save(tmp_path / "sin.keras")
     write_image_folder(tmp_path / "images", classes=2, per_class=4, size=8)
     report = convert_model(
-        resolve_model(str(tmp_path / "sin.keras")), ModeRequest.parse("none,integer,full_integer").modes, tmp_path / "out",
-        ConvertOptions(calibration_dir=tmp_path / "images"), cache=ConversionCache(None),
+        resolve_model(str(tmp_path / "sin.keras")),
+        ModeRequest.parse("none,integer,full_integer").modes,
+        tmp_path / "out",
+        ConvertOptions(calibration_dir=tmp_path / "images"),
+        cache=ConversionCache(None),
     )
     status = {r.mode: r for r in report.results}
     assert status["none"].ok and status["integer"].ok
@@ -162,9 +178,22 @@ def test_a_mode_with_no_int8_kernel_fails_alone(tmp_path):
 
 
 def test_mode_table_and_parsing():
-    assert [m.name for m in MODES] == ["none", "dynamic_range", "float16", "integer", "full_integer", "int16x8", "qat",
-                                       "dynamic_wi8", "dynamic_wi4", "dynamic_wi4_b32", "weight_only_wi8", "weight_only_wi4",
-                                       "a8w8", "a16w8"]
+    assert [m.name for m in MODES] == [
+        "none",
+        "dynamic_range",
+        "float16",
+        "integer",
+        "full_integer",
+        "int16x8",
+        "qat",
+        "dynamic_wi8",
+        "dynamic_wi4",
+        "dynamic_wi4_b32",
+        "weight_only_wi8",
+        "weight_only_wi4",
+        "a8w8",
+        "a16w8",
+    ]
     assert ModeRequest.parse("float16,none").names == ["none", "float16"]
     assert not ModeRequest.parse("none").explicit_all and ModeRequest.parse("post_training,none").explicit_all
     with pytest.raises(ModeError, match="unknown mode 'int3'"):
@@ -206,7 +235,9 @@ def test_files_that_are_not_models_exit_2(tmp_path, capsys, setup, expected):
 def test_truncated_keras_exits_2(workspace, tmp_path, capsys):
     data = (workspace / "tiny.keras").read_bytes()
     (tmp_path / "cut.keras").write_bytes(data[: len(data) // 2])
-    code, line = _cli_error(capsys, ["convert", str(tmp_path / "cut.keras"), "--modes", "none", "--out", str(tmp_path / "o")])
+    code, line = _cli_error(
+        capsys, ["convert", str(tmp_path / "cut.keras"), "--modes", "none", "--out", str(tmp_path / "o")]
+    )
     assert code == 2 and "truncated or corrupt" in line
     assert zipfile.is_zipfile(workspace / "tiny.keras")
 
@@ -216,14 +247,22 @@ def test_saved_model_without_serving_signature_exits_2(tmp_path, capsys):
     module = tf.Module()
     module.v = tf.Variable(1.0)
     tf.saved_model.save(module, str(tmp_path / "sm"))
-    code, line = _cli_error(capsys, ["convert", str(tmp_path / "sm"), "--modes", "none", "--out", str(tmp_path / "o"), "--no-cache"])
+    code, line = _cli_error(
+        capsys, ["convert", str(tmp_path / "sm"), "--modes", "none", "--out", str(tmp_path / "o"), "--no-cache"]
+    )
     assert code == 2 and "serving_default" in line
 
 
 def test_saved_model_with_signature_converts(tmp_path):
     model = weight_dominated_model()
     model.export(str(tmp_path / "sm"), verbose=False)
-    report = convert_model(resolve_model(str(tmp_path / "sm")), ModeRequest.parse("none,float16").modes, tmp_path / "o", ConvertOptions(), cache=ConversionCache(None))
+    report = convert_model(
+        resolve_model(str(tmp_path / "sm")),
+        ModeRequest.parse("none,float16").modes,
+        tmp_path / "o",
+        ConvertOptions(),
+        cache=ConversionCache(None),
+    )
     assert all(r.ok for r in report.results), [r.error for r in report.results]
     assert inspect_tflite((tmp_path / "o" / "float16.tflite").read_bytes()).weight_dtypes == {"float16"}
 
@@ -232,7 +271,9 @@ def test_unknown_input_size_exits_2(tmp_path, capsys):
     k = tfenv.keras()
     inp = k.Input((None, None, 3))
     k.Model(inp, k.layers.GlobalAveragePooling2D()(k.layers.Conv2D(4, 3)(inp))).save(tmp_path / "dyn.keras")
-    code, line = _cli_error(capsys, ["convert", str(tmp_path / "dyn.keras"), "--modes", "none", "--out", str(tmp_path / "o"), "--no-cache"])
+    code, line = _cli_error(
+        capsys, ["convert", str(tmp_path / "dyn.keras"), "--modes", "none", "--out", str(tmp_path / "o"), "--no-cache"]
+    )
     assert code == 2 and "input size is unknown" in line
 
 
@@ -261,16 +302,35 @@ def test_builtin_without_weights_on_disk_is_a_clear_error(tmp_path, capsys, monk
 def test_all_skips_modes_without_inputs_with_reasons(workspace, tmp_path):
     from host.convert.service import convert_command
 
-    config = with_values(ConvertConfig(), model=str(workspace / "tiny.keras"), out=str(tmp_path / "o"), modes="all", use_cache=False)
+    config = with_values(
+        ConvertConfig(), model=str(workspace / "tiny.keras"), out=str(tmp_path / "o"), modes="all", use_cache=False
+    )
     report = convert_command(config)
-    assert [r.mode for r in report.results] == ["none", "dynamic_range", "float16", "dynamic_wi8", "dynamic_wi4",
-                                                "weight_only_wi8", "weight_only_wi4"]  # both routes from one Keras model
-    assert "--calibration" in report.skipped["integer"] and "qat" in report.skipped and "--calibration" in report.skipped["a8w8"]
+    assert [r.mode for r in report.results] == [
+        "none",
+        "dynamic_range",
+        "float16",
+        "dynamic_wi8",
+        "dynamic_wi4",
+        "weight_only_wi8",
+        "weight_only_wi4",
+    ]  # both routes from one Keras model
+    assert (
+        "--calibration" in report.skipped["integer"]
+        and "qat" in report.skipped
+        and "--calibration" in report.skipped["a8w8"]
+    )
 
 
 def test_h5_model_converts(tmp_path):
     weight_dominated_model().save(tmp_path / "tiny.h5")
-    report = convert_model(resolve_model(str(tmp_path / "tiny.h5")), ModeRequest.parse("none,float16").modes, tmp_path / "o", ConvertOptions(), cache=ConversionCache(None))
+    report = convert_model(
+        resolve_model(str(tmp_path / "tiny.h5")),
+        ModeRequest.parse("none,float16").modes,
+        tmp_path / "o",
+        ConvertOptions(),
+        cache=ConversionCache(None),
+    )
     assert all(r.ok for r in report.results), [r.error for r in report.results]
     assert inspect_tflite((tmp_path / "o" / "float16.tflite").read_bytes()).weight_dtypes == {"float16"}
 
@@ -284,7 +344,9 @@ def test_builds_from_the_one_export_are_the_bytes_from_keras_model(workspace, co
     report, facts = converted
     assert all(r.sha256 is not None for r in report.results if r.ok)
     interpreter = tfenv.tf().lite.Interpreter(model_path=str(workspace / "out" / "none.tflite"))
-    assert interpreter.get_input_details()[0]["shape_signature"].tolist() == [1, 32, 32, 3], "tiny.keras has a free batch"
+    assert interpreter.get_input_details()[0]["shape_signature"].tolist() == [1, 32, 32, 3], (
+        "tiny.keras has a free batch"
+    )
     keras_model = weight_dominated_model(batch=1)
     for mode in ModeRequest.parse("none,float16").modes:
         theirs = tfenv.tf().lite.TFLiteConverter.from_keras_model(keras_model)
@@ -321,8 +383,12 @@ def test_qat_trains_while_the_other_modes_convert_and_an_interrupt_stops_it(work
     monkeypatch.setattr(sources_module, "run_converter", convert)
     with pytest.raises(KeyboardInterrupt):
         convert_model(
-            resolve_model(str(workspace / "tiny.keras")), ModeRequest.parse("none,float16,qat").modes, tmp_path / "out",
-            ConvertOptions(train_dir=workspace / "images"), cache=ConversionCache(None), listener=StopAtSecond(),
+            resolve_model(str(workspace / "tiny.keras")),
+            ModeRequest.parse("none,float16,qat").modes,
+            tmp_path / "out",
+            ConvertOptions(train_dir=workspace / "images"),
+            cache=ConversionCache(None),
+            listener=StopAtSecond(),
         )
     assert events == ["qat started", "none converted"]
     child = jobs[0]._proc

@@ -34,9 +34,15 @@ def test_packing_1200_images_of_224x224_fits_in_120_mb_more(tmp_path):
     for i in range(1200):
         folder = tmp_path / "ds" / f"class_{i % 4}"
         folder.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).resize((320, 240)).save(folder / f"{i:04d}.jpg")
-    proc = subprocess.run([sys.executable, "-c", CHILD, str(tmp_path / "ds"), str(tmp_path / "out")], capture_output=True,
-                          text=True, timeout=300)
+        Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).resize((320, 240)).save(
+            folder / f"{i:04d}.jpg"
+        )
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, str(tmp_path / "ds"), str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     lines = proc.stdout.split("\n")
     assert lines[0].startswith("packed 1200 ") and int(lines[0].split()[2]) > 1200 * 224 * 224 * 3

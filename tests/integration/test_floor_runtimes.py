@@ -38,17 +38,33 @@ def test_the_zipapp_runs_real_cells_on_the_floor_runtimes(python, tmp_path, toke
     from host.devices.agent.client import AgentClient
     from host.devices.launch.litert import lay_out, wheel_release
 
-    versions = subprocess.run([python, "-c", "import grpc, numpy, importlib.util as u; print(grpc.__version__, numpy.__version__, "
-                               "'ai-edge-litert' if u.find_spec('ai_edge_litert') else 'tflite-runtime')"],
-                              capture_output=True, text=True, check=True).stdout.split()
+    versions = subprocess.run(
+        [
+            python,
+            "-c",
+            "import grpc, numpy, importlib.util as u; print(grpc.__version__, numpy.__version__, "
+            "'ai-edge-litert' if u.find_spec('ai_edge_litert') else 'tflite-runtime')",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     assert versions[0] == "1.81.1", versions
     build_zipapp(tmp_path / "agent.pyz")
     lay_out(wheel_release(), tmp_path / "litert")  # LiteRT beside the store, as provisioning leaves it on a phone
     software = drivers.find()
-    proc = subprocess.Popen([python, str(tmp_path / "agent.pyz"), "serve", "--root", str(tmp_path / "root"), "--port", "0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
-                            env={"PATH": os.environ.get("PATH", ""), "QUANTBENCH_AGENT_TOKEN": token,
-                                 **drivers.direct_environment(software)})
+    proc = subprocess.Popen(
+        [python, str(tmp_path / "agent.pyz"), "serve", "--root", str(tmp_path / "root"), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+        env={
+            "PATH": os.environ.get("PATH", ""),
+            "QUANTBENCH_AGENT_TOKEN": token,
+            **drivers.direct_environment(software),
+        },
+    )
     line = proc.stdout.readline()
     assert line.startswith("LISTENING"), proc.stderr.read() if proc.poll() is not None else line
     client = AgentClient(f"127.0.0.1:{int(line.split()[1])}", token)
@@ -58,15 +74,23 @@ def test_the_zipapp_runs_real_cells_on_the_floor_runtimes(python, tmp_path, toke
         (tmp_path / "files").mkdir()
         data = put(client, tmp_path / "files", dataset_bytes(known_answer.images, known_answer.labels))
         for kind in ("float", "uint8"):
-            result = client.run_cell(request(put(client, tmp_path / "files", known_answer.models[kind]), dataset_sha256=data,
-                                             preset="unit"), deadline_s=120)
+            result = client.run_cell(
+                request(put(client, tmp_path / "files", known_answer.models[kind]), dataset_sha256=data, preset="unit"),
+                deadline_s=120,
+            )
             assert result.ok, result.error
             assert result.accuracy == Accuracy(**EXPECTED)
         # an int4 weight-only build (LiteRT's quantizer): tflite-runtime 2.14 has no int4 DEQUANTIZE kernel, and says so
         int4 = quantize(known_answer.models["float"], MODES_BY_NAME["weight_only_wi4"], None)
-        result = client.run_cell(request(put(client, tmp_path / "files", int4), dataset_sha256=data, preset="unit"), deadline_s=120)
+        result = client.run_cell(
+            request(put(client, tmp_path / "files", int4), dataset_sha256=data, preset="unit"), deadline_s=120
+        )
         if versions[2] == "tflite-runtime":
-            assert result.status == "unavailable" and "DEQUANTIZE kernel" in result.error and "tflite-runtime 2.14" in result.error, result
+            assert (
+                result.status == "unavailable"
+                and "DEQUANTIZE kernel" in result.error
+                and "tflite-runtime 2.14" in result.error
+            ), result
         else:
             assert result.ok, result.error
         # the LiteRT engine (C API through ctypes) on the same floor: only numpy, grpcio and protobuf besides

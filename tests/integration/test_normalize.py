@@ -22,7 +22,9 @@ def zoo(tmp_path_factory):
     model = weight_dominated_model()
     (root / "float16_legacy.tflite").write_bytes(third_party_tflite(model))
     (root / "float32_legacy.tflite").write_bytes(third_party_tflite(model, float16=False))
-    (root / "current.tflite").write_bytes(third_party_tflite(model, float16=False, legacy_opcodes=False, signatures=True))
+    (root / "current.tflite").write_bytes(
+        third_party_tflite(model, float16=False, legacy_opcodes=False, signatures=True)
+    )
     write_image_folder(root / "images", classes=2, per_class=4, size=32)
     return root
 
@@ -45,7 +47,12 @@ def test_each_rewrite_is_done_and_said(zoo):
     signature = inspection_interpreter(normalized.content).get_signature_list()
     assert list(signature) == ["serving_default"] and len(signature["serving_default"]["inputs"]) == 1
     line = normalized.describe("zoo.tflite")
-    assert "float16 weights widened" in line and "legacy op codes" in line and "serving_default" in line and "max abs error" in line
+    assert (
+        "float16 weights widened" in line
+        and "legacy op codes" in line
+        and "serving_default" in line
+        and "max abs error" in line
+    )
 
 
 def test_the_copy_computes_what_the_original_computes(zoo):
@@ -83,8 +90,22 @@ def test_every_quantizer_mode_converts_a_zoo_file(zoo, tmp_path, capsys, name):
     """Before normalisation: float16 -> 'already quantized' (exit 2); float32 legacy -> every mode
     'stored no weight as int8' and a8w8/a16w8 'no signatures'."""
     out = tmp_path / "out"
-    assert main(["convert", str(zoo / name), "--modes", "quantizer", "--calibration", str(zoo / "images"), "--out", str(out),
-                 "--no-cache"]) == 0
+    assert (
+        main(
+            [
+                "convert",
+                str(zoo / name),
+                "--modes",
+                "quantizer",
+                "--calibration",
+                str(zoo / "images"),
+                "--out",
+                str(out),
+                "--no-cache",
+            ]
+        )
+        == 0
+    )
     assert "normalised a copy of" in capsys.readouterr().out
     for mode in ("dynamic_wi8", "weight_only_wi8", "a8w8", "a16w8", "dynamic_wi4"):
         build = (out / f"{mode}.tflite").read_bytes()
@@ -94,8 +115,22 @@ def test_every_quantizer_mode_converts_a_zoo_file(zoo, tmp_path, capsys, name):
 
 def test_an_int8_file_is_still_benched_as_it_is(zoo, tmp_path, capsys):
     out = tmp_path / "out"
-    assert main(["convert", str(zoo / "float32_legacy.tflite"), "--modes", "a8w8", "--calibration", str(zoo / "images"),
-                 "--out", str(out), "--no-cache"]) == 0
+    assert (
+        main(
+            [
+                "convert",
+                str(zoo / "float32_legacy.tflite"),
+                "--modes",
+                "a8w8",
+                "--calibration",
+                str(zoo / "images"),
+                "--out",
+                str(out),
+                "--no-cache",
+            ]
+        )
+        == 0
+    )
     with pytest.raises(ModelLoadError, match="already quantized"):
         resolve_model(str(out / "a8w8.tflite"))
 
@@ -132,7 +167,10 @@ def test_a_two_input_model_is_never_calibrated_on_images(tmp_path, capsys):
         path.write_bytes(bytes(tfenv.tf().lite.TFLiteConverter.from_keras_model(model).convert()))
     assert resolve_model(str(path)).known_input_shape is None  # a source, but not an image model
     images = write_flat_images(tmp_path / "images", count=4, size=16)
-    assert main(["convert", str(path), "--modes", "a8w8", "--calibration", str(images), "--out", str(tmp_path / "out")]) == 2
+    assert (
+        main(["convert", str(path), "--modes", "a8w8", "--calibration", str(images), "--out", str(tmp_path / "out")])
+        == 2
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "holds images, but the model takes" in err[0] and "FILE.npz" in err[0], err
 

@@ -29,8 +29,10 @@ VERSION = importlib.metadata.version("adbutils")
 SDIST = Path(os.environ.get("QUANTBENCH_PEER_DIR", ROOT / ".peer")) / f"adbutils-{VERSION}.tar.gz"
 
 
-@pytest.mark.skipif(not SDIST.is_file(), reason=f"no {SDIST.name}: pip download --no-deps --no-binary :all: "
-                                                 f"adbutils=={VERSION} -d .peer (.ci/run does)")
+@pytest.mark.skipif(
+    not SDIST.is_file(),
+    reason=f"no {SDIST.name}: pip download --no-deps --no-binary :all: adbutils=={VERSION} -d .peer (.ci/run does)",
+)
 @pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("ip"), reason="a network namespace needs root and iproute2")
 def test_adbutils_e2e_suite_passes_against_the_emulated_device(tmp_path):
     with tarfile.open(SDIST) as archive:
@@ -40,16 +42,23 @@ def test_adbutils_e2e_suite_passes_against_the_emulated_device(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     script = f"ip link set lo up && exec {sys.executable} -m tests.peer_suite {e2e} {out}"
-    done = subprocess.run(["unshare", "--net", "sh", "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=1200)
+    done = subprocess.run(
+        ["unshare", "--net", "sh", "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=1200
+    )
     report = out / "junit.xml"
     assert report.is_file(), done.stdout[-3000:] + done.stderr[-3000:]
     suite = ET.parse(report).getroot()
     suite = suite if suite.tag == "testsuite" else suite[0]
     counts = {k: int(suite.get(k, 0)) for k in ("tests", "failures", "errors", "skipped")}
-    failed = [f"{case.get('classname')}::{case.get('name')}" for case in suite.iter("testcase")
-              if case.find("failure") is not None or case.find("error") is not None]
+    failed = [
+        f"{case.get('classname')}::{case.get('name')}"
+        for case in suite.iter("testcase")
+        if case.find("failure") is not None or case.find("error") is not None
+    ]
     assert counts["failures"] == counts["errors"] == 0, f"{failed}\n{done.stdout[-4000:]}"
     assert counts["tests"] - counts["skipped"] >= 20, counts
-    not_found = [line for line in (out / "commands.log").read_text().splitlines() if line.split("\t")[0] in ("126", "127")]
+    not_found = [
+        line for line in (out / "commands.log").read_text().splitlines() if line.split("\t")[0] in ("126", "127")
+    ]
     assert not not_found, f"the suite ran commands the phone lacks: {not_found}"
     assert len(NOT_EMULATED) == 21

@@ -43,8 +43,12 @@ def phone(tmp_path_factory):
 
 def _adb(phone, *args: str, stdin: bytes | None = None, timeout: float = 60) -> subprocess.CompletedProcess[bytes]:
     server, state, _ = phone
-    return subprocess.run([server.binary, "-P", str(server.address.port), "-s", state.serial, *args], input=stdin,
-                          capture_output=True, timeout=timeout)
+    return subprocess.run(
+        [server.binary, "-P", str(server.address.port), "-s", state.serial, *args],
+        input=stdin,
+        capture_output=True,
+        timeout=timeout,
+    )
 
 
 def _shell(phone, command: str) -> tuple[int, str, str]:
@@ -53,15 +57,33 @@ def _shell(phone, command: str) -> tuple[int, str, str]:
 
 
 def test_properties_of_a_booted_production_build(phone):
-    props = {key: _shell(phone, f"getprop {key}")[1].strip() for key in (
-        "sys.boot_completed", "ro.build.type", "ro.build.tags", "ro.debuggable", "ro.secure", "ro.product.brand", "ro.build.id",
-        "ro.build.version.security_patch", "ro.build.fingerprint")}
-    assert props["sys.boot_completed"] == "1" and props["ro.build.type"] == "user" and props["ro.build.tags"] == "release-keys"
+    props = {
+        key: _shell(phone, f"getprop {key}")[1].strip()
+        for key in (
+            "sys.boot_completed",
+            "ro.build.type",
+            "ro.build.tags",
+            "ro.debuggable",
+            "ro.secure",
+            "ro.product.brand",
+            "ro.build.id",
+            "ro.build.version.security_patch",
+            "ro.build.fingerprint",
+        )
+    }
+    assert (
+        props["sys.boot_completed"] == "1"
+        and props["ro.build.type"] == "user"
+        and props["ro.build.tags"] == "release-keys"
+    )
     assert props["ro.debuggable"] == "0" and props["ro.secure"] == "1"
     assert props["ro.product.brand"] and props["ro.build.id"] and len(props["ro.build.version.security_patch"]) == 10
     assert props["ro.build.fingerprint"].endswith(":user/release-keys")
-    assert _shell(phone, "setprop ro.debuggable 1") == (1, "", "Failed to set property 'ro.debuggable' to '1'.\n"
-                                                               "See dmesg for error reason.\n")
+    assert _shell(phone, "setprop ro.debuggable 1") == (
+        1,
+        "",
+        "Failed to set property 'ro.debuggable' to '1'.\nSee dmesg for error reason.\n",
+    )
     assert _shell(phone, "setprop debug.quantbench.x 7; getprop debug.quantbench.x")[1] == "7\n"
     assert "ro.build.type=user" in _shell(phone, "cat /system/build.prop")[1]
 
@@ -76,6 +98,7 @@ def test_reverse_forwards_a_device_port_to_the_host(phone):
             conn, _ = listener.accept()
             with conn:
                 conn.sendall(b"from the host:" + conn.recv(100))
+
         threading.Thread(target=answer, daemon=True).start()
         assert _adb(phone, "reverse", "tcp:0", f"tcp:{host_port}").returncode == 0
         listing = _adb(phone, "reverse", "--list").stdout.decode().split()
@@ -87,7 +110,10 @@ def test_reverse_forwards_a_device_port_to_the_host(phone):
     bad = _adb(phone, "reverse", "--remove", f"tcp:{device_port}")
     assert bad.returncode != 0 and b"not found" in bad.stderr
     _adb(phone, "reverse", "tcp:0", f"tcp:{host_port}")
-    assert _adb(phone, "reverse", "--remove-all").returncode == 0 and _adb(phone, "reverse", "--list").stdout.strip() == b""
+    assert (
+        _adb(phone, "reverse", "--remove-all").returncode == 0
+        and _adb(phone, "reverse", "--list").stdout.strip() == b""
+    )
     assert any(item.local == f"tcp:{host_port}" for item in _reverse_with_adbutils(phone, host_port))
 
 
@@ -112,7 +138,10 @@ def test_sync_acts_as_the_shell_user(phone, tmp_path):
     info = device.sync.stat("/data/local/tmp")
     assert oct(info.mode & 0o7777) == "0o771"
     device.sync.push(b"x", "/data/local/tmp/owned")
-    assert _shell(phone, "stat -c '%U %G %a' /data/local/tmp /data/local/tmp/owned")[1] == "shell shell 771\nshell shell 755\n"
+    assert (
+        _shell(phone, "stat -c '%U %G %a' /data/local/tmp /data/local/tmp/owned")[1]
+        == "shell shell 771\nshell shell 755\n"
+    )
     assert "shell shell" in _shell(phone, "ls -l /data/local/tmp/owned")[1]
     assert device.sync.read_text("/proc/cpuinfo") == _shell(phone, "cat /proc/cpuinfo")[1], "/proc is the shell's own"
     with pytest.raises(adbutils.AdbError):
@@ -129,14 +158,20 @@ def test_the_package_manager_and_install_say_what_a_phone_says(phone, tmp_path):
     assert _shell(phone, "pm list packages -3")[1] == "package:com.termux\n"
     system = _shell(phone, "pm list packages -s")[1]
     assert "package:android\n" in system and "com.termux" not in system
-    assert "package:/data/app/" in _shell(phone, "pm list packages -f -3")[1] and "=com.termux" in _shell(phone, "pm list packages -f")[1]
+    assert (
+        "package:/data/app/" in _shell(phone, "pm list packages -f -3")[1]
+        and "=com.termux" in _shell(phone, "pm list packages -f")[1]
+    )
     assert _shell(phone, "pm list packages -U termux")[1] == "package:com.termux uid:10123\n"
     assert _shell(phone, "pm path com.termux")[1].startswith("package:/data/app/")
     assert _shell(phone, "pm path com.nosuch")[0] == 1
     (tmp_path / "not.apk").write_bytes(b"not a zip")
     with zipfile.ZipFile(tmp_path / "unsigned.apk", "w") as apk:
         apk.writestr("AndroidManifest.xml", b"\x03\x00\x08\x00")
-    for name, reason in (("not.apk", "INSTALL_PARSE_FAILED_NOT_APK"), ("unsigned.apk", "INSTALL_PARSE_FAILED_NO_CERTIFICATES")):
+    for name, reason in (
+        ("not.apk", "INSTALL_PARSE_FAILED_NOT_APK"),
+        ("unsigned.apk", "INSTALL_PARSE_FAILED_NO_CERTIFICATES"),
+    ):
         done = _adb(phone, "install", str(tmp_path / name))  # adb 36 streams it into abb_exec:package install
         said = (done.stdout + done.stderr).decode()
         assert done.returncode != 0 and f"Failure [{reason}" in said, said
@@ -150,11 +185,21 @@ def test_cmd_dumpsys_and_the_feature_list(phone):
     assert _shell(phone, "cmd nosuch") == (20, "", "cmd: Can't find service: nosuch\n")
     assert _shell(phone, "dumpsys nosuch") == (0, "", "Can't find service: nosuch\n")
     assert "Thermal Status: 0" in _shell(phone, "dumpsys thermalservice")[1]
-    assert _shell(phone, "cmd thermalservice override-status 3; dumpsys thermalservice | grep Status:")[1] == "Thermal Status: 3\n"
+    assert (
+        _shell(phone, "cmd thermalservice override-status 3; dumpsys thermalservice | grep Status:")[1]
+        == "Thermal Status: 3\n"
+    )
     _shell(phone, "cmd thermalservice reset")
     features = set(_features(phone))
     assert {"shell_v2", "cmd", "stat_v2", "ls_v2", "abb_exec", "sendrecv_v2", "apex", "fixed_push_mkdir"} <= features
-    assert not features & {"abb", "sendrecv_v2_brotli", "sendrecv_v2_lz4", "sendrecv_v2_zstd", "delayed_ack", "track_app"}
+    assert not features & {
+        "abb",
+        "sendrecv_v2_brotli",
+        "sendrecv_v2_lz4",
+        "sendrecv_v2_zstd",
+        "delayed_ack",
+        "track_app",
+    }
 
 
 def _features(phone) -> list[str]:
@@ -204,7 +249,17 @@ def _read_until(fd: int, wanted: bytes, timeout: float = 20) -> bytes:
 def test_toybox_formats_and_mksh_syntax(phone):
     ls = _shell(phone, "ls -ld /data/local/tmp")[1]
     assert ls.startswith("drwxrwx--x ") and " shell shell " in ls
-    assert _shell(phone, "ps -A | head -1")[1].split() == ["USER", "PID", "PPID", "VSZ", "RSS", "WCHAN", "ADDR", "S", "NAME"]
+    assert _shell(phone, "ps -A | head -1")[1].split() == [
+        "USER",
+        "PID",
+        "PPID",
+        "VSZ",
+        "RSS",
+        "WCHAN",
+        "ADDR",
+        "S",
+        "NAME",
+    ]
     assert _shell(phone, "id")[1].startswith("uid=2000(shell) gid=2000(shell) groups=2000(shell),1004(input)")
     assert _shell(phone, "nproc")[1].strip().isdigit()
     assert _shell(phone, "pidof init")[1] == "1\n"
@@ -228,7 +283,7 @@ def _der(data: bytes, offset: int) -> tuple[int, int, int]:
     offset += 2
     if length & 0x80:
         count = length & 0x7F
-        length = int.from_bytes(data[offset:offset + count], "big")
+        length = int.from_bytes(data[offset : offset + count], "big")
         offset += count
     return tag, offset, offset + length
 
@@ -253,7 +308,9 @@ def _private_key(path: Path) -> tuple[int, int]:
 
 
 def _packet(command: int, arg0: int, arg1: int, payload: bytes = b"") -> bytes:
-    return struct.pack("<6I", command, arg0, arg1, len(payload), sum(payload) & 0xFFFFFFFF, command ^ 0xFFFFFFFF) + payload
+    return (
+        struct.pack("<6I", command, arg0, arg1, len(payload), sum(payload) & 0xFFFFFFFF, command ^ 0xFFFFFFFF) + payload
+    )
 
 
 def _receive(sock: socket.socket) -> tuple[int, int, int, bytes, int]:

@@ -31,8 +31,10 @@ TERMUX_PACKAGES = "pkg install -y python python-numpy python-grpcio python-tflit
 @pytest.fixture(scope="module")
 def phones(adb_server, tmp_path_factory):
     """One emulated phone per profile, on the module's adb server."""
-    started = {name: manager.start(adb_server.address, 0, tmp_path_factory.mktemp(name), profile=name)
-               for name in ("stock", "termux-release", "termux", "shell-python")}
+    started = {
+        name: manager.start(adb_server.address, 0, tmp_path_factory.mktemp(name), profile=name)
+        for name in ("stock", "termux-release", "termux", "shell-python")
+    }
     yield {name: Device(adb_server.address, state.serial) for name, state in started.items()}
     for state in started.values():
         manager.stop_state(adb_server.address, state)
@@ -51,7 +53,9 @@ def _mksh_error(text: str) -> tuple[str, ...]:
 def test_no_python_for_the_shell_user_except_on_a_rooted_build(phones):
     for name in ("stock", "termux-release", "termux"):
         code, out, err = _shell(phones[name], "python3 -c 1")
-        assert (code, out) == (127, "") and err in _mksh_error("/system/bin/sh: python3: inaccessible or not found\n"), name
+        assert (code, out) == (127, "") and err in _mksh_error(
+            "/system/bin/sh: python3: inaccessible or not found\n"
+        ), name
         assert _shell(phones[name], "/usr/bin/python3 -c 1")[0] == 127, "this machine's Python is not the phone's"
     assert _shell(phones["shell-python"], "python3 -c 'print(6 * 7)'") == (0, "42\n", "")
 
@@ -59,12 +63,18 @@ def test_no_python_for_the_shell_user_except_on_a_rooted_build(phones):
 def test_app_folders_are_closed_to_the_shell_user(phones, tmp_path):
     device = phones["termux"]
     assert _shell(device, "id")[1].startswith("uid=2000(shell)")
-    for command in ("ls /data/data", "ls /data/data/com.termux", "cat /data/data/com.termux/files/usr/bin/pkg",
-                    "ls /data/user/0/com.termux"):
+    for command in (
+        "ls /data/data",
+        "ls /data/data/com.termux",
+        "cat /data/data/com.termux/files/usr/bin/pkg",
+        "ls /data/user/0/com.termux",
+    ):
         code, _, err = _shell(device, command)
         assert code != 0 and "Permission denied" in err, (command, err)
     code, _, err = _shell(device, "/data/data/com.termux/files/usr/bin/pkg install python")  # mksh: EACCES on the way
-    assert code == 127 and err in _mksh_error("/system/bin/sh: /data/data/com.termux/files/usr/bin/pkg: inaccessible or not found\n")
+    assert code == 127 and err in _mksh_error(
+        "/system/bin/sh: /data/data/com.termux/files/usr/bin/pkg: inaccessible or not found\n"
+    )
     (tmp_path / "x").write_text("x")
     with pytest.raises(DeviceError, match="Permission denied"):
         device.push_unchecked(tmp_path / "x", "/data/data/com.termux/files/home/x")
@@ -76,7 +86,11 @@ def test_app_folders_are_closed_to_the_shell_user(phones, tmp_path):
 
 def test_run_as_says_what_aosp_says(phones):
     assert _shell(phones["stock"], "run-as com.termux id") == (1, "", "run-as: unknown package: com.termux\n")
-    assert _shell(phones["termux-release"], "run-as com.termux id") == (1, "", "run-as: package not debuggable: com.termux\n")
+    assert _shell(phones["termux-release"], "run-as com.termux id") == (
+        1,
+        "",
+        "run-as: package not debuggable: com.termux\n",
+    )
     code, out, _ = _shell(phones["termux"], "run-as com.termux id")
     assert code == 0 and out.startswith("uid=10123(u0_a123)")
     assert _shell(phones["termux"], "run-as com.termux pwd")[1] == "/data/data/com.termux\n"
@@ -110,7 +124,10 @@ def test_termux_run_as_after_provision_and_the_app_s_agent_is_beyond_the_shell(p
     diagnosis = diagnose(device)
     check = {c.name: c for c in diagnosis.launchers}["termux-run-as"]
     assert not check.ok and check.fix == f"host provision --device {device.serial}"
-    assert diagnosis.advice.startswith(f"run `host provision --device {device.serial}`") and "github" not in diagnosis.advice.lower()
+    assert (
+        diagnosis.advice.startswith(f"run `host provision --device {device.serial}`")
+        and "github" not in diagnosis.advice.lower()
+    )
     assert main(["doctor", "--device", device.serial]) == 0, "what host provision fixes is not a failure"
     steps: list[str] = []
     assert len(provision(device, steps.append)) == 5 and steps[0].startswith("[1/5] pkg install -y python")
@@ -204,8 +221,30 @@ def test_a_whole_bench_through_run_as_on_the_emulated_phone(phones, tmp_path):
     device = phones["termux"]
     provision(device, lambda text: None)
     db = tmp_path / "r.sqlite"
-    assert main(["bench", "--device", device.serial, "--modes", "none,float16", "--backends", "cpu1", "--limit", "20",
-                 "--min-runs", "5", "--min-seconds", "0.05", "--warmup-seconds", "0", "--db", str(db)]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "--device",
+                device.serial,
+                "--modes",
+                "none,float16",
+                "--backends",
+                "cpu1",
+                "--limit",
+                "20",
+                "--min-runs",
+                "5",
+                "--min-seconds",
+                "0.05",
+                "--warmup-seconds",
+                "0",
+                "--db",
+                str(db),
+            ]
+        )
+        == 0
+    )
     from host.store import ResultsStore
 
     run = ResultsStore(db, read_only=True).load_run("latest")

@@ -15,4 +15,6 @@ def test_generated_code_matches_the_proto(tmp_path):
     names = sorted(p.name for p in tmp_path.iterdir() if p.is_file())
     assert names == sorted(p.name for p in checked_in.iterdir() if p.is_file() and p.suffix in (".py", ".pyi"))
     for name in names:
-        assert (tmp_path / name).read_text() == (checked_in / name).read_text(), f"{name} is stale: run python tools/gen_protos.py"
+        assert (tmp_path / name).read_text() == (checked_in / name).read_text(), (
+            f"{name} is stale: run python tools/gen_protos.py"
+        )

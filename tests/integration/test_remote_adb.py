@@ -65,18 +65,32 @@ def lab_host(tmp_path_factory):
         _ip("addr", "add", f"{here}/30", "dev", f"{name}h")
         _ip("link", "set", f"{name}h", "up")
         inside = ["ip", "netns", "exec", name]
-        for command in (["ip", "addr", "add", f"{there}/30", "dev", f"{name}n"], ["ip", "link", "set", f"{name}n", "up"],
-                        ["ip", "link", "set", "lo", "up"]):
+        for command in (
+            ["ip", "addr", "add", f"{there}/30", "dev", f"{name}n"],
+            ["ip", "link", "set", f"{name}n", "up"],
+            ["ip", "link", "set", "lo", "up"],
+        ):
             subprocess.run([*inside, *command], check=True, capture_output=True, timeout=30)
-        processes.append(subprocess.Popen([*inside, wheel_adb(), "-a", "-P", "5037", "server", "nodaemon"],
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        processes.append(
+            subprocess.Popen(
+                [*inside, wheel_adb(), "-a", "-P", "5037", "server", "nodaemon"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
         deadline = time.monotonic() + 30
         while not _reachable(there, 5037):
             assert time.monotonic() < deadline, "the namespace's adb server did not come up"
             time.sleep(0.2)
         env = {**os.environ, "QUANTBENCH_DATA_DIR": str(root / "lab-data"), "ANDROID_ADB_SERVER_PORT": "5037"}
-        started = subprocess.run([*inside, sys.executable, "-c", START_PHONE, str(root / "phone")], env=env,
-                                 capture_output=True, text=True, timeout=120, check=True)
+        started = subprocess.run(
+            [*inside, sys.executable, "-c", START_PHONE, str(root / "phone")],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
         serial, port = started.stdout.split()[-2:]
         yield AdbServerAddress(there, 5037, named=True), serial, int(port)
     finally:
@@ -100,8 +114,21 @@ def test_a_whole_bench_runs_through_a_remote_adb_server_and_leaves_no_forward(la
     address, serial, _ = lab_host
     monkeypatch.setenv("QUANTBENCH_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("QUANTBENCH_CACHE_DIR", str(tmp_path / "cache"))
-    argv = ["bench", "--adb-server", f"{address.host}:{address.port}", "--all-devices", "--modes", "none,float16",
-            "--backends", "cpu1,cpu4", "--limit", "20", "--db", str(tmp_path / "r.sqlite"), *FAST]
+    argv = [
+        "bench",
+        "--adb-server",
+        f"{address.host}:{address.port}",
+        "--all-devices",
+        "--modes",
+        "none,float16",
+        "--backends",
+        "cpu1,cpu4",
+        "--limit",
+        "20",
+        "--db",
+        str(tmp_path / "r.sqlite"),
+        *FAST,
+    ]
     assert main(argv) == 0
     store = ResultsStore(tmp_path / "r.sqlite", read_only=True)
     run = store.load_run("latest")

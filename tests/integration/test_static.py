@@ -24,7 +24,7 @@ def _test_extra_installed() -> bool:
         requirements = metadata.requires("quantbench") or []
     except metadata.PackageNotFoundError:
         return False
-    names = [re.split(r"[<>=!~ ;\[]", r, maxsplit=1)[0] for r in requirements if "extra == \"test\"" in r]
+    names = [re.split(r"[<>=!~ ;\[]", r, maxsplit=1)[0] for r in requirements if 'extra == "test"' in r]
     others = [n for n in names if n not in ("mypy", "ruff")]
     for name in others:
         try:
@@ -34,8 +34,11 @@ def _test_extra_installed() -> bool:
     return bool(others)
 
 
-@pytest.mark.parametrize("tool", [["mypy"], ["ruff", "check", "host", "device_agent", "emulated_device", "tools", "tests"]],
-                         ids=["mypy", "ruff"])
+@pytest.mark.parametrize(
+    "tool",
+    [["mypy"], ["ruff", "check", "host", "device_agent", "emulated_device", "tools", "tests"]],
+    ids=["mypy", "ruff"],
+)
 def test_static_check_passes(tool):
     binary = shutil.which(tool[0], path=str(Path(sys.executable).parent))
     if binary is None:

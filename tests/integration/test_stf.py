@@ -17,8 +17,20 @@ from host.store import ResultsStore
 from tests.adb_fixtures import private_adb_server
 from tests.stf_server import TOKEN, Farm, FarmPhone, stf_server
 
-FAST = ["--min-runs", "10", "--min-seconds", "0.05", "--warmup-seconds", "0.01", "--modes", "none,float16", "--backends",
-        "cpu1", "--limit", "20"]
+FAST = [
+    "--min-runs",
+    "10",
+    "--min-seconds",
+    "0.05",
+    "--warmup-seconds",
+    "0.01",
+    "--modes",
+    "none,float16",
+    "--backends",
+    "cpu1",
+    "--limit",
+    "20",
+]
 
 
 @pytest.fixture(scope="module")
@@ -41,17 +53,30 @@ def lab(tmp_path_factory):
 @pytest.fixture()
 def farm(lab):
     _, phones, _ = lab
-    return Farm({
-        "FREE-1": FarmPhone("FREE-1", phones[0].serial),
-        "TAKEN-2": FarmPhone("TAKEN-2", phones[1].serial, owner="someone@else.org"),
-        "GONE-3": FarmPhone("GONE-3", "127.0.0.1:9", fields={"model": "Gone", "sdk": "30", "abi": "arm64-v8a"}),
-    })
+    return Farm(
+        {
+            "FREE-1": FarmPhone("FREE-1", phones[0].serial),
+            "TAKEN-2": FarmPhone("TAKEN-2", phones[1].serial, owner="someone@else.org"),
+            "GONE-3": FarmPhone("GONE-3", "127.0.0.1:9", fields={"model": "Gone", "sdk": "30", "abi": "arm64-v8a"}),
+        }
+    )
 
 
 def _bench(lab, url: str, *extra: str) -> int:
     address, _, root = lab
-    return main(["bench", "--stf", url, "--adb-server", f"{address.host}:{address.port}", "--db", str(root / "r.sqlite"),
-                 *FAST, *extra])
+    return main(
+        [
+            "bench",
+            "--stf",
+            url,
+            "--adb-server",
+            f"{address.host}:{address.port}",
+            "--db",
+            str(root / "r.sqlite"),
+            *FAST,
+            *extra,
+        ]
+    )
 
 
 def test_a_bench_on_the_devices_a_filter_picks_gives_them_back(lab, farm, monkeypatch, capsys):
@@ -97,7 +122,10 @@ def test_ctrl_c_gives_every_reservation_back(lab, farm):
     address, phones, _ = lab
     with stf_server(farm) as url:
         client = stf.StfClient(url, TOKEN)
-        with pytest.raises(KeyboardInterrupt), stf.reserved(address, client, ("FREE-1",), None, 600, lambda _: None) as devices:
+        with (
+            pytest.raises(KeyboardInterrupt),
+            stf.reserved(address, client, ("FREE-1",), None, 600, lambda _: None) as devices,
+        ):
             assert devices[0].serial == phones[0].serial and farm.phones["FREE-1"].owner
             raise KeyboardInterrupt
     assert farm.phones["FREE-1"].owner is None

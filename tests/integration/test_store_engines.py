@@ -51,8 +51,18 @@ def test_round_trip_with_repeats_outcomes_and_fingerprints(where):
     store = ResultsStore(where)
     store.create_run(run("r1"))
     store.add_device("r1", DeviceRecord("emu", "model", "x86_64", 34, "ai-edge-litert", "2.3.0", 2, True))
-    measured = replace(cell("emu", "float16", "cpu1", samples=(1.0, 2.0, 3.0), medians=(1.5, 1.6), throttled=(3.0,),
-                            right=np.arange(20) % 3 == 0), fingerprint="f" * 16)
+    measured = replace(
+        cell(
+            "emu",
+            "float16",
+            "cpu1",
+            samples=(1.0, 2.0, 3.0),
+            medians=(1.5, 1.6),
+            throttled=(3.0,),
+            right=np.arange(20) % 3 == 0,
+        ),
+        fingerprint="f" * 16,
+    )
     store.save_cell("r1", measured)
     for repeat in measured.repeats:
         store.save_repeat("r1", measured.key, repeat)
@@ -104,8 +114,11 @@ def test_a_postgresql_database_gains_the_new_columns_and_keeps_other_tables(post
         db.execute("CREATE TABLE contacts (name TEXT)")
         db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
         db.execute("INSERT INTO meta VALUES ('schema_version', '1'), ('application', 'quantbench')")
-        db.execute("CREATE TABLE runs (run_id TEXT PRIMARY KEY, started TEXT NOT NULL, finished TEXT, tool_version TEXT "
-                   "NOT NULL, model TEXT NOT NULL, dataset TEXT NOT NULL, config TEXT NOT NULL, notes TEXT NOT NULL DEFAULT '[]')")
+        db.execute(
+            "CREATE TABLE runs (run_id TEXT PRIMARY KEY, started TEXT NOT NULL, finished TEXT, tool_version TEXT "
+            "NOT NULL, model TEXT NOT NULL, dataset TEXT NOT NULL, config TEXT NOT NULL, notes TEXT NOT NULL DEFAULT "
+            "'[]')"
+        )
         db.execute("""INSERT INTO runs VALUES ('old', '2026-01-01', NULL, '0.0.9', '{"name": "m", "sha256": "a",
                    "input_shape": [1, 8, 8, 3]}', '{}', '{"modes": ["none"]}', '[]')""")
     old = ResultsStore(url).load_run("old")
@@ -123,10 +136,14 @@ def test_a_foreign_postgresql_schema_is_refused_untouched(postgres):
     with pytest.raises(StoreError, match="is not a quantbench results database"):
         ResultsStore(url)
     with psycopg.connect(url) as db:
-        assert db.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema='public'").fetchone() == (1,)
+        assert db.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema='public'").fetchone() == (
+            1,
+        )
 
 
-def test_the_cli_takes_a_postgresql_url_from_db_or_the_environment_never_a_password(postgres, tmp_path, capsys, monkeypatch):
+def test_the_cli_takes_a_postgresql_url_from_db_or_the_environment_never_a_password(
+    postgres, tmp_path, capsys, monkeypatch
+):
     url = fresh_database(postgres)
     _write_run(url, "r1", 2)
     assert main(["report", "r1", "--db", url, "--format", "json"]) == 0

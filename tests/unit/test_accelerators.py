@@ -36,7 +36,11 @@ def fake_library(path: Path, machine: int) -> Path:
 
 def test_backends_gpu_fp32_and_npu_run_through_litert_unless_a_classic_gpu_delegate_is_given():
     assert parse_backend("gpu-fp32").kind == "gpu" and parse_backend("npu").kind == "npu"
-    assert uses_litert(parse_backend("gpu")) and uses_litert(parse_backend("npu")) and uses_litert(parse_backend("gpu-fp32"))
+    assert (
+        uses_litert(parse_backend("gpu"))
+        and uses_litert(parse_backend("npu"))
+        and uses_litert(parse_backend("gpu-fp32"))
+    )
     assert not uses_litert(parse_backend("gpu"), gpu_delegate="/data/local/tmp/libtensorflowlite_gpu_delegate.so")
     assert not uses_litert(parse_backend("cpu4"))
     with pytest.raises(BackendError, match="gpu-fp32, npu or nnapi"):
@@ -44,7 +48,9 @@ def test_backends_gpu_fp32_and_npu_run_through_litert_unless_a_classic_gpu_deleg
 
 
 def test_an_emulated_device_without_a_software_vulkan_names_the_package_for_its_gpu():
-    facts = PlatformFacts(True, 34, True, "Android 14 (SDK 34)", software_gpu="", missing_gpu="install Debian's chromium")
+    facts = PlatformFacts(
+        True, 34, True, "Android 14 (SDK 34)", software_gpu="", missing_gpu="install Debian's chromium"
+    )
     available, reason = platform_availability(parse_backend("gpu"), facts)
     assert not available and "no software Vulkan" in reason and "chromium" in reason
     assert platform_availability(parse_backend("npu"), facts) == (True, "")
@@ -57,7 +63,10 @@ def test_the_scorer_counts_nan_inf_and_all_zero_outputs_with_the_first_image():
     scorer.add(np.array([[np.nan, 0.1], [np.inf, -np.inf], [0.0, 0.0]], dtype=np.float32))
     numerics = scorer.numerics()
     assert (numerics.nan_values, numerics.inf_values, numerics.zero_vectors, numerics.first_image) == (1, 2, 1, 3)
-    assert numerics.bad and numerics.describe() == "1 NaN outputs, 2 Inf outputs, 1 all-zero output vectors (first at image 3)"
+    assert (
+        numerics.bad
+        and numerics.describe() == "1 NaN outputs, 2 Inf outputs, 1 all-zero output vectors (first at image 3)"
+    )
 
 
 def test_elf_machine_and_needed_libraries_are_read_without_loading(tmp_path):
@@ -69,13 +78,21 @@ def test_elf_machine_and_needed_libraries_are_read_without_loading(tmp_path):
 
 def test_a_release_names_its_version_and_files_and_a_wrong_abi_is_refused_by_name(tmp_path):
     release_dir = tmp_path / "binaries" / "2.3.1" / "android_arm64"
-    for name in ("libLiteRt.so", "libLiteRtClGlAccelerator.so", "qnn/libLiteRtDispatch_Qualcomm.so",
-                 "qnn/libLiteRtCompilerPlugin_Qualcomm.so"):
+    for name in (
+        "libLiteRt.so",
+        "libLiteRtClGlAccelerator.so",
+        "qnn/libLiteRtDispatch_Qualcomm.so",
+        "qnn/libLiteRtCompilerPlugin_Qualcomm.so",
+    ):
         fake_library(release_dir / name, 183)
     release = litert.find_release(release_dir)
     assert release.version == "2.3.1" and release.machine == "aarch64"
-    assert set(release.files) == {"libLiteRt.so", "libLiteRtClGlAccelerator.so", "dispatch/libLiteRtDispatch_Qualcomm.so",
-                                  "compiler/libLiteRtCompilerPlugin_Qualcomm.so"}
+    assert set(release.files) == {
+        "libLiteRt.so",
+        "libLiteRtClGlAccelerator.so",
+        "dispatch/libLiteRtDispatch_Qualcomm.so",
+        "compiler/libLiteRtCompilerPlugin_Qualcomm.so",
+    }
     litert.check_abi(release, "arm64-v8a", "R58M")
     with pytest.raises(InputError, match=r"R58M is x86_64 \(x86_64\) but libLiteRt.so in .* is aarch64"):
         litert.check_abi(release, "x86_64", "R58M")
@@ -103,7 +120,9 @@ def _provisioned(tmp_path: Path, version: str, monkeypatch: pytest.MonkeyPatch) 
 
 def test_an_unknown_litert_version_makes_the_backend_unusable_with_both_versions_named(tmp_path, monkeypatch):
     _provisioned(tmp_path, "9.9.0", monkeypatch)
-    with pytest.raises(BackendUnavailable, match=r"LiteRT 9\.9\.0 is installed; this agent's C API binding knows LiteRT 2\.3"):
+    with pytest.raises(
+        BackendUnavailable, match=r"LiteRT 9\.9\.0 is installed; this agent's C API binding knows LiteRT 2\.3"
+    ):
         accelerators.installed(tmp_path / "root")
 
 

@@ -50,7 +50,7 @@ def test_no_import_cycle_between_the_packages_of_host():
     def visit(node: str, trail: list[str]) -> None:
         for nxt in sorted(graph.get(node, ())):
             if nxt in trail:
-                cycles.append(" -> ".join(trail[trail.index(nxt):] + [nxt]))
+                cycles.append(" -> ".join(trail[trail.index(nxt) :] + [nxt]))
             elif len(trail) < 12:
                 visit(nxt, [*trail, nxt])
 
@@ -76,8 +76,11 @@ def test_tools_import_nothing_from_tests():
 
 
 def test_only_the_device_transport_imports_adbutils():
-    offenders = [str(p.relative_to(ROOT)) for p in _modules("host", "device_agent")
-                 if any(n.startswith("adbutils") for n in _imports(p)) and "transport" not in p.parts]
+    offenders = [
+        str(p.relative_to(ROOT))
+        for p in _modules("host", "device_agent")
+        if any(n.startswith("adbutils") for n in _imports(p)) and "transport" not in p.parts
+    ]
     assert not offenders
 
 
@@ -100,13 +103,20 @@ def test_the_device_layers_import_only_downwards():
         layer = path.parent.name if path.parent.name != "devices" else path.stem
         for name in _imports(path):
             parts = name.split(".")
-            if parts[:2] == ["host", "devices"] and len(parts) > 2 and parts[2] != layer and parts[2] not in DEVICE_LAYERS[layer]:
+            if (
+                parts[:2] == ["host", "devices"]
+                and len(parts) > 2
+                and parts[2] != layer
+                and parts[2] not in DEVICE_LAYERS[layer]
+            ):
                 offenders.append(f"{path.relative_to(ROOT)} imports {name}")
     assert not offenders, "\n".join(offenders)
 
 
 def test_the_agent_imports_nothing_from_the_host():
-    offenders = [str(p.relative_to(ROOT)) for p in _modules("device_agent") if any(n.startswith("host") for n in _imports(p))]
+    offenders = [
+        str(p.relative_to(ROOT)) for p in _modules("device_agent") if any(n.startswith("host") for n in _imports(p))
+    ]
     assert not offenders, "the agent runs on the phone with numpy, grpcio, protobuf and a TFLite runtime only"
 
 
@@ -119,12 +129,22 @@ def test_the_contract_page_lists_every_exit_code():
 
 
 def test_the_cli_parses_and_maps_errors_and_each_command_is_its_own_module():
-    allowed = {"host", "host.commands", "host.commands.spec", "host.errors", "host.params",
-               "host.devices.transport.adb"}  # the adb servers a command started are stopped at the boundary
+    allowed = {
+        "host",
+        "host.commands",
+        "host.commands.spec",
+        "host.errors",
+        "host.params",
+        "host.devices.transport.adb",
+    }  # the adb servers a command started are stopped at the boundary
     cli = {n for n in _imports(ROOT / "host" / "cli.py", taken=False) if n.startswith("host")}
     assert cli <= allowed, sorted(cli - allowed)
     for path in (ROOT / "host" / "commands").glob("*.py"):
-        others = {n for n in _imports(path, taken=False) if n.startswith("host.commands.") and n.split(".")[2] not in ("spec", path.stem)}
+        others = {
+            n
+            for n in _imports(path, taken=False)
+            if n.startswith("host.commands.") and n.split(".")[2] not in ("spec", path.stem)
+        }
         assert not others, f"{path.name} imports another command's module: {sorted(others)}"
 
 
@@ -133,18 +153,25 @@ def test_the_library_commands_share_public_parts_not_each_others_internals():
     for path in _modules("host"):
         for name in _imports(path):
             parts = name.split(".")
-            assert not (len(parts) == 4 and parts[:3] == ["host", "bench", "run"] and parts[3].startswith("_")), (path, name)
+            assert not (len(parts) == 4 and parts[:3] == ["host", "bench", "run"] and parts[3].startswith("_")), (
+                path,
+                name,
+            )
     assert not {n for n in _imports(ROOT / "host" / "bench" / "compare.py") if n.startswith("host.bench.run")}
 
 
 def test_no_module_takes_another_modules_private_names():
-    """A name with a leading underscore is its module's own; a second module that needs it needs a public home for it."""
+    """A name with a leading underscore is its module's own; a second module that needs it needs a public home for
+    it."""
     offenders = []
     for path in _modules("host", "device_agent"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(("host", "device_agent")):
-                offenders += [f"{path.relative_to(ROOT)}: {node.module}.{a.name}" for a in node.names
-                              if a.name.startswith("_") and not a.name.startswith("__")]
+                offenders += [
+                    f"{path.relative_to(ROOT)}: {node.module}.{a.name}"
+                    for a in node.names
+                    if a.name.startswith("_") and not a.name.startswith("__")
+                ]
     assert not offenders, "\n".join(offenders)
 
 
@@ -159,10 +186,15 @@ def test_no_import_cycle_between_modules():
 def test_the_emulated_device_is_a_package_of_its_own():
     """A test double for a phone: it imports nothing of the product, and the host reaches it only
     where it starts one (host/emulator/)."""
-    into_host = [str(p.relative_to(ROOT)) for p in _modules("emulated_device") if any(n.startswith("host") for n in _imports(p))]
+    into_host = [
+        str(p.relative_to(ROOT)) for p in _modules("emulated_device") if any(n.startswith("host") for n in _imports(p))
+    ]
     assert not into_host
-    from_host = [str(p.relative_to(ROOT)) for p in _modules("host") if "emulator" not in p.parts
-                 and any(n.startswith("emulated_device") for n in _imports(p))]
+    from_host = [
+        str(p.relative_to(ROOT))
+        for p in _modules("host")
+        if "emulator" not in p.parts and any(n.startswith("emulated_device") for n in _imports(p))
+    ]
     assert not from_host, "the host starts the emulated device through host/emulator only"
 
 
@@ -172,4 +204,8 @@ def test_the_agent_is_in_sub_packages_by_concern():
     top = {p.stem for p in (ROOT / "device_agent").glob("*.py")}
     assert top == {"__init__", "__main__", "contract", "errors", "wire", "zipapp"}, sorted(top)
     assert {p.name for p in (ROOT / "device_agent").iterdir() if p.is_dir() and not p.name.startswith("_")} == {
-        "engines", "measuring", "serving", "storage"}
+        "engines",
+        "measuring",
+        "serving",
+        "storage",
+    }

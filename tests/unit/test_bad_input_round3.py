@@ -24,10 +24,16 @@ def _one_line(capsys) -> str:
     return err[0]
 
 
-@pytest.mark.parametrize("argv", [
-    ["bench", "--io-type", "int4"], ["report", "--format", "xml"], ["emulator", "start", "--profile", "bogus"],
-    ["cache", "prune", "--max-days", "abc"], ["bench", "--no-such-option"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["bench", "--io-type", "int4"],
+        ["report", "--format", "xml"],
+        ["emulator", "start", "--profile", "bogus"],
+        ["cache", "prune", "--max-days", "abc"],
+        ["bench", "--no-such-option"],
+    ],
+)
 def test_argparse_errors_are_one_line(argv, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(argv)
@@ -35,21 +41,24 @@ def test_argparse_errors_are_one_line(argv, capsys):
     assert _one_line(capsys).startswith("error: ")
 
 
-@pytest.mark.parametrize(("argv", "said"), [
-    (["--stf", "not_a_url"], "http:// or https://"),
-    (["--stf", "ftp://farm.lab/"], "http:// or https://"),
-    (["--stf", "http://127.0.0.1:99999"], "not a usable URL"),
-    (["--stf", "http://127.0.0.1:7100", "--stf-filter", "sdk>>30"], "compares numbers"),
-    (["--stf", "http://127.0.0.1:7100", "--stf-filter", "sdk"], "FIELD OP VALUE"),
-    (["--db", "postgresql://[::1"], "not a valid postgresql:// URL"),
-    (["--backends", "cpu1", "--sustained", "1", "--sustained-cells", "none/cpu4"], "not among --backends"),
-    (["--backends", "cpu1", "--sustained", "1", "--sustained-cells", "none/cpu1;id"], "not among --backends"),
-    (["--modes", "none", "--sustained", "1", "--sustained-cells", "integer/cpu1"], "not among the modes"),
-    (["--json", "/nonexistent/dir/x.json"], "does not exist"),
-    (["--db", "/nonexistent/dir/r.sqlite"], "the folder /nonexistent/dir does not exist"),
-    (["--resume", ""], "--resume needs a run id"),
-    (["--device-python", ""], "--device-python must name a Python on the device"),
-])
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["--stf", "not_a_url"], "http:// or https://"),
+        (["--stf", "ftp://farm.lab/"], "http:// or https://"),
+        (["--stf", "http://127.0.0.1:99999"], "not a usable URL"),
+        (["--stf", "http://127.0.0.1:7100", "--stf-filter", "sdk>>30"], "compares numbers"),
+        (["--stf", "http://127.0.0.1:7100", "--stf-filter", "sdk"], "FIELD OP VALUE"),
+        (["--db", "postgresql://[::1"], "not a valid postgresql:// URL"),
+        (["--backends", "cpu1", "--sustained", "1", "--sustained-cells", "none/cpu4"], "not among --backends"),
+        (["--backends", "cpu1", "--sustained", "1", "--sustained-cells", "none/cpu1;id"], "not among --backends"),
+        (["--modes", "none", "--sustained", "1", "--sustained-cells", "integer/cpu1"], "not among the modes"),
+        (["--json", "/nonexistent/dir/x.json"], "does not exist"),
+        (["--db", "/nonexistent/dir/r.sqlite"], "the folder /nonexistent/dir does not exist"),
+        (["--resume", ""], "--resume needs a run id"),
+        (["--device-python", ""], "--device-python must name a Python on the device"),
+    ],
+)
 def test_bench_refuses_before_any_work(argv, said, capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("STF_TOKEN", "t0ken")
     db = [] if "--db" in argv else ["--db", str(tmp_path / "r.sqlite")]
@@ -70,7 +79,9 @@ def test_a_blank_line_in_a_labels_file_is_an_error_naming_the_line(tmp_path):
     with pytest.raises(DatasetError, match=r"line 3 is blank"):
         read_labels(labels, 10)
     labels.write_text("".join(f"{i}\n" for i in range(10)) + "\n\n")
-    assert [label for _, label in read_labels(labels, 10)] == list(range(10)), "blank lines at the end are the file's end"
+    assert [label for _, label in read_labels(labels, 10)] == list(range(10)), (
+        "blank lines at the end are the file's end"
+    )
 
 
 def test_an_stf_entry_that_does_not_say_it_is_present_and_ready_is_not_free():
@@ -102,14 +113,19 @@ def test_an_empty_run_id_or_db_never_means_the_newest_run_or_the_default(tmp_pat
         locate("")
 
 
-@pytest.mark.parametrize("text, flag", [("cpu1,,", "--backends"), (",,,", "--keep-float"), ("sdk=30,,abi=x", "--stf-filter")])
+@pytest.mark.parametrize(
+    "text, flag", [("cpu1,,", "--backends"), (",,,", "--keep-float"), ("sdk=30,,abi=x", "--stf-filter")]
+)
 def test_an_empty_item_in_a_comma_list_is_refused(text, flag):
     from host.bench.config import Measurement
     from host.convert.options import keep_float_layers
     from host.devices.selection.stf import parse_filter
 
-    check = {"--backends": lambda t: build(Measurement, {"backends": t}).backends, "--keep-float": keep_float_layers,
-             "--stf-filter": parse_filter}[flag]
+    check = {
+        "--backends": lambda t: build(Measurement, {"backends": t}).backends,
+        "--keep-float": keep_float_layers,
+        "--stf-filter": parse_filter,
+    }[flag]
     with pytest.raises(InputError, match=f"{flag} .* has an empty item between commas"):
         check(text)
 
@@ -179,8 +195,13 @@ def test_a_lost_adb_server_is_named_as_such_not_as_the_emulated_device(tmp_path)
     with socket.socket() as probe:  # a port nothing listens on: the server is gone
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    error = map_adb_error(ConnectionResetError("reset by peer"), "emulator-1", "shell", emulated=True,
-                          server=AdbServerAddress("127.0.0.1", port))
+    error = map_adb_error(
+        ConnectionResetError("reset by peer"),
+        "emulator-1",
+        "shell",
+        emulated=True,
+        server=AdbServerAddress("127.0.0.1", port),
+    )
     assert f"adb server at 127.0.0.1:{port} stopped answering" in str(error)
     assert "daemon is gone" not in str(error)
 
@@ -198,11 +219,18 @@ def test_a_restarted_adb_server_is_named_when_the_emulated_device_still_runs():
         daemon.bind(("127.0.0.1", 0))
         daemon.listen(1)
         serial = f"127.0.0.1:{daemon.getsockname()[1]}"
-        error = map_adb_error(AdbError(f"device '{serial}' not found"), serial, "shell", emulated=True,
-                              server=AdbServerAddress("127.0.0.1", 5037))
+        error = map_adb_error(
+            AdbError(f"device '{serial}' not found"),
+            serial,
+            "shell",
+            emulated=True,
+            server=AdbServerAddress("127.0.0.1", 5037),
+        )
     assert "no longer knows" in str(error) and "was restarted" in str(error) and f"adb connect {serial}" in str(error)
     assert "daemon is gone" not in str(error)
-    gone = map_adb_error(AdbError(f"device '{serial}' not found"), serial, "shell", emulated=True)  # now nothing listens
+    gone = map_adb_error(
+        AdbError(f"device '{serial}' not found"), serial, "shell", emulated=True
+    )  # now nothing listens
     assert "daemon is gone" in str(gone)
 
 
@@ -212,15 +240,27 @@ def test_an_interrupted_compare_names_a_check_that_works_as_printed():
     from host.bench.compare import _stored
     from host.store.location import locate
 
-    sinks = {side: SimpleNamespace(created=True, plan=SimpleNamespace(run_id=f"{side}-run")) for side in ("baseline", "current")}
+    sinks = {
+        side: SimpleNamespace(created=True, plan=SimpleNamespace(run_id=f"{side}-run"))
+        for side in ("baseline", "current")
+    }
     said = _stored(sinks, locate("/tmp/lab/results.sqlite", from_command_line=False))
-    assert "'host check --baseline baseline-run --current current-run --allow-different-inputs --db /tmp/lab/results.sqlite'" in said
+    assert (
+        "'host check --baseline baseline-run --current current-run --allow-different-inputs --db "
+        "/tmp/lab/results.sqlite'" in said
+    )
 
 
-@pytest.mark.parametrize(("argv", "said"), [
-    (["provision", "--litert-version", "abc"], "--litert-version must be a version like 2.3.1, not 'abc'"),
-    (["provision", "--litert-version", "2.3.1"], "--litert-version names the version of --litert DIR: give the folder too"),
-])
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["provision", "--litert-version", "abc"], "--litert-version must be a version like 2.3.1, not 'abc'"),
+        (
+            ["provision", "--litert-version", "2.3.1"],
+            "--litert-version names the version of --litert DIR: give the folder too",
+        ),
+    ],
+)
 def test_provision_refuses_a_litert_version_it_would_ignore_before_asking_for_a_device(argv, said, capsys, monkeypatch):
     monkeypatch.setenv("ANDROID_ADB_SERVER_PORT", "1")  # a device lookup would fail differently: it must not happen
     assert main(argv) == 2

@@ -19,16 +19,24 @@ def test_round_trip_with_contract_names():
 
 def test_defaults_fill_missing_fields_and_integers_are_floats():
     assert decode(RunStats, {"cells_run": 3}, "stats") == RunStats(cells_run=3)
-    assert decode(ModelInfo, {"name": "m", "sha256": "s", "input_shape": [1, 2, 2, 3]}, "model").input_shape == (1, 2, 2, 3)
+    assert decode(ModelInfo, {"name": "m", "sha256": "s", "input_shape": [1, 2, 2, 3]}, "model").input_shape == (
+        1,
+        2,
+        2,
+        3,
+    )
     assert decode(DatasetInfo, {"name": None, "count": 0}, "d") == DatasetInfo()
 
 
-@pytest.mark.parametrize(("data", "message"), [
-    ({"sha256": "s", "input_shape": [1]}, "model: missing 'name'"),
-    ({"name": "m", "sha256": "s", "input_shape": "wide"}, r"model.input_shape: expected a list"),
-    ({"name": "m", "sha256": "s", "input_shape": [1, "x"]}, r"model.input_shape\[1\]: expected int"),
-    ([1, 2], "model: expected an object"),
-])
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"sha256": "s", "input_shape": [1]}, "model: missing 'name'"),
+        ({"name": "m", "sha256": "s", "input_shape": "wide"}, r"model.input_shape: expected a list"),
+        ({"name": "m", "sha256": "s", "input_shape": [1, "x"]}, r"model.input_shape\[1\]: expected int"),
+        ([1, 2], "model: expected an object"),
+    ],
+)
 def test_damaged_data_names_the_place(data, message):
     with pytest.raises(RecordError, match=message):
         decode(ModelInfo, data, "model")

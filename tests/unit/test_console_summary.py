@@ -20,8 +20,10 @@ def _run():
     for mode, size in (("none", 14_000_000), ("integer", 3_900_000)):
         for backend in ("cpu1", "cpu4", "nnapi"):
             status = "unavailable" if backend == "nnapi" else "ok"
-            cells.append(cell("A", mode, backend, top1=0.7 if mode == "none" else 0.69, status=status, error=NNAPI, size=size))
-    return (run("r1", cells=tuple(cells), modes=("none", "integer"), backends=("cpu1", "cpu4", "nnapi")))
+            cells.append(
+                cell("A", mode, backend, top1=0.7 if mode == "none" else 0.69, status=status, error=NNAPI, size=size)
+            )
+    return run("r1", cells=tuple(cells), modes=("none", "integer"), backends=("cpu1", "cpu4", "nnapi"))
 
 
 def _printed(tables: tuple[str, ...]) -> str:
@@ -42,7 +44,16 @@ def test_the_default_view_is_the_summary_with_the_unavailable_backend_in_one_lin
 
 def test_tables_all_prints_every_table_and_named_ones_print_alone():
     everything = _printed(parse_tables("all"))
-    for title in ("Summary", "Model size", "Accuracy top-1 / top-3", "Latency p50", "Fidelity", "Delegation", "Memory", "Start"):
+    for title in (
+        "Summary",
+        "Model size",
+        "Accuracy top-1 / top-3",
+        "Latency p50",
+        "Fidelity",
+        "Delegation",
+        "Memory",
+        "Start",
+    ):
         assert title in everything
     latency_only = _printed(parse_tables("latency"))
     assert "Latency p50" in latency_only and "Summary" not in latency_only
@@ -58,7 +69,9 @@ def test_an_unknown_table_is_refused_by_name(text):
 def test_a_reason_of_many_lines_is_one_console_line_and_whole_in_the_json():
     from host.report.tables import CONSOLE_REASON, Footnotes, console_reason
 
-    loader = "Encountered unresolved custom op: X.\n" + "".join(f"Node number {i} (X) failed to prepare.\n" for i in range(40))
+    loader = "Encountered unresolved custom op: X.\n" + "".join(
+        f"Node number {i} (X) failed to prepare.\n" for i in range(40)
+    )
     notes = Footnotes()
     notes.number(cell("A", "none", "cpu1", status="failed", error=loader))
     (reason,) = notes.reasons

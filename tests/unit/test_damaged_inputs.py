@@ -63,14 +63,17 @@ def test_reading_writes_nothing(tmp_path, capsys):
     assert _fingerprint(tmp_path) == before
 
 
-@pytest.mark.parametrize(("damage", "words"), [
-    ("UPDATE cells SET latency='{not json'", "cell none/cpu1 latency_ms: not valid JSON"),
-    ("UPDATE cells SET accuracy='{\"top1\": \"high\"}'", "accuracy.top1: expected float"),
-    ("UPDATE runs SET config='[[['", "run r1 config: not valid JSON"),
-    ("UPDATE runs SET config='[1, 2]'", "run r1 config: expected an object"),
-    ("UPDATE samples SET data=x'0102'", "the samples of none/cpu1 are damaged (2 bytes"),
-    ("UPDATE meta SET value='abc' WHERE key='schema_version'", "its schema_version is 'abc', not a number"),
-])
+@pytest.mark.parametrize(
+    ("damage", "words"),
+    [
+        ("UPDATE cells SET latency='{not json'", "cell none/cpu1 latency_ms: not valid JSON"),
+        ('UPDATE cells SET accuracy=\'{"top1": "high"}\'', "accuracy.top1: expected float"),
+        ("UPDATE runs SET config='[[['", "run r1 config: not valid JSON"),
+        ("UPDATE runs SET config='[1, 2]'", "run r1 config: expected an object"),
+        ("UPDATE samples SET data=x'0102'", "the samples of none/cpu1 are damaged (2 bytes"),
+        ("UPDATE meta SET value='abc' WHERE key='schema_version'", "its schema_version is 'abc', not a number"),
+    ],
+)
 def test_a_damaged_row_is_one_line_naming_the_file_and_the_field(tmp_path, capsys, damage, words):
     path = _db(tmp_path)
     db = sqlite3.connect(path)
@@ -81,11 +84,14 @@ def test_a_damaged_row_is_one_line_naming_the_file_and_the_field(tmp_path, capsy
     assert code == 2 and words in line and str(path) in line
 
 
-@pytest.mark.parametrize(("content", "words"), [
-    ("[]", "is not a host bench JSON run"),
-    ("{not json", "not readable JSON"),
-    (json.dumps({"run_id": "x", "cells": [{"device": "D"}]}), "cells[0]: missing 'status'"),
-])
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        ("[]", "is not a host bench JSON run"),
+        ("{not json", "not readable JSON"),
+        (json.dumps({"run_id": "x", "cells": [{"device": "D"}]}), "cells[0]: missing 'status'"),
+    ],
+)
 def test_check_with_a_json_file_that_is_not_a_run(tmp_path, capsys, content, words):
     good = tmp_path / "good.json"
     good.write_text(json.dumps(run_json(run("r1", [cell("D", "none", "cpu1")]))))

@@ -14,14 +14,18 @@ from tests.builders import write_image_folder
 def _flat(root, count):
     root.mkdir()
     for i in range(count):
-        Image.fromarray(np.full((8, 8, 3), i * 10, dtype=np.uint8)).save(root / f"ILSVRC2012_val_{i + 1:08d}.JPEG", quality=95)
+        Image.fromarray(np.full((8, 8, 3), i * 10, dtype=np.uint8)).save(
+            root / f"ILSVRC2012_val_{i + 1:08d}.JPEG", quality=95
+        )
     return root
 
 
 def test_ilsvrc_layout_takes_labels_in_sorted_file_name_order(tmp_path):
     root = _flat(tmp_path / "val", 6)
     (tmp_path / "labels.txt").write_text("\n".join(str(v) for v in [5, 4, 3, 2, 1, 0]) + "\n")
-    slices = slice_dataset(root, labels_file=tmp_path / "labels.txt", limit=None, calibration_count=2, take_calibration=False)
+    slices = slice_dataset(
+        root, labels_file=tmp_path / "labels.txt", limit=None, calibration_count=2, take_calibration=False
+    )
     assert [e.label for e in slices.evaluation] == [5, 4, 3, 2, 1, 0]
     assert [e.path.name for e in slices.evaluation] == sorted(p.name for p in root.iterdir())
 
@@ -30,7 +34,9 @@ def test_labels_count_must_match(tmp_path):
     root = _flat(tmp_path / "val", 3)
     (tmp_path / "labels.txt").write_text("1\n2\n")
     with pytest.raises(DatasetError, match="2 lines but the folder has 3"):
-        slice_dataset(root, labels_file=tmp_path / "labels.txt", limit=None, calibration_count=1, take_calibration=False)
+        slice_dataset(
+            root, labels_file=tmp_path / "labels.txt", limit=None, calibration_count=1, take_calibration=False
+        )
 
 
 def test_calibration_slice_never_overlaps_evaluation_and_limit_applies_after(tmp_path):
@@ -68,10 +74,14 @@ def test_a_smaller_limit_reuses_the_packed_prefix_and_a_larger_one_decodes_only_
     from host.data import packed
 
     write_image_folder(tmp_path / "ds", classes=3, per_class=4)
-    pool = slice_dataset(tmp_path / "ds", labels_file=None, limit=None, calibration_count=1, take_calibration=False).pool
+    pool = slice_dataset(
+        tmp_path / "ds", labels_file=None, limit=None, calibration_count=1, take_calibration=False
+    ).pool
     decoded: list[int] = []
     real = packed._decode_chunk
-    monkeypatch.setattr(packed, "_decode_chunk", lambda paths, size, crop: decoded.append(len(paths)) or real(paths, size, crop))
+    monkeypatch.setattr(
+        packed, "_decode_chunk", lambda paths, size, crop: decoded.append(len(paths)) or real(paths, size, crop)
+    )
     monkeypatch.setattr(packed, "CHUNK", 4)
     big = packed.pack(pool, 8, (8, 8), 1.0, tmp_path / "cache", workers=1)
     small = packed.pack(pool, 5, (8, 8), 1.0, tmp_path / "cache", workers=1)
@@ -81,7 +91,9 @@ def test_a_smaller_limit_reuses_the_packed_prefix_and_a_larger_one_decodes_only_
     assert sum(decoded) == 12 and bigger.count == 12, "only the 4 new images were decoded"
     assert sorted(p.suffix for p in (tmp_path / "cache").iterdir()) == [".json", ".qbds"], "the shorter file is gone"
     fresh = packed.pack(pool, 8, (8, 8), 1.0, tmp_path / "fresh", workers=1)
-    assert np.array_equal(_packed_images(bigger.path, 8)[0], _packed_images(fresh.path)[0]), "copied images are the same"
+    assert np.array_equal(_packed_images(bigger.path, 8)[0], _packed_images(fresh.path)[0]), (
+        "copied images are the same"
+    )
 
 
 def test_unreadable_images_are_skipped_and_counted(tmp_path):
@@ -96,15 +108,20 @@ def test_unreadable_images_are_skipped_and_counted(tmp_path):
     assert list(_packed_images(result.path)[1]) == [0, 0, 1, 0, 1]
 
 
-@pytest.mark.parametrize(("labels", "words"), [
-    ([5, 4, -7, 2], "labels.txt line 3: -7 is not a class index"),
-    ([5, 4, "cat", 2], "labels.txt line 3: 'cat' is not a class index"),
-])
+@pytest.mark.parametrize(
+    ("labels", "words"),
+    [
+        ([5, 4, -7, 2], "labels.txt line 3: -7 is not a class index"),
+        ([5, 4, "cat", 2], "labels.txt line 3: 'cat' is not a class index"),
+    ],
+)
 def test_a_label_that_is_not_a_class_index_names_its_line(tmp_path, labels, words):
     root = _flat(tmp_path / "val", 4)
     (tmp_path / "labels.txt").write_text("\n".join(str(v) for v in labels) + "\n")
     with pytest.raises(DatasetError, match=words):
-        slice_dataset(root, labels_file=tmp_path / "labels.txt", limit=None, calibration_count=1, take_calibration=False)
+        slice_dataset(
+            root, labels_file=tmp_path / "labels.txt", limit=None, calibration_count=1, take_calibration=False
+        )
 
 
 def test_labels_outside_the_model_s_classes_name_the_first_bad_line(tmp_path):
@@ -112,7 +129,9 @@ def test_labels_outside_the_model_s_classes_name_the_first_bad_line(tmp_path):
 
     root = _flat(tmp_path / "val", 4)
     (tmp_path / "labels.txt").write_text("1\n2\n5000\n3\n")
-    slices = slice_dataset(root, labels_file=tmp_path / "labels.txt", limit=None, calibration_count=1, take_calibration=False)
+    slices = slice_dataset(
+        root, labels_file=tmp_path / "labels.txt", limit=None, calibration_count=1, take_calibration=False
+    )
     check_labels(slices.evaluation, 5001, 0)
     with pytest.raises(DatasetError, match=r"labels.txt line 3: label 5000 is outside the model's 10 classes \(0..9\)"):
         check_labels(slices.evaluation, 10, 0)
@@ -124,7 +143,9 @@ def test_a_label_offset_that_pushes_labels_out_of_range(tmp_path):
     write_image_folder(tmp_path / "ds", classes=3, per_class=2)
     slices = slice_dataset(tmp_path / "ds", labels_file=None, limit=None, calibration_count=1, take_calibration=False)
     check_labels(slices.evaluation, 3, 0)
-    with pytest.raises(DatasetError, match=r"class folder 'class_2': label 2 \+ --label-offset 1 is outside the model's 3 classes"):
+    with pytest.raises(
+        DatasetError, match=r"class folder 'class_2': label 2 \+ --label-offset 1 is outside the model's 3 classes"
+    ):
         check_labels(slices.evaluation, 3, 1)
 
 
@@ -154,5 +175,9 @@ def test_what_the_listing_can_tell_is_refused_before_a_device_starts(tmp_path):
     broken = slice_dataset(tmp_path / "bad", labels_file=None, limit=None, calibration_count=1, take_calibration=False)
     with pytest.raises(DatasetError, match=r"no readable evaluation images in .*cat: 3 file\(s\) could not be decoded"):
         check_listed(broken, 0)
-    Image.new("RGB", (9, 9)).save(tmp_path / "bad" / "cat" / "3.png")  # one readable image is enough: the rest are skipped later
-    check_listed(slice_dataset(tmp_path / "bad", labels_file=None, limit=None, calibration_count=1, take_calibration=False), 0)
+    Image.new("RGB", (9, 9)).save(
+        tmp_path / "bad" / "cat" / "3.png"
+    )  # one readable image is enough: the rest are skipped later
+    check_listed(
+        slice_dataset(tmp_path / "bad", labels_file=None, limit=None, calibration_count=1, take_calibration=False), 0
+    )

@@ -26,7 +26,9 @@ def test_the_readme_is_short_and_its_packages_line_has_chromium():
     assert len(readme.splitlines()) < 150
     packages = next(line for line in readme.splitlines() if line.startswith("sudo apt-get install"))
     assert {"mksh", "toybox", "gcc", "libc6-dev", "chromium"} <= set(packages.split())
-    assert "pip install -e '.[test,qat]' && .venv/bin/host bench" in readme and ".venv/bin/python -m pytest -q" in readme
+    assert (
+        "pip install -e '.[test,qat]' && .venv/bin/host bench" in readme and ".venv/bin/python -m pytest -q" in readme
+    )
 
 
 def test_every_link_stays_inside_the_repository():

@@ -15,7 +15,12 @@ D = pow(E, -1, (P - 1) * (Q - 1))
 
 def adb_public_key(modulus: int, exponent: int, comment: str = "me@desk") -> str:
     words = (modulus.bit_length() + 31) // 32
-    blob = struct.pack("<II", words, 0) + modulus.to_bytes(4 * words, "little") + bytes(4 * words) + struct.pack("<I", exponent)
+    blob = (
+        struct.pack("<II", words, 0)
+        + modulus.to_bytes(4 * words, "little")
+        + bytes(4 * words)
+        + struct.pack("<I", exponent)
+    )
     return base64.b64encode(blob).decode() + " " + comment
 
 
@@ -44,4 +49,6 @@ def test_only_the_trusted_key_s_signature_of_this_token_verifies():
 def test_unreadable_or_malformed_key_files_trust_nothing(tmp_path):
     (tmp_path / "good.pub").write_text(adb_public_key(N, E) + "\n")
     (tmp_path / "bad.pub").write_text("not a key at all\n")
-    assert load_keys([tmp_path / "good.pub", tmp_path / "bad.pub", tmp_path / "missing.pub"]) == [PublicKey(N, E, "me@desk")]
+    assert load_keys([tmp_path / "good.pub", tmp_path / "bad.pub", tmp_path / "missing.pub"]) == [
+        PublicKey(N, E, "me@desk")
+    ]

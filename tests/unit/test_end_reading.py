@@ -36,8 +36,9 @@ class EvaluatingSession:
     reports, one clock second apart; a ``hidden`` reading is waited for before the cell goes on to
     its per-op pass (the state this test observes, not a clock). It records when each reading was taken."""
 
-    def __init__(self, clock: Clock, evaluation: list[float], *, hidden: bool, fail_reading: bool = False,
-                 cell_ok: bool = True) -> None:
+    def __init__(
+        self, clock: Clock, evaluation: list[float], *, hidden: bool, fail_reading: bool = False, cell_ok: bool = True
+    ) -> None:
         self.clock, self.evaluation, self.hidden = clock, evaluation, hidden
         self.fail_reading, self.cell_ok = fail_reading, cell_ok
         self.in_cell = False
@@ -71,13 +72,14 @@ class EvaluatingSession:
         self.in_cell = False
         if not self.cell_ok:
             return CellResult("failed", phase="op_profile", error="worker killed by SIGSEGV")
-        return CellResult("ok", phase="done", latency=latency((1.0, 1.1)), reference_before_ms=10.0, reference_after_ms=10.1)
+        return CellResult(
+            "ok", phase="done", latency=latency((1.0, 1.1)), reference_before_ms=10.0, reference_after_ms=10.1
+        )
 
 
 @pytest.fixture(autouse=True)
 def _paced_by_the_sessions_clock(monkeypatch):
     monkeypatch.setattr(end_reading, "CLOCK", CLOCK)
-
 
 
 def _repeat(session: EvaluatingSession):

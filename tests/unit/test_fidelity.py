@@ -33,10 +33,15 @@ def test_each_output_gets_its_own_snr_cosine_errors_and_agreement():
     fidelity = scorer.fidelity()
     assert fidelity is not None and fidelity.count == 40
     boxes, scores = fidelity.outputs
-    expected = 10 * np.log10(np.square(reference[:, :8].astype(np.float64)).sum() / np.square(noise[:, :8].astype(np.float64)).sum())
+    expected = 10 * np.log10(
+        np.square(reference[:, :8].astype(np.float64)).sum() / np.square(noise[:, :8].astype(np.float64)).sum()
+    )
     assert boxes.name == "boxes" and boxes.values == 8 and boxes.snr_db == pytest.approx(expected, rel=1e-6)
     assert boxes.top1_agreement is None, "a regression head has no top-1"
-    cosines = [np.dot(a, b) / np.linalg.norm(a) / np.linalg.norm(b) for a, b in zip(reference[:, :8] + noise[:, :8], reference[:, :8], strict=True)]
+    cosines = [
+        np.dot(a, b) / np.linalg.norm(a) / np.linalg.norm(b)
+        for a, b in zip(reference[:, :8] + noise[:, :8], reference[:, :8], strict=True)
+    ]
     assert boxes.cosine == pytest.approx(np.mean(cosines), rel=1e-6)
     assert boxes.max_abs_error == pytest.approx(np.abs(noise[:, :8]).max(), rel=1e-6)
     assert scores.snr_db == SNR_CEILING_DB and scores.top1_agreement == 1.0 and scores.max_abs_error == 0.0
@@ -63,24 +68,38 @@ def test_snr_is_held_inside_the_ceiling_and_says_identical_there():
 def test_outputs_line_up_by_name_whichever_order_an_engine_lists_them():
     interpreter = [{"name": "scores", "index": 7}, {"name": "boxes", "index": 5}]
     compiled = [{"name": "boxes", "index": 1000}, {"name": "scores", "index": 1001}]
-    assert [d["name"] for d in in_name_order(interpreter)] == [d["name"] for d in in_name_order(compiled)] == ["boxes", "scores"]
+    assert (
+        [d["name"] for d in in_name_order(interpreter)]
+        == [d["name"] for d in in_name_order(compiled)]
+        == ["boxes", "scores"]
+    )
     unnamed = [{"name": "", "index": 2}, {"name": "", "index": 1}]
     assert in_name_order(unnamed) == unnamed, "without names the model's own order stands"
 
 
 def test_an_agreement_that_does_not_apply_stays_absent_on_the_wire():
-    fidelity = Fidelity(None, 0.1, 0.2, 3, 12.5, (OutputFidelity("mask", 512, 12.5, 0.9, 0.1, 0.2),
-                                                   OutputFidelity("probs", 4, 40.0, 1.0, 0.0, 0.0, 0.75)))
+    fidelity = Fidelity(
+        None,
+        0.1,
+        0.2,
+        3,
+        12.5,
+        (OutputFidelity("mask", 512, 12.5, 0.9, 0.1, 0.2), OutputFidelity("probs", 4, 40.0, 1.0, 0.0, 0.0, 0.75)),
+    )
     back = wire.from_message(wire.to_message(fidelity), Fidelity)
     assert back == fidelity and back.top1_agreement is None and back.outputs[1].top1_agreement == 0.75
 
 
 def _unlabelled_run():
     """A detector without labels: the fastest build's scores drifted (12 dB), one more is fine."""
-    cells = [records.cell("A", "none", "cpu1", samples=(2.0,) * 5, top1=None, size=4_000_000),
-             records.cell("A", "integer", "cpu1", samples=(0.5,) * 5, top1=None, size=1_000_000, snr=(31.0, 12.0)),
-             records.cell("A", "dynamic_range", "cpu1", samples=(1.0,) * 5, top1=None, size=1_100_000, snr=(41.0, 36.0))]
-    return records.run("u", cells, modes=("none", "integer", "dynamic_range"), backends=("cpu1",), devices=[records.device("A")])
+    cells = [
+        records.cell("A", "none", "cpu1", samples=(2.0,) * 5, top1=None, size=4_000_000),
+        records.cell("A", "integer", "cpu1", samples=(0.5,) * 5, top1=None, size=1_000_000, snr=(31.0, 12.0)),
+        records.cell("A", "dynamic_range", "cpu1", samples=(1.0,) * 5, top1=None, size=1_100_000, snr=(41.0, 36.0)),
+    ]
+    return records.run(
+        "u", cells, modes=("none", "integer", "dynamic_range"), backends=("cpu1",), devices=[records.device("A")]
+    )
 
 
 def test_an_unlabelled_pick_weighs_fidelity_and_never_ships_a_build_under_the_floor():
@@ -95,9 +114,11 @@ def test_an_unlabelled_pick_weighs_fidelity_and_never_ships_a_build_under_the_fl
 
 
 def test_with_labels_the_floor_is_one_point_under_the_float_builds_top1():
-    cells = [records.cell("A", "none", "cpu1", samples=(2.0,) * 5, top1=0.80),
-             records.cell("A", "lucky", "cpu1", samples=(1.5,) * 5, top1=0.85, size=900),
-             records.cell("A", "integer", "cpu1", samples=(0.5,) * 5, top1=0.795, size=500)]
+    cells = [
+        records.cell("A", "none", "cpu1", samples=(2.0,) * 5, top1=0.80),
+        records.cell("A", "lucky", "cpu1", samples=(1.5,) * 5, top1=0.85, size=900),
+        records.cell("A", "integer", "cpu1", samples=(0.5,) * 5, top1=0.795, size=500),
+    ]
     run = records.run("l", cells, modes=("none", "lucky", "integer"), backends=("cpu1",), devices=[records.device("A")])
     chosen = recommend(run)
     assert chosen.pick is not None and chosen.pick.mode == "integer", chosen.reason
@@ -111,7 +132,9 @@ def test_per_output_figures_survive_the_json_contract_and_the_grid_names_the_wor
     assert fidelity["snr_db"] == 12.0 and [o["name"] for o in fidelity["outputs"]] == ["boxes", "scores"]
     assert fidelity["top1_agreement"] is None
     back, measured = run_from_json(data, "run.json").cells[1].result.fidelity, run.cells[1].result.fidelity
-    assert back is not None and measured is not None and (back.outputs, back.snr_db) == (measured.outputs, measured.snr_db)
+    assert (
+        back is not None and measured is not None and (back.outputs, back.snr_db) == (measured.outputs, measured.snr_db)
+    )
     grid = next(t for t in build_tables(run)[0].tables if t.title.startswith("Fidelity"))
     assert dict((row[0], row[1]) for row in grid.rows)["integer"] == "12.0 dB (scores)"
 
@@ -130,9 +153,13 @@ def test_a_few_slow_outliers_do_not_make_a_three_times_faster_build_a_tie():
     """One repeat each on a busy machine: the fast build's samples carry spikes (std far above its
     p50), but its median is certain; it is 3x faster and must be picked, not tied away."""
     spiky = (0.14,) * 45 + (3.0, 4.0, 5.0, 3.5, 4.5)
-    cells = [records.cell("A", "none", "cpu1", samples=(0.43,) * 50, top1=0.996, size=650_000),
-             records.cell("A", "a8w8", "cpu1", samples=spiky, top1=0.996, size=300_000),
-             records.cell("A", "dynamic_wi4", "cpu1", samples=(0.43,) * 50, top1=0.998, size=170_000)]
-    run = records.run("o", cells, modes=("none", "a8w8", "dynamic_wi4"), backends=("cpu1",), devices=[records.device("A")])
+    cells = [
+        records.cell("A", "none", "cpu1", samples=(0.43,) * 50, top1=0.996, size=650_000),
+        records.cell("A", "a8w8", "cpu1", samples=spiky, top1=0.996, size=300_000),
+        records.cell("A", "dynamic_wi4", "cpu1", samples=(0.43,) * 50, top1=0.998, size=170_000),
+    ]
+    run = records.run(
+        "o", cells, modes=("none", "a8w8", "dynamic_wi4"), backends=("cpu1",), devices=[records.device("A")]
+    )
     chosen = recommend(run)
     assert chosen.pick is not None and chosen.pick.mode == "a8w8", chosen.reason

@@ -28,7 +28,11 @@ def _medians(rng: np.random.Generator, center: float, n: int = 10, spread: float
 
 
 def _latency(base: list[float], current: list[float], limits: Thresholds | None = None, **kw: object):
-    verdicts = compare(_run("b", [_cell("A", "none", "cpu1", medians=base, **kw)]), _run("c", [_cell("A", "none", "cpu1", medians=current)]), limits)
+    verdicts = compare(
+        _run("b", [_cell("A", "none", "cpu1", medians=base, **kw)]),
+        _run("c", [_cell("A", "none", "cpu1", medians=current)]),
+        limits,
+    )
     (finding,) = [f for f in verdicts.findings if f.check == "latency"]
     return finding
 
@@ -96,8 +100,10 @@ def test_accuracy_is_paired_image_by_image_when_outcomes_are_kept():
     same_rate[np.flatnonzero(base)[:40]] = False
     same_rate[np.flatnonzero(~base)[:40]] = True
     for current, verdict in ((worse, REGRESSED), (same_rate, NO_REGRESSION)):
-        verdicts = compare(_run("b", [_cell("A", "none", "cpu1", right=base, top1=float(base.mean()))]),
-                           _run("c", [_cell("A", "none", "cpu1", right=current, top1=float(current.mean()))]))
+        verdicts = compare(
+            _run("b", [_cell("A", "none", "cpu1", right=base, top1=float(base.mean()))]),
+            _run("c", [_cell("A", "none", "cpu1", right=current, top1=float(current.mean()))]),
+        )
         (finding,) = [f for f in verdicts.findings if f.check == "accuracy"]
         assert finding.verdict == verdict and "McNemar" in finding.detail and "paired on 2000 images" in finding.detail
 
@@ -106,8 +112,10 @@ def test_a_small_paired_drop_that_chance_explains_does_not_regress():
     base = np.ones(100, dtype=bool)
     current = base.copy()
     current[:2] = False  # -2 points, over the limit of 1, but 2 of 100 is chance (p=0.25)
-    verdicts = compare(_run("b", [_cell("A", "none", "cpu1", right=base, top1=1.0)]),
-                       _run("c", [_cell("A", "none", "cpu1", right=current, top1=0.98)]))
+    verdicts = compare(
+        _run("b", [_cell("A", "none", "cpu1", right=base, top1=1.0)]),
+        _run("c", [_cell("A", "none", "cpu1", right=current, top1=0.98)]),
+    )
     (finding,) = [f for f in verdicts.findings if f.check == "accuracy"]
     assert finding.verdict == NO_REGRESSION and "2 lost, 0 gained" in finding.detail
 
@@ -119,7 +127,10 @@ def test_without_outcomes_accuracy_compares_the_two_figures():
 
 
 def test_a_cell_that_stopped_working_or_vanished_regresses():
-    base = _run("b", [_cell("A", "none", "cpu1"), _cell("A", "float16", "cpu1"), _cell("A", "none", "gpu", status="unavailable")])
+    base = _run(
+        "b",
+        [_cell("A", "none", "cpu1"), _cell("A", "float16", "cpu1"), _cell("A", "none", "gpu", status="unavailable")],
+    )
     current = _run("c", [_cell("A", "none", "cpu1", status="failed")])
     status = {(f.mode, f.backend): f for f in compare(base, current).findings if f.check == "status"}
     assert status[("none", "cpu1")].regressed and "failed" in status[("none", "cpu1")].current
@@ -129,10 +140,16 @@ def test_a_cell_that_stopped_working_or_vanished_regresses():
 
 def test_differing_device_fingerprints_and_device_speed_are_warned_about():
     rng = np.random.default_rng(7)
-    base = _run("b", [_cell("A", "none", "cpu1", medians=_medians(rng, 10.0), reference_ms=5.0)],
-                devices=[_device("A", fingerprint=Fingerprint(build="x/y:14/A", kernel="6.1.25"))])
-    current = _run("c", [_cell("A", "none", "cpu1", medians=_medians(rng, 10.0), reference_ms=6.0)],
-                   devices=[_device("A", runtime_version="2.16.1", fingerprint=Fingerprint(build="x/y:14/A", kernel="6.1.57"))])
+    base = _run(
+        "b",
+        [_cell("A", "none", "cpu1", medians=_medians(rng, 10.0), reference_ms=5.0)],
+        devices=[_device("A", fingerprint=Fingerprint(build="x/y:14/A", kernel="6.1.25"))],
+    )
+    current = _run(
+        "c",
+        [_cell("A", "none", "cpu1", medians=_medians(rng, 10.0), reference_ms=6.0)],
+        devices=[_device("A", runtime_version="2.16.1", fingerprint=Fingerprint(build="x/y:14/A", kernel="6.1.57"))],
+    )
     warnings = compare(base, current).warnings
     assert any("kernel '6.1.25' in b, '6.1.57' in c" in w for w in warnings)
     assert any("fingerprints differ: runtime_version '2.14.0'" in w for w in warnings)
@@ -153,12 +170,27 @@ def test_json_runs_have_no_repeats_so_latency_is_inconclusive(tmp_path):
 def test_the_exit_status_and_every_output_file(tmp_path, capsys):
     rng = np.random.default_rng(9)
     store = ResultsStore(tmp_path / "r.sqlite")
-    base = _run("base-1", [_cell("A", "none", "cpu1", medians=_medians(rng, 10.0)),
-                           _cell("A", "float16", "cpu1", medians=_medians(rng, 10.0))])
-    same = _run("same-2", [_cell("A", "none", "cpu1", medians=_medians(rng, 10.0)),
-                           _cell("A", "float16", "cpu1", medians=_medians(rng, 10.0))])
-    slower = _run("slow-3", [_cell("A", "none", "cpu1", medians=_medians(rng, 12.0)),
-                             _cell("A", "float16", "cpu1", medians=[10.0, 10.1, 9.9])])
+    base = _run(
+        "base-1",
+        [
+            _cell("A", "none", "cpu1", medians=_medians(rng, 10.0)),
+            _cell("A", "float16", "cpu1", medians=_medians(rng, 10.0)),
+        ],
+    )
+    same = _run(
+        "same-2",
+        [
+            _cell("A", "none", "cpu1", medians=_medians(rng, 10.0)),
+            _cell("A", "float16", "cpu1", medians=_medians(rng, 10.0)),
+        ],
+    )
+    slower = _run(
+        "slow-3",
+        [
+            _cell("A", "none", "cpu1", medians=_medians(rng, 12.0)),
+            _cell("A", "float16", "cpu1", medians=[10.0, 10.1, 9.9]),
+        ],
+    )
     for run in (base, same, slower):
         store.create_run(run)
         for cell in run.cells:
@@ -169,7 +201,14 @@ def test_the_exit_status_and_every_output_file(tmp_path, capsys):
     db = ["--db", str(tmp_path / "r.sqlite")]
     assert main(["check", "--baseline", "base", "--current", "same", *db]) == 0
     assert "0 regressed" in capsys.readouterr().out
-    outputs = ["--junit", str(tmp_path / "j.xml"), "--markdown", str(tmp_path / "pr.md"), "--json", str(tmp_path / "v.json")]
+    outputs = [
+        "--junit",
+        str(tmp_path / "j.xml"),
+        "--markdown",
+        str(tmp_path / "pr.md"),
+        "--json",
+        str(tmp_path / "v.json"),
+    ]
     assert main(["check", "--baseline", "base", "--current", "slow", *db, *outputs]) == 1
     out = capsys.readouterr().out
     assert "1 regressed, 1 inconclusive" in out and "does not fail" not in out and "do not fail the gate" in out
@@ -185,8 +224,10 @@ def test_the_exit_status_and_every_output_file(tmp_path, capsys):
 
 def test_markdown_and_json_render_every_finding():
     rng = np.random.default_rng(10)
-    verdicts = compare(_run("b", [_cell("A", "none", "cpu1", medians=_medians(rng, 10.0))]),
-                       _run("c", [_cell("A", "none", "cpu1", medians=_medians(rng, 10.0))]))
+    verdicts = compare(
+        _run("b", [_cell("A", "none", "cpu1", medians=_medians(rng, 10.0))]),
+        _run("c", [_cell("A", "none", "cpu1", medians=_medians(rng, 10.0))]),
+    )
     text = markdown(verdicts)
     assert text.count("\n| A |") == len(verdicts.findings) == len(as_json(verdicts)["findings"])
 

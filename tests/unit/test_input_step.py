@@ -15,8 +15,11 @@ from host.errors import InputError
 def _keras_file(path, layers, nested=False):
     """A .keras archive holding only its config.json: all the input step reads without TensorFlow."""
     inner = {"class_name": "Sequential", "config": {"layers": layers}}
-    config = {"class_name": "Functional", "config": {"layers": [{"class_name": "InputLayer", "config": {}}, inner]}} \
-        if nested else inner
+    config = (
+        {"class_name": "Functional", "config": {"layers": [{"class_name": "InputLayer", "config": {}}, inner]}}
+        if nested
+        else inner
+    )
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("config.json", json.dumps(config))
     return path

@@ -34,7 +34,9 @@ def test_max_seconds_caps_the_run():
 def test_listener_sees_every_timed_run():
     seen = []
     listener = measure.LatencyListener(on_run_end=lambda i, ms: seen.append((i, ms)))
-    samples = measure.run_timing_loop(lambda: None, measure.LatencyParams(warmup_runs=1, warmup_seconds=0, min_runs=7, min_seconds=0), listener)
+    samples = measure.run_timing_loop(
+        lambda: None, measure.LatencyParams(warmup_runs=1, warmup_seconds=0, min_runs=7, min_seconds=0), listener
+    )
     assert [i for i, _ in seen] == list(range(1, len(samples.timed_ms) + 1))
 
 

@@ -30,29 +30,37 @@ def test_defaults_are_declared_once_and_parse_back_unchanged():
 
 
 def test_repeated_device_and_typed_values():
-    args = build_parser().parse_args(["bench", "--device", "A", "--device", "B", "--limit", "7", "--crop", "0.875", "--no-cache"])
+    args = build_parser().parse_args(
+        ["bench", "--device", "A", "--device", "B", "--limit", "7", "--crop", "0.875", "--no-cache"]
+    )
     config = from_namespace(BenchConfig, args)
     assert config.devices.device == ("A", "B") and config.data.limit == 7 and config.data.crop == 0.875
     assert config.conversion.use_cache is False
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    ({"crop": float("nan")}, "--crop must be a finite number"),
-    ({"warmup_seconds": float("inf")}, "--warmup-seconds must be a finite number"),
-    ({"limit": 0}, "--limit must be at least 1"),
-    ({"crop": 2.0}, "--crop must be between 0.1 and 1"),
-    ({"cell_timeout": -1.0}, "--cell-timeout must be positive"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"crop": float("nan")}, "--crop must be a finite number"),
+        ({"warmup_seconds": float("inf")}, "--warmup-seconds must be a finite number"),
+        ({"limit": 0}, "--limit must be at least 1"),
+        ({"crop": 2.0}, "--crop must be between 0.1 and 1"),
+        ({"cell_timeout": -1.0}, "--cell-timeout must be positive"),
+    ],
+)
 def test_checks_name_the_flag(change, message):
     with pytest.raises(InputError, match=message):
         validate(BenchConfig.of(**change))
 
 
-@pytest.mark.parametrize("argv", [
-    ["check", "--baseline", "a", "--current", "b", "--max-latency-increase", "nan"],
-    ["check", "--baseline", "a", "--current", "b", "--alpha", "0"],
-    ["check", "--baseline", "a", "--current", "b", "--max-accuracy-drop", "-1"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["check", "--baseline", "a", "--current", "b", "--max-latency-increase", "nan"],
+        ["check", "--baseline", "a", "--current", "b", "--alpha", "0"],
+        ["check", "--baseline", "a", "--current", "b", "--max-accuracy-drop", "-1"],
+    ],
+)
 def test_check_thresholds_must_be_finite_and_in_range(argv, capsys, tmp_path):
     assert main([*argv, "--db", str(tmp_path / "none.sqlite")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -79,7 +87,10 @@ def test_a_parse_hook_holds_the_parsed_value_and_shows_the_text_back():
     assert flat(config)["backends"] == "cpu4,gpu" and flat(config)["cpu_mask"] == "0xf0"
     assert build(Measurement, flat(config.measurement)) == config.measurement
     assert Measurement().cpu_mask.resolve(0xF) == 0 and CpuMask.parse("auto").resolve(0xF) == 0xF
-    for flag, value, said in (("backends", "cpu1,tpu", "--backends"), ("cpu_mask", "0xzz", "--cpu-mask must be auto"),
-                              ("cpu_mask", "0", "--cpu-mask must name at least one CPU")):
+    for flag, value, said in (
+        ("backends", "cpu1,tpu", "--backends"),
+        ("cpu_mask", "0xzz", "--cpu-mask must be auto"),
+        ("cpu_mask", "0", "--cpu-mask must name at least one CPU"),
+    ):
         with pytest.raises(InputError, match=said):
             BenchConfig.of(**{flag: value})

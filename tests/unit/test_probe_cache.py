@@ -27,9 +27,13 @@ def test_an_answer_is_kept_for_the_next_session_until_the_file_changes(tmp_path)
     library.write_bytes(b"two, longer")
     os.utime(library, ns=(1, 1))
     refused = Probe("dlopen failed: symbol missing")
-    assert ProbeCache(tmp_path).get("litert:gpu", signature(library), refused, answered) == "dlopen failed: symbol missing"
+    assert (
+        ProbeCache(tmp_path).get("litert:gpu", signature(library), refused, answered) == "dlopen failed: symbol missing"
+    )
     assert refused.calls == 1
-    assert ProbeCache(tmp_path).get("litert:gpu", signature(library), refused, answered) == "dlopen failed: symbol missing"
+    assert (
+        ProbeCache(tmp_path).get("litert:gpu", signature(library), refused, answered) == "dlopen failed: symbol missing"
+    )
     assert refused.calls == 1, "a loader's refusal is an answer too"
 
 

@@ -22,8 +22,12 @@ def test_a_reason_is_printed_once_and_numbered_as_the_tables_number_it():
     listener.mode_done(ModeResult("integer", False, error="needs calibration"))
     listener.matrix(4, 0)
     reason = "emulated device: no GPU delegate library (libtensorflowlite_gpu_delegate.so: cannot open)"
-    done = (cell("D", "none", "cpu1"), cell("D", "float16", "cpu1", status="failed"),
-            cell("D", "none", "gpu", status="unavailable", error=reason), cell("D", "float16", "gpu", status="unavailable", error=reason))
+    done = (
+        cell("D", "none", "cpu1"),
+        cell("D", "float16", "cpu1", status="failed"),
+        cell("D", "none", "gpu", status="unavailable", error=reason),
+        cell("D", "float16", "gpu", status="unavailable", error=reason),
+    )
     done = tuple(replace(c, finished=f"2026-12-01T00:00:0{i}+00:00") for i, c in enumerate(done))
     for c in done:
         listener.cell_done(c)

@@ -15,8 +15,10 @@ from host.quant.pareto import Build, dominates, pareto_front, recommend
 from host.quant.tune import Candidate, _cumulative, _prune, _units
 from tests import records
 
-FUSED = ("model_1/block7_project_bn_1/batchnorm/add_1;model_1/block7_project_1/convolution;"
-         "model_1/block7_project_bn_1/batchnorm/sub1")
+FUSED = (
+    "model_1/block7_project_bn_1/batchnorm/add_1;model_1/block7_project_1/convolution;"
+    "model_1/block7_project_bn_1/batchnorm/sub1"
+)
 
 
 def test_fused_tensor_names_map_back_to_keras_layers():
@@ -113,23 +115,41 @@ def test_units_are_the_worst_ops_and_their_producer_consumer_pairs():
         return LayerError(0, tensor, (tensor,), "CONV_2D", tensor, 1, 0.1, 0, 0.0, 0.3, 0.0, 0.0, 8, 8, lost, 0, 1.0)
 
     ranked = [error("t/mix", 0.9), error("t/pool", 0.3), error("t/wide", 0.2), error("t/stem", 0.01)]
-    assert _units(ranked, 3, neighbours(OPS)) == [("t/mix",), ("t/pool",), ("t/wide",), ("t/mix", "t/wide"), ("t/wide", "t/pool")]
+    assert _units(ranked, 3, neighbours(OPS)) == [
+        ("t/mix",),
+        ("t/pool",),
+        ("t/wide",),
+        ("t/mix", "t/wide"),
+        ("t/wide", "t/pool"),
+    ]
 
 
 def _cell(mode: str, backend: str, top1: float, ms: float, size: int):
     return records.cell("A", mode, backend, samples=(ms,) * 5, top1=top1, size=size)
 
 
-RUN = records.run("r1", [
-    _cell("none", "cpu1", 0.998, 2.0, 655_000), _cell("integer", "cpu1", 0.56, 0.7, 261_000),
-    _cell("integer+keep2", "cpu1", 0.998, 0.75, 400_000), _cell("float16", "cpu1", 0.998, 2.0, 352_000),
-    _cell("dynamic_range", "cpu1", 0.998, 1.4, 233_000), _cell("int16x8", "cpu1", 0.998, 30.0, 297_000),
-], modes=("none", "integer", "integer+keep2", "float16", "dynamic_range", "int16x8"), backends=("cpu1",),
-    devices=[records.device("A")])
+RUN = records.run(
+    "r1",
+    [
+        _cell("none", "cpu1", 0.998, 2.0, 655_000),
+        _cell("integer", "cpu1", 0.56, 0.7, 261_000),
+        _cell("integer+keep2", "cpu1", 0.998, 0.75, 400_000),
+        _cell("float16", "cpu1", 0.998, 2.0, 352_000),
+        _cell("dynamic_range", "cpu1", 0.998, 1.4, 233_000),
+        _cell("int16x8", "cpu1", 0.998, 30.0, 297_000),
+    ],
+    modes=("none", "integer", "integer+keep2", "float16", "dynamic_range", "int16x8"),
+    backends=("cpu1",),
+    devices=[records.device("A")],
+)
 
 
 def test_the_front_holds_only_builds_nothing_beats_on_all_three():
-    builds = [Build("a", "cpu1", 99.0, 1.0, 1.0), Build("b", "cpu1", 98.0, 2.0, 2.0), Build("c", "cpu1", 50.0, 0.5, 0.3)]
+    builds = [
+        Build("a", "cpu1", 99.0, 1.0, 1.0),
+        Build("b", "cpu1", 98.0, 2.0, 2.0),
+        Build("c", "cpu1", 50.0, 0.5, 0.3),
+    ]
     assert dominates(builds[0], builds[1]) and not dominates(builds[0], builds[2])
     assert [b.mode for b in pareto_front(builds)] == ["c", "a"]
 
@@ -151,16 +171,29 @@ def test_recommend_keeps_accuracy_by_default_and_honours_the_limits():
 def test_a_latency_difference_inside_the_noise_never_decides_the_pick():
     """The issue's detector: 1.240 +-2.375 ms beat 1.260 +-1.698 ms. Here the faster build is 8%
     faster (past the 5% tie) but its repeats scatter: the smaller build wins, and says why."""
-    def build(mode: str, medians: tuple[float, ...], size: int):
-        return records.cell("A", mode, "cpu1", samples=(statistics.median(medians),) * 5, top1=0.9, size=size, medians=medians)
 
-    noisy = records.run("n", [build("big_fast", (0.6, 1.4, 0.8), 900_000), build("small", (1.0, 1.02, 0.98), 300_000)],
-                        modes=("big_fast", "small"), backends=("cpu1",), devices=[records.device("A")])
+    def build(mode: str, medians: tuple[float, ...], size: int):
+        return records.cell(
+            "A", mode, "cpu1", samples=(statistics.median(medians),) * 5, top1=0.9, size=size, medians=medians
+        )
+
+    noisy = records.run(
+        "n",
+        [build("big_fast", (0.6, 1.4, 0.8), 900_000), build("small", (1.0, 1.02, 0.98), 300_000)],
+        modes=("big_fast", "small"),
+        backends=("cpu1",),
+        devices=[records.device("A")],
+    )
     chosen = recommend(noisy)
     assert chosen.pick is not None and chosen.pick.mode == "small"
     assert "inside the noise" in chosen.reason and "big_fast on cpu1" in chosen.reason
-    steady = records.run("s", [build("big_fast", (0.8, 0.81, 0.79), 900_000), build("small", (1.0, 1.01, 0.99), 300_000)],
-                         modes=("big_fast", "small"), backends=("cpu1",), devices=[records.device("A")])
+    steady = records.run(
+        "s",
+        [build("big_fast", (0.8, 0.81, 0.79), 900_000), build("small", (1.0, 1.01, 0.99), 300_000)],
+        modes=("big_fast", "small"),
+        backends=("cpu1",),
+        devices=[records.device("A")],
+    )
     assert recommend(steady).pick.mode == "big_fast"  # type: ignore[union-attr]
 
 
@@ -169,8 +202,10 @@ def test_a_stored_run_with_variants_resumes_with_its_known_modes():
     the variants come back through --keep-float or the build folder's manifest."""
     from host.bench.config import BenchConfig
 
-    config = BenchConfig.from_stored({"modes": ["none", "integer", "integer+keep2"], "backends": ["cpu1"],
-                                      "keep_float": "block7_project,head"}, "run r")
+    config = BenchConfig.from_stored(
+        {"modes": ["none", "integer", "integer+keep2"], "backends": ["cpu1"], "keep_float": "block7_project,head"},
+        "run r",
+    )
     assert config.conversion.mode_request.names == ["none", "integer"]
     assert config.conversion.keep_float_layers == ("block7_project", "head")
     assert BenchConfig.from_stored({"modes": ["keep:mix", "keep:mix+wide"]}, "run r").conversion.modes == "all"

@@ -107,8 +107,14 @@ class ScriptedSession:
         if request.evaluation and request.evaluation.save_outputs:
             outputs = hashlib.sha256(f"outputs {n}".encode()).hexdigest()
             self.device.files.add(outputs)
-        return CellResult("ok", phase="done", latency=latency((1.0 + n / 100, 1.1)), outputs_sha256=outputs,
-                          reference_before_ms=10.0, reference_after_ms=12.0 if n in self.device.slowed_at else 10.1)
+        return CellResult(
+            "ok",
+            phase="done",
+            latency=latency((1.0 + n / 100, 1.1)),
+            outputs_sha256=outputs,
+            reference_before_ms=10.0,
+            reference_after_ms=12.0 if n in self.device.slowed_at else 10.1,
+        )
 
     def close(self) -> None: ...
 
@@ -122,9 +128,17 @@ def inputs(tmp_path) -> PreparedInputs:
         models[mode] = ModelFile(mode, path, hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_size)
     dataset = tmp_path / "data.npz"
     dataset.write_bytes(b"images")
-    return PreparedInputs(ModelInfo("m", "m" * 64, (1, 8, 8, 3), "unit"), None, models, {}, list(models),
-                          DatasetInfo("d", "d" * 64, 10, True), dataset, "unit",
-                          dataset_file_sha256=hashlib.sha256(b"images").hexdigest())
+    return PreparedInputs(
+        ModelInfo("m", "m" * 64, (1, 8, 8, 3), "unit"),
+        None,
+        models,
+        {},
+        list(models),
+        DatasetInfo("d", "d" * 64, 10, True),
+        dataset,
+        "unit",
+        dataset_file_sha256=hashlib.sha256(b"images").hexdigest(),
+    )
 
 
 CONFIG = BenchConfig.of(modes="none,float16,integer", backends="cpu1,cpu4", min_runs=3)
@@ -146,7 +160,9 @@ def test_the_reference_runs_first_and_every_other_cell_compares_to_its_outputs(t
     assert (first.model_sha256, first.backend) == (inputs.models["none"].sha256, "cpu1")
     assert first.evaluation.save_outputs and not first.evaluation.reference_outputs_sha256
     assert (first.evaluation.dataset_sha256, first.evaluation.limit) == (inputs.dataset_file_sha256, 10)
-    reference = next(f for f in device.files if f not in {m.sha256 for m in inputs.models.values()} | {inputs.dataset_file_sha256})
+    reference = next(
+        f for f in device.files if f not in {m.sha256 for m in inputs.models.values()} | {inputs.dataset_file_sha256}
+    )
     assert all(r.evaluation.reference_outputs_sha256 == reference and not r.evaluation.save_outputs for r in rest)
     assert (stats.cells_run, stats.pushed_files, stats.files, stats.agent_restarts) == (6, 4, 4, 0)
     assert all(r.latency == LatencyParams(min_runs=3) for r in device.requests)
@@ -178,7 +194,9 @@ def test_an_agent_that_cannot_start_fails_every_cell_and_the_run_is_still_writte
     plan = new_plan(CONFIG)
     _runner(store, plan, inputs, Device(), []).run()
     cells = store.load_run(plan.run_id).cells
-    assert len(cells) == 6 and all(c.status == "failed" and "agent could not start: no Python" in c.error for c in cells)
+    assert len(cells) == 6 and all(
+        c.status == "failed" and "agent could not start: no Python" in c.error for c in cells
+    )
     assert all(c.size_bytes for c in cells), "sizes are known without a device"
 
 
@@ -222,7 +240,11 @@ def test_resume_measures_the_reference_again_when_its_outputs_are_gone(tmp_path,
     resumed = resume_plan(store.load_run(plan.run_id), BenchConfig())
     _runner(store, resumed, inputs, new_phone, [None]).run()
     first = new_phone.requests[0]
-    assert (first.model_sha256, first.backend, first.evaluation.save_outputs) == (inputs.models["none"].sha256, "cpu1", True)
+    assert (first.model_sha256, first.backend, first.evaluation.save_outputs) == (
+        inputs.models["none"].sha256,
+        "cpu1",
+        True,
+    )
     outputs = store.load_run(plan.run_id).cells[0].result.outputs_sha256
     assert all(r.evaluation.reference_outputs_sha256 == outputs for r in new_phone.requests[1:])
 
@@ -250,7 +272,10 @@ def test_no_run_is_written_before_its_first_cell(tmp_path, inputs):
 def test_the_resume_command_names_the_database_unless_it_is_the_default(tmp_path, monkeypatch):
     monkeypatch.setenv("QUANTBENCH_DATA_DIR", str(tmp_path / "data"))
     assert resume_command("R1", tmp_path / "data" / "results.sqlite") == "host bench --resume R1"
-    assert resume_command("R1", tmp_path / "my runs.sqlite") == f"host bench --resume R1 --db '{tmp_path / 'my runs.sqlite'}'"
+    assert (
+        resume_command("R1", tmp_path / "my runs.sqlite")
+        == f"host bench --resume R1 --db '{tmp_path / 'my runs.sqlite'}'"
+    )
 
 
 def test_a_device_without_room_fails_its_cells_with_the_figures_before_pushing(tmp_path, inputs):
@@ -259,7 +284,9 @@ def test_a_device_without_room_fails_its_cells_with_the_figures_before_pushing(t
     stats = _runner(store, plan, inputs, phone, [None]).run()
     cells = store.load_run(plan.run_id).cells
     assert stats.pushed_files == 0 and not phone.files and not phone.requests
-    assert all(c.status == "failed" and "not enough room on the device" in c.error and "MB are free" in c.error for c in cells)
+    assert all(
+        c.status == "failed" and "not enough room on the device" in c.error and "MB are free" in c.error for c in cells
+    )
 
 
 # -- repeats ----------------------------------------------------------------------------------

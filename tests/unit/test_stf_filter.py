@@ -8,10 +8,21 @@ from host.devices.selection.stf import FarmDevice, select
 from host.errors import InputError
 
 FARM = [
-    FarmDevice("A", {"sdk": "34", "abi": "arm64-v8a", "model": "Pixel 8", "present": True, "ready": True, "owner": None}),
+    FarmDevice(
+        "A", {"sdk": "34", "abi": "arm64-v8a", "model": "Pixel 8", "present": True, "ready": True, "owner": None}
+    ),
     FarmDevice("B", {"sdk": "29", "abi": "arm64-v8a", "model": "Galaxy A10", "present": True, "ready": True}),
-    FarmDevice("C", {"sdk": "33", "abi": "arm64-v8a", "model": "Pixel 7", "present": True, "ready": True,
-                     "owner": {"email": "x@y"}}),
+    FarmDevice(
+        "C",
+        {
+            "sdk": "33",
+            "abi": "arm64-v8a",
+            "model": "Pixel 7",
+            "present": True,
+            "ready": True,
+            "owner": {"email": "x@y"},
+        },
+    ),
     FarmDevice("D", {"sdk": "31", "abi": "x86_64", "model": "Pixel 6", "present": False, "ready": False}),
 ]
 

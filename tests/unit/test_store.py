@@ -27,7 +27,11 @@ def test_round_trip_keeps_typed_cells_samples_and_order(tmp_path):
     store.finish_run("r1", "2026-11-22T00:01:00+00:00", ["a note"], RunStats(pushed_files=2))
     store.close()
     loaded = ResultsStore(tmp_path / "r.sqlite").load_run("latest")
-    assert [(c.mode, c.backend, c.status) for c in loaded.cells] == [("none", "cpu1", "ok"), ("none", "gpu", "unavailable"), ("float16", "cpu1", "ok")]
+    assert [(c.mode, c.backend, c.status) for c in loaded.cells] == [
+        ("none", "cpu1", "ok"),
+        ("none", "gpu", "unavailable"),
+        ("float16", "cpu1", "ok"),
+    ]
     assert loaded.cells[2] == slow, "a cell reads back exactly as it was written, samples included"
     assert loaded.cells[0] == reference and loaded.cells[1].error == "no GPU"
     assert loaded.devices[0].emulated and loaded.stats == RunStats(pushed_files=2) and loaded.notes == ("a note",)
@@ -42,12 +46,15 @@ def test_an_older_file_gains_the_new_columns(tmp_path):
         CREATE TABLE runs (run_id TEXT PRIMARY KEY, started TEXT NOT NULL, finished TEXT, tool_version TEXT NOT NULL,
             model TEXT NOT NULL, dataset TEXT NOT NULL, config TEXT NOT NULL, notes TEXT NOT NULL DEFAULT '[]');
         CREATE TABLE cells (run_id TEXT NOT NULL, device TEXT NOT NULL, mode TEXT NOT NULL, backend TEXT NOT NULL,
-            status TEXT NOT NULL, error TEXT NOT NULL, phase TEXT NOT NULL, size_bytes INTEGER, latency TEXT, memory TEXT,
-            delegation TEXT, accuracy TEXT, fidelity TEXT, outputs_sha256 TEXT NOT NULL, finished TEXT NOT NULL,
+            status TEXT NOT NULL, error TEXT NOT NULL, phase TEXT NOT NULL, size_bytes INTEGER, latency TEXT,
+            memory TEXT, delegation TEXT, accuracy TEXT, fidelity TEXT, outputs_sha256 TEXT NOT NULL,
+            finished TEXT NOT NULL,
             PRIMARY KEY (run_id, device, mode, backend));
-        INSERT INTO runs VALUES ('old', '2026-01-01', NULL, '0.0.9', '{"name": "m", "sha256": "a", "input_shape": [1, 8, 8, 3]}',
+        INSERT INTO runs VALUES ('old', '2026-01-01', NULL, '0.0.9',
+                                 '{"name": "m", "sha256": "a", "input_shape": [1, 8, 8, 3]}',
                                  '{}', '{"modes": ["none"]}', '[]');
-        INSERT INTO cells VALUES ('old', 'emu', 'none', 'cpu1', 'ok', '', 'done', 10, NULL, NULL, NULL, NULL, NULL, '', 'x');
+        INSERT INTO cells VALUES ('old', 'emu', 'none', 'cpu1', 'ok', '', 'done', 10,
+                                  NULL, NULL, NULL, NULL, NULL, '', 'x');
     """)
     db.close()
     old = ResultsStore(tmp_path / "old.sqlite").load_run("old")
@@ -71,7 +78,9 @@ def test_the_run_json_names_each_devices_launcher_and_fingerprint_and_reads_them
     from host.results import Fingerprint, run_from_json, run_json
     from tests.records import device
 
-    printed = Fingerprint(build="google/panther/14", soc="Google Tensor G2", governors=("schedutil",), max_khz=(2850000,))
+    printed = Fingerprint(
+        build="google/panther/14", soc="Google Tensor G2", governors=("schedutil",), max_khz=(2850000,)
+    )
     record = replace(run("r1"), devices=(device("A", launcher="termux-run-as", fingerprint=printed),))
     (written,) = run_json(record)["devices"]
     assert written["launcher"] == "termux-run-as" and written["fingerprint"]["id"] == printed.id

@@ -11,7 +11,14 @@ import pytest
 from PIL import Image
 
 from device_agent.contract import DETECTION_FIELDS, EvalParams, TaskEvidence
-from device_agent.measuring.tasks import PostProcessCollector, RawHeadCollector, SegmentCollector, TaskOutput, collector, nms
+from device_agent.measuring.tasks import (
+    PostProcessCollector,
+    RawHeadCollector,
+    SegmentCollector,
+    TaskOutput,
+    collector,
+    nms,
+)
 from host.data.images import ImageEntry
 from host.errors import DatasetError
 from host.tasks.fit import chosen_task
@@ -44,9 +51,11 @@ def test_a_one_channel_mask_is_foreground_over_one_half():
 
 
 def _coco(tmp_path: Path) -> CocoAnnotations:
-    data = {"images": [{"id": 7, "file_name": "a.jpg", "width": 200, "height": 100}],
-            "annotations": [{"id": 1, "image_id": 7, "category_id": 3, "bbox": [20, 10, 100, 50]}],
-            "categories": [{"id": 3, "name": "cat"}, {"id": 5, "name": "dog"}]}
+    data = {
+        "images": [{"id": 7, "file_name": "a.jpg", "width": 200, "height": 100}],
+        "annotations": [{"id": 1, "image_id": 7, "category_id": 3, "bbox": [20, 10, 100, 50]}],
+        "categories": [{"id": 3, "name": "cat"}, {"id": 5, "name": "dog"}],
+    }
     path = tmp_path / "instances.json"
     path.write_text(json.dumps(data))
     labels = read_task_labels(path)
@@ -102,8 +111,12 @@ def test_a_yolo_head_in_input_pixels_becomes_boxes_in_fractions_after_nms():
 def test_the_post_process_outputs_are_read_up_to_their_count():
     boxes = np.array([[0.1, 0.2, 0.3, 0.4], [0.5, 0.5, 0.6, 0.6], [0, 0, 1, 1]], dtype=np.float32)
     row = np.concatenate([boxes.ravel(), [3, 1, 0], [0.9, 0.4, 0.3], [2]]).astype(np.float32)
-    post = PostProcessCollector(TaskOutput("boxes", 0, 12, (1, 3, 4)), TaskOutput("classes", 12, 15, (1, 3)),
-                                TaskOutput("scores", 15, 18, (1, 3)), TaskOutput("count", 18, 19, (1,)))
+    post = PostProcessCollector(
+        TaskOutput("boxes", 0, 12, (1, 3, 4)),
+        TaskOutput("classes", 12, 15, (1, 3)),
+        TaskOutput("scores", 15, 18, (1, 3)),
+        TaskOutput("count", 18, 19, (1,)),
+    )
     post.add(row[None], 0)
     rows = np.frombuffer(post.evidence().detections, dtype="<f4").reshape(-1, DETECTION_FIELDS)
     assert rows[:, 1].tolist() == [3, 1] and rows[0, 3:].tolist() == pytest.approx([0.1, 0.2, 0.3, 0.4])
@@ -139,15 +152,25 @@ def test_labels_the_model_cannot_take_and_tasks_the_labels_contradict_are_refuse
         check_covers(labels, pool, pool)
 
 
-@pytest.mark.parametrize("content, match", [
-    ('{"images": [], "annotations": [{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1]}], "categories": [{"id": 1}]}',
-     "does not list"),
-    ('{"images": [{"id": 1, "file_name": "a.jpg"}], "annotations": [{"image_id": 1, "category_id": 1, "bbox": [0, 0, -1, 1]}], '
-     '"categories": [{"id": 1}]}', "not \\[x, y, width, height\\]"),
-    ('{"a.jpg": [[1, 2]], "b.jpg": [[1, 2], [3, 4]]}', "same number of points"),
-    ('[1, 2, 3]', "neither COCO annotations"),
-    ('{"a": ', "cannot read"),
-])
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        (
+            '{"images": [], "annotations": [{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1]}], "categories": '
+            '[{"id": 1}]}',
+            "does not list",
+        ),
+        (
+            '{"images": [{"id": 1, "file_name": "a.jpg"}], "annotations": [{"image_id": 1, "category_id": 1, "bbox": '
+            "[0, 0, -1, 1]}], "
+            '"categories": [{"id": 1}]}',
+            "not \\[x, y, width, height\\]",
+        ),
+        ('{"a.jpg": [[1, 2]], "b.jpg": [[1, 2], [3, 4]]}', "same number of points"),
+        ("[1, 2, 3]", "neither COCO annotations"),
+        ('{"a": ', "cannot read"),
+    ],
+)
 def test_malformed_annotations_are_one_line_errors(tmp_path, content, match):
     path = tmp_path / "labels.json"
     path.write_text(content)

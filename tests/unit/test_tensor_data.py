@@ -10,7 +10,10 @@ from device_agent.storage.dataset import TensorReader, open_dataset
 from host.data.tensors import ModelInput, TensorSamples, is_tensor_data, match, pack_tensors
 from host.errors import DatasetError
 
-INPUTS = (ModelInput("serving_default_ids:0", "int32", (1, 4)), ModelInput("serving_default_window:0", "float32", (1, 6, 2)))
+INPUTS = (
+    ModelInput("serving_default_ids:0", "int32", (1, 4)),
+    ModelInput("serving_default_window:0", "float32", (1, 6, 2)),
+)
 
 
 def test_arrays_are_found_by_any_of_the_inputs_names_and_given_their_batch_dimension():
@@ -21,12 +24,15 @@ def test_arrays_are_found_by_any_of_the_inputs_names_and_given_their_batch_dimen
     assert only[0].shape == (1, 4)
 
 
-@pytest.mark.parametrize("arrays, message", [
-    ({"ids": np.zeros(4), "tokens": np.zeros((6, 2))}, "no array for input 'window'"),
-    ({"ids": np.zeros(5), "window": np.zeros((6, 2))}, "is \\[5\\]; the input takes \\[1, 4\\]"),
-    ({"ids": np.zeros(4), "window": np.full((6, 2), np.nan)}, "NaN or Inf"),
-    ({"ids": np.zeros(4), "window": np.full((6, 2), "a")}, "not numbers"),
-])
+@pytest.mark.parametrize(
+    "arrays, message",
+    [
+        ({"ids": np.zeros(4), "tokens": np.zeros((6, 2))}, "no array for input 'window'"),
+        ({"ids": np.zeros(5), "window": np.zeros((6, 2))}, "is \\[5\\]; the input takes \\[1, 4\\]"),
+        ({"ids": np.zeros(4), "window": np.full((6, 2), np.nan)}, "NaN or Inf"),
+        ({"ids": np.zeros(4), "window": np.full((6, 2), "a")}, "not numbers"),
+    ],
+)
 def test_samples_that_do_not_fit_the_inputs_are_refused(arrays, message):
     with pytest.raises(DatasetError, match=message):
         match(arrays, INPUTS, "s")

@@ -56,8 +56,22 @@ def test_each_finished_candidate_is_kept_before_the_batch_ends_and_not_measured_
 
 
 def test_the_resume_command_is_the_same_tune():
-    argv = ["tune", "my model.keras", "--out", "out dir", "--max-accuracy-drop", "0.5", "--device", "A", "--device", "B",
-            "--backend", "cpu4", "--limit", "200"]
+    argv = [
+        "tune",
+        "my model.keras",
+        "--out",
+        "out dir",
+        "--max-accuracy-drop",
+        "0.5",
+        "--device",
+        "A",
+        "--device",
+        "B",
+        "--backend",
+        "cpu4",
+        "--limit",
+        "200",
+    ]
     options = from_namespace(TuneOptions, build_parser().parse_args(argv))
     command = resume_command(options, locate("postgresql://lab@db.example/bench", from_command_line=False))
     words = shlex.split(command)
@@ -77,9 +91,15 @@ def _plans(tmp_path, measure) -> PrecisionSearch:
 def test_both_searches_leave_a_missing_cell_unmeasured_and_keep_a_failed_one_with_its_error(tmp_path, make):
     """One policy: a cell the run did not return is measured again next time; a failed cell is a
     measured candidate with the device's reason."""
+
     def partial(folder, finished):
-        return records.run("r1", [records.cell("A", "none", "cpu1", top1=0.9),
-                                  records.cell("A", "integer", "cpu1", status="failed", error="worker crashed")])
+        return records.run(
+            "r1",
+            [
+                records.cell("A", "none", "cpu1", top1=0.9),
+                records.cell("A", "integer", "cpu1", status="failed", error="worker crashed"),
+            ],
+        )
 
     search = make(tmp_path, partial)
     search.measure(list(search.by_key.values()), *(("cpu1",) if isinstance(search, PrecisionSearch) else ()))

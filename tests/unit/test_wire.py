@@ -11,11 +11,18 @@ from device_agent._protos import agent_pb2
 from device_agent.errors import WireError
 
 SAMPLE = contract.CellResult(
-    status="ok", phase="done",
+    status="ok",
+    phase="done",
     latency=contract.LatencyStats(1.0, 2.0, 0.5, 0.1, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 3, 1, (0.4, 0.5, 0.6), 1.5),
-    memory=contract.Memory(10.0, 12.0), delegation=contract.Delegation(3, 4, "xnnpack", False),
-    accuracy=contract.Accuracy(0.5, 0.75, 1.0, 4), fidelity=None, outputs_sha256="a" * 64, size_bytes=123,
-    evaluate_seconds=0.25, evaluated_images=4, warm_start=contract.WarmStart(41.5, "NPU compiled model", 4096),
+    memory=contract.Memory(10.0, 12.0),
+    delegation=contract.Delegation(3, 4, "xnnpack", False),
+    accuracy=contract.Accuracy(0.5, 0.75, 1.0, 4),
+    fidelity=None,
+    outputs_sha256="a" * 64,
+    size_bytes=123,
+    evaluate_seconds=0.25,
+    evaluated_images=4,
+    warm_start=contract.WarmStart(41.5, "NPU compiled model", 4096),
 )
 
 
@@ -30,10 +37,30 @@ def test_every_contract_type_has_exactly_the_fields_of_its_message():
 def test_round_trip_through_bytes_is_lossless():
     data = wire.to_message(SAMPLE).SerializeToString()
     assert wire.from_message(agent_pb2.CellResult.FromString(data), contract.CellResult) == SAMPLE
-    info = contract.DeviceInfo("0.1", "ai-edge-litert", "2.3", "3.11", "x86_64", 2, True, 34, "m", "soc",
-                               {"ro.x": "1"}, (contract.Backend("cpu1", True), contract.Backend("gpu", False, "no library")), "/r")
-    assert wire.from_message(agent_pb2.DeviceInfo.FromString(wire.to_message(info).SerializeToString()), contract.DeviceInfo) == info
-    request = contract.CellRequest("b" * 64, "cpu4", contract.LatencyParams(min_runs=7), contract.EvalParams("c" * 64, limit=3))
+    info = contract.DeviceInfo(
+        "0.1",
+        "ai-edge-litert",
+        "2.3",
+        "3.11",
+        "x86_64",
+        2,
+        True,
+        34,
+        "m",
+        "soc",
+        {"ro.x": "1"},
+        (contract.Backend("cpu1", True), contract.Backend("gpu", False, "no library")),
+        "/r",
+    )
+    assert (
+        wire.from_message(
+            agent_pb2.DeviceInfo.FromString(wire.to_message(info).SerializeToString()), contract.DeviceInfo
+        )
+        == info
+    )
+    request = contract.CellRequest(
+        "b" * 64, "cpu4", contract.LatencyParams(min_runs=7), contract.EvalParams("c" * 64, limit=3)
+    )
     assert wire.from_message(wire.to_message(request), contract.CellRequest) == request
 
 

@@ -59,12 +59,16 @@ def reference_p50(model: Path, backend: str, params: LatencyParams) -> float:
         chosen = options.Options(hardware_accelerators=accel.NPU, intel_openvino_options=openvino)
         model_ = compiled_model.CompiledModel.from_file(str(model), environment=env, options=chosen)
     else:
-        model_ = compiled_model.CompiledModel.from_file(str(model), hardware_accel=accel.GPU if backend == "gpu" else accel.CPU)
+        model_ = compiled_model.CompiledModel.from_file(
+            str(model), hardware_accel=accel.GPU if backend == "gpu" else accel.CPU
+        )
     inputs, outputs = model_.create_input_buffers(0), model_.create_output_buffers(0)
     detail = next(iter(model_.get_input_tensor_details(model_.get_signature_by_index(0)["key"]).values()))
     shape = [max(1, int(d)) for d in detail["shape"]]
     data = np.random.default_rng(0).uniform(-1, 1, shape).astype(np.float32)
-    count = int(np.prod(next(iter(model_.get_output_tensor_details(model_.get_signature_by_index(0)["key"]).values()))["shape"]))
+    count = int(
+        np.prod(next(iter(model_.get_output_tensor_details(model_.get_signature_by_index(0)["key"]).values()))["shape"])
+    )
 
     def once() -> None:
         inputs[0].write(data)
@@ -76,8 +80,9 @@ def reference_p50(model: Path, backend: str, params: LatencyParams) -> float:
 
 def litert_cpu_p50(model: Path, litert: Path, params: LatencyParams) -> float:
     total_ops = len(inspection_interpreter(model.read_bytes())._get_ops_details())
-    compiled = engine_litert.CompiledModel(Library(str(litert / "libLiteRt.so")), str(model), total_ops,
-                                           engine_litert.Folders(str(litert)), HW_CPU)
+    compiled = engine_litert.CompiledModel(
+        Library(str(litert / "libLiteRt.so")), str(model), total_ops, engine_litert.Folders(str(litert)), HW_CPU
+    )
     try:
         return measure.summarize(measure.run_timing_loop(compiled.invoke, params).timed_ms).p50
     finally:
@@ -93,12 +98,18 @@ def main() -> None:
         sha = FileStore(root).put_bytes(model.read_bytes())
         ratios = {}
         for backend in ("gpu", "npu"):
-            ours, theirs = interleaved(lambda b=backend: agent_p50(root, sha, b, params),
-                                       lambda b=backend: reference_p50(model, b, params), rounds)
+            ours, theirs = interleaved(
+                lambda b=backend: agent_p50(root, sha, b, params),
+                lambda b=backend: reference_p50(model, b, params),
+                rounds,
+            )
             ratios[f"{backend}_ratio"] = compare(backend, "agent", "ai_edge_litert loop", ours, theirs)
-        ours, theirs = interleaved(lambda: litert_cpu_p50(model, litert, params), lambda: agent_p50(root, sha, "cpu1", params),
-                                   rounds)
-        ratios["litert_cpu_vs_interpreter"] = compare("cpu1", "LiteRT engine", "TFLite interpreter (agent)", ours, theirs)
+        ours, theirs = interleaved(
+            lambda: litert_cpu_p50(model, litert, params), lambda: agent_p50(root, sha, "cpu1", params), rounds
+        )
+        ratios["litert_cpu_vs_interpreter"] = compare(
+            "cpu1", "LiteRT engine", "TFLite interpreter (agent)", ours, theirs
+        )
     print(" ".join(f"{k}={v:.3f}" for k, v in ratios.items()))
 
 

@@ -71,7 +71,9 @@ def main() -> None:
         os.environ["QUANTBENCH_CACHE_DIR"] = str(root / "cache")
         payload = root / "payload.bin"
         payload.write_bytes(os.urandom(args.mb * 1024 * 1024))
-        state = manager.start(address, 0, root / "sandbox", profile="shell-python")  # the transport is measured, not Termux
+        state = manager.start(
+            address, 0, root / "sandbox", profile="shell-python"
+        )  # the transport is measured, not Termux
         try:
             device = Device(address, state.serial)
             lib_s, cli_s = [], []
@@ -80,27 +82,53 @@ def main() -> None:
                 device.push_unchecked(payload, f"/data/local/tmp/lib{i}.bin")
                 lib_s.append(time.perf_counter() - started)
                 started = time.perf_counter()
-                subprocess.run([binary, "-P", str(address.port), "-s", state.serial, "push", str(payload), f"/data/local/tmp/cli{i}.bin"],
-                               check=True, capture_output=True)
+                subprocess.run(
+                    [
+                        binary,
+                        "-P",
+                        str(address.port),
+                        "-s",
+                        state.serial,
+                        "push",
+                        str(payload),
+                        f"/data/local/tmp/cli{i}.bin",
+                    ],
+                    check=True,
+                    capture_output=True,
+                )
                 cli_s.append(time.perf_counter() - started)
             upload = root / "upload.bin"
             upload.write_bytes(os.urandom(upload_mb * 1024 * 1024))
             with open_session(device) as session, device.forwarded(session.agent.port) as port:
                 token = session.agent.token
-                with AgentClient(f"127.0.0.1:{port}", token) as forward_client, \
-                        AgentClient(f"127.0.0.1:{session.agent.port}", token) as direct_client:
-                    tunnel, forwarded, direct = (unary_ms(c, args.calls) for c in (session.client, forward_client, direct_client))
-                    tunnel_mbps, forward_mbps = (upload_mbps(c, upload, args.repeats) for c in (session.client, forward_client))
+                with (
+                    AgentClient(f"127.0.0.1:{port}", token) as forward_client,
+                    AgentClient(f"127.0.0.1:{session.agent.port}", token) as direct_client,
+                ):
+                    tunnel, forwarded, direct = (
+                        unary_ms(c, args.calls) for c in (session.client, forward_client, direct_client)
+                    )
+                    tunnel_mbps, forward_mbps = (
+                        upload_mbps(c, upload, args.repeats) for c in (session.client, forward_client)
+                    )
         finally:
             manager.stop_state(address, state)
     lib_mbps = args.mb / statistics.median(lib_s)
     cli_mbps = args.mb / statistics.median(cli_s)
     print(f"adb {binary}")
     print(f"push {args.mb} MB: adbutils {lib_mbps:.0f} MB/s, adb push {cli_mbps:.0f} MB/s (median of {args.repeats})")
-    print(f"unary gRPC: tunnel {tunnel:.3f} ms, adb forward {forwarded:.3f} ms, direct {direct:.3f} ms (median of {args.calls})")
-    print(f"gRPC upload {upload_mb} MB: tunnel {tunnel_mbps:.0f} MB/s, adb forward {forward_mbps:.0f} MB/s (median of {args.repeats})")
-    print(f"push_ratio={lib_mbps / cli_mbps:.3f} tunnel_latency_ratio={tunnel / forwarded:.3f} "
-          f"tunnel_throughput_ratio={tunnel_mbps / forward_mbps:.3f} forward_latency_ratio={forwarded / direct:.3f}")
+    print(
+        f"unary gRPC: tunnel {tunnel:.3f} ms, adb forward {forwarded:.3f} ms, direct {direct:.3f} ms (median of "
+        f"{args.calls})"
+    )
+    print(
+        f"gRPC upload {upload_mb} MB: tunnel {tunnel_mbps:.0f} MB/s, adb forward {forward_mbps:.0f} MB/s (median of "
+        f"{args.repeats})"
+    )
+    print(
+        f"push_ratio={lib_mbps / cli_mbps:.3f} tunnel_latency_ratio={tunnel / forwarded:.3f} "
+        f"tunnel_throughput_ratio={tunnel_mbps / forward_mbps:.3f} forward_latency_ratio={forwarded / direct:.3f}"
+    )
 
 
 if __name__ == "__main__":

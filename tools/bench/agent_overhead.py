@@ -50,7 +50,13 @@ def mobilenet_float_model(work: Path) -> bytes:
     from host.convert.records import ConvertOptions
     from host.paths import cache_dir
 
-    convert_model(resolve_model("mobilenet_v2", "none"), ModeRequest.parse("none").modes, work, ConvertOptions(), cache=ConversionCache(cache_dir() / "convert"))
+    convert_model(
+        resolve_model("mobilenet_v2", "none"),
+        ModeRequest.parse("none").modes,
+        work,
+        ConvertOptions(),
+        cache=ConversionCache(cache_dir() / "convert"),
+    )
     return (work / "none.tflite").read_bytes()
 
 
@@ -89,7 +95,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--images", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--smoke", action="store_true", help="the demo's float build, 16 images, a few runs: proves it works")
+    parser.add_argument(
+        "--smoke", action="store_true", help="the demo's float build, 16 images, a few runs: proves it works"
+    )
     args = parser.parse_args()
     latency = SMOKE_LATENCY if args.smoke else LATENCY
     count = 16 if args.smoke else args.images
@@ -113,8 +121,10 @@ def main() -> None:
             assert result.latency is not None, result.error
             agent_p50.append(result.latency.p50)
             bare_ips.append(bare_throughput(model, args.threads, images))
-            evaluated = client.run_cell(CellRequest(model_name, f"cpu{args.threads}", ONE_RUN, EvalParams(dataset_name, "mobilenet")),
-                                        deadline_s=600)
+            evaluated = client.run_cell(
+                CellRequest(model_name, f"cpu{args.threads}", ONE_RUN, EvalParams(dataset_name, "mobilenet")),
+                deadline_s=600,
+            )
             if not evaluated.evaluated_images or evaluated.evaluate_seconds <= 0:
                 raise SystemExit(f"the agent evaluated nothing: {evaluated.status} {evaluated.error}")
             agent_ips.append(evaluated.evaluated_images / evaluated.evaluate_seconds)

@@ -66,7 +66,18 @@ def main() -> None:
         root = Path(work)
         if args.smoke:
             args.images, args.backends = 10, "cpu1"
-            model = ["--model", "demo", "--modes", "none", "--min-runs", "5", "--min-seconds", "0", "--warmup-seconds", "0"]
+            model = [
+                "--model",
+                "demo",
+                "--modes",
+                "none",
+                "--min-runs",
+                "5",
+                "--min-seconds",
+                "0",
+                "--warmup-seconds",
+                "0",
+            ]
         else:
             model = ["--model", str(ten_class_mobilenet_v2(root / "mobilenet_v2_10.keras")), "--modes", "post_training"]
         env = {"QUANTBENCH_DATA_DIR": str(root / "data"), "QUANTBENCH_CACHE_DIR": str(root / "cache")}
@@ -74,18 +85,35 @@ def main() -> None:
         dataset = synthetic_images(root / "eval", args.images, seed=1)
         calibration = synthetic_images(root / "calibration", 100, seed=2)
         db = root / "results.sqlite"
-        command = ["bench", *model, "--backends", args.backends, "--dataset", str(dataset), "--calibration", str(calibration),
-                   "--db", str(db)]
+        command = [
+            "bench",
+            *model,
+            "--backends",
+            args.backends,
+            "--dataset",
+            str(dataset),
+            "--calibration",
+            str(calibration),
+            "--db",
+            str(db),
+        ]
         cold_wall, _ = timed_host(command, env)
         manifests = list((root / "cache" / "bench-models").glob("*/manifest.json"))
         convert = sum(m["seconds"] for m in json.loads(manifests[0].read_text())["modes"].values())
         _, cold_invoke, cold_cells = invoke_seconds(db, "latest")
         warm_wall, _ = timed_host(command, env)
         _, warm_invoke, warm_cells = invoke_seconds(db, "latest")
-    print(f"{'the demo, none' if args.smoke else 'MobileNetV2 224 random weights 10 classes, post-training modes'}, {args.images} images, "
-          f"x {args.backends}")
-    print(f"cold: run {cold_wall:.1f} s, converters {convert:.1f} s, invokes {cold_invoke:.1f} s ({cold_cells} cells ok)")
-    print(f"warm: run {warm_wall:.1f} s, converters 0.0 s (cached), invokes {warm_invoke:.1f} s ({warm_cells} cells ok)")
+    print(
+        f"{'the demo, none' if args.smoke else 'MobileNetV2 224 random weights 10 classes, post-training modes'}, "
+        f"{args.images} images, "
+        f"x {args.backends}"
+    )
+    print(
+        f"cold: run {cold_wall:.1f} s, converters {convert:.1f} s, invokes {cold_invoke:.1f} s ({cold_cells} cells ok)"
+    )
+    print(
+        f"warm: run {warm_wall:.1f} s, converters 0.0 s (cached), invokes {warm_invoke:.1f} s ({warm_cells} cells ok)"
+    )
     print(f"overhead_cold={cold_wall / (convert + cold_invoke):.3f} overhead_warm={warm_wall / warm_invoke:.3f}")
 
 

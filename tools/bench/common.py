@@ -19,22 +19,30 @@ from PIL import Image
 from scipy import stats
 
 
-def synthetic_images(root: Path, count: int, size: int | tuple[int, int] = 256, classes: int = 10, seed: int = 0) -> Path:
+def synthetic_images(
+    root: Path, count: int, size: int | tuple[int, int] = 256, classes: int = 10, seed: int = 0
+) -> Path:
     """``count`` smooth random RGB JPEGs in class subfolders (content is irrelevant to timing)."""
     rng = np.random.default_rng(seed)
     for i in range(count):
         folder = root / f"class_{i % classes:02d}"
         folder.mkdir(parents=True, exist_ok=True)
         low = rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)
-        Image.fromarray(low).resize(size if isinstance(size, tuple) else (size, size), Image.Resampling.BICUBIC).save(folder / f"{i:05d}.jpg", quality=90)
+        Image.fromarray(low).resize(size if isinstance(size, tuple) else (size, size), Image.Resampling.BICUBIC).save(
+            folder / f"{i:05d}.jpg", quality=90
+        )
     return root
 
 
 def timed_host(args: list[str], env: dict[str, str] | None = None) -> tuple[float, str]:
     """Run ``host ARGS`` in a fresh Python; return wall seconds and stdout; raise on failure."""
     started = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "host.cli", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {}), "COLUMNS": "160"})
+    proc = subprocess.run(
+        [sys.executable, "-m", "host.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {}), "COLUMNS": "160"},
+    )
     elapsed = time.perf_counter() - started
     if proc.returncode not in (0, 1):
         raise SystemExit(f"host {' '.join(args)} failed ({proc.returncode}): {proc.stderr.strip()[-500:]}")
@@ -60,9 +68,11 @@ def compare(name: str, ours_label: str, theirs_label: str, ours: list[float], th
     if len(ours) >= 3:
         p = stats.mannwhitneyu(ours, theirs, alternative="two-sided").pvalue
         verdict = f", Mann-Whitney p={p:.3f} ({'differ' if p < 0.05 else 'no difference shown'})"
-    print(f"{name}: {ours_label} p50 median {statistics.median(ours):.3f} ms [{min(ours):.3f}, {max(ours):.3f}], "
-          f"{theirs_label} {statistics.median(theirs):.3f} ms [{min(theirs):.3f}, {max(theirs):.3f}], "
-          f"ratio {ratio:.3f} over {len(ours)} rounds{verdict}")
+    print(
+        f"{name}: {ours_label} p50 median {statistics.median(ours):.3f} ms [{min(ours):.3f}, {max(ours):.3f}], "
+        f"{theirs_label} {statistics.median(theirs):.3f} ms [{min(theirs):.3f}, {max(theirs):.3f}], "
+        f"ratio {ratio:.3f} over {len(ours)} rounds{verdict}"
+    )
     return ratio
 
 
@@ -89,8 +99,9 @@ def demo_float_model(work: Path) -> Path:
 
     source = resolve_inputs(InputRequest("demo", evaluate=False)).source
     assert source is not None
-    convert_model(source, ModeRequest.parse("none").modes, work, ConvertOptions(),
-                  cache=ConversionCache(cache_dir() / "convert"))
+    convert_model(
+        source, ModeRequest.parse("none").modes, work, ConvertOptions(), cache=ConversionCache(cache_dir() / "convert")
+    )
     return work / "none.tflite"
 
 
@@ -100,9 +111,13 @@ def rounds_and_timing(description: str | None) -> tuple[int, Any]:
     from device_agent.contract import LatencyParams
 
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--smoke", action="store_true", help="a few runs of each, one round: proves the benchmark works")
+    parser.add_argument(
+        "--smoke", action="store_true", help="a few runs of each, one round: proves the benchmark works"
+    )
     parser.add_argument("--rounds", type=int, default=5, help="independent runs of each side, interleaved")
     args = parser.parse_args()
     if args.smoke:
         return 1, LatencyParams(warmup_runs=2, warmup_seconds=0, min_runs=5, min_seconds=0, max_seconds=10)
-    return args.rounds, LatencyParams(warmup_runs=10, warmup_seconds=1.0, min_runs=100, min_seconds=3.0, max_seconds=60.0)
+    return args.rounds, LatencyParams(
+        warmup_runs=10, warmup_seconds=1.0, min_runs=100, min_seconds=3.0, max_seconds=60.0
+    )

@@ -20,7 +20,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from tools.bench.common import synthetic_images, timed_host  # noqa: E402
 
-SEED_SIZES = {"none": "13,988,316", "dynamic_range": "3,927,728", "float16": "7,031,728", "integer": "~4.2 MB", "full_integer": "~4.2 MB", "int16x8": "-"}
+SEED_SIZES = {
+    "none": "13,988,316",
+    "dynamic_range": "3,927,728",
+    "float16": "7,031,728",
+    "integer": "~4.2 MB",
+    "full_integer": "~4.2 MB",
+    "int16x8": "-",
+}
 
 
 def main() -> None:
@@ -35,8 +42,18 @@ def main() -> None:
         root = Path(work)
         images = synthetic_images(root / "images", args.calibration_count)
         env = {"QUANTBENCH_CACHE_DIR": str(root / "cache")}
-        command = ["convert", *model, "--modes", modes, "--keep-float", "none",
-                   "--calibration", str(images), "--calibration-count", str(args.calibration_count)]
+        command = [
+            "convert",
+            *model,
+            "--modes",
+            modes,
+            "--keep-float",
+            "none",
+            "--calibration",
+            str(images),
+            "--calibration-count",
+            str(args.calibration_count),
+        ]
         cold, _ = timed_host([*command, "--out", str(root / "cold")], env)
         warm, _ = timed_host([*command, "--out", str(root / "warm")], env)
         cold_manifest = json.loads((root / "cold" / "manifest.json").read_text())
@@ -47,8 +64,11 @@ def main() -> None:
     for mode, entry in cold_manifest["modes"].items():
         ratio = f"{entry['size_bytes'] / base:.3f}" if base else "-"
         same = warm_manifest["modes"][mode]["sha256"] == entry["sha256"]
-        print(f"{mode:<14}{entry['size_bytes']:>14,}{seed_sizes.get(mode, '-'):>14}{ratio:>9}"
-              f"{entry['seconds']:>9.2f}{warm_manifest['modes'][mode]['seconds']:>9.2f}" + ("" if same else "  (bytes differ!)"))
+        print(
+            f"{mode:<14}{entry['size_bytes']:>14,}{seed_sizes.get(mode, '-'):>14}{ratio:>9}"
+            f"{entry['seconds']:>9.2f}{warm_manifest['modes'][mode]['seconds']:>9.2f}"
+            + ("" if same else "  (bytes differ!)")
+        )
     for mode, reason in cold_manifest["failed"].items():
         print(f"{mode:<14} failed: {reason}")
     print(f"cold run {cold:.1f} s, cached run {warm:.2f} s (wall, whole command)")

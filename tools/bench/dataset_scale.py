@@ -73,8 +73,10 @@ def evaluate(work: Path, model: bytes, dataset: Path, sha: str) -> float:
         client.upload(model_path)
         os.link(dataset, incoming / sha)  # as a push over ADB lands it, then adopted
         client.adopt(sha)
-        result = client.run_cell(CellRequest(sha256_file(model_path), "cpu1", LatencyParams(1, 0, 1, 0, 1),
-                                             EvalParams(sha, "mobilenet")), deadline_s=3600)
+        result = client.run_cell(
+            CellRequest(sha256_file(model_path), "cpu1", LatencyParams(1, 0, 1, 0, 1), EvalParams(sha, "mobilenet")),
+            deadline_s=3600,
+        )
         assert result.ok and result.memory is not None and result.evaluated_images > 0, result.error
         return result.memory.evaluate_peak_rss_mb
     finally:
@@ -95,15 +97,23 @@ def main() -> None:
         model = small_model(work)
         for n in sizes:
             images = synthetic_images(work / f"images-{n}", n, size=(500, 375), seed=n)
-            proc = subprocess.run([sys.executable, "-c", PACK, str(images), str(work / f"packed-{n}")], capture_output=True,
-                                  text=True, check=True, env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+            proc = subprocess.run(
+                [sys.executable, "-c", PACK, str(images), str(work / f"packed-{n}")],
+                capture_output=True,
+                text=True,
+                check=True,
+                env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+            )
             packed = json.loads(proc.stdout.strip().splitlines()[-1])
             worker = evaluate(work, model, Path(packed["path"]), packed["sha"])
             label = f"{n // 1000}k" if n % 1000 == 0 else str(n)
             figures[f"host_peak_mb_{label}"], figures[f"worker_peak_mb_{label}"] = packed["peak_mb"], worker
             rates.append(packed["count"] / packed["seconds"])
-            print(f"N={n}: packed {packed['count']} images in {packed['seconds']:.1f} s ({rates[-1]:.0f}/s), host peak "
-                  f"{packed['peak_mb']:.0f} MB, worker peak {worker:.0f} MB", flush=True)
+            print(
+                f"N={n}: packed {packed['count']} images in {packed['seconds']:.1f} s ({rates[-1]:.0f}/s), host peak "
+                f"{packed['peak_mb']:.0f} MB, worker peak {worker:.0f} MB",
+                flush=True,
+            )
     print(" ".join(f"{k}={v:.0f}" for k, v in figures.items()) + f" host_prepare_images_per_s={min(rates):.0f}")
 
 

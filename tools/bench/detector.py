@@ -40,8 +40,14 @@ def ssd_mobilenet_v2(path: Path, size: int, alpha: float, classes: int = 10, anc
     boxes, scores = [], []
     for i, feature in enumerate(maps):
         x = keras.layers.Conv2D(128, 1, activation="relu6", name=f"head{i}")(feature)
-        boxes.append(keras.layers.Reshape((-1, 4))(keras.layers.Conv2D(anchors * 4, 3, padding="same", name=f"box{i}")(x)))
-        scores.append(keras.layers.Reshape((-1, classes))(keras.layers.Conv2D(anchors * classes, 3, padding="same", name=f"cls{i}")(x)))
+        boxes.append(
+            keras.layers.Reshape((-1, 4))(keras.layers.Conv2D(anchors * 4, 3, padding="same", name=f"box{i}")(x))
+        )
+        scores.append(
+            keras.layers.Reshape((-1, classes))(
+                keras.layers.Conv2D(anchors * classes, 3, padding="same", name=f"cls{i}")(x)
+            )
+        )
     box = keras.layers.Concatenate(axis=1, name="boxes")(boxes)
     score = keras.layers.Activation("sigmoid", name="scores")(keras.layers.Concatenate(axis=1)(scores))
     keras.Model(backbone.input, [box, score], name="ssd_mobilenet_v2").save(path)
@@ -80,7 +86,11 @@ def table(run: dict, backends: list[str]) -> list[str]:
         p50s = []
         for backend in backends:
             cell = cells.get((mode, backend))
-            p50s.append(f"{cell['latency_ms']['p50']:.2f} ms" if cell and cell["latency_ms"] else (cell or {}).get("status", "-"))
+            p50s.append(
+                f"{cell['latency_ms']['p50']:.2f} ms"
+                if cell and cell["latency_ms"]
+                else (cell or {}).get("status", "-")
+            )
         lines.append(f"{mode:<16} {size or 0:>10,} {snr:>26} " + " ".join(f"{p:>12}" for p in p50s))
     return lines
 
@@ -94,7 +104,11 @@ def main() -> None:
     size, alpha, modes = (96, 0.35, "none,dynamic_range") if args.smoke else (224, 1.0, "all")
     if args.smoke:
         args.images, args.backends = 6, "cpu1"
-    timing = ["--min-runs", "5", "--min-seconds", "0", "--warmup-seconds", "0"] if args.smoke else ["--min-runs", "20", "--min-seconds", "1"]
+    timing = (
+        ["--min-runs", "5", "--min-seconds", "0", "--warmup-seconds", "0"]
+        if args.smoke
+        else ["--min-runs", "20", "--min-seconds", "1"]
+    )
     with tempfile.TemporaryDirectory(prefix="bench-detector-") as work, private_server(wheel_adb()):
         root = Path(work)
         env = {"QUANTBENCH_DATA_DIR": str(root / "data"), "QUANTBENCH_CACHE_DIR": str(root / "cache")}
@@ -103,16 +117,37 @@ def main() -> None:
         images = flat_images(root / "eval", args.images, size, seed=1)
         calibration = flat_images(root / "calibration", 32, size, seed=2)
         db, out = root / "results.sqlite", root / "run.json"
-        seconds, _ = timed_host(["bench", "--model", str(model), "--modes", modes, "--backends", args.backends, "--dataset",
-                                 str(images), "--calibration", str(calibration), "--db", str(db), "--json", str(out), *timing], env)
+        seconds, _ = timed_host(
+            [
+                "bench",
+                "--model",
+                str(model),
+                "--modes",
+                modes,
+                "--backends",
+                args.backends,
+                "--dataset",
+                str(images),
+                "--calibration",
+                str(calibration),
+                "--db",
+                str(db),
+                "--json",
+                str(out),
+                *timing,
+            ],
+            env,
+        )
         _, said = timed_host(["recommend", "--db", str(db)], env)
         run = json.loads(out.read_text())
     backends = args.backends.split(",")
-    print(f"SSD-style MobileNetV2 {size}x{size} alpha {alpha} (random weights), {args.images} unlabelled images, "
-          f"{len(run['cells'])} cells in {seconds:.0f} s; gpu and npu are the emulated device's software ones")
+    print(
+        f"SSD-style MobileNetV2 {size}x{size} alpha {alpha} (random weights), {args.images} unlabelled images, "
+        f"{len(run['cells'])} cells in {seconds:.0f} s; gpu and npu are the emulated device's software ones"
+    )
     print("\n".join(table(run, backends)))
     pick = next((line for line in said.splitlines() if line.startswith(("recommended:", "no recommendation:"))), "")
-    print(" ".join(said[said.index(pick):].split()) if pick else "no recommendation line")
+    print(" ".join(said[said.index(pick) :].split()) if pick else "no recommendation line")
     chosen = pick.split(":")[1].strip().split(" on ") if pick.startswith("recommended:") else None
     ok = sum(1 for c in run["cells"] if c["status"] == "ok")
     print(f"cells_ok={ok} pick={chosen[0] + '/' + chosen[1] if chosen else 'none'}")

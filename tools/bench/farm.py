@@ -35,15 +35,35 @@ from host.emulator import manager  # noqa: E402
 MODES, BACKENDS = "none,float16,integer", "cpu1,cpu4"
 
 
-def bench(serials: list[str], db: Path, limit: int, cells: tuple[str, str] = (MODES, BACKENDS)) -> tuple[float, float, int]:
+def bench(
+    serials: list[str], db: Path, limit: int, cells: tuple[str, str] = (MODES, BACKENDS)
+) -> tuple[float, float, int]:
     """(wall seconds, controller CPU seconds, cells) of one host bench over ``serials``."""
     modes, backends = cells
-    argv = [sys.executable, "-m", "host.cli", "bench", "--modes", modes, "--backends", backends, "--limit", str(limit),
-            "--min-runs", "20", "--min-seconds", "0.2", "--db", str(db)]
+    argv = [
+        sys.executable,
+        "-m",
+        "host.cli",
+        "bench",
+        "--modes",
+        modes,
+        "--backends",
+        backends,
+        "--limit",
+        str(limit),
+        "--min-runs",
+        "20",
+        "--min-seconds",
+        "0.2",
+        "--db",
+        str(db),
+    ]
     for serial in serials:
         argv += ["--device", serial]
     started = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "COLUMNS": "160"})
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "COLUMNS": "160"}
+    )
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) != 0:
@@ -68,13 +88,18 @@ def main() -> None:
         try:
             serials = [p.serial for p in phones]
             if not args.smoke:  # the smoke size's first bench primes them itself (its figures then mean nothing)
-                bench(serials[:1], root / "prime.sqlite", limit, cells)  # conversions, the packed dataset, agents' stores
+                bench(
+                    serials[:1], root / "prime.sqlite", limit, cells
+                )  # conversions, the packed dataset, agents' stores
             results = {n: bench(serials[:n], root / f"farm{n}.sqlite", limit, cells) for n in sizes}
         finally:
             for phone in phones:
                 manager.stop_state(address, phone)
     for n, (wall, cpu, cells) in results.items():
-        print(f"N={n}: {cells} cells, wall {wall:.1f} s, controller CPU {cpu:.2f} s ({1000 * cpu / cells:.0f} ms per cell)")
+        print(
+            f"N={n}: {cells} cells, wall {wall:.1f} s, controller CPU {cpu:.2f} s ({1000 * cpu / cells:.0f} ms per "
+            "cell)"
+        )
     # a straight line through (cells, CPU): its slope is what one more cell costs the controller,
     # its intercept what any bench costs (starting Python, imports, opening sessions)
     slope, fixed = np.polyfit([c for _, _, c in results.values()], [cpu for _, cpu, _ in results.values()], 1)

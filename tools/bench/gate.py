@@ -54,13 +54,31 @@ TIMING = ("--min-runs", "20", "--min-seconds", "0.2")
 SMOKE_TIMING = ("--min-runs", "5", "--min-seconds", "0", "--warmup-seconds", "0")
 
 
-def compare(work: Path, serial: str, baseline: Path, current: Path, budget: float, i: int,
-            timing: tuple[str, ...] = TIMING) -> tuple[str, float, float]:
+def compare(
+    work: Path, serial: str, baseline: Path, current: Path, budget: float, i: int, timing: tuple[str, ...] = TIMING
+) -> tuple[str, float, float]:
     """(verdict of the latency check, device seconds, measured change) of one host compare."""
     out = work / f"verdicts-{i}.json"
-    _, stdout = timed_host(["compare", str(baseline), str(current), "--device", serial, "--modes", "none", "--backends", "cpu1",
-                            *timing, "--budget", str(budget), "--db",
-                            str(work / "results.sqlite"), "--json", str(out)])
+    _, stdout = timed_host(
+        [
+            "compare",
+            str(baseline),
+            str(current),
+            "--device",
+            serial,
+            "--modes",
+            "none",
+            "--backends",
+            "cpu1",
+            *timing,
+            "--budget",
+            str(budget),
+            "--db",
+            str(work / "results.sqlite"),
+            "--json",
+            str(out),
+        ]
+    )
     latency = next(f for f in json.loads(out.read_text())["findings"] if f["check"] == "latency")
     seconds = float(stdout.rsplit(" min of device time", 1)[0].rsplit(" ", 1)[-1]) * 60
     return latency["verdict"], seconds, float(latency.get("change") or 0.0)
@@ -71,7 +89,9 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=20, help="comparisons of each kind")
     parser.add_argument("--slowdown", type=float, default=0.10, help="extra depth of the slower build (fraction)")
     parser.add_argument("--budget", type=float, default=5.0, help="--budget of each host compare, minutes")
-    parser.add_argument("--smoke", action="store_true", help="one comparison of each kind, a short budget: proves it works")
+    parser.add_argument(
+        "--smoke", action="store_true", help="one comparison of each kind, a short budget: proves it works"
+    )
     args = parser.parse_args()
     if args.smoke:
         args.k, args.budget = 1, 0.1
@@ -92,10 +112,12 @@ def main() -> None:
         print(f"{name}: " + ", ".join(f"{v} {s:.0f}s {100 * c:+.1f}%" for v, s, c in results))
     rate = lambda results, verdict: sum(v == verdict for v, _, _ in results) / len(results)  # noqa: E731
     decided = [s for v, s, _ in aa + ab if v != "inconclusive"] or [0.0]
-    print(f"false_positive_rate={rate(aa, 'regressed'):.3f} detection_rate={rate(ab, 'regressed'):.3f} "
-          f"inconclusive_aa={rate(aa, 'inconclusive'):.3f} inconclusive_ab={rate(ab, 'inconclusive'):.3f} "
-          f"median_decision_s={statistics.median(decided):.0f} "
-          f"true_slowdown_pct={100 * statistics.median(c for _, _, c in ab):.1f}")
+    print(
+        f"false_positive_rate={rate(aa, 'regressed'):.3f} detection_rate={rate(ab, 'regressed'):.3f} "
+        f"inconclusive_aa={rate(aa, 'inconclusive'):.3f} inconclusive_ab={rate(ab, 'inconclusive'):.3f} "
+        f"median_decision_s={statistics.median(decided):.0f} "
+        f"true_slowdown_pct={100 * statistics.median(c for _, _, c in ab):.1f}"
+    )
 
 
 if __name__ == "__main__":

@@ -58,8 +58,9 @@ def main() -> None:
         images = load_calibration(synthetic_images(Path(work), count), (side, side), count)
     representative = representative_dataset_of(images, preset)
     started = time.perf_counter()
-    calibrated = Calibrated.from_converter(tf.lite.TFLiteConverter.from_keras_model(model), representative,
-                                           [layer.name for layer in model.layers])
+    calibrated = Calibrated.from_converter(
+        tf.lite.TFLiteConverter.from_keras_model(model), representative, [layer.name for layer in model.layers]
+    )
     calibrate_s = time.perf_counter() - started
     convs = [op for op in calibrated.ops if op.op_type == "CONV_2D"][: args.candidates]
     started = time.perf_counter()
@@ -75,11 +76,17 @@ def main() -> None:
             converter.convert()
     whole_s = (time.perf_counter() - started) / whole_runs
     started = time.perf_counter()
-    layer_errors(quantize(calibrated.model, numeric_verify=True), image_samples(preset(images.images[:min(50, count)])),
-                 calibrated.ops)
+    layer_errors(
+        quantize(calibrated.model, numeric_verify=True),
+        image_samples(preset(images.images[: min(50, count)])),
+        calibrated.ops,
+    )
     debug_s = time.perf_counter() - started
-    print(f"calibration {calibrate_s:.1f} s; selective build {selective_s:.2f} s; whole integer conversion {whole_s:.1f} s; "
-          f"debugger pass over {min(50, count)} images {debug_s:.1f} s ({len(calibrated.ops)} ops)")
+    print(
+        f"calibration {calibrate_s:.1f} s; selective build {selective_s:.2f} s; whole integer conversion {whole_s:.1f} "
+        "s; "
+        f"debugger pass over {min(50, count)} images {debug_s:.1f} s ({len(calibrated.ops)} ops)"
+    )
     print(f"selective_ratio={selective_s / whole_s:.3f}")
 
 

@@ -111,7 +111,11 @@ class AgentClient:
         self.deadline_s = deadline_s
         self._metadata = (("authorization", f"Bearer {token}"),)
         self._channel = grpc.insecure_channel(
-            target, options=[("grpc.max_send_message_length", MAX_MESSAGE_BYTES), ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)],
+            target,
+            options=[
+                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ],
         )
         self._stub = agent_pb2_grpc.AgentStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
@@ -179,7 +183,9 @@ class AgentClient:
                 while True:
                     block = handle.read(CHUNK_BYTES)
                     if first or block:
-                        yield agent_pb2.UploadChunk(sha256=sha256 if first else "", size_bytes=size if first else 0, data=block)
+                        yield agent_pb2.UploadChunk(
+                            sha256=sha256 if first else "", size_bytes=size if first else 0, data=block
+                        )
                     if not block:
                         return
                     first = False
@@ -187,7 +193,9 @@ class AgentClient:
         self._call(self._stub.UploadFile, chunks(), deadline_s)
         return True
 
-    def run_cell(self, request: CellRequest, *, deadline_s: float, on_progress: Callable[[Progress], None] | None = None) -> CellResult:
+    def run_cell(
+        self, request: CellRequest, *, deadline_s: float, on_progress: Callable[[Progress], None] | None = None
+    ) -> CellResult:
         """Run one cell; progress events go to ``on_progress``; returns the result. The agent
         speaks at least every HEARTBEAT_S while a job runs: silence for ``silence_s`` means it is
         stopped or frozen, and the cell ends then, not at its whole deadline."""
@@ -206,8 +214,10 @@ class AgentClient:
                     on_progress(event)
         except grpc.RpcError as e:
             if watch.fired:
-                raise AgentTimeout(f"agent: not a word from it for {self.silence_s:g} s during the cell (the agent is "
-                                   "stopped or frozen)") from None
+                raise AgentTimeout(
+                    f"agent: not a word from it for {self.silence_s:g} s during the cell (the agent is "
+                    "stopped or frozen)"
+                ) from None
             raise map_rpc_error(e) from e
         finally:
             watch.stop()

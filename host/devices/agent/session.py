@@ -59,8 +59,15 @@ def find_launcher(device: Device, settings: AgentSettings) -> Launcher:
 class AgentSession:
     """A running agent on one device, reached through its channel."""
 
-    def __init__(self, device: Device, launcher: Launcher, agent: RunningAgent, channel: Channel, client: AgentClient,
-                 options: AgentOptions | None = None) -> None:
+    def __init__(
+        self,
+        device: Device,
+        launcher: Launcher,
+        agent: RunningAgent,
+        channel: Channel,
+        client: AgentClient,
+        options: AgentOptions | None = None,
+    ) -> None:
         self.options = options or AgentOptions()
         self.device = device
         self.launcher = launcher
@@ -69,10 +76,17 @@ class AgentSession:
         self.client = client
         self._info: DeviceInfo | None = None
         self._last: tuple[float, Conditions | None] = (0.0, None)  # the latest reading and when
-        self.record = leftovers.remember(leftovers.SessionRecord(
-            os.getpid(), device.serial, device.address.host, device.address.port, 0, agent.pid,
-            launcher.stop_prefix,
-        ))
+        self.record = leftovers.remember(
+            leftovers.SessionRecord(
+                os.getpid(),
+                device.serial,
+                device.address.host,
+                device.address.port,
+                0,
+                agent.pid,
+                launcher.stop_prefix,
+            )
+        )
 
     def ensure(self, path: Path, sha256: str) -> bool:
         """Put a file into the agent's store unless it holds that content already; True if sent."""
@@ -126,10 +140,19 @@ class AgentSession:
         props = self.device.props()
         now = self.conditions()
         return DeviceRecord(
-            serial=self.device.identity, model=info.model or props.model, abi=info.abi, sdk=info.sdk or props.sdk,
-            runtime=info.runtime, runtime_version=info.runtime_version, cores=info.cores, emulated=props.emulated,
-            soc=info.soc or props.soc, adb_serial=self.device.serial, launcher=self.launcher.name,
-            fingerprint=read_fingerprint(self.device, info, now, self.options), at_start=now,
+            serial=self.device.identity,
+            model=info.model or props.model,
+            abi=info.abi,
+            sdk=info.sdk or props.sdk,
+            runtime=info.runtime,
+            runtime_version=info.runtime_version,
+            cores=info.cores,
+            emulated=props.emulated,
+            soc=info.soc or props.soc,
+            adb_serial=self.device.serial,
+            launcher=self.launcher.name,
+            fingerprint=read_fingerprint(self.device, info, now, self.options),
+            at_start=now,
         )
 
     def run_cell(self, request: CellRequest, on_progress: Callable[[Progress], None] | None = None) -> CellResult:
@@ -152,7 +175,9 @@ class AgentSession:
         self.close()
 
 
-def open_session(device: Device, settings: AgentSettings = AgentSettings(), launcher: Launcher | None = None) -> AgentSession:
+def open_session(
+    device: Device, settings: AgentSettings = AgentSettings(), launcher: Launcher | None = None
+) -> AgentSession:
     launcher = launcher or find_launcher(device, settings)
     remote = launcher.deploy(*agent_zipapp())
     if device.props().emulated:

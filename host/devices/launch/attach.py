@@ -45,7 +45,9 @@ def _path(identity: str) -> Path:
 def agent_command(device: Device, zipapp: Path, sha256: str, options: AgentOptions) -> str:
     """Deploy the zipapp, keep a fresh ticket, and return the line to paste into Termux."""
     deploy_for_shell(device, zipapp, sha256)
-    ticket = Ticket(device.identity, secrets.randbelow(PORTS[1] - PORTS[0]) + PORTS[0], secrets.token_hex(24), time.time())
+    ticket = Ticket(
+        device.identity, secrets.randbelow(PORTS[1] - PORTS[0]) + PORTS[0], secrets.token_hex(24), time.time()
+    )
     path = _path(ticket.identity)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -54,8 +56,10 @@ def agent_command(device: Device, zipapp: Path, sha256: str, options: AgentOptio
     home = "~/quantbench"
     attached = AgentOptions(options.gpu_delegate, options.nnapi_delegate, ATTACH_IDLE_EXIT_S)
     arguments = serve_arguments(f"{home}/root", attached, port=ticket.port, token_stdin=False)
-    return (f"mkdir -p {home}; cd {home}; QUANTBENCH_AGENT_TOKEN={ticket.token} nohup python {SHELL_ZIPAPP} "
-            f"{arguments} > agent.log 2>&1 &")
+    return (
+        f"mkdir -p {home}; cd {home}; QUANTBENCH_AGENT_TOKEN={ticket.token} nohup python {SHELL_ZIPAPP} "
+        f"{arguments} > agent.log 2>&1 &"
+    )
 
 
 def load_ticket(identity: str) -> Ticket | None:

@@ -69,16 +69,23 @@ def _check_termux(device: Device, fresh: bool) -> tuple[Check, TermuxRunAsLaunch
     if not result.ok:
         reason = said[-1] if said else f"run-as exited {result.exit_code}"
         if "unknown package" in reason:
-            return Check(name, False, reason, "install Termux's GitHub release (the debuggable build) and open it once"), None
+            return Check(
+                name, False, reason, "install Termux's GitHub release (the debuggable build) and open it once"
+            ), None
         if "not debuggable" in reason:
-            return Check(name, False, f"{reason} (an F-Droid or Play build)",
-                                 "start the agent inside Termux with 'host agent-command', or install the GitHub release"), None
+            return Check(
+                name,
+                False,
+                f"{reason} (an F-Droid or Play build)",
+                "start the agent inside Termux with 'host agent-command', or install the GitHub release",
+            ), None
         return Check(name, False, reason, "this phone's run-as does not work for Termux"), None
     launcher = TermuxRunAsLauncher(device)
     check = _ready(launcher, name, f"host provision --device {device.serial}", launcher.home, fresh)
     if check is None:
-        return Check(name, False, f"{PACKAGE} is debuggable but has no Python yet",
-                             f"host provision --device {device.serial}"), None
+        return Check(
+            name, False, f"{PACKAGE} is debuggable but has no Python yet", f"host provision --device {device.serial}"
+        ), None
     return check, launcher if check.ok else None
 
 
@@ -86,26 +93,46 @@ def check_shell(device: Device, given: str | None, fresh: bool = False) -> tuple
     launcher = ShellLauncher.find(device, given)
     if launcher is None:
         tried = ", ".join((given,) if given else PYTHON_CANDIDATES)
-        return Check("shell", False, f"no Python 3 the shell user can run (tried {tried})",
-                             "on a rooted or custom build with a Python the shell can run, pass --device-python PATH"), None
-    check = _ready(launcher, "shell", f"install numpy, grpcio, protobuf and a TFLite runtime for {launcher.python_path}",
-                   launcher.home, fresh)
+        return Check(
+            "shell",
+            False,
+            f"no Python 3 the shell user can run (tried {tried})",
+            "on a rooted or custom build with a Python the shell can run, pass --device-python PATH",
+        ), None
+    check = _ready(
+        launcher,
+        "shell",
+        f"install numpy, grpcio, protobuf and a TFLite runtime for {launcher.python_path}",
+        launcher.home,
+        fresh,
+    )
     if check is None:
-        return Check("shell", False, f"{launcher.python_path} does not run as a Python 3",
-                             "on a rooted or custom build with a Python 3 the shell can run, pass --device-python PATH"), None
+        return Check(
+            "shell",
+            False,
+            f"{launcher.python_path} does not run as a Python 3",
+            "on a rooted or custom build with a Python 3 the shell can run, pass --device-python PATH",
+        ), None
     return check, launcher if check.ok else None
 
 
 def check_attach(device: Device) -> tuple[Check, AttachLauncher | None]:
     ticket = load_ticket(device.identity)
     if ticket is None:
-        return Check("attach", False, "no agent was started inside Termux",
-                             f"host agent-command --device {device.serial}, paste its line into Termux, then bench --attach"), None
-    return Check("attach", True, f"an agent started inside Termux on port {ticket.port} (host agent-command)"), \
-        AttachLauncher(device, ticket)
+        return Check(
+            "attach",
+            False,
+            "no agent was started inside Termux",
+            f"host agent-command --device {device.serial}, paste its line into Termux, then bench --attach",
+        ), None
+    return Check(
+        "attach", True, f"an agent started inside Termux on port {ticket.port} (host agent-command)"
+    ), AttachLauncher(device, ticket)
 
 
-def check_all(device: Device, device_python: str | None = None, fresh: bool = False) -> list[tuple[Check, Launcher | None]]:
+def check_all(
+    device: Device, device_python: str | None = None, fresh: bool = False
+) -> list[tuple[Check, Launcher | None]]:
     """Every launcher's check; ``fresh``: each imports for real (doctor), not trusting a kept answer."""
     checks: list[tuple[Check, Launcher | None]] = []
     if device_python is None:

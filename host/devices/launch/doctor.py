@@ -16,13 +16,14 @@ from host.devices.launch.choose import Check, advice, check_all
 from host.devices.launch.launchers import Launcher
 from host.devices.transport.device import Device
 
-_PROBE = r'''
+_PROBE = r"""
 import ctypes, importlib, json, platform
 from importlib import metadata
 DISTRIBUTIONS = {"grpc": "grpcio", "google.protobuf": "protobuf",
                  "ai_edge_litert.interpreter": "ai-edge-litert", "tflite_runtime.interpreter": "tflite-runtime"}
 out = {"python": platform.python_version(), "modules": {}, "libraries": {}}
-for name in ("numpy", "grpc", "google.protobuf", "ai_edge_litert.interpreter", "tflite_runtime.interpreter", "tensorflow"):
+for name in ("numpy", "grpc", "google.protobuf", "ai_edge_litert.interpreter", "tflite_runtime.interpreter",
+             "tensorflow"):
     try:
         module = importlib.import_module(name)
         try:
@@ -39,7 +40,7 @@ for lib in LIBRARIES:
     except OSError as e:
         out["libraries"][lib] = "ERROR " + str(e)[:160]
 print(json.dumps(out))
-'''
+"""
 OPTIONAL_CHECKS = ("gpu delegate", "nnapi delegate", "nnapi", "litert", "software gpu", "software npu")
 
 
@@ -64,9 +65,13 @@ class Diagnosis:
         return self.chosen is not None and all(c.ok for c in self.checks if c.name not in OPTIONAL_CHECKS)
 
 
-def diagnose(device: Device, device_python: str | None = None, gpu_delegate: str = "", nnapi_delegate: str = "") -> Diagnosis:
+def diagnose(
+    device: Device, device_python: str | None = None, gpu_delegate: str = "", nnapi_delegate: str = ""
+) -> Diagnosis:
     props = device.props()
-    line = (f"{props.model} ({props.abi}), Android {props.release or '?'} SDK {props.sdk}" + (" [emulated]" if props.emulated else ""))
+    line = f"{props.model} ({props.abi}), Android {props.release or '?'} SDK {props.sdk}" + (
+        " [emulated]" if props.emulated else ""
+    )
     found = check_all(device, device_python, fresh=True)  # doctor imports for real
     checks = tuple(c for c, _ in found)
     working = [(c, launcher) for c, launcher in found if launcher is not None and c.name != "attach"]
@@ -75,11 +80,20 @@ def diagnose(device: Device, device_python: str | None = None, gpu_delegate: str
         termux = next((c for c in checks if c.name == "termux-run-as"), None)
         if not attached and termux is not None and termux.fix.startswith("host provision"):
             extra = " and LiteRT's GPU and NPU from the ai-edge-litert wheel" if props.emulated else ""
-            return Diagnosis(line, checks, None, provision_fixes=True,
-                             advice=f"run `{termux.fix}`: it installs Python, numpy, grpcio and the TFLite runtime "
-                                    f"inside Termux{extra}; then `host doctor` again")
-        return Diagnosis(line, checks, "attach" if attached else None,
-                         advice="" if attached else advice(device, [c for c in checks if c.name != "attach"]))
+            return Diagnosis(
+                line,
+                checks,
+                None,
+                provision_fixes=True,
+                advice=f"run `{termux.fix}`: it installs Python, numpy, grpcio and the TFLite runtime "
+                f"inside Termux{extra}; then `host doctor` again",
+            )
+        return Diagnosis(
+            line,
+            checks,
+            "attach" if attached else None,
+            advice="" if attached else advice(device, [c for c in checks if c.name != "attach"]),
+        )
     check, launcher = working[0]
     assert launcher is not None
     found_checks = _probe(launcher, props.sdk, gpu_delegate, nnapi_delegate) + _litert(device, launcher)
@@ -93,24 +107,38 @@ def _litert(device: Device, launcher: Launcher) -> list[Check]:
     from device_agent.measuring.props import MISSING_GPU_PROP, SOFTWARE_PROPS
     from host.devices.launch.litert import LiteRtProvisionError, installed_manifest
 
-    fix = (f"host provision --device {device.serial} --litert DIR, DIR holding Google's prebuilt libLiteRt.so and "
-           f"libLiteRtClGlAccelerator.so (and a vendor's NPU dispatch library) for {device.props().abi}: {PREBUILT_URL}")
+    fix = (
+        f"host provision --device {device.serial} --litert DIR, DIR holding Google's prebuilt libLiteRt.so and "
+        f"libLiteRtClGlAccelerator.so (and a vendor's NPU dispatch library) for {device.props().abi}: {PREBUILT_URL}"
+    )
     try:
         manifest = installed_manifest(device, launcher)
     except LiteRtProvisionError as e:
         return [Check("litert", False, str(e), "")]
     checks = []
     if manifest is None and device.props().emulated:
-        checks.append(Check("litert", False, "not installed yet: gpu and npu wait for it",
-                            f"host provision --device {device.serial} (or the first bench) installs the ai-edge-litert wheel's"))
+        checks.append(
+            Check(
+                "litert",
+                False,
+                "not installed yet: gpu and npu wait for it",
+                f"host provision --device {device.serial} (or the first bench) installs the ai-edge-litert wheel's",
+            )
+        )
     elif manifest is None:
         checks.append(Check("litert", False, "not provisioned: gpu and npu are unavailable", fix))
     else:
         version, files = str(manifest.get("version", "?")), manifest.get("files")
         names = [name.split("/")[-1] for name in (files if isinstance(files, dict) else {}) if name != "libLiteRt.so"]
         known = known_version(version)
-        checks.append(Check("litert", known and bool(names), f"LiteRT {version}: " + (", ".join(names) or "no accelerator"),
-                            "" if known and names else f"this agent knows LiteRT {', '.join(KNOWN_VERSIONS)}; {fix}"))
+        checks.append(
+            Check(
+                "litert",
+                known and bool(names),
+                f"LiteRT {version}: " + (", ".join(names) or "no accelerator"),
+                "" if known and names else f"this agent knows LiteRT {', '.join(KNOWN_VERSIONS)}; {fix}",
+            )
+        )
     props = device.props()
     for kind, key in SOFTWARE_PROPS.items() if props.emulated else ():
         label = props.raw.get(key, "")
@@ -126,24 +154,55 @@ def _probe(launcher: Launcher, sdk: int, gpu_delegate: str, nnapi_delegate: str)
         probe = json.loads(result.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):
         return [Check("python", False, f"the probe did not run: {(result.stderr or result.stdout).strip()[:200]}")]
-    termux = launcher.name == "termux-run-as"
-    checks = [Check("python", True, probe["python"])]
-    for module, package, termux_fix in (("numpy", "numpy", "pkg install python-numpy"), ("grpc", "grpcio", "pkg install python-grpcio"),
-                                        ("google.protobuf", "protobuf", "pip install protobuf")):
-        found = probe["modules"][module]
-        checks.append(Check(package, not found.startswith("ERROR"), found, termux_fix if termux else f"pip install {package}"))
-    usable = [(m.split(".")[0], v) for m, v in probe["modules"].items()
-              if m.split(".")[0] in ("ai_edge_litert", "tflite_runtime", "tensorflow") and not v.startswith("ERROR")]
-    checks.append(Check("tflite runtime", bool(usable), f"{usable[0][0]} {usable[0][1]}" if usable else "none importable",
-                        "pkg install python-tflite-runtime" if termux else "pip install ai-edge-litert (or tflite-runtime)"))
     gpu = probe["libraries"][libraries[0]]
-    checks.append(Check("gpu delegate", gpu == "ok", gpu, "optional (gpu runs through LiteRT): a classic "
-                        "libtensorflowlite_gpu_delegate.so for this ABI, with --gpu-delegate PATH"))
-    if sdk < NNAPI_MIN_SDK:
-        checks.append(Check("nnapi", False, f"SDK {sdk}", "NNAPI needs Android 8.1 (SDK 27) or later"))
-    elif sdk > NNAPI_LAST_SDK:
-        checks.append(Check("nnapi", False, f"SDK {sdk}", "NNAPI was removed in Android 15; use the GPU delegate or LiteRT accelerators"))
-    else:
-        nnapi = probe["libraries"][libraries[1]]
-        checks.append(Check("nnapi delegate", nnapi == "ok", nnapi, "push an NNAPI delegate library and pass --nnapi-delegate PATH"))
+    gpu_fix = (
+        "optional (gpu runs through LiteRT): a classic libtensorflowlite_gpu_delegate.so for this ABI, "
+        "with --gpu-delegate PATH"
+    )
+    return [
+        Check("python", True, probe["python"]),
+        *_module_checks(probe["modules"], launcher.name == "termux-run-as"),
+        Check("gpu delegate", gpu == "ok", gpu, gpu_fix),
+        _nnapi_check(sdk, probe["libraries"][libraries[1]]),
+    ]
+
+
+def _module_checks(modules: dict[str, str], termux: bool) -> list[Check]:
+    """The agent's Python packages and a TFLite runtime, each with the fix its launcher takes."""
+    checks = []
+    for module, package, termux_fix in (
+        ("numpy", "numpy", "pkg install python-numpy"),
+        ("grpc", "grpcio", "pkg install python-grpcio"),
+        ("google.protobuf", "protobuf", "pip install protobuf"),
+    ):
+        found = modules[module]
+        checks.append(
+            Check(package, not found.startswith("ERROR"), found, termux_fix if termux else f"pip install {package}")
+        )
+    usable = [
+        (m.split(".")[0], v)
+        for m, v in modules.items()
+        if m.split(".")[0] in ("ai_edge_litert", "tflite_runtime", "tensorflow") and not v.startswith("ERROR")
+    ]
+    runtime_fix = "pkg install python-tflite-runtime" if termux else "pip install ai-edge-litert (or tflite-runtime)"
+    checks.append(
+        Check(
+            "tflite runtime",
+            bool(usable),
+            f"{usable[0][0]} {usable[0][1]}" if usable else "none importable",
+            runtime_fix,
+        )
+    )
     return checks
+
+
+def _nnapi_check(sdk: int, library: str) -> Check:
+    if sdk < NNAPI_MIN_SDK:
+        return Check("nnapi", False, f"SDK {sdk}", "NNAPI needs Android 8.1 (SDK 27) or later")
+    if sdk > NNAPI_LAST_SDK:
+        return Check(
+            "nnapi", False, f"SDK {sdk}", "NNAPI was removed in Android 15; use the GPU delegate or LiteRT accelerators"
+        )
+    return Check(
+        "nnapi delegate", library == "ok", library, "push an NNAPI delegate library and pass --nnapi-delegate PATH"
+    )

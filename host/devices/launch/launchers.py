@@ -27,7 +27,7 @@ PYTHON_CANDIDATES = ("python3", "python")
 START_TIMEOUT_S = 60.0
 KEEP_LOGS = 10
 # the newest agent logs stay, older ones go (toybox's ls -t and tail, as on every Android)
-PRUNE_LOGS = f"ls -t agent-*.log 2>/dev/null | tail -n +{KEEP_LOGS + 1} | while read -r old; do rm -f \"$old\"; done"
+PRUNE_LOGS = f'ls -t agent-*.log 2>/dev/null | tail -n +{KEEP_LOGS + 1} | while read -r old; do rm -f "$old"; done'
 VERSION_PROBE = "import sys; print(sys.version_info[0])"
 
 
@@ -64,8 +64,11 @@ class Launcher(Protocol):
 def serve_arguments(root: str, options: AgentOptions, *, port: int = 0, token_stdin: bool = True) -> str:
     flags = [f"--root {root}", f"--port {port}", f"--incoming {INCOMING}", f"--idle-exit {options.idle_exit_s:g}"]
     flags += ["--token-stdin"] if token_stdin else []
-    flags += [f"--{flag} {shlex.quote(value)}" for flag, value in (("gpu-delegate", options.gpu_delegate),
-                                                                   ("nnapi-delegate", options.nnapi_delegate)) if value]
+    flags += [
+        f"--{flag} {shlex.quote(value)}"
+        for flag, value in (("gpu-delegate", options.gpu_delegate), ("nnapi-delegate", options.nnapi_delegate))
+        if value
+    ]
     return "serve " + " ".join(flags)
 
 
@@ -112,8 +115,10 @@ class ShellLauncher:
                 return cls(device, candidate)
             if given:
                 said = (result.stderr or result.stdout).strip().splitlines()
-                raise InputError(f"--device-python {given} does not run Python 3 on {device.serial}: "
-                                 f"{said[-1] if said else f'exit {result.exit_code}'}")
+                raise InputError(
+                    f"--device-python {given} does not run Python 3 on {device.serial}: "
+                    f"{said[-1] if said else f'exit {result.exit_code}'}"
+                )
         return None
 
     def python(self, script: str, timeout: float = 120.0) -> ShellResult:
@@ -128,8 +133,10 @@ class ShellLauncher:
         log_path = f"{self.home}/agent-{secrets.token_hex(4)}.log"
         self.device.check_shell(f"mkdir -p {root} && cd {self.home} && {PRUNE_LOGS}")
         command = f"{shlex.quote(self.python_path)} {zipapp} {serve_arguments(root, options)}"
-        pid = started_pid(self.device, self.device.shell(f"cd {self.home} && {detached(command, log_path)}",
-                                                         stdin=f"{token}\n".encode()))
+        pid = started_pid(
+            self.device,
+            self.device.shell(f"cd {self.home} && {detached(command, log_path)}", stdin=f"{token}\n".encode()),
+        )
         return RunningAgent(pid, wait_for_port(self.device, log_path, pid), log_path, root, token)
 
     def stop(self, agent: RunningAgent) -> None:
@@ -163,8 +170,10 @@ def _port_wait(log_path: str, pid: int, prefix: str) -> str:
     about a second has passed, then prints the log: one round trip answers as soon as the agent
     listens (a host-side poll paid two round trips and a sleep a look). Where ``sleep`` takes no
     fraction (toolbox before Android 6) the looks just come quicker."""
-    loop = (f"n=0; while [ $n -lt {PORT_WAIT_LOOKS} ] && [ -r /proc/{pid}/stat ] && "
-            f"! grep -q '^LISTENING ' {log_path} 2>/dev/null; do sleep 0.02; n=$((n+1)); done; cat {log_path} 2>/dev/null")
+    loop = (
+        f"n=0; while [ $n -lt {PORT_WAIT_LOOKS} ] && [ -r /proc/{pid}/stat ] && "
+        f"! grep -q '^LISTENING ' {log_path} 2>/dev/null; do sleep 0.02; n=$((n+1)); done; cat {log_path} 2>/dev/null"
+    )
     return f"{prefix}sh -c {shlex.quote(loop)}"
 
 

@@ -79,7 +79,9 @@ def reap(address: AdbServerAddress, serials: set[str] | None = None) -> list[str
             device = Device(address, record.serial)
             if record.local_port:
                 device.remove_forward(record.local_port)
-            if running(device, record.agent_pid, record.stop_prefix) and _is_our_agent(device, record.agent_pid, record.stop_prefix):
+            if running(device, record.agent_pid, record.stop_prefix) and _is_our_agent(
+                device, record.agent_pid, record.stop_prefix
+            ):
                 stop_process(device, record.agent_pid, record.stop_prefix)
                 done.append(f"stopped agent {record.agent_pid} on {record.serial} left by controller {record.host_pid}")
         except HostError:

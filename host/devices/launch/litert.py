@@ -45,8 +45,12 @@ class Release:
     source: Path
 
     def manifest(self) -> dict[str, object]:
-        return {"version": self.version, "machine": self.machine, "source": str(self.source),
-                "files": {name: sha256_file(path) for name, path in sorted(self.files.items())}}
+        return {
+            "version": self.version,
+            "machine": self.machine,
+            "source": str(self.source),
+            "files": {name: sha256_file(path) for name, path in sorted(self.files.items())},
+        }
 
     def accelerators(self) -> list[str]:
         gpu = [name for name in self.files if name in GPU_ACCELERATORS]
@@ -59,15 +63,19 @@ def _version(folder: Path, given: str) -> str:
     ``<version>/`` folder of Google's ``binaries/<version>/<platform>/`` layout."""
     if given:
         return given
-    wheels = [m.group(1) for p in sorted(folder.parent.glob("ai_edge_litert*.dist-info")) if (m := WHEEL_INFO.match(p.name))]
+    wheels = [
+        m.group(1) for p in sorted(folder.parent.glob("ai_edge_litert*.dist-info")) if (m := WHEEL_INFO.match(p.name))
+    ]
     if wheels:
         return wheels[0]
     for parent in (folder, *folder.parents):
         match = VERSION_DIR.match(parent.name)
         if match:
             return match.group(1)
-    raise InputError(f"cannot tell which LiteRT version {folder} holds (not a <version>/<platform> folder of Google's "
-                     f"prebuilt libraries, nor the ai_edge_litert folder of a wheel): pass --litert-version")
+    raise InputError(
+        f"cannot tell which LiteRT version {folder} holds (not a <version>/<platform> folder of Google's "
+        f"prebuilt libraries, nor the ai_edge_litert folder of a wheel): pass --litert-version"
+    )
 
 
 def find_release(folder: Path, version: str = "") -> Release:
@@ -75,11 +83,15 @@ def find_release(folder: Path, version: str = "") -> Release:
     libraries and the compiler plugins of the same vendors."""
     folder = folder.expanduser()
     if not (folder / "libLiteRt.so").is_file():
-        raise InputError(f"{folder} has no libLiteRt.so: give the folder of LiteRT's prebuilt libraries for the phone's "
-                         f"platform (android_arm64, ...; {PREBUILT_URL})")
+        raise InputError(
+            f"{folder} has no libLiteRt.so: give the folder of LiteRT's prebuilt libraries for the phone's "
+            f"platform (android_arm64, ...; {PREBUILT_URL})"
+        )
     files = {"libLiteRt.so": folder / "libLiteRt.so"}
     files.update({name: folder / name for name in GPU_ACCELERATORS if (folder / name).is_file()})
-    plugins = {p.name: p for p in sorted(folder.rglob("libLiteRtCompilerPlugin_*"))}  # by exact name: no pattern from a file name
+    plugins = {
+        p.name: p for p in sorted(folder.rglob("libLiteRtCompilerPlugin_*"))
+    }  # by exact name: no pattern from a file name
     for path in sorted(folder.rglob("libLiteRtDispatch_*.so")):
         files[f"dispatch/{path.name}"] = path
         plugin = plugins.get("libLiteRtCompilerPlugin_" + path.name.removeprefix("libLiteRtDispatch_"))
@@ -114,15 +126,19 @@ def _check_c_api(path: Path) -> None:
         raise InputError(f"{path} is not a shared library ({e})") from e
     missing = [name for name in REQUIRED if name not in exported]
     if missing:
-        raise InputError(f"{path} is not LiteRT's C API library: it exports no {', '.join(missing[:3])}"
-                         f"{f' (and {len(missing) - 3} more)' if len(missing) > 3 else ''}")
+        raise InputError(
+            f"{path} is not LiteRT's C API library: it exports no {', '.join(missing[:3])}"
+            f"{f' (and {len(missing) - 3} more)' if len(missing) > 3 else ''}"
+        )
 
 
 def check_abi(release: Release, abi: str, serial: str) -> None:
     wanted = elf.ABI_MACHINE.get(abi, abi)
     if release.machine != wanted:
-        raise InputError(f"{serial} is {abi} ({wanted}) but libLiteRt.so in {release.source} is {release.machine}: "
-                         f"give the folder for the phone's platform ({PREBUILT_URL})")
+        raise InputError(
+            f"{serial} is {abi} ({wanted}) but libLiteRt.so in {release.source} is {release.machine}: "
+            f"give the folder for the phone's platform ({PREBUILT_URL})"
+        )
 
 
 def _as_agent(launcher: Launcher, command: str) -> str:
@@ -132,8 +148,10 @@ def _as_agent(launcher: Launcher, command: str) -> str:
 def litert_home(launcher: Launcher) -> str:
     home = getattr(launcher, "home", "")
     if not home or launcher.name == "attach":
-        raise LiteRtProvisionError(f"LiteRT cannot be pushed for the {launcher.name} launcher (the agent's folder is the "
-                                   f"app's own): use Termux's GitHub build (termux-run-as) or a shell Python")
+        raise LiteRtProvisionError(
+            f"LiteRT cannot be pushed for the {launcher.name} launcher (the agent's folder is the "
+            f"app's own): use Termux's GitHub build (termux-run-as) or a shell Python"
+        )
     return f"{home}/litert"
 
 
@@ -154,7 +172,9 @@ def install(device: Device, launcher: Launcher, release: Release, say: Callable[
             device.push(manifest, f"{stage}/{MANIFEST}", skip_same=False)
         device.check_shell(f"chmod -R a+rX {stage}")
         new = f"{target}.new"
-        _agent_shell(device, launcher, f"mkdir -p {target.rsplit('/', 1)[0]} && rm -rf {new} && cp -r {stage} {new}", target)
+        _agent_shell(
+            device, launcher, f"mkdir -p {target.rsplit('/', 1)[0]} && rm -rf {new} && cp -r {stage} {new}", target
+        )
         _loads_on_device(device, launcher, new)
         _agent_shell(device, launcher, f"rm -rf {target} && mv {new} {target}", target)
     finally:
@@ -165,8 +185,10 @@ def install(device: Device, launcher: Launcher, release: Release, say: Callable[
 def _agent_shell(device: Device, launcher: Launcher, command: str, target: str) -> None:
     result = device.shell(_as_agent(launcher, command))
     if not result.ok:
-        raise LiteRtProvisionError(f"{device.serial}: cannot install LiteRT into {target}: "
-                                   f"{(result.stderr or result.stdout).strip() or f'exit {result.exit_code}'}")
+        raise LiteRtProvisionError(
+            f"{device.serial}: cannot install LiteRT into {target}: "
+            f"{(result.stderr or result.stdout).strip() or f'exit {result.exit_code}'}"
+        )
 
 
 def _loads_on_device(device: Device, launcher: Launcher, folder: str) -> None:
@@ -174,15 +196,19 @@ def _loads_on_device(device: Device, launcher: Launcher, folder: str) -> None:
     a library that aborts on load, or lacks what the phone's loader needs, leaves the old install."""
     from device_agent.engines.litert_capi import REQUIRED
 
-    script = (f"import ctypes\nlib = ctypes.CDLL({folder + '/libLiteRt.so'!r}, mode=ctypes.RTLD_GLOBAL)\n"
-              f"missing = [n for n in {list(REQUIRED)!r} if not hasattr(lib, n)]\n"
-              "print('LOADED' if not missing else 'MISSING ' + ' '.join(missing))")
+    script = (
+        f"import ctypes\nlib = ctypes.CDLL({folder + '/libLiteRt.so'!r}, mode=ctypes.RTLD_GLOBAL)\n"
+        f"missing = [n for n in {list(REQUIRED)!r} if not hasattr(lib, n)]\n"
+        "print('LOADED' if not missing else 'MISSING ' + ' '.join(missing))"
+    )
     result = launcher.python(script, timeout=60)
     if "LOADED" not in result.stdout:
         said = (result.stderr or result.stdout).strip().splitlines()
         device.shell(_as_agent(launcher, f"rm -rf {folder}"))
-        raise LiteRtProvisionError(f"{device.serial}: the new libLiteRt.so does not load on the device "
-                                   f"({said[-1][:200] if said else f'exit {result.exit_code}'}); the installed LiteRT is kept")
+        raise LiteRtProvisionError(
+            f"{device.serial}: the new libLiteRt.so does not load on the device "
+            f"({said[-1][:200] if said else f'exit {result.exit_code}'}); the installed LiteRT is kept"
+        )
 
 
 def installed_manifest(device: Device, launcher: Launcher) -> dict[str, object] | None:

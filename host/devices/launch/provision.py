@@ -24,8 +24,11 @@ STEPS = (  # (what installs it, the module that shows it is there)
     ("pkg install -y python-tflite-runtime", "tflite_runtime|ai_edge_litert"),
     ("pip install protobuf", "google.protobuf"),
 )
-_NO_NETWORK = re.compile(r"temporary failure resolving|could not resolve|failed to fetch|network is unreachable|"
-                         r"unable to access|name or service not known|no address associated", re.I)
+_NO_NETWORK = re.compile(
+    r"temporary failure resolving|could not resolve|failed to fetch|network is unreachable|"
+    r"unable to access|name or service not known|no address associated",
+    re.I,
+)
 INSTALL_TIMEOUT_S = 1800.0
 
 
@@ -37,8 +40,10 @@ def _imports(launcher: TermuxRunAsLauncher, modules: str) -> bool:
     if not modules:
         result = launcher.python(VERSION_PROBE)
         return result.ok and result.stdout.strip() == "3"
-    script = "import importlib, sys\nfor name in {!r}:\n    try:\n        importlib.import_module(name); sys.exit(0)\n" \
-             "    except Exception:\n        pass\nsys.exit(1)".format(modules.split("|"))
+    script = (
+        "import importlib, sys\nfor name in {!r}:\n    try:\n        importlib.import_module(name); sys.exit(0)\n"
+        "    except Exception:\n        pass\nsys.exit(1)".format(modules.split("|"))
+    )
     return launcher.python(script).ok
 
 
@@ -58,10 +63,14 @@ def provision(device: Device, say: Callable[[str], None]) -> list[str]:
             said = (result.stderr or result.stdout).strip().splitlines()
             last = said[-1] if said else f"exit {result.exit_code}"
             if _NO_NETWORK.search(result.stderr + result.stdout):
-                raise ProvisionError(f"{device.serial}: the phone could not reach Termux's package mirror: it needs its own "
-                                     f"internet connection (Wi-Fi or mobile data) for 'host provision' ({command}: {last})")
+                raise ProvisionError(
+                    f"{device.serial}: the phone could not reach Termux's package mirror: it needs its own "
+                    f"internet connection (Wi-Fi or mobile data) for 'host provision' ({command}: {last})"
+                )
             raise ProvisionError(f"{device.serial}: {command} failed inside Termux: {last}")
     after, _ = check_termux(device, fresh=True)  # imports for real, and keeps the answer on the phone
     if not after.ok:
-        raise ProvisionError(f"{device.serial}: after provisioning the agent's modules still do not import: {after.found}")
+        raise ProvisionError(
+            f"{device.serial}: after provisioning the agent's modules still do not import: {after.found}"
+        )
     return missing

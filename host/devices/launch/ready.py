@@ -20,7 +20,7 @@ RUNTIMES = ("ai_edge_litert.interpreter", "tflite_runtime.interpreter", "tensorf
 PYTHON_LINE = "PYTHON 3"  # printed first: the Python runs and is a Python 3
 KEPT_LINE = "KEPT"  # printed before the answer when it is the one kept on the device
 
-_SCRIPT = '''
+_SCRIPT = """
 import importlib, importlib.util, json, os, sys
 print("PYTHON %d" % sys.version_info[0], flush=True)
 REMEMBER, TRUST_KEPT = {remember!r}, {trust_kept!r}
@@ -63,7 +63,8 @@ for name in {runtimes!r}:
         break
     except Exception:
         pass
-said = "READY " + runtimes[0] if not missing and runtimes else "MISSING " + ", ".join(missing + ([] if runtimes else ["a TFLite runtime"]))
+lacking = missing + ([] if runtimes else ["a TFLite runtime"])
+said = "READY " + runtimes[0] if not missing and runtimes else "MISSING " + ", ".join(lacking)
 try:
     os.makedirs(os.path.dirname(REMEMBER), exist_ok=True)
     with open(REMEMBER + ".tmp", "w") as out:
@@ -72,7 +73,7 @@ try:
 except OSError:
     pass
 print(said)
-'''
+"""
 
 
 def ready_probe(remember: str, trust_kept: bool = True) -> str:
@@ -80,4 +81,6 @@ def ready_probe(remember: str, trust_kept: bool = True) -> str:
     device), and one kept before is given again while its stamp matches, unless not
     ``trust_kept`` (doctor and provisioning: they import for real and keep what they found)."""
     packages = MODULES + tuple(runtime.split(".")[0] for runtime in RUNTIMES)  # found, never imported
-    return _SCRIPT.format(remember=remember, trust_kept=trust_kept, packages=packages, modules=MODULES, runtimes=RUNTIMES)
+    return _SCRIPT.format(
+        remember=remember, trust_kept=trust_kept, packages=packages, modules=MODULES, runtimes=RUNTIMES
+    )

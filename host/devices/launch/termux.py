@@ -31,8 +31,10 @@ from host.devices.transport.device import Device, ShellResult
 PACKAGE = "com.termux"
 PREFIX = f"/data/data/{PACKAGE}/files/usr"
 HOME = f"/data/data/{PACKAGE}/files/home"
-ENVIRONMENT = (f"export PREFIX={PREFIX} HOME={HOME} TMPDIR={PREFIX}/tmp PATH={PREFIX}/bin:$PATH "
-               f"LD_PRELOAD={PREFIX}/lib/libtermux-exec.so LANG=en_US.UTF-8")
+ENVIRONMENT = (
+    f"export PREFIX={PREFIX} HOME={HOME} TMPDIR={PREFIX}/tmp PATH={PREFIX}/bin:$PATH "
+    f"LD_PRELOAD={PREFIX}/lib/libtermux-exec.so LANG=en_US.UTF-8"
+)
 RUN_AS = f"run-as {PACKAGE} "
 
 
@@ -56,9 +58,12 @@ class TermuxRunAsLauncher:
         """Push to the shell's folder, then copy into Termux's home unless the same bytes are there."""
         deploy_for_shell(self.device, zipapp, sha256)
         target = f"{self.home}/agent.pyz"
-        self.device.check_shell(in_termux(
-            f"mkdir -p {self.home} && {{ test \"$(sha256sum {target} 2>/dev/null | cut -d' ' -f1)\" = {sha256} || "
-            f"cp {SHELL_ZIPAPP} {target}; }}"))
+        self.device.check_shell(
+            in_termux(
+                f"mkdir -p {self.home} && {{ test \"$(sha256sum {target} 2>/dev/null | cut -d' ' -f1)\" = {sha256} || "
+                f"cp {SHELL_ZIPAPP} {target}; }}"
+            )
+        )
         return target
 
     def start(self, zipapp: str, token: str, options: AgentOptions) -> RunningAgent:

@@ -45,7 +45,9 @@ def device_lock(identity: str, *, wait: bool, on_wait: Callable[[str], None]) ->
         except BlockingIOError:
             holder = _holder(fd)
             if not wait:
-                raise DeviceBusy(f"device {identity} is in use by {holder}; run again later, or without --no-wait to wait for it") from None
+                raise DeviceBusy(
+                    f"device {identity} is in use by {holder}; run again later, or without --no-wait to wait for it"
+                ) from None
             on_wait(f"device {identity} is in use by {holder}: waiting for it (--no-wait refuses instead)")
             fcntl.flock(fd, fcntl.LOCK_EX)
         stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -47,8 +47,10 @@ def wait_for_device(device: Device, bound_s: float, say: Callable[[str], None]) 
         if left <= 0:
             return False
         if not told:
-            say(f"{device.serial}: dropped off ({state or 'not listed'}); waiting up to {bound_s:g} s for it"
-                + (", reconnecting with adb connect" if is_network_device(device.serial) else ""))
+            say(
+                f"{device.serial}: dropped off ({state or 'not listed'}); waiting up to {bound_s:g} s for it"
+                + (", reconnecting with adb connect" if is_network_device(device.serial) else "")
+            )
             told = True
         if is_network_device(device.serial) and state in (None, "offline"):
             try:

@@ -60,7 +60,9 @@ def named(address: AdbServerAddress, serials: Sequence[str]) -> list[Device]:
     for serial in dict.fromkeys(serials):
         entry = entries.get(serial)
         if entry is None:
-            raise DeviceNotFound(f"device {serial} not found: attached are {', '.join(entries) or 'none'} ('host devices' lists them)")
+            raise DeviceNotFound(
+                f"device {serial} not found: attached are {', '.join(entries) or 'none'} ('host devices' lists them)"
+            )
         check_state(entry)
         devices.append(Device(address, serial))
     return devices
@@ -74,7 +76,9 @@ def resolve(address: AdbServerAddress, serials: Sequence[str]) -> list[Device]:
     ready = [a for a in attached(address) if a.state == "device"]
     real = [a for a in ready if not a.emulated]
     if len(real) > 1:
-        raise AmbiguousDevice(f"{len(real)} devices attached ({', '.join(a.serial for a in real)}): choose one with --device")
+        raise AmbiguousDevice(
+            f"{len(real)} devices attached ({', '.join(a.serial for a in real)}): choose one with --device"
+        )
     chosen = real or [a for a in ready if a.emulated]
     return [Device(address, chosen[0].serial)] if chosen else []
 

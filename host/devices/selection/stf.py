@@ -56,7 +56,8 @@ class FarmDevice:
 
     def describe(self) -> str:
         f = self.fields
-        return f"{self.serial} ({f.get('manufacturer', '')} {f.get('model', '')}, SDK {f.get('sdk', '?')}, {f.get('abi', '?')})"
+        maker = f"{f.get('manufacturer', '')} {f.get('model', '')}"
+        return f"{self.serial} ({maker}, SDK {f.get('sdk', '?')}, {f.get('abi', '?')})"
 
 
 ORDERED = (">=", "<=", ">", "<")
@@ -74,7 +75,9 @@ def parse_filter(text: str | None) -> list[tuple[str, str, str]]:
             try:
                 float(wanted)
             except ValueError:
-                raise InputError(f"--stf-filter: {condition!r}: {op} compares numbers, and {wanted!r} is not one") from None
+                raise InputError(
+                    f"--stf-filter: {condition!r}: {op} compares numbers, and {wanted!r} is not one"
+                ) from None
         conditions.append((name, op, wanted))
     return conditions
 
@@ -110,8 +113,10 @@ def select(devices: list[FarmDevice], serials: tuple[str, ...], filter_text: str
     chosen = [d for d in devices if d.free and all(_matches(d, c) for c in conditions)]
     if not chosen:
         busy = sum(1 for d in devices if not d.free and all(_matches(d, c) for c in conditions))
-        raise InputError(f"no free STF device matches {filter_text or 'any'!r} ({len(devices)} in the farm"
-                         + (f", {busy} matching but in use or offline)" if busy else ")"))
+        raise InputError(
+            f"no free STF device matches {filter_text or 'any'!r} ({len(devices)} in the farm"
+            + (f", {busy} matching but in use or offline)" if busy else ")")
+        )
     return chosen
 
 
@@ -124,16 +129,26 @@ class StfClient:
 
     def _request(self, method: str, path: str, body: JsonObject | None = None) -> JsonObject:
         data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(f"{self.base}/api/v1{path}", data=data, method=method, headers={
-            "Authorization": f"Bearer {self.token}", "Content-Type": "application/json", "Accept": "application/json"})
+        request = urllib.request.Request(
+            f"{self.base}/api/v1{path}",
+            data=data,
+            method=method,
+            headers={
+                "Authorization": f"Bearer {self.token}",
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+            },
+        )
         try:
             with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S) as reply:
                 body_bytes = reply.read()
         except urllib.error.HTTPError as e:
             said = _description(e)
             if e.code == 401:
-                raise StfAuthError(f"STF at {self.base} refused the token in ${TOKEN_VARIABLE} (401{said}): create an "
-                                   "access token in STF's Settings > Keys") from None
+                raise StfAuthError(
+                    f"STF at {self.base} refused the token in ${TOKEN_VARIABLE} (401{said}): create an "
+                    "access token in STF's Settings > Keys"
+                ) from None
             raise StfError(f"STF {method} {path}: {e.code}{said}") from None
         except (urllib.error.URLError, OSError, ValueError) as e:
             reason = getattr(e, "reason", e)
@@ -142,23 +157,33 @@ class StfClient:
             answer = json.loads(body_bytes or b"{}")
         except ValueError:
             start = body_bytes[:60].decode("utf-8", "replace").strip()
-            raise StfError(f"STF at {self.base} gave a malformed answer to {method} {path}: not JSON ({start!r}...); is "
-                           "this the STF server's URL?") from None
+            raise StfError(
+                f"STF at {self.base} gave a malformed answer to {method} {path}: not JSON ({start!r}...); is "
+                "this the STF server's URL?"
+            ) from None
         if not isinstance(answer, dict):
-            raise StfError(f"STF at {self.base} gave a malformed answer to {method} {path}: JSON that is not an object; is "
-                           "this the STF server's URL?")
+            raise StfError(
+                f"STF at {self.base} gave a malformed answer to {method} {path}: JSON that is not an object; is "
+                "this the STF server's URL?"
+            )
         return answer
 
     def devices(self) -> list[FarmDevice]:
         listed = self._request("GET", "/devices").get("devices")
         listed = listed if isinstance(listed, list) else []
-        return [FarmDevice(d["serial"], d) for d in listed if isinstance(d, dict) and isinstance(d.get("serial"), str) and d["serial"]]
+        return [
+            FarmDevice(d["serial"], d)
+            for d in listed
+            if isinstance(d, dict) and isinstance(d.get("serial"), str) and d["serial"]
+        ]
 
     def reserve(self, serial: str, timeout_s: float) -> None:
         try:
             self._request("POST", "/user/devices", {"serial": serial, "timeout": int(timeout_s * 1000)})
         except StfError as e:
-            raise StfError(f"{serial} could not be reserved: it is in use by someone else or not available ({e})") from None
+            raise StfError(
+                f"{serial} could not be reserved: it is in use by someone else or not available ({e})"
+            ) from None
 
     def remote_connect(self, serial: str) -> str:
         url = self._request("POST", f"/user/devices/{serial}/remoteConnect").get("remoteConnectUrl")
@@ -186,8 +211,14 @@ def _description(error: urllib.error.HTTPError) -> str:
 
 
 @contextmanager
-def reserved(address: AdbServerAddress, stf: StfClient, serials: tuple[str, ...], filter_text: str | None,
-             timeout_s: float, say: Callable[[str], None]) -> Iterator[list[Device]]:
+def reserved(
+    address: AdbServerAddress,
+    stf: StfClient,
+    serials: tuple[str, ...],
+    filter_text: str | None,
+    timeout_s: float,
+    say: Callable[[str], None],
+) -> Iterator[list[Device]]:
     """Reserve and ``adb connect`` the chosen devices; give every one back however the block ends."""
     chosen = select(stf.devices(), serials, filter_text)
     with ExitStack() as held:
@@ -200,8 +231,10 @@ def reserved(address: AdbServerAddress, stf: StfClient, serials: tuple[str, ...]
             try:
                 connect_device(address, url, timeout_s=30)
             except HostError as e:
-                raise StfError(f"STF gave {url} for {farm_device.serial}, but adb cannot connect there: its provider may be "
-                               f"gone ({e}); the device was given back") from None
+                raise StfError(
+                    f"STF gave {url} for {farm_device.serial}, but adb cannot connect there: its provider may be "
+                    f"gone ({e}); the device was given back"
+                ) from None
             say(f"reserved {farm_device.describe()} on STF, connected as {url}")
             devices.append(Device(address, url))
         yield devices

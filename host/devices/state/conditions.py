@@ -17,8 +17,10 @@ from host.devices.transport.device import Device
 from host.results import Conditions
 
 SNAPSHOT = (
-    'for z in /sys/class/thermal/thermal_zone*; do echo "zone $(cat $z/type 2>/dev/null) $(cat $z/temp 2>/dev/null)"; done; '
-    'for c in /sys/devices/system/cpu/cpu[0-9]*; do echo "cpu ${c##*cpu} $(cat $c/cpufreq/scaling_cur_freq 2>/dev/null) '
+    'for z in /sys/class/thermal/thermal_zone*; do echo "zone $(cat $z/type 2>/dev/null) $(cat $z/temp 2>/dev/null)"; '
+    "done; "
+    'for c in /sys/devices/system/cpu/cpu[0-9]*; do echo "cpu ${c##*cpu} $(cat $c/cpufreq/scaling_cur_freq '
+    "2>/dev/null) "
     '$(cat $c/cpufreq/cpuinfo_max_freq 2>/dev/null) $(cat $c/cpufreq/scaling_governor 2>/dev/null)"; done; '
     'dumpsys thermalservice 2>/dev/null | grep "Thermal Status"; '
     'dumpsys battery 2>/dev/null | grep -E "^ *(level|temperature|AC powered|USB powered|Wireless powered):"'
@@ -52,16 +54,25 @@ def parse_conditions(text: str) -> Conditions:
         elif "Thermal Status" in line and words[-1].isdigit():
             status = int(words[-1])
     cpus = range(max(cur) + 1) if cur else range(0)
-    return Conditions(temperatures, status, tuple(cur.get(c, 0) for c in cpus), tuple(top.get(c, 0) for c in cpus),
-                      tuple(governors.get(c, "") for c in cpus), *_battery(battery))
+    return Conditions(
+        temperatures,
+        status,
+        tuple(cur.get(c, 0) for c in cpus),
+        tuple(top.get(c, 0) for c in cpus),
+        tuple(governors.get(c, "") for c in cpus),
+        *_battery(battery),
+    )
 
 
 def _battery(found: dict[str, str]) -> tuple[int, float | None, str]:
     """dumpsys battery's level (%), temperature (tenths of a degree) and power source."""
     level, tenths = found.get("level", ""), found.get("temperature", "").lstrip("-")
     plugged = [name for key, name in PLUGS.items() if found.get(key) == "true"]
-    return (int(level) if level.isdigit() else -1, int(found["temperature"]) / 10 if tenths.isdigit() else None,
-            plugged[0] if plugged else "none" if any(k in found for k in PLUGS) else "")
+    return (
+        int(level) if level.isdigit() else -1,
+        int(found["temperature"]) / 10 if tenths.isdigit() else None,
+        plugged[0] if plugged else "none" if any(k in found for k in PLUGS) else "",
+    )
 
 
 def read_conditions(device: Device) -> Conditions:
@@ -82,8 +93,9 @@ def cool(conditions: Conditions, below_c: float) -> bool:
     return conditions.thermal_status <= 0 and (hottest is None or hottest < below_c)
 
 
-def wait_until_cool(device: Device, below_c: float, bound_s: float, say: Callable[[str], None],
-                    first: Conditions | None = None) -> tuple[Conditions, float]:
+def wait_until_cool(
+    device: Device, below_c: float, bound_s: float, say: Callable[[str], None], first: Conditions | None = None
+) -> tuple[Conditions, float]:
     """Poll until the phone is cool or ``bound_s`` has passed; (conditions then, seconds waited).
     ``first`` is a reading just taken (the previous repeat's end), used instead of a new one."""
     started = time.monotonic()
@@ -91,8 +103,10 @@ def wait_until_cool(device: Device, below_c: float, bound_s: float, say: Callabl
     told = False
     while not cool(conditions, below_c) and time.monotonic() - started < bound_s:
         if not told:
-            say(f"{device.serial}: waiting for the phone to cool (status {conditions.thermal_status}, "
-                f"{conditions.hottest_c or 0:.0f} C; at most {bound_s:g} s)")
+            say(
+                f"{device.serial}: waiting for the phone to cool (status {conditions.thermal_status}, "
+                f"{conditions.hottest_c or 0:.0f} C; at most {bound_s:g} s)"
+            )
             told = True
         time.sleep(min(5.0, max(0.1, bound_s / 20)))
         conditions = read_conditions(device)

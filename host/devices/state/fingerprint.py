@@ -21,9 +21,15 @@ def _delegates(info: DeviceInfo, options: AgentOptions) -> tuple[str, ...]:
     for backend in info.backends:
         library = library_for(parse_backend(backend.name), options.gpu_delegate, options.nnapi_delegate)
         if library:
-            found.append(f"{backend.name}: {library} (loads)" if backend.available else f"{backend.name}: unavailable: {backend.reason}")
+            found.append(
+                f"{backend.name}: {library} (loads)"
+                if backend.available
+                else f"{backend.name}: unavailable: {backend.reason}"
+            )
         elif uses_litert(parse_backend(backend.name), options.gpu_delegate):
-            found.append(f"{backend.name}: LiteRT" if backend.available else f"{backend.name}: unavailable: {backend.reason}")
+            found.append(
+                f"{backend.name}: LiteRT" if backend.available else f"{backend.name}: unavailable: {backend.reason}"
+            )
     for kind, key in SOFTWARE_PROPS.items():
         if info.properties.get(key):
             found.append(f"software {kind}: {info.properties[key]}")
@@ -35,8 +41,12 @@ def read_fingerprint(device: Device, info: DeviceInfo, conditions: Conditions, o
     soc = " ".join(v for v in (raw.get("ro.soc.manufacturer", ""), raw.get("ro.soc.model", "")) if v)
     kernel = device.shell("uname -r 2>/dev/null")
     return Fingerprint(
-        build=raw.get("ro.build.fingerprint", ""), hardware=raw.get("ro.hardware", ""),
-        soc=soc or raw.get("ro.board.platform", ""), kernel=kernel.stdout.strip() if kernel.ok else "",
-        governors=conditions.governors, max_khz=conditions.max_khz,
-        runtime=f"{info.runtime} {info.runtime_version}".strip(), delegates=_delegates(info, options),
+        build=raw.get("ro.build.fingerprint", ""),
+        hardware=raw.get("ro.hardware", ""),
+        soc=soc or raw.get("ro.board.platform", ""),
+        kernel=kernel.stdout.strip() if kernel.ok else "",
+        governors=conditions.governors,
+        max_khz=conditions.max_khz,
+        runtime=f"{info.runtime} {info.runtime_version}".strip(),
+        delegates=_delegates(info, options),
     )

@@ -94,10 +94,14 @@ def client(address: AdbServerAddress, *, start: bool = True) -> adbutils.AdbClie
         if not (start and address.local):
             raise AdbServerError(f"no adb server at {address.host}:{address.port}")
         try:
-            subprocess.run([adb_binary(), "-P", str(address.port), "start-server"], capture_output=True, timeout=60, check=True)
+            subprocess.run(
+                [adb_binary(), "-P", str(address.port), "start-server"], capture_output=True, timeout=60, check=True
+            )
         except subprocess.CalledProcessError as e:
             reason = (e.stderr or b"").decode("utf-8", "replace").strip().splitlines()
-            raise AdbServerError(f"cannot start an adb server on port {address.port}: {reason[-1] if reason else e}") from e
+            raise AdbServerError(
+                f"cannot start an adb server on port {address.port}: {reason[-1] if reason else e}"
+            ) from e
         except (OSError, subprocess.SubprocessError) as e:
             raise AdbServerError(f"cannot start an adb server on port {address.port}: {e}") from e
         if address.named and address not in STARTED:
@@ -139,7 +143,9 @@ def private_server(binary: str | None = None) -> Iterator[AdbServerAddress]:
     """
     port = free_local_port()
     try:
-        subprocess.run([binary or adb_binary(), "-P", str(port), "start-server"], check=True, capture_output=True, timeout=60)
+        subprocess.run(
+            [binary or adb_binary(), "-P", str(port), "start-server"], check=True, capture_output=True, timeout=60
+        )
     except (OSError, subprocess.SubprocessError) as e:
         raise AdbServerError(f"cannot start an adb server on port {port}: {e}") from e
     address = AdbServerAddress("127.0.0.1", port)
@@ -155,12 +161,15 @@ def private_server(binary: str | None = None) -> Iterator[AdbServerAddress]:
             os.environ["ANDROID_ADB_SERVER_PORT"] = saved
 
 
-EMULATED_GONE = ("the emulated device's daemon is gone (stopped, or it crashed: see its log under "
-                 "~/.local/share/quantbench/emulator); run the bench again, which starts a new one, or 'host emulator start'")
+EMULATED_GONE = (
+    "the emulated device's daemon is gone (stopped, or it crashed: see its log under "
+    "~/.local/share/quantbench/emulator); run the bench again, which starts a new one, or 'host emulator start'"
+)
 
 
-def map_adb_error(error: Exception, serial: str, doing: str, *, emulated: bool = False,
-                  server: AdbServerAddress | None = None) -> DeviceError:
+def map_adb_error(
+    error: Exception, serial: str, doing: str, *, emulated: bool = False, server: AdbServerAddress | None = None
+) -> DeviceError:
     """adbutils' errors (and socket errors under them) as the host's own, with what we were doing.
     For an emulated device, a lost or offline device means its daemon is gone: advice for a
     phone's cable would not help, so the message says what happened and what to do. A lost
@@ -169,27 +178,45 @@ def map_adb_error(error: Exception, serial: str, doing: str, *, emulated: bool =
     lowered = text.lower()
     if isinstance(error, (AdbTimeout, socket.timeout, TimeoutError)):
         return DeviceTimeout(f"{serial}: {doing} timed out")
-    lost = isinstance(error, (AdbConnectionError, ConnectionError, EOFError, OSError)) or "closed" in lowered or "reset" in lowered
+    lost = (
+        isinstance(error, (AdbConnectionError, ConnectionError, EOFError, OSError))
+        or "closed" in lowered
+        or "reset" in lowered
+    )
     if lost and server is not None and not _listening(server):
-        return DeviceDisconnected(f"the adb server at {server.host}:{server.port} stopped answering during {doing} on {serial} "
-                                  "(killed or restarted): start it again with 'adb start-server'")
+        return DeviceDisconnected(
+            f"the adb server at {server.host}:{server.port} stopped answering during {doing} on {serial} "
+            "(killed or restarted): start it again with 'adb start-server'"
+        )
     if "not found" in lowered and "device" in lowered:
         if emulated and _daemon_listening(serial):
             where = f" at {server.host}:{server.port}" if server else ""
-            return DeviceNotFound(f"the adb server{where} no longer knows {serial}: it was restarted (another user's "
-                                  f"'adb kill-server'?), while the emulated device still runs; run again, which connects it, "
-                                  f"or 'adb connect {serial}'")
-        return DeviceNotFound(f"device {serial} not found: " + (EMULATED_GONE if emulated else "run 'host devices' to see what is attached"))
+            return DeviceNotFound(
+                f"the adb server{where} no longer knows {serial}: it was restarted (another user's "
+                f"'adb kill-server'?), while the emulated device still runs; run again, which connects it, "
+                f"or 'adb connect {serial}'"
+            )
+        return DeviceNotFound(
+            f"device {serial} not found: "
+            + (EMULATED_GONE if emulated else "run 'host devices' to see what is attached")
+        )
     if "unauthorized" in lowered:
         return DeviceUnauthorized(f"device {serial} is unauthorized: accept the USB debugging prompt on the phone")
     if "offline" in lowered:
-        return DeviceOffline(f"device {serial} is offline: " + (EMULATED_GONE if emulated else "reconnect it (adb reconnect) and try again"))
+        return DeviceOffline(
+            f"device {serial} is offline: "
+            + (EMULATED_GONE if emulated else "reconnect it (adb reconnect) and try again")
+        )
     if lost:
-        return DeviceDisconnected(f"device {serial} disconnected during {doing}" + (f": {EMULATED_GONE}" if emulated else ""))
+        return DeviceDisconnected(
+            f"device {serial} disconnected during {doing}" + (f": {EMULATED_GONE}" if emulated else "")
+        )
     return DeviceError(f"{serial}: {doing} failed: {text}")
 
 
-def connect_device(address: AdbServerAddress, serial: str, timeout_s: float = 30.0, accept_unauthorized: bool = False) -> None:
+def connect_device(
+    address: AdbServerAddress, serial: str, timeout_s: float = 30.0, accept_unauthorized: bool = False
+) -> None:
     """``adb connect`` a network device and wait until adb reports it as ``device``."""
     import time
 
@@ -209,10 +236,14 @@ def connect_device(address: AdbServerAddress, serial: str, timeout_s: float = 30
     except (AdbError, OSError) as e:
         raise map_adb_error(e, serial, "adb connect") from e
     if state == "unauthorized":
-        raise DeviceUnauthorized(f"{serial}: the device does not trust the adb server's key: a server started by another "
-                                 "user or HOME signs with another ~/.android/adbkey; stop it (adb kill-server) and try again")
-    raise DeviceError(f"{serial}: adb did not report the device as ready within {timeout_s:g} s"
-                      + (f" (its state: {state})" if state else ""))
+        raise DeviceUnauthorized(
+            f"{serial}: the device does not trust the adb server's key: a server started by another "
+            "user or HOME signs with another ~/.android/adbkey; stop it (adb kill-server) and try again"
+        )
+    raise DeviceError(
+        f"{serial}: adb did not report the device as ready within {timeout_s:g} s"
+        + (f" (its state: {state})" if state else "")
+    )
 
 
 def disconnect_device(address: AdbServerAddress, serial: str) -> None:

@@ -81,7 +81,9 @@ class Device:
     def _map(self, error: Exception, doing: str) -> DeviceError:
         """The host's error for an ADB failure; an emulated device (known from its properties,
         read before it went away) gets advice for an emulated device."""
-        return map_adb_error(error, self.serial, doing, emulated=bool(self._props and self._props.emulated), server=self.address)
+        return map_adb_error(
+            error, self.serial, doing, emulated=bool(self._props and self._props.emulated), server=self.address
+        )
 
     # -- facts ---------------------------------------------------------------------------
     @property
@@ -108,11 +110,15 @@ class Device:
                     raw[key[1:]] = value.rstrip("]")
             sdk = raw.get("ro.build.version.sdk", "0")
             self._props = DeviceProps(
-                serial=self.serial, model=raw.get("ro.product.model", "unknown"),
-                manufacturer=raw.get("ro.product.manufacturer", ""), abi=raw.get("ro.product.cpu.abi", "unknown"),
-                sdk=int(sdk) if sdk.isdigit() else 0, release=raw.get("ro.build.version.release", ""),
+                serial=self.serial,
+                model=raw.get("ro.product.model", "unknown"),
+                manufacturer=raw.get("ro.product.manufacturer", ""),
+                abi=raw.get("ro.product.cpu.abi", "unknown"),
+                sdk=int(sdk) if sdk.isdigit() else 0,
+                release=raw.get("ro.build.version.release", ""),
                 soc=raw.get("ro.soc.model") or raw.get("ro.board.platform") or raw.get("ro.hardware", ""),
-                emulated=raw.get("ro.quantbench.emulated") == "1" or raw.get("ro.kernel.qemu") == "1", raw=raw,
+                emulated=raw.get("ro.quantbench.emulated") == "1" or raw.get("ro.kernel.qemu") == "1",
+                raw=raw,
             )
         return self._props
 
@@ -126,7 +132,9 @@ class Device:
         try:
             if stdin is not None:
                 if not v2:
-                    raise DeviceError(f"{self.serial}: the device's adbd has no shell_v2 (Android 7+) to send input to a command")
+                    raise DeviceError(
+                        f"{self.serial}: the device's adbd has no shell_v2 (Android 7+) to send input to a command"
+                    )
                 code, out, err = shellv2.run(self._device, command, stdin, timeout)
                 return ShellResult(code, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
             if v2:
@@ -140,7 +148,10 @@ class Device:
     def check_shell(self, command: str, timeout: float = SHELL_TIMEOUT_S) -> str:
         result = self.shell(command, timeout)
         if not result.ok:
-            raise DeviceError(f"{self.serial}: {command[:80]!r} exited {result.exit_code}: {(result.stderr or result.stdout).strip()[:300]}")
+            raise DeviceError(
+                f"{self.serial}: {command[:80]!r} exited {result.exit_code}: "
+                f"{(result.stderr or result.stdout).strip()[:300]}"
+            )
         return result.stdout
 
     # -- files ---------------------------------------------------------------------------
@@ -214,5 +225,3 @@ class Device:
             yield port
         finally:
             self.remove_forward(port)
-
-
