@@ -71,23 +71,16 @@ class _Channel:
         self.add(_REQ.pack(b"FAIL", len(encoded)) + encoded)
 
 
+def _v2_fields(st: os.stat_result) -> tuple[int, ...]:
+    """What sync's second version says of a file (STA2/LST2 and each DNT2), after its error field."""
+    return (st.st_dev, st.st_ino, st.st_mode, st.st_nlink, st.st_uid, st.st_gid, st.st_size,
+            int(st.st_atime), int(st.st_mtime), int(st.st_ctime))  # fmt: skip
+
+
 def _stat_v2(tag: bytes, st: os.stat_result | None, error: int = 0) -> bytes:
     if st is None:
         return _STAT_V2.pack(tag, error, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-    return _STAT_V2.pack(
-        tag,
-        0,
-        st.st_dev,
-        st.st_ino,
-        st.st_mode,
-        st.st_nlink,
-        st.st_uid,
-        st.st_gid,
-        st.st_size,
-        int(st.st_atime),
-        int(st.st_mtime),
-        int(st.st_ctime),
-    )
+    return _STAT_V2.pack(tag, 0, *_v2_fields(st))
 
 
 def _stat(channel: _Channel, tag: bytes, path: str) -> None:
@@ -122,24 +115,7 @@ def _list(channel: _Channel, tag: bytes, path: str) -> None:
                 _DENT_V1.pack(b"DENT", st.st_mode, st.st_size & 0xFFFFFFFF, int(st.st_mtime), len(encoded)) + encoded
             )
         else:
-            channel.add(
-                _DENT_V2.pack(
-                    b"DNT2",
-                    0,
-                    st.st_dev,
-                    st.st_ino,
-                    st.st_mode,
-                    st.st_nlink,
-                    st.st_uid,
-                    st.st_gid,
-                    st.st_size,
-                    int(st.st_atime),
-                    int(st.st_mtime),
-                    int(st.st_ctime),
-                    len(encoded),
-                )
-                + encoded
-            )
+            channel.add(_DENT_V2.pack(b"DNT2", 0, *_v2_fields(st), len(encoded)) + encoded)
     channel.add(b"DONE" + bytes(16 if tag == b"LIST" else 72))
 
 
