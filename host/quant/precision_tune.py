@@ -10,12 +10,9 @@ file ``host convert --recipe`` takes, with a manifest that ``host bench --model 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from host.bench.config import BenchConfig
 from host.convert.graph import GraphOp, graph_ops
 from host.convert.inputs import InputRequest, resolve_inputs
 from host.convert.inspect import quantized_weight_ops
@@ -34,9 +31,7 @@ from host.quant.precisions import (
     search,
     weight_error,
 )
-from host.quant.resumable import STATE_FILE
-from host.quant.tune_resume import CellsTold, resume_command
-from host.results import CellRecord, RunRecord
+from host.quant.tune_resume import device_measure, interrupted
 
 if TYPE_CHECKING:
     from host.bench.cells import BenchListener
@@ -96,7 +91,6 @@ def display_names(ops: list[GraphOp]) -> dict[str, str]:
 
 def precision_tune_command(options: TuneOptions, db: StoreLocation, listener: BenchListener) -> PrecisionResult:
     """Rank the weighted ops, search on the device, and write the tuned build folder."""
-    from host.bench.run import run_bench
     from host.data.images import list_images
 
     precisions = parse_precisions(options.precisions or "")
@@ -110,18 +104,7 @@ def precision_tune_command(options: TuneOptions, db: StoreLocation, listener: Be
             f"the quantizer stores no weight of {name} as {precisions[0]}: there is no precision to choose"
         )
     listener.stage(f"{len(ranked)} weighted layers ranked by the error {precisions[0]} makes in their weights")
-    bench = BenchConfig.of(
-        dataset=str(dataset),
-        labels=options.labels,
-        limit=options.limit,
-        backends=options.backend,
-        preset=options.preset,
-        device=options.device,
-        adb_server=options.adb_server,
-    )
-
-    def measure(folder: Path, finished: Callable[[CellRecord], None]) -> RunRecord:
-        return run_bench(replace(bench, model=str(folder)), db, CellsTold(listener, finished))
+    measure = device_measure(options, options.preset, dataset, db, listener)
 
     identity = {
         "model": sha256,
@@ -138,10 +121,7 @@ def precision_tune_command(options: TuneOptions, db: StoreLocation, listener: Be
     try:
         result = search(s, ranked, precisions, options.backend, options.max_accuracy_drop, display_names(ops))
     except BenchInterrupted:
-        raise BenchInterrupted(
-            f"interrupted; the candidates measured so far are kept in {Path(options.out) / STATE_FILE}: "
-            f"'{resume_command(options, db)}' goes on from them"
-        ) from None
+        raise interrupted(options, db) from None
     write_tuned(result, Path(options.out), name)
     return result
 

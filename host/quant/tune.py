@@ -22,11 +22,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from host.bench.config import BenchConfig
 from host.codec import JsonObject
 from host.convert import tfenv
 from host.convert.graph import neighbours
@@ -39,9 +38,9 @@ from host.quant.debug import LayerError
 from host.quant.device_time import DeviceTime, from_store, layer_shares
 from host.quant.inputs import QuantInputs, load_inputs, quant_request
 from host.quant.options import TuneOptions
-from host.quant.resumable import STATE_FILE, Measure, ResumableSearch
-from host.quant.tune_resume import CellsTold, resume_command
-from host.results import CellRecord, RunRecord
+from host.quant.resumable import Measure, ResumableSearch
+from host.quant.tune_resume import device_measure, interrupted
+from host.results import CellRecord
 
 if TYPE_CHECKING:
     from host.bench.cells import BenchListener
@@ -261,7 +260,6 @@ def _labelled_dataset(dataset: Path | None) -> tuple[Path, int]:
 
 def tune_command(options: TuneOptions, db: StoreLocation, listener: BenchListener) -> TuneResult:
     """Calibrate, rank, search on the device, and write the tuned build folder."""
-    from host.bench.run import run_bench
 
     resolved = resolve_inputs(
         quant_request(
@@ -274,18 +272,7 @@ def tune_command(options: TuneOptions, db: StoreLocation, listener: BenchListene
     listener.stage("calibrating and ranking layers by quantization error")
     inputs = load_inputs(resolved, options.calibration_count)
     ranked = inputs.rank(inputs.calibration)
-    bench = BenchConfig.of(
-        dataset=str(dataset),
-        labels=options.labels,
-        limit=options.limit,
-        backends=options.backend,
-        preset=inputs.preset,
-        device=options.device,
-        adb_server=options.adb_server,
-    )
-
-    def measure(folder: Path, finished: Callable[[CellRecord], None]) -> RunRecord:
-        return run_bench(replace(bench, model=str(folder)), db, CellsTold(listener, finished))
+    measure = device_measure(options, inputs.preset, dataset, db, listener)
 
     identity = {
         "model": inputs.source.sha256,
@@ -300,10 +287,7 @@ def tune_command(options: TuneOptions, db: StoreLocation, listener: BenchListene
     try:
         result = search(options, inputs, ranked, measure, identity, listener.stage)
     except BenchInterrupted:
-        raise BenchInterrupted(
-            f"interrupted; the candidates measured so far are kept in {Path(options.out) / STATE_FILE}: "
-            f"'{resume_command(options, db)}' goes on from them"
-        ) from None
+        raise interrupted(options, db) from None
     if result.device_time is None and result.base.run_id:
         result.device_time = from_store(db, result.base.run_id, result.base.name, options.backend)
     write_build(result, inputs, Path(options.out))

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from host.convert.records import ModeResult
+from host.errors import BenchInterrupted
 from host.params import flag_of, flat, params
 from host.quant.options import TuneOptions
-from host.results import CellRecord, RepeatRecord
+from host.quant.resumable import STATE_FILE
+from host.results import CellRecord, RepeatRecord, RunRecord
 
 if TYPE_CHECKING:
     from host.bench.cells import BenchListener
@@ -69,3 +73,28 @@ def resume_command(options: TuneOptions, db: StoreLocation) -> str:
         else:
             words += [flag, shlex.quote(str(value))]
     return " ".join(words) + db_option(db)
+
+
+def device_measure(
+    options: TuneOptions, preset: str | None, dataset: Path, db: StoreLocation, listener: BenchListener
+) -> Callable[[Path, Callable[[CellRecord], None]], RunRecord]:
+    """How both searches bench a folder of candidates on the device: the tune's data, device and
+    backend, each finished cell told to ``finished`` as it is stored."""
+    from host.bench.config import BenchConfig
+    from host.bench.run import run_bench
+
+    bench = BenchConfig.of(dataset=str(dataset), labels=options.labels, limit=options.limit, backends=options.backend,
+                           preset=preset, device=options.device, adb_server=options.adb_server)  # fmt: skip
+
+    def measure(folder: Path, finished: Callable[[CellRecord], None]) -> RunRecord:
+        return run_bench(replace(bench, model=str(folder)), db, CellsTold(listener, finished))
+
+    return measure
+
+
+def interrupted(options: TuneOptions, db: StoreLocation) -> BenchInterrupted:
+    """What an interrupted search says: where its measured candidates are, and the command that goes on."""
+    return BenchInterrupted(
+        f"interrupted; the candidates measured so far are kept in {Path(options.out) / STATE_FILE}: "
+        f"'{resume_command(options, db)}' goes on from them"
+    )
