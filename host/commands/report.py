@@ -11,7 +11,7 @@ from host.report.options import ReportOptions
 
 
 def run(args: argparse.Namespace) -> int:
-    from host.bench.views import TABLE_NAMES, parse_tables
+    from host.bench.views import DEFAULT_TABLES, TABLE_NAMES, parse_tables
     from host.report.console import print_run
     from host.report.formats import RENDERERS, to_markdown
     from host.store import read_run
@@ -31,9 +31,7 @@ def run(args: argparse.Namespace) -> int:
         print_run(record, tables=tables)
         return ExitCode.OK
     if options.format in ("table", "md"):
-        return emit(
-            to_markdown(record, tables=tables if options.shown_tables != "summary" else TABLE_NAMES), options.output
-        )
+        return emit(to_markdown(record, tables=tables if tables != DEFAULT_TABLES else TABLE_NAMES), options.output)
     return emit(RENDERERS[options.format](record), options.output)
 
 

@@ -105,6 +105,8 @@ class _Job:
     keys: dict[str, str]
     early: Training | None
     floats: FloatSource
+    inputs: tuple[ModelInput, ...]
+    image: tuple[int, int, int] | None  # the image input's (height, width, channels); None for other inputs
     tensorflow_variant: bool  # TensorFlow's integer build with --keep-float (from a graph)
     quantizer_variants: tuple[QuantMode, ...]  # the quantizer's modes --keep-float varies
 
@@ -129,12 +131,9 @@ class _Job:
             and source.kind != "tflite_file"
             and (not theirs or any(m.name == "integer" for m in modes))
         )
+        inputs, image = model.inputs(), model.image_shape()  # read once: a .tflite's inputs are read from the file
         calibration = _calibration_for(
-            modes,
-            options,
-            model.image_shape(),
-            model.inputs(),
-            variant=tensorflow or any(m.needs_calibration for m in theirs),
+            modes, options, image, inputs, variant=tensorflow or any(m.needs_calibration for m in theirs)
         )
         training = training_images(modes, options, model)
         keys = {mode.name: _mode_key(source, mode, options, preset.name, calibration, training) for mode in modes}
@@ -153,6 +152,8 @@ class _Job:
             keys,
             start_training(modes, keys, model, options, cache, training, preset.name),
             floats,
+            inputs,
+            image,
             tensorflow,
             theirs,
         )
@@ -186,15 +187,14 @@ class _Job:
         ]
 
     def report(self, results: list[ModeResult], skipped: dict[str, str] | None) -> ConversionReport:
-        image, inputs = self.model.image_shape(), self.model.inputs()
-        source, calibration = self.source, self.calibration
+        source, calibration, image = self.source, self.calibration, self.image
         return ConversionReport(
             model=ConvertedModel(
                 source.name,
                 source.kind,
                 source.sha256,
                 str(source.path) if source.path else None,
-                (1, *image) if image else inputs[0].shape,
+                (1, *image) if image else self.inputs[0].shape,
                 self.preset,
             ),
             results=tuple(results),

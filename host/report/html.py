@@ -117,16 +117,14 @@ def _device_html(run: RunRecord, section: RunTables) -> list[str]:
             f'<figure id="{chart_id}"><img alt="{html.escape(caption)}" src="data:image/png;base64,{png}">'
             f"<figcaption>{html.escape(caption)}</figcaption></figure>"
         )
-    folded = list(details)
-    outputs = output_fidelity_table(run, section.device)
-    if outputs is not None and any(len(c.result.fidelity.outputs) > 1 for c in run.cells if c.result.fidelity):
-        folded.append(outputs)
-    detail = repeats_table(run, section.device)
-    folded += [detail] if detail is not None else []
-    parts += [_details(t.title, _table_html(t.title, t.header, t.rows)) for t in folded[: len(details)]]
+    parts += [_details(t.title, _table_html(t.title, t.header, t.rows)) for t in details]
     if section.lines:
         parts.append(_details("How it was measured", "".join(_notes(section.lines))))
-    parts += [_details(t.title, _table_html(t.title, t.header, t.rows)) for t in folded[len(details) :]]
+    outputs = output_fidelity_table(run, section.device)
+    several = any(len(c.result.fidelity.outputs) > 1 for c in run.cells if c.result.fidelity)
+    for extra in (outputs if several else None, repeats_table(run, section.device)):
+        if extra is not None:
+            parts.append(_details(extra.title, _table_html(extra.title, extra.header, extra.rows)))
     return parts
 
 

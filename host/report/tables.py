@@ -301,14 +301,15 @@ def _size_cells(size: int | None, base: int | None) -> tuple[str, str]:
     return f"{size:,}", f"{size / base:.3f}" if base else "-"
 
 
-def folded_backends(cells: list[CellRecord], backends: list[str]) -> dict[str, str]:
-    """Backends unavailable in every build for one reason (NNAPI on a device without it): their
-    column would repeat that reason in every row, so it is said once under the tables instead."""
+def folded_backends(cells: list[CellRecord], backends: list[str]) -> dict[str, CellRecord]:
+    """Backends unavailable in every build for one reason (NNAPI on a device without it), each
+    with one of its cells: their column would repeat that reason in every row, so it is said once
+    under the tables instead."""
     folded = {}
     for backend in backends:
-        reasons = {c.error or c.status for c in cells if c.backend == backend and c.status is CellStatus.UNAVAILABLE}
-        if len(reasons) == 1 and all(c.status is CellStatus.UNAVAILABLE for c in cells if c.backend == backend):
-            folded[backend] = reasons.pop()
+        theirs = [c for c in cells if c.backend == backend]
+        if all(c.status is CellStatus.UNAVAILABLE for c in theirs) and len({c.error for c in theirs}) == 1:
+            folded[backend] = theirs[0]
     return folded if len(folded) < len(backends) else {}
 
 
@@ -338,7 +339,13 @@ def _human_size(size: int) -> str:
 
 
 def summary_table(
-    run: RunRecord, cells: list[CellRecord], modes: list[str], backends: list[str], headers: list[str], notes: Footnotes
+    run: RunRecord,
+    cells: list[CellRecord],
+    modes: list[str],
+    sizes: dict[str, int | None],
+    backends: list[str],
+    headers: list[str],
+    notes: Footnotes,
 ) -> Table:
     """The seed's table in one: size, quality, p50 latency per backend, a row per build."""
     labelled = any(c.task is not None or c.result.accuracy is not None for c in cells)
@@ -346,7 +353,6 @@ def summary_table(
     quality, render = (
         (TASK_QUALITY.get(task or "", "top-1 / top-3"), _accuracy) if labelled else ("fidelity (worst SNR)", _fidelity)
     )
-    sizes = {m: next((c.size_bytes for c in cells if c.mode == m and c.size_bytes), None) for m in modes}
     base = sizes.get("none")
     grid = {(c.mode, c.backend): c for c in cells}
     rows = []
@@ -383,8 +389,8 @@ def device_tables(run: RunRecord, serial: str) -> RunTables:
     notes = Footnotes.of(cells)  # numbered as the progress lines numbered them, folded backends too
     software = {c.backend for c in cells if c.result.delegation is not None and c.result.delegation.hardware}
     headers = [f"{b} (software)" if b in software else b for b in backends]  # no column reads as a phone's GPU/NPU
-    tables = [summary_table(run, cells_shown, modes, backends, headers, notes)]
     sizes = {m: next((c.size_bytes for c in cells if c.mode == m and c.size_bytes), None) for m in modes}
+    tables = [summary_table(run, cells_shown, modes, sizes, backends, headers, notes)]
     tables.append(
         Table(
             "Model size",
@@ -405,8 +411,7 @@ def device_tables(run: RunRecord, serial: str) -> RunTables:
             title = next((TASK_TITLES[c.task.task] for c in cells if c.task is not None), title)
         tables.append(Table(title.format(count=run.dataset.count), ("mode", *headers), tuple(rows), name))
     folded_lines = tuple(
-        f"{backend}: unavailable for every build [{notes.reasons.index(reason) + 1}]"
-        for backend, reason in folded.items()
+        f"{backend}: unavailable for every build [{notes.number(cell)[0]}]" for backend, cell in folded.items()
     )
     headline = headline_lines(run, serial, cells)
     return RunTables(
@@ -464,10 +469,8 @@ def headline_lines(run: RunRecord, serial: str, cells: list[CellRecord]) -> tupl
     lines = [*repeat_lines(run, cells), *accelerator_lines(cells)]
     device = next((d for d in run.devices if d.serial == serial), None)
     if device is not None and device.fingerprint is not None:
-        full = fingerprint_lines(device, cells)
-        start = next((line for line in full if line.startswith("at the start: ")), "")
-        lines.append(fingerprint_line(device) + (f"; {start}" if start else ""))
-        lines += [line for line in full if "another fingerprint" in line]
+        lines.append("; ".join([fingerprint_line(device), *start_lines_of(device)]))
+        lines += changed_fingerprint_lines(device, cells)
     return (*lines, *(describe(s) for s in sustained_runs(cells)))
 
 
@@ -497,20 +500,30 @@ def fingerprint_lines(device: DeviceRecord, cells: list[CellRecord]) -> list[str
             f"kernel {f.kernel or 'unknown'}; governor {governors}; max clocks {_clocks(f.max_khz)}; "
             f"{f.runtime or 'runtime unknown'}" + (f"; {'; '.join(f.delegates)}" if f.delegates else "")
         )
-        other = sum(1 for c in cells if c.fingerprint and c.fingerprint != f.id)
-        if other:
-            lines.append(f"{other} cell(s) were measured under another fingerprint: the device changed during the run")
+    return lines + changed_fingerprint_lines(device, cells) + start_lines_of(device)
+
+
+def changed_fingerprint_lines(device: DeviceRecord, cells: list[CellRecord]) -> list[str]:
+    """How many cells were measured under another fingerprint than the run's first."""
+    f = device.fingerprint
+    other = sum(1 for c in cells if f is not None and c.fingerprint and c.fingerprint != f.id)
+    return (
+        [f"{other} cell(s) were measured under another fingerprint: the device changed during the run"] if other else []
+    )
+
+
+def start_lines_of(device: DeviceRecord) -> list[str]:
+    """The phone's battery and thermal state when the run started, where it was read."""
     s = device.at_start
-    if s is not None:
-        battery = f"battery {s.battery_level}%" if s.battery_level >= 0 else "battery unknown"
-        battery += f" at {s.battery_temp_c:.1f} C" if s.battery_temp_c is not None else ""
-        battery += f" ({s.plugged})" if s.plugged else ""
-        hottest = f", hottest CPU zone {s.hottest_c:.1f} C" if s.hottest_c is not None else ""
-        lines.append(
-            f"at the start: {battery}, thermal status "
-            f"{s.thermal_status if s.thermal_status >= 0 else 'unknown'}{hottest}"
-        )
-    return lines
+    if s is None:
+        return []
+    battery = f"battery {s.battery_level}%" if s.battery_level >= 0 else "battery unknown"
+    battery += f" at {s.battery_temp_c:.1f} C" if s.battery_temp_c is not None else ""
+    battery += f" ({s.plugged})" if s.plugged else ""
+    hottest = f", hottest CPU zone {s.hottest_c:.1f} C" if s.hottest_c is not None else ""
+    return [
+        f"at the start: {battery}, thermal status {s.thermal_status if s.thermal_status >= 0 else 'unknown'}{hottest}"
+    ]
 
 
 def repeats_table(run: RunRecord, serial: str) -> Table | None:
