@@ -78,3 +78,18 @@ def test_a_reason_of_many_lines_is_one_console_line_and_whole_in_the_json():
     assert "\n" not in reason and reason.endswith("Node number 39 (X) failed to prepare."), "kept whole for the reports"
     shown = console_reason(reason)
     assert len(shown) < CONSOLE_REASON + 40 and shown.endswith("(whole in the run's JSON)")
+
+
+def test_a_backend_unavailable_with_a_reason_of_several_lines_is_folded_under_its_number():
+    """Footnotes keep a reason as one line; the folded backend is numbered by that same footnote."""
+    from host.report.tables import device_tables
+
+    reason = "no NNAPI here:\n  the delegate library  is missing"
+    cells = [
+        cell("A", m, b, status="unavailable" if b == "nnapi" else "ok", error=reason)
+        for m in ("none", "integer")
+        for b in ("cpu1", "nnapi")
+    ]
+    tables = device_tables(run("r2", cells=tuple(cells), modes=("none", "integer"), backends=("cpu1", "nnapi")), "A")
+    assert tables.folded == ("nnapi: unavailable for every build [1]",)
+    assert tables.footnotes == ("no NNAPI here: the delegate library is missing",)
