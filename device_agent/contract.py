@@ -79,6 +79,32 @@ class EvalParams:
 
 
 @dataclass(frozen=True)
+class EnergyParams:
+    """An energy cell: ``repeats`` times an idle window then a loop window, each ``loop_seconds`` long."""
+
+    loop_seconds: float = 5.0
+    repeats: int = 3
+
+    def validate(self) -> None:
+        if not (0 < self.loop_seconds <= 600):
+            raise InvalidRequest("energy loop_seconds must be in (0, 600]")
+        if not (1 <= self.repeats <= 50):
+            raise InvalidRequest("energy repeats must be between 1 and 50")
+
+
+@dataclass(frozen=True)
+class EnergyWindow:
+    """One repeat of an energy cell, in seconds of the boot clock (``CLOCK_BOOTTIME``, which
+    ``/proc/uptime`` reads): the host's sampler and the worker share it."""
+
+    idle_start_s: float
+    idle_end_s: float
+    loop_start_s: float
+    loop_end_s: float
+    inferences: int
+
+
+@dataclass(frozen=True)
 class CellRequest:
     model_sha256: str
     backend: str
@@ -90,6 +116,7 @@ class CellRequest:
     cpu_mask: int = 0  # pin the worker to these CPUs (bit i: cpu i); 0: no pinning
     op_profile: bool = False  # after the timed samples, a separate pass with the profiler on
     start: str = "cold"  # one of START_KINDS
+    energy: EnergyParams | None = None  # an energy cell: idle and loop windows instead of kept timings
 
 
 # How a cell starts. cold: its start caches are cleared first (the first launch on the device);
@@ -299,6 +326,7 @@ class CellResult:
     op_profile: OpProfile | None = None
     warm_start: WarmStart | None = None
     task_evidence: TaskEvidence | None = None
+    energy_windows: tuple[EnergyWindow, ...] = ()
 
     def __post_init__(self) -> None:
         try:  # the text a peer, the JSON or the database gave becomes the state it names, checked once

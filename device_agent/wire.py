@@ -24,6 +24,8 @@ T = TypeVar("T")
 _TYPES: tuple[type, ...] = (
     contract.LatencyParams,
     contract.EvalParams,
+    contract.EnergyParams,
+    contract.EnergyWindow,
     contract.CellRequest,
     contract.Progress,
     contract.LatencyStats,

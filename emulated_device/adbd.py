@@ -27,6 +27,7 @@ from emulated_device.auth import PublicKey, load_keys, user_key_path
 from emulated_device.binder import Services
 from emulated_device.domains import DomainError, Domains, preflight
 from emulated_device.phone import Phone
+from emulated_device.power import FuelGauge, PowerModel
 from emulated_device.profiles import DEFAULT_PROFILE, PROFILES, Profile
 from emulated_device.props import default_props
 from emulated_device.reverse import ReverseForwards
@@ -64,8 +65,12 @@ class EmulatedAdbd:
         drivers.install(self.sandbox.root, software)
         self.domains = Domains(self.sandbox.root, self.sandbox.internal, profile)
         self.domains.start()
-        self.services = Services(Phone(self.sandbox, self.domains, device))
+        phone = Phone(self.sandbox, self.domains, device, power=PowerModel(self.sandbox.root, self.domains.holders))
+        self.services = Services(phone)
         self.services.start()
+        assert phone.power is not None
+        self.gauge = FuelGauge(phone.power, self.sandbox.internal, lambda: phone.battery()[2] != "none")
+        self.gauge.start()
         self.device = services.ServiceContext(self.sandbox, self.domains, props)
         self.writers: set[asyncio.StreamWriter] = set()
         self.banner = (

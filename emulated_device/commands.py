@@ -19,9 +19,10 @@ from collections.abc import Callable
 
 from emulated_device.domains import SHELL
 from emulated_device.phone import Call, LogEntry, Phone
+from emulated_device.power import HAL_SERVICE, hal_dump, sources
 from emulated_device.termux_commands import pip, pkg
 
-EMULATED_SERVICES = ("thermalservice", "battery", "power", "package")
+EMULATED_SERVICES = ("thermalservice", "battery", "power", "package", HAL_SERVICE)
 HEARTBEAT_S = 1.0
 LOG_CAPACITY = 10_000
 SETTABLE_PREFIXES = ("debug.", "log.tag.", "persist.log.tag", "persist.debug.")
@@ -216,22 +217,61 @@ def dumpsys(phone: Phone, call: Call) -> int:
             "0\n"
             f"Thermal Status: {status}\nCached temperatures:\n"
         )
-    elif service == "battery":  # AOSP's BatteryService dump; scripted through the "battery" state file
-        level, temperature, plugged = (phone.state("battery", "100 250 usb").split() + ["100", "250", "usb"])[:3]
-        call.out(
-            f"Current Battery Service state:\n  AC powered: {str(plugged == 'ac').lower()}\n"
-            f"  USB powered: {str(plugged == 'usb').lower()}\n  Wireless powered: "
-            f"{str(plugged == 'wireless').lower()}\n"
-            f"  status: {2 if plugged != 'none' else 3}\n  health: 2\n  present: true\n  level: {level}\n  scale: 100\n"
-            f"  voltage: 4200\n  temperature: {temperature}\n  technology: Li-ion\n"
-        )
+    elif service == "battery":
+        return _battery(phone, call, args[1:])
+    elif service == HAL_SERVICE and phone.power is not None and "rails" in sources(phone.sandbox.internal):
+        call.out(hal_dump(phone.power.read()))
     elif service == "power":
-        call.out(f"Power Manager State:\n  mFixedPerformanceModeEnabled={phone.state('fixed_performance', 'false')}\n")
+        call.out(
+            "Power Manager State:\n  mWakefulness=Awake\n"
+            f"  mFixedPerformanceModeEnabled={phone.state('fixed_performance', 'false')}\n"
+        )
     elif service == "package":
         _dump_package(phone, call, args[1:])
     else:
         call.err(f"Can't find service: {service}\n")
     return 0
+
+
+BATTERY_HELP = (
+    "Battery service (battery) commands:\n  help\n    Print this help text.\n"
+    "  set [-f] [ac|usb|wireless|status|level|temp|present|invalid] <value>\n"
+    "    Force a battery property value, freezing battery state.\n"
+    "  unplug [-f]\n    Force battery unplugged, freezing battery state.\n"
+    "  reset [-f]\n    Unfreeze battery state, returning to current hardware values.\n"
+)
+OVERRIDE_STATE = "battery_override"  # what ``dumpsys battery unplug``/``set`` froze, until ``reset``
+
+
+def _battery(phone: Phone, call: Call, args: list[str]) -> int:
+    """AOSP's BatteryService: its dump, and the shell's ``unplug``/``set``/``reset`` (which freeze
+    what the framework reports, not what the hardware does)."""
+    override = phone.sandbox.internal / OVERRIDE_STATE
+    args = [a for a in args if a != "-f"]
+    if args == ["unplug"]:
+        override.write_text("none\n")
+    elif args == ["reset"]:
+        override.unlink(missing_ok=True)
+    elif args[:1] == ["set"] and len(args) == 3 and args[1] in ("ac", "usb", "wireless"):
+        override.write_text((args[1] if args[2] not in ("0", "false") else "none") + "\n")
+    elif args:
+        call.out(BATTERY_HELP)
+        return 0 if args == ["help"] else 255
+    else:
+        level, temperature, plugged = phone.battery()
+        frozen = override.is_file()
+        plugged = override.read_text().strip() if frozen else plugged
+        call.out(
+            "Current Battery Service state:\n"
+            + ("  (UPDATES STOPPED -- use 'reset' to restart)\n" if frozen else "")
+            + "".join(f"  {name} powered: {str(plugged == key).lower()}\n" for key, name in PLUGS)
+            + f"  status: {2 if plugged != 'none' else 3}\n  health: 2\n  present: true\n  level: {level}\n"
+            f"  scale: 100\n  voltage: 4200\n  temperature: {temperature}\n  technology: Li-ion\n"
+        )
+    return 0
+
+
+PLUGS = (("ac", "AC"), ("usb", "USB"), ("wireless", "Wireless"))
 
 
 def _dump_package(phone: Phone, call: Call, args: list[str]) -> None:
@@ -245,6 +285,16 @@ def _dump_package(phone: Phone, call: Call, args: list[str]) -> None:
         f"Packages:\n  Package [{name}] (5f6e7d8):\n    userId={app['uid']}\n    versionName={app['version']}\n"
         f"    dataDir=/data/user/0/{name}\n    flags=[ {flags} ]\n    pkgFlags=[ {flags} ]\n"
     )
+
+
+def settings(phone: Phone, call: Call) -> int:
+    """``settings get NAMESPACE KEY``: the screen's brightness (0-255) and nothing else is set here."""
+    args = call.args
+    if len(args) == 3 and args[0] == "get" and args[1] in ("system", "secure", "global"):
+        call.out(("128" if (args[1], args[2]) == ("system", "screen_brightness") else "null") + "\n")
+        return 0
+    call.err("usage:  settings [--user <USER_ID> | current] get namespace key\n")
+    return 1
 
 
 def cmd(phone: Phone, call: Call) -> int:
@@ -363,6 +413,7 @@ COMMANDS: dict[str, Callable[[Phone, Call], int]] = {
     "run-as": run_as,
     "pm": pm,
     "dumpsys": dumpsys,
+    "settings": settings,
     "cmd": cmd,
     "log": log,
     "logcat": logcat,

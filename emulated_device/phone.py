@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from emulated_device.domains import Domains
+from emulated_device.power import PowerModel
 from emulated_device.sandbox import DeviceJson, Sandbox
 
 
@@ -60,6 +61,7 @@ class Phone:
     runtime_props: dict[str, str] = field(default_factory=dict)
     log: list[LogEntry] = field(default_factory=list)
     log_changed: threading.Condition = field(default_factory=threading.Condition)
+    power: PowerModel | None = None  # the energy meters' model (None: the phone has no energy meters)
 
     @property
     def props(self) -> dict[str, str]:
@@ -67,6 +69,12 @@ class Phone:
 
     def apps(self) -> dict[str, DeviceJson]:
         return {a["package"]: a for a in self.device["profile"]["apps"]}
+
+    def battery(self) -> tuple[str, str, str]:
+        """The battery as scripted (``thermal.set_battery``): level (%), temperature (tenths of a
+        degree), what it is really plugged into (ac, usb, wireless, none)."""
+        level, temperature, plugged = (self.state("battery", "100 250 usb").split() + ["100", "250", "usb"])[:3]
+        return level, temperature, plugged
 
     def state(self, name: str, default: str) -> str:
         path = self.sandbox.internal / name

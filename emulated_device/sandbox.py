@@ -69,7 +69,19 @@ LINKS = (
     ("data/user/0", "/data/data"),
 )
 # the phone's own commands: clients of the device's services (binder.py answers them)
-SERVICE_COMMANDS = ("getprop", "setprop", "run-as", "pm", "dumpsys", "cmd", "logcat", "log", "getenforce", "remount")
+SERVICE_COMMANDS = (
+    "getprop",
+    "setprop",
+    "run-as",
+    "pm",
+    "dumpsys",
+    "cmd",
+    "settings",
+    "logcat",
+    "log",
+    "getenforce",
+    "remount",
+)
 TERMUX_COMMANDS = ("pkg", "apt")
 NOT_ON_A_PHONE = (
     "su",

@@ -147,6 +147,47 @@ class RepeatRecord:
 
 
 @dataclass(frozen=True)
+class EnergyRepeat:
+    """One energy repeat: an idle window, then the loop window, on the phone's own meter."""
+
+    idle_s: float
+    loop_s: float
+    inferences: int
+    idle_mj: float  # the meter's energy over the idle window
+    loop_mj: float  # ... and over the loop window
+    mj_per_inference: float  # (loop - idle power x loop time) / inferences
+    rails_mj: dict[str, float] = field(default_factory=dict)  # the same per rail (power rails only)
+
+
+@dataclass(frozen=True)
+class EnergyRecord:
+    """A cell's energy per inference, or why there is none (``source`` empty, ``note`` says why)."""
+
+    source: str = ""  # rails | gauge; empty: no figure
+    label: str = ""  # what measured it, said in words ("... - emulated energy model" on the emulated device)
+    emulated: bool = False  # the emulated device's model: shown, never used to pick a build
+    note: str = ""
+    rails: tuple[str, ...] = ()
+    loop_seconds: float = 0.0
+    update_period_s: float = 0.0  # how often the meter's value changed (the loop is at least 20 of them)
+    repeats: tuple[EnergyRepeat, ...] = ()
+    mj_per_inference: float | None = None  # the repeats' mean
+    ci_low: float | None = None  # its 95% interval (Student's t over the repeats)
+    ci_high: float | None = None
+    below_resolution: bool = False  # the interval is wider than the figure: printed as "below resolution"
+    baseline_mw: float | None = None  # the idle windows' mean power
+    resolution_mj: float = 0.0  # one reading's step, per inference, for the shortest loop
+    rails_mj: dict[str, float] = field(default_factory=dict)  # mean per inference per rail
+    screen: str = ""  # the phone's state during the loops: wakefulness, brightness, CPU governors
+    brightness: str = ""
+    governor: str = ""
+
+    @property
+    def measured(self) -> bool:
+        return self.mj_per_inference is not None and not self.below_resolution
+
+
+@dataclass(frozen=True)
 class CellRecord:
     """One measured (or refused) cell: the agent's result, and where and when it was measured."""
 
@@ -161,6 +202,7 @@ class CellRecord:
     fingerprint: str = ""  # the device's fingerprint id when this cell was measured (DeviceRecord.fingerprint_id)
     op_layers: tuple[str, ...] = ()  # the Keras layer of each of result.op_profile.ops ("" where it cannot be told)
     task: TaskMetrics | None = None  # segment/detect/keypoints quality, when the run scored a task
+    energy: EnergyRecord | None = None  # energy per inference, when the run measured energy
 
     @property
     def timed(self) -> tuple[RepeatRecord, ...]:
@@ -343,6 +385,7 @@ def cell_json(cell: CellRecord) -> JsonObject:
         "accuracy": part_json(r.accuracy, CONTRACT_KEYS["accuracy"]),
         "fidelity": part_json(r.fidelity, CONTRACT_KEYS["fidelity"]),
         "task": part_json(cell.task),
+        "energy": encode(cell.energy) if cell.energy else None,
     }
 
 
@@ -411,8 +454,15 @@ def _cell_from_json(data: object, where: str) -> CellRecord:
             warm_start=_warm_from_json(data.get("start"), f"{where}.start"),
         )
         task = decode(TaskMetrics, data["task"], f"{where}.task") if data.get("task") else None
+        energy = decode(EnergyRecord, data["energy"], f"{where}.energy") if data.get("energy") else None
         return CellRecord(
-            str(data["device"]), str(data["mode"]), str(data["backend"]), result, data.get("size_bytes"), task=task
+            str(data["device"]),
+            str(data["mode"]),
+            str(data["backend"]),
+            result,
+            data.get("size_bytes"),
+            task=task,
+            energy=energy,
         )
     except KeyError as e:
         raise RecordError(f"{where}: missing {e}") from e

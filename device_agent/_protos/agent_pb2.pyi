@@ -151,6 +151,28 @@ class LatencyParams(_message.Message):
     seed: int
     def __init__(self, warmup_runs: _Optional[int] = ..., warmup_seconds: _Optional[float] = ..., min_runs: _Optional[int] = ..., min_seconds: _Optional[float] = ..., max_seconds: _Optional[float] = ..., seed: _Optional[int] = ...) -> None: ...
 
+class EnergyParams(_message.Message):
+    __slots__ = ("loop_seconds", "repeats")
+    LOOP_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    REPEATS_FIELD_NUMBER: _ClassVar[int]
+    loop_seconds: float
+    repeats: int
+    def __init__(self, loop_seconds: _Optional[float] = ..., repeats: _Optional[int] = ...) -> None: ...
+
+class EnergyWindow(_message.Message):
+    __slots__ = ("idle_start_s", "idle_end_s", "loop_start_s", "loop_end_s", "inferences")
+    IDLE_START_S_FIELD_NUMBER: _ClassVar[int]
+    IDLE_END_S_FIELD_NUMBER: _ClassVar[int]
+    LOOP_START_S_FIELD_NUMBER: _ClassVar[int]
+    LOOP_END_S_FIELD_NUMBER: _ClassVar[int]
+    INFERENCES_FIELD_NUMBER: _ClassVar[int]
+    idle_start_s: float
+    idle_end_s: float
+    loop_start_s: float
+    loop_end_s: float
+    inferences: int
+    def __init__(self, idle_start_s: _Optional[float] = ..., idle_end_s: _Optional[float] = ..., loop_start_s: _Optional[float] = ..., loop_end_s: _Optional[float] = ..., inferences: _Optional[int] = ...) -> None: ...
+
 class EvalParams(_message.Message):
     __slots__ = ("dataset_sha256", "preset", "limit", "label_offset", "reference_outputs_sha256", "save_outputs", "task", "task_outputs", "task_labels_sha256", "task_classes", "postprocess_outputs")
     DATASET_SHA256_FIELD_NUMBER: _ClassVar[int]
@@ -178,7 +200,7 @@ class EvalParams(_message.Message):
     def __init__(self, dataset_sha256: _Optional[str] = ..., preset: _Optional[str] = ..., limit: _Optional[int] = ..., label_offset: _Optional[int] = ..., reference_outputs_sha256: _Optional[str] = ..., save_outputs: _Optional[bool] = ..., task: _Optional[str] = ..., task_outputs: _Optional[_Iterable[str]] = ..., task_labels_sha256: _Optional[str] = ..., task_classes: _Optional[int] = ..., postprocess_outputs: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CellRequest(_message.Message):
-    __slots__ = ("model_sha256", "backend", "latency", "evaluation", "timeout_seconds", "gpu_delegate", "nnapi_delegate", "cpu_mask", "op_profile", "start")
+    __slots__ = ("model_sha256", "backend", "latency", "evaluation", "timeout_seconds", "gpu_delegate", "nnapi_delegate", "cpu_mask", "op_profile", "start", "energy")
     MODEL_SHA256_FIELD_NUMBER: _ClassVar[int]
     BACKEND_FIELD_NUMBER: _ClassVar[int]
     LATENCY_FIELD_NUMBER: _ClassVar[int]
@@ -189,6 +211,7 @@ class CellRequest(_message.Message):
     CPU_MASK_FIELD_NUMBER: _ClassVar[int]
     OP_PROFILE_FIELD_NUMBER: _ClassVar[int]
     START_FIELD_NUMBER: _ClassVar[int]
+    ENERGY_FIELD_NUMBER: _ClassVar[int]
     model_sha256: str
     backend: str
     latency: LatencyParams
@@ -199,7 +222,8 @@ class CellRequest(_message.Message):
     cpu_mask: int
     op_profile: bool
     start: str
-    def __init__(self, model_sha256: _Optional[str] = ..., backend: _Optional[str] = ..., latency: _Optional[_Union[LatencyParams, _Mapping]] = ..., evaluation: _Optional[_Union[EvalParams, _Mapping]] = ..., timeout_seconds: _Optional[float] = ..., gpu_delegate: _Optional[str] = ..., nnapi_delegate: _Optional[str] = ..., cpu_mask: _Optional[int] = ..., op_profile: _Optional[bool] = ..., start: _Optional[str] = ...) -> None: ...
+    energy: EnergyParams
+    def __init__(self, model_sha256: _Optional[str] = ..., backend: _Optional[str] = ..., latency: _Optional[_Union[LatencyParams, _Mapping]] = ..., evaluation: _Optional[_Union[EvalParams, _Mapping]] = ..., timeout_seconds: _Optional[float] = ..., gpu_delegate: _Optional[str] = ..., nnapi_delegate: _Optional[str] = ..., cpu_mask: _Optional[int] = ..., op_profile: _Optional[bool] = ..., start: _Optional[str] = ..., energy: _Optional[_Union[EnergyParams, _Mapping]] = ...) -> None: ...
 
 class Progress(_message.Message):
     __slots__ = ("phase", "fraction", "message", "worker_pid")
@@ -340,7 +364,7 @@ class Fidelity(_message.Message):
     def __init__(self, top1_agreement: _Optional[float] = ..., mean_abs_error: _Optional[float] = ..., max_abs_error: _Optional[float] = ..., count: _Optional[int] = ..., snr_db: _Optional[float] = ..., outputs: _Optional[_Iterable[_Union[OutputFidelity, _Mapping]]] = ...) -> None: ...
 
 class CellResult(_message.Message):
-    __slots__ = ("status", "error", "phase", "latency", "memory", "delegation", "accuracy", "fidelity", "outputs_sha256", "size_bytes", "accuracy_note", "evaluate_seconds", "evaluated_images", "reference_before_ms", "reference_after_ms", "predictions", "numerics", "op_profile", "warm_start", "task_evidence")
+    __slots__ = ("status", "error", "phase", "latency", "memory", "delegation", "accuracy", "fidelity", "outputs_sha256", "size_bytes", "accuracy_note", "evaluate_seconds", "evaluated_images", "reference_before_ms", "reference_after_ms", "predictions", "numerics", "op_profile", "warm_start", "task_evidence", "energy_windows")
     STATUS_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     PHASE_FIELD_NUMBER: _ClassVar[int]
@@ -361,6 +385,7 @@ class CellResult(_message.Message):
     OP_PROFILE_FIELD_NUMBER: _ClassVar[int]
     WARM_START_FIELD_NUMBER: _ClassVar[int]
     TASK_EVIDENCE_FIELD_NUMBER: _ClassVar[int]
+    ENERGY_WINDOWS_FIELD_NUMBER: _ClassVar[int]
     status: str
     error: str
     phase: str
@@ -381,7 +406,8 @@ class CellResult(_message.Message):
     op_profile: OpProfile
     warm_start: WarmStart
     task_evidence: TaskEvidence
-    def __init__(self, status: _Optional[str] = ..., error: _Optional[str] = ..., phase: _Optional[str] = ..., latency: _Optional[_Union[LatencyStats, _Mapping]] = ..., memory: _Optional[_Union[Memory, _Mapping]] = ..., delegation: _Optional[_Union[Delegation, _Mapping]] = ..., accuracy: _Optional[_Union[Accuracy, _Mapping]] = ..., fidelity: _Optional[_Union[Fidelity, _Mapping]] = ..., outputs_sha256: _Optional[str] = ..., size_bytes: _Optional[int] = ..., accuracy_note: _Optional[str] = ..., evaluate_seconds: _Optional[float] = ..., evaluated_images: _Optional[int] = ..., reference_before_ms: _Optional[float] = ..., reference_after_ms: _Optional[float] = ..., predictions: _Optional[bytes] = ..., numerics: _Optional[_Union[Numerics, _Mapping]] = ..., op_profile: _Optional[_Union[OpProfile, _Mapping]] = ..., warm_start: _Optional[_Union[WarmStart, _Mapping]] = ..., task_evidence: _Optional[_Union[TaskEvidence, _Mapping]] = ...) -> None: ...
+    energy_windows: _containers.RepeatedCompositeFieldContainer[EnergyWindow]
+    def __init__(self, status: _Optional[str] = ..., error: _Optional[str] = ..., phase: _Optional[str] = ..., latency: _Optional[_Union[LatencyStats, _Mapping]] = ..., memory: _Optional[_Union[Memory, _Mapping]] = ..., delegation: _Optional[_Union[Delegation, _Mapping]] = ..., accuracy: _Optional[_Union[Accuracy, _Mapping]] = ..., fidelity: _Optional[_Union[Fidelity, _Mapping]] = ..., outputs_sha256: _Optional[str] = ..., size_bytes: _Optional[int] = ..., accuracy_note: _Optional[str] = ..., evaluate_seconds: _Optional[float] = ..., evaluated_images: _Optional[int] = ..., reference_before_ms: _Optional[float] = ..., reference_after_ms: _Optional[float] = ..., predictions: _Optional[bytes] = ..., numerics: _Optional[_Union[Numerics, _Mapping]] = ..., op_profile: _Optional[_Union[OpProfile, _Mapping]] = ..., warm_start: _Optional[_Union[WarmStart, _Mapping]] = ..., task_evidence: _Optional[_Union[TaskEvidence, _Mapping]] = ..., energy_windows: _Optional[_Iterable[_Union[EnergyWindow, _Mapping]]] = ...) -> None: ...
 
 class TaskEvidence(_message.Message):
     __slots__ = ("task", "classes", "confusion", "detections", "points", "values")

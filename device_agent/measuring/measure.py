@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from device_agent.contract import LatencyParams
+from device_agent.contract import EnergyParams, EnergyWindow, LatencyParams
 from device_agent.errors import InvalidRequest
 
 
@@ -59,6 +59,41 @@ def run_timing_loop(
         if len(samples) >= params.min_runs and elapsed >= params.min_seconds:
             break
     return Samples(tuple(warmup), tuple(samples))
+
+
+def boot_clock() -> float:
+    """Seconds of ``CLOCK_BOOTTIME``: the clock ``/proc/uptime`` reads, where the host's energy
+    sampler takes its timestamps (the monotonic clock where Python has no boot clock)."""
+    clock = getattr(time, "CLOCK_BOOTTIME", None)
+    return time.clock_gettime(clock) if clock is not None else time.monotonic()
+
+
+def energy_windows(
+    invoke: Callable[[], None], params: EnergyParams, on_window: Callable[[int, str], None] | None = None
+) -> tuple[EnergyWindow, ...]:
+    """Each repeat: an idle window (the worker sleeps, as a phone does between inferences), then
+    the model back to back for as long. Nothing is timed per run and nothing else runs meanwhile:
+    the loop window's energy less the idle window's, over the inferences, is the energy of one."""
+    windows = []
+    for repeat in range(params.repeats):
+        if on_window is not None:
+            on_window(repeat, "idle")
+        idle_start = boot_clock()
+        time.sleep(params.loop_seconds)
+        idle_end = boot_clock()
+        if on_window is not None:
+            on_window(repeat, "loop")
+        loop_start = boot_clock()
+        deadline = loop_start + params.loop_seconds
+        count = 0
+        while True:
+            invoke()
+            count += 1
+            now = boot_clock()
+            if now >= deadline:
+                break
+        windows.append(EnergyWindow(idle_start, idle_end, loop_start, now, count))
+    return tuple(windows)
 
 
 def percentile(sorted_samples: list[float], p: float) -> float:

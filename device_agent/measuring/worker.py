@@ -409,6 +409,8 @@ def run_cell(root: Path, request: CellRequest, reporter: Reporter) -> CellResult
     pin(request.cpu_mask)
     store = FileStore(root)
     prepared = prepare(store, request, reporter)
+    if request.energy is not None:
+        return run_energy(prepared, request, reporter)
     before = reference_loop_ms()
     latency = time_invokes(prepared, request.latency or LatencyParams(), reporter)
     after = reference_loop_ms()
@@ -438,6 +440,28 @@ def run_cell(root: Path, request: CellRequest, reporter: Reporter) -> CellResult
         accuracy_note=found.accuracy_note,
         predictions=found.predictions,
         task_evidence=found.task_evidence,
+    )
+
+
+def run_energy(prepared: Prepared, request: CellRequest, reporter: Reporter) -> CellResult:
+    """An energy cell: the first inference and a warm-up (the same inputs as a timing), then the
+    idle and loop windows. Its latency is the warm-up's, kept only to show the cell ran."""
+    assert request.energy is not None
+    warm = replace(request.latency or LatencyParams(), min_runs=1, min_seconds=0.0)
+    latency = time_invokes(prepared, warm, reporter)
+    total = request.energy.repeats * 2
+
+    def on_window(repeat: int, kind: str) -> None:
+        reporter.progress("energy", (2 * repeat + (kind == "loop")) / total, f"repeat {repeat + 1} {kind}")
+
+    windows = measure.energy_windows(prepared.interpreter.invoke, request.energy, on_window)
+    return CellResult(
+        status=CellStatus.OK,
+        phase="done",
+        latency=latency,
+        delegation=prepared.delegation,
+        size_bytes=prepared.size_bytes,
+        energy_windows=windows,
     )
 
 

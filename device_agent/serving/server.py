@@ -355,6 +355,8 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
         backends.parse_backend(job.backend)
         self.store.require(job.model_sha256)
         (job.latency or LatencyParams()).validate()
+        if job.energy is not None:
+            job.energy.validate()
         if job.evaluation is not None:
             self.store.require(job.evaluation.dataset_sha256)
             for stored in (job.evaluation.reference_outputs_sha256, job.evaluation.task_labels_sha256):

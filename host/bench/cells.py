@@ -10,7 +10,7 @@ from host.bench.inputs import PreparedInputs
 from host.bench.plan import REFERENCE, CellKey, now
 from host.convert.records import ConversionListener
 from host.devices.launch.launchers import AgentOptions
-from host.results import CellRecord, RepeatRecord
+from host.results import CellRecord, EnergyRecord, RepeatRecord
 
 
 class BenchListener(ConversionListener, Protocol):
@@ -22,6 +22,7 @@ class BenchListener(ConversionListener, Protocol):
     def cell_progress(self, key: CellKey, phase: str, fraction: float, message: str = "") -> None: ...
     def cell_done(self, cell: CellRecord) -> None: ...
     def repeat_done(self, key: CellKey, repeat: RepeatRecord) -> None: ...
+    def energy_done(self, key: CellKey, energy: EnergyRecord) -> None: ...
 
 
 def cell_request(

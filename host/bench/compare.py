@@ -30,7 +30,7 @@ from host.errors import InputError
 from host.gate.options import Thresholds
 from host.gate.verdicts import Verdicts, compare
 from host.params import with_values
-from host.results import CellRecord, DeviceRecord, RepeatRecord, RunRecord
+from host.results import CellRecord, DeviceRecord, EnergyRecord, RepeatRecord, RunRecord
 from host.store import ResultsStore, StoreLocation
 
 SIDES = ("baseline", "current")
@@ -121,6 +121,10 @@ class SplitSink:
     def save_repeat(self, key: tuple[str, str, str], repeat: RepeatRecord) -> None:
         sink, plain = self._route(key)
         sink.save_repeat(plain, repeat)
+
+    def save_energy(self, key: tuple[str, str, str], energy: EnergyRecord) -> None:
+        sink, plain = self._route(key)
+        sink.save_energy(plain, energy)
 
 
 @dataclass

@@ -256,6 +256,26 @@ class RepeatPolicy:
         "none/cpu1", "the cells of --sustained, comma-separated mode/backend", metavar="LIST"
     ).field()
 
+    energy: bool = Param(
+        False,
+        "also measure energy per inference on each cell that timed, from the phone's power rails or fuel gauge: "
+        "an idle baseline then a loop, --energy-repeats times, after the cell's timed samples",
+    ).field()
+    energy_seconds: float = Param(
+        5.0,
+        "the shortest energy loop (longer where the meter updates slowly: 20 of its updates)",
+        unit="seconds",
+        metavar="S",
+        check=between(1, 600),
+    ).field()
+    energy_repeats: int = Param(
+        3,
+        "idle-then-loop repeats per energy figure (its 95% interval needs 2 or more)",
+        unit="repeats",
+        metavar="R",
+        check=between(2, 50),
+    ).field()
+
     def sustained_pairs(self) -> list[tuple[str, str]]:
         pairs = [tuple(p.strip().split("/", 1)) for p in self.sustained_cells.split(",") if p.strip()]
         if any(len(p) != 2 for p in pairs):
@@ -425,4 +445,6 @@ class CompareOptions:
 
 
 # bench settings that make no sense for compare (it sets the model and the repeats itself)
-NOT_FOR_COMPARE = frozenset({"model", "repeats", "sustained", "sustained_cells"})
+NOT_FOR_COMPARE = frozenset(
+    {"model", "repeats", "sustained", "sustained_cells", "energy", "energy_seconds", "energy_repeats"}
+)

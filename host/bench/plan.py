@@ -12,15 +12,17 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
+from typing import Literal
 
 from device_agent.contract import CellStatus
 from host.bench.config import BenchConfig
 from host.bench.inputs import PreparedInputs
 from host.errors import InputError
 from host.params import flag_of, flat, params, with_values
-from host.results import CellRecord, RepeatKind, RunRecord
+from host.results import CellRecord, RunRecord
 
 REFERENCE = ("none", "cpu1")
+UnitKind = Literal["repeat", "sustained", "energy"]  # a timing, the long run, or the energy loops
 KEPT = (CellStatus.OK, CellStatus.UNAVAILABLE)  # what a resume keeps; a failed or missing cell is measured again
 CellKey = tuple[str, str, str]  # device identity, mode, backend
 
@@ -45,12 +47,13 @@ def cell_order(modes: list[str], backends: list[str]) -> list[tuple[str, str]]:
 
 @dataclass(frozen=True)
 class Unit:
-    """One timing of one cell: repeat 0 also evaluates accuracy; "sustained" is the long run."""
+    """One timing of one cell: repeat 0 also evaluates accuracy; "sustained" is the long run;
+    "energy" the idle baselines and loops read on the phone's meter, after every timing."""
 
     mode: str
     backend: str
     repeat: int = 0
-    kind: RepeatKind = "repeat"
+    kind: UnitKind = "repeat"
 
     @property
     def cell(self) -> tuple[str, str]:
@@ -58,7 +61,12 @@ class Unit:
 
 
 def units(
-    cells: list[tuple[str, str]], repeats: int, order: str, seed: int, sustained: Sequence[tuple[str, str]] = ()
+    cells: list[tuple[str, str]],
+    repeats: int,
+    order: str,
+    seed: int,
+    sustained: Sequence[tuple[str, str]] = (),
+    energy: bool = False,
 ) -> list[Unit]:
     """Every timing of the run in the order it is measured; the fidelity reference comes first.
 
@@ -79,7 +87,15 @@ def units(
     if first in plan:
         plan.remove(first)
         plan.insert(0, first)
-    return plan + [Unit(m, b, 0, "sustained") for m, b in sustained if (m, b) in cells]
+    plan += [Unit(m, b, 0, "sustained") for m, b in sustained if (m, b) in cells]
+    return plan + ([Unit(m, b, 0, "energy") for m, b in cells] if energy else [])
+
+
+def _has(cell: CellRecord, unit: Unit) -> bool:
+    """Whether a kept cell already holds this unit's measurement."""
+    if unit.kind == "energy":
+        return cell.energy is not None
+    return any(r.repeat == unit.repeat and r.kind == unit.kind for r in cell.repeats)
 
 
 @dataclass(frozen=True)
@@ -93,18 +109,15 @@ class RunPlan:
 
     def units(self, cells: list[tuple[str, str]]) -> list[Unit]:
         c = self.config.schedule
-        return units(cells, c.repeats, c.order, c.seed or 0, c.sustained_pairs() if c.sustained > 0 else [])
+        sustained = c.sustained_pairs() if c.sustained > 0 else []
+        return units(cells, c.repeats, c.order, c.seed or 0, sustained, c.energy)
 
     def todo(self, identity: str, cells: list[tuple[str, str]]) -> list[Unit]:
         """The units still to measure: those of cells not kept, and repeats the kept cells lack."""
         left = []
         for unit in self.units(cells):
             cell = self.done.get((identity, *unit.cell))
-            if (
-                cell is None
-                or cell.ok
-                and not any(r.repeat == unit.repeat and r.kind == unit.kind for r in cell.repeats)
-            ):
+            if cell is None or cell.ok and not _has(cell, unit):
                 left.append(unit)
         return left
 

@@ -80,6 +80,6 @@ def measure_repeat(
         reference_after_ms=result.reference_after_ms,
         cooled_s=waited,
         throttled=throttle_reason(after, result),
-        kind=unit.kind,
+        kind="sustained" if unit.kind == "sustained" else "repeat",
     )
     return result, record

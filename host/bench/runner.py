@@ -16,16 +16,17 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
-from device_agent.contract import CellRequest, CellResult, LatencyParams, Progress, PruneResponse
+from device_agent.contract import CellRequest, CellResult, EnergyParams, LatencyParams, Progress, PruneResponse
 from host.bench.cells import BenchListener, cell_request, failed_record, record
 from host.bench.inputs import PreparedInputs
 from host.bench.op_layers import profiled_layers
 from host.bench.plan import REFERENCE, RunPlan, Unit, cell_order
 from host.bench.repeat import CoolDown, measure_repeat
+from host.devices.energy.run import EnergyProbe
 from host.devices.launch.launchers import AgentOptions
 from host.devices.state.conditions import fastest_cores
 from host.errors import AgentError, AgentTimeout, AgentUnavailable, DeviceError, HostError, StorageFull
-from host.results import CellRecord, Conditions, DeviceRecord, RepeatRecord, RunRecord, RunStats
+from host.results import CellRecord, Conditions, DeviceRecord, EnergyRecord, RepeatRecord, RunRecord, RunStats
 
 
 class Session(Protocol):
@@ -40,6 +41,10 @@ class Session(Protocol):
     def wait_cool(self, below_c: float, bound_s: float, say: Callable[[str], None]) -> tuple[Conditions, float]: ...
     def set_fixed_performance(self, enabled: bool) -> bool: ...
     def run_cell(self, request: CellRequest, on_progress: Callable[[Progress], None] | None = None) -> CellResult: ...
+    def energy_probe(self, minimum_s: float) -> EnergyProbe: ...
+    def run_energy_cell(
+        self, request: CellRequest, found: EnergyProbe, on_progress: Callable[[Progress], None] | None = None
+    ) -> tuple[CellResult, EnergyRecord]: ...
     def close(self) -> None: ...
 
 
@@ -49,6 +54,7 @@ class RunSink(Protocol):
     def add_device(self, device: DeviceRecord) -> None: ...
     def save(self, cell: CellRecord) -> None: ...
     def save_repeat(self, key: tuple[str, str, str], repeat: RepeatRecord) -> None: ...
+    def save_energy(self, key: tuple[str, str, str], energy: EnergyRecord) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -209,6 +215,9 @@ class DeviceRunner:
             return
         if not self.state.measured.get(unit.cell, self._kept_ok(unit.cell)):
             return
+        if unit.kind == "energy":
+            self.run_energy(session, unit)
+            return
         latency = self._latency(unit)
         request = self._request(unit.mode, unit.backend, "")
         request = replace(
@@ -227,6 +236,35 @@ class DeviceRunner:
             self.parts.listener.stage(
                 f"{self.parts.identity}: {unit.mode}/{unit.backend} repeat {unit.repeat} failed: {result.error}"
             )
+
+    def run_energy(self, session: Session, unit: Unit) -> None:
+        """The cell's energy loops, alone, with the meter sampled around them; stored at once."""
+        key = (self.parts.identity, *unit.cell)
+        schedule = self.plan.config.schedule
+        found = session.energy_probe(schedule.energy_seconds)
+        if found.source.kind is None:
+            record = EnergyRecord(label=found.source.label, note=found.source.reason)
+        else:
+            params = EnergyParams(found.loop_s, schedule.energy_repeats)
+            request = replace(
+                self._request(unit.mode, unit.backend, ""),
+                evaluation=None,
+                op_profile=False,
+                start="warm",
+                energy=params,
+            )
+            request = replace(
+                request, timeout_seconds=request.timeout_seconds + 2 * params.repeats * params.loop_seconds
+            )
+            self.parts.listener.stage(
+                f"{self.parts.identity}: {unit.mode}/{unit.backend} energy: {params.repeats} x "
+                f"({params.loop_seconds:g} s idle, {params.loop_seconds:g} s loop) on {found.source.label}"
+            )
+            _, record = session.run_energy_cell(
+                request, found, lambda p: self.parts.listener.cell_progress(key, p.phase, p.fraction, p.message)
+            )
+        self.parts.sink.save_energy(key, record)
+        self.parts.listener.energy_done(key, record)
 
     def _request(self, mode: str, backend: str, reference: str) -> CellRequest:
         config = self.plan.config

@@ -19,7 +19,7 @@ from host import __version__
 from host.bench.inputs import PreparedInputs
 from host.bench.plan import RunPlan, now
 from host.errors import BenchInterrupted
-from host.results import CellRecord, DeviceRecord, RepeatRecord, RunRecord
+from host.results import CellRecord, DeviceRecord, EnergyRecord, RepeatRecord, RunRecord
 from host.store import ResultsStore, StoreLocation
 
 
@@ -75,6 +75,12 @@ class StoreSink:
         if cell is not None:
             kept = tuple(r for r in cell.repeats if (r.kind, r.repeat) != (repeat.kind, repeat.repeat))
             self._cells[key] = replace(cell, repeats=tuple(sorted((*kept, repeat), key=lambda r: (r.kind, r.repeat))))
+
+    def save_energy(self, key: tuple[str, str, str], energy: EnergyRecord) -> None:
+        self.store.save_energy(self.plan.run_id, key, energy)
+        cell = self._cells.get(key)
+        if cell is not None:
+            self._cells[key] = replace(cell, energy=energy)
 
     def so_far(self) -> RunRecord:
         """The run as this bench has written it (a resumed run's earlier cells are not in it)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from host.params import Param
 
 # The tables a run has, in the order they print; the summary is the seed's own table in one.
-TABLE_NAMES = ("summary", "size", "accuracy", "latency", "fidelity", "delegation", "memory", "start")
+TABLE_NAMES = ("summary", "size", "accuracy", "latency", "fidelity", "delegation", "memory", "start", "energy")
 DEFAULT_TABLES = ("summary",)
 
 

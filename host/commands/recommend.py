@@ -29,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
         min_snr=options.min_snr,
         backend=options.backend,
         device=options.device,
+        prefer=options.prefer,
     )
     print_recommendation(recommendation)
     if options.report:

@@ -17,6 +17,13 @@ class Thresholds:
         metavar="PCT",
         check=at_least(0),
     ).field()
+    max_energy_increase: float = Param(
+        10.0,
+        "energy-per-inference rise tolerated, where both runs measured energy; above it, a significant rise regresses",
+        unit="% of the baseline",
+        metavar="PCT",
+        check=at_least(0),
+    ).field()
     min_effect: float = Param(
         2.0,
         "a latency change smaller than this is never called a regression, whatever --max-latency-increase says",
@@ -50,6 +57,11 @@ class Thresholds:
 
     def validate(self) -> None:
         validate(self)
+
+    @property
+    def energy_limit(self) -> float:
+        """The relative rise in energy per inference a regression must exceed."""
+        return max(self.max_energy_increase, self.min_effect) / 100.0
 
     @property
     def latency_limit(self) -> float:

@@ -85,6 +85,29 @@ def latency(base: Sequence[float], current: Sequence[float], limits: Thresholds)
     )
 
 
+def energy(base: Sequence[float], current: Sequence[float], limits: Thresholds) -> Decision:
+    """Energy per inference, one figure per repeat on each side: Welch's t-test (one-sided: more
+    energy now) and its interval on the difference of means, relative to the baseline's mean.
+    A few repeats per side decide, since each figure already averages thousands of inferences."""
+    if min(len(base), len(current)) < 2:
+        return Decision(INCONCLUSIVE, note="fewer than two energy repeats on a side")
+    before = statistics.fmean(base)
+    change = statistics.fmean(current) / before - 1
+    if np.ptp(base) == 0 and np.ptp(current) == 0:
+        low = high = change
+        p = 0.0 if change > 0 else 1.0
+    else:
+        p = float(stats.ttest_ind(current, base, equal_var=False, alternative="greater").pvalue)
+        both = stats.ttest_ind(current, base, equal_var=False).confidence_interval(limits.confidence)
+        low, high = float(both.low) / before, float(both.high) / before
+    limit = limits.energy_limit
+    if p <= limits.alpha and change > limit:
+        return Decision(REGRESSED, change, low, high, p)
+    if high < limit:
+        return Decision(NO_REGRESSION, change, low, high, p, f"rises above {100 * max(high, 0):.1f}% ruled out")
+    return Decision(INCONCLUSIVE, change, low, high, p, f"cannot rule out a rise above {100 * limit:g}%: add repeats")
+
+
 def accuracy_paired(base: np.ndarray, current: np.ndarray, labelled: int, limits: Thresholds) -> Decision:
     """McNemar's exact test on per-image top-1 outcomes (the same images on both sides; an
     unlabelled image is wrong on both, so it never counts as lost or gained)."""

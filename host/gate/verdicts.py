@@ -1,4 +1,5 @@
-"""A current run against a baseline, cell by cell: a verdict for status, accuracy and latency.
+"""A current run against a baseline, cell by cell: a verdict for status, accuracy, latency and
+energy (where both runs measured it).
 
 Cells are matched by device serial, or, when each run has one device, to each other. A cell
 that was ``ok`` and now is not (failed, unavailable, missing) regresses. Latency is judged on
@@ -28,7 +29,7 @@ class Finding:
     device: str
     mode: str
     backend: str
-    check: str  # status | accuracy | latency
+    check: str  # status | accuracy | latency | energy
     verdict: str  # regressed | no regression | inconclusive
     baseline: str
     current: str
@@ -114,6 +115,8 @@ def compare_cell(base: CellRecord, cell: CellRecord | None, serial: str, limits:
         out.append(_accuracy(base, cell, where, limits))
     if base.result.latency and cell.result.latency:
         out.append(_latency(base, cell, where, limits))
+    if base.energy is not None and base.energy.repeats and cell.energy is not None:
+        out.append(_energy(base, cell, where, limits))
     return out
 
 
@@ -167,15 +170,47 @@ def _latency(base: CellRecord, cell: CellRecord, where: tuple[str, str, str], li
     )
 
 
+def _energy_side(cell: CellRecord) -> str:
+    energy = cell.energy
+    if energy is None or energy.mj_per_inference is None:
+        return f"no figure ({energy.note})" if energy is not None and energy.note else "no figure"
+    text = f"{energy.mj_per_inference:.4f} mJ (n={len(energy.repeats)})"
+    return text + (", below resolution" if energy.below_resolution else "")
+
+
+def _energy(base: CellRecord, cell: CellRecord, where: tuple[str, str, str], limits: Thresholds) -> Finding:
+    """Energy per inference, judged on the repeats like latency; a side below its meter's
+    resolution, or without a figure, decides nothing."""
+    before, after = base.energy, cell.energy
+    assert before is not None and after is not None
+    if not after.repeats:
+        decision = Decision(INCONCLUSIVE, note=f"the current run has no energy figure: {after.note or 'not measured'}")
+    elif before.below_resolution or after.below_resolution:
+        decision = Decision(INCONCLUSIVE, note="a side is below its meter's resolution: nothing to judge")
+    else:
+        decision = stats.energy(
+            [r.mj_per_inference for r in before.repeats], [r.mj_per_inference for r in after.repeats], limits
+        )
+    detail = describe_change(decision, "energy", limits.energy_limit, limits, "Welch's t-test")
+    if before.emulated or after.emulated:
+        detail += "; emulated energy model"
+    return Finding(*where, "energy", decision.verdict, _energy_side(base), _energy_side(cell), detail, decision)
+
+
 def describe_latency(decision: Decision, limits: Thresholds) -> str:
+    return describe_change(decision, "p50", limits.latency_limit, limits, "min of Mann-Whitney U, Kolmogorov-Smirnov")
+
+
+def describe_change(decision: Decision, what: str, limit: float, limits: Thresholds, test: str) -> str:
+    """A relative change in words: the change, its interval, the limit, the p-value and its test."""
     parts = []
     if decision.change is not None:
-        text = f"p50 {100 * decision.change:+.1f}%"
+        text = f"{what} {100 * decision.change:+.1f}%"
         if decision.low is not None and decision.high is not None:
             text += f" [{100 * decision.low:+.1f}%, {100 * decision.high:+.1f}%] ({100 * limits.confidence:g}% CI)"
-        parts.append(text + f", limit +{100 * limits.latency_limit:g}%")
+        parts.append(text + f", limit +{100 * limit:g}%")
     if decision.p is not None:
-        parts.append(f"p={decision.p:.2g} (min of Mann-Whitney U, Kolmogorov-Smirnov)")
+        parts.append(f"p={decision.p:.2g} ({test})")
     if decision.note:
         parts.append(decision.note)
     return "; ".join(parts)

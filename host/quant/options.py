@@ -181,6 +181,12 @@ class RecommendOptions:
     device: str | None = Param(
         None, "the device whose cells count (default: the run's first)", metavar="SERIAL"
     ).field()
+    prefer: str = Param(
+        "latency",
+        "what the pick minimises above the quality floor: latency (p50), or energy (mJ per inference, from a "
+        "phone's own meter: builds without a figure, below resolution or from the emulated model are left out)",
+        choices=("latency", "energy"),
+    ).field()
     report: str | None = Param(
         None, "write the run's HTML report with this recommendation at the top", metavar="FILE.html"
     ).field()

@@ -21,7 +21,7 @@ import statistics
 from dataclasses import dataclass, field
 
 from device_agent.contract import SNR_CEILING_DB
-from host.results import CellRecord, RunRecord
+from host.results import CellRecord, EnergyRecord, RunRecord
 
 DEFAULT_ACCURACY_SLACK = 1.0  # points of top-1 below the float build's
 DEFAULT_MIN_SNR_DB = 30.0  # without labels: the worst output's SNR against the float build
@@ -55,6 +55,7 @@ class Build:
     snr_output: str = ""  # which output that was, when the model has several
     task_value: float | None = None  # percent: the segment/detect/keypoints metric; None without such labels
     task_metric: str = ""  # its name: mIoU, mAP@0.5:0.95, PCK@0.05
+    energy: EnergyRecord | None = field(default=None, compare=False)  # energy per inference, where measured
 
     @property
     def label(self) -> str:
@@ -148,6 +149,7 @@ def measured_builds(run: RunRecord, device: str | None = None, backend: str | No
                 output,
                 round(100 * task.value, 3) if task else None,
                 task.metric if task else "",
+                cell.energy,
             )
         )
     return serial, builds
@@ -232,6 +234,7 @@ def recommend(
     min_snr: float | None = None,
     backend: str | None = None,
     device: str | None = None,
+    prefer: str = "latency",
 ) -> Recommendation:
     serial, builds = measured_builds(run, device, backend)
     if not builds:
@@ -248,6 +251,8 @@ def recommend(
     excluded.update(
         {b.label: why for b in builds if b.label not in excluded and (why := _limits(b, max_size, max_latency, floor))}
     )
+    if prefer == "energy":
+        excluded.update({b.label: why for b in builds if b.label not in excluded and (why := _no_energy(b))})
     allowed = [b for b in builds if b.label not in excluded]
     front = tuple(pareto_front([b for b in builds if not b.software and not _limits(b, None, None, floor)], metric))
     if not allowed:
@@ -260,12 +265,49 @@ def recommend(
             excluded,
             metric,
         )
+    if prefer == "energy":
+        pick, reason = _least_energy(allowed, floor)
+        return Recommendation(serial, tuple(builds), front, pick, reason, excluded, metric)
     fastest = min(allowed, key=lambda b: b.p50_ms)
     pick = min(
         (b for b in allowed if b.ties(fastest)), key=lambda b: (b.size_mb, -(b.quality(metric) or 0.0), b.p50_ms)
     )
     reason = _reason(pick, builds, floor) + _tie(pick, fastest) + _broken(builds, excluded, floor)
     return Recommendation(serial, tuple(builds), front, pick, reason, excluded, metric)
+
+
+def _no_energy(build: Build) -> str:
+    """Why a build's energy cannot decide a pick ('' when it can)."""
+    energy = build.energy
+    if energy is None or energy.mj_per_inference is None:
+        return "no energy figure" + (f" ({energy.note})" if energy is not None and energy.note else "")
+    if energy.emulated:
+        return "energy from the emulated energy model: never used to pick a build"
+    if energy.below_resolution:
+        return "energy below its meter's resolution"
+    return ""
+
+
+def _least_energy(allowed: list[Build], floor: Floor) -> tuple[Build, str]:
+    """The build with the least energy per inference; builds whose 95% intervals overlap the
+    least's are a tie, which the fastest p50 (then the smaller file) breaks."""
+
+    def bounds(b: Build) -> tuple[float, float]:
+        assert b.energy is not None and b.energy.ci_low is not None and b.energy.ci_high is not None
+        return b.energy.ci_low, b.energy.ci_high
+
+    least = min(allowed, key=lambda b: b.energy.mj_per_inference if b.energy and b.energy.mj_per_inference else 0.0)
+    tied = [b for b in allowed if bounds(b)[0] <= bounds(least)[1]]
+    pick = min(tied, key=lambda b: (b.p50_ms, b.size_mb))
+    assert pick.energy is not None and pick.energy.mj_per_inference is not None
+    within = floor.rule.removeprefix("the fastest build ")
+    reason = (
+        f"the least energy per inference of the builds {within}: {pick.energy.mj_per_inference:.4f} mJ "
+        f"(95% {bounds(pick)[0]:.4f}..{bounds(pick)[1]:.4f}) on {pick.energy.label}; p50 {pick.p50_ms:.3f} ms"
+    )
+    if len(tied) > 1:
+        reason += f". Tied inside the noise with {', '.join(b.label for b in tied if b is not pick)}: the fastest won"
+    return pick, reason
 
 
 def _broken(builds: list[Build], excluded: dict[str, str], floor: Floor) -> str:

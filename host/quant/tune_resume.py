@@ -14,7 +14,7 @@ from host.errors import BenchInterrupted
 from host.params import flag_of, flat, params
 from host.quant.options import TuneOptions
 from host.quant.resumable import STATE_FILE
-from host.results import CellRecord, RepeatRecord, RunRecord
+from host.results import CellRecord, EnergyRecord, RepeatRecord, RunRecord
 
 if TYPE_CHECKING:
     from host.bench.cells import BenchListener
@@ -48,6 +48,9 @@ class CellsTold:
 
     def repeat_done(self, key: CellKey, repeat: RepeatRecord) -> None:
         self._listener.repeat_done(key, repeat)
+
+    def energy_done(self, key: CellKey, energy: EnergyRecord) -> None:
+        self._listener.energy_done(key, energy)
 
     def cell_done(self, cell: CellRecord) -> None:
         self._listener.cell_done(cell)

@@ -194,6 +194,36 @@ def sustained_chart(runs: list[Sustained]) -> str:
     return png(fig)
 
 
+def energy_chart(cells: list[CellRecord]) -> str:
+    """Energy per inference against p50 latency, one marker per build and backend, whiskers the
+    95% interval; figures below resolution are drawn hollow, and the emulated model is said so."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    emulated = False
+    for cell in cells:
+        energy, latency = cell.energy, cell.result.latency
+        if energy is None or energy.mj_per_inference is None or latency is None:
+            continue
+        emulated = emulated or energy.emulated
+        low, high = energy.ci_low or energy.mj_per_inference, energy.ci_high or energy.mj_per_inference
+        ax.errorbar(
+            latency.p50,
+            energy.mj_per_inference,
+            yerr=[[max(energy.mj_per_inference - low, 0.0)], [max(high - energy.mj_per_inference, 0.0)]],
+            fmt="o",
+            capsize=3,
+            mfc="none" if energy.below_resolution else None,
+            label=f"{cell.mode}/{cell.backend}" + (" (below resolution)" if energy.below_resolution else ""),
+        )
+    if wide_span([c.result.latency.p50 for c in cells if c.result.latency]):
+        ax.set_xscale("log")
+    ax.set_xlabel("latency p50 (ms)")
+    ax.set_ylabel("energy per inference (mJ), whiskers: 95% interval")
+    ax.set_title("Energy against latency" + (" (emulated energy model: not a measurement)" if emulated else ""))
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
+    return png(fig)
+
+
 def charts(run: RunRecord, serial: str) -> list[tuple[str, str, str]]:
     """(chart id, caption, base64 PNG) for one device's measured cells."""
     ok = [c for c in run.cells if c.device == serial and c.ok and c.result.latency]
@@ -222,6 +252,9 @@ def charts(run: RunRecord, serial: str) -> list[tuple[str, str, str]]:
                 distribution_chart(with_samples, [b for b in backends if any(c.backend == b for c in with_samples)]),
             )
         )
+    with_energy = [c for c in ok if c.energy is not None and c.energy.mj_per_inference is not None]
+    if with_energy:
+        out.append(("chart-energy", "energy per inference against p50 latency", energy_chart(with_energy)))
     long_runs = [r for r in sustained_runs(ok) if r.windows]
     if long_runs:
         out.append(("chart-sustained", "; ".join(describe(r) for r in long_runs), sustained_chart(long_runs)))

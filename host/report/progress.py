@@ -23,8 +23,9 @@ from rich.progress import (
 
 from host.convert.records import ModeResult
 from host.report.console import CONSOLE
+from host.report.energy import energy_text
 from host.report.tables import Footnotes, console_reason
-from host.results import CellRecord, RepeatRecord
+from host.results import CellRecord, EnergyRecord, RepeatRecord
 
 LOG_EVERY_S = 30.0  # off a terminal, a long evaluation prints its images/s and time left this often
 
@@ -128,6 +129,13 @@ class ProgressListener:
         self._line(
             f"  [{self._done}/{self._total}] {where}{key[1]}/{key[2]} {what}: median {repeat.median_ms:.3f} ms{note}"
         )
+
+    def energy_done(self, key: tuple[str, str, str], energy: EnergyRecord) -> None:
+        self._done += 1
+        if self.cells is not None:
+            self.progress.advance(self.cells)
+        where = f"{key[0]} " if len(self.serials) > 1 else ""
+        self._line(f"  [{self._done}/{self._total}] {where}{key[1]}/{key[2]} energy: {energy_text(energy)}")
 
     def _outcome(self, cell: CellRecord) -> str:
         r = cell.result

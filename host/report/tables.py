@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from device_agent.contract import SNR_CEILING_DB, CellStatus
+from host.report.energy import TITLE, energy_lines, energy_rows, has_figures
 from host.results import CellRecord, DeviceRecord, RunRecord, TaskMetrics, accelerator_text
 
 CONSOLE_REASON = 400  # characters of a reason on the console; the JSON, Markdown and HTML keep it whole
@@ -74,7 +75,9 @@ class RunTables:
     headline: tuple[str, ...] = ()
 
     def chosen(self, names: tuple[str, ...]) -> tuple[Table, ...]:
-        return tuple(t for t in self.tables if t.name in names)
+        """The tables asked for; the summary brings the energy table along when the run measured it."""
+        wanted = (*names, "energy") if "summary" in names else names
+        return tuple(t for t in self.tables if t.name in wanted)
 
 
 def modes_backends(cells: list[CellRecord], run: RunRecord) -> tuple[list[str], list[str]]:
@@ -410,6 +413,8 @@ def device_tables(run: RunRecord, serial: str) -> RunTables:
         if render is _accuracy:
             title = next((TASK_TITLES[c.task.task] for c in cells if c.task is not None), title)
         tables.append(Table(title.format(count=run.dataset.count), ("mode", *headers), tuple(rows), name))
+    if has_figures(cells_shown):
+        tables.append(Table(TITLE, ("mode", *headers), energy_rows(cells_shown, modes, backends), "energy"))
     folded_lines = tuple(
         f"{backend}: unavailable for every build [{notes.number(cell)[0]}]" for backend, cell in folded.items()
     )
@@ -456,6 +461,7 @@ def measurement_lines(run: RunRecord, serial: str, cells: list[CellRecord]) -> t
     lines += accelerator_lines(cells)
     lines += memory_lines(cells)
     lines += start_lines(cells)
+    lines += energy_lines(cells)
     lines += [describe(s) for s in sustained_runs(cells)]
     return tuple(lines)
 
@@ -466,7 +472,7 @@ def headline_lines(run: RunRecord, serial: str, cells: list[CellRecord]) -> tupl
     the sustained runs asked for; the rest of how it was measured waits for --tables all."""
     from host.report.sustained import describe, sustained_runs
 
-    lines = [*repeat_lines(run, cells), *accelerator_lines(cells)]
+    lines = [*repeat_lines(run, cells), *accelerator_lines(cells), *energy_lines(cells)]
     device = next((d for d in run.devices if d.serial == serial), None)
     if device is not None and device.fingerprint is not None:
         lines.append("; ".join([fingerprint_line(device), *start_lines_of(device)]))

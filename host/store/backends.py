@@ -28,7 +28,7 @@ from host.store.location import StoreLocation
 APPLICATION_ID = 0x51424E43  # "QBNC" in the SQLite header: this file is a quantbench results database
 APPLICATION = "quantbench"  # the mark in a PostgreSQL database's meta table
 MIGRATION_LOCK = 0x51424E43  # pg_advisory_xact_lock key
-OUR_TABLES = frozenset({"meta", "runs", "devices", "cells", "repeats", "samples"})
+OUR_TABLES = frozenset({"meta", "runs", "devices", "cells", "repeats", "samples", "energy"})
 
 
 class Backend(Protocol):

@@ -27,6 +27,7 @@ from host.results import (
     CellRecord,
     DatasetInfo,
     DeviceRecord,
+    EnergyRecord,
     ModelInfo,
     RepeatRecord,
     RunRecord,
@@ -289,7 +290,7 @@ class ResultsStore:
         key = ("run_id", "device", "mode", "backend")
         with self._write():
             self.backend.execute(_upsert("cells", ("run_id", *_CELL_COLUMNS), key), values)
-            for table in ("repeats", "samples"):
+            for table in ("repeats", "samples", "energy"):
                 self.backend.execute(
                     f"DELETE FROM {table} WHERE run_id=? AND device=? AND mode=? AND backend=?", (run_id, *cell.key)
                 )
@@ -322,6 +323,19 @@ class ResultsStore:
                     json.dumps(record),
                     array("d", repeat.samples_ms).tobytes(),
                 ),
+            )
+
+    @_mapped
+    def save_energy(self, run_id: str, key: tuple[str, str, str], energy: EnergyRecord) -> None:
+        """Commit one cell's energy record at once (a figure, or why there is none)."""
+        with self._write():
+            self.backend.execute(
+                _upsert(
+                    "energy",
+                    ("run_id", "device", "mode", "backend", "source", "mj_per_inference", "record"),
+                    ("run_id", "device", "mode", "backend"),
+                ),
+                (run_id, *key, energy.source, energy.mj_per_inference, json.dumps(encode(energy))),
             )
 
     @_mapped
@@ -400,6 +414,7 @@ class ResultsStore:
     def _load_cells(self, run_id: str, where: str) -> list[CellRecord]:
         samples = self._load_samples(run_id, where)
         repeats = self._load_repeats(run_id, where)
+        energy = self._load_energy(run_id, where)
         cells = []
         for c in self.backend.execute(f"SELECT {', '.join(_CELL_COLUMNS)} FROM cells WHERE run_id=?", (run_id,)):
             here = f"{where} cell {c[1]}/{c[2]}"
@@ -423,6 +438,7 @@ class ResultsStore:
                     fingerprint=c[16] or "",
                     op_layers=tuple(str(v) for v in extra.get("op_layers") or ()),
                     task=task,
+                    energy=energy.get((c[0], c[1], c[2])),
                 )
             )
         return cells
@@ -438,6 +454,14 @@ class ResultsStore:
                 )
             samples[(d, m, b)] = tuple(array("d", blob))
         return samples
+
+    def _load_energy(self, run_id: str, where: str) -> dict[tuple[str, str, str], EnergyRecord]:
+        rows = self.backend.execute("SELECT device, mode, backend, record FROM energy WHERE run_id=?", (run_id,))
+        found = {}
+        for d, m, b, record in rows:
+            here = f"{where} cell {m}/{b} energy"
+            found[(d, m, b)] = decode(EnergyRecord, loads(record, here), here)
+        return found
 
     def _load_repeats(self, run_id: str, where: str) -> dict[tuple[str, str, str], tuple[RepeatRecord, ...]]:
         found: dict[tuple[str, str, str], list[RepeatRecord]] = {}

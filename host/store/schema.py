@@ -9,7 +9,8 @@ REAL, BLOB) and become each engine's own.
 Tables: ``runs`` (one per bench run, with the configuration needed to resume it), ``devices``
 (per run, with the device's fingerprint), ``cells`` (one per device x mode x backend, replaced
 when a resumed run redoes it), ``repeats`` (each timing of a cell, with the phone's state around
-it), ``samples`` (each cell's raw latency samples as float64, for distribution comparisons).
+it), ``samples`` (each cell's raw latency samples as float64, for distribution comparisons),
+``energy`` (a cell's energy per inference with its source, repeats and interval, or why not).
 """
 
 from __future__ import annotations
@@ -125,6 +126,24 @@ MIGRATIONS: tuple[tuple[int, tuple[Table | Column, ...]], ...] = (
         3,
         (  # the device's fingerprint with every cell (which build, kernel, runtime measured it)
             Column("cells", "fingerprint", "TEXT NOT NULL DEFAULT ''"),
+        ),
+    ),
+    (
+        4,
+        (  # energy per inference (issue 38): one row per cell that measured it, or said why not
+            Table(
+                "energy",
+                (
+                    ("run_id", "TEXT NOT NULL"),
+                    ("device", "TEXT NOT NULL"),
+                    ("mode", "TEXT NOT NULL"),
+                    ("backend", "TEXT NOT NULL"),
+                    ("source", "TEXT NOT NULL"),
+                    ("mj_per_inference", "REAL"),
+                    ("record", "TEXT NOT NULL"),
+                ),
+                ("run_id", "device", "mode", "backend"),
+            ),
         ),
     ),
 )

@@ -41,6 +41,7 @@ CELL_KEYS = {
     "accuracy",
     "fidelity",
     "task",
+    "energy",
 }
 
 

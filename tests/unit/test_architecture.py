@@ -87,10 +87,11 @@ def test_only_the_device_transport_imports_adbutils():
 # each layer of host/devices and the layers it may import (design: transport at the floor, the agent connection on top)
 DEVICE_LAYERS = {
     "transport": set(),
+    "energy": {"transport"},
     "selection": {"transport"},
-    "launch": {"transport"},
+    "launch": {"transport", "energy"},
     "state": {"transport", "launch"},
-    "agent": {"transport", "launch", "state"},
+    "agent": {"transport", "launch", "state", "energy"},
     "options": {"transport", "selection"},
 }
 

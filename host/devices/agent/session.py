@@ -21,6 +21,7 @@ from device_agent.contract import CellRequest, CellResult, DeviceInfo, Progress,
 from device_agent.zipapp import build_zipapp
 from host.devices.agent.channel import Channel, open_channel
 from host.devices.agent.client import AgentClient
+from host.devices.energy.run import EnergyProbe, measure_energy, probe_device
 from host.devices.launch import choose, leftovers
 from host.devices.launch.launchers import INCOMING, AgentOptions, Launcher, RunningAgent
 from host.devices.state.conditions import read_conditions, set_fixed_performance, wait_until_cool
@@ -28,7 +29,7 @@ from host.devices.state.fingerprint import read_fingerprint
 from host.devices.transport.device import Device
 from host.errors import AgentError, DeployError
 from host.paths import cache_dir
-from host.results import Conditions, DeviceRecord
+from host.results import Conditions, DeviceRecord, EnergyRecord
 
 FRESH_READING_S = 3.0  # a conditions reading this young stands for now: the previous repeat's, from the end of its
 # timing (read while its worker evaluated), with that evaluation's rest, its per-op pass and the store's commit since
@@ -75,6 +76,7 @@ class AgentSession:
         self.channel = channel
         self.client = client
         self._info: DeviceInfo | None = None
+        self._energy: EnergyProbe | None = None
         self._last: tuple[float, Conditions | None] = (0.0, None)  # the latest reading and when
         self.record = leftovers.remember(
             leftovers.SessionRecord(
@@ -157,6 +159,19 @@ class AgentSession:
 
     def run_cell(self, request: CellRequest, on_progress: Callable[[Progress], None] | None = None) -> CellResult:
         return self.client.run_cell(request, deadline_s=request.timeout_seconds + 60, on_progress=on_progress)
+
+    def energy_probe(self, minimum_s: float) -> EnergyProbe:
+        """The device's energy meter and the loop it needs, found once per session."""
+        if self._energy is None:
+            self._energy = probe_device(self.device, minimum_s)
+        return self._energy
+
+    def run_energy_cell(
+        self, request: CellRequest, found: EnergyProbe, on_progress: Callable[[Progress], None] | None = None
+    ) -> tuple[CellResult, EnergyRecord]:
+        """An energy cell with the meter sampled around it (the battery unplugged for a fuel gauge)."""
+        assert request.energy is not None
+        return measure_energy(self.device, found, request.energy, lambda: self.run_cell(request, on_progress))
 
     def close(self) -> None:
         """Close the channel, stop the agent; never masks the error that brought us here."""

@@ -41,7 +41,7 @@ for lib in LIBRARIES:
         out["libraries"][lib] = "ERROR " + str(e)[:160]
 print(json.dumps(out))
 """
-OPTIONAL_CHECKS = ("gpu delegate", "nnapi delegate", "nnapi", "litert", "software gpu", "software npu")
+OPTIONAL_CHECKS = ("gpu delegate", "nnapi delegate", "nnapi", "litert", "software gpu", "software npu", "energy")
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ def diagnose(
             extra = " and LiteRT's GPU and NPU from the ai-edge-litert wheel" if props.emulated else ""
             return Diagnosis(
                 line,
-                checks,
+                (*checks, energy_check(device)),
                 None,
                 provision_fixes=True,
                 advice=f"run `{termux.fix}`: it installs Python, numpy, grpcio and the TFLite runtime "
@@ -90,14 +90,24 @@ def diagnose(
             )
         return Diagnosis(
             line,
-            checks,
+            (*checks, energy_check(device)),
             "attach" if attached else None,
             advice="" if attached else advice(device, [c for c in checks if c.name != "attach"]),
         )
     check, launcher = working[0]
     assert launcher is not None
     found_checks = _probe(launcher, props.sdk, gpu_delegate, nnapi_delegate) + _litert(device, launcher)
-    return Diagnosis(line, checks, check.name, tuple(found_checks))
+    return Diagnosis(line, checks, check.name, (*found_checks, energy_check(device)))
+
+
+def energy_check(device: Device) -> Check:
+    """Which energy meter ``host bench --energy`` would read (power rails, else the fuel gauge)."""
+    from host.devices.energy.sources import probe
+
+    source = probe(device, device.props().emulated)
+    rails = f": {', '.join(source.rails)}" if source.kind == "rails" else ""
+    fix = "" if source.kind else "energy per inference needs power rails (Pixel 6 and later) or a fuel gauge"
+    return Check("energy", source.kind is not None, source.label + rails, fix)
 
 
 def _litert(device: Device, launcher: Launcher) -> list[Check]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import shlex
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +53,27 @@ class DeviceProps:
 class DeviceEntry:
     serial: str
     state: str
+
+
+class LineStream:
+    """A running command's output, line by line; ``close`` from any thread ends the reading."""
+
+    def __init__(self, sock: socket.socket, map_error: Callable[[Exception], DeviceError]) -> None:
+        self._sock, self._map_error = sock, map_error
+
+    def __iter__(self) -> Iterator[str]:
+        try:
+            with self._sock.makefile("rb") as stream:
+                for raw in stream:
+                    yield raw.decode("utf-8", "replace").rstrip("\r\n")
+        except OSError as e:
+            if self._sock.fileno() != -1:
+                raise self._map_error(e) from e
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
+        self._sock.close()
 
 
 def alive_from_stat(stat: str) -> bool:
@@ -144,6 +165,15 @@ class Device:
             return ShellResult(reply.returncode, reply.output, "")
         except (AdbError, OSError) as e:
             raise self._map(e, f"shell {command[:60]!r}") from e
+
+    def shell_lines(self, command: str, timeout: float = SHELL_TIMEOUT_S) -> LineStream:
+        """A command's output line by line as it comes (a sampler on the device); closing the
+        stream ends the command on the device."""
+        try:
+            connection = self._device.shell(command, stream=True, timeout=timeout)
+        except (AdbError, OSError) as e:
+            raise self._map(e, f"shell {command[:60]!r}") from e
+        return LineStream(connection.conn, lambda e: self._map(e, f"shell {command[:60]!r}"))
 
     def check_shell(self, command: str, timeout: float = SHELL_TIMEOUT_S) -> str:
         result = self.shell(command, timeout)
