@@ -19,6 +19,7 @@ from host.devices.transport.adb import AdbServerAddress
 from host.devices.transport.device import Device
 from host.errors import HostError
 from host.paths import data_dir
+from host.processes import alive
 
 UNPLUG = "dumpsys battery unplug"
 RESET = "dumpsys battery reset"
@@ -61,16 +62,6 @@ def unplugged(device: Device) -> Iterator[None]:
             pass  # the device is gone: the record stays, and the next run resets it
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def reap(address: AdbServerAddress, serials: set[str] | None = None) -> list[str]:
     """Reset the battery of devices a killed controller left unplugged; what was done, for the user."""
     done = []
@@ -82,7 +73,7 @@ def reap(address: AdbServerAddress, serials: set[str] | None = None) -> list[str
         except (OSError, ValueError, KeyError, TypeError):
             path.unlink(missing_ok=True)
             continue
-        if _alive(pid) or where != (address.host, address.port) or (serials is not None and serial not in serials):
+        if alive(pid) or where != (address.host, address.port) or (serials is not None and serial not in serials):
             continue
         try:
             Device(address, serial).check_shell(RESET)

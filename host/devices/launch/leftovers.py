@@ -7,7 +7,6 @@ agent through an ``adb forward`` name its port, and that forward is removed too.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from host.devices.transport.adb import AdbServerAddress
 from host.devices.transport.device import Device
 from host.errors import HostError, RecordError
 from host.paths import data_dir
+from host.processes import alive
 
 
 @dataclass(frozen=True)
@@ -46,16 +46,6 @@ def forget(path: Path) -> None:
     path.unlink(missing_ok=True)
 
 
-def _controller_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _is_our_agent(device: Device, pid: int, prefix: str) -> bool:
     """The pid is still our agent (not a process that reused the number)."""
     line = device.shell(f"{prefix}cat /proc/{pid}/cmdline 2>/dev/null").stdout.replace("\0", " ")
@@ -71,7 +61,7 @@ def reap(address: AdbServerAddress, serials: set[str] | None = None) -> list[str
         except (OSError, ValueError, RecordError):
             forget(path)
             continue
-        if _controller_alive(record.host_pid) or (serials is not None and record.serial not in serials):
+        if alive(record.host_pid) or (serials is not None and record.serial not in serials):
             continue
         if (record.adb_host, record.adb_port) != (address.host, address.port):
             continue
