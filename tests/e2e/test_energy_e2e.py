@@ -160,3 +160,20 @@ def test_an_agent_crash_during_an_energy_loop_resets_the_battery_and_the_run_goe
     (cell,) = store.load_run("latest").cells
     store.close()
     assert cell.energy is not None and cell.energy.source == "gauge" and len(cell.energy.repeats) == 3, cell.energy
+
+
+def test_a_phone_without_any_meter_benches_and_says_why_there_is_no_energy(phone, capsys):
+    root, state, device = phone
+    set_sources(Path(state.root), rails=False, gauge=False)
+    try:
+        deadline = time.monotonic() + 10
+        while device.exists("/sys/class/power_supply/battery/current_now") and time.monotonic() < deadline:
+            time.sleep(0.1)  # the gauge's files go at its next refresh
+        capsys.readouterr()
+        assert _bench(root, state.serial, "none", "--backends", "cpu1") == 0
+        out = capsys.readouterr().out
+    finally:
+        set_sources(Path(state.root), rails=True, gauge=True)
+    (cell,) = json.loads((root / "none.json").read_text())["cells"]
+    assert cell["status"] == "ok" and cell["energy"]["source"] == "" and cell["energy"]["mj_per_inference"] is None
+    assert "no power rails" in cell["energy"]["note"] and "energy: no figure: no power rails" in " ".join(out.split())
