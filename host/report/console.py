@@ -136,7 +136,8 @@ def print_run(run: RunRecord, console: Console = _console, tables: tuple[str, ..
         f"({run.dataset.count} images)"
     )
     detailed = tables != DEFAULT_TABLES
-    for section in build_tables(run):
+    sections = build_tables(run)
+    for section in sections:
         console.print(f"device: {device_line(run, section.device)}")
         for spec in section.chosen(tables):
             _print_table(spec, console)
@@ -155,7 +156,9 @@ def print_run(run: RunRecord, console: Console = _console, tables: tuple[str, ..
     if any(stats.values()):
         console.print("this run: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in stats.items()), highlight=False)
     if not detailed:
-        console.print(f"other tables ({', '.join(TABLE_NAMES[1:])}): --tables all, or name them", highlight=False)
+        shown = {t.name for section in sections for t in section.chosen(tables)}
+        others = [name for name in TABLE_NAMES if name not in shown and name != "summary"]
+        console.print(f"other tables ({', '.join(others)}): --tables all, or name them", highlight=False)
 
 
 def print_verdicts(verdicts: Verdicts, inconclusive: str, console: Console = _console) -> None:

@@ -45,6 +45,12 @@ CSV_COLUMNS = (
     "mean_abs_error",
     "max_abs_error",
     "worst_snr_db",
+    "energy_source",
+    "energy_mj_per_inference",
+    "energy_ci_low_mj",
+    "energy_ci_high_mj",
+    "energy_below_resolution",
+    "energy_emulated",
 )
 
 
@@ -63,6 +69,7 @@ def to_csv(run: RunRecord) -> str:
         acc = cell["accuracy"] or {}
         fid = cell["fidelity"] or {}
         start = cell["start"] or {}
+        energy = cell["energy"] or {}
         writer.writerow(
             [
                 run.run_id,
@@ -90,6 +97,8 @@ def to_csv(run: RunRecord) -> str:
                 fid.get("mean_abs_error"),
                 fid.get("max_abs_error"),
                 fid.get("snr_db"),
+                energy.get("source"),
+                *(energy.get(k) for k in ("mj_per_inference", "ci_low", "ci_high", "below_resolution", "emulated")),
             ]
         )
     return out.getvalue()

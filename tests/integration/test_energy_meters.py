@@ -97,7 +97,7 @@ def test_the_fuel_gauge_reads_the_charger_on_a_cable_and_the_phone_on_battery(me
         status = sampler.samples()[-1].status
     assert status == "Discharging" and sampler.samples()[-1].values["battery"] > 0
     on_battery = probe_device(device, 5.0)
-    assert on_battery.source.kind == "gauge" and on_battery.loop_s >= 20 * 0.5 * 0.9, on_battery
+    assert on_battery.source.kind == "gauge" and on_battery.loop_s >= 20 * 0.25 * 0.9, on_battery
 
 
 def test_the_battery_is_reset_however_the_unplugged_block_ends(meters):
