@@ -259,7 +259,7 @@ class RepeatPolicy:
     energy: bool = Param(
         False,
         "also measure energy per inference on each cell that timed, from the phone's power rails or fuel gauge: "
-        "an idle baseline then a loop, --energy-repeats times, after the cell's timed samples",
+        "after every timing of the run, an idle baseline then a loop of inferences, --energy-repeats times",
     ).field()
     energy_seconds: float = Param(
         5.0,

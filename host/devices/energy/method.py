@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from dataclasses import replace
 
 import numpy as np
 from scipy import stats
@@ -120,7 +121,7 @@ def energy_record(
 
 
 def _none(base: EnergyRecord, reason: str) -> EnergyRecord:
-    return EnergyRecord(**{**base.__dict__, "source": "", "note": reason})
+    return replace(base, source="", note=reason)
 
 
 def _summary(
@@ -132,19 +133,17 @@ def _summary(
     fewest = min(r.inferences for r in repeats)
     step = _reading_step(samples, source)
     rails = sorted({name for r in repeats for name in r.rails_mj})
-    return EnergyRecord(
-        **{
-            **base.__dict__,
-            "note": note,
-            "repeats": tuple(repeats),
-            "mj_per_inference": mean,
-            "ci_low": low,
-            "ci_high": high,
-            "below_resolution": bool(high - low > abs(mean) or mean <= 0),
-            "baseline_mw": statistics.fmean(r.idle_mj / r.idle_s for r in repeats),
-            "resolution_mj": 4 * step / fewest,  # four readings per repeat, each off by up to one step
-            "rails_mj": {n: statistics.fmean(r.rails_mj.get(n, 0.0) for r in repeats) for n in rails},
-        }
+    return replace(
+        base,
+        note=note,
+        repeats=tuple(repeats),
+        mj_per_inference=mean,
+        ci_low=low,
+        ci_high=high,
+        below_resolution=bool(high - low > abs(mean) or mean <= 0),
+        baseline_mw=statistics.fmean(r.idle_mj / r.idle_s for r in repeats),
+        resolution_mj=4 * step / fewest,  # four readings per repeat, each off by up to one step
+        rails_mj={n: statistics.fmean(r.rails_mj.get(n, 0.0) for r in repeats) for n in rails},
     )
 
 
