@@ -73,6 +73,13 @@ class PowerModel:
     _seen: dict[tuple[int, str], _Seen] = field(default_factory=dict)
     _last: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _cores: int = field(init=False, default=0)
+    _big: frozenset[int] = field(init=False, default=frozenset())
+
+    def __post_init__(self) -> None:
+        """The CPUs as thermal.py laid them out at install: the last one the big cluster."""
+        self._cores = len(list((self.sandbox_root / "sys" / "devices" / "system" / "cpu").glob("cpu[0-9]*")))
+        self._big = frozenset({self._cores - 1}) if self._cores > 1 else frozenset()
 
     def read(self) -> dict[tuple[str, str], float]:
         """Every rail's cumulative energy now (uJ), advanced to now."""
@@ -93,31 +100,28 @@ class PowerModel:
                 used = (process.ticks - (before.ticks if before else 0)) * TICK_S
                 big_s += used * process.big_share
                 little_s += used * (1.0 - process.big_share)
-            self.energy_uj[LITTLE] += little_s * self._core_watts(LITTLE) * 1e6
-            self.energy_uj[BIG] += big_s * self._core_watts(BIG) * 1e6
+            core_watts = self._core_watts()
+            self.energy_uj[LITTLE] += little_s * core_watts[LITTLE] * 1e6
+            self.energy_uj[BIG] += big_s * core_watts[BIG] * 1e6
         self._seen, self._last = seen, now
 
-    def _core_watts(self, cluster: tuple[str, str]) -> float:
-        top_khz, watts = CORE_WATTS[cluster]
-        khz = [k for cpu, k in enumerate(self._cur_khz()) if (k and self._is_big(cpu)) == (cluster == BIG)]
-        ratio = (sum(khz) / len(khz) / top_khz) if khz else 1.0
-        return watts * min(ratio, 1.5) ** 3
-
-    def _cpus(self) -> int:
-        return len(list((self.sandbox_root / "sys" / "devices" / "system" / "cpu").glob("cpu[0-9]*")))
-
-    def _is_big(self, cpu: int) -> bool:
-        cores = self._cpus()
-        return cores > 1 and cpu == cores - 1  # as thermal.py lays the clusters out
+    def _core_watts(self) -> dict[tuple[str, str], float]:
+        """A busy core's power per cluster at its cores' mean current frequency (a core whose
+        frequency cannot be read counts as at the top)."""
+        khz = self._cur_khz()
+        found = {}
+        for cluster, (top_khz, watts) in CORE_WATTS.items():
+            mine = [k for cpu, k in enumerate(khz) if k and (cpu in self._big) == (cluster == BIG)]
+            ratio = sum(mine) / len(mine) / top_khz if mine else 1.0
+            found[cluster] = watts * min(ratio, 1.5) ** 3
+        return found
 
     def _cur_khz(self) -> list[int]:
         found = []
-        for cpu in range(self._cpus()):
-            path = (
-                self.sandbox_root / "sys" / "devices" / "system" / "cpu" / f"cpu{cpu}" / "cpufreq" / "scaling_cur_freq"
-            )
+        for cpu in range(self._cores):
+            folder = self.sandbox_root / "sys" / "devices" / "system" / "cpu" / f"cpu{cpu}"
             try:
-                found.append(int(path.read_text().split()[0]))
+                found.append(int((folder / "cpufreq" / "scaling_cur_freq").read_text().split()[0]))
             except (OSError, ValueError, IndexError):
                 found.append(0)
         return found
@@ -134,7 +138,6 @@ class PowerModel:
     def _processes(self) -> dict[tuple[int, str], _Seen]:
         """The phone's processes now, keyed by (pid, start time), with their CPU ticks so far."""
         spaces, found = self._namespaces(), {}
-        big = {self._cpus() - 1} if self._cpus() > 1 else set()
         for entry in os.scandir("/proc"):
             if not entry.name.isdigit():
                 continue
@@ -145,7 +148,7 @@ class PowerModel:
                 allowed = os.sched_getaffinity(int(entry.name))
             except (OSError, IndexError):
                 continue
-            share = len(allowed & big) / len(allowed) if allowed else 0.0
+            share = len(allowed & self._big) / len(allowed) if allowed else 0.0
             found[(int(entry.name), fields[19])] = _Seen(int(fields[11]) + int(fields[12]), share)
         return found
 

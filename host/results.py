@@ -182,10 +182,6 @@ class EnergyRecord:
     brightness: str = ""
     governor: str = ""
 
-    @property
-    def measured(self) -> bool:
-        return self.mj_per_inference is not None and not self.below_resolution
-
 
 @dataclass(frozen=True)
 class CellRecord:

@@ -246,15 +246,14 @@ class DeviceRunner:
             record = EnergyRecord(label=found.source.label, note=found.source.reason)
         else:
             params = EnergyParams(found.loop_s, schedule.energy_repeats)
+            request = self._request(unit.mode, unit.backend, "")
             request = replace(
-                self._request(unit.mode, unit.backend, ""),
+                request,
                 evaluation=None,
                 op_profile=False,
                 start="warm",
                 energy=params,
-            )
-            request = replace(
-                request, timeout_seconds=request.timeout_seconds + 2 * params.repeats * params.loop_seconds
+                timeout_seconds=request.timeout_seconds + 2 * params.repeats * params.loop_seconds,
             )
             self.parts.listener.stage(
                 f"{self.parts.identity}: {unit.mode}/{unit.backend} energy: {params.repeats} x "

@@ -22,7 +22,6 @@ from host.bench.inputs import PreparedInputs
 from host.bench.plan import RunPlan, Unit
 from host.bench.runner import DeviceRunner, RunnerParts, RunSink
 from host.devices.agent.session import AgentSession, AgentSettings, find_launcher, open_session
-from host.devices.energy import battery
 from host.devices.launch import leftovers
 from host.devices.launch.launchers import AgentOptions, Launcher
 from host.devices.launch.provision import provision
@@ -63,8 +62,7 @@ def bench_devices(config: DeviceChoice, stage: Callable[[str], None]) -> Iterato
                 held.enter_context(manager.in_use(address, emulated))
                 if emulated.profile == manager.DEFAULT_PROFILE:  # our own phone: its Termux gets the agent's packages
                     provision(device, functools.partial(_say, stage, device.serial))
-        serials = {d.serial for d in devices}
-        for line in [*leftovers.reap(address, serials), *battery.reap(address, serials)]:
+        for line in leftovers.reap(address, {d.serial for d in devices}):
             stage(line)
         yield devices
 

@@ -29,7 +29,6 @@ def run_devices(args: argparse.Namespace) -> int:
 
 
 def run_doctor(args: argparse.Namespace) -> int:
-    from host.devices.energy.battery import reap as reap_unplugged
     from host.devices.launch.doctor import diagnose
     from host.devices.launch.leftovers import reap
     from host.devices.selection.resolve import resolve_one
@@ -39,7 +38,7 @@ def run_doctor(args: argparse.Namespace) -> int:
     options = from_namespace(DoctorOptions, args)
     address = parse_server(options.adb_server)
     device = resolve_one(address, options.device)
-    for line in [*reap(address, {device.serial}), *reap_unplugged(address, {device.serial})]:
+    for line in reap(address, {device.serial}):
         print(f"cleaned up: {line}")
     diagnosis = diagnose(device, options.device_python, options.gpu_delegate, options.nnapi_delegate)
     print_doctor(diagnosis)

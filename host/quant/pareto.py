@@ -288,22 +288,26 @@ def _no_energy(build: Build) -> str:
     return ""
 
 
+def _energy_figure(build: Build) -> tuple[float, float, float]:
+    """A build's energy per inference and its 95% interval (builds left for a pick have them)."""
+    energy = build.energy
+    assert energy is not None and energy.mj_per_inference is not None
+    assert energy.ci_low is not None and energy.ci_high is not None
+    return energy.mj_per_inference, energy.ci_low, energy.ci_high
+
+
 def _least_energy(allowed: list[Build], floor: Floor) -> tuple[Build, str]:
     """The build with the least energy per inference; builds whose 95% intervals overlap the
     least's are a tie, which the fastest p50 (then the smaller file) breaks."""
-
-    def bounds(b: Build) -> tuple[float, float]:
-        assert b.energy is not None and b.energy.ci_low is not None and b.energy.ci_high is not None
-        return b.energy.ci_low, b.energy.ci_high
-
-    least = min(allowed, key=lambda b: b.energy.mj_per_inference if b.energy and b.energy.mj_per_inference else 0.0)
-    tied = [b for b in allowed if bounds(b)[0] <= bounds(least)[1]]
+    least = min(allowed, key=lambda b: _energy_figure(b)[0])
+    tied = [b for b in allowed if _energy_figure(b)[1] <= _energy_figure(least)[2]]
     pick = min(tied, key=lambda b: (b.p50_ms, b.size_mb))
-    assert pick.energy is not None and pick.energy.mj_per_inference is not None
+    mean, low, high = _energy_figure(pick)
+    assert pick.energy is not None
     within = floor.rule.removeprefix("the fastest build ")
     reason = (
-        f"the least energy per inference of the builds {within}: {pick.energy.mj_per_inference:.4f} mJ "
-        f"(95% {bounds(pick)[0]:.4f}..{bounds(pick)[1]:.4f}) on {pick.energy.label}; p50 {pick.p50_ms:.3f} ms"
+        f"the least energy per inference of the builds {within}: {mean:.4f} mJ "
+        f"(95% {low:.4f}..{high:.4f}) on {pick.energy.label}; p50 {pick.p50_ms:.3f} ms"
     )
     if len(tied) > 1:
         reason += f". Tied inside the noise with {', '.join(b.label for b in tied if b is not pick)}: the fastest won"

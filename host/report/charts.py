@@ -205,7 +205,8 @@ def energy_chart(cells: list[CellRecord]) -> str:
         if energy is None or energy.mj_per_inference is None or latency is None:
             continue
         emulated = emulated or energy.emulated
-        low, high = energy.ci_low or energy.mj_per_inference, energy.ci_high or energy.mj_per_inference
+        low = energy.mj_per_inference if energy.ci_low is None else energy.ci_low
+        high = energy.mj_per_inference if energy.ci_high is None else energy.ci_high
         ax.errorbar(
             latency.p50,
             energy.mj_per_inference,

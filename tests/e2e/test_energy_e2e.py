@@ -85,14 +85,18 @@ def test_prefer_energy_never_picks_from_the_emulated_model(phone, first, capsys)
     assert code == 1 and "emulated energy model" in out
 
 
-def test_the_gate_judges_energy_when_both_runs_have_it(phone, first, capsys):
+def test_the_gate_judges_energy_when_both_runs_have_it(phone, first):
     root, state, _ = phone
-    assert _bench(root, state.serial, "second", "--backends", "cpu1") == 0
+    assert _bench(root, state.serial, "second", "--backends", "cpu1,cpu4") == 0
     second = json.loads((root / "second.json").read_text())
-    capsys.readouterr()
-    main(["check", "--baseline", first["run_id"], "--current", second["run_id"], "--db", str(root / "r.sqlite")])
-    out = capsys.readouterr().out
-    assert out.count("energy") >= 2 and "Welch" in out and "emulated energy model" in out, out
+    argv = ["check", "--baseline", first["run_id"], "--current", second["run_id"], "--db", str(root / "r.sqlite")]
+    assert main([*argv, "--json", str(root / "verdicts.json")]) == 0  # two runs of one build do not regress
+    findings = json.loads((root / "verdicts.json").read_text())["findings"]
+    energy = [f for f in findings if f["check"] == "energy"]
+    assert {f["backend"] for f in energy} == {"cpu1", "cpu4"}, findings
+    for finding in energy:
+        assert "Welch" in finding["detail"] and "emulated energy model" in finding["detail"], finding
+        assert finding["baseline"].endswith("mJ (n=2)") and finding["verdict"] != "regressed", finding
 
 
 def _interruptible() -> None:

@@ -76,7 +76,7 @@ def _sample(body: list[str], source: EnergySource, t: float) -> Sample | None:
 
 @dataclass
 class Sampler:
-    """Samples ``source`` on ``device`` from ``start`` to ``stop`` (a context manager)."""
+    """Samples ``source`` on ``device`` while its ``with`` block runs."""
 
     device: Device
     source: EnergySource
@@ -107,22 +107,13 @@ class Sampler:
             self._thread.join(timeout=10)
 
     def wait_past(self, t: float, bound_s: float) -> None:
-        """Until a reading after boot-clock time ``t`` arrived (or ``bound_s`` passed)."""
+        """Until a reading stamped after boot-clock time ``t`` arrived (the last window's edge is
+        then inside the samples), or ``bound_s`` passed."""
         deadline = time.monotonic() + bound_s
         while time.monotonic() < deadline and (self._thread is not None and self._thread.is_alive()):
-            if self._read_after(t):
+            if any(sample.t >= t for sample in self.samples()):
                 return
             time.sleep(SAMPLE_PERIOD_S / 2)
-
-    def _read_after(self, t: float) -> bool:
-        """Whether a whole reading (its first clock read after ``t``) has come."""
-        began = None
-        for line in list(self.lines):
-            if line.startswith("T "):
-                began = _clock(line)
-            elif line.startswith("U ") and began is not None and began > t:
-                return True
-        return False
 
     def samples(self) -> list[Sample]:
         return parse_stream(list(self.lines), self.source)

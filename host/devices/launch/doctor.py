@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass, field
 
 from device_agent.engines.backends import DEFAULT_GPU_DELEGATE, DEFAULT_NNAPI_DELEGATE, NNAPI_LAST_SDK, NNAPI_MIN_SDK
+from host.devices.energy.sources import probe
 from host.devices.launch.choose import Check, advice, check_all
 from host.devices.launch.launchers import Launcher
 from host.devices.transport.device import Device
@@ -74,6 +75,7 @@ def diagnose(
     )
     found = check_all(device, device_python, fresh=True)  # doctor imports for real
     checks = tuple(c for c, _ in found)
+    energy = energy_check(device)
     working = [(c, launcher) for c, launcher in found if launcher is not None and c.name != "attach"]
     if not working:
         attached = next((c for c in checks if c.name == "attach" and c.ok), None)
@@ -82,7 +84,7 @@ def diagnose(
             extra = " and LiteRT's GPU and NPU from the ai-edge-litert wheel" if props.emulated else ""
             return Diagnosis(
                 line,
-                (*checks, energy_check(device)),
+                (*checks, energy),
                 None,
                 provision_fixes=True,
                 advice=f"run `{termux.fix}`: it installs Python, numpy, grpcio and the TFLite runtime "
@@ -90,20 +92,18 @@ def diagnose(
             )
         return Diagnosis(
             line,
-            (*checks, energy_check(device)),
+            (*checks, energy),
             "attach" if attached else None,
             advice="" if attached else advice(device, [c for c in checks if c.name != "attach"]),
         )
     check, launcher = working[0]
     assert launcher is not None
     found_checks = _probe(launcher, props.sdk, gpu_delegate, nnapi_delegate) + _litert(device, launcher)
-    return Diagnosis(line, checks, check.name, (*found_checks, energy_check(device)))
+    return Diagnosis(line, checks, check.name, (*found_checks, energy))
 
 
 def energy_check(device: Device) -> Check:
     """Which energy meter ``host bench --energy`` would read (power rails, else the fuel gauge)."""
-    from host.devices.energy.sources import probe
-
     source = probe(device, device.props().emulated)
     rails = f": {', '.join(source.rails)}" if source.kind == "rails" else ""
     fix = "" if source.kind else "energy per inference needs power rails (Pixel 6 and later) or a fuel gauge"

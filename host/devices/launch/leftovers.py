@@ -1,7 +1,8 @@
 """What a session leaves on a device while it runs (its agent), recorded on this machine, so
 that after a controller is killed (SIGKILL, a crash, a closed laptop) the next run or ``host
 doctor`` stops that agent instead of leaving it behind. Records from versions that reached the
-agent through an ``adb forward`` name its port, and that forward is removed too.
+agent through an ``adb forward`` name its port, and that forward is removed too. A battery such a
+controller left unplugged for an energy measurement is reset with them (``energy.battery``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from host.codec import decode
+from host.devices.energy import battery
 from host.devices.launch.launchers import running, stop_process
 from host.devices.transport.adb import AdbServerAddress
 from host.devices.transport.device import Device
@@ -53,7 +55,8 @@ def _is_our_agent(device: Device, pid: int, prefix: str) -> bool:
 
 
 def reap(address: AdbServerAddress, serials: set[str] | None = None) -> list[str]:
-    """Clean up after sessions whose controller is gone; returns what was done, for the user."""
+    """Clean up after sessions whose controller is gone (their agents, and batteries left
+    unplugged); returns what was done, for the user."""
     done = []
     for path in sorted(_folder().glob("*.json")) if _folder().is_dir() else []:
         try:
@@ -77,4 +80,4 @@ def reap(address: AdbServerAddress, serials: set[str] | None = None) -> list[str
         except HostError:
             pass  # the device is gone: its agent exits by itself when idle
         forget(path)
-    return done
+    return done + battery.reap(address, serials)
