@@ -95,8 +95,10 @@ def test_the_gate_judges_energy_when_both_runs_have_it(phone, first):
     energy = [f for f in findings if f["check"] == "energy"]
     assert {f["backend"] for f in energy} == {"cpu1", "cpu4"}, findings
     for finding in energy:
-        assert "Welch" in finding["detail"] and "emulated energy model" in finding["detail"], finding
-        assert finding["baseline"].endswith("mJ (n=2)") and finding["verdict"] != "regressed", finding
+        judged = "below resolution" not in finding["baseline"] + finding["current"]
+        why = "Welch" if judged else "below its meter's resolution"  # two repeats often give a wide interval
+        assert why in finding["detail"] and "emulated energy model" in finding["detail"], finding
+        assert "mJ (n=2)" in finding["baseline"] and finding["verdict"] != "regressed", finding
 
 
 def _interruptible() -> None:
